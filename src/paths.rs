@@ -1,0 +1,97 @@
+//! Every on-disk name in one place.
+
+use std::path::{Path, PathBuf};
+
+/// The state directory: `FIREDRILL_HOME`, else `~/.local/share/firedrill`.
+#[derive(Debug, Clone)]
+pub(crate) struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    pub(crate) fn from_env() -> Home {
+        let root = match std::env::var_os("FIREDRILL_HOME") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => {
+                let home = std::env::var_os("HOME")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("/root"));
+                home.join(".local/share/firedrill")
+            }
+        };
+        Home { root }
+    }
+
+    pub(crate) fn at(root: impl Into<PathBuf>) -> Home {
+        Home { root: root.into() }
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Cached golden images: `images/NAME/`.
+    pub(crate) fn images(&self) -> PathBuf {
+        self.root.join("images")
+    }
+
+    pub(crate) fn image(&self, name: &str) -> PathBuf {
+        self.images().join(name)
+    }
+
+    pub(crate) fn labs(&self) -> PathBuf {
+        self.root.join("labs")
+    }
+
+    pub(crate) fn lab(&self, name: &str) -> LabDir {
+        LabDir {
+            dir: self.labs().join(name),
+        }
+    }
+}
+
+/// `labs/NAME/`: everything one lab owns on disk.
+#[derive(Debug, Clone)]
+pub(crate) struct LabDir {
+    dir: PathBuf,
+}
+
+impl LabDir {
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub(crate) fn state_file(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    pub(crate) fn secrets_file(&self) -> PathBuf {
+        self.dir.join("secrets.json")
+    }
+    pub(crate) fn events_file(&self) -> PathBuf {
+        self.dir.join("events.jsonl")
+    }
+    /// The lab user's SSH private key (0600); the public key is beside it with `.pub`.
+    pub(crate) fn ssh_key(&self) -> PathBuf {
+        self.dir.join("id_ed25519")
+    }
+    pub(crate) fn known_hosts(&self) -> PathBuf {
+        self.dir.join("known_hosts")
+    }
+    pub(crate) fn ssh_config(&self) -> PathBuf {
+        self.dir.join("ssh_config")
+    }
+    pub(crate) fn node_dir(&self, node: &str) -> PathBuf {
+        self.dir.join("nodes").join(node)
+    }
+    pub(crate) fn disk(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("disk.qcow2")
+    }
+    pub(crate) fn seed(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("seed.iso")
+    }
+    pub(crate) fn console_log(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("console.log")
+    }
+    pub(crate) fn host_key(&self, node: &str) -> PathBuf {
+        self.node_dir(node).join("ssh_host_ed25519_key")
+    }
+}
