@@ -2,6 +2,9 @@
 
 mod cli;
 mod error;
+#[cfg(test)]
+mod golden;
+mod hypervisor;
 mod paths;
 mod remote;
 

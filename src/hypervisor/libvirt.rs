@@ -1,0 +1,364 @@
+//! The hypervisor on libvirt, through the `virt` crate.
+
+use super::xml::parse;
+use super::{DomainInfo, DomainState, HvError, Hypervisor, NetworkInfo, ensure_owned};
+use virt::connect::Connect;
+use virt::domain::Domain;
+use virt::network::Network;
+use virt::sys;
+
+/// A libvirt connection (libvirt connections are thread-safe).
+pub(crate) struct Libvirt {
+    uri: String,
+    conn: Connect,
+}
+
+fn call(action: &'static str, object: &str) -> impl FnOnce(virt::error::Error) -> HvError {
+    let object = object.to_string();
+    move |e| HvError::Call {
+        action,
+        object,
+        message: e.message().to_string(),
+    }
+}
+
+fn is_missing(e: &virt::error::Error) -> bool {
+    use virt::error::ErrorNumber;
+    e.code()
+        .is_any(vec![ErrorNumber::NoDomain, ErrorNumber::NoNetwork])
+}
+
+impl Libvirt {
+    /// Opens `uri`, else `LIBVIRT_DEFAULT_URI`, else `qemu:///system`.
+    pub(crate) fn open(uri: Option<&str>) -> Result<Libvirt, HvError> {
+        virt::error::clear_error_callback();
+        let uri = uri
+            .map(str::to_string)
+            .or_else(|| {
+                std::env::var("LIBVIRT_DEFAULT_URI")
+                    .ok()
+                    .filter(|u| !u.is_empty())
+            })
+            .unwrap_or_else(|| "qemu:///system".to_string());
+        let conn = Connect::open(Some(&uri)).map_err(|e| HvError::Connect {
+            uri: uri.clone(),
+            message: e.message().to_string(),
+        })?;
+        Ok(Libvirt { uri, conn })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connect) -> Result<T, HvError>) -> Result<T, HvError> {
+        f(&self.conn)
+    }
+}
+
+fn network_info(n: &Network) -> Result<NetworkInfo, HvError> {
+    let name = n.name().map_err(call("read network", "?"))?;
+    let xml = n.xml_desc(0).map_err(call("read network", &name))?;
+    let parsed = parse(&xml);
+    Ok(NetworkInfo {
+        uuid: n.uuid_string().map_err(call("read network", &name))?,
+        active: n.is_active().map_err(call("read network", &name))?,
+        bridge: parsed.bridge,
+        cidr: parsed.cidr,
+        owner: parsed.lab,
+        name,
+    })
+}
+
+fn domain_info(d: &Domain) -> Result<DomainInfo, HvError> {
+    let name = d.name().map_err(call("read domain", "?"))?;
+    let xml = d.xml_desc(0).map_err(call("read domain", &name))?;
+    let parsed = parse(&xml);
+    let info = d.info().map_err(call("read domain", &name))?;
+    use virt::domain::DomainState as S;
+    let state = match info.state.unwrap_or(S::NoState) {
+        S::Running | S::Blocked => DomainState::Running,
+        S::Paused | S::PMSuspended => DomainState::Paused,
+        S::Shutoff | S::Shutdown => DomainState::Shutoff,
+        S::Crashed => DomainState::Crashed,
+        S::NoState => DomainState::Other,
+    };
+    Ok(DomainInfo {
+        uuid: d.uuid_string().map_err(call("read domain", &name))?,
+        state,
+        owner: parsed.lab.zip(parsed.node),
+        memory_mib: info.max_mem / 1024,
+        name,
+    })
+}
+
+impl Hypervisor for Libvirt {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn networks(&self) -> Result<Vec<NetworkInfo>, HvError> {
+        self.with(|c| {
+            let flags =
+                sys::VIR_CONNECT_LIST_NETWORKS_ACTIVE | sys::VIR_CONNECT_LIST_NETWORKS_INACTIVE;
+            c.list_all_networks(flags)
+                .map_err(call("list", "networks"))?
+                .iter()
+                .map(network_info)
+                .collect()
+        })
+    }
+
+    fn network(&self, name: &str) -> Result<Option<NetworkInfo>, HvError> {
+        self.with(|c| match c.lookup_network_by_name(name) {
+            Ok(n) => network_info(&n).map(Some),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(call("look up network", name)(e)),
+        })
+    }
+
+    fn define_network(&self, xml: &str) -> Result<NetworkInfo, HvError> {
+        let name = super::xml::name_of(xml);
+        self.with(|c| {
+            let n = c
+                .define_network_xml(xml)
+                .map_err(call("define network", &name))?;
+            n.set_autostart(true)
+                .map_err(call("set autostart on network", &name))?;
+            network_info(&n)
+        })
+    }
+
+    fn start_network(&self, name: &str) -> Result<(), HvError> {
+        self.with(|c| {
+            let n = c
+                .lookup_network_by_name(name)
+                .map_err(call("look up network", name))?;
+            if !n.is_active().map_err(call("read network", name))? {
+                n.create().map_err(call("start network", name))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn remove_network(&self, name: &str, lab: &str) -> Result<(), HvError> {
+        self.with(|c| {
+            let n = match c.lookup_network_by_name(name) {
+                Ok(n) => n,
+                Err(e) if is_missing(&e) => return Ok(()),
+                Err(e) => return Err(call("look up network", name)(e)),
+            };
+            let info = network_info(&n)?;
+            ensure_owned("network", name, info.owner.as_deref(), lab)?;
+            if info.active {
+                n.destroy().map_err(call("stop network", name))?;
+            }
+            n.undefine().map_err(call("undefine network", name))
+        })
+    }
+
+    fn domains(&self) -> Result<Vec<DomainInfo>, HvError> {
+        self.with(|c| {
+            let flags =
+                sys::VIR_CONNECT_LIST_DOMAINS_ACTIVE | sys::VIR_CONNECT_LIST_DOMAINS_INACTIVE;
+            c.list_all_domains(flags)
+                .map_err(call("list", "domains"))?
+                .iter()
+                .map(domain_info)
+                .collect()
+        })
+    }
+
+    fn domain(&self, name: &str) -> Result<Option<DomainInfo>, HvError> {
+        self.with(|c| match c.lookup_domain_by_name(name) {
+            Ok(d) => domain_info(&d).map(Some),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(call("look up domain", name)(e)),
+        })
+    }
+
+    fn define_domain(&self, xml: &str) -> Result<DomainInfo, HvError> {
+        let name = super::xml::name_of(xml);
+        self.with(|c| {
+            let d = c
+                .define_domain_xml(xml)
+                .map_err(call("define domain", &name))?;
+            domain_info(&d)
+        })
+    }
+
+    fn start_domain(&self, name: &str) -> Result<(), HvError> {
+        self.with(|c| {
+            let d = c
+                .lookup_domain_by_name(name)
+                .map_err(call("look up domain", name))?;
+            if !d.is_active().map_err(call("read domain", name))? {
+                d.create().map_err(call("start domain", name))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn reset_domain(&self, name: &str) -> Result<(), HvError> {
+        self.with(|c| {
+            let d = c
+                .lookup_domain_by_name(name)
+                .map_err(call("look up domain", name))?;
+            d.reset().map_err(call("reset domain", name))
+        })
+    }
+
+    fn remove_domain(&self, name: &str, lab: &str) -> Result<(), HvError> {
+        self.with(|c| {
+            let d = match c.lookup_domain_by_name(name) {
+                Ok(d) => d,
+                Err(e) if is_missing(&e) => return Ok(()),
+                Err(e) => return Err(call("look up domain", name)(e)),
+            };
+            let info = domain_info(&d)?;
+            ensure_owned(
+                "domain",
+                name,
+                info.owner.as_ref().map(|(l, _)| l.as_str()),
+                lab,
+            )?;
+            if d.is_active().map_err(call("read domain", name))? {
+                d.destroy().map_err(call("stop domain", name))?;
+            }
+            d.undefine_flags(
+                sys::VIR_DOMAIN_UNDEFINE_MANAGED_SAVE | sys::VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA,
+            )
+            .map_err(call("undefine domain", name))
+        })
+    }
+}
+
+/// Against libvirt's built-in test driver: no daemon needed. `test:///default` is shared within
+/// the process, so each test uses names of its own.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hypervisor::xml::{self, Accel, DomainSpec, ForwardMode, NetworkSpec};
+
+    fn hv() -> Libvirt {
+        Libvirt::open(Some("test:///default")).expect("test driver")
+    }
+
+    fn net(name: &str, lab: &str, third_octet: u8) -> NetworkSpec {
+        NetworkSpec {
+            name: name.into(),
+            lab: lab.into(),
+            bridge: format!("fdt{third_octet}"),
+            mode: ForwardMode::Nat,
+            domain: format!("{lab}.lab"),
+            cidr: format!("10.99.{third_octet}.0/24").parse().unwrap(),
+            gateway: format!("10.99.{third_octet}.1").parse().unwrap(),
+            hosts: vec![],
+        }
+    }
+
+    fn dom(name: &str, lab: &str, network: &str) -> DomainSpec {
+        DomainSpec {
+            name: name.into(),
+            lab: lab.into(),
+            node: "web".into(),
+            accel: Accel::Tcg,
+            memory_mib: 256,
+            cpus: 1,
+            kernel: "/nonexistent/vmlinuz".into(),
+            initrd: "/nonexistent/initrd.img".into(),
+            cmdline: "console=ttyS0".into(),
+            disk: "/nonexistent/disk.qcow2".into(),
+            seed: "/nonexistent/seed.iso".into(),
+            console_log: "/nonexistent/console.log".into(),
+            network: network.into(),
+            mac: "52:54:00:00:00:01".into(),
+            run_as: (0, 0),
+        }
+    }
+
+    #[test]
+    fn network_define_start_remove() {
+        let hv = hv();
+        let info = hv
+            .define_network(&xml::network_xml(&net("fd-t1-lan", "t1", 1)))
+            .unwrap();
+        assert_eq!(info.owner.as_deref(), Some("t1"));
+        assert_eq!(info.cidr, Some("10.99.1.0/24".parse().unwrap()));
+        assert!(!info.active);
+        hv.start_network("fd-t1-lan").unwrap();
+        assert!(hv.network("fd-t1-lan").unwrap().unwrap().active);
+        assert!(hv.networks().unwrap().iter().any(|n| n.name == "fd-t1-lan"));
+        hv.remove_network("fd-t1-lan", "t1").unwrap();
+        assert_eq!(hv.network("fd-t1-lan").unwrap(), None);
+        // Removing what is already gone is not an error: `down` must be re-runnable.
+        hv.remove_network("fd-t1-lan", "t1").unwrap();
+    }
+
+    #[test]
+    fn refuses_to_remove_a_network_of_another_lab_or_none() {
+        let hv = hv();
+        hv.define_network(&xml::network_xml(&net("fd-t2-lan", "t2", 2)))
+            .unwrap();
+        let err = hv.remove_network("fd-t2-lan", "other").unwrap_err();
+        assert!(matches!(err, HvError::NotOurs { .. }), "{err}");
+        assert!(
+            err.to_string()
+                .contains("was not created by firedrill for lab `other`")
+        );
+        assert!(hv.network("fd-t2-lan").unwrap().is_some());
+        // The test driver's own `default` network carries no marker at all.
+        let err = hv.remove_network("default", "t2").unwrap_err();
+        assert!(matches!(err, HvError::NotOurs { .. }));
+        assert!(hv.network("default").unwrap().is_some());
+        hv.remove_network("fd-t2-lan", "t2").unwrap();
+    }
+
+    #[test]
+    fn domain_define_start_reset_remove() {
+        let hv = hv();
+        hv.define_network(&xml::network_xml(&net("fd-t3-lan", "t3", 3)))
+            .unwrap();
+        hv.start_network("fd-t3-lan").unwrap();
+        let info = hv
+            .define_domain(&xml::domain_xml(&dom("fd-t3-web", "t3", "fd-t3-lan")))
+            .unwrap();
+        assert_eq!(info.owner, Some(("t3".into(), "web".into())));
+        assert_eq!(info.state, DomainState::Shutoff);
+        assert_eq!(info.memory_mib, 256);
+        hv.start_domain("fd-t3-web").unwrap();
+        assert_eq!(
+            hv.domain("fd-t3-web").unwrap().unwrap().state,
+            DomainState::Running
+        );
+        // Starting a running domain converges instead of failing.
+        hv.start_domain("fd-t3-web").unwrap();
+        hv.reset_domain("fd-t3-web").unwrap();
+        let err = hv.remove_domain("fd-t3-web", "t9").unwrap_err();
+        assert!(matches!(err, HvError::NotOurs { .. }), "{err}");
+        hv.remove_domain("fd-t3-web", "t3").unwrap();
+        assert_eq!(hv.domain("fd-t3-web").unwrap(), None);
+        hv.remove_domain("fd-t3-web", "t3").unwrap();
+        hv.remove_network("fd-t3-lan", "t3").unwrap();
+    }
+
+    #[test]
+    fn refuses_a_domain_it_did_not_create() {
+        let hv = hv();
+        // The test driver ships a domain called `test`, created by nobody we know.
+        let info = hv
+            .domain("test")
+            .unwrap()
+            .expect("test driver's own domain");
+        assert_eq!(info.owner, None);
+        let err = hv.remove_domain("test", "t4").unwrap_err();
+        assert!(matches!(err, HvError::NotOurs { .. }));
+        assert!(hv.domain("test").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_bad_uri_says_what_to_do() {
+        let err = Libvirt::open(Some("qemu+unix:///system?socket=/nonexistent/sock"))
+            .err()
+            .unwrap();
+        let msg = err.to_string();
+        assert!(msg.contains("cannot connect to libvirt"), "{msg}");
+        assert!(msg.contains("hint: is libvirtd running?"), "{msg}");
+    }
+}

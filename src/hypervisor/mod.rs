@@ -1,0 +1,131 @@
+//! The hypervisor behind a small interface: networks and domains, each marked as owned by a lab
+//! in its `<metadata>`. Calls block (libvirt is synchronous), so async callers wrap them in
+//! `tokio::task::spawn_blocking`.
+
+mod libvirt;
+pub(crate) mod xml;
+
+pub(crate) use libvirt::Libvirt;
+
+use ipnetwork::Ipv4Network;
+
+/// What the lab sees of a libvirt network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NetworkInfo {
+    pub(crate) name: String,
+    pub(crate) uuid: String,
+    pub(crate) active: bool,
+    pub(crate) bridge: Option<String>,
+    pub(crate) cidr: Option<Ipv4Network>,
+    /// The lab that created it, from our metadata; `None` for networks we did not create.
+    pub(crate) owner: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DomainState {
+    Running,
+    Paused,
+    Shutoff,
+    Crashed,
+    Other,
+}
+
+impl std::fmt::Display for DomainState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            DomainState::Running => "running",
+            DomainState::Paused => "paused",
+            DomainState::Shutoff => "shut off",
+            DomainState::Crashed => "crashed",
+            DomainState::Other => "other",
+        };
+        f.write_str(s)
+    }
+}
+
+/// What the lab sees of a libvirt domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DomainInfo {
+    pub(crate) name: String,
+    pub(crate) uuid: String,
+    pub(crate) state: DomainState,
+    /// `(lab, node)` from our metadata; `None` for domains we did not create.
+    pub(crate) owner: Option<(String, String)>,
+    pub(crate) memory_mib: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HvError {
+    #[error(
+        "cannot connect to libvirt at {uri}: {message}\n  hint: is libvirtd running? Start it (e.g. `systemctl start libvirtd`, or `libvirtd -d`) or set LIBVIRT_DEFAULT_URI"
+    )]
+    Connect { uri: String, message: String },
+    #[error("libvirt {action} {object}: {message}")]
+    Call {
+        action: &'static str,
+        object: String,
+        message: String,
+    },
+    #[error(
+        "{kind} `{name}` exists but was not created by firedrill for lab `{lab}`; firedrill leaves it alone\n  hint: rename or remove it yourself (virsh {kind}-undefine {name}), or rename the lab"
+    )]
+    NotOurs {
+        kind: &'static str,
+        name: String,
+        lab: String,
+    },
+    #[error("a blocking libvirt task failed: {0}")]
+    Join(String),
+}
+
+/// Networks and domains. Implemented by `Libvirt`; the test driver (`test:///default`) makes it
+/// testable without a daemon.
+pub(crate) trait Hypervisor: Send + Sync {
+    fn uri(&self) -> &str;
+    fn networks(&self) -> Result<Vec<NetworkInfo>, HvError>;
+    fn network(&self, name: &str) -> Result<Option<NetworkInfo>, HvError>;
+    /// Defines a persistent network from XML; fails if one with that name exists.
+    fn define_network(&self, xml: &str) -> Result<NetworkInfo, HvError>;
+    fn start_network(&self, name: &str) -> Result<(), HvError>;
+    /// Stops (if active) and undefines a network owned by `lab`; refuses any other.
+    fn remove_network(&self, name: &str, lab: &str) -> Result<(), HvError>;
+
+    fn domains(&self) -> Result<Vec<DomainInfo>, HvError>;
+    fn domain(&self, name: &str) -> Result<Option<DomainInfo>, HvError>;
+    fn define_domain(&self, xml: &str) -> Result<DomainInfo, HvError>;
+    fn start_domain(&self, name: &str) -> Result<(), HvError>;
+    /// Hard reset, as a power button would (used by faults).
+    fn reset_domain(&self, name: &str) -> Result<(), HvError>;
+    /// Stops (if running) and undefines a domain owned by `lab`; refuses any other.
+    fn remove_domain(&self, name: &str, lab: &str) -> Result<(), HvError>;
+}
+
+/// Refuses to touch an object that is not owned by `lab`.
+pub(crate) fn ensure_owned(
+    kind: &'static str,
+    name: &str,
+    owner: Option<&str>,
+    lab: &str,
+) -> Result<(), HvError> {
+    if owner == Some(lab) {
+        Ok(())
+    } else {
+        Err(HvError::NotOurs {
+            kind,
+            name: name.to_string(),
+            lab: lab.to_string(),
+        })
+    }
+}
+
+/// Runs a blocking hypervisor call off the async runtime.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, HvError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, HvError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| HvError::Join(e.to_string()))?
+}

@@ -1,0 +1,282 @@
+//! Libvirt XML: pure rendering of network and domain definitions from their specs, and the little
+//! parsing firedrill needs back (ownership metadata, bridge, subnet).
+
+use ipnetwork::Ipv4Network;
+use quick_xml::Reader;
+use quick_xml::events::Event;
+use std::fmt::Write;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// The XML namespace of firedrill's ownership marker in `<metadata>`.
+pub(crate) const NS: &str = "https://github.com/firedrill/firedrill/xmlns/lab/1";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ForwardMode {
+    Nat,
+    Isolated,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct HostEntry {
+    pub(crate) name: String,
+    pub(crate) fqdn: String,
+    pub(crate) mac: String,
+    pub(crate) ip: Ipv4Addr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NetworkSpec {
+    pub(crate) name: String,
+    pub(crate) lab: String,
+    pub(crate) bridge: String,
+    pub(crate) mode: ForwardMode,
+    pub(crate) domain: String,
+    pub(crate) cidr: Ipv4Network,
+    pub(crate) gateway: Ipv4Addr,
+    pub(crate) hosts: Vec<HostEntry>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Accel {
+    Kvm,
+    Tcg,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DomainSpec {
+    pub(crate) name: String,
+    pub(crate) lab: String,
+    pub(crate) node: String,
+    pub(crate) accel: Accel,
+    pub(crate) memory_mib: u64,
+    pub(crate) cpus: u32,
+    pub(crate) kernel: PathBuf,
+    pub(crate) initrd: PathBuf,
+    pub(crate) cmdline: String,
+    pub(crate) disk: PathBuf,
+    pub(crate) seed: PathBuf,
+    pub(crate) console_log: PathBuf,
+    pub(crate) network: String,
+    pub(crate) mac: String,
+    /// QEMU runs as this uid:gid, the user who owns the lab's files, so the disks can live in
+    /// their home directory without relabelling (as qemu:///session would, but on the system
+    /// daemon's networks).
+    pub(crate) run_as: (u32, u32),
+}
+
+fn esc(s: &str) -> String {
+    quick_xml::escape::escape(s).into_owned()
+}
+
+fn path(p: &std::path::Path) -> String {
+    esc(&p.to_string_lossy())
+}
+
+pub(crate) fn network_xml(n: &NetworkSpec) -> String {
+    let mut x = String::new();
+    let _ = writeln!(x, "<network>");
+    let _ = writeln!(x, "  <name>{}</name>", esc(&n.name));
+    let _ = writeln!(
+        x,
+        "  <metadata>\n    <firedrill:lab xmlns:firedrill=\"{NS}\">{}</firedrill:lab>\n  </metadata>",
+        esc(&n.lab)
+    );
+    if n.mode == ForwardMode::Nat {
+        let _ = writeln!(x, "  <forward mode='nat'/>");
+    }
+    let _ = writeln!(
+        x,
+        "  <bridge name='{}' stp='on' delay='0'/>",
+        esc(&n.bridge)
+    );
+    let _ = writeln!(x, "  <domain name='{}' localOnly='yes'/>", esc(&n.domain));
+    let _ = writeln!(x, "  <dns>");
+    for h in &n.hosts {
+        let _ = writeln!(x, "    <host ip='{}'>", h.ip);
+        let _ = writeln!(x, "      <hostname>{}</hostname>", esc(&h.fqdn));
+        let _ = writeln!(x, "      <hostname>{}</hostname>", esc(&h.name));
+        let _ = writeln!(x, "    </host>");
+    }
+    let _ = writeln!(x, "  </dns>");
+    let _ = writeln!(
+        x,
+        "  <ip address='{}' netmask='{}'>",
+        n.gateway,
+        n.cidr.mask()
+    );
+    let _ = writeln!(x, "    <dhcp>");
+    for h in &n.hosts {
+        let _ = writeln!(
+            x,
+            "      <host mac='{}' name='{}' ip='{}'/>",
+            esc(&h.mac),
+            esc(&h.name),
+            h.ip
+        );
+    }
+    let _ = writeln!(x, "    </dhcp>");
+    let _ = writeln!(x, "  </ip>");
+    let _ = writeln!(x, "</network>");
+    x
+}
+
+pub(crate) fn domain_xml(d: &DomainSpec) -> String {
+    let (kind, cpu) = match d.accel {
+        Accel::Kvm => ("kvm", "  <cpu mode='host-passthrough'/>\n"),
+        Accel::Tcg => ("qemu", ""),
+    };
+    let mut x = String::new();
+    let _ = writeln!(x, "<domain type='{kind}'>");
+    let _ = writeln!(x, "  <name>{}</name>", esc(&d.name));
+    let _ = writeln!(
+        x,
+        "  <metadata>\n    <firedrill:lab xmlns:firedrill=\"{NS}\" node=\"{}\">{}</firedrill:lab>\n  </metadata>",
+        esc(&d.node),
+        esc(&d.lab)
+    );
+    let _ = writeln!(x, "  <memory unit='MiB'>{}</memory>", d.memory_mib);
+    let _ = writeln!(x, "  <vcpu>{}</vcpu>", d.cpus);
+    let _ = writeln!(x, "  <os>");
+    let _ = writeln!(x, "    <type arch='x86_64' machine='q35'>hvm</type>");
+    let _ = writeln!(x, "    <kernel>{}</kernel>", path(&d.kernel));
+    let _ = writeln!(x, "    <initrd>{}</initrd>", path(&d.initrd));
+    let _ = writeln!(x, "    <cmdline>{}</cmdline>", esc(&d.cmdline));
+    let _ = writeln!(x, "  </os>");
+    let _ = writeln!(x, "  <features>\n    <acpi/>\n    <apic/>\n  </features>");
+    x.push_str(cpu);
+    let _ = writeln!(x, "  <clock offset='utc'/>");
+    let _ = writeln!(x, "  <on_poweroff>destroy</on_poweroff>");
+    let _ = writeln!(x, "  <on_reboot>restart</on_reboot>");
+    let _ = writeln!(x, "  <on_crash>destroy</on_crash>");
+    let _ = writeln!(x, "  <devices>");
+    let _ = writeln!(
+        x,
+        "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2' discard='unmap'/>\n      <source file='{}'/>\n      <target dev='vda' bus='virtio'/>\n    </disk>",
+        path(&d.disk)
+    );
+    // The seed is a plain virtio disk: NoCloud finds it by its `cidata` label, and the guest
+    // needs no CD-ROM or SATA driver for it.
+    let _ = writeln!(
+        x,
+        "    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n      <source file='{}'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n    </disk>",
+        path(&d.seed)
+    );
+    let _ = writeln!(
+        x,
+        "    <interface type='network'>\n      <source network='{}'/>\n      <mac address='{}'/>\n      <model type='virtio'/>\n    </interface>",
+        esc(&d.network),
+        esc(&d.mac)
+    );
+    // A pty serial keeps `virsh console` working; virtlogd copies everything to the log file,
+    // which `firedrill console` and readiness timeouts read.
+    let _ = writeln!(
+        x,
+        "    <serial type='pty'>\n      <log file='{}' append='on'/>\n      <target port='0'/>\n    </serial>",
+        path(&d.console_log)
+    );
+    let _ = writeln!(
+        x,
+        "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>"
+    );
+    // Without a hardware RNG, a fresh guest under TCG can wait minutes for entropy.
+    let _ = writeln!(
+        x,
+        "    <rng model='virtio'>\n      <backend model='random'>/dev/urandom</backend>\n    </rng>"
+    );
+    let _ = writeln!(x, "    <memballoon model='virtio'/>");
+    let _ = writeln!(x, "  </devices>");
+    let _ = writeln!(
+        x,
+        "  <seclabel type='static' model='dac' relabel='no'>\n    <label>+{}:+{}</label>\n  </seclabel>",
+        d.run_as.0, d.run_as.1
+    );
+    let _ = writeln!(x, "</domain>");
+    x
+}
+
+/// What firedrill reads back from a definition.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Parsed {
+    /// Text of `<firedrill:lab>` in our namespace.
+    pub(crate) lab: Option<String>,
+    /// Its `node` attribute (domains only).
+    pub(crate) node: Option<String>,
+    pub(crate) bridge: Option<String>,
+    pub(crate) cidr: Option<Ipv4Network>,
+}
+
+/// Parses the parts of a network or domain XML that firedrill needs. Malformed XML yields what
+/// was found before the error: an object we cannot read is treated as not ours.
+pub(crate) fn parse(xml: &str) -> Parsed {
+    let mut reader = Reader::from_str(xml);
+    let mut out = Parsed::default();
+    let mut in_ours = false;
+    let mut ip: Option<(Ipv4Addr, Option<Ipv4Addr>, Option<u8>)> = None;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e)) => {
+                let attrs: Vec<(String, String)> = e
+                    .attributes()
+                    .filter_map(Result::ok)
+                    .map(|a| {
+                        (
+                            a.key.as_ref().to_string(),
+                            a.unescape_value()
+                                .map(|v| v.into_owned())
+                                .unwrap_or_default(),
+                        )
+                    })
+                    .collect();
+                let get = |k: &str| attrs.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+                let local = e.local_name().as_ref().to_string();
+                let is_ours = attrs.iter().any(|(k, v)| k.starts_with("xmlns") && v == NS);
+                match local.as_str() {
+                    "lab" if is_ours => {
+                        in_ours = true;
+                        out.node = get("node");
+                    }
+                    "bridge" if out.bridge.is_none() => out.bridge = get("name"),
+                    "ip" if ip.is_none() => {
+                        if let Some(addr) = get("address").and_then(|a| a.parse().ok()) {
+                            ip = Some((
+                                addr,
+                                get("netmask").and_then(|m| m.parse().ok()),
+                                get("prefix").and_then(|p| p.parse().ok()),
+                            ));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Ok(Event::Text(t)) if in_ours => {
+                let text: &str = t.as_ref();
+                out.lab = Some(text.trim().to_string());
+            }
+            Ok(Event::End(_)) => in_ours = false,
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    if let Some((addr, mask, prefix)) = ip {
+        let prefix = prefix.or_else(|| mask.and_then(|m| ipnetwork::ipv4_mask_to_prefix(m).ok()));
+        if let Some(p) = prefix {
+            out.cidr = Ipv4Network::new(addr, p)
+                .ok()
+                .and_then(|n| Ipv4Network::new(n.network(), p).ok());
+        }
+    }
+    out
+}
+
+/// The `<name>` of a definition, for error messages before libvirt has parsed it.
+pub(crate) fn name_of(xml: &str) -> String {
+    xml.split_once("<name>")
+        .and_then(|(_, rest)| rest.split_once("</name>"))
+        .map(|(name, _)| name.trim().to_string())
+        .unwrap_or_else(|| "?".to_string())
+}
+
+#[cfg(test)]
+mod tests;
