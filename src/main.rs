@@ -6,7 +6,10 @@ mod error;
 mod golden;
 mod hypervisor;
 mod paths;
+mod plan;
 mod remote;
+mod spec;
+mod state;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -1,0 +1,187 @@
+//! Pure planning: a validated lab plus a few host facts become concrete resources (libvirt
+//! names, bridge, MACs, paths, domain and network specs). Nothing here touches the system, so the
+//! same inputs always give the same plan, and `up` can compare it with what exists.
+
+use crate::hypervisor::xml::{Accel, DomainSpec, ForwardMode, HostEntry, NetworkSpec};
+use crate::paths::LabDir;
+use crate::spec::{NetMode, Role, ValidLab};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+/// The user that firedrill creates on every node.
+pub(crate) const USER: &str = "lab";
+pub(crate) const KERNEL_CMDLINE: &str = "root=/dev/vda rw console=ttyS0 net.ifnames=0";
+
+/// The golden image files a node boots from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BootImage {
+    pub(crate) disk: PathBuf,
+    pub(crate) kernel: PathBuf,
+    pub(crate) initrd: PathBuf,
+}
+
+/// Host facts the plan depends on.
+#[derive(Debug, Clone)]
+pub(crate) struct PlanInputs<'a> {
+    pub(crate) dir: &'a LabDir,
+    pub(crate) accel: Accel,
+    pub(crate) run_as: (u32, u32),
+    /// Image name -> files. `plan` fails for an image missing here.
+    pub(crate) images: &'a BTreeMap<String, BootImage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct NodePlan {
+    pub(crate) name: String,
+    pub(crate) roles: Vec<Role>,
+    pub(crate) ip: Ipv4Addr,
+    pub(crate) prefix: u8,
+    pub(crate) gateway: Ipv4Addr,
+    pub(crate) fqdn: String,
+    pub(crate) search_domain: String,
+    pub(crate) mac: String,
+    pub(crate) disk_gib: u64,
+    pub(crate) image: String,
+    pub(crate) backing: PathBuf,
+    pub(crate) host_key: PathBuf,
+    pub(crate) domain: DomainSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub(crate) lab: String,
+    pub(crate) networks: Vec<NetworkSpec>,
+    pub(crate) nodes: Vec<NodePlan>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(crate) enum PlanError {
+    #[error(
+        "image `{image}` (node {node}) is not built\n  hint: run `firedrill image build --name {image}`"
+    )]
+    MissingImage { node: String, image: String },
+}
+
+pub(crate) fn network_name(lab: &str, net: &str) -> String {
+    format!("fd-{lab}-{net}")
+}
+
+pub(crate) fn domain_name(lab: &str, node: &str) -> String {
+    format!("fd-{lab}-{node}")
+}
+
+fn digest(parts: &[&str]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize().into()
+}
+
+/// Linux limits interface names to 15 bytes, too short for lab and network names, so the
+/// bridge is named by a hash of both.
+pub(crate) fn bridge_name(lab: &str, net: &str) -> String {
+    format!("fd{}", hex::encode(&digest(&[lab, net])[..4]))
+}
+
+/// A locally administered MAC under QEMU's 52:54:00 prefix, stable for a lab and node; `salt`
+/// moves it if two nodes of a lab would collide.
+fn mac(lab: &str, node: &str, salt: u32) -> String {
+    let salt = salt.to_string();
+    let d = digest(&[lab, node, &salt]);
+    format!("52:54:00:{:02x}:{:02x}:{:02x}", d[0], d[1], d[2])
+}
+
+pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, PlanError> {
+    let mut macs: Vec<String> = Vec::new();
+    let mut nodes = Vec::new();
+    for node in &lab.nodes {
+        let net = &lab.networks[node.network];
+        let image =
+            inputs
+                .images
+                .get(&node.image)
+                .cloned()
+                .ok_or_else(|| PlanError::MissingImage {
+                    node: node.name.clone(),
+                    image: node.image.clone(),
+                })?;
+        let mut salt = 0;
+        let mut m = mac(&lab.name, &node.name, salt);
+        while macs.contains(&m) {
+            salt += 1;
+            m = mac(&lab.name, &node.name, salt);
+        }
+        macs.push(m.clone());
+        let dir = inputs.dir;
+        let domain = DomainSpec {
+            name: domain_name(&lab.name, &node.name),
+            lab: lab.name.clone(),
+            node: node.name.clone(),
+            accel: inputs.accel,
+            memory_mib: node.memory_mib,
+            cpus: node.cpus,
+            kernel: image.kernel.clone(),
+            initrd: image.initrd.clone(),
+            cmdline: KERNEL_CMDLINE.to_string(),
+            disk: dir.disk(&node.name),
+            seed: dir.seed(&node.name),
+            console_log: dir.console_log(&node.name),
+            network: network_name(&lab.name, &net.name),
+            mac: m.clone(),
+            run_as: inputs.run_as,
+        };
+        nodes.push(NodePlan {
+            name: node.name.clone(),
+            roles: node.roles.clone(),
+            ip: node.ip,
+            prefix: net.cidr.prefix(),
+            gateway: net.gateway,
+            fqdn: format!("{}.{}", node.name, net.domain),
+            search_domain: net.domain.clone(),
+            mac: m,
+            disk_gib: node.disk_gib,
+            image: node.image.clone(),
+            backing: image.disk,
+            host_key: dir.host_key(&node.name),
+            domain,
+        });
+    }
+    let networks = lab
+        .networks
+        .iter()
+        .enumerate()
+        .map(|(i, net)| NetworkSpec {
+            name: network_name(&lab.name, &net.name),
+            lab: lab.name.clone(),
+            bridge: bridge_name(&lab.name, &net.name),
+            mode: match net.mode {
+                NetMode::Nat => ForwardMode::Nat,
+                NetMode::Isolated => ForwardMode::Isolated,
+            },
+            domain: net.domain.clone(),
+            cidr: net.cidr,
+            gateway: net.gateway,
+            hosts: lab
+                .nodes
+                .iter()
+                .zip(&nodes)
+                .filter(|(n, _)| n.network == i)
+                .map(|(_, p)| HostEntry {
+                    name: p.name.clone(),
+                    fqdn: p.fqdn.clone(),
+                    mac: p.mac.clone(),
+                    ip: p.ip,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Plan {
+        lab: lab.name.clone(),
+        networks,
+        nodes,
+    })
+}

@@ -1,0 +1,284 @@
+//! A lab's state on disk (`labs/NAME/state.json`), written atomically so a crash never leaves a
+//! torn file. It is written *before* anything is created, so `down` can find everything a
+//! half-finished `up` made, and again when `up` ends.
+
+use crate::hypervisor::xml::Accel;
+use crate::paths::{Home, LabDir};
+use crate::spec::Role;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LabPhase {
+    /// `up` is running or was interrupted.
+    Creating,
+    /// The last `up` finished and every node was ready.
+    Up,
+    /// The last `up` ended with errors.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct NetworkState {
+    pub(crate) name: String,
+    pub(crate) libvirt_name: String,
+    pub(crate) bridge: String,
+    pub(crate) cidr: String,
+    pub(crate) gateway: Ipv4Addr,
+    pub(crate) domain: String,
+}
+
+/// Seconds each phase of a node took in the last `up` that did it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Timings {
+    pub(crate) prepare_s: Option<f64>,
+    pub(crate) boot_to_ssh_s: Option<f64>,
+    pub(crate) cloud_init_s: Option<f64>,
+    pub(crate) total_s: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct NodeState {
+    pub(crate) name: String,
+    pub(crate) domain: String,
+    pub(crate) roles: Vec<Role>,
+    pub(crate) ip: Ipv4Addr,
+    pub(crate) fqdn: String,
+    pub(crate) mac: String,
+    pub(crate) network: String,
+    pub(crate) memory_mib: u64,
+    pub(crate) cpus: u32,
+    pub(crate) disk_gib: u64,
+    pub(crate) image: String,
+    /// The node's SSH host key (OpenSSH public line), installed by cloud-init and checked
+    /// strictly on every connection.
+    pub(crate) host_key: String,
+    #[serde(default)]
+    pub(crate) ready: bool,
+    #[serde(default)]
+    pub(crate) timings: Timings,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LabState {
+    pub(crate) name: String,
+    pub(crate) source: PathBuf,
+    pub(crate) uri: String,
+    pub(crate) accel: Accel,
+    pub(crate) phase: LabPhase,
+    pub(crate) user: String,
+    pub(crate) networks: Vec<NetworkState>,
+    pub(crate) nodes: Vec<NodeState>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StateError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "{path} is damaged: {source}\n  hint: run `firedrill down --lab {lab}` to remove the lab, then `firedrill up` again"
+    )]
+    Parse {
+        path: PathBuf,
+        lab: String,
+        source: serde_json::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no lab is up\n  hint: bring one up with `firedrill up LAB.yaml`")]
+    NoLab,
+    #[error(
+        "lab `{0}` is not up\n  hint: `firedrill list` shows the labs on this host; bring it up with `firedrill up LAB.yaml`"
+    )]
+    NotFound(String),
+    #[error("several labs are up: {}\n  hint: choose one with --lab NAME", .0.join(", "))]
+    Ambiguous(Vec<String>),
+}
+
+/// Writes `contents` to `path` through a temp file in the same directory and a rename, with
+/// `mode`, so readers see the old file or the new one, never half of one.
+pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<(), StateError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let err = |source| StateError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(err)?;
+    f.write_all(contents).map_err(err)?;
+    f.sync_all().map_err(err)?;
+    std::fs::rename(&tmp, path).map_err(err)
+}
+
+impl LabState {
+    pub(crate) fn save(&self, dir: &LabDir) -> Result<(), StateError> {
+        let json = serde_json::to_vec_pretty(self).expect("lab state serialises");
+        write_atomic(&dir.state_file(), &json, 0o644)
+    }
+
+    pub(crate) fn load(dir: &LabDir, lab: &str) -> Result<Option<LabState>, StateError> {
+        let path = dir.state_file();
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(StateError::Read { path, source }),
+        };
+        serde_json::from_slice(&text)
+            .map(Some)
+            .map_err(|source| StateError::Parse {
+                path,
+                lab: lab.to_string(),
+                source,
+            })
+    }
+
+    pub(crate) fn node(&self, name: &str) -> Option<&NodeState> {
+        self.nodes.iter().find(|n| n.name == name)
+    }
+}
+
+/// Labs that have a directory under `labs/`, sorted.
+pub(crate) fn lab_names(home: &Home) -> Result<Vec<String>, StateError> {
+    let dir = home.labs();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(source) => return Err(StateError::Read { path: dir, source }),
+    };
+    let mut names: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The lab a command acts on: `--lab NAME` if given, else the only lab on this host.
+pub(crate) fn select(home: &Home, lab: Option<&str>) -> Result<String, StateError> {
+    let names = lab_names(home)?;
+    match lab {
+        Some(l) if names.iter().any(|n| n == l) => Ok(l.to_string()),
+        Some(l) => Err(StateError::NotFound(l.to_string())),
+        None => match names.as_slice() {
+            [] => Err(StateError::NoLab),
+            [one] => Ok(one.clone()),
+            _ => Err(StateError::Ambiguous(names)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> LabState {
+        LabState {
+            name: "minimal".into(),
+            source: "labs/minimal.yaml".into(),
+            uri: "test:///default".into(),
+            accel: Accel::Tcg,
+            phase: LabPhase::Creating,
+            user: "lab".into(),
+            networks: vec![],
+            nodes: vec![NodeState {
+                name: "web".into(),
+                domain: "fd-minimal-web".into(),
+                roles: vec![Role::App],
+                ip: "10.77.0.10".parse().unwrap(),
+                fqdn: "web.minimal.lab".into(),
+                mac: "52:54:00:00:00:01".into(),
+                network: "fd-minimal-lan".into(),
+                memory_mib: 384,
+                cpus: 1,
+                disk_gib: 8,
+                image: "debian-12".into(),
+                host_key: "ssh-ed25519 AAAA".into(),
+                ready: false,
+                timings: Timings::default(),
+            }],
+        }
+    }
+
+    #[test]
+    fn save_then_load_round_trips_and_leaves_no_temp_file() {
+        let tmp = tempdir();
+        let home = Home::at(&tmp);
+        let dir = home.lab("minimal");
+        sample().save(&dir).unwrap();
+        assert_eq!(LabState::load(&dir, "minimal").unwrap(), Some(sample()));
+        let files: Vec<_> = std::fs::read_dir(dir.dir())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(files, vec![std::ffi::OsString::from("state.json")]);
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_state_file_says_how_to_recover() {
+        let tmp = tempdir();
+        let dir = Home::at(&tmp).lab("minimal");
+        std::fs::create_dir_all(dir.dir()).unwrap();
+        std::fs::write(dir.state_file(), "{ torn").unwrap();
+        let msg = LabState::load(&dir, "minimal").unwrap_err().to_string();
+        assert!(msg.contains("is damaged"), "{msg}");
+        assert!(msg.contains("firedrill down --lab minimal"), "{msg}");
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn select_picks_the_only_lab_and_lists_several() {
+        let tmp = tempdir();
+        let home = Home::at(&tmp);
+        assert!(matches!(select(&home, None), Err(StateError::NoLab)));
+        std::fs::create_dir_all(home.lab("a").dir()).unwrap();
+        assert_eq!(select(&home, None).unwrap(), "a");
+        std::fs::create_dir_all(home.lab("b").dir()).unwrap();
+        let msg = select(&home, None).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            "several labs are up: a, b\n  hint: choose one with --lab NAME"
+        );
+        assert_eq!(select(&home, Some("b")).unwrap(), "b");
+        assert!(matches!(
+            select(&home, Some("c")),
+            Err(StateError::NotFound(_))
+        ));
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    fn tempdir() -> PathBuf {
+        let p = std::env::temp_dir().join(format!(
+            "fd-state-test-{}-{}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+}
