@@ -1,8 +1,13 @@
 //! Command-line interface: clap definitions and dispatch. Printing errors and choosing the exit
 //! code happens here and nowhere else.
 
+use crate::error::Error;
+use crate::lab::{self, AccelChoice, UpOptions};
+use crate::paths::Home;
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -16,11 +21,71 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Validate, then create or converge the lab: network, disks, seeds, domains; wait until
+    /// every node is ready.
+    Up {
+        /// The lab file (see labs/).
+        file: PathBuf,
+        /// Hardware acceleration: kvm, tcg (software, slow) or auto.
+        #[arg(long, value_enum, env = "FIREDRILL_ACCEL", default_value = "auto")]
+        accel: AccelChoice,
+        /// Bring the lab up even if its guests need more memory than the host has.
+        #[arg(long)]
+        force: bool,
+        /// How long each node may take to become ready, in seconds.
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+    },
+    /// Remove the lab's domains, network, disks, seeds and state (cached images stay).
+    Down {
+        #[arg(long)]
+        lab: Option<String>,
+    },
+    /// The lab's nodes: state, roles, IP, DNS name, memory, uptime.
+    Status {
+        #[arg(long)]
+        lab: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The labs on this host and their state.
+    List,
+    /// Log into a node, or run a command on it: firedrill ssh web -- uptime
+    Ssh {
+        node: String,
+        #[arg(long)]
+        lab: Option<String>,
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Print an OpenSSH config for the lab (use with `ssh -F` and scp).
+    SshConfig {
+        #[arg(long)]
+        lab: Option<String>,
+    },
+    /// Print a node's serial console log.
+    Console {
+        node: String,
+        #[arg(long)]
+        lab: Option<String>,
+        /// Only the last N lines.
+        #[arg(short = 'n', long)]
+        lines: Option<usize>,
+    },
+}
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
@@ -29,6 +94,32 @@ pub(crate) fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitCode, crate::error::Error> {
-    match cli.command {}
+async fn run(cli: Cli) -> Result<ExitCode, Error> {
+    let home = Home::from_env();
+    match cli.command {
+        Command::Up {
+            file,
+            accel,
+            force,
+            timeout,
+        } => {
+            let opts = UpOptions {
+                file,
+                accel,
+                force,
+                timeout: Duration::from_secs(timeout),
+            };
+            lab::up(&home, &opts).await?;
+        }
+        Command::Down { lab } => lab::down(&home, lab.as_deref()).await?,
+        Command::Status { lab, json } => lab::status(&home, lab.as_deref(), json).await?,
+        Command::List => lab::list(&home).await?,
+        Command::Ssh { node, lab, command } => {
+            let code = lab::ssh(&home, lab.as_deref(), &node, &command).await?;
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)));
+        }
+        Command::SshConfig { lab } => lab::ssh_config(&home, lab.as_deref())?,
+        Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }

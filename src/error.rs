@@ -1,4 +1,4 @@
-//! The top-level error: every module's error converts into it, and `exit_code` maps it to the
+//! The top-level error: every area's error converts into it, and `exit_code` maps it to the
 //! process exit status (2 for bad input, 1 for everything else).
 
 use thiserror::Error;
@@ -9,6 +9,8 @@ pub(crate) enum Error {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
+    Lab(#[from] crate::lab::LabError),
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -16,6 +18,7 @@ impl Error {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
+            Error::Lab(e) if e.is_usage() => 2,
             _ => 1,
         }
     }

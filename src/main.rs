@@ -5,8 +5,10 @@ mod error;
 #[cfg(test)]
 mod golden;
 mod hypervisor;
+mod lab;
 mod paths;
 mod plan;
+mod progress;
 mod remote;
 mod spec;
 mod state;

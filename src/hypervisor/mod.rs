@@ -120,12 +120,13 @@ pub(crate) fn ensure_owned(
 }
 
 /// Runs a blocking hypervisor call off the async runtime.
-pub(crate) async fn blocking<T, F>(f: F) -> Result<T, HvError>
+pub(crate) async fn blocking<T, E, F>(f: F) -> Result<T, E>
 where
     T: Send + 'static,
-    F: FnOnce() -> Result<T, HvError> + Send + 'static,
+    E: From<HvError> + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
 {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| HvError::Join(e.to_string()))?
+        .map_err(|e| E::from(HvError::Join(e.to_string())))?
 }

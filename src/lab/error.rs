@@ -1,0 +1,55 @@
+use crate::hypervisor::HvError;
+use crate::plan::PlanError;
+use crate::spec::Problems;
+use crate::state::StateError;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LabError {
+    /// The lab file is invalid: every problem is listed; nothing was created.
+    #[error("{0}")]
+    Invalid(Problems),
+    #[error(transparent)]
+    Hypervisor(#[from] HvError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Host(#[from] crate::host::HostError),
+    #[error(transparent)]
+    Ssh(#[from] crate::ssh::SshError),
+    #[error("{node}: {step} failed: {message}")]
+    Node {
+        node: String,
+        step: &'static str,
+        message: String,
+    },
+    #[error("{failed} of {total} nodes did not come up (see above)\n  hint: fix the cause and run `firedrill up` again: it keeps what is already done")]
+    NodesFailed { failed: usize, total: usize },
+    #[error("--accel kvm was asked for, but /dev/kvm is not usable: {0}\n  hint: use --accel tcg (slow) or enable KVM")]
+    NoKvm(String),
+    #[error("lab `{lab}` has no node `{node}`; its nodes are: {}", .nodes.join(", "))]
+    NoNode {
+        lab: String,
+        node: String,
+        nodes: Vec<String>,
+    },
+    #[error("cannot run {program}: {message}\n  hint: {hint}")]
+    Exec {
+        program: String,
+        message: String,
+        hint: String,
+    },
+}
+
+impl LabError {
+    /// Bad input exits with 2, everything else with 1.
+    pub(crate) fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            LabError::Invalid(_) | LabError::NoNode { .. } | LabError::State(StateError::NotFound(_) | StateError::Ambiguous(_) | StateError::NoLab)
+        )
+    }
+}

@@ -1,0 +1,56 @@
+//! Facts about this host that validation and planning need.
+
+use super::LabError;
+use crate::host::{HostFacts, LibvirtNet};
+use crate::hypervisor::Hypervisor;
+use crate::hypervisor::xml::Accel;
+use crate::paths::Home;
+
+/// Host facts plus what only libvirt and the image cache know.
+pub(crate) fn host_facts(hv: &dyn Hypervisor, home: &Home) -> Result<HostFacts, LabError> {
+    let mut facts = HostFacts::local()?;
+    facts.libvirt_networks = hv
+        .networks()?
+        .into_iter()
+        .map(|n| LibvirtNet {
+            name: n.name,
+            cidr: n.cidr,
+            bridge: n.bridge,
+            owner_lab: n.owner,
+        })
+        .collect();
+    facts.images = crate::image::list(home)?
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    Ok(facts)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum AccelChoice {
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+/// `auto` picks KVM when /dev/kvm can be opened for writing, else TCG (with a warning: it works
+/// but boots take minutes).
+pub(crate) fn resolve_accel(choice: AccelChoice) -> Result<(Accel, Option<String>), LabError> {
+    let kvm = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+    match (choice, kvm) {
+        (AccelChoice::Tcg, _) => Ok((Accel::Tcg, None)),
+        (AccelChoice::Kvm, Ok(())) | (AccelChoice::Auto, Ok(())) => Ok((Accel::Kvm, None)),
+        (AccelChoice::Kvm, Err(e)) => Err(LabError::NoKvm(e)),
+        (AccelChoice::Auto, Err(e)) => Ok((
+            Accel::Tcg,
+            Some(format!(
+                "warning: /dev/kvm is not usable ({e}); using TCG software emulation: each node takes minutes to boot"
+            )),
+        )),
+    }
+}

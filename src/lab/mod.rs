@@ -1,0 +1,17 @@
+//! The lab lifecycle: `up`, `down`, `status`, `list`, and access to nodes (`ssh`, `ssh-config`,
+//! `console`). Planning is in `plan.rs`; this module applies plans and reads back state.
+
+mod access;
+mod down;
+mod error;
+mod facts;
+mod node;
+mod status;
+mod up;
+
+pub(crate) use access::{console, ssh, ssh_config};
+pub(crate) use down::down;
+pub(crate) use error::LabError;
+pub(crate) use facts::{AccelChoice, host_facts};
+pub(crate) use status::{list, status};
+pub(crate) use up::{UpOptions, up};

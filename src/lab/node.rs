@@ -1,0 +1,206 @@
+//! Bringing one node up: disk, seed, domain, boot, readiness. Each step converges: what exists
+//! is left alone and reported as such.
+
+use super::LabError;
+use crate::hypervisor::{DomainState, Hypervisor, blocking, xml};
+use crate::plan::{NodePlan, USER};
+use crate::progress::NodeProgress;
+use crate::seed::SeedInput;
+use crate::ssh::{self, Phase, Target};
+use crate::state::Timings;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What `up` did to a node.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeOutcome {
+    pub(crate) name: String,
+    /// Human-readable changes ("disk created", "domain started"); empty when nothing changed.
+    pub(crate) changes: Vec<String>,
+    pub(crate) timings: Timings,
+}
+
+pub(crate) struct NodeJob {
+    pub(crate) plan: NodePlan,
+    pub(crate) user_key: std::path::PathBuf,
+    pub(crate) authorized_key: String,
+    pub(crate) host_key: ssh::KeyPair,
+    pub(crate) dns: std::net::Ipv4Addr,
+    pub(crate) lab: String,
+    pub(crate) timeout: Duration,
+}
+
+fn node_err(node: &str, step: &'static str) -> impl FnOnce(String) -> LabError {
+    let node = node.to_string();
+    move |message| LabError::Node {
+        node,
+        step,
+        message,
+    }
+}
+
+/// The last `n` lines of a node's console log, to show why it is not ready.
+pub(crate) fn console_tail(path: &Path, n: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..]
+                .iter()
+                .map(|l| format!("    | {}", l.trim_end()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        Err(e) => format!("    (no console log at {}: {e})", path.display()),
+    }
+}
+
+async fn create_disk(job: &NodeJob) -> Result<bool, LabError> {
+    let p = &job.plan;
+    let disk = &p.domain.disk;
+    if disk.exists() {
+        return Ok(false);
+    }
+    let dir = disk.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| node_err(&p.name, "create disk")(e.to_string()))?;
+    // A linked clone: the node writes only its own changes; the golden image stays shared.
+    let tmp = dir.join("disk.qcow2.tmp");
+    let out = tokio::process::Command::new("qemu-img")
+        .arg("create")
+        .args(["-q", "-f", "qcow2", "-F", "qcow2", "-b"])
+        .arg(&p.backing)
+        .arg(&tmp)
+        .arg(format!("{}G", p.disk_gib))
+        .output()
+        .await
+        .map_err(|e| node_err(&p.name, "create disk")(format!("qemu-img: {e} (install qemu-utils)")))?;
+    if !out.status.success() {
+        return Err(node_err(&p.name, "create disk")(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    std::fs::rename(&tmp, disk).map_err(|e| node_err(&p.name, "create disk")(e.to_string()))?;
+    Ok(true)
+}
+
+fn write_seed(job: &NodeJob) -> Result<bool, LabError> {
+    let p = &job.plan;
+    if p.domain.seed.exists() {
+        return Ok(false);
+    }
+    let input = SeedInput {
+        instance_id: format!("{}-{}", job.lab, p.name),
+        hostname: p.name.clone(),
+        fqdn: p.fqdn.clone(),
+        user: USER.to_string(),
+        authorized_key: job.authorized_key.clone(),
+        host_key_private: job.host_key.private_openssh.clone(),
+        host_key_public: job.host_key.public_openssh.clone(),
+        mac: p.mac.clone(),
+        ip: p.ip,
+        prefix: p.prefix,
+        gateway: p.gateway,
+        dns: job.dns,
+        domain: p.search_domain.clone(),
+    };
+    let files = crate::seed::render(&input).map_err(|e| node_err(&p.name, "render seed")(e.to_string()))?;
+    crate::seed::write_iso(&files, &p.domain.seed)
+        .map_err(|e| node_err(&p.name, "write seed")(e.to_string()))?;
+    Ok(true)
+}
+
+/// Brings one node to ready. Runs concurrently with the other nodes.
+pub(crate) async fn bring_up(
+    hv: Arc<dyn Hypervisor>,
+    job: NodeJob,
+    progress: NodeProgress,
+) -> Result<NodeOutcome, LabError> {
+    let p = &job.plan;
+    let started = Instant::now();
+    let mut changes = Vec::new();
+    let mut timings = Timings::default();
+
+    progress.phase("preparing disk and seed");
+    if create_disk(&job).await? {
+        changes.push("disk created".to_string());
+    }
+    if write_seed(&job)? {
+        changes.push("seed written".to_string());
+    }
+
+    let name = p.domain.name.clone();
+    let lab = job.lab.clone();
+    let existing = {
+        let hv = hv.clone();
+        let name = name.clone();
+        blocking(move || hv.domain(&name)).await?
+    };
+    let state = match existing {
+        None => {
+            let xml = xml::domain_xml(&p.domain);
+            let hv = hv.clone();
+            blocking(move || hv.define_domain(&xml)).await?;
+            changes.push("domain defined".to_string());
+            DomainState::Shutoff
+        }
+        Some(d) => {
+            crate::hypervisor::ensure_owned("domain", &name, d.owner.as_ref().map(|(l, _)| l.as_str()), &lab)?;
+            d.state
+        }
+    };
+    timings.prepare_s = Some(started.elapsed().as_secs_f64());
+    if state != DomainState::Running {
+        progress.phase("starting");
+        let hv = hv.clone();
+        let name = name.clone();
+        blocking(move || hv.start_domain(&name)).await?;
+        changes.push("domain started".to_string());
+    }
+
+    let boot = Instant::now();
+    let target = Target {
+        node: p.name.clone(),
+        addr: std::net::SocketAddr::from((p.ip, 22)),
+        user: USER.to_string(),
+        key_path: job.user_key.clone(),
+        host_key: job.host_key.public_openssh.clone(),
+    };
+    let mut ssh_at: Option<Duration> = None;
+    let result = ssh::wait_ready(&target, job.timeout, |phase| match phase {
+        Phase::WaitingForSsh => progress.phase("waiting for SSH"),
+        Phase::WaitingForCloudInit => {
+            ssh_at = Some(boot.elapsed());
+            progress.phase("waiting for cloud-init");
+        }
+        Phase::Ready => {}
+    })
+    .await;
+    match result {
+        Ok(session) => session.close().await,
+        Err(e) => {
+            progress.finish("not ready");
+            return Err(node_err(&p.name, "wait for ready")(format!(
+                "{e}\n  last lines of its console ({}):\n{}\n  hint: `firedrill console {}` shows the whole log",
+                p.domain.console_log.display(),
+                console_tail(&p.domain.console_log, 15),
+                p.name
+            )));
+        }
+    }
+    let ready = boot.elapsed();
+    let ssh_s = ssh_at.unwrap_or(ready).as_secs_f64();
+    timings.boot_to_ssh_s = Some(ssh_s);
+    timings.cloud_init_s = Some(ready.as_secs_f64() - ssh_s);
+    timings.total_s = Some(started.elapsed().as_secs_f64());
+    progress.finish(&if changes.is_empty() {
+        "ready (unchanged)".to_string()
+    } else {
+        format!("ready in {:.0}s", started.elapsed().as_secs_f64())
+    });
+    Ok(NodeOutcome {
+        name: p.name.clone(),
+        changes,
+        timings,
+    })
+}

@@ -1,0 +1,144 @@
+//! `firedrill status` and `firedrill list`: what exists, read back from the state file and
+//! libvirt, plus what the nodes themselves say over SSH (uptime).
+
+use super::LabError;
+use crate::hypervisor::{DomainState, Hypervisor, Libvirt, blocking};
+use crate::paths::Home;
+use crate::state::{LabPhase, LabState};
+use serde::Serialize;
+use std::time::Duration;
+
+#[derive(Debug, Serialize)]
+struct NodeStatus {
+    name: String,
+    state: String,
+    roles: Vec<String>,
+    ip: String,
+    dns: String,
+    memory_mib: u64,
+    uptime_s: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct LabStatus {
+    lab: String,
+    phase: LabPhase,
+    nodes: Vec<NodeStatus>,
+}
+
+pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result<(), LabError> {
+    let name = crate::state::select(home, lab)?;
+    let dir = home.lab(&name);
+    let state = LabState::load(&dir, &name)?.ok_or_else(|| crate::state::StateError::NotFound(name.clone()))?;
+    let hv = blocking(|| Libvirt::open(None).map_err(LabError::from)).await?;
+    let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;
+
+    let mut probes = tokio::task::JoinSet::new();
+    for n in &state.nodes {
+        let running = domains
+            .iter()
+            .any(|d| d.name == n.domain && d.state == DomainState::Running);
+        if running {
+            let target = super::access::target(&dir, &state, n);
+            let name = n.name.clone();
+            probes.spawn(async move { (name, uptime(target).await) });
+        }
+    }
+    let mut uptimes = std::collections::BTreeMap::new();
+    while let Some(Ok((name, up))) = probes.join_next().await {
+        uptimes.insert(name, up);
+    }
+
+    let nodes: Vec<NodeStatus> = state
+        .nodes
+        .iter()
+        .map(|n| {
+            let d = domains.iter().find(|d| d.name == n.domain);
+            let uptime = uptimes.get(&n.name).copied().flatten();
+            let state = match d {
+                None => "missing".to_string(),
+                Some(d) if d.state == DomainState::Running && uptime.is_none() => "running (no ssh)".to_string(),
+                Some(d) => d.state.to_string(),
+            };
+            NodeStatus {
+                name: n.name.clone(),
+                state,
+                roles: n.roles.iter().map(|r| r.to_string()).collect(),
+                ip: n.ip.to_string(),
+                dns: n.fqdn.clone(),
+                memory_mib: n.memory_mib,
+                uptime_s: uptime,
+            }
+        })
+        .collect();
+    let report = LabStatus {
+        lab: state.name.clone(),
+        phase: state.phase,
+        nodes,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("status serialises"));
+        return Ok(());
+    }
+    println!("lab {} ({:?})", report.lab, report.phase);
+    println!(
+        "{:<10} {:<17} {:<16} {:<15} {:<28} {:>7} {:>9}",
+        "NODE", "STATE", "ROLES", "IP", "DNS NAME", "MEMORY", "UPTIME"
+    );
+    for n in &report.nodes {
+        println!(
+            "{:<10} {:<17} {:<16} {:<15} {:<28} {:>7} {:>9}",
+            n.name,
+            n.state,
+            if n.roles.is_empty() { "-".to_string() } else { n.roles.join(",") },
+            n.ip,
+            n.dns,
+            format!("{}M", n.memory_mib),
+            n.uptime_s.map(human).unwrap_or_else(|| "-".into())
+        );
+    }
+    Ok(())
+}
+
+fn human(s: u64) -> String {
+    match s {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+async fn uptime(target: crate::ssh::Target) -> Option<u64> {
+    use crate::remote::Remote;
+    let session = crate::ssh::Session::connect(&target, Duration::from_secs(5)).await.ok()?;
+    let out = session.run("cat /proc/uptime", None).await.ok()?;
+    session.close().await;
+    out.stdout_str().split_whitespace().next()?.parse::<f64>().ok().map(|f| f as u64)
+}
+
+/// `firedrill list`: every lab on this host, from the state directory and from libvirt.
+pub(crate) async fn list(home: &Home) -> Result<(), LabError> {
+    let names = crate::state::lab_names(home)?;
+    let hv = blocking(|| Libvirt::open(None).map_err(LabError::from)).await?;
+    let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;
+    let mut labs: std::collections::BTreeSet<String> = names.into_iter().collect();
+    labs.extend(domains.iter().filter_map(|d| d.owner.as_ref().map(|(l, _)| l.clone())));
+    if labs.is_empty() {
+        println!("no labs on this host; bring one up with `firedrill up LAB.yaml`");
+        return Ok(());
+    }
+    println!("{:<22} {:<10} {:>7} {:>8}  {}", "LAB", "PHASE", "NODES", "RUNNING", "FILE");
+    for lab in labs {
+        let state = LabState::load(&home.lab(&lab), &lab).ok().flatten();
+        let running = domains
+            .iter()
+            .filter(|d| d.owner.as_ref().is_some_and(|(l, _)| *l == lab) && d.state == DomainState::Running)
+            .count();
+        let (phase, nodes, file) = match &state {
+            Some(s) => (format!("{:?}", s.phase).to_lowercase(), s.nodes.len().to_string(), s.source.display().to_string()),
+            None => ("orphaned".to_string(), "?".to_string(), format!("(no state: `firedrill down --lab {lab}` cleans it)")),
+        };
+        println!("{lab:<22} {phase:<10} {nodes:>7} {running:>8}  {file}");
+    }
+    Ok(())
+}

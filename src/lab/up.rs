@@ -1,0 +1,314 @@
+//! `firedrill up`: validate, then converge the lab to its file: network, then every node in
+//! parallel, then the access files and a summary.
+
+use super::facts::{AccelChoice, host_facts, resolve_accel};
+use super::node::{NodeJob, NodeOutcome, bring_up};
+use super::LabError;
+use crate::hypervisor::{Hypervisor, Libvirt, blocking, ensure_owned, xml};
+use crate::paths::Home;
+use crate::plan::{BootImage, Plan, PlanInputs, USER, plan};
+use crate::progress::Progress;
+use crate::spec::ValidLab;
+use crate::state::{LabPhase, LabState, NetworkState, NodeState};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub(crate) struct UpOptions {
+    pub(crate) file: PathBuf,
+    pub(crate) accel: AccelChoice,
+    pub(crate) force: bool,
+    /// How long each node may take from start to ready.
+    pub(crate) timeout: Duration,
+}
+
+pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
+    let started = Instant::now();
+    let progress = Progress::new();
+    let hv: Arc<dyn Hypervisor> = Arc::new(blocking(|| Libvirt::open(None).map_err(LabError::from)).await?);
+
+    // Validate before anything is created.
+    let facts = {
+        let (hv, home) = (hv.clone(), home.clone());
+        blocking(move || host_facts(hv.as_ref(), &home)).await?
+    };
+    let (lab, warnings) =
+        crate::spec::check(&opts.file, &facts, opts.force).map_err(LabError::Invalid)?;
+    for w in &warnings {
+        progress.println(&w.to_string());
+    }
+    let (accel, accel_warning) = resolve_accel(opts.accel)?;
+    if let Some(w) = accel_warning {
+        progress.println(&w);
+    }
+
+    let images = ensure_images(home, &lab, &progress).await?;
+    let dir = home.lab(&lab.name);
+    std::fs::create_dir_all(dir.dir()).map_err(|e| LabError::Node {
+        node: lab.name.clone(),
+        step: "create lab directory",
+        message: format!("{}: {e}", dir.dir().display()),
+    })?;
+    let user_key = crate::ssh::ensure_keypair(&dir.ssh_key(), &format!("firedrill-{}", lab.name))?;
+    let run_as = owner_of(home.root());
+    let plan = plan(
+        &lab,
+        &PlanInputs {
+            dir: &dir,
+            accel,
+            run_as,
+            images: &images,
+        },
+    )?;
+    let mut host_keys = BTreeMap::new();
+    for node in &plan.nodes {
+        let key = crate::ssh::ensure_keypair(&node.host_key, &format!("{}@{}", USER, node.fqdn))?;
+        host_keys.insert(node.name.clone(), key);
+    }
+
+    // Record intent before creating anything, so `down` finds all of it even if `up` dies.
+    let previous = LabState::load(&dir, &lab.name)?;
+    let mut state = initial_state(&lab, &plan, hv.uri(), accel, &host_keys, previous.as_ref());
+    state.save(&dir)?;
+
+    for net in &plan.networks {
+        let change = ensure_network(hv.clone(), net).await?;
+        progress.println(&format!("network {}: {change}", net.name));
+    }
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for node in &plan.nodes {
+        let net = plan
+            .networks
+            .iter()
+            .find(|n| n.name == node.domain.network)
+            .map(|n| n.gateway)
+            .unwrap_or(node.gateway);
+        let job = NodeJob {
+            plan: node.clone(),
+            user_key: dir.ssh_key(),
+            authorized_key: user_key.public_openssh.clone(),
+            host_key: host_keys[&node.name].clone(),
+            dns: net,
+            lab: lab.name.clone(),
+            timeout: opts.timeout,
+        };
+        let name = node.name.clone();
+        let bar = progress.node(&name);
+        let hv = hv.clone();
+        tasks.spawn(async move { (name, bring_up(hv, job, bar).await) });
+    }
+    let mut outcomes: Vec<NodeOutcome> = Vec::new();
+    let mut failures: Vec<String> = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((_, Ok(outcome))) => outcomes.push(outcome),
+            Ok((name, Err(e))) => failures.push(format!("{name}: {e}")),
+            Err(e) => failures.push(format!("a node task failed: {e}")),
+        }
+    }
+
+    for o in &outcomes {
+        if let Some(n) = state.nodes.iter_mut().find(|n| n.name == o.name) {
+            n.ready = true;
+            if !o.changes.is_empty() {
+                n.timings = o.timings.clone();
+            }
+        }
+    }
+    state.phase = if failures.is_empty() {
+        LabPhase::Up
+    } else {
+        LabPhase::Failed
+    };
+    state.save(&dir)?;
+    super::access::write_access_files(&dir, &state)?;
+
+    for f in &failures {
+        eprintln!("error: {f}");
+    }
+    print_summary(&state, &outcomes, started.elapsed());
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(LabError::NodesFailed {
+            failed: failures.len(),
+            total: plan.nodes.len(),
+        })
+    }
+}
+
+/// The boot files of every image the lab uses, building the missing ones.
+async fn ensure_images(
+    home: &Home,
+    lab: &ValidLab,
+    progress: &Progress,
+) -> Result<BTreeMap<String, BootImage>, LabError> {
+    let mut out = BTreeMap::new();
+    for node in &lab.nodes {
+        if out.contains_key(&node.image) {
+            continue;
+        }
+        let image = match crate::image::find(home, &node.image)? {
+            Some(i) => i,
+            None => {
+                progress.println(&format!(
+                    "image {} is not built yet: building it now (about 10 minutes, once)",
+                    node.image
+                ));
+                crate::image::build(home, &node.image, false, &mut |line| progress.println(line)).await?
+            }
+        };
+        out.insert(
+            node.image.clone(),
+            BootImage {
+                disk: image.disk,
+                kernel: image.kernel,
+                initrd: image.initrd,
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// QEMU runs as the owner of the state directory, so it can read the lab's files wherever they
+/// are (see `DomainSpec::run_as`).
+fn owner_of(path: &std::path::Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let _ = std::fs::create_dir_all(path);
+    std::fs::metadata(path)
+        .map(|m| (m.uid(), m.gid()))
+        .unwrap_or((0, 0))
+}
+
+async fn ensure_network(
+    hv: Arc<dyn Hypervisor>,
+    net: &xml::NetworkSpec,
+) -> Result<&'static str, LabError> {
+    let name = net.name.clone();
+    let lab = net.lab.clone();
+    let spec_xml = xml::network_xml(net);
+    let cidr = net.cidr;
+    let r = blocking(move || -> Result<&'static str, LabError> {
+        let change = match hv.network(&name)? {
+            None => {
+                hv.define_network(&spec_xml)?;
+                "created"
+            }
+            Some(existing) => {
+                ensure_owned("network", &name, existing.owner.as_deref(), &lab)?;
+                if existing.cidr != Some(cidr) {
+                    return Err(LabError::from(crate::hypervisor::HvError::Call {
+                        action: "reuse network",
+                        object: name.clone(),
+                        message: format!(
+                            "it has subnet {} but the lab file says {cidr}; run `firedrill down --lab {lab}` first",
+                            existing.cidr.map(|c| c.to_string()).unwrap_or_else(|| "none".into())
+                        ),
+                    }));
+                }
+                if existing.active { "exists, unchanged" } else { "exists, starting" }
+            }
+        };
+        hv.start_network(&name)?;
+        Ok(change)
+    })
+    .await?;
+    Ok(r)
+}
+
+fn initial_state(
+    lab: &ValidLab,
+    plan: &Plan,
+    uri: &str,
+    accel: xml::Accel,
+    host_keys: &BTreeMap<String, crate::ssh::KeyPair>,
+    previous: Option<&LabState>,
+) -> LabState {
+    let networks = plan
+        .networks
+        .iter()
+        .zip(&lab.networks)
+        .map(|(n, v)| NetworkState {
+            name: v.name.clone(),
+            libvirt_name: n.name.clone(),
+            bridge: n.bridge.clone(),
+            cidr: n.cidr.to_string(),
+            gateway: n.gateway,
+            domain: n.domain.clone(),
+        })
+        .collect();
+    let nodes = plan
+        .nodes
+        .iter()
+        .zip(&lab.nodes)
+        .map(|(p, v)| {
+            let prev = previous.and_then(|s| s.node(&p.name));
+            NodeState {
+                name: p.name.clone(),
+                domain: p.domain.name.clone(),
+                roles: p.roles.clone(),
+                ip: p.ip,
+                fqdn: p.fqdn.clone(),
+                mac: p.mac.clone(),
+                network: p.domain.network.clone(),
+                memory_mib: v.memory_mib,
+                cpus: v.cpus,
+                disk_gib: v.disk_gib,
+                image: p.image.clone(),
+                host_key: host_keys[&p.name].public_openssh.clone(),
+                ready: false,
+                timings: prev.map(|n| n.timings.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    LabState {
+        name: lab.name.clone(),
+        source: std::fs::canonicalize(&lab.source).unwrap_or_else(|_| lab.source.clone()),
+        uri: uri.to_string(),
+        accel,
+        phase: LabPhase::Creating,
+        user: USER.to_string(),
+        networks,
+        nodes,
+    }
+}
+
+fn print_summary(state: &LabState, outcomes: &[NodeOutcome], elapsed: Duration) {
+    let secs = |v: Option<f64>| v.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into());
+    println!();
+    println!(
+        "{:<10} {:<15} {:<28} {:>8} {:>9} {:>11} {:>8}  {}",
+        "NODE", "IP", "DNS NAME", "PREPARE", "BOOT→SSH", "CLOUD-INIT", "TOTAL", "CHANGES"
+    );
+    for n in &state.nodes {
+        let outcome = outcomes.iter().find(|o| o.name == n.name);
+        let (t, changes) = match outcome {
+            Some(o) if o.changes.is_empty() => (None, "none".to_string()),
+            Some(o) => (Some(&o.timings), o.changes.join(", ")),
+            None => (None, "FAILED".to_string()),
+        };
+        println!(
+            "{:<10} {:<15} {:<28} {:>8} {:>9} {:>11} {:>8}  {}",
+            n.name,
+            n.ip.to_string(),
+            n.fqdn,
+            secs(t.and_then(|t| t.prepare_s)),
+            secs(t.and_then(|t| t.boot_to_ssh_s)),
+            secs(t.and_then(|t| t.cloud_init_s)),
+            secs(t.and_then(|t| t.total_s)),
+            changes
+        );
+    }
+    let unchanged = outcomes.iter().all(|o| o.changes.is_empty()) && outcomes.len() == state.nodes.len();
+    println!();
+    if unchanged {
+        println!("lab {}: up, nothing changed ({:.1}s)", state.name, elapsed.as_secs_f64());
+    } else {
+        println!("lab {}: up in {:.1}s", state.name, elapsed.as_secs_f64());
+    }
+    println!("  firedrill ssh {}    firedrill status    firedrill down", state.nodes.first().map(|n| n.name.as_str()).unwrap_or("NODE"));
+}
+
+
