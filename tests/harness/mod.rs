@@ -1,0 +1,208 @@
+//! A sandbox for tests that boot VMs: a network namespace with its own libvirtd and virtlogd,
+//! a temporary FIREDRILL_HOME, and cleanup (down, stop daemons by PID, delete the namespace)
+//! in `Drop`, so a failing test leaves nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct Output {
+    pub status: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub what: String,
+}
+
+impl Output {
+    #[track_caller]
+    pub fn assert_success(&self, step: &str) {
+        assert_eq!(
+            self.status, 0,
+            "{step} failed: `{}` exited {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.what, self.status, self.stdout, self.stderr
+        );
+    }
+}
+
+pub struct Sandbox {
+    pub ns: String,
+    home: PathBuf,
+    images: PathBuf,
+    run_dir: PathBuf,
+    pids: Vec<u32>,
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let what = format!("{cmd:?}");
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    Output {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        what,
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read_pid(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+impl Sandbox {
+    /// Creates the namespace and starts the daemons in it.
+    pub fn start(tag: &str) -> Sandbox {
+        assert!(
+            std::env::var("USER").map(|u| u == "root").unwrap_or(false) || is_root(),
+            "the end-to-end tests boot VMs and must run as root (sudo scripts/test)"
+        );
+        let ns = format!("fde2e-{tag}");
+        let run_dir = PathBuf::from(format!("/run/{ns}"));
+        // A previous run that was killed may have left its namespace: its daemons are gone
+        // with it, so deleting it is safe.
+        let _ = run(Command::new("ip").args(["netns", "del", &ns]));
+        run(Command::new("ip").args(["netns", "add", &ns])).assert_success("ip netns add");
+        let home = std::env::temp_dir().join(format!("{ns}-home"));
+        let _ = std::fs::remove_dir_all(&home);
+        std::fs::create_dir_all(&home).expect("create FIREDRILL_HOME");
+        std::fs::create_dir_all(&run_dir).expect("create run dir");
+        let images = std::env::var_os("FIREDRILL_IMAGES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/var/cache/firedrill/images"));
+        let mut sb = Sandbox {
+            ns,
+            home,
+            images,
+            run_dir,
+            pids: vec![],
+        };
+        sb.run_in_ns(&["ip", "link", "set", "lo", "up"]).assert_success("lo up");
+        for daemon in ["virtlogd", "libvirtd"] {
+            let pidfile = sb.run_dir.join(format!("{daemon}.pid"));
+            let out = sb.run_in_ns(&[daemon, "-d", "--pid-file", &pidfile.to_string_lossy()]);
+            out.assert_success(&format!("start {daemon}"));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let pid = loop {
+                if let Some(pid) = read_pid(&pidfile) {
+                    break pid;
+                }
+                assert!(Instant::now() < deadline, "{daemon} wrote no pid file");
+                std::thread::sleep(Duration::from_millis(100));
+            };
+            sb.pids.push(pid);
+        }
+        // libvirtd answers once its socket is up.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while run(Command::new("virsh").args(["-c", "qemu:///system", "version"])).status != 0 {
+            assert!(Instant::now() < deadline, "libvirtd did not answer in 30 s");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        // A run that was killed may have left this lab's objects in libvirt's persistent config.
+        let _ = sb.firedrill(&["down", "--lab", tag]);
+        sb
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    pub fn lab_file(&self, lab: &str, name: &str) -> String {
+        self.home.join("labs").join(lab).join(name).to_string_lossy().into_owned()
+    }
+
+    /// Builds the golden image if the cache does not hold a current one. This runs outside the
+    /// namespace: debootstrap needs the Debian mirror, and no VM traffic is involved.
+    pub fn ensure_image(&self) {
+        let out = run(self.cli().args(["image", "build", "--name", "debian-12"]));
+        out.assert_success("image build");
+    }
+
+    fn cli(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_firedrill"));
+        c.current_dir(root())
+            .env("FIREDRILL_HOME", &self.home)
+            .env("FIREDRILL_IMAGES", &self.images)
+            .env("LIBVIRT_DEFAULT_URI", "qemu:///system");
+        c
+    }
+
+    /// Runs firedrill inside the namespace.
+    pub fn firedrill(&self, args: &[&str]) -> Output {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_firedrill")])
+            .args(args)
+            .current_dir(root())
+            .env("FIREDRILL_HOME", &self.home)
+            .env("FIREDRILL_IMAGES", &self.images)
+            .env("LIBVIRT_DEFAULT_URI", "qemu:///system");
+        let out = run(&mut c);
+        eprintln!("$ firedrill {}\n{}{}", args.join(" "), out.stdout, out.stderr);
+        out
+    }
+
+    pub fn run_in_ns(&self, args: &[&str]) -> Output {
+        run(Command::new("ip").args(["netns", "exec", &self.ns]).args(args))
+    }
+}
+
+/// QEMU processes whose command line mentions `dir` (their disks live there).
+fn qemu_pids_using(dir: &Path) -> Vec<u32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| {
+                    let c = String::from_utf8_lossy(&c);
+                    c.contains("qemu-system") && c.contains(&needle)
+                })
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn is_root() -> bool {
+    // /proc/self/status carries the real uid without a libc call.
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Remove every lab left in this sandbox's home, then the daemons, then the namespace.
+        if let Ok(entries) = std::fs::read_dir(self.home.join("labs")) {
+            for e in entries.flatten() {
+                let lab = e.file_name().to_string_lossy().into_owned();
+                let _ = self.firedrill(&["down", "--lab", &lab]);
+            }
+        }
+        // Any QEMU still running from this sandbox (a `down` that failed) is ours: stop it by PID.
+        for pid in qemu_pids_using(&self.home) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        for pid in self.pids.iter().rev() {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while alive(*pid) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            if alive(*pid) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+        let _ = run(Command::new("ip").args(["netns", "del", &self.ns]));
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+        let _ = std::fs::remove_dir_all(&self.home);
+    }
+}
