@@ -11,7 +11,7 @@ mod harness;
 use harness::Sandbox;
 
 #[test]
-fn minimal_lab_up_status_resolve_converge_down() {
+fn e2e_minimal_lab_up_status_resolve_converge_down() {
     let sb = Sandbox::start("minimal");
     sb.ensure_image();
 
