@@ -33,15 +33,35 @@ pub(crate) enum AccelChoice {
     Tcg,
 }
 
-/// `auto` picks KVM when /dev/kvm can be opened for writing, else TCG (with a warning: it works
-/// but boots take minutes).
+/// True when this host is itself a virtual machine (the CPU's `hypervisor` flag).
+fn nested() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| {
+            c.lines()
+                .any(|l| l.starts_with("flags") && l.split_whitespace().any(|f| f == "hypervisor"))
+        })
+        .unwrap_or(false)
+}
+
+/// `auto` picks KVM when /dev/kvm can be opened for writing and this host is not itself a VM,
+/// else TCG with a warning (it works, but boots take minutes). Nested KVM often opens fine and
+/// then hangs the guest kernel, so `auto` does not gamble on it; `--accel kvm` still can.
 pub(crate) fn resolve_accel(choice: AccelChoice) -> Result<(Accel, Option<String>), LabError> {
     let kvm = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/kvm")
         .map(|_| ())
-        .map_err(|e| e.to_string());
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            if choice == AccelChoice::Auto && nested() {
+                Err("this host is a virtual machine and nested KVM often hangs guests; \
+                     pass --accel kvm to try it"
+                    .to_string())
+            } else {
+                Ok(())
+            }
+        });
     match (choice, kvm) {
         (AccelChoice::Tcg, _) => Ok((Accel::Tcg, None)),
         (AccelChoice::Kvm, Ok(())) | (AccelChoice::Auto, Ok(())) => Ok((Accel::Kvm, None)),
