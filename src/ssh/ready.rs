@@ -90,13 +90,13 @@ pub(crate) async fn wait_ready(
                 return Ok(session);
             }
             Err(Attempt::Fatal(e)) => return Err(e),
-            Err(Attempt::Retry(e)) => {
-                // A connection lost while cloud-init ran (a reboot) puts us back at the start.
-                set_phase(Phase::WaitingForSsh);
-                last_error = e;
-            }
+            Err(Attempt::Retry(e)) => last_error = e,
         }
         let remaining = deadline.saturating_sub(start.elapsed());
+        if !remaining.is_zero() {
+            // A connection lost while cloud-init ran (a reboot) puts us back at the start.
+            set_phase(Phase::WaitingForSsh);
+        }
         let pause = backoff.next().unwrap_or(Duration::from_secs(5));
         tokio::time::sleep(pause.min(remaining)).await;
     }

@@ -7,7 +7,8 @@ use crate::remote::{Output, Remote, RemoteError};
 use russh::client::{self, Handle};
 use russh::keys::ssh_key::{HashAlg, PublicKey};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate};
-use russh::{ChannelMsg, Disconnect, Sig};
+use russh::{ChannelMsg, Disconnect, Preferred, Sig};
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -224,9 +225,17 @@ async fn handshake(
         })?;
     // Commands are small request/response exchanges; Nagle only adds latency.
     let _ = stream.set_nodelay(true);
+    // Offer only the expected key's type: with cloud-init's default `ssh_genkeytypes` a node
+    // also has RSA and ECDSA host keys that firedrill never saw, and the server must not pick
+    // one of those. (RSA keeps the defaults: its signature names differ from its key type.)
+    let mut preferred = Preferred::default();
+    if !expected.algorithm().is_rsa() {
+        preferred.key = Cow::Owned(vec![expected.algorithm()]);
+    }
     let config = Arc::new(client::Config {
         keepalive_interval: Some(KEEPALIVE),
         keepalive_max: 3,
+        preferred,
         ..Default::default()
     });
     let expected_fp = expected.fingerprint(HashAlg::Sha256).to_string();

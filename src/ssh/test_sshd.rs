@@ -95,6 +95,22 @@ impl Fixture {
         fs::write(d.join("cloud-init-exit"), exit.to_string()).expect("write exit");
     }
 
+    /// Gives the server a second host key, as cloud-init's default `ssh_genkeytypes` does.
+    pub(crate) fn add_host_key(&self, private_openssh: &str) {
+        let path = self.dir.path().join("host_key_extra");
+        fs::write(&path, private_openssh).expect("write extra host key");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod host key");
+    }
+
+    fn extra_host_key_line(&self) -> String {
+        let path = self.dir.path().join("host_key_extra");
+        if path.exists() {
+            format!("HostKey {}\n", path.display())
+        } else {
+            String::new()
+        }
+    }
+
     /// The arguments the fake cloud-init was called with, one call a line.
     pub(crate) fn cloud_init_calls(&self) -> String {
         fs::read_to_string(self.dir.path().join("cloud-init-calls")).unwrap_or_default()
@@ -124,6 +140,7 @@ impl Fixture {
             format!(
                 "ListenAddress 127.0.0.1\n\
                  HostKey {d}/host_key\n\
+                 {extra}\
                  AuthorizedKeysFile {d}/authorized_keys\n\
                  PidFile none\n\
                  StrictModes no\n\
@@ -134,7 +151,8 @@ impl Fixture {
                  PermitRootLogin prohibit-password\n\
                  SetEnv PATH={d}/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
                  LogLevel VERBOSE\n",
-                d = d.display()
+                d = d.display(),
+                extra = self.extra_host_key_line(),
             ),
         )
         .expect("write sshd_config");
