@@ -11,6 +11,7 @@ mod plan;
 mod progress;
 mod remote;
 mod spec;
+mod ssh;
 mod state;
 
 fn main() -> std::process::ExitCode {

@@ -5,6 +5,9 @@
 
 use std::future::Future;
 
+#[cfg(test)]
+pub(crate) mod fake;
+
 /// The result of one remote command.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Output {
@@ -39,6 +42,13 @@ pub(crate) struct RemoteError {
 pub(crate) trait Remote: Send + Sync {
     /// The node's name, for messages.
     fn node(&self) -> &str;
+
+    /// Whether commands that need root must go through `sudo -n`: true for lab nodes, where the
+    /// login user is `lab`; false when the login user is already root (local tests against a
+    /// throwaway sshd, where sudo may not even be installed). See `ssh::as_root`.
+    fn needs_sudo(&self) -> bool {
+        true
+    }
 
     /// Runs `command` with `sh -c` as the lab user (who has passwordless sudo), feeding `stdin`
     /// if given, and waits for its exit status.
