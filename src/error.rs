@@ -10,12 +10,17 @@ pub(crate) enum Error {
     Usage(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The lab file has problems; the user must edit it. Exit code 2.
+    #[error("{0}")]
+    Spec(#[from] crate::spec::Problems),
+    #[error(transparent)]
+    Host(#[from] crate::host::HostError),
 }
 
 impl Error {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => 2,
+            Error::Usage(_) | Error::Spec(_) => 2,
             _ => 1,
         }
     }

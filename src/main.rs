@@ -2,8 +2,10 @@
 
 mod cli;
 mod error;
+mod host;
 mod paths;
 mod remote;
+mod spec;
 
 fn main() -> std::process::ExitCode {
     cli::main()
