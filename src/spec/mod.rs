@@ -14,6 +14,9 @@ mod summary;
 mod validate;
 mod yaml;
 
+#[cfg(test)]
+mod testutil;
+
 use crate::host::HostFacts;
 use ipnetwork::Ipv4Network;
 use serde::{Deserialize, Serialize};
@@ -215,7 +218,7 @@ pub(crate) fn load(path: &Path) -> Result<Lab, Problems> {
     let text = read(path)?;
     match load::parse(path, &text) {
         (Some(lab), problems) if problems.is_empty() => Ok(lab),
-        (_, problems) => Err(Problems(problems)),
+        (_, problems) => Err(Problems(in_file_order(problems))),
     }
 }
 
@@ -238,15 +241,23 @@ pub(crate) fn check_text(
 ) -> Result<(ValidLab, Vec<Problem>), Problems> {
     let (lab, mut problems) = load::parse(path, text);
     let Some(lab) = lab else {
-        return Err(Problems(problems));
+        return Err(Problems(in_file_order(problems)));
     };
     // Validation still runs after load problems, so one run shows everything that is wrong.
     let (valid, more) = validate::validate(&lab, host, force);
     problems.extend(more);
+    let problems = in_file_order(problems);
     match valid {
         Some(valid) if !problems.iter().any(Problem::is_error) => Ok((valid, problems)),
         _ => Err(Problems(problems)),
     }
+}
+
+/// Problems sorted by position (stable: same place keeps discovery order); those without a
+/// position, which concern the lab as a whole, come last.
+fn in_file_order(mut problems: Vec<Problem>) -> Vec<Problem> {
+    problems.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
+    problems
 }
 
 fn read(path: &Path) -> Result<String, Problems> {

@@ -179,7 +179,10 @@ fn node_networks(lab: &Lab, r: &mut Report) -> Vec<Option<usize>> {
             Some(wanted) => {
                 let found = names.iter().position(|n| *n == wanted.value);
                 if found.is_none() {
-                    let list = format!("networks in this lab: {}", names.join(", "));
+                    let mut unique = names.clone();
+                    unique.sort_unstable();
+                    unique.dedup();
+                    let list = format!("networks in this lab: {}", unique.join(", "));
                     let hint = match did_you_mean(&wanted.value, names.iter().copied()) {
                         Some(dym) => format!("{dym} ({list})"),
                         None => list,
