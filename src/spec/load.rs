@@ -46,9 +46,9 @@ fn lab(root: &Yaml, file: &Path, r: &mut Report) -> Option<Lab> {
         .get("defaults")
         .map_or_else(Defaults::default, |y| defaults(y, r));
     let networks = map.require("networks", r, "add `networks:` with at least one network");
-    let networks = networks.and_then(|y| list(y, "networks", r, |y, path, r| network(y, path, r)));
+    let networks = networks.and_then(|y| list(y, "networks", r, network));
     let nodes = map.require("nodes", r, "add `nodes:` with at least one node");
-    let nodes = nodes.and_then(|y| list(y, "nodes", r, |y, path, r| node(y, path, r)));
+    let nodes = nodes.and_then(|y| list(y, "nodes", r, node));
     Some(Lab {
         source: file.to_path_buf(),
         name: name?,
@@ -141,10 +141,9 @@ fn node(y: &Yaml, path: &str, r: &mut Report) -> Option<Node> {
     });
     let haproxy = map.get("haproxy").and_then(|y| {
         let haproxy = Map::new(y, &field("haproxy"), HAPROXY_KEYS, r)?;
-        let backends = haproxy.get("backends").and_then(|y| {
-            let items = list(y, &field("haproxy.backends"), r, |y, p, r| string(y, p, r))?;
-            Some(items)
-        });
+        let backends = haproxy
+            .get("backends")
+            .and_then(|y| list(y, &field("haproxy.backends"), r, string));
         Some(HaproxySpec {
             pos: y.pos,
             backends,

@@ -3,7 +3,7 @@
 
 use super::defaults::{self, default_domain};
 use super::problem::{Problem, Report};
-use super::{Lab, ValidLab, ValidNetwork, ValidNode, network, roles};
+use super::{At, Lab, ValidLab, ValidNetwork, ValidNode, network, roles};
 use crate::host::HostFacts;
 use std::collections::BTreeSet;
 
@@ -159,40 +159,22 @@ fn check_names(lab: &Lab, r: &mut Report) {
 
 fn check_resources(lab: &Lab, host: &HostFacts, force: bool, r: &mut Report) {
     let d = &lab.defaults;
-    let zero_checks = |path: &str, node: Option<usize>, cpus, memory, disk, r: &mut Report| {
-        let prefix = node.map_or_else(|| path.to_string(), |i| format!("nodes[{i}]"));
-        for (key, value, unit) in [
-            ("cpus", cpus, ""),
-            ("memory", memory, " MiB"),
-            ("disk", disk, " GiB"),
-        ] {
-            if let Some((0, pos)) = value {
-                r.error(
-                    Some(pos),
-                    &format!("{prefix}.{key}"),
-                    format!("{key} must be at least 1"),
-                    format!("give a positive number{unit}, or leave `{key}` out for the default"),
-                );
-            }
-        }
-    };
     zero_checks(
         "defaults",
-        None,
-        d.cpus.as_ref().map(|a| (u64::from(a.value), a.pos)),
-        d.memory.as_ref().map(|a| (a.value, a.pos)),
-        d.disk.as_ref().map(|a| (a.value, a.pos)),
+        d.cpus.as_ref(),
+        d.memory.as_ref(),
+        d.disk.as_ref(),
         r,
     );
     let mut total_mib: u64 = 0;
     let mut images_seen = BTreeSet::new();
     for (i, node) in lab.nodes.value.iter().enumerate() {
+        let path = format!("nodes[{i}]");
         zero_checks(
-            "",
-            Some(i),
-            node.cpus.as_ref().map(|a| (u64::from(a.value), a.pos)),
-            node.memory.as_ref().map(|a| (a.value, a.pos)),
-            node.disk.as_ref().map(|a| (a.value, a.pos)),
+            &path,
+            node.cpus.as_ref(),
+            node.memory.as_ref(),
+            node.disk.as_ref(),
             r,
         );
         let res = defaults::resources(lab, i, node);
@@ -245,6 +227,32 @@ fn check_resources(lab: &Lab, host: &HostFacts, force: bool, r: &mut Report) {
                 "nodes",
                 format!("{need}; `firedrill up` refuses this without `--force`"),
                 "lower `memory` on some nodes, or pass `--force` to start them anyway",
+            );
+        }
+    }
+}
+
+fn zero_checks(
+    path: &str,
+    cpus: Option<&At<u32>>,
+    memory: Option<&At<u64>>,
+    disk: Option<&At<u64>>,
+    r: &mut Report,
+) {
+    let cpus = cpus.map(|a| (u64::from(a.value), a.pos));
+    let memory = memory.map(|a| (a.value, a.pos));
+    let disk = disk.map(|a| (a.value, a.pos));
+    for (key, value, unit) in [
+        ("cpus", cpus, ""),
+        ("memory", memory, " of MiB"),
+        ("disk", disk, " of GiB"),
+    ] {
+        if let Some((0, pos)) = value {
+            r.error(
+                Some(pos),
+                &format!("{path}.{key}"),
+                format!("{key} must be at least 1"),
+                format!("give a positive number{unit}, or leave `{key}` out for the default"),
             );
         }
     }
