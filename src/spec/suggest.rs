@@ -5,7 +5,12 @@ pub(super) fn closest<'a, I>(word: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
-    let limit = if word.chars().count() <= 3 { 1 } else { 2 };
+    // Short words are all close to each other; allow more edits only as words get longer.
+    let limit = match word.chars().count() {
+        0..=4 => 1,
+        5..=8 => 2,
+        _ => 3,
+    };
     candidates
         .into_iter()
         .map(|c| (distance(word, c), c))
@@ -70,6 +75,9 @@ mod tests {
         // Short words need a closer match, or everything would suggest everything.
         assert_eq!(closest("ip", ["id", "cpus"]), Some("id"));
         assert_eq!(closest("ab", ["cd"]), None);
+        assert_eq!(closest("base", ["name", "nodes"]), None);
+        assert_eq!(closest("dsik", keys), Some("disk"));
+        assert_eq!(closest("haproxxy", ["haproxy", "app"]), Some("haproxy"));
     }
 
     #[test]
