@@ -218,9 +218,9 @@ fn node_addresses(
             );
             continue;
         };
-        let cidr = node_net[i].and_then(|n| cidrs[n]);
-        if let Some(cidr) = cidr
-            && let Some(msg) = misplaced(addr, cidr, &lab.networks.value[node_net[i].unwrap_or(0)])
+        if let Some(n) = node_net[i]
+            && let Some(cidr) = cidrs[n]
+            && let Some(msg) = misplaced(addr, cidr, &lab.networks.value[n])
         {
             let hint = format!(
                 "pick an address from {} to {}, or leave `ip:` out to get one assigned",
