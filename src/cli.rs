@@ -2,8 +2,9 @@
 //! code happens here and nowhere else.
 
 use crate::error::Error;
-use crate::lab::{self, AccelChoice, UpOptions};
+use crate::lab::{self, AccelChoice, LabError, UpOptions};
 use crate::paths::Home;
+use crate::spec::{Problem, Severity};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,6 +23,14 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check a lab file against itself and this host, and print every problem. Creates nothing.
+    Validate {
+        /// The lab file, e.g. labs/minimal.yaml
+        lab: PathBuf,
+        /// Accept more guest memory than the host has, as `up --force` does
+        #[arg(long)]
+        force: bool,
+    },
     /// Validate, then create or converge the lab: network, disks, seeds, domains; wait until
     /// every node is ready.
     Up {
@@ -87,6 +96,10 @@ pub(crate) fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        Err(Error::Lab(LabError::Invalid(problems))) => {
+            print_problems(&problems.0);
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())
@@ -97,6 +110,11 @@ pub(crate) fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let home = Home::from_env();
     match cli.command {
+        Command::Validate { lab, force } => {
+            let (valid, warnings) = lab::validate(&home, &lab, force).await?;
+            print_problems(&warnings);
+            print!("{valid}");
+        }
         Command::Up {
             file,
             accel,
@@ -122,4 +140,31 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Each problem with its severity in front, then a count, on stderr.
+fn print_problems(problems: &[Problem]) {
+    let errors = problems.iter().filter(|p| p.is_error()).count();
+    let warnings = problems.len() - errors;
+    for p in problems {
+        match p.severity {
+            Severity::Error => eprintln!("error: {p}"),
+            Severity::Warning => eprintln!("warning: {p}"),
+        }
+    }
+    if errors > 0 {
+        eprintln!(
+            "{} and {}: fix the errors and run `firedrill validate` again",
+            plural(errors, "error"),
+            plural(warnings, "warning")
+        );
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }

@@ -5,9 +5,6 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub(crate) enum Error {
-    /// Bad input: the user must change something before retrying. Exit code 2.
-    #[error("{0}")]
-    Usage(String),
     #[error(transparent)]
     Lab(#[from] crate::lab::LabError),
     #[error(transparent)]
@@ -17,7 +14,6 @@ pub(crate) enum Error {
 impl Error {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) => 2,
             Error::Lab(e) if e.is_usage() => 2,
             _ => 1,
         }

@@ -4,6 +4,7 @@ mod cli;
 mod error;
 #[cfg(test)]
 mod golden;
+mod host;
 mod hypervisor;
 mod lab;
 mod paths;

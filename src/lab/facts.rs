@@ -74,3 +74,38 @@ pub(crate) fn resolve_accel(choice: AccelChoice) -> Result<(Accel, Option<String
         )),
     }
 }
+
+/// `firedrill validate`: the file against itself and this host. If libvirt cannot be reached,
+/// the checks that need it are skipped with a warning rather than failing the whole run.
+pub(crate) async fn validate(
+    home: &Home,
+    file: &std::path::Path,
+    force: bool,
+) -> Result<(crate::spec::ValidLab, Vec<crate::spec::Problem>), LabError> {
+    let home2 = home.clone();
+    let facts = crate::hypervisor::blocking(move || -> Result<_, LabError> {
+        match crate::hypervisor::Libvirt::open(None) {
+            Ok(hv) => host_facts(&hv, &home2).map(|f| (f, None)),
+            Err(e) => {
+                let mut f = HostFacts::local()?;
+                f.images = crate::image::list(&home2)?.into_iter().map(|i| i.name).collect();
+                Ok((f, Some(e.to_string())))
+            }
+        }
+    })
+    .await?;
+    let (facts, libvirt_error) = facts;
+    let (lab, mut warnings) = crate::spec::check(file, &facts, force).map_err(LabError::Invalid)?;
+    if let Some(e) = libvirt_error {
+        warnings.push(crate::spec::Problem {
+            severity: crate::spec::Severity::Warning,
+            file: file.to_path_buf(),
+            line: None,
+            column: None,
+            path: "networks".into(),
+            message: format!("overlaps with libvirt networks were not checked: {}", e.lines().next().unwrap_or("")),
+            hint: Some("start libvirtd, or set LIBVIRT_DEFAULT_URI, and validate again".into()),
+        });
+    }
+    Ok((lab, warnings))
+}

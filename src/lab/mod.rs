@@ -12,6 +12,6 @@ mod up;
 pub(crate) use access::{console, ssh, ssh_config};
 pub(crate) use down::down;
 pub(crate) use error::LabError;
-pub(crate) use facts::{AccelChoice, host_facts};
+pub(crate) use facts::{AccelChoice, validate};
 pub(crate) use status::{list, status};
 pub(crate) use up::{UpOptions, up};

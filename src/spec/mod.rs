@@ -1,10 +1,32 @@
-//! PLACEHOLDER: contract types only, replaced by the spec branch on merge.
-#![allow(dead_code)]
-use ipnetwork::Ipv4Network;
-use std::net::Ipv4Addr;
-use std::path::PathBuf;
+//! The lab file: the types a YAML lab description parses into, and the checked, fully resolved
+//! form (`ValidLab`) that the rest of firedrill builds from.
+//!
+//! `load` only parses (syntax, keys, types, required fields); `validate` collects every semantic
+//! problem; `check` does both and resolves defaults, IPs and role options.
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+mod defaults;
+mod load;
+mod network;
+mod problem;
+mod roles;
+mod suggest;
+mod summary;
+mod validate;
+mod yaml;
+
+#[cfg(test)]
+mod testutil;
+
+use crate::host::HostFacts;
+use ipnetwork::Ipv4Network;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+pub(crate) use problem::{Problem, Problems, Severity};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Role {
     Haproxy,
@@ -12,35 +34,242 @@ pub(crate) enum Role {
     Mysql,
     Postgres,
 }
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+
+impl Role {
+    pub(crate) const ALL: [Role; 4] = [Role::Haproxy, Role::App, Role::Mysql, Role::Postgres];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Role::Haproxy => "haproxy",
+            Role::App => "app",
+            Role::Mysql => "mysql",
+            Role::Postgres => "postgres",
+        }
+    }
+
+    pub(crate) fn is_database(self) -> bool {
+        matches!(self, Role::Mysql | Role::Postgres)
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum NetMode {
+    #[default]
     Nat,
     Isolated,
 }
-#[derive(Debug, Clone)]
+
+impl NetMode {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            NetMode::Nat => "nat",
+            NetMode::Isolated => "isolated",
+        }
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<NetMode> {
+        [NetMode::Nat, NetMode::Isolated]
+            .into_iter()
+            .find(|m| m.name() == name)
+    }
+}
+
+impl fmt::Display for NetMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A place in the lab file (1-based line and column, as the YAML parser reports them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A value together with where the file gave it, so later checks can point at it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct At<T> {
+    pub value: T,
+    pub pos: Pos,
+}
+
+/// The lab file as written: nothing defaulted, nothing cross-checked. Strings that need a
+/// semantic parse (CIDRs, IPs) stay strings so that `validate` can report them with the rest.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Lab {
+    pub source: PathBuf,
+    pub name: At<String>,
+    pub defaults: Defaults,
+    pub networks: At<Vec<Network>>,
+    pub nodes: At<Vec<Node>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(crate) struct Defaults {
+    pub image: Option<At<String>>,
+    pub cpus: Option<At<u32>>,
+    pub memory: Option<At<u64>>,
+    pub disk: Option<At<u64>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Network {
+    pub pos: Pos,
+    pub name: At<String>,
+    pub cidr: At<String>,
+    pub mode: Option<At<NetMode>>,
+    pub domain: Option<At<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Node {
+    pub pos: Pos,
+    pub name: At<String>,
+    pub roles: Vec<At<Role>>,
+    pub ip: Option<At<String>>,
+    pub network: Option<At<String>>,
+    pub image: Option<At<String>>,
+    pub cpus: Option<At<u32>>,
+    pub memory: Option<At<u64>>,
+    pub disk: Option<At<u64>>,
+    pub app: Option<AppSpec>,
+    pub haproxy: Option<HaproxySpec>,
+}
+
+/// `app: {database: NODE, port: N}` as written.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct AppSpec {
+    pub pos: Pos,
+    pub database: Option<At<String>>,
+    pub port: Option<At<u16>>,
+}
+
+/// `haproxy: {backends: [NODE...]}` as written.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct HaproxySpec {
+    pub pos: Pos,
+    pub backends: Option<At<Vec<At<String>>>>,
+}
+
+/// Fully resolved and checked: defaults applied, CIDRs normalised, every node has an IP.
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ValidLab {
     pub name: String,
     pub networks: Vec<ValidNetwork>,
     pub nodes: Vec<ValidNode>,
     pub source: PathBuf,
 }
-#[derive(Debug, Clone)]
+
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ValidNetwork {
     pub name: String,
+    /// Host bits cleared.
     pub cidr: Ipv4Network,
     pub mode: NetMode,
     pub domain: String,
+    /// The first host address; libvirt's bridge takes it.
     pub gateway: Ipv4Addr,
 }
-#[derive(Debug, Clone)]
+
+#[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ValidNode {
     pub name: String,
     pub roles: Vec<Role>,
+    /// Index into `ValidLab::networks`.
     pub network: usize,
     pub ip: Ipv4Addr,
     pub image: String,
     pub cpus: u32,
     pub memory_mib: u64,
     pub disk_gib: u64,
+    pub app: AppOptions,
+    pub haproxy: HaproxyOptions,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct AppOptions {
+    /// The database node the app uses: the one named in the file, or the only database node.
+    /// `None` only on nodes without the app role.
+    pub database: Option<String>,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct HaproxyOptions {
+    /// The list from the file, or every app node in file order. Empty on non-haproxy nodes.
+    pub backends: Vec<String>,
+}
+
+/// Parse the lab file: YAML syntax, keys, value types, required fields, duplicate keys.
+#[allow(dead_code)] // API for commands that need the file as written (the integrator's)
+pub(crate) fn load(path: &Path) -> Result<Lab, Problems> {
+    let text = read(path)?;
+    match load::parse(path, &text) {
+        (Some(lab), problems) if problems.is_empty() => Ok(lab),
+        (_, problems) => Err(Problems(in_file_order(problems))),
+    }
+}
+
+/// Load, validate against the host and resolve. On success the warnings come back beside the lab.
+pub(crate) fn check(
+    path: &Path,
+    host: &HostFacts,
+    force: bool,
+) -> Result<(ValidLab, Vec<Problem>), Problems> {
+    let text = read(path)?;
+    check_text(path, &text, host, force)
+}
+
+/// `check` on text already in memory; `path` is only used in messages.
+pub(crate) fn check_text(
+    path: &Path,
+    text: &str,
+    host: &HostFacts,
+    force: bool,
+) -> Result<(ValidLab, Vec<Problem>), Problems> {
+    let (lab, mut problems) = load::parse(path, text);
+    let Some(lab) = lab else {
+        return Err(Problems(in_file_order(problems)));
+    };
+    // Validation still runs after load problems, so one run shows everything that is wrong.
+    let (valid, more) = validate::validate(&lab, host, force);
+    problems.extend(more);
+    let problems = in_file_order(problems);
+    match valid {
+        Some(valid) if !problems.iter().any(Problem::is_error) => Ok((valid, problems)),
+        _ => Err(Problems(problems)),
+    }
+}
+
+/// Problems sorted by position (stable: same place keeps discovery order); those without a
+/// position, which concern the lab as a whole, come last.
+fn in_file_order(mut problems: Vec<Problem>) -> Vec<Problem> {
+    problems.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
+    problems
+}
+
+fn read(path: &Path) -> Result<String, Problems> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Problems(vec![Problem {
+            severity: Severity::Error,
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            path: String::new(),
+            message: format!("cannot read the lab file: {e}"),
+            hint: Some("check the path; ready-made labs are in labs/".to_string()),
+        }])
+    })
 }

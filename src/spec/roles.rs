@@ -1,0 +1,275 @@
+//! Role checks and role options: which database each app uses, which app nodes each haproxy
+//! balances, and ports that would collide on a node.
+
+use super::defaults::DEFAULT_APP_PORT;
+use super::problem::Report;
+use super::suggest::did_you_mean;
+use super::{AppOptions, HaproxyOptions, Lab, Node, Pos, Role};
+
+/// Ports the other roles (and SSH) already listen on, for the app port check.
+const TAKEN_PORTS: [(u16, Option<Role>, &str); 5] = [
+    (22, None, "SSH"),
+    (80, Some(Role::Haproxy), "haproxy"),
+    (8404, Some(Role::Haproxy), "the haproxy stats page"),
+    (3306, Some(Role::Mysql), "mysql"),
+    (5432, Some(Role::Postgres), "postgres"),
+];
+
+pub(super) fn check(lab: &Lab, r: &mut Report) -> Vec<(AppOptions, HaproxyOptions)> {
+    let nodes = &lab.nodes.value;
+    nodes
+        .iter()
+        .enumerate()
+        .map(|(i, node)| {
+            check_listed_once(i, node, r);
+            let app = app(nodes, i, node, r);
+            let haproxy = haproxy(nodes, i, node, r);
+            (app, haproxy)
+        })
+        .collect()
+}
+
+fn has(node: &Node, role: Role) -> bool {
+    node.roles.iter().any(|r| r.value == role)
+}
+
+fn role_pos(node: &Node, role: Role) -> Pos {
+    node.roles
+        .iter()
+        .find(|r| r.value == role)
+        .map_or(node.pos, |r| r.pos)
+}
+
+fn check_listed_once(i: usize, node: &Node, r: &mut Report) {
+    for (k, role) in node.roles.iter().enumerate() {
+        if node.roles[..k].iter().any(|o| o.value == role.value) {
+            r.error(
+                Some(role.pos),
+                &format!("nodes[{i}].roles"),
+                format!("role `{}` is listed twice", role.value),
+                "list each role once",
+            );
+        }
+    }
+}
+
+fn app(nodes: &[Node], i: usize, node: &Node, r: &mut Report) -> AppOptions {
+    let spec = node.app.as_ref();
+    let port = spec.and_then(|s| s.port.as_ref());
+    let mut options = AppOptions {
+        database: None,
+        port: port.map_or(DEFAULT_APP_PORT, |p| p.value),
+    };
+    if !has(node, Role::App) {
+        if let Some(spec) = spec {
+            r.error(
+                Some(spec.pos),
+                &format!("nodes[{i}].app"),
+                format!(
+                    "`app:` options on node `{}`, which has no `app` role",
+                    node.name.value
+                ),
+                "add `app` to its `roles`, or remove `app:`",
+            );
+        }
+        return options;
+    }
+    if let Some(port) = port {
+        let path = format!("nodes[{i}].app.port");
+        let taken = TAKEN_PORTS
+            .iter()
+            .find(|(p, role, _)| *p == port.value && role.is_none_or(|role| has(node, role)));
+        if port.value == 0 {
+            r.error(
+                Some(port.pos),
+                &path,
+                "the app port must be from 1 to 65535",
+                format!("leave `port` out for the default {DEFAULT_APP_PORT}"),
+            );
+        } else if let Some((_, _, user)) = taken {
+            r.error(
+                Some(port.pos),
+                &path,
+                format!("port {} is taken by {user} on this node", port.value),
+                format!("pick another port, e.g. {DEFAULT_APP_PORT}"),
+            );
+        }
+    }
+    options.database = database(nodes, i, node, r);
+    options
+}
+
+/// The database node the app on `node` uses, or `None` after reporting why there is none.
+fn database(nodes: &[Node], i: usize, node: &Node, r: &mut Report) -> Option<String> {
+    let db_nodes: Vec<&Node> = nodes
+        .iter()
+        .filter(|n| n.roles.iter().any(|r| r.value.is_database()))
+        .collect();
+    let db_names: Vec<&str> = db_nodes.iter().map(|n| n.name.value.as_str()).collect();
+    let name = &node.name.value;
+    let chosen = node.app.as_ref().and_then(|s| s.database.as_ref());
+    let (target, pos, path) = match chosen {
+        Some(wanted) => {
+            let path = format!("nodes[{i}].app.database");
+            let Some(target) = nodes.iter().find(|n| n.name.value == wanted.value) else {
+                let all = nodes.iter().map(|n| n.name.value.as_str());
+                let hint = match did_you_mean(&wanted.value, all) {
+                    Some(dym) => dym,
+                    None if db_names.is_empty() => "add a node with role mysql or postgres".into(),
+                    None => format!("database nodes: {}", db_names.join(", ")),
+                };
+                r.error(
+                    Some(wanted.pos),
+                    &path,
+                    format!("no node named `{}`", wanted.value),
+                    hint,
+                );
+                return None;
+            };
+            if !target.roles.iter().any(|r| r.value.is_database()) {
+                let hint = if db_names.is_empty() {
+                    format!(
+                        "add `mysql` or `postgres` to the roles of `{}`",
+                        wanted.value
+                    )
+                } else {
+                    format!(
+                        "name a node with role mysql or postgres: {}",
+                        db_names.join(", ")
+                    )
+                };
+                let msg = format!(
+                    "node `{}` has no database role (mysql or postgres)",
+                    wanted.value
+                );
+                r.error(Some(wanted.pos), &path, msg, hint);
+                return None;
+            }
+            (target, wanted.pos, path)
+        }
+        None => {
+            let pos = role_pos(node, Role::App);
+            let path = format!("nodes[{i}].roles");
+            match db_nodes.as_slice() {
+                [only] => (*only, pos, path),
+                [] => {
+                    let msg =
+                        format!("node `{name}` has role app but the lab has no database node");
+                    let hint = "add a node with role mysql or postgres, e.g. `- {name: db, roles: [mysql]}`";
+                    r.error(Some(pos), &path, msg, hint);
+                    return None;
+                }
+                _ => {
+                    let msg = format!(
+                        "the lab has several database nodes ({}): the app on `{name}` needs to be told which one to use",
+                        db_names.join(", ")
+                    );
+                    let hint = format!("set `app: {{database: {}}}` on `{name}`", db_names[0]);
+                    r.error(Some(pos), &path, msg, hint);
+                    return None;
+                }
+            }
+        }
+    };
+    if has(target, Role::Mysql) && has(target, Role::Postgres) {
+        let db = &target.name.value;
+        let msg = format!(
+            "node `{db}` has both mysql and postgres, so the app on `{name}` cannot tell which to use"
+        );
+        r.error(
+            Some(pos),
+            &path,
+            msg,
+            format!("keep one database role on `{db}`"),
+        );
+        return None;
+    }
+    Some(target.name.value.clone())
+}
+
+fn haproxy(nodes: &[Node], i: usize, node: &Node, r: &mut Report) -> HaproxyOptions {
+    let spec = node.haproxy.as_ref();
+    let mut options = HaproxyOptions {
+        backends: Vec::new(),
+    };
+    if !has(node, Role::Haproxy) {
+        if let Some(spec) = spec {
+            r.error(
+                Some(spec.pos),
+                &format!("nodes[{i}].haproxy"),
+                format!(
+                    "`haproxy:` options on node `{}`, which has no `haproxy` role",
+                    node.name.value
+                ),
+                "add `haproxy` to its `roles`, or remove `haproxy:`",
+            );
+        }
+        return options;
+    }
+    let app_names: Vec<&str> = nodes
+        .iter()
+        .filter(|n| has(n, Role::App))
+        .map(|n| n.name.value.as_str())
+        .collect();
+    let Some(listed) = spec.and_then(|s| s.backends.as_ref()) else {
+        if app_names.is_empty() {
+            r.error(
+                Some(role_pos(node, Role::Haproxy)),
+                &format!("nodes[{i}].roles"),
+                format!(
+                    "haproxy on `{}` has no backends: the lab has no node with role app",
+                    node.name.value
+                ),
+                "add a node with role app, or list backends in `haproxy: {backends: [NODE]}`",
+            );
+        }
+        options.backends = app_names.iter().map(|s| s.to_string()).collect();
+        return options;
+    };
+    if listed.value.is_empty() {
+        r.error(
+            Some(listed.pos),
+            &format!("nodes[{i}].haproxy.backends"),
+            "`backends` is empty",
+            "list the app nodes to balance, or leave `backends` out to use every app node",
+        );
+    }
+    for (k, backend) in listed.value.iter().enumerate() {
+        let path = format!("nodes[{i}].haproxy.backends[{k}]");
+        let wanted = &backend.value;
+        let pos = Some(backend.pos);
+        match nodes.iter().find(|n| n.name.value == *wanted) {
+            None => {
+                let hint = did_you_mean(wanted, nodes.iter().map(|n| n.name.value.as_str()))
+                    .unwrap_or_else(|| format!("app nodes: {}", app_names.join(", ")));
+                r.error(pos, &path, format!("no node named `{wanted}`"), hint);
+            }
+            Some(target) if !has(target, Role::App) => {
+                let hint = if app_names.is_empty() {
+                    format!("add `app` to the roles of `{wanted}`")
+                } else {
+                    format!("list nodes with role app: {}", app_names.join(", "))
+                };
+                r.error(
+                    pos,
+                    &path,
+                    format!("node `{wanted}` has no `app` role"),
+                    hint,
+                );
+            }
+            Some(_) if listed.value[..k].iter().any(|b| b.value == *wanted) => {
+                r.error(
+                    pos,
+                    &path,
+                    format!("`{wanted}` is listed twice"),
+                    "list each backend once",
+                );
+            }
+            Some(_) => options.backends.push(wanted.clone()),
+        }
+    }
+    options
+}
+
+#[cfg(test)]
+mod tests;

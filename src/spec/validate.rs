@@ -1,0 +1,318 @@
+//! Semantic checks of a loaded lab against itself and the host, and the resolution into
+//! `ValidLab`. Every problem is collected; a `ValidLab` is built only when there is no error.
+
+use super::defaults::{self, default_domain};
+use super::problem::{Problem, Report};
+use super::{At, Lab, ValidLab, ValidNetwork, ValidNode, network, roles};
+use crate::host::HostFacts;
+use std::collections::BTreeSet;
+
+const LAB_NAME_MAX: usize = 20;
+
+pub(super) fn validate(
+    lab: &Lab,
+    host: &HostFacts,
+    force: bool,
+) -> (Option<ValidLab>, Vec<Problem>) {
+    let mut r = Report::new(&lab.source);
+    check_names(lab, &mut r);
+    check_resources(lab, host, force, &mut r);
+    let addressing = network::check(lab, host, &mut r);
+    let role_options = roles::check(lab, &mut r);
+    if r.has_errors() {
+        return (None, r.problems);
+    }
+    let valid = resolve(lab, &addressing, role_options);
+    if valid.is_none() {
+        r.error(
+            None,
+            "",
+            "firedrill could not resolve this lab although every check passed",
+            "this is a bug in firedrill: please report it with the lab file",
+        );
+    }
+    (valid, r.problems)
+}
+
+/// A DNS label as RFC 1123 hostnames use it, lowercase only so names are written one way.
+pub(super) fn is_dns_label(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// A label-safe spelling of `s` to suggest, if one is easy to make.
+fn label_like(s: &str, max: usize) -> Option<String> {
+    let fixed: String = s
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c == '_' || c == ' ' || c == '.' {
+                '-'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let fixed = fixed.trim_matches('-').to_string();
+    is_dns_label(&fixed, max).then_some(fixed)
+}
+
+fn label_hint(s: &str, max: usize) -> String {
+    let rule = format!(
+        "use lowercase letters, digits and '-' (at most {max}), starting and ending with a letter or digit"
+    );
+    match label_like(s, max) {
+        Some(fixed) => format!("{rule}, e.g. `{fixed}`"),
+        None => rule,
+    }
+}
+
+fn check_names(lab: &Lab, r: &mut Report) {
+    let name = &lab.name;
+    if !is_dns_label(&name.value, LAB_NAME_MAX) {
+        let msg = if name.value.len() > LAB_NAME_MAX {
+            format!(
+                "lab name `{}` is longer than {LAB_NAME_MAX} characters",
+                name.value
+            )
+        } else {
+            format!("lab name `{}` is not valid", name.value)
+        };
+        r.error(
+            Some(name.pos),
+            "name",
+            msg,
+            label_hint(&name.value, LAB_NAME_MAX),
+        );
+    }
+    if lab.networks.value.is_empty() {
+        r.error(
+            Some(lab.networks.pos),
+            "networks",
+            "a lab needs at least one network",
+            "add one, e.g. `- {name: lan, cidr: 10.77.0.0/24}`",
+        );
+    }
+    for (i, net) in lab.networks.value.iter().enumerate() {
+        let path = format!("networks[{i}].name");
+        let n = &net.name;
+        if !is_dns_label(&n.value, 63) {
+            let msg = format!("network name `{}` is not a valid DNS label", n.value);
+            r.error(Some(n.pos), &path, msg, label_hint(&n.value, 63));
+        }
+        if let Some(first) = lab.networks.value[..i]
+            .iter()
+            .position(|o| o.name.value == n.value)
+        {
+            let msg = format!(
+                "network name `{}` is used twice (first at networks[{first}])",
+                n.value
+            );
+            r.error(Some(n.pos), &path, msg, "give each network its own name");
+        }
+        if let Some(domain) = &net.domain {
+            let labels_ok = domain.value.split('.').all(|l| is_dns_label(l, 63));
+            if !labels_ok || domain.value.len() > 253 {
+                r.error(
+                    Some(domain.pos),
+                    &format!("networks[{i}].domain"),
+                    format!("domain `{}` is not a valid DNS name", domain.value),
+                    format!(
+                        "use dot-separated DNS labels, e.g. `{}`, or leave `domain` out",
+                        default_domain(&lab.name.value)
+                    ),
+                );
+            }
+        }
+    }
+    if lab.nodes.value.is_empty() {
+        r.error(
+            Some(lab.nodes.pos),
+            "nodes",
+            "a lab needs at least one node",
+            "add one, e.g. `- {name: web, roles: [app]}`",
+        );
+    }
+    for (i, node) in lab.nodes.value.iter().enumerate() {
+        let path = format!("nodes[{i}].name");
+        let n = &node.name;
+        if !is_dns_label(&n.value, 63) {
+            let msg = format!("node name `{}` is not a valid DNS label", n.value);
+            r.error(Some(n.pos), &path, msg, label_hint(&n.value, 63));
+        }
+        if let Some(first) = lab.nodes.value[..i]
+            .iter()
+            .position(|o| o.name.value == n.value)
+        {
+            let msg = format!(
+                "node name `{}` is used twice (first at nodes[{first}])",
+                n.value
+            );
+            r.error(Some(n.pos), &path, msg, "give each node its own name");
+        }
+    }
+}
+
+fn check_resources(lab: &Lab, host: &HostFacts, force: bool, r: &mut Report) {
+    let d = &lab.defaults;
+    zero_checks(
+        "defaults",
+        d.cpus.as_ref(),
+        d.memory.as_ref(),
+        d.disk.as_ref(),
+        r,
+    );
+    let mut total_mib: u64 = 0;
+    let mut images_seen = BTreeSet::new();
+    for (i, node) in lab.nodes.value.iter().enumerate() {
+        let path = format!("nodes[{i}]");
+        zero_checks(
+            &path,
+            node.cpus.as_ref(),
+            node.memory.as_ref(),
+            node.disk.as_ref(),
+            r,
+        );
+        let res = defaults::resources(lab, i, node);
+        total_mib = total_mib.saturating_add(res.memory_mib.value);
+        let image = res.image;
+        if !images_seen.insert(image.value.clone()) {
+            continue;
+        }
+        let name_ok = !image.value.is_empty()
+            && !image.value.starts_with(['.', '-'])
+            && image
+                .value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !name_ok {
+            r.error(
+                image.pos,
+                &image.path,
+                format!("image name `{}` is not valid", image.value),
+                "use letters, digits, '.', '_' and '-', e.g. `debian-12` (see `firedrill image list`)",
+            );
+        } else if !host.images.contains(&image.value) {
+            r.warning(
+                image.pos,
+                &image.path,
+                format!("image `{}` is not built yet", image.value),
+                format!(
+                    "`firedrill up` builds it, or run `firedrill image build --name {}`",
+                    image.value
+                ),
+            );
+        }
+    }
+    let host_mib = host.mem_total_mib;
+    if host_mib > 0 && total_mib > host_mib {
+        let need = format!(
+            "the nodes need {total_mib} MiB of memory in total but this host has {host_mib} MiB"
+        );
+        let pos = Some(lab.nodes.pos);
+        if force {
+            r.warning(
+                pos,
+                "nodes",
+                format!("{need}; going ahead because of `--force`"),
+                "the host may swap or kill VMs; lower `memory` on some nodes to avoid it",
+            );
+        } else {
+            r.error(
+                pos,
+                "nodes",
+                format!("{need}; `firedrill up` refuses this without `--force`"),
+                "lower `memory` on some nodes, or pass `--force` to start them anyway",
+            );
+        }
+    }
+}
+
+fn zero_checks(
+    path: &str,
+    cpus: Option<&At<u32>>,
+    memory: Option<&At<u64>>,
+    disk: Option<&At<u64>>,
+    r: &mut Report,
+) {
+    let cpus = cpus.map(|a| (u64::from(a.value), a.pos));
+    let memory = memory.map(|a| (a.value, a.pos));
+    let disk = disk.map(|a| (a.value, a.pos));
+    for (key, value, unit) in [
+        ("cpus", cpus, ""),
+        ("memory", memory, " of MiB"),
+        ("disk", disk, " of GiB"),
+    ] {
+        if let Some((0, pos)) = value {
+            r.error(
+                Some(pos),
+                &format!("{path}.{key}"),
+                format!("{key} must be at least 1"),
+                format!("give a positive number{unit}, or leave `{key}` out for the default"),
+            );
+        }
+    }
+}
+
+/// Build the resolved lab. Only called without errors, so every lookup succeeds; `None` would
+/// mean a check is missing, and the caller then reports the lab as invalid rather than panic.
+fn resolve(
+    lab: &Lab,
+    addressing: &network::Addressing,
+    role_options: Vec<(super::AppOptions, super::HaproxyOptions)>,
+) -> Option<ValidLab> {
+    let networks = lab
+        .networks
+        .value
+        .iter()
+        .zip(&addressing.cidrs)
+        .map(|(net, cidr)| {
+            let cidr = (*cidr)?;
+            Some(ValidNetwork {
+                name: net.name.value.clone(),
+                cidr,
+                mode: net.mode.as_ref().map(|m| m.value).unwrap_or_default(),
+                domain: net
+                    .domain
+                    .as_ref()
+                    .map_or_else(|| default_domain(&lab.name.value), |d| d.value.clone()),
+                gateway: network::gateway(cidr),
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let nodes = lab
+        .nodes
+        .value
+        .iter()
+        .zip(role_options)
+        .enumerate()
+        .map(|(i, (node, (app, haproxy)))| {
+            let res = defaults::resources(lab, i, node);
+            Some(ValidNode {
+                name: node.name.value.clone(),
+                roles: node.roles.iter().map(|r| r.value).collect(),
+                network: addressing.node_net[i]?,
+                ip: addressing.node_ip[i]?,
+                image: res.image.value,
+                cpus: res.cpus.value,
+                memory_mib: res.memory_mib.value,
+                disk_gib: res.disk_gib.value,
+                app,
+                haproxy,
+            })
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(ValidLab {
+        name: lab.name.value.clone(),
+        networks,
+        nodes,
+        source: lab.source.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

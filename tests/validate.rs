@@ -1,0 +1,52 @@
+//! `firedrill validate` as a user runs it: exit codes and what lands on stderr. Only inputs whose
+//! outcome does not depend on this host's routes are used; the checks themselves are unit-tested.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn lab_file(name: &str, text: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::write(&path, text).expect("write test lab");
+    path
+}
+
+#[test]
+fn problems_exit_2_and_are_all_printed() {
+    let path = lab_file(
+        "validate-tabs.yaml",
+        "name: t\nnetworks:\n  - {name: lan, cidr: 10.77.0.0/24}\nnodes:\n  - name: web\n\troles: [app]\n\tmemory: 1\n",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .expect("run firedrill");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "");
+    let p = path.display();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: {p}:6:1: tab character in indentation: YAML indents with spaces only\n  \
+             hint: replace the tab with spaces (for example two per level)\n\
+             error: {p}:7:1: tab character in indentation: YAML indents with spaces only\n  \
+             hint: replace the tab with spaces (for example two per level)\n\
+             2 errors and 0 warnings: fix the errors and run `firedrill validate` again\n"
+        )
+    );
+}
+
+#[test]
+fn a_missing_file_exits_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        .args(["validate", "labs/does-not-exist.yaml"])
+        .output()
+        .expect("run firedrill");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: labs/does-not-exist.yaml: cannot read the lab file: No such file or directory (os error 2)\n  \
+         hint: check the path; ready-made labs are in labs/\n\
+         1 error and 0 warnings: fix the errors and run `firedrill validate` again\n"
+    );
+}
