@@ -185,3 +185,108 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
         nodes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::HostFacts;
+    use crate::paths::Home;
+
+    fn lab(file: &str) -> ValidLab {
+        let host = HostFacts {
+            mem_total_mib: 16 * 1024,
+            images: vec!["debian-12".into()],
+            ..HostFacts::default()
+        };
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        crate::spec::check(&path, &host, false).expect("shipped lab is valid").0
+    }
+
+    fn images() -> BTreeMap<String, BootImage> {
+        BTreeMap::from([(
+            "debian-12".to_string(),
+            BootImage {
+                disk: "/img/debian-12/disk.qcow2".into(),
+                kernel: "/img/debian-12/vmlinuz".into(),
+                initrd: "/img/debian-12/initrd.img".into(),
+            },
+        )])
+    }
+
+    fn plan_of(file: &str) -> Plan {
+        let dir = Home::at("/h").lab(&lab(file).name);
+        let images = images();
+        plan(
+            &lab(file),
+            &PlanInputs {
+                dir: &dir,
+                accel: Accel::Tcg,
+                run_as: (0, 0),
+                images: &images,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn minimal_lab_plans_names_addresses_and_paths() {
+        let p = plan_of("labs/minimal.yaml");
+        assert_eq!(p.networks.len(), 1);
+        let net = &p.networks[0];
+        assert_eq!(net.name, "fd-minimal-lan");
+        assert_eq!(net.bridge, bridge_name("minimal", "lan"));
+        assert!(net.bridge.len() <= 15, "Linux interface names are at most 15 bytes");
+        assert_eq!(net.gateway, "10.77.0.1".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(net.domain, "minimal.lab");
+        let web = &p.nodes[0];
+        assert_eq!(web.domain.name, "fd-minimal-web");
+        assert_eq!(web.ip, "10.77.0.10".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(web.fqdn, "web.minimal.lab");
+        assert_eq!(web.domain.memory_mib, 384);
+        assert_eq!(web.domain.disk, std::path::PathBuf::from("/h/labs/minimal/nodes/web/disk.qcow2"));
+        assert_eq!(web.domain.network, "fd-minimal-lan");
+        assert_eq!(web.backing, std::path::PathBuf::from("/img/debian-12/disk.qcow2"));
+        assert!(web.mac.starts_with("52:54:00:"));
+        // The network's DHCP and DNS entries match the nodes.
+        let hosts: Vec<(&str, Ipv4Addr, &str)> =
+            net.hosts.iter().map(|h| (h.name.as_str(), h.ip, h.mac.as_str())).collect();
+        assert_eq!(
+            hosts,
+            vec![
+                ("web", web.ip, web.mac.as_str()),
+                ("db", p.nodes[1].ip, p.nodes[1].mac.as_str())
+            ]
+        );
+    }
+
+    #[test]
+    fn planning_is_deterministic_and_macs_are_unique() {
+        assert_eq!(plan_of("labs/three-tier.yaml"), plan_of("labs/three-tier.yaml"));
+        let p = plan_of("labs/three-tier.yaml");
+        let mut macs: Vec<&str> = p.nodes.iter().map(|n| n.mac.as_str()).collect();
+        macs.sort();
+        macs.dedup();
+        assert_eq!(macs.len(), 4);
+        assert_ne!(bridge_name("a", "lan"), bridge_name("b", "lan"));
+    }
+
+    #[test]
+    fn a_missing_image_names_the_node_and_the_fix() {
+        let l = lab("labs/minimal.yaml");
+        let dir = Home::at("/h").lab("minimal");
+        let err = plan(
+            &l,
+            &PlanInputs {
+                dir: &dir,
+                accel: Accel::Tcg,
+                run_as: (0, 0),
+                images: &BTreeMap::new(),
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "image `debian-12` (node web) is not built\n  hint: run `firedrill image build --name debian-12`"
+        );
+    }
+}
