@@ -4,6 +4,7 @@ mod cli;
 mod error;
 mod paths;
 mod remote;
+mod roles;
 
 fn main() -> std::process::ExitCode {
     cli::main()
