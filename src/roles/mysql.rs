@@ -8,7 +8,7 @@ use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
 use super::{RoleHealth, check_name};
-use crate::remote::Remote;
+use crate::remote::{Output, Remote};
 use serde_json::json;
 
 pub(super) const CNF_PATH: &str = "/etc/mysql/mariadb.conf.d/60-firedrill.cnf";
@@ -142,28 +142,55 @@ pub(super) async fn apply<R: Remote>(
     Ok(())
 }
 
-pub(super) fn health_script(ctx: &NodeContext) -> String {
-    // ping exits 0 whenever the server answers, even if it then refuses root over TCP.
-    format!(
-        "mysqladmin --connect-timeout=3 --protocol=tcp -h {} -P {PORT} ping",
-        ctx.ip
-    )
+/// Pings through the socket as root (over TCP, root is refused from the lab network), then
+/// lists the listening sockets on the port to see that the lab network can reach it.
+pub(super) fn health_script() -> String {
+    format!("mysqladmin --connect-timeout=3 ping >/dev/null && ss -Htln 'sport = :{PORT}'")
 }
 
 pub(super) async fn health<R: Remote>(
     session: &Session<'_, R>,
     ctx: &NodeContext,
 ) -> Result<RoleHealth, RoleError> {
-    let out = session
-        .run("mysql: health", &health_script(ctx), None)
-        .await?;
-    Ok(RoleHealth {
-        role: RoleName::Mysql,
-        ok: out.success(),
-        detail: if out.success() {
-            format!("accepting connections on {}:{PORT}", ctx.ip)
+    let out = session.run("mysql: health", &health_script(), None).await?;
+    Ok(judge_health(ctx, &out))
+}
+
+/// Healthy when the server answers and listens on an address the lab network reaches.
+pub(super) fn judge_health(ctx: &NodeContext, out: &Output) -> RoleHealth {
+    let (ok, detail) = if !out.success() {
+        (false, format!("not answering: {}", out.stderr_tail(1)))
+    } else {
+        let reachable = [
+            format!("0.0.0.0:{PORT}"),
+            format!("*:{PORT}"),
+            format!("[::]:{PORT}"),
+            format!("{}:{PORT}", ctx.ip),
+        ];
+        let text = out.stdout_str();
+        let listening: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(3))
+            .collect();
+        if listening.iter().any(|a| reachable.iter().any(|r| r == a)) {
+            (true, format!("accepting connections on {}:{PORT}", ctx.ip))
         } else {
-            format!("not answering on {}:{PORT}: {}", ctx.ip, out.stderr_tail(1))
-        },
-    })
+            (
+                false,
+                format!(
+                    "running, but listening only on {} (not the lab network)",
+                    if listening.is_empty() {
+                        "a socket".to_string()
+                    } else {
+                        listening.join(" ")
+                    }
+                ),
+            )
+        }
+    };
+    RoleHealth {
+        role: RoleName::Mysql,
+        ok,
+        detail,
+    }
 }

@@ -282,7 +282,10 @@ async fn health_reports_every_role_of_the_node() {
     ctx.roles = vec![RoleName::App, RoleName::Mysql];
     ctx.app = Some(fixtures::app_config(super::Engine::Mysql, "10.20.0.20"));
     let fake = FakeRemote::new("db")
-        .on("mysqladmin", vec![answer(0, "mysqld is alive\n")])
+        .on(
+            "mysqladmin",
+            vec![answer(0, "LISTEN 0      80     0.0.0.0:3306 0.0.0.0:*\n")],
+        )
         .on(
             "curl",
             vec![answer(
@@ -309,9 +312,34 @@ async fn health_reports_every_role_of_the_node() {
     assert_eq!(
         commands(&fake.calls()),
         vec![
-            as_root(&mysql::health_script(&ctx)),
+            as_root(&mysql::health_script()),
             as_root(&app::health_script(8080))
         ]
+    );
+}
+
+#[test]
+fn mysql_listening_on_loopback_only_is_unhealthy() {
+    let ctx = fixtures::mysql_db();
+    let local = answer(0, "LISTEN 0      80     127.0.0.1:3306 0.0.0.0:*\n");
+    assert_eq!(
+        mysql::judge_health(&ctx, &local).detail,
+        "running, but listening only on 127.0.0.1:3306 (not the lab network)"
+    );
+    let on_ip = answer(0, "LISTEN 0      80     10.20.0.20:3306 0.0.0.0:*\n");
+    assert!(mysql::judge_health(&ctx, &on_ip).ok);
+    let down = Output {
+        status: 1,
+        stdout: Vec::new(),
+        stderr: b"mysqladmin: connect to server at 'localhost' failed".to_vec(),
+    };
+    let h = mysql::judge_health(&ctx, &down);
+    assert_eq!(
+        (h.ok, h.detail.as_str()),
+        (
+            false,
+            "not answering: mysqladmin: connect to server at 'localhost' failed"
+        )
     );
 }
 

@@ -6,6 +6,8 @@ ALTER ROLE todo WITH LOGIN PASSWORD 'GoldenPassw0rdGoldenPassw0rd1234';
 SELECT 'CREATE DATABASE todo OWNER todo'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'todo')\gexec
 \connect todo
+-- Quiet "already exists, skipping" notices when this runs again.
+SET client_min_messages TO warning;
 -- Create the table as its user, so the app owns what it writes to.
 SET ROLE todo;
 -- The todo table and a few first items. Safe to run again: the seed rows go in only when the
