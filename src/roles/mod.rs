@@ -23,6 +23,8 @@ mod fixtures;
 #[cfg(test)]
 mod golden_tests;
 #[cfg(test)]
+mod live_haproxy_tests;
+#[cfg(test)]
 mod live_tests;
 #[cfg(test)]
 mod role_tests;

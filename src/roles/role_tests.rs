@@ -310,3 +310,47 @@ async fn postgres_with_only_pg_hba_changed_reloads() {
         ]
     );
 }
+
+/// Every script a role sends parses in dash, Debian's /bin/sh (`sh -n` reads without running).
+#[test]
+fn every_script_parses_in_the_nodes_shell() {
+    use super::{app, haproxy};
+    let mysql_ctx = fixtures::mysql_db();
+    let pg_ctx = fixtures::postgres_db();
+    let db = mysql_ctx.db.clone().expect("db settings");
+    let scripts = vec![
+        app::setup_script(),
+        app::health_script(8080),
+        state_script(&[app::APP_PY_PATH, app::CONFIG_PATH]),
+        upload_script("/etc/todo/config.ini", 0o640, "root:todo"),
+        service_state(app::SERVICE),
+        haproxy::install_script(),
+        mysql::WAIT_SCRIPT.to_string(),
+        mysql::probe_script(&mysql_ctx, &db),
+        mysql::health_script(),
+        postgres::CLUSTER_SCRIPT.to_string(),
+        postgres::WAIT_SCRIPT.to_string(),
+        postgres::PROVISION_SCRIPT.to_string(),
+        postgres::probe_script(&pg_ctx, &db),
+        postgres::health_script(&pg_ctx),
+    ];
+    for script in scripts {
+        let out = std::process::Command::new("dash")
+            .args(["-n", "-c", &script])
+            .output()
+            .expect("dash is installed");
+        assert!(
+            out.status.success(),
+            "dash cannot parse:\n{script}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The quoting of `sudo -n sh -c '...'` hands sh exactly the script: print the
+        // argument instead of running it and compare.
+        let wrapped = as_root(&script).replacen("sudo -n sh -c ", "printf %s ", 1);
+        let out = std::process::Command::new("dash")
+            .args(["-c", &wrapped])
+            .output()
+            .expect("dash is installed");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), script);
+    }
+}
