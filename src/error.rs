@@ -10,6 +10,8 @@ pub(crate) enum Error {
     Usage(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Roles(#[from] crate::roles::RoleError),
 }
 
 impl Error {

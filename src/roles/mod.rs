@@ -81,7 +81,7 @@ pub(crate) async fn apply<R: Remote>(
     remote: &R,
     ctx: &NodeContext,
     secrets: &Secrets,
-    progress: &mut (dyn FnMut(&str) + Send),
+    progress: &mut (dyn FnMut(&str) + Send + Sync),
 ) -> Result<NodeReport, RoleError> {
     let mut session = Session::new(remote, &ctx.node, progress);
     for role in ordered_roles(ctx) {

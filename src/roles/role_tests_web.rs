@@ -376,3 +376,17 @@ fn haproxy_health_counts_app_servers_up() {
     assert_eq!(haproxy::judge_stat(&all_up).detail, "3/3 backends UP");
     assert!(haproxy::judge_stat(&all_up).ok);
 }
+
+/// `up` may run nodes concurrently on a multi-threaded runtime: `apply` must be `Send`.
+#[test]
+fn the_apply_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let fake = FakeRemote::new("lb");
+    let ctx = fixtures::lb();
+    let secrets = fixtures::secrets();
+    let mut progress = |_: &str| {};
+    let future = super::apply(&fake, &ctx, &secrets, &mut progress);
+    assert_send(&future);
+    let future = health(&fake, &ctx);
+    assert_send(&future);
+}

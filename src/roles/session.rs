@@ -11,14 +11,14 @@ pub(super) struct Session<'a, R: Remote> {
     remote: &'a R,
     node: &'a str,
     changed: Vec<String>,
-    progress: &'a mut (dyn FnMut(&str) + Send),
+    progress: &'a mut (dyn FnMut(&str) + Send + Sync),
 }
 
 impl<'a, R: Remote> Session<'a, R> {
     pub(super) fn new(
         remote: &'a R,
         node: &'a str,
-        progress: &'a mut (dyn FnMut(&str) + Send),
+        progress: &'a mut (dyn FnMut(&str) + Send + Sync),
     ) -> Self {
         Session {
             remote,

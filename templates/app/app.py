@@ -262,6 +262,11 @@ class TodoHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def send_error(self, code, message=None, explain=None):
+        """Errors http.server finds itself (a bad request line, an unknown method) as JSON too."""
+        self.close_connection = True
+        self.send_json(code, {"error": message or self.responses.get(code, ("error",))[0]})
+
     def log_message(self, format, *args):
         if self.server.settings.access_log:
             log(f"{self.address_string()} {format % args}")

@@ -299,6 +299,9 @@ def exercise(db, app, c):
     status, body = c.request("GET", "/nope")
     c.ok("an unknown path is a JSON 404", (status, body) == (
         404, {"error": "no such endpoint: GET /nope"}), body)
+    status, body = c.request("PUT", "/todos", {"name": "x"})
+    c.ok("an unknown method is a JSON 501", (status, body) == (
+        501, {"error": "Unsupported method ('PUT')"}), body)
 
     # --- since=today follows the server's time zone, read on every request ---------------
     early = datetime.datetime.now(UTC).replace(tzinfo=None) - datetime.timedelta(hours=5)
