@@ -9,6 +9,8 @@ pub(crate) enum Error {
     Lab(#[from] crate::lab::LabError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Roles(#[from] crate::roles::RoleError),
 }
 
 impl Error {

@@ -11,6 +11,7 @@ mod paths;
 mod plan;
 mod progress;
 mod remote;
+mod roles;
 mod spec;
 mod ssh;
 mod state;

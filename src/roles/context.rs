@@ -1,0 +1,189 @@
+//! What a role needs to know about one node, built by the integrator from the lab plan, and the
+//! lab's secrets. Plain data: rendering and applying read it, nothing here talks to a node.
+
+use ipnetwork::Ipv4Network;
+use rand::distr::{Alphanumeric, SampleString};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+/// A role a node can play. Kept here until `crate::spec` has its own role type; the integrator
+/// maps one onto the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RoleName {
+    // Declaration order is apply order on one node: a database is up before the app that uses
+    // it (the single-server lab has both), and the load balancer comes last.
+    Mysql,
+    Postgres,
+    App,
+    Haproxy,
+}
+
+impl RoleName {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RoleName::Mysql => "mysql",
+            RoleName::Postgres => "postgres",
+            RoleName::App => "app",
+            RoleName::Haproxy => "haproxy",
+        }
+    }
+}
+
+impl fmt::Display for RoleName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The database engine behind the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Engine {
+    Mysql,
+    Postgres,
+}
+
+impl Engine {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Engine::Mysql => "mysql",
+            Engine::Postgres => "postgres",
+        }
+    }
+
+    #[allow(dead_code)] // the integrator fills `AppConfig::db_port` with it
+    pub(crate) fn default_port(self) -> u16 {
+        match self {
+            Engine::Mysql => 3306,
+            Engine::Postgres => 5432,
+        }
+    }
+}
+
+/// Everything `roles::apply` needs for one node.
+#[allow(dead_code)] // built by the integrator from the lab plan
+#[derive(Debug, Clone)]
+pub(crate) struct NodeContext {
+    pub(crate) lab: String,
+    pub(crate) node: String,
+    /// The node's address on the lab network.
+    pub(crate) ip: Ipv4Addr,
+    /// The lab network; database access is limited to it (host bits are ignored).
+    pub(crate) subnet: Ipv4Network,
+    pub(crate) roles: Vec<RoleName>,
+    /// Required when `roles` has `App`.
+    pub(crate) app: Option<AppConfig>,
+    /// Required when `roles` has `Haproxy`.
+    pub(crate) haproxy: Option<HaproxyConfig>,
+    /// Required when `roles` has `Mysql` or `Postgres`.
+    pub(crate) db: Option<DbConfig>,
+}
+
+#[allow(dead_code)] // built by the integrator from the lab plan
+#[derive(Debug, Clone)]
+pub(crate) struct AppConfig {
+    /// The port the app listens on (8080 in the shipped labs).
+    pub(crate) port: u16,
+    /// The database node's lab address. For an app on the database node itself use the node's
+    /// lab IP, not 127.0.0.1: the database user is admitted from the lab subnet only.
+    pub(crate) db_host: String,
+    pub(crate) db_engine: Engine,
+    /// Normally `db_engine.default_port()`.
+    pub(crate) db_port: u16,
+    pub(crate) db_name: String,
+    pub(crate) db_user: String,
+}
+
+#[allow(dead_code)] // built by the integrator from the lab plan
+#[derive(Debug, Clone)]
+pub(crate) struct HaproxyConfig {
+    pub(crate) backends: Vec<Backend>,
+    /// The port the app nodes listen on.
+    pub(crate) app_port: u16,
+}
+
+#[allow(dead_code)] // built by the integrator from the lab plan
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Backend {
+    /// The node name; haproxy shows it on the stats page and in the runtime API.
+    pub(crate) name: String,
+    pub(crate) ip: Ipv4Addr,
+}
+
+/// The database and user a database role creates. The engine comes from the role itself.
+#[allow(dead_code)] // built by the integrator from the lab plan
+#[derive(Debug, Clone)]
+pub(crate) struct DbConfig {
+    pub(crate) name: String,
+    pub(crate) user: String,
+}
+
+/// Generated once per lab and stored by the integrator with mode 0600. `Debug` hides the
+/// values so a secret never reaches a log by accident.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Secrets {
+    pub(crate) db_password: String,
+}
+
+impl Secrets {
+    /// Letters and digits only: the password is written into SQL, an ini file and a pgpass
+    /// line, and none of those then needs quoting rules.
+    #[allow(dead_code)] // called by the integrator when a lab is created
+    pub(crate) fn generate() -> Secrets {
+        Secrets {
+            db_password: Alphanumeric.sample_string(&mut rand::rng(), 32),
+        }
+    }
+}
+
+impl fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Secrets")
+            .field("db_password", &"<hidden>")
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_passwords_are_long_alphanumeric_and_differ() {
+        let a = Secrets::generate();
+        let b = Secrets::generate();
+        assert_eq!(a.db_password.len(), 32);
+        assert!(a.db_password.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let s = Secrets {
+            db_password: "hunter2hunter2".into(),
+        };
+        assert_eq!(format!("{s:?}"), "Secrets { db_password: \"<hidden>\" }");
+    }
+
+    #[test]
+    fn roles_sort_into_apply_order() {
+        let mut roles = vec![
+            RoleName::Haproxy,
+            RoleName::App,
+            RoleName::Postgres,
+            RoleName::Mysql,
+        ];
+        roles.sort();
+        assert_eq!(
+            roles,
+            [
+                RoleName::Mysql,
+                RoleName::Postgres,
+                RoleName::App,
+                RoleName::Haproxy
+            ]
+        );
+    }
+}

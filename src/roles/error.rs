@@ -1,0 +1,106 @@
+//! Why configuring a node failed: the node, the step, the command and what it said. Commands
+//! never carry secrets (those travel on stdin), so showing them is safe.
+
+use super::context::RoleName;
+use crate::remote::RemoteError;
+use thiserror::Error;
+
+/// Long scripts are cut in messages; the first part says which command it was.
+const COMMAND_SHOWN: usize = 240;
+
+#[derive(Debug, Error)]
+pub(crate) enum RoleError {
+    #[error(
+        "{node}: {step} failed: `{command}` exited with status {status}: {stderr}\n\
+         Look on the node with `firedrill ssh {node}`, fix the cause, then run `firedrill up` again."
+    )]
+    Command {
+        node: String,
+        step: String,
+        command: String,
+        status: u32,
+        stderr: String,
+    },
+    #[error(
+        "{node}: {step}: the SSH session failed: {source}\n\
+         Check that the node runs (`firedrill status`), then run `firedrill up` again."
+    )]
+    Remote {
+        node: String,
+        step: String,
+        #[source]
+        source: RemoteError,
+    },
+    #[error(
+        "{node}: {step}: `{command}` gave an answer firedrill does not understand: {detail}\n\
+         The node's image may differ from the golden image; run `firedrill up` again or rebuild the node."
+    )]
+    Unexpected {
+        node: String,
+        step: String,
+        command: String,
+        detail: String,
+    },
+    #[error(
+        "{node}: role {role} needs its {what} settings, but the lab plan has none. This is a \
+         firedrill bug: please report it with the lab file."
+    )]
+    MissingConfig {
+        node: String,
+        role: RoleName,
+        what: &'static str,
+    },
+    #[error(
+        "{node}: {field} {value:?} is not a plain name: use lower-case letters, digits and _ \
+         (starting with a letter) in the lab file."
+    )]
+    BadName {
+        node: String,
+        field: &'static str,
+        value: String,
+    },
+    #[error(
+        "template {template} failed to render: {message}. This is a firedrill bug: please report it."
+    )]
+    Template { template: String, message: String },
+}
+
+/// The command as shown in an error: its first line, cut to a readable length.
+pub(super) fn shown_command(command: &str) -> String {
+    let first = command.lines().next().unwrap_or_default();
+    let mut shown: String = first.chars().take(COMMAND_SHOWN).collect();
+    if shown.len() < command.len() {
+        shown.push_str(" ...");
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_command_names_node_step_command_and_stderr() {
+        let e = RoleError::Command {
+            node: "db".into(),
+            step: "mysql: provision database".into(),
+            command: "mysql --batch".into(),
+            status: 1,
+            stderr: "ERROR 1045 (28000): Access denied".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "db: mysql: provision database failed: `mysql --batch` exited with status 1: \
+             ERROR 1045 (28000): Access denied\n\
+             Look on the node with `firedrill ssh db`, fix the cause, then run `firedrill up` again."
+        );
+    }
+
+    #[test]
+    fn long_commands_are_cut_to_their_first_line() {
+        assert_eq!(shown_command("set -e\nrm -rf /"), "set -e ...");
+        assert_eq!(shown_command("systemctl start x"), "systemctl start x");
+        let long = "x".repeat(300);
+        assert_eq!(shown_command(&long), format!("{} ...", "x".repeat(240)));
+    }
+}

@@ -1,0 +1,82 @@
+//! Fixed inputs for the role tests: a small lab on 10.20.0.0/24. Nothing here is contacted;
+//! the addresses only end up in rendered text.
+
+use super::context::{
+    AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, RoleName, Secrets,
+};
+use ipnetwork::Ipv4Network;
+use std::net::Ipv4Addr;
+
+pub(super) const PASSWORD: &str = "GoldenPassw0rdGoldenPassw0rd1234";
+
+pub(super) fn secrets() -> Secrets {
+    Secrets {
+        db_password: PASSWORD.into(),
+    }
+}
+
+/// A node of the fixed lab. The subnet is given with host bits set (10.20.0.7/24) to prove
+/// they are dropped wherever it is rendered.
+pub(super) fn node(name: &str, last_octet: u8, roles: &[RoleName]) -> NodeContext {
+    NodeContext {
+        lab: "golden".into(),
+        node: name.into(),
+        ip: Ipv4Addr::new(10, 20, 0, last_octet),
+        subnet: Ipv4Network::new(Ipv4Addr::new(10, 20, 0, 7), 24).expect("valid prefix"),
+        roles: roles.to_vec(),
+        app: None,
+        haproxy: None,
+        db: None,
+    }
+}
+
+pub(super) fn lb() -> NodeContext {
+    let mut ctx = node("lb", 10, &[RoleName::Haproxy]);
+    ctx.haproxy = Some(HaproxyConfig {
+        backends: vec![
+            Backend {
+                name: "app1".into(),
+                ip: Ipv4Addr::new(10, 20, 0, 11),
+            },
+            Backend {
+                name: "app2".into(),
+                ip: Ipv4Addr::new(10, 20, 0, 12),
+            },
+        ],
+        app_port: 8080,
+    });
+    ctx
+}
+
+pub(super) fn app_config(engine: Engine, db_host: &str) -> AppConfig {
+    AppConfig {
+        port: 8080,
+        db_host: db_host.into(),
+        db_engine: engine,
+        db_port: engine.default_port(),
+        db_name: "todo".into(),
+        db_user: "todo".into(),
+    }
+}
+
+pub(super) fn app1() -> NodeContext {
+    let mut ctx = node("app1", 11, &[RoleName::App]);
+    ctx.app = Some(app_config(Engine::Mysql, "10.20.0.20"));
+    ctx
+}
+
+fn with_db(mut ctx: NodeContext) -> NodeContext {
+    ctx.db = Some(DbConfig {
+        name: "todo".into(),
+        user: "todo".into(),
+    });
+    ctx
+}
+
+pub(super) fn mysql_db() -> NodeContext {
+    with_db(node("db", 20, &[RoleName::Mysql]))
+}
+
+pub(super) fn postgres_db() -> NodeContext {
+    with_db(node("pg", 21, &[RoleName::Postgres]))
+}

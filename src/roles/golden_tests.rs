@@ -1,0 +1,162 @@
+//! Every template rendered with the fixed lab of `fixtures.rs`, compared byte for byte with
+//! `tests/golden/roles/`. After an intended template change, rewrite the golden files with
+//! `UPDATE_GOLDEN=1 cargo test roles::golden` and review the diff.
+
+use super::app::{self, AppEnv};
+use super::context::Engine;
+use super::fixtures::{self, PASSWORD};
+use super::{haproxy, mysql, postgres};
+use std::path::PathBuf;
+
+fn golden_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden/roles")
+        .join(name)
+}
+
+fn check_golden(name: &str, rendered: &str) {
+    let path = golden_path(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, rendered).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; create it with UPDATE_GOLDEN=1 cargo test",
+            path.display()
+        )
+    });
+    assert_eq!(
+        rendered,
+        expected,
+        "{name} differs from {}; if the change is intended, run UPDATE_GOLDEN=1 cargo test",
+        path.display()
+    );
+}
+
+#[test]
+fn app_config_ini() {
+    let ctx = fixtures::app1();
+    let app = ctx.app.clone().expect("app settings");
+    let text =
+        app::render_config(&ctx, &app, &fixtures::secrets(), &AppEnv::node()).expect("renders");
+    check_golden("config.ini", &text);
+}
+
+#[test]
+fn app_config_ini_for_postgres() {
+    let mut ctx = fixtures::app1();
+    ctx.app = Some(fixtures::app_config(Engine::Postgres, "10.20.0.21"));
+    let app = ctx.app.clone().expect("app settings");
+    let text =
+        app::render_config(&ctx, &app, &fixtures::secrets(), &AppEnv::node()).expect("renders");
+    check_golden("config-postgres.ini", &text);
+}
+
+#[test]
+fn app_unit() {
+    let ctx = fixtures::app1();
+    let app = ctx.app.clone().expect("app settings");
+    check_golden(
+        "todo.service",
+        &app::render_unit(&ctx, &app).expect("renders"),
+    );
+}
+
+#[test]
+fn app_unit_on_port_80_may_bind_it() {
+    let ctx = fixtures::app1();
+    let mut app = ctx.app.clone().expect("app settings");
+    app.port = 80;
+    check_golden(
+        "todo-port80.service",
+        &app::render_unit(&ctx, &app).expect("renders"),
+    );
+}
+
+#[test]
+fn haproxy_cfg() {
+    let ctx = fixtures::lb();
+    let hp = ctx.haproxy.clone().expect("haproxy settings");
+    check_golden(
+        "haproxy.cfg",
+        &haproxy::render_config(&ctx, &hp).expect("renders"),
+    );
+}
+
+#[test]
+fn mysql_files() {
+    let ctx = fixtures::mysql_db();
+    check_golden(
+        "60-firedrill.cnf",
+        &mysql::render_cnf(&ctx).expect("renders"),
+    );
+    check_golden(
+        "mysql-provision.sql",
+        &mysql::provision_sql(&ctx, &fixtures::secrets()).expect("renders"),
+    );
+}
+
+#[test]
+fn postgres_files() {
+    let ctx = fixtures::postgres_db();
+    check_golden(
+        "postgres-firedrill.conf",
+        &postgres::render_conf(&ctx).expect("renders"),
+    );
+    check_golden("pg_hba.conf", &postgres::render_hba(&ctx).expect("renders"));
+    check_golden(
+        "postgres-provision.sql",
+        &postgres::provision_sql(&ctx, &fixtures::secrets()).expect("renders"),
+    );
+}
+
+/// The password reaches the files that need it and no other.
+#[test]
+fn only_config_ini_and_provisioning_sql_hold_the_password() {
+    let ctx = fixtures::app1();
+    let app = ctx.app.clone().expect("app settings");
+    let s = fixtures::secrets();
+    assert!(
+        app::render_config(&ctx, &app, &s, &AppEnv::node())
+            .expect("renders")
+            .contains(&format!("password = {PASSWORD}\n"))
+    );
+    assert!(
+        !app::render_unit(&ctx, &app)
+            .expect("renders")
+            .contains(PASSWORD)
+    );
+    let db = fixtures::mysql_db();
+    assert!(!mysql::render_cnf(&db).expect("renders").contains(PASSWORD));
+    let pg = fixtures::postgres_db();
+    assert!(
+        !postgres::render_hba(&pg)
+            .expect("renders")
+            .contains(PASSWORD)
+    );
+}
+
+/// The rendered haproxy.cfg is checked by a real haproxy (host package `haproxy`), as the
+/// role checks it on the node before every reload.
+#[test]
+fn haproxy_accepts_the_rendered_config() {
+    let ctx = fixtures::lb();
+    let hp = ctx.haproxy.clone().expect("haproxy settings");
+    let text = haproxy::render_config(&ctx, &hp).expect("renders");
+    let path = std::env::temp_dir().join(format!("firedrill-haproxy-{}.cfg", std::process::id()));
+    std::fs::write(&path, text).expect("write temp config");
+    let out = std::process::Command::new("haproxy")
+        .arg("-c")
+        .arg("-f")
+        .arg(&path)
+        .output()
+        .expect("haproxy is installed on this host (apt-get install haproxy)");
+    std::fs::remove_file(&path).expect("remove temp config");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "haproxy -c rejected the config:\n{said}"
+    );
+    assert!(!said.contains("[WARNING]"), "haproxy -c warns:\n{said}");
+}

@@ -1,0 +1,163 @@
+//! HAProxy in front of the app nodes: `/etc/haproxy/haproxy.cfg`, checked with `haproxy -c`
+//! before it replaces the live file, then a reload (never a restart: open connections survive).
+
+use super::RoleHealth;
+use super::context::{HaproxyConfig, NodeContext, RoleName};
+use super::error::RoleError;
+use super::files::{self, ManagedFile};
+use super::render::{self, template};
+use super::service::{self, OnChange, Service};
+use super::session::Session;
+use crate::remote::Remote;
+use serde_json::json;
+
+pub(super) const CONFIG_PATH: &str = "/etc/haproxy/haproxy.cfg";
+pub(super) const STAGED_PATH: &str = "/etc/haproxy/haproxy.cfg.new";
+pub(super) const SERVICE: Service = Service::single("haproxy.service");
+/// The backend of app nodes in haproxy.cfg.
+const BACKEND: &str = "app";
+
+pub(super) fn render_config(ctx: &NodeContext, hp: &HaproxyConfig) -> Result<String, RoleError> {
+    let backends: Vec<_> = hp
+        .backends
+        .iter()
+        .map(|b| json!({"name": b.name, "ip": b.ip.to_string()}))
+        .collect();
+    let first = hp.backends.first().map_or("app1", |b| b.name.as_str());
+    render::render(
+        template!("haproxy/haproxy.cfg.hbs"),
+        &json!({
+            "lab": ctx.lab,
+            "node": ctx.node,
+            "ip": ctx.ip.to_string(),
+            "backends": backends,
+            "first_backend": first,
+            "app_port": hp.app_port,
+        }),
+    )
+}
+
+/// Puts the staged file in place only if haproxy accepts it; a rejected file is removed so the
+/// live config is never one haproxy cannot load.
+pub(super) fn install_script() -> String {
+    format!(
+        "if haproxy -c -q -f {STAGED_PATH}; then mv -f {STAGED_PATH} {CONFIG_PATH}; \
+         else rm -f {STAGED_PATH}; exit 1; fi"
+    )
+}
+
+pub(super) async fn apply<R: Remote>(
+    session: &mut Session<'_, R>,
+    ctx: &NodeContext,
+) -> Result<(), RoleError> {
+    let hp = ctx
+        .haproxy
+        .as_ref()
+        .ok_or_else(|| RoleError::MissingConfig {
+            node: ctx.node.clone(),
+            role: RoleName::Haproxy,
+            what: "haproxy",
+        })?;
+    let file = ManagedFile {
+        path: CONFIG_PATH.into(),
+        contents: render_config(ctx, hp)?,
+        mode: 0o644,
+        owner: "root:root".into(),
+    };
+    session.say("haproxy: checking haproxy.cfg");
+    let differ = files::differing(session, "haproxy: files", std::slice::from_ref(&file)).await?;
+    let changed = differ.first().copied().unwrap_or(true);
+    if changed {
+        files::upload(
+            session,
+            "haproxy: files",
+            STAGED_PATH,
+            &file.contents,
+            file.mode,
+            &file.owner,
+        )
+        .await?;
+        session
+            .ok(
+                "haproxy: check the new configuration",
+                &install_script(),
+                None,
+            )
+            .await?;
+        session.changed(format!("{CONFIG_PATH} updated"));
+    }
+    let change = changed.then_some(OnChange::Reload);
+    service::ensure(session, "haproxy: service", SERVICE, change).await
+}
+
+/// Asks the runtime API for `show stat`. The image has no socat, but it has python3; the
+/// script comes on stdin.
+pub(super) const STAT_SCRIPT: &str = "python3 -";
+pub(super) const STAT_PY: &str = "import socket\n\
+s = socket.socket(socket.AF_UNIX)\n\
+s.settimeout(3)\n\
+s.connect('/run/haproxy/admin.sock')\n\
+s.sendall(b'show stat\\n')\n\
+print(s.makefile(encoding='utf-8').read(), end='')\n";
+
+pub(super) async fn health<R: Remote>(session: &Session<'_, R>) -> Result<RoleHealth, RoleError> {
+    let out = session
+        .run("haproxy: health", STAT_SCRIPT, Some(STAT_PY.as_bytes()))
+        .await?;
+    if !out.success() {
+        return Ok(RoleHealth {
+            role: RoleName::Haproxy,
+            ok: false,
+            detail: format!("runtime API not answering: {}", out.stderr_tail(1)),
+        });
+    }
+    Ok(judge_stat(&out.stdout_str()))
+}
+
+/// Counts the app servers that are UP in `show stat` CSV output.
+pub(super) fn judge_stat(csv: &str) -> RoleHealth {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("# ")
+        .split(',')
+        .collect();
+    let column = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(px), Some(sv), Some(st)) = (column("pxname"), column("svname"), column("status"))
+    else {
+        return RoleHealth {
+            role: RoleName::Haproxy,
+            ok: false,
+            detail: "unexpected `show stat` output".into(),
+        };
+    };
+    let mut total = 0;
+    let mut down = Vec::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        let (Some(p), Some(s), Some(status)) = (fields.get(px), fields.get(sv), fields.get(st))
+        else {
+            continue;
+        };
+        if *p != BACKEND || *s == "FRONTEND" || *s == "BACKEND" {
+            continue;
+        }
+        total += 1;
+        // "UP", or "UP 1/2" while a check is going down; everything else (DOWN, MAINT, DRAIN,
+        // NOLB) takes no new requests.
+        if !status.starts_with("UP") {
+            down.push(format!("{s} {status}"));
+        }
+    }
+    let up = total - down.len();
+    let mut detail = format!("{up}/{total} backends UP");
+    if !down.is_empty() {
+        detail.push_str(&format!(" ({})", down.join(", ")));
+    }
+    RoleHealth {
+        role: RoleName::Haproxy,
+        ok: total > 0 && down.is_empty(),
+        detail,
+    }
+}

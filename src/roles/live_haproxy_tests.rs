@@ -1,0 +1,106 @@
+//! The rendered haproxy.cfg run by a real haproxy on this host, and the health check's
+//! `show stat` script run against its runtime socket.
+//!
+//! NEEDS ROOT. Everything runs inside a fresh network, mount and PID namespace
+//! (`unshare --net --mount --pid --fork`): only a loopback exists there, :80 and :8404 are
+//! free, `/run` is a private tmpfs, and every process in it ends when the namespace's first
+//! process exits. Host packages: haproxy, python3, curl, iproute2, util-linux.
+
+use super::context::RoleName;
+use super::fixtures;
+use super::haproxy;
+use super::{Backend, RoleHealth};
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+/// app1 has a healthy server on 127.0.0.1:8080; app2 (127.0.0.2:8080) has none.
+const SCRIPT: &str = r#"
+set -e
+ip link set lo up
+mount -t tmpfs firedrill-run /run
+mkdir -p /run/haproxy
+/usr/bin/python3 -c '
+import http.server
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"{\"status\": \"ok\"}\n"
+        self.send_response(200)
+        self.send_header("X-Served-By", "app1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0.1", 8080), H).serve_forever()
+' &
+app=$!
+haproxy -D -p /run/haproxy.pid -f "$1"
+# Wait until haproxy has marked app2 DOWN (2 failed checks, 2 s apart) and app1 UP.
+for i in $(seq 1 40); do
+    python3 - < "$2" > "$3"
+    if grep -q '^app,app2,.*,DOWN,' "$3" && grep -q '^app,app1,.*,UP,' "$3"; then break; fi
+    sleep 0.5
+done
+curl -s -D - -o /dev/null --max-time 5 http://127.0.0.1:80/todos > "$4"
+kill "$(cat /run/haproxy.pid)" "$app"
+"#;
+
+#[test]
+fn haproxy_runs_the_rendered_config_and_health_reads_its_socket_needs_root() {
+    let dir = std::env::temp_dir().join(format!("firedrill-haproxy-live-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the test dir");
+    let mut ctx = fixtures::lb();
+    ctx.ip = Ipv4Addr::LOCALHOST;
+    let mut hp = ctx.haproxy.clone().expect("haproxy settings");
+    hp.backends = vec![
+        Backend {
+            name: "app1".into(),
+            ip: Ipv4Addr::new(127, 0, 0, 1),
+        },
+        Backend {
+            name: "app2".into(),
+            ip: Ipv4Addr::new(127, 0, 0, 2),
+        },
+    ];
+    let cfg = dir.join("haproxy.cfg");
+    let stat_py = dir.join("stat.py");
+    let stat = dir.join("stat.csv");
+    let headers = dir.join("headers.txt");
+    std::fs::write(&cfg, haproxy::render_config(&ctx, &hp).expect("renders"))
+        .expect("write config");
+    std::fs::write(&stat_py, haproxy::STAT_PY).expect("write stat script");
+
+    let out = Command::new("timeout")
+        .args(["--kill-after=5", "60"])
+        .args(["unshare", "--net", "--mount", "--pid", "--fork"])
+        .args(["sh", "-c", SCRIPT, "sh"])
+        .args([&cfg, &stat_py, &stat, &headers])
+        .output()
+        .expect("run unshare");
+    assert!(
+        out.status.success(),
+        "the namespace script failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let csv = std::fs::read_to_string(&stat).expect("show stat output");
+    assert_eq!(
+        haproxy::judge_stat(&csv),
+        RoleHealth {
+            role: RoleName::Haproxy,
+            ok: false,
+            detail: "1/2 backends UP (app2 DOWN)".into()
+        },
+        "show stat said:\n{csv}"
+    );
+    // haproxy passes the backend's HTTP version through and sends header names in lower case.
+    let answer = std::fs::read_to_string(&headers)
+        .expect("curl headers")
+        .to_lowercase();
+    assert!(
+        answer.starts_with("http/1.0 200 ok\r\n") && answer.contains("\r\nx-served-by: app1\r\n"),
+        "through :80: {answer}"
+    );
+    std::fs::remove_dir_all(&dir).expect("remove the test dir");
+}

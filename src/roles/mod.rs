@@ -1,0 +1,144 @@
+//! Configures a node for its roles over SSH: the todo app, HAProxy, MariaDB and PostgreSQL.
+//!
+//! `apply` is idempotent: files are compared by sha256 and written only when they differ, a
+//! service is restarted or reloaded only when its configuration changed, and a second run on a
+//! configured node reports no changes. Secrets travel on stdin, never on a command line or in
+//! progress output. Ordering across nodes (databases, then apps, then haproxy) is the caller's.
+
+mod app;
+mod context;
+mod error;
+mod files;
+mod haproxy;
+mod mysql;
+mod postgres;
+mod render;
+mod service;
+mod session;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod golden_tests;
+#[cfg(test)]
+mod live_haproxy_tests;
+#[cfg(test)]
+mod live_tests;
+#[cfg(test)]
+mod role_tests;
+#[cfg(test)]
+mod role_tests_web;
+
+#[allow(unused_imports)] // the integrator builds these from the lab plan
+pub(crate) use context::{
+    AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, RoleName, Secrets,
+};
+pub(crate) use error::RoleError;
+
+use crate::remote::Remote;
+use session::Session;
+
+/// What `apply` changed on one node, in order. Empty means the node was already configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct NodeReport {
+    pub(crate) changed: Vec<String>,
+}
+
+impl NodeReport {
+    /// One line for the user: "no changes" or the changes, comma-separated.
+    #[allow(dead_code)] // used by `up` when it prints per-node results
+    pub(crate) fn summary(&self) -> String {
+        if self.changed.is_empty() {
+            "no changes".into()
+        } else {
+            self.changed.join(", ")
+        }
+    }
+}
+
+/// One role's health for the `status` column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RoleHealth {
+    pub(crate) role: RoleName,
+    pub(crate) ok: bool,
+    pub(crate) detail: String,
+}
+
+/// The node's roles once each, in apply order (databases, app, haproxy).
+fn ordered_roles(ctx: &NodeContext) -> Vec<RoleName> {
+    let mut roles = ctx.roles.clone();
+    roles.sort();
+    roles.dedup();
+    roles
+}
+
+/// Configures one node for all its roles. Stops at the first failed step; other nodes are the
+/// caller's to carry on with.
+#[allow(dead_code)] // called by `up`
+pub(crate) async fn apply<R: Remote>(
+    remote: &R,
+    ctx: &NodeContext,
+    secrets: &Secrets,
+    progress: &mut (dyn FnMut(&str) + Send + Sync),
+) -> Result<NodeReport, RoleError> {
+    let mut session = Session::new(remote, &ctx.node, progress);
+    for role in ordered_roles(ctx) {
+        match role {
+            RoleName::Mysql => mysql::apply(&mut session, ctx, secrets).await?,
+            RoleName::Postgres => postgres::apply(&mut session, ctx, secrets).await?,
+            RoleName::App => app::apply(&mut session, ctx, secrets).await?,
+            RoleName::Haproxy => haproxy::apply(&mut session, ctx).await?,
+        }
+    }
+    Ok(NodeReport {
+        changed: session.into_changes(),
+    })
+}
+
+/// Checks each role of the node. Never fails: a node that cannot be asked is reported unhealthy
+/// with the reason.
+#[allow(dead_code)] // called by `status`
+pub(crate) async fn health<R: Remote>(remote: &R, ctx: &NodeContext) -> Vec<RoleHealth> {
+    let mut quiet = |_: &str| {};
+    let session = Session::new(remote, &ctx.node, &mut quiet);
+    let mut report = Vec::new();
+    for role in ordered_roles(ctx) {
+        let result = match role {
+            RoleName::Mysql => mysql::health(&session, ctx).await,
+            RoleName::Postgres => postgres::health(&session, ctx).await,
+            RoleName::Haproxy => haproxy::health(&session).await,
+            RoleName::App => match &ctx.app {
+                Some(app) => app::health(&session, app).await,
+                None => Ok(RoleHealth {
+                    role,
+                    ok: false,
+                    detail: "no app settings in the lab plan".into(),
+                }),
+            },
+        };
+        report.push(result.unwrap_or_else(|e| RoleHealth {
+            role,
+            ok: false,
+            detail: match e {
+                RoleError::Remote { source, .. } => format!("cannot ask the node: {source}"),
+                other => other.to_string(),
+            },
+        }));
+    }
+    report
+}
+
+/// Names end up unquoted in SQL and config files; refuse anything but plain identifiers.
+fn check_name(ctx: &NodeContext, field: &'static str, value: &str) -> Result<(), RoleError> {
+    if render::is_plain_name(value) {
+        Ok(())
+    } else {
+        Err(RoleError::BadName {
+            node: ctx.node.clone(),
+            field,
+            value: value.to_string(),
+        })
+    }
+}

@@ -1,0 +1,196 @@
+//! MariaDB (Debian's default-mysql-server): listens on the lab network, holds the todo database,
+//! and admits the todo user from the lab subnet only.
+
+use super::context::{DbConfig, NodeContext, RoleName, Secrets};
+use super::error::RoleError;
+use super::files::{self, ManagedFile};
+use super::render::{self, template};
+use super::service::{self, OnChange, Service};
+use super::session::Session;
+use super::{RoleHealth, check_name};
+use crate::remote::{Output, Remote};
+use serde_json::json;
+
+pub(super) const CNF_PATH: &str = "/etc/mysql/mariadb.conf.d/60-firedrill.cnf";
+pub(super) const SERVICE: Service = Service::single("mariadb.service");
+const PORT: u16 = 3306;
+const SCHEMA: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/templates/mysql/schema.sql"
+));
+
+/// MariaDB's form of "this subnet" in a user's host part: `10.0.0.0/255.255.255.0`.
+fn user_host(ctx: &NodeContext) -> String {
+    format!("{}/{}", ctx.subnet.network(), ctx.subnet.mask())
+}
+
+fn db_config(ctx: &NodeContext) -> Result<&DbConfig, RoleError> {
+    let db = ctx.db.as_ref().ok_or_else(|| RoleError::MissingConfig {
+        node: ctx.node.clone(),
+        role: RoleName::Mysql,
+        what: "database",
+    })?;
+    check_name(ctx, "database name", &db.name)?;
+    check_name(ctx, "database user", &db.user)?;
+    Ok(db)
+}
+
+pub(super) fn render_cnf(ctx: &NodeContext) -> Result<String, RoleError> {
+    render::render(
+        template!("mysql/60-firedrill.cnf.hbs"),
+        &json!({
+            "lab": ctx.lab,
+            "subnet": format!("{}/{}", ctx.subnet.network(), ctx.subnet.prefix()),
+            "subnet_mask": user_host(ctx),
+        }),
+    )
+}
+
+/// The SQL that creates database, user, table and seed rows. It holds the password: it goes
+/// to `mysql` on stdin only.
+pub(super) fn provision_sql(ctx: &NodeContext, secrets: &Secrets) -> Result<String, RoleError> {
+    let db = db_config(ctx)?;
+    let head = render::render(
+        template!("mysql/provision.sql.hbs"),
+        &json!({
+            "lab": ctx.lab,
+            "db_name": db.name,
+            "db_user": db.user,
+            "host": user_host(ctx),
+            "password": secrets.db_password,
+        }),
+    )?;
+    Ok(format!("{head}{SCHEMA}"))
+}
+
+/// Waits up to 30 s for the server to answer on its socket.
+pub(super) const WAIT_SCRIPT: &str = "for i in $(seq 1 30); do mysqladmin ping >/dev/null 2>&1 && exit 0; \
+     sleep 1; done; mysqladmin ping";
+
+/// Logs in as the app would (todo user, over TCP to the node's lab address) and reads the
+/// table. The password comes on stdin into a 0600 temp file, never on the command line.
+pub(super) fn probe_script(ctx: &NodeContext, db: &DbConfig) -> String {
+    format!(
+        "f=$(mktemp); trap 'rm -f \"$f\"' EXIT; cat > \"$f\"; \
+         mysql --defaults-extra-file=\"$f\" --protocol=tcp -h {} -P {PORT} -u {} -D {} -N -B \
+         -e 'SELECT COUNT(*) FROM todos'",
+        ctx.ip, db.user, db.name
+    )
+}
+
+pub(super) fn probe_stdin(secrets: &Secrets) -> String {
+    format!("[client]\npassword={}\n", secrets.db_password)
+}
+
+/// Root logs in through the unix socket (Debian's unix_socket auth); the SQL comes on stdin.
+pub(super) const PROVISION_SCRIPT: &str = "mysql --batch";
+
+pub(super) async fn apply<R: Remote>(
+    session: &mut Session<'_, R>,
+    ctx: &NodeContext,
+    secrets: &Secrets,
+) -> Result<(), RoleError> {
+    let db = db_config(ctx)?;
+    let cnf = ManagedFile {
+        path: CNF_PATH.into(),
+        contents: render_cnf(ctx)?,
+        mode: 0o644,
+        owner: "root:root".into(),
+    };
+    session.say("mysql: checking files");
+    let written = files::sync(session, "mysql: files", std::slice::from_ref(&cnf)).await?;
+    let change = written.contains(&true).then_some(OnChange::Restart);
+    service::ensure(session, "mysql: service", SERVICE, change).await?;
+    session
+        .ok("mysql: wait for the server", WAIT_SCRIPT, None)
+        .await?;
+
+    let probe = probe_script(ctx, db);
+    let login = probe_stdin(secrets);
+    let out = session
+        .run(
+            "mysql: check the todo login",
+            &probe,
+            Some(login.as_bytes()),
+        )
+        .await?;
+    if out.success() {
+        return Ok(());
+    }
+    session.say("mysql: creating the todo database and user");
+    let sql = provision_sql(ctx, secrets)?;
+    session
+        .ok(
+            "mysql: provision the database",
+            PROVISION_SCRIPT,
+            Some(sql.as_bytes()),
+        )
+        .await?;
+    session
+        .ok(
+            "mysql: log in as the todo user",
+            &probe,
+            Some(login.as_bytes()),
+        )
+        .await?;
+    session.changed(format!(
+        "database {} and user {}@{} provisioned",
+        db.name,
+        db.user,
+        user_host(ctx)
+    ));
+    Ok(())
+}
+
+/// Pings through the socket as root (over TCP, root is refused from the lab network), then
+/// lists the listening sockets on the port to see that the lab network can reach it.
+pub(super) fn health_script() -> String {
+    format!("mysqladmin --connect-timeout=3 ping >/dev/null && ss -Htln 'sport = :{PORT}'")
+}
+
+pub(super) async fn health<R: Remote>(
+    session: &Session<'_, R>,
+    ctx: &NodeContext,
+) -> Result<RoleHealth, RoleError> {
+    let out = session.run("mysql: health", &health_script(), None).await?;
+    Ok(judge_health(ctx, &out))
+}
+
+/// Healthy when the server answers and listens on an address the lab network reaches.
+pub(super) fn judge_health(ctx: &NodeContext, out: &Output) -> RoleHealth {
+    let (ok, detail) = if !out.success() {
+        (false, format!("not answering: {}", out.stderr_tail(1)))
+    } else {
+        let reachable = [
+            format!("0.0.0.0:{PORT}"),
+            format!("*:{PORT}"),
+            format!("[::]:{PORT}"),
+            format!("{}:{PORT}", ctx.ip),
+        ];
+        let text = out.stdout_str();
+        let listening: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(3))
+            .collect();
+        if listening.iter().any(|a| reachable.iter().any(|r| r == a)) {
+            (true, format!("accepting connections on {}:{PORT}", ctx.ip))
+        } else {
+            (
+                false,
+                format!(
+                    "running, but listening only on {} (not the lab network)",
+                    if listening.is_empty() {
+                        "a socket".to_string()
+                    } else {
+                        listening.join(" ")
+                    }
+                ),
+            )
+        }
+    };
+    RoleHealth {
+        role: RoleName::Mysql,
+        ok,
+        detail,
+    }
+}

@@ -1,0 +1,392 @@
+//! Role logic against the scripted fake for the app and haproxy, a node with two roles, and
+//! the health checks.
+
+use super::app;
+use super::context::RoleName;
+use super::fake::{FakeRemote, answer};
+use super::files::{ManagedFile, state_script, upload_script};
+use super::fixtures;
+use super::haproxy;
+use super::role_tests::{
+    assert_no_secret_leaks, commands, in_place, run_apply, service_cmd, state_of, upload_of,
+};
+use super::session::as_root;
+use super::{RoleHealth, health, mysql};
+use crate::remote::Output;
+
+fn app_files() -> Vec<ManagedFile> {
+    let ctx = fixtures::app1();
+    let app = ctx.app.clone().expect("app settings");
+    app::files(&ctx, &app, &fixtures::secrets()).expect("renders")
+}
+
+fn app_fake(setup: &str, files: &str, service: &str) -> FakeRemote {
+    FakeRemote::new("app1")
+        .on("useradd", vec![answer(0, setup)])
+        .on("sha256sum", vec![answer(0, files)])
+        .on("chown", vec![answer(0, "")])
+        .on("daemon-reload", vec![answer(0, "")])
+        .on("systemctl is-enabled", vec![answer(3, service)])
+        .on("systemctl enable", vec![answer(0, "")])
+        .on("systemctl start", vec![answer(0, "")])
+        .on("systemctl restart", vec![answer(0, "")])
+}
+
+const APP_PATHS: [&str; 3] = [app::APP_PY_PATH, app::CONFIG_PATH, app::UNIT_PATH];
+
+#[tokio::test]
+async fn app_on_a_fresh_node_creates_user_dirs_files_and_starts() {
+    let ctx = fixtures::app1();
+    let files = app_files();
+    let setup = "user todo created\ndirectory /opt/todo set up\ndirectory /etc/todo set up\n\
+                 directory /var/lib/todo set up\ndirectory /var/lib/todo/uploads set up\n";
+    let fake = app_fake(setup, "missing\nmissing\nmissing\n", "disabled\ninactive\n");
+    let (result, said) = run_apply(&fake, &ctx).await;
+    let report = result.expect("apply succeeds");
+
+    let calls = fake.calls();
+    assert_eq!(
+        commands(&calls),
+        vec![
+            as_root(&app::setup_script()),
+            as_root(&state_script(&APP_PATHS)),
+            upload_of(&files[0]),
+            upload_of(&files[1]),
+            upload_of(&files[2]),
+            as_root("systemctl daemon-reload"),
+            state_of(app::SERVICE),
+            service_cmd("enable", "todo.service"),
+            service_cmd("start", "todo.service"),
+        ]
+    );
+    assert_eq!(calls[2].stdin.as_deref(), Some(app::APP_PY));
+    assert_eq!(calls[3].stdin.as_deref(), Some(files[1].contents.as_str()));
+    assert_eq!(
+        (files[1].mode, files[1].owner.as_str()),
+        (0o640, "root:todo"),
+        "config.ini holds the password: not world-readable"
+    );
+    assert_eq!(
+        report.changed,
+        vec![
+            "user todo created",
+            "directory /opt/todo set up",
+            "directory /etc/todo set up",
+            "directory /var/lib/todo set up",
+            "directory /var/lib/todo/uploads set up",
+            "/opt/todo/app.py updated",
+            "/etc/todo/config.ini updated",
+            "/etc/systemd/system/todo.service updated",
+            "todo.service enabled",
+            "todo.service started",
+        ]
+    );
+    assert_no_secret_leaks(&calls, &said);
+}
+
+#[tokio::test]
+async fn app_on_a_configured_node_only_checks() {
+    let ctx = fixtures::app1();
+    let fake = app_fake("", &in_place(&app_files()), "enabled\nactive\n");
+    let (result, said) = run_apply(&fake, &ctx).await;
+    assert_eq!(
+        result.expect("apply succeeds").changed,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        commands(&fake.calls()),
+        vec![
+            as_root(&app::setup_script()),
+            as_root(&state_script(&APP_PATHS)),
+            state_of(app::SERVICE),
+        ]
+    );
+    assert_no_secret_leaks(&fake.calls(), &said);
+}
+
+#[tokio::test]
+async fn app_with_a_changed_config_restarts_without_a_daemon_reload() {
+    let ctx = fixtures::app1();
+    let files = app_files();
+    let state = format!(
+        "{}\n0000 640 root:todo\n{}\n",
+        files[0].state_line(),
+        files[2].state_line()
+    );
+    let fake = app_fake("", &state, "enabled\nactive\n");
+    let (result, _) = run_apply(&fake, &ctx).await;
+    assert_eq!(
+        result.expect("apply succeeds").changed,
+        vec!["/etc/todo/config.ini updated", "todo.service restarted"]
+    );
+    assert!(!commands(&fake.calls()).contains(&as_root("systemctl daemon-reload")));
+}
+
+fn haproxy_file() -> ManagedFile {
+    let ctx = fixtures::lb();
+    let hp = ctx.haproxy.clone().expect("haproxy settings");
+    ManagedFile {
+        path: haproxy::CONFIG_PATH.into(),
+        contents: haproxy::render_config(&ctx, &hp).expect("renders"),
+        mode: 0o644,
+        owner: "root:root".into(),
+    }
+}
+
+fn haproxy_fake(files: &str, check: Output, service: &str) -> FakeRemote {
+    FakeRemote::new("lb")
+        .on("sha256sum", vec![answer(0, files)])
+        .on("chown", vec![answer(0, "")])
+        .on("haproxy -c", vec![check])
+        .on("systemctl is-enabled", vec![answer(3, service)])
+        .on("systemctl enable", vec![answer(0, "")])
+        .on("systemctl start", vec![answer(0, "")])
+        .on("systemctl reload", vec![answer(0, "")])
+}
+
+#[tokio::test]
+async fn haproxy_on_a_fresh_node_stages_checks_installs_and_starts() {
+    let ctx = fixtures::lb();
+    let file = haproxy_file();
+    let fake = haproxy_fake("missing\n", answer(0, ""), "disabled\ninactive\n");
+    let (result, _) = run_apply(&fake, &ctx).await;
+    let report = result.expect("apply succeeds");
+    let calls = fake.calls();
+    assert_eq!(
+        commands(&calls),
+        vec![
+            as_root(&state_script(&[haproxy::CONFIG_PATH])),
+            as_root(&upload_script(haproxy::STAGED_PATH, 0o644, "root:root")),
+            as_root(&haproxy::install_script()),
+            state_of(haproxy::SERVICE),
+            service_cmd("enable", "haproxy.service"),
+            service_cmd("start", "haproxy.service"),
+        ]
+    );
+    assert_eq!(calls[1].stdin.as_deref(), Some(file.contents.as_str()));
+    assert_eq!(
+        report.changed,
+        vec![
+            "/etc/haproxy/haproxy.cfg updated",
+            "haproxy.service enabled",
+            "haproxy.service started"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn haproxy_with_a_new_config_reloads_a_running_proxy() {
+    let ctx = fixtures::lb();
+    let fake = haproxy_fake("0000 644 root:root\n", answer(0, ""), "enabled\nactive\n");
+    let (result, _) = run_apply(&fake, &ctx).await;
+    assert_eq!(
+        result.expect("apply succeeds").changed,
+        vec![
+            "/etc/haproxy/haproxy.cfg updated",
+            "haproxy.service reloaded"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn haproxy_on_a_configured_node_only_checks() {
+    let ctx = fixtures::lb();
+    let state = in_place(&[haproxy_file()]);
+    let fake = haproxy_fake(&state, answer(0, ""), "enabled\nactive\n");
+    let (result, _) = run_apply(&fake, &ctx).await;
+    assert_eq!(
+        result.expect("apply succeeds").changed,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        commands(&fake.calls()),
+        vec![
+            as_root(&state_script(&[haproxy::CONFIG_PATH])),
+            state_of(haproxy::SERVICE),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_config_haproxy_rejects_is_not_installed_nor_reloaded() {
+    let ctx = fixtures::lb();
+    let rejected = Output {
+        status: 1,
+        stdout: Vec::new(),
+        stderr: b"[ALERT]    (1) : config : parsing [/etc/haproxy/haproxy.cfg.new:40] : unknown keyword 'bogus'".to_vec(),
+    };
+    let fake = haproxy_fake("0000 644 root:root\n", rejected, "enabled\nactive\n");
+    let (result, _) = run_apply(&fake, &ctx).await;
+    let msg = result.expect_err("check fails").to_string();
+    assert_eq!(
+        msg,
+        "lb: haproxy: check the new configuration failed: `if haproxy -c -q -f \
+         /etc/haproxy/haproxy.cfg.new; then mv -f /etc/haproxy/haproxy.cfg.new \
+         /etc/haproxy/haproxy.cfg; else rm -f /etc/haproxy/haproxy.cfg.new; exit 1; fi` exited \
+         with status 1: [ALERT]    (1) : config : parsing [/etc/haproxy/haproxy.cfg.new:40] : \
+         unknown keyword 'bogus'\n\
+         Look on the node with `firedrill ssh lb`, fix the cause, then run `firedrill up` again."
+    );
+    let cmds = commands(&fake.calls());
+    assert_eq!(cmds.len(), 3, "stops after the failed check: {cmds:?}");
+}
+
+#[tokio::test]
+async fn a_single_server_node_checks_the_database_before_the_app() {
+    let mut ctx = fixtures::mysql_db();
+    ctx.roles = vec![RoleName::App, RoleName::Mysql];
+    ctx.app = Some(fixtures::app_config(super::Engine::Mysql, "10.20.0.20"));
+    let app = ctx.app.clone().expect("app settings");
+    let app_files = app::files(&ctx, &app, &fixtures::secrets()).expect("renders");
+    let cnf = ManagedFile {
+        path: mysql::CNF_PATH.into(),
+        contents: mysql::render_cnf(&ctx).expect("renders"),
+        mode: 0o644,
+        owner: "root:root".into(),
+    };
+    let fake = FakeRemote::new("db")
+        .on("useradd", vec![answer(0, "")])
+        .on(
+            "sha256sum",
+            vec![
+                answer(0, &in_place(&[cnf])),
+                answer(0, &in_place(&app_files)),
+            ],
+        )
+        .on("systemctl is-enabled", vec![answer(0, "enabled\nactive\n")])
+        .on("mysqladmin ping", vec![answer(0, "")])
+        .on("--defaults-extra-file", vec![answer(0, "3\n")]);
+    let (result, _) = run_apply(&fake, &ctx).await;
+    assert_eq!(
+        result.expect("apply succeeds").changed,
+        Vec::<String>::new()
+    );
+    let db = ctx.db.clone().expect("db settings");
+    assert_eq!(
+        commands(&fake.calls()),
+        vec![
+            as_root(&state_script(&[mysql::CNF_PATH])),
+            state_of(mysql::SERVICE),
+            as_root(mysql::WAIT_SCRIPT),
+            as_root(&mysql::probe_script(&ctx, &db)),
+            as_root(&app::setup_script()),
+            as_root(&state_script(&APP_PATHS)),
+            state_of(app::SERVICE),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn health_reports_every_role_of_the_node() {
+    let mut ctx = fixtures::mysql_db();
+    ctx.roles = vec![RoleName::App, RoleName::Mysql];
+    ctx.app = Some(fixtures::app_config(super::Engine::Mysql, "10.20.0.20"));
+    let fake = FakeRemote::new("db")
+        .on(
+            "mysqladmin",
+            vec![answer(0, "LISTEN 0      80     0.0.0.0:3306 0.0.0.0:*\n")],
+        )
+        .on(
+            "curl",
+            vec![answer(
+                0,
+                "{\"status\": \"unavailable\", \"error\": \"mysql database todo at 10.20.0.20:3306: (1040, 'Too many connections')\"}\n\n503",
+            )],
+        );
+    let report = health(&fake, &ctx).await;
+    assert_eq!(
+        report,
+        vec![
+            RoleHealth {
+                role: RoleName::Mysql,
+                ok: true,
+                detail: "accepting connections on 10.20.0.20:3306".into()
+            },
+            RoleHealth {
+                role: RoleName::App,
+                ok: false,
+                detail: "healthz 503: mysql database todo at 10.20.0.20:3306: (1040, 'Too many connections')".into()
+            },
+        ]
+    );
+    assert_eq!(
+        commands(&fake.calls()),
+        vec![
+            as_root(&mysql::health_script()),
+            as_root(&app::health_script(8080))
+        ]
+    );
+}
+
+#[test]
+fn mysql_listening_on_loopback_only_is_unhealthy() {
+    let ctx = fixtures::mysql_db();
+    let local = answer(0, "LISTEN 0      80     127.0.0.1:3306 0.0.0.0:*\n");
+    assert_eq!(
+        mysql::judge_health(&ctx, &local).detail,
+        "running, but listening only on 127.0.0.1:3306 (not the lab network)"
+    );
+    let on_ip = answer(0, "LISTEN 0      80     10.20.0.20:3306 0.0.0.0:*\n");
+    assert!(mysql::judge_health(&ctx, &on_ip).ok);
+    let down = Output {
+        status: 1,
+        stdout: Vec::new(),
+        stderr: b"mysqladmin: connect to server at 'localhost' failed".to_vec(),
+    };
+    let h = mysql::judge_health(&ctx, &down);
+    assert_eq!(
+        (h.ok, h.detail.as_str()),
+        (
+            false,
+            "not answering: mysqladmin: connect to server at 'localhost' failed"
+        )
+    );
+}
+
+#[test]
+fn app_health_reads_curl_output() {
+    let h = app::judge_health(8080, &answer(0, "{\"status\": \"ok\"}\n\n200"));
+    assert_eq!((h.ok, h.detail.as_str()), (true, "healthz 200"));
+    let h = app::judge_health(8080, &answer(7, "\n000"));
+    assert_eq!(
+        (h.ok, h.detail.as_str()),
+        (false, "no answer on port 8080 (curl exit 7)")
+    );
+}
+
+#[test]
+fn haproxy_health_counts_app_servers_up() {
+    let csv = "# pxname,svname,qcur,qmax,scur,smax,slim,stot,bin,bout,dreq,dresp,ereq,econ,eresp,wretr,wredis,status,weight\n\
+               web,FRONTEND,,,0,1,262132,3,0,0,0,0,0,,,,,OPEN,\n\
+               app,app1,0,0,0,1,,2,0,0,,0,,0,0,0,0,UP,1\n\
+               app,app2,0,0,0,1,,1,0,0,,0,,0,0,0,0,DOWN,1\n\
+               app,app3,0,0,0,1,,1,0,0,,0,,0,0,0,0,UP 1/2,1\n\
+               app,BACKEND,0,0,0,1,,3,0,0,0,0,,0,0,0,0,UP,2\n\
+               stats,FRONTEND,,,1,1,262132,2,0,0,0,0,0,,,,,OPEN,\n";
+    let h = haproxy::judge_stat(csv);
+    assert_eq!(
+        h,
+        RoleHealth {
+            role: RoleName::Haproxy,
+            ok: false,
+            detail: "2/3 backends UP (app2 DOWN)".into()
+        }
+    );
+    let all_up = csv.replace("DOWN", "UP");
+    assert_eq!(haproxy::judge_stat(&all_up).detail, "3/3 backends UP");
+    assert!(haproxy::judge_stat(&all_up).ok);
+}
+
+/// `up` may run nodes concurrently on a multi-threaded runtime: `apply` must be `Send`.
+#[test]
+fn the_apply_future_is_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let fake = FakeRemote::new("lb");
+    let ctx = fixtures::lb();
+    let secrets = fixtures::secrets();
+    let mut progress = |_: &str| {};
+    let future = super::apply(&fake, &ctx, &secrets, &mut progress);
+    assert_send(&future);
+    let future = health(&fake, &ctx);
+    assert_send(&future);
+}

@@ -1,0 +1,132 @@
+//! One node being configured: runs scripts as root through `Remote::run`, turns failures into
+//! `RoleError`s that name the node and step, and collects what changed.
+
+use super::error::{RoleError, shown_command};
+use crate::remote::{Output, Remote};
+
+/// Lines of stderr kept in an error message.
+const STDERR_TAIL: usize = 5;
+
+pub(super) struct Session<'a, R: Remote> {
+    remote: &'a R,
+    node: &'a str,
+    changed: Vec<String>,
+    progress: &'a mut (dyn FnMut(&str) + Send + Sync),
+}
+
+impl<'a, R: Remote> Session<'a, R> {
+    pub(super) fn new(
+        remote: &'a R,
+        node: &'a str,
+        progress: &'a mut (dyn FnMut(&str) + Send + Sync),
+    ) -> Self {
+        Session {
+            remote,
+            node,
+            changed: Vec::new(),
+            progress,
+        }
+    }
+
+    /// Tells the user what is happening. Never pass a secret here.
+    pub(super) fn say(&mut self, message: &str) {
+        (self.progress)(message);
+    }
+
+    /// Records a change on the node; it shows in the report and in the progress output.
+    pub(super) fn changed(&mut self, what: String) {
+        (self.progress)(&what);
+        self.changed.push(what);
+    }
+
+    pub(super) fn into_changes(self) -> Vec<String> {
+        self.changed
+    }
+
+    /// Runs `script` as root and returns its output whatever its exit status. Secrets go in
+    /// `stdin`, never in `script`: the command line is visible in `ps` on the node.
+    pub(super) async fn run(
+        &self,
+        step: &str,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<Output, RoleError> {
+        self.remote
+            .run(&as_root(script), stdin)
+            .await
+            .map_err(|source| RoleError::Remote {
+                node: self.node.to_string(),
+                step: step.to_string(),
+                source,
+            })
+    }
+
+    /// Like `run`, but a non-zero exit status is an error.
+    pub(super) async fn ok(
+        &self,
+        step: &str,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<Output, RoleError> {
+        let out = self.run(step, script, stdin).await?;
+        if out.success() {
+            Ok(out)
+        } else {
+            Err(self.failed(step, script, &out))
+        }
+    }
+
+    pub(super) fn failed(&self, step: &str, script: &str, out: &Output) -> RoleError {
+        let stderr = out.stderr_tail(STDERR_TAIL);
+        RoleError::Command {
+            node: self.node.to_string(),
+            step: step.to_string(),
+            command: shown_command(script),
+            status: out.status,
+            stderr: if stderr.is_empty() {
+                out.stdout_str().trim().to_string()
+            } else {
+                stderr
+            },
+        }
+    }
+
+    pub(super) fn unexpected(&self, step: &str, script: &str, detail: String) -> RoleError {
+        RoleError::Unexpected {
+            node: self.node.to_string(),
+            step: step.to_string(),
+            command: shown_command(script),
+            detail,
+        }
+    }
+}
+
+/// The ssh user is `lab` with passwordless sudo; `-n` makes a missing sudo rule fail at once
+/// instead of waiting for a password prompt nobody will answer.
+pub(super) fn as_root(script: &str) -> String {
+    format!("sudo -n sh -c {}", quote(script))
+}
+
+/// Quotes `s` as one word for `sh`.
+pub(super) fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn scripts_run_through_sudo_sh() {
+        assert_eq!(
+            as_root("systemctl start 'x'"),
+            r"sudo -n sh -c 'systemctl start '\''x'\'''"
+        );
+    }
+}

@@ -1,0 +1,423 @@
+#!/usr/bin/python3
+"""Runs the todo app (templates/app/app.py) for real against a real MariaDB or PostgreSQL on
+127.0.0.1 and exercises its whole API, including the faults it must make visible.
+
+Driven by src/roles/live_tests.rs, which renders config.ini, the provisioning SQL and pg_hba.conf
+into --dir with the same code the roles use on a node.
+
+Needs root: PostgreSQL runs as user postgres, and the app runs as user nobody in a private mount
+namespace with a 256 KiB tmpfs as its data directory, so that "disk full", "permission denied"
+and "no such directory" are real errors from the kernel. Every process it starts is stopped by
+its PID. Host packages: mariadb-server, postgresql-15, python3-pymysql, python3-psycopg2,
+tzdata, util-linux.
+"""
+
+import argparse
+import configparser
+import datetime
+import http.client
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from zoneinfo import ZoneInfo
+
+DEADLINE = 60  # seconds to wait for any server to come up
+UTC = datetime.timezone.utc
+PG_BIN = "/usr/lib/postgresql/15/bin"
+
+
+def wait_until(what, probe, timeout=DEADLINE):
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if probe():
+            return time.monotonic() - start
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def quiet_ok(cmd):
+    return subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+
+
+def stop(proc, sig=signal.SIGTERM, timeout=60):
+    """Stops a child we started, by its PID."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class MariaDB:
+    engine = "mysql"
+
+    def __init__(self, workdir, port):
+        self.dir = workdir
+        self.port = port
+        self.data = os.path.join(workdir, "mysql-data")
+        self.sock = os.path.join(workdir, "mysql.sock")
+        self.proc = None
+
+    def init(self):
+        with open(os.path.join(self.dir, "mysql-install.log"), "w") as log:
+            subprocess.run(
+                ["mariadb-install-db", "--no-defaults", f"--datadir={self.data}", "--user=root",
+                 "--auth-root-authentication-method=socket", "--skip-test-db"],
+                stdout=log, stderr=subprocess.STDOUT, check=True, timeout=180,
+            )
+
+    def start(self):
+        log = open(os.path.join(self.dir, "mysql.log"), "a")
+        # The same two settings the role writes to 60-firedrill.cnf, but on 127.0.0.1 only.
+        self.proc = subprocess.Popen(
+            ["mariadbd", "--no-defaults", f"--datadir={self.data}", "--user=root",
+             "--bind-address=127.0.0.1", f"--port={self.port}", f"--socket={self.sock}",
+             "--skip-name-resolve", "--innodb-buffer-pool-size=32M",
+             f"--pid-file={os.path.join(self.dir, 'mysql.pid')}"],
+            stdout=log, stderr=log,
+        )
+        return wait_until("mariadb", lambda: quiet_ok(
+            ["mariadb-admin", "--no-defaults", f"--socket={self.sock}", "ping"]))
+
+    def admin_sql(self, sql):
+        subprocess.run(["mariadb", "--no-defaults", f"--socket={self.sock}", "-u", "root",
+                        "--batch"], input=sql.encode(), check=True, timeout=60)
+
+    def stop(self):
+        stop(self.proc)
+
+    def connect_as_app(self, settings):
+        import pymysql
+
+        return pymysql.connect(host="127.0.0.1", port=self.port, user=settings["user"],
+                               password=settings["password"], database=settings["name"],
+                               autocommit=True)
+
+
+class Postgres:
+    engine = "postgres"
+
+    def __init__(self, workdir, port):
+        self.dir = os.path.join(workdir, "pg")
+        self.port = port
+        self.data = os.path.join(self.dir, "data")
+        self.hba = os.path.join(workdir, "pg_hba.conf")
+        self.proc = None
+        user = pwd.getpwnam("postgres")
+        self.uid, self.gid = user.pw_uid, user.pw_gid
+
+    def as_postgres(self, cmd):
+        return ["setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups"] + cmd
+
+    def init(self):
+        os.makedirs(self.dir)
+        os.chown(self.dir, self.uid, self.gid)
+        with open(os.path.join(self.dir, "..", "pg-initdb.log"), "w") as log:
+            subprocess.run(
+                self.as_postgres([f"{PG_BIN}/initdb", "-D", self.data, "-U", "postgres",
+                                  "-E", "UTF8", "--auth-local=peer",
+                                  "--auth-host=scram-sha-256"]),
+                stdout=log, stderr=subprocess.STDOUT, check=True, timeout=180, cwd="/",
+            )
+        # The pg_hba.conf the role renders, so its lines are proven by a real server.
+        target = os.path.join(self.data, "pg_hba.conf")
+        shutil.copyfile(self.hba, target)
+        os.chown(target, self.uid, self.gid)
+
+    def start(self):
+        log = open(os.path.join(self.dir, "..", "pg.log"), "a")
+        self.proc = subprocess.Popen(
+            self.as_postgres([f"{PG_BIN}/postgres", "-D", self.data,
+                              "-c", "listen_addresses=127.0.0.1", "-c", f"port={self.port}",
+                              "-c", f"unix_socket_directories={self.dir}"]),
+            stdout=log, stderr=log, cwd="/",
+        )
+        return wait_until("postgres", lambda: quiet_ok(
+            ["pg_isready", "-q", "-h", self.dir, "-p", str(self.port)]))
+
+    def admin_sql(self, sql):
+        # Peer auth over the socket, as `runuser -u postgres -- psql` on a node.
+        subprocess.run(
+            self.as_postgres(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.dir,
+                              "-p", str(self.port), "-d", "postgres", "-f", "-"]),
+            input=sql.encode(), check=True, timeout=60, cwd="/",
+        )
+
+    def stop(self):
+        stop(self.proc, sig=signal.SIGINT)  # "fast" shutdown
+
+    def connect_as_app(self, settings):
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=settings["user"],
+                                password=settings["password"], dbname=settings["name"])
+        conn.autocommit = True
+        return conn
+
+
+class App:
+    """app.py as user nobody, in its own mount namespace with a small tmpfs for its data."""
+
+    def __init__(self, workdir, app_py, config_path):
+        cfg = configparser.ConfigParser(interpolation=None)
+        cfg.read(config_path)
+        self.node = cfg["server"]["node"]
+        self.port = cfg.getint("server", "port")
+        self.upload_dir = cfg["server"]["upload_dir"]
+        self.localtime = cfg["server"]["localtime"]
+        self.db = dict(cfg["database"])
+        self.data = os.path.dirname(self.upload_dir)
+        self.app_py = app_py
+        self.config_path = config_path
+        self.log_path = os.path.join(workdir, "app.log")
+        self.proc = None
+
+    def start(self):
+        os.makedirs(self.data, exist_ok=True)
+        log = open(self.log_path, "a")
+        script = ('mount -t tmpfs -o size=256k,mode=0755 firedrill-test "$1" && '
+                  'mkdir "$1/uploads" && chown nobody:nogroup "$1/uploads" && '
+                  'exec setpriv --reuid=nobody --regid=nogroup --clear-groups '
+                  '/usr/bin/python3 "$2"')
+        env = dict(os.environ, TODO_CONFIG=self.config_path)
+        env.pop("TZ", None)
+        self.proc = subprocess.Popen(
+            ["unshare", "--mount", "sh", "-c", script, "sh", self.data, self.app_py],
+            stdout=log, stderr=log, env=env, cwd="/",
+        )
+        wait_until("the app to listen", self.listening, timeout=20)
+
+    def listening(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"app.py exited with {self.proc.returncode}:\n{self.log()}")
+        try:
+            http.client.HTTPConnection("127.0.0.1", self.port, timeout=1).connect()
+            return True
+        except OSError:
+            return False
+
+    def uploads(self):
+        """The upload directory as the app sees it (inside its mount namespace)."""
+        return f"/proc/{self.proc.pid}/root{self.upload_dir}"
+
+    def log(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def stop(self):
+        stop(self.proc)
+
+
+class Checks:
+    def __init__(self, app):
+        self.app = app
+        self.passed = 0
+
+    def ok(self, what, condition, detail=""):
+        if not condition:
+            raise AssertionError(f"FAILED: {what}\n{detail}\n--- app log ---\n{self.app.log()}")
+        self.passed += 1
+        print(f"ok {self.passed} - {what}", flush=True)
+
+    def request(self, method, path, body=None, conn=None):
+        own = conn is None
+        conn = conn or http.client.HTTPConnection("127.0.0.1", self.app.port, timeout=10)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body)
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+        if own:
+            conn.close()
+        self.ok(f"{method} {path} answers with X-Served-By: {self.app.node}",
+                resp.getheader("X-Served-By") == self.app.node, f"headers: {resp.getheaders()}")
+        return resp.status, json.loads(raw)
+
+    def log_has(self, what, *needles):
+        log = self.app.log()
+        self.ok(what, all(n in log for n in needles), f"missing one of {needles}")
+
+
+def zone_at_local_hour(hour):
+    """A fixed-offset zone in which it is now `hour` o'clock."""
+    offset = (hour - datetime.datetime.now(UTC).hour) % 24
+    if offset > 14:
+        offset -= 24  # Etc zones run from UTC-12 to UTC+14
+    name = "Etc/UTC" if offset == 0 else f"Etc/GMT{-offset:+d}"  # Etc signs are inverted
+    assert datetime.datetime.now(ZoneInfo(name)).hour == hour, name
+    return name
+
+
+def set_zone(app, name):
+    """Replaces the app's localtime file, as `timedatectl set-timezone` replaces /etc/localtime."""
+    tmp = app.localtime + ".new"
+    shutil.copyfile(f"/usr/share/zoneinfo/{name}", tmp)
+    os.replace(tmp, app.localtime)
+
+
+def names(payload):
+    return [t["name"] for t in payload["todos"]]
+
+
+def exercise(db, app, c):
+    seed = ["Get Milk", "Walk the dog", "Read the runbook"]
+
+    status, body = c.request("GET", "/healthz")
+    c.ok("healthz is 200 while the database answers", (status, body) == (200, {"status": "ok"}),
+         body)
+    status, body = c.request("GET", "/todos")
+    c.ok("GET /todos lists the seed rows in the documented shape",
+         status == 200 and body["todos"][:3] == [
+             {"name": "Get Milk", "completed": False},
+             {"name": "Walk the dog", "completed": False},
+             {"name": "Read the runbook", "completed": True}], body)
+
+    status, body = c.request("POST", "/todos", {"name": "Buy bread", "completed": False})
+    c.ok("POST /todos answers 201 with the item",
+         (status, body) == (201, {"name": "Buy bread", "completed": False}), body)
+    conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
+    _, first = c.request("GET", "/todos", conn=conn)
+    _, second = c.request("GET", "/todos", conn=conn)  # same connection: HTTP/1.1 keep-alive
+    conn.close()
+    c.ok("the new item is listed, on a kept-alive connection too",
+         names(first) == seed + ["Buy bread"] and first == second, first)
+
+    for bad, why in [("not json", "body must be JSON"), ({"completed": True}, '"name" must'),
+                     ({"name": "x", "completed": "yes"}, '"completed" must'), ([1], "object")]:
+        status, body = c.request("POST", "/todos", bad)
+        c.ok(f"POST /todos {bad!r} is a 400 saying why", status == 400 and why in body["error"],
+             body)
+    status, body = c.request("GET", "/nope")
+    c.ok("an unknown path is a JSON 404", (status, body) == (
+        404, {"error": "no such endpoint: GET /nope"}), body)
+    status, body = c.request("PUT", "/todos", {"name": "x"})
+    c.ok("an unknown method is a JSON 501", (status, body) == (
+        501, {"error": "Unsupported method ('PUT')"}), body)
+
+    # --- since=today follows the server's time zone, read on every request ---------------
+    early = datetime.datetime.now(UTC).replace(tzinfo=None) - datetime.timedelta(hours=5)
+    conn = db.connect_as_app(app.db)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO todos (name, completed, created_at) VALUES (%s, %s, %s)",
+                    ("Early bird", False, early))
+    conn.close()
+    noon = zone_at_local_hour(12)
+    set_zone(app, noon)
+    status, body = c.request("GET", "/todos?since=today")
+    c.ok(f"in {noon} (12h local) an item from 5h ago is today's",
+         status == 200 and names(body) == seed + ["Buy bread", "Early bird"], body)
+    two = zone_at_local_hour(2)
+    set_zone(app, two)
+    status, body = c.request("GET", "/todos?since=today")
+    c.ok(f"after a switch to {two} (2h local) it is yesterday's, without a restart",
+         status == 200 and names(body) == seed + ["Buy bread"], body)
+    _, body = c.request("GET", "/todos")
+    c.ok("GET /todos without since still lists it", "Early bird" in names(body), body)
+    status, body = c.request("GET", "/todos?since=yesterday")
+    c.ok("since=yesterday is a 400", status == 400 and "since must be 'today'" in body["error"],
+         body)
+
+    # --- uploads and the faults they must show --------------------------------------------
+    status, body = c.request("POST", "/upload", b"hello upload")
+    stored = os.path.join(app.uploads(), body.get("file", "?"))
+    c.ok("POST /upload answers 201 and stores the body",
+         status == 201 and body["bytes"] == 12 and open(stored, "rb").read() == b"hello upload",
+         body)
+
+    status, body = c.request("POST", "/upload", b"x" * (1024 * 1024))
+    c.ok("an upload on a full disk is a 500 naming the error",
+         status == 500 and "No space left on device" in body["error"], body)
+    c.log_has("the journal says: upload failed: [Errno 28] ... with the path",
+              "upload failed: [Errno 28] No space left on device: "
+              f"'{app.upload_dir}/upload-")
+    c.ok("no half-written file is left behind", os.listdir(app.uploads()) == [os.path.basename(stored)],
+         os.listdir(app.uploads()))
+
+    os.chmod(app.uploads(), 0o555)
+    status, body = c.request("POST", "/upload", b"hello")
+    c.ok("an upload into an unwritable directory is a 500",
+         status == 500 and "Permission denied" in body["error"], body)
+    c.log_has("the journal says: upload failed: [Errno 13] Permission denied with the path",
+              f"upload failed: [Errno 13] Permission denied: '{app.upload_dir}/upload-")
+    os.chmod(app.uploads(), 0o755)
+
+    shutil.rmtree(app.uploads())
+    status, body = c.request("POST", "/upload", b"hello")
+    c.ok("an upload into a missing directory is a 500",
+         status == 500 and "No such file or directory" in body["error"], body)
+    c.log_has("the journal says: upload failed: [Errno 2] No such file or directory",
+              f"upload failed: [Errno 2] No such file or directory: '{app.upload_dir}/upload-")
+    os.mkdir(app.uploads())
+    nobody = pwd.getpwnam("nobody")
+    os.chown(app.uploads(), nobody.pw_uid, nobody.pw_gid)
+    status, _ = c.request("POST", "/upload", b"again")
+    c.ok("uploads work again once the directory is back", status == 201)
+
+    # --- the database goes away and comes back ---------------------------------------------
+    db.stop()
+    status, body = c.request("GET", "/healthz")
+    c.ok("healthz is 503 while the database is down",
+         status == 503 and body["status"] == "unavailable"
+         and f"database todo at 127.0.0.1:{db.port}" in body["error"], body)
+    status, body = c.request("GET", "/todos")
+    c.ok("GET /todos is a JSON 500 while the database is down",
+         status == 500 and f"{db.engine} database todo" in body["error"], body)
+    c.log_has("the journal names the failed request and the database",
+              "GET /todos failed: ", f"healthz: {db.engine} database todo at 127.0.0.1:{db.port}")
+    took = db.start()
+    print(f"# {db.engine} restarted in {took:.1f}s", flush=True)
+    status, body = c.request("GET", "/healthz")
+    c.ok("healthz is 200 again once the database is back, without restarting the app",
+         status == 200, body)
+    _, body = c.request("GET", "/todos")
+    c.ok("nothing was lost", names(body) == seed + ["Buy bread", "Early bird"], body)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--engine", choices=["mysql", "postgres"], required=True)
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--app", required=True)
+    parser.add_argument("--db-port", type=int, required=True)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("test_app.py needs root: it runs postgres as user postgres and the app as "
+                 "nobody in its own mount namespace")
+    # `timeout` stops us with SIGTERM: turn that into an exit so the finally blocks run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
+
+    db = (MariaDB if args.engine == "mysql" else Postgres)(args.dir, args.db_port)
+    app = App(args.dir, args.app, os.path.join(args.dir, "config.ini"))
+    set_zone(app, "Etc/UTC")
+    started = time.monotonic()
+    try:
+        db.init()
+        took = db.start()
+        print(f"# {args.engine} initialised and started in {time.monotonic() - started:.1f}s"
+              f" (start {took:.1f}s)", flush=True)
+        with open(os.path.join(args.dir, "provision.sql")) as f:
+            db.admin_sql(f.read())
+        app.start()
+        checks = Checks(app)
+        exercise(db, app, checks)
+    finally:
+        app.stop()
+        db.stop()
+    print(f"# total {time.monotonic() - started:.1f}s")
+    print("# the app's stderr (the journal on a node):")
+    for line in app.log().splitlines():
+        print(f"#   {line}")
+    print(f"{checks.passed} passed, 0 failed")
+
+
+if __name__ == "__main__":
+    main()
