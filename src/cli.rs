@@ -16,7 +16,13 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Build, list and remove golden images (`image build` needs root).
+    Image {
+        #[command(subcommand)]
+        command: crate::image::command::ImageCommand,
+    },
+}
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,5 +36,9 @@ pub(crate) fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, crate::error::Error> {
-    match cli.command {}
+    let home = crate::paths::Home::from_env();
+    match cli.command {
+        Command::Image { command } => crate::image::command::run(command, &home)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }

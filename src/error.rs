@@ -10,12 +10,15 @@ pub(crate) enum Error {
     Usage(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
 }
 
 impl Error {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
+            Error::Image(e) if e.is_usage() => 2,
             _ => 1,
         }
     }

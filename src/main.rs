@@ -2,8 +2,10 @@
 
 mod cli;
 mod error;
+mod image;
 mod paths;
 mod remote;
+mod seed;
 
 fn main() -> std::process::ExitCode {
     cli::main()
