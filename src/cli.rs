@@ -83,6 +83,11 @@ enum Command {
         #[arg(short = 'n', long)]
         lines: Option<usize>,
     },
+    /// Build, list and remove golden images (`image build` needs root).
+    Image {
+        #[command(subcommand)]
+        command: crate::image::command::ImageCommand,
+    },
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -138,6 +143,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::SshConfig { lab } => lab::ssh_config(&home, lab.as_deref())?,
         Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,
+        Command::Image { command } => crate::image::command::run(command, &home).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,12 +11,15 @@ pub(crate) enum Error {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Roles(#[from] crate::roles::RoleError),
+    #[error(transparent)]
+    Image(#[from] crate::image::ImageError),
 }
 
 impl Error {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Error::Lab(e) if e.is_usage() => 2,
+            Error::Image(e) if e.is_usage() => 2,
             _ => 1,
         }
     }

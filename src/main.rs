@@ -7,6 +7,7 @@ mod golden;
 mod host;
 mod hypervisor;
 mod lab;
+mod image;
 mod paths;
 mod plan;
 mod progress;
@@ -15,6 +16,7 @@ mod roles;
 mod spec;
 mod ssh;
 mod state;
+mod seed;
 
 fn main() -> std::process::ExitCode {
     cli::main()

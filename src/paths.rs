@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub(crate) struct Home {
     root: PathBuf,
+    images: PathBuf,
 }
 
 impl Home {
@@ -19,20 +20,37 @@ impl Home {
                 home.join(".local/share/firedrill")
             }
         };
-        Home { root }
+        // The image cache may live elsewhere (a CI machine keeps it at a fixed path across
+        // runs while each run gets a fresh FIREDRILL_HOME).
+        let images = match std::env::var_os("FIREDRILL_IMAGES") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => root.join("images"),
+        };
+        Home { root, images }
     }
 
     pub(crate) fn at(root: impl Into<PathBuf>) -> Home {
-        Home { root: root.into() }
+        let root = root.into();
+        let images = root.join("images");
+        Home { root, images }
+    }
+
+    /// The same home with the image cache somewhere else (what `FIREDRILL_IMAGES` does).
+    #[allow(dead_code)] // for tests that share one image cache between homes
+    pub(crate) fn with_images(self, images: impl Into<PathBuf>) -> Home {
+        Home {
+            images: images.into(),
+            ..self
+        }
     }
 
     pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
-    /// Cached golden images: `images/NAME/`.
+    /// Cached golden images: `FIREDRILL_IMAGES` if set, else `images/` under the home.
     pub(crate) fn images(&self) -> PathBuf {
-        self.root.join("images")
+        self.images.clone()
     }
 
     pub(crate) fn image(&self, name: &str) -> PathBuf {

@@ -1,0 +1,416 @@
+//! `image build`: debootstrap a root filesystem, apply the recipe, fill an ext4 file straight
+//! from the directory (`mkfs.ext4 -d`, no loop device or mount), convert it to qcow2 and keep the
+//! kernel and initrd beside it. Everything happens in `IMAGES/.NAME.build/` and is renamed into
+//! place at the end, so an interrupted build is never mistaken for a good image.
+
+use super::cache::{self, MANIFEST};
+use super::recipe::{self, CMDLINE, RECIPE_VERSION, Recipe, Step};
+use super::rootfs;
+use super::util::{
+    fmt_bytes, fmt_duration, io_err, rfc3339, sha256_file, validate_name, write_atomic,
+};
+use super::{Image, ImageError, Manifest};
+use crate::paths::Home;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Instant, SystemTime};
+use tokio::process::Command;
+
+const STEPS: usize = 7;
+
+/// Builds image `name` unless an image from the same recipe is cached (or `rebuild`).
+/// `progress` gets one line when a step starts (ending in `...`) and one when it ends.
+pub(crate) async fn build(
+    home: &Home,
+    name: &str,
+    rebuild: bool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Image, ImageError> {
+    validate_name(name)?;
+    let recipe = recipe::recipe(name).ok_or_else(|| ImageError::UnknownRecipe {
+        name: name.to_string(),
+        known: recipe::known_names(),
+    })?;
+    let hash = recipe.hash();
+    if !rebuild
+        && let Ok(Some(image)) = cache::find(home, name)
+        && image.manifest.recipe_hash == hash
+    {
+        progress(&format!(
+            "image {name} is up to date (built {}, recipe {}): nothing to do; --rebuild builds it again",
+            image.manifest.created,
+            &hash[..12]
+        ));
+        return Ok(image);
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(ImageError::NotRoot {
+            name: name.to_string(),
+        });
+    }
+    let tools = Tools::find()?;
+    let images = home.images();
+    let final_dir = images.join(name);
+    if final_dir.exists() {
+        // Replacing an image that node disks are linked clones of would corrupt them.
+        refuse_foreign_or_used(home, name, &final_dir)?;
+    }
+    let _lock = cache::lock(home, name)?;
+    let work = images.join(format!(".{name}.build"));
+    let log = images.join(format!(".{name}.build.log"));
+    let cache_dir = images.join(".cache/debootstrap");
+    // We hold the lock, so anything at `work` is left over from an interrupted build.
+    remove_dir(&work).await?;
+    for d in [&work, &cache_dir] {
+        std::fs::create_dir_all(d).map_err(io_err("cannot create", d))?;
+    }
+    std::fs::write(
+        &log,
+        format!("firedrill image build {name} (recipe {hash})\n"),
+    )
+    .map_err(io_err("cannot write", &log))?;
+
+    let result = build_in(recipe, &hash, &tools, &work, &log, &cache_dir, progress).await;
+    let manifest = match result {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = remove_dir(&work).await;
+            return Err(e);
+        }
+    };
+
+    let mut p = Progress::new(progress, 7, "install into the cache");
+    if final_dir.exists() {
+        refuse_foreign_or_used(home, name, &final_dir)?;
+        let old = images.join(format!(".{name}.old"));
+        remove_dir(&old).await?;
+        std::fs::rename(&final_dir, &old).map_err(io_err("cannot move aside", &final_dir))?;
+        std::fs::rename(&work, &final_dir).map_err(io_err("cannot rename into place", &work))?;
+        remove_dir(&old).await?;
+    } else {
+        std::fs::rename(&work, &final_dir).map_err(io_err("cannot rename into place", &work))?;
+    }
+    p.done(&final_dir.display().to_string());
+    let image = cache::load(name, &final_dir).map_err(|problem| ImageError::Broken {
+        name: name.to_string(),
+        dir: final_dir.clone(),
+        problem,
+    })?;
+    progress(&format!(
+        "image {name} built: {} qcow2 ({} virtual), {} packages, kernel {}",
+        fmt_bytes(manifest.disk_bytes),
+        fmt_bytes(manifest.virtual_size),
+        manifest.packages.len(),
+        manifest.kernel_release
+    ));
+    Ok(image)
+}
+
+fn refuse_foreign_or_used(home: &Home, name: &str, dir: &Path) -> Result<(), ImageError> {
+    match cache::load(name, dir) {
+        Ok(image) => cache::refuse_if_in_use(home, name, &image.disk),
+        // A broken image of ours is fine to replace; a directory that is not ours is not.
+        Err(_) if dir.join(MANIFEST).is_file() => Ok(()),
+        Err(_) => Err(ImageError::NotAnImage {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+        }),
+    }
+}
+
+async fn build_in(
+    recipe: &Recipe,
+    hash: &str,
+    tools: &Tools,
+    work: &Path,
+    log: &Path,
+    cache_dir: &Path,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Manifest, ImageError> {
+    let root = work.join("rootfs");
+    let root_str = root.to_string_lossy().into_owned();
+
+    let mut p = Progress::new(progress, 1, "debootstrap");
+    p.detail(&format!(
+        "{} {}, {} packages; downloads are cached in {}",
+        recipe.suite,
+        recipe.variant,
+        recipe.packages.len(),
+        cache_dir.display()
+    ));
+    let mut cmd = Command::new(&tools.debootstrap);
+    cmd.arg(format!("--variant={}", recipe.variant))
+        .arg(recipe.include_arg())
+        .arg(format!("--cache-dir={}", cache_dir.display()))
+        .arg(recipe.suite)
+        .arg(&root);
+    run("debootstrap", &mut cmd, log).await?;
+    p.done(&format!("{}", root.display()));
+
+    let mut p = Progress::new(progress, 2, "configure the root file system");
+    for step in recipe.steps {
+        match step {
+            Step::Chroot { argv } => {
+                let mut cmd = Command::new(&tools.chroot);
+                cmd.arg(&root).args(argv.iter());
+                run("configure", &mut cmd, log).await?;
+            }
+            _ => rootfs::apply_file_step(&root, step)?,
+        }
+    }
+    p.done(&format!("{} steps", recipe.steps.len()));
+
+    let mut p = Progress::new(progress, 3, "check the installed packages");
+    let out = output(
+        "package check",
+        Command::new(&tools.chroot).arg(&root).args([
+            "dpkg-query",
+            "-W",
+            "-f=${Package}=${Version} ${db:Status-Abbrev}\n",
+        ]),
+        log,
+    )
+    .await?;
+    let packages =
+        rootfs::inventory(&out, recipe.packages).map_err(|problem| ImageError::BadRootfs {
+            problem,
+            log: log.to_path_buf(),
+        })?;
+    p.done(&format!("{} packages installed", packages.len()));
+
+    let mut p = Progress::new(progress, 4, "copy the kernel and initrd");
+    let release = rootfs::kernel_release(&root).map_err(|problem| ImageError::BadRootfs {
+        problem,
+        log: log.to_path_buf(),
+    })?;
+    let (vmlinuz, initrd) = rootfs::kernel_files(&root, &release);
+    let kernel_out = work.join("vmlinuz");
+    let initrd_out = work.join("initrd.img");
+    for (from, to) in [(&vmlinuz, &kernel_out), (&initrd, &initrd_out)] {
+        std::fs::copy(from, to).map_err(io_err("cannot copy", from))?;
+        // libvirt's qemu user must be able to read them for direct kernel boot.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o644))
+            .map_err(io_err("cannot chmod", to))?;
+    }
+    p.done(&format!("kernel {release}"));
+
+    let mut p = Progress::new(progress, 5, "make the ext4 file system");
+    let used = blocking(move || rootfs::disk_usage(Path::new(&root_str))).await?;
+    let size = rootfs::fs_size(used);
+    p.detail(&format!(
+        "{} of files, {} file system",
+        fmt_bytes(used),
+        fmt_bytes(size)
+    ));
+    let raw = work.join("disk.raw");
+    let f = std::fs::File::create(&raw).map_err(io_err("cannot create", &raw))?;
+    f.set_len(size).map_err(io_err("cannot size", &raw))?;
+    drop(f);
+    let mut cmd = Command::new(&tools.mkfs);
+    cmd.args(["-q", "-F", "-L", "firedrill-root", "-d"])
+        .arg(&root)
+        .arg(&raw);
+    run("mkfs.ext4", &mut cmd, log).await?;
+    remove_dir(&root).await?;
+    p.done(&format!("{} raw", fmt_bytes(size)));
+
+    let mut p = Progress::new(progress, 6, "convert to qcow2 and write the manifest");
+    let disk = work.join("disk.qcow2");
+    let mut cmd = Command::new(&tools.qemu_img);
+    cmd.args(["convert", "-O", "qcow2"]).arg(&raw).arg(&disk);
+    run("qemu-img convert", &mut cmd, log).await?;
+    std::fs::remove_file(&raw).map_err(io_err("cannot remove", &raw))?;
+    let disk_bytes = std::fs::metadata(&disk)
+        .map_err(io_err("cannot stat", &disk))?
+        .len();
+    let (disk_sha256, kernel_sha256, initrd_sha256) = {
+        let (d, k, i) = (disk.clone(), kernel_out.clone(), initrd_out.clone());
+        blocking(move || Ok((sha256_file(&d)?, sha256_file(&k)?, sha256_file(&i)?))).await?
+    };
+    let manifest = Manifest {
+        name: recipe.name.to_string(),
+        created: rfc3339(SystemTime::now()),
+        recipe_version: RECIPE_VERSION,
+        recipe_hash: hash.to_string(),
+        suite: recipe.suite.to_string(),
+        packages,
+        disk: "disk.qcow2".into(),
+        kernel: "vmlinuz".into(),
+        initrd: "initrd.img".into(),
+        disk_sha256,
+        kernel_sha256,
+        initrd_sha256,
+        disk_bytes,
+        virtual_size: size,
+        kernel_release: release,
+        cmdline: CMDLINE.into(),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ImageError::Io {
+        action: "cannot encode",
+        path: work.join(MANIFEST),
+        source: e.into(),
+    })?;
+    write_atomic(&work.join(MANIFEST), &json)?;
+    p.done(&format!("{} qcow2", fmt_bytes(disk_bytes)));
+    Ok(manifest)
+}
+
+/// Absolute paths of the host tools the build runs, checked before anything is created.
+struct Tools {
+    debootstrap: PathBuf,
+    chroot: PathBuf,
+    mkfs: PathBuf,
+    qemu_img: PathBuf,
+}
+
+impl Tools {
+    fn find() -> Result<Tools, ImageError> {
+        Ok(Tools {
+            debootstrap: which("debootstrap", "debootstrap")?,
+            chroot: which("chroot", "coreutils")?,
+            mkfs: which("mkfs.ext4", "e2fsprogs")?,
+            qemu_img: which("qemu-img", "qemu-utils")?,
+        })
+    }
+}
+
+/// Looks in PATH and in the sbin directories, which a non-login root shell may lack.
+pub(crate) fn which(tool: &'static str, package: &'static str) -> Result<PathBuf, ImageError> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin", "/usr/bin", "/bin"].map(PathBuf::from))
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+        .ok_or(ImageError::MissingTool { tool, package })
+}
+
+/// Runs `cmd` with its output appended to `log`; a failure carries the log's tail.
+async fn run(step: &'static str, cmd: &mut Command, log: &Path) -> Result<(), ImageError> {
+    let described = describe(cmd);
+    let file = open_log(log, &described)?;
+    let err_file = file.try_clone().map_err(io_err("cannot open", log))?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::from(file))
+        .stderr(Stdio::from(err_file))
+        .env("LC_ALL", "C")
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .kill_on_drop(true);
+    let status = cmd
+        .status()
+        .await
+        .map_err(io_err("cannot run", Path::new(&described)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(command_failed(step, described, status, log))
+    }
+}
+
+/// Like `run`, but returns stdout (stderr goes to the log).
+async fn output(step: &'static str, cmd: &mut Command, log: &Path) -> Result<String, ImageError> {
+    let described = describe(cmd);
+    let file = open_log(log, &described)?;
+    cmd.stdin(Stdio::null())
+        .stderr(Stdio::from(file))
+        .env("LC_ALL", "C")
+        .kill_on_drop(true);
+    let out = cmd
+        .output()
+        .await
+        .map_err(io_err("cannot run", Path::new(&described)))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(command_failed(step, described, out.status, log))
+    }
+}
+
+fn describe(cmd: &Command) -> String {
+    let std = cmd.as_std();
+    std::iter::once(std.get_program())
+        .chain(std.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn open_log(log: &Path, described: &str) -> Result<std::fs::File, ImageError> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(log)
+        .map_err(io_err("cannot open", log))?;
+    writeln!(f, "\n$ {described}").map_err(io_err("cannot write", log))?;
+    Ok(f)
+}
+
+fn command_failed(
+    step: &'static str,
+    command: String,
+    status: std::process::ExitStatus,
+    log: &Path,
+) -> ImageError {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+    ImageError::Command {
+        step,
+        command,
+        status: status.to_string(),
+        log: log.to_path_buf(),
+        tail,
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ImageError> + Send + 'static,
+) -> Result<T, ImageError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(io_err("worker thread failed for", Path::new("image build"))(std::io::Error::other(e)))
+    })
+}
+
+async fn remove_dir(dir: &Path) -> Result<(), ImageError> {
+    let d = dir.to_path_buf();
+    blocking(move || match std::fs::remove_dir_all(&d) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("cannot remove", &d)(e)),
+        _ => Ok(()),
+    })
+    .await
+}
+
+/// `[n/7] title ...` when a step starts, `[n/7] title: detail (time)` when it ends.
+struct Progress<'a> {
+    sink: &'a mut dyn FnMut(&str),
+    n: usize,
+    title: &'static str,
+    started: Instant,
+}
+
+impl<'a> Progress<'a> {
+    fn new(sink: &'a mut dyn FnMut(&str), n: usize, title: &'static str) -> Progress<'a> {
+        sink(&format!("[{n}/{STEPS}] {title} ..."));
+        Progress {
+            sink,
+            n,
+            title,
+            started: Instant::now(),
+        }
+    }
+
+    fn detail(&mut self, text: &str) {
+        (self.sink)(&format!("[{}/{STEPS}] {}: {text} ...", self.n, self.title));
+    }
+
+    fn done(&mut self, result: &str) {
+        (self.sink)(&format!(
+            "[{}/{STEPS}] {}: {result} ({})",
+            self.n,
+            self.title,
+            fmt_duration(self.started.elapsed())
+        ));
+    }
+}

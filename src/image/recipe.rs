@@ -1,0 +1,333 @@
+//! What goes into a golden image, as data: the Debian suite, the packages and the configuration
+//! steps applied to the root filesystem. Pure, so the recipe hash (which decides whether a cached
+//! image is stale) covers every input and nothing else.
+
+use sha2::{Digest, Sha256};
+
+/// Bump when the build changes in a way the data below does not show (for example the mkfs
+/// options or how the kernel is copied), so that cached images are reported stale.
+pub(crate) const RECIPE_VERSION: u32 = 1;
+
+/// The kernel command line the image is made for: root is the whole virtio disk (no partition
+/// table), the serial console carries the log, and `net.ifnames=0` keeps the NIC named `eth0`.
+pub(crate) const CMDLINE: &str = "root=/dev/vda rw console=ttyS0 net.ifnames=0";
+
+/// Every package a role, a fault or a learner needs on the node: the VMs have no internet, so
+/// nothing can be installed later.
+const PACKAGES: &[&str] = &[
+    // boot and base system
+    "linux-image-amd64",
+    "systemd-sysv",
+    "dbus",
+    "udev",
+    "kmod",
+    "e2fsprogs",
+    "sudo",
+    "procps",
+    "less",
+    "vim-tiny",
+    // provisioning: cloud-init renders network-config to ifupdown; resolvconf turns its
+    // dns-nameservers/dns-search lines into /etc/resolv.conf (ifupdown alone ignores them).
+    "cloud-init",
+    // debootstrap's resolver misses this virtual dependency of python3-cryptography, which then
+    // stays unconfigured and breaks cloud-init.
+    "python3-cffi-backend",
+    "openssh-server",
+    "ifupdown",
+    "isc-dhcp-client",
+    "resolvconf",
+    // network tools
+    "iproute2",
+    "iputils-ping",
+    "bind9-dnsutils",
+    "curl",
+    "ca-certificates",
+    "netcat-openbsd",
+    "tcpdump",
+    "socat",
+    "nftables",
+    // roles
+    "haproxy",
+    "mariadb-server",
+    "mariadb-client",
+    "postgresql",
+    "python3",
+    "python3-pymysql",
+    "python3-psycopg2",
+    // faults and diagnosis
+    "chrony",
+    "stress-ng",
+    "strace",
+    "lsof",
+    "psmisc",
+    "htop",
+    "sysstat",
+];
+
+/// A change made to the debootstrapped root filesystem. Paths are relative to its root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Create or replace a file (a symlink at that path is replaced, never followed).
+    Write {
+        path: &'static str,
+        mode: u32,
+        content: &'static str,
+    },
+    /// Replace whatever is at `path` with a symlink to `target`.
+    Symlink {
+        path: &'static str,
+        target: &'static str,
+    },
+    /// Remove the files in `dir` whose names start with `prefix` and end with `suffix`.
+    Remove {
+        dir: &'static str,
+        prefix: &'static str,
+        suffix: &'static str,
+    },
+    /// Run a command inside the root filesystem (`chroot ROOTFS ARGV...`).
+    Chroot { argv: &'static [&'static str] },
+}
+
+const HOSTS: &str = "127.0.0.1\tlocalhost
+::1\t\tlocalhost ip6-localhost ip6-loopback
+ff02::1\t\tip6-allnodes
+ff02::2\t\tip6-allrouters
+";
+
+const CLOUD_CFG: &str =
+    "# firedrill: the seed is a NoCloud ISO labelled cidata; never probe network datasources.
+datasource_list: [ NoCloud, None ]
+";
+
+const SSHD_CFG: &str =
+    "# firedrill: cloud-init installs only the ed25519 host key that firedrill generated
+# and pinned; naming it here stops sshd from looking for (and logging about) other key types.
+HostKey /etc/ssh/ssh_host_ed25519_key
+";
+
+const RESOLV_CONF: &str = "# Written at boot by resolvconf from the network configuration.
+";
+
+/// Services that would start at every boot of every node. The database and proxy services are
+/// enabled by the role that needs them; apt and e2scrub timers are useless without internet or
+/// LVM and would only steal CPU from a lab under software emulation.
+const DISABLE: &[&str] = &[
+    "systemctl",
+    "disable",
+    "--quiet",
+    "mariadb.service",
+    "mariadb.socket",
+    "postgresql.service",
+    "haproxy.service",
+    "apt-daily.timer",
+    "apt-daily-upgrade.timer",
+    "e2scrub_all.timer",
+    "e2scrub_reap.service",
+];
+
+const STEPS: &[Step] = &[
+    Step::Write {
+        path: "etc/fstab",
+        mode: 0o644,
+        content: "/dev/vda / ext4 defaults 0 1\n",
+    },
+    Step::Write {
+        path: "etc/cloud/cloud.cfg.d/90_firedrill.cfg",
+        mode: 0o644,
+        content: CLOUD_CFG,
+    },
+    // Empty, so that systemd gives every node its own machine id at first boot; dbus reads the
+    // same file instead of keeping a copy that would be shared by all nodes.
+    Step::Write {
+        path: "etc/machine-id",
+        mode: 0o444,
+        content: "",
+    },
+    Step::Symlink {
+        path: "var/lib/dbus/machine-id",
+        target: "/etc/machine-id",
+    },
+    // Each node gets the host key firedrill generated for it, through cloud-init.
+    Step::Remove {
+        dir: "etc/ssh",
+        prefix: "ssh_host_",
+        suffix: "",
+    },
+    Step::Write {
+        path: "etc/ssh/sshd_config.d/firedrill.conf",
+        mode: 0o644,
+        content: SSHD_CFG,
+    },
+    // debootstrap copies these from the build host; cloud-init sets the node's own.
+    Step::Write {
+        path: "etc/hostname",
+        mode: 0o644,
+        content: "debian\n",
+    },
+    Step::Write {
+        path: "etc/hosts",
+        mode: 0o644,
+        content: HOSTS,
+    },
+    Step::Write {
+        path: "etc/resolvconf/resolv.conf.d/original",
+        mode: 0o644,
+        content: RESOLV_CONF,
+    },
+    Step::Symlink {
+        path: "etc/resolv.conf",
+        target: "../run/resolvconf/resolv.conf",
+    },
+    Step::Chroot { argv: DISABLE },
+    // The packages were installed from debootstrap's cache; the copies are dead weight.
+    Step::Remove {
+        dir: "var/cache/apt/archives",
+        prefix: "",
+        suffix: ".deb",
+    },
+];
+
+/// A buildable image: everything `image build` needs to know about a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Recipe {
+    pub(crate) name: &'static str,
+    pub(crate) suite: &'static str,
+    pub(crate) variant: &'static str,
+    pub(crate) packages: &'static [&'static str],
+    pub(crate) steps: &'static [Step],
+}
+
+const RECIPES: &[Recipe] = &[Recipe {
+    name: "debian-12",
+    suite: "bookworm",
+    variant: "minbase",
+    packages: PACKAGES,
+    steps: STEPS,
+}];
+
+/// The names `image build --name` accepts.
+pub(crate) fn known_names() -> &'static [&'static str] {
+    &["debian-12"]
+}
+
+pub(crate) fn recipe(name: &str) -> Option<&'static Recipe> {
+    RECIPES.iter().find(|r| r.name == name)
+}
+
+impl Recipe {
+    /// sha256 over a canonical text of every input, hex encoded.
+    pub(crate) fn hash(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical().as_bytes()))
+    }
+
+    /// One line per input, with `{:?}` quoting so that no content can imitate a line break.
+    fn canonical(&self) -> String {
+        let mut text = format!(
+            "firedrill image recipe v{RECIPE_VERSION}\nname {:?}\nsuite {:?}\nvariant {:?}\ncmdline {CMDLINE:?}\n",
+            self.name, self.suite, self.variant
+        );
+        for p in self.packages {
+            text.push_str(&format!("package {p:?}\n"));
+        }
+        for s in self.steps {
+            text.push_str(&format!("step {s:?}\n"));
+        }
+        text
+    }
+
+    /// The `--include=` argument of debootstrap.
+    pub(crate) fn include_arg(&self) -> String {
+        format!("--include={}", self.packages.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_known_name_has_a_recipe() {
+        for name in known_names() {
+            assert_eq!(recipe(name).map(|r| r.name), Some(*name));
+        }
+        assert!(recipe("debian-11").is_none());
+    }
+
+    #[test]
+    fn hash_is_stable_hex_and_changes_with_any_input() {
+        let r = recipe("debian-12").cloned().expect("debian-12 recipe");
+        let h = r.hash();
+        assert_eq!(h.len(), 64);
+        assert!(h.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(h, r.clone().hash());
+
+        let fewer = Recipe {
+            packages: &r.packages[1..],
+            ..r.clone()
+        };
+        assert_ne!(fewer.hash(), h);
+        let other_suite = Recipe {
+            suite: "trixie",
+            ..r.clone()
+        };
+        assert_ne!(other_suite.hash(), h);
+        let no_steps = Recipe {
+            steps: &r.steps[1..],
+            ..r.clone()
+        };
+        assert_ne!(no_steps.hash(), h);
+    }
+
+    #[test]
+    fn canonical_text_lists_packages_and_steps_one_per_line() {
+        let r = recipe("debian-12").expect("debian-12 recipe");
+        let text = r.canonical();
+        assert!(text.starts_with(&format!(
+            "firedrill image recipe v{RECIPE_VERSION}\nname \"debian-12\"\nsuite \"bookworm\"\n"
+        )));
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("package ")).count(),
+            r.packages.len()
+        );
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("step ")).count(),
+            r.steps.len()
+        );
+    }
+
+    #[test]
+    fn include_arg_joins_packages_with_commas() {
+        let r = Recipe {
+            name: "t",
+            suite: "bookworm",
+            variant: "minbase",
+            packages: &["a", "b-c"],
+            steps: &[],
+        };
+        assert_eq!(r.include_arg(), "--include=a,b-c");
+    }
+
+    #[test]
+    fn packages_the_roles_and_faults_need_are_included() {
+        let r = recipe("debian-12").expect("debian-12 recipe");
+        for p in [
+            "openssh-server",
+            "cloud-init",
+            "python3-cffi-backend",
+            "haproxy",
+            "mariadb-server",
+            "postgresql",
+            "python3-pymysql",
+            "python3-psycopg2",
+            "chrony",
+            "stress-ng",
+            "dbus",
+        ] {
+            assert!(r.packages.contains(&p), "{p} missing from the recipe");
+        }
+        let mut sorted = r.packages.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), r.packages.len(), "duplicate package");
+    }
+}
