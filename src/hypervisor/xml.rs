@@ -223,7 +223,7 @@ pub(crate) fn parse(xml: &str) -> Parsed {
                     .map(|a| {
                         (
                             a.key.as_ref().to_string(),
-                            a.unescape_value()
+                            a.normalized_value(quick_xml::XmlVersion::Implicit1_0)
                                 .map(|v| v.into_owned())
                                 .unwrap_or_default(),
                         )

@@ -62,6 +62,11 @@ impl Sandbox {
             std::env::var("USER").map(|u| u == "root").unwrap_or(false) || is_root(),
             "the end-to-end tests boot VMs and must run as root (sudo scripts/test)"
         );
+        assert!(
+            run(Command::new("virsh").args(["-c", "qemu:///system", "version"])).status != 0,
+            "a libvirtd is already running on this host (qemu:///system answers); stop it first: \
+             the VM tests start their own, inside a network namespace"
+        );
         let ns = format!("fde2e-{tag}");
         let run_dir = PathBuf::from(format!("/run/{ns}"));
         // A previous run that was killed may have left its namespace: its daemons are gone
