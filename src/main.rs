@@ -6,17 +6,17 @@ mod error;
 mod golden;
 mod host;
 mod hypervisor;
-mod lab;
 mod image;
+mod lab;
 mod paths;
 mod plan;
 mod progress;
 mod remote;
 mod roles;
+mod seed;
 mod spec;
 mod ssh;
 mod state;
-mod seed;
 
 fn main() -> std::process::ExitCode {
     cli::main()

@@ -199,7 +199,9 @@ mod tests {
             ..HostFacts::default()
         };
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-        crate::spec::check(&path, &host, false).expect("shipped lab is valid").0
+        crate::spec::check(&path, &host, false)
+            .expect("shipped lab is valid")
+            .0
     }
 
     fn images() -> BTreeMap<String, BootImage> {
@@ -235,7 +237,10 @@ mod tests {
         let net = &p.networks[0];
         assert_eq!(net.name, "fd-minimal-lan");
         assert_eq!(net.bridge, bridge_name("minimal", "lan"));
-        assert!(net.bridge.len() <= 15, "Linux interface names are at most 15 bytes");
+        assert!(
+            net.bridge.len() <= 15,
+            "Linux interface names are at most 15 bytes"
+        );
         assert_eq!(net.gateway, "10.77.0.1".parse::<Ipv4Addr>().unwrap());
         assert_eq!(net.domain, "minimal.lab");
         let web = &p.nodes[0];
@@ -243,13 +248,22 @@ mod tests {
         assert_eq!(web.ip, "10.77.0.10".parse::<Ipv4Addr>().unwrap());
         assert_eq!(web.fqdn, "web.minimal.lab");
         assert_eq!(web.domain.memory_mib, 384);
-        assert_eq!(web.domain.disk, std::path::PathBuf::from("/h/labs/minimal/nodes/web/disk.qcow2"));
+        assert_eq!(
+            web.domain.disk,
+            std::path::PathBuf::from("/h/labs/minimal/nodes/web/disk.qcow2")
+        );
         assert_eq!(web.domain.network, "fd-minimal-lan");
-        assert_eq!(web.backing, std::path::PathBuf::from("/img/debian-12/disk.qcow2"));
+        assert_eq!(
+            web.backing,
+            std::path::PathBuf::from("/img/debian-12/disk.qcow2")
+        );
         assert!(web.mac.starts_with("52:54:00:"));
         // The network's DHCP and DNS entries match the nodes.
-        let hosts: Vec<(&str, Ipv4Addr, &str)> =
-            net.hosts.iter().map(|h| (h.name.as_str(), h.ip, h.mac.as_str())).collect();
+        let hosts: Vec<(&str, Ipv4Addr, &str)> = net
+            .hosts
+            .iter()
+            .map(|h| (h.name.as_str(), h.ip, h.mac.as_str()))
+            .collect();
         assert_eq!(
             hosts,
             vec![
@@ -261,7 +275,10 @@ mod tests {
 
     #[test]
     fn planning_is_deterministic_and_macs_are_unique() {
-        assert_eq!(plan_of("labs/three-tier.yaml"), plan_of("labs/three-tier.yaml"));
+        assert_eq!(
+            plan_of("labs/three-tier.yaml"),
+            plan_of("labs/three-tier.yaml")
+        );
         let p = plan_of("labs/three-tier.yaml");
         let mut macs: Vec<&str> = p.nodes.iter().map(|n| n.mac.as_str()).collect();
         macs.sort();

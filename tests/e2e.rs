@@ -22,7 +22,8 @@ fn e2e_minimal_lab_up_status_resolve_converge_down() {
     // status shows both nodes running, with their addresses and uptime (read over SSH).
     let status = sb.firedrill(&["status", "--json"]);
     status.assert_success("status");
-    let json: serde_json::Value = serde_json::from_str(&status.stdout).expect("status --json is JSON");
+    let json: serde_json::Value =
+        serde_json::from_str(&status.stdout).expect("status --json is JSON");
     let nodes = json["nodes"].as_array().expect("nodes");
     assert_eq!(nodes.len(), 2, "{json}");
     for n in nodes {
@@ -45,7 +46,15 @@ fn e2e_minimal_lab_up_status_resolve_converge_down() {
     // The ssh-config works with plain OpenSSH.
     let cfg = sb.firedrill(&["ssh-config"]);
     cfg.assert_success("ssh-config");
-    let ssh = sb.run_in_ns(&["ssh", "-F", &sb.lab_file("minimal", "ssh_config"), "-o", "BatchMode=yes", "db", "hostname"]);
+    let ssh = sb.run_in_ns(&[
+        "ssh",
+        "-F",
+        &sb.lab_file("minimal", "ssh_config"),
+        "-o",
+        "BatchMode=yes",
+        "db",
+        "hostname",
+    ]);
     ssh.assert_success("openssh with the generated config");
     assert_eq!(ssh.stdout.trim(), "db");
 
@@ -59,7 +68,14 @@ fn e2e_minimal_lab_up_status_resolve_converge_down() {
     down.assert_success("down");
     let doms = sb.run_in_ns(&["virsh", "-c", "qemu:///system", "list", "--all", "--name"]);
     assert!(!doms.stdout.contains("fd-minimal-"), "{}", doms.stdout);
-    let nets = sb.run_in_ns(&["virsh", "-c", "qemu:///system", "net-list", "--all", "--name"]);
+    let nets = sb.run_in_ns(&[
+        "virsh",
+        "-c",
+        "qemu:///system",
+        "net-list",
+        "--all",
+        "--name",
+    ]);
     assert!(!nets.stdout.contains("fd-minimal-"), "{}", nets.stdout);
     assert!(!sb.home().join("labs/minimal").exists());
     let list = sb.firedrill(&["list"]);

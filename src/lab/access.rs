@@ -21,14 +21,23 @@ pub(crate) fn target(dir: &LabDir, state: &LabState, node: &NodeState) -> crate:
 pub(crate) fn known_hosts(state: &LabState) -> String {
     let mut out = String::new();
     for n in &state.nodes {
-        let key = n.host_key.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        let key = n
+            .host_key
+            .split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ");
         let _ = writeln!(out, "{},{},{} {key}", n.name, n.fqdn, n.ip);
     }
     out
 }
 
 pub(crate) fn ssh_config_text(dir: &LabDir, state: &LabState) -> String {
-    let mut out = format!("# firedrill lab {}: use with `ssh -F {}`\n", state.name, dir.ssh_config().display());
+    let mut out = format!(
+        "# firedrill lab {}: use with `ssh -F {}`\n",
+        state.name,
+        dir.ssh_config().display()
+    );
     for n in &state.nodes {
         let _ = write!(
             out,
@@ -46,7 +55,11 @@ pub(crate) fn ssh_config_text(dir: &LabDir, state: &LabState) -> String {
 
 pub(crate) fn write_access_files(dir: &LabDir, state: &LabState) -> Result<(), StateError> {
     write_atomic(&dir.known_hosts(), known_hosts(state).as_bytes(), 0o644)?;
-    write_atomic(&dir.ssh_config(), ssh_config_text(dir, state).as_bytes(), 0o644)
+    write_atomic(
+        &dir.ssh_config(),
+        ssh_config_text(dir, state).as_bytes(),
+        0o644,
+    )
 }
 
 fn load(home: &Home, lab: Option<&str>) -> Result<(LabDir, LabState), LabError> {
@@ -66,7 +79,12 @@ fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodeState, LabError> 
 
 /// `firedrill ssh NODE [-- COMMAND...]`: with a command, runs it over russh and returns its exit
 /// status; without, hands the terminal to OpenSSH with the lab's config.
-pub(crate) async fn ssh(home: &Home, lab: Option<&str>, name: &str, command: &[String]) -> Result<u32, LabError> {
+pub(crate) async fn ssh(
+    home: &Home,
+    lab: Option<&str>,
+    name: &str,
+    command: &[String],
+) -> Result<u32, LabError> {
     let (dir, state) = load(home, lab)?;
     let n = node(&state, name)?;
     if command.is_empty() {
@@ -85,7 +103,8 @@ pub(crate) async fn ssh(home: &Home, lab: Option<&str>, name: &str, command: &[S
             ),
         });
     }
-    let session = crate::ssh::Session::connect(&target(&dir, &state, n), Duration::from_secs(15)).await?;
+    let session =
+        crate::ssh::Session::connect(&target(&dir, &state, n), Duration::from_secs(15)).await?;
     let code = session.run_streaming(&command.join(" ")).await?;
     session.close().await;
     Ok(code)
@@ -99,14 +118,22 @@ pub(crate) fn ssh_config(home: &Home, lab: Option<&str>) -> Result<(), LabError>
 }
 
 /// `firedrill console NODE`: the node's serial console log (the last `lines` lines, or all).
-pub(crate) fn console(home: &Home, lab: Option<&str>, name: &str, lines: Option<usize>) -> Result<(), LabError> {
+pub(crate) fn console(
+    home: &Home,
+    lab: Option<&str>,
+    name: &str,
+    lines: Option<usize>,
+) -> Result<(), LabError> {
     let (dir, state) = load(home, lab)?;
     let n = node(&state, name)?;
     let path = dir.console_log(&n.name);
     let bytes = std::fs::read(&path).map_err(|e| LabError::Node {
         node: n.name.clone(),
         step: "read console log",
-        message: format!("{}: {e}; the node writes it once it has started", path.display()),
+        message: format!(
+            "{}: {e}; the node writes it once it has started",
+            path.display()
+        ),
     })?;
     let text = String::from_utf8_lossy(&bytes);
     let all: Vec<&str> = text.lines().collect();
@@ -153,7 +180,10 @@ mod tests {
 
     #[test]
     fn known_hosts_lists_every_name_and_drops_the_comment() {
-        assert_eq!(known_hosts(&state()), "web,web.minimal.lab,10.77.0.10 ssh-ed25519 AAAAC3Nza\n");
+        assert_eq!(
+            known_hosts(&state()),
+            "web,web.minimal.lab,10.77.0.10 ssh-ed25519 AAAAC3Nza\n"
+        );
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub(crate) async fn down(home: &Home, lab: Option<&str>) -> Result<(), LabError>
     let dir = home.lab(&name);
     let state = LabState::load(&dir, &name).unwrap_or(None);
     let lab_name = name.clone();
-    let (domains, networks, refused) = blocking(move || remove_objects(&hv, &lab_name, state.as_ref())).await?;
+    let (domains, networks, refused) =
+        blocking(move || remove_objects(&hv, &lab_name, state.as_ref())).await?;
 
     let existed = dir.dir().exists();
     if existed {

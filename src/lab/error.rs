@@ -26,9 +26,13 @@ pub(crate) enum LabError {
         step: &'static str,
         message: String,
     },
-    #[error("{failed} of {total} nodes did not come up (see above)\n  hint: fix the cause and run `firedrill up` again: it keeps what is already done")]
+    #[error(
+        "{failed} of {total} nodes did not come up (see above)\n  hint: fix the cause and run `firedrill up` again: it keeps what is already done"
+    )]
     NodesFailed { failed: usize, total: usize },
-    #[error("--accel kvm was asked for, but /dev/kvm is not usable: {0}\n  hint: use --accel tcg (slow) or enable KVM")]
+    #[error(
+        "--accel kvm was asked for, but /dev/kvm is not usable: {0}\n  hint: use --accel tcg (slow) or enable KVM"
+    )]
     NoKvm(String),
     #[error("lab `{lab}` has no node `{node}`; its nodes are: {}", .nodes.join(", "))]
     NoNode {
@@ -49,7 +53,11 @@ impl LabError {
     pub(crate) fn is_usage(&self) -> bool {
         matches!(
             self,
-            LabError::Invalid(_) | LabError::NoNode { .. } | LabError::State(StateError::NotFound(_) | StateError::Ambiguous(_) | StateError::NoLab)
+            LabError::Invalid(_)
+                | LabError::NoNode { .. }
+                | LabError::State(
+                    StateError::NotFound(_) | StateError::Ambiguous(_) | StateError::NoLab
+                )
         )
     }
 }

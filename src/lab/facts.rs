@@ -55,9 +55,11 @@ pub(crate) fn resolve_accel(choice: AccelChoice) -> Result<(Accel, Option<String
         .map_err(|e| e.to_string())
         .and_then(|()| {
             if choice == AccelChoice::Auto && nested() {
-                Err("this host is a virtual machine and nested KVM often hangs guests; \
+                Err(
+                    "this host is a virtual machine and nested KVM often hangs guests; \
                      pass --accel kvm to try it"
-                    .to_string())
+                        .to_string(),
+                )
             } else {
                 Ok(())
             }
@@ -88,7 +90,10 @@ pub(crate) async fn validate(
             Ok(hv) => host_facts(&hv, &home2).map(|f| (f, None)),
             Err(e) => {
                 let mut f = HostFacts::local()?;
-                f.images = crate::image::list(&home2)?.into_iter().map(|i| i.name).collect();
+                f.images = crate::image::list(&home2)?
+                    .into_iter()
+                    .map(|i| i.name)
+                    .collect();
                 Ok((f, Some(e.to_string())))
             }
         }
@@ -103,7 +108,10 @@ pub(crate) async fn validate(
             line: None,
             column: None,
             path: "networks".into(),
-            message: format!("overlaps with libvirt networks were not checked: {}", e.lines().next().unwrap_or("")),
+            message: format!(
+                "overlaps with libvirt networks were not checked: {}",
+                e.lines().next().unwrap_or("")
+            ),
             hint: Some("start libvirtd, or set LIBVIRT_DEFAULT_URI, and validate again".into()),
         });
     }

@@ -74,7 +74,9 @@ async fn create_disk(job: &NodeJob) -> Result<bool, LabError> {
         .arg(format!("{}G", p.disk_gib))
         .output()
         .await
-        .map_err(|e| node_err(&p.name, "create disk")(format!("qemu-img: {e} (install qemu-utils)")))?;
+        .map_err(|e| {
+            node_err(&p.name, "create disk")(format!("qemu-img: {e} (install qemu-utils)"))
+        })?;
     if !out.status.success() {
         return Err(node_err(&p.name, "create disk")(
             String::from_utf8_lossy(&out.stderr).trim().to_string(),
@@ -104,7 +106,8 @@ fn write_seed(job: &NodeJob) -> Result<bool, LabError> {
         dns: job.dns,
         domain: p.search_domain.clone(),
     };
-    let files = crate::seed::render(&input).map_err(|e| node_err(&p.name, "render seed")(e.to_string()))?;
+    let files =
+        crate::seed::render(&input).map_err(|e| node_err(&p.name, "render seed")(e.to_string()))?;
     crate::seed::write_iso(&files, &p.domain.seed)
         .map_err(|e| node_err(&p.name, "write seed")(e.to_string()))?;
     Ok(true)
@@ -145,7 +148,12 @@ pub(crate) async fn bring_up(
             DomainState::Shutoff
         }
         Some(d) => {
-            crate::hypervisor::ensure_owned("domain", &name, d.owner.as_ref().map(|(l, _)| l.as_str()), &lab)?;
+            crate::hypervisor::ensure_owned(
+                "domain",
+                &name,
+                d.owner.as_ref().map(|(l, _)| l.as_str()),
+                &lab,
+            )?;
             d.state
         }
     };

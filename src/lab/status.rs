@@ -29,7 +29,8 @@ struct LabStatus {
 pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result<(), LabError> {
     let name = crate::state::select(home, lab)?;
     let dir = home.lab(&name);
-    let state = LabState::load(&dir, &name)?.ok_or_else(|| crate::state::StateError::NotFound(name.clone()))?;
+    let state = LabState::load(&dir, &name)?
+        .ok_or_else(|| crate::state::StateError::NotFound(name.clone()))?;
     let hv = blocking(|| Libvirt::open(None).map_err(LabError::from)).await?;
     let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;
 
@@ -57,7 +58,9 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
             let uptime = uptimes.get(&n.name).copied().flatten();
             let state = match d {
                 None => "missing".to_string(),
-                Some(d) if d.state == DomainState::Running && uptime.is_none() => "running (no ssh)".to_string(),
+                Some(d) if d.state == DomainState::Running && uptime.is_none() => {
+                    "running (no ssh)".to_string()
+                }
                 Some(d) => d.state.to_string(),
             };
             NodeStatus {
@@ -77,7 +80,10 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
         nodes,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("status serialises"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("status serialises")
+        );
         return Ok(());
     }
     println!("lab {} ({:?})", report.lab, report.phase);
@@ -90,7 +96,11 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
             "{:<10} {:<17} {:<16} {:<15} {:<28} {:>7} {:>9}",
             n.name,
             n.state,
-            if n.roles.is_empty() { "-".to_string() } else { n.roles.join(",") },
+            if n.roles.is_empty() {
+                "-".to_string()
+            } else {
+                n.roles.join(",")
+            },
             n.ip,
             n.dns,
             format!("{}M", n.memory_mib),
@@ -110,10 +120,17 @@ fn human(s: u64) -> String {
 
 async fn uptime(target: crate::ssh::Target) -> Option<u64> {
     use crate::remote::Remote;
-    let session = crate::ssh::Session::connect(&target, Duration::from_secs(5)).await.ok()?;
+    let session = crate::ssh::Session::connect(&target, Duration::from_secs(5))
+        .await
+        .ok()?;
     let out = session.run("cat /proc/uptime", None).await.ok()?;
     session.close().await;
-    out.stdout_str().split_whitespace().next()?.parse::<f64>().ok().map(|f| f as u64)
+    out.stdout_str()
+        .split_whitespace()
+        .next()?
+        .parse::<f64>()
+        .ok()
+        .map(|f| f as u64)
 }
 
 /// `firedrill list`: every lab on this host, from the state directory and from libvirt.
@@ -122,21 +139,38 @@ pub(crate) async fn list(home: &Home) -> Result<(), LabError> {
     let hv = blocking(|| Libvirt::open(None).map_err(LabError::from)).await?;
     let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;
     let mut labs: std::collections::BTreeSet<String> = names.into_iter().collect();
-    labs.extend(domains.iter().filter_map(|d| d.owner.as_ref().map(|(l, _)| l.clone())));
+    labs.extend(
+        domains
+            .iter()
+            .filter_map(|d| d.owner.as_ref().map(|(l, _)| l.clone())),
+    );
     if labs.is_empty() {
         println!("no labs on this host; bring one up with `firedrill up LAB.yaml`");
         return Ok(());
     }
-    println!("{:<22} {:<10} {:>7} {:>8}  {}", "LAB", "PHASE", "NODES", "RUNNING", "FILE");
+    println!(
+        "{:<22} {:<10} {:>7} {:>8}  {}",
+        "LAB", "PHASE", "NODES", "RUNNING", "FILE"
+    );
     for lab in labs {
         let state = LabState::load(&home.lab(&lab), &lab).ok().flatten();
         let running = domains
             .iter()
-            .filter(|d| d.owner.as_ref().is_some_and(|(l, _)| *l == lab) && d.state == DomainState::Running)
+            .filter(|d| {
+                d.owner.as_ref().is_some_and(|(l, _)| *l == lab) && d.state == DomainState::Running
+            })
             .count();
         let (phase, nodes, file) = match &state {
-            Some(s) => (format!("{:?}", s.phase).to_lowercase(), s.nodes.len().to_string(), s.source.display().to_string()),
-            None => ("orphaned".to_string(), "?".to_string(), format!("(no state: `firedrill down --lab {lab}` cleans it)")),
+            Some(s) => (
+                format!("{:?}", s.phase).to_lowercase(),
+                s.nodes.len().to_string(),
+                s.source.display().to_string(),
+            ),
+            None => (
+                "orphaned".to_string(),
+                "?".to_string(),
+                format!("(no state: `firedrill down --lab {lab}` cleans it)"),
+            ),
         };
         println!("{lab:<22} {phase:<10} {nodes:>7} {running:>8}  {file}");
     }

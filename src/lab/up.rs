@@ -1,9 +1,9 @@
 //! `firedrill up`: validate, then converge the lab to its file: network, then every node in
 //! parallel, then the access files and a summary.
 
+use super::LabError;
 use super::facts::{AccelChoice, host_facts, resolve_accel};
 use super::node::{NodeJob, NodeOutcome, bring_up};
-use super::LabError;
 use crate::hypervisor::{Hypervisor, Libvirt, blocking, ensure_owned, xml};
 use crate::paths::Home;
 use crate::plan::{BootImage, Plan, PlanInputs, USER, plan};
@@ -26,7 +26,8 @@ pub(crate) struct UpOptions {
 pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     let started = Instant::now();
     let progress = Progress::new();
-    let hv: Arc<dyn Hypervisor> = Arc::new(blocking(|| Libvirt::open(None).map_err(LabError::from)).await?);
+    let hv: Arc<dyn Hypervisor> =
+        Arc::new(blocking(|| Libvirt::open(None).map_err(LabError::from)).await?);
 
     // Validate before anything is created.
     let facts = {
@@ -157,7 +158,8 @@ async fn ensure_images(
                     "image {} is not built yet: building it now (about 10 minutes, once)",
                     node.image
                 ));
-                crate::image::build(home, &node.image, false, &mut |line| progress.println(line)).await?
+                crate::image::build(home, &node.image, false, &mut |line| progress.println(line))
+                    .await?
             }
         };
         out.insert(
@@ -301,14 +303,24 @@ fn print_summary(state: &LabState, outcomes: &[NodeOutcome], elapsed: Duration) 
             changes
         );
     }
-    let unchanged = outcomes.iter().all(|o| o.changes.is_empty()) && outcomes.len() == state.nodes.len();
+    let unchanged =
+        outcomes.iter().all(|o| o.changes.is_empty()) && outcomes.len() == state.nodes.len();
     println!();
     if unchanged {
-        println!("lab {}: up, nothing changed ({:.1}s)", state.name, elapsed.as_secs_f64());
+        println!(
+            "lab {}: up, nothing changed ({:.1}s)",
+            state.name,
+            elapsed.as_secs_f64()
+        );
     } else {
         println!("lab {}: up in {:.1}s", state.name, elapsed.as_secs_f64());
     }
-    println!("  firedrill ssh {}    firedrill status    firedrill down", state.nodes.first().map(|n| n.name.as_str()).unwrap_or("NODE"));
+    println!(
+        "  firedrill ssh {}    firedrill status    firedrill down",
+        state
+            .nodes
+            .first()
+            .map(|n| n.name.as_str())
+            .unwrap_or("NODE")
+    );
 }
-
-

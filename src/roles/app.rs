@@ -1,7 +1,7 @@
 //! The todo app: `/opt/todo/app.py`, run by `todo.service` as user `todo`, configured by
 //! `/etc/todo/config.ini`.
 
-use super::context::{AppConfig, NodeContext, RoleName, Secrets};
+use super::context::{AppConfig, NodeContext, Role, Secrets};
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
 use super::render::{self, template};
@@ -131,7 +131,7 @@ pub(super) async fn apply<R: Remote>(
 ) -> Result<(), RoleError> {
     let app = ctx.app.as_ref().ok_or_else(|| RoleError::MissingConfig {
         node: ctx.node.clone(),
-        role: RoleName::App,
+        role: Role::App,
         what: "app",
     })?;
     let files = files(ctx, app, secrets)?;
@@ -185,7 +185,7 @@ pub(super) fn judge_health(port: u16, out: &Output) -> RoleHealth {
         }
     };
     RoleHealth {
-        role: RoleName::App,
+        role: Role::App,
         ok: code.trim() == "200",
         detail,
     }

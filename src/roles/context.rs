@@ -7,37 +7,8 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::Ipv4Addr;
 
-/// A role a node can play. Kept here until `crate::spec` has its own role type; the integrator
-/// maps one onto the other.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum RoleName {
-    // Declaration order is apply order on one node: a database is up before the app that uses
-    // it (the single-server lab has both), and the load balancer comes last.
-    Mysql,
-    Postgres,
-    App,
-    Haproxy,
-}
+pub(crate) use crate::spec::Role;
 
-impl RoleName {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            RoleName::Mysql => "mysql",
-            RoleName::Postgres => "postgres",
-            RoleName::App => "app",
-            RoleName::Haproxy => "haproxy",
-        }
-    }
-}
-
-impl fmt::Display for RoleName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The database engine behind the app.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Engine {
@@ -72,7 +43,7 @@ pub(crate) struct NodeContext {
     pub(crate) ip: Ipv4Addr,
     /// The lab network; database access is limited to it (host bits are ignored).
     pub(crate) subnet: Ipv4Network,
-    pub(crate) roles: Vec<RoleName>,
+    pub(crate) roles: Vec<Role>,
     /// Required when `roles` has `App`.
     pub(crate) app: Option<AppConfig>,
     /// Required when `roles` has `Haproxy`.
@@ -169,21 +140,11 @@ mod tests {
 
     #[test]
     fn roles_sort_into_apply_order() {
-        let mut roles = vec![
-            RoleName::Haproxy,
-            RoleName::App,
-            RoleName::Postgres,
-            RoleName::Mysql,
-        ];
+        let mut roles = vec![Role::Haproxy, Role::App, Role::Postgres, Role::Mysql];
         roles.sort();
         assert_eq!(
             roles,
-            [
-                RoleName::Mysql,
-                RoleName::Postgres,
-                RoleName::App,
-                RoleName::Haproxy
-            ]
+            [Role::Mysql, Role::Postgres, Role::App, Role::Haproxy]
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Why configuring a node failed: the node, the step, the command and what it said. Commands
 //! never carry secrets (those travel on stdin), so showing them is safe.
 
-use super::context::RoleName;
+use super::context::Role;
 use crate::remote::RemoteError;
 use thiserror::Error;
 
@@ -47,7 +47,7 @@ pub(crate) enum RoleError {
     )]
     MissingConfig {
         node: String,
-        role: RoleName,
+        role: Role,
         what: &'static str,
     },
     #[error(

@@ -2,7 +2,7 @@
 //! the addresses only end up in rendered text.
 
 use super::context::{
-    AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, RoleName, Secrets,
+    AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Role, Secrets,
 };
 use ipnetwork::Ipv4Network;
 use std::net::Ipv4Addr;
@@ -17,7 +17,7 @@ pub(super) fn secrets() -> Secrets {
 
 /// A node of the fixed lab. The subnet is given with host bits set (10.20.0.7/24) to prove
 /// they are dropped wherever it is rendered.
-pub(super) fn node(name: &str, last_octet: u8, roles: &[RoleName]) -> NodeContext {
+pub(super) fn node(name: &str, last_octet: u8, roles: &[Role]) -> NodeContext {
     NodeContext {
         lab: "golden".into(),
         node: name.into(),
@@ -31,7 +31,7 @@ pub(super) fn node(name: &str, last_octet: u8, roles: &[RoleName]) -> NodeContex
 }
 
 pub(super) fn lb() -> NodeContext {
-    let mut ctx = node("lb", 10, &[RoleName::Haproxy]);
+    let mut ctx = node("lb", 10, &[Role::Haproxy]);
     ctx.haproxy = Some(HaproxyConfig {
         backends: vec![
             Backend {
@@ -60,7 +60,7 @@ pub(super) fn app_config(engine: Engine, db_host: &str) -> AppConfig {
 }
 
 pub(super) fn app1() -> NodeContext {
-    let mut ctx = node("app1", 11, &[RoleName::App]);
+    let mut ctx = node("app1", 11, &[Role::App]);
     ctx.app = Some(app_config(Engine::Mysql, "10.20.0.20"));
     ctx
 }
@@ -74,9 +74,9 @@ fn with_db(mut ctx: NodeContext) -> NodeContext {
 }
 
 pub(super) fn mysql_db() -> NodeContext {
-    with_db(node("db", 20, &[RoleName::Mysql]))
+    with_db(node("db", 20, &[Role::Mysql]))
 }
 
 pub(super) fn postgres_db() -> NodeContext {
-    with_db(node("pg", 21, &[RoleName::Postgres]))
+    with_db(node("pg", 21, &[Role::Postgres]))
 }

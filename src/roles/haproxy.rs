@@ -2,7 +2,7 @@
 //! before it replaces the live file, then a reload (never a restart: open connections survive).
 
 use super::RoleHealth;
-use super::context::{HaproxyConfig, NodeContext, RoleName};
+use super::context::{HaproxyConfig, NodeContext, Role};
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
 use super::render::{self, template};
@@ -55,7 +55,7 @@ pub(super) async fn apply<R: Remote>(
         .as_ref()
         .ok_or_else(|| RoleError::MissingConfig {
             node: ctx.node.clone(),
-            role: RoleName::Haproxy,
+            role: Role::Haproxy,
             what: "haproxy",
         })?;
     let file = ManagedFile {
@@ -106,7 +106,7 @@ pub(super) async fn health<R: Remote>(session: &Session<'_, R>) -> Result<RoleHe
         .await?;
     if !out.success() {
         return Ok(RoleHealth {
-            role: RoleName::Haproxy,
+            role: Role::Haproxy,
             ok: false,
             detail: format!("runtime API not answering: {}", out.stderr_tail(1)),
         });
@@ -127,7 +127,7 @@ pub(super) fn judge_stat(csv: &str) -> RoleHealth {
     let (Some(px), Some(sv), Some(st)) = (column("pxname"), column("svname"), column("status"))
     else {
         return RoleHealth {
-            role: RoleName::Haproxy,
+            role: Role::Haproxy,
             ok: false,
             detail: "unexpected `show stat` output".into(),
         };
@@ -156,7 +156,7 @@ pub(super) fn judge_stat(csv: &str) -> RoleHealth {
         detail.push_str(&format!(" ({})", down.join(", ")));
     }
     RoleHealth {
-        role: RoleName::Haproxy,
+        role: Role::Haproxy,
         ok: total > 0 && down.is_empty(),
         detail,
     }

@@ -6,7 +6,7 @@
 //! free, `/run` is a private tmpfs, and every process in it ends when the namespace's first
 //! process exits. Host packages: haproxy, python3, curl, iproute2, util-linux.
 
-use super::context::RoleName;
+use super::context::Role;
 use super::fixtures;
 use super::haproxy;
 use super::{Backend, RoleHealth};
@@ -88,7 +88,7 @@ fn haproxy_runs_the_rendered_config_and_health_reads_its_socket_needs_root() {
     assert_eq!(
         haproxy::judge_stat(&csv),
         RoleHealth {
-            role: RoleName::Haproxy,
+            role: Role::Haproxy,
             ok: false,
             detail: "1/2 backends UP (app2 DOWN)".into()
         },

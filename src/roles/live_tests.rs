@@ -7,7 +7,7 @@
 //! util-linux. Each run is bounded by `timeout` (300 s) and takes about 10-20 s.
 
 use super::app::{self, AppEnv};
-use super::context::{AppConfig, DbConfig, Engine, NodeContext, RoleName, Secrets};
+use super::context::{AppConfig, DbConfig, Engine, NodeContext, Role, Secrets};
 use super::{mysql, postgres};
 use ipnetwork::Ipv4Network;
 use std::net::{Ipv4Addr, TcpListener};
@@ -23,8 +23,8 @@ fn free_port() -> u16 {
 
 fn context(engine: Engine, app_port: u16, db_port: u16) -> NodeContext {
     let db_role = match engine {
-        Engine::Mysql => RoleName::Mysql,
-        Engine::Postgres => RoleName::Postgres,
+        Engine::Mysql => Role::Mysql,
+        Engine::Postgres => Role::Postgres,
     };
     NodeContext {
         lab: "live".into(),
@@ -32,7 +32,7 @@ fn context(engine: Engine, app_port: u16, db_port: u16) -> NodeContext {
         ip: Ipv4Addr::LOCALHOST,
         // The "lab network" is loopback here: the todo user is admitted from 127.0.0.0/8.
         subnet: Ipv4Network::new(Ipv4Addr::new(127, 0, 0, 0), 8).expect("valid prefix"),
-        roles: vec![RoleName::App, db_role],
+        roles: vec![Role::App, db_role],
         app: Some(AppConfig {
             port: app_port,
             db_host: "127.0.0.1".into(),

@@ -33,7 +33,7 @@ mod role_tests_web;
 
 #[allow(unused_imports)] // the integrator builds these from the lab plan
 pub(crate) use context::{
-    AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, RoleName, Secrets,
+    AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Role, Secrets,
 };
 pub(crate) use error::RoleError;
 
@@ -61,13 +61,13 @@ impl NodeReport {
 /// One role's health for the `status` column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RoleHealth {
-    pub(crate) role: RoleName,
+    pub(crate) role: Role,
     pub(crate) ok: bool,
     pub(crate) detail: String,
 }
 
 /// The node's roles once each, in apply order (databases, app, haproxy).
-fn ordered_roles(ctx: &NodeContext) -> Vec<RoleName> {
+fn ordered_roles(ctx: &NodeContext) -> Vec<Role> {
     let mut roles = ctx.roles.clone();
     roles.sort();
     roles.dedup();
@@ -86,10 +86,10 @@ pub(crate) async fn apply<R: Remote>(
     let mut session = Session::new(remote, &ctx.node, progress);
     for role in ordered_roles(ctx) {
         match role {
-            RoleName::Mysql => mysql::apply(&mut session, ctx, secrets).await?,
-            RoleName::Postgres => postgres::apply(&mut session, ctx, secrets).await?,
-            RoleName::App => app::apply(&mut session, ctx, secrets).await?,
-            RoleName::Haproxy => haproxy::apply(&mut session, ctx).await?,
+            Role::Mysql => mysql::apply(&mut session, ctx, secrets).await?,
+            Role::Postgres => postgres::apply(&mut session, ctx, secrets).await?,
+            Role::App => app::apply(&mut session, ctx, secrets).await?,
+            Role::Haproxy => haproxy::apply(&mut session, ctx).await?,
         }
     }
     Ok(NodeReport {
@@ -106,10 +106,10 @@ pub(crate) async fn health<R: Remote>(remote: &R, ctx: &NodeContext) -> Vec<Role
     let mut report = Vec::new();
     for role in ordered_roles(ctx) {
         let result = match role {
-            RoleName::Mysql => mysql::health(&session, ctx).await,
-            RoleName::Postgres => postgres::health(&session, ctx).await,
-            RoleName::Haproxy => haproxy::health(&session).await,
-            RoleName::App => match &ctx.app {
+            Role::Mysql => mysql::health(&session, ctx).await,
+            Role::Postgres => postgres::health(&session, ctx).await,
+            Role::Haproxy => haproxy::health(&session).await,
+            Role::App => match &ctx.app {
                 Some(app) => app::health(&session, app).await,
                 None => Ok(RoleHealth {
                     role,

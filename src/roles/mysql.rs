@@ -1,7 +1,7 @@
 //! MariaDB (Debian's default-mysql-server): listens on the lab network, holds the todo database,
 //! and admits the todo user from the lab subnet only.
 
-use super::context::{DbConfig, NodeContext, RoleName, Secrets};
+use super::context::{DbConfig, NodeContext, Role, Secrets};
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
 use super::render::{self, template};
@@ -27,7 +27,7 @@ fn user_host(ctx: &NodeContext) -> String {
 fn db_config(ctx: &NodeContext) -> Result<&DbConfig, RoleError> {
     let db = ctx.db.as_ref().ok_or_else(|| RoleError::MissingConfig {
         node: ctx.node.clone(),
-        role: RoleName::Mysql,
+        role: Role::Mysql,
         what: "database",
     })?;
     check_name(ctx, "database name", &db.name)?;
@@ -189,7 +189,7 @@ pub(super) fn judge_health(ctx: &NodeContext, out: &Output) -> RoleHealth {
         }
     };
     RoleHealth {
-        role: RoleName::Mysql,
+        role: Role::Mysql,
         ok,
         detail,
     }

@@ -1,7 +1,7 @@
 //! PostgreSQL 15 (Debian 12's): the cluster 15/main listens on the lab network, holds the todo
 //! database, and pg_hba admits the todo user from the lab subnet with scram-sha-256.
 
-use super::context::{DbConfig, NodeContext, RoleName, Secrets};
+use super::context::{DbConfig, NodeContext, Role, Secrets};
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
 use super::render::{self, template};
@@ -33,7 +33,7 @@ const START_CONF: &str = "# Written by firedrill: start this cluster at boot.\na
 fn db_config(ctx: &NodeContext) -> Result<&DbConfig, RoleError> {
     let db = ctx.db.as_ref().ok_or_else(|| RoleError::MissingConfig {
         node: ctx.node.clone(),
-        role: RoleName::Postgres,
+        role: Role::Postgres,
         what: "database",
     })?;
     check_name(ctx, "database name", &db.name)?;
@@ -197,7 +197,7 @@ pub(super) async fn health<R: Remote>(
     let said = out.stdout_str();
     let state = said.rsplit(" - ").next().unwrap_or_default().trim();
     Ok(RoleHealth {
-        role: RoleName::Postgres,
+        role: Role::Postgres,
         ok: out.success(),
         detail: format!("{state} on {}:{PORT}", ctx.ip),
     })

@@ -2,7 +2,7 @@
 //! the health checks.
 
 use super::app;
-use super::context::RoleName;
+use super::context::Role;
 use super::fake::{FakeRemote, answer};
 use super::files::{ManagedFile, state_script, upload_script};
 use super::fixtures;
@@ -234,7 +234,7 @@ async fn a_config_haproxy_rejects_is_not_installed_nor_reloaded() {
 #[tokio::test]
 async fn a_single_server_node_checks_the_database_before_the_app() {
     let mut ctx = fixtures::mysql_db();
-    ctx.roles = vec![RoleName::App, RoleName::Mysql];
+    ctx.roles = vec![Role::App, Role::Mysql];
     ctx.app = Some(fixtures::app_config(super::Engine::Mysql, "10.20.0.20"));
     let app = ctx.app.clone().expect("app settings");
     let app_files = app::files(&ctx, &app, &fixtures::secrets()).expect("renders");
@@ -279,7 +279,7 @@ async fn a_single_server_node_checks_the_database_before_the_app() {
 #[tokio::test]
 async fn health_reports_every_role_of_the_node() {
     let mut ctx = fixtures::mysql_db();
-    ctx.roles = vec![RoleName::App, RoleName::Mysql];
+    ctx.roles = vec![Role::App, Role::Mysql];
     ctx.app = Some(fixtures::app_config(super::Engine::Mysql, "10.20.0.20"));
     let fake = FakeRemote::new("db")
         .on(
@@ -298,12 +298,12 @@ async fn health_reports_every_role_of_the_node() {
         report,
         vec![
             RoleHealth {
-                role: RoleName::Mysql,
+                role: Role::Mysql,
                 ok: true,
                 detail: "accepting connections on 10.20.0.20:3306".into()
             },
             RoleHealth {
-                role: RoleName::App,
+                role: Role::App,
                 ok: false,
                 detail: "healthz 503: mysql database todo at 10.20.0.20:3306: (1040, 'Too many connections')".into()
             },
@@ -367,7 +367,7 @@ fn haproxy_health_counts_app_servers_up() {
     assert_eq!(
         h,
         RoleHealth {
-            role: RoleName::Haproxy,
+            role: Role::Haproxy,
             ok: false,
             detail: "2/3 backends UP (app2 DOWN)".into()
         }

@@ -28,11 +28,12 @@ pub(crate) use problem::{Problem, Problems, Severity};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// Declared in the order roles are applied (databases, app, haproxy): `Ord` follows it.
 pub(crate) enum Role {
-    Haproxy,
-    App,
     Mysql,
     Postgres,
+    App,
+    Haproxy,
 }
 
 impl Role {

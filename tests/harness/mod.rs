@@ -34,7 +34,9 @@ pub struct Sandbox {
 
 fn run(cmd: &mut Command) -> Output {
     let what = format!("{cmd:?}");
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
     Output {
         status: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -87,7 +89,8 @@ impl Sandbox {
             run_dir,
             pids: vec![],
         };
-        sb.run_in_ns(&["ip", "link", "set", "lo", "up"]).assert_success("lo up");
+        sb.run_in_ns(&["ip", "link", "set", "lo", "up"])
+            .assert_success("lo up");
         for daemon in ["virtlogd", "libvirtd"] {
             let pidfile = sb.run_dir.join(format!("{daemon}.pid"));
             let out = sb.run_in_ns(&[daemon, "-d", "--pid-file", &pidfile.to_string_lossy()]);
@@ -118,7 +121,12 @@ impl Sandbox {
     }
 
     pub fn lab_file(&self, lab: &str, name: &str) -> String {
-        self.home.join("labs").join(lab).join(name).to_string_lossy().into_owned()
+        self.home
+            .join("labs")
+            .join(lab)
+            .join(name)
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// Builds the golden image if the cache does not hold a current one. This runs outside the
@@ -147,12 +155,19 @@ impl Sandbox {
             .env("FIREDRILL_IMAGES", &self.images)
             .env("LIBVIRT_DEFAULT_URI", "qemu:///system");
         let out = run(&mut c);
-        eprintln!("$ firedrill {}\n{}{}", args.join(" "), out.stdout, out.stderr);
+        eprintln!(
+            "$ firedrill {}\n{}{}",
+            args.join(" "),
+            out.stdout,
+            out.stderr
+        );
         out
     }
 
     pub fn run_in_ns(&self, args: &[&str]) -> Output {
-        run(Command::new("ip").args(["netns", "exec", &self.ns]).args(args))
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .args(args))
     }
 }
 
@@ -179,7 +194,10 @@ fn qemu_pids_using(dir: &Path) -> Vec<u32> {
 fn is_root() -> bool {
     // /proc/self/status carries the real uid without a libc call.
     std::fs::read_to_string("/proc/self/status")
-        .map(|s| s.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0")))
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
