@@ -74,6 +74,11 @@ enum Command {
         #[arg(long)]
         lab: Option<String>,
     },
+    /// Print the lab's generated passwords (database user `todo`).
+    Secrets {
+        #[arg(long)]
+        lab: Option<String>,
+    },
     /// Print a node's serial console log.
     Console {
         node: String,
@@ -142,6 +147,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)));
         }
         Command::SshConfig { lab } => lab::ssh_config(&home, lab.as_deref())?,
+        Command::Secrets { lab } => lab::secrets(&home, lab.as_deref())?,
         Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,
         Command::Image { command } => crate::image::command::run(command, &home).await?,
     }

@@ -78,6 +78,13 @@ impl LabDir {
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
+    /// The lab's name (the directory's).
+    pub(crate) fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
     pub(crate) fn state_file(&self) -> PathBuf {
         self.dir.join("state.json")
     }

@@ -56,6 +56,15 @@ pub(crate) struct NodeState {
     /// The node's SSH host key (OpenSSH public line), installed by cloud-init and checked
     /// strictly on every connection.
     pub(crate) host_key: String,
+    /// The port the todo app listens on (app nodes).
+    #[serde(default)]
+    pub(crate) app_port: Option<u16>,
+    /// The node whose database the app uses (app nodes).
+    #[serde(default)]
+    pub(crate) database: Option<String>,
+    /// The app nodes behind this node's haproxy.
+    #[serde(default)]
+    pub(crate) backends: Vec<String>,
     #[serde(default)]
     pub(crate) ready: bool,
     #[serde(default)]
@@ -218,6 +227,9 @@ mod tests {
                 disk_gib: 8,
                 image: "debian-12".into(),
                 host_key: "ssh-ed25519 AAAA".into(),
+                app_port: Some(8080),
+                database: Some("db".into()),
+                backends: vec![],
                 ready: false,
                 timings: Timings::default(),
             }],

@@ -117,6 +117,29 @@ pub(crate) fn ssh_config(home: &Home, lab: Option<&str>) -> Result<(), LabError>
     Ok(())
 }
 
+/// `firedrill secrets`: the lab's generated passwords, on request only.
+pub(crate) fn secrets(home: &Home, lab: Option<&str>) -> Result<(), LabError> {
+    let (dir, state) = load(home, lab)?;
+    let s = super::configure::secrets(&dir)?;
+    let dbs: Vec<&str> = state
+        .nodes
+        .iter()
+        .filter(|n| n.roles.iter().any(|r| r.is_database()))
+        .map(|n| n.name.as_str())
+        .collect();
+    println!(
+        "database `todo`, user `todo` on {}: {}",
+        if dbs.is_empty() {
+            "-".to_string()
+        } else {
+            dbs.join(", ")
+        },
+        s.db_password
+    );
+    println!("(stored 0600 in {})", dir.secrets_file().display());
+    Ok(())
+}
+
 /// `firedrill console NODE`: the node's serial console log (the last `lines` lines, or all).
 pub(crate) fn console(
     home: &Home,
@@ -172,6 +195,9 @@ mod tests {
                 disk_gib: 8,
                 image: "debian-12".into(),
                 host_key: "ssh-ed25519 AAAAC3Nza web@minimal".into(),
+                app_port: None,
+                database: None,
+                backends: vec![],
                 ready: true,
                 timings: Timings::default(),
             }],

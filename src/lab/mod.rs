@@ -2,6 +2,7 @@
 //! `console`). Planning is in `plan.rs`; this module applies plans and reads back state.
 
 mod access;
+mod configure;
 mod down;
 mod error;
 mod facts;
@@ -9,7 +10,7 @@ mod node;
 mod status;
 mod up;
 
-pub(crate) use access::{console, ssh, ssh_config};
+pub(crate) use access::{console, secrets, ssh, ssh_config};
 pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, validate};

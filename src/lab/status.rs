@@ -17,6 +17,15 @@ struct NodeStatus {
     dns: String,
     memory_mib: u64,
     uptime_s: Option<u64>,
+    /// Per role: haproxy backends UP/total, app /healthz, databases accepting connections.
+    health: Vec<Health>,
+}
+
+#[derive(Debug, Serialize)]
+struct Health {
+    role: String,
+    ok: bool,
+    detail: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -34,6 +43,7 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
     let hv = blocking(|| Libvirt::open(None).map_err(LabError::from)).await?;
     let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;
 
+    let contexts = super::configure::contexts(&state);
     let mut probes = tokio::task::JoinSet::new();
     for n in &state.nodes {
         let running = domains
@@ -42,12 +52,13 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
         if running {
             let target = super::access::target(&dir, &state, n);
             let name = n.name.clone();
-            probes.spawn(async move { (name, uptime(target).await) });
+            let ctx = contexts.iter().find(|c| c.node == n.name).cloned();
+            probes.spawn(async move { (name, probe(target, ctx).await) });
         }
     }
-    let mut uptimes = std::collections::BTreeMap::new();
-    while let Some(Ok((name, up))) = probes.join_next().await {
-        uptimes.insert(name, up);
+    let mut probed = std::collections::BTreeMap::new();
+    while let Some(Ok((name, found))) = probes.join_next().await {
+        probed.insert(name, found);
     }
 
     let nodes: Vec<NodeStatus> = state
@@ -55,7 +66,7 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
         .iter()
         .map(|n| {
             let d = domains.iter().find(|d| d.name == n.domain);
-            let uptime = uptimes.get(&n.name).copied().flatten();
+            let (uptime, health) = probed.remove(&n.name).flatten().unwrap_or_default();
             let state = match d {
                 None => "missing".to_string(),
                 Some(d) if d.state == DomainState::Running && uptime.is_none() => {
@@ -71,6 +82,7 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
                 dns: n.fqdn.clone(),
                 memory_mib: n.memory_mib,
                 uptime_s: uptime,
+                health,
             }
         })
         .collect();
@@ -88,12 +100,24 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
     }
     println!("lab {} ({:?})", report.lab, report.phase);
     println!(
-        "{:<10} {:<17} {:<16} {:<15} {:<28} {:>7} {:>9}",
-        "NODE", "STATE", "ROLES", "IP", "DNS NAME", "MEMORY", "UPTIME"
+        "{:<10} {:<17} {:<16} {:<15} {:<28} {:>7} {:>9}  {}",
+        "NODE", "STATE", "ROLES", "IP", "DNS NAME", "MEMORY", "UPTIME", "HEALTH"
     );
     for n in &report.nodes {
+        let health: Vec<String> = n
+            .health
+            .iter()
+            .map(|h| {
+                format!(
+                    "{} {}: {}",
+                    if h.ok { "ok" } else { "FAIL" },
+                    h.role,
+                    h.detail
+                )
+            })
+            .collect();
         println!(
-            "{:<10} {:<17} {:<16} {:<15} {:<28} {:>7} {:>9}",
+            "{:<10} {:<17} {:<16} {:<15} {:<28} {:>7} {:>9}  {}",
             n.name,
             n.state,
             if n.roles.is_empty() {
@@ -104,7 +128,12 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
             n.ip,
             n.dns,
             format!("{}M", n.memory_mib),
-            n.uptime_s.map(human).unwrap_or_else(|| "-".into())
+            n.uptime_s.map(human).unwrap_or_else(|| "-".into()),
+            if health.is_empty() {
+                "-".to_string()
+            } else {
+                health.join("; ")
+            }
         );
     }
     Ok(())
@@ -118,19 +147,41 @@ fn human(s: u64) -> String {
     }
 }
 
-async fn uptime(target: crate::ssh::Target) -> Option<u64> {
+/// Uptime and role health, over one SSH session; `None` when the node cannot be reached.
+async fn probe(
+    target: crate::ssh::Target,
+    ctx: Option<crate::roles::NodeContext>,
+) -> Option<(Option<u64>, Vec<Health>)> {
     use crate::remote::Remote;
     let session = crate::ssh::Session::connect(&target, Duration::from_secs(5))
         .await
         .ok()?;
-    let out = session.run("cat /proc/uptime", None).await.ok()?;
-    session.close().await;
-    out.stdout_str()
-        .split_whitespace()
-        .next()?
-        .parse::<f64>()
+    let uptime = session
+        .run("cat /proc/uptime", None)
+        .await
         .ok()
-        .map(|f| f as u64)
+        .and_then(|out| {
+            out.stdout_str()
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .map(|f| f as u64);
+    let health = match &ctx {
+        Some(ctx) => crate::roles::health(&session, ctx)
+            .await
+            .into_iter()
+            .map(|h| Health {
+                role: h.role.to_string(),
+                ok: h.ok,
+                detail: h.detail,
+            })
+            .collect(),
+        None => vec![],
+    };
+    session.close().await;
+    Some((uptime, health))
 }
 
 /// `firedrill list`: every lab on this host, from the state directory and from libvirt.

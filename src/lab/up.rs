@@ -118,18 +118,30 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
             }
         }
     }
+    super::access::write_access_files(&dir, &state)?;
+    state.save(&dir)?;
+
+    // Roles need every node: a database that did not boot would fail its apps anyway.
+    let mut configured = Vec::new();
+    if failures.is_empty() {
+        let (reports, role_failures) = super::configure::configure(&dir, &state, &progress).await?;
+        configured = reports;
+        failures.extend(role_failures);
+    } else if state.nodes.iter().any(|n| !n.roles.is_empty()) {
+        progress.println("roles not configured: not every node is ready");
+    }
+
     state.phase = if failures.is_empty() {
         LabPhase::Up
     } else {
         LabPhase::Failed
     };
     state.save(&dir)?;
-    super::access::write_access_files(&dir, &state)?;
 
     for f in &failures {
         eprintln!("error: {f}");
     }
-    print_summary(&state, &outcomes, started.elapsed());
+    print_summary(&state, &outcomes, &configured, started.elapsed());
     if failures.is_empty() {
         Ok(())
     } else {
@@ -260,6 +272,12 @@ fn initial_state(
                 disk_gib: v.disk_gib,
                 image: p.image.clone(),
                 host_key: host_keys[&p.name].public_openssh.clone(),
+                app_port: v
+                    .roles
+                    .contains(&crate::spec::Role::App)
+                    .then_some(v.app.port),
+                database: v.app.database.clone(),
+                backends: v.haproxy.backends.clone(),
                 ready: false,
                 timings: prev.map(|n| n.timings.clone()).unwrap_or_default(),
             }
@@ -277,12 +295,25 @@ fn initial_state(
     }
 }
 
-fn print_summary(state: &LabState, outcomes: &[NodeOutcome], elapsed: Duration) {
+fn print_summary(
+    state: &LabState,
+    outcomes: &[NodeOutcome],
+    configured: &[(String, crate::roles::NodeReport)],
+    elapsed: Duration,
+) {
     let secs = |v: Option<f64>| v.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into());
     println!();
     println!(
-        "{:<10} {:<15} {:<28} {:>8} {:>9} {:>11} {:>8}  {}",
-        "NODE", "IP", "DNS NAME", "PREPARE", "BOOT→SSH", "CLOUD-INIT", "TOTAL", "CHANGES"
+        "{:<10} {:<15} {:<28} {:>8} {:>9} {:>11} {:>8}  {:<24} {}",
+        "NODE",
+        "IP",
+        "DNS NAME",
+        "PREPARE",
+        "BOOT→SSH",
+        "CLOUD-INIT",
+        "TOTAL",
+        "VM CHANGES",
+        "ROLES"
     );
     for n in &state.nodes {
         let outcome = outcomes.iter().find(|o| o.name == n.name);
@@ -291,8 +322,17 @@ fn print_summary(state: &LabState, outcomes: &[NodeOutcome], elapsed: Duration) 
             Some(o) => (Some(&o.timings), o.changes.join(", ")),
             None => (None, "FAILED".to_string()),
         };
+        let roles = if n.roles.is_empty() {
+            "-".to_string()
+        } else {
+            configured
+                .iter()
+                .find(|(name, _)| *name == n.name)
+                .map(|(_, r)| r.summary())
+                .unwrap_or_else(|| "not configured".into())
+        };
         println!(
-            "{:<10} {:<15} {:<28} {:>8} {:>9} {:>11} {:>8}  {}",
+            "{:<10} {:<15} {:<28} {:>8} {:>9} {:>11} {:>8}  {:<24} {}",
             n.name,
             n.ip.to_string(),
             n.fqdn,
@@ -300,7 +340,8 @@ fn print_summary(state: &LabState, outcomes: &[NodeOutcome], elapsed: Duration) 
             secs(t.and_then(|t| t.boot_to_ssh_s)),
             secs(t.and_then(|t| t.cloud_init_s)),
             secs(t.and_then(|t| t.total_s)),
-            changes
+            changes,
+            roles
         );
     }
     let unchanged =

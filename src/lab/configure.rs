@@ -1,0 +1,165 @@
+//! Configuring the roles after every node is ready: databases first, then app servers, then load
+//! balancers, each phase in parallel. A node that fails is reported with its step, command and
+//! stderr tail; the other nodes carry on.
+
+use super::LabError;
+use crate::paths::LabDir;
+use crate::progress::Progress;
+use crate::roles::{
+    self, AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, NodeReport, Role,
+    Secrets,
+};
+use crate::state::{LabState, NodeState, StateError, write_atomic};
+use ipnetwork::Ipv4Network;
+use std::time::Duration;
+
+const DB_NAME: &str = "todo";
+const DB_USER: &str = "todo";
+
+/// The lab's generated secrets, created once and kept 0600 beside the state.
+pub(crate) fn secrets(dir: &LabDir) -> Result<Secrets, StateError> {
+    let path = dir.secrets_file();
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
+            path,
+            lab: dir.name(),
+            source,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let s = Secrets::generate();
+            let json = serde_json::to_vec_pretty(&s).expect("secrets serialise");
+            write_atomic(&path, &json, 0o600)?;
+            Ok(s)
+        }
+        Err(source) => Err(StateError::Read { path, source }),
+    }
+}
+
+fn subnet(state: &LabState, node: &NodeState) -> Option<Ipv4Network> {
+    state
+        .networks
+        .iter()
+        .find(|n| n.libvirt_name == node.network)
+        .and_then(|n| n.cidr.parse().ok())
+}
+
+/// What each node's roles need to know, from the lab state alone (so `status` and later
+/// commands see exactly what `up` configured).
+pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
+    let by_name = |name: &str| state.nodes.iter().find(|n| n.name == name);
+    state
+        .nodes
+        .iter()
+        .filter(|n| !n.roles.is_empty())
+        .filter_map(|n| {
+            let subnet = subnet(state, n)?;
+            let app = n.app_port.and_then(|port| {
+                let db = by_name(n.database.as_deref()?)?;
+                let engine = if db.roles.contains(&Role::Postgres) {
+                    Engine::Postgres
+                } else {
+                    Engine::Mysql
+                };
+                Some(AppConfig {
+                    port,
+                    db_host: db.ip.to_string(),
+                    db_engine: engine,
+                    db_port: engine.default_port(),
+                    db_name: DB_NAME.into(),
+                    db_user: DB_USER.into(),
+                })
+            });
+            let haproxy = n.roles.contains(&Role::Haproxy).then(|| {
+                let backends: Vec<&NodeState> =
+                    n.backends.iter().filter_map(|b| by_name(b)).collect();
+                HaproxyConfig {
+                    app_port: backends.iter().find_map(|b| b.app_port).unwrap_or(8080),
+                    backends: backends
+                        .iter()
+                        .map(|b| Backend {
+                            name: b.name.clone(),
+                            ip: b.ip,
+                        })
+                        .collect(),
+                }
+            });
+            let db = n.roles.iter().any(|r| r.is_database()).then(|| DbConfig {
+                name: DB_NAME.into(),
+                user: DB_USER.into(),
+            });
+            Some(NodeContext {
+                lab: state.name.clone(),
+                node: n.name.clone(),
+                ip: n.ip,
+                subnet,
+                roles: n.roles.clone(),
+                app,
+                haproxy,
+                db,
+            })
+        })
+        .collect()
+}
+
+/// Which phase configures a node: databases, then apps (they need their database), then the
+/// rest (haproxy checks the apps).
+fn phase(ctx: &NodeContext) -> usize {
+    if ctx.roles.iter().any(|r| r.is_database()) {
+        0
+    } else if ctx.roles.contains(&Role::App) {
+        1
+    } else {
+        2
+    }
+}
+
+/// Configures every node's roles. Returns each configured node's report and the failures.
+pub(crate) async fn configure(
+    dir: &LabDir,
+    state: &LabState,
+    progress: &Progress,
+) -> Result<(Vec<(String, NodeReport)>, Vec<String>), LabError> {
+    let secrets = secrets(dir)?;
+    let contexts = contexts(state);
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    for p in 0..3 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for ctx in contexts.iter().filter(|c| phase(c) == p) {
+            let Some(node) = state.node(&ctx.node) else {
+                continue;
+            };
+            let target = super::access::target(dir, state, node);
+            let ctx = ctx.clone();
+            let secrets = secrets.clone();
+            let bar = progress.node(&ctx.node);
+            tasks.spawn(async move {
+                let session = crate::ssh::Session::connect(&target, Duration::from_secs(30))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut report = |line: &str| bar.phase(line);
+                let result = roles::apply(&session, &ctx, &secrets, &mut report).await;
+                session.close().await;
+                match result {
+                    Ok(r) => {
+                        bar.finish(&format!("configured: {}", r.summary()));
+                        Ok((ctx.node.clone(), r))
+                    }
+                    Err(e) => {
+                        bar.finish("configuration failed");
+                        Err(e.to_string())
+                    }
+                }
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(r)) => reports.push(r),
+                Ok(Err(e)) => failures.push(e),
+                Err(e) => failures.push(format!("a configuration task failed: {e}")),
+            }
+        }
+    }
+    reports.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((reports, failures))
+}
