@@ -29,6 +29,7 @@ impl Home {
         Home { root, images }
     }
 
+    #[cfg(test)]
     pub(crate) fn at(root: impl Into<PathBuf>) -> Home {
         let root = root.into();
         let images = root.join("images");
@@ -51,10 +52,6 @@ impl Home {
     /// Cached golden images: `FIREDRILL_IMAGES` if set, else `images/` under the home.
     pub(crate) fn images(&self) -> PathBuf {
         self.images.clone()
-    }
-
-    pub(crate) fn image(&self, name: &str) -> PathBuf {
-        self.images().join(name)
     }
 
     pub(crate) fn labs(&self) -> PathBuf {
@@ -91,6 +88,7 @@ impl LabDir {
     pub(crate) fn secrets_file(&self) -> PathBuf {
         self.dir.join("secrets.json")
     }
+    #[allow(dead_code)] // the event log: written by faults and lifecycle commands
     pub(crate) fn events_file(&self) -> PathBuf {
         self.dir.join("events.jsonl")
     }

@@ -22,8 +22,11 @@ pub(crate) async fn down(home: &Home, lab: Option<&str>) -> Result<(), LabError>
     let dir = home.lab(&name);
     let state = LabState::load(&dir, &name).unwrap_or(None);
     let lab_name = name.clone();
-    let (domains, networks, refused) =
-        blocking(move || remove_objects(&hv, &lab_name, state.as_ref())).await?;
+    let Removed {
+        domains,
+        networks,
+        refused,
+    } = blocking(move || remove_objects(&hv, &lab_name, state.as_ref())).await?;
 
     let existed = dir.dir().exists();
     if existed {
@@ -55,13 +58,20 @@ pub(crate) async fn down(home: &Home, lab: Option<&str>) -> Result<(), LabError>
     Ok(())
 }
 
+/// What `down` removed, and what it found but left because it is not the lab's.
+struct Removed {
+    domains: Vec<String>,
+    networks: Vec<String>,
+    refused: Vec<String>,
+}
+
 /// Removes the lab's domains first (a network in use cannot go), then its networks. Objects
 /// named in the state but not marked as the lab's are left and reported.
 fn remove_objects(
     hv: &dyn Hypervisor,
     lab: &str,
     state: Option<&LabState>,
-) -> Result<(Vec<String>, Vec<String>, Vec<String>), LabError> {
+) -> Result<Removed, LabError> {
     let mut refused = Vec::new();
     let mut domains: BTreeSet<String> = hv
         .domains()?
@@ -101,5 +111,9 @@ fn remove_objects(
             Err(e) => return Err(e.into()),
         }
     }
-    Ok((removed_domains, removed_networks, refused))
+    Ok(Removed {
+        domains: removed_domains,
+        networks: removed_networks,
+        refused,
+    })
 }

@@ -100,8 +100,8 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
     }
     println!("lab {} ({:?})", report.lab, report.phase);
     println!(
-        "{:<10} {:<17} {:<16} {:<15} {:<28} {:>7} {:>9}  {}",
-        "NODE", "STATE", "ROLES", "IP", "DNS NAME", "MEMORY", "UPTIME", "HEALTH"
+        "{:<10} {:<17} {:<16} {:<15} {:<28} {:>7} {:>9}  HEALTH",
+        "NODE", "STATE", "ROLES", "IP", "DNS NAME", "MEMORY", "UPTIME"
     );
     for n in &report.nodes {
         let health: Vec<String> = n
@@ -200,8 +200,8 @@ pub(crate) async fn list(home: &Home) -> Result<(), LabError> {
         return Ok(());
     }
     println!(
-        "{:<22} {:<10} {:>7} {:>8}  {}",
-        "LAB", "PHASE", "NODES", "RUNNING", "FILE"
+        "{:<22} {:<10} {:>7} {:>8}  FILE",
+        "LAB", "PHASE", "NODES", "RUNNING"
     );
     for lab in labs {
         let state = LabState::load(&home.lab(&lab), &lab).ok().flatten();

@@ -304,16 +304,8 @@ fn print_summary(
     let secs = |v: Option<f64>| v.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into());
     println!();
     println!(
-        "{:<10} {:<15} {:<28} {:>8} {:>9} {:>11} {:>8}  {:<24} {}",
-        "NODE",
-        "IP",
-        "DNS NAME",
-        "PREPARE",
-        "BOOT→SSH",
-        "CLOUD-INIT",
-        "TOTAL",
-        "VM CHANGES",
-        "ROLES"
+        "{:<10} {:<15} {:<28} {:>8} {:>9} {:>11} {:>8}  {:<24} ROLES",
+        "NODE", "IP", "DNS NAME", "PREPARE", "BOOT→SSH", "CLOUD-INIT", "TOTAL", "VM CHANGES",
     );
     for n in &state.nodes {
         let outcome = outcomes.iter().find(|o| o.name == n.name);
