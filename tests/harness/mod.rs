@@ -24,6 +24,22 @@ impl Output {
     }
 }
 
+#[derive(Debug)]
+pub struct Http {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Http {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 pub struct Sandbox {
     pub ns: String,
     home: PathBuf,
@@ -162,6 +178,38 @@ impl Sandbox {
             out.stderr
         );
         out
+    }
+
+    /// One HTTP request from inside the namespace (curl), with a 10 s limit.
+    pub fn http(&self, method: &str, url: &str, json: Option<&str>) -> Http {
+        let mut args = vec!["curl", "-s", "-i", "-m", "10", "-X", method];
+        if let Some(body) = json {
+            args.extend([
+                "-H",
+                "Content-Type: application/json",
+                "--data-binary",
+                body,
+            ]);
+        }
+        args.push(url);
+        let out = self.run_in_ns(&args);
+        let text = out.stdout.replace("\r\n", "\n");
+        let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        Http {
+            status,
+            headers,
+            body: body.to_string(),
+        }
     }
 
     pub fn run_in_ns(&self, args: &[&str]) -> Output {
