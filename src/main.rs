@@ -2,6 +2,7 @@
 
 mod cli;
 mod error;
+mod fsutil;
 #[cfg(test)]
 mod golden;
 mod host;

@@ -3,7 +3,7 @@
 
 use super::ImageError;
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -112,25 +112,7 @@ pub(crate) fn sha256_file(path: &Path) -> Result<String, ImageError> {
 /// Writes `content` to a temp file beside `path` and renames it over `path`, so that a reader
 /// never sees half a file.
 pub(crate) fn write_atomic(path: &Path, content: &[u8]) -> Result<(), ImageError> {
-    let tmp = tmp_sibling(path);
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(content)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io_err("cannot write", path))
-}
-
-fn tmp_sibling(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    crate::fsutil::write_atomic(path, content, 0o644).map_err(io_err("cannot write", path))
 }
 
 /// The backing file named in a qcow2 header, if any. Used to find the node disks that are
