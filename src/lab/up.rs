@@ -105,7 +105,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((_, Ok(outcome))) => outcomes.push(outcome),
-            Ok((name, Err(e))) => failures.push(format!("{name}: {e}")),
+            Ok((_, Err(e))) => failures.push(e.to_string()),
             Err(e) => failures.push(format!("a node task failed: {e}")),
         }
     }
