@@ -297,10 +297,15 @@ async fn run(step: &'static str, cmd: &mut Command, log: &Path) -> Result<(), Im
         .env("LC_ALL", "C")
         .env("DEBIAN_FRONTEND", "noninteractive")
         .kill_on_drop(true);
+    let started = Instant::now();
     let status = cmd
         .status()
         .await
         .map_err(io_err("cannot run", Path::new(&described)))?;
+    log_line(
+        log,
+        &format!("({status} after {})", fmt_duration(started.elapsed())),
+    );
     if status.success() {
         Ok(())
     } else {
@@ -345,6 +350,14 @@ fn open_log(log: &Path, described: &str) -> Result<std::fs::File, ImageError> {
         .map_err(io_err("cannot open", log))?;
     writeln!(f, "\n$ {described}").map_err(io_err("cannot write", log))?;
     Ok(f)
+}
+
+/// Best effort: the log is for people, a failure to append must not fail the build.
+fn log_line(log: &Path, line: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(log) {
+        let _ = writeln!(f, "{line}");
+    }
 }
 
 fn command_failed(

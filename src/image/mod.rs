@@ -13,6 +13,9 @@ mod recipe;
 mod rootfs;
 mod util;
 
+#[cfg(test)]
+mod boot_test;
+
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use thiserror::Error;
