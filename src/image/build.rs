@@ -54,7 +54,7 @@ pub(crate) async fn build(
     let final_dir = images.join(name);
     if final_dir.exists() {
         // Replacing an image that node disks are linked clones of would corrupt them.
-        refuse_foreign_or_used(home, name, &final_dir)?;
+        cache::refuse_foreign_or_used(home, name, &final_dir)?;
     }
     let _lock = cache::lock(home, name)?;
     let work = images.join(format!(".{name}.build"));
@@ -71,7 +71,12 @@ pub(crate) async fn build(
     )
     .map_err(io_err("cannot write", &log))?;
 
-    let result = build_in(recipe, &hash, &tools, &work, &log, &cache_dir, progress).await;
+    // On Ctrl-C, dropping the build future kills the running command (kill_on_drop) and the
+    // temp dir goes, instead of the process dying with debootstrap still writing into it.
+    let result = tokio::select! {
+        r = build_in(recipe, &hash, &tools, &work, &log, &cache_dir, progress) => r,
+        _ = tokio::signal::ctrl_c() => Err(ImageError::Interrupted { name: name.to_string() }),
+    };
     let manifest = match result {
         Ok(m) => m,
         Err(e) => {
@@ -81,22 +86,18 @@ pub(crate) async fn build(
     };
 
     let mut p = Progress::new(progress, 7, "install into the cache");
-    if final_dir.exists() {
-        refuse_foreign_or_used(home, name, &final_dir)?;
-        let old = images.join(format!(".{name}.old"));
-        remove_dir(&old).await?;
-        std::fs::rename(&final_dir, &old).map_err(io_err("cannot move aside", &final_dir))?;
-        std::fs::rename(&work, &final_dir).map_err(io_err("cannot rename into place", &work))?;
-        remove_dir(&old).await?;
-    } else {
-        std::fs::rename(&work, &final_dir).map_err(io_err("cannot rename into place", &work))?;
-    }
-    p.done(&final_dir.display().to_string());
-    let image = cache::load(name, &final_dir).map_err(|problem| ImageError::Broken {
-        name: name.to_string(),
-        dir: final_dir.clone(),
-        problem,
-    })?;
+    let installed = {
+        let (home, name, work) = (home.clone(), name.to_string(), work.clone());
+        blocking(move || cache::install(&home, &name, &work)).await
+    };
+    let image = match installed {
+        Ok(image) => image,
+        Err(e) => {
+            let _ = remove_dir(&work).await;
+            return Err(e);
+        }
+    };
+    p.done(&image.dir.display().to_string());
     progress(&format!(
         "image {name} built: {} qcow2 ({} virtual), {} packages, kernel {}",
         fmt_bytes(manifest.disk_bytes),
@@ -105,18 +106,6 @@ pub(crate) async fn build(
         manifest.kernel_release
     ));
     Ok(image)
-}
-
-fn refuse_foreign_or_used(home: &Home, name: &str, dir: &Path) -> Result<(), ImageError> {
-    match cache::load(name, dir) {
-        Ok(image) => cache::refuse_if_in_use(home, name, &image.disk),
-        // A broken image of ours is fine to replace; a directory that is not ours is not.
-        Err(_) if dir.join(MANIFEST).is_file() => Ok(()),
-        Err(_) => Err(ImageError::NotAnImage {
-            name: name.to_string(),
-            dir: dir.to_path_buf(),
-        }),
-    }
 }
 
 async fn build_in(

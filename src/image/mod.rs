@@ -108,6 +108,8 @@ pub(crate) enum ImageError {
         log: PathBuf,
         tail: String,
     },
+    #[error("image build of `{name}` interrupted; nothing was installed, run it again to build")]
+    Interrupted { name: String },
     #[error("the built root file system is unusable: {problem}; see {log} and rebuild")]
     BadRootfs { problem: String, log: PathBuf },
     #[error(
@@ -115,6 +117,8 @@ pub(crate) enum ImageError {
         known_names().join(", ")
     )]
     NotFound { name: String },
+    #[error("there is no image `{name}` in {dir}: `firedrill image list` shows the images")]
+    NoSuchImage { name: String, dir: PathBuf },
     #[error(
         "{dir} is not a firedrill image (no readable manifest.json naming `{name}`); refusing to touch it, remove it by hand if you are sure"
     )]
@@ -143,6 +147,7 @@ impl ImageError {
                 | ImageError::UnknownRecipe { .. }
                 | ImageError::InvalidName { .. }
                 | ImageError::NotFound { .. }
+                | ImageError::NoSuchImage { .. }
                 | ImageError::NotAnImage { .. }
                 | ImageError::InUse { .. }
         )
