@@ -79,6 +79,14 @@ pub(crate) fn find(home: &Home, name: &str) -> Result<Option<Image>, ImageError>
         })
 }
 
+/// Like `find`, but an image that is not built is an error that says how to build it.
+#[allow(dead_code)] // for `validate` and `up`
+pub(crate) fn require(home: &Home, name: &str) -> Result<Image, ImageError> {
+    find(home, name)?.ok_or_else(|| ImageError::NotFound {
+        name: name.to_string(),
+    })
+}
+
 /// Reads `dir/manifest.json` and checks that the files it names are there.
 pub(crate) fn load(name: &str, dir: &Path) -> Result<Image, String> {
     let manifest = read_manifest(dir)?;

@@ -9,6 +9,7 @@
 mod build;
 mod cache;
 pub(crate) mod command;
+mod exec;
 mod recipe;
 mod rootfs;
 mod util;
@@ -22,7 +23,7 @@ use thiserror::Error;
 
 pub(crate) use build::build;
 #[allow(unused_imports)] // the API `validate` and `up` call
-pub(crate) use cache::{find, list};
+pub(crate) use cache::{find, list, require};
 pub(crate) use recipe::known_names;
 
 /// A built image, read back from its manifest.
