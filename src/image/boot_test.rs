@@ -279,6 +279,13 @@ fn image_boots_with_its_seed() {
     assert_eq!(value("python"), "ok");
     assert_eq!(value("pwauth"), "passwordauthentication no");
     assert_eq!(value("cloudinit"), "status: done");
+    assert_eq!(value("running"), "running");
+    assert_eq!(value("ping"), "ok");
+    assert_eq!(value("tools"), "ok");
+    assert_eq!(value("timezone"), "Etc/UTC");
+    assert_eq!(value("haproxycheck"), "ok");
+    assert_eq!(value("mariadb"), "1");
+    assert_eq!(value("postgres"), "1");
     assert_eq!(value("machineid").len(), 32);
     let root_kib: u64 = value("rootkib").parse().expect("root size");
     assert!(
@@ -311,6 +318,12 @@ echo rootkib=$(df -k --output=size / | tail -1 | tr -d ' ')
 echo resolv=$(grep -v '^#' /etc/resolv.conf | tr '\n' ';')
 echo running=$(systemctl is-system-running)
 echo failed=$(systemctl --failed --no-legend --plain | awk '{print $1}' | tr '\n' ' ')
+echo ping=$(ping -c1 -W5 10.99.0.1 >/dev/null && echo ok)
+echo tools=$(PATH=$PATH:/usr/sbin:/sbin; for t in stress-ng chronyc timedatectl nft tcpdump strace socat nc dig curl haproxy; do command -v $t >/dev/null || echo missing:$t; done; echo ok)
+echo timezone=$(timedatectl show -p Timezone --value)
+echo haproxycheck=$(sudo haproxy -c -f /etc/haproxy/haproxy.cfg >/dev/null 2>&1 && echo ok)
+echo mariadb=$(sudo systemctl start mariadb && sudo mariadb -N -e 'select 1' && sudo systemctl stop mariadb)
+echo postgres=$(sudo systemctl start postgresql && cd / && sudo -u postgres psql -tAc 'select 1' && sudo systemctl stop postgresql)
 echo uptime=$(cut -d' ' -f1 /proc/uptime)
 echo memory=$(free -m | awk '/^Mem/ {print $3 "MiB used of " $2}')
 "#;
