@@ -63,7 +63,8 @@ fn rendered_yaml_carries_the_values_unchanged() {
         USER_KEY_PUB.trim()
     );
     assert_eq!(user["ssh_pwauth"], false);
-    assert_eq!(user["ssh_genkeytypes"], serde_json::json!([]));
+    assert_eq!(user["ssh_deletekeys"], true);
+    assert_eq!(user["locale"], "C.UTF-8");
     assert_eq!(user["resize_rootfs"], true);
     assert_eq!(user["package_update"], false);
     assert_eq!(

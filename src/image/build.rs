@@ -4,6 +4,7 @@
 //! place at the end, so an interrupted build is never mistaken for a good image.
 
 use super::cache::{self, MANIFEST};
+use super::exec::{output, run};
 use super::recipe::{self, CMDLINE, RECIPE_VERSION, Recipe, Step};
 use super::rootfs;
 use super::util::{
@@ -12,7 +13,6 @@ use super::util::{
 use super::{Image, ImageError, Manifest};
 use crate::paths::Home;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Instant, SystemTime};
 use tokio::process::Command;
 
@@ -54,7 +54,7 @@ pub(crate) async fn build(
     let final_dir = images.join(name);
     if final_dir.exists() {
         // Replacing an image that node disks are linked clones of would corrupt them.
-        refuse_foreign_or_used(home, name, &final_dir)?;
+        cache::refuse_foreign_or_used(home, name, &final_dir)?;
     }
     let _lock = cache::lock(home, name)?;
     let work = images.join(format!(".{name}.build"));
@@ -71,7 +71,12 @@ pub(crate) async fn build(
     )
     .map_err(io_err("cannot write", &log))?;
 
-    let result = build_in(recipe, &hash, &tools, &work, &log, &cache_dir, progress).await;
+    // On Ctrl-C, dropping the build future kills the running command (kill_on_drop) and the
+    // temp dir goes, instead of the process dying with debootstrap still writing into it.
+    let result = tokio::select! {
+        r = build_in(recipe, &hash, &tools, &work, &log, &cache_dir, progress) => r,
+        _ = tokio::signal::ctrl_c() => Err(ImageError::Interrupted { name: name.to_string() }),
+    };
     let manifest = match result {
         Ok(m) => m,
         Err(e) => {
@@ -81,22 +86,18 @@ pub(crate) async fn build(
     };
 
     let mut p = Progress::new(progress, 7, "install into the cache");
-    if final_dir.exists() {
-        refuse_foreign_or_used(home, name, &final_dir)?;
-        let old = images.join(format!(".{name}.old"));
-        remove_dir(&old).await?;
-        std::fs::rename(&final_dir, &old).map_err(io_err("cannot move aside", &final_dir))?;
-        std::fs::rename(&work, &final_dir).map_err(io_err("cannot rename into place", &work))?;
-        remove_dir(&old).await?;
-    } else {
-        std::fs::rename(&work, &final_dir).map_err(io_err("cannot rename into place", &work))?;
-    }
-    p.done(&final_dir.display().to_string());
-    let image = cache::load(name, &final_dir).map_err(|problem| ImageError::Broken {
-        name: name.to_string(),
-        dir: final_dir.clone(),
-        problem,
-    })?;
+    let installed = {
+        let (home, name, work) = (home.clone(), name.to_string(), work.clone());
+        blocking(move || cache::install(&home, &name, &work)).await
+    };
+    let image = match installed {
+        Ok(image) => image,
+        Err(e) => {
+            let _ = remove_dir(&work).await;
+            return Err(e);
+        }
+    };
+    p.done(&image.dir.display().to_string());
     progress(&format!(
         "image {name} built: {} qcow2 ({} virtual), {} packages, kernel {}",
         fmt_bytes(manifest.disk_bytes),
@@ -105,18 +106,6 @@ pub(crate) async fn build(
         manifest.kernel_release
     ));
     Ok(image)
-}
-
-fn refuse_foreign_or_used(home: &Home, name: &str, dir: &Path) -> Result<(), ImageError> {
-    match cache::load(name, dir) {
-        Ok(image) => cache::refuse_if_in_use(home, name, &image.disk),
-        // A broken image of ours is fine to replace; a directory that is not ours is not.
-        Err(_) if dir.join(MANIFEST).is_file() => Ok(()),
-        Err(_) => Err(ImageError::NotAnImage {
-            name: name.to_string(),
-            dir: dir.to_path_buf(),
-        }),
-    }
 }
 
 async fn build_in(
@@ -284,85 +273,6 @@ pub(crate) fn which(tool: &'static str, package: &'static str) -> Result<PathBuf
         .map(|d| d.join(tool))
         .find(|p| p.is_file())
         .ok_or(ImageError::MissingTool { tool, package })
-}
-
-/// Runs `cmd` with its output appended to `log`; a failure carries the log's tail.
-async fn run(step: &'static str, cmd: &mut Command, log: &Path) -> Result<(), ImageError> {
-    let described = describe(cmd);
-    let file = open_log(log, &described)?;
-    let err_file = file.try_clone().map_err(io_err("cannot open", log))?;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::from(file))
-        .stderr(Stdio::from(err_file))
-        .env("LC_ALL", "C")
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .kill_on_drop(true);
-    let status = cmd
-        .status()
-        .await
-        .map_err(io_err("cannot run", Path::new(&described)))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(command_failed(step, described, status, log))
-    }
-}
-
-/// Like `run`, but returns stdout (stderr goes to the log).
-async fn output(step: &'static str, cmd: &mut Command, log: &Path) -> Result<String, ImageError> {
-    let described = describe(cmd);
-    let file = open_log(log, &described)?;
-    cmd.stdin(Stdio::null())
-        .stderr(Stdio::from(file))
-        .env("LC_ALL", "C")
-        .kill_on_drop(true);
-    let out = cmd
-        .output()
-        .await
-        .map_err(io_err("cannot run", Path::new(&described)))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(command_failed(step, described, out.status, log))
-    }
-}
-
-fn describe(cmd: &Command) -> String {
-    let std = cmd.as_std();
-    std::iter::once(std.get_program())
-        .chain(std.get_args())
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn open_log(log: &Path, described: &str) -> Result<std::fs::File, ImageError> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(log)
-        .map_err(io_err("cannot open", log))?;
-    writeln!(f, "\n$ {described}").map_err(io_err("cannot write", log))?;
-    Ok(f)
-}
-
-fn command_failed(
-    step: &'static str,
-    command: String,
-    status: std::process::ExitStatus,
-    log: &Path,
-) -> ImageError {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines[lines.len().saturating_sub(15)..].join("\n");
-    ImageError::Command {
-        step,
-        command,
-        status: status.to_string(),
-        log: log.to_path_buf(),
-        tail,
-    }
 }
 
 async fn blocking<T: Send + 'static>(

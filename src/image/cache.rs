@@ -79,6 +79,14 @@ pub(crate) fn find(home: &Home, name: &str) -> Result<Option<Image>, ImageError>
         })
 }
 
+/// Like `find`, but an image that is not built is an error that says how to build it.
+#[allow(dead_code)] // for `validate` and `up`
+pub(crate) fn require(home: &Home, name: &str) -> Result<Image, ImageError> {
+    find(home, name)?.ok_or_else(|| ImageError::NotFound {
+        name: name.to_string(),
+    })
+}
+
 /// Reads `dir/manifest.json` and checks that the files it names are there.
 pub(crate) fn load(name: &str, dir: &Path) -> Result<Image, String> {
     let manifest = read_manifest(dir)?;
@@ -106,7 +114,10 @@ pub(crate) fn load(name: &str, dir: &Path) -> Result<Image, String> {
 
 fn read_manifest(dir: &Path) -> Result<Manifest, String> {
     let path = dir.join(MANIFEST);
-    let text = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("no {MANIFEST}: not a firedrill image"),
+        _ => format!("cannot read {}: {e}", path.display()),
+    })?;
     serde_json::from_slice(&text).map_err(|e| format!("{} is not valid: {e}", path.display()))
 }
 
@@ -122,8 +133,9 @@ pub(crate) fn remove(home: &Home, name: &str) -> Result<PathBuf, ImageError> {
     validate_name(name)?;
     let dir = home.images().join(name);
     if !dir.is_dir() {
-        return Err(ImageError::NotFound {
+        return Err(ImageError::NoSuchImage {
             name: name.to_string(),
+            dir: home.images(),
         });
     }
     // A broken image (a file missing) is still ours to remove; a directory without our
@@ -191,6 +203,52 @@ fn dir_names(dir: &Path) -> Vec<String> {
         .filter(|e| e.path().is_dir())
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect()
+}
+
+/// Refuses to replace a directory that is not a firedrill image, or an image that node disks
+/// are linked clones of (replacing it would corrupt them).
+pub(crate) fn refuse_foreign_or_used(
+    home: &Home,
+    name: &str,
+    dir: &Path,
+) -> Result<(), ImageError> {
+    match load(name, dir) {
+        Ok(image) => refuse_if_in_use(home, name, &image.disk),
+        // A broken image of ours is fine to replace; a directory that is not ours is not.
+        Err(_) if dir.join(MANIFEST).is_file() => Ok(()),
+        Err(_) => Err(ImageError::NotAnImage {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+        }),
+    }
+}
+
+/// Moves a finished build (`work`, with its manifest) into place as image `name`, replacing
+/// the previous one by two renames, and reads it back.
+pub(crate) fn install(home: &Home, name: &str, work: &Path) -> Result<Image, ImageError> {
+    let final_dir = home.images().join(name);
+    if final_dir.exists() {
+        refuse_foreign_or_used(home, name, &final_dir)?;
+        let old = home.images().join(format!(".{name}.old"));
+        remove_all(&old)?;
+        std::fs::rename(&final_dir, &old).map_err(io_err("cannot move aside", &final_dir))?;
+        std::fs::rename(work, &final_dir).map_err(io_err("cannot rename into place", work))?;
+        remove_all(&old)?;
+    } else {
+        std::fs::rename(work, &final_dir).map_err(io_err("cannot rename into place", work))?;
+    }
+    load(name, &final_dir).map_err(|problem| ImageError::Broken {
+        name: name.to_string(),
+        dir: final_dir,
+        problem,
+    })
+}
+
+fn remove_all(dir: &Path) -> Result<(), ImageError> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err("cannot remove", dir)(e)),
+        _ => Ok(()),
+    }
 }
 
 /// Held for the whole of a build, so two builds of one name never share a temp dir.

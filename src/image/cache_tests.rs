@@ -100,10 +100,7 @@ fn scan_reports_images_and_broken_dirs_and_skips_dot_names() {
                 "broken half: {}/half/initrd.img is missing",
                 images.display()
             ),
-            format!(
-                "broken stray: cannot read {}/stray/manifest.json: No such file or directory (os error 2)",
-                images.display()
-            ),
+            "broken stray: no manifest.json: not a firedrill image".to_string(),
         ]
     );
     let names: Vec<String> = list(&home)
@@ -119,6 +116,12 @@ fn find_distinguishes_missing_usable_and_broken() {
     let s = Scratch::new("find");
     let home = s.home();
     assert!(find(&home, "debian-12").expect("find").is_none());
+    assert_eq!(
+        require(&home, "debian-12")
+            .expect_err("not built")
+            .to_string(),
+        "image `debian-12` is not built: run `sudo firedrill image build --name debian-12` (known names: debian-12)"
+    );
 
     let dir = put_image(&home, "debian-12", &manifest("debian-12", "h"));
     let image = find(&home, "debian-12").expect("find").expect("built");
@@ -164,7 +167,13 @@ fn remove_deletes_images_but_refuses_foreign_dirs() {
     assert!(!dir.exists());
 
     let err = remove(&home, "debian-12").expect_err("gone");
-    assert!(matches!(err, ImageError::NotFound { .. }));
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "there is no image `debian-12` in {}: `firedrill image list` shows the images",
+            home.images().display()
+        )
+    );
 
     let foreign = home.images().join("photos");
     std::fs::create_dir_all(&foreign).expect("foreign");
@@ -226,4 +235,87 @@ fn a_second_build_of_the_same_name_is_refused_while_the_first_runs() {
     lock(&home, "other").expect("other names are independent");
     drop(held);
     lock(&home, "debian-12").expect("lock again after release");
+}
+
+#[test]
+fn install_puts_a_build_in_place_and_replaces_an_unused_image() {
+    let s = Scratch::new("install");
+    let home = s.home();
+    let work = put_image(&home, ".debian-12.build", &manifest("debian-12", "new"));
+    let image = install(&home, "debian-12", &work).expect("first install");
+    assert_eq!(image.dir, home.images().join("debian-12"));
+    assert!(!work.exists());
+
+    let work = put_image(&home, ".debian-12.build", &manifest("debian-12", "newer"));
+    let image = install(&home, "debian-12", &work).expect("replace");
+    assert_eq!(image.manifest.recipe_hash, "newer");
+    assert!(!home.images().join(".debian-12.old").exists());
+    let names: Vec<String> = scan(&home)
+        .expect("scan")
+        .iter()
+        .map(|e| entry_name(e).to_string())
+        .collect();
+    assert_eq!(names, vec!["debian-12"]);
+}
+
+#[test]
+fn install_refuses_to_replace_an_image_in_use_or_a_foreign_dir() {
+    let s = Scratch::new("install-refuse");
+    let home = s.home();
+    let dir = put_image(&home, "debian-12", &manifest("debian-12", "old"));
+    put_overlay(&home.lab("minimal").disk("web"), &dir.join("disk.qcow2"));
+    let work = put_image(&home, ".debian-12.build", &manifest("debian-12", "new"));
+    assert!(matches!(
+        install(&home, "debian-12", &work),
+        Err(ImageError::InUse { .. })
+    ));
+    assert_eq!(
+        find(&home, "debian-12")
+            .expect("find")
+            .expect("kept")
+            .manifest
+            .recipe_hash,
+        "old"
+    );
+
+    let foreign = home.images().join("mine");
+    std::fs::create_dir_all(&foreign).expect("foreign");
+    let work = put_image(&home, ".mine.build", &manifest("mine", "new"));
+    assert!(matches!(
+        install(&home, "mine", &work),
+        Err(ImageError::NotAnImage { .. })
+    ));
+}
+
+#[test]
+fn build_is_a_no_op_when_the_cached_image_matches_the_recipe() {
+    let s = Scratch::new("noop");
+    let home = s.home();
+    let hash = recipe::recipe("debian-12").expect("recipe").hash();
+    put_image(&home, "debian-12", &manifest("debian-12", &hash));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut lines = Vec::new();
+    let image = runtime
+        .block_on(crate::image::build(&home, "debian-12", false, &mut |l| {
+            lines.push(l.to_string())
+        }))
+        .expect("no-op build");
+    assert_eq!(image.manifest.recipe_hash, hash);
+    assert_eq!(
+        lines,
+        vec![format!(
+            "image debian-12 is up to date (built 2026-11-22T03:00:00Z, recipe {}): nothing to do; --rebuild builds it again",
+            &hash[..12]
+        )]
+    );
+    let err = runtime
+        .block_on(crate::image::build(&home, "arch", false, &mut |_| {}))
+        .expect_err("unknown recipe");
+    assert_eq!(
+        err.to_string(),
+        "no image recipe is called `arch`: the known names are debian-12"
+    );
 }

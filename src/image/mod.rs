@@ -9,9 +9,13 @@
 mod build;
 mod cache;
 pub(crate) mod command;
+mod exec;
 mod recipe;
 mod rootfs;
 mod util;
+
+#[cfg(test)]
+mod boot_test;
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -19,7 +23,7 @@ use thiserror::Error;
 
 pub(crate) use build::build;
 #[allow(unused_imports)] // the API `validate` and `up` call
-pub(crate) use cache::{find, list};
+pub(crate) use cache::{find, list, require};
 pub(crate) use recipe::known_names;
 
 /// A built image, read back from its manifest.
@@ -105,6 +109,8 @@ pub(crate) enum ImageError {
         log: PathBuf,
         tail: String,
     },
+    #[error("image build of `{name}` interrupted; nothing was installed, run it again to build")]
+    Interrupted { name: String },
     #[error("the built root file system is unusable: {problem}; see {log} and rebuild")]
     BadRootfs { problem: String, log: PathBuf },
     #[error(
@@ -112,6 +118,8 @@ pub(crate) enum ImageError {
         known_names().join(", ")
     )]
     NotFound { name: String },
+    #[error("there is no image `{name}` in {dir}: `firedrill image list` shows the images")]
+    NoSuchImage { name: String, dir: PathBuf },
     #[error(
         "{dir} is not a firedrill image (no readable manifest.json naming `{name}`); refusing to touch it, remove it by hand if you are sure"
     )]
@@ -140,6 +148,7 @@ impl ImageError {
                 | ImageError::UnknownRecipe { .. }
                 | ImageError::InvalidName { .. }
                 | ImageError::NotFound { .. }
+                | ImageError::NoSuchImage { .. }
                 | ImageError::NotAnImage { .. }
                 | ImageError::InUse { .. }
         )

@@ -103,8 +103,16 @@ const SSHD_CFG: &str =
     "# firedrill: cloud-init installs only the ed25519 host key that firedrill generated
 # and pinned; naming it here stops sshd from looking for (and logging about) other key types.
 HostKey /etc/ssh/ssh_host_ed25519_key
+PasswordAuthentication no
 ";
 
+const PRESET: &str =
+    "# firedrill: the units enabled in the image are final. An empty machine-id makes the
+# first boot apply presets, which would otherwise enable systemd-networkd and friends.
+disable *
+";
+
+// resolvconf keeps the build host's resolv.conf here; the nodes must not inherit it.
 const RESOLV_CONF: &str = "# Written at boot by resolvconf from the network configuration.
 ";
 
@@ -123,6 +131,7 @@ const DISABLE: &[&str] = &[
     "apt-daily-upgrade.timer",
     "e2scrub_all.timer",
     "e2scrub_reap.service",
+    "fstrim.timer",
 ];
 
 const STEPS: &[Step] = &[
@@ -164,6 +173,12 @@ const STEPS: &[Step] = &[
         mode: 0o644,
         content: "debian\n",
     },
+    // The default cloud-init would otherwise set (en_US.UTF-8) is not generated in the image.
+    Step::Write {
+        path: "etc/default/locale",
+        mode: 0o644,
+        content: "LANG=C.UTF-8\n",
+    },
     Step::Write {
         path: "etc/hosts",
         mode: 0o644,
@@ -179,6 +194,11 @@ const STEPS: &[Step] = &[
         target: "../run/resolvconf/resolv.conf",
     },
     Step::Chroot { argv: DISABLE },
+    Step::Write {
+        path: "etc/systemd/system-preset/00-firedrill.preset",
+        mode: 0o644,
+        content: PRESET,
+    },
     // The packages were installed from debootstrap's cache; the copies are dead weight.
     Step::Remove {
         dir: "var/cache/apt/archives",

@@ -85,7 +85,8 @@ pub(crate) fn inventory(dpkg_output: &str, wanted: &[&str]) -> Result<Vec<String
             broken.push(format!("{pkg} ({})", status.trim()));
         }
     }
-    packages.sort();
+    // By name, then version: a plain string sort would put `dbus-bin=` before `dbus=`.
+    packages.sort_by(|a, b| a.split_once('=').cmp(&b.split_once('=')));
     let missing: Vec<&str> = wanted
         .iter()
         .copied()
