@@ -113,12 +113,19 @@ fn phase(ctx: &NodeContext) -> usize {
     }
 }
 
+/// One node's configuration: what changed and how long it took.
+pub(crate) struct Configured {
+    pub(crate) node: String,
+    pub(crate) report: NodeReport,
+    pub(crate) seconds: f64,
+}
+
 /// Configures every node's roles. Returns each configured node's report and the failures.
 pub(crate) async fn configure(
     dir: &LabDir,
     state: &LabState,
     progress: &Progress,
-) -> Result<(Vec<(String, NodeReport)>, Vec<String>), LabError> {
+) -> Result<(Vec<Configured>, Vec<String>), LabError> {
     let secrets = secrets(dir)?;
     let contexts = contexts(state);
     let mut reports = Vec::new();
@@ -134,6 +141,7 @@ pub(crate) async fn configure(
             let secrets = secrets.clone();
             let bar = progress.node(&ctx.node);
             tasks.spawn(async move {
+                let started = std::time::Instant::now();
                 let session = crate::ssh::Session::connect(&target, Duration::from_secs(30))
                     .await
                     .map_err(|e| e.to_string())?;
@@ -142,8 +150,13 @@ pub(crate) async fn configure(
                 session.close().await;
                 match result {
                     Ok(r) => {
-                        bar.finish(&format!("configured: {}", r.summary()));
-                        Ok((ctx.node.clone(), r))
+                        let seconds = started.elapsed().as_secs_f64();
+                        bar.finish(&format!("configured in {seconds:.1}s: {}", r.summary()));
+                        Ok(Configured {
+                            node: ctx.node.clone(),
+                            report: r,
+                            seconds,
+                        })
                     }
                     Err(e) => {
                         bar.finish("configuration failed");
@@ -160,6 +173,6 @@ pub(crate) async fn configure(
             }
         }
     }
-    reports.sort_by(|a, b| a.0.cmp(&b.0));
+    reports.sort_by(|a, b| a.node.cmp(&b.node));
     Ok((reports, failures))
 }

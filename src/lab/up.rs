@@ -124,7 +124,14 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     // Roles need every node: a database that did not boot would fail its apps anyway.
     let mut configured = Vec::new();
     if failures.is_empty() {
+        let config_started = Instant::now();
         let (reports, role_failures) = super::configure::configure(&dir, &state, &progress).await?;
+        if !reports.is_empty() || !role_failures.is_empty() {
+            progress.println(&format!(
+                "roles configured in {:.1}s",
+                config_started.elapsed().as_secs_f64()
+            ));
+        }
         configured = reports;
         failures.extend(role_failures);
     } else if state.nodes.iter().any(|n| !n.roles.is_empty()) {
@@ -298,7 +305,7 @@ fn initial_state(
 fn print_summary(
     state: &LabState,
     outcomes: &[NodeOutcome],
-    configured: &[(String, crate::roles::NodeReport)],
+    configured: &[super::configure::Configured],
     elapsed: Duration,
 ) {
     let secs = |v: Option<f64>| v.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into());
@@ -319,8 +326,8 @@ fn print_summary(
         } else {
             configured
                 .iter()
-                .find(|(name, _)| *name == n.name)
-                .map(|(_, r)| r.summary())
+                .find(|c| c.node == n.name)
+                .map(|c| format!("{} ({:.1}s)", c.report.summary(), c.seconds))
                 .unwrap_or_else(|| "not configured".into())
         };
         println!(
@@ -336,9 +343,18 @@ fn print_summary(
             roles
         );
     }
-    let unchanged =
-        outcomes.iter().all(|o| o.changes.is_empty()) && outcomes.len() == state.nodes.len();
+    let unchanged = outcomes.iter().all(|o| o.changes.is_empty())
+        && outcomes.len() == state.nodes.len()
+        && configured.iter().all(|c| c.report.changed.is_empty());
     println!();
+    if state.phase != LabPhase::Up {
+        println!(
+            "lab {}: NOT ready after {:.1}s (errors above)",
+            state.name,
+            elapsed.as_secs_f64()
+        );
+        return;
+    }
     if unchanged {
         println!(
             "lab {}: up, nothing changed ({:.1}s)",
