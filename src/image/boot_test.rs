@@ -292,11 +292,13 @@ fn image_boots_with_its_seed() {
         root_kib > 7 * 1024 * 1024,
         "root fs not grown to the 8G disk: {root_kib} KiB"
     );
+    let overlay_bytes = std::fs::metadata(&overlay).map(|m| m.len()).unwrap_or(0);
     eprintln!(
-        "image {}: {} bytes qcow2; boot to cloud-init finished {:.1}s",
+        "image {}: {} bytes qcow2; boot to cloud-init finished {:.1}s; node overlay after first boot {} bytes",
         image.name,
         image.manifest.disk_bytes,
-        boot.as_secs_f64()
+        boot.as_secs_f64(),
+        overlay_bytes
     );
 }
 

@@ -119,7 +119,7 @@ pub(crate) fn format_list(entries: &[Entry]) -> String {
                 fmt_bytes(i.manifest.virtual_size),
                 match cache::is_current(&i.manifest) {
                     Some(true) => "current".to_string(),
-                    Some(false) => "stale (rebuild with --rebuild)".to_string(),
+                    Some(false) => "stale (`image build` rebuilds it)".to_string(),
                     None => "unknown recipe".to_string(),
                 },
             ],
@@ -207,7 +207,7 @@ mod tests {
         assert_eq!(
             out.lines().nth(1),
             Some(
-                "debian-12  2026-11-22T03:00:00Z  1.1 GiB  2.2 GiB  stale (rebuild with --rebuild)"
+                "debian-12  2026-11-22T03:00:00Z  1.1 GiB  2.2 GiB  stale (`image build` rebuilds it)"
             )
         );
     }
