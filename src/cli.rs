@@ -16,7 +16,10 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Send open-loop traffic to the lab's service and show, second by second, what a user feels
+    Client(crate::client::ClientArgs),
+}
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,5 +33,11 @@ pub(crate) fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, crate::error::Error> {
-    match cli.command {}
+    match cli.command {
+        Command::Client(args) => Ok(if crate::client::run(&args)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }),
+    }
 }

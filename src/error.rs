@@ -10,12 +10,15 @@ pub(crate) enum Error {
     Usage(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Client(#[from] crate::client::ClientError),
 }
 
 impl Error {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Error::Usage(_) => 2,
+            Error::Client(e) => e.exit_code(),
             _ => 1,
         }
     }

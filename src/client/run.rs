@@ -1,0 +1,183 @@
+//! One run: start the schedule, collect results, print a line per second with the lab's events,
+//! write the report, print the summary. The only module here with side effects besides sending.
+
+use super::ClientError;
+use super::config::Config;
+use super::output::{self, RunInfo, Style};
+use super::report::{self, ReportFile};
+use super::request::Sender;
+use super::schedule::{self, Msg, Plan};
+use super::stats::Stats;
+use crate::events::{Event, EventTail};
+use chrono::{DateTime, Utc};
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// A second is printed this long after it ends, so that answers that arrived in its last
+/// moments are counted in it rather than in the next one.
+const GRACE: Duration = Duration::from_millis(50);
+
+/// Prints, writes the report and merges events; everything the collector shows goes through here.
+struct Sink {
+    style: Style,
+    slo: f64,
+    start_wall: DateTime<Utc>,
+    report: Option<ReportFile>,
+    tail: Option<EventTail>,
+    /// Events read but belonging to a second not yet printed.
+    pending: Vec<Event>,
+}
+
+impl Sink {
+    fn print(&self, line: &str) {
+        // A closed stdout (`| head`) must not end the run: the report and exit code still matter.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+
+    fn read_events(&mut self) {
+        let Some(tail) = self.tail.as_mut() else {
+            return;
+        };
+        match tail.poll() {
+            Ok(lines) => {
+                for line in lines {
+                    match line {
+                        Ok(e) => self.pending.push(e),
+                        Err(e) => eprintln!("warning: {e}"),
+                    }
+                }
+            }
+            Err(e) => eprintln!("warning: {e}"),
+        }
+        self.pending.sort_by_key(|e| e.ts);
+    }
+
+    /// Events that happened before `until` (all of them when `None`), each on its own line.
+    fn events_before(&mut self, until: Option<DateTime<Utc>>) -> Result<(), ClientError> {
+        let cut = match until {
+            Some(t) => self.pending.partition_point(|e| e.ts < t),
+            None => self.pending.len(),
+        };
+        for e in self.pending.drain(..cut).collect::<Vec<_>>() {
+            self.print(&output::event_line(&e, self.style));
+            if let Some(r) = self.report.as_mut() {
+                r.line(&report::event_json(&e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn second(&mut self, stats: &mut Stats, second: u64) -> Result<(), ClientError> {
+        self.read_events();
+        let end = self.start_wall + Duration::from_secs(second + 1);
+        self.events_before(Some(end))?;
+        let s = stats.flush(second);
+        self.print(&output::second_line(
+            &s,
+            self.start_wall,
+            self.slo,
+            self.style,
+        ));
+        if let Some(r) = self.report.as_mut() {
+            r.line(&report::second_json(&s, self.start_wall))?;
+            r.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the load until the duration is over or Ctrl-C; `Ok(true)` when the SLO was met.
+pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> {
+    let report = cfg.report.as_deref().map(ReportFile::create).transpose()?;
+    // Opened before the first request: events from before the run are history.
+    let tail = cfg.events.clone().map(EventTail::from_end);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctrl_c = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::Relaxed);
+            }
+        })
+    };
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let plan = Plan {
+        rate: cfg.rate,
+        total: cfg.duration.map(|d| schedule::total_requests(cfg.rate, d)),
+        write_ratio: cfg.write_ratio,
+        max_inflight: cfg.max_inflight,
+        timeout: cfg.timeout,
+    };
+    let start = Instant::now();
+    let start_wall = Utc::now();
+    let mut sink = Sink {
+        style,
+        slo: cfg.slo,
+        start_wall,
+        report,
+        tail,
+        pending: Vec::new(),
+    };
+    let scheduler = schedule::spawn(
+        plan,
+        Arc::new(Sender::new(&cfg)),
+        tx,
+        stop,
+        start,
+        tokio::runtime::Handle::current(),
+    )
+    .map_err(ClientError::Thread)?;
+
+    let mut stats = Stats::new();
+    let mut second = 0u64;
+    loop {
+        let tick = tokio::time::Instant::from_std(start + Duration::from_secs(second + 1) + GRACE);
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(Msg::Sent { scheduled, lag }) => stats.sent(scheduled, lag),
+                Some(Msg::Done { index, scheduled, completed, outcome }) => {
+                    stats.done(index, scheduled, completed, &outcome)
+                }
+                Some(Msg::Dropped { index, scheduled, reason }) => {
+                    stats.dropped(index, scheduled, &reason)
+                }
+                None => break,
+            },
+            _ = tokio::time::sleep_until(tick) => {
+                sink.second(&mut stats, second)?;
+                second += 1;
+            }
+        }
+    }
+    ctrl_c.abort();
+    // The channel is closed, so the thread has returned; joining only collects it.
+    let _ = scheduler.join();
+
+    let elapsed = start.elapsed();
+    // The partial last second, and any second whose results came in after the last tick.
+    if let Some(last) = stats.last_second() {
+        for s in second..=last.max(second) {
+            sink.second(&mut stats, s)?;
+        }
+    }
+    sink.read_events();
+    sink.events_before(None)?;
+
+    let totals = stats.finish();
+    let info = RunInfo {
+        start: start_wall,
+        elapsed,
+        rate: cfg.rate,
+        slo: cfg.slo,
+    };
+    sink.print(output::summary(&totals, &info, style).trim_end());
+    if let Some(r) = sink.report.as_mut() {
+        r.line(&report::summary_json(&totals, &info))?;
+        r.flush()?;
+    }
+    Ok(report::slo_met(totals.availability(), cfg.slo))
+}
