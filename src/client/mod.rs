@@ -12,6 +12,7 @@ mod run;
 mod schedule;
 mod stats;
 mod target;
+mod timer;
 
 use crate::paths::Home;
 use chrono::{FixedOffset, Local, Offset};
@@ -93,8 +94,6 @@ pub(crate) enum ClientError {
     },
     #[error("cannot start the client: {0}; check the process limits (ulimit -u, ulimit -n)")]
     Runtime(std::io::Error),
-    #[error("cannot start the scheduling thread: {0}; check the process limits (ulimit -u)")]
-    Thread(std::io::Error),
 }
 
 impl ClientError {
@@ -117,8 +116,7 @@ impl ClientError {
             | ClientError::LabStateRead { .. }
             | ClientError::LabStateParse { .. }
             | ClientError::ReportWrite { .. }
-            | ClientError::Runtime(_)
-            | ClientError::Thread(_) => 1,
+            | ClientError::Runtime(_) => 1,
         }
     }
 }

@@ -165,14 +165,13 @@ pub(crate) fn summary(t: &Totals, run: &RunInfo, style: Style) -> String {
         .map_or("-".to_string(), |r| format!("{r:.1}/s"));
     let _ = writeln!(
         out,
-        "{} {} to {} ({:.1}s), target {}/s, achieved {}, client lag max {}",
+        "{} {} to {} ({:.1}s), target {}/s, achieved {}",
         style.paint(BOLD, "summary"),
         style.clock(run.start, false),
         style.clock(end, false),
         run.elapsed.as_secs_f64(),
         run.rate,
         achieved,
-        fmt_latency(t.lag_max)
     );
     let _ = writeln!(
         out,
@@ -196,6 +195,8 @@ pub(crate) fn summary(t: &Totals, run: &RunInfo, style: Style) -> String {
         let _ = writeln!(out, "  {:<8} {:>7}  {}", class.name(), n, reason);
     }
     let _ = writeln!(out, "  latency  {}", fmt_percentiles(t.latency, true));
+    // The client's own share of every latency above: how late it sent.
+    let _ = writeln!(out, "  client lag  {}", fmt_percentiles(t.lag, true));
     match &t.longest_failure {
         None => {
             let _ = writeln!(out, "  longest failure stretch: none");
@@ -392,10 +393,11 @@ mod tests {
         };
         assert_eq!(
             summary(&t, &run, plain()),
-            "summary 14:03:02 to 14:03:02 (0.4s), target 10/s, achieved 10.0/s, client lag max 0.00ms\n\
+            "summary 14:03:02 to 14:03:02 (0.4s), target 10/s, achieved 10.0/s\n\
              \x20 scheduled 4  sent 4  ok 2  failed 2  dropped 0\n\
              \x20 5xx            2  HTTP 500\n\
              \x20 latency  p50 1.00ms  p90 1.00ms  p99 1.00ms  max 1.00ms\n\
+             \x20 client lag  p50 0.00ms  p90 0.00ms  p99 0.00ms  max 0.00ms\n\
              \x20 longest failure stretch: 2 requests, 14:03:02.100 to 14:03:02.200 (0.10s)\n\
              \x20 availability 50.000% against an SLO of 99.9%: MISSED\n"
         );

@@ -107,6 +107,8 @@ struct SummaryRecord {
     p90_ms: Option<f64>,
     p99_ms: Option<f64>,
     max_ms: Option<f64>,
+    lag_p50_ms: Option<f64>,
+    lag_p99_ms: Option<f64>,
     longest_failure: Option<StretchRecord>,
     availability: Option<f64>,
     slo: f64,
@@ -161,6 +163,8 @@ pub(crate) fn summary_json(t: &Totals, run: &RunInfo) -> String {
         p90_ms: p(|p| p.p90),
         p99_ms: p(|p| p.p99),
         max_ms: p(|p| p.max),
+        lag_p50_ms: t.lag.map(|l| l.p50),
+        lag_p99_ms: t.lag.map(|l| l.p99),
         longest_failure: t.longest_failure.map(|s| StretchRecord {
             requests: s.requests,
             start: ts(run.start + s.start),

@@ -12,9 +12,8 @@ use crate::events::{Event, EventTail};
 use chrono::{DateTime, Utc};
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// A second is printed this long after it ends, so that answers that arrived in its last
 /// moments are counted in it rather than in the next one.
@@ -94,15 +93,14 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
     let report = cfg.report.as_deref().map(ReportFile::create).transpose()?;
     // Opened before the first request: events from before the run are history.
     let tail = cfg.events.clone().map(EventTail::from_end);
-    let stop = Arc::new(AtomicBool::new(false));
-    let ctrl_c = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                stop.store(true, Ordering::Relaxed);
-            }
-        })
-    };
+    let (stop, stopped) = watch::channel(false);
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = stop.send(true);
+        }
+        // Keep the sender: the schedule treats a closed channel as "run to the end".
+        std::future::pending::<()>().await
+    });
 
     let (tx, mut rx) = mpsc::unbounded_channel();
     let plan = Plan {
@@ -122,15 +120,13 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
         tail,
         pending: Vec::new(),
     };
-    let scheduler = schedule::spawn(
+    tokio::spawn(schedule::run(
         plan,
         Arc::new(Sender::new(&cfg)),
         tx,
-        stop,
+        stopped,
         start,
-        tokio::runtime::Handle::current(),
-    )
-    .map_err(ClientError::Thread)?;
+    ));
 
     let mut stats = Stats::new();
     let mut second = 0u64;
@@ -154,8 +150,6 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
         }
     }
     ctrl_c.abort();
-    // The channel is closed, so the thread has returned; joining only collects it.
-    let _ = scheduler.join();
 
     let elapsed = start.elapsed();
     // The partial last second, and any second whose results came in after the last tick.

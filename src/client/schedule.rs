@@ -1,16 +1,14 @@
 //! The open loop. Request i is due at start + i/rate, whatever the server does; if no slot is free
 //! at that moment (every `--max-inflight` slot waits on the server), it is counted as dropped.
 //!
-//! The loop runs on its own OS thread and sleeps with the kernel's timer, not tokio's: tokio's
-//! timer wheel rounds sleeps up to the next millisecond, which at 2,000 req/s would add about half
-//! a millisecond of client lag to every latency measured from the scheduled time.
+//! It sleeps on a timerfd (`timer.rs`), not on tokio's millisecond timer, so that the client's own
+//! lag stays far below the latencies it measures.
 
 use super::request::{Outcome, Sender, is_write};
+use super::timer::Timer;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::runtime::Handle;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 /// What the scheduler and the request tasks tell the collector. Times are offsets from the start.
 #[derive(Debug)]
@@ -53,46 +51,34 @@ pub(crate) fn total_requests(rate: f64, duration: Duration) -> u64 {
     (rate * duration.as_secs_f64() - 1e-9).ceil().max(0.0) as u64
 }
 
-/// Never sleep longer than this, so that Ctrl-C stops a slow schedule at once.
-const MAX_NAP: Duration = Duration::from_millis(50);
-
-/// Runs the schedule on its own thread until the plan is done or `stop` is set. The channel
-/// closes when this thread and every request it started are finished.
-pub(crate) fn spawn(
+/// Runs the schedule until the plan is done or `stop` turns true. Spawned on the runtime, so
+/// that each request task starts on the worker the timer woke. The channel closes when this task
+/// and every request it started are finished.
+pub(crate) async fn run(
     plan: Plan,
     sender: Arc<Sender>,
     tx: mpsc::UnboundedSender<Msg>,
-    stop: Arc<AtomicBool>,
+    mut stop: watch::Receiver<bool>,
     start: Instant,
-    runtime: Handle,
-) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("firedrill-schedule".into())
-        .spawn(move || run(plan, sender, tx, stop, start, runtime))
-}
-
-fn run(
-    plan: Plan,
-    sender: Arc<Sender>,
-    tx: mpsc::UnboundedSender<Msg>,
-    stop: Arc<AtomicBool>,
-    start: Instant,
-    runtime: Handle,
 ) {
+    let timer = Timer::new();
     let slots = Arc::new(Semaphore::new(plan.max_inflight));
     let mut index = 0u64;
+    let mut stop_open = true;
     while plan.total.is_none_or(|n| index < n) {
         let scheduled = due(index, plan.rate);
-        let at = start + scheduled;
-        loop {
-            if stop.load(Ordering::Relaxed) {
-                return;
+        tokio::select! {
+            biased;
+            changed = stop.changed(), if stop_open => {
+                match changed {
+                    Ok(()) if *stop.borrow() => return,
+                    Ok(()) => {}
+                    // Nobody can stop us any more: keep to the plan.
+                    Err(_) => stop_open = false,
+                }
+                continue;
             }
-            let now = Instant::now();
-            if now >= at {
-                break;
-            }
-            std::thread::sleep((at - now).min(MAX_NAP));
+            _ = timer.sleep_until(start + scheduled) => {}
         }
         if start.elapsed() >= scheduled + plan.timeout {
             // The client itself stalled (suspended, starved of CPU) longer than the timeout.
@@ -105,7 +91,7 @@ fn run(
             let tx = tx.clone();
             let sender = sender.clone();
             let write = is_write(index, plan.write_ratio);
-            runtime.spawn(async move {
+            tokio::spawn(async move {
                 let lag = start.elapsed().saturating_sub(scheduled);
                 let _ = tx.send(Msg::Sent { scheduled, lag });
                 let outcome = sender.send(index, write, (start + scheduled).into()).await;

@@ -112,7 +112,8 @@ pub(crate) struct Totals {
     pub(crate) longest_failure: Option<Stretch>,
     /// Requests sent per second between the first and the last send, as measured.
     pub(crate) achieved_rate: Option<f64>,
-    pub(crate) lag_max: Duration,
+    /// How late the client itself sent requests: the part of every latency that is the client's.
+    pub(crate) lag: Option<Percentiles>,
 }
 
 impl Totals {
@@ -139,7 +140,7 @@ pub(crate) struct Stats {
     outage: OutageTracker,
     first_send: Option<Duration>,
     last_send: Duration,
-    lag_max: Duration,
+    lag: Histogram<u64>,
 }
 
 impl Stats {
@@ -155,7 +156,7 @@ impl Stats {
             outage: OutageTracker::default(),
             first_send: None,
             last_send: Duration::ZERO,
-            lag_max: Duration::ZERO,
+            lag: new_histogram(),
         }
     }
 
@@ -173,7 +174,7 @@ impl Stats {
         self.sent += 1;
         self.first_send.get_or_insert(at);
         self.last_send = self.last_send.max(at);
-        self.lag_max = self.lag_max.max(lag);
+        self.lag.saturating_record(lag.as_micros() as u64);
     }
 
     /// Request `index`, due at `scheduled`, came to `outcome` at `completed`.
@@ -257,7 +258,7 @@ impl Stats {
             reasons,
             longest_failure: self.outage.finish(),
             achieved_rate,
-            lag_max: self.lag_max,
+            lag: percentiles(&self.lag),
         }
     }
 }
