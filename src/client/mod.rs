@@ -6,6 +6,7 @@ mod config;
 mod expect;
 mod outage;
 mod output;
+mod pool;
 mod report;
 mod request;
 mod run;
@@ -94,6 +95,8 @@ pub(crate) enum ClientError {
     },
     #[error("cannot start the client: {0}; check the process limits (ulimit -u, ulimit -n)")]
     Runtime(std::io::Error),
+    #[error("cannot start a sending thread: {0}; check the process limits (ulimit -u)")]
+    Shard(std::io::Error),
 }
 
 impl ClientError {
@@ -116,7 +119,8 @@ impl ClientError {
             | ClientError::LabStateRead { .. }
             | ClientError::LabStateParse { .. }
             | ClientError::ReportWrite { .. }
-            | ClientError::Runtime(_) => 1,
+            | ClientError::Runtime(_)
+            | ClientError::Shard(_) => 1,
         }
     }
 }
@@ -224,7 +228,7 @@ pub(crate) fn run(args: &ClientArgs) -> Result<bool, ClientError> {
         color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         zone: local_zone(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(ClientError::Runtime)?;

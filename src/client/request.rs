@@ -5,13 +5,11 @@
 use super::class::{Class, classify_error, classify_status, error_reason, timeout_reason};
 use super::config::Config;
 use super::expect::Expect;
+use super::pool::{Pool, SendError};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::header::{ACCEPT, CONTENT_TYPE, USER_AGENT};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, Uri};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -31,26 +29,34 @@ pub(crate) struct Outcome {
 /// Everything needed to send requests; shared by all request tasks.
 #[derive(Debug)]
 pub(crate) struct Sender {
-    client: Client<HttpConnector, Full<Bytes>>,
+    pool: Pool,
+    /// The request targets in origin form (`/todos`): the connection already names the host.
     get: Uri,
     post: Uri,
+    host: HeaderValue,
     expects: Vec<Expect>,
     timeout: Duration,
 }
 
+/// `/path?query` of a URL.
+fn origin_form(uri: &Uri) -> Uri {
+    uri.path_and_query()
+        .map_or("/", |p| p.as_str())
+        .parse()
+        .unwrap_or_else(|_| Uri::from_static("/"))
+}
+
 impl Sender {
     pub(crate) fn new(cfg: &Config) -> Sender {
-        let mut connector = HttpConnector::new();
-        // Small requests: Nagle would add up to 40 ms to some of them.
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector);
+        // `parse_url` made sure there is a host; the port defaults to HTTP's.
+        let authority = cfg.url.authority().map_or("", |a| a.as_str());
+        let host = cfg.url.host().unwrap_or_default();
+        let port = cfg.url.port_u16().unwrap_or(80);
         Sender {
-            client,
-            get: cfg.url.clone(),
-            post: cfg.post_url.clone(),
+            pool: Pool::new(format!("{host}:{port}")),
+            get: origin_form(&cfg.url),
+            post: origin_form(&cfg.post_url),
+            host: HeaderValue::from_str(authority).unwrap_or(HeaderValue::from_static("localhost")),
             expects: cfg.expects.clone(),
             timeout: cfg.timeout,
         }
@@ -84,6 +90,7 @@ impl Sender {
 
     async fn exchange(&self, index: u64, write: bool) -> Result<(u16, Bytes), (Class, String)> {
         let builder = Request::builder()
+            .header(HOST, self.host.clone())
             .header(
                 USER_AGENT,
                 concat!("firedrill-client/", env!("CARGO_PKG_VERSION")),
@@ -102,9 +109,9 @@ impl Sender {
                 .body(Full::new(Bytes::new()))
         };
         let req = req.map_err(|e| (Class::Other, e.to_string()))?;
-        let resp = self.client.request(req).await.map_err(|e| {
-            let class = classify_error(&e, e.is_connect());
-            (class, error_reason(&e))
+        let (resp, conn) = self.pool.send(req).await.map_err(|e| {
+            let class = classify_error(e.as_error(), matches!(e, SendError::Connect(_)));
+            (class, error_reason(e.as_error()))
         })?;
         let status = resp.status().as_u16();
         let body = Limited::new(resp.into_body(), MAX_BODY)
@@ -115,6 +122,7 @@ impl Sender {
                 (class, error_reason(e.as_ref()))
             })?
             .to_bytes();
+        self.pool.checkin(conn);
         Ok((status, body))
     }
 

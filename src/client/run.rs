@@ -5,15 +5,15 @@ use super::ClientError;
 use super::config::Config;
 use super::output::{self, RunInfo, Style};
 use super::report::{self, ReportFile};
-use super::request::Sender;
-use super::schedule::{self, Msg, Plan};
+use super::schedule::{self, Msg};
 use super::stats::Stats;
 use crate::events::{Event, EventTail};
 use chrono::{DateTime, Utc};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc::{self, error::TryRecvError};
+use tokio::sync::watch;
 
 /// A second is printed this long after it ends, so that answers that arrived in its last
 /// moments are counted in it rather than in the next one.
@@ -88,8 +88,41 @@ impl Sink {
     }
 }
 
-/// Runs the load until the duration is over or Ctrl-C; `Ok(true)` when the SLO was met.
+/// How often the collector takes the shards' messages. Polling, rather than being woken by each
+/// message, keeps the shards from waking this thread thousands of times a second.
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
+
+/// Takes every message waiting; `false` once every shard and request is finished.
+fn drain(rx: &mut mpsc::UnboundedReceiver<Msg>, stats: &mut Stats, rate: f64) -> bool {
+    loop {
+        match rx.try_recv() {
+            Ok(Msg::Sent { scheduled, lag }) => stats.sent(scheduled, lag),
+            Ok(Msg::Done {
+                index,
+                scheduled,
+                completed,
+                outcome,
+            }) => stats.done(index, scheduled, completed, &outcome),
+            Ok(Msg::Dropped {
+                first,
+                end,
+                step,
+                reason,
+            }) => {
+                for index in (first..end).step_by(step as usize) {
+                    stats.dropped(index, schedule::due(index, rate), &reason);
+                }
+            }
+            Err(TryRecvError::Empty) => return true,
+            Err(TryRecvError::Disconnected) => return false,
+        }
+    }
+}
+
+/// Runs the load until the duration is over or Ctrl-C; `Ok(true)` when the SLO was met. Runs on
+/// the collector's runtime; the requests go out from the shards' threads.
 pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> {
+    let cfg = Arc::new(cfg);
     let report = cfg.report.as_deref().map(ReportFile::create).transpose()?;
     // Opened before the first request: events from before the run are history.
     let tail = cfg.events.clone().map(EventTail::from_end);
@@ -103,13 +136,9 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
     });
 
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let plan = Plan {
-        rate: cfg.rate,
-        total: cfg.duration.map(|d| schedule::total_requests(cfg.rate, d)),
-        write_ratio: cfg.write_ratio,
-        max_inflight: cfg.max_inflight,
-        timeout: cfg.timeout,
-    };
+    let total = cfg
+        .duration
+        .map_or(u64::MAX, |d| schedule::total_requests(cfg.rate, d));
     let start = Instant::now();
     let start_wall = Utc::now();
     let mut sink = Sink {
@@ -120,32 +149,30 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
         tail,
         pending: Vec::new(),
     };
-    tokio::spawn(schedule::run(
-        plan,
-        Arc::new(Sender::new(&cfg)),
-        tx,
-        stopped,
-        start,
-    ));
+    schedule::spawn_shards(&cfg, total, tx, stopped, start).map_err(ClientError::Shard)?;
 
     let mut stats = Stats::new();
     let mut second = 0u64;
+    let tick_at = |second: u64| start + Duration::from_secs(second + 1) + GRACE;
+    let tick = tokio::time::sleep_until(tick_at(second).into());
+    tokio::pin!(tick);
+    let mut poll = tokio::time::interval(DRAIN_EVERY);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
-        let tick = tokio::time::Instant::from_std(start + Duration::from_secs(second + 1) + GRACE);
         tokio::select! {
-            msg = rx.recv() => match msg {
-                Some(Msg::Sent { scheduled, lag }) => stats.sent(scheduled, lag),
-                Some(Msg::Done { index, scheduled, completed, outcome }) => {
-                    stats.done(index, scheduled, completed, &outcome)
+            _ = poll.tick() => {
+                if !drain(&mut rx, &mut stats, cfg.rate) {
+                    break;
                 }
-                Some(Msg::Dropped { index, scheduled, reason }) => {
-                    stats.dropped(index, scheduled, &reason)
-                }
-                None => break,
-            },
-            _ = tokio::time::sleep_until(tick) => {
+            }
+            _ = &mut tick => {
+                let open = drain(&mut rx, &mut stats, cfg.rate);
                 sink.second(&mut stats, second)?;
                 second += 1;
+                tick.as_mut().reset(tick_at(second).into());
+                if !open {
+                    break;
+                }
             }
         }
     }

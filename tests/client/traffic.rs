@@ -149,17 +149,19 @@ fn a_stall_shows_as_timeouts_and_the_rate_holds() {
     assert_eq!(run.code, 1);
     assert_eq!((run.count("ok"), run.class("timeout")), (80, 20));
     assert_eq!((run.count("sent"), run.count("dropped")), (100, 0));
-    // No slowdown: the client sent on schedule through the stall.
+    // No slowdown: the client kept sending on schedule through the stall. A closed-loop client
+    // would have waited out 20 x 0.5 s and managed under 10/s; the margins below only absorb a
+    // busy CI machine descheduling the client for a moment.
     let achieved = run.summary()["achieved_rate"].as_f64().expect("rate");
-    assert!((achieved - 50.0).abs() <= 0.5, "achieved {achieved}/s");
+    assert!((45.0..=55.0).contains(&achieved), "achieved {achieved}/s");
     for s in run
         .seconds()
         .iter()
         .filter(|s| s["second"].as_u64() < Some(2))
     {
         let sent = s["sent"].as_u64().expect("count");
-        assert!((49..=51).contains(&sent), "{s}");
-        assert!(s["lag_max_ms"].as_f64() < Some(100.0), "{s}");
+        assert!((40..=60).contains(&sent), "{s}");
+        assert!(s["lag_max_ms"].as_f64() < Some(250.0), "{s}");
     }
     // Stalled requests are due from 0.40 s to 0.78 s and time out 0.5 s later: 5 before the end
     // of the first second, 15 in the next; the rest are still in flight as the first one ends.
