@@ -89,6 +89,17 @@ pub(crate) fn slots_of_shard(total: usize, shard: u64, shards: u64) -> usize {
     total / shards + usize::from(shard < total % shards)
 }
 
+/// tokio wakes its own driver (an eventfd write, then a read) whenever a new timer expires
+/// before every pending one. Each request's deadline is such a timer when the server answers
+/// quickly and nothing else is pending. A tick every half timeout keeps an earlier timer always
+/// pending, so request deadlines go into the wheel silently. Ends with the shard's runtime.
+async fn keep_timer_wheel_warm(timeout: Duration) {
+    let mut tick = tokio::time::interval((timeout / 2).max(Duration::from_millis(1)));
+    loop {
+        tick.tick().await;
+    }
+}
+
 /// Starts every shard on its own thread. The channel closes when all of them, and every request
 /// they sent, are finished.
 pub(crate) fn spawn_shards(
@@ -119,9 +130,12 @@ pub(crate) fn spawn_shards(
         std::thread::Builder::new()
             .name(format!("firedrill-shard-{shard}"))
             .spawn(move || {
+                // As a task, not as the `block_on` future itself: waking that one always goes
+                // through the runtime's eventfd, a write and a read per request.
                 runtime.block_on(async move {
                     let sender = Arc::new(Sender::new(&cfg));
-                    run(plan, sender, tx, stop, start).await
+                    tokio::spawn(keep_timer_wheel_warm(plan.timeout));
+                    let _ = tokio::spawn(run(plan, sender, tx, stop, start)).await;
                 })
             })?;
     }

@@ -67,10 +67,12 @@ impl Timer {
                     expirations.len(),
                 )
             };
+            // Drained either way: a one-shot timerfd is not readable again until it is re-armed,
+            // and clearing now saves a read that would fail at the next sleep.
+            ready.clear_ready();
             if n == 8 {
                 return;
             }
-            ready.clear_ready();
         }
     }
 }
