@@ -63,15 +63,17 @@ pub(crate) fn total_requests(rate: f64, duration: Duration) -> u64 {
     (rate * duration.as_secs_f64() - 1e-9).ceil().max(0.0) as u64
 }
 
-/// The first request due at or after `at`.
-pub(crate) fn first_due_from(at: Duration, rate: f64) -> u64 {
-    (at.as_secs_f64() * rate).ceil() as u64
+/// The last request due at or before `at`.
+pub(crate) fn last_due_by(at: Duration, rate: f64) -> u64 {
+    (at.as_secs_f64() * rate).floor() as u64
 }
 
-/// The first request at or after `index` that belongs to `shard`.
-fn next_of_shard(index: u64, shard: u64, shards: u64) -> u64 {
-    let offset = (shard + shards - index % shards) % shards;
-    index + offset
+/// The last request at or before `index` that belongs to `shard` (`shard` itself at the least).
+fn last_of_shard(index: u64, shard: u64, shards: u64) -> u64 {
+    if index < shard {
+        return shard;
+    }
+    index - (index - shard) % shards
 }
 
 /// One shard below 1,000 req/s, where a thread is mostly idle; above, one per core (at most 4,
@@ -229,20 +231,23 @@ async fn schedule(
             None => match slots.clone().try_acquire_owned() {
                 Ok(slot) => slot,
                 Err(_) => {
-                    // Every slot waits on the server. Wait for one: the requests that fall due
-                    // meanwhile cannot be sent on time, and are dropped together.
+                    // Every slot waits on the server. When one frees, the newest request already
+                    // due goes out on it, late, its lateness counted in its latency; the older
+                    // ones found no slot in time and are dropped.
                     let Some(Ok(slot)) = stop.race(slots.clone().acquire_owned()).await else {
                         return;
                     };
-                    let now = first_due_from(start.elapsed(), plan.rate);
-                    let next = next_of_shard(now.max(index + 1), plan.shard, step);
-                    let _ = tx.send(Msg::Dropped {
-                        first: index,
-                        end: next.min(plan.total),
-                        step,
-                        reason: busy.clone(),
-                    });
-                    index = next;
+                    let due_by = last_due_by(start.elapsed(), plan.rate).min(plan.total - 1);
+                    let newest = last_of_shard(due_by, plan.shard, step).max(index);
+                    if newest > index {
+                        let _ = tx.send(Msg::Dropped {
+                            first: index,
+                            end: newest,
+                            step,
+                            reason: busy.clone(),
+                        });
+                    }
+                    index = newest;
                     held = Some(slot);
                     continue;
                 }
@@ -286,18 +291,19 @@ mod tests {
         assert_eq!(total_requests(0.5, Duration::from_secs(3)), 2);
         assert_eq!(total_requests(3.0, Duration::from_millis(500)), 2);
         assert_eq!(total_requests(0.1, Duration::from_secs(1)), 1);
-        assert_eq!(first_due_from(Duration::from_millis(1000), 50.0), 50);
-        assert_eq!(first_due_from(Duration::from_millis(1001), 50.0), 51);
-        assert_eq!(first_due_from(Duration::ZERO, 50.0), 0);
+        assert_eq!(last_due_by(Duration::from_millis(1000), 50.0), 50);
+        assert_eq!(last_due_by(Duration::from_millis(1019), 50.0), 50);
+        assert_eq!(last_due_by(Duration::ZERO, 50.0), 0);
     }
 
     #[test]
     fn shards_split_requests_and_slots() {
-        assert_eq!(next_of_shard(10, 0, 2), 10);
-        assert_eq!(next_of_shard(11, 0, 2), 12);
-        assert_eq!(next_of_shard(11, 1, 2), 11);
-        assert_eq!(next_of_shard(12, 2, 3), 14);
-        assert_eq!(next_of_shard(7, 0, 1), 7);
+        assert_eq!(last_of_shard(10, 0, 2), 10);
+        assert_eq!(last_of_shard(11, 0, 2), 10);
+        assert_eq!(last_of_shard(11, 1, 2), 11);
+        assert_eq!(last_of_shard(12, 2, 3), 11);
+        assert_eq!(last_of_shard(7, 0, 1), 7);
+        assert_eq!(last_of_shard(0, 1, 2), 1);
         assert_eq!(shard_count(50.0, 60, 2), 1);
         assert_eq!(shard_count(2000.0, 1000, 2), 2);
         assert_eq!(shard_count(2000.0, 1000, 16), 4);
