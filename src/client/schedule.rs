@@ -207,6 +207,32 @@ async fn schedule(
     let mut held = None;
     let mut index = plan.shard;
     while index < plan.total {
+        if held.is_none() {
+            held = match slots.clone().try_acquire_owned() {
+                Ok(slot) => Some(slot),
+                Err(_) => {
+                    // Every slot waits on the server: wait for one before the clock, which would
+                    // be time wasted. The requests that fell due meanwhile found no slot and are
+                    // dropped, except the newest, which goes out now, late, its lateness
+                    // counted in its latency.
+                    let Some(Ok(slot)) = stop.race(slots.clone().acquire_owned()).await else {
+                        return;
+                    };
+                    let due_by = last_due_by(start.elapsed(), plan.rate).min(plan.total - 1);
+                    let newest = last_of_shard(due_by, plan.shard, step).max(index);
+                    if newest > index {
+                        let _ = tx.send(Msg::Dropped {
+                            first: index,
+                            end: newest,
+                            step,
+                            reason: busy.clone(),
+                        });
+                        index = newest;
+                    }
+                    Some(slot)
+                }
+            };
+        }
         let scheduled = due(index, plan.rate);
         if stop
             .race(timer.sleep_until(start + scheduled))
@@ -226,32 +252,8 @@ async fn schedule(
             index += step;
             continue;
         }
-        let slot = match held.take() {
-            Some(slot) => slot,
-            None => match slots.clone().try_acquire_owned() {
-                Ok(slot) => slot,
-                Err(_) => {
-                    // Every slot waits on the server. When one frees, the newest request already
-                    // due goes out on it, late, its lateness counted in its latency; the older
-                    // ones found no slot in time and are dropped.
-                    let Some(Ok(slot)) = stop.race(slots.clone().acquire_owned()).await else {
-                        return;
-                    };
-                    let due_by = last_due_by(start.elapsed(), plan.rate).min(plan.total - 1);
-                    let newest = last_of_shard(due_by, plan.shard, step).max(index);
-                    if newest > index {
-                        let _ = tx.send(Msg::Dropped {
-                            first: index,
-                            end: newest,
-                            step,
-                            reason: busy.clone(),
-                        });
-                    }
-                    index = newest;
-                    held = Some(slot);
-                    continue;
-                }
-            },
+        let Some(slot) = held.take() else {
+            continue;
         };
         let tx = tx.clone();
         let sender = sender.clone();
