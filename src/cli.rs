@@ -93,10 +93,23 @@ enum Command {
         #[command(subcommand)]
         command: crate::image::command::ImageCommand,
     },
+    /// Send open-loop traffic to the lab's service and show, second by second, what a user feels
+    Client(crate::client::ClientArgs),
 }
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The client runs its own runtimes (one sender thread per core), so it starts outside ours.
+    if let Command::Client(args) = &cli.command {
+        return match crate::client::run(args) {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -150,6 +163,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Secrets { lab } => lab::secrets(&home, lab.as_deref())?,
         Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,
         Command::Image { command } => crate::image::command::run(command, &home).await?,
+        Command::Client(_) => unreachable!("the client runs before the runtime starts"),
     }
     Ok(ExitCode::SUCCESS)
 }

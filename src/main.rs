@@ -1,7 +1,9 @@
 //! firedrill: build a lab of libvirt VMs from YAML, configure a real service, break it on purpose.
 
 mod cli;
+mod client;
 mod error;
+mod events;
 mod fsutil;
 #[cfg(test)]
 mod golden;

@@ -88,7 +88,6 @@ impl LabDir {
     pub(crate) fn secrets_file(&self) -> PathBuf {
         self.dir.join("secrets.json")
     }
-    #[allow(dead_code)] // the event log: written by faults and lifecycle commands
     pub(crate) fn events_file(&self) -> PathBuf {
         self.dir.join("events.jsonl")
     }

@@ -29,6 +29,18 @@ pub(crate) struct NodeJob {
     pub(crate) dns: std::net::Ipv4Addr,
     pub(crate) lab: String,
     pub(crate) timeout: Duration,
+    pub(crate) events: std::path::PathBuf,
+}
+
+impl NodeJob {
+    /// Appends to the lab's event log, which the mock client shows. A failure to log never
+    /// stops the lab: it is reported and `up` carries on.
+    fn record(&self, kind: crate::events::EventKind, message: &str) {
+        let event = crate::events::Event::now(kind, Some(&self.plan.name), message);
+        if let Err(e) = crate::events::append_to(&self.events, &event) {
+            eprintln!("warning: {e}");
+        }
+    }
 }
 
 fn node_err(node: &str, step: &'static str) -> impl FnOnce(String) -> LabError {
@@ -164,6 +176,10 @@ pub(crate) async fn bring_up(
         let name = name.clone();
         blocking(move || hv.start_domain(&name)).await?;
         changes.push("domain started".to_string());
+        job.record(
+            crate::events::EventKind::NodeStarted,
+            &format!("node {} started", p.name),
+        );
     }
 
     let boot = Instant::now();

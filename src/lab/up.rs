@@ -94,6 +94,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
             dns: net,
             lab: lab.name.clone(),
             timeout: opts.timeout,
+            events: dir.events_file(),
         };
         let name = node.name.clone();
         let bar = progress.node(&name);
@@ -147,6 +148,16 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
 
     for f in &failures {
         eprintln!("error: {f}");
+    }
+    if failures.is_empty() {
+        let event = crate::events::Event::now(
+            crate::events::EventKind::LabUp,
+            None,
+            format!("lab {} up ({} nodes)", state.name, state.nodes.len()),
+        );
+        if let Err(e) = crate::events::append(&dir, &event) {
+            eprintln!("warning: {e}");
+        }
     }
     print_summary(&state, &outcomes, &configured, started.elapsed());
     if failures.is_empty() {

@@ -1,0 +1,236 @@
+//! Turning the command line into a checked `Config`. Every parser here is pure, and every error
+//! is one line that says what to type instead.
+
+use super::ClientError;
+use super::expect::Expect;
+use hyper::Uri;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A run, fully checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    /// GET target.
+    pub(crate) url: Uri,
+    /// POST target for `--write-ratio`: the same host, path `/todos`.
+    pub(crate) post_url: Uri,
+    pub(crate) rate: f64,
+    /// `None`: until Ctrl-C.
+    pub(crate) duration: Option<Duration>,
+    pub(crate) timeout: Duration,
+    pub(crate) expects: Vec<Expect>,
+    pub(crate) write_ratio: f64,
+    pub(crate) report: Option<PathBuf>,
+    /// Percent, e.g. 99.9.
+    pub(crate) slo: f64,
+    pub(crate) max_inflight: usize,
+    /// The lab's event log, when the run targets a lab.
+    pub(crate) events: Option<PathBuf>,
+}
+
+/// Requests per second: a positive, finite number.
+pub(crate) fn parse_rate(s: &str) -> Result<f64, ClientError> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(ClientError::BadRate {
+            value: s.to_string(),
+        }),
+    }
+}
+
+/// `500ms`, `30s`, `2m`, `1h`, `1.5s`, or a sequence such as `1m30s`. A bare number is refused:
+/// `--duration 30` could mean seconds or minutes, and guessing wrong wastes a learner's run.
+pub(crate) fn parse_duration(flag: &'static str, s: &str) -> Result<Duration, ClientError> {
+    let bad = |reason: &str| ClientError::BadDuration {
+        flag,
+        value: s.to_string(),
+        reason: reason.to_string(),
+    };
+    let text = s.trim();
+    if text.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    let mut total = 0.0_f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        if num_len == 0 {
+            return Err(bad("expected a number"));
+        }
+        let number: f64 = rest[..num_len]
+            .parse()
+            .map_err(|_| bad("expected a number"))?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "" => return Err(bad("the number has no unit")),
+            _ => return Err(bad("unknown unit")),
+        };
+        rest = &rest[unit_len..];
+        total += number * seconds_per_unit;
+    }
+    if !(total.is_finite() && total > 0.0 && total < 1e9) {
+        return Err(bad("it must be above zero"));
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// An `http://host[:port]/path` URL and the POST URL derived from it.
+pub(crate) fn parse_url(s: &str) -> Result<(Uri, Uri), ClientError> {
+    let bad = |reason: &str| ClientError::BadUrl {
+        value: s.to_string(),
+        reason: reason.to_string(),
+    };
+    let uri: Uri = s.trim().parse().map_err(|_| bad("it is not a URL"))?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(bad(
+                "https is not supported: the lab's service speaks plain HTTP",
+            ));
+        }
+        Some(_) => return Err(bad("only http:// URLs are supported")),
+        None => return Err(bad("it has no scheme")),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(bad("it has no host"));
+    };
+    if authority.host().is_empty() {
+        return Err(bad("it has no host"));
+    }
+    let post = Uri::builder()
+        .scheme("http")
+        .authority(authority.clone())
+        .path_and_query("/todos")
+        .build()
+        .map_err(|_| bad("it has no usable host"))?;
+    Ok((uri, post))
+}
+
+/// A percentage in (0, 100].
+pub(crate) fn parse_slo(s: &str) -> Result<f64, ClientError> {
+    match s.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 100.0 => Ok(v),
+        _ => Err(ClientError::BadSlo {
+            value: s.to_string(),
+        }),
+    }
+}
+
+/// A fraction in [0, 1].
+pub(crate) fn parse_write_ratio(s: &str) -> Result<f64, ClientError> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(ClientError::BadWriteRatio {
+            value: s.to_string(),
+        }),
+    }
+}
+
+/// A count above zero.
+pub(crate) fn parse_max_inflight(s: &str) -> Result<usize, ClientError> {
+    match s.trim().parse::<usize>() {
+        Ok(v) if v > 0 => Ok(v),
+        _ => Err(ClientError::BadMaxInflight {
+            value: s.to_string(),
+        }),
+    }
+}
+
+/// Enough slots for every request of a whole timeout window to be in flight, so that a server
+/// which stalls shows up as timeouts rather than drops; with a one-second margin for requests
+/// whose timeout fires in the same instant as a new one is due. Capped at 1,000 so that a high
+/// rate with a long timeout stays under the usual 1,024 open files; beyond the cap, a stall shows
+/// up as drops, which are counted as failures too.
+pub(crate) fn default_max_inflight(rate: f64, timeout: Duration) -> usize {
+    let window = rate * (timeout.as_secs_f64() + 1.0);
+    (window.ceil() as usize).clamp(1, 1_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let d = |s| parse_duration("--duration", s).map_err(|e| e.to_string());
+        assert_eq!(d("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(d("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(d("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(d("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(d("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(d("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(
+            d("30"),
+            Err("--duration 30: not a duration (the number has no unit); write a number and a unit, e.g. 500ms, 30s, 2m or 1h".into())
+        );
+        assert_eq!(
+            d("abc"),
+            Err("--duration abc: not a duration (expected a number); write a number and a unit, e.g. 500ms, 30s, 2m or 1h".into())
+        );
+        assert_eq!(
+            d("3d"),
+            Err("--duration 3d: not a duration (unknown unit); write a number and a unit, e.g. 500ms, 30s, 2m or 1h".into())
+        );
+        assert!(d("0s").is_err());
+        assert!(d("").is_err());
+        assert!(d("1..2s").is_err());
+        assert!(d("-1s").is_err());
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("20").ok(), Some(20.0));
+        assert_eq!(parse_rate("0.5").ok(), Some(0.5));
+        for bad in ["0", "-3", "abc", "inf", "NaN", ""] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse_rate("0").map_err(|e| e.to_string()),
+            Err("--rate 0: the rate must be a number of requests per second above 0, e.g. --rate 20".into())
+        );
+    }
+
+    #[test]
+    fn urls() {
+        let (get, post) = parse_url("http://10.78.0.10/todos?x=1").expect("valid");
+        assert_eq!(get.to_string(), "http://10.78.0.10/todos?x=1");
+        assert_eq!(post.to_string(), "http://10.78.0.10/todos");
+        let (get, post) = parse_url("http://127.0.0.1:8080").expect("valid");
+        assert_eq!(get.to_string(), "http://127.0.0.1:8080/");
+        assert_eq!(post.to_string(), "http://127.0.0.1:8080/todos");
+        let err = |s| parse_url(s).map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(
+            err("ftp://x/"),
+            Err("--url ftp://x/: only http:// URLs are supported; write it as http://HOST[:PORT]/PATH, e.g. http://10.78.0.10/todos".into())
+        );
+        assert!(err("https://x/").is_err());
+        assert!(err("not a url").is_err());
+        assert!(err("/todos").is_err());
+        assert!(err("").is_err());
+    }
+
+    #[test]
+    fn slo_ratio_inflight() {
+        assert_eq!(parse_slo("99.9").ok(), Some(99.9));
+        assert_eq!(parse_slo("100%").ok(), Some(100.0));
+        assert!(parse_slo("0").is_err());
+        assert!(parse_slo("101").is_err());
+        assert_eq!(parse_write_ratio("0.1").ok(), Some(0.1));
+        assert!(parse_write_ratio("1.5").is_err());
+        assert!(parse_write_ratio("-0.1").is_err());
+        assert_eq!(parse_max_inflight("10").ok(), Some(10));
+        assert!(parse_max_inflight("0").is_err());
+        assert_eq!(default_max_inflight(20.0, Duration::from_secs(2)), 60);
+        assert_eq!(default_max_inflight(0.1, Duration::from_secs(1)), 1);
+        assert_eq!(default_max_inflight(1e6, Duration::from_secs(2)), 1_000);
+    }
+}

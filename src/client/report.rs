@@ -1,0 +1,260 @@
+//! `--report FILE.jsonl`: one object per second (`"type": "second"`), the lab's events as they
+//! were read (`"type": "event"`), and the summary last (`"type": "summary"`). Later features score
+//! an incident from it (time to detect, time to mitigate, error budget burned), so every field is
+//! a plain number or string and times are RFC 3339 UTC with milliseconds.
+
+use super::ClientError;
+use super::class::Class;
+use super::output::RunInfo;
+use super::stats::{Counts, Percentiles, SecondStats, Totals};
+use crate::events::Event;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// Failures by class, in display order.
+#[derive(Debug, Serialize, PartialEq)]
+pub(crate) struct ClassCounts {
+    refused: u64,
+    timeout: u64,
+    reset: u64,
+    #[serde(rename = "5xx")]
+    http5xx: u64,
+    #[serde(rename = "4xx")]
+    http4xx: u64,
+    #[serde(rename = "413")]
+    http413: u64,
+    json: u64,
+    other: u64,
+}
+
+impl From<&Counts> for ClassCounts {
+    fn from(c: &Counts) -> Self {
+        ClassCounts {
+            refused: c.get(Class::Refused),
+            timeout: c.get(Class::Timeout),
+            reset: c.get(Class::Reset),
+            http5xx: c.get(Class::Http5xx),
+            http4xx: c.get(Class::Http4xx),
+            http413: c.get(Class::Http413),
+            json: c.get(Class::Json),
+            other: c.get(Class::Other),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct SecondRecord {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    second: u64,
+    ts: String,
+    sent: u64,
+    ok: u64,
+    failed: u64,
+    dropped: u64,
+    classes: ClassCounts,
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    max_ms: Option<f64>,
+    success_ratio: Option<f64>,
+    inflight: u64,
+    lag_max_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct EventRecord<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    event: &'a Event,
+}
+
+#[derive(Debug, Serialize)]
+struct StretchRecord {
+    requests: u64,
+    start: String,
+    end: String,
+    seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct SummaryRecord {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    start: String,
+    end: String,
+    target_rate: f64,
+    achieved_rate: Option<f64>,
+    scheduled: u64,
+    sent: u64,
+    ok: u64,
+    failed: u64,
+    dropped: u64,
+    classes: ClassCounts,
+    p50_ms: Option<f64>,
+    p90_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    max_ms: Option<f64>,
+    lag_p50_ms: Option<f64>,
+    lag_p99_ms: Option<f64>,
+    longest_failure: Option<StretchRecord>,
+    availability: Option<f64>,
+    slo: f64,
+    slo_met: bool,
+}
+
+pub(crate) fn second_json(s: &SecondStats, start: DateTime<Utc>) -> String {
+    let p = |f: fn(&Percentiles) -> f64| s.latency.as_ref().map(f);
+    let rec = SecondRecord {
+        kind: "second",
+        second: s.second,
+        ts: ts(start + Duration::from_secs(s.second)),
+        sent: s.sent,
+        ok: s.counts.get(Class::Ok),
+        failed: s.counts.failed(),
+        dropped: s.counts.get(Class::Dropped),
+        classes: ClassCounts::from(&s.counts),
+        p50_ms: p(|p| p.p50),
+        p99_ms: p(|p| p.p99),
+        max_ms: p(|p| p.max),
+        success_ratio: s.success_ratio(),
+        inflight: s.inflight,
+        lag_max_ms: ms(s.lag_max),
+    };
+    serde_json::to_string(&rec).unwrap_or_default()
+}
+
+pub(crate) fn event_json(e: &Event) -> String {
+    serde_json::to_string(&EventRecord {
+        kind: "event",
+        event: e,
+    })
+    .unwrap_or_default()
+}
+
+pub(crate) fn summary_json(t: &Totals, run: &RunInfo) -> String {
+    let p = |f: fn(&Percentiles) -> f64| t.latency.as_ref().map(f);
+    let availability = t.availability();
+    let rec = SummaryRecord {
+        kind: "summary",
+        start: ts(run.start),
+        end: ts(run.start + run.elapsed),
+        target_rate: run.rate,
+        achieved_rate: t.achieved_rate,
+        scheduled: t.scheduled(),
+        sent: t.sent,
+        ok: t.counts.get(Class::Ok),
+        failed: t.counts.failed(),
+        dropped: t.counts.get(Class::Dropped),
+        classes: ClassCounts::from(&t.counts),
+        p50_ms: p(|p| p.p50),
+        p90_ms: p(|p| p.p90),
+        p99_ms: p(|p| p.p99),
+        max_ms: p(|p| p.max),
+        lag_p50_ms: t.lag.map(|l| l.p50),
+        lag_p99_ms: t.lag.map(|l| l.p99),
+        longest_failure: t.longest_failure.map(|s| StretchRecord {
+            requests: s.requests,
+            start: ts(run.start + s.start),
+            end: ts(run.start + s.end),
+            seconds: (s.end - s.start).as_secs_f64(),
+        }),
+        availability,
+        slo: run.slo,
+        slo_met: slo_met(availability, run.slo),
+    };
+    serde_json::to_string(&rec).unwrap_or_default()
+}
+
+/// Nothing scheduled (Ctrl-C at once) misses nothing.
+pub(crate) fn slo_met(availability: Option<f64>, slo: f64) -> bool {
+    availability.is_none_or(|a| a >= slo)
+}
+
+/// The open report file. Flushed after every second so that a scorer can follow it live.
+#[derive(Debug)]
+pub(crate) struct ReportFile {
+    path: PathBuf,
+    out: BufWriter<File>,
+}
+
+impl ReportFile {
+    pub(crate) fn create(path: &Path) -> Result<ReportFile, ClientError> {
+        let file = File::create(path).map_err(|source| ClientError::ReportCreate {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(ReportFile {
+            path: path.to_path_buf(),
+            out: BufWriter::new(file),
+        })
+    }
+
+    pub(crate) fn line(&mut self, json: &str) -> Result<(), ClientError> {
+        writeln!(self.out, "{json}").map_err(|source| ClientError::ReportWrite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    pub(crate) fn flush(&mut self) -> Result<(), ClientError> {
+        self.out.flush().map_err(|source| ClientError::ReportWrite {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::request::Outcome;
+    use crate::client::stats::Stats;
+    use chrono::TimeZone;
+
+    #[test]
+    fn second_record_fields() {
+        let start = Utc
+            .with_ymd_and_hms(2024, 5, 1, 14, 3, 2)
+            .single()
+            .expect("valid");
+        let mut s = Stats::new();
+        s.sent(Duration::from_millis(1000), Duration::from_micros(300));
+        s.done(
+            0,
+            Duration::from_millis(1000),
+            Duration::from_millis(1413),
+            &Outcome {
+                class: Class::Http413,
+                latency: Some(Duration::from_millis(413)),
+                reason: Some("HTTP 413".into()),
+            },
+        );
+        let line = second_json(&s.flush(1), start);
+        // 413 ms falls in a histogram bucket whose top is 413.183 ms.
+        assert_eq!(
+            line,
+            r#"{"type":"second","second":1,"ts":"2024-05-01T14:03:03.000Z","sent":1,"ok":0,"failed":1,"dropped":0,"classes":{"refused":0,"timeout":0,"reset":0,"5xx":0,"4xx":0,"413":1,"json":0,"other":0},"p50_ms":413.183,"p99_ms":413.183,"max_ms":413.183,"success_ratio":0.0,"inflight":0,"lag_max_ms":0.3}"#
+        );
+    }
+
+    #[test]
+    fn slo_verdict() {
+        assert!(slo_met(Some(99.95), 99.9));
+        assert!(slo_met(Some(99.9), 99.9));
+        assert!(!slo_met(Some(99.0), 99.9));
+        assert!(slo_met(None, 99.9));
+    }
+}

@@ -1,0 +1,205 @@
+//! Sending one request and deciding its class. The deadline is the request's scheduled time plus
+//! `--timeout`, and latency is measured from the scheduled time: a request that waited because
+//! the client was late still shows the wait (no coordinated omission).
+
+use super::class::{Class, classify_error, classify_status, error_reason, timeout_reason};
+use super::config::Config;
+use super::expect::Expect;
+use super::pool::{Pool, SendError};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
+use hyper::{Method, Request, Uri};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Bodies larger than this are an error, not a memory problem for the learner's laptop.
+const MAX_BODY: usize = 8 << 20;
+
+/// What one request came to.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Outcome {
+    pub(crate) class: Class,
+    /// From the scheduled time to the end of the answer; `None` when no answer came.
+    pub(crate) latency: Option<Duration>,
+    /// Why it failed, for the summary; `None` for ok.
+    pub(crate) reason: Option<String>,
+}
+
+/// Everything needed to send requests; shared by all request tasks.
+#[derive(Debug)]
+pub(crate) struct Sender {
+    pool: Pool,
+    /// The request targets in origin form (`/todos`): the connection already names the host.
+    get: Uri,
+    post: Uri,
+    host: HeaderValue,
+    expects: Vec<Expect>,
+    timeout: Duration,
+}
+
+/// `/path?query` of a URL.
+fn origin_form(uri: &Uri) -> Uri {
+    uri.path_and_query()
+        .map_or("/", |p| p.as_str())
+        .parse()
+        .unwrap_or_else(|_| Uri::from_static("/"))
+}
+
+impl Sender {
+    pub(crate) fn new(cfg: &Config) -> Sender {
+        // `parse_url` made sure there is a host; the port defaults to HTTP's.
+        let authority = cfg.url.authority().map_or("", |a| a.as_str());
+        let host = cfg.url.host().unwrap_or_default();
+        let port = cfg.url.port_u16().unwrap_or(80);
+        Sender {
+            pool: Pool::new(format!("{host}:{port}")),
+            get: origin_form(&cfg.url),
+            post: origin_form(&cfg.post_url),
+            host: HeaderValue::from_str(authority).unwrap_or(HeaderValue::from_static("localhost")),
+            expects: cfg.expects.clone(),
+            timeout: cfg.timeout,
+        }
+    }
+
+    /// Sends request `index` (a write when `write`) that was due at `scheduled`.
+    pub(crate) async fn send(&self, index: u64, write: bool, scheduled: Instant) -> Outcome {
+        let deadline = scheduled + self.timeout;
+        match tokio::time::timeout_at(deadline, self.exchange(index, write)).await {
+            Ok(Ok((status, body))) => {
+                let latency = scheduled.elapsed();
+                let (class, reason) = self.judge(status, &body, write);
+                Outcome {
+                    class,
+                    latency: Some(latency),
+                    reason,
+                }
+            }
+            Ok(Err((class, reason))) => Outcome {
+                class,
+                latency: None,
+                reason: Some(reason),
+            },
+            Err(_) => Outcome {
+                class: Class::Timeout,
+                latency: None,
+                reason: Some(timeout_reason(self.timeout)),
+            },
+        }
+    }
+
+    async fn exchange(&self, index: u64, write: bool) -> Result<(u16, Bytes), (Class, String)> {
+        let builder = Request::builder()
+            .header(HOST, self.host.clone())
+            .header(
+                USER_AGENT,
+                concat!("firedrill-client/", env!("CARGO_PKG_VERSION")),
+            )
+            .header(ACCEPT, "application/json");
+        let req = if write {
+            builder
+                .method(Method::POST)
+                .uri(self.post.clone())
+                .header(CONTENT_TYPE, "application/json")
+                .body(Full::new(Bytes::from(new_item(index))))
+        } else {
+            builder
+                .method(Method::GET)
+                .uri(self.get.clone())
+                .body(Full::new(Bytes::new()))
+        };
+        let req = req.map_err(|e| (Class::Other, e.to_string()))?;
+        let (resp, conn) = self.pool.send(req).await.map_err(|e| {
+            let class = classify_error(e.as_error(), matches!(e, SendError::Connect(_)));
+            (class, error_reason(e.as_error()))
+        })?;
+        let status = resp.status().as_u16();
+        let body = Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .map_err(|e| {
+                let class = classify_error(e.as_ref(), false);
+                (class, error_reason(e.as_ref()))
+            })?
+            .to_bytes();
+        self.pool.checkin(conn);
+        Ok((status, body))
+    }
+
+    /// Status first, then the shape. `--expect` applies to reads only: the answer to a POST is
+    /// the created item, not the list.
+    fn judge(&self, status: u16, body: &[u8], write: bool) -> (Class, Option<String>) {
+        let class = classify_status(status);
+        if class != Class::Ok {
+            return (class, Some(format!("HTTP {status}")));
+        }
+        if write || self.expects.is_empty() {
+            return (Class::Ok, None);
+        }
+        match check_body(&self.expects, body) {
+            Ok(()) => (Class::Ok, None),
+            Err(reason) => (Class::Json, Some(reason)),
+        }
+    }
+}
+
+pub(crate) fn check_body(expects: &[Expect], body: &[u8]) -> Result<(), String> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON ({e})"))?;
+    for expect in expects {
+        expect
+            .check(&value)
+            .map_err(|why| format!("{why} (--expect {expect})"))?;
+    }
+    Ok(())
+}
+
+/// The item a write sends; numbered so that a learner can find it in the database.
+pub(crate) fn new_item(index: u64) -> String {
+    let name = serde_json::Value::String(format!("firedrill item {index}"));
+    format!(r#"{{"name":{name},"completed":false}}"#)
+}
+
+/// Whether request `index` is a write: writes are spread evenly, exactly `ratio` of every run
+/// of requests, so that two runs with the same flags send the same traffic.
+pub(crate) fn is_write(index: u64, ratio: f64) -> bool {
+    ((index + 1) as f64 * ratio).floor() > (index as f64 * ratio).floor()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_are_spread_evenly() {
+        let writes: Vec<u64> = (0..100).filter(|&i| is_write(i, 0.1)).collect();
+        assert_eq!(writes, (0..10).map(|k| k * 10 + 9).collect::<Vec<_>>());
+        assert_eq!((0..1000).filter(|&i| is_write(i, 0.25)).count(), 250);
+        assert_eq!((0..1000).filter(|&i| is_write(i, 0.33)).count(), 330);
+        assert_eq!((0..50).filter(|&i| is_write(i, 1.0)).count(), 50);
+        assert_eq!((0..50).filter(|&i| is_write(i, 0.0)).count(), 0);
+    }
+
+    #[test]
+    fn item_and_body_checks() {
+        assert_eq!(
+            new_item(7),
+            r#"{"name":"firedrill item 7","completed":false}"#
+        );
+        let expects = vec![Expect::parse("todos[].completed:bool").expect("parses")];
+        assert_eq!(
+            check_body(&expects, br#"{"todos":[{"completed":false}]}"#),
+            Ok(())
+        );
+        assert_eq!(
+            check_body(&expects, br#"{"todos":[{"completed":"no"}]}"#),
+            Err(
+                "todos[0].completed is string, expected bool (--expect todos[].completed:bool)"
+                    .into()
+            )
+        );
+        assert!(
+            check_body(&expects, b"<html>").is_err_and(|e| e.starts_with("the body is not JSON"))
+        );
+    }
+}

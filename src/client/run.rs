@@ -1,0 +1,204 @@
+//! One run: start the schedule, collect results, print a line per second with the lab's events,
+//! write the report, print the summary. The only module here with side effects besides sending.
+
+use super::ClientError;
+use super::config::Config;
+use super::output::{self, RunInfo, Style};
+use super::report::{self, ReportFile};
+use super::schedule::{self, Msg};
+use super::stats::Stats;
+use crate::events::{Event, EventTail};
+use chrono::{DateTime, Utc};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc::{self, error::TryRecvError};
+use tokio::sync::watch;
+
+/// A second is printed this long after it ends, so that answers that arrived in its last
+/// moments are counted in it rather than in the next one.
+const GRACE: Duration = Duration::from_millis(50);
+
+/// Prints, writes the report and merges events; everything the collector shows goes through here.
+struct Sink {
+    style: Style,
+    slo: f64,
+    start_wall: DateTime<Utc>,
+    report: Option<ReportFile>,
+    tail: Option<EventTail>,
+    /// Events read but belonging to a second not yet printed.
+    pending: Vec<Event>,
+}
+
+impl Sink {
+    fn print(&self, line: &str) {
+        // A closed stdout (`| head`) must not end the run: the report and exit code still matter.
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
+
+    fn read_events(&mut self) {
+        let Some(tail) = self.tail.as_mut() else {
+            return;
+        };
+        match tail.poll() {
+            Ok(lines) => {
+                for line in lines {
+                    match line {
+                        Ok(e) => self.pending.push(e),
+                        Err(e) => eprintln!("warning: {e}"),
+                    }
+                }
+            }
+            Err(e) => eprintln!("warning: {e}"),
+        }
+        self.pending.sort_by_key(|e| e.ts);
+    }
+
+    /// Events that happened before `until` (all of them when `None`), each on its own line.
+    fn events_before(&mut self, until: Option<DateTime<Utc>>) -> Result<(), ClientError> {
+        let cut = match until {
+            Some(t) => self.pending.partition_point(|e| e.ts < t),
+            None => self.pending.len(),
+        };
+        for e in self.pending.drain(..cut).collect::<Vec<_>>() {
+            self.print(&output::event_line(&e, self.style));
+            if let Some(r) = self.report.as_mut() {
+                r.line(&report::event_json(&e))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn second(&mut self, stats: &mut Stats, second: u64) -> Result<(), ClientError> {
+        self.read_events();
+        let end = self.start_wall + Duration::from_secs(second + 1);
+        self.events_before(Some(end))?;
+        let s = stats.flush(second);
+        self.print(&output::second_line(
+            &s,
+            self.start_wall,
+            self.slo,
+            self.style,
+        ));
+        if let Some(r) = self.report.as_mut() {
+            r.line(&report::second_json(&s, self.start_wall))?;
+            r.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// How often the collector takes the shards' messages. Polling, rather than being woken by each
+/// message, keeps the shards from waking this thread thousands of times a second.
+const DRAIN_EVERY: Duration = Duration::from_millis(10);
+
+/// Takes every message waiting; `false` once every shard and request is finished.
+fn drain(rx: &mut mpsc::UnboundedReceiver<Msg>, stats: &mut Stats, rate: f64) -> bool {
+    loop {
+        match rx.try_recv() {
+            Ok(Msg::Sent { scheduled, lag }) => stats.sent(scheduled, lag),
+            Ok(Msg::Done {
+                index,
+                scheduled,
+                completed,
+                outcome,
+            }) => stats.done(index, scheduled, completed, &outcome),
+            Ok(Msg::Dropped {
+                first,
+                end,
+                step,
+                reason,
+            }) => {
+                for index in (first..end).step_by(step as usize) {
+                    stats.dropped(index, schedule::due(index, rate), &reason);
+                }
+            }
+            Err(TryRecvError::Empty) => return true,
+            Err(TryRecvError::Disconnected) => return false,
+        }
+    }
+}
+
+/// Runs the load until the duration is over or Ctrl-C; `Ok(true)` when the SLO was met. Runs on
+/// the collector's runtime; the requests go out from the shards' threads.
+pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> {
+    let cfg = Arc::new(cfg);
+    let report = cfg.report.as_deref().map(ReportFile::create).transpose()?;
+    // Opened before the first request: events from before the run are history.
+    let tail = cfg.events.clone().map(EventTail::from_end);
+    let (stop, stopped) = watch::channel(false);
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = stop.send(true);
+        }
+        // Keep the sender: the schedule treats a closed channel as "run to the end".
+        std::future::pending::<()>().await
+    });
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let total = cfg
+        .duration
+        .map_or(u64::MAX, |d| schedule::total_requests(cfg.rate, d));
+    let start = Instant::now();
+    let start_wall = Utc::now();
+    let mut sink = Sink {
+        style,
+        slo: cfg.slo,
+        start_wall,
+        report,
+        tail,
+        pending: Vec::new(),
+    };
+    schedule::spawn_shards(&cfg, total, tx, stopped, start).map_err(ClientError::Shard)?;
+
+    let mut stats = Stats::new();
+    let mut second = 0u64;
+    let tick_at = |second: u64| start + Duration::from_secs(second + 1) + GRACE;
+    let tick = tokio::time::sleep_until(tick_at(second).into());
+    tokio::pin!(tick);
+    let mut poll = tokio::time::interval(DRAIN_EVERY);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = poll.tick() => {
+                if !drain(&mut rx, &mut stats, cfg.rate) {
+                    break;
+                }
+            }
+            _ = &mut tick => {
+                let open = drain(&mut rx, &mut stats, cfg.rate);
+                sink.second(&mut stats, second)?;
+                second += 1;
+                tick.as_mut().reset(tick_at(second).into());
+                if !open {
+                    break;
+                }
+            }
+        }
+    }
+    ctrl_c.abort();
+
+    let elapsed = start.elapsed();
+    // The partial last second, and any second whose results came in after the last tick.
+    if let Some(last) = stats.last_second() {
+        for s in second..=last.max(second) {
+            sink.second(&mut stats, s)?;
+        }
+    }
+    sink.read_events();
+    sink.events_before(None)?;
+
+    let totals = stats.finish();
+    let info = RunInfo {
+        start: start_wall,
+        elapsed,
+        rate: cfg.rate,
+        slo: cfg.slo,
+    };
+    sink.print(output::summary(&totals, &info, style).trim_end());
+    if let Some(r) = sink.report.as_mut() {
+        r.line(&report::summary_json(&totals, &info))?;
+        r.flush()?;
+    }
+    Ok(report::slo_met(totals.availability(), cfg.slo))
+}
