@@ -120,11 +120,13 @@ pub(crate) struct Configured {
     pub(crate) seconds: f64,
 }
 
-/// Configures every node's roles. Returns each configured node's report and the failures.
+/// Configures every node's roles, reusing the open sessions in `sessions` (by node name) where
+/// there are any. Returns each configured node's report and the failures.
 pub(crate) async fn configure(
     dir: &LabDir,
     state: &LabState,
     progress: &Progress,
+    sessions: &mut std::collections::HashMap<String, crate::ssh::Session>,
 ) -> Result<(Vec<Configured>, Vec<String>), LabError> {
     let secrets = secrets(dir)?;
     let contexts = contexts(state);
@@ -140,11 +142,15 @@ pub(crate) async fn configure(
             let ctx = ctx.clone();
             let secrets = secrets.clone();
             let bar = progress.node(&ctx.node);
+            let open = sessions.remove(&ctx.node);
             tasks.spawn(async move {
                 let started = std::time::Instant::now();
-                let session = crate::ssh::Session::connect(&target, Duration::from_secs(30))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let session = match open {
+                    Some(s) => s,
+                    None => crate::ssh::Session::connect(&target, Duration::from_secs(30))
+                        .await
+                        .map_err(|e| e.to_string())?,
+                };
                 let mut report = |line: &str| bar.phase(line);
                 let result = roles::apply(&session, &ctx, &secrets, &mut report).await;
                 session.close().await;

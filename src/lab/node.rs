@@ -12,13 +12,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// What `up` did to a node.
-#[derive(Debug, Clone)]
+/// What `up` did to a node, and the SSH session that proved it ready (kept for configuring
+/// its roles, which saves a handshake per node).
 pub(crate) struct NodeOutcome {
     pub(crate) name: String,
     /// Human-readable changes ("disk created", "domain started"); empty when nothing changed.
     pub(crate) changes: Vec<String>,
     pub(crate) timings: Timings,
+    pub(crate) session: Option<ssh::Session>,
 }
 
 pub(crate) struct NodeJob {
@@ -200,8 +201,8 @@ pub(crate) async fn bring_up(
         Phase::Ready => {}
     })
     .await;
-    match result {
-        Ok(session) => session.close().await,
+    let session = match result {
+        Ok(session) => session,
         Err(e) => {
             progress.finish("not ready");
             return Err(node_err(&p.name, "wait for ready")(format!(
@@ -211,7 +212,7 @@ pub(crate) async fn bring_up(
                 p.name
             )));
         }
-    }
+    };
     let ready = boot.elapsed();
     let ssh_s = ssh_at.unwrap_or(ready).as_secs_f64();
     timings.boot_to_ssh_s = Some(ssh_s);
@@ -226,5 +227,6 @@ pub(crate) async fn bring_up(
         name: p.name.clone(),
         changes,
         timings,
+        session: Some(session),
     })
 }

@@ -102,10 +102,16 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         tasks.spawn(async move { (name, bring_up(hv, job, bar).await) });
     }
     let mut outcomes: Vec<NodeOutcome> = Vec::new();
+    let mut sessions = std::collections::HashMap::new();
     let mut failures: Vec<String> = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((_, Ok(outcome))) => outcomes.push(outcome),
+            Ok((name, Ok(mut outcome))) => {
+                if let Some(s) = outcome.session.take() {
+                    sessions.insert(name, s);
+                }
+                outcomes.push(outcome);
+            }
             Ok((_, Err(e))) => failures.push(e.to_string()),
             Err(e) => failures.push(format!("a node task failed: {e}")),
         }
@@ -126,7 +132,8 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     let mut configured = Vec::new();
     if failures.is_empty() {
         let config_started = Instant::now();
-        let (reports, role_failures) = super::configure::configure(&dir, &state, &progress).await?;
+        let (reports, role_failures) =
+            super::configure::configure(&dir, &state, &progress, &mut sessions).await?;
         if !reports.is_empty() || !role_failures.is_empty() {
             progress.println(&format!(
                 "roles configured in {:.1}s",
@@ -139,6 +146,9 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         progress.println("roles not configured: not every node is ready");
     }
 
+    for (_, s) in sessions.drain() {
+        s.close().await;
+    }
     state.phase = if failures.is_empty() {
         LabPhase::Up
     } else {
