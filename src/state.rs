@@ -180,40 +180,42 @@ pub(crate) fn select(home: &Home, lab: Option<&str>) -> Result<String, StateErro
     }
 }
 
+/// A one-node lab state for tests.
+#[cfg(test)]
+pub(crate) fn sample() -> LabState {
+    LabState {
+        name: "minimal".into(),
+        source: "labs/minimal.yaml".into(),
+        uri: "test:///default".into(),
+        accel: Accel::Tcg,
+        phase: LabPhase::Creating,
+        user: "lab".into(),
+        networks: vec![],
+        nodes: vec![NodeState {
+            name: "web".into(),
+            domain: "fd-minimal-web".into(),
+            roles: vec![Role::App],
+            ip: "10.77.0.10".parse().unwrap(),
+            fqdn: "web.minimal.lab".into(),
+            mac: "52:54:00:00:00:01".into(),
+            network: "fd-minimal-lan".into(),
+            memory_mib: 384,
+            cpus: 1,
+            disk_gib: 8,
+            image: "debian-12".into(),
+            host_key: "ssh-ed25519 AAAA".into(),
+            app_port: Some(8080),
+            database: Some("db".into()),
+            backends: vec![],
+            ready: false,
+            timings: Timings::default(),
+        }],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sample() -> LabState {
-        LabState {
-            name: "minimal".into(),
-            source: "labs/minimal.yaml".into(),
-            uri: "test:///default".into(),
-            accel: Accel::Tcg,
-            phase: LabPhase::Creating,
-            user: "lab".into(),
-            networks: vec![],
-            nodes: vec![NodeState {
-                name: "web".into(),
-                domain: "fd-minimal-web".into(),
-                roles: vec![Role::App],
-                ip: "10.77.0.10".parse().unwrap(),
-                fqdn: "web.minimal.lab".into(),
-                mac: "52:54:00:00:00:01".into(),
-                network: "fd-minimal-lan".into(),
-                memory_mib: 384,
-                cpus: 1,
-                disk_gib: 8,
-                image: "debian-12".into(),
-                host_key: "ssh-ed25519 AAAA".into(),
-                app_port: Some(8080),
-                database: Some("db".into()),
-                backends: vec![],
-                ready: false,
-                timings: Timings::default(),
-            }],
-        }
-    }
 
     #[test]
     fn save_then_load_round_trips_and_leaves_no_temp_file() {

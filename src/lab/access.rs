@@ -170,38 +170,11 @@ pub(crate) fn console(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hypervisor::xml::Accel;
-    use crate::state::{LabPhase, Timings};
 
     fn state() -> LabState {
-        LabState {
-            name: "minimal".into(),
-            source: "labs/minimal.yaml".into(),
-            uri: "qemu:///system".into(),
-            accel: Accel::Tcg,
-            phase: LabPhase::Up,
-            user: "lab".into(),
-            networks: vec![],
-            nodes: vec![NodeState {
-                name: "web".into(),
-                domain: "fd-minimal-web".into(),
-                roles: vec![],
-                ip: "10.77.0.10".parse().unwrap(),
-                fqdn: "web.minimal.lab".into(),
-                mac: "52:54:00:00:00:01".into(),
-                network: "fd-minimal-lan".into(),
-                memory_mib: 384,
-                cpus: 1,
-                disk_gib: 8,
-                image: "debian-12".into(),
-                host_key: "ssh-ed25519 AAAAC3Nza web@minimal".into(),
-                app_port: None,
-                database: None,
-                backends: vec![],
-                ready: true,
-                timings: Timings::default(),
-            }],
-        }
+        let mut s = crate::state::sample();
+        s.nodes[0].host_key = "ssh-ed25519 AAAAC3Nza web@minimal".into();
+        s
     }
 
     #[test]
