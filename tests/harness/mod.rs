@@ -78,7 +78,7 @@ impl Sandbox {
     pub fn start(tag: &str) -> Sandbox {
         assert!(
             std::env::var("USER").map(|u| u == "root").unwrap_or(false) || is_root(),
-            "the end-to-end tests boot VMs and must run as root (sudo scripts/test)"
+            "the end-to-end tests boot VMs and must run as root (scripts/test as root)"
         );
         assert!(
             run(Command::new("virsh").args(["-c", "qemu:///system", "version"])).status != 0,
