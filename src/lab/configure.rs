@@ -122,11 +122,16 @@ pub(crate) struct Configured {
 
 /// Configures every node's roles, reusing the open sessions in `sessions` (by node name) where
 /// there are any. Returns each configured node's report and the failures.
+///
+/// `ordered` runs databases, then apps, then load balancers, so that a new lab ends with every
+/// health check already passing. A lab that was up before is only checked and touched up, and
+/// the app reconnects to its database by itself, so then all nodes go at once.
 pub(crate) async fn configure(
     dir: &LabDir,
     state: &LabState,
     progress: &Progress,
     sessions: &mut std::collections::HashMap<String, crate::ssh::Session>,
+    ordered: bool,
 ) -> Result<(Vec<Configured>, Vec<String>), LabError> {
     let secrets = secrets(dir)?;
     let contexts = contexts(state);
@@ -134,7 +139,10 @@ pub(crate) async fn configure(
     let mut failures = Vec::new();
     for p in 0..3 {
         let mut tasks = tokio::task::JoinSet::new();
-        for ctx in contexts.iter().filter(|c| phase(c) == p) {
+        for ctx in contexts
+            .iter()
+            .filter(|c| if ordered { phase(c) == p } else { p == 0 })
+        {
             let Some(node) = state.node(&ctx.node) else {
                 continue;
             };

@@ -70,6 +70,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
 
     // Record intent before creating anything, so `down` finds all of it even if `up` dies.
     let previous = LabState::load(&dir, &lab.name)?;
+    let was_up = previous.as_ref().is_some_and(|p| p.phase == LabPhase::Up);
     let mut state = initial_state(&lab, &plan, hv.uri(), accel, &host_keys, previous.as_ref());
     state.save(&dir)?;
 
@@ -133,7 +134,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     if failures.is_empty() {
         let config_started = Instant::now();
         let (reports, role_failures) =
-            super::configure::configure(&dir, &state, &progress, &mut sessions).await?;
+            super::configure::configure(&dir, &state, &progress, &mut sessions, !was_up).await?;
         if !reports.is_empty() || !role_failures.is_empty() {
             progress.println(&format!(
                 "roles configured in {:.1}s",
