@@ -50,6 +50,9 @@ enum Command {
     Down {
         #[arg(long)]
         lab: Option<String>,
+        /// Remove the lab even while faults are active on it.
+        #[arg(long)]
+        force: bool,
     },
     /// The lab's nodes: state, roles, IP, DNS name, memory, uptime.
     Status {
@@ -92,6 +95,11 @@ enum Command {
     Image {
         #[command(subcommand)]
         command: crate::image::command::ImageCommand,
+    },
+    /// Break the lab on purpose, check what is broken, and undo it.
+    Fault {
+        #[command(subcommand)]
+        command: crate::faults::FaultCommand,
     },
 }
 
@@ -139,7 +147,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             };
             lab::up(&home, &opts).await?;
         }
-        Command::Down { lab } => lab::down(&home, lab.as_deref()).await?,
+        Command::Down { lab, force } => {
+            if !force {
+                crate::faults::ensure_none_active(&home, lab.as_deref())?;
+            }
+            lab::down(&home, lab.as_deref()).await?
+        }
         Command::Status { lab, json } => lab::status(&home, lab.as_deref(), json).await?,
         Command::List => lab::list(&home).await?,
         Command::Ssh { node, lab, command } => {
@@ -150,6 +163,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Secrets { lab } => lab::secrets(&home, lab.as_deref())?,
         Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,
         Command::Image { command } => crate::image::command::run(command, &home).await?,
+        Command::Fault { command } => crate::faults::run(command, &home).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

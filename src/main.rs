@@ -2,6 +2,7 @@
 
 mod cli;
 mod error;
+mod faults;
 mod fsutil;
 #[cfg(test)]
 mod golden;
