@@ -23,7 +23,7 @@ while True:
 fn inject() -> String {
     format!(
         r#"set -e
-systemd-run --quiet --collect --unit=backup-compress.service --description='Compress the nightly database backup' --uid=nobody -p StandardInputData={} /bin/bash -c 'exec -a '\''xz -9 -T0 /var/backups/todo-db.sql'\'' /usr/bin/python3'
+systemd-run --quiet --collect --unit=backup-compress.service --description='Compress the nightly database backup' --uid=nobody -p StandardInput=data -p StandardInputData={} /bin/bash -c 'exec -a '\''xz -9 -T0 /var/backups/todo-db.sql'\'' /usr/bin/python3'
 echo started=yes
 "#,
         base64(PROGRAM.as_bytes())

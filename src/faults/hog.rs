@@ -41,7 +41,7 @@ impl Hog<'_> {
         let exec = format!("exec -a {} /usr/bin/python3", quote(self.title));
         format!(
             "systemd-run --quiet --collect --unit={unit} --description={desc} --uid=nobody{props} \
-             -p StandardInputData={data} /bin/bash -c {exec}\n",
+             -p StandardInput=data -p StandardInputData={data} /bin/bash -c {exec}\n",
             unit = self.unit,
             desc = quote(self.description),
             data = base64(self.source().as_bytes()),
@@ -96,7 +96,7 @@ mod tests {
             s,
             format!(
                 "systemd-run --quiet --collect --unit=demo.service --description='Demo job' \
-                 --uid=nobody -p OOMScoreAdjust=300 -p StandardInputData={} /bin/bash -c \
+                 --uid=nobody -p OOMScoreAdjust=300 -p StandardInput=data -p StandardInputData={} /bin/bash -c \
                  'exec -a '\\''sleep 1000'\\'' /usr/bin/python3'\n",
                 base64(HOG.source().as_bytes())
             )

@@ -45,7 +45,7 @@ pub(crate) fn arm_script(plan: &AutoRevert, what: &str) -> String {
              systemd-run --quiet --collect --unit={unit} --description={desc} \
              --on-active={after} --timer-property=AccuracySec=1s \
              --timer-property=RemainAfterElapse=no \
-             -p StandardInputData=\"$data\" /bin/sh\n\
+             -p StandardInput=data -p StandardInputData=\"$data\" /bin/sh\n\
              echo armed={unit}.timer\n",
             desc = quote(&description),
             after = plan.after_s,
@@ -121,7 +121,7 @@ mod tests {
             "set -e\ndata=$(base64 -w0)\nsystemd-run --quiet --collect --unit=fd-f3-revert \
              --description='firedrill: revert fault f3 (cpu-hog)' --on-active=600 \
              --timer-property=AccuracySec=1s --timer-property=RemainAfterElapse=no \
-             -p StandardInputData=\"$data\" /bin/sh\necho armed=fd-f3-revert.timer\n"
+             -p StandardInput=data -p StandardInputData=\"$data\" /bin/sh\necho armed=fd-f3-revert.timer\n"
         );
         assert_eq!(stdin_data("echo hi\n"), "ZWNobyBoaQo=");
     }
