@@ -444,6 +444,37 @@ fn e2e_faults_on_three_tier() {
         sb.http("GET", &format!("{app1}/healthz"), None).status == 200
     });
 
+    // payload-limit: lb answers 413 to writes; reads still work; the app never saw them.
+    let id = apply_fault(&sb, &["payload-limit", "lb"]);
+    assert_fault_holds(&sb, &id);
+    let r = sb.http(
+        "POST",
+        &format!("{lb}/todos"),
+        Some(r#"{"name":"e2e-too-big","completed":false}"#),
+    );
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(sb.http("GET", &format!("{lb}/todos"), None).status, 200);
+    revert_fault(&sb, &id);
+    let r = sb.http(
+        "POST",
+        &format!("{lb}/todos"),
+        Some(r#"{"name":"e2e-fits-again","completed":false}"#),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let rows = rows + 1;
+
+    // db-lock: reads of the todo table hang, while /healthz (SELECT 1) still answers.
+    let id = apply_fault(&sb, &["db-lock", "db"]);
+    assert_fault_holds(&sb, &id);
+    assert_eq!(
+        sb.http("GET", &format!("{app1}/todos"), None).status,
+        0,
+        "the read did not hang"
+    );
+    assert_eq!(sb.http("GET", &format!("{app1}/healthz"), None).status, 200);
+    revert_fault(&sb, &id);
+    assert_eq!(sb.http("GET", &format!("{app1}/todos"), None).status, 200);
+
     // Several at once, then `revert --all`.
     let missing = apply_fault(&sb, &["missing-dir", "app1"]);
     let memory = apply_fault(&sb, &["memory-hog", "app2"]);

@@ -116,7 +116,7 @@ fn the_list_shows_each_kind_and_its_params() {
 /// Each kind's name is the tag its records carry, so a record always finds its kind again.
 #[test]
 fn kind_names_match_the_record_tags() {
-    let app = test_node("app1", &[Role::App]);
+    let app = test_node("all", &[Role::App, Role::Haproxy, Role::Mysql]);
     for k in KINDS {
         let fault = k
             .fault(&app, &[])

@@ -14,6 +14,7 @@
 mod bad_permissions;
 mod command;
 mod cpu_hog;
+mod db_lock;
 mod disk_full;
 mod engine;
 mod error;
@@ -22,6 +23,7 @@ mod hog;
 mod memory_hog;
 mod missing_dir;
 mod params;
+mod payload_limit;
 mod reboot_no_unit;
 mod record;
 mod service_stopped;
@@ -54,6 +56,8 @@ pub(crate) enum Fault {
     BadPermissions(bad_permissions::BadPermissions),
     MissingDir(missing_dir::MissingDir),
     ServiceStopped(service_stopped::ServiceStopped),
+    DbLock(db_lock::DbLock),
+    PayloadLimit(payload_limit::PayloadLimit),
 }
 
 /// Every kind, in the order `fault list` shows them.
@@ -66,6 +70,8 @@ pub(crate) const KINDS: &[Kind] = &[
     bad_permissions::KIND,
     missing_dir::KIND,
     service_stopped::KIND,
+    db_lock::KIND,
+    payload_limit::KIND,
 ];
 
 impl Fault {
@@ -80,6 +86,8 @@ impl Fault {
             Fault::BadPermissions(f) => f,
             Fault::MissingDir(f) => f,
             Fault::ServiceStopped(f) => f,
+            Fault::DbLock(f) => f,
+            Fault::PayloadLimit(f) => f,
         }
     }
 }
@@ -211,7 +219,7 @@ mod tests {
     /// /bin/sh), so a quoting slip cannot hide in a kind without a live test.
     #[test]
     fn every_script_of_every_kind_parses_in_dash() {
-        let app = node("app1", &[Role::App]);
+        let app = node("all", &[Role::App, Role::Haproxy, Role::Mysql]);
         type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
         let cases: &[Case] = &[
             (
@@ -258,6 +266,8 @@ mod tests {
             ),
             ("missing-dir", &[], "perm=755 todo todo\ndev=1 1\n"),
             ("service-stopped", &[], "active=active\n"),
+            ("db-lock", &[], "pending=0\nrows=3\n"),
+            ("payload-limit", &[("max", "1024")], "active=active\n"),
         ];
         let parses = |what: &str, script: &str| {
             let out = std::process::Command::new("dash")

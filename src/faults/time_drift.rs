@@ -31,7 +31,7 @@ pub(crate) const KIND: Kind = Kind {
         ParamSpec {
             name: "zone",
             value: "ZONE",
-            help: "mode=timezone: e.g. Pacific/Kiritimati (default: a zone many hours away where it is just past midnight)",
+            help: "mode=timezone: e.g. Pacific/Kiritimati (default: a zone where it is just past midnight)",
         },
         ParamSpec {
             name: "offset",
