@@ -284,7 +284,8 @@ fn ssh_stdout(sb: &Sandbox, node: &str, command: &str) -> String {
 /// The faults on the three-tier lab, each with its symptom seen from outside and a clean
 /// revert: disk-full and bad-permissions (uploads answer 500), cpu-hog (verified on the node,
 /// and reverted by its own --for timer), time-drift (`since=today` changes), reboot-no-unit
-/// (app1 comes back DOWN), then several at once undone by `revert --all`. No todo row is lost.
+/// (app1 comes back DOWN), payload-limit (413 at lb), db-lock (reads hang), net-delay (slow
+/// answers), then several at once undone by `revert --all`. No todo row is lost.
 #[test]
 fn e2e_faults_on_three_tier() {
     let sb = Sandbox::start("three-tier");
@@ -474,6 +475,31 @@ fn e2e_faults_on_three_tier() {
     assert_eq!(sb.http("GET", &format!("{app1}/healthz"), None).status, 200);
     revert_fault(&sb, &id);
     assert_eq!(sb.http("GET", &format!("{app1}/todos"), None).status, 200);
+
+    // net-delay: app2 answers later, seen from outside; nothing changes inside app2.
+    let timed = |url: &str| {
+        let start = std::time::Instant::now();
+        let r = sb.http("GET", url, None);
+        assert_eq!(r.status, 200, "{r:?}");
+        start.elapsed()
+    };
+    let before = timed(&format!("{app2}/healthz"));
+    let id = apply_fault(&sb, &["net-delay", "app2", "--param", "delay=400"]);
+    assert_fault_holds(&sb, &id);
+    let slow = timed(&format!("{app2}/healthz"));
+    assert!(
+        slow >= before + std::time::Duration::from_millis(400),
+        "before {before:?}, with net-delay {slow:?}"
+    );
+    assert_eq!(
+        ssh_stdout(
+            &sb,
+            "app2",
+            "tc qdisc show dev eth0 root | grep -c netem || true"
+        ),
+        "0"
+    );
+    revert_fault(&sb, &id);
 
     // Several at once, then `revert --all`.
     let missing = apply_fault(&sb, &["missing-dir", "app1"]);

@@ -135,6 +135,49 @@ impl Host for LibvirtHost {
             source,
         })
     }
+
+    /// `sh -c` here, through `sudo -n` unless firedrill runs as root (tc needs it), with the
+    /// lab's libvirt URI for virsh.
+    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> Result<Output, FaultError> {
+        use tokio::io::AsyncWriteExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let mut cmd = if root {
+            tokio::process::Command::new("sh")
+        } else {
+            let mut c = tokio::process::Command::new("sudo");
+            c.args(["-n", "--preserve-env=LIBVIRT_DEFAULT_URI", "sh"]);
+            c
+        };
+        cmd.arg("-c")
+            .arg(script)
+            .env("LIBVIRT_DEFAULT_URI", &self.uri)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let failed = |e: std::io::Error| {
+            FaultError::Remote(RemoteError {
+                node: "host".to_string(),
+                message: format!("cannot run sh: {e}"),
+            })
+        };
+        let mut child = cmd.spawn().map_err(failed)?;
+        if let Some(mut input) = child.stdin.take() {
+            input
+                .write_all(stdin.unwrap_or_default())
+                .await
+                .map_err(failed)?;
+        }
+        let out = child.wait_with_output().await.map_err(failed)?;
+        Ok(Output {
+            status: out
+                .status
+                .code()
+                .map_or(255, |c| u32::try_from(c).unwrap_or(255)),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
 }
 
 async fn apply(

@@ -272,7 +272,7 @@ async fn a_failed_rollback_leaves_a_record_that_still_needs_a_revert() {
 #[tokio::test]
 async fn for_arms_a_timer_with_the_revert_script_and_revert_cancels_it() {
     let bench = Bench::new();
-    let plan = timer::plan("f1", 600, false);
+    let plan = timer::plan("f1", 600, false, false);
     let arm = timer::arm_script(&plan, "f1 (disk-full)");
     let disarm = timer::disarm_script(&plan);
     let node = FakeRemote::new("app1")

@@ -18,6 +18,14 @@ pub(crate) trait Host: Send + Sync {
         node: &str,
         domain: &str,
     ) -> impl Future<Output = Result<(), FaultError>> + Send;
+
+    /// Runs `script` with `sh` on this host, as root, for faults that act on the host side of
+    /// a node (its tap device); any exit status is returned.
+    fn run(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> impl Future<Output = Result<Output, FaultError>> + Send;
 }
 
 /// One node's faults: the records, the node's shell and the host.
@@ -42,31 +50,45 @@ pub(crate) enum Reverted {
 }
 
 impl<R: Remote, H: Host> Engine<'_, R, H> {
-    /// Runs `script` as root; any exit status is returned.
-    async fn root(&self, script: &str, stdin: Option<&[u8]>) -> Result<Output, FaultError> {
+    /// Runs `script` as root on the node, or on this host for faults that act there; any exit
+    /// status is returned.
+    async fn root(
+        &self,
+        on_host: bool,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> Result<Output, FaultError> {
+        if on_host {
+            return self.host.run(script, stdin).await;
+        }
         let command = crate::ssh::as_root(self.remote, script);
         Ok(self.remote.run(&command, stdin).await?)
     }
 
-    /// Runs `script` as root and reads its `key=value` lines; a non-zero exit is an error.
+    /// As `root`, but a non-zero exit is an error.
     async fn root_ok(
         &self,
+        on_host: bool,
         step: &str,
         script: &str,
         stdin: Option<&[u8]>,
     ) -> Result<Output, FaultError> {
-        let out = self.root(script, stdin).await?;
+        let out = self.root(on_host, script, stdin).await?;
         if out.success() {
             return Ok(out);
         }
+        let node = self.remote.node();
         Err(FaultError::Step {
-            node: self.remote.node().to_string(),
+            node: if on_host {
+                format!("host (for {node})")
+            } else {
+                node.to_string()
+            },
             step: step.to_string(),
             status: out.status,
             stderr: out.stderr_tail(5),
             hint: format!(
-                "look at the node with `firedrill ssh {}`; the fault's record is in {}",
-                self.remote.node(),
+                "look at the node with `firedrill ssh {node}`; the fault's record is in {}",
                 self.store_dir()
             ),
         })
@@ -136,7 +158,10 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
     /// Reads the node's state into the record; changes nothing on the node.
     async fn prepare(&self, rec: &mut FaultRecord) -> Result<(), FaultError> {
         let kind = rec.kind();
-        let out = self.root(&rec.fault.ops().prepare_script(), None).await?;
+        let on_host = rec.fault.ops().on_host();
+        let out = self
+            .root(on_host, &rec.fault.ops().prepare_script(), None)
+            .await?;
         let does_not_fit = |why: String| FaultError::DoesNotFit {
             kind: kind.to_string(),
             node: rec.node.clone(),
@@ -166,21 +191,28 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
     /// Every change to the node, after the undo data is on disk.
     async fn change(&self, rec: &mut FaultRecord, for_secs: Option<u64>) -> Result<(), FaultError> {
         let kind = rec.kind();
+        let on_host = rec.fault.ops().on_host();
         if let Some(secs) = for_secs {
-            let plan = timer::plan(&rec.id, secs, rec.fault.ops().resets_node());
+            let mut plan = timer::plan(&rec.id, secs, rec.fault.ops().resets_node(), on_host);
             rec.auto_revert = Some(plan.clone());
             self.store.save(rec)?;
             let revert = rec.fault.ops().revert_script(None);
             let arm = timer::arm_script(&plan, &format!("{} ({kind})", rec.id));
-            self.root_ok(
-                &format!("{kind}: arming the revert timer"),
-                &arm,
-                Some(revert.as_bytes()),
-            )
-            .await?;
+            let out = self
+                .root_ok(
+                    on_host,
+                    &format!("{kind}: arming the revert timer"),
+                    &arm,
+                    Some(revert.as_bytes()),
+                )
+                .await?;
+            plan.pid = Fields::parse(&out.stdout_str()).number("pid").ok();
+            rec.auto_revert = Some(plan);
+            self.store.save(rec)?;
         }
         let out = self
             .root_ok(
+                on_host,
                 &format!("{kind}: inject"),
                 &rec.fault.ops().inject_script(),
                 None,
@@ -207,10 +239,12 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
     /// Cancels the timer and runs the revert script; returns what changed.
     async fn undo(&self, rec: &mut FaultRecord) -> Result<Vec<String>, FaultError> {
         let kind = rec.kind();
+        let on_host = rec.fault.ops().on_host();
         let mut lines = Vec::new();
         if let Some(plan) = &rec.auto_revert {
             let out = self
                 .root_ok(
+                    on_host,
                     &format!("{kind}: cancelling the revert timer"),
                     &timer::disarm_script(plan),
                     None,
@@ -220,7 +254,7 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
         }
         let script = rec.fault.ops().revert_script(Some(unix_now()));
         let out = self
-            .root_ok(&format!("{kind}: revert"), &script, None)
+            .root_ok(on_host, &format!("{kind}: revert"), &script, None)
             .await?;
         lines.extend(out.stdout_str().lines().map(str::to_string));
         Ok(lines)
@@ -261,8 +295,10 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
     /// Whether the fault is still in effect, by a cheap check on the node.
     pub(crate) async fn verify(&self, rec: &mut FaultRecord) -> Result<Verdict, FaultError> {
         let kind = rec.kind();
+        let on_host = rec.fault.ops().on_host();
         let out = self
             .root_ok(
+                on_host,
                 &format!("{kind}: verify"),
                 &rec.fault.ops().verify_script(),
                 None,

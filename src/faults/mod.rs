@@ -22,6 +22,7 @@ mod events;
 mod hog;
 mod memory_hog;
 mod missing_dir;
+mod net_delay;
 mod params;
 mod payload_limit;
 mod reboot_no_unit;
@@ -58,6 +59,7 @@ pub(crate) enum Fault {
     ServiceStopped(service_stopped::ServiceStopped),
     DbLock(db_lock::DbLock),
     PayloadLimit(payload_limit::PayloadLimit),
+    NetDelay(net_delay::NetDelay),
 }
 
 /// Every kind, in the order `fault list` shows them.
@@ -72,6 +74,7 @@ pub(crate) const KINDS: &[Kind] = &[
     service_stopped::KIND,
     db_lock::KIND,
     payload_limit::KIND,
+    net_delay::KIND,
 ];
 
 impl Fault {
@@ -88,6 +91,7 @@ impl Fault {
             Fault::ServiceStopped(f) => f,
             Fault::DbLock(f) => f,
             Fault::PayloadLimit(f) => f,
+            Fault::NetDelay(f) => f,
         }
     }
 }
@@ -165,6 +169,11 @@ pub(crate) trait FaultOps: Send + Sync {
 
     /// Whether the node is forcibly reset through libvirt right after `inject_script`.
     fn resets_node(&self) -> bool {
+        false
+    }
+
+    /// Whether the scripts run on this host (on the host side of the node) instead of the node.
+    fn on_host(&self) -> bool {
         false
     }
 
@@ -268,6 +277,11 @@ mod tests {
             ("service-stopped", &[], "active=active\n"),
             ("db-lock", &[], "pending=0\nrows=3\n"),
             ("payload-limit", &[("max", "1024")], "active=active\n"),
+            (
+                "net-delay",
+                &[("loss", "5")],
+                "tap=vnet3\nqdisc=qdisc noqueue 0: root\n",
+            ),
         ];
         let parses = |what: &str, script: &str| {
             let out = std::process::Command::new("dash")

@@ -134,7 +134,7 @@ async fn a_failed_reset_is_rolled_back() {
 #[tokio::test]
 async fn for_writes_a_boot_timer_before_the_reset() {
     let bench = Bench::new();
-    let plan = timer::plan("f1", 300, true);
+    let plan = timer::plan("f1", 300, true, false);
     let node = FakeRemote::new("app1")
         .once(
             exact(&sudo(PREPARE)),

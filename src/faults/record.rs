@@ -44,6 +44,12 @@ pub(crate) struct AutoRevert {
     /// Written as unit files that start at the next boot (the fault resets the node), rather
     /// than as a transient timer.
     pub(crate) across_reboot: bool,
+    /// A sleeping process on this host rather than a timer on the node (the fault acts on the
+    /// host side), and its PID.
+    #[serde(default)]
+    pub(crate) on_host: bool,
+    #[serde(default)]
+    pub(crate) pid: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -66,11 +66,21 @@ pub(crate) fn sudo(script: &str) -> String {
     format!("sudo -n sh -c {}", crate::ssh::quote(script))
 }
 
-/// Records resets instead of calling libvirt.
-#[derive(Default)]
+/// Records resets instead of calling libvirt; host scripts go to a scripted fake shell.
 pub(crate) struct FakeHost {
     pub(crate) resets: Mutex<Vec<(String, String)>>,
     pub(crate) fail: bool,
+    pub(crate) shell: FakeRemote,
+}
+
+impl Default for FakeHost {
+    fn default() -> Self {
+        FakeHost {
+            resets: Mutex::new(Vec::new()),
+            fail: false,
+            shell: FakeRemote::new("host").logged_in_as_root(),
+        }
+    }
 }
 
 impl Host for FakeHost {
@@ -90,6 +100,11 @@ impl Host for FakeHost {
             });
         }
         Ok(())
+    }
+
+    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> Result<Output, FaultError> {
+        use crate::remote::Remote;
+        Ok(self.shell.run(script, stdin).await?)
     }
 }
 

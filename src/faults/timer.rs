@@ -20,7 +20,7 @@ pub(crate) fn unit_name(id: &str) -> String {
     format!("fd-{id}-revert")
 }
 
-pub(crate) fn plan(id: &str, after_s: u64, across_reboot: bool) -> AutoRevert {
+pub(crate) fn plan(id: &str, after_s: u64, across_reboot: bool, on_host: bool) -> AutoRevert {
     let due = SystemTime::now() + Duration::from_secs(after_s);
     AutoRevert {
         after_s,
@@ -28,6 +28,8 @@ pub(crate) fn plan(id: &str, after_s: u64, across_reboot: bool) -> AutoRevert {
         due: rfc3339(due),
         due_unix: super::text::unix_now().saturating_add(i64::try_from(after_s).unwrap_or(0)),
         across_reboot,
+        on_host,
+        pid: None,
     }
 }
 
@@ -37,6 +39,16 @@ const UNIT_DIR: &str = "/etc/systemd/system";
 pub(crate) fn arm_script(plan: &AutoRevert, what: &str) -> String {
     let unit = &plan.unit;
     let description = format!("firedrill: revert fault {what}");
+    if plan.on_host {
+        // A detached sleeper on this host, marked with the unit name so that cancelling it
+        // can make sure the PID is still the sleeper's. It prints its PID for the record.
+        return format!(
+            "script=$(cat)\n\
+             setsid nohup sh -c \": {unit}; sleep {after}; $script\" </dev/null >/dev/null 2>&1 &\n\
+             echo \"pid=$!\"\n",
+            after = plan.after_s
+        );
+    }
     if !plan.across_reboot {
         // stdin of this script becomes the service's stdin data, read by /bin/sh.
         return format!(
@@ -81,6 +93,16 @@ pub(crate) fn arm_script(plan: &AutoRevert, what: &str) -> String {
 /// Cancels the timer if it is still there; prints a line only if it was.
 pub(crate) fn disarm_script(plan: &AutoRevert) -> String {
     let unit = &plan.unit;
+    if plan.on_host {
+        let pid = plan.pid.map_or(String::new(), |p| p.to_string());
+        return format!(
+            "p={pid}\n\
+             if [ -n \"$p\" ] && grep -qa {unit} /proc/$p/cmdline 2>/dev/null; then\n\
+             \x20 kill $p\n\
+             \x20 echo \"cancelled the revert timer (pid $p)\"\n\
+             fi\n"
+        );
+    }
     if !plan.across_reboot {
         return format!(
             "if systemctl is-active --quiet {unit}.timer; then\n\
@@ -112,7 +134,7 @@ mod tests {
 
     #[test]
     fn transient_timer_reads_the_script_from_stdin() {
-        let p = plan("f3", 600, false);
+        let p = plan("f3", 600, false, false);
         assert_eq!(p.unit, "fd-f3-revert");
         assert!(!p.across_reboot);
         let s = arm_script(&p, "f3 (cpu-hog)");
@@ -128,7 +150,7 @@ mod tests {
 
     #[test]
     fn the_due_time_is_after_seconds_from_now() {
-        let p = plan("f1", 90, false);
+        let p = plan("f1", 90, false, false);
         let now = super::super::text::unix_now();
         assert!((p.due_unix - now - 90).abs() <= 1, "{p:?}");
         assert!(p.due.ends_with('Z'));
@@ -137,7 +159,7 @@ mod tests {
     /// The boot timer's files, written for real into a temp dir by the same printf lines.
     #[test]
     fn boot_timer_units_are_well_formed() {
-        let p = plan("f2", 300, true);
+        let p = plan("f2", 300, true, false);
         let s = arm_script(&p, "f2 (reboot-no-unit)");
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_str().unwrap();
@@ -178,19 +200,19 @@ mod tests {
 
     #[test]
     fn disarm_only_speaks_when_there_was_a_timer() {
-        let s = disarm_script(&plan("f1", 60, false));
+        let s = disarm_script(&plan("f1", 60, false, false));
         assert!(
             s.starts_with("if systemctl is-active --quiet fd-f1-revert.timer; then\n"),
             "{s}"
         );
-        let s = disarm_script(&plan("f1", 60, true));
+        let s = disarm_script(&plan("f1", 60, true, false));
         assert!(
             s.starts_with("if [ -e /etc/systemd/system/fd-f1-revert.timer ]; then\n"),
             "{s}"
         );
         for s in [
-            disarm_script(&plan("f1", 60, false)),
-            disarm_script(&plan("f1", 60, true)),
+            disarm_script(&plan("f1", 60, false, false)),
+            disarm_script(&plan("f1", 60, true, false)),
         ] {
             let out = std::process::Command::new("sh")
                 .arg("-n")
