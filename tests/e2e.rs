@@ -516,6 +516,10 @@ fn e2e_faults_on_three_tier() {
         ],
     );
     let stopped = apply_fault(&sb, &["service-stopped", "lb"]);
+    // The hog needs a moment to fill the memory under TCG.
+    wait_until("memory-hog holds", 120, || {
+        fault(&sb, &memory)["on_node"]["active"] == true
+    });
     for id in [&missing, &memory, &clock, &stopped] {
         assert_fault_holds(&sb, id);
     }
