@@ -50,6 +50,9 @@ enum Command {
     Down {
         #[arg(long)]
         lab: Option<String>,
+        /// Remove the lab even while faults are active on it.
+        #[arg(long)]
+        force: bool,
     },
     /// The lab's nodes: state, roles, IP, DNS name, memory, uptime.
     Status {
@@ -95,6 +98,11 @@ enum Command {
     },
     /// Send open-loop traffic to the lab's service and show, second by second, what a user feels
     Client(crate::client::ClientArgs),
+    /// Break the lab on purpose, check what is broken, and undo it.
+    Fault {
+        #[command(subcommand)]
+        command: crate::faults::FaultCommand,
+    },
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -152,7 +160,12 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             };
             lab::up(&home, &opts).await?;
         }
-        Command::Down { lab } => lab::down(&home, lab.as_deref()).await?,
+        Command::Down { lab, force } => {
+            if !force {
+                crate::faults::ensure_none_active(&home, lab.as_deref())?;
+            }
+            lab::down(&home, lab.as_deref()).await?
+        }
         Command::Status { lab, json } => lab::status(&home, lab.as_deref(), json).await?,
         Command::List => lab::list(&home).await?,
         Command::Ssh { node, lab, command } => {
@@ -164,6 +177,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,
         Command::Image { command } => crate::image::command::run(command, &home).await?,
         Command::Client(_) => unreachable!("the client runs before the runtime starts"),
+        Command::Fault { command } => crate::faults::run(command, &home).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -4,6 +4,7 @@ mod cli;
 mod client;
 mod error;
 mod events;
+mod faults;
 mod fsutil;
 #[cfg(test)]
 mod golden;

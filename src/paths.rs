@@ -91,6 +91,10 @@ impl LabDir {
     pub(crate) fn events_file(&self) -> PathBuf {
         self.dir.join("events.jsonl")
     }
+    /// Fault records, one JSON file per fault (see `faults::record`).
+    pub(crate) fn faults_dir(&self) -> PathBuf {
+        self.dir.join("faults")
+    }
     /// The lab user's SSH private key (0600); the public key is beside it with `.pub`.
     pub(crate) fn ssh_key(&self) -> PathBuf {
         self.dir.join("id_ed25519")

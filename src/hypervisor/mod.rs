@@ -96,7 +96,6 @@ pub(crate) trait Hypervisor: Send + Sync {
     fn define_domain(&self, xml: &str) -> Result<DomainInfo, HvError>;
     fn start_domain(&self, name: &str) -> Result<(), HvError>;
     /// Hard reset, as a power button would (the reboot faults use it).
-    #[allow(dead_code)]
     fn reset_domain(&self, name: &str) -> Result<(), HvError>;
     /// Stops (if running) and undefines a domain owned by `lab`; refuses any other.
     fn remove_domain(&self, name: &str, lab: &str) -> Result<(), HvError>;

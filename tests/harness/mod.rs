@@ -255,7 +255,8 @@ impl Drop for Sandbox {
         if let Ok(entries) = std::fs::read_dir(self.home.join("labs")) {
             for e in entries.flatten() {
                 let lab = e.file_name().to_string_lossy().into_owned();
-                let _ = self.firedrill(&["down", "--lab", &lab]);
+                // --force: a failed fault test may leave faults active, which `down` refuses.
+                let _ = self.firedrill(&["down", "--force", "--lab", &lab]);
             }
         }
         // Any QEMU still running from this sandbox (a `down` that failed) is ours: stop it by PID.

@@ -1,0 +1,397 @@
+//! `firedrill fault list | apply | status | revert`: argument types and the I/O around the
+//! engine (lab state, SSH sessions, libvirt). Listing and tables are pure functions.
+
+use super::engine::{Engine, Host, Reverted};
+use super::params::{parse_for, parse_param};
+use super::record::{FaultRecord, Store};
+use super::{FaultError, KINDS, Kind};
+use crate::paths::{Home, LabDir};
+use crate::remote::{Output, Remote, RemoteError};
+use crate::state::{LabState, NodeState, StateError};
+use clap::Subcommand;
+use std::fmt::Write;
+use std::time::Duration;
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FaultCommand {
+    /// Every fault kind, what it does and its parameters.
+    List,
+    /// Inject a fault into a node; prints the fault's id.
+    Apply {
+        /// The fault kind (see `firedrill fault list`).
+        #[arg(value_parser = kind_names())]
+        kind: String,
+        /// The node, as in the lab file.
+        node: String,
+        /// A parameter of the kind, e.g. --param leave=100 (repeatable).
+        #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// Revert automatically after this long (a timer on the node does it), e.g. 10m.
+        #[arg(long = "for", value_name = "DURATION", value_parser = parse_for)]
+        duration: Option<Duration>,
+        #[arg(long)]
+        lab: Option<String>,
+    },
+    /// Each fault, its state and whether it is still in effect on its node.
+    Status {
+        #[arg(long)]
+        lab: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Undo a fault (or all of them) from its record.
+    Revert {
+        /// The fault's id, as `fault apply` printed it (f1, f2, ...).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        id: Option<String>,
+        /// Every fault that may still be on a node, newest first.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        lab: Option<String>,
+    },
+}
+
+fn kind_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(KINDS.iter().map(|k| k.name))
+}
+
+pub(crate) async fn run(cmd: FaultCommand, home: &Home) -> Result<(), FaultError> {
+    match cmd {
+        FaultCommand::List => {
+            print!("{}", format_list(KINDS));
+            Ok(())
+        }
+        FaultCommand::Apply {
+            kind,
+            node,
+            params,
+            duration,
+            lab,
+        } => apply(home, lab.as_deref(), &kind, &node, &params, duration).await,
+        FaultCommand::Status { lab, json } => {
+            super::status::status(home, lab.as_deref(), json).await
+        }
+        FaultCommand::Revert { id, all, lab } => {
+            revert(home, lab.as_deref(), id.as_deref(), all).await
+        }
+    }
+}
+
+/// `fault list`: each kind with its description, then its parameters indented.
+pub(crate) fn format_list(kinds: &[Kind]) -> String {
+    let mut out = String::new();
+    for k in kinds {
+        let _ = writeln!(out, "{:<16} {}", k.name, k.about);
+        for p in k.params {
+            let flag = format!("--param {}={}", p.name, p.value);
+            let _ = writeln!(out, "{:<16} {flag:<34} {}", "", p.help);
+        }
+    }
+    out
+}
+
+pub(crate) fn load(home: &Home, lab: Option<&str>) -> Result<(LabDir, LabState), FaultError> {
+    let name = crate::state::select(home, lab)?;
+    let dir = home.lab(&name);
+    let state = LabState::load(&dir, &name)?.ok_or(StateError::NotFound(name))?;
+    Ok((dir, state))
+}
+
+pub(crate) fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodeState, FaultError> {
+    state.node(name).ok_or_else(|| FaultError::NoNode {
+        lab: state.name.clone(),
+        node: name.to_string(),
+        nodes: state.nodes.iter().map(|n| n.name.clone()).collect(),
+    })
+}
+
+pub(crate) async fn connect(
+    dir: &LabDir,
+    state: &LabState,
+    node: &NodeState,
+) -> Result<crate::ssh::Session, FaultError> {
+    let target = crate::lab::target(dir, state, node);
+    Ok(crate::ssh::Session::connect(&target, Duration::from_secs(15)).await?)
+}
+
+/// Resets domains through libvirt.
+pub(crate) struct LibvirtHost {
+    pub(crate) uri: String,
+}
+
+impl Host for LibvirtHost {
+    async fn reset(&self, node: &str, domain: &str) -> Result<(), FaultError> {
+        use crate::hypervisor::{HvError, Hypervisor, Libvirt};
+        let (uri, name) = (self.uri.clone(), domain.to_string());
+        let result = tokio::task::spawn_blocking(move || {
+            Libvirt::open(Some(&uri)).and_then(|hv| hv.reset_domain(&name))
+        })
+        .await
+        .unwrap_or_else(|e| Err(HvError::Join(e.to_string())));
+        result.map_err(|source| FaultError::Reset {
+            node: node.to_string(),
+            source,
+        })
+    }
+
+    /// `sh -c` here, through `sudo -n` unless firedrill runs as root (tc needs it), with the
+    /// lab's libvirt URI for virsh.
+    async fn run(&self, script: &str, stdin: Option<&[u8]>) -> Result<Output, FaultError> {
+        use tokio::io::AsyncWriteExt;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let mut cmd = if root {
+            tokio::process::Command::new("sh")
+        } else {
+            let mut c = tokio::process::Command::new("sudo");
+            c.args(["-n", "--preserve-env=LIBVIRT_DEFAULT_URI", "sh"]);
+            c
+        };
+        cmd.arg("-c")
+            .arg(script)
+            .env("LIBVIRT_DEFAULT_URI", &self.uri)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let failed = |e: std::io::Error| {
+            FaultError::Remote(RemoteError {
+                node: "host".to_string(),
+                message: format!("cannot run sh: {e}"),
+            })
+        };
+        let mut child = cmd.spawn().map_err(failed)?;
+        if let Some(mut input) = child.stdin.take() {
+            input
+                .write_all(stdin.unwrap_or_default())
+                .await
+                .map_err(failed)?;
+        }
+        let out = child.wait_with_output().await.map_err(failed)?;
+        Ok(Output {
+            status: out
+                .status
+                .code()
+                .map_or(255, |c| u32::try_from(c).unwrap_or(255)),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+}
+
+async fn apply(
+    home: &Home,
+    lab: Option<&str>,
+    kind: &str,
+    node_name: &str,
+    params: &[(String, String)],
+    duration: Option<Duration>,
+) -> Result<(), FaultError> {
+    let (dir, state) = load(home, lab)?;
+    let node = node(&state, node_name)?;
+    let kind = Kind::find(kind)?;
+    let fault = kind.fault(node, params)?;
+    let store = Store::new(&dir);
+    for mut r in store.all()? {
+        if r.node == node.name && r.needs_revert() && r.kind() == kind.name {
+            return Err(FaultError::AlreadyActive {
+                kind: kind.name.to_string(),
+                node: node.name.clone(),
+                id: r.id,
+            });
+        }
+    }
+    let session = connect(&dir, &state, node).await?;
+    let host = LibvirtHost {
+        uri: state.uri.clone(),
+    };
+    let mut rec = FaultRecord::new(&node.name, fault);
+    let result = Engine {
+        lab: &dir,
+        store: &store,
+        remote: &session,
+        host: &host,
+        domain: &node.domain,
+    }
+    .inject(&mut rec, duration.map(|d| d.as_secs()))
+    .await;
+    session.close().await;
+    result?;
+    // The id alone on stdout, for scripts; the rest is for people.
+    println!("{}", rec.id);
+    let summary = rec.fault.ops().summary();
+    eprintln!("{} on {}: active ({summary})", kind.name, node.name);
+    if let Some(t) = &rec.auto_revert {
+        eprintln!(
+            "  the node reverts it by itself at {} (timer {}.timer)",
+            t.due, t.unit
+        );
+    }
+    if rec.fault.ops().resets_node() {
+        eprintln!(
+            "  {} was reset and is booting; `firedrill fault status` checks it once it answers",
+            node.name
+        );
+    }
+    eprintln!("  revert: firedrill fault revert {}", rec.id);
+    Ok(())
+}
+
+/// A node that is never contacted: reverting a record that never got past its first write.
+struct Unreached(String);
+
+impl Remote for Unreached {
+    fn node(&self) -> &str {
+        &self.0
+    }
+    async fn run(&self, _command: &str, _stdin: Option<&[u8]>) -> Result<Output, RemoteError> {
+        Err(RemoteError {
+            node: self.0.clone(),
+            message: "not connected".to_string(),
+        })
+    }
+}
+
+async fn revert(
+    home: &Home,
+    lab: Option<&str>,
+    id: Option<&str>,
+    all: bool,
+) -> Result<(), FaultError> {
+    let (dir, state) = load(home, lab)?;
+    let store = Store::new(&dir);
+    let records: Vec<FaultRecord> = match (id, all) {
+        (Some(_), true) | (None, false) => return Err(FaultError::RevertWhat),
+        (Some(id), false) => {
+            let found = store.load(id)?.ok_or_else(|| FaultError::NoSuchFault {
+                lab: state.name.clone(),
+                id: id.to_string(),
+                known: store
+                    .all()
+                    .map(|rs| rs.into_iter().map(|r| r.id).collect())
+                    .unwrap_or_default(),
+            })?;
+            vec![found]
+        }
+        (None, true) => store
+            .all()?
+            .into_iter()
+            .rev()
+            .filter(FaultRecord::needs_revert)
+            .collect(),
+    };
+    if all && records.is_empty() {
+        println!("no fault to revert in lab {}", state.name);
+        return Ok(());
+    }
+    let host = LibvirtHost {
+        uri: state.uri.clone(),
+    };
+    let total = records.len();
+    let mut failed = 0;
+    for mut rec in records {
+        match revert_one(&dir, &state, &store, &host, &mut rec).await {
+            Ok(lines) => print!("{lines}"),
+            Err(e) if !all => return Err(e),
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: {}: {e}", rec.id);
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(FaultError::SomeRevertsFailed { failed, total });
+    }
+    Ok(())
+}
+
+/// Reverts one record; returns what to print.
+async fn revert_one(
+    dir: &LabDir,
+    state: &LabState,
+    store: &Store,
+    host: &LibvirtHost,
+    rec: &mut FaultRecord,
+) -> Result<String, FaultError> {
+    let kind = rec.kind();
+    let head = format!("{}: {kind} on {}", rec.id, rec.node);
+    if !rec.needs_revert() {
+        return Ok(format!(
+            "{head}: already reverted ({}); nothing to do\n",
+            rec.updated
+        ));
+    }
+    let node = node(state, &rec.node)?;
+    let outcome = if rec.prepared {
+        let session = connect(dir, state, node).await?;
+        let outcome = Engine {
+            lab: dir,
+            store,
+            remote: &session,
+            host,
+            domain: &node.domain,
+        }
+        .revert(rec)
+        .await;
+        session.close().await;
+        outcome?
+    } else {
+        let unreached = Unreached(node.name.clone());
+        Engine {
+            lab: dir,
+            store,
+            remote: &unreached,
+            host,
+            domain: &node.domain,
+        }
+        .revert(rec)
+        .await?
+    };
+    Ok(format_reverted(&head, &outcome))
+}
+
+pub(crate) fn format_reverted(head: &str, outcome: &Reverted) -> String {
+    match outcome {
+        Reverted::Done(lines) if lines.is_empty() => {
+            format!("{head}: reverted (nothing was left to undo on the node)\n")
+        }
+        Reverted::Done(lines) => {
+            let mut out = format!("{head}: reverted\n");
+            for l in lines {
+                let _ = writeln!(out, "  {l}");
+            }
+            out
+        }
+        Reverted::NothingChanged => {
+            format!("{head}: reverted (the inject had not changed anything on the node)\n")
+        }
+        Reverted::Already => format!("{head}: already reverted; nothing to do\n"),
+    }
+}
+
+/// For `down`: refuses while faults may still be on nodes. A lab that cannot be selected is
+/// left for `down` itself to report.
+pub(crate) fn ensure_none_active(home: &Home, lab: Option<&str>) -> Result<(), FaultError> {
+    let Ok(name) = crate::state::select(home, lab) else {
+        return Ok(());
+    };
+    let ids: Vec<String> = Store::new(&home.lab(&name))
+        .all()?
+        .into_iter()
+        .filter(FaultRecord::needs_revert)
+        .map(|r| r.id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    Err(FaultError::StillActive {
+        lab: name,
+        count: ids.len(),
+        ids,
+    })
+}
+
+#[cfg(test)]
+#[path = "command_tests.rs"]
+mod tests;

@@ -1,0 +1,310 @@
+//! Faults: OS-level breakage injected into lab nodes on purpose, verified while it is on, and
+//! reverted without a trace.
+//!
+//! A fault is recorded on the host (`<lab>/faults/<id>.json`, see `record`) *before* the node
+//! changes, then gains what is needed to undo it, and only then becomes `active`; `revert` works
+//! from that record alone (after a crash, after the node rebooted, twice in a row). The order of
+//! steps lives in `engine`; what each kind does to a node lives in its own file, as shell
+//! scripts run as root plus pure functions that read their output, so each kind is tested by
+//! the exact commands it sends.
+//!
+//! Adding a kind: one file implementing `FaultOps` with a `KIND`, one variant in `Fault`, its
+//! arm in `Fault::ops` and its `KIND` in `KINDS`.
+
+mod bad_permissions;
+mod command;
+mod cpu_hog;
+mod db_lock;
+mod disk_full;
+mod engine;
+mod error;
+mod events;
+mod hog;
+mod memory_hog;
+mod missing_dir;
+mod net_delay;
+mod params;
+mod payload_limit;
+mod reboot_no_unit;
+mod record;
+mod service_stopped;
+mod status;
+mod text;
+mod time_drift;
+mod timer;
+
+#[cfg(test)]
+mod testing;
+
+pub(crate) use command::{FaultCommand, ensure_none_active, run};
+pub(crate) use error::FaultError;
+
+use crate::state::NodeState;
+use params::{ParamSpec, Params};
+use serde::{Deserialize, Serialize};
+use text::Fields;
+
+/// A fault and everything needed to undo it: the parameters it was applied with and, once
+/// known, the node's previous state. This is the typed part of a record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub(crate) enum Fault {
+    DiskFull(disk_full::DiskFull),
+    MemoryHog(memory_hog::MemoryHog),
+    CpuHog(cpu_hog::CpuHog),
+    RebootNoUnit(reboot_no_unit::RebootNoUnit),
+    TimeDrift(time_drift::TimeDrift),
+    BadPermissions(bad_permissions::BadPermissions),
+    MissingDir(missing_dir::MissingDir),
+    ServiceStopped(service_stopped::ServiceStopped),
+    DbLock(db_lock::DbLock),
+    PayloadLimit(payload_limit::PayloadLimit),
+    NetDelay(net_delay::NetDelay),
+}
+
+/// Every kind, in the order `fault list` shows them.
+pub(crate) const KINDS: &[Kind] = &[
+    disk_full::KIND,
+    memory_hog::KIND,
+    cpu_hog::KIND,
+    reboot_no_unit::KIND,
+    time_drift::KIND,
+    bad_permissions::KIND,
+    missing_dir::KIND,
+    service_stopped::KIND,
+    db_lock::KIND,
+    payload_limit::KIND,
+    net_delay::KIND,
+];
+
+impl Fault {
+    /// The one dispatch from a fault to its kind's code.
+    pub(crate) fn ops(&mut self) -> &mut dyn FaultOps {
+        match self {
+            Fault::DiskFull(f) => f,
+            Fault::MemoryHog(f) => f,
+            Fault::CpuHog(f) => f,
+            Fault::RebootNoUnit(f) => f,
+            Fault::TimeDrift(f) => f,
+            Fault::BadPermissions(f) => f,
+            Fault::MissingDir(f) => f,
+            Fault::ServiceStopped(f) => f,
+            Fault::DbLock(f) => f,
+            Fault::PayloadLimit(f) => f,
+            Fault::NetDelay(f) => f,
+        }
+    }
+}
+
+/// A fault kind as `fault list` shows it and `fault apply` builds it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Kind {
+    pub(crate) name: &'static str,
+    pub(crate) about: &'static str,
+    pub(crate) params: &'static [ParamSpec],
+    /// Checks the parameters and that the kind fits the node; reads nothing from the node.
+    pub(crate) build: fn(&Params, &NodeState) -> Result<Fault, FaultError>,
+}
+
+impl Kind {
+    pub(crate) fn find(name: &str) -> Result<&'static Kind, FaultError> {
+        KINDS
+            .iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| FaultError::UnknownKind {
+                kind: name.to_string(),
+                known: KINDS.iter().map(|k| k.name.to_string()).collect(),
+            })
+    }
+
+    /// The fault for `node` with `given` parameters, or the usage error that says what is wrong.
+    pub(crate) fn fault(
+        &self,
+        node: &NodeState,
+        given: &[(String, String)],
+    ) -> Result<Fault, FaultError> {
+        let params = Params::new(self.name, self.params, given)?;
+        (self.build)(&params, node)
+    }
+
+    pub(crate) fn does_not_fit(&self, node: &NodeState, why: impl Into<String>) -> FaultError {
+        FaultError::DoesNotFit {
+            kind: self.name.to_string(),
+            node: node.name.clone(),
+            why: why.into(),
+        }
+    }
+}
+
+/// Whether a fault is still in effect on its node, as a cheap check there says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct Verdict {
+    pub(crate) active: bool,
+    pub(crate) detail: String,
+}
+
+/// What a fault kind does to a node. Scripts run as root with `sh -c` and print `key=value`
+/// lines that the other methods read; none of these methods does I/O itself.
+pub(crate) trait FaultOps: Send + Sync {
+    fn kind(&self) -> &'static str;
+
+    /// One line for messages, e.g. "fill / until 0 MiB are free".
+    fn summary(&self) -> String;
+
+    /// Reads what `inject_script` will change and changes nothing. Exit status 3 with a
+    /// message on stderr means the fault does not fit the node as it is.
+    fn prepare_script(&self) -> String;
+
+    /// Keeps the undo data from the prepare script's output; an error means the fault does not
+    /// fit the node (nothing was changed).
+    fn prepared(&mut self, out: &Fields) -> Result<(), String>;
+
+    fn inject_script(&self) -> String;
+
+    /// Keeps what only the inject knows (an inode, a PID); informational or for a more
+    /// precise revert, never required by it.
+    fn injected(&mut self, _out: &Fields) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether the node is forcibly reset through libvirt right after `inject_script`.
+    fn resets_node(&self) -> bool {
+        false
+    }
+
+    /// Whether the scripts run on this host (on the host side of the node) instead of the node.
+    fn on_host(&self) -> bool {
+        false
+    }
+
+    fn verify_script(&self) -> String;
+
+    /// Reads the verify script's output. `host_now` is this host's clock (Unix seconds).
+    fn verdict(&self, out: &Fields, host_now: i64) -> Verdict;
+
+    /// Undoes the fault using only what `prepared` kept. Safe to run twice, after a crash at
+    /// any point of the inject, and after the node rebooted. It prints what it did, one line
+    /// per change. `host_now` is this host's clock when firedrill runs it, `None` when the
+    /// node's own timer does (`--for`).
+    fn revert_script(&self, host_now: Option<i64>) -> String;
+}
+
+/// `name=value` for a script, with the value shell-quoted.
+fn var(name: &str, value: &str) -> String {
+    format!("{name}={}\n", crate::ssh::quote(value))
+}
+
+/// Sizes in messages.
+fn mib(bytes: u64) -> String {
+    let m = bytes as f64 / 1_048_576.0;
+    if m >= 1024.0 {
+        format!("{:.1} GiB", m / 1024.0)
+    } else {
+        format!("{m:.0} MiB")
+    }
+}
+
+/// The systemd unit of each role's service, for faults that stop or watch one.
+fn role_service(role: crate::spec::Role) -> &'static str {
+    use crate::spec::Role;
+    match role {
+        Role::App => "todo.service",
+        Role::Haproxy => "haproxy.service",
+        Role::Mysql => "mariadb.service",
+        Role::Postgres => "postgresql.service",
+    }
+}
+
+fn has_role(node: &NodeState, role: crate::spec::Role) -> bool {
+    node.roles.contains(&role)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{build, node};
+    use crate::spec::Role;
+
+    /// Every script of every kind, before and after `prepared`, parses in dash (the node's
+    /// /bin/sh), so a quoting slip cannot hide in a kind without a live test.
+    #[test]
+    fn every_script_of_every_kind_parses_in_dash() {
+        let app = node("all", &[Role::App, Role::Haproxy, Role::Mysql]);
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
+            (
+                "disk-full",
+                &[],
+                "filler=/var/backups/todo-uploads.tar\navail=99999999999\n",
+            ),
+            (
+                "disk-full",
+                &[("path", "/srv/it's here.tar")],
+                "filler=/srv/it's here.tar\navail=99999999999\n",
+            ),
+            (
+                "memory-hog",
+                &[],
+                "sshd=1 0\nsshd=2 -17\navailable_kib=400000\n",
+            ),
+            ("cpu-hog", &[], "cpus=1\n"),
+            ("reboot-no-unit", &[], "enabled=enabled\nactive=active\n"),
+            (
+                "time-drift",
+                &[],
+                "link=/usr/share/zoneinfo/Etc/UTC\ntimezone_file=Etc/UTC\ncurrent=+0000\nzone=Asia/Tokyo 0030+0900\n",
+            ),
+            (
+                "time-drift",
+                &[],
+                "file=VFppZjIAAAA=\ncurrent=+0000\nzone=Asia/Tokyo 0030+0900\n",
+            ),
+            (
+                "time-drift",
+                &[],
+                "absent=yes\ncurrent=+0000\nzone=Asia/Tokyo 0030+0900\n",
+            ),
+            (
+                "time-drift",
+                &[("mode", "clock")],
+                "sync=chrony.service active\nnow=1700000000\n",
+            ),
+            (
+                "bad-permissions",
+                &[("target", "config")],
+                "perm=640 root todo\naccess=yes\napp=active\n",
+            ),
+            ("missing-dir", &[], "perm=755 todo todo\ndev=1 1\n"),
+            ("service-stopped", &[], "active=active\n"),
+            ("db-lock", &[], "pending=0\nrows=3\n"),
+            ("payload-limit", &[("max", "1024")], "active=active\n"),
+            (
+                "net-delay",
+                &[("loss", "5")],
+                "tap=vnet3\nqdisc=qdisc noqueue 0: root\n",
+            ),
+        ];
+        let parses = |what: &str, script: &str| {
+            let out = std::process::Command::new("dash")
+                .args(["-n", "-c", script])
+                .output()
+                .expect("dash");
+            assert!(out.status.success(), "{what}:\n{script}\n{out:?}");
+        };
+        for (kind, params, prepared) in cases {
+            let mut fault = build(kind, &app, params).unwrap();
+            let ops = fault.ops();
+            parses(kind, &ops.prepare_script());
+            parses(kind, &ops.revert_script(Some(1)));
+            ops.prepared(&super::text::Fields::parse(prepared))
+                .unwrap_or_else(|e| panic!("{kind}: {e}"));
+            for script in [
+                ops.inject_script(),
+                ops.verify_script(),
+                ops.revert_script(Some(1_700_000_000)),
+                ops.revert_script(None),
+            ] {
+                parses(kind, &script);
+            }
+        }
+    }
+}

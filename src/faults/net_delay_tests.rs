@@ -1,0 +1,250 @@
+use super::*;
+use crate::faults::engine::Reverted;
+use crate::faults::record::FaultRecord;
+use crate::faults::testing::{Bench, FakeHost, app1, build};
+use crate::faults::timer;
+use crate::remote::fake::{FakeRemote, exact, ok};
+
+const PREPARE: &str = r#"d=fd-three-tier-app1
+mac=52:54:00:00:00:02
+tap=$(virsh domiflist "$d" 2>/dev/null | awk -v mac="$mac" 'tolower($5) == tolower(mac) { print $1 }')
+if [ -z "$tap" ]; then echo "domain $d has no running interface with MAC $mac; is the node up?" >&2; exit 3; fi
+echo "tap=$tap"
+echo "qdisc=$(tc qdisc show dev "$tap" root | head -n 1)"
+"#;
+const INJECT: &str =
+    "set -e\ntap=vnet3\ntc qdisc replace dev \"$tap\" root netem delay 300ms 50ms loss 5%\n";
+const VERIFY: &str =
+    "tap=vnet3\necho \"qdisc=$(tc qdisc show dev \"$tap\" root 2>/dev/null | head -n 1)\"\n";
+const REVERT: &str = r#"tap=vnet3
+if tc qdisc show dev "$tap" root 2>/dev/null | grep -q netem; then
+  tc qdisc del dev "$tap" root
+  echo "removed the netem qdisc from $tap"
+fi
+"#;
+
+fn fault() -> crate::faults::Fault {
+    build("net-delay", &app1(), &[("jitter", "50"), ("loss", "5")]).unwrap()
+}
+
+/// Everything runs on the host: the node is never contacted.
+#[tokio::test]
+async fn runs_on_the_host_side_only() {
+    let mut bench = Bench::new();
+    bench.host = FakeHost {
+        shell: FakeRemote::new("host")
+            .logged_in_as_root()
+            .once(
+                exact(PREPARE),
+                ok("tap=vnet3\nqdisc=qdisc noqueue 0: root refcnt 2\n"),
+            )
+            .once(exact(INJECT), ok(""))
+            .once(
+                exact(VERIFY),
+                ok("qdisc=qdisc netem 8001: root refcnt 2 limit 1000 delay 300ms  50ms loss 5%\n"),
+            )
+            .once(exact(REVERT), ok("removed the netem qdisc from vnet3\n")),
+        ..FakeHost::default()
+    };
+    let node = FakeRemote::new("app1");
+    let engine = bench.engine(&node, "fd-three-tier-app1");
+    let mut rec = FaultRecord::new("app1", fault());
+    engine.inject(&mut rec, None).await.unwrap();
+    assert_eq!(
+        engine.verify(&mut rec).await.unwrap(),
+        Verdict {
+            active: true,
+            detail: "vnet3: qdisc netem 8001: root refcnt 2 limit 1000 delay 300ms  50ms loss 5%"
+                .into()
+        }
+    );
+    assert_eq!(
+        engine.revert(&mut rec).await.unwrap(),
+        Reverted::Done(vec!["removed the netem qdisc from vnet3".into()])
+    );
+    assert!(node.commands().is_empty());
+    bench.host.shell.assert_all_used();
+}
+
+/// `--for` leaves a sleeping process on this host; a revert before it fires cancels it.
+#[tokio::test]
+async fn for_starts_a_sleeper_on_the_host() {
+    let mut bench = Bench::new();
+    let plan = timer::plan("f1", 120, false, true);
+    let mut armed = plan.clone();
+    armed.pid = Some(4242);
+    bench.host = FakeHost {
+        shell: FakeRemote::new("host")
+            .logged_in_as_root()
+            .once(
+                exact(PREPARE),
+                ok("tap=vnet3\nqdisc=qdisc noqueue 0: root refcnt 2\n"),
+            )
+            .once(
+                exact(&timer::arm_script(&plan, "f1 (net-delay)")),
+                ok("pid=4242\n"),
+            )
+            .once(exact(INJECT), ok(""))
+            .once(
+                exact(&timer::disarm_script(&armed)),
+                ok("cancelled the revert timer (pid 4242)\n"),
+            )
+            .once(exact(REVERT), ok("removed the netem qdisc from vnet3\n")),
+        ..FakeHost::default()
+    };
+    let node = FakeRemote::new("app1");
+    let engine = bench.engine(&node, "fd-three-tier-app1");
+    let mut rec = FaultRecord::new("app1", fault());
+    engine.inject(&mut rec, Some(120)).await.unwrap();
+    assert_eq!(rec.auto_revert.as_ref().and_then(|t| t.pid), Some(4242));
+    assert_eq!(
+        bench.host.shell.calls()[1].stdin.as_deref(),
+        Some(REVERT.as_bytes())
+    );
+    engine.revert(&mut rec).await.unwrap();
+    bench.host.shell.assert_all_used();
+}
+
+/// The sleeper for real: it runs the revert after the delay, and cancelling kills only it.
+#[test]
+fn the_host_sleeper_reverts_and_can_be_cancelled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mark = tmp.path().join("reverted");
+    let script = format!("touch {}\n", mark.display());
+    let mut plan = timer::plan("f9", 1, false, true);
+    let arm = |plan: &crate::faults::record::AutoRevert| {
+        use std::io::Write;
+        let mut c = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(timer::arm_script(plan, "f9 (net-delay)"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        c.stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = c.wait_with_output().unwrap();
+        crate::faults::text::Fields::parse(&String::from_utf8_lossy(&out.stdout))
+            .number::<u32>("pid")
+            .unwrap()
+    };
+    arm(&plan);
+    let fired = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        mark.exists()
+    });
+    assert!(fired, "the sleeper did not run the revert");
+
+    std::fs::remove_file(&mark).unwrap();
+    plan.after_s = 30;
+    plan.pid = Some(arm(&plan));
+    // Let the exec chain (setsid, nohup, sh) settle, as it has long before any real revert.
+    let settled = (0..40).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::fs::read(format!("/proc/{}/cmdline", plan.pid.unwrap()))
+            .is_ok_and(|c| c.starts_with(b"sh\0-c\0: fd-f9-revert; sleep 30;"))
+    });
+    assert!(settled);
+    let out = crate::faults::testing::sh(&timer::disarm_script(&plan));
+    assert_eq!(
+        out.stdout_str(),
+        format!("cancelled the revert timer (pid {})\n", plan.pid.unwrap())
+    );
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{}", plan.pid.unwrap())).exists() || {
+            // A zombie until init reaps it is gone as far as the revert is concerned.
+            std::fs::read_to_string(format!("/proc/{}/stat", plan.pid.unwrap()))
+                .map(|s| s.contains(") Z "))
+                .unwrap_or(true)
+        }
+    );
+    assert!(!mark.exists());
+    assert_eq!(
+        crate::faults::testing::sh(&timer::disarm_script(&plan)).stdout_str(),
+        ""
+    );
+}
+
+#[test]
+fn build_needs_something_to_add() {
+    let err = build("net-delay", &app1(), &[("delay", "0")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "net-delay: --param delay=\"0\" is not valid: with no delay and no loss there is nothing to add"
+    );
+    let Fault::NetDelay(f) =
+        build("net-delay", &app1(), &[("delay", "0"), ("loss", "20")]).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(f.netem(), "netem loss 20%");
+    let Fault::NetDelay(mut f) = fault() else {
+        panic!()
+    };
+    assert_eq!(
+        f.prepared(&crate::faults::text::Fields::parse(
+            "tap=vnet3\nqdisc=qdisc netem 8001: root\n"
+        )),
+        Err("vnet3 already has a netem qdisc; remove it first".into())
+    );
+    assert!(
+        f.prepared(&crate::faults::text::Fields::parse(
+            "tap=$(reboot)\nqdisc=\n"
+        ))
+        .is_err()
+    );
+}
+
+/// The scripts for real with stand-ins for virsh and tc (this host has no netem), checking
+/// the tap is found by MAC and the qdisc commands are what tc expects.
+#[test]
+fn finds_the_tap_by_mac_and_calls_tc() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path();
+    let log = bin.join("log");
+    let write = |name: &str, body: &str| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(bin.join(name), body).unwrap();
+        std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    write(
+        "virsh",
+        " #!/bin/sh\necho ' Interface   Type      Source              Model    MAC'\necho '---------------------------------------------'\necho ' vnet7       network   fd-three-tier-lan   virtio   52:54:00:00:00:02'\necho ' vnet8       network   other               virtio   52:54:00:00:00:09'\n"
+            .trim_start(),
+    );
+    write(
+        "tc",
+        &format!(
+            "#!/bin/sh\necho \"tc $*\" >> {}\n[ \"$2\" = show ] && echo 'qdisc noqueue 0: root refcnt 2'\nexit 0\n",
+            log.display()
+        ),
+    );
+    let run = |script: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .output()
+            .unwrap()
+    };
+    let Fault::NetDelay(mut f) = fault() else {
+        panic!()
+    };
+    let out = run(&f.prepare_script());
+    assert!(out.status.success(), "{out:?}");
+    f.prepared(&crate::faults::text::Fields::parse(
+        &String::from_utf8_lossy(&out.stdout),
+    ))
+    .unwrap();
+    assert_eq!(f.tap.as_deref(), Some("vnet7"));
+    assert!(run(&f.inject_script()).status.success());
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        logged,
+        "tc qdisc show dev vnet7 root\ntc qdisc replace dev vnet7 root netem delay 300ms 50ms loss 5%\n"
+    );
+}

@@ -1,0 +1,295 @@
+//! `firedrill fault status`: every record, and for those that may still be on a node, what a
+//! cheap check there says. Nodes are checked in parallel, one SSH session each.
+
+use super::FaultError;
+use super::Verdict;
+use super::command::{LibvirtHost, connect, load, node};
+use super::engine::Engine;
+use super::record::{FaultRecord, FaultState, Store};
+use super::text::unix_now;
+use crate::paths::{Home, LabDir};
+use crate::state::LabState;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// What the node said about one fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase", tag = "check")]
+pub(crate) enum OnNode {
+    /// Not checked: the record says nothing is left on the node.
+    Skipped,
+    Checked(Verdict),
+    Unreachable {
+        error: String,
+    },
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct Row {
+    pub(crate) id: String,
+    pub(crate) kind: String,
+    pub(crate) node: String,
+    pub(crate) state: FaultState,
+    pub(crate) summary: String,
+    pub(crate) created: String,
+    pub(crate) updated: String,
+    pub(crate) on_node: OnNode,
+    pub(crate) auto_revert_due: Option<String>,
+    pub(crate) error: Option<String>,
+}
+
+pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result<(), FaultError> {
+    let (dir, state) = load(home, lab)?;
+    let store = Store::new(&dir);
+    let records = store.all()?;
+    let verdicts = check(&dir, &state, &store, &records).await;
+    let mut rows = Vec::new();
+    for mut rec in records {
+        let on_node = verdicts.get(&rec.id).cloned().unwrap_or(OnNode::Skipped);
+        settle_timer(&store, &mut rec, &on_node)?;
+        rows.push(Row {
+            kind: rec.kind().to_string(),
+            summary: rec.fault.ops().summary(),
+            id: rec.id,
+            node: rec.node,
+            state: rec.state,
+            created: rec.created,
+            updated: rec.updated,
+            on_node,
+            auto_revert_due: rec.auto_revert.map(|t| t.due),
+            error: rec.error,
+        });
+    }
+    if json {
+        let doc = serde_json::json!({"lab": state.name, "faults": rows});
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else {
+        print!("{}", format_table(&state.name, &rows));
+    }
+    Ok(())
+}
+
+/// A fault whose `--for` timer is due and that the node no longer shows was reverted by that
+/// timer: record it, so it stops blocking a new fault of its kind and `down`.
+fn settle_timer(store: &Store, rec: &mut FaultRecord, on_node: &OnNode) -> Result<(), FaultError> {
+    let due = rec
+        .auto_revert
+        .as_ref()
+        .is_some_and(|t| t.due_unix <= unix_now());
+    let gone = matches!(on_node, OnNode::Checked(v) if !v.active);
+    if rec.state == FaultState::Active && due && gone {
+        rec.state = FaultState::Reverted;
+        rec.reverted = vec!["reverted on the node by its --for timer".to_string()];
+        store.save(rec)?;
+    }
+    Ok(())
+}
+
+/// Verdicts by fault id, for the records that may still be on their node.
+async fn check(
+    dir: &LabDir,
+    state: &LabState,
+    store: &Store,
+    records: &[FaultRecord],
+) -> BTreeMap<String, OnNode> {
+    let mut by_node: BTreeMap<String, Vec<FaultRecord>> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.needs_revert() && r.prepared) {
+        by_node.entry(r.node.clone()).or_default().push(r.clone());
+    }
+    let shared = Arc::new((dir.clone(), state.clone(), store.clone()));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (name, recs) in by_node {
+        let shared = Arc::clone(&shared);
+        tasks.spawn(async move {
+            let (dir, state, store) = &*shared;
+            check_node(dir, state, store, &name, recs).await
+        });
+    }
+    let mut out = BTreeMap::new();
+    while let Some(joined) = tasks.join_next().await {
+        if let Ok(found) = joined {
+            out.extend(found);
+        }
+    }
+    out
+}
+
+async fn check_node(
+    dir: &LabDir,
+    state: &LabState,
+    store: &Store,
+    name: &str,
+    recs: Vec<FaultRecord>,
+) -> Vec<(String, OnNode)> {
+    let unreachable = |e: &FaultError, recs: &[FaultRecord]| {
+        let error = e.to_string().lines().next().unwrap_or_default().to_string();
+        recs.iter()
+            .map(|r| {
+                (
+                    r.id.clone(),
+                    OnNode::Unreachable {
+                        error: error.clone(),
+                    },
+                )
+            })
+            .collect()
+    };
+    let n = match node(state, name) {
+        Ok(n) => n,
+        Err(e) => return unreachable(&e, &recs),
+    };
+    let session = match connect(dir, state, n).await {
+        Ok(s) => s,
+        Err(e) => return unreachable(&e, &recs),
+    };
+    let host = LibvirtHost {
+        uri: state.uri.clone(),
+    };
+    let engine = Engine {
+        lab: dir,
+        store,
+        remote: &session,
+        host: &host,
+        domain: &n.domain,
+    };
+    let mut out = Vec::new();
+    for mut r in recs {
+        let verdict = match engine.verify(&mut r).await {
+            Ok(v) => OnNode::Checked(v),
+            Err(e) => OnNode::Unreachable {
+                error: e.to_string().lines().next().unwrap_or_default().to_string(),
+            },
+        };
+        out.push((r.id, verdict));
+    }
+    session.close().await;
+    out
+}
+
+/// The table: one line per fault, then indented details (the node's check, errors, timer).
+pub(crate) fn format_table(lab: &str, rows: &[Row]) -> String {
+    if rows.is_empty() {
+        return format!("lab {lab}: no faults\n");
+    }
+    let mut out = format!(
+        "{:<5} {:<16} {:<8} {:<10} {:<9} CHECK\n",
+        "ID", "KIND", "NODE", "STATE", "ON NODE"
+    );
+    for r in rows {
+        let (on, check) = match &r.on_node {
+            OnNode::Skipped => ("-", String::new()),
+            OnNode::Checked(v) if v.active => ("yes", v.detail.clone()),
+            OnNode::Checked(v) => ("no", v.detail.clone()),
+            OnNode::Unreachable { error } => ("unknown", format!("cannot check: {error}")),
+        };
+        let check = if check.is_empty() {
+            r.summary.clone()
+        } else {
+            check
+        };
+        let _ = writeln!(
+            out,
+            "{:<5} {:<16} {:<8} {:<10} {:<9} {check}",
+            r.id,
+            r.kind,
+            r.node,
+            r.state.to_string(),
+            on
+        );
+        if let (Some(due), true) = (&r.auto_revert_due, r.state == FaultState::Active) {
+            let _ = writeln!(out, "      reverts itself at {due}");
+        }
+        if let Some(e) = &r.error {
+            for line in e.lines() {
+                let _ = writeln!(out, "      {line}");
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, state: FaultState, on_node: OnNode) -> Row {
+        Row {
+            id: id.into(),
+            kind: "disk-full".into(),
+            node: "app1".into(),
+            state,
+            summary: "fill the filesystem of /var/lib/todo until 0 MiB are free".into(),
+            created: "2024-05-01T12:00:00.000Z".into(),
+            updated: "2024-05-01T12:00:01.000Z".into(),
+            on_node,
+            auto_revert_due: None,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn the_table_says_what_the_node_said() {
+        let mut active = row(
+            "f1",
+            FaultState::Active,
+            OnNode::Checked(Verdict {
+                active: true,
+                detail: "filler /var/backups/todo-uploads.tar (7.1 GiB) present; 0 MiB free".into(),
+            }),
+        );
+        active.auto_revert_due = Some("2024-05-01T12:10:00.000Z".into());
+        let reverted = row("f2", FaultState::Reverted, OnNode::Skipped);
+        let mut failed = row("f3", FaultState::Failed, OnNode::Skipped);
+        failed.error = Some("app1: disk-full: inject failed (exit 1): boom\n(rolled back)".into());
+        let lost = row(
+            "f4",
+            FaultState::Active,
+            OnNode::Unreachable {
+                error: "app1 (10.78.0.11:22): cannot connect: refused".into(),
+            },
+        );
+        assert_eq!(
+            format_table("three-tier", &[active, reverted, failed, lost]),
+            "ID    KIND             NODE     STATE      ON NODE   CHECK\n\
+             f1    disk-full        app1     active     yes       filler /var/backups/todo-uploads.tar (7.1 GiB) present; 0 MiB free\n\
+             \x20     reverts itself at 2024-05-01T12:10:00.000Z\n\
+             f2    disk-full        app1     reverted   -         fill the filesystem of /var/lib/todo until 0 MiB are free\n\
+             f3    disk-full        app1     failed     -         fill the filesystem of /var/lib/todo until 0 MiB are free\n\
+             \x20     app1: disk-full: inject failed (exit 1): boom\n\
+             \x20     (rolled back)\n\
+             f4    disk-full        app1     active     unknown   cannot check: app1 (10.78.0.11:22): cannot connect: refused\n"
+        );
+        assert_eq!(format_table("lab", &[]), "lab lab: no faults\n");
+    }
+
+    #[test]
+    fn json_rows_carry_the_check() {
+        let r = row(
+            "f1",
+            FaultState::Active,
+            OnNode::Checked(Verdict {
+                active: false,
+                detail: "gone".into(),
+            }),
+        );
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["state"], "active");
+        assert_eq!(v["on_node"]["check"], "checked");
+        assert_eq!(v["on_node"]["active"], false);
+        assert_eq!(v["on_node"]["detail"], "gone");
+        let u = serde_json::to_value(row(
+            "f2",
+            FaultState::Active,
+            OnNode::Unreachable { error: "x".into() },
+        ))
+        .unwrap();
+        assert_eq!(
+            u["on_node"],
+            serde_json::json!({"check": "unreachable", "error": "x"})
+        );
+        let s = serde_json::to_value(row("f3", FaultState::Reverted, OnNode::Skipped)).unwrap();
+        assert_eq!(s["on_node"], serde_json::json!({"check": "skipped"}));
+    }
+}
