@@ -92,6 +92,9 @@ impl FaultOps for NetDelay {
 
     fn prepare_script(&self) -> String {
         let mut s = var("d", &self.domain) + &var("mac", &self.mac);
+        // Probed in a throwaway network namespace, so nothing on this host changes.
+        s += "if ! unshare --net tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then \
+              echo \"this host's kernel has no netem qdisc (sch_netem), which net-delay needs\" >&2; exit 3; fi\n";
         s += "tap=$(virsh domiflist \"$d\" 2>/dev/null | awk -v mac=\"$mac\" 'tolower($5) == tolower(mac) { print $1 }')\n\
               if [ -z \"$tap\" ]; then echo \"domain $d has no running interface with MAC $mac; is the node up?\" >&2; exit 3; fi\n\
               echo \"tap=$tap\"\n\

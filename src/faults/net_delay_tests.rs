@@ -7,6 +7,7 @@ use crate::remote::fake::{FakeRemote, exact, ok};
 
 const PREPARE: &str = r#"d=fd-three-tier-app1
 mac=52:54:00:00:00:02
+if ! unshare --net tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then echo "this host's kernel has no netem qdisc (sch_netem), which net-delay needs" >&2; exit 3; fi
 tap=$(virsh domiflist "$d" 2>/dev/null | awk -v mac="$mac" 'tolower($5) == tolower(mac) { print $1 }')
 if [ -z "$tap" ]; then echo "domain $d has no running interface with MAC $mac; is the node up?" >&2; exit 3; fi
 echo "tap=$tap"
@@ -199,8 +200,8 @@ fn build_needs_something_to_add() {
     );
 }
 
-/// The scripts for real with stand-ins for virsh and tc (this host has no netem), checking
-/// the tap is found by MAC and the qdisc commands are what tc expects.
+/// The scripts for real with stand-ins for virsh, unshare and tc (this host has no netem),
+/// checking the tap is found by MAC and the qdisc commands are what tc expects.
 #[test]
 fn finds_the_tap_by_mac_and_calls_tc() {
     let tmp = tempfile::tempdir().unwrap();
@@ -245,6 +246,31 @@ fn finds_the_tap_by_mac_and_calls_tc() {
     let logged = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
         logged,
-        "tc qdisc show dev vnet7 root\ntc qdisc replace dev vnet7 root netem delay 300ms 50ms loss 5%\n"
+        "tc qdisc add dev lo root netem delay 1ms\ntc qdisc show dev vnet7 root\ntc qdisc replace dev vnet7 root netem delay 300ms 50ms loss 5%\n"
+    );
+}
+
+/// On a kernel without netem the prepare refuses, and nothing changes (this host's kernel, for
+/// one, has no netem: then this checks the refusal for real).
+#[test]
+fn a_kernel_without_netem_is_refused_before_anything_changes() {
+    if !crate::faults::testing::is_root() {
+        eprintln!("skipped: needs root (unshare --net)");
+        return;
+    }
+    let probe =
+        crate::faults::testing::sh("unshare --net tc qdisc add dev lo root netem delay 1ms");
+    if probe.success() {
+        eprintln!("skipped: this kernel has netem");
+        return;
+    }
+    let Fault::NetDelay(f) = fault() else {
+        panic!()
+    };
+    let out = crate::faults::testing::sh(&f.prepare_script());
+    assert_eq!(out.status, 3);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "this host's kernel has no netem qdisc (sch_netem), which net-delay needs\n"
     );
 }
