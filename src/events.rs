@@ -43,7 +43,7 @@ pub(crate) enum EventError {
 /// What happened. Kinds this build does not know survive a round trip as `Other`, so an older
 /// client can read a log written by a newer fault command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)] // the fault and lifecycle commands append these; only tests do so far
+#[allow(dead_code)] // NodeStopped and LabDown have no writer yet
 pub(crate) enum EventKind {
     FaultInjected,
     FaultReverted,

@@ -2,10 +2,10 @@
 //! arm the revert timer, change the node, mark active; on failure roll back and say so. Revert
 //! and verify work from a record alone.
 
-use super::events::{EventKind, append_event};
 use super::record::{FaultRecord, FaultState, Store};
 use super::text::{Fields, unix_now};
 use super::{FaultError, Verdict, timer};
+use crate::events::{Event, EventKind};
 use crate::paths::LabDir;
 use crate::remote::{Output, Remote};
 use std::future::Future;
@@ -104,7 +104,8 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
         rec: &mut FaultRecord,
         message: String,
     ) -> Result<(), FaultError> {
-        append_event(self.lab, kind, &rec.node.clone(), &message)
+        crate::events::append(self.lab, &Event::now(kind, Some(&rec.node), message))
+            .map_err(FaultError::Event)
     }
 
     /// Injects `rec`'s fault (a new record: it gets its id here). With `for_secs`, a timer on

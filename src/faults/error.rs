@@ -116,11 +116,8 @@ pub(crate) enum FaultError {
         source: serde_json::Error,
     },
 
-    #[error("cannot append to the event log {}: {source}\n  hint: check that the lab directory is writable", path.display())]
-    Event {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Event(crate::events::EventError),
 
     #[error(
         "{count} fault(s) still active in lab {lab}: {}\n  hint: revert them with `firedrill fault revert --all`, or use `down --force`", .ids.join(", ")

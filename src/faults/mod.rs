@@ -18,7 +18,6 @@ mod db_lock;
 mod disk_full;
 mod engine;
 mod error;
-mod events;
 mod hog;
 mod memory_hog;
 mod missing_dir;
