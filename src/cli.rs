@@ -23,9 +23,9 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check a lab file against itself and this host, and print every problem. Creates nothing.
+    /// Check a lab or level file and print every problem. Creates nothing.
     Validate {
-        /// The lab file, e.g. labs/minimal.yaml
+        /// The lab file, e.g. labs/minimal.yaml, or a level file, e.g. labs/levels/disk-full.yaml
         lab: PathBuf,
         /// Accept more guest memory than the host has, as `up --force` does
         #[arg(long)]
@@ -119,7 +119,10 @@ pub(crate) fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
-        Err(Error::Lab(LabError::Invalid(problems))) => {
+        Err(
+            Error::Lab(LabError::Invalid(problems))
+            | Error::Level(crate::levels::LevelError::Invalid(problems)),
+        ) => {
             print_problems(&problems.0);
             ExitCode::from(2)
         }
@@ -133,6 +136,12 @@ pub(crate) fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let home = Home::from_env();
     match cli.command {
+        Command::Validate { lab, force: _ } if crate::levels::is_level_file(&lab) => {
+            let (level, warnings) =
+                crate::levels::check_file(&lab).map_err(crate::levels::LevelError::Invalid)?;
+            print_problems(&warnings);
+            print!("{}", crate::levels::summary(&level));
+        }
         Command::Validate { lab, force } => {
             let (valid, warnings) = lab::validate(&home, &lab, force).await?;
             print_problems(&warnings);

@@ -13,6 +13,8 @@ pub(crate) enum Error {
     Roles(#[from] crate::roles::RoleError),
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
+    #[error(transparent)]
+    Level(#[from] crate::levels::LevelError),
 }
 
 impl Error {
@@ -20,6 +22,7 @@ impl Error {
         match self {
             Error::Lab(e) if e.is_usage() => 2,
             Error::Image(e) if e.is_usage() => 2,
+            Error::Level(e) if e.is_usage() => 2,
             _ => 1,
         }
     }

@@ -11,6 +11,7 @@ mod host;
 mod hypervisor;
 mod image;
 mod lab;
+mod levels;
 mod paths;
 mod plan;
 mod progress;
