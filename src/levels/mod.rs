@@ -12,7 +12,7 @@
 //!   so this module needs nothing from `faults` at the Rust level.
 
 // TMP mod client_proc;
-// TMP mod client_report;
+mod client_report;
 mod error;
 // TMP mod evaluate;
 // TMP mod fault_cli;
@@ -24,8 +24,8 @@ mod level;
 mod load;
 // TMP mod nodes;
 // TMP mod play;
-// TMP mod play_state;
-// TMP mod score;
+mod play_state;
+mod score;
 mod validate;
 
 #[cfg(test)]

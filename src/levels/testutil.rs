@@ -87,3 +87,46 @@ pub(super) fn valid(text: &str) -> Level {
         Err(problems) => panic!("unexpected problems:\n{problems}"),
     }
 }
+
+/// 14:00:00 UTC on 2024-05-01 plus `s` seconds.
+pub(super) fn t(s: i64) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2024, 5, 1, 14, 0, 0)
+        .single()
+        .expect("valid time")
+        + chrono::Duration::seconds(s)
+}
+
+/// One `"type": "second"` line exactly as `client::report::second_json` writes it.
+pub(super) fn second_line(second: i64, ok: u64, failed: u64, p99_ms: f64) -> String {
+    let ts = t(second).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let ratio = ok as f64 / (ok + failed).max(1) as f64;
+    format!(
+        r#"{{"type":"second","second":{second},"ts":"{ts}","sent":{sent},"ok":{ok},"failed":{failed},"dropped":0,"classes":{{"refused":0,"timeout":0,"reset":0,"5xx":{failed},"4xx":0,"413":0,"json":0,"other":0}},"p50_ms":12.5,"p99_ms":{p99_ms},"max_ms":{p99_ms},"success_ratio":{ratio},"inflight":0,"lag_max_ms":0.3}}"#,
+        sent = ok + failed
+    )
+}
+
+/// A client run at 10 requests/s from 14:00:00: healthy for 30 s, a fault injected at 14:00:30
+/// after which one request in ten fails for 60 s (p99 900 ms), then healthy until 14:02:30; an
+/// event line, and half a line at the end as a report being written has.
+pub(super) fn synthetic_report() -> String {
+    let mut lines = Vec::new();
+    for s in 0..150 {
+        if s == 30 {
+            lines.push(r#"{"type":"event","ts":"2024-05-01T14:00:30.250Z","kind":"fault-injected","node":"app1","message":"fault injected on app1"}"#.to_string());
+        }
+        let (ok, failed, p99) = if (30..90).contains(&s) {
+            (9, 1, 900.0)
+        } else {
+            (10, 0, 40.0)
+        };
+        lines.push(second_line(s, ok, failed, p99));
+    }
+    lines.push(
+        r#"{"type":"second","second":150,"ts":"2024-05-01T14:02:30.000Z","sent":10,"ok"#
+            .to_string(),
+    );
+    lines.join("\n") + "\n"
+}
