@@ -10,7 +10,8 @@ mod node;
 mod status;
 mod up;
 
-pub(crate) use access::{console, secrets, ssh, ssh_config};
+pub(crate) use access::{console, secrets, ssh, ssh_config, target};
+pub(crate) use configure::contexts;
 pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, validate};

@@ -46,6 +46,10 @@ pub(crate) enum LevelError {
     },
     #[error("{0}\n  hint: is the node up? `firedrill status` shows it")]
     Remote(#[from] crate::remote::RemoteError),
+    #[error(
+        "{node} did not come back from a reboot within 10 minutes\n  hint: `firedrill console {node}` shows its boot log"
+    )]
+    NotRebooted { node: String },
     #[error("`firedrill {command}` failed: {message}\n  hint: {hint}")]
     Cli {
         command: String,

@@ -14,7 +14,7 @@
 // TMP mod client_proc;
 mod client_report;
 mod error;
-// TMP mod evaluate;
+mod evaluate;
 // TMP mod fault_cli;
 // TMP mod finish;
 // TMP mod health;
@@ -22,7 +22,7 @@ mod error;
 mod kinds;
 mod level;
 mod load;
-// TMP mod nodes;
+mod nodes;
 // TMP mod play;
 mod play_state;
 mod score;
