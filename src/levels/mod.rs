@@ -18,7 +18,7 @@ mod evaluate;
 // TMP mod fault_cli;
 // TMP mod finish;
 // TMP mod health;
-// TMP mod incident;
+mod incident;
 mod kinds;
 mod level;
 mod load;

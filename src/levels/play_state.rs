@@ -123,6 +123,34 @@ impl Play {
         }
     }
 
+    /// The score if the play ended at `at` with `outcome`: the client's requests from the first
+    /// fault to `at`, the hints taken, the time since the incident clock started.
+    pub(crate) fn score(
+        &self,
+        level: &super::Level,
+        report: &super::client_report::ClientReport,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+    ) -> Score {
+        let start = self.started_at.unwrap_or(self.prepared_at);
+        let hint_costs = level
+            .hints
+            .iter()
+            .take(self.hints.len())
+            .map(|h| h.cost)
+            .sum();
+        super::score::compute(&super::score::ScoreInput {
+            difficulty: level.difficulty,
+            minutes: level.minutes,
+            slo: level.slo,
+            hint_costs,
+            elapsed_s: u64::try_from((at - start).num_seconds()).unwrap_or(0),
+            totals: report.totals(self.faults_at.unwrap_or(start), at),
+            outcome,
+            used_solution: self.used_solution,
+        })
+    }
+
     pub(crate) fn score_entry(&self, end: &End) -> ScoreEntry {
         ScoreEntry {
             at: end.at,
