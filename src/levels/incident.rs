@@ -39,20 +39,36 @@ fn faults(level: &Level) -> String {
 fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
     let (play, report) = (i.play, i.report);
     let ended = play.end.is_some();
-    let mut rows = vec![(play.prepared_at, "level started; the lab was healthy and the mock client began sending traffic".to_string())];
+    let mut rows = vec![(
+        play.prepared_at,
+        "level started; the lab was healthy and the mock client began sending traffic".to_string(),
+    )];
     if let Some(at) = play.faults_at {
-        let what = if ended { format!("faults injected: {}", faults(i.level)) } else { "faults injected".to_string() };
+        let what = if ended {
+            format!("faults injected: {}", faults(i.level))
+        } else {
+            "faults injected".to_string()
+        };
         rows.push((at, what));
     }
     let clock = play.started_at.unwrap_or(play.prepared_at);
-    rows.push((clock, "briefing delivered; the incident clock starts".to_string()));
+    rows.push((
+        clock,
+        "briefing delivered; the incident clock starts".to_string(),
+    ));
     let from = play.faults_at.unwrap_or(clock);
     if let Some(at) = report.first_error(from, end) {
-        rows.push((at, "first failed request seen by the mock client (impact starts)".to_string()));
+        rows.push((
+            at,
+            "first failed request seen by the mock client (impact starts)".to_string(),
+        ));
     }
     if ended {
         for e in report.events.iter().filter(|e| e.ts >= from && e.ts <= end) {
-            let node = e.node.as_deref().map_or(String::new(), |n| format!(" ({n})"));
+            let node = e
+                .node
+                .as_deref()
+                .map_or(String::new(), |n| format!(" ({n})"));
             rows.push((e.ts, format!("event {}{node}: {}", e.kind, e.message)));
         }
     }
@@ -61,11 +77,24 @@ fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
         rows.push((*at, format!("hint {} taken (-{cost} points)", n + 1)));
     }
     for c in &play.checks {
-        let guards = if c.guards_ok { "every guard held" } else { "a guard was violated" };
-        rows.push((c.at, format!("`firedrill check`: {} of {} objectives met, {guards}", c.met, c.objectives)));
+        let guards = if c.guards_ok {
+            "every guard held"
+        } else {
+            "a guard was violated"
+        };
+        rows.push((
+            c.at,
+            format!(
+                "`firedrill check`: {} of {} objectives met, {guards}",
+                c.met, c.objectives
+            ),
+        ));
     }
     if let Some(at) = report.mitigated_at(from, end) {
-        rows.push((at, "errors stop: no failed request from here on (mitigated)".to_string()));
+        rows.push((
+            at,
+            "errors stop: no failed request from here on (mitigated)".to_string(),
+        ));
     }
     if let Some(e) = &play.end {
         let what = match e.outcome {
@@ -88,30 +117,51 @@ pub(crate) fn render(i: &Input) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Incident report: {}\n", level.title);
     let status = match &play.end {
-        Some(e) => format!("{} after {}", e.outcome.name(), duration(u64::try_from((e.at - clock).num_seconds()).unwrap_or(0))),
+        Some(e) => format!(
+            "{} after {}",
+            e.outcome.name(),
+            duration(u64::try_from((e.at - clock).num_seconds()).unwrap_or(0))
+        ),
         None => "still being played".to_string(),
     };
     let _ = writeln!(out, "| | |\n|---|---|");
-    let _ = writeln!(out, "| Level | `{}`: {} ({}, about {} minutes) |", level.id.value, level.title, level.difficulty, level.minutes);
+    let _ = writeln!(
+        out,
+        "| Level | `{}`: {} ({}, about {} minutes) |",
+        level.id.value, level.title, level.difficulty, level.minutes
+    );
     let _ = writeln!(out, "| Lab | {} |", play.lab);
     let _ = writeln!(out, "| Date | {} |", clock.format("%Y-%m-%d"));
     let _ = writeln!(out, "| Status | {status} |");
-    let _ = writeln!(out, "| Written | {} UTC by `firedrill report` |\n", i.now.format("%Y-%m-%d %H:%M:%S"));
+    let _ = writeln!(
+        out,
+        "| Written | {} UTC by `firedrill report` |\n",
+        i.now.format("%Y-%m-%d %H:%M:%S")
+    );
 
     let _ = writeln!(out, "## Briefing\n");
     for line in level.briefing.value.trim_end().lines() {
         let _ = writeln!(out, "> {line}");
     }
-    let _ = writeln!(out, "\n## Timeline (UTC)\n\n| Time | What happened |\n|---|---|");
+    let _ = writeln!(
+        out,
+        "\n## Timeline (UTC)\n\n| Time | What happened |\n|---|---|"
+    );
     for (t, what) in timeline(i, end) {
         let _ = writeln!(out, "| {} | {what} |", hms(t));
     }
-    let _ = writeln!(out, "| | _add what you looked at and what you changed, with times_ |");
+    let _ = writeln!(
+        out,
+        "| | _add what you looked at and what you changed, with times_ |"
+    );
 
     let totals = report.totals(from, end);
     let _ = writeln!(out, "\n## Impact\n");
     if totals.results == 0 {
-        let _ = writeln!(out, "- The mock client recorded no answered request during the incident.");
+        let _ = writeln!(
+            out,
+            "- The mock client recorded no answered request during the incident."
+        );
     } else {
         let _ = writeln!(
             out,
@@ -121,28 +171,55 @@ pub(crate) fn render(i: &Input) -> String {
             percent(totals.bad as f64 * 100.0 / totals.results as f64)
         );
     }
-    match (report.first_error(from, end), report.mitigated_at(from, end)) {
+    match (
+        report.first_error(from, end),
+        report.mitigated_at(from, end),
+    ) {
         (None, _) => {
-            let _ = writeln!(out, "- The mock client saw no failed request: the impact was elsewhere (see the briefing).");
+            let _ = writeln!(
+                out,
+                "- The mock client saw no failed request: the impact was elsewhere (see the briefing)."
+            );
         }
         (Some(first), Some(m)) => {
-            let _ = writeln!(out, "- Users saw errors for {} (from {} to {}).", duration(u64::try_from((m - first).num_seconds()).unwrap_or(0)), hms(first), hms(m));
+            let _ = writeln!(
+                out,
+                "- Users saw errors for {} (from {} to {}).",
+                duration(u64::try_from((m - first).num_seconds()).unwrap_or(0)),
+                hms(first),
+                hms(m)
+            );
         }
         (Some(first), None) => {
-            let _ = writeln!(out, "- Users saw errors from {} until the end of the record.", hms(first));
+            let _ = writeln!(
+                out,
+                "- Users saw errors from {} until the end of the record.",
+                hms(first)
+            );
         }
     }
-    let score = play.end.as_ref().map_or_else(|| play.score(level, report, end, Outcome::Solved), |e| e.score.clone());
+    let score = play.end.as_ref().map_or_else(
+        || play.score(level, report, end, Outcome::Solved),
+        |e| e.score.clone(),
+    );
     let _ = writeln!(
         out,
         "- Error budget burned: {} of a 30-day budget at an SLO of {}.",
         percent(score.budget_burned_pct),
         percent(level.slo)
     );
-    let _ = writeln!(out, "- _Who was affected, and how? What could users not do?_");
+    let _ = writeln!(
+        out,
+        "- _Who was affected, and how? What could users not do?_"
+    );
 
     let _ = writeln!(out, "\n## Hints and score\n");
-    let _ = writeln!(out, "- Hints used: {} of {}.", play.hints.len(), level.hints.len());
+    let _ = writeln!(
+        out,
+        "- Hints used: {} of {}.",
+        play.hints.len(),
+        level.hints.len()
+    );
     let _ = writeln!(out, "- Checks run: {}.", play.checks.len());
     write_score(&mut out, &score, play, level);
 
@@ -154,8 +231,16 @@ pub(crate) fn render(i: &Input) -> String {
 }
 
 fn write_score(out: &mut String, score: &Score, play: &Play, level: &Level) {
-    let title = if play.end.is_some() { "Score" } else { "Score so far (if it were solved now)" };
-    let _ = writeln!(out, "\n{title}:\n\n```\n{}```", explain(score, play.hints.len(), level.minutes, level.slo));
+    let title = if play.end.is_some() {
+        "Score"
+    } else {
+        "Score so far (if it were solved now)"
+    };
+    let _ = writeln!(
+        out,
+        "\n{title}:\n\n```\n{}```",
+        explain(score, play.hints.len(), level.minutes, level.slo)
+    );
 }
 
 /// The blameless postmortem's sections, for the learner.

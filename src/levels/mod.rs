@@ -11,13 +11,13 @@
 //!   their side effects. Faults are applied by running `firedrill fault ...` (this executable),
 //!   so this module needs nothing from `faults` at the Rust level.
 
-// TMP mod client_proc;
+mod client_proc;
 mod client_report;
 mod error;
 mod evaluate;
-// TMP mod fault_cli;
+mod fault_cli;
 // TMP mod finish;
-// TMP mod health;
+mod health;
 mod incident;
 mod kinds;
 mod level;
