@@ -46,6 +46,8 @@ pub(crate) enum LevelError {
     },
     #[error("{0}\n  hint: is the node up? `firedrill status` shows it")]
     Remote(#[from] crate::remote::RemoteError),
+    #[error("could not undo everything the level did:\n{}\n  hint: fix it by hand, or `firedrill reset` to try again", .0.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
+    Undo(Vec<String>),
     #[error(
         "{node} did not come back from a reboot within 10 minutes\n  hint: `firedrill console {node}` shows its boot log"
     )]

@@ -16,14 +16,14 @@ mod client_report;
 mod error;
 mod evaluate;
 mod fault_cli;
-// TMP mod finish;
+mod finish;
 mod health;
 mod incident;
 mod kinds;
 mod level;
 mod load;
 mod nodes;
-// TMP mod play;
+mod play;
 mod play_state;
 mod score;
 mod validate;
@@ -36,7 +36,9 @@ mod testutil;
 mod validate_tests;
 
 pub(crate) use error::LevelError;
+pub(crate) use finish::{give_up, reset};
 pub(crate) use level::Level;
+pub(crate) use play::{PlayOptions, check, hint, play, report, score};
 
 use crate::spec::{Problem, Problems, Severity};
 use std::path::{Path, PathBuf};

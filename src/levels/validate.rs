@@ -277,15 +277,15 @@ fn check_objectives(level: &Level, r: &mut Report) {
             &mut ids,
             r,
         );
-        if let (Some(p), Check::Mitigate(_)) = (&o.persistence, &o.check) {
-            if p.value {
-                r.error(
-                    Some(p.pos),
-                    &format!("objectives[{i}].persistence"),
-                    "persistence needs a `state` check: it is the check that runs again after the reboot",
-                    "move `persistence: true` to the objective that checks the root cause on a node",
-                );
-            }
+        if let (Some(p), Check::Mitigate(_)) = (&o.persistence, &o.check)
+            && p.value
+        {
+            r.error(
+                Some(p.pos),
+                &format!("objectives[{i}].persistence"),
+                "persistence needs a `state` check: it is the check that runs again after the reboot",
+                "move `persistence: true` to the objective that checks the root cause on a node",
+            );
         }
         if let Check::State(s) = &o.check {
             clock_alone(s, &format!("objectives[{i}].check.state"), r);
