@@ -13,6 +13,7 @@
 
 mod client_proc;
 mod client_report;
+mod commands;
 mod error;
 mod evaluate;
 mod fault_cli;
@@ -22,6 +23,7 @@ mod incident;
 mod kinds;
 mod level;
 mod load;
+mod load_checks;
 mod nodes;
 mod play;
 mod play_state;
@@ -35,10 +37,11 @@ mod testutil;
 #[cfg(test)]
 mod validate_tests;
 
+pub(crate) use commands::{check, hint, report, score};
 pub(crate) use error::LevelError;
 pub(crate) use finish::{give_up, reset};
 pub(crate) use level::Level;
-pub(crate) use play::{PlayOptions, check, hint, play, report, score};
+pub(crate) use play::{PlayOptions, play};
 
 use crate::spec::{Problem, Problems, Severity};
 use std::path::{Path, PathBuf};
