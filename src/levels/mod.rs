@@ -33,6 +33,8 @@ mod validate;
 #[cfg(test)]
 mod load_tests;
 #[cfg(test)]
+mod shipped_tests;
+#[cfg(test)]
 mod testutil;
 #[cfg(test)]
 mod validate_tests;
@@ -112,7 +114,7 @@ pub(crate) fn check_text(
 /// What `firedrill validate` prints for a valid level.
 pub(crate) fn summary(level: &Level) -> String {
     format!(
-        "{}: level `{}` is valid\n\"{}\" ({}, about {} minutes) on lab {}: {} fault(s), {} objective(s), {} guard(s), {} hint(s)\n",
+        "{}: level `{}` is valid\n{} ({}, about {} minutes) on lab {}: {} fault(s), {} objective(s), {} guard(s), {} hint(s)\n",
         level.source.display(),
         level.id.value,
         level.title,
