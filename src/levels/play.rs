@@ -140,11 +140,16 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
     let prepared = prepare(home, &level, &mut play, &nodes, &state).await;
     if let Err(e) = prepared {
         eprintln!("the level could not start; undoing what it did");
-        if let Err(u) = undo(home, &level, &mut play, &nodes).await {
-            eprintln!("error: {u}");
-        }
+        let undone = undo(home, &level, &mut play, &nodes).await;
         nodes.close().await;
-        let _ = std::fs::remove_file(Play::path(home));
+        match undone {
+            // Nothing is left to undo: forget the play, so another can start.
+            Ok(()) => {
+                let _ = std::fs::remove_file(Play::path(home));
+            }
+            // Keep the record: `firedrill reset` works from it.
+            Err(u) => eprintln!("error: {u}"),
+        }
         return Err(e);
     }
     nodes.close().await;
