@@ -23,9 +23,9 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check a lab file against itself and this host, and print every problem. Creates nothing.
+    /// Check a lab or level file and print every problem. Creates nothing.
     Validate {
-        /// The lab file, e.g. labs/minimal.yaml
+        /// The lab file, e.g. labs/minimal.yaml, or a level file, e.g. labs/levels/disk-full.yaml
         lab: PathBuf,
         /// Accept more guest memory than the host has, as `up --force` does
         #[arg(long)]
@@ -98,6 +98,49 @@ enum Command {
     },
     /// Send open-loop traffic to the lab's service and show, second by second, what a user feels
     Client(crate::client::ClientArgs),
+    /// Play an incident level: bring its lab up, start the mock client, break it, brief you.
+    Play {
+        /// A level id from labs/levels/ (e.g. disk-full) or a level file.
+        #[arg(required_unless_present = "random", conflicts_with = "random")]
+        level: Option<String>,
+        /// Play a level chosen at random.
+        #[arg(long)]
+        random: bool,
+        #[arg(long, value_enum, env = "FIREDRILL_ACCEL", default_value = "auto")]
+        accel: AccelChoice,
+        /// How long each node may take to become ready, in seconds.
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+    },
+    /// The next hint of the level being played (each costs points).
+    Hint,
+    /// Are the level's objectives met and its guards intact? Never says why not.
+    Check {
+        /// Apply the level's reference solution first (for level authors and CI; scores 0).
+        #[arg(long, hide = true)]
+        apply_solution: bool,
+    },
+    /// End the level: the debrief, then the faults are reverted.
+    GiveUp {
+        /// Also show the reference solution.
+        #[arg(long)]
+        solution: bool,
+    },
+    /// Revert the level's faults and restore the lab to its healthy baseline.
+    Reset {
+        #[arg(long, value_enum, env = "FIREDRILL_ACCEL", default_value = "auto")]
+        accel: AccelChoice,
+        #[arg(long, default_value_t = 900)]
+        timeout: u64,
+    },
+    /// Write the incident report and postmortem skeleton (Markdown) into the current directory.
+    Report {
+        /// Write it here instead.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Past plays with their times and scores.
+    Score,
     /// Break the lab on purpose, check what is broken, and undo it.
     Fault {
         #[command(subcommand)]
@@ -127,7 +170,10 @@ pub(crate) fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
-        Err(Error::Lab(LabError::Invalid(problems))) => {
+        Err(
+            Error::Lab(LabError::Invalid(problems))
+            | Error::Level(crate::levels::LevelError::Invalid(problems)),
+        ) => {
             print_problems(&problems.0);
             ExitCode::from(2)
         }
@@ -141,6 +187,12 @@ pub(crate) fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let home = Home::from_env();
     match cli.command {
+        Command::Validate { lab, force: _ } if crate::levels::is_level_file(&lab) => {
+            let (level, warnings) =
+                crate::levels::check_file(&lab).map_err(crate::levels::LevelError::Invalid)?;
+            print_problems(&warnings);
+            print!("{}", crate::levels::summary(&level));
+        }
         Command::Validate { lab, force } => {
             let (valid, warnings) = lab::validate(&home, &lab, force).await?;
             print_problems(&warnings);
@@ -177,6 +229,27 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,
         Command::Image { command } => crate::image::command::run(command, &home).await?,
         Command::Client(_) => unreachable!("the client runs before the runtime starts"),
+        Command::Play {
+            level,
+            random: _,
+            accel,
+            timeout,
+        } => {
+            let opts = crate::levels::PlayOptions {
+                level,
+                accel,
+                timeout: Duration::from_secs(timeout),
+            };
+            crate::levels::play(&home, &opts).await?;
+        }
+        Command::Hint => crate::levels::hint(&home)?,
+        Command::Check { apply_solution } => crate::levels::check(&home, apply_solution).await?,
+        Command::GiveUp { solution } => crate::levels::give_up(&home, solution).await?,
+        Command::Reset { accel, timeout } => {
+            crate::levels::reset(&home, accel, Duration::from_secs(timeout)).await?
+        }
+        Command::Report { out } => crate::levels::report(&home, out)?,
+        Command::Score => crate::levels::score(&home)?,
         Command::Fault { command } => crate::faults::run(command, &home).await?,
     }
     Ok(ExitCode::SUCCESS)

@@ -14,6 +14,8 @@ pub(crate) enum Error {
     #[error(transparent)]
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
+    Level(#[from] crate::levels::LevelError),
+    #[error(transparent)]
     Fault(#[from] crate::faults::FaultError),
 }
 
@@ -22,6 +24,7 @@ impl Error {
         match self {
             Error::Lab(e) if e.is_usage() => 2,
             Error::Image(e) if e.is_usage() => 2,
+            Error::Level(e) if e.is_usage() => 2,
             Error::Fault(e) if e.is_usage() => 2,
             _ => 1,
         }

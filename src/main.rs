@@ -12,6 +12,7 @@ mod host;
 mod hypervisor;
 mod image;
 mod lab;
+mod levels;
 mod paths;
 mod plan;
 mod progress;

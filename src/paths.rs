@@ -58,6 +58,16 @@ impl Home {
         self.root.join("labs")
     }
 
+    /// The level being played (`current.json`) and one directory per play.
+    pub(crate) fn play_dir(&self) -> PathBuf {
+        self.root.join("play")
+    }
+
+    /// Every play's outcome and score, one JSON object per line.
+    pub(crate) fn scores_file(&self) -> PathBuf {
+        self.root.join("scores.jsonl")
+    }
+
     pub(crate) fn lab(&self, name: &str) -> LabDir {
         LabDir {
             dir: self.labs().join(name),

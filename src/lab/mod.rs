@@ -11,6 +11,7 @@ mod status;
 mod up;
 
 pub(crate) use access::{console, secrets, ssh, ssh_config, target};
+pub(crate) use configure::contexts;
 pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, validate};

@@ -213,7 +213,7 @@ fn roles(y: &Yaml, path: &str, r: &mut Report) -> Vec<At<Role>> {
 }
 
 /// A list whose items are parsed by `item`. `None` if it is not a list or an item is unusable.
-fn list<T>(
+pub(crate) fn list<T>(
     y: &Yaml,
     path: &str,
     r: &mut Report,
@@ -238,7 +238,7 @@ fn list<T>(
 }
 
 /// Scalars of any YAML type are accepted as text (`image: 12` means "12").
-fn string(y: &Yaml, path: &str, r: &mut Report) -> Option<At<String>> {
+pub(crate) fn string(y: &Yaml, path: &str, r: &mut Report) -> Option<At<String>> {
     let value = match &y.value {
         Value::Str(s) => s.clone(),
         Value::Bool(_) | Value::Int(_) | Value::Float(_) => y.source.clone(),
@@ -255,7 +255,12 @@ fn string(y: &Yaml, path: &str, r: &mut Report) -> Option<At<String>> {
     Some(At { value, pos: y.pos })
 }
 
-fn uint<T: TryFrom<i128>>(y: &Yaml, path: &str, r: &mut Report, hint: &str) -> Option<At<T>> {
+pub(crate) fn uint<T: TryFrom<i128>>(
+    y: &Yaml,
+    path: &str,
+    r: &mut Report,
+    hint: &str,
+) -> Option<At<T>> {
     let number = match &y.value {
         Value::Int(i) => Some(*i),
         // A quoted number is still clearly a number.
@@ -280,7 +285,7 @@ fn uint<T: TryFrom<i128>>(y: &Yaml, path: &str, r: &mut Report, hint: &str) -> O
     }
 }
 
-fn join(path: &str, key: &str) -> String {
+pub(crate) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
     } else {
@@ -289,7 +294,7 @@ fn join(path: &str, key: &str) -> String {
 }
 
 /// A YAML mapping whose keys have been checked against the allowed ones.
-struct Map<'y> {
+pub(crate) struct Map<'y> {
     entries: Vec<(&'y Key, &'y Yaml)>,
     pos: Pos,
     path: String,
@@ -297,7 +302,12 @@ struct Map<'y> {
 
 impl<'y> Map<'y> {
     /// Reports a non-mapping, every unknown key and every repeated key.
-    fn new(y: &'y Yaml, path: &str, allowed: &[&str], r: &mut Report) -> Option<Map<'y>> {
+    pub(crate) fn new(
+        y: &'y Yaml,
+        path: &str,
+        allowed: &[&str],
+        r: &mut Report,
+    ) -> Option<Map<'y>> {
         let Value::Map(raw) = &y.value else {
             let keys = allowed.join(", ");
             r.error(
@@ -342,7 +352,7 @@ impl<'y> Map<'y> {
     }
 
     /// The value of `key`; an explicit null counts as not given.
-    fn get(&self, key: &str) -> Option<&'y Yaml> {
+    pub(crate) fn get(&self, key: &str) -> Option<&'y Yaml> {
         self.entries
             .iter()
             .find(|(k, _)| k.name == key)
@@ -350,7 +360,7 @@ impl<'y> Map<'y> {
             .filter(|y| y.value != Value::Null)
     }
 
-    fn require(&self, key: &str, r: &mut Report, hint: &str) -> Option<&'y Yaml> {
+    pub(crate) fn require(&self, key: &str, r: &mut Report, hint: &str) -> Option<&'y Yaml> {
         let found = self.entries.iter().find(|(k, _)| k.name == key);
         match found {
             Some((_, y)) if y.value != Value::Null => Some(y),

@@ -5,14 +5,14 @@
 //! problem; `check` does both and resolves defaults, IPs and role options.
 
 mod defaults;
-mod load;
+pub(crate) mod load;
 mod network;
-mod problem;
+pub(crate) mod problem;
 mod roles;
-mod suggest;
+pub(crate) mod suggest;
 mod summary;
 mod validate;
-mod yaml;
+pub(crate) mod yaml;
 
 #[cfg(test)]
 mod testutil;
@@ -256,7 +256,7 @@ pub(crate) fn check_text(
 
 /// Problems sorted by position (stable: same place keeps discovery order); those without a
 /// position, which concern the lab as a whole, come last.
-fn in_file_order(mut problems: Vec<Problem>) -> Vec<Problem> {
+pub(crate) fn in_file_order(mut problems: Vec<Problem>) -> Vec<Problem> {
     problems.sort_by_key(|p| (p.line.is_none(), p.line, p.column));
     problems
 }

@@ -68,20 +68,20 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 /// Collects problems for one file while load and validate walk it.
-pub(super) struct Report<'a> {
+pub(crate) struct Report<'a> {
     file: &'a Path,
     pub problems: Vec<Problem>,
 }
 
 impl<'a> Report<'a> {
-    pub(super) fn new(file: &'a Path) -> Self {
+    pub(crate) fn new(file: &'a Path) -> Self {
         Report {
             file,
             problems: Vec::new(),
         }
     }
 
-    pub(super) fn error(
+    pub(crate) fn error(
         &mut self,
         pos: Option<Pos>,
         path: &str,
@@ -91,7 +91,7 @@ impl<'a> Report<'a> {
         self.push(Severity::Error, pos, path, message.into(), hint.into());
     }
 
-    pub(super) fn warning(
+    pub(crate) fn warning(
         &mut self,
         pos: Option<Pos>,
         path: &str,
@@ -120,7 +120,7 @@ impl<'a> Report<'a> {
         });
     }
 
-    pub(super) fn has_errors(&self) -> bool {
+    pub(crate) fn has_errors(&self) -> bool {
         self.problems.iter().any(Problem::is_error)
     }
 }

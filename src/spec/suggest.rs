@@ -1,7 +1,7 @@
 //! "did you mean ...?" for misspelt keys, roles and node names.
 
 /// The candidate closest to `word`, if it is close enough to be a likely typo.
-pub(super) fn closest<'a, I>(word: &str, candidates: I) -> Option<&'a str>
+pub(crate) fn closest<'a, I>(word: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
@@ -20,7 +20,7 @@ where
 }
 
 /// "did you mean `x`?" when a candidate is close enough.
-pub(super) fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<String>
+pub(crate) fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<String>
 where
     I: IntoIterator<Item = &'a str>,
 {

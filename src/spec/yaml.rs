@@ -12,7 +12,7 @@ use serde_saphyr::{Location, MessageFormatter, Spanned};
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq)]
-pub(super) enum Value {
+pub(crate) enum Value {
     Null,
     Bool(bool),
     Int(i128),
@@ -23,7 +23,7 @@ pub(super) enum Value {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub(super) struct Yaml {
+pub(crate) struct Yaml {
     pub pos: Pos,
     pub value: Value,
     /// The scalar as spelled in the file (`0x10`, `yes`), for messages and string fields.
@@ -31,14 +31,14 @@ pub(super) struct Yaml {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub(super) struct Key {
+pub(crate) struct Key {
     pub pos: Pos,
     pub name: String,
 }
 
 impl Yaml {
     /// What the value is, for "expected X, found Y" messages.
-    pub(super) fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match &self.value {
             Value::Null => "nothing".to_string(),
             Value::Seq(_) => "a list".to_string(),
@@ -50,7 +50,7 @@ impl Yaml {
 }
 
 /// Parse `text` into a tree, or report why it is not YAML (tabs get a message of their own).
-pub(super) fn parse(text: &str, report: &mut Report) -> Option<Yaml> {
+pub(crate) fn parse(text: &str, report: &mut Report) -> Option<Yaml> {
     let tab_lines = report_indent_tabs(text, report);
     let mut options = serde_saphyr::Options::default();
     // Duplicates reach `load`, which reports every one of them with both positions.

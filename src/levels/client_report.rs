@@ -1,0 +1,206 @@
+//! Reading the mock client's `--report` file (see `client::report`): one `"type": "second"`
+//! object per second, `"type": "event"` lines, and a summary at the end. The mitigate check,
+//! the score's error budget and the incident timeline are all computed from the seconds here.
+
+use super::LevelError;
+use super::level::Mitigate;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use std::path::Path;
+
+/// One second of the client's run: `ts` is the start of the second.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct Second {
+    pub ts: DateTime<Utc>,
+    pub sent: u64,
+    pub ok: u64,
+    /// Sent and failed (every class but ok and dropped).
+    pub failed: u64,
+    /// Could not be sent on time: a failure for the user too.
+    pub dropped: u64,
+    #[serde(default)]
+    pub p99_ms: Option<f64>,
+}
+
+impl Second {
+    pub(crate) fn bad(&self) -> u64 {
+        self.failed + self.dropped
+    }
+    pub(crate) fn results(&self) -> u64 {
+        self.ok + self.bad()
+    }
+}
+
+/// An event of the lab's log, as the client copied it into its report.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct ReportEvent {
+    pub ts: DateTime<Utc>,
+    pub kind: String,
+    #[serde(default)]
+    pub node: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ClientReport {
+    pub seconds: Vec<Second>,
+    pub events: Vec<ReportEvent>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+enum Line {
+    Second(Second),
+    Event(ReportEvent),
+    #[serde(other)]
+    Other,
+}
+
+impl ClientReport {
+    /// Lines that are not understood (the one being written right now, a newer client's
+    /// records) are skipped: the report is read while the client appends to it.
+    pub(crate) fn parse(text: &str) -> ClientReport {
+        let mut report = ClientReport::default();
+        for line in text.lines() {
+            match serde_json::from_str::<Line>(line) {
+                Ok(Line::Second(s)) => report.seconds.push(s),
+                Ok(Line::Event(e)) => report.events.push(e),
+                Ok(Line::Other) | Err(_) => {}
+            }
+        }
+        report
+    }
+
+    /// A report that does not exist yet is empty: the client may not have written a second.
+    pub(crate) fn read(path: &Path) -> Result<ClientReport, LevelError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Ok(ClientReport::parse(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClientReport::default()),
+            Err(source) => Err(LevelError::Read {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// The seconds that start in `[from, to)`.
+    pub(crate) fn between(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<&Second> {
+        self.seconds
+            .iter()
+            .filter(|s| s.ts >= from && s.ts < to)
+            .collect()
+    }
+
+    /// Requests answered and failed (or dropped) in `[from, to)`.
+    pub(crate) fn totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Totals {
+        let seconds = self.between(from, to);
+        Totals {
+            results: seconds.iter().map(|s| s.results()).sum(),
+            bad: seconds.iter().map(|s| s.bad()).sum(),
+            seconds: seconds.len() as u64,
+        }
+    }
+
+    /// The start of the first second with a failure at or after `from`.
+    pub(crate) fn first_error(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        self.between(from, to)
+            .into_iter()
+            .find(|s| s.bad() > 0)
+            .map(|s| s.ts)
+    }
+
+    /// When errors stopped for good before `to`: the end of the last second with a failure,
+    /// if a second without failures follows it. `None` while it still fails (or never did).
+    pub(crate) fn mitigated_at(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let seconds = self.between(from, to);
+        let last_bad = seconds.iter().rposition(|s| s.bad() > 0)?;
+        let after = seconds.get(last_bad + 1)?;
+        (after.ok > 0).then_some(after.ts)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Totals {
+    pub results: u64,
+    pub bad: u64,
+    pub seconds: u64,
+}
+
+/// The verdict of a mitigate check and what the learner is told.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Mitigation {
+    pub met: bool,
+    pub detail: String,
+}
+
+/// A report whose newest second is older than this means the client is not running.
+const STALE_S: i64 = 10;
+
+/// Whether the client saw at least `success_percent` over the last `seconds` (all of them after
+/// `since`, the start of the incident), and no second above `p99_ms`.
+pub(crate) fn mitigation(
+    report: &ClientReport,
+    m: &Mitigate,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Mitigation {
+    let not = |detail: String| Mitigation { met: false, detail };
+    let Some(newest) = report.seconds.last() else {
+        return not("the mock client has not reported yet".to_string());
+    };
+    let age = (now - newest.ts).num_seconds();
+    if age > STALE_S {
+        return not(format!(
+            "the mock client stopped reporting {age} s ago; `firedrill reset` and play again to restart it"
+        ));
+    }
+    let window: Vec<&Second> = report.seconds.iter().filter(|s| s.ts >= since).collect();
+    let want = m.seconds as usize;
+    if window.len() < want {
+        return not(format!(
+            "{} s of traffic observed since the incident started; {want} s are needed",
+            window.len()
+        ));
+    }
+    let window = &window[window.len() - want..];
+    let ok: u64 = window.iter().map(|s| s.ok).sum();
+    let results: u64 = window.iter().map(|s| s.results()).sum();
+    if results == 0 {
+        return not(format!("no request was answered in the last {want} s"));
+    }
+    let pct = ok as f64 * 100.0 / results as f64;
+    let mut detail = format!(
+        "{} of requests succeeded over the last {want} s (needs {})",
+        percent(pct),
+        percent(m.success_percent)
+    );
+    let mut met = pct >= m.success_percent;
+    if let Some(limit) = m.p99_ms {
+        let worst = window
+            .iter()
+            .filter_map(|s| s.p99_ms)
+            .fold(0.0_f64, f64::max);
+        detail += &format!("; slowest p99 {worst:.0} ms (needs at most {limit:.0} ms)");
+        met &= worst <= limit;
+    }
+    Mitigation { met, detail }
+}
+
+/// `99.5%`, `100%`, `97.25%`: at most two decimals, no trailing zeros.
+pub(crate) fn percent(p: f64) -> String {
+    let s = format!("{p:.2}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    format!("{s}%")
+}
+
+#[cfg(test)]
+#[path = "client_report_tests.rs"]
+mod tests;

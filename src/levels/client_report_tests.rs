@@ -1,0 +1,121 @@
+use super::*;
+use crate::levels::testutil::{synthetic_report, t};
+use crate::spec::Pos;
+
+fn rule(success_percent: f64, seconds: u32, p99_ms: Option<f64>) -> Mitigate {
+    Mitigate {
+        pos: Pos { line: 1, column: 1 },
+        success_percent,
+        seconds,
+        p99_ms,
+    }
+}
+
+#[test]
+fn reads_seconds_and_events_and_skips_a_torn_line() {
+    let r = ClientReport::parse(&synthetic_report());
+    assert_eq!(r.seconds.len(), 150);
+    assert_eq!(
+        r.seconds[31],
+        Second {
+            ts: t(31),
+            sent: 10,
+            ok: 9,
+            failed: 1,
+            dropped: 0,
+            p99_ms: Some(900.0),
+        }
+    );
+    assert_eq!(
+        r.events,
+        vec![ReportEvent {
+            ts: t(30) + chrono::Duration::milliseconds(250),
+            kind: "fault-injected".into(),
+            node: Some("app1".into()),
+            message: "fault injected on app1".into(),
+        }]
+    );
+}
+
+#[test]
+fn timeline_facts() {
+    let r = ClientReport::parse(&synthetic_report());
+    assert_eq!(r.first_error(t(0), t(150)), Some(t(30)));
+    assert_eq!(r.first_error(t(90), t(150)), None);
+    assert_eq!(r.mitigated_at(t(0), t(150)), Some(t(90)));
+    // Still failing at the end of the range: not mitigated.
+    assert_eq!(r.mitigated_at(t(0), t(60)), None);
+    assert_eq!(
+        r.totals(t(30), t(150)),
+        Totals {
+            results: 1200,
+            bad: 60,
+            seconds: 120
+        }
+    );
+}
+
+#[test]
+fn mitigation_over_the_last_seconds() {
+    let r = ClientReport::parse(&synthetic_report());
+    let now = t(150);
+    assert_eq!(
+        mitigation(&r, &rule(99.0, 30, None), t(30), now),
+        Mitigation {
+            met: true,
+            detail: "100% of requests succeeded over the last 30 s (needs 99%)".into()
+        }
+    );
+    // 70 s back reaches into the failing minute: 10 failures in 700 requests.
+    assert_eq!(
+        mitigation(&r, &rule(99.0, 70, None), t(30), now),
+        Mitigation {
+            met: false,
+            detail: "98.57% of requests succeeded over the last 70 s (needs 99%)".into()
+        }
+    );
+    assert_eq!(
+        mitigation(&r, &rule(95.0, 70, Some(500.0)), t(30), now),
+        Mitigation {
+            met: false,
+            detail: "98.57% of requests succeeded over the last 70 s (needs 95%); slowest p99 900 ms (needs at most 500 ms)".into()
+        }
+    );
+}
+
+#[test]
+fn mitigation_needs_a_live_client_and_a_full_window_after_the_start() {
+    let r = ClientReport::parse(&synthetic_report());
+    assert_eq!(
+        mitigation(&r, &rule(99.0, 30, None), t(130), t(150)),
+        Mitigation {
+            met: false,
+            detail: "20 s of traffic observed since the incident started; 30 s are needed".into()
+        }
+    );
+    assert_eq!(
+        mitigation(&r, &rule(99.0, 30, None), t(30), t(200)),
+        Mitigation {
+            met: false,
+            detail: "the mock client stopped reporting 51 s ago; `firedrill reset` and play again to restart it".into()
+        }
+    );
+    assert_eq!(
+        mitigation(
+            &ClientReport::default(),
+            &rule(99.0, 30, None),
+            t(30),
+            t(200)
+        )
+        .detail,
+        "the mock client has not reported yet"
+    );
+}
+
+#[test]
+fn percentages_print_short() {
+    assert_eq!(percent(100.0), "100%");
+    assert_eq!(percent(99.5), "99.5%");
+    assert_eq!(percent(97.254), "97.25%");
+    assert_eq!(percent(0.0), "0%");
+}

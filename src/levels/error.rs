@@ -1,0 +1,100 @@
+use crate::spec::Problems;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LevelError {
+    /// The level file is invalid: every problem is listed.
+    #[error("{0}")]
+    Invalid(Problems),
+    #[error("no level `{name}` in {}; levels: {}\n  hint: give a level id from that list or a path to a level file", dir.display(), known.join(", "))]
+    NotFound {
+        name: String,
+        dir: PathBuf,
+        known: Vec<String>,
+    },
+    #[error("no level files in {}\n  hint: run firedrill from the project directory, or set FIREDRILL_LEVELS to the directory of the levels", .0.display())]
+    NoLevels(PathBuf),
+    #[error(
+        "no level is being played\n  hint: start one with `firedrill play LEVEL` or `firedrill play --random`"
+    )]
+    NoPlay,
+    #[error(
+        "level `{0}` is still being played\n  hint: finish it (`firedrill check`), or end it with `firedrill give-up` or `firedrill reset`"
+    )]
+    InProgress(String),
+    #[error(
+        "level `{level}` has ended ({outcome})\n  hint: `firedrill report` writes its incident report; `firedrill play` starts another level"
+    )]
+    Ended { level: String, outcome: String },
+    #[error(
+        "lab `{lab}` is not healthy, so the level would not start from a known state:\n{detail}\n  hint: `firedrill up {file}` repairs it; if that does not help, `firedrill down --lab {lab}` and up again"
+    )]
+    Unhealthy {
+        lab: String,
+        file: PathBuf,
+        detail: String,
+    },
+    #[error("the service is not healthy before the faults: {detail}\n  hint: see the mock client's log {}; `firedrill status` shows each node", log.display())]
+    ServiceUnhealthy { detail: String, log: PathBuf },
+    #[error("{node}: {what} failed (exit {status}): {stderr}\n  hint: {hint}")]
+    Step {
+        node: String,
+        what: String,
+        status: u32,
+        stderr: String,
+        hint: String,
+    },
+    #[error("{0}\n  hint: is the node up? `firedrill status` shows it")]
+    Remote(#[from] crate::remote::RemoteError),
+    #[error("could not undo everything the level did:\n{}\n  hint: fix it by hand, or `firedrill reset` to try again", .0.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
+    Undo(Vec<String>),
+    #[error(
+        "{node} did not come back from a reboot within 10 minutes\n  hint: `firedrill console {node}` shows its boot log"
+    )]
+    NotRebooted { node: String },
+    #[error("`firedrill {command}` failed: {message}\n  hint: {hint}")]
+    Cli {
+        command: String,
+        message: String,
+        hint: String,
+    },
+    #[error("cannot start the mock client: {0}\n  hint: check the process limits (ulimit -u)")]
+    ClientStart(std::io::Error),
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is damaged: {source}\n  hint: remove it to forget the current play", path.display())]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot write {}: {source}\n  hint: check that the directory is writable and the disk has space", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Lab(#[from] crate::lab::LabError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error(transparent)]
+    Ssh(#[from] crate::ssh::SshError),
+}
+
+impl LevelError {
+    /// Bad input exits with 2, everything else with 1.
+    pub(crate) fn is_usage(&self) -> bool {
+        match self {
+            LevelError::Invalid(_)
+            | LevelError::NotFound { .. }
+            | LevelError::NoLevels(_)
+            | LevelError::NoPlay
+            | LevelError::InProgress(_)
+            | LevelError::Ended { .. } => true,
+            LevelError::Lab(e) => e.is_usage(),
+            _ => false,
+        }
+    }
+}

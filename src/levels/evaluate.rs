@@ -1,0 +1,288 @@
+//! Running a level's objectives and guards. What `check` prints comes from here: each item's
+//! description, met or not, and a note that never shows a command or its output (that would
+//! give the cause away); only the mock client's success rate and reachability problems.
+//!
+//! Persistence: an objective with `persistence: true` is checked once more after its node
+//! reboots, but only when every other objective and every guard is met, since a reboot costs
+//! minutes and disturbs the service. The guards run again after the reboot.
+
+use super::LevelError;
+use super::client_report::{ClientReport, mitigation};
+use super::level::{Check, Expect, Level, StateCheck};
+use super::nodes::Nodes;
+use crate::remote::Output;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Verdict {
+    pub id: String,
+    pub description: String,
+    pub met: bool,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Evaluation {
+    pub objectives: Vec<Verdict>,
+    pub guards: Vec<Verdict>,
+    /// Whether the persistence reboots ran (and so `solved` covers them).
+    pub rebooted: Vec<String>,
+}
+
+impl Evaluation {
+    pub(crate) fn met(&self) -> usize {
+        self.objectives.iter().filter(|v| v.met).count()
+    }
+    pub(crate) fn guards_ok(&self) -> bool {
+        self.guards.iter().all(|v| v.met)
+    }
+    pub(crate) fn solved(&self, level: &Level) -> bool {
+        let persistence_done = level
+            .objectives
+            .iter()
+            .filter(|o| o.persistent())
+            .all(|o| match &o.check {
+                Check::State(s) => self.rebooted.contains(&s.node.value),
+                Check::Mitigate(_) => true,
+            });
+        self.met() == self.objectives.len() && self.guards_ok() && persistence_done
+    }
+}
+
+/// How often a check is retried after a reboot, while the node's services come up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retry {
+    pub attempts: u32,
+    pub delay: Duration,
+}
+
+pub(crate) struct Context<'a> {
+    pub report: &'a ClientReport,
+    /// The start of the incident clock: the mitigate window must lie after it.
+    pub since: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+    pub baselines: &'a BTreeMap<String, String>,
+    pub after_reboot: Retry,
+}
+
+pub(crate) fn objective_key(id: &str) -> String {
+    format!("objectives.{id}")
+}
+pub(crate) fn guard_key(id: &str) -> String {
+    format!("guards.{id}")
+}
+
+/// Whether `out` fulfils every expectation. Without an `exit` expectation the command must
+/// exit 0: a check whose command failed has shown nothing.
+pub(crate) fn judge(
+    expects: &[Expect],
+    out: &Output,
+    baseline: Option<&str>,
+    now: DateTime<Utc>,
+) -> bool {
+    let stdout = out.stdout_str();
+    let text = stdout.trim();
+    let number = |s: &str| s.trim().parse::<i128>().ok();
+    if !expects.iter().any(|e| matches!(e, Expect::Exit(_))) && out.status != 0 {
+        return false;
+    }
+    expects.iter().all(|e| match e {
+        Expect::Exit(code) => out.status == *code,
+        Expect::StdoutContains(s) => stdout.contains(s.as_str()),
+        Expect::StdoutLacks(s) => !stdout.contains(s.as_str()),
+        Expect::StdoutIs(s) => text == s.trim(),
+        Expect::AtLeastBaseline => match (number(text), baseline.and_then(number)) {
+            (Some(now), Some(then)) => now >= then,
+            _ => false,
+        },
+        Expect::SameAsBaseline => baseline.is_some_and(|b| b.trim() == text),
+        Expect::ClockWithin(s) => number(text)
+            .is_some_and(|t| (t - i128::from(now.timestamp())).unsigned_abs() <= u128::from(*s)),
+    })
+}
+
+async fn run_state<N: Nodes>(
+    nodes: &N,
+    s: &StateCheck,
+    key: &str,
+    ctx: &Context<'_>,
+) -> (bool, Option<String>) {
+    match nodes.run(&s.node.value, &s.command).await {
+        Ok(out) => {
+            let baseline = ctx.baselines.get(key).map(String::as_str);
+            if s.needs_baseline() && baseline.is_none() {
+                return (false, Some("no baseline was recorded when the level started; `firedrill reset` and play again".into()));
+            }
+            (judge(&s.expect, &out, baseline, ctx.now), None)
+        }
+        Err(e) => (false, Some(format!("cannot run the check: {e}"))),
+    }
+}
+
+async fn check<N: Nodes>(
+    nodes: &N,
+    c: &Check,
+    key: &str,
+    ctx: &Context<'_>,
+) -> (bool, Option<String>) {
+    match c {
+        Check::Mitigate(m) => {
+            let v = mitigation(ctx.report, m, ctx.since, ctx.now);
+            (v.met, Some(v.detail))
+        }
+        Check::State(s) => run_state(nodes, s, key, ctx).await,
+    }
+}
+
+pub(crate) async fn evaluate<N: Nodes>(
+    level: &Level,
+    nodes: &N,
+    ctx: &Context<'_>,
+    progress: &mut (dyn FnMut(&str) + Send),
+) -> Evaluation {
+    let mut objectives = Vec::new();
+    for o in &level.objectives {
+        let (met, note) = check(nodes, &o.check, &objective_key(&o.id.value), ctx).await;
+        objectives.push(Verdict {
+            id: o.id.value.clone(),
+            description: o.description.value.clone(),
+            met,
+            note,
+        });
+    }
+    let mut eval = Evaluation {
+        objectives,
+        guards: run_guards(level, nodes, ctx).await,
+        rebooted: Vec::new(),
+    };
+    let persistent: Vec<(usize, &StateCheck)> = level
+        .objectives
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.persistent())
+        .filter_map(|(i, o)| match &o.check {
+            Check::State(s) => Some((i, s)),
+            Check::Mitigate(_) => None,
+        })
+        .collect();
+    if persistent.is_empty() {
+        return eval;
+    }
+    if eval.met() < eval.objectives.len() || !eval.guards_ok() {
+        for (i, s) in &persistent {
+            if eval.objectives[*i].met {
+                eval.objectives[*i].note = Some(format!(
+                    "holds for now; once everything else is met, `check` reboots {} to see that it lasts",
+                    s.node.value
+                ));
+            }
+        }
+        return eval;
+    }
+    let mut to_reboot: Vec<&str> = persistent
+        .iter()
+        .map(|(_, s)| s.node.value.as_str())
+        .collect();
+    to_reboot.dedup();
+    for node in to_reboot {
+        progress(&format!(
+            "rebooting {node} to see that the fix lasts (this takes a few minutes)..."
+        ));
+        if let Err(e) = nodes.reboot(node).await {
+            for (i, _) in persistent.iter().filter(|(_, s)| s.node.value == node) {
+                eval.objectives[*i].met = false;
+                eval.objectives[*i].note = Some(format!(
+                    "could not reboot {node}: {}",
+                    first_line(&e.to_string())
+                ));
+            }
+            continue;
+        }
+        eval.rebooted.push(node.to_string());
+        for (i, s) in persistent.iter().filter(|(_, s)| s.node.value == node) {
+            let key = objective_key(&level.objectives[*i].id.value);
+            let mut met = false;
+            for attempt in 0..ctx.after_reboot.attempts.max(1) {
+                if attempt > 0 {
+                    tokio::time::sleep(ctx.after_reboot.delay).await;
+                }
+                met = run_state(nodes, s, &key, ctx).await.0;
+                if met {
+                    break;
+                }
+            }
+            eval.objectives[*i].met = met;
+            eval.objectives[*i].note = Some(if met {
+                format!("still holds after {node} rebooted")
+            } else {
+                format!("did not last: not met after {node} rebooted")
+            });
+        }
+    }
+    eval.guards = run_guards(level, nodes, ctx).await;
+    eval
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+async fn run_guards<N: Nodes>(level: &Level, nodes: &N, ctx: &Context<'_>) -> Vec<Verdict> {
+    let mut guards = Vec::new();
+    for g in &level.guards {
+        let (met, note) = check(nodes, &g.check, &guard_key(&g.id.value), ctx).await;
+        guards.push(Verdict {
+            id: g.id.value.clone(),
+            description: g.description.value.clone(),
+            met,
+            note,
+        });
+    }
+    guards
+}
+
+/// Runs every check that compares with a baseline, on the healthy lab before the faults, and
+/// keeps its output.
+pub(crate) async fn capture_baselines<N: Nodes>(
+    level: &Level,
+    nodes: &N,
+) -> Result<BTreeMap<String, String>, LevelError> {
+    let checks = level
+        .objectives
+        .iter()
+        .map(|o| (objective_key(&o.id.value), &o.check))
+        .chain(
+            level
+                .guards
+                .iter()
+                .map(|g| (guard_key(&g.id.value), &g.check)),
+        );
+    let mut out = BTreeMap::new();
+    for (key, c) in checks {
+        let Check::State(s) = c else { continue };
+        if !s.needs_baseline() {
+            continue;
+        }
+        let result = nodes.run(&s.node.value, &s.command).await?;
+        if !result.success() {
+            return Err(LevelError::Step {
+                node: s.node.value.clone(),
+                what: format!("recording the baseline of {key}"),
+                status: result.status,
+                stderr: result.stderr_tail(3),
+                hint: format!(
+                    "the check must work on the healthy lab; fix it in {}",
+                    level.source.display()
+                ),
+            });
+        }
+        out.insert(key, result.stdout_str().trim().to_string());
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+#[path = "evaluate_tests.rs"]
+mod tests;

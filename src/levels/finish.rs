@@ -1,0 +1,197 @@
+//! The end of a play: stop the client, revert the faults and the setup, record the outcome and
+//! its score. `give-up` and `reset` end a play by hand; `check` ends it when it is solved.
+
+use super::client_report::ClientReport;
+use super::level::{FaultSpec, Level, Step};
+use super::nodes::{Nodes, SshNodes};
+use super::play::level_of;
+use super::play_state::{End, Play, append_score};
+use super::score::{Outcome, explain};
+use super::{LevelError, client_proc, fault_cli, health};
+use crate::lab::{AccelChoice, UpOptions};
+use crate::paths::Home;
+use crate::state::LabState;
+use chrono::Utc;
+use std::time::Duration;
+
+/// Runs a step's `run` script as root on its node; a non-zero exit is an error.
+pub(crate) async fn run_step<N: Nodes>(
+    nodes: &N,
+    step: &Step,
+    what: &str,
+) -> Result<(), LevelError> {
+    script(nodes, &step.node.value, &step.run, what).await
+}
+
+async fn script<N: Nodes>(
+    nodes: &N,
+    node: &str,
+    script: &str,
+    what: &str,
+) -> Result<(), LevelError> {
+    let out = nodes.run(node, script).await?;
+    if out.success() {
+        return Ok(());
+    }
+    Err(LevelError::Step {
+        node: node.to_string(),
+        what: what.to_string(),
+        status: out.status,
+        stderr: out.stderr_tail(3),
+        hint: "the level file's script does not work on this lab; fix it, then `firedrill reset`"
+            .to_string(),
+    })
+}
+
+/// Undoes everything the play did, newest first: the client, the faults, the setup. Goes on
+/// after a failure and reports every one at the end.
+pub(crate) async fn undo<N: Nodes>(
+    home: &Home,
+    level: &Level,
+    play: &mut Play,
+    nodes: &N,
+) -> Result<(), LevelError> {
+    let mut failures = Vec::new();
+    if let Some(c) = &play.client {
+        client_proc::stop(c.pid, &c.report.to_string_lossy());
+    }
+    let kinds = play
+        .faults
+        .iter()
+        .any(|f| matches!(level.faults.get(f.index), Some(FaultSpec::Kind { .. })));
+    if kinds && let Err(e) = fault_cli::revert_all(&play.lab).await {
+        failures.push(e.to_string());
+    }
+    for f in play.faults.iter().rev() {
+        if let Some(FaultSpec::Script(step)) = level.faults.get(f.index) {
+            let revert = step.revert.as_deref().unwrap_or("true");
+            if let Err(e) = script(
+                nodes,
+                &step.node.value,
+                revert,
+                "reverting a scripted fault",
+            )
+            .await
+            {
+                failures.push(e.to_string());
+            }
+        }
+    }
+    for step in level.setup.iter().take(play.setup_done).rev() {
+        if let Some(revert) = &step.revert
+            && let Err(e) = script(nodes, &step.node.value, revert, "reverting the setup").await
+        {
+            failures.push(e.to_string());
+        }
+    }
+    play.save(home)?;
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(LevelError::Undo(failures))
+    }
+}
+
+/// Ends the play with `outcome`: undo, score, record.
+pub(crate) async fn end<N: Nodes>(
+    home: &Home,
+    level: &Level,
+    play: &mut Play,
+    nodes: &N,
+    outcome: Outcome,
+) -> Result<(), LevelError> {
+    let undone = undo(home, level, play, nodes).await;
+    let at = Utc::now();
+    let report = match &play.client {
+        Some(c) => ClientReport::read(&c.report)?,
+        None => ClientReport::default(),
+    };
+    let score = play.score(level, &report, at, outcome);
+    println!(
+        "\n{}",
+        explain(&score, play.hints.len(), level.minutes, level.slo).trim_end()
+    );
+    let end = End { at, outcome, score };
+    append_score(home, &play.score_entry(&end))?;
+    play.end = Some(end);
+    play.save(home)?;
+    undone
+}
+
+fn solution(level: &Level) -> String {
+    let mut out = String::from("\nThe reference solution (commands run as root):\n");
+    for s in &level.solution {
+        out += &format!("  on {}:\n", s.node.value);
+        for line in s.run.trim_end().lines() {
+            out += &format!("    {line}\n");
+        }
+    }
+    out
+}
+
+pub(crate) async fn give_up(home: &Home, show_solution: bool) -> Result<(), LevelError> {
+    let mut play = Play::current(home)?;
+    let level = level_of(&play)?;
+    let result = if play.end.is_none() {
+        let state = LabState::load(&home.lab(&play.lab), &play.lab)?
+            .ok_or_else(|| crate::state::StateError::NotFound(play.lab.clone()))?;
+        let nodes = SshNodes::new(home.lab(&play.lab), state);
+        let r = end(home, &level, &mut play, &nodes, Outcome::GaveUp).await;
+        nodes.close().await;
+        r
+    } else {
+        Ok(())
+    };
+    println!("\nDebrief: {}\n\n{}", level.title, level.debrief.trim_end());
+    if show_solution {
+        print!("{}", solution(&level));
+    } else {
+        println!(
+            "\n(`firedrill give-up --solution` shows the reference solution; `firedrill report` writes the incident report)"
+        );
+    }
+    result
+}
+
+/// Reverts whatever the play did and converges the lab back to its file (`up` rewrites any
+/// configuration that was changed and restarts what it must), then checks it is healthy.
+pub(crate) async fn reset(
+    home: &Home,
+    accel: AccelChoice,
+    timeout: Duration,
+) -> Result<(), LevelError> {
+    let mut play = Play::current(home)?;
+    let level = level_of(&play)?;
+    let state = LabState::load(&home.lab(&play.lab), &play.lab)?
+        .ok_or_else(|| crate::state::StateError::NotFound(play.lab.clone()))?;
+    let nodes = SshNodes::new(home.lab(&play.lab), state);
+    let undone = if play.end.is_none() {
+        end(home, &level, &mut play, &nodes, Outcome::Reset).await
+    } else {
+        undo(home, &level, &mut play, &nodes).await
+    };
+    nodes.close().await;
+    if let Err(e) = undone {
+        eprintln!("error: {e}");
+    }
+    let up = UpOptions {
+        file: play.lab_file.clone(),
+        accel,
+        force: false,
+        timeout,
+    };
+    crate::lab::up(home, &up).await?;
+    let problems = health::problems(home, &play.lab).await?;
+    if !problems.is_empty() {
+        return Err(LevelError::Unhealthy {
+            lab: play.lab.clone(),
+            file: play.lab_file.clone(),
+            detail: problems.join("\n"),
+        });
+    }
+    println!(
+        "lab {} is back to its healthy baseline; `firedrill play` starts a level",
+        play.lab
+    );
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! Is the lab healthy: every node answers over SSH and every role's health check passes (the
+//! same checks `firedrill status` shows).
+
+use super::LevelError;
+use crate::paths::Home;
+use crate::state::{LabState, StateError};
+use std::time::Duration;
+
+/// One line per problem; empty when the lab is healthy.
+pub(crate) async fn problems(home: &Home, lab: &str) -> Result<Vec<String>, LevelError> {
+    let dir = home.lab(lab);
+    let state = LabState::load(&dir, lab)?.ok_or_else(|| StateError::NotFound(lab.to_string()))?;
+    let contexts = crate::lab::contexts(&state);
+    let mut found = Vec::new();
+    for n in &state.nodes {
+        let Some(ctx) = contexts.iter().find(|c| c.node == n.name) else {
+            continue;
+        };
+        let target = crate::lab::target(&dir, &state, n);
+        match crate::ssh::Session::connect(&target, Duration::from_secs(15)).await {
+            Err(e) => {
+                let e = e.to_string();
+                found.push(format!(
+                    "  {}: cannot connect: {}",
+                    n.name,
+                    e.lines().next().unwrap_or(&e)
+                ));
+            }
+            Ok(session) => {
+                for h in crate::roles::health(&session, ctx).await {
+                    if !h.ok {
+                        found.push(format!("  {}: {}: {}", n.name, h.role, h.detail));
+                    }
+                }
+                session.close().await;
+            }
+        }
+    }
+    Ok(found)
+}

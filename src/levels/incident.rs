@@ -1,0 +1,285 @@
+//! The Markdown incident report and postmortem skeleton that `firedrill report` writes: facts
+//! from the play and the mock client's report (timeline, impact, error budget, hints, score),
+//! then the sections of a blameless postmortem for the learner to fill in. Pure: everything
+//! comes in as arguments, so the output is tested against a golden file.
+
+use super::Level;
+use super::client_report::{ClientReport, percent};
+use super::level::FaultSpec;
+use super::play_state::Play;
+use super::score::{Outcome, Score, duration, explain};
+use chrono::{DateTime, Utc};
+use std::fmt::Write;
+
+pub(crate) struct Input<'a> {
+    pub level: &'a Level,
+    pub play: &'a Play,
+    pub report: &'a ClientReport,
+    /// When the report is written; the end of the timeline while the level is still played.
+    pub now: DateTime<Utc>,
+}
+
+fn hms(t: DateTime<Utc>) -> String {
+    t.format("%H:%M:%S").to_string()
+}
+
+/// What was broken, named only once the level has ended.
+fn faults(level: &Level) -> String {
+    let names: Vec<String> = level
+        .faults
+        .iter()
+        .map(|f| match f {
+            FaultSpec::Kind { kind, node, .. } => format!("{} on {}", kind.value, node.value),
+            FaultSpec::Script(s) => format!("a scripted fault on {}", s.node.value),
+        })
+        .collect();
+    names.join(", ")
+}
+
+fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
+    let (play, report) = (i.play, i.report);
+    let ended = play.end.is_some();
+    let mut rows = vec![(
+        play.prepared_at,
+        "level started; the lab was healthy and the mock client began sending traffic".to_string(),
+    )];
+    if let Some(at) = play.faults_at {
+        let what = if ended {
+            format!("faults injected: {}", faults(i.level))
+        } else {
+            "faults injected".to_string()
+        };
+        rows.push((at, what));
+    }
+    let clock = play.started_at.unwrap_or(play.prepared_at);
+    rows.push((
+        clock,
+        "briefing delivered; the incident clock starts".to_string(),
+    ));
+    let from = play.faults_at.unwrap_or(clock);
+    if let Some(at) = report.first_error(from, end) {
+        rows.push((
+            at,
+            "first failed request seen by the mock client (impact starts)".to_string(),
+        ));
+    }
+    if ended {
+        for e in report.events.iter().filter(|e| e.ts >= from && e.ts <= end) {
+            let node = e
+                .node
+                .as_deref()
+                .map_or(String::new(), |n| format!(" ({n})"));
+            rows.push((e.ts, format!("event {}{node}: {}", e.kind, e.message)));
+        }
+    }
+    for (n, at) in play.hints.iter().enumerate() {
+        let cost = i.level.hints.get(n).map_or(0, |h| h.cost);
+        rows.push((*at, format!("hint {} taken (-{cost} points)", n + 1)));
+    }
+    for c in &play.checks {
+        let guards = if c.guards_ok {
+            "every guard held"
+        } else {
+            "a guard was violated"
+        };
+        rows.push((
+            c.at,
+            format!(
+                "`firedrill check`: {} of {} objectives met, {guards}",
+                c.met, c.objectives
+            ),
+        ));
+    }
+    if let Some(at) = report.mitigated_at(from, end) {
+        rows.push((
+            at,
+            "errors stop: no failed request from here on (mitigated)".to_string(),
+        ));
+    }
+    if let Some(e) = &play.end {
+        let what = match e.outcome {
+            Outcome::Solved => "resolved: every objective met and every guard held",
+            Outcome::GaveUp => "the learner gave up; the faults were reverted",
+            Outcome::Reset => "the level was reset; the faults were reverted",
+        };
+        rows.push((e.at, what.to_string()));
+    }
+    // Stable: events at the same second keep the order above.
+    rows.sort_by_key(|(t, _)| *t);
+    rows
+}
+
+pub(crate) fn render(i: &Input) -> String {
+    let (level, play, report) = (i.level, i.play, i.report);
+    let end = play.end.as_ref().map_or(i.now, |e| e.at);
+    let clock = play.started_at.unwrap_or(play.prepared_at);
+    let from = play.faults_at.unwrap_or(clock);
+    let mut out = String::new();
+    let _ = writeln!(out, "# Incident report: {}\n", level.title);
+    let status = match &play.end {
+        Some(e) => format!(
+            "{} after {}",
+            e.outcome.name(),
+            duration(u64::try_from((e.at - clock).num_seconds()).unwrap_or(0))
+        ),
+        None => "still being played".to_string(),
+    };
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(
+        out,
+        "| Level | `{}`: {} ({}, about {} minutes) |",
+        level.id.value, level.title, level.difficulty, level.minutes
+    );
+    let _ = writeln!(out, "| Lab | {} |", play.lab);
+    let _ = writeln!(out, "| Date | {} |", clock.format("%Y-%m-%d"));
+    let _ = writeln!(out, "| Status | {status} |");
+    let _ = writeln!(
+        out,
+        "| Written | {} UTC by `firedrill report` |\n",
+        i.now.format("%Y-%m-%d %H:%M:%S")
+    );
+
+    let _ = writeln!(out, "## Briefing\n");
+    for line in level.briefing.value.trim_end().lines() {
+        let _ = writeln!(out, "> {line}");
+    }
+    let _ = writeln!(
+        out,
+        "\n## Timeline (UTC)\n\n| Time | What happened |\n|---|---|"
+    );
+    for (t, what) in timeline(i, end) {
+        let _ = writeln!(out, "| {} | {what} |", hms(t));
+    }
+    let _ = writeln!(
+        out,
+        "| | _add what you looked at and what you changed, with times_ |"
+    );
+
+    let totals = report.totals(from, end);
+    let _ = writeln!(out, "\n## Impact\n");
+    if totals.results == 0 {
+        let _ = writeln!(
+            out,
+            "- The mock client recorded no answered request during the incident."
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "- Requests from the first fault to the end: {}, of which {} failed ({}).",
+            totals.results,
+            totals.bad,
+            percent(totals.bad as f64 * 100.0 / totals.results as f64)
+        );
+    }
+    match (
+        report.first_error(from, end),
+        report.mitigated_at(from, end),
+    ) {
+        (None, _) => {
+            let _ = writeln!(
+                out,
+                "- The mock client saw no failed request: the impact was elsewhere (see the briefing)."
+            );
+        }
+        (Some(first), Some(m)) => {
+            let _ = writeln!(
+                out,
+                "- Users saw errors for {} (from {} to {}).",
+                duration(u64::try_from((m - first).num_seconds()).unwrap_or(0)),
+                hms(first),
+                hms(m)
+            );
+        }
+        (Some(first), None) => {
+            let _ = writeln!(
+                out,
+                "- Users saw errors from {} until the end of the record.",
+                hms(first)
+            );
+        }
+    }
+    let score = play.end.as_ref().map_or_else(
+        || play.score(level, report, end, Outcome::Solved),
+        |e| e.score.clone(),
+    );
+    let _ = writeln!(
+        out,
+        "- Error budget burned: {} of a 30-day budget at an SLO of {}.",
+        percent(score.budget_burned_pct),
+        percent(level.slo)
+    );
+    let _ = writeln!(
+        out,
+        "- _Who was affected, and how? What could users not do?_"
+    );
+
+    let _ = writeln!(out, "\n## Hints and score\n");
+    let _ = writeln!(
+        out,
+        "- Hints used: {} of {}.",
+        play.hints.len(),
+        level.hints.len()
+    );
+    let _ = writeln!(out, "- Checks run: {}.", play.checks.len());
+    write_score(&mut out, &score, play, level);
+
+    if play.end.is_some() {
+        let _ = writeln!(out, "\n## Debrief\n\n{}", level.debrief.trim_end());
+    }
+    out.push_str(SKELETON);
+    out
+}
+
+fn write_score(out: &mut String, score: &Score, play: &Play, level: &Level) {
+    let title = if play.end.is_some() {
+        "Score"
+    } else {
+        "Score so far (if it were solved now)"
+    };
+    let _ = writeln!(
+        out,
+        "\n{title}:\n\n```\n{}```",
+        explain(score, play.hints.len(), level.minutes, level.slo)
+    );
+}
+
+/// The blameless postmortem's sections, for the learner.
+const SKELETON: &str = "
+## Summary
+
+_Two or three sentences for someone who was not there: what broke, for whom, for how long._
+
+## Root cause
+
+_The chain of causes, down to the one that, had it been different, would have prevented the incident._
+
+## Trigger and detection
+
+_What set it off, and how it was noticed. Would monitoring have caught it before users did?_
+
+## Resolution
+
+_What mitigated the impact, and what fixed the root cause. Why does the fix last?_
+
+## What went well
+
+- 
+
+## What went wrong
+
+- 
+
+## Where we got lucky
+
+- 
+
+## Action items
+
+| Action | Kind (prevent, detect, mitigate) | Owner | Due |
+|---|---|---|---|
+| | | | |
+";
+
+#[cfg(test)]
+#[path = "incident_tests.rs"]
+mod tests;

@@ -1,0 +1,188 @@
+//! A level file as parsed. Values that validation points at keep their position (`At`).
+
+use crate::spec::{At, Pos};
+use std::fmt;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Difficulty {
+    Easy,
+    Medium,
+    Hard,
+}
+
+impl Difficulty {
+    pub(crate) const ALL: [Difficulty; 3] =
+        [Difficulty::Easy, Difficulty::Medium, Difficulty::Hard];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Difficulty::Easy => "easy",
+            Difficulty::Medium => "medium",
+            Difficulty::Hard => "hard",
+        }
+    }
+
+    pub(crate) fn from_name(s: &str) -> Option<Difficulty> {
+        Difficulty::ALL.into_iter().find(|d| d.name() == s)
+    }
+}
+
+impl fmt::Display for Difficulty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Level {
+    pub source: PathBuf,
+    pub id: At<String>,
+    pub title: String,
+    pub difficulty: Difficulty,
+    pub minutes: u32,
+    /// As written (relative to the level file).
+    pub lab: At<String>,
+    /// `lab` resolved against the level file's directory.
+    pub lab_path: PathBuf,
+    /// The availability objective in percent, for the error budget.
+    pub slo: f64,
+    pub client: ClientSettings,
+    pub briefing: At<String>,
+    /// Preparation before the baselines and the faults (seed a table); undone at the end.
+    pub setup: Vec<Step>,
+    pub faults: Vec<FaultSpec>,
+    pub objectives: Vec<Objective>,
+    pub guards: Vec<Guard>,
+    pub hints: Vec<Hint>,
+    pub debrief: String,
+    pub solution: Vec<Step>,
+}
+
+/// How `play` runs the mock client.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ClientSettings {
+    pub rate: f64,
+    pub write_ratio: f64,
+    /// Path and query to GET on the service (default: the client's, `/todos`).
+    pub path: Option<String>,
+}
+
+impl Default for ClientSettings {
+    fn default() -> Self {
+        ClientSettings {
+            rate: 10.0,
+            write_ratio: 0.1,
+            path: None,
+        }
+    }
+}
+
+/// Commands run as root on a node. `revert` undoes `run` (setup steps and scripted faults).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Step {
+    pub node: At<String>,
+    pub run: String,
+    pub revert: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum FaultSpec {
+    /// A kind of `firedrill fault list`.
+    Kind {
+        kind: At<String>,
+        node: At<String>,
+        params: Vec<(At<String>, String)>,
+    },
+    /// A fault firedrill has no kind for (yet): a script and the script that undoes it.
+    Script(Step),
+}
+
+impl FaultSpec {
+    pub(crate) fn node(&self) -> &At<String> {
+        match self {
+            FaultSpec::Kind { node, .. } => node,
+            FaultSpec::Script(s) => &s.node,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Objective {
+    pub pos: Pos,
+    pub id: At<String>,
+    pub description: At<String>,
+    pub check: Check,
+    /// Reboot the check's node once everything else is met, and run the check again.
+    pub persistence: Option<At<bool>>,
+}
+
+impl Objective {
+    pub(crate) fn persistent(&self) -> bool {
+        self.persistence.as_ref().is_some_and(|p| p.value)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Guard {
+    pub pos: Pos,
+    pub id: At<String>,
+    pub description: At<String>,
+    pub check: Check,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Check {
+    Mitigate(Mitigate),
+    State(StateCheck),
+}
+
+/// The mock client shows at least `success_percent` over the last `seconds`, and optionally no
+/// second in that window with a p99 latency above `p99_ms`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Mitigate {
+    pub pos: Pos,
+    pub success_percent: f64,
+    pub seconds: u32,
+    pub p99_ms: Option<f64>,
+}
+
+/// A command run as root on a node, and what its result must be.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StateCheck {
+    pub pos: Pos,
+    pub node: At<String>,
+    pub command: String,
+    pub expect: Vec<Expect>,
+}
+
+impl StateCheck {
+    /// Whether `play` must record the command's output before the faults.
+    pub(crate) fn needs_baseline(&self) -> bool {
+        self.expect
+            .iter()
+            .any(|e| matches!(e, Expect::AtLeastBaseline | Expect::SameAsBaseline))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Expect {
+    Exit(u32),
+    StdoutContains(String),
+    StdoutLacks(String),
+    /// The whole stdout, trimmed, equals this.
+    StdoutIs(String),
+    /// stdout is a number at least the one recorded at play time (a row count).
+    AtLeastBaseline,
+    /// stdout is what it was at play time (a hash).
+    SameAsBaseline,
+    /// stdout is Unix seconds within this many seconds of firedrill's host clock.
+    ClockWithin(u64),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Hint {
+    pub text: String,
+    pub cost: u32,
+}

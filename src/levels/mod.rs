@@ -1,0 +1,144 @@
+//! Incident levels: a lab, hidden faults, a pager-style briefing, checks a program can run
+//! (objectives and guards), tiered hints, a score and an incident report.
+//!
+//! - `level.rs`, `load.rs`, `validate.rs`: the level file (types, parsing, checks), reusing the
+//!   span-keeping YAML tree and problem reporting of `spec`, so a level file gets the same
+//!   `file:line:column: path: message` errors as a lab file;
+//! - `evaluate.rs`: objectives and guards against the nodes (`nodes.rs`) and the mock client's
+//!   report (`client_report.rs`);
+//! - `score.rs`, `incident.rs`: the score and the Markdown incident report, both pure;
+//! - `play.rs`, `finish.rs`, `client_proc.rs`, `fault_cli.rs`, `health.rs`: the commands and
+//!   their side effects. Faults are applied by running `firedrill fault ...` (this executable),
+//!   so this module needs nothing from `faults` at the Rust level.
+
+mod client_proc;
+mod client_report;
+mod commands;
+mod error;
+mod evaluate;
+mod fault_cli;
+mod finish;
+mod health;
+mod incident;
+mod kinds;
+mod level;
+mod load;
+mod load_checks;
+mod nodes;
+mod play;
+mod play_state;
+mod score;
+mod validate;
+
+#[cfg(test)]
+mod load_tests;
+#[cfg(test)]
+mod shipped_tests;
+#[cfg(test)]
+mod testutil;
+#[cfg(test)]
+mod validate_tests;
+
+pub(crate) use commands::{check, hint, report, score};
+pub(crate) use error::LevelError;
+pub(crate) use finish::{give_up, reset};
+pub(crate) use level::Level;
+pub(crate) use play::{PlayOptions, play};
+
+use crate::spec::{Problem, Problems, Severity};
+use std::path::{Path, PathBuf};
+
+/// Where `play ID` looks for level files: `FIREDRILL_LEVELS`, else `labs/levels` here.
+pub(crate) fn levels_dir() -> PathBuf {
+    match std::env::var_os("FIREDRILL_LEVELS") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from("labs/levels"),
+    }
+}
+
+/// Whether `validate` should treat `path` as a level file: it lives in a `levels` directory, or
+/// its top level has keys only a level has.
+pub(crate) fn is_level_file(path: &Path) -> bool {
+    if path.components().any(|c| c.as_os_str() == "levels") {
+        return true;
+    }
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return false;
+    };
+    text.lines().any(|l| {
+        ["briefing:", "objectives:", "debrief:"]
+            .iter()
+            .any(|k| l.starts_with(k))
+    })
+}
+
+/// Load and validate a level file. On success the warnings come back beside the level.
+pub(crate) fn check_file(path: &Path) -> Result<(Level, Vec<Problem>), Problems> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Problems(vec![Problem {
+            severity: Severity::Error,
+            file: path.to_path_buf(),
+            line: None,
+            column: None,
+            path: String::new(),
+            message: format!("cannot read the level file: {e}"),
+            hint: Some(format!(
+                "check the path; ready-made levels are in {}",
+                levels_dir().display()
+            )),
+        }])
+    })?;
+    check_text(path, &text, &validate::load_lab)
+}
+
+/// `check_file` on text in memory, with the lab files read by `lab_loader` (tests give their
+/// own).
+pub(crate) fn check_text(
+    path: &Path,
+    text: &str,
+    lab_loader: &dyn Fn(&Path) -> Result<validate::LabView, String>,
+) -> Result<(Level, Vec<Problem>), Problems> {
+    let (level, mut problems) = load::parse(path, text);
+    let Some(level) = level else {
+        return Err(Problems(crate::spec::in_file_order(problems)));
+    };
+    problems.extend(validate::validate(&level, lab_loader));
+    let problems = crate::spec::in_file_order(problems);
+    if problems.iter().any(Problem::is_error) {
+        Err(Problems(problems))
+    } else {
+        Ok((level, problems))
+    }
+}
+
+/// What `firedrill validate` prints for a valid level.
+pub(crate) fn summary(level: &Level) -> String {
+    format!(
+        "{}: level `{}` is valid\n{} ({}, about {} minutes) on lab {}: {} fault(s), {} objective(s), {} guard(s), {} hint(s)\n",
+        level.source.display(),
+        level.id.value,
+        level.title,
+        level.difficulty,
+        level.minutes,
+        level.lab_path.display(),
+        level.faults.len(),
+        level.objectives.len(),
+        level.guards.len(),
+        level.hints.len()
+    )
+}
+
+/// Every level file in `dir`, sorted by name.
+pub(crate) fn level_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
+}

@@ -1,0 +1,321 @@
+//! `firedrill play`, `hint`, `check`, `report` and `score`.
+
+use super::client_report::{ClientReport, percent};
+use super::evaluate::capture_baselines;
+use super::finish::{run_step, undo};
+use super::level::{FaultSpec, Level};
+use super::nodes::SshNodes;
+use super::play_state::{AppliedFault, Play};
+use super::{LevelError, client_proc, fault_cli, health};
+use crate::events::{Event, EventKind};
+use crate::lab::{AccelChoice, UpOptions};
+use crate::paths::Home;
+use crate::spec::Role;
+use crate::state::{LabPhase, LabState, StateError};
+use chrono::Utc;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub(crate) struct PlayOptions {
+    /// `None`: a level at random.
+    pub level: Option<String>,
+    pub accel: AccelChoice,
+    pub timeout: Duration,
+}
+
+/// The level file `play` was asked for: a path, an id in the levels directory, or a random one.
+fn resolve(opts: &PlayOptions) -> Result<PathBuf, LevelError> {
+    let dir = super::levels_dir();
+    let files = super::level_files(&dir);
+    let ids = || -> Vec<String> {
+        files
+            .iter()
+            .filter_map(|f| f.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .collect()
+    };
+    match &opts.level {
+        Some(name) if Path::new(name).is_file() => Ok(PathBuf::from(name)),
+        Some(name) => {
+            let file = dir.join(format!("{name}.yaml"));
+            if file.is_file() {
+                Ok(file)
+            } else if files.is_empty() {
+                Err(LevelError::NoLevels(dir))
+            } else {
+                Err(LevelError::NotFound {
+                    name: name.clone(),
+                    dir: dir.clone(),
+                    known: ids(),
+                })
+            }
+        }
+        None if files.is_empty() => Err(LevelError::NoLevels(dir)),
+        None => {
+            let pick = rand::random::<u64>() as usize % files.len();
+            Ok(files[pick].clone())
+        }
+    }
+}
+
+/// The level of a play, read again from its file.
+pub(crate) fn level_of(play: &Play) -> Result<Level, LevelError> {
+    super::check_file(&play.file)
+        .map(|(l, _)| l)
+        .map_err(LevelError::Invalid)
+}
+
+pub(crate) fn lab_state(home: &Home, lab: &str) -> Result<LabState, LevelError> {
+    Ok(
+        LabState::load(&home.lab(lab), lab)?
+            .ok_or_else(|| StateError::NotFound(lab.to_string()))?,
+    )
+}
+
+/// Where the mock client sends its GETs when the level names a path: the first haproxy node
+/// on port 80, else the first app node on its port (as the client itself chooses).
+fn service_url(state: &LabState, path: &str) -> Option<String> {
+    if let Some(lb) = state
+        .nodes
+        .iter()
+        .find(|n| n.roles.contains(&Role::Haproxy))
+    {
+        return Some(format!("http://{}{path}", lb.ip));
+    }
+    let app = state.nodes.iter().find(|n| n.roles.contains(&Role::App))?;
+    Some(format!(
+        "http://{}:{}{path}",
+        app.ip,
+        app.app_port.unwrap_or(8080)
+    ))
+}
+
+pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelError> {
+    if let Some(p) = Play::load(home)?
+        && p.end.is_none()
+    {
+        return Err(LevelError::InProgress(p.level));
+    }
+    let file = std::path::absolute(resolve(opts)?).map_err(|source| LevelError::Read {
+        path: PathBuf::from("."),
+        source,
+    })?;
+    let (level, warnings) = super::check_file(&file).map_err(LevelError::Invalid)?;
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    let lab = crate::spec::load(&level.lab_path)
+        .map_err(LevelError::Invalid)?
+        .name
+        .value;
+    ensure_healthy_lab(home, &level, &lab, opts).await?;
+
+    let now = Utc::now();
+    let mut play = Play {
+        level: level.id.value.clone(),
+        title: level.title.clone(),
+        difficulty: level.difficulty,
+        file,
+        lab: lab.clone(),
+        lab_file: level.lab_path.clone(),
+        dir: home.play_dir().join(format!(
+            "{}-{}",
+            level.id.value,
+            now.format("%Y%m%dT%H%M%SZ")
+        )),
+        prepared_at: now,
+        faults_at: None,
+        started_at: None,
+        client: None,
+        setup_done: 0,
+        faults: Vec::new(),
+        baselines: Default::default(),
+        hints: Vec::new(),
+        checks: Vec::new(),
+        used_solution: false,
+        end: None,
+    };
+    play.save(home)?;
+    let state = lab_state(home, &lab)?;
+    let nodes = SshNodes::new(home.lab(&lab), state.clone());
+    let prepared = prepare(home, &level, &mut play, &nodes, &state).await;
+    if let Err(e) = prepared {
+        eprintln!("the level could not start; undoing what it did");
+        let undone = undo(home, &level, &mut play, &nodes).await;
+        nodes.close().await;
+        match undone {
+            // Nothing is left to undo: forget the play, so another can start.
+            Ok(()) => {
+                let _ = std::fs::remove_file(Play::path(home));
+            }
+            // Keep the record: `firedrill reset` works from it.
+            Err(u) => eprintln!("error: {u}"),
+        }
+        return Err(e);
+    }
+    nodes.close().await;
+    let _ = crate::events::append(
+        &home.lab(&lab),
+        &Event::now(
+            EventKind::Other("level-started".into()),
+            None,
+            format!("level {} started", level.id.value),
+        ),
+    );
+    print!("{}", briefing(&level, &play));
+    Ok(())
+}
+
+async fn ensure_healthy_lab(
+    home: &Home,
+    level: &Level,
+    lab: &str,
+    opts: &PlayOptions,
+) -> Result<(), LevelError> {
+    let up = LabState::load(&home.lab(lab), lab)?.is_some_and(|s| s.phase == LabPhase::Up);
+    if up {
+        let problems = health::problems(home, lab).await?;
+        if problems.is_empty() {
+            println!("lab {lab} is up and healthy: using it");
+            return Ok(());
+        }
+        println!(
+            "lab {lab} is up but not healthy:\n{}\nrunning `up` to repair it",
+            problems.join("\n")
+        );
+    }
+    let up = UpOptions {
+        file: level.lab_path.clone(),
+        accel: opts.accel,
+        force: false,
+        timeout: opts.timeout,
+    };
+    crate::lab::up(home, &up).await?;
+    let problems = health::problems(home, lab).await?;
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(LevelError::Unhealthy {
+        lab: lab.to_string(),
+        file: level.lab_path.clone(),
+        detail: problems.join("\n"),
+    })
+}
+
+/// Setup, baselines, the client on a healthy service, then the faults. The play is saved before
+/// each step, so whatever happened can be undone.
+async fn prepare(
+    home: &Home,
+    level: &Level,
+    play: &mut Play,
+    nodes: &SshNodes,
+    state: &LabState,
+) -> Result<(), LevelError> {
+    for (i, step) in level.setup.iter().enumerate() {
+        println!("preparing the lab ({} of {})...", i + 1, level.setup.len());
+        play.setup_done = i + 1;
+        play.save(home)?;
+        run_step(nodes, step, "setup").await?;
+    }
+    play.baselines = capture_baselines(level, nodes).await?;
+    let url = level
+        .client
+        .path
+        .as_deref()
+        .and_then(|p| service_url(state, p));
+    let client = client_proc::start(&play.lab, &level.client, url.as_deref(), &play.dir)?;
+    play.client = Some(client.clone());
+    play.save(home)?;
+    wait_for_healthy_traffic(&client).await?;
+
+    play.faults_at = Some(Utc::now());
+    for (index, f) in level.faults.iter().enumerate() {
+        play.faults.push(AppliedFault { index, id: None });
+        play.save(home)?;
+        match f {
+            FaultSpec::Kind { kind, node, params } => {
+                let params: Vec<(String, String)> = params
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.clone()))
+                    .collect();
+                let id = fault_cli::apply(&play.lab, &kind.value, &node.value, &params).await?;
+                if let Some(last) = play.faults.last_mut() {
+                    last.id = Some(id);
+                }
+            }
+            FaultSpec::Script(step) => run_step(nodes, step, "a scripted fault").await?,
+        }
+    }
+    play.started_at = Some(Utc::now());
+    play.save(home)
+}
+
+/// The client must see a healthy service before the faults: 5 s at 95% or better.
+async fn wait_for_healthy_traffic(
+    client: &super::play_state::ClientProc,
+) -> Result<(), LevelError> {
+    let unhealthy = |detail: String| LevelError::ServiceUnhealthy {
+        detail,
+        log: client.log.clone(),
+    };
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if !client_proc::alive(client.pid) {
+            return Err(unhealthy(format!(
+                "the mock client exited:\n{}",
+                client_proc::log_tail(&client.log, 5)
+            )));
+        }
+        let report = ClientReport::read(&client.report)?;
+        let Some(window) = report
+            .seconds
+            .len()
+            .checked_sub(5)
+            .map(|s| &report.seconds[s..])
+        else {
+            continue;
+        };
+        let ok: u64 = window.iter().map(|s| s.ok).sum();
+        let all: u64 = window.iter().map(|s| s.results()).sum();
+        if all > 0 && ok * 100 >= all * 95 {
+            return Ok(());
+        }
+        if report.seconds.len() >= 10 {
+            let pct = if all == 0 {
+                0.0
+            } else {
+                ok as f64 * 100.0 / all as f64
+            };
+            return Err(unhealthy(format!(
+                "only {} of the mock client's requests succeeded over 5 s",
+                percent(pct)
+            )));
+        }
+    }
+    Err(unhealthy(
+        "the mock client reported no second within 30 s".to_string(),
+    ))
+}
+
+pub(crate) fn briefing(level: &Level, play: &Play) -> String {
+    let mut out = format!(
+        "\n== {} ({}, about {} minutes) ==\n\n{}\n",
+        level.title,
+        level.difficulty,
+        level.minutes,
+        level.briefing.value.trim_end()
+    );
+    out += "\nYour objectives:\n";
+    for o in &level.objectives {
+        out += &format!("  - {}\n", o.description.value);
+    }
+    out += "\nThe incident clock is running. The mock client's live view: ";
+    if let Some(c) = &play.client {
+        out += &format!("tail -f {}\n", c.log.display());
+    } else {
+        out += "not running\n";
+    }
+    out += "  firedrill check     are the objectives met? (never says why not)\n\
+            \x20 firedrill hint      the next hint; each costs points\n\
+            \x20 firedrill give-up   the debrief; the faults are reverted\n";
+    out
+}

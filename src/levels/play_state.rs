@@ -1,0 +1,264 @@
+//! The level being played, on disk: `<FIREDRILL_HOME>/play/current.json`, written atomically
+//! and *before* each step that changes the lab (chaosd's habit), so `give-up` and `reset` can
+//! undo whatever a `play` that died halfway had done.
+
+use super::LevelError;
+use super::level::Difficulty;
+use super::score::{Outcome, Score, ScoreEntry};
+use crate::paths::Home;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Play {
+    pub level: String,
+    pub title: String,
+    pub difficulty: Difficulty,
+    /// The level file, absolute, read again by later commands.
+    pub file: PathBuf,
+    pub lab: String,
+    pub lab_file: PathBuf,
+    /// This play's directory: the client's report and log.
+    pub dir: PathBuf,
+    pub prepared_at: DateTime<Utc>,
+    /// When the first fault began to be injected.
+    #[serde(default)]
+    pub faults_at: Option<DateTime<Utc>>,
+    /// The incident clock: set once every fault is in.
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub client: Option<ClientProc>,
+    /// How many setup steps have run (they run in order).
+    #[serde(default)]
+    pub setup_done: usize,
+    /// The faults injected (or being injected), in the level's order.
+    #[serde(default)]
+    pub faults: Vec<AppliedFault>,
+    /// Outputs recorded before the faults, by check key (`guards.rows`).
+    #[serde(default)]
+    pub baselines: BTreeMap<String, String>,
+    /// When each hint was taken.
+    #[serde(default)]
+    pub hints: Vec<DateTime<Utc>>,
+    #[serde(default)]
+    pub checks: Vec<CheckRecord>,
+    #[serde(default)]
+    pub used_solution: bool,
+    #[serde(default)]
+    pub end: Option<End>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct ClientProc {
+    pub pid: u32,
+    pub report: PathBuf,
+    pub log: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct AppliedFault {
+    /// Index into the level's `faults`.
+    pub index: usize,
+    /// The id `firedrill fault apply` printed, for faults of a kind.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct CheckRecord {
+    pub at: DateTime<Utc>,
+    pub met: usize,
+    pub objectives: usize,
+    pub guards_ok: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct End {
+    pub at: DateTime<Utc>,
+    pub outcome: Outcome,
+    pub score: Score,
+}
+
+impl Play {
+    pub(crate) fn path(home: &Home) -> PathBuf {
+        home.play_dir().join("current.json")
+    }
+
+    pub(crate) fn load(home: &Home) -> Result<Option<Play>, LevelError> {
+        let path = Play::path(home);
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(LevelError::Read { path, source }),
+        };
+        serde_json::from_slice(&text)
+            .map(Some)
+            .map_err(|source| LevelError::Parse { path, source })
+    }
+
+    /// The current play, or `NoPlay`.
+    pub(crate) fn current(home: &Home) -> Result<Play, LevelError> {
+        Play::load(home)?.ok_or(LevelError::NoPlay)
+    }
+
+    pub(crate) fn save(&self, home: &Home) -> Result<(), LevelError> {
+        let path = Play::path(home);
+        let json = serde_json::to_vec_pretty(self).expect("play state serialises");
+        crate::fsutil::write_atomic(&path, &json, 0o644)
+            .map_err(|source| LevelError::Write { path, source })
+    }
+
+    /// `Ended` if the play is over.
+    pub(crate) fn ensure_running(&self) -> Result<(), LevelError> {
+        match &self.end {
+            Some(end) => Err(LevelError::Ended {
+                level: self.level.clone(),
+                outcome: end.outcome.name().to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The score if the play ended at `at` with `outcome`: the client's requests from the first
+    /// fault to `at`, the hints taken, the time since the incident clock started.
+    pub(crate) fn score(
+        &self,
+        level: &super::Level,
+        report: &super::client_report::ClientReport,
+        at: DateTime<Utc>,
+        outcome: Outcome,
+    ) -> Score {
+        let start = self.started_at.unwrap_or(self.prepared_at);
+        let hint_costs = level
+            .hints
+            .iter()
+            .take(self.hints.len())
+            .map(|h| h.cost)
+            .sum();
+        super::score::compute(&super::score::ScoreInput {
+            difficulty: level.difficulty,
+            minutes: level.minutes,
+            slo: level.slo,
+            hint_costs,
+            elapsed_s: u64::try_from((at - start).num_seconds()).unwrap_or(0),
+            totals: report.totals(self.faults_at.unwrap_or(start), at),
+            outcome,
+            used_solution: self.used_solution,
+        })
+    }
+
+    pub(crate) fn score_entry(&self, end: &End) -> ScoreEntry {
+        ScoreEntry {
+            at: end.at,
+            level: self.level.clone(),
+            title: self.title.clone(),
+            difficulty: self.difficulty,
+            outcome: end.outcome,
+            elapsed_s: end.score.elapsed_s,
+            hints: self.hints.len(),
+            budget_burned_pct: end.score.budget_burned_pct,
+            score: end.score.total,
+        }
+    }
+}
+
+/// Appends one line to `scores.jsonl` with a single write, so concurrent appends do not mix.
+pub(crate) fn append_score(home: &Home, entry: &ScoreEntry) -> Result<(), LevelError> {
+    let path = home.scores_file();
+    let line = serde_json::to_string(entry).expect("score serialises") + "\n";
+    let write = || -> std::io::Result<()> {
+        std::fs::create_dir_all(home.root())?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        f.write_all(line.as_bytes())
+    };
+    write().map_err(|source| LevelError::Write {
+        path: path.clone(),
+        source,
+    })
+}
+
+pub(crate) fn read_scores(home: &Home) -> Result<Vec<ScoreEntry>, LevelError> {
+    let path = home.scores_file();
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(super::score::parse_history(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(source) => Err(LevelError::Read { path, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::levels::testutil::t;
+
+    #[test]
+    fn saves_loads_and_appends_scores() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = Home::at(tmp.path());
+        assert!(matches!(Play::current(&home), Err(LevelError::NoPlay)));
+        let play = Play {
+            level: "t".into(),
+            title: "Saving fails".into(),
+            difficulty: Difficulty::Easy,
+            file: "/levels/t.yaml".into(),
+            lab: "three-tier".into(),
+            lab_file: "/labs/three-tier.yaml".into(),
+            dir: tmp.path().join("play/t-1"),
+            prepared_at: t(0),
+            faults_at: Some(t(30)),
+            started_at: Some(t(32)),
+            client: Some(ClientProc {
+                pid: 42,
+                report: "r.jsonl".into(),
+                log: "c.log".into(),
+            }),
+            setup_done: 0,
+            faults: vec![AppliedFault {
+                index: 0,
+                id: Some("f1".into()),
+            }],
+            baselines: BTreeMap::from([("guards.rows".to_string(), "3".to_string())]),
+            hints: vec![t(60)],
+            checks: vec![],
+            used_solution: false,
+            end: None,
+        };
+        play.save(&home).unwrap();
+        assert_eq!(Play::current(&home).unwrap(), play);
+        assert!(play.ensure_running().is_ok());
+        let score = super::super::score::compute(&super::super::score::ScoreInput {
+            difficulty: Difficulty::Easy,
+            minutes: 15,
+            slo: 99.9,
+            hint_costs: 10,
+            elapsed_s: 100,
+            totals: Default::default(),
+            outcome: Outcome::Solved,
+            used_solution: false,
+        });
+        let end = End {
+            at: t(132),
+            outcome: Outcome::Solved,
+            score,
+        };
+        let entry = play.score_entry(&end);
+        append_score(&home, &entry).unwrap();
+        append_score(&home, &entry).unwrap();
+        assert_eq!(read_scores(&home).unwrap(), vec![entry.clone(), entry]);
+        let ended = Play {
+            end: Some(end),
+            ..play
+        };
+        assert_eq!(
+            ended.ensure_running().unwrap_err().to_string(),
+            "level `t` has ended (solved)\n  hint: `firedrill report` writes its incident report; `firedrill play` starts another level"
+        );
+    }
+}

@@ -1,0 +1,178 @@
+//! Helpers for the level tests: a lab like labs/three-tier.yaml without reading it, and checks
+//! rendered to the exact text a user sees.
+
+use super::level::Level;
+use super::validate::LabView;
+use crate::spec::{Problem, Problems, Role};
+use std::path::Path;
+
+/// labs/three-tier.yaml as validation sees it.
+pub(super) fn three_tier() -> LabView {
+    LabView {
+        name: "three-tier".into(),
+        nodes: vec![
+            ("lb".into(), vec![Role::Haproxy]),
+            ("app1".into(), vec![Role::App]),
+            ("app2".into(), vec![Role::App]),
+            ("db".into(), vec![Role::Mysql]),
+        ],
+    }
+}
+
+/// The path every test level is reported under; its id must be `t`.
+pub(super) const FILE: &str = "labs/levels/t.yaml";
+
+/// A valid level: every optional section used once. Line numbers matter to the tests.
+pub(super) const LEVEL: &str = "\
+id: t
+title: Saving fails
+difficulty: easy
+minutes: 15
+lab: ../three-tier.yaml
+briefing: Users say that saving an item fails.
+faults:
+  - kind: disk-full
+    node: app1
+    params: {leave: 0}
+objectives:
+  - id: served
+    description: Users are served again
+    check: {mitigate: {success_percent: 99, seconds: 30}}
+  - id: room
+    description: The app server can write its data
+    check:
+      state: {node: app1, command: df, expect: {exit: 0}}
+    persistence: true
+guards:
+  - id: rows
+    description: No todo is lost
+    check:
+      state: {node: db, command: count, expect: {at_least_baseline: true}}
+hints:
+  - {text: Look at the disks, cost: 10}
+debrief: The disk was full.
+solution:
+  - {node: app1, run: rm -f /var/backups/todo-uploads.tar}
+";
+
+pub(super) fn run(text: &str) -> Result<(Level, Vec<Problem>), Problems> {
+    super::check_text(Path::new(FILE), text, &|path| {
+        if path == Path::new("labs/levels/../three-tier.yaml") {
+            Ok(three_tier())
+        } else {
+            Err("No such file or directory (os error 2)".into())
+        }
+    })
+}
+
+/// Every problem, errors and warnings, as displayed.
+pub(super) fn problems(text: &str) -> Vec<String> {
+    let list = match run(text) {
+        Ok((_, warnings)) => warnings,
+        Err(Problems(problems)) => problems,
+    };
+    list.iter().map(ToString::to_string).collect()
+}
+
+/// `LEVEL` with `from` replaced by `to` (which must occur).
+pub(super) fn edit(from: &str, to: &str) -> String {
+    assert!(LEVEL.contains(from), "{from:?} is not in the test level");
+    LEVEL.replacen(from, to, 1)
+}
+
+pub(super) fn valid(text: &str) -> Level {
+    match run(text) {
+        Ok((level, warnings)) if warnings.is_empty() => level,
+        Ok((_, warnings)) => panic!("unexpected warnings: {}", Problems(warnings)),
+        Err(problems) => panic!("unexpected problems:\n{problems}"),
+    }
+}
+
+/// 14:00:00 UTC on 2024-05-01 plus `s` seconds.
+pub(super) fn t(s: i64) -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2024, 5, 1, 14, 0, 0)
+        .single()
+        .expect("valid time")
+        + chrono::Duration::seconds(s)
+}
+
+/// One `"type": "second"` line exactly as `client::report::second_json` writes it.
+pub(super) fn second_line(second: i64, ok: u64, failed: u64, p99_ms: f64) -> String {
+    let ts = t(second).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let ratio = ok as f64 / (ok + failed).max(1) as f64;
+    format!(
+        r#"{{"type":"second","second":{second},"ts":"{ts}","sent":{sent},"ok":{ok},"failed":{failed},"dropped":0,"classes":{{"refused":0,"timeout":0,"reset":0,"5xx":{failed},"4xx":0,"413":0,"json":0,"other":0}},"p50_ms":12.5,"p99_ms":{p99_ms},"max_ms":{p99_ms},"success_ratio":{ratio},"inflight":0,"lag_max_ms":0.3}}"#,
+        sent = ok + failed
+    )
+}
+
+/// A client run at 10 requests/s from 14:00:00: healthy for 30 s, a fault injected at 14:00:30
+/// after which one request in ten fails for 60 s (p99 900 ms), then healthy until 14:02:30; an
+/// event line, and half a line at the end as a report being written has.
+pub(super) fn synthetic_report() -> String {
+    let mut lines = Vec::new();
+    for s in 0..150 {
+        if s == 30 {
+            lines.push(r#"{"type":"event","ts":"2024-05-01T14:00:30.250Z","kind":"fault-injected","node":"app1","message":"fault injected on app1"}"#.to_string());
+        }
+        let (ok, failed, p99) = if (30..90).contains(&s) {
+            (9, 1, 900.0)
+        } else {
+            (10, 0, 40.0)
+        };
+        lines.push(second_line(s, ok, failed, p99));
+    }
+    lines.push(
+        r#"{"type":"second","second":150,"ts":"2024-05-01T14:02:30.000Z","sent":10,"ok"#
+            .to_string(),
+    );
+    lines.join("\n") + "\n"
+}
+
+/// The lab's nodes as scripted fakes. Commands reach each fake exactly as `SshNodes` sends them
+/// (through `as_root`); reboots are recorded, and a node's fake answers as the rebooted node.
+pub(super) struct FakeNodes {
+    pub nodes: std::collections::BTreeMap<String, crate::remote::fake::FakeRemote>,
+    pub reboots: std::sync::Mutex<Vec<String>>,
+}
+
+impl FakeNodes {
+    pub(super) fn new(nodes: Vec<crate::remote::fake::FakeRemote>) -> FakeNodes {
+        use crate::remote::Remote;
+        FakeNodes {
+            nodes: nodes
+                .into_iter()
+                .map(|n| (n.node().to_string(), n))
+                .collect(),
+            reboots: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn reboots(&self) -> Vec<String> {
+        self.reboots.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+impl super::nodes::Nodes for FakeNodes {
+    async fn run(
+        &self,
+        node: &str,
+        script: &str,
+    ) -> Result<crate::remote::Output, crate::remote::RemoteError> {
+        use crate::remote::Remote;
+        let remote = self
+            .nodes
+            .get(node)
+            .unwrap_or_else(|| panic!("no fake node {node}"));
+        remote.run(&crate::ssh::as_root(remote, script), None).await
+    }
+
+    async fn reboot(&self, node: &str) -> Result<(), super::LevelError> {
+        if let Ok(mut r) = self.reboots.lock() {
+            r.push(node.to_string());
+        }
+        Ok(())
+    }
+}

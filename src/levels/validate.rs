@@ -1,0 +1,410 @@
+//! Cross-checks of a parsed level: its id and file name, the lab it uses, the nodes and fault
+//! kinds it names, that a check can tell a fix from damage, and that nothing the learner sees
+//! before the end (briefing, what `check` prints) names the cause.
+
+use super::kinds;
+use super::level::{Check, Expect, FaultSpec, Level};
+use crate::spec::problem::{Problem, Report};
+use crate::spec::suggest::did_you_mean;
+use crate::spec::{At, Role};
+use std::path::Path;
+
+/// What validation needs from the level's lab: its name and each node's roles.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LabView {
+    pub name: String,
+    pub nodes: Vec<(String, Vec<Role>)>,
+}
+
+/// Reads the lab file as written; a lab with problems is reported as one line that says how to
+/// see them.
+pub(crate) fn load_lab(path: &Path) -> Result<LabView, String> {
+    match crate::spec::load(path) {
+        Ok(lab) => Ok(LabView {
+            name: lab.name.value,
+            nodes: lab
+                .nodes
+                .value
+                .into_iter()
+                .map(|n| (n.name.value, n.roles.into_iter().map(|r| r.value).collect()))
+                .collect(),
+        }),
+        Err(problems) => Err(match problems.0.as_slice() {
+            [one] if one.line.is_none() => one.message.clone(),
+            all => format!("it has {} problem(s)", all.len()),
+        }),
+    }
+}
+
+const ID_MAX: usize = 40;
+
+pub(super) fn validate(
+    level: &Level,
+    lab_loader: &dyn Fn(&Path) -> Result<LabView, String>,
+) -> Vec<Problem> {
+    let mut r = Report::new(&level.source);
+    check_id(level, &mut r);
+    let lab = match lab_loader(&level.lab_path) {
+        Ok(lab) => Some(lab),
+        Err(why) => {
+            r.error(
+                Some(level.lab.pos),
+                "lab",
+                format!("cannot use lab `{}` ({}): {why}", level.lab.value, level.lab_path.display()),
+                format!(
+                    "give a lab file relative to this level file, e.g. `../three-tier.yaml`; `firedrill validate {}` shows what is wrong with it",
+                    level.lab_path.display()
+                ),
+            );
+            None
+        }
+    };
+    if let Some(lab) = &lab {
+        check_nodes(level, lab, &mut r);
+    }
+    check_faults(level, lab.as_ref(), &mut r);
+    check_objectives(level, &mut r);
+    check_secrecy(level, &mut r);
+    if level.hints.is_empty() {
+        r.warning(
+            None,
+            "hints",
+            "the level has no hints",
+            "add tiered hints: a nudge first, the answer last",
+        );
+    }
+    r.problems
+}
+
+fn is_id(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+const ID_RULE: &str =
+    "use lowercase letters, digits and '-', starting and ending with a letter or digit";
+
+fn check_id(level: &Level, r: &mut Report) {
+    let id = &level.id;
+    if !is_id(&id.value, ID_MAX) {
+        r.error(
+            Some(id.pos),
+            "id",
+            format!("level id `{}` is not valid", id.value),
+            format!("{ID_RULE} (at most {ID_MAX})"),
+        );
+        return;
+    }
+    let stem = level
+        .source
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned());
+    if let Some(stem) = stem.filter(|s| *s != id.value) {
+        r.error(
+            Some(id.pos),
+            "id",
+            format!("level id `{}` does not match the file name `{stem}.yaml`", id.value),
+            format!("`firedrill play ID` finds a level by its file name: rename the file to `{}.yaml` or change `id`", id.value),
+        );
+    }
+}
+
+/// Every node the level names must be in the lab.
+fn check_nodes(level: &Level, lab: &LabView, r: &mut Report) {
+    let mut named: Vec<(String, &At<String>)> = Vec::new();
+    for (i, s) in level.setup.iter().enumerate() {
+        named.push((format!("setup[{i}].node"), &s.node));
+    }
+    for (i, f) in level.faults.iter().enumerate() {
+        named.push((format!("faults[{i}].node"), f.node()));
+    }
+    for (i, o) in level.objectives.iter().enumerate() {
+        if let Check::State(s) = &o.check {
+            named.push((format!("objectives[{i}].check.state.node"), &s.node));
+        }
+    }
+    for (i, g) in level.guards.iter().enumerate() {
+        if let Check::State(s) = &g.check {
+            named.push((format!("guards[{i}].check.state.node"), &s.node));
+        }
+    }
+    for (i, s) in level.solution.iter().enumerate() {
+        named.push((format!("solution[{i}].node"), &s.node));
+    }
+    let names: Vec<&str> = lab.nodes.iter().map(|(n, _)| n.as_str()).collect();
+    for (path, node) in named {
+        if names.contains(&node.value.as_str()) {
+            continue;
+        }
+        let list = format!("its nodes are: {}", names.join(", "));
+        let hint = match did_you_mean(&node.value, names.iter().copied()) {
+            Some(dym) => format!("{dym} The lab's nodes are: {}", names.join(", ")),
+            None => list,
+        };
+        r.error(
+            Some(node.pos),
+            &path,
+            format!("node `{}` is not in lab `{}`", node.value, lab.name),
+            hint,
+        );
+    }
+}
+
+fn check_faults(level: &Level, lab: Option<&LabView>, r: &mut Report) {
+    if level.faults.is_empty() {
+        r.error(
+            None,
+            "faults",
+            "the level has no fault: there is nothing to fix",
+            "add `faults:` with a `kind` from `firedrill fault list`, or a scripted fault with `run` and `revert`",
+        );
+    }
+    let mut seen: Vec<(&str, &str, usize)> = Vec::new();
+    for (i, f) in level.faults.iter().enumerate() {
+        let FaultSpec::Kind { kind, node, params } = f else {
+            continue;
+        };
+        let path = format!("faults[{i}]");
+        let Some(info) = kinds::find(&kind.value) else {
+            let names: Vec<&str> = kinds::KINDS.iter().map(|k| k.name).collect();
+            let hint = match did_you_mean(&kind.value, names.iter().copied()) {
+                Some(dym) => format!("{dym} Kinds are: {}", names.join(", ")),
+                None => format!("kinds are: {}", names.join(", ")),
+            };
+            r.error(
+                Some(kind.pos),
+                &format!("{path}.kind"),
+                format!("unknown fault kind `{}`", kind.value),
+                hint,
+            );
+            continue;
+        };
+        for (key, _) in params {
+            if info.params.contains(&key.value.as_str()) {
+                continue;
+            }
+            let hint = if info.params.is_empty() {
+                "it takes no parameters; remove `params`".to_string()
+            } else {
+                let all = format!("its parameters are: {}", info.params.join(", "));
+                match did_you_mean(&key.value, info.params.iter().copied()) {
+                    Some(dym) => format!("{dym} {}", upper_first(&all)),
+                    None => all,
+                }
+            };
+            r.error(
+                Some(key.pos),
+                &format!("{path}.params.{}", key.value),
+                format!(
+                    "fault kind `{}` has no parameter `{}`",
+                    info.name, key.value
+                ),
+                hint,
+            );
+        }
+        if let Some(first) = seen
+            .iter()
+            .find(|(k, n, _)| *k == info.name && *n == node.value)
+        {
+            r.error(
+                Some(kind.pos),
+                &format!("{path}.kind"),
+                format!(
+                    "fault `{}` is applied to `{}` twice (first at faults[{}])",
+                    info.name, node.value, first.2
+                ),
+                "a node takes one fault of each kind; remove one",
+            );
+        }
+        seen.push((info.name, &node.value, i));
+        let (Some(lab), Some(role)) = (lab, info.needs) else {
+            continue;
+        };
+        let Some((_, roles)) = lab.nodes.iter().find(|(n, _)| *n == node.value) else {
+            continue; // reported by check_nodes
+        };
+        if !roles.contains(&role) {
+            let have: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+            let fits: Vec<&str> = lab
+                .nodes
+                .iter()
+                .filter(|(_, rs)| rs.contains(&role))
+                .map(|(n, _)| n.as_str())
+                .collect();
+            r.error(
+                Some(node.pos),
+                &format!("{path}.node"),
+                format!(
+                    "fault `{}` needs a node with the {role} role, and `{}` has {}",
+                    info.name,
+                    node.value,
+                    if have.is_empty() {
+                        "none".to_string()
+                    } else {
+                        format!("roles: {}", have.join(", "))
+                    }
+                ),
+                if fits.is_empty() {
+                    format!(
+                        "lab `{}` has no {role} node; use another lab or fault",
+                        lab.name
+                    )
+                } else {
+                    format!("choose one of: {}", fits.join(", "))
+                },
+            );
+        }
+    }
+}
+
+fn upper_first(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map_or_else(String::new, |f| f.to_uppercase().chain(c).collect())
+}
+
+fn check_objectives(level: &Level, r: &mut Report) {
+    let mut ids: Vec<&str> = Vec::new();
+    for (i, o) in level.objectives.iter().enumerate() {
+        check_item_id(
+            &o.id,
+            &format!("objectives[{i}].id"),
+            "objective",
+            &mut ids,
+            r,
+        );
+        if let (Some(p), Check::Mitigate(_)) = (&o.persistence, &o.check)
+            && p.value
+        {
+            r.error(
+                Some(p.pos),
+                &format!("objectives[{i}].persistence"),
+                "persistence needs a `state` check: it is the check that runs again after the reboot",
+                "move `persistence: true` to the objective that checks the root cause on a node",
+            );
+        }
+        if let Check::State(s) = &o.check {
+            clock_alone(s, &format!("objectives[{i}].check.state"), r);
+        }
+    }
+    if !level
+        .objectives
+        .iter()
+        .any(|o| matches!(o.check, Check::State(_)))
+    {
+        r.error(
+            None,
+            "objectives",
+            "no objective checks the root cause: a service that is only restarted would count as fixed",
+            "add an objective with a `state:` check on the node that is broken",
+        );
+    }
+    let mut ids: Vec<&str> = Vec::new();
+    for (i, g) in level.guards.iter().enumerate() {
+        check_item_id(&g.id, &format!("guards[{i}].id"), "guard", &mut ids, r);
+        match &g.check {
+            Check::Mitigate(m) => r.error(
+                Some(m.pos),
+                &format!("guards[{i}].check.mitigate"),
+                "a guard checks the state of a node, not the mock client",
+                "use `state:`; the service being up is an objective",
+            ),
+            Check::State(s) => clock_alone(s, &format!("guards[{i}].check.state"), r),
+        }
+    }
+}
+
+/// `clock_within_s` reads stdout as a time, so another stdout expectation cannot also hold.
+fn clock_alone(s: &super::level::StateCheck, path: &str, r: &mut Report) {
+    let clock = s.expect.iter().any(|e| matches!(e, Expect::ClockWithin(_)));
+    let stdout = s
+        .expect
+        .iter()
+        .any(|e| !matches!(e, Expect::ClockWithin(_) | Expect::Exit(_)));
+    if clock && stdout {
+        r.error(
+            Some(s.pos),
+            &format!("{path}.expect"),
+            "`clock_within_s` reads the whole stdout as a time; it cannot be combined with another stdout expectation",
+            "split it into two checks",
+        );
+    }
+}
+
+fn check_item_id<'a>(
+    id: &'a At<String>,
+    path: &str,
+    what: &str,
+    seen: &mut Vec<&'a str>,
+    r: &mut Report,
+) {
+    if !is_id(&id.value, ID_MAX) {
+        r.error(
+            Some(id.pos),
+            path,
+            format!("{what} id `{}` is not valid", id.value),
+            format!("{ID_RULE} (at most {ID_MAX})"),
+        );
+    } else if seen.contains(&id.value.as_str()) {
+        r.error(
+            Some(id.pos),
+            path,
+            format!("{what} id `{}` is used twice", id.value),
+            format!("give each {what} its own id"),
+        );
+    }
+    seen.push(&id.value);
+}
+
+/// The briefing and what `check` prints must not name a fault kind of the level.
+fn check_secrecy(level: &Level, r: &mut Report) {
+    let kinds: Vec<&str> = level
+        .faults
+        .iter()
+        .filter_map(|f| match f {
+            FaultSpec::Kind { kind, .. } => kinds::find(&kind.value).map(|k| k.name),
+            FaultSpec::Script(_) => None,
+        })
+        .collect();
+    let names = |text: &str| -> Option<String> {
+        let lower = text.to_lowercase();
+        kinds
+            .iter()
+            .flat_map(|k| kinds::spellings(k))
+            .find(|s| lower.contains(s.as_str()))
+    };
+    if let Some(found) = names(&level.briefing.value) {
+        r.error(
+            Some(level.briefing.pos),
+            "briefing",
+            format!("the briefing names the cause (`{found}`)"),
+            "describe only what users and monitoring see; finding the cause is the level",
+        );
+    }
+    let described = level
+        .objectives
+        .iter()
+        .enumerate()
+        .map(|(i, o)| (format!("objectives[{i}].description"), &o.description))
+        .chain(
+            level
+                .guards
+                .iter()
+                .enumerate()
+                .map(|(i, g)| (format!("guards[{i}].description"), &g.description)),
+        );
+    for (path, d) in described {
+        if let Some(found) = names(&d.value) {
+            r.error(
+                Some(d.pos),
+                &path,
+                format!("the description names the cause (`{found}`), and `check` prints it"),
+                "say what must be true once fixed, not what was broken",
+            );
+        }
+    }
+}

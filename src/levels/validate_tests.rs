@@ -1,0 +1,145 @@
+use super::testutil::{LEVEL, edit, problems, valid};
+
+#[test]
+fn the_test_level_is_valid() {
+    valid(LEVEL);
+}
+
+#[test]
+fn the_id_is_a_name_and_the_file_name() {
+    assert_eq!(
+        problems(&edit("id: t", "id: Disk_Full")),
+        [
+            "labs/levels/t.yaml:1:5: id: level id `Disk_Full` is not valid\n  hint: use lowercase letters, digits and '-', starting and ending with a letter or digit (at most 40)"
+        ]
+    );
+    assert_eq!(
+        problems(&edit("id: t", "id: disk-full")),
+        [
+            "labs/levels/t.yaml:1:5: id: level id `disk-full` does not match the file name `t.yaml`\n  hint: `firedrill play ID` finds a level by its file name: rename the file to `disk-full.yaml` or change `id`"
+        ]
+    );
+}
+
+#[test]
+fn the_lab_must_load() {
+    assert_eq!(
+        problems(&edit("lab: ../three-tier.yaml", "lab: ../four-tier.yaml")),
+        [
+            "labs/levels/t.yaml:5:6: lab: cannot use lab `../four-tier.yaml` (labs/levels/../four-tier.yaml): No such file or directory (os error 2)\n  \
+          hint: give a lab file relative to this level file, e.g. `../three-tier.yaml`; `firedrill validate labs/levels/../four-tier.yaml` shows what is wrong with it"
+        ]
+    );
+}
+
+#[test]
+fn every_node_named_is_in_the_lab() {
+    let text = edit("node: app1\n    params", "node: app3\n    params")
+        .replace("state: {node: db,", "state: {node: web,")
+        .replace("- {node: app1, run: rm", "- {node: ab1, run: rm");
+    assert_eq!(
+        problems(&text),
+        [
+            "labs/levels/t.yaml:9:11: faults[0].node: node `app3` is not in lab `three-tier`\n  hint: did you mean `app1`? The lab's nodes are: lb, app1, app2, db",
+            "labs/levels/t.yaml:24:21: guards[0].check.state.node: node `web` is not in lab `three-tier`\n  hint: its nodes are: lb, app1, app2, db",
+            "labs/levels/t.yaml:29:12: solution[0].node: node `ab1` is not in lab `three-tier`\n  hint: its nodes are: lb, app1, app2, db",
+        ]
+    );
+}
+
+#[test]
+fn fault_kinds_params_and_roles() {
+    let text = edit(
+        "  - kind: disk-full\n    node: app1\n    params: {leave: 0}\n",
+        "  - {kind: disk-ful, node: app1}\n  - {kind: disk-full, node: app1, params: {leve: 1, size: 2}}\n  \
+         - {kind: missing-dir, node: db, params: {path: /x}}\n  - {kind: disk-full, node: app1}\n",
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "labs/levels/t.yaml:8:12: faults[0].kind: unknown fault kind `disk-ful`\n  hint: did you mean `disk-full`? Kinds are: disk-full, memory-hog, cpu-hog, reboot-no-unit, time-drift, bad-permissions, missing-dir, service-stopped",
+            "labs/levels/t.yaml:9:44: faults[1].params.leve: fault kind `disk-full` has no parameter `leve`\n  hint: did you mean `leave`? Its parameters are: leave, path",
+            "labs/levels/t.yaml:9:53: faults[1].params.size: fault kind `disk-full` has no parameter `size`\n  hint: its parameters are: leave, path",
+            "labs/levels/t.yaml:10:31: faults[2].node: fault `missing-dir` needs a node with the app role, and `db` has roles: mysql\n  hint: choose one of: app1, app2",
+            "labs/levels/t.yaml:10:44: faults[2].params.path: fault kind `missing-dir` has no parameter `path`\n  hint: it takes no parameters; remove `params`",
+            "labs/levels/t.yaml:11:12: faults[3].kind: fault `disk-full` is applied to `app1` twice (first at faults[1])\n  hint: a node takes one fault of each kind; remove one",
+        ]
+    );
+}
+
+#[test]
+fn a_level_needs_a_fault_and_a_root_cause_check() {
+    let text = edit(
+        "faults:\n  - kind: disk-full\n    node: app1\n    params: {leave: 0}\n",
+        "faults: []\n",
+    )
+    .replace(
+        "check:\n      state: {node: app1, command: df, expect: {exit: 0}}\n    persistence: true",
+        "check: {mitigate: {success_percent: 99, seconds: 30}}\n    persistence: true",
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "labs/levels/t.yaml:15:18: objectives[1].persistence: persistence needs a `state` check: it is the check that runs again after the reboot\n  \
+             hint: move `persistence: true` to the objective that checks the root cause on a node",
+            "labs/levels/t.yaml: faults: the level has no fault: there is nothing to fix\n  \
+             hint: add `faults:` with a `kind` from `firedrill fault list`, or a scripted fault with `run` and `revert`",
+            "labs/levels/t.yaml: objectives: no objective checks the root cause: a service that is only restarted would count as fixed\n  \
+             hint: add an objective with a `state:` check on the node that is broken",
+        ]
+    );
+}
+
+#[test]
+fn ids_guards_and_clock_checks() {
+    let text = edit("  - id: room", "  - id: served")
+        .replace(
+            "check:\n      state: {node: db, command: count, expect: {at_least_baseline: true}}",
+            "check: {mitigate: {success_percent: 99, seconds: 30}}\n  - id: Clock\n    description: c\n    \
+             check: {state: {node: db, command: date, expect: {clock_within_s: 5, stdout_is: x}}}",
+        );
+    assert_eq!(
+        problems(&text),
+        [
+            "labs/levels/t.yaml:15:9: objectives[1].id: objective id `served` is used twice\n  hint: give each objective its own id",
+            "labs/levels/t.yaml:23:23: guards[0].check.mitigate: a guard checks the state of a node, not the mock client\n  \
+             hint: use `state:`; the service being up is an objective",
+            "labs/levels/t.yaml:24:9: guards[1].id: guard id `Clock` is not valid\n  \
+             hint: use lowercase letters, digits and '-', starting and ending with a letter or digit (at most 40)",
+            "labs/levels/t.yaml:26:20: guards[1].check.state.expect: `clock_within_s` reads the whole stdout as a time; it cannot be combined with another stdout expectation\n  \
+             hint: split it into two checks",
+        ]
+    );
+}
+
+#[test]
+fn nothing_shown_before_the_end_names_the_cause() {
+    let text = edit(
+        "briefing: Users say that saving an item fails.",
+        "briefing: Saving fails; I think the Disk Full alert fired.",
+    )
+    .replace(
+        "description: No todo is lost",
+        "description: No disk-full left",
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "labs/levels/t.yaml:6:11: briefing: the briefing names the cause (`disk full`)\n  \
+             hint: describe only what users and monitoring see; finding the cause is the level",
+            "labs/levels/t.yaml:22:18: guards[0].description: the description names the cause (`disk-full`), and `check` prints it\n  \
+             hint: say what must be true once fixed, not what was broken",
+        ]
+    );
+}
+
+#[test]
+fn a_level_without_hints_gets_a_warning() {
+    let text = edit("hints:\n  - {text: Look at the disks, cost: 10}\n", "");
+    assert_eq!(
+        problems(&text),
+        [
+            "labs/levels/t.yaml: hints: the level has no hints\n  hint: add tiered hints: a nudge first, the answer last"
+        ]
+    );
+}

@@ -1,0 +1,92 @@
+//! The level commands as a user runs them, where no VM is needed: `validate` on level files,
+//! and the commands that need a play when there is none.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn firedrill(home: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("FIREDRILL_HOME", home)
+        .output()
+        .expect("run firedrill")
+}
+
+fn home(name: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).expect("create home");
+    p
+}
+
+#[test]
+fn validate_accepts_a_shipped_level() {
+    let out = firedrill(&home("lv-ok"), &["validate", "labs/levels/disk-full.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "labs/levels/disk-full.yaml: level `disk-full` is valid\n\
+         Attachments fail about half the time (easy, about 15 minutes) on lab labs/levels/../three-tier.yaml: \
+         1 fault(s), 2 objective(s), 3 guard(s), 3 hint(s)\n"
+    );
+}
+
+#[test]
+fn validate_prints_every_problem_of_a_level_file() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("levels");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("broken.yaml");
+    std::fs::write(
+        &path,
+        "id: broken\ntitle: t\ndifficulty: easy\nminutes: 5\nlab: nowhere.yaml\nbriefing: b\n\
+         faults: [{kind: disk-full, node: web}]\nobjectives:\n  - {id: a, description: d, check: {state: {node: web, command: 'true', expect: {exit: 0}}}}\n\
+         hints: [{text: h, cost: 1}]\ndebrief: d\nsolution: [{node: web, run: 'true'}]\n",
+    )
+    .unwrap();
+    let out = firedrill(&home("lv-bad"), &["validate", path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let p = path.display();
+    let lab = dir.join("nowhere.yaml");
+    let lab = lab.display();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "error: {p}:5:6: lab: cannot use lab `nowhere.yaml` ({lab}): cannot read the lab file: No such file or directory (os error 2)\n  \
+             hint: give a lab file relative to this level file, e.g. `../three-tier.yaml`; `firedrill validate {lab}` shows what is wrong with it\n\
+             1 error and 0 warnings: fix the errors and run `firedrill validate` again\n"
+        )
+    );
+}
+
+#[test]
+fn commands_on_a_play_say_how_to_start_one() {
+    let h = home("lv-none");
+    for cmd in ["hint", "check", "give-up", "report"] {
+        let out = firedrill(&h, &[cmd]);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "error: no level is being played\n  hint: start one with `firedrill play LEVEL` or `firedrill play --random`\n",
+            "{cmd}"
+        );
+    }
+    let out = firedrill(&h, &["score"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "no plays yet: start one with `firedrill play LEVEL` or `firedrill play --random`\n"
+    );
+}
+
+#[test]
+fn play_names_the_levels_when_one_is_unknown() {
+    let out = firedrill(&home("lv-unknown"), &["play", "disk-ful"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: no level `disk-ful` in labs/levels; levels: app-down-a, app-down-b, bad-permissions, cpu-hog, db-lock, disk-full,"),
+        "{err}"
+    );
+}
