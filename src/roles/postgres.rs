@@ -149,32 +149,14 @@ pub(super) async fn apply<R: Remote>(
 
     let probe = probe_script(ctx, db);
     let login = probe_stdin(db, secrets);
-    let out = session
-        .run(
-            "postgres: check the todo login",
-            &probe,
-            Some(login.as_bytes()),
-        )
+    let provisioned = session
+        .provision_unless_login_works("postgres", &probe, &login, PROVISION_SCRIPT, || {
+            provision_sql(ctx, secrets)
+        })
         .await?;
-    if out.success() {
+    if !provisioned {
         return Ok(());
     }
-    session.say("postgres: creating the todo database and user");
-    let sql = provision_sql(ctx, secrets)?;
-    session
-        .ok(
-            "postgres: provision the database",
-            PROVISION_SCRIPT,
-            Some(sql.as_bytes()),
-        )
-        .await?;
-    session
-        .ok(
-            "postgres: log in as the todo user",
-            &probe,
-            Some(login.as_bytes()),
-        )
-        .await?;
     session.changed(format!(
         "database {} and role {} provisioned",
         db.name, db.user

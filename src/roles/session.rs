@@ -62,6 +62,44 @@ impl<'a, R: Remote> Session<'a, R> {
     }
 
     /// Like `run`, but a non-zero exit status is an error.
+    /// Creates the todo database and user unless the todo login already works, then proves the
+    /// login. The credentials and the SQL travel on stdin, never on a command line. `role` names
+    /// the steps ("mysql", "postgres"); returns whether it provisioned.
+    pub(super) async fn provision_unless_login_works(
+        &mut self,
+        role: &str,
+        probe: &str,
+        login: &str,
+        script: &str,
+        sql: impl FnOnce() -> Result<String, RoleError>,
+    ) -> Result<bool, RoleError> {
+        let out = self
+            .run(
+                &format!("{role}: check the todo login"),
+                probe,
+                Some(login.as_bytes()),
+            )
+            .await?;
+        if out.success() {
+            return Ok(false);
+        }
+        self.say(&format!("{role}: creating the todo database and user"));
+        let sql = sql()?;
+        self.ok(
+            &format!("{role}: provision the database"),
+            script,
+            Some(sql.as_bytes()),
+        )
+        .await?;
+        self.ok(
+            &format!("{role}: log in as the todo user"),
+            probe,
+            Some(login.as_bytes()),
+        )
+        .await?;
+        Ok(true)
+    }
+
     pub(super) async fn ok(
         &self,
         step: &str,
