@@ -121,6 +121,32 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
     })
 }
 
+impl NodeState {
+    /// A node as its lab file describes it, before planning gives it an address, a key or a
+    /// port: enough to ask whether something fits its roles (level validation).
+    pub(crate) fn sketch(name: &str, roles: &[Role]) -> NodeState {
+        NodeState {
+            name: name.to_string(),
+            domain: String::new(),
+            roles: roles.to_vec(),
+            ip: Ipv4Addr::UNSPECIFIED,
+            fqdn: String::new(),
+            mac: String::new(),
+            network: String::new(),
+            memory_mib: 0,
+            cpus: 0,
+            disk_gib: 0,
+            image: String::new(),
+            host_key: String::new(),
+            app_port: roles.contains(&Role::App).then_some(8080),
+            database: None,
+            backends: Vec::new(),
+            ready: false,
+            timings: Timings::default(),
+        }
+    }
+}
+
 impl LabState {
     pub(crate) fn save(&self, dir: &LabDir) -> Result<(), StateError> {
         let json = serde_json::to_vec_pretty(self).expect("lab state serialises");

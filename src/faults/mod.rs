@@ -126,6 +126,18 @@ impl Kind {
         (self.build)(&params, node)
     }
 
+    /// What `fault apply` would refuse about `given` on a node with `roles`, known before the
+    /// node exists: level validation asks this, so a level cannot name a fault that cannot apply.
+    pub(crate) fn check_fit(
+        &self,
+        node: &str,
+        roles: &[crate::spec::Role],
+        given: &[(String, String)],
+    ) -> Result<(), FaultError> {
+        self.fault(&NodeState::sketch(node, roles), given)
+            .map(|_| ())
+    }
+
     pub(crate) fn does_not_fit(&self, node: &NodeState, why: impl Into<String>) -> FaultError {
         FaultError::DoesNotFit {
             kind: self.name.to_string(),

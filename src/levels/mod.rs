@@ -20,7 +20,6 @@ mod fault_cli;
 mod finish;
 mod health;
 mod incident;
-mod kinds;
 mod level;
 mod load;
 mod load_checks;

@@ -2,8 +2,8 @@
 //! kinds it names, that a check can tell a fix from damage, and that nothing the learner sees
 //! before the end (briefing, what `check` prints) names the cause.
 
-use super::kinds;
 use super::level::{Check, Expect, FaultSpec, Level};
+use crate::faults::{FaultError, KINDS, Kind};
 use crate::spec::problem::{Problem, Report};
 use crate::spec::suggest::did_you_mean;
 use crate::spec::{At, Role};
@@ -169,8 +169,8 @@ fn check_faults(level: &Level, lab: Option<&LabView>, r: &mut Report) {
             continue;
         };
         let path = format!("faults[{i}]");
-        let Some(info) = kinds::find(&kind.value) else {
-            let names: Vec<&str> = kinds::KINDS.iter().map(|k| k.name).collect();
+        let Some(info) = KINDS.iter().find(|k| k.name == kind.value) else {
+            let names: Vec<&str> = KINDS.iter().map(|k| k.name).collect();
             let hint = match did_you_mean(&kind.value, names.iter().copied()) {
                 Some(dym) => format!("{dym} Kinds are: {}", names.join(", ")),
                 None => format!("kinds are: {}", names.join(", ")),
@@ -183,15 +183,16 @@ fn check_faults(level: &Level, lab: Option<&LabView>, r: &mut Report) {
             );
             continue;
         };
+        let known: Vec<&str> = info.params.iter().map(|p| p.name).collect();
         for (key, _) in params {
-            if info.params.contains(&key.value.as_str()) {
+            if known.contains(&key.value.as_str()) {
                 continue;
             }
-            let hint = if info.params.is_empty() {
+            let hint = if known.is_empty() {
                 "it takes no parameters; remove `params`".to_string()
             } else {
-                let all = format!("its parameters are: {}", info.params.join(", "));
-                match did_you_mean(&key.value, info.params.iter().copied()) {
+                let all = format!("its parameters are: {}", known.join(", "));
+                match did_you_mean(&key.value, known.iter().copied()) {
                     Some(dym) => format!("{dym} {}", upper_first(&all)),
                     None => all,
                 }
@@ -221,36 +222,51 @@ fn check_faults(level: &Level, lab: Option<&LabView>, r: &mut Report) {
             );
         }
         seen.push((info.name, &node.value, i));
-        let (Some(lab), Some(role)) = (lab, info.needs) else {
-            continue;
-        };
-        let Some((_, roles)) = lab.nodes.iter().find(|(n, _)| *n == node.value) else {
-            continue; // reported by check_nodes
-        };
-        if !roles.contains(&role) {
-            let have: Vec<&str> = roles.iter().map(|r| r.name()).collect();
+        // Unknown parameters are reported above; the rest still get the kind's own checks.
+        let known_params: Vec<(At<String>, String)> = params
+            .iter()
+            .filter(|(k, _)| known.contains(&k.value.as_str()))
+            .cloned()
+            .collect();
+        check_fit(info, &path, kind, node, &known_params, lab, r);
+    }
+}
+
+/// Asks the fault kind itself what `fault apply` would refuse (values, roles), so a level
+/// cannot ship a fault that cannot be applied to its node.
+fn check_fit(
+    info: &Kind,
+    path: &str,
+    kind: &At<String>,
+    node: &At<String>,
+    params: &[(At<String>, String)],
+    lab: Option<&LabView>,
+    r: &mut Report,
+) {
+    let Some(lab) = lab else { return };
+    let Some((_, roles)) = lab.nodes.iter().find(|(n, _)| *n == node.value) else {
+        return; // reported by check_nodes
+    };
+    let given: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.value.clone(), v.clone()))
+        .collect();
+    match info.check_fit(&node.value, roles, &given) {
+        Ok(()) => {}
+        Err(FaultError::DoesNotFit { why, .. }) => {
             let fits: Vec<&str> = lab
                 .nodes
                 .iter()
-                .filter(|(_, rs)| rs.contains(&role))
+                .filter(|(n, rs)| info.check_fit(n, rs, &given).is_ok())
                 .map(|(n, _)| n.as_str())
                 .collect();
             r.error(
                 Some(node.pos),
                 &format!("{path}.node"),
-                format!(
-                    "fault `{}` needs a node with the {role} role, and `{}` has {}",
-                    info.name,
-                    node.value,
-                    if have.is_empty() {
-                        "none".to_string()
-                    } else {
-                        format!("roles: {}", have.join(", "))
-                    }
-                ),
+                format!("fault `{}` does not fit `{}`: {why}", info.name, node.value),
                 if fits.is_empty() {
                     format!(
-                        "lab `{}` has no {role} node; use another lab or fault",
+                        "lab `{}` has no node it fits; use another lab or fault",
                         lab.name
                     )
                 } else {
@@ -258,6 +274,29 @@ fn check_faults(level: &Level, lab: Option<&LabView>, r: &mut Report) {
                 },
             );
         }
+        Err(FaultError::BadParam {
+            param, value, why, ..
+        }) => {
+            let pos = params
+                .iter()
+                .find(|(k, _)| k.value == param)
+                .map_or(kind.pos, |(k, _)| k.pos);
+            r.error(
+                Some(pos),
+                &format!("{path}.params.{param}"),
+                format!(
+                    "`{value}` is not a valid `{param}` for fault kind `{}`",
+                    info.name
+                ),
+                why,
+            );
+        }
+        Err(other) => r.error(
+            Some(kind.pos),
+            &format!("{path}.kind"),
+            other.to_string(),
+            "`firedrill fault list` describes each kind and its parameters",
+        ),
     }
 }
 
@@ -366,7 +405,9 @@ fn check_secrecy(level: &Level, r: &mut Report) {
         .faults
         .iter()
         .filter_map(|f| match f {
-            FaultSpec::Kind { kind, .. } => kinds::find(&kind.value).map(|k| k.name),
+            FaultSpec::Kind { kind, .. } => {
+                KINDS.iter().find(|k| k.name == kind.value).map(|k| k.name)
+            }
             FaultSpec::Script(_) => None,
         })
         .collect();
@@ -374,7 +415,7 @@ fn check_secrecy(level: &Level, r: &mut Report) {
         let lower = text.to_lowercase();
         kinds
             .iter()
-            .flat_map(|k| kinds::spellings(k))
+            .flat_map(|k| spellings(k))
             .find(|s| lower.contains(s.as_str()))
     };
     if let Some(found) = names(&level.briefing.value) {
@@ -407,4 +448,9 @@ fn check_secrecy(level: &Level, r: &mut Report) {
             );
         }
     }
+}
+
+/// The ways a text can name a kind: `disk-full`, `disk full`.
+fn spellings(name: &str) -> [String; 2] {
+    [name.to_string(), name.replace('-', " ")]
 }

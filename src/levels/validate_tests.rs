@@ -57,12 +57,29 @@ fn fault_kinds_params_and_roles() {
     assert_eq!(
         problems(&text),
         [
-            "labs/levels/t.yaml:8:12: faults[0].kind: unknown fault kind `disk-ful`\n  hint: did you mean `disk-full`? Kinds are: disk-full, memory-hog, cpu-hog, reboot-no-unit, time-drift, bad-permissions, missing-dir, service-stopped",
+            "labs/levels/t.yaml:8:12: faults[0].kind: unknown fault kind `disk-ful`\n  hint: did you mean `disk-full`? Kinds are: disk-full, memory-hog, cpu-hog, reboot-no-unit, time-drift, bad-permissions, missing-dir, service-stopped, db-lock, payload-limit, net-delay",
             "labs/levels/t.yaml:9:44: faults[1].params.leve: fault kind `disk-full` has no parameter `leve`\n  hint: did you mean `leave`? Its parameters are: leave, path",
             "labs/levels/t.yaml:9:53: faults[1].params.size: fault kind `disk-full` has no parameter `size`\n  hint: its parameters are: leave, path",
-            "labs/levels/t.yaml:10:31: faults[2].node: fault `missing-dir` needs a node with the app role, and `db` has roles: mysql\n  hint: choose one of: app1, app2",
+            "labs/levels/t.yaml:10:31: faults[2].node: fault `missing-dir` does not fit `db`: it removes the todo app's upload directory, and the node has no app role\n  hint: choose one of: app1, app2",
             "labs/levels/t.yaml:10:44: faults[2].params.path: fault kind `missing-dir` has no parameter `path`\n  hint: it takes no parameters; remove `params`",
             "labs/levels/t.yaml:11:12: faults[3].kind: fault `disk-full` is applied to `app1` twice (first at faults[1])\n  hint: a node takes one fault of each kind; remove one",
+        ]
+    );
+}
+
+#[test]
+fn fault_values_and_fit_are_the_fault_kinds_own_checks() {
+    // The values and the role fit come from the kind itself, as `fault apply` would check them.
+    let text = edit(
+        "  - kind: disk-full\n    node: app1\n    params: {leave: 0}\n",
+        "  - {kind: disk-full, node: app1, params: {leave: lots}}\n  - {kind: db-lock, node: lb}\n  \
+         - {kind: payload-limit, node: lb, params: {max: 100}}\n  - {kind: db-lock, node: db}\n",
+    );
+    assert_eq!(
+        problems(&text),
+        [
+            "labs/levels/t.yaml:8:44: faults[0].params.leave: `lots` is not a valid `leave` for fault kind `disk-full`\n  hint: write a whole number",
+            "labs/levels/t.yaml:9:27: faults[1].node: fault `db-lock` does not fit `lb`: it locks the todo table, and the node has no database role\n  hint: choose one of: db",
         ]
     );
 }
