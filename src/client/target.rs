@@ -15,7 +15,6 @@ const DEFAULT_APP_PORT: u16 = 8080;
 pub(crate) struct LabStateView {
     pub(crate) name: String,
     pub(crate) nodes: Vec<NodeView>,
-    pub(crate) app_port: Option<u16>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -24,6 +23,8 @@ pub(crate) struct NodeView {
     pub(crate) name: String,
     pub(crate) ip: String,
     pub(crate) roles: Vec<String>,
+    /// The port the todo app listens on (app nodes).
+    pub(crate) app_port: Option<u16>,
 }
 
 /// Where the traffic goes, and the lab whose events to show (if any).
@@ -44,7 +45,7 @@ pub(crate) fn lab_url(lab: &str, state: &LabStateView) -> Result<String, ClientE
     };
     let (node, port) = match (first("haproxy"), first("app")) {
         (Some(lb), _) => (lb, None),
-        (None, Some(app)) => (app, Some(state.app_port.unwrap_or(DEFAULT_APP_PORT))),
+        (None, Some(app)) => (app, Some(app.app_port.unwrap_or(DEFAULT_APP_PORT))),
         (None, None) => {
             return Err(ClientError::LabHasNoService {
                 lab: lab.to_string(),
@@ -167,10 +168,24 @@ mod tests {
             Some("http://10.79.0.5:8080/todos".into())
         );
         let port =
-            state(r#"{"nodes":[{"name":"a","ip":"127.0.0.1","roles":["app"]}],"app_port":9000}"#);
+            state(r#"{"nodes":[{"name":"a","ip":"127.0.0.1","roles":["app"],"app_port":9000}]}"#);
         assert_eq!(
             lab_url("p", &port).ok(),
             Some("http://127.0.0.1:9000/todos".into())
+        );
+    }
+
+    #[test]
+    fn reads_the_port_from_the_state_that_up_writes() {
+        // The view must follow the real state file: a single server on port 80 (as in
+        // labs/single-server.yaml) is reached on port 80, not on the default.
+        let mut lab = crate::state::sample();
+        lab.nodes[0].app_port = Some(80);
+        let json = serde_json::to_string(&lab).expect("serialises");
+        let ip = lab.nodes[0].ip;
+        assert_eq!(
+            lab_url("minimal", &state(&json)).ok(),
+            Some(format!("http://{ip}:80/todos"))
         );
     }
 

@@ -273,7 +273,7 @@ fn lab_events_appear_in_their_second_and_in_the_report() {
     std::fs::write(
         lab.join("state.json"),
         format!(
-            r#"{{"name":"demo","nodes":[{{"name":"app1","ip":"127.0.0.1","roles":["app"]}}],"app_port":{}}}"#,
+            r#"{{"name":"demo","nodes":[{{"name":"app1","ip":"127.0.0.1","roles":["app"],"app_port":{}}}]}}"#,
             server.port
         ),
     )
