@@ -31,6 +31,10 @@ pub(crate) enum FaultCommand {
         duration: Option<Duration>,
         #[arg(long)]
         lab: Option<String>,
+        /// For levels: the event log and `fault status` keep the fault's kind and node secret
+        /// until it is reverted.
+        #[arg(long, hide = true)]
+        hidden: bool,
     },
     /// Each fault, its state and whether it is still in effect on its node.
     Status {
@@ -69,7 +73,15 @@ pub(crate) async fn run(cmd: FaultCommand, home: &Home) -> Result<(), FaultError
             params,
             duration,
             lab,
-        } => apply(home, lab.as_deref(), &kind, &node, &params, duration).await,
+            hidden,
+        } => {
+            let target = Target {
+                lab: lab.as_deref(),
+                kind: &kind,
+                node: &node,
+            };
+            apply(home, target, &params, duration, hidden).await
+        }
         FaultCommand::Status { lab, json } => {
             super::status::status(home, lab.as_deref(), json).await
         }
@@ -180,17 +192,23 @@ impl Host for LibvirtHost {
     }
 }
 
+/// Which fault goes where.
+struct Target<'a> {
+    lab: Option<&'a str>,
+    kind: &'a str,
+    node: &'a str,
+}
+
 async fn apply(
     home: &Home,
-    lab: Option<&str>,
-    kind: &str,
-    node_name: &str,
+    target: Target<'_>,
     params: &[(String, String)],
     duration: Option<Duration>,
+    hidden: bool,
 ) -> Result<(), FaultError> {
-    let (dir, state) = load(home, lab)?;
-    let node = node(&state, node_name)?;
-    let kind = Kind::find(kind)?;
+    let (dir, state) = load(home, target.lab)?;
+    let node = node(&state, target.node)?;
+    let kind = Kind::find(target.kind)?;
     let fault = kind.fault(node, params)?;
     let store = Store::new(&dir);
     for mut r in store.all()? {
@@ -207,6 +225,7 @@ async fn apply(
         uri: state.uri.clone(),
     };
     let mut rec = FaultRecord::new(&node.name, fault);
+    rec.hidden = hidden;
     let result = Engine {
         lab: &dir,
         store: &store,

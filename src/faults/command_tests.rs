@@ -24,6 +24,7 @@ fn apply_takes_params_and_a_duration() {
         params,
         duration,
         lab,
+        hidden,
     } = parse(&[
         "apply",
         "time-drift",
@@ -51,6 +52,7 @@ fn apply_takes_params_and_a_duration() {
         ]
     );
     assert_eq!(duration, Some(Duration::from_secs(5400)));
+    assert!(!hidden, "only levels hide their faults");
 }
 
 #[test]
@@ -175,7 +177,12 @@ async fn apply_refuses_bad_input_before_connecting() {
     let refuse = |kind: &'static str, node: &'static str, params: Vec<(String, String)>| {
         let home = home.clone();
         async move {
-            let e = apply(&home, None, kind, node, &params, None)
+            let target = Target {
+                lab: None,
+                kind,
+                node,
+            };
+            let e = apply(&home, target, &params, None, false)
                 .await
                 .unwrap_err();
             assert!(e.is_usage(), "{e}");

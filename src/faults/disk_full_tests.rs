@@ -121,6 +121,39 @@ async fn inject_verify_revert_run_exactly_these_commands() {
     );
 }
 
+/// A level's fault: the event log (which the learner's client shows) names neither the kind
+/// nor the node, and the record still holds everything needed to revert it.
+#[tokio::test]
+async fn a_hidden_fault_leaves_no_clue_in_the_event_log() {
+    let bench = Bench::new();
+    let node = FakeRemote::new("app1")
+        .once(exact(&sudo(PREPARE)), ok(PREPARED))
+        .once(exact(&sudo(INJECT)), ok(INJECTED))
+        .once(
+            exact(&sudo(&revert("131"))),
+            ok("removed /var/backups/todo-uploads.tar\n"),
+        );
+    let engine = bench.engine(&node, "fd-three-tier-app1");
+    let mut rec = FaultRecord::new("app1", disk_full_fault());
+    rec.hidden = true;
+    engine.inject(&mut rec, None).await.unwrap();
+    let mut stored = bench.stored("f1");
+    assert!(stored.hidden && stored.secret());
+    engine.revert(&mut stored).await.unwrap();
+    assert!(
+        !bench.stored("f1").secret(),
+        "a reverted fault is no secret"
+    );
+    node.assert_all_used();
+    let hidden = (
+        "level-fault".to_string(),
+        "a fault of the level changed a node (f1)".to_string(),
+    );
+    assert_eq!(bench.events(), [hidden.clone(), hidden]);
+    let log = std::fs::read_to_string(bench.lab.events_file()).unwrap();
+    assert!(!log.contains("app1") && !log.contains("disk"), "{log}");
+}
+
 /// A crash after the undo data was written but before `active`: a new process reverts from
 /// the file alone. The inode was never learnt, so the filler goes by its path.
 #[tokio::test]

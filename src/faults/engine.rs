@@ -104,8 +104,17 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
         rec: &mut FaultRecord,
         message: String,
     ) -> Result<(), FaultError> {
-        crate::events::append(self.lab, &Event::now(kind, Some(&rec.node), message))
-            .map_err(FaultError::Event)
+        let event = if rec.hidden {
+            // A level's fault: the learner watches this log, and it must not name the cause.
+            Event::now(
+                EventKind::Other("level-fault".into()),
+                None,
+                format!("a fault of the level changed a node ({})", rec.id),
+            )
+        } else {
+            Event::now(kind, Some(&rec.node), message)
+        };
+        crate::events::append(self.lab, &event).map_err(FaultError::Event)
     }
 
     /// Injects `rec`'s fault (a new record: it gets its id here). With `for_secs`, a timer on

@@ -74,6 +74,10 @@ pub(crate) struct FaultRecord {
     /// What the last revert did, one line per change.
     #[serde(default)]
     pub(crate) reverted: Vec<String>,
+    /// Applied by a level in play: until it is reverted, the event log and `fault status` do
+    /// not say what it is or where, so the client's live view cannot give the cause away.
+    #[serde(default)]
+    pub(crate) hidden: bool,
     pub(crate) fault: Fault,
 }
 
@@ -91,8 +95,14 @@ impl FaultRecord {
             error: None,
             rolled_back: false,
             reverted: Vec::new(),
+            hidden: false,
             fault,
         }
+    }
+
+    /// Whether what it is and where must not be shown (a level's fault, not yet reverted).
+    pub(crate) fn secret(&self) -> bool {
+        self.hidden && self.needs_revert()
     }
 
     pub(crate) fn kind(&mut self) -> &'static str {

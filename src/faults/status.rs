@@ -49,6 +49,22 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
     for mut rec in records {
         let on_node = verdicts.get(&rec.id).cloned().unwrap_or(OnNode::Skipped);
         settle_timer(&store, &mut rec, &on_node)?;
+        if rec.secret() {
+            rows.push(Row {
+                kind: "(level)".to_string(),
+                summary: "hidden while the level is played; `firedrill give-up` reveals it"
+                    .to_string(),
+                id: rec.id,
+                node: "(hidden)".to_string(),
+                state: rec.state,
+                created: rec.created,
+                updated: rec.updated,
+                on_node,
+                auto_revert_due: None,
+                error: None,
+            });
+            continue;
+        }
         rows.push(Row {
             kind: rec.kind().to_string(),
             summary: rec.fault.ops().summary(),
@@ -95,7 +111,11 @@ async fn check(
     records: &[FaultRecord],
 ) -> BTreeMap<String, OnNode> {
     let mut by_node: BTreeMap<String, Vec<FaultRecord>> = BTreeMap::new();
-    for r in records.iter().filter(|r| r.needs_revert() && r.prepared) {
+    // A level's fault is not checked: what the check prints would name it.
+    for r in records
+        .iter()
+        .filter(|r| r.needs_revert() && r.prepared && !r.hidden)
+    {
         by_node.entry(r.node.clone()).or_default().push(r.clone());
     }
     let shared = Arc::new((dir.clone(), state.clone(), store.clone()));

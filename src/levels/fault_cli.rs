@@ -67,7 +67,7 @@ pub(crate) fn apply_args(
     node: &str,
     params: &[(String, String)],
 ) -> Vec<String> {
-    let mut args: Vec<String> = ["fault", "apply", kind, node, "--lab", lab]
+    let mut args: Vec<String> = ["fault", "apply", kind, node, "--lab", lab, "--hidden"]
         .map(String::from)
         .to_vec();
     for (k, v) in params {
@@ -133,6 +133,7 @@ mod tests {
                 "app1",
                 "--lab",
                 "three-tier",
+                "--hidden",
                 "--param",
                 "mode=clock",
                 "--param",
@@ -152,7 +153,7 @@ mod tests {
         };
         assert_eq!(
             failed(&args, &out).to_string(),
-            "`firedrill fault apply disk-full app1 --lab lab1` failed: error: unrecognized subcommand 'fault'\n  \
+            "`firedrill fault apply disk-full app1 --lab lab1 --hidden` failed: error: unrecognized subcommand 'fault'\n  \
              hint: this build of firedrill has no `fault` command; build one that has the faults"
         );
         let out = std::process::Output {
@@ -161,7 +162,7 @@ mod tests {
         };
         assert_eq!(
             failed(&args, &out).to_string(),
-            "`firedrill fault apply disk-full app1 --lab lab1` failed: disk-full on app1 is already active (f1)\n  \
+            "`firedrill fault apply disk-full app1 --lab lab1 --hidden` failed: disk-full on app1 is already active (f1)\n  \
              hint: `firedrill fault status --lab lab1` shows the lab's faults"
         );
     }

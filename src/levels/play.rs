@@ -158,7 +158,8 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
         &Event::now(
             EventKind::Other("level-started".into()),
             None,
-            format!("level {} started", level.id.value),
+            // The title, not the id: ids name the cause, and `play --random` keeps it secret.
+            format!("incident started: {}", level.title),
         ),
     );
     print!("{}", briefing(&level, &play));
