@@ -99,6 +99,16 @@ pub(crate) trait Hypervisor: Send + Sync {
     fn reset_domain(&self, name: &str) -> Result<(), HvError>;
     /// Stops (if running) and undefines a domain owned by `lab`; refuses any other.
     fn remove_domain(&self, name: &str, lab: &str) -> Result<(), HvError>;
+
+    /// Pauses a running domain (its clock and devices stop), so that snapshots of several
+    /// domains form one consistent moment.
+    fn suspend_domain(&self, name: &str) -> Result<(), HvError>;
+    fn resume_domain(&self, name: &str) -> Result<(), HvError>;
+    /// Saves the domain's disks and memory as snapshot `snapshot`, inside its qcow2 disk,
+    /// replacing a snapshot of that name.
+    fn snapshot_domain(&self, name: &str, snapshot: &str) -> Result<(), HvError>;
+    /// Returns the domain to snapshot `snapshot`, running. `Ok(false)` when it has none.
+    fn revert_domain(&self, name: &str, snapshot: &str) -> Result<bool, HvError>;
 }
 
 /// Refuses to touch an object that is not owned by `lab`.

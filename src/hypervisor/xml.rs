@@ -205,6 +205,8 @@ pub(crate) struct Parsed {
     pub(crate) node: Option<String>,
     pub(crate) bridge: Option<String>,
     pub(crate) cidr: Option<Ipv4Network>,
+    /// Each disk's target (`vda`) and whether it is read-only (domains only).
+    pub(crate) disks: Vec<(String, bool)>,
 }
 
 /// Parses the parts of a network or domain XML that firedrill needs. Malformed XML yields what
@@ -214,6 +216,7 @@ pub(crate) fn parse(xml: &str) -> Parsed {
     let mut out = Parsed::default();
     let mut in_ours = false;
     let mut ip: Option<(Ipv4Addr, Option<Ipv4Addr>, Option<u8>)> = None;
+    let mut disk: Option<(String, bool)> = None;
     loop {
         match reader.read_event() {
             Ok(Event::Start(e)) | Ok(Event::Empty(e)) => {
@@ -238,6 +241,17 @@ pub(crate) fn parse(xml: &str) -> Parsed {
                         out.node = get("node");
                     }
                     "bridge" if out.bridge.is_none() => out.bridge = get("name"),
+                    "disk" => disk = Some((String::new(), false)),
+                    "target" => {
+                        if let (Some(d), Some(dev)) = (disk.as_mut(), get("dev")) {
+                            d.0 = dev;
+                        }
+                    }
+                    "readonly" => {
+                        if let Some(d) = disk.as_mut() {
+                            d.1 = true;
+                        }
+                    }
                     "ip" if ip.is_none() => {
                         if let Some(addr) = get("address").and_then(|a| a.parse().ok()) {
                             ip = Some((
@@ -254,7 +268,12 @@ pub(crate) fn parse(xml: &str) -> Parsed {
                 let text: &str = t.as_ref();
                 out.lab = Some(text.trim().to_string());
             }
-            Ok(Event::End(_)) => in_ours = false,
+            Ok(Event::End(e)) => {
+                in_ours = false;
+                if e.local_name().as_ref() == "disk" {
+                    out.disks.extend(disk.take());
+                }
+            }
             Ok(Event::Eof) | Err(_) => break,
             _ => {}
         }

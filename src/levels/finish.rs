@@ -153,8 +153,12 @@ pub(crate) async fn give_up(home: &Home, show_solution: bool) -> Result<(), Leve
     result
 }
 
-/// Reverts whatever the play did and converges the lab back to its file (`up` rewrites any
-/// configuration that was changed and restarts what it must), then checks it is healthy.
+/// Returns the lab to its healthy baseline: the snapshot taken when the level started, when
+/// there is one (everything the learner changed is gone, in seconds); then reverts the play's
+/// faults (which finds nothing left on the nodes, and closes their records). Without a
+/// snapshot, or when the lab is not healthy after it, `up` converges the lab to its file
+/// (rewrites changed configuration, restarts what it must). Either way it ends with a health
+/// check.
 pub(crate) async fn reset(
     home: &Home,
     accel: AccelChoice,
@@ -164,7 +168,17 @@ pub(crate) async fn reset(
     let level = level_of(&play)?;
     let state = LabState::load(&home.lab(&play.lab), &play.lab)?
         .ok_or_else(|| crate::state::StateError::NotFound(play.lab.clone()))?;
-    let nodes = SshNodes::new(home.lab(&play.lab), state);
+    let restored = match play.baseline_at {
+        Some(at) => restore_baseline(&state, at).await,
+        None => false,
+    };
+    let nodes = SshNodes::new(home.lab(&play.lab), state.clone());
+    if restored {
+        let names: Vec<String> = state.nodes.iter().map(|n| n.name.clone()).collect();
+        for f in super::baseline::sync_clocks(&nodes, &names).await {
+            eprintln!("warning: could not set the clock of {f}");
+        }
+    }
     let undone = if play.end.is_none() {
         end(home, &level, &mut play, &nodes, Outcome::Reset).await
     } else {
@@ -174,24 +188,54 @@ pub(crate) async fn reset(
     if let Err(e) = undone {
         eprintln!("error: {e}");
     }
-    let up = UpOptions {
-        file: play.lab_file.clone(),
-        accel,
-        force: false,
-        timeout,
-    };
-    crate::lab::up(home, &up).await?;
-    let problems = health::problems(home, &play.lab).await?;
-    if !problems.is_empty() {
-        return Err(LevelError::Unhealthy {
-            lab: play.lab.clone(),
+    let healthy = restored && health::problems(home, &play.lab).await?.is_empty();
+    if !healthy {
+        let up = UpOptions {
             file: play.lab_file.clone(),
-            detail: problems.join("\n"),
-        });
+            accel,
+            force: false,
+            timeout,
+        };
+        crate::lab::up(home, &up).await?;
+        let problems = health::problems(home, &play.lab).await?;
+        if !problems.is_empty() {
+            return Err(LevelError::Unhealthy {
+                lab: play.lab.clone(),
+                file: play.lab_file.clone(),
+                detail: problems.join("\n"),
+            });
+        }
     }
     println!(
         "lab {} is back to its healthy baseline; `firedrill play` starts a level",
         play.lab
     );
     Ok(())
+}
+
+/// Every node back to the play's snapshot; false (and why, on stderr) when that cannot be done.
+async fn restore_baseline(state: &LabState, at: chrono::DateTime<Utc>) -> bool {
+    let start = std::time::Instant::now();
+    match super::baseline::restore_lab(state).await {
+        Ok(true) => {
+            println!(
+                "every node is back at the snapshot of {} ({:.1} s)",
+                at.format("%H:%M:%S UTC"),
+                start.elapsed().as_secs_f64()
+            );
+            true
+        }
+        Ok(false) => {
+            eprintln!(
+                "the lab has no snapshot from the start of the level (was it rebuilt?); converging it with `up`"
+            );
+            false
+        }
+        Err(e) => {
+            eprintln!(
+                "warning: could not restore the snapshot ({e}); converging the lab with `up`"
+            );
+            false
+        }
+    }
 }

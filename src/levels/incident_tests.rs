@@ -13,6 +13,7 @@ fn play() -> Play {
         lab_file: "/labs/three-tier.yaml".into(),
         dir: "/home/play/t-20240501T140000Z".into(),
         prepared_at: t(0),
+        baseline_at: None,
         faults_at: Some(t(30)),
         started_at: Some(t(32)),
         client: None,

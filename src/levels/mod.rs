@@ -11,6 +11,7 @@
 //!   their side effects. Faults are applied by running `firedrill fault ...` (this executable),
 //!   so this module needs nothing from `faults` at the Rust level.
 
+mod baseline;
 mod client_proc;
 mod client_report;
 mod commands;

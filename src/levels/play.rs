@@ -12,7 +12,7 @@ use crate::lab::{AccelChoice, UpOptions};
 use crate::paths::Home;
 use crate::spec::Role;
 use crate::state::{LabPhase, LabState, StateError};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -123,6 +123,7 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
             now.format("%Y%m%dT%H%M%SZ")
         )),
         prepared_at: now,
+        baseline_at: None,
         faults_at: None,
         started_at: None,
         client: None,
@@ -134,9 +135,10 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
         used_solution: false,
         end: None,
     };
-    play.save(home)?;
     let state = lab_state(home, &lab)?;
     let nodes = SshNodes::new(home.lab(&lab), state.clone());
+    play.baseline_at = take_baseline(&state, &nodes).await;
+    play.save(home)?;
     let prepared = prepare(home, &level, &mut play, &nodes, &state).await;
     if let Err(e) = prepared {
         eprintln!("the level could not start; undoing what it did");
@@ -200,6 +202,33 @@ async fn ensure_healthy_lab(
         file: level.lab_path.clone(),
         detail: problems.join("\n"),
     })
+}
+
+/// Snapshots the healthy lab for `reset`. A lab that cannot be snapshotted can still be played:
+/// `reset` then converges it with `up`, as it did before snapshots.
+async fn take_baseline(state: &LabState, nodes: &SshNodes) -> Option<DateTime<Utc>> {
+    println!("taking a snapshot of the healthy lab, for `firedrill reset`...");
+    match super::baseline::take_lab(state).await {
+        Ok(paused) => {
+            let at = Utc::now();
+            println!(
+                "snapshot taken (the lab was paused for {:.1} s)",
+                paused.as_secs_f64()
+            );
+            // The guests' clocks stood still while they were paused.
+            let names: Vec<String> = state.nodes.iter().map(|n| n.name.clone()).collect();
+            for f in super::baseline::sync_clocks(nodes, &names).await {
+                eprintln!("warning: could not set the clock of {f}");
+            }
+            Some(at)
+        }
+        Err(e) => {
+            eprintln!(
+                "warning: no snapshot of the lab ({e}); `firedrill reset` will converge it with `up` instead"
+            );
+            None
+        }
+    }
 }
 
 /// Setup, baselines, the client on a healthy service, then the faults. The play is saved before

@@ -24,6 +24,9 @@ pub(crate) struct Play {
     /// This play's directory: the client's report and log.
     pub dir: PathBuf,
     pub prepared_at: DateTime<Utc>,
+    /// When the lab's baseline snapshot was taken (see `baseline`): `reset` returns to it.
+    #[serde(default)]
+    pub baseline_at: Option<DateTime<Utc>>,
     /// When the first fault began to be injected.
     #[serde(default)]
     pub faults_at: Option<DateTime<Utc>>,
@@ -212,6 +215,7 @@ mod tests {
             lab_file: "/labs/three-tier.yaml".into(),
             dir: tmp.path().join("play/t-1"),
             prepared_at: t(0),
+            baseline_at: None,
             faults_at: Some(t(30)),
             started_at: Some(t(32)),
             client: Some(ClientProc {

@@ -84,6 +84,11 @@ fn parse_reads_back_owner_bridge_and_normalised_subnet() {
     let p = parse(&domain_xml(&domain(Accel::Kvm)));
     assert_eq!(p.lab.as_deref(), Some("minimal"));
     assert_eq!(p.node.as_deref(), Some("web"));
+    // The overlay is writable; the seed is read-only (snapshots leave it out).
+    assert_eq!(
+        p.disks,
+        [("vda".to_string(), false), ("vdb".to_string(), true)]
+    );
 }
 
 #[test]
