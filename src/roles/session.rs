@@ -61,7 +61,6 @@ impl<'a, R: Remote> Session<'a, R> {
             })
     }
 
-    /// Like `run`, but a non-zero exit status is an error.
     /// Creates the todo database and user unless the todo login already works, then proves the
     /// login. The credentials and the SQL travel on stdin, never on a command line. `role` names
     /// the steps ("mysql", "postgres"); returns whether it provisioned.
@@ -100,6 +99,7 @@ impl<'a, R: Remote> Session<'a, R> {
         Ok(true)
     }
 
+    /// Like `run`, but a non-zero exit status is an error.
     pub(super) async fn ok(
         &self,
         step: &str,
