@@ -63,17 +63,26 @@ fi
 const PREPARED: &str = "filler=/var/backups/todo-uploads.tar\nmount=/\navail=6442450944\n";
 const INJECTED: &str = "inode=131\nsize=6442450944\navail=0\n";
 
+/// app1 as a fault is injected, verified (when `verify`) and reverted.
+fn app1_filled(verify: bool) -> FakeRemote {
+    let node = FakeRemote::new("app1")
+        .once(exact(&sudo(PREPARE)), ok(PREPARED))
+        .once(exact(&sudo(INJECT)), ok(INJECTED));
+    let node = if verify {
+        node.once(exact(&sudo(VERIFY)), ok(INJECTED))
+    } else {
+        node
+    };
+    node.once(
+        exact(&sudo(&revert("131"))),
+        ok("removed /var/backups/todo-uploads.tar\n"),
+    )
+}
+
 #[tokio::test]
 async fn inject_verify_revert_run_exactly_these_commands() {
     let bench = Bench::new();
-    let node = FakeRemote::new("app1")
-        .once(exact(&sudo(PREPARE)), ok(PREPARED))
-        .once(exact(&sudo(INJECT)), ok(INJECTED))
-        .once(exact(&sudo(VERIFY)), ok(INJECTED))
-        .once(
-            exact(&sudo(&revert("131"))),
-            ok("removed /var/backups/todo-uploads.tar\n"),
-        );
+    let node = app1_filled(true);
     let engine = bench.engine(&node, "fd-three-tier-app1");
     let mut rec = FaultRecord::new("app1", disk_full_fault());
     engine.inject(&mut rec, None).await.unwrap();
@@ -126,13 +135,7 @@ async fn inject_verify_revert_run_exactly_these_commands() {
 #[tokio::test]
 async fn a_hidden_fault_leaves_no_clue_in_the_event_log() {
     let bench = Bench::new();
-    let node = FakeRemote::new("app1")
-        .once(exact(&sudo(PREPARE)), ok(PREPARED))
-        .once(exact(&sudo(INJECT)), ok(INJECTED))
-        .once(
-            exact(&sudo(&revert("131"))),
-            ok("removed /var/backups/todo-uploads.tar\n"),
-        );
+    let node = app1_filled(false);
     let engine = bench.engine(&node, "fd-three-tier-app1");
     let mut rec = FaultRecord::new("app1", disk_full_fault());
     rec.hidden = true;

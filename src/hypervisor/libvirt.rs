@@ -71,6 +71,13 @@ impl Libvirt {
     fn with<T>(&self, f: impl FnOnce(&Connect) -> Result<T, HvError>) -> Result<T, HvError> {
         f(&self.conn)
     }
+
+    /// The domain named `name`, which must exist.
+    fn lookup(&self, name: &str) -> Result<Domain, HvError> {
+        self.conn
+            .lookup_domain_by_name(name)
+            .map_err(call("look up domain", name))
+    }
 }
 
 fn network_info(n: &Network) -> Result<NetworkInfo, HvError> {
@@ -205,24 +212,16 @@ impl Hypervisor for Libvirt {
     }
 
     fn start_domain(&self, name: &str) -> Result<(), HvError> {
-        self.with(|c| {
-            let d = c
-                .lookup_domain_by_name(name)
-                .map_err(call("look up domain", name))?;
-            if !d.is_active().map_err(call("read domain", name))? {
-                d.create().map_err(call("start domain", name))?;
-            }
-            Ok(())
-        })
+        let d = self.lookup(name)?;
+        if !d.is_active().map_err(call("read domain", name))? {
+            d.create().map_err(call("start domain", name))?;
+        }
+        Ok(())
     }
 
     fn reset_domain(&self, name: &str) -> Result<(), HvError> {
-        self.with(|c| {
-            let d = c
-                .lookup_domain_by_name(name)
-                .map_err(call("look up domain", name))?;
-            d.reset().map_err(call("reset domain", name))
-        })
+        let d = self.lookup(name)?;
+        d.reset().map_err(call("reset domain", name))
     }
 
     fn remove_domain(&self, name: &str, lab: &str) -> Result<(), HvError> {
@@ -250,64 +249,48 @@ impl Hypervisor for Libvirt {
     }
 
     fn suspend_domain(&self, name: &str) -> Result<(), HvError> {
-        self.with(|c| {
-            let d = c
-                .lookup_domain_by_name(name)
-                .map_err(call("look up domain", name))?;
-            d.suspend().map_err(call("pause domain", name))
-        })
+        let d = self.lookup(name)?;
+        d.suspend().map_err(call("pause domain", name))
     }
 
     fn resume_domain(&self, name: &str) -> Result<(), HvError> {
-        self.with(|c| {
-            let d = c
-                .lookup_domain_by_name(name)
-                .map_err(call("look up domain", name))?;
-            d.resume().map_err(call("resume domain", name))
-        })
+        let d = self.lookup(name)?;
+        d.resume().map_err(call("resume domain", name))
     }
 
     fn snapshot_domain(&self, name: &str, snapshot: &str) -> Result<(), HvError> {
-        self.with(|c| {
-            let d = c
-                .lookup_domain_by_name(name)
-                .map_err(call("look up domain", name))?;
-            match Domain::lookup_snapshot_by_name(&d, snapshot, 0) {
-                Ok(old) => old.delete(0).map_err(call("delete snapshot of", name))?,
-                Err(e) if is_missing(&e) => {}
-                Err(e) => return Err(call("look up snapshot of", name)(e)),
-            }
-            let disks = parse(&d.xml_desc(0).map_err(call("read domain", name))?).disks;
-            d.create_snapshot_xml(
-                &snapshot_xml(snapshot, &disks),
-                sys::VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC,
-            )
-            .map(|_| ())
-            .map_err(call("snapshot domain", name))
-        })
+        let d = self.lookup(name)?;
+        match Domain::lookup_snapshot_by_name(&d, snapshot, 0) {
+            Ok(old) => old.delete(0).map_err(call("delete snapshot of", name))?,
+            Err(e) if is_missing(&e) => {}
+            Err(e) => return Err(call("look up snapshot of", name)(e)),
+        }
+        let disks = parse(&d.xml_desc(0).map_err(call("read domain", name))?).disks;
+        d.create_snapshot_xml(
+            &snapshot_xml(snapshot, &disks),
+            sys::VIR_DOMAIN_SNAPSHOT_CREATE_ATOMIC,
+        )
+        .map(|_| ())
+        .map_err(call("snapshot domain", name))
     }
 
     fn revert_domain(&self, name: &str, snapshot: &str) -> Result<bool, HvError> {
-        self.with(|c| {
-            let d = c
-                .lookup_domain_by_name(name)
-                .map_err(call("look up domain", name))?;
-            let snap = match Domain::lookup_snapshot_by_name(&d, snapshot, 0) {
-                Ok(s) => s,
-                Err(e) if is_missing(&e) => return Ok(false),
-                Err(e) => return Err(call("look up snapshot of", name)(e)),
-            };
-            snap.revert(sys::VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING)
-                .map(|()| true)
-                .map_err(call("revert domain", name))
-        })
+        let d = self.lookup(name)?;
+        let snap = match Domain::lookup_snapshot_by_name(&d, snapshot, 0) {
+            Ok(s) => s,
+            Err(e) if is_missing(&e) => return Ok(false),
+            Err(e) => return Err(call("look up snapshot of", name)(e)),
+        };
+        snap.revert(sys::VIR_DOMAIN_SNAPSHOT_REVERT_RUNNING)
+            .map(|()| true)
+            .map_err(call("revert domain", name))
     }
 }
 
 /// Against libvirt's built-in test driver: no daemon needed. `test:///default` is shared within
 /// the process, so each test uses names of its own.
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::hypervisor::xml::{self, Accel, DomainSpec, ForwardMode, NetworkSpec};
 
@@ -315,7 +298,7 @@ mod tests {
         Libvirt::open(Some("test:///default")).expect("test driver")
     }
 
-    fn net(name: &str, lab: &str, third_octet: u8) -> NetworkSpec {
+    pub(crate) fn net(name: &str, lab: &str, third_octet: u8) -> NetworkSpec {
         NetworkSpec {
             name: name.into(),
             lab: lab.into(),
@@ -328,7 +311,7 @@ mod tests {
         }
     }
 
-    fn dom(name: &str, lab: &str, network: &str) -> DomainSpec {
+    pub(crate) fn dom(name: &str, lab: &str, network: &str) -> DomainSpec {
         DomainSpec {
             name: name.into(),
             lab: lab.into(),

@@ -6,6 +6,9 @@ mod libvirt;
 pub(crate) mod xml;
 
 pub(crate) use libvirt::Libvirt;
+/// A network and a domain for tests against libvirt's test driver.
+#[cfg(test)]
+pub(crate) use libvirt::tests::{dom as test_domain, net as test_network};
 
 use ipnetwork::Ipv4Network;
 

@@ -141,47 +141,21 @@ pub(crate) async fn sync_clocks<N: Nodes>(nodes: &N, names: &[String]) -> Vec<St
 mod tests {
     use super::*;
     use crate::hypervisor::DomainState;
-    use crate::hypervisor::Libvirt;
-    use crate::hypervisor::xml::{self, Accel, DomainSpec, ForwardMode, NetworkSpec};
+    use crate::hypervisor::xml;
+    use crate::hypervisor::{Libvirt, test_domain, test_network};
 
     /// Two running domains of lab `lab` on libvirt's test driver.
     fn lab(hv: &Libvirt, lab: &str, octet: u8) -> Vec<String> {
         let net = format!("fd-{lab}-lan");
-        hv.define_network(&xml::network_xml(&NetworkSpec {
-            name: net.clone(),
-            lab: lab.into(),
-            bridge: format!("fdb{octet}"),
-            mode: ForwardMode::Nat,
-            domain: format!("{lab}.lab"),
-            cidr: format!("10.98.{octet}.0/24").parse().unwrap(),
-            gateway: format!("10.98.{octet}.1").parse().unwrap(),
-            hosts: vec![],
-        }))
-        .unwrap();
+        hv.define_network(&xml::network_xml(&test_network(&net, lab, octet)))
+            .unwrap();
         hv.start_network(&net).unwrap();
         ["app", "db"]
             .iter()
-            .enumerate()
-            .map(|(i, node)| {
+            .map(|node| {
                 let name = format!("fd-{lab}-{node}");
-                hv.define_domain(&xml::domain_xml(&DomainSpec {
-                    name: name.clone(),
-                    lab: lab.into(),
-                    node: (*node).into(),
-                    accel: Accel::Tcg,
-                    memory_mib: 256,
-                    cpus: 1,
-                    kernel: "/nonexistent/vmlinuz".into(),
-                    initrd: "/nonexistent/initrd.img".into(),
-                    cmdline: "console=ttyS0".into(),
-                    disk: "/nonexistent/disk.qcow2".into(),
-                    seed: "/nonexistent/seed.iso".into(),
-                    console_log: "/nonexistent/console.log".into(),
-                    network: net.clone(),
-                    mac: format!("52:54:00:00:{octet:02x}:{i:02x}"),
-                    run_as: (0, 0),
-                }))
-                .unwrap();
+                hv.define_domain(&xml::domain_xml(&test_domain(&name, lab, &net)))
+                    .unwrap();
                 hv.start_domain(&name).unwrap();
                 name
             })
