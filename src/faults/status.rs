@@ -40,17 +40,12 @@ pub(crate) struct Row {
     pub(crate) error: Option<String>,
 }
 
-pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result<(), FaultError> {
-    let (dir, state) = load(home, lab)?;
-    let store = Store::new(&dir);
-    let records = store.all()?;
-    let verdicts = check(&dir, &state, &store, &records).await;
-    let mut rows = Vec::new();
-    for mut rec in records {
-        let on_node = verdicts.get(&rec.id).cloned().unwrap_or(OnNode::Skipped);
-        settle_timer(&store, &mut rec, &on_node)?;
+impl Row {
+    /// What `fault status` shows of a record. A level's fault in play shows only that it is
+    /// there: its kind, node and what it does would give the level away.
+    fn of(mut rec: FaultRecord, on_node: OnNode) -> Row {
         if rec.secret() {
-            rows.push(Row {
+            return Row {
                 kind: "(level)".to_string(),
                 summary: "hidden while the level is played; `firedrill give-up` reveals it"
                     .to_string(),
@@ -62,10 +57,9 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
                 on_node,
                 auto_revert_due: None,
                 error: None,
-            });
-            continue;
+            };
         }
-        rows.push(Row {
+        Row {
             kind: rec.kind().to_string(),
             summary: rec.fault.ops().summary(),
             id: rec.id,
@@ -76,7 +70,20 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
             on_node,
             auto_revert_due: rec.auto_revert.map(|t| t.due),
             error: rec.error,
-        });
+        }
+    }
+}
+
+pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result<(), FaultError> {
+    let (dir, state) = load(home, lab)?;
+    let store = Store::new(&dir);
+    let records = store.all()?;
+    let verdicts = check(&dir, &state, &store, &records).await;
+    let mut rows = Vec::new();
+    for mut rec in records {
+        let on_node = verdicts.get(&rec.id).cloned().unwrap_or(OnNode::Skipped);
+        settle_timer(&store, &mut rec, &on_node)?;
+        rows.push(Row::of(rec, on_node));
     }
     if json {
         let doc = serde_json::json!({"lab": state.name, "faults": rows});
@@ -247,6 +254,30 @@ mod tests {
             auto_revert_due: None,
             error: None,
         }
+    }
+
+    #[test]
+    fn a_level_fault_shows_neither_kind_nor_node_until_reverted() {
+        let mut rec = FaultRecord::new("app1", crate::faults::testing::disk_full_fault());
+        rec.id = "f1".into();
+        rec.state = FaultState::Active;
+        rec.hidden = true;
+        let shown = Row::of(rec.clone(), OnNode::Skipped);
+        assert_eq!(
+            (shown.kind.as_str(), shown.node.as_str()),
+            ("(level)", "(hidden)")
+        );
+        let table = format_table("three-tier", &[shown]);
+        assert!(
+            !table.contains("disk") && !table.contains("app1"),
+            "{table}"
+        );
+        rec.state = FaultState::Reverted;
+        let shown = Row::of(rec, OnNode::Skipped);
+        assert_eq!(
+            (shown.kind.as_str(), shown.node.as_str()),
+            ("disk-full", "app1")
+        );
     }
 
     #[test]
