@@ -117,11 +117,11 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
         file,
         lab: lab.clone(),
         lab_file: level.lab_path.clone(),
-        dir: home.play_dir().join(format!(
-            "{}-{}",
-            level.id.value,
-            now.format("%Y%m%dT%H%M%SZ")
-        )),
+        // Named by time only: the briefing prints this path, and with `play --random` the
+        // level's id (which names the cause) must stay unknown.
+        dir: home
+            .play_dir()
+            .join(now.format("%Y%m%dT%H%M%SZ").to_string()),
         prepared_at: now,
         baseline_at: None,
         faults_at: None,
