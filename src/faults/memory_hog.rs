@@ -58,6 +58,16 @@ fn program_reading(leave_mib: u64, meminfo: &str) -> String {
     )
 }
 
+/// Waits (at most 3 minutes: a TCG guest fills slowly) until the hog has taken the memory, so
+/// the fault is in effect when `apply` returns, as a level's clock assumes.
+fn fill_wait(low_mib: u64) -> String {
+    format!(
+        "i=0\n\
+         while [ \"$(awk '/^MemAvailable:/ {{print $2}}' /proc/meminfo)\" -gt {} ] && [ $i -lt 180 ]; do sleep 1; i=$((i + 1)); done\n",
+        low_mib * 1024
+    )
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct SshdAdj {
     pub(crate) pid: u32,
@@ -141,6 +151,7 @@ impl FaultOps for MemoryHog {
             );
         }
         s += &self.hog(&program(self.leave_mib));
+        s += &fill_wait(self.leave_mib + SLACK_MIB);
         s
     }
 

@@ -36,6 +36,8 @@ fn inject() -> String {
 if [ "$(cat /proc/412/comm 2>/dev/null)" = sshd ]; then echo -1000 > /proc/412/oom_score_adj; fi
 if [ "$(cat /proc/980/comm 2>/dev/null)" = sshd ]; then echo -1000 > /proc/980/oom_score_adj; fi
 systemd-run --quiet --collect --unit=report-cache.service --description='Report cache warm-up' --uid=nobody -p StandardInput=data -p StandardInputData={} /bin/bash -c 'exec -a '\''java -Xms256m -jar /opt/reports/report-cache.jar --warm'\'' /usr/bin/python3'
+i=0
+while [ "$(awk '/^MemAvailable:/ {{print $2}}' /proc/meminfo)" -gt 114688 ] && [ $i -lt 180 ]; do sleep 1; i=$((i + 1)); done
 "#,
         base64(PROGRAM.as_bytes())
     )
