@@ -64,7 +64,14 @@ fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
         ));
     }
     if ended {
-        for e in report.events.iter().filter(|e| e.ts >= from && e.ts <= end) {
+        // The play's own events ("a fault of the level changed a node", "incident started")
+        // say less than the rows above; the rest (a node rebooted, a fault reverted) is news.
+        let own = |kind: &str| matches!(kind, "level-fault" | "level-started");
+        for e in report
+            .events
+            .iter()
+            .filter(|e| e.ts >= from && e.ts <= end && !own(&e.kind))
+        {
             let node = e
                 .node
                 .as_deref()

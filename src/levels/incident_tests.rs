@@ -80,3 +80,41 @@ fn report_while_the_level_is_played_does_not_name_the_cause() {
     assert!(!text.contains("Debrief"), "{text}");
     crate::golden::assert_golden("levels/incident-ongoing.md", &text);
 }
+
+#[test]
+fn the_plays_own_events_are_not_repeated_in_the_timeline() {
+    use crate::levels::client_report::ReportEvent;
+    let level = valid(LEVEL);
+    let mut report = ClientReport::parse(&synthetic_report());
+    let own = |kind: &str, at: i64, message: &str| ReportEvent {
+        ts: t(at),
+        kind: kind.into(),
+        node: None,
+        message: message.into(),
+    };
+    report.events.push(own(
+        "level-fault",
+        31,
+        "a fault of the level changed a node (f1)",
+    ));
+    report
+        .events
+        .push(own("level-started", 32, "incident started: Saving fails"));
+    let mut play = play();
+    let score = play.score(&level, &report, t(150), Outcome::Solved);
+    play.end = Some(End {
+        at: t(150),
+        outcome: Outcome::Solved,
+        score,
+    });
+    let text = render(&Input {
+        level: &level,
+        play: &play,
+        report: &report,
+        now: t(200),
+    });
+    assert!(!text.contains("a fault of the level changed"), "{text}");
+    assert!(!text.contains("incident started:"), "{text}");
+    // The client's other events still are.
+    assert!(text.contains("fault injected on app1"), "{text}");
+}
