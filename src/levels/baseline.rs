@@ -100,6 +100,9 @@ pub(crate) fn restore(hv: &dyn Hypervisor, domains: &[String]) -> Result<bool, H
     Ok(missing.lock().map(|m| m.is_empty()).unwrap_or(false))
 }
 
+/// How long a node may take to answer after a revert.
+const REACH: Duration = Duration::from_secs(30);
+
 /// `date` that sets the clock to `now` (UNIX seconds and nanoseconds), quiet.
 fn set_clock(now: Duration) -> String {
     format!(
@@ -115,9 +118,18 @@ pub(crate) async fn sync_clocks<N: Nodes>(nodes: &N, names: &[String]) -> Vec<St
     let mut failures = Vec::new();
     for node in names {
         // The first command also opens the session, so the second's round trip is a command's.
-        let start = Instant::now();
-        let first = nodes.run(node, "true").await;
-        let rtt = start.elapsed();
+        // Right after a revert the node's new network port may not forward yet ("no route to
+        // host" for a second or two): try for up to 30 s.
+        let deadline = Instant::now() + REACH;
+        let (first, rtt) = loop {
+            let start = Instant::now();
+            let first = nodes.run(node, "true").await;
+            let rtt = start.elapsed();
+            if first.is_ok() || Instant::now() >= deadline {
+                break (first, rtt);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
         let result = match first {
             Ok(_) => {
                 let now = SystemTime::now()
@@ -216,6 +228,8 @@ mod tests {
         let nodes = crate::levels::testutil::FakeNodes::new(vec![
             FakeRemote::new("app")
                 .logged_in_as_root()
+                // Just reverted: the first attempt finds no route; the next one works.
+                .fail_once(exact("sh -c true"), "cannot connect: No route to host")
                 .once(exact("sh -c true"), ok(""))
                 .once(prefix("sh -c 'date -u -s @"), ok("")),
             FakeRemote::new("db")
@@ -236,7 +250,8 @@ mod tests {
             ["db: date: date: cannot set date: Operation not permitted"]
         );
         let app = nodes.nodes["app"].commands();
-        let secs: u64 = app[1]
+        assert_eq!(app.len(), 3, "{app:?}");
+        let secs: u64 = app[2]
             .strip_prefix("sh -c 'date -u -s @")
             .and_then(|r| r.split('.').next())
             .and_then(|n| n.parse().ok())

@@ -165,6 +165,11 @@ impl FakeRemote {
         self.rule(matcher, Answer::Error(message.to_string()), None)
     }
 
+    /// Fails the first matching command as a lost connection would; later ones fall through.
+    pub(crate) fn fail_once(self, matcher: Matcher, message: &str) -> FakeRemote {
+        self.rule(matcher, Answer::Error(message.to_string()), Some(1))
+    }
+
     /// Every command received, in order, with its stdin.
     pub(crate) fn calls(&self) -> Vec<Call> {
         lock(&self.calls).clone()
