@@ -43,23 +43,28 @@ fn play() -> Play {
     }
 }
 
-#[test]
-fn report_of_a_solved_level() {
-    let level = valid(LEVEL);
-    let report = ClientReport::parse(&synthetic_report());
+/// The report of the test level, solved at t(150) and written at t(200).
+fn solved(level: &Level, report: &ClientReport) -> String {
     let mut play = play();
-    let score = play.score(&level, &report, t(150), Outcome::Solved);
+    let score = play.score(level, report, t(150), Outcome::Solved);
     play.end = Some(End {
         at: t(150),
         outcome: Outcome::Solved,
         score,
     });
-    let text = render(&Input {
-        level: &level,
+    render(&Input {
+        level,
         play: &play,
-        report: &report,
+        report,
         now: t(200),
-    });
+    })
+}
+
+#[test]
+fn report_of_a_solved_level() {
+    let level = valid(LEVEL);
+    let report = ClientReport::parse(&synthetic_report());
+    let text = solved(&level, &report);
     crate::golden::assert_golden("levels/incident-solved.md", &text);
 }
 
@@ -100,19 +105,7 @@ fn the_plays_own_events_are_not_repeated_in_the_timeline() {
     report
         .events
         .push(own("level-started", 32, "incident started: Saving fails"));
-    let mut play = play();
-    let score = play.score(&level, &report, t(150), Outcome::Solved);
-    play.end = Some(End {
-        at: t(150),
-        outcome: Outcome::Solved,
-        score,
-    });
-    let text = render(&Input {
-        level: &level,
-        play: &play,
-        report: &report,
-        now: t(200),
-    });
+    let text = solved(&level, &report);
     assert!(!text.contains("a fault of the level changed"), "{text}");
     assert!(!text.contains("incident started:"), "{text}");
     // The client's other events still are.
