@@ -70,6 +70,23 @@ impl SshNodes {
         Ok(session)
     }
 
+    /// Waits until every node of the lab accepts a login and has finished booting: a fault that
+    /// resets a node leaves it booting (two minutes under TCG), and the incident starts once it
+    /// is back, as the briefing says.
+    pub(crate) async fn wait_all_ready(&self) -> Result<(), LevelError> {
+        for node in &self.state.nodes {
+            if self.run(&node.name, "true").await.is_ok() {
+                continue;
+            }
+            let session = crate::ssh::wait_ready(&self.target(&node.name)?, REBOOT, |_| {}).await?;
+            self.sessions
+                .lock()
+                .await
+                .insert(node.name.clone(), Arc::new(session));
+        }
+        Ok(())
+    }
+
     pub(crate) async fn close(self) {
         for (_, s) in self.sessions.into_inner() {
             if let Ok(s) = Arc::try_unwrap(s) {

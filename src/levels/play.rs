@@ -275,6 +275,8 @@ async fn prepare(
             FaultSpec::Script(step) => run_step(nodes, step, "a scripted fault").await?,
         }
     }
+    // A fault may have reset a node: the clock starts once every node is back.
+    nodes.wait_all_ready().await?;
     play.started_at = Some(Utc::now());
     play.save(home)
 }
