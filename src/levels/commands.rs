@@ -108,7 +108,13 @@ pub(crate) fn render_check(eval: &Evaluation) -> String {
         for v in &eval.guards {
             out += &format!(
                 "  [{}] {}{}\n",
-                if v.met { "ok" } else { "VIOLATED" },
+                // A guard with a note could not be judged (its node did not answer): that is
+                // not the learner's damage, and it still blocks "solved".
+                match (v.met, &v.note) {
+                    (true, _) => "ok",
+                    (false, Some(_)) => "unknown",
+                    (false, None) => "VIOLATED",
+                },
                 v.description,
                 note(&v.note)
             );
@@ -179,13 +185,22 @@ mod tests {
                 ),
                 v("room", "The app server can write its data", false, None),
             ],
-            guards: vec![v("rows", "No todo is lost", false, None)],
+            guards: vec![
+                v("rows", "No todo is lost", false, None),
+                v(
+                    "data",
+                    "The data directory is kept",
+                    false,
+                    Some("cannot run the check: db: connection reset"),
+                ),
+            ],
             rebooted: vec![],
         };
         assert_eq!(
             render_check(&eval),
             "objectives:\n  [met] Users are served again (100% of requests succeeded over the last 30 s (needs 99%))\n  \
-             [   ] The app server can write its data\nguards:\n  [VIOLATED] No todo is lost\n"
+             [   ] The app server can write its data\nguards:\n  [VIOLATED] No todo is lost\n  \
+             [unknown] The data directory is kept (cannot run the check: db: connection reset)\n"
         );
     }
 }
