@@ -103,13 +103,31 @@ pub(crate) fn judge(
     })
 }
 
+/// How long a state check may run on its node. A check can hang: a query queued behind a lock
+/// (the db-lock level), a node swamped by the incident. `timeout` on the node stops it, so no
+/// check process is left behind, and the check says it could not tell.
+const CHECK_SECS: u32 = 30;
+
+/// `command` as the node runs it: under `timeout`.
+fn bounded(command: &str) -> String {
+    format!("timeout {CHECK_SECS} sh -c {}", crate::ssh::quote(command))
+}
+
 async fn run_state<N: Nodes>(
     nodes: &N,
     s: &StateCheck,
     key: &str,
     ctx: &Context<'_>,
 ) -> (bool, Option<String>) {
-    match nodes.run(&s.node.value, &s.command).await {
+    match nodes.run(&s.node.value, &bounded(&s.command)).await {
+        // coreutils `timeout` exits 124 when it stopped the command.
+        Ok(out) if out.status == 124 => (
+            false,
+            Some(format!(
+                "cannot run the check: it did not finish within {CHECK_SECS} s on {}",
+                s.node.value
+            )),
+        ),
         Ok(out) => {
             let baseline = ctx.baselines.get(key).map(String::as_str);
             if s.needs_baseline() && baseline.is_none() {
@@ -265,7 +283,7 @@ pub(crate) async fn capture_baselines<N: Nodes>(
         if !s.needs_baseline() {
             continue;
         }
-        let result = nodes.run(&s.node.value, &s.command).await?;
+        let result = nodes.run(&s.node.value, &bounded(&s.command)).await?;
         if !result.success() {
             return Err(LevelError::Step {
                 node: s.node.value.clone(),

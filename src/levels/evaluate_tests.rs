@@ -76,8 +76,15 @@ async fn while_it_still_fails_nothing_is_rebooted() {
     assert!(!eval.solved(&valid(LEVEL)));
     assert!(said.is_empty());
     assert!(nodes.reboots().is_empty());
-    assert_eq!(nodes.nodes["app1"].commands(), ["sudo -n sh -c df"]);
-    assert_eq!(nodes.nodes["db"].commands(), ["sudo -n sh -c count"]);
+    // Every check runs under `timeout` on its node.
+    assert_eq!(
+        nodes.nodes["app1"].commands(),
+        ["sudo -n sh -c 'timeout 30 sh -c df'"]
+    );
+    assert_eq!(
+        nodes.nodes["db"].commands(),
+        ["sudo -n sh -c 'timeout 30 sh -c count'"]
+    );
 }
 
 #[tokio::test]
@@ -167,6 +174,25 @@ async fn a_violated_guard_blocks_the_reboot_and_the_solve() {
     );
     assert!(nodes.reboots().is_empty());
     assert!(!eval.solved(&valid(LEVEL)));
+}
+
+#[tokio::test]
+async fn a_check_that_hangs_is_stopped_and_says_so() {
+    // `timeout` exits 124: the guard's query waited behind a lock for 30 s.
+    let nodes = FakeNodes::new(vec![
+        FakeRemote::new("app1").on(contains("df"), exit(1, "")),
+        FakeRemote::new("db").on(contains("count"), exit(124, "")),
+    ]);
+    let (eval, _) = run(&nodes, 70).await;
+    assert_eq!(
+        eval.guards,
+        [verdict(
+            "rows",
+            "No todo is lost",
+            false,
+            Some("cannot run the check: it did not finish within 30 s on db")
+        )]
+    );
 }
 
 #[tokio::test]
