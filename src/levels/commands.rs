@@ -65,6 +65,7 @@ pub(crate) async fn check(home: &Home, apply_solution: bool) -> Result<(), Level
         report: &report,
         since: play.started_at.unwrap_or(play.prepared_at),
         now: Utc::now(),
+        live: true,
         baselines: &play.baselines,
         after_reboot: AFTER_REBOOT,
     };

@@ -63,6 +63,9 @@ pub(crate) struct Context<'a> {
     /// The start of the incident clock: the mitigate window must lie after it.
     pub since: DateTime<Utc>,
     pub now: DateTime<Utc>,
+    /// Clock checks compare with the host clock read when each answer arrives; without
+    /// `live` (tests), `now` stands for it.
+    pub live: bool,
     pub baselines: &'a BTreeMap<String, String>,
     pub after_reboot: Retry,
 }
@@ -119,7 +122,11 @@ async fn run_state<N: Nodes>(
     key: &str,
     ctx: &Context<'_>,
 ) -> (bool, Option<String>) {
-    match nodes.run(&s.node.value, &bounded(&s.command)).await {
+    let result = nodes.run(&s.node.value, &bounded(&s.command)).await;
+    // A clock check compares with the host's time when the answer came back, not when `check`
+    // began: the checks before it may have taken longer than its tolerance.
+    let answered = if ctx.live { Utc::now() } else { ctx.now };
+    match result {
         // coreutils `timeout` exits 124 when it stopped the command.
         Ok(out) if out.status == 124 => (
             false,
@@ -133,7 +140,7 @@ async fn run_state<N: Nodes>(
             if s.needs_baseline() && baseline.is_none() {
                 return (false, Some("no baseline was recorded when the level started; `firedrill reset` and play again".into()));
             }
-            (judge(&s.expect, &out, baseline, ctx.now), None)
+            (judge(&s.expect, &out, baseline, answered), None)
         }
         Err(e) => (false, Some(format!("cannot run the check: {e}"))),
     }

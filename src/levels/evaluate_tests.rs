@@ -18,6 +18,7 @@ fn ctx<'a>(
         report,
         since: t(32),
         now: t(now),
+        live: false,
         baselines,
         after_reboot: Retry {
             attempts: 3,
