@@ -333,3 +333,31 @@ fn every_expectation() {
         now
     ));
 }
+
+#[tokio::test]
+async fn a_live_clock_check_compares_with_the_time_of_the_answer() {
+    use crate::levels::level::StateCheck;
+    use crate::spec::{At, Pos};
+    let pos = Pos { line: 1, column: 1 };
+    let check = StateCheck {
+        pos,
+        node: At {
+            value: "app1".into(),
+            pos,
+        },
+        command: "date +%s".into(),
+        expect: vec![Expect::ClockWithin(5)],
+    };
+    // The node's clock is right now; `check` began long before (as when earlier checks ran).
+    let right_now = format!("{}\n", Utc::now().timestamp());
+    let nodes = FakeNodes::new(vec![
+        FakeRemote::new("app1").on(contains("date +%s"), ok(&right_now)),
+    ]);
+    let report = ClientReport::default();
+    let b = baselines();
+    let mut live = ctx(&report, &b, 0);
+    live.live = true;
+    assert_eq!(run_state(&nodes, &check, "k", &live).await, (true, None));
+    let stale = ctx(&report, &b, 0);
+    assert_eq!(run_state(&nodes, &check, "k", &stale).await, (false, None));
+}
