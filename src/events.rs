@@ -283,7 +283,7 @@ mod tests {
     fn append_then_tail_reads_only_new_complete_lines() {
         let dir = tempfile::tempdir().expect("tempdir");
         let home = Home::at(dir.path());
-        let lab = home.lab("demo");
+        let lab = home.lab(&"demo".into());
         std::fs::create_dir_all(lab.dir()).expect("mkdir");
         let before = event(1_000, EventKind::LabUp, "lab demo up");
         append(&lab, &before).expect("append");

@@ -4,7 +4,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes `data` to `path` with `mode`, creating the parent directory if needed. Readers see the
 /// old file or the new one, never half of one.
@@ -41,9 +41,92 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Resu
     result
 }
 
+/// Why `remove_tree_inside` refused to remove a directory.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RemoveError {
+    #[error(
+        "refusing to remove {path}: it is not a directory strictly inside {root} (firedrill removes only what it created there)"
+    )]
+    Outside { path: PathBuf, root: PathBuf },
+    #[error("cannot remove {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The one way firedrill removes a directory tree: `dir` must be an existing directory (not a
+/// symlink) whose canonical parent is the canonical `root`, so no name, `..`, absolute path or
+/// symlink can make it remove anything else. Symlinks inside are removed, never followed.
+pub(crate) fn remove_tree_inside(root: &Path, dir: &Path) -> Result<(), RemoveError> {
+    let outside = || RemoveError::Outside {
+        path: dir.to_path_buf(),
+        root: root.to_path_buf(),
+    };
+    let meta = fs::symlink_metadata(dir).map_err(|source| RemoveError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(outside());
+    }
+    let (Ok(canon_root), Ok(canon_dir)) = (fs::canonicalize(root), fs::canonicalize(dir)) else {
+        return Err(outside());
+    };
+    if canon_dir.parent() != Some(canon_root.as_path()) || canon_dir == canon_root {
+        return Err(outside());
+    }
+    fs::remove_dir_all(&canon_dir).map_err(|source| RemoveError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removes_only_a_real_directory_directly_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("home/labs");
+        fs::create_dir_all(root.join("a/nodes")).unwrap();
+        fs::write(root.join("a/nodes/f"), b"x").unwrap();
+        let outside = tmp.path().join("precious");
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("keep"), b"x").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("a/escape")).unwrap();
+
+        for bad in [
+            root.join(".."),
+            root.join("../.."),
+            root.clone(),
+            root.join("."),
+            outside.clone(),
+            root.join("link"),
+            root.join("a/nodes"),
+            root.join("a/nodes/f"),
+        ] {
+            let err = remove_tree_inside(&root, &bad).unwrap_err();
+            assert!(
+                matches!(err, RemoveError::Outside { .. }),
+                "{}: {err}",
+                bad.display()
+            );
+        }
+        assert!(matches!(
+            remove_tree_inside(&root, &root.join("missing")),
+            Err(RemoveError::Io { .. })
+        ));
+        remove_tree_inside(&root, &root.join("a")).unwrap();
+        assert!(!root.join("a").exists());
+        assert!(
+            outside.join("keep").exists(),
+            "a symlink inside is not followed"
+        );
+        assert!(root.exists() && root.join("link").exists());
+    }
 
     #[test]
     fn creates_the_directory_sets_the_mode_and_leaves_no_temp_file() {

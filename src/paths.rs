@@ -1,6 +1,97 @@
 //! Every on-disk name in one place.
 
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// The longest lab name: libvirt object names are built from it (`fd-NAME-NODE`).
+pub(crate) const LAB_NAME_MAX: usize = 20;
+
+/// The rule a lab name follows, for messages.
+pub(crate) const LAB_NAME_RULE: &str =
+    "lowercase letters, digits and '-' (at most 20), starting and ending with a letter or digit";
+
+/// A lab's name, checked: lowercase letters, digits and '-', at most 20, starting and ending
+/// with a letter or digit. `Home::lab` takes only this type, so no name from the command line, a
+/// state file, a fault record or a level can become a path (`..`, `/etc`, `''`) unchecked.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub(crate) struct LabName(String);
+
+/// A name that is not a valid lab name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a lab name: use {LAB_NAME_RULE}")]
+pub(crate) struct BadLabName(pub(crate) String);
+
+impl LabName {
+    pub(crate) fn parse(name: &str) -> Result<LabName, BadLabName> {
+        if is_label(name, LAB_NAME_MAX) {
+            Ok(LabName(name.to_string()))
+        } else {
+            Err(BadLabName(name.to_string()))
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for LabName {
+    type Error = BadLabName;
+    fn try_from(s: String) -> Result<LabName, BadLabName> {
+        LabName::parse(&s)
+    }
+}
+
+/// Test fixtures name labs with literals; a bad literal is a bug in the test.
+#[cfg(test)]
+impl From<&str> for LabName {
+    fn from(s: &str) -> LabName {
+        LabName::parse(s).expect("a valid lab name in a test")
+    }
+}
+
+impl From<LabName> for String {
+    fn from(n: LabName) -> String {
+        n.0
+    }
+}
+
+impl std::ops::Deref for LabName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for LabName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for LabName {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for LabName {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// A DNS label as RFC 1123 hostnames use it, lowercase only so names are written one way. Lab,
+/// node and network names follow it, and only such names are ever joined onto a path.
+pub(crate) fn is_label(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
 
 /// The state directory: `FIREDRILL_HOME`, else `~/.local/share/firedrill`.
 #[derive(Debug, Clone)]
@@ -68,9 +159,11 @@ impl Home {
         self.root.join("scores.jsonl")
     }
 
-    pub(crate) fn lab(&self, name: &str) -> LabDir {
+    /// The lab's directory. Only a checked name builds it.
+    pub(crate) fn lab(&self, name: &LabName) -> LabDir {
         LabDir {
-            dir: self.labs().join(name),
+            dir: self.labs().join(name.as_str()),
+            name: name.clone(),
         }
     }
 }
@@ -79,6 +172,7 @@ impl Home {
 #[derive(Debug, Clone)]
 pub(crate) struct LabDir {
     dir: PathBuf,
+    name: LabName,
 }
 
 impl LabDir {
@@ -86,11 +180,12 @@ impl LabDir {
         &self.dir
     }
     /// The lab's name (the directory's).
-    pub(crate) fn name(&self) -> String {
-        self.dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
+    pub(crate) fn name(&self) -> &LabName {
+        &self.name
+    }
+    /// The advisory lock every command that changes the lab holds (see `lab::lock`).
+    pub(crate) fn lock_file(&self) -> PathBuf {
+        self.dir.join("lock")
     }
     pub(crate) fn state_file(&self) -> PathBuf {
         self.dir.join("state.json")

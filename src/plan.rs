@@ -119,7 +119,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
         let dir = inputs.dir;
         let domain = DomainSpec {
             name: domain_name(&lab.name, &node.name),
-            lab: lab.name.clone(),
+            lab: lab.name.to_string(),
             node: node.name.clone(),
             accel: inputs.accel,
             memory_mib: node.memory_mib,
@@ -156,7 +156,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
         .enumerate()
         .map(|(i, net)| NetworkSpec {
             name: network_name(&lab.name, &net.name),
-            lab: lab.name.clone(),
+            lab: lab.name.to_string(),
             bridge: bridge_name(&lab.name, &net.name),
             mode: match net.mode {
                 NetMode::Nat => ForwardMode::Nat,
@@ -180,7 +180,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
         })
         .collect();
     Ok(Plan {
-        lab: lab.name.clone(),
+        lab: lab.name.to_string(),
         networks,
         nodes,
     })
@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn a_missing_image_names_the_node_and_the_fix() {
         let l = lab("labs/minimal.yaml");
-        let dir = Home::at("/h").lab("minimal");
+        let dir = Home::at("/h").lab(&"minimal".into());
         let err = plan(
             &l,
             &PlanInputs {

@@ -3,7 +3,7 @@
 //! half-finished `up` made, and again when `up` ends.
 
 use crate::hypervisor::xml::Accel;
-use crate::paths::{Home, LabDir};
+use crate::paths::{Home, LabDir, LabName};
 use crate::spec::Role;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
@@ -72,7 +72,7 @@ pub(crate) struct NodeState {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct LabState {
-    pub(crate) name: String,
+    pub(crate) name: LabName,
     pub(crate) source: PathBuf,
     pub(crate) uri: String,
     pub(crate) accel: Accel,
@@ -102,14 +102,48 @@ pub(crate) enum StateError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("{name}\n  hint: {}", labs_hint(labs))]
+    BadName {
+        name: crate::paths::BadLabName,
+        labs: Vec<String>,
+    },
+    #[error(
+        "{path} is damaged: {problem}\n  hint: firedrill will not use it; run `firedrill down --lab {lab}` to remove the lab, then `firedrill up` again"
+    )]
+    Damaged {
+        path: PathBuf,
+        lab: LabName,
+        problem: String,
+    },
     #[error("no lab is up\n  hint: bring one up with `firedrill up LAB.yaml`")]
     NoLab,
     #[error(
         "lab `{0}` is not up\n  hint: `firedrill list` shows the labs on this host; bring it up with `firedrill up LAB.yaml`"
     )]
-    NotFound(String),
+    NotFound(LabName),
     #[error("several labs are up: {}\n  hint: choose one with --lab NAME", .0.join(", "))]
     Ambiguous(Vec<String>),
+}
+
+fn labs_hint(labs: &[String]) -> String {
+    if labs.is_empty() {
+        "no lab is on this host; bring one up with `firedrill up LAB.yaml`".to_string()
+    } else {
+        format!("labs on this host: {}", labs.join(", "))
+    }
+}
+
+impl StateError {
+    /// Bad input from the user (exit 2), as opposed to a failure of the host.
+    pub(crate) fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            StateError::NotFound(_)
+                | StateError::Ambiguous(_)
+                | StateError::NoLab
+                | StateError::BadName { .. }
+        )
+    }
 }
 
 /// Writes `contents` to `path` through a temp file in the same directory and a rename, with
@@ -153,20 +187,42 @@ impl LabState {
         write_atomic(&dir.state_file(), &json, 0o644)
     }
 
-    pub(crate) fn load(dir: &LabDir, lab: &str) -> Result<Option<LabState>, StateError> {
+    /// The lab's state, or `None` when it has none. A state whose names could build a path
+    /// or a command outside the lab (a lab name that is not its directory's, a node name that
+    /// is not a label) is reported as damaged and never used.
+    pub(crate) fn load(dir: &LabDir) -> Result<Option<LabState>, StateError> {
         let path = dir.state_file();
+        let lab = dir.name();
         let text = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StateError::Read { path, source }),
         };
-        serde_json::from_slice(&text)
-            .map(Some)
-            .map_err(|source| StateError::Parse {
-                path,
+        let state: LabState =
+            serde_json::from_slice(&text).map_err(|source| StateError::Parse {
+                path: path.clone(),
                 lab: lab.to_string(),
                 source,
-            })
+            })?;
+        let damaged = |problem: String| StateError::Damaged {
+            path: path.clone(),
+            lab: lab.clone(),
+            problem,
+        };
+        if &state.name != lab {
+            return Err(damaged(format!(
+                "it names lab `{}`, but it is lab `{lab}`'s",
+                state.name
+            )));
+        }
+        if let Some(n) = state
+            .nodes
+            .iter()
+            .find(|n| !crate::paths::is_label(&n.name, 63))
+        {
+            return Err(damaged(format!("node name `{}` is not valid", n.name)));
+        }
+        Ok(Some(state))
     }
 
     pub(crate) fn node(&self, name: &str) -> Option<&NodeState> {
@@ -174,35 +230,59 @@ impl LabState {
     }
 }
 
-/// Labs that have a directory under `labs/`, sorted.
-pub(crate) fn lab_names(home: &Home) -> Result<Vec<String>, StateError> {
+/// Labs that have a directory under `labs/`, sorted. A directory whose name is not a lab name
+/// is not a lab's (firedrill never made it) and is left alone.
+pub(crate) fn lab_names(home: &Home) -> Result<Vec<LabName>, StateError> {
     let dir = home.labs();
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(source) => return Err(StateError::Read { path: dir, source }),
     };
-    let mut names: Vec<String> = entries
+    let mut names = entries
         .filter_map(Result::ok)
-        .filter(|e| e.path().is_dir())
+        // Not `path().is_dir()`: that follows a symlink, and a symlink is not a lab firedrill made.
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
+        .filter_map(|n| LabName::parse(&n).ok())
+        .collect::<Vec<LabName>>();
     names.sort();
     Ok(names)
 }
 
 /// The lab a command acts on: `--lab NAME` if given, else the only lab on this host.
-pub(crate) fn select(home: &Home, lab: Option<&str>) -> Result<String, StateError> {
+/// A name given on the command line is checked as a lab name first (a bad one is a usage error
+/// that lists the labs there are).
+pub(crate) fn select(home: &Home, lab: Option<&str>) -> Result<LabName, StateError> {
     let names = lab_names(home)?;
     match lab {
-        Some(l) if names.iter().any(|n| n == l) => Ok(l.to_string()),
-        Some(l) => Err(StateError::NotFound(l.to_string())),
+        Some(l) => {
+            let name = LabName::parse(l).map_err(|e| StateError::BadName {
+                name: e,
+                labs: names.iter().map(|n| n.to_string()).collect(),
+            })?;
+            if names.contains(&name) {
+                Ok(name)
+            } else {
+                Err(StateError::NotFound(name))
+            }
+        }
         None => match names.as_slice() {
             [] => Err(StateError::NoLab),
             [one] => Ok(one.clone()),
-            _ => Err(StateError::Ambiguous(names)),
+            _ => Err(StateError::Ambiguous(
+                names.iter().map(|n| n.to_string()).collect(),
+            )),
         },
+    }
+}
+
+/// Like `select`, but a valid name that has no directory is still returned (`down` cleans the
+/// libvirt objects of a lab whose files are gone).
+pub(crate) fn select_even_missing(home: &Home, lab: Option<&str>) -> Result<LabName, StateError> {
+    match select(home, lab) {
+        Err(StateError::NotFound(n)) => Ok(n),
+        other => other,
     }
 }
 
@@ -247,9 +327,9 @@ mod tests {
     fn save_then_load_round_trips_and_leaves_no_temp_file() {
         let tmp = tempdir();
         let home = Home::at(&tmp);
-        let dir = home.lab("minimal");
+        let dir = home.lab(&"minimal".into());
         sample().save(&dir).unwrap();
-        assert_eq!(LabState::load(&dir, "minimal").unwrap(), Some(sample()));
+        assert_eq!(LabState::load(&dir).unwrap(), Some(sample()));
         let files: Vec<_> = std::fs::read_dir(dir.dir())
             .unwrap()
             .map(|e| e.unwrap().file_name())
@@ -261,10 +341,10 @@ mod tests {
     #[test]
     fn a_damaged_state_file_says_how_to_recover() {
         let tmp = tempdir();
-        let dir = Home::at(&tmp).lab("minimal");
+        let dir = Home::at(&tmp).lab(&"minimal".into());
         std::fs::create_dir_all(dir.dir()).unwrap();
         std::fs::write(dir.state_file(), "{ torn").unwrap();
-        let msg = LabState::load(&dir, "minimal").unwrap_err().to_string();
+        let msg = LabState::load(&dir).unwrap_err().to_string();
         assert!(msg.contains("is damaged"), "{msg}");
         assert!(msg.contains("firedrill down --lab minimal"), "{msg}");
         std::fs::remove_dir_all(&tmp).unwrap();
@@ -275,9 +355,9 @@ mod tests {
         let tmp = tempdir();
         let home = Home::at(&tmp);
         assert!(matches!(select(&home, None), Err(StateError::NoLab)));
-        std::fs::create_dir_all(home.lab("a").dir()).unwrap();
+        std::fs::create_dir_all(home.lab(&"a".into()).dir()).unwrap();
         assert_eq!(select(&home, None).unwrap(), "a");
-        std::fs::create_dir_all(home.lab("b").dir()).unwrap();
+        std::fs::create_dir_all(home.lab(&"b".into()).dir()).unwrap();
         let msg = select(&home, None).unwrap_err().to_string();
         assert_eq!(
             msg,

@@ -55,6 +55,8 @@ pub(crate) enum ClientError {
     BadMaxInflight { value: String },
     #[error("lab {lab} is not up: run `firedrill up LAB.yaml`")]
     LabNotUp { lab: String },
+    #[error("--lab {0}: run `firedrill list` for the labs on this host")]
+    BadLabName(crate::paths::BadLabName),
     #[error("no lab is up: run `firedrill up LAB.yaml`, or pass --url")]
     NoLabUp,
     #[error("several labs are up ({labs}): pass --lab NAME")]
@@ -112,6 +114,7 @@ impl ClientError {
             | ClientError::BadMaxInflight { .. }
             | ClientError::LabNotUp { .. }
             | ClientError::NoLabUp
+            | ClientError::BadLabName(_)
             | ClientError::SeveralLabsUp { .. }
             | ClientError::LabHasNoService { .. }
             | ClientError::ReportCreate { .. } => 2,

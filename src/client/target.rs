@@ -3,7 +3,7 @@
 //! as the state file grows fields.
 
 use super::ClientError;
-use crate::paths::{Home, LabDir};
+use crate::paths::{Home, LabDir, LabName};
 use serde::Deserialize;
 use std::net::IpAddr;
 
@@ -69,7 +69,7 @@ pub(crate) fn lab_url(lab: &str, state: &LabStateView) -> Result<String, ClientE
     })
 }
 
-fn load_state(home: &Home, lab: &str) -> Result<(LabDir, LabStateView), ClientError> {
+fn load_state(home: &Home, lab: &LabName) -> Result<(LabDir, LabStateView), ClientError> {
     let dir = home.lab(lab);
     let path = dir.state_file();
     let text = match std::fs::read_to_string(&path) {
@@ -87,17 +87,12 @@ fn load_state(home: &Home, lab: &str) -> Result<(LabDir, LabStateView), ClientEr
 }
 
 /// The names of the labs that have a state file, sorted.
-fn labs_up(home: &Home) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(home.labs()) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
+fn labs_up(home: &Home) -> Vec<LabName> {
+    crate::state::lab_names(home)
+        .unwrap_or_default()
+        .into_iter()
         .filter(|name| home.lab(name).state_file().is_file())
-        .collect();
-    names.sort();
-    names
+        .collect()
 }
 
 /// `--url` wins for the traffic; `--lab` (or the only lab up, when neither is given) supplies the
@@ -108,7 +103,7 @@ pub(crate) fn resolve(
     url: Option<&str>,
 ) -> Result<Target, ClientError> {
     let lab_name = match (lab, url) {
-        (Some(l), _) => Some(l.to_string()),
+        (Some(l), _) => Some(LabName::parse(l).map_err(ClientError::BadLabName)?),
         (None, Some(_)) => None,
         (None, None) => {
             let mut up = labs_up(home);
@@ -116,8 +111,9 @@ pub(crate) fn resolve(
                 0 => return Err(ClientError::NoLabUp),
                 1 => up.pop(),
                 _ => {
+                    let names: Vec<&str> = up.iter().map(|n| n.as_str()).collect();
                     return Err(ClientError::SeveralLabsUp {
-                        labs: up.join(", "),
+                        labs: names.join(", "),
                     });
                 }
             }
@@ -217,7 +213,7 @@ mod tests {
             Err("lab demo is not up: run `firedrill up LAB.yaml`".into())
         );
         let write = |name: &str| {
-            let lab = home.lab(name);
+            let lab = home.lab(&(*name).into());
             std::fs::create_dir_all(lab.dir()).expect("mkdir");
             std::fs::write(
                 lab.state_file(),
@@ -226,12 +222,12 @@ mod tests {
             .expect("write");
         };
         write("demo");
-        std::fs::create_dir_all(home.lab("down").dir()).expect("mkdir"); // no state: not up
+        std::fs::create_dir_all(home.lab(&"down".into()).dir()).expect("mkdir"); // no state: not up
         let t = resolve(&home, None, None).expect("one lab");
         assert_eq!(t.url, "http://10.78.0.10/todos");
         assert_eq!(
             t.lab.map(|l| l.dir().to_path_buf()),
-            Some(home.lab("demo").dir().to_path_buf())
+            Some(home.lab(&"demo".into()).dir().to_path_buf())
         );
 
         let t = resolve(&home, Some("demo"), Some("http://127.0.0.1:1/x")).expect("both");

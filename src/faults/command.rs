@@ -31,10 +31,6 @@ pub(crate) enum FaultCommand {
         duration: Option<Duration>,
         #[arg(long)]
         lab: Option<String>,
-        /// For levels: the event log and `fault status` keep the fault's kind and node secret
-        /// until it is reverted.
-        #[arg(long, hide = true)]
-        hidden: bool,
     },
     /// Each fault, its state and whether it is still in effect on its node.
     Status {
@@ -73,20 +69,24 @@ pub(crate) async fn run(cmd: FaultCommand, home: &Home) -> Result<(), FaultError
             params,
             duration,
             lab,
-            hidden,
         } => {
             let target = Target {
                 lab: lab.as_deref(),
                 kind: &kind,
                 node: &node,
+                params: &params,
+                duration,
+                hidden: false,
             };
-            apply(home, target, &params, duration, hidden).await
+            let rec = apply(home, target).await?;
+            print_applied(rec);
+            Ok(())
         }
         FaultCommand::Status { lab, json } => {
             super::status::status(home, lab.as_deref(), json).await
         }
         FaultCommand::Revert { id, all, lab } => {
-            revert(home, lab.as_deref(), id.as_deref(), all).await
+            revert(home, lab.as_deref(), id.as_deref(), all, true).await
         }
     }
 }
@@ -105,15 +105,31 @@ pub(crate) fn format_list(kinds: &[Kind]) -> String {
 }
 
 pub(crate) fn load(home: &Home, lab: Option<&str>) -> Result<(LabDir, LabState), FaultError> {
+    let dir = home.lab(&crate::state::select(home, lab)?);
+    let state = lab_state(&dir)?;
+    Ok((dir, state))
+}
+
+fn lab_state(dir: &LabDir) -> Result<LabState, FaultError> {
+    Ok(LabState::load(dir)?.ok_or_else(|| StateError::NotFound(dir.name().clone()))?)
+}
+
+/// The lab's directory with its lock held: taken before the state is read, so what is read
+/// cannot change underneath.
+fn lock(
+    home: &Home,
+    lab: Option<&str>,
+    command: &str,
+) -> Result<(LabDir, crate::lab::LabLock), FaultError> {
     let name = crate::state::select(home, lab)?;
     let dir = home.lab(&name);
-    let state = LabState::load(&dir, &name)?.ok_or(StateError::NotFound(name))?;
-    Ok((dir, state))
+    let lock = crate::lab::LabLock::acquire(&dir, command)?.ok_or(StateError::NotFound(name))?;
+    Ok((dir, lock))
 }
 
 pub(crate) fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodeState, FaultError> {
     state.node(name).ok_or_else(|| FaultError::NoNode {
-        lab: state.name.clone(),
+        lab: state.name.to_string(),
         node: name.to_string(),
         nodes: state.nodes.iter().map(|n| n.name.clone()).collect(),
     })
@@ -192,24 +208,25 @@ impl Host for LibvirtHost {
     }
 }
 
-/// Which fault goes where.
-struct Target<'a> {
-    lab: Option<&'a str>,
-    kind: &'a str,
-    node: &'a str,
+/// Which fault goes where, and how.
+pub(crate) struct Target<'a> {
+    pub(crate) lab: Option<&'a str>,
+    pub(crate) kind: &'a str,
+    pub(crate) node: &'a str,
+    pub(crate) params: &'a [(String, String)],
+    /// Revert automatically after this long (`--for`).
+    pub(crate) duration: Option<Duration>,
+    /// For levels: the event log and `fault status` keep the kind and node secret.
+    pub(crate) hidden: bool,
 }
 
-async fn apply(
-    home: &Home,
-    target: Target<'_>,
-    params: &[(String, String)],
-    duration: Option<Duration>,
-    hidden: bool,
-) -> Result<(), FaultError> {
-    let (dir, state) = load(home, target.lab)?;
+/// Injects a fault and returns its record (levels call this in-process; the CLI prints it).
+pub(crate) async fn apply(home: &Home, target: Target<'_>) -> Result<FaultRecord, FaultError> {
+    let (dir, _lock) = lock(home, target.lab, "`firedrill fault apply`")?;
+    let state = lab_state(&dir)?;
     let node = node(&state, target.node)?;
     let kind = Kind::find(target.kind)?;
-    let fault = kind.fault(node, params)?;
+    let fault = kind.fault(node, target.params)?;
     let store = Store::new(&dir);
     for mut r in store.all()? {
         if r.node == node.name && r.needs_revert() && r.kind() == kind.name {
@@ -225,7 +242,7 @@ async fn apply(
         uri: state.uri.clone(),
     };
     let mut rec = FaultRecord::new(&node.name, fault);
-    rec.hidden = hidden;
+    rec.hidden = target.hidden;
     let result = Engine {
         lab: &dir,
         store: &store,
@@ -233,14 +250,18 @@ async fn apply(
         host: &host,
         domain: &node.domain,
     }
-    .inject(&mut rec, duration.map(|d| d.as_secs()))
+    .inject(&mut rec, target.duration.map(|d| d.as_secs()))
     .await;
     session.close().await;
     result?;
-    // The id alone on stdout, for scripts; the rest is for people.
+    Ok(rec)
+}
+
+/// What `fault apply` prints: the id alone on stdout, for scripts; the rest is for people.
+fn print_applied(mut rec: FaultRecord) {
     println!("{}", rec.id);
     let summary = rec.fault.ops().summary();
-    eprintln!("{} on {}: active ({summary})", kind.name, node.name);
+    eprintln!("{} on {}: active ({summary})", rec.kind(), rec.node);
     if let Some(t) = &rec.auto_revert {
         eprintln!(
             "  the node reverts it by itself at {} (timer {}.timer)",
@@ -250,11 +271,10 @@ async fn apply(
     if rec.fault.ops().resets_node() {
         eprintln!(
             "  {} was reset and is booting; `firedrill fault status` checks it once it answers",
-            node.name
+            rec.node
         );
     }
     eprintln!("  revert: firedrill fault revert {}", rec.id);
-    Ok(())
 }
 
 /// A node that is never contacted: reverting a record that never got past its first write.
@@ -272,19 +292,23 @@ impl Remote for Unreached {
     }
 }
 
-async fn revert(
+/// Reverts fault `id`, or with `all` every fault that may still be on a node, newest first;
+/// `print` says what was undone (levels keep it to their debrief).
+pub(crate) async fn revert(
     home: &Home,
     lab: Option<&str>,
     id: Option<&str>,
     all: bool,
+    print: bool,
 ) -> Result<(), FaultError> {
-    let (dir, state) = load(home, lab)?;
+    let (dir, _lock) = lock(home, lab, "`firedrill fault revert`")?;
+    let state = lab_state(&dir)?;
     let store = Store::new(&dir);
     let records: Vec<FaultRecord> = match (id, all) {
         (Some(_), true) | (None, false) => return Err(FaultError::RevertWhat),
         (Some(id), false) => {
             let found = store.load(id)?.ok_or_else(|| FaultError::NoSuchFault {
-                lab: state.name.clone(),
+                lab: state.name.to_string(),
                 id: id.to_string(),
                 known: store
                     .all()
@@ -311,7 +335,8 @@ async fn revert(
     let mut failed = 0;
     for mut rec in records {
         match revert_one(&dir, &state, &store, &host, &mut rec).await {
-            Ok(lines) => print!("{lines}"),
+            Ok(lines) if print => print!("{lines}"),
+            Ok(_) => {}
             Err(e) if !all => return Err(e),
             Err(e) => {
                 failed += 1;
@@ -405,7 +430,7 @@ pub(crate) fn ensure_none_active(home: &Home, lab: Option<&str>) -> Result<(), F
         return Ok(());
     }
     Err(FaultError::StillActive {
-        lab: name,
+        lab: name.to_string(),
         count: ids.len(),
         ids,
     })

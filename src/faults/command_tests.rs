@@ -24,7 +24,6 @@ fn apply_takes_params_and_a_duration() {
         params,
         duration,
         lab,
-        hidden,
     } = parse(&[
         "apply",
         "time-drift",
@@ -52,7 +51,6 @@ fn apply_takes_params_and_a_duration() {
         ]
     );
     assert_eq!(duration, Some(Duration::from_secs(5400)));
-    assert!(!hidden, "only levels hide their faults");
 }
 
 #[test]
@@ -150,7 +148,7 @@ fn revert_messages() {
 }
 
 fn lab(home: &Home) -> LabDir {
-    let dir = home.lab("three-tier");
+    let dir = home.lab(&"three-tier".into());
     let state = LabState {
         name: "three-tier".into(),
         source: "labs/three-tier.yaml".into(),
@@ -181,10 +179,11 @@ async fn apply_refuses_bad_input_before_connecting() {
                 lab: None,
                 kind,
                 node,
+                params: &params,
+                duration: None,
+                hidden: false,
             };
-            let e = apply(&home, target, &params, None, false)
-                .await
-                .unwrap_err();
+            let e = apply(&home, target).await.unwrap_err();
             assert!(e.is_usage(), "{e}");
             e.to_string()
         }
@@ -230,7 +229,9 @@ async fn revert_of_unknown_or_reverted_faults_needs_no_node() {
     let tmp = tempfile::tempdir().unwrap();
     let home = Home::at(tmp.path());
     let dir = lab(&home);
-    let err = revert(&home, None, Some("f7"), false).await.unwrap_err();
+    let err = revert(&home, None, Some("f7"), false, true)
+        .await
+        .unwrap_err();
     assert!(err.is_usage());
     assert_eq!(
         err.to_string(),
@@ -239,13 +240,15 @@ async fn revert_of_unknown_or_reverted_faults_needs_no_node() {
     let mut rec = FaultRecord::new("app1", disk_full_fault());
     Store::new(&dir).create(&mut rec).unwrap();
     // Never prepared: reverting it only updates the record.
-    revert(&home, None, Some("f1"), false).await.unwrap();
+    revert(&home, None, Some("f1"), false, true).await.unwrap();
     assert_eq!(
         Store::new(&dir).load("f1").unwrap().unwrap().state,
         FaultState::Reverted
     );
-    revert(&home, None, Some("f1"), false).await.unwrap();
-    revert(&home, None, None, true).await.unwrap();
-    let err = revert(&home, None, Some("f2"), false).await.unwrap_err();
+    revert(&home, None, Some("f1"), false, true).await.unwrap();
+    revert(&home, None, None, true, true).await.unwrap();
+    let err = revert(&home, None, Some("f2"), false, true)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("its faults are: f1"), "{err}");
 }

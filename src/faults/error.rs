@@ -88,6 +88,9 @@ pub(crate) enum FaultError {
     #[error(transparent)]
     State(#[from] crate::state::StateError),
 
+    #[error(transparent)]
+    Lock(#[from] crate::lab::LockError),
+
     #[error(
         "{node}: the forced reset through libvirt failed: {source}\n  hint: check the domain with `firedrill status`; the fault was rolled back"
     )]
@@ -184,11 +187,7 @@ impl FaultError {
                 | FaultError::AlreadyActive { .. }
                 | FaultError::NoSuchFault { .. }
                 | FaultError::RevertWhat
-                | FaultError::State(
-                    crate::state::StateError::NotFound(_)
-                        | crate::state::StateError::Ambiguous(_)
-                        | crate::state::StateError::NoLab
-                )
-        )
+        ) || matches!(self, FaultError::State(e) if e.is_usage())
+            || matches!(self, FaultError::Lock(crate::lab::LockError::Busy { .. }))
     }
 }

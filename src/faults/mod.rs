@@ -35,7 +35,7 @@ mod timer;
 #[cfg(test)]
 mod testing;
 
-pub(crate) use command::{FaultCommand, ensure_none_active, run};
+pub(crate) use command::{FaultCommand, Target, apply, ensure_none_active, revert, run};
 pub(crate) use error::FaultError;
 
 use crate::state::NodeState;

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 pub(crate) fn lab_dir() -> (tempfile::TempDir, LabDir) {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let lab = Home::at(tmp.path()).lab("three-tier");
+    let lab = Home::at(tmp.path()).lab(&"three-tier".into());
     std::fs::create_dir_all(lab.dir()).expect("lab dir");
     (tmp, lab)
 }

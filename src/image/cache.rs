@@ -151,7 +151,8 @@ pub(crate) fn remove(home: &Home, name: &str) -> Result<PathBuf, ImageError> {
             });
         }
     }
-    std::fs::remove_dir_all(&dir).map_err(io_err("cannot remove", &dir))?;
+    crate::fsutil::remove_tree_inside(&home.images(), &dir)
+        .map_err(|e| io_err("cannot remove", &dir)(std::io::Error::other(e.to_string())))?;
     Ok(dir)
 }
 
@@ -171,7 +172,7 @@ pub(crate) fn refuse_if_in_use(home: &Home, name: &str, disk: &Path) -> Result<(
 pub(crate) fn users(home: &Home, disk: &Path) -> Vec<String> {
     let target = canonical(disk);
     let mut found = Vec::new();
-    for lab in dir_names(&home.labs()) {
+    for lab in crate::state::lab_names(home).unwrap_or_default() {
         let lab_dir = home.lab(&lab);
         for node in dir_names(&lab_dir.dir().join("nodes")) {
             let overlay = lab_dir.disk(&node);

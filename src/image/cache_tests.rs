@@ -201,10 +201,16 @@ fn remove_refuses_an_image_backing_a_node_disk() {
     let s = Scratch::new("inuse");
     let home = s.home();
     let dir = put_image(&home, "debian-12", &manifest("debian-12", "h"));
-    put_overlay(&home.lab("minimal").disk("web"), &dir.join("disk.qcow2"));
-    put_overlay(&home.lab("minimal").disk("db"), &dir.join("disk.qcow2"));
     put_overlay(
-        &home.lab("other").disk("x"),
+        &home.lab(&"minimal".into()).disk("web"),
+        &dir.join("disk.qcow2"),
+    );
+    put_overlay(
+        &home.lab(&"minimal".into()).disk("db"),
+        &dir.join("disk.qcow2"),
+    );
+    put_overlay(
+        &home.lab(&"other".into()).disk("x"),
         Path::new("/elsewhere/disk.qcow2"),
     );
 
@@ -215,7 +221,7 @@ fn remove_refuses_an_image_backing_a_node_disk() {
     );
     assert!(dir.join("disk.qcow2").exists());
 
-    std::fs::remove_dir_all(home.lab("minimal").dir()).expect("down");
+    std::fs::remove_dir_all(home.lab(&"minimal".into()).dir()).expect("down");
     remove(&home, "debian-12").expect("rm after down");
 }
 
@@ -263,7 +269,10 @@ fn install_refuses_to_replace_an_image_in_use_or_a_foreign_dir() {
     let s = Scratch::new("install-refuse");
     let home = s.home();
     let dir = put_image(&home, "debian-12", &manifest("debian-12", "old"));
-    put_overlay(&home.lab("minimal").disk("web"), &dir.join("disk.qcow2"));
+    put_overlay(
+        &home.lab(&"minimal".into()).disk("web"),
+        &dir.join("disk.qcow2"),
+    );
     let work = put_image(&home, ".debian-12.build", &manifest("debian-12", "new"));
     assert!(matches!(
         install(&home, "debian-12", &work),

@@ -65,13 +65,13 @@ pub(crate) fn write_access_files(dir: &LabDir, state: &LabState) -> Result<(), S
 fn load(home: &Home, lab: Option<&str>) -> Result<(LabDir, LabState), LabError> {
     let name = crate::state::select(home, lab)?;
     let dir = home.lab(&name);
-    let state = LabState::load(&dir, &name)?.ok_or(StateError::NotFound(name))?;
+    let state = LabState::load(&dir)?.ok_or(StateError::NotFound(name))?;
     Ok((dir, state))
 }
 
 fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodeState, LabError> {
     state.node(name).ok_or_else(|| LabError::NoNode {
-        lab: state.name.clone(),
+        lab: state.name.to_string(),
         node: name.to_string(),
         nodes: state.nodes.iter().map(|n| n.name.clone()).collect(),
     })
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn ssh_config_checks_host_keys_strictly() {
-        let dir = Home::at("/h").lab("minimal");
+        let dir = Home::at("/h").lab(&"minimal".into());
         let text = ssh_config_text(&dir, &state());
         assert_eq!(
             text,

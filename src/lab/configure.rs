@@ -22,7 +22,7 @@ pub(crate) fn secrets(dir: &LabDir) -> Result<Secrets, StateError> {
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StateError::Parse {
             path,
-            lab: dir.name(),
+            lab: dir.name().to_string(),
             source,
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -88,7 +88,7 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                 user: DB_USER.into(),
             });
             Some(NodeContext {
-                lab: state.name.clone(),
+                lab: state.name.to_string(),
                 node: n.name.clone(),
                 ip: n.ip,
                 subnet,

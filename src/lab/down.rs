@@ -12,28 +12,25 @@ use std::time::Instant;
 pub(crate) async fn down(home: &Home, lab: Option<&str>) -> Result<(), LabError> {
     let started = Instant::now();
     let hv = blocking(|| Libvirt::open(None).map_err(LabError::from)).await?;
-    let name = match crate::state::select(home, lab) {
-        Ok(n) => n,
-        // A lab with no directory may still have libvirt objects (a crash before the first
-        // state write, or a deleted FIREDRILL_HOME): clean those when it is named.
-        Err(StateError::NotFound(n)) => n,
-        Err(e) => return Err(e.into()),
-    };
+    // A lab with no directory may still have libvirt objects (a crash before the first
+    // state write, or a deleted FIREDRILL_HOME): clean those when it is named.
+    let name = crate::state::select_even_missing(home, lab)?;
     let dir = home.lab(&name);
-    let state = LabState::load(&dir, &name).unwrap_or(None);
+
+    let existed = std::fs::symlink_metadata(dir.dir()).is_ok();
+    let _lock = super::LabLock::acquire(&dir, "`firedrill down`")?;
+    let state = LabState::load(&dir).unwrap_or(None);
     let lab_name = name.clone();
     let Removed {
         domains,
         networks,
         refused,
     } = blocking(move || remove_objects(&hv, &lab_name, state.as_ref())).await?;
-
-    let existed = dir.dir().exists();
     if existed {
-        std::fs::remove_dir_all(dir.dir()).map_err(|e| LabError::Node {
-            node: name.clone(),
+        crate::fsutil::remove_tree_inside(&home.labs(), dir.dir()).map_err(|e| LabError::Node {
+            node: name.to_string(),
             step: "remove lab files",
-            message: format!("{}: {e}", dir.dir().display()),
+            message: e.to_string(),
         })?;
     }
     if domains.is_empty() && networks.is_empty() && !existed && refused.is_empty() {

@@ -15,6 +15,8 @@ pub(crate) enum LabError {
     #[error(transparent)]
     Plan(#[from] PlanError),
     #[error(transparent)]
+    Lock(#[from] super::lock::LockError),
+    #[error(transparent)]
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
     Host(#[from] crate::host::HostError),
@@ -51,13 +53,8 @@ pub(crate) enum LabError {
 impl LabError {
     /// Bad input exits with 2, everything else with 1.
     pub(crate) fn is_usage(&self) -> bool {
-        matches!(
-            self,
-            LabError::Invalid(_)
-                | LabError::NoNode { .. }
-                | LabError::State(
-                    StateError::NotFound(_) | StateError::Ambiguous(_) | StateError::NoLab
-                )
-        )
+        matches!(self, LabError::Invalid(_) | LabError::NoNode { .. })
+            || matches!(self, LabError::State(e) if e.is_usage())
+            || matches!(self, LabError::Lock(super::lock::LockError::Busy { .. }))
     }
 }

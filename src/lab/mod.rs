@@ -6,6 +6,7 @@ mod configure;
 mod down;
 mod error;
 mod facts;
+mod lock;
 mod node;
 mod status;
 mod up;
@@ -15,5 +16,7 @@ pub(crate) use configure::contexts;
 pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, validate};
+pub(crate) use lock::{LabLock, LockError};
+
 pub(crate) use status::{list, status};
 pub(crate) use up::{UpOptions, up};

@@ -3,7 +3,7 @@
 
 use super::LabError;
 use crate::hypervisor::{DomainState, Hypervisor, Libvirt, blocking};
-use crate::paths::Home;
+use crate::paths::{Home, LabName};
 use crate::state::{LabPhase, LabState};
 use serde::Serialize;
 use std::time::Duration;
@@ -38,8 +38,8 @@ struct LabStatus {
 pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result<(), LabError> {
     let name = crate::state::select(home, lab)?;
     let dir = home.lab(&name);
-    let state = LabState::load(&dir, &name)?
-        .ok_or_else(|| crate::state::StateError::NotFound(name.clone()))?;
+    let state =
+        LabState::load(&dir)?.ok_or_else(|| crate::state::StateError::NotFound(name.clone()))?;
     let hv = blocking(|| Libvirt::open(None).map_err(LabError::from)).await?;
     let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;
 
@@ -87,7 +87,7 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
         })
         .collect();
     let report = LabStatus {
-        lab: state.name.clone(),
+        lab: state.name.to_string(),
         phase: state.phase,
         nodes,
     };
@@ -189,11 +189,11 @@ pub(crate) async fn list(home: &Home) -> Result<(), LabError> {
     let names = crate::state::lab_names(home)?;
     let hv = blocking(|| Libvirt::open(None).map_err(LabError::from)).await?;
     let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;
-    let mut labs: std::collections::BTreeSet<String> = names.into_iter().collect();
+    let mut labs: std::collections::BTreeSet<LabName> = names.into_iter().collect();
     labs.extend(
         domains
             .iter()
-            .filter_map(|d| d.owner.as_ref().map(|(l, _)| l.clone())),
+            .filter_map(|d| d.owner.as_ref().and_then(|(l, _)| LabName::parse(l).ok())),
     );
     if labs.is_empty() {
         println!("no labs on this host; bring one up with `firedrill up LAB.yaml`");
@@ -204,20 +204,30 @@ pub(crate) async fn list(home: &Home) -> Result<(), LabError> {
         "LAB", "PHASE", "NODES", "RUNNING"
     );
     for lab in labs {
-        let state = LabState::load(&home.lab(&lab), &lab).ok().flatten();
+        let state = LabState::load(&home.lab(&lab));
         let running = domains
             .iter()
             .filter(|d| {
-                d.owner.as_ref().is_some_and(|(l, _)| *l == lab) && d.state == DomainState::Running
+                d.owner.as_ref().is_some_and(|(l, _)| lab == l.as_str())
+                    && d.state == DomainState::Running
             })
             .count();
         let (phase, nodes, file) = match &state {
-            Some(s) => (
+            Ok(Some(s)) => (
                 format!("{:?}", s.phase).to_lowercase(),
                 s.nodes.len().to_string(),
                 s.source.display().to_string(),
             ),
-            None => (
+            // A state file that cannot be read is not the same as none: say so, as `status` does.
+            Err(_) => (
+                "damaged".to_string(),
+                "?".to_string(),
+                format!(
+                    "({}: `firedrill status --lab {lab}` says why)",
+                    home.lab(&lab).state_file().display()
+                ),
+            ),
+            Ok(None) => (
                 "orphaned".to_string(),
                 "?".to_string(),
                 format!("(no state: `firedrill down --lab {lab}` cleans it)"),

@@ -44,13 +44,11 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         progress.println(&w);
     }
 
-    let images = ensure_images(home, &lab, &progress).await?;
     let dir = home.lab(&lab.name);
-    std::fs::create_dir_all(dir.dir()).map_err(|e| LabError::Node {
-        node: lab.name.clone(),
-        step: "create lab directory",
-        message: format!("{}: {e}", dir.dir().display()),
-    })?;
+    // Keys, seeds and state are written under the lock only, so a node's seed and its pinned
+    // host key can never disagree.
+    let _lock = super::LabLock::create(&dir, "`firedrill up`")?;
+    let images = ensure_images(home, &lab, &progress).await?;
     let user_key = crate::ssh::ensure_keypair(&dir.ssh_key(), &format!("firedrill-{}", lab.name))?;
     let run_as = owner_of(home.root());
     let plan = plan(
@@ -69,7 +67,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     }
 
     // Record intent before creating anything, so `down` finds all of it even if `up` dies.
-    let previous = LabState::load(&dir, &lab.name)?;
+    let previous = LabState::load(&dir)?;
     let was_up = previous.as_ref().is_some_and(|p| p.phase == LabPhase::Up);
     let mut state = initial_state(&lab, &plan, hv.uri(), accel, &host_keys, previous.as_ref());
     state.save(&dir)?;
@@ -93,7 +91,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
             authorized_key: user_key.public_openssh.clone(),
             host_key: host_keys[&node.name].clone(),
             dns: net,
-            lab: lab.name.clone(),
+            lab: lab.name.to_string(),
             timeout: opts.timeout,
             events: dir.events_file(),
         };

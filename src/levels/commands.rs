@@ -47,6 +47,7 @@ pub(crate) fn hint(home: &Home) -> Result<(), LevelError> {
 pub(crate) async fn check(home: &Home, apply_solution: bool) -> Result<(), LevelError> {
     let mut play = Play::current(home)?;
     play.ensure_running()?;
+    let _lock = crate::lab::LabLock::acquire(&home.lab(&play.lab), "`firedrill check`")?;
     let level = level_of(&play)?;
     let nodes = SshNodes::new(home.lab(&play.lab), lab_state(home, &play.lab)?);
     if apply_solution {

@@ -52,12 +52,6 @@ pub(crate) enum LevelError {
         "{node} did not come back from a reboot within 10 minutes\n  hint: `firedrill console {node}` shows its boot log"
     )]
     NotRebooted { node: String },
-    #[error("`firedrill {command}` failed: {message}\n  hint: {hint}")]
-    Cli {
-        command: String,
-        message: String,
-        hint: String,
-    },
     #[error("cannot start the mock client: {0}\n  hint: check the process limits (ulimit -u)")]
     ClientStart(std::io::Error),
     #[error("cannot read {}: {source}", path.display())]
@@ -80,6 +74,10 @@ pub(crate) enum LevelError {
     #[error(transparent)]
     State(#[from] crate::state::StateError),
     #[error(transparent)]
+    Lock(#[from] crate::lab::LockError),
+    #[error(transparent)]
+    Fault(#[from] crate::faults::FaultError),
+    #[error(transparent)]
     Ssh(#[from] crate::ssh::SshError),
 }
 
@@ -94,6 +92,8 @@ impl LevelError {
             | LevelError::InProgress(_)
             | LevelError::Ended { .. } => true,
             LevelError::Lab(e) => e.is_usage(),
+            LevelError::State(e) => e.is_usage(),
+            LevelError::Lock(e) => matches!(e, crate::lab::LockError::Busy { .. }),
             _ => false,
         }
     }

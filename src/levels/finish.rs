@@ -7,7 +7,7 @@ use super::nodes::{Nodes, SshNodes};
 use super::play::level_of;
 use super::play_state::{End, Play, append_score};
 use super::score::{Outcome, explain};
-use super::{LevelError, client_proc, fault_cli, health};
+use super::{LevelError, client_proc, health};
 use crate::lab::{AccelChoice, UpOptions};
 use crate::paths::Home;
 use crate::state::LabState;
@@ -59,7 +59,7 @@ pub(crate) async fn undo<N: Nodes>(
         .faults
         .iter()
         .any(|f| matches!(level.faults.get(f.index), Some(FaultSpec::Kind { .. })));
-    if kinds && let Err(e) = fault_cli::revert_all(&play.lab).await {
+    if kinds && let Err(e) = crate::faults::revert(home, Some(&play.lab), None, true, false).await {
         failures.push(e.to_string());
     }
     for f in play.faults.iter().rev() {
@@ -131,9 +131,10 @@ fn solution(level: &Level) -> String {
 
 pub(crate) async fn give_up(home: &Home, show_solution: bool) -> Result<(), LevelError> {
     let mut play = Play::current(home)?;
+    let _lock = crate::lab::LabLock::acquire(&home.lab(&play.lab), "`firedrill give-up`")?;
     let level = level_of(&play)?;
     let result = if play.end.is_none() {
-        let state = LabState::load(&home.lab(&play.lab), &play.lab)?
+        let state = LabState::load(&home.lab(&play.lab))?
             .ok_or_else(|| crate::state::StateError::NotFound(play.lab.clone()))?;
         let nodes = SshNodes::new(home.lab(&play.lab), state);
         let r = end(home, &level, &mut play, &nodes, Outcome::GaveUp).await;
@@ -165,8 +166,9 @@ pub(crate) async fn reset(
     timeout: Duration,
 ) -> Result<(), LevelError> {
     let mut play = Play::current(home)?;
+    let _lock = crate::lab::LabLock::acquire(&home.lab(&play.lab), "`firedrill reset`")?;
     let level = level_of(&play)?;
-    let state = LabState::load(&home.lab(&play.lab), &play.lab)?
+    let state = LabState::load(&home.lab(&play.lab))?
         .ok_or_else(|| crate::state::StateError::NotFound(play.lab.clone()))?;
     let restored = match play.baseline_at {
         Some(at) => restore_baseline(&state, at).await,
@@ -200,7 +202,7 @@ pub(crate) async fn reset(
         let problems = health::problems(home, &play.lab).await?;
         if !problems.is_empty() {
             return Err(LevelError::Unhealthy {
-                lab: play.lab.clone(),
+                lab: play.lab.to_string(),
                 file: play.lab_file.clone(),
                 detail: problems.join("\n"),
             });

@@ -2,14 +2,14 @@
 //! same checks `firedrill status` shows).
 
 use super::LevelError;
-use crate::paths::Home;
+use crate::paths::{Home, LabName};
 use crate::state::{LabState, StateError};
 use std::time::Duration;
 
 /// One line per problem; empty when the lab is healthy.
-pub(crate) async fn problems(home: &Home, lab: &str) -> Result<Vec<String>, LevelError> {
+pub(crate) async fn problems(home: &Home, lab: &LabName) -> Result<Vec<String>, LevelError> {
     let dir = home.lab(lab);
-    let state = LabState::load(&dir, lab)?.ok_or_else(|| StateError::NotFound(lab.to_string()))?;
+    let state = LabState::load(&dir)?.ok_or_else(|| StateError::NotFound(lab.clone()))?;
     let contexts = crate::lab::contexts(&state);
     let mut found = Vec::new();
     for n in &state.nodes {

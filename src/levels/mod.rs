@@ -7,9 +7,10 @@
 //! - `evaluate.rs`: objectives and guards against the nodes (`nodes.rs`) and the mock client's
 //!   report (`client_report.rs`);
 //! - `score.rs`, `incident.rs`: the score and the Markdown incident report, both pure;
-//! - `play.rs`, `finish.rs`, `client_proc.rs`, `fault_cli.rs`, `health.rs`: the commands and
-//!   their side effects. Faults are applied by running `firedrill fault ...` (this executable),
-//!   so this module needs nothing from `faults` at the Rust level.
+//! - `play.rs`, `finish.rs`, `client_proc.rs`, `health.rs`: the commands and their side
+//!   effects. Faults are applied and reverted in-process through `faults::apply` and
+//!   `faults::revert` (recorded, verified and rolled back there); the mock client is a separate
+//!   process because it must outlive the command.
 
 mod baseline;
 mod client_proc;
@@ -17,7 +18,6 @@ mod client_report;
 mod commands;
 mod error;
 mod evaluate;
-mod fault_cli;
 mod finish;
 mod health;
 mod incident;

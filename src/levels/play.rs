@@ -6,10 +6,11 @@ use super::finish::{run_step, undo};
 use super::level::{FaultSpec, Level};
 use super::nodes::SshNodes;
 use super::play_state::{AppliedFault, Play};
-use super::{LevelError, client_proc, fault_cli, health};
+use super::{LevelError, client_proc, health};
 use crate::events::{Event, EventKind};
 use crate::lab::{AccelChoice, UpOptions};
 use crate::paths::Home;
+use crate::paths::LabName;
 use crate::spec::Role;
 use crate::state::{LabPhase, LabState, StateError};
 use chrono::{DateTime, Utc};
@@ -64,11 +65,8 @@ pub(crate) fn level_of(play: &Play) -> Result<Level, LevelError> {
         .map_err(LevelError::Invalid)
 }
 
-pub(crate) fn lab_state(home: &Home, lab: &str) -> Result<LabState, LevelError> {
-    Ok(
-        LabState::load(&home.lab(lab), lab)?
-            .ok_or_else(|| StateError::NotFound(lab.to_string()))?,
-    )
+pub(crate) fn lab_state(home: &Home, lab: &LabName) -> Result<LabState, LevelError> {
+    Ok(LabState::load(&home.lab(lab))?.ok_or_else(|| StateError::NotFound(lab.clone()))?)
 }
 
 /// Where the mock client sends its GETs when the level names a path: the first haproxy node
@@ -103,10 +101,14 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
     for w in &warnings {
         eprintln!("warning: {w}");
     }
-    let lab = crate::spec::load(&level.lab_path)
+    let lab_name = crate::spec::load(&level.lab_path)
         .map_err(LevelError::Invalid)?
         .name
         .value;
+    let lab =
+        LabName::parse(&lab_name).map_err(|name| StateError::BadName { name, labs: vec![] })?;
+    // Created here if the lab is new: `up` (called in-process) takes it again.
+    let _lock = crate::lab::LabLock::create(&home.lab(&lab), "`firedrill play`")?;
     ensure_healthy_lab(home, &level, &lab, opts).await?;
 
     let now = Utc::now();
@@ -171,10 +173,10 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
 async fn ensure_healthy_lab(
     home: &Home,
     level: &Level,
-    lab: &str,
+    lab: &LabName,
     opts: &PlayOptions,
 ) -> Result<(), LevelError> {
-    let up = LabState::load(&home.lab(lab), lab)?.is_some_and(|s| s.phase == LabPhase::Up);
+    let up = LabState::load(&home.lab(lab))?.is_some_and(|s| s.phase == LabPhase::Up);
     if up {
         let problems = health::problems(home, lab).await?;
         if problems.is_empty() {
@@ -267,9 +269,17 @@ async fn prepare(
                     .iter()
                     .map(|(k, v)| (k.value.clone(), v.clone()))
                     .collect();
-                let id = fault_cli::apply(&play.lab, &kind.value, &node.value, &params).await?;
+                let target = crate::faults::Target {
+                    lab: Some(&play.lab),
+                    kind: &kind.value,
+                    node: &node.value,
+                    params: &params,
+                    duration: None,
+                    hidden: true,
+                };
+                let rec = crate::faults::apply(home, target).await?;
                 if let Some(last) = play.faults.last_mut() {
-                    last.id = Some(id);
+                    last.id = Some(rec.id);
                 }
             }
             FaultSpec::Script(step) => run_step(nodes, step, "a scripted fault").await?,

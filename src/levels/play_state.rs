@@ -19,7 +19,7 @@ pub(crate) struct Play {
     pub difficulty: Difficulty,
     /// The level file, absolute, read again by later commands.
     pub file: PathBuf,
-    pub lab: String,
+    pub lab: crate::paths::LabName,
     pub lab_file: PathBuf,
     /// This play's directory: the client's report and log.
     pub dir: PathBuf,

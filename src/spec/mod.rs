@@ -167,7 +167,7 @@ pub(crate) struct HaproxySpec {
 /// Fully resolved and checked: defaults applied, CIDRs normalised, every node has an IP.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ValidLab {
-    pub name: String,
+    pub name: crate::paths::LabName,
     pub networks: Vec<ValidNetwork>,
     pub nodes: Vec<ValidNode>,
     pub source: PathBuf,

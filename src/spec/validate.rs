@@ -307,7 +307,7 @@ fn resolve(
         })
         .collect::<Option<Vec<_>>>()?;
     Some(ValidLab {
-        name: lab.name.value.clone(),
+        name: crate::paths::LabName::parse(&lab.name.value).ok()?,
         networks,
         nodes,
         source: lab.source.clone(),

@@ -232,7 +232,7 @@ fn shipped_minimal_lab() {
     assert_eq!(
         check_shipped("labs/minimal.yaml"),
         ValidLab {
-            name: "minimal".to_string(),
+            name: "minimal".into(),
             networks: vec![lan("10.77.0.0/24", "minimal.lab")],
             nodes: vec![web, node("db", vec![Role::Mysql], [10, 77, 0, 11], 512)],
             source: PathBuf::from("labs/minimal.yaml"),
