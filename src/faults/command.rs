@@ -51,6 +51,14 @@ pub(crate) enum FaultCommand {
         #[arg(long)]
         lab: Option<String>,
     },
+    /// Set a fault's record aside without reverting it (a damaged record, or a fault you undid
+    /// by hand); says what that leaves on the node.
+    Forget {
+        /// The fault's id (f1, f2, ...).
+        id: String,
+        #[arg(long)]
+        lab: Option<String>,
+    },
 }
 
 fn kind_names() -> clap::builder::PossibleValuesParser {
@@ -88,6 +96,7 @@ pub(crate) async fn run(cmd: FaultCommand, home: &Home) -> Result<(), FaultError
         FaultCommand::Revert { id, all, lab } => {
             revert(home, lab.as_deref(), id.as_deref(), all, true).await
         }
+        FaultCommand::Forget { id, lab } => forget(home, lab.as_deref(), &id).await,
     }
 }
 
@@ -141,7 +150,7 @@ pub(crate) async fn connect(
     node: &NodeState,
 ) -> Result<crate::ssh::Session, FaultError> {
     let target = crate::lab::target(dir, state, node);
-    Ok(crate::ssh::Session::connect(&target, Duration::from_secs(15)).await?)
+    Ok(crate::ssh::connect(&target, crate::ssh::Purpose::Change).await?)
 }
 
 /// Resets domains through libvirt.
@@ -304,6 +313,7 @@ pub(crate) async fn revert(
     let (dir, _lock) = lock(home, lab, "`firedrill fault revert`")?;
     let state = lab_state(&dir)?;
     let store = Store::new(&dir);
+    let mut damaged = 0;
     let records: Vec<FaultRecord> = match (id, all) {
         (Some(_), true) | (None, false) => return Err(FaultError::RevertWhat),
         (Some(id), false) => {
@@ -317,15 +327,29 @@ pub(crate) async fn revert(
             })?;
             vec![found]
         }
-        (None, true) => store
-            .all()?
-            .into_iter()
-            .rev()
-            .filter(FaultRecord::needs_revert)
-            .collect(),
+        (None, true) => {
+            let scan = store.scan()?;
+            for d in &scan.damaged {
+                eprintln!(
+                    "error: {}: {}\n  hint: look at {}; `firedrill fault forget {}` sets it aside",
+                    d.id,
+                    d.problem,
+                    d.path.display(),
+                    d.id
+                );
+            }
+            damaged = scan.damaged.len();
+            scan.records
+                .into_iter()
+                .rev()
+                .filter(FaultRecord::needs_revert)
+                .collect()
+        }
     };
-    if all && records.is_empty() {
-        println!("no fault to revert in lab {}", state.name);
+    if all && records.is_empty() && damaged == 0 {
+        if print {
+            println!("no fault to revert in lab {}", state.name);
+        }
         return Ok(());
     }
     let host = LibvirtHost {
@@ -344,8 +368,11 @@ pub(crate) async fn revert(
             }
         }
     }
-    if failed > 0 {
-        return Err(FaultError::SomeRevertsFailed { failed, total });
+    if failed + damaged > 0 {
+        return Err(FaultError::SomeRevertsFailed {
+            failed: failed + damaged,
+            total: total + damaged,
+        });
     }
     Ok(())
 }
@@ -420,11 +447,14 @@ pub(crate) fn ensure_none_active(home: &Home, lab: Option<&str>) -> Result<(), F
     let Ok(name) = crate::state::select(home, lab) else {
         return Ok(());
     };
-    let ids: Vec<String> = Store::new(&home.lab(&name))
-        .all()?
+    let scan = Store::new(&home.lab(&name)).scan()?;
+    let damaged: Vec<String> = scan.damaged.into_iter().map(|d| d.id).collect();
+    let ids: Vec<String> = scan
+        .records
         .into_iter()
         .filter(FaultRecord::needs_revert)
         .map(|r| r.id)
+        .chain(damaged.iter().cloned())
         .collect();
     if ids.is_empty() {
         return Ok(());
@@ -433,7 +463,41 @@ pub(crate) fn ensure_none_active(home: &Home, lab: Option<&str>) -> Result<(), F
         lab: name.to_string(),
         count: ids.len(),
         ids,
+        damaged,
     })
+}
+
+/// `fault forget ID`: sets a record aside so that it no longer blocks anything, and says what
+/// that leaves on the node.
+async fn forget(home: &Home, lab: Option<&str>, id: &str) -> Result<(), FaultError> {
+    let (dir, _lock) = lock(home, lab, "`firedrill fault forget`")?;
+    let store = Store::new(&dir);
+    let left = match store.load(id) {
+        Ok(None) => {
+            return Err(FaultError::NoSuchFault {
+                lab: dir.name().to_string(),
+                id: id.to_string(),
+                known: store.all()?.into_iter().map(|r| r.id).collect(),
+            });
+        }
+        Ok(Some(mut rec)) if rec.needs_revert() => {
+            let (kind, summary) = (rec.kind(), rec.fault.ops().summary());
+            format!(
+                "what it did stays on {}: {kind} ({summary}); undo it by hand",
+                rec.node
+            )
+        }
+        Ok(Some(_)) => "nothing of it is left on its node".to_string(),
+        Err(e @ (FaultError::RecordParse { .. } | FaultError::RecordDamaged { .. })) => format!(
+            "the record was damaged ({}), so whatever the fault did to its node stays; check the node by hand",
+            e.to_string().lines().next().unwrap_or_default()
+        ),
+        Err(e) => return Err(e),
+    };
+    let kept = store.forget(id)?;
+    println!("fault {id}: forgotten; {left}");
+    println!("  the record is kept at {}", kept.display());
+    Ok(())
 }
 
 #[cfg(test)]

@@ -214,7 +214,7 @@ async fn apply_refuses_bad_input_before_connecting() {
     let err = ensure_none_active(&home, None).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "1 fault(s) still active in lab three-tier: f1\n  hint: revert them with `firedrill fault revert --all`, or use `down --force`"
+        "1 fault(s) may still be on nodes of lab three-tier: f1\n  hint: revert them with `firedrill fault revert --all`, or use `down --force`"
     );
     assert!(!err.is_usage());
     active.state = FaultState::Reverted;
@@ -251,4 +251,48 @@ async fn revert_of_unknown_or_reverted_faults_needs_no_node() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("its faults are: f1"), "{err}");
+}
+
+/// One damaged record does not block the others: `revert --all` reverts every good one and
+/// reports the damaged one, `down` names it, and `fault forget` lets the user move on.
+#[tokio::test]
+async fn a_damaged_record_is_reported_never_used_and_can_be_forgotten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = Home::at(tmp.path());
+    let dir = lab(&home);
+    let store = Store::new(&dir);
+    // f1 never reached its node: reverting it needs no connection.
+    let mut good = FaultRecord::new("app1", disk_full_fault());
+    store.create(&mut good).unwrap();
+    std::fs::write(dir.faults_dir().join("f2.json"), "{ torn").unwrap();
+
+    let err = ensure_none_active(&home, None).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "2 fault(s) may still be on nodes of lab three-tier: f1, f2\n  hint: revert them with `firedrill fault revert --all`; f2 damaged and cannot be reverted: look at them, then `firedrill fault forget ID`, or use `down --force`"
+    );
+
+    let err = revert(&home, None, None, true, false).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "1 of 2 reverts failed (see above)\n  hint: fix the cause and run `firedrill fault revert --all` again"
+    );
+    assert_eq!(
+        store.load("f1").unwrap().unwrap().state,
+        FaultState::Reverted
+    );
+    let err = revert(&home, None, Some("f2"), false, false)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("f2.json is damaged"), "{err}");
+    let err = revert(&home, None, Some("../f2"), false, false)
+        .await
+        .unwrap_err();
+    assert!(err.is_usage(), "{err}");
+
+    forget(&home, None, "f2").await.unwrap();
+    ensure_none_active(&home, None).unwrap();
+    revert(&home, None, None, true, false).await.unwrap();
+    assert!(store.scan().unwrap().damaged.is_empty());
 }

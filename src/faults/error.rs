@@ -112,23 +112,35 @@ pub(crate) enum FaultError {
     },
 
     #[error(
-        "the fault record {} is damaged: {source}\n  hint: look at it; if the fault is gone from the node, move the file away", path.display()
+        "the fault record {} is damaged: {source}\n  hint: look at it; `firedrill fault forget ID` sets it aside", path.display()
     )]
     RecordParse {
         path: PathBuf,
         source: serde_json::Error,
     },
 
+    #[error(
+        "the fault record {} is damaged: {problem}\n  hint: firedrill will not use it; look at it, and `firedrill fault forget ID` sets it aside", path.display()
+    )]
+    RecordDamaged { path: PathBuf, problem: String },
+
+    #[error(
+        "`{id}` is not a fault id: ids are f1, f2, ...\n  hint: `firedrill fault status` lists them"
+    )]
+    BadId { id: String },
+
     #[error(transparent)]
     Event(crate::events::EventError),
 
     #[error(
-        "{count} fault(s) still active in lab {lab}: {}\n  hint: revert them with `firedrill fault revert --all`, or use `down --force`", .ids.join(", ")
+        "{count} fault(s) may still be on nodes of lab {lab}: {}\n  hint: revert them with `firedrill fault revert --all`{}, or use `down --force`", .ids.join(", "), damaged_hint(.damaged)
     )]
     StillActive {
         lab: String,
         count: usize,
         ids: Vec<String>,
+        /// Damaged records: they cannot be reverted, only forgotten.
+        damaged: Vec<String>,
     },
 
     #[error("fault {id} ({kind} on {node}) failed: {cause}\n{}", rollback_text(.id, .rollback_error.as_deref()))]
@@ -144,6 +156,17 @@ pub(crate) enum FaultError {
         "{failed} of {total} reverts failed (see above)\n  hint: fix the cause and run `firedrill fault revert --all` again"
     )]
     SomeRevertsFailed { failed: usize, total: usize },
+}
+
+fn damaged_hint(damaged: &[String]) -> String {
+    if damaged.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; {} damaged and cannot be reverted: look at them, then `firedrill fault forget ID`",
+            damaged.join(", ")
+        )
+    }
 }
 
 fn allowed_text(allowed: &[String]) -> String {
@@ -187,6 +210,7 @@ impl FaultError {
                 | FaultError::AlreadyActive { .. }
                 | FaultError::NoSuchFault { .. }
                 | FaultError::RevertWhat
+                | FaultError::BadId { .. }
         ) || matches!(self, FaultError::State(e) if e.is_usage())
             || matches!(self, FaultError::Lock(crate::lab::LockError::Busy { .. }))
     }

@@ -124,7 +124,33 @@ impl FaultRecord {
 }
 
 fn id_number(id: &str) -> Option<u64> {
-    id.strip_prefix('f')?.parse().ok()
+    let digits = id.strip_prefix('f')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// A record that cannot be used: unreadable, or its contents could build a wrong path or
+/// command (an id that is not its file's, a node name that is not a node name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Damaged {
+    pub(crate) id: String,
+    pub(crate) path: PathBuf,
+    pub(crate) problem: String,
+}
+
+/// Every record of a lab: the good ones, oldest first, and the damaged ones, which never
+/// block the others.
+#[derive(Debug, Default)]
+pub(crate) struct Scan {
+    pub(crate) records: Vec<FaultRecord>,
+    pub(crate) damaged: Vec<Damaged>,
+}
+
+/// Whether `id` is a fault id (`f1`, `f2`, ...): the only ids ever joined onto a path.
+pub(crate) fn is_id(id: &str) -> bool {
+    id_number(id).is_some() && id.len() <= 21 && !id[1..].starts_with('0')
 }
 
 /// The records of one lab.
@@ -219,8 +245,12 @@ impl Store {
             .collect())
     }
 
-    /// The record `id`, or `None` if there is none (or only its empty reservation).
+    /// The record `id`, or `None` if there is none (or only its empty reservation). An id that
+    /// is not a fault id is refused before any path is built from it.
     pub(crate) fn load(&self, id: &str) -> Result<Option<FaultRecord>, FaultError> {
+        if !is_id(id) {
+            return Err(FaultError::BadId { id: id.to_string() });
+        }
         let path = self.path(id);
         let bytes = match std::fs::read(&path) {
             Ok(b) => b,
@@ -230,21 +260,64 @@ impl Store {
         if bytes.is_empty() {
             return Ok(None);
         }
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| FaultError::RecordParse { path, source })
+        let rec: FaultRecord =
+            serde_json::from_slice(&bytes).map_err(|source| FaultError::RecordParse {
+                path: path.clone(),
+                source,
+            })?;
+        let problem = if rec.id != id {
+            Some(format!("it says it is fault `{}`", rec.id))
+        } else if !crate::paths::is_label(&rec.node, 63) {
+            Some(format!("node name `{}` is not valid", rec.node))
+        } else {
+            None
+        };
+        match problem {
+            Some(problem) => Err(FaultError::RecordDamaged { path, problem }),
+            None => Ok(Some(rec)),
+        }
     }
 
-    /// Every record, oldest first.
-    pub(crate) fn all(&self) -> Result<Vec<FaultRecord>, FaultError> {
-        let mut records = Vec::new();
+    /// Every record: good ones oldest first, and the damaged ones beside them.
+    pub(crate) fn scan(&self) -> Result<Scan, FaultError> {
+        let mut scan = Scan::default();
         for id in self.ids()? {
-            if let Some(r) = self.load(&id)? {
-                records.push(r);
+            match self.load(&id) {
+                Ok(Some(r)) => scan.records.push(r),
+                Ok(None) => {}
+                Err(e @ (FaultError::RecordParse { .. } | FaultError::RecordDamaged { .. })) => {
+                    scan.damaged.push(Damaged {
+                        path: self.path(&id),
+                        id,
+                        problem: e.to_string().lines().next().unwrap_or_default().to_string(),
+                    });
+                }
+                Err(e) => return Err(e),
             }
         }
-        records.sort_by_key(FaultRecord::number);
-        Ok(records)
+        scan.records.sort_by_key(FaultRecord::number);
+        scan.damaged.sort_by_key(|d| id_number(&d.id));
+        Ok(scan)
+    }
+
+    /// Every good record, oldest first (damaged ones: `scan`).
+    pub(crate) fn all(&self) -> Result<Vec<FaultRecord>, FaultError> {
+        Ok(self.scan()?.records)
+    }
+
+    /// Sets record `id` aside (`ID.forgotten-TIME.json`, kept for the user to read): it is no
+    /// longer reverted, checked or counted as active.
+    pub(crate) fn forget(&self, id: &str) -> Result<PathBuf, FaultError> {
+        if !is_id(id) {
+            return Err(FaultError::BadId { id: id.to_string() });
+        }
+        let from = self.path(id);
+        let to = self.dir.join(format!(
+            "{id}.forgotten-{}.json",
+            chrono::Utc::now().format("%Y%m%dT%H%M%SZ")
+        ));
+        std::fs::rename(&from, &to).map_err(Self::write_err(&from))?;
+        Ok(to)
     }
 }
 
@@ -319,9 +392,69 @@ mod tests {
         store.create(&mut r).unwrap();
         assert_eq!(r.id, "f2", "an empty reservation still holds its id");
         std::fs::write(lab.faults_dir().join("f3.json"), "{ \"id\": ").unwrap();
-        let err = store.all().unwrap_err().to_string();
+        let err = store.load("f3").unwrap_err().to_string();
         assert!(err.starts_with("the fault record "), "{err}");
         assert!(err.contains("f3.json is damaged"), "{err}");
+        // One damaged record does not hide or block the others.
+        let scan = store.scan().unwrap();
+        let ids: Vec<&str> = scan.records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["f2"]);
+        assert_eq!(scan.damaged.len(), 1);
+        assert_eq!(scan.damaged[0].id, "f3");
+    }
+
+    #[test]
+    fn ids_that_could_build_a_path_are_refused_and_contents_must_match_the_file() {
+        let (_tmp, lab) = lab_dir();
+        let store = Store::new(&lab);
+        for bad in [
+            "../x",
+            "f1/../../f2",
+            "",
+            "f",
+            "F1",
+            "f-1",
+            "f01",
+            "f1.json",
+            "/etc/passwd",
+        ] {
+            assert!(
+                matches!(store.load(bad), Err(FaultError::BadId { .. })),
+                "{bad:?}"
+            );
+            assert!(matches!(store.forget(bad), Err(FaultError::BadId { .. })));
+        }
+        let mut r = FaultRecord::new("app1", disk_full_fault());
+        store.create(&mut r).unwrap();
+        // A record copied to another id, and one whose node name could reach a shell.
+        let text = std::fs::read_to_string(lab.faults_dir().join("f1.json")).unwrap();
+        std::fs::write(lab.faults_dir().join("f2.json"), &text).unwrap();
+        let evil = text.replace("\"node\": \"app1\"", "\"node\": \"app1; rm -rf /\"");
+        let evil = evil.replace("\"id\": \"f1\"", "\"id\": \"f3\"");
+        std::fs::write(lab.faults_dir().join("f3.json"), evil).unwrap();
+        let scan = store.scan().unwrap();
+        assert_eq!(scan.records.len(), 1);
+        let problems: Vec<(&str, &str)> = scan
+            .damaged
+            .iter()
+            .map(|d| (d.id.as_str(), d.problem.as_str()))
+            .collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].1.ends_with("it says it is fault `f1`"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1]
+                .1
+                .ends_with("node name `app1; rm -rf /` is not valid"),
+            "{problems:?}"
+        );
+        // Forgetting sets the file aside; the others stay.
+        let kept = store.forget("f2").unwrap();
+        assert!(kept.exists());
+        assert_eq!(store.scan().unwrap().damaged.len(), 1);
+        assert_eq!(store.all().unwrap().len(), 1);
     }
 
     #[test]

@@ -77,7 +77,8 @@ impl Row {
 pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result<(), FaultError> {
     let (dir, state) = load(home, lab)?;
     let store = Store::new(&dir);
-    let records = store.all()?;
+    let scan = store.scan()?;
+    let records = scan.records;
     let verdicts = check(&dir, &state, &store, &records).await;
     let mut rows = Vec::new();
     for mut rec in records {
@@ -85,11 +86,17 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
         settle_timer(&store, &mut rec, &on_node)?;
         rows.push(Row::of(rec, on_node));
     }
+    let damaged: Vec<serde_json::Value> = scan
+        .damaged
+        .iter()
+        .map(|d| serde_json::json!({"id": d.id, "path": d.path, "problem": d.problem}))
+        .collect();
     if json {
-        let doc = serde_json::json!({"lab": state.name, "faults": rows});
+        let doc = serde_json::json!({"lab": state.name, "faults": rows, "damaged": damaged});
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
         print!("{}", format_table(&state.name, &rows));
+        print!("{}", format_damaged(&scan.damaged));
     }
     Ok(())
 }
@@ -196,6 +203,26 @@ async fn check_node(
 }
 
 /// The table: one line per fault, then indented details (the node's check, errors, timer).
+/// Damaged records, after the table: they block `down` and cannot be reverted.
+pub(crate) fn format_damaged(damaged: &[super::record::Damaged]) -> String {
+    let mut out = String::new();
+    for d in damaged {
+        let _ = writeln!(
+            out,
+            "{:<5} {:<16} {:<8} {:<10} {:<9} {}\n      look at {}; `firedrill fault forget {}` sets it aside",
+            d.id,
+            "?",
+            "?",
+            "damaged",
+            "unknown",
+            d.problem,
+            d.path.display(),
+            d.id
+        );
+    }
+    out
+}
+
 pub(crate) fn format_table(lab: &str, rows: &[Row]) -> String {
     if rows.is_empty() {
         return format!("lab {lab}: no faults\n");

@@ -5,7 +5,6 @@ use super::LabError;
 use crate::paths::{Home, LabDir};
 use crate::state::{LabState, NodeState, StateError, write_atomic};
 use std::fmt::Write;
-use std::time::Duration;
 
 pub(crate) fn target(dir: &LabDir, state: &LabState, node: &NodeState) -> crate::ssh::Target {
     crate::ssh::Target {
@@ -104,7 +103,7 @@ pub(crate) async fn ssh(
         });
     }
     let session =
-        crate::ssh::Session::connect(&target(&dir, &state, n), Duration::from_secs(15)).await?;
+        crate::ssh::connect(&target(&dir, &state, n), crate::ssh::Purpose::Command).await?;
     let code = session.run_streaming(&command.join(" ")).await?;
     session.close().await;
     Ok(code)

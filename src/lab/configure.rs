@@ -11,7 +11,6 @@ use crate::roles::{
 };
 use crate::state::{LabState, NodeState, StateError, write_atomic};
 use ipnetwork::Ipv4Network;
-use std::time::Duration;
 
 const DB_NAME: &str = "todo";
 const DB_USER: &str = "todo";
@@ -155,7 +154,7 @@ pub(crate) async fn configure(
                 let started = std::time::Instant::now();
                 let session = match open {
                     Some(s) => s,
-                    None => crate::ssh::Session::connect(&target, Duration::from_secs(30))
+                    None => crate::ssh::connect(&target, crate::ssh::Purpose::Change)
                         .await
                         .map_err(|e| e.to_string())?,
                 };

@@ -6,7 +6,6 @@ use crate::hypervisor::{DomainState, Hypervisor, Libvirt, blocking};
 use crate::paths::{Home, LabName};
 use crate::state::{LabPhase, LabState};
 use serde::Serialize;
-use std::time::Duration;
 
 #[derive(Debug, Serialize)]
 struct NodeStatus {
@@ -153,7 +152,7 @@ async fn probe(
     ctx: Option<crate::roles::NodeContext>,
 ) -> Option<(Option<u64>, Vec<Health>)> {
     use crate::remote::Remote;
-    let session = crate::ssh::Session::connect(&target, Duration::from_secs(5))
+    let session = crate::ssh::connect(&target, crate::ssh::Purpose::Look)
         .await
         .ok()?;
     let uptime = session

@@ -4,7 +4,6 @@
 use super::LevelError;
 use crate::paths::{Home, LabName};
 use crate::state::{LabState, StateError};
-use std::time::Duration;
 
 /// One line per problem; empty when the lab is healthy.
 pub(crate) async fn problems(home: &Home, lab: &LabName) -> Result<Vec<String>, LevelError> {
@@ -17,7 +16,7 @@ pub(crate) async fn problems(home: &Home, lab: &LabName) -> Result<Vec<String>, 
             continue;
         };
         let target = crate::lab::target(&dir, &state, n);
-        match crate::ssh::Session::connect(&target, Duration::from_secs(15)).await {
+        match crate::ssh::connect(&target, crate::ssh::Purpose::Command).await {
             Err(e) => {
                 let e = e.to_string();
                 found.push(format!(

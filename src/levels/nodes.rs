@@ -30,9 +30,6 @@ pub(crate) struct SshNodes {
     sessions: tokio::sync::Mutex<BTreeMap<String, Arc<Session>>>,
 }
 
-/// A node in the middle of an incident (a database scanning a large table, a CPU hog) under TCG
-/// can take well over 15 s to accept a login; the learner's checks must still reach it.
-const CONNECT: Duration = Duration::from_secs(90);
 /// A TCG guest takes about two minutes to boot; give it five.
 const REBOOT: Duration = Duration::from_secs(600);
 const BOOT_ID: &str = "cat /proc/sys/kernel/random/boot_id";
@@ -59,7 +56,7 @@ impl SshNodes {
         if let Some(s) = sessions.get(node) {
             return Ok(s.clone());
         }
-        let session = Session::connect(&self.target(node)?, CONNECT)
+        let session = crate::ssh::connect(&self.target(node)?, crate::ssh::Purpose::Check)
             .await
             .map_err(|e| RemoteError {
                 node: node.to_string(),

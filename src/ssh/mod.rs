@@ -5,6 +5,7 @@
 //! Host keys are checked strictly: firedrill generates each node's host key and puts it in the
 //! node's cloud-init seed, so the key is known before first contact and anything else is refused.
 
+mod connect;
 mod keys;
 mod ready;
 mod session;
@@ -15,11 +16,10 @@ mod test_sshd;
 #[cfg(test)]
 mod tests;
 
-#[allow(unused_imports)] // until the integrator's commands use them
+pub(crate) use connect::{Purpose, connect};
+#[allow(unused_imports)] // the roles' own upload and key code is still to be merged into these
 pub(crate) use keys::{KeyPair, ensure_keypair, fingerprint, generate_keypair};
-#[allow(unused_imports)]
 pub(crate) use ready::{Phase, wait_ready};
-#[allow(unused_imports)]
 pub(crate) use session::Session;
 #[allow(unused_imports)]
 pub(crate) use shell::{as_root, quote, upload};
