@@ -90,3 +90,52 @@ fn play_names_the_levels_when_one_is_unknown() {
         "{err}"
     );
 }
+
+/// A play whose lab was removed (`down --force` while it was played) can still be ended:
+/// `give-up` stops its mock client, records the end and says what it could not revert.
+#[test]
+fn give_up_ends_a_play_whose_lab_is_gone() {
+    let h = home("lv-gone");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let play_dir = h.join("play/20261130T070000Z");
+    std::fs::create_dir_all(&play_dir).unwrap();
+    let report = play_dir.join("client.jsonl");
+    // Stands in for the mock client: a process whose command line names the report.
+    let mut client = Command::new("python3")
+        .args(["-c", "import time; time.sleep(300)"])
+        .arg(&report)
+        .spawn()
+        .expect("start a stand-in client");
+    let play = serde_json::json!({
+        "level": "disk-full",
+        "title": "t",
+        "difficulty": "easy",
+        "file": root.join("labs/levels/disk-full.yaml"),
+        "lab": "three-tier",
+        "lab_file": root.join("labs/three-tier.yaml"),
+        "dir": play_dir,
+        "prepared_at": "2026-11-30T07:00:00Z",
+        "started_at": "2026-11-30T07:01:00Z",
+        "client": {"pid": client.id(), "report": report, "log": play_dir.join("client.log")},
+    });
+    std::fs::write(h.join("play/current.json"), play.to_string()).unwrap();
+    let out = firedrill(&h, &["give-up"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        err.contains("lab three-tier is gone (removed while the level was played)"),
+        "{err}"
+    );
+    let status = client.wait().expect("the client was stopped");
+    assert!(!status.success(), "stopped by a signal: {status:?}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(h.join("play/current.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["end"]["outcome"], "gave-up", "{saved}");
+    // The next play is not blocked by this one.
+    let out = firedrill(&h, &["check"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ended"),
+        "{out:?}"
+    );
+}

@@ -286,7 +286,8 @@ fn print_applied(mut rec: FaultRecord) {
     eprintln!("  revert: firedrill fault revert {}", rec.id);
 }
 
-/// A node that is never contacted: reverting a record that never got past its first write.
+/// A node that is never contacted: reverting a record that never got past its first write, or
+/// a fault whose every change is on the host.
 struct Unreached(String);
 
 impl Remote for Unreached {
@@ -394,7 +395,10 @@ async fn revert_one(
         ));
     }
     let node = node(state, &rec.node)?;
-    let outcome = if rec.prepared {
+    // A fault that acts on the host side (net-delay's qdisc on the node's tap) is undone
+    // there: the node need not answer (with loss=100 it cannot).
+    let on_host = rec.fault.ops().on_host();
+    let outcome = if rec.prepared && !on_host {
         let session = connect(dir, state, node).await?;
         let outcome = Engine {
             lab: dir,
@@ -465,6 +469,19 @@ pub(crate) fn ensure_none_active(home: &Home, lab: Option<&str>) -> Result<(), F
         ids,
         damaged,
     })
+}
+
+/// `(id, node)` of every fault that may still be on a node of the lab (damaged records count
+/// with node `?`: nothing can tell where they are).
+pub(crate) fn active(dir: &LabDir) -> Result<Vec<(String, String)>, FaultError> {
+    let scan = Store::new(dir).scan()?;
+    Ok(scan
+        .records
+        .into_iter()
+        .filter(FaultRecord::needs_revert)
+        .map(|r| (r.id, r.node))
+        .chain(scan.damaged.into_iter().map(|d| (d.id, "?".to_string())))
+        .collect())
 }
 
 /// `fault forget ID`: sets a record aside so that it no longer blocks anything, and says what

@@ -303,18 +303,18 @@ async fn a_failed_rollback_leaves_a_record_that_still_needs_a_revert() {
     assert!(stored.needs_revert());
 }
 
-/// `--for`: the timer is armed (with the revert script as its input) before the change, and a
-/// manual revert cancels it first.
+/// `--for`: the timer is armed (with the revert script as its input) once the change is in
+/// place, never before it, and a manual revert cancels it first.
 #[tokio::test]
 async fn for_arms_a_timer_with_the_revert_script_and_revert_cancels_it() {
     let bench = Bench::new();
-    let plan = timer::plan("f1", 600, false, false);
+    let plan = timer::plan("f1", 600, false);
     let arm = timer::arm_script(&plan, "f1 (disk-full)");
     let disarm = timer::disarm_script(&plan);
     let node = FakeRemote::new("app1")
         .once(exact(&sudo(PREPARE)), ok(PREPARED))
-        .once(exact(&sudo(&arm)), ok("armed=fd-f1-revert.timer\n"))
         .once(exact(&sudo(INJECT)), ok(INJECTED))
+        .once(exact(&sudo(&arm)), ok("armed=fd-f1-revert.timer\n"))
         .once(
             exact(&sudo(&disarm)),
             ok("cancelled the revert timer fd-f1-revert.timer\n"),
@@ -327,11 +327,12 @@ async fn for_arms_a_timer_with_the_revert_script_and_revert_cancels_it() {
     let mut rec = FaultRecord::new("app1", disk_full_fault());
     engine.inject(&mut rec, Some(600)).await.unwrap();
     let calls = node.calls();
-    assert_eq!(calls[1].stdin.as_deref(), Some(revert("").as_bytes()));
+    // Armed after the inject, the timer reverts exactly what it made (its inode).
+    assert_eq!(calls[2].stdin.as_deref(), Some(revert("131").as_bytes()));
     let t = rec.auto_revert.clone().unwrap();
     assert_eq!(
         (t.unit.as_str(), t.after_s, t.across_reboot),
-        ("fd-f1-revert", 600, false)
+        ("fd-f1-revert", 600, true)
     );
     let done = engine.revert(&mut rec).await.unwrap();
     assert_eq!(

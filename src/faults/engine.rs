@@ -202,24 +202,6 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
     async fn change(&self, rec: &mut FaultRecord, for_secs: Option<u64>) -> Result<(), FaultError> {
         let kind = rec.kind();
         let on_host = rec.fault.ops().on_host();
-        if let Some(secs) = for_secs {
-            let mut plan = timer::plan(&rec.id, secs, rec.fault.ops().resets_node(), on_host);
-            rec.auto_revert = Some(plan.clone());
-            self.store.save(rec)?;
-            let revert = rec.fault.ops().revert_script(None);
-            let arm = timer::arm_script(&plan, &format!("{} ({kind})", rec.id));
-            let out = self
-                .root_ok(
-                    on_host,
-                    &format!("{kind}: arming the revert timer"),
-                    &arm,
-                    Some(revert.as_bytes()),
-                )
-                .await?;
-            plan.pid = Fields::parse(&out.stdout_str()).number("pid").ok();
-            rec.auto_revert = Some(plan);
-            self.store.save(rec)?;
-        }
         let out = self
             .root_ok(
                 on_host,
@@ -238,6 +220,26 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
                 detail,
             })?;
         self.store.save(rec)?;
+        // Armed once the fault is in place, and before a reset (the timer's units are on disk
+        // and enabled, so the boot starts it).
+        if let Some(secs) = for_secs {
+            let mut plan = timer::plan(&rec.id, secs, on_host);
+            rec.auto_revert = Some(plan.clone());
+            self.store.save(rec)?;
+            let revert = rec.fault.ops().revert_script(None);
+            let arm = timer::arm_script(&plan, &format!("{} ({kind})", rec.id));
+            let out = self
+                .root_ok(
+                    on_host,
+                    &format!("{kind}: arming the revert timer"),
+                    &arm,
+                    Some(revert.as_bytes()),
+                )
+                .await?;
+            plan.pid = Fields::parse(&out.stdout_str()).number("pid").ok();
+            rec.auto_revert = Some(plan);
+            self.store.save(rec)?;
+        }
         if rec.fault.ops().resets_node() {
             self.host.reset(&rec.node, self.domain).await?;
             let msg = format!("{} forcibly reset ({} {})", rec.node, kind, rec.id);

@@ -33,9 +33,9 @@ mod time_drift;
 mod timer;
 
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
-pub(crate) use command::{FaultCommand, Target, apply, ensure_none_active, revert, run};
+pub(crate) use command::{FaultCommand, Target, active, apply, ensure_none_active, revert, run};
 pub(crate) use error::FaultError;
 
 use crate::state::NodeState;

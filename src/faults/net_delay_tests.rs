@@ -71,7 +71,7 @@ async fn runs_on_the_host_side_only() {
 #[tokio::test]
 async fn for_starts_a_sleeper_on_the_host() {
     let mut bench = Bench::new();
-    let plan = timer::plan("f1", 120, false, true);
+    let plan = timer::plan("f1", 120, true);
     let mut armed = plan.clone();
     armed.pid = Some(4242);
     bench.host = FakeHost {
@@ -81,11 +81,11 @@ async fn for_starts_a_sleeper_on_the_host() {
                 exact(PREPARE),
                 ok("tap=vnet3\nqdisc=qdisc noqueue 0: root refcnt 2\n"),
             )
+            .once(exact(INJECT), ok(""))
             .once(
                 exact(&timer::arm_script(&plan, "f1 (net-delay)")),
                 ok("pid=4242\n"),
             )
-            .once(exact(INJECT), ok(""))
             .once(
                 exact(&timer::disarm_script(&armed)),
                 ok("cancelled the revert timer (pid 4242)\n"),
@@ -99,7 +99,7 @@ async fn for_starts_a_sleeper_on_the_host() {
     engine.inject(&mut rec, Some(120)).await.unwrap();
     assert_eq!(rec.auto_revert.as_ref().and_then(|t| t.pid), Some(4242));
     assert_eq!(
-        bench.host.shell.calls()[1].stdin.as_deref(),
+        bench.host.shell.calls()[2].stdin.as_deref(),
         Some(REVERT.as_bytes())
     );
     engine.revert(&mut rec).await.unwrap();
@@ -112,7 +112,7 @@ fn the_host_sleeper_reverts_and_can_be_cancelled() {
     let tmp = tempfile::tempdir().unwrap();
     let mark = tmp.path().join("reverted");
     let script = format!("touch {}\n", mark.display());
-    let mut plan = timer::plan("f9", 1, false, true);
+    let mut plan = timer::plan("f9", 1, true);
     let arm = |plan: &crate::faults::record::AutoRevert| {
         use std::io::Write;
         let mut c = std::process::Command::new("sh")

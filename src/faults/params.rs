@@ -24,12 +24,16 @@ pub(crate) fn parse_param(s: &str) -> Result<(String, String), String> {
 
 /// The longest `--for`: a fault meant to last longer should be reverted by hand.
 const MAX_FOR: u64 = 7 * 86_400;
+/// Shorter than this, the revert races the inject and its check.
+const MIN_FOR: u64 = 10;
 
 /// clap value parser for `--for`: `90s`, `10m`, `1h30m`, `2d`.
 pub(crate) fn parse_for(s: &str) -> Result<Duration, String> {
     let secs = parse_span(s)?;
-    if secs == 0 {
-        return Err("the duration must be at least 1s".to_string());
+    if secs < MIN_FOR {
+        return Err(format!(
+            "{s} is too short: give at least 10s (the fault must be in place, and checked, before it reverts)"
+        ));
     }
     if secs > MAX_FOR {
         return Err(format!(
@@ -256,10 +260,15 @@ mod tests {
             );
         }
         assert_eq!(parse_for("10m"), Ok(Duration::from_secs(600)));
-        assert_eq!(
-            parse_for("0s"),
-            Err("the duration must be at least 1s".into())
-        );
+        for short in ["0s", "9s"] {
+            assert_eq!(
+                parse_for(short),
+                Err(format!(
+                    "{short} is too short: give at least 10s (the fault must be in place, and checked, before it reverts)"
+                ))
+            );
+        }
+        assert_eq!(parse_for("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(
             parse_for("8d"),
             Err("8d is longer than 7d; leave out --for and revert it by hand".into())

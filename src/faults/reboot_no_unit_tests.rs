@@ -130,21 +130,22 @@ async fn a_failed_reset_is_rolled_back() {
     assert!(bench.events().is_empty());
 }
 
-/// The revert timer must survive the reset, so it is written as unit files that start at boot.
+/// The revert timer must survive the reset, so it is written as unit files that start at boot:
+/// after the inject, before the reset.
 #[tokio::test]
 async fn for_writes_a_boot_timer_before_the_reset() {
     let bench = Bench::new();
-    let plan = timer::plan("f1", 300, true, false);
+    let plan = timer::plan("f1", 300, false);
     let node = FakeRemote::new("app1")
         .once(
             exact(&sudo(PREPARE)),
             ok("enabled=enabled\nactive=active\n"),
         )
+        .once(exact(&sudo(INJECT)), ok("pid=812\n"))
         .once(
             exact(&sudo(&timer::arm_script(&plan, "f1 (reboot-no-unit)"))),
             ok("armed=fd-f1-revert.timer\n"),
-        )
-        .once(exact(&sudo(INJECT)), ok("pid=812\n"));
+        );
     let mut rec = FaultRecord::new("app1", build("reboot-no-unit", &app1(), &[]).unwrap());
     bench
         .engine(&node, "d")
@@ -152,7 +153,7 @@ async fn for_writes_a_boot_timer_before_the_reset() {
         .await
         .unwrap();
     assert!(rec.auto_revert.unwrap().across_reboot);
-    assert_eq!(node.calls()[1].stdin.as_deref(), Some(REVERT.as_bytes()));
+    assert_eq!(node.calls()[2].stdin.as_deref(), Some(REVERT.as_bytes()));
     node.assert_all_used();
 }
 

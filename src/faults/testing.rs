@@ -261,3 +261,18 @@ impl Drop for Spawned {
         let _ = self.child.wait();
     }
 }
+
+/// An active fault on `node` of the lab at `dir`; returns its id.
+pub(crate) fn active_on(dir: &LabDir, node: &str) -> String {
+    let mut rec = FaultRecord::new(node, disk_full_fault());
+    rec.state = super::record::FaultState::Active;
+    Store::new(dir).create(&mut rec).expect("create record");
+    rec.id
+}
+
+pub(crate) fn mark_reverted(dir: &LabDir, id: &str) {
+    let store = Store::new(dir);
+    let mut rec = store.load(id).expect("load").expect("exists");
+    rec.state = super::record::FaultState::Reverted;
+    store.save(&rec).expect("save");
+}

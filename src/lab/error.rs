@@ -42,6 +42,10 @@ pub(crate) enum LabError {
         node: String,
         nodes: Vec<String>,
     },
+    #[error(
+        "node {node} is no longer in the lab file, but fault(s) {} may still be on it\n  hint: put it back and revert them first (`firedrill fault revert --all`), then remove it", .ids.join(", ")
+    )]
+    NodeHasFaults { node: String, ids: Vec<String> },
     #[error("cannot run {program}: {message}\n  hint: {hint}")]
     Exec {
         program: String,
@@ -53,8 +57,10 @@ pub(crate) enum LabError {
 impl LabError {
     /// Bad input exits with 2, everything else with 1.
     pub(crate) fn is_usage(&self) -> bool {
-        matches!(self, LabError::Invalid(_) | LabError::NoNode { .. })
-            || matches!(self, LabError::State(e) if e.is_usage())
+        matches!(
+            self,
+            LabError::Invalid(_) | LabError::NoNode { .. } | LabError::NodeHasFaults { .. }
+        ) || matches!(self, LabError::State(e) if e.is_usage())
             || matches!(self, LabError::Lock(super::lock::LockError::Busy { .. }))
     }
 }

@@ -101,8 +101,19 @@ impl LabLock {
             .mode(0o600)
             .open(&path)
             .map_err(io)?;
-        // SAFETY: flock on a file descriptor we own; it has no memory-safety preconditions.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        // A child forked by another thread of this process holds a copy of a lock file we just
+        // closed until it execs (a few ms): try again for a moment before calling the lab busy.
+        let mut tries = 0;
+        let rc = loop {
+            // SAFETY: flock on a file descriptor we own; it has no memory-safety preconditions.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            let busy = std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK);
+            if rc == 0 || !busy || tries == 10 {
+                break rc;
+            }
+            tries += 1;
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
         if rc != 0 {
             let err = std::io::Error::last_os_error();
             if err.raw_os_error() == Some(libc::EWOULDBLOCK) {

@@ -68,6 +68,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
 
     // Record intent before creating anything, so `down` finds all of it even if `up` dies.
     let previous = LabState::load(&dir)?;
+    refuse_dropping_faulted_nodes(&dir, &lab, previous.as_ref())?;
     let was_up = previous.as_ref().is_some_and(|p| p.phase == LabPhase::Up);
     let mut state = initial_state(&lab, &plan, hv.uri(), accel, &host_keys, previous.as_ref());
     state.save(&dir)?;
@@ -259,6 +260,40 @@ async fn ensure_network(
     Ok(r)
 }
 
+/// A node that leaves the lab file while a fault may still be on it would take the fault's
+/// record out of reach (revert needs the node's address and key): refuse, and say what to do.
+fn refuse_dropping_faulted_nodes(
+    dir: &crate::paths::LabDir,
+    lab: &ValidLab,
+    previous: Option<&LabState>,
+) -> Result<(), LabError> {
+    let Some(previous) = previous else {
+        return Ok(());
+    };
+    let active = crate::faults::active(dir).map_err(|e| LabError::Node {
+        node: lab.name.to_string(),
+        step: "read the fault records",
+        message: e.to_string(),
+    })?;
+    for n in &previous.nodes {
+        if lab.nodes.iter().any(|v| v.name == n.name) {
+            continue;
+        }
+        let ids: Vec<String> = active
+            .iter()
+            .filter(|(_, node)| *node == n.name)
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !ids.is_empty() {
+            return Err(LabError::NodeHasFaults {
+                node: n.name.clone(),
+                ids,
+            });
+        }
+    }
+    Ok(())
+}
+
 fn initial_state(
     lab: &ValidLab,
     plan: &Plan,
@@ -392,4 +427,44 @@ fn print_summary(
             .map(|n| n.name.as_str())
             .unwrap_or("NODE")
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::HostFacts;
+
+    fn three_tier() -> ValidLab {
+        let host = HostFacts {
+            mem_total_mib: 16 * 1024,
+            images: vec!["debian-12".into()],
+            ..HostFacts::default()
+        };
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/three-tier.yaml");
+        crate::spec::check(&path, &host, false)
+            .expect("shipped lab is valid")
+            .0
+    }
+
+    #[test]
+    fn a_node_with_an_active_fault_cannot_leave_the_lab() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::paths::Home::at(tmp.path()).lab(&"three-tier".into());
+        let mut lab = three_tier();
+        let mut previous = crate::state::sample();
+        previous.name = "three-tier".into();
+        previous.nodes[0].name = "app2".into();
+        let id = crate::faults::testing::active_on(&dir, "app2");
+        // app2 is still in the file: fine.
+        refuse_dropping_faulted_nodes(&dir, &lab, Some(&previous)).unwrap();
+        lab.nodes.retain(|n| n.name != "app2");
+        let err = refuse_dropping_faulted_nodes(&dir, &lab, Some(&previous)).unwrap_err();
+        assert!(err.is_usage());
+        assert_eq!(
+            err.to_string(),
+            "node app2 is no longer in the lab file, but fault(s) f1 may still be on it\n  hint: put it back and revert them first (`firedrill fault revert --all`), then remove it"
+        );
+        crate::faults::testing::mark_reverted(&dir, &id);
+        refuse_dropping_faulted_nodes(&dir, &lab, Some(&previous)).unwrap();
+    }
 }

@@ -101,6 +101,17 @@ pub(crate) async fn end<N: Nodes>(
     outcome: Outcome,
 ) -> Result<(), LevelError> {
     let undone = undo(home, level, play, nodes).await;
+    record_end(home, level, play, outcome)?;
+    undone
+}
+
+/// Scores the play and records its end.
+fn record_end(
+    home: &Home,
+    level: &Level,
+    play: &mut Play,
+    outcome: Outcome,
+) -> Result<(), LevelError> {
     let at = Utc::now();
     let report = match &play.client {
         Some(c) => ClientReport::read(&c.report)?,
@@ -114,8 +125,25 @@ pub(crate) async fn end<N: Nodes>(
     let end = End { at, outcome, score };
     append_score(home, &play.score_entry(&end))?;
     play.end = Some(end);
-    play.save(home)?;
-    undone
+    play.save(home)
+}
+
+/// Ends a play whose lab is gone (`down --force` while it was played): the mock client is
+/// stopped and the play recorded; the faults went with the nodes, so nothing can be reverted.
+fn end_without_lab(
+    home: &Home,
+    level: &Level,
+    play: &mut Play,
+    outcome: Outcome,
+) -> Result<(), LevelError> {
+    if let Some(c) = &play.client {
+        client_proc::stop(c.pid, &c.report.to_string_lossy());
+    }
+    eprintln!(
+        "lab {} is gone (removed while the level was played): its nodes, and the level's faults on them, went with it; nothing could be reverted",
+        play.lab
+    );
+    record_end(home, level, play, outcome)
 }
 
 fn solution(level: &Level) -> String {
@@ -133,15 +161,15 @@ pub(crate) async fn give_up(home: &Home, show_solution: bool) -> Result<(), Leve
     let mut play = Play::current(home)?;
     let _lock = crate::lab::LabLock::acquire(&home.lab(&play.lab), "`firedrill give-up`")?;
     let level = level_of(&play)?;
-    let result = if play.end.is_none() {
-        let state = LabState::load(&home.lab(&play.lab))?
-            .ok_or_else(|| crate::state::StateError::NotFound(play.lab.clone()))?;
-        let nodes = SshNodes::new(home.lab(&play.lab), state);
-        let r = end(home, &level, &mut play, &nodes, Outcome::GaveUp).await;
-        nodes.close().await;
-        r
-    } else {
-        Ok(())
+    let result = match (&play.end, LabState::load(&home.lab(&play.lab))?) {
+        (Some(_), _) => Ok(()),
+        (None, None) => end_without_lab(home, &level, &mut play, Outcome::GaveUp),
+        (None, Some(state)) => {
+            let nodes = SshNodes::new(home.lab(&play.lab), state);
+            let r = end(home, &level, &mut play, &nodes, Outcome::GaveUp).await;
+            nodes.close().await;
+            r
+        }
     };
     println!("\nDebrief: {}\n\n{}", level.title, level.debrief.trim_end());
     if show_solution {
@@ -168,8 +196,24 @@ pub(crate) async fn reset(
     let mut play = Play::current(home)?;
     let _lock = crate::lab::LabLock::acquire(&home.lab(&play.lab), "`firedrill reset`")?;
     let level = level_of(&play)?;
-    let state = LabState::load(&home.lab(&play.lab))?
-        .ok_or_else(|| crate::state::StateError::NotFound(play.lab.clone()))?;
+    let Some(state) = LabState::load(&home.lab(&play.lab))? else {
+        if play.end.is_none() {
+            end_without_lab(home, &level, &mut play, Outcome::Reset)?;
+        }
+        let up = UpOptions {
+            file: play.lab_file.clone(),
+            accel,
+            force: false,
+            timeout,
+        };
+        eprintln!(
+            "bringing lab {} up again from {}",
+            play.lab,
+            play.lab_file.display()
+        );
+        crate::lab::up(home, &up).await?;
+        return Ok(());
+    };
     let restored = match play.baseline_at {
         Some(at) => restore_baseline(&state, at).await,
         None => false,
