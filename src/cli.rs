@@ -212,18 +212,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             };
             lab::up(&home, &opts).await?;
         }
-        Command::Down { lab, force } => {
-            // Held across the fault check and the removal, so no fault is applied in between.
-            let _lock = match crate::state::select(&home, lab.as_deref()) {
-                Ok(name) => lab::LabLock::acquire(&home.lab(&name), "`firedrill down`")
-                    .map_err(LabError::from)?,
-                Err(_) => None,
-            };
-            if !force {
-                crate::faults::ensure_none_active(&home, lab.as_deref())?;
-            }
-            lab::down(&home, lab.as_deref()).await?
-        }
+        Command::Down { lab, force } => lab::down(&home, lab.as_deref(), force).await?,
         Command::Status { lab, json } => lab::status(&home, lab.as_deref(), json).await?,
         Command::List => lab::list(&home).await?,
         Command::Ssh { node, lab, command } => {

@@ -140,6 +140,12 @@ impl Home {
         &self.root
     }
 
+    /// This home's mark on the libvirt objects it makes: the first 12 hex digits of the SHA-256
+    /// of its canonical path, so CI runs and two users of one libvirtd stay apart.
+    pub(crate) fn installation(&self) -> String {
+        installation_of(&self.root)
+    }
+
     /// Cached golden images: `FIREDRILL_IMAGES` if set, else `images/` under the home.
     pub(crate) fn images(&self) -> PathBuf {
         self.images.clone()
@@ -168,6 +174,13 @@ impl Home {
     }
 }
 
+fn installation_of(root: &Path) -> String {
+    use sha2::Digest;
+    let root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+    let digest = sha2::Sha256::digest(root.as_os_str().as_encoded_bytes());
+    hex::encode(&digest[..6])
+}
+
 /// `labs/NAME/`: everything one lab owns on disk.
 #[derive(Debug, Clone)]
 pub(crate) struct LabDir {
@@ -182,6 +195,15 @@ impl LabDir {
     /// The lab's name (the directory's).
     pub(crate) fn name(&self) -> &LabName {
         &self.name
+    }
+    /// The mark of the home this lab lives in (see `Home::installation`).
+    pub(crate) fn installation(&self) -> String {
+        let root = self
+            .dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(Path::new("/"));
+        installation_of(root)
     }
     /// The advisory lock every command that changes the lab holds (see `lab::lock`).
     pub(crate) fn lock_file(&self) -> PathBuf {

@@ -120,6 +120,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
         let domain = DomainSpec {
             name: domain_name(&lab.name, &node.name),
             lab: lab.name.to_string(),
+            installation: dir.installation(),
             node: node.name.clone(),
             accel: inputs.accel,
             memory_mib: node.memory_mib,
@@ -157,6 +158,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
         .map(|(i, net)| NetworkSpec {
             name: network_name(&lab.name, &net.name),
             lab: lab.name.to_string(),
+            installation: inputs.dir.installation(),
             bridge: bridge_name(&lab.name, &net.name),
             mode: match net.mode {
                 NetMode::Nat => ForwardMode::Nat,

@@ -214,3 +214,18 @@ fn a_second_writer_is_refused_at_once_and_readers_never_wait() {
     assert!(!home.root.join("labs/minimal").exists());
     assert!(home.precious().join("keep").exists());
 }
+
+#[test]
+fn down_leaves_a_directory_it_cannot_identify_as_a_lab() {
+    let home = Home::new("unmarked");
+    // labs/minimal exists but holds nothing firedrill writes (no state, lock or key).
+    std::fs::write(home.root.join("labs/minimal/notes.txt"), b"mine").unwrap();
+    let out = home.firedrill(&["down", "--lab", "minimal"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("firedrill cannot tell it made it"),
+        "{}",
+        text(&out)
+    );
+    assert!(home.root.join("labs/minimal/notes.txt").exists());
+}

@@ -11,6 +11,8 @@ use virt::sys;
 pub(crate) struct Libvirt {
     uri: String,
     conn: Connect,
+    /// This firedrill home's mark: objects with another home's mark are not ours.
+    installation: String,
 }
 
 fn call(action: &'static str, object: &str) -> impl FnOnce(virt::error::Error) -> HvError {
@@ -65,7 +67,11 @@ impl Libvirt {
             uri: uri.clone(),
             message: e.message().to_string(),
         })?;
-        Ok(Libvirt { uri, conn })
+        Ok(Libvirt {
+            uri,
+            conn,
+            installation: crate::paths::Home::from_env().installation(),
+        })
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connect) -> Result<T, HvError>) -> Result<T, HvError> {
@@ -80,21 +86,21 @@ impl Libvirt {
     }
 }
 
-fn network_info(n: &Network) -> Result<NetworkInfo, HvError> {
+fn network_info(n: &Network, installation: &str) -> Result<NetworkInfo, HvError> {
     let name = n.name().map_err(call("read network", "?"))?;
     let xml = n.xml_desc(0).map_err(call("read network", &name))?;
     let parsed = parse(&xml);
     Ok(NetworkInfo {
         uuid: n.uuid_string().map_err(call("read network", &name))?,
         active: n.is_active().map_err(call("read network", &name))?,
+        owner: parsed.owner(installation),
         bridge: parsed.bridge,
         cidr: parsed.cidr,
-        owner: parsed.lab,
         name,
     })
 }
 
-fn domain_info(d: &Domain) -> Result<DomainInfo, HvError> {
+fn domain_info(d: &Domain, installation: &str) -> Result<DomainInfo, HvError> {
     let name = d.name().map_err(call("read domain", "?"))?;
     let xml = d.xml_desc(0).map_err(call("read domain", &name))?;
     let parsed = parse(&xml);
@@ -110,7 +116,7 @@ fn domain_info(d: &Domain) -> Result<DomainInfo, HvError> {
     Ok(DomainInfo {
         uuid: d.uuid_string().map_err(call("read domain", &name))?,
         state,
-        owner: parsed.lab.zip(parsed.node),
+        owner: parsed.owner(installation).zip(parsed.node),
         memory_mib: info.max_mem / 1024,
         name,
     })
@@ -128,14 +134,14 @@ impl Hypervisor for Libvirt {
             c.list_all_networks(flags)
                 .map_err(call("list", "networks"))?
                 .iter()
-                .map(network_info)
+                .map(|n| network_info(n, &self.installation))
                 .collect()
         })
     }
 
     fn network(&self, name: &str) -> Result<Option<NetworkInfo>, HvError> {
         self.with(|c| match c.lookup_network_by_name(name) {
-            Ok(n) => network_info(&n).map(Some),
+            Ok(n) => network_info(&n, &self.installation).map(Some),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(call("look up network", name)(e)),
         })
@@ -149,7 +155,7 @@ impl Hypervisor for Libvirt {
                 .map_err(call("define network", &name))?;
             n.set_autostart(true)
                 .map_err(call("set autostart on network", &name))?;
-            network_info(&n)
+            network_info(&n, &self.installation)
         })
     }
 
@@ -172,7 +178,7 @@ impl Hypervisor for Libvirt {
                 Err(e) if is_missing(&e) => return Ok(()),
                 Err(e) => return Err(call("look up network", name)(e)),
             };
-            let info = network_info(&n)?;
+            let info = network_info(&n, &self.installation)?;
             ensure_owned("network", name, info.owner.as_deref(), lab)?;
             if info.active {
                 n.destroy().map_err(call("stop network", name))?;
@@ -188,14 +194,14 @@ impl Hypervisor for Libvirt {
             c.list_all_domains(flags)
                 .map_err(call("list", "domains"))?
                 .iter()
-                .map(domain_info)
+                .map(|d| domain_info(d, &self.installation))
                 .collect()
         })
     }
 
     fn domain(&self, name: &str) -> Result<Option<DomainInfo>, HvError> {
         self.with(|c| match c.lookup_domain_by_name(name) {
-            Ok(d) => domain_info(&d).map(Some),
+            Ok(d) => domain_info(&d, &self.installation).map(Some),
             Err(e) if is_missing(&e) => Ok(None),
             Err(e) => Err(call("look up domain", name)(e)),
         })
@@ -207,7 +213,7 @@ impl Hypervisor for Libvirt {
             let d = c
                 .define_domain_xml(xml)
                 .map_err(call("define domain", &name))?;
-            domain_info(&d)
+            domain_info(&d, &self.installation)
         })
     }
 
@@ -231,7 +237,7 @@ impl Hypervisor for Libvirt {
                 Err(e) if is_missing(&e) => return Ok(()),
                 Err(e) => return Err(call("look up domain", name)(e)),
             };
-            let info = domain_info(&d)?;
+            let info = domain_info(&d, &self.installation)?;
             ensure_owned(
                 "domain",
                 name,
@@ -302,6 +308,7 @@ pub(crate) mod tests {
         NetworkSpec {
             name: name.into(),
             lab: lab.into(),
+            installation: crate::paths::Home::from_env().installation(),
             bridge: format!("fdt{third_octet}"),
             mode: ForwardMode::Nat,
             domain: format!("{lab}.lab"),
@@ -315,6 +322,7 @@ pub(crate) mod tests {
         DomainSpec {
             name: name.into(),
             lab: lab.into(),
+            installation: crate::paths::Home::from_env().installation(),
             node: "web".into(),
             accel: Accel::Tcg,
             memory_mib: 256,

@@ -29,6 +29,9 @@ pub(crate) struct HostEntry {
 pub(crate) struct NetworkSpec {
     pub(crate) name: String,
     pub(crate) lab: String,
+    /// Which firedrill home made it (`Home::installation`), so two homes on one libvirtd never
+    /// adopt or remove each other's objects.
+    pub(crate) installation: String,
     pub(crate) bridge: String,
     pub(crate) mode: ForwardMode,
     pub(crate) domain: String,
@@ -48,6 +51,8 @@ pub(crate) enum Accel {
 pub(crate) struct DomainSpec {
     pub(crate) name: String,
     pub(crate) lab: String,
+    /// As `NetworkSpec::installation`.
+    pub(crate) installation: String,
     pub(crate) node: String,
     pub(crate) accel: Accel,
     pub(crate) memory_mib: u64,
@@ -80,7 +85,8 @@ pub(crate) fn network_xml(n: &NetworkSpec) -> String {
     let _ = writeln!(x, "  <name>{}</name>", esc(&n.name));
     let _ = writeln!(
         x,
-        "  <metadata>\n    <firedrill:lab xmlns:firedrill=\"{NS}\">{}</firedrill:lab>\n  </metadata>",
+        "  <metadata>\n    <firedrill:lab xmlns:firedrill=\"{NS}\" home=\"{}\">{}</firedrill:lab>\n  </metadata>",
+        esc(&n.installation),
         esc(&n.lab)
     );
     if n.mode == ForwardMode::Nat {
@@ -132,8 +138,9 @@ pub(crate) fn domain_xml(d: &DomainSpec) -> String {
     let _ = writeln!(x, "  <name>{}</name>", esc(&d.name));
     let _ = writeln!(
         x,
-        "  <metadata>\n    <firedrill:lab xmlns:firedrill=\"{NS}\" node=\"{}\">{}</firedrill:lab>\n  </metadata>",
+        "  <metadata>\n    <firedrill:lab xmlns:firedrill=\"{NS}\" node=\"{}\" home=\"{}\">{}</firedrill:lab>\n  </metadata>",
         esc(&d.node),
+        esc(&d.installation),
         esc(&d.lab)
     );
     let _ = writeln!(x, "  <memory unit='MiB'>{}</memory>", d.memory_mib);
@@ -203,10 +210,24 @@ pub(crate) struct Parsed {
     pub(crate) lab: Option<String>,
     /// Its `node` attribute (domains only).
     pub(crate) node: Option<String>,
+    /// Its `home` attribute: the installation that made it (absent on objects of older
+    /// versions).
+    pub(crate) home: Option<String>,
     pub(crate) bridge: Option<String>,
     pub(crate) cidr: Option<Ipv4Network>,
     /// Each disk's target (`vda`) and whether it is read-only (domains only).
     pub(crate) disks: Vec<(String, bool)>,
+}
+
+impl Parsed {
+    /// The lab that owns the object, if this installation made it (objects of older versions
+    /// carry no installation and count as ours).
+    pub(crate) fn owner(&self, installation: &str) -> Option<String> {
+        match &self.home {
+            Some(h) if h != installation => None,
+            _ => self.lab.clone(),
+        }
+    }
 }
 
 /// Parses the parts of a network or domain XML that firedrill needs. Malformed XML yields what
@@ -239,6 +260,7 @@ pub(crate) fn parse(xml: &str) -> Parsed {
                     "lab" if is_ours => {
                         in_ours = true;
                         out.node = get("node");
+                        out.home = get("home");
                     }
                     "bridge" if out.bridge.is_none() => out.bridge = get("name"),
                     "disk" => disk = Some((String::new(), false)),

@@ -5,11 +5,13 @@
 use super::LabError;
 use crate::hypervisor::{Hypervisor, Libvirt, blocking};
 use crate::paths::Home;
-use crate::state::{LabState, StateError};
+use crate::state::{LabPhase, LabState, StateError};
 use std::collections::BTreeSet;
 use std::time::Instant;
 
-pub(crate) async fn down(home: &Home, lab: Option<&str>) -> Result<(), LabError> {
+/// Removes the lab; without `force`, refuses while faults may still be on its nodes (checked
+/// under the lab's lock, so none is applied in between).
+pub(crate) async fn down(home: &Home, lab: Option<&str>, force: bool) -> Result<(), LabError> {
     let started = Instant::now();
     let hv = blocking(|| Libvirt::open(None).map_err(LabError::from)).await?;
     // A lab with no directory may still have libvirt objects (a crash before the first
@@ -18,14 +20,46 @@ pub(crate) async fn down(home: &Home, lab: Option<&str>) -> Result<(), LabError>
     let dir = home.lab(&name);
 
     let existed = std::fs::symlink_metadata(dir.dir()).is_ok();
+    // What marks a directory under labs/ as a lab firedrill made: its state, lock or key.
+    let marked = [dir.state_file(), dir.lock_file(), dir.ssh_key()]
+        .iter()
+        .any(|p| p.exists());
     let _lock = super::LabLock::acquire(&dir, "`firedrill down`")?;
+    if !force {
+        crate::faults::ensure_none_active(home, Some(&name))
+            .map_err(|e| LabError::Fault(Box::new(e)))?;
+    }
     let state = LabState::load(&dir).unwrap_or(None);
-    let lab_name = name.clone();
+    // An `up` that was killed may have left a definition in flight: libvirtd finishes it after
+    // the client is gone, so look again until a look finds nothing new.
+    let interrupted = state.as_ref().is_none_or(|s| s.phase != LabPhase::Up);
+    let hv = std::sync::Arc::new(hv);
+    let mut removed = Removed::default();
+    for round in 0..SETTLE_ROUNDS {
+        let (hv, lab_name, state) = (hv.clone(), name.clone(), state.clone());
+        let more = blocking(move || remove_objects(hv.as_ref(), &lab_name, state.as_ref())).await?;
+        let found = !more.domains.is_empty() || !more.networks.is_empty();
+        removed.extend(more);
+        if !interrupted || (round > 0 && !found) {
+            break;
+        }
+        tokio::time::sleep(SETTLE).await;
+    }
     let Removed {
         domains,
         networks,
         refused,
-    } = blocking(move || remove_objects(&hv, &lab_name, state.as_ref())).await?;
+    } = removed;
+    if existed && !marked && domains.is_empty() && networks.is_empty() {
+        return Err(LabError::Node {
+            node: name.to_string(),
+            step: "remove lab files",
+            message: format!(
+                "{} has no state, lock or key of a firedrill lab and no libvirt objects: firedrill cannot tell it made it, so it is left in place; look at it and remove it by hand",
+                dir.dir().display()
+            ),
+        });
+    }
     if existed {
         crate::fsutil::remove_tree_inside(&home.labs(), dir.dir()).map_err(|e| LabError::Node {
             node: name.to_string(),
@@ -55,7 +89,12 @@ pub(crate) async fn down(home: &Home, lab: Option<&str>) -> Result<(), LabError>
     Ok(())
 }
 
+/// How many times, and how far apart, `down` looks again after an interrupted `up`.
+const SETTLE_ROUNDS: usize = 4;
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What `down` removed, and what it found but left because it is not the lab's.
+#[derive(Default)]
 struct Removed {
     domains: Vec<String>,
     networks: Vec<String>,
@@ -64,6 +103,18 @@ struct Removed {
 
 /// Removes the lab's domains first (a network in use cannot go), then its networks. Objects
 /// named in the state but not marked as the lab's are left and reported.
+impl Removed {
+    fn extend(&mut self, more: Removed) {
+        self.domains.extend(more.domains);
+        self.networks.extend(more.networks);
+        for r in more.refused {
+            if !self.refused.contains(&r) {
+                self.refused.push(r);
+            }
+        }
+    }
+}
+
 fn remove_objects(
     hv: &dyn Hypervisor,
     lab: &str,

@@ -17,6 +17,8 @@ pub(crate) enum LabError {
     #[error(transparent)]
     Lock(#[from] super::lock::LockError),
     #[error(transparent)]
+    Fault(Box<crate::faults::FaultError>),
+    #[error(transparent)]
     Image(#[from] crate::image::ImageError),
     #[error(transparent)]
     Host(#[from] crate::host::HostError),
@@ -62,5 +64,6 @@ impl LabError {
             LabError::Invalid(_) | LabError::NoNode { .. } | LabError::NodeHasFaults { .. }
         ) || matches!(self, LabError::State(e) if e.is_usage())
             || matches!(self, LabError::Lock(super::lock::LockError::Busy { .. }))
+            || matches!(self, LabError::Fault(e) if e.is_usage())
     }
 }

@@ -5,6 +5,7 @@ fn network() -> NetworkSpec {
     NetworkSpec {
         name: "fd-minimal-lan".into(),
         lab: "minimal".into(),
+        installation: "0123456789ab".into(),
         bridge: "fd1a2b3c4d".into(),
         mode: ForwardMode::Nat,
         domain: "minimal.lab".into(),
@@ -31,6 +32,7 @@ fn domain(accel: Accel) -> DomainSpec {
     DomainSpec {
         name: "fd-minimal-web".into(),
         lab: "minimal".into(),
+        installation: "0123456789ab".into(),
         node: "web".into(),
         accel,
         memory_mib: 384,
@@ -105,4 +107,18 @@ fn parse_ignores_metadata_of_other_namespaces() {
 fn name_of_finds_the_name() {
     assert_eq!(name_of(&network_xml(&network())), "fd-minimal-lan");
     assert_eq!(name_of("<domain/>"), "?");
+}
+
+#[test]
+fn an_object_of_another_firedrill_home_is_not_ours() {
+    let xml = network_xml(&network());
+    let parsed = parse(&xml);
+    assert_eq!(parsed.owner("0123456789ab").as_deref(), Some("minimal"));
+    assert_eq!(parsed.owner("ba9876543210"), None, "another home's lab");
+    // Objects of older versions carry no home: still the lab's.
+    let old = xml.replace(" home=\"0123456789ab\"", "");
+    assert_eq!(
+        parse(&old).owner("ba9876543210").as_deref(),
+        Some("minimal")
+    );
 }
