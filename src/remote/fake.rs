@@ -24,6 +24,15 @@ pub(crate) struct Call {
     pub(crate) stdin: Option<Vec<u8>>,
 }
 
+impl Call {
+    /// The stdin as text.
+    pub(crate) fn stdin_str(&self) -> Option<String> {
+        self.stdin
+            .as_deref()
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+    }
+}
+
 /// How a rule recognises a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Matcher {
@@ -42,6 +51,15 @@ pub(crate) fn prefix(start: &str) -> Matcher {
 }
 pub(crate) fn contains(part: &str) -> Matcher {
     Matcher::Contains(part.to_string())
+}
+
+/// This exit status with this stdout.
+pub(crate) fn answer(status: u32, stdout: &str) -> Output {
+    Output {
+        status,
+        stdout: stdout.as_bytes().to_vec(),
+        stderr: Vec::new(),
+    }
 }
 
 /// Exit status 0 with this stdout.
@@ -132,6 +150,17 @@ impl FakeRemote {
             rules: Mutex::new(Vec::new()),
             calls: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Answers commands that `matcher` matches with `outputs` in turn, repeating the last.
+    pub(crate) fn answers(self, matcher: Matcher, outputs: Vec<Output>) -> FakeRemote {
+        let Some((last, first)) = outputs.split_last() else {
+            panic!("a rule needs an answer");
+        };
+        let this = first
+            .iter()
+            .fold(self, |f, o| f.once(matcher.clone(), o.clone()));
+        this.on(matcher, last.clone())
     }
 
     /// As if logged in as root: `as_root` adds no sudo.

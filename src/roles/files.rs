@@ -38,17 +38,8 @@ pub(super) fn state_script(paths: &[&str]) -> String {
     )
 }
 
-/// Writes `path` atomically (temp file in the same directory, then rename), content on stdin.
-///
-/// To be replaced by `crate::ssh::upload` once that lands; it has the same contract.
-pub(super) fn upload_script(path: &str, mode: u32, owner: &str) -> String {
-    let p = quote(path);
-    format!(
-        "set -e; t=$(mktemp {p}.XXXXXX); trap 'rm -f \"$t\"' EXIT; cat > \"$t\"; \
-         chown {owner} \"$t\"; chmod {mode:o} \"$t\"; mv -f \"$t\" {p}; trap - EXIT"
-    )
-}
-
+/// Writes `path` on the node atomically, content on stdin (`ssh::upload`: the one way files
+/// reach a node).
 pub(super) async fn upload<R: Remote>(
     session: &Session<'_, R>,
     step: &str,
@@ -57,14 +48,13 @@ pub(super) async fn upload<R: Remote>(
     mode: u32,
     owner: &str,
 ) -> Result<(), RoleError> {
-    session
-        .ok(
-            step,
-            &upload_script(path, mode, owner),
-            Some(contents.as_bytes()),
-        )
+    crate::ssh::upload(session.remote(), path, contents.as_bytes(), mode, owner)
         .await
-        .map(|_| ())
+        .map_err(|source| RoleError::Remote {
+            node: session.node().to_string(),
+            step: step.to_string(),
+            source,
+        })
 }
 
 /// For each file, whether the node's copy differs from it (missing counts as differing).
@@ -143,7 +133,7 @@ mod tests {
     fn the_state_script_checks_every_path_in_one_loop() {
         assert_eq!(
             state_script(&["/etc/a", "/etc/b c"]),
-            "for f in '/etc/a' '/etc/b c'; do if [ -f \"$f\" ]; then h=$(sha256sum < \"$f\") && \
+            "for f in /etc/a '/etc/b c'; do if [ -f \"$f\" ]; then h=$(sha256sum < \"$f\") && \
              echo \"${h%% *} $(stat -c '%a %U:%G' \"$f\")\"; else echo missing; fi; done"
         );
     }
@@ -169,7 +159,7 @@ mod tests {
 
         assert_eq!(sh(&state_script(&[&file.path]), None), "missing\n");
         sh(
-            &upload_script(&file.path, file.mode, &file.owner),
+            &crate::ssh::upload_script(&file.path, file.mode, &file.owner),
             Some(file.contents.as_bytes()),
         );
         assert_eq!(

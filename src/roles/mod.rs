@@ -17,8 +17,6 @@ mod service;
 mod session;
 
 #[cfg(test)]
-mod fake;
-#[cfg(test)]
 mod fixtures;
 #[cfg(test)]
 mod golden_tests;

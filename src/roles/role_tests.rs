@@ -2,12 +2,12 @@
 //! node and for one that is already configured. Database roles here; app and haproxy in
 //! `role_tests_web.rs`.
 
-use super::fake::{Call, FakeRemote, answer};
-use super::files::{ManagedFile, state_script, upload_script};
+use super::files::{ManagedFile, state_script};
 use super::fixtures::{self, PASSWORD};
 use super::service::{Service, state_script as service_state};
-use super::session::as_root;
 use super::{NodeContext, NodeReport, RoleError, apply, mysql, postgres};
+use crate::remote::fake::{Call, FakeRemote, answer, contains};
+use crate::ssh::upload_script;
 
 /// Runs `apply` and returns its result with the progress lines it printed.
 pub(super) async fn run_apply(
@@ -34,6 +34,11 @@ pub(super) fn assert_no_secret_leaks(calls: &[Call], said: &[String]) {
     for line in said {
         assert!(!line.contains(PASSWORD), "password in progress: {line}");
     }
+}
+
+/// A root script as a role sends it to a lab node (through sudo).
+pub(super) fn as_root(script: &str) -> String {
+    crate::ssh::as_root(&FakeRemote::new("node"), script)
 }
 
 pub(super) fn commands(calls: &[Call]) -> Vec<String> {
@@ -68,18 +73,18 @@ fn mysql_files() -> Vec<ManagedFile> {
 
 fn mysql_fake(files: &str, service: &str, probes: Vec<u32>) -> FakeRemote {
     FakeRemote::new("db")
-        .on("sha256sum", vec![answer(0, files)])
-        .on("chown", vec![answer(0, "")])
-        .on("systemctl is-enabled", vec![answer(3, service)])
-        .on("systemctl enable", vec![answer(0, "")])
-        .on("systemctl start", vec![answer(0, "")])
-        .on("systemctl restart", vec![answer(0, "")])
-        .on("mysqladmin ping", vec![answer(0, "")])
-        .on(
-            "--defaults-extra-file",
+        .answers(contains("sha256sum"), vec![answer(0, files)])
+        .answers(contains("chown"), vec![answer(0, "")])
+        .answers(contains("systemctl is-enabled"), vec![answer(3, service)])
+        .answers(contains("systemctl enable"), vec![answer(0, "")])
+        .answers(contains("systemctl start"), vec![answer(0, "")])
+        .answers(contains("systemctl restart"), vec![answer(0, "")])
+        .answers(contains("mysqladmin ping"), vec![answer(0, "")])
+        .answers(
+            contains("--defaults-extra-file"),
             probes.into_iter().map(|s| answer(s, "3\n")).collect(),
         )
-        .on("mysql --batch", vec![answer(0, "")])
+        .answers(contains("mysql --batch"), vec![answer(0, "")])
 }
 
 #[tokio::test]
@@ -107,12 +112,15 @@ async fn mysql_on_a_fresh_node_writes_config_starts_and_provisions() {
             probe,
         ]
     );
-    assert_eq!(calls[1].stdin.as_deref(), Some(files[0].contents.as_str()));
+    assert_eq!(
+        calls[1].stdin_str().as_deref(),
+        Some(files[0].contents.as_str())
+    );
     let login = format!("[client]\npassword={PASSWORD}\n");
-    assert_eq!(calls[6].stdin.as_deref(), Some(login.as_str()));
+    assert_eq!(calls[6].stdin_str().as_deref(), Some(login.as_str()));
     let sql = mysql::provision_sql(&ctx, &fixtures::secrets()).expect("renders");
-    assert_eq!(calls[7].stdin.as_deref(), Some(sql.as_str()));
-    assert_eq!(calls[8].stdin.as_deref(), Some(login.as_str()));
+    assert_eq!(calls[7].stdin_str().as_deref(), Some(sql.as_str()));
+    assert_eq!(calls[8].stdin_str().as_deref(), Some(login.as_str()));
     assert_eq!(
         report.changed,
         vec![
@@ -187,20 +195,20 @@ fn postgres_files() -> Vec<ManagedFile> {
 
 fn postgres_fake(cluster: &str, files: &str, service: &str, probes: Vec<u32>) -> FakeRemote {
     FakeRemote::new("pg")
-        .on("pg_createcluster", vec![answer(0, cluster)])
-        .on("sha256sum", vec![answer(0, files)])
-        .on("chown", vec![answer(0, "")])
-        .on("systemctl is-enabled", vec![answer(3, service)])
-        .on("systemctl enable", vec![answer(0, "")])
-        .on("systemctl start", vec![answer(0, "")])
-        .on("systemctl restart", vec![answer(0, "")])
-        .on("systemctl reload", vec![answer(0, "")])
-        .on("pg_isready", vec![answer(0, "")])
-        .on(
-            "PGPASSFILE",
+        .answers(contains("pg_createcluster"), vec![answer(0, cluster)])
+        .answers(contains("sha256sum"), vec![answer(0, files)])
+        .answers(contains("chown"), vec![answer(0, "")])
+        .answers(contains("systemctl is-enabled"), vec![answer(3, service)])
+        .answers(contains("systemctl enable"), vec![answer(0, "")])
+        .answers(contains("systemctl start"), vec![answer(0, "")])
+        .answers(contains("systemctl restart"), vec![answer(0, "")])
+        .answers(contains("systemctl reload"), vec![answer(0, "")])
+        .answers(contains("pg_isready"), vec![answer(0, "")])
+        .answers(
+            contains("PGPASSFILE"),
             probes.into_iter().map(|s| answer(s, "3\n")).collect(),
         )
-        .on("runuser -u postgres", vec![answer(0, "")])
+        .answers(contains("runuser -u postgres"), vec![answer(0, "")])
 }
 
 #[tokio::test]
@@ -241,9 +249,9 @@ async fn postgres_on_a_fresh_node_creates_cluster_config_and_database() {
         ]
     );
     let login = format!("*:*:*:todo:{PASSWORD}\n");
-    assert_eq!(calls[9].stdin.as_deref(), Some(login.as_str()));
+    assert_eq!(calls[9].stdin_str().as_deref(), Some(login.as_str()));
     let sql = postgres::provision_sql(&ctx, &fixtures::secrets()).expect("renders");
-    assert_eq!(calls[10].stdin.as_deref(), Some(sql.as_str()));
+    assert_eq!(calls[10].stdin_str().as_deref(), Some(sql.as_str()));
     assert_eq!(
         report.changed,
         vec![

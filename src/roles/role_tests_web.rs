@@ -3,16 +3,17 @@
 
 use super::app;
 use super::context::Role;
-use super::fake::{FakeRemote, answer};
-use super::files::{ManagedFile, state_script, upload_script};
+use super::files::{ManagedFile, state_script};
 use super::fixtures;
 use super::haproxy;
+use super::role_tests::as_root;
 use super::role_tests::{
     assert_no_secret_leaks, commands, in_place, run_apply, service_cmd, state_of, upload_of,
 };
-use super::session::as_root;
 use super::{RoleHealth, health, mysql};
 use crate::remote::Output;
+use crate::remote::fake::{FakeRemote, answer, contains};
+use crate::ssh::upload_script;
 
 fn app_files() -> Vec<ManagedFile> {
     let ctx = fixtures::app1();
@@ -22,14 +23,14 @@ fn app_files() -> Vec<ManagedFile> {
 
 fn app_fake(setup: &str, files: &str, service: &str) -> FakeRemote {
     FakeRemote::new("app1")
-        .on("useradd", vec![answer(0, setup)])
-        .on("sha256sum", vec![answer(0, files)])
-        .on("chown", vec![answer(0, "")])
-        .on("daemon-reload", vec![answer(0, "")])
-        .on("systemctl is-enabled", vec![answer(3, service)])
-        .on("systemctl enable", vec![answer(0, "")])
-        .on("systemctl start", vec![answer(0, "")])
-        .on("systemctl restart", vec![answer(0, "")])
+        .answers(contains("useradd"), vec![answer(0, setup)])
+        .answers(contains("sha256sum"), vec![answer(0, files)])
+        .answers(contains("chown"), vec![answer(0, "")])
+        .answers(contains("daemon-reload"), vec![answer(0, "")])
+        .answers(contains("systemctl is-enabled"), vec![answer(3, service)])
+        .answers(contains("systemctl enable"), vec![answer(0, "")])
+        .answers(contains("systemctl start"), vec![answer(0, "")])
+        .answers(contains("systemctl restart"), vec![answer(0, "")])
 }
 
 const APP_PATHS: [&str; 3] = [app::APP_PY_PATH, app::CONFIG_PATH, app::UNIT_PATH];
@@ -59,8 +60,11 @@ async fn app_on_a_fresh_node_creates_user_dirs_files_and_starts() {
             service_cmd("start", "todo.service"),
         ]
     );
-    assert_eq!(calls[2].stdin.as_deref(), Some(app::APP_PY));
-    assert_eq!(calls[3].stdin.as_deref(), Some(files[1].contents.as_str()));
+    assert_eq!(calls[2].stdin_str().as_deref(), Some(app::APP_PY));
+    assert_eq!(
+        calls[3].stdin_str().as_deref(),
+        Some(files[1].contents.as_str())
+    );
     assert_eq!(
         (files[1].mode, files[1].owner.as_str()),
         (0o640, "root:todo"),
@@ -135,13 +139,13 @@ fn haproxy_file() -> ManagedFile {
 
 fn haproxy_fake(files: &str, check: Output, service: &str) -> FakeRemote {
     FakeRemote::new("lb")
-        .on("sha256sum", vec![answer(0, files)])
-        .on("chown", vec![answer(0, "")])
-        .on("haproxy -c", vec![check])
-        .on("systemctl is-enabled", vec![answer(3, service)])
-        .on("systemctl enable", vec![answer(0, "")])
-        .on("systemctl start", vec![answer(0, "")])
-        .on("systemctl reload", vec![answer(0, "")])
+        .answers(contains("sha256sum"), vec![answer(0, files)])
+        .answers(contains("chown"), vec![answer(0, "")])
+        .answers(contains("haproxy -c"), vec![check])
+        .answers(contains("systemctl is-enabled"), vec![answer(3, service)])
+        .answers(contains("systemctl enable"), vec![answer(0, "")])
+        .answers(contains("systemctl start"), vec![answer(0, "")])
+        .answers(contains("systemctl reload"), vec![answer(0, "")])
 }
 
 #[tokio::test]
@@ -163,7 +167,10 @@ async fn haproxy_on_a_fresh_node_stages_checks_installs_and_starts() {
             service_cmd("start", "haproxy.service"),
         ]
     );
-    assert_eq!(calls[1].stdin.as_deref(), Some(file.contents.as_str()));
+    assert_eq!(
+        calls[1].stdin_str().as_deref(),
+        Some(file.contents.as_str())
+    );
     assert_eq!(
         report.changed,
         vec![
@@ -245,17 +252,20 @@ async fn a_single_server_node_checks_the_database_before_the_app() {
         owner: "root:root".into(),
     };
     let fake = FakeRemote::new("db")
-        .on("useradd", vec![answer(0, "")])
-        .on(
-            "sha256sum",
+        .answers(contains("useradd"), vec![answer(0, "")])
+        .answers(
+            contains("sha256sum"),
             vec![
                 answer(0, &in_place(&[cnf])),
                 answer(0, &in_place(&app_files)),
             ],
         )
-        .on("systemctl is-enabled", vec![answer(0, "enabled\nactive\n")])
-        .on("mysqladmin ping", vec![answer(0, "")])
-        .on("--defaults-extra-file", vec![answer(0, "3\n")]);
+        .answers(
+            contains("systemctl is-enabled"),
+            vec![answer(0, "enabled\nactive\n")],
+        )
+        .answers(contains("mysqladmin ping"), vec![answer(0, "")])
+        .answers(contains("--defaults-extra-file"), vec![answer(0, "3\n")]);
     let (result, _) = run_apply(&fake, &ctx).await;
     assert_eq!(
         result.expect("apply succeeds").changed,
@@ -282,12 +292,10 @@ async fn health_reports_every_role_of_the_node() {
     ctx.roles = vec![Role::App, Role::Mysql];
     ctx.app = Some(fixtures::app_config(super::Engine::Mysql, "10.20.0.20"));
     let fake = FakeRemote::new("db")
-        .on(
-            "mysqladmin",
+        .answers(contains("mysqladmin"),
             vec![answer(0, "LISTEN 0      80     0.0.0.0:3306 0.0.0.0:*\n")],
         )
-        .on(
-            "curl",
+        .answers(contains("curl"),
             vec![answer(
                 0,
                 "{\"status\": \"unavailable\", \"error\": \"mysql database todo at 10.20.0.20:3306: (1040, 'Too many connections')\"}\n\n503",

@@ -28,6 +28,14 @@ impl<'a, R: Remote> Session<'a, R> {
         }
     }
 
+    pub(super) fn remote(&self) -> &R {
+        self.remote
+    }
+
+    pub(super) fn node(&self) -> &str {
+        self.node
+    }
+
     /// Tells the user what is happening. Never pass a secret here.
     pub(super) fn say(&mut self, message: &str) {
         (self.progress)(message);
@@ -52,7 +60,7 @@ impl<'a, R: Remote> Session<'a, R> {
         stdin: Option<&[u8]>,
     ) -> Result<Output, RoleError> {
         self.remote
-            .run(&as_root(script), stdin)
+            .run(&crate::ssh::as_root(self.remote, script), stdin)
             .await
             .map_err(|source| RoleError::Remote {
                 node: self.node.to_string(),
@@ -139,32 +147,4 @@ impl<'a, R: Remote> Session<'a, R> {
     }
 }
 
-/// The ssh user is `lab` with passwordless sudo; `-n` makes a missing sudo rule fail at once
-/// instead of waiting for a password prompt nobody will answer.
-pub(super) fn as_root(script: &str) -> String {
-    format!("sudo -n sh -c {}", quote(script))
-}
-
-/// Quotes `s` as one word for `sh`.
-pub(super) fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting_survives_single_quotes() {
-        assert_eq!(quote("a b"), "'a b'");
-        assert_eq!(quote("it's"), r"'it'\''s'");
-    }
-
-    #[test]
-    fn scripts_run_through_sudo_sh() {
-        assert_eq!(
-            as_root("systemctl start 'x'"),
-            r"sudo -n sh -c 'systemctl start '\''x'\'''"
-        );
-    }
-}
+pub(super) use crate::ssh::quote;

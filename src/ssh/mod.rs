@@ -21,7 +21,8 @@ pub(crate) use connect::{Purpose, connect};
 pub(crate) use keys::{KeyPair, ensure_keypair, fingerprint, generate_keypair};
 pub(crate) use ready::{Phase, wait_ready};
 pub(crate) use session::Session;
-#[allow(unused_imports)]
+#[cfg(test)]
+pub(crate) use shell::upload_script;
 pub(crate) use shell::{as_root, quote, upload};
 
 use std::net::SocketAddr;

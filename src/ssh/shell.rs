@@ -5,7 +5,6 @@ use crate::remote::{Remote, RemoteError};
 
 /// Shell-quotes one argument for POSIX `sh`. Plain words are left alone so commands stay
 /// readable in logs; anything else is single-quoted, with `'` written as `'\''`.
-#[allow(dead_code)] // called by the integrator's commands (up, ssh, roles)
 pub(crate) fn quote(arg: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "_-+=.,/:@%".contains(c);
     if !arg.is_empty() && arg.chars().all(plain) {
@@ -17,7 +16,6 @@ pub(crate) fn quote(arg: &str) -> String {
 /// `command` as a `sh -c` script run by root: through `sudo -n` (never prompting: the lab user
 /// has passwordless sudo, and a prompt would hang) unless the login user already is root.
 /// stdin passes through to the script.
-#[allow(dead_code)] // called by the integrator's commands (up, ssh, roles)
 pub(crate) fn as_root(remote: &impl Remote, command: &str) -> String {
     if remote.needs_sudo() {
         format!("sudo -n sh -c {}", quote(command))
@@ -30,7 +28,7 @@ pub(crate) fn as_root(remote: &impl Remote, command: &str) -> String {
 /// be a secret, and command lines are visible to every user of the node (`ps`). The temp file
 /// is made by mktemp (mode 0600) in the target's directory, so nobody else can read it, and
 /// `mv` is a rename on the same file system: readers see the old file or the new one.
-fn upload_script(path: &str, mode: u32, owner: &str) -> String {
+pub(crate) fn upload_script(path: &str, mode: u32, owner: &str) -> String {
     // `path` is absolute (checked by `upload`), so `dir` is "" for a file directly under /.
     let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
     let template = format!("{dir}/.{name}.firedrill-XXXXXX");
@@ -51,7 +49,6 @@ fn upload_script(path: &str, mode: u32, owner: &str) -> String {
 
 /// Uploads `contents` to `path` on the node as root with `mode` and `owner` (`root:root`),
 /// atomically (temp file + mv). The parent directory must exist.
-#[allow(dead_code)] // called by the integrator's commands (up, ssh, roles)
 pub(crate) async fn upload(
     remote: &impl Remote,
     path: &str,
