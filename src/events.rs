@@ -43,13 +43,11 @@ pub(crate) enum EventError {
 /// What happened. Kinds this build does not know survive a round trip as `Other`, so an older
 /// client can read a log written by a newer fault command.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)] // NodeStopped and LabDown have no writer yet
 pub(crate) enum EventKind {
     FaultInjected,
     FaultReverted,
     NodeRebooted,
     NodeStarted,
-    NodeStopped,
     LabUp,
     LabDown,
     Other(String),
@@ -62,7 +60,6 @@ impl EventKind {
             EventKind::FaultReverted => "fault-reverted",
             EventKind::NodeRebooted => "node-rebooted",
             EventKind::NodeStarted => "node-started",
-            EventKind::NodeStopped => "node-stopped",
             EventKind::LabUp => "lab-up",
             EventKind::LabDown => "lab-down",
             EventKind::Other(s) => s,
@@ -75,7 +72,6 @@ impl EventKind {
             "fault-reverted" => EventKind::FaultReverted,
             "node-rebooted" => EventKind::NodeRebooted,
             "node-started" => EventKind::NodeStarted,
-            "node-stopped" => EventKind::NodeStopped,
             "lab-up" => EventKind::LabUp,
             "lab-down" => EventKind::LabDown,
             other => EventKind::Other(other.to_string()),

@@ -127,15 +127,6 @@ impl Home {
         Home { root, images }
     }
 
-    /// The same home with the image cache somewhere else (what `FIREDRILL_IMAGES` does).
-    #[allow(dead_code)] // for tests that share one image cache between homes
-    pub(crate) fn with_images(self, images: impl Into<PathBuf>) -> Home {
-        Home {
-            images: images.into(),
-            ..self
-        }
-    }
-
     pub(crate) fn root(&self) -> &Path {
         &self.root
     }

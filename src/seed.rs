@@ -20,7 +20,6 @@ const NETWORK_CONFIG: &str = include_str!("../cloud-init/network-config");
 
 /// What a node's seed is made of; `plan` fills it in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)] // called by `up` (integration)
 pub(crate) struct SeedInput {
     pub instance_id: String,
     pub hostname: String,
@@ -42,7 +41,6 @@ pub(crate) struct SeedInput {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(dead_code)] // called by `up` (integration)
 pub(crate) struct SeedFiles {
     pub user_data: String,
     pub meta_data: String,
@@ -50,7 +48,6 @@ pub(crate) struct SeedFiles {
 }
 
 #[derive(Debug, Error)]
-#[allow(dead_code)] // called by `up` (integration)
 pub(crate) enum SeedError {
     #[error("cloud-init seed for {node}: {field} {problem} (got {value:?})")]
     Invalid {
@@ -105,7 +102,6 @@ struct Context<'a> {
 
 handlebars_helper!(yaml: |v: str| serde_json::Value::String(v.to_string()).to_string());
 
-#[allow(dead_code)] // called by `up` (integration)
 pub(crate) fn render(input: &SeedInput) -> Result<SeedFiles, SeedError> {
     validate(input)?;
     let ctx = Context {
@@ -261,7 +257,6 @@ fn is_dns_name(s: &str) -> bool {
 
 /// Writes the NoCloud ISO (volume label `cidata`, Rock Ridge and Joliet names) to `path`,
 /// through a temp file and a rename so that a node never boots a half-written seed.
-#[allow(dead_code)] // called by `up` (integration)
 pub(crate) fn write_iso(files: &SeedFiles, path: &Path) -> Result<(), SeedError> {
     let io = |action: &'static str, p: &Path| {
         let p = p.to_path_buf();

@@ -375,11 +375,12 @@ fn build_checks_role_and_params() {
 /// The scripts for real, as root, in a private mount namespace on an 8 MiB tmpfs: the app user
 /// gets ENOSPC, verify sees it, and revert removes the filler and nothing else.
 #[test]
+#[ignore = "needs root: scripts/test"]
 fn fills_a_small_tmpfs_for_real_and_removes_only_the_filler() {
-    if !is_root() {
-        eprintln!("skipped: needs root (a private mount namespace and a tmpfs)");
-        return;
-    }
+    assert!(
+        is_root(),
+        "needs root (a private mount namespace and a tmpfs): run scripts/test"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path().to_str().unwrap().to_string();
     let mut f = DiskFull {

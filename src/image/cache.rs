@@ -52,7 +52,6 @@ fn entry_name(e: &Entry) -> &str {
 }
 
 /// The images that are usable, sorted by name.
-#[allow(dead_code)] // for `validate` and `up`; `image list` uses `scan` to show broken ones too
 pub(crate) fn list(home: &Home) -> Result<Vec<Image>, ImageError> {
     Ok(scan(home)?
         .into_iter()
@@ -77,14 +76,6 @@ pub(crate) fn find(home: &Home, name: &str) -> Result<Option<Image>, ImageError>
             dir,
             problem,
         })
-}
-
-/// Like `find`, but an image that is not built is an error that says how to build it.
-#[allow(dead_code)] // for `validate` and `up`
-pub(crate) fn require(home: &Home, name: &str) -> Result<Image, ImageError> {
-    find(home, name)?.ok_or_else(|| ImageError::NotFound {
-        name: name.to_string(),
-    })
 }
 
 /// Reads `dir/manifest.json` and checks that the files it names are there.

@@ -22,13 +22,11 @@ use std::path::PathBuf;
 use thiserror::Error;
 
 pub(crate) use build::build;
-#[allow(unused_imports)] // the API `validate` and `up` call
-pub(crate) use cache::{find, list, require};
+pub(crate) use cache::{find, list};
 pub(crate) use recipe::known_names;
 
 /// A built image, read back from its manifest.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // fields beyond `name`/`manifest` are for `up` (disk clones, kernel boot)
 pub(crate) struct Image {
     pub name: String,
     pub dir: PathBuf,
@@ -113,11 +111,6 @@ pub(crate) enum ImageError {
     Interrupted { name: String },
     #[error("the built root file system is unusable: {problem}; see {log} and rebuild")]
     BadRootfs { problem: String, log: PathBuf },
-    #[error(
-        "image `{name}` is not built: run `sudo firedrill image build --name {name}` (known names: {})",
-        known_names().join(", ")
-    )]
-    NotFound { name: String },
     #[error("there is no image `{name}` in {dir}: `firedrill image list` shows the images")]
     NoSuchImage { name: String, dir: PathBuf },
     #[error(
@@ -147,7 +140,6 @@ impl ImageError {
             ImageError::NotRoot { .. }
                 | ImageError::UnknownRecipe { .. }
                 | ImageError::InvalidName { .. }
-                | ImageError::NotFound { .. }
                 | ImageError::NoSuchImage { .. }
                 | ImageError::NotAnImage { .. }
                 | ImageError::InUse { .. }

@@ -61,6 +61,15 @@ pub(crate) async fn down(home: &Home, lab: Option<&str>, force: bool) -> Result<
         });
     }
     if existed {
+        // A mock client following the event log sees the lab go before its files do.
+        let _ = crate::events::append(
+            &dir,
+            &crate::events::Event::now(
+                crate::events::EventKind::LabDown,
+                None,
+                format!("lab {name} is going down"),
+            ),
+        );
         crate::fsutil::remove_tree_inside(&home.labs(), dir.dir()).map_err(|e| LabError::Node {
             node: name.to_string(),
             step: "remove lab files",

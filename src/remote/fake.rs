@@ -39,8 +39,6 @@ pub(crate) enum Matcher {
     Exact(String),
     Prefix(String),
     Contains(String),
-    #[allow(dead_code)] // for tests of roles and faults
-    Any,
 }
 
 pub(crate) fn exact(command: &str) -> Matcher {
@@ -86,7 +84,6 @@ impl Matcher {
             Matcher::Exact(s) => command == s,
             Matcher::Prefix(s) => command.starts_with(s.as_str()),
             Matcher::Contains(s) => command.contains(s.as_str()),
-            Matcher::Any => true,
         }
     }
 }
@@ -97,7 +94,6 @@ impl fmt::Display for Matcher {
             Matcher::Exact(s) => write!(f, "exact {s:?}"),
             Matcher::Prefix(s) => write!(f, "prefix {s:?}"),
             Matcher::Contains(s) => write!(f, "contains {s:?}"),
-            Matcher::Any => write!(f, "any command"),
         }
     }
 }
@@ -204,7 +200,6 @@ impl FakeRemote {
         lock(&self.calls).clone()
     }
 
-    #[allow(dead_code)] // for tests of roles and faults
     pub(crate) fn commands(&self) -> Vec<String> {
         lock(&self.calls)
             .iter()

@@ -24,7 +24,6 @@ impl Engine {
         }
     }
 
-    #[allow(dead_code)] // the integrator fills `AppConfig::db_port` with it
     pub(crate) fn default_port(self) -> u16 {
         match self {
             Engine::Mysql => 3306,
@@ -34,7 +33,6 @@ impl Engine {
 }
 
 /// Everything `roles::apply` needs for one node.
-#[allow(dead_code)] // built by the integrator from the lab plan
 #[derive(Debug, Clone)]
 pub(crate) struct NodeContext {
     pub(crate) lab: String,
@@ -52,7 +50,6 @@ pub(crate) struct NodeContext {
     pub(crate) db: Option<DbConfig>,
 }
 
-#[allow(dead_code)] // built by the integrator from the lab plan
 #[derive(Debug, Clone)]
 pub(crate) struct AppConfig {
     /// The port the app listens on (8080 in the shipped labs).
@@ -67,7 +64,6 @@ pub(crate) struct AppConfig {
     pub(crate) db_user: String,
 }
 
-#[allow(dead_code)] // built by the integrator from the lab plan
 #[derive(Debug, Clone)]
 pub(crate) struct HaproxyConfig {
     pub(crate) backends: Vec<Backend>,
@@ -75,7 +71,6 @@ pub(crate) struct HaproxyConfig {
     pub(crate) app_port: u16,
 }
 
-#[allow(dead_code)] // built by the integrator from the lab plan
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Backend {
     /// The node name; haproxy shows it on the stats page and in the runtime API.
@@ -84,7 +79,6 @@ pub(crate) struct Backend {
 }
 
 /// The database and user a database role creates. The engine comes from the role itself.
-#[allow(dead_code)] // built by the integrator from the lab plan
 #[derive(Debug, Clone)]
 pub(crate) struct DbConfig {
     pub(crate) name: String,
@@ -101,7 +95,6 @@ pub(crate) struct Secrets {
 impl Secrets {
     /// Letters and digits only: the password is written into SQL, an ini file and a pgpass
     /// line, and none of those then needs quoting rules.
-    #[allow(dead_code)] // called by the integrator when a lab is created
     pub(crate) fn generate() -> Secrets {
         Secrets {
             db_password: Alphanumeric.sample_string(&mut rand::rng(), 32),

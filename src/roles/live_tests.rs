@@ -119,11 +119,13 @@ fn run_live(engine: Engine) {
 }
 
 #[test]
+#[ignore = "needs root and mariadb-server: scripts/test"]
 fn app_py_against_a_real_mariadb_needs_root() {
     run_live(Engine::Mysql);
 }
 
 #[test]
+#[ignore = "needs root and postgresql: scripts/test"]
 fn app_py_against_a_real_postgres_needs_root() {
     run_live(Engine::Postgres);
 }

@@ -29,7 +29,6 @@ mod role_tests;
 #[cfg(test)]
 mod role_tests_web;
 
-#[allow(unused_imports)] // the integrator builds these from the lab plan
 pub(crate) use context::{
     AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Role, Secrets,
 };
@@ -46,7 +45,6 @@ pub(crate) struct NodeReport {
 
 impl NodeReport {
     /// One line for the user: "no changes" or the changes, comma-separated.
-    #[allow(dead_code)] // used by `up` when it prints per-node results
     pub(crate) fn summary(&self) -> String {
         if self.changed.is_empty() {
             "no changes".into()
@@ -74,7 +72,6 @@ fn ordered_roles(ctx: &NodeContext) -> Vec<Role> {
 
 /// Configures one node for all its roles. Stops at the first failed step; other nodes are the
 /// caller's to carry on with.
-#[allow(dead_code)] // called by `up`
 pub(crate) async fn apply<R: Remote>(
     remote: &R,
     ctx: &NodeContext,
@@ -97,7 +94,6 @@ pub(crate) async fn apply<R: Remote>(
 
 /// Checks each role of the node. Never fails: a node that cannot be asked is reported unhealthy
 /// with the reason.
-#[allow(dead_code)] // called by `status`
 pub(crate) async fn health<R: Remote>(remote: &R, ctx: &NodeContext) -> Vec<RoleHealth> {
     let mut quiet = |_: &str| {};
     let session = Session::new(remote, &ctx.node, &mut quiet);

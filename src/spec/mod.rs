@@ -214,7 +214,6 @@ pub(crate) struct HaproxyOptions {
 }
 
 /// Parse the lab file: YAML syntax, keys, value types, required fields, duplicate keys.
-#[allow(dead_code)] // API for commands that need the file as written (the integrator's)
 pub(crate) fn load(path: &Path) -> Result<Lab, Problems> {
     let text = read(path)?;
     match load::parse(path, &text) {

@@ -1,7 +1,9 @@
 //! ed25519 key pairs in OpenSSH formats: the lab user's key and each node's host key.
 
 use super::SshError;
-use russh::keys::ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey};
+#[cfg(test)]
+use russh::keys::ssh_key::HashAlg;
+use russh::keys::ssh_key::{Algorithm, LineEnding, PrivateKey, PublicKey};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,6 @@ impl std::fmt::Debug for KeyPair {
     }
 }
 
-#[allow(dead_code)] // called by the integrator's commands (up, ssh, roles)
 pub(crate) fn generate_keypair(comment: &str) -> Result<KeyPair, SshError> {
     let mut key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519)
         .map_err(|e| SshError::KeyGen(e.to_string()))?;
@@ -44,7 +45,6 @@ fn to_pair(key: &PrivateKey) -> Result<KeyPair, String> {
 /// Writes the private key 0600 at `path` and the public key at `path.pub` (0644), each
 /// atomically. If `path` exists, loads it instead, rewrites a missing or stale `.pub` from it
 /// and tightens its mode to 0600 (OpenSSH's `ssh -i` refuses a key others can read).
-#[allow(dead_code)] // called by the integrator's commands (up, ssh, roles)
 pub(crate) fn ensure_keypair(path: &Path, comment: &str) -> Result<KeyPair, SshError> {
     let pub_path = public_path(path);
     if path.exists() {
@@ -87,8 +87,8 @@ pub(crate) fn ensure_keypair(path: &Path, comment: &str) -> Result<KeyPair, SshE
     Ok(pair)
 }
 
-/// `SHA256:...` as `ssh-keygen -l` prints it.
-#[allow(dead_code)] // called by the integrator's commands (up, ssh, roles)
+/// `SHA256:...` as `ssh-keygen -l` prints it (the tests compare what a server presents).
+#[cfg(test)]
 pub(crate) fn fingerprint(public_openssh: &str) -> Result<String, SshError> {
     Ok(parse_public_key(public_openssh)?
         .fingerprint(HashAlg::Sha256)

@@ -17,8 +17,9 @@ mod test_sshd;
 mod tests;
 
 pub(crate) use connect::{Purpose, connect};
-#[allow(unused_imports)] // the roles' own upload and key code is still to be merged into these
-pub(crate) use keys::{KeyPair, ensure_keypair, fingerprint, generate_keypair};
+pub(crate) use keys::{KeyPair, ensure_keypair};
+#[cfg(test)]
+pub(crate) use keys::{fingerprint, generate_keypair};
 pub(crate) use ready::{Phase, wait_ready};
 pub(crate) use session::Session;
 #[cfg(test)]
@@ -30,7 +31,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Where and how to log into one node.
-#[allow(dead_code)] // called by the integrator's commands (up, ssh, roles)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
     pub(crate) node: String,
@@ -43,7 +43,6 @@ pub(crate) struct Target {
     pub(crate) host_key: String,
 }
 
-#[allow(dead_code)] // called by the integrator's commands (up, ssh, roles)
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SshError {
     #[error("cannot generate an SSH key pair: {0}")]

@@ -52,7 +52,6 @@ enum Attempt {
 /// with jitter) until `deadline` has passed since the call. Calls `progress` whenever the phase
 /// changes. A host key mismatch, an unusable local key or a failed cloud-init end the wait at
 /// once; on timeout the error is `SshError::NotReady` with the last problem seen.
-#[allow(dead_code)] // called by the integrator's commands (up, ssh, roles)
 pub(crate) async fn wait_ready(
     target: &Target,
     deadline: Duration,

@@ -105,7 +105,6 @@ impl Sink<'_> {
     }
 }
 
-#[allow(dead_code)] // called by the integrator's commands (up, ssh, roles)
 impl Session {
     /// Connects and authenticates with the key. The server's host key must equal
     /// `target.host_key`; anything else is `SshError::HostKeyMismatch`, and nothing is sent.
