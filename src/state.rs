@@ -20,6 +20,16 @@ pub(crate) enum LabPhase {
     Failed,
 }
 
+impl std::fmt::Display for LabPhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LabPhase::Creating => "creating",
+            LabPhase::Up => "up",
+            LabPhase::Failed => "failed",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct NetworkState {
     pub(crate) name: String,

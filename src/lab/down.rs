@@ -13,7 +13,6 @@ use std::time::Instant;
 /// under the lab's lock, so none is applied in between).
 pub(crate) async fn down(home: &Home, lab: Option<&str>, force: bool) -> Result<(), LabError> {
     let started = Instant::now();
-    let hv = blocking(|| Libvirt::open(None).map_err(LabError::from)).await?;
     // A lab with no directory may still have libvirt objects (a crash before the first
     // state write, or a deleted FIREDRILL_HOME): clean those when it is named.
     let name = crate::state::select_even_missing(home, lab)?;
@@ -30,6 +29,10 @@ pub(crate) async fn down(home: &Home, lab: Option<&str>, force: bool) -> Result<
             .map_err(|e| LabError::Fault(Box::new(e)))?;
     }
     let state = LabState::load(&dir).unwrap_or(None);
+    // The libvirtd that `up` used (its URI is in the state), not whatever the environment says
+    // now; a lab without state is looked for where the environment points.
+    let uri = state.as_ref().map(|s| s.uri.clone());
+    let hv = blocking(move || Libvirt::open(uri.as_deref()).map_err(LabError::from)).await?;
     // An `up` that was killed may have left a definition in flight: libvirtd finishes it after
     // the client is gone, so look again until a look finds nothing new.
     let interrupted = state.as_ref().is_none_or(|s| s.phase != LabPhase::Up);

@@ -22,6 +22,7 @@ pub(crate) struct NodeOutcome {
     pub(crate) session: Option<ssh::Session>,
 }
 
+#[derive(Clone)]
 pub(crate) struct NodeJob {
     pub(crate) plan: NodePlan,
     pub(crate) user_key: std::path::PathBuf,
@@ -141,7 +142,12 @@ pub(crate) async fn bring_up(
     if create_disk(&job).await? {
         changes.push("disk created".to_string());
     }
-    if write_seed(&job)? {
+    // genisoimage runs as a child process: off the async runtime.
+    let seed_job = job.clone();
+    let wrote = tokio::task::spawn_blocking(move || write_seed(&seed_job))
+        .await
+        .map_err(|e| node_err(&p.name, "write seed")(e.to_string()))??;
+    if wrote {
         changes.push("seed written".to_string());
     }
 

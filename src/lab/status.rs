@@ -39,7 +39,8 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
     let dir = home.lab(&name);
     let state =
         LabState::load(&dir)?.ok_or_else(|| crate::state::StateError::NotFound(name.clone()))?;
-    let hv = blocking(|| Libvirt::open(None).map_err(LabError::from)).await?;
+    let uri = state.uri.clone();
+    let hv = blocking(move || Libvirt::open(Some(&uri)).map_err(LabError::from)).await?;
     let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;
 
     let contexts = super::configure::contexts(&state);
@@ -97,7 +98,7 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
         );
         return Ok(());
     }
-    println!("lab {} ({:?})", report.lab, report.phase);
+    println!("lab {} ({})", report.lab, report.phase);
     println!(
         "{:<10} {:<17} {:<16} {:<15} {:<28} {:>7} {:>9}  HEALTH",
         "NODE", "STATE", "ROLES", "IP", "DNS NAME", "MEMORY", "UPTIME"
@@ -213,7 +214,7 @@ pub(crate) async fn list(home: &Home) -> Result<(), LabError> {
             .count();
         let (phase, nodes, file) = match &state {
             Ok(Some(s)) => (
-                format!("{:?}", s.phase).to_lowercase(),
+                s.phase.to_string(),
                 s.nodes.len().to_string(),
                 s.source.display().to_string(),
             ),

@@ -80,7 +80,7 @@ pub(crate) fn is_ours(pid: u32, needle: &str) -> bool {
 
 /// Stops the process with SIGINT (the client then writes its summary), SIGKILL after 10 s.
 /// Returns whether it was running.
-pub(crate) fn stop(pid: u32, needle: &str) -> bool {
+pub(crate) async fn stop(pid: u32, needle: &str) -> bool {
     if !alive(pid) || !is_ours(pid, needle) {
         return false;
     }
@@ -91,7 +91,7 @@ pub(crate) fn stop(pid: u32, needle: &str) -> bool {
     unsafe { libc::kill(raw, libc::SIGINT) };
     let deadline = Instant::now() + Duration::from_secs(10);
     while alive(pid) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     if alive(pid) {
         // SAFETY: as above.
@@ -111,8 +111,8 @@ pub(crate) fn log_tail(log: &Path, n: usize) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn stops_only_its_own_process_and_sees_a_zombie_as_gone() {
+    #[tokio::test]
+    async fn stops_only_its_own_process_and_sees_a_zombie_as_gone() {
         let mut child = Command::new("sleep").arg("30.25").spawn().expect("sleep");
         let pid = child.id();
         // Until the child has exec'd, its command line is ours.
@@ -122,14 +122,14 @@ mod tests {
         }
         assert!(alive(pid));
         // Another needle: not ours, left alone.
-        assert!(!stop(pid, "client.jsonl"));
+        assert!(!stop(pid, "client.jsonl").await);
         assert!(alive(pid));
-        assert!(stop(pid, "30.25"));
+        assert!(stop(pid, "30.25").await);
         // Not reaped yet: a zombie counts as stopped.
         assert!(!alive(pid));
         let status = child.wait().expect("wait");
         assert!(!status.success());
-        assert!(!stop(pid, "30.25"));
+        assert!(!stop(pid, "30.25").await);
     }
 
     #[test]

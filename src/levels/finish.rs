@@ -53,7 +53,7 @@ pub(crate) async fn undo<N: Nodes>(
 ) -> Result<(), LevelError> {
     let mut failures = Vec::new();
     if let Some(c) = &play.client {
-        client_proc::stop(c.pid, &c.report.to_string_lossy());
+        client_proc::stop(c.pid, &c.report.to_string_lossy()).await;
     }
     let kinds = play
         .faults
@@ -130,14 +130,14 @@ fn record_end(
 
 /// Ends a play whose lab is gone (`down --force` while it was played): the mock client is
 /// stopped and the play recorded; the faults went with the nodes, so nothing can be reverted.
-fn end_without_lab(
+async fn end_without_lab(
     home: &Home,
     level: &Level,
     play: &mut Play,
     outcome: Outcome,
 ) -> Result<(), LevelError> {
     if let Some(c) = &play.client {
-        client_proc::stop(c.pid, &c.report.to_string_lossy());
+        client_proc::stop(c.pid, &c.report.to_string_lossy()).await;
     }
     eprintln!(
         "lab {} is gone (removed while the level was played): its nodes, and the level's faults on them, went with it; nothing could be reverted",
@@ -163,7 +163,7 @@ pub(crate) async fn give_up(home: &Home, show_solution: bool) -> Result<(), Leve
     let level = level_of(&play)?;
     let result = match (&play.end, LabState::load(&home.lab(&play.lab))?) {
         (Some(_), _) => Ok(()),
-        (None, None) => end_without_lab(home, &level, &mut play, Outcome::GaveUp),
+        (None, None) => end_without_lab(home, &level, &mut play, Outcome::GaveUp).await,
         (None, Some(state)) => {
             let nodes = SshNodes::new(home.lab(&play.lab), state);
             let r = end(home, &level, &mut play, &nodes, Outcome::GaveUp).await;
@@ -198,7 +198,7 @@ pub(crate) async fn reset(
     let level = level_of(&play)?;
     let Some(state) = LabState::load(&home.lab(&play.lab))? else {
         if play.end.is_none() {
-            end_without_lab(home, &level, &mut play, Outcome::Reset)?;
+            end_without_lab(home, &level, &mut play, Outcome::Reset).await?;
         }
         let up = UpOptions {
             file: play.lab_file.clone(),
