@@ -5,9 +5,10 @@ use super::engine::{Engine, Host, Reverted};
 use super::params::{parse_for, parse_param};
 use super::record::{FaultRecord, Store};
 use super::{FaultError, KINDS, Kind};
+use crate::lab::Lab;
 use crate::paths::{Home, LabDir};
 use crate::remote::{Output, Remote, RemoteError};
-use crate::state::{LabState, NodeState, StateError};
+use crate::state::{LabState, NodeState};
 use clap::Subcommand;
 use std::fmt::Write;
 use std::time::Duration;
@@ -114,26 +115,8 @@ pub(crate) fn format_list(kinds: &[Kind]) -> String {
 }
 
 pub(crate) fn load(home: &Home, lab: Option<&str>) -> Result<(LabDir, LabState), FaultError> {
-    let dir = home.lab(&crate::state::select(home, lab)?);
-    let state = lab_state(&dir)?;
-    Ok((dir, state))
-}
-
-fn lab_state(dir: &LabDir) -> Result<LabState, FaultError> {
-    Ok(LabState::load(dir)?.ok_or_else(|| StateError::NotFound(dir.name().clone()))?)
-}
-
-/// The lab's directory with its lock held: taken before the state is read, so what is read
-/// cannot change underneath.
-fn lock(
-    home: &Home,
-    lab: Option<&str>,
-    command: &str,
-) -> Result<(LabDir, crate::lab::LabLock), FaultError> {
-    let name = crate::state::select(home, lab)?;
-    let dir = home.lab(&name);
-    let lock = crate::lab::LabLock::acquire(&dir, command)?.ok_or(StateError::NotFound(name))?;
-    Ok((dir, lock))
+    let lab = Lab::open(home, lab)?;
+    Ok((lab.dir, lab.state))
 }
 
 pub(crate) fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodeState, FaultError> {
@@ -231,12 +214,12 @@ pub(crate) struct Target<'a> {
 
 /// Injects a fault and returns its record (levels call this in-process; the CLI prints it).
 pub(crate) async fn apply(home: &Home, target: Target<'_>) -> Result<FaultRecord, FaultError> {
-    let (dir, _lock) = lock(home, target.lab, "`firedrill fault apply`")?;
-    let state = lab_state(&dir)?;
-    let node = node(&state, target.node)?;
+    let lab = Lab::lock(home, target.lab, "`firedrill fault apply`")?;
+    let (dir, state) = (&lab.dir, &lab.state);
+    let node = node(state, target.node)?;
     let kind = Kind::find(target.kind)?;
     let fault = kind.fault(node, target.params)?;
-    let store = Store::new(&dir);
+    let store = Store::new(dir);
     for mut r in store.all()? {
         if r.node == node.name && r.needs_revert() && r.kind() == kind.name {
             return Err(FaultError::AlreadyActive {
@@ -246,14 +229,14 @@ pub(crate) async fn apply(home: &Home, target: Target<'_>) -> Result<FaultRecord
             });
         }
     }
-    let session = connect(&dir, &state, node).await?;
+    let session = lab.shell(node, crate::ssh::Purpose::Change).await?;
     let host = LibvirtHost {
         uri: state.uri.clone(),
     };
     let mut rec = FaultRecord::new(&node.name, fault);
     rec.hidden = target.hidden;
     let result = Engine {
-        lab: &dir,
+        lab: dir,
         store: &store,
         remote: &session,
         host: &host,
@@ -311,9 +294,9 @@ pub(crate) async fn revert(
     all: bool,
     print: bool,
 ) -> Result<(), FaultError> {
-    let (dir, _lock) = lock(home, lab, "`firedrill fault revert`")?;
-    let state = lab_state(&dir)?;
-    let store = Store::new(&dir);
+    let lab = Lab::lock(home, lab, "`firedrill fault revert`")?;
+    let (dir, state) = (&lab.dir, &lab.state);
+    let store = Store::new(dir);
     let mut damaged = 0;
     let records: Vec<FaultRecord> = match (id, all) {
         (Some(_), true) | (None, false) => return Err(FaultError::RevertWhat),
@@ -359,7 +342,7 @@ pub(crate) async fn revert(
     let total = records.len();
     let mut failed = 0;
     for mut rec in records {
-        match revert_one(&dir, &state, &store, &host, &mut rec).await {
+        match revert_one(dir, state, &store, &host, &mut rec).await {
             Ok(lines) if print => print!("{lines}"),
             Ok(_) => {}
             Err(e) if !all => return Err(e),
@@ -487,8 +470,9 @@ pub(crate) fn active(dir: &LabDir) -> Result<Vec<(String, String)>, FaultError> 
 /// `fault forget ID`: sets a record aside so that it no longer blocks anything, and says what
 /// that leaves on the node.
 async fn forget(home: &Home, lab: Option<&str>, id: &str) -> Result<(), FaultError> {
-    let (dir, _lock) = lock(home, lab, "`firedrill fault forget`")?;
-    let store = Store::new(&dir);
+    let lab = Lab::lock(home, lab, "`firedrill fault forget`")?;
+    let dir = &lab.dir;
+    let store = Store::new(dir);
     let left = match store.load(id) {
         Ok(None) => {
             return Err(FaultError::NoSuchFault {

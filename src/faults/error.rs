@@ -91,6 +91,9 @@ pub(crate) enum FaultError {
     #[error(transparent)]
     Lock(#[from] crate::lab::LockError),
 
+    #[error(transparent)]
+    Open(#[from] crate::lab::LabOpenError),
+
     #[error(
         "{node}: the forced reset through libvirt failed: {source}\n  hint: check the domain with `firedrill status`; the fault was rolled back"
     )]
@@ -213,5 +216,6 @@ impl FaultError {
                 | FaultError::BadId { .. }
         ) || matches!(self, FaultError::State(e) if e.is_usage())
             || matches!(self, FaultError::Lock(crate::lab::LockError::Busy { .. }))
+            || matches!(self, FaultError::Open(e) if e.is_usage())
     }
 }

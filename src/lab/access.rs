@@ -62,10 +62,8 @@ pub(crate) fn write_access_files(dir: &LabDir, state: &LabState) -> Result<(), S
 }
 
 fn load(home: &Home, lab: Option<&str>) -> Result<(LabDir, LabState), LabError> {
-    let name = crate::state::select(home, lab)?;
-    let dir = home.lab(&name);
-    let state = LabState::load(&dir)?.ok_or(StateError::NotFound(name))?;
-    Ok((dir, state))
+    let lab = super::Lab::open(home, lab)?;
+    Ok((lab.dir, lab.state))
 }
 
 fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodeState, LabError> {
@@ -84,11 +82,16 @@ pub(crate) async fn ssh(
     name: &str,
     command: &[String],
 ) -> Result<u32, LabError> {
-    let (dir, state) = load(home, lab)?;
-    let n = node(&state, name)?;
+    let lab = super::Lab::open(home, lab)?;
+    let n = lab.node(name).ok_or_else(|| LabError::NoNode {
+        lab: lab.name().to_string(),
+        node: name.to_string(),
+        nodes: lab.node_names(),
+    })?;
+    let (dir, state) = (&lab.dir, &lab.state);
     if command.is_empty() {
         use std::os::unix::process::CommandExt;
-        write_access_files(&dir, &state)?;
+        write_access_files(dir, state)?;
         let err = std::process::Command::new("ssh")
             .arg("-F")
             .arg(dir.ssh_config())
@@ -102,8 +105,7 @@ pub(crate) async fn ssh(
             ),
         });
     }
-    let session =
-        crate::ssh::connect(&target(&dir, &state, n), crate::ssh::Purpose::Command).await?;
+    let session = lab.shell(n, crate::ssh::Purpose::Command).await?;
     let code = session.run_streaming(&command.join(" ")).await?;
     session.close().await;
     Ok(code)

@@ -6,6 +6,7 @@ mod configure;
 mod down;
 mod error;
 mod facts;
+mod handle;
 mod lock;
 mod node;
 mod status;
@@ -16,6 +17,7 @@ pub(crate) use configure::contexts;
 pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, validate};
+pub(crate) use handle::{Lab, LabOpenError};
 pub(crate) use lock::{LabLock, LockError};
 
 pub(crate) use status::{list, status};

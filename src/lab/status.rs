@@ -35,10 +35,7 @@ struct LabStatus {
 }
 
 pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result<(), LabError> {
-    let name = crate::state::select(home, lab)?;
-    let dir = home.lab(&name);
-    let state =
-        LabState::load(&dir)?.ok_or_else(|| crate::state::StateError::NotFound(name.clone()))?;
+    let super::Lab { dir, state, .. } = super::Lab::open(home, lab)?;
     let uri = state.uri.clone();
     let hv = blocking(move || Libvirt::open(Some(&uri)).map_err(LabError::from)).await?;
     let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;

@@ -3,12 +3,11 @@
 
 use super::LevelError;
 use crate::paths::{Home, LabName};
-use crate::state::{LabState, StateError};
 
 /// One line per problem; empty when the lab is healthy.
 pub(crate) async fn problems(home: &Home, lab: &LabName) -> Result<Vec<String>, LevelError> {
     let dir = home.lab(lab);
-    let state = LabState::load(&dir)?.ok_or_else(|| StateError::NotFound(lab.clone()))?;
+    let state = crate::lab::Lab::at(home, lab)?.state;
     let contexts = crate::lab::contexts(&state);
     let mut found = Vec::new();
     for n in &state.nodes {

@@ -66,7 +66,7 @@ pub(crate) fn level_of(play: &Play) -> Result<Level, LevelError> {
 }
 
 pub(crate) fn lab_state(home: &Home, lab: &LabName) -> Result<LabState, LevelError> {
-    Ok(LabState::load(&home.lab(lab))?.ok_or_else(|| StateError::NotFound(lab.clone()))?)
+    Ok(crate::lab::Lab::at(home, lab)?.state)
 }
 
 /// Where the mock client sends its GETs when the level names a path: the first haproxy node
