@@ -31,6 +31,49 @@ impl Output {
     }
 }
 
+/// A command that ran on a node (or the host) and exited non-zero: what every module's error
+/// wraps, with its own hint, so a failed step reads the same everywhere.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{node}: {step} failed (exit {status}): {stderr_tail}")]
+pub(crate) struct CommandFailed {
+    pub(crate) node: String,
+    pub(crate) step: String,
+    pub(crate) status: u32,
+    /// The last lines of stderr (of stdout when stderr is empty).
+    pub(crate) stderr_tail: String,
+}
+
+impl Output {
+    /// This output, or the failure it is, for `step` on `node`.
+    pub(crate) fn check(self, node: &str, step: &str) -> Result<Output, CommandFailed> {
+        if self.success() {
+            Ok(self)
+        } else {
+            Err(self.failure(node, step))
+        }
+    }
+
+    /// What this output says as a failure of `step` on `node` (for an output known to fail).
+    pub(crate) fn failure(&self, node: &str, step: &str) -> CommandFailed {
+        let stderr = self.stderr_tail(STDERR_TAIL);
+        CommandFailed {
+            node: node.to_string(),
+            step: step.to_string(),
+            status: self.status,
+            stderr_tail: if stderr.is_empty() {
+                let out = self.stdout_str();
+                let lines: Vec<&str> = out.trim().lines().collect();
+                lines[lines.len().saturating_sub(STDERR_TAIL)..].join("\n")
+            } else {
+                stderr
+            },
+        }
+    }
+}
+
+/// Lines of output a failure keeps.
+const STDERR_TAIL: usize = 5;
+
 /// A connection failure or protocol error (not a non-zero exit status: that is an `Output`).
 #[derive(Debug, thiserror::Error)]
 #[error("{node}: {message}")]

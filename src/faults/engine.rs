@@ -73,25 +73,22 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
         script: &str,
         stdin: Option<&[u8]>,
     ) -> Result<Output, FaultError> {
-        let out = self.root(on_host, script, stdin).await?;
-        if out.success() {
-            return Ok(out);
-        }
         let node = self.remote.node();
-        Err(FaultError::Step {
-            node: if on_host {
-                format!("host (for {node})")
-            } else {
-                node.to_string()
-            },
-            step: step.to_string(),
-            status: out.status,
-            stderr: out.stderr_tail(5),
-            hint: format!(
-                "look at the node with `firedrill ssh {node}`; the fault's record is in {}",
-                self.store_dir()
-            ),
-        })
+        let on = if on_host {
+            format!("host (for {node})")
+        } else {
+            node.to_string()
+        };
+        self.root(on_host, script, stdin)
+            .await?
+            .check(&on, step)
+            .map_err(|failed| FaultError::Step {
+                failed,
+                hint: format!(
+                    "look at the node with `firedrill ssh {node}`; the fault's record is in {}",
+                    self.store_dir()
+                ),
+            })
     }
 
     fn store_dir(&self) -> String {
@@ -181,15 +178,14 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
             return Err(does_not_fit(out.stderr_tail(3)));
         }
         if !out.success() {
+            let hint = format!(
+                "nothing was changed; look at the node with `firedrill ssh {}`",
+                rec.node
+            );
+            let step = format!("{kind}: reading the node's state");
             return Err(FaultError::Step {
-                node: rec.node.clone(),
-                step: format!("{kind}: reading the node's state"),
-                status: out.status,
-                stderr: out.stderr_tail(5),
-                hint: format!(
-                    "nothing was changed; look at the node with `firedrill ssh {}`",
-                    rec.node
-                ),
+                failed: out.failure(&rec.node, &step),
+                hint,
             });
         }
         let fields = Fields::parse(&out.stdout_str());

@@ -61,12 +61,9 @@ pub(crate) enum FaultError {
     )]
     RevertWhat,
 
-    #[error("{node}: {step} failed (exit {status}): {stderr}\n  hint: {hint}")]
+    #[error("{failed}\n  hint: {hint}")]
     Step {
-        node: String,
-        step: String,
-        status: u32,
-        stderr: String,
+        failed: crate::remote::CommandFailed,
         hint: String,
     },
 

@@ -36,12 +36,9 @@ pub(crate) enum LevelError {
     },
     #[error("the service is not healthy before the faults: {detail}\n  hint: see the mock client's log {}; `firedrill status` shows each node", log.display())]
     ServiceUnhealthy { detail: String, log: PathBuf },
-    #[error("{node}: {what} failed (exit {status}): {stderr}\n  hint: {hint}")]
+    #[error("{failed}\n  hint: {hint}")]
     Step {
-        node: String,
-        what: String,
-        status: u32,
-        stderr: String,
+        failed: crate::remote::CommandFailed,
         hint: String,
     },
     #[error("{0}\n  hint: is the node up? `firedrill status` shows it")]

@@ -293,10 +293,7 @@ pub(crate) async fn capture_baselines<N: Nodes>(
         let result = nodes.run(&s.node.value, &bounded(&s.command)).await?;
         if !result.success() {
             return Err(LevelError::Step {
-                node: s.node.value.clone(),
-                what: format!("recording the baseline of {key}"),
-                status: result.status,
-                stderr: result.stderr_tail(3),
+                failed: result.failure(&s.node.value, &format!("recording the baseline of {key}")),
                 hint: format!(
                     "the check must work on the healthy lab; fix it in {}",
                     level.source.display()

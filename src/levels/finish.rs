@@ -29,18 +29,17 @@ async fn script<N: Nodes>(
     script: &str,
     what: &str,
 ) -> Result<(), LevelError> {
-    let out = nodes.run(node, script).await?;
-    if out.success() {
-        return Ok(());
-    }
-    Err(LevelError::Step {
-        node: node.to_string(),
-        what: what.to_string(),
-        status: out.status,
-        stderr: out.stderr_tail(3),
-        hint: "the level file's script does not work on this lab; fix it, then `firedrill reset`"
-            .to_string(),
-    })
+    nodes
+        .run(node, script)
+        .await?
+        .check(node, what)
+        .map(|_| ())
+        .map_err(|failed| LevelError::Step {
+            failed,
+            hint:
+                "the level file's script does not work on this lab; fix it, then `firedrill reset`"
+                    .to_string(),
+        })
 }
 
 /// Undoes everything the play did, newest first: the client, the faults, the setup. Goes on

@@ -11,15 +11,11 @@ const COMMAND_SHOWN: usize = 240;
 #[derive(Debug, Error)]
 pub(crate) enum RoleError {
     #[error(
-        "{node}: {step} failed: `{command}` exited with status {status}: {stderr}\n\
-         Look on the node with `firedrill ssh {node}`, fix the cause, then run `firedrill up` again."
+        "{failed}\n  ran: `{command}`\n  hint: look on the node with `firedrill ssh {node}`, fix the cause, then run `firedrill up` again", node = .failed.node
     )]
     Command {
-        node: String,
-        step: String,
+        failed: crate::remote::CommandFailed,
         command: String,
-        status: u32,
-        stderr: String,
     },
     #[error(
         "{node}: {step}: the SSH session failed: {source}\n\
@@ -81,18 +77,20 @@ mod tests {
 
     #[test]
     fn a_failed_command_names_node_step_command_and_stderr() {
-        let e = RoleError::Command {
-            node: "db".into(),
-            step: "mysql: provision database".into(),
-            command: "mysql --batch".into(),
+        let out = crate::remote::Output {
             status: 1,
-            stderr: "ERROR 1045 (28000): Access denied".into(),
+            stdout: Vec::new(),
+            stderr: b"ERROR 1045 (28000): Access denied\n".to_vec(),
+        };
+        let e = RoleError::Command {
+            failed: out.failure("db", "mysql: provision database"),
+            command: "mysql --batch".into(),
         };
         assert_eq!(
             e.to_string(),
-            "db: mysql: provision database failed: `mysql --batch` exited with status 1: \
-             ERROR 1045 (28000): Access denied\n\
-             Look on the node with `firedrill ssh db`, fix the cause, then run `firedrill up` again."
+            "db: mysql: provision database failed (exit 1): ERROR 1045 (28000): Access denied\n  \
+             ran: `mysql --batch`\n  \
+             hint: look on the node with `firedrill ssh db`, fix the cause, then run `firedrill up` again"
         );
     }
 

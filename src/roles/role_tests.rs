@@ -182,7 +182,7 @@ async fn mysql_provisioning_that_still_cannot_log_in_is_an_error() {
     let msg = err.to_string();
     assert!(
         msg.starts_with(
-            "db: mysql: log in as the todo user failed: `f=$(mktemp); trap 'rm -f \"$f\"' EXIT;"
+            "db: mysql: log in as the todo user failed (exit 1): 3\n  ran: `f=$(mktemp); trap 'rm -f \"$f\"' EXIT;"
         ),
         "{msg}"
     );

@@ -227,12 +227,12 @@ async fn a_config_haproxy_rejects_is_not_installed_nor_reloaded() {
     let msg = result.expect_err("check fails").to_string();
     assert_eq!(
         msg,
-        "lb: haproxy: check the new configuration failed: `if haproxy -c -q -f \
-         /etc/haproxy/haproxy.cfg.new; then mv -f /etc/haproxy/haproxy.cfg.new \
-         /etc/haproxy/haproxy.cfg; else rm -f /etc/haproxy/haproxy.cfg.new; exit 1; fi` exited \
-         with status 1: [ALERT]    (1) : config : parsing [/etc/haproxy/haproxy.cfg.new:40] : \
-         unknown keyword 'bogus'\n\
-         Look on the node with `firedrill ssh lb`, fix the cause, then run `firedrill up` again."
+        "lb: haproxy: check the new configuration failed (exit 1): [ALERT]    (1) : config : \
+         parsing [/etc/haproxy/haproxy.cfg.new:40] : unknown keyword 'bogus'\n  \
+         ran: `if haproxy -c -q -f /etc/haproxy/haproxy.cfg.new; then mv -f \
+         /etc/haproxy/haproxy.cfg.new /etc/haproxy/haproxy.cfg; else rm -f \
+         /etc/haproxy/haproxy.cfg.new; exit 1; fi`\n  \
+         hint: look on the node with `firedrill ssh lb`, fix the cause, then run `firedrill up` again"
     );
     let cmds = commands(&fake.calls());
     assert_eq!(cmds.len(), 3, "stops after the failed check: {cmds:?}");

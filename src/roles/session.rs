@@ -4,9 +4,6 @@
 use super::error::{RoleError, shown_command};
 use crate::remote::{Output, Remote};
 
-/// Lines of stderr kept in an error message.
-const STDERR_TAIL: usize = 5;
-
 pub(super) struct Session<'a, R: Remote> {
     remote: &'a R,
     node: &'a str,
@@ -123,17 +120,9 @@ impl<'a, R: Remote> Session<'a, R> {
     }
 
     pub(super) fn failed(&self, step: &str, script: &str, out: &Output) -> RoleError {
-        let stderr = out.stderr_tail(STDERR_TAIL);
         RoleError::Command {
-            node: self.node.to_string(),
-            step: step.to_string(),
+            failed: out.failure(self.node, step),
             command: shown_command(script),
-            status: out.status,
-            stderr: if stderr.is_empty() {
-                out.stdout_str().trim().to_string()
-            } else {
-                stderr
-            },
         }
     }
 
