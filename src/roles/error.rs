@@ -18,8 +18,8 @@ pub(crate) enum RoleError {
         command: String,
     },
     #[error(
-        "{node}: {step}: the SSH session failed: {source}\n\
-         Check that the node runs (`firedrill status`), then run `firedrill up` again."
+        "{node}: {step}: the SSH session failed: {source}\n  \
+         hint: check that the node runs (`firedrill status`), then run `firedrill up` again"
     )]
     Remote {
         node: String,
@@ -28,8 +28,8 @@ pub(crate) enum RoleError {
         source: RemoteError,
     },
     #[error(
-        "{node}: {step}: `{command}` gave an answer firedrill does not understand: {detail}\n\
-         The node's image may differ from the golden image; run `firedrill up` again or rebuild the node."
+        "{node}: {step}: `{command}` gave an answer firedrill does not understand: {detail}\n  \
+         hint: the node's image may differ from the golden image; run `firedrill up` again or rebuild the node"
     )]
     Unexpected {
         node: String,
@@ -38,8 +38,8 @@ pub(crate) enum RoleError {
         detail: String,
     },
     #[error(
-        "{node}: role {role} needs its {what} settings, but the lab plan has none. This is a \
-         firedrill bug: please report it with the lab file."
+        "{node}: role {role} needs its {what} settings, but the lab plan has none\n  \
+         hint: this is a firedrill bug: please report it with the lab file"
     )]
     MissingConfig {
         node: String,
