@@ -212,6 +212,8 @@ fn finds_the_tap_by_mac_and_calls_tc() {
         std::fs::write(bin.join(name), body).unwrap();
         std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
     };
+    // `unshare --net CMD` runs CMD here: the probe then meets the stand-in tc, as root or not.
+    write("unshare", "#!/bin/sh\nshift\nexec \"$@\"\n");
     write(
         "virsh",
         " #!/bin/sh\necho ' Interface   Type      Source              Model    MAC'\necho '---------------------------------------------'\necho ' vnet7       network   fd-three-tier-lan   virtio   52:54:00:00:00:02'\necho ' vnet8       network   other               virtio   52:54:00:00:00:09'\n"

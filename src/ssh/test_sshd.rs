@@ -120,12 +120,18 @@ impl Fixture {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
-    /// Logged in as root: the tests run as root, and sudo need not be installed.
+    /// Logged in as the user the tests run as (an sshd that is not root can only let its own
+    /// user in): root under scripts/test, anyone under a plain `cargo test`.
     pub(crate) fn target(&self) -> Target {
+        let user = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .expect("id -un");
         Target {
             node: "t1".to_string(),
             addr: self.addr(),
-            user: "root".to_string(),
+            user,
             key_path: self.client_key.clone(),
             host_key: self.host.public_openssh.clone(),
         }
