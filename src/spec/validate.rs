@@ -5,7 +5,7 @@ use super::defaults::{self, default_domain};
 use super::problem::{Problem, Report};
 use super::{At, Lab, ValidLab, ValidNetwork, ValidNode, network, roles};
 use crate::host::HostFacts;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 const LAB_NAME_MAX: usize = 20;
 
@@ -137,6 +137,8 @@ fn check_names(lab: &Lab, r: &mut Report) {
             "add one, e.g. `- {name: web, roles: [app]}`",
         );
     }
+    // Name -> first node with it: a lab may have thousands of nodes.
+    let mut first_with: HashMap<&str, usize> = HashMap::new();
     for (i, node) in lab.nodes.value.iter().enumerate() {
         let path = format!("nodes[{i}].name");
         let n = &node.name;
@@ -144,15 +146,14 @@ fn check_names(lab: &Lab, r: &mut Report) {
             let msg = format!("node name `{}` is not a valid DNS label", n.value);
             r.error(Some(n.pos), &path, msg, label_hint(&n.value, 63));
         }
-        if let Some(first) = lab.nodes.value[..i]
-            .iter()
-            .position(|o| o.name.value == n.value)
-        {
+        if let Some(&first) = first_with.get(n.value.as_str()) {
             let msg = format!(
                 "node name `{}` is used twice (first at nodes[{first}])",
                 n.value
             );
             r.error(Some(n.pos), &path, msg, "give each node its own name");
+        } else {
+            first_with.insert(&n.value, i);
         }
     }
 }
