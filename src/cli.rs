@@ -187,16 +187,27 @@ pub(crate) fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let home = Home::from_env();
     match cli.command {
-        Command::Validate { lab, force: _ } if crate::levels::is_level_file(&lab) => {
-            let (level, warnings) =
-                crate::levels::check_file(&lab).map_err(crate::levels::LevelError::Invalid)?;
-            print_problems(&warnings);
-            print!("{}", crate::levels::summary(&level));
-        }
-        Command::Validate { lab, force } => {
-            let (valid, warnings) = lab::validate(&home, &lab, force).await?;
-            print_problems(&warnings);
-            print!("{valid}");
+        Command::Validate { lab: file, force } => {
+            // Read once: the same text decides lab or level and is checked.
+            let hint = "check the path; ready-made labs are in labs/ and levels in labs/levels/";
+            let text = crate::spec::read_input(&file, "file", hint).map_err(LabError::Invalid)?;
+            let (facts, unreachable) = lab::validation_facts(&home).await?;
+            if crate::levels::is_level(&file, &text) {
+                let checked = crate::levels::check_level(&file, &text, &facts)
+                    .map_err(crate::levels::LevelError::Invalid)?;
+                let mut warnings = checked.warnings;
+                warnings.extend(
+                    unreachable.map(|e| lab::libvirt_unchecked(&checked.level.lab_path, &e)),
+                );
+                print_problems(&warnings);
+                print!("{}", crate::levels::summary(&checked.level));
+            } else {
+                let (valid, mut warnings) = crate::spec::check_text(&file, &text, &facts, force)
+                    .map_err(LabError::Invalid)?;
+                warnings.extend(unreachable.map(|e| lab::libvirt_unchecked(&file, &e)));
+                print_problems(&warnings);
+                print!("{valid}");
+            }
         }
         Command::Up {
             file,

@@ -6,8 +6,7 @@ use crate::paths::LabDir;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
-use std::fs::OpenOptions;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -30,14 +29,8 @@ pub(crate) enum EventError {
         message: String,
         source: serde_json::Error,
     },
-    #[error(
-        "line {line:?} in the event log {path} is not an event ({source}); the line is skipped"
-    )]
-    Malformed {
-        path: PathBuf,
-        line: String,
-        source: serde_json::Error,
-    },
+    #[error("event log {0}")]
+    Malformed(crate::jsonl::BadLine),
 }
 
 /// What happened. Kinds this build does not know survive a round trip as `Other`, so an older
@@ -134,35 +127,27 @@ impl Event {
         }
     }
 
-    /// The JSON line, newline included.
+    /// The JSON line, without its newline.
     pub(crate) fn to_line(&self) -> Result<String, EventError> {
-        let mut line = serde_json::to_string(self).map_err(|source| EventError::Encode {
+        serde_json::to_string(self).map_err(|source| EventError::Encode {
             message: self.message.clone(),
             source,
-        })?;
-        line.push('\n');
-        Ok(line)
+        })
     }
 }
 
-/// Appends one event. The file is opened with O_APPEND and the line goes out in one `write`, so
-/// lines from concurrent writers (a fault command and a reboot) do not interleave.
+/// Appends one event (see `jsonl::append`: one `write`, after a newline if a crash tore the
+/// last line), so lines from concurrent writers (a fault command and a reboot) do not mix.
 pub(crate) fn append(lab: &LabDir, event: &Event) -> Result<(), EventError> {
     append_to(&lab.events_file(), event)
 }
 
 pub(crate) fn append_to(path: &Path, event: &Event) -> Result<(), EventError> {
     let line = event.to_line()?;
-    let err = |source| EventError::Append {
+    crate::jsonl::append_to(path, &line).map_err(|source| EventError::Append {
         path: path.to_path_buf(),
         source,
-    };
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(err)?;
-    file.write_all(line.as_bytes()).map_err(err)
+    })
 }
 
 /// Reads the events appended after a position, like `tail -f`. Only complete lines are
@@ -174,16 +159,22 @@ pub(crate) struct EventTail {
     path: PathBuf,
     pos: u64,
     partial: Vec<u8>,
+    /// Complete lines before `pos`, so a bad line is named by its number.
+    lines: usize,
 }
 
 impl EventTail {
     /// Starts at the current end of the log: events from before the client started are history.
+    /// A torn last line counts as a line: the next append starts after it.
     pub(crate) fn from_end(path: PathBuf) -> EventTail {
-        let pos = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let (pos, lines) = std::fs::File::open(&path)
+            .map(|f| count_lines(std::io::BufReader::new(f)))
+            .unwrap_or((0, 0));
         EventTail {
             path,
             pos,
             partial: Vec::new(),
+            lines,
         }
     }
 
@@ -193,6 +184,7 @@ impl EventTail {
             path,
             pos: 0,
             partial: Vec::new(),
+            lines: 0,
         }
     }
 
@@ -210,6 +202,7 @@ impl EventTail {
         let len = file.metadata().map_err(read_err)?.len();
         if len < self.pos {
             self.pos = 0;
+            self.lines = 0;
             self.partial.clear();
         }
         if len == self.pos {
@@ -224,18 +217,35 @@ impl EventTail {
             return Ok(Vec::new());
         };
         let complete: Vec<u8> = self.partial.drain(..=last_newline).collect();
-        Ok(String::from_utf8_lossy(&complete)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                serde_json::from_str::<Event>(l).map_err(|source| EventError::Malformed {
-                    path: self.path.clone(),
-                    line: l.to_string(),
-                    source,
-                })
+        let text = String::from_utf8_lossy(&complete);
+        let lines: Vec<&str> = text.lines().collect();
+        let first = self.lines + 1;
+        self.lines += lines.len();
+        Ok(lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                crate::jsonl::parse_line(&self.path, first + i, l, false)
+                    .map_err(EventError::Malformed)
             })
             .collect())
     }
+}
+
+/// The length of a log and the newlines in it: the number of the line after them, minus one.
+fn count_lines(mut r: impl std::io::BufRead) -> (u64, usize) {
+    let (mut len, mut lines) = (0u64, 0usize);
+    while let Ok(buf) = r.fill_buf() {
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len();
+        lines += buf.iter().filter(|&&b| b == b'\n').count();
+        r.consume(n);
+        len += n as u64;
+    }
+    (len, lines)
 }
 
 #[cfg(test)]
@@ -243,6 +253,8 @@ mod tests {
     use super::*;
     use crate::paths::Home;
     use chrono::TimeZone;
+    use std::fs::OpenOptions;
+    use std::io::Write;
 
     fn event(ms: i64, kind: EventKind, msg: &str) -> Event {
         Event {
@@ -262,7 +274,7 @@ mod tests {
         );
         assert_eq!(
             e.to_line().expect("encodes"),
-            "{\"ts\":\"2023-11-14T22:13:20.123Z\",\"kind\":\"fault-injected\",\"node\":\"app1\",\"message\":\"fault disk-full injected on app1\"}\n"
+            "{\"ts\":\"2023-11-14T22:13:20.123Z\",\"kind\":\"fault-injected\",\"node\":\"app1\",\"message\":\"fault disk-full injected on app1\"}"
         );
     }
 
@@ -272,7 +284,7 @@ mod tests {
         let e: Event = serde_json::from_str(line).expect("parses");
         assert_eq!(e.kind, EventKind::Other("level-solved".into()));
         assert_eq!(e.node, None);
-        assert_eq!(e.to_line().expect("encodes"), format!("{line}\n"));
+        assert_eq!(e.to_line().expect("encodes"), line);
     }
 
     #[test]
@@ -291,7 +303,7 @@ mod tests {
         append(&lab, &injected).expect("append");
         // Half a line: a writer caught mid-write must not produce a parse error.
         let reverted = event(3_000, EventKind::FaultReverted, "fault reverted");
-        let line = reverted.to_line().expect("encodes");
+        let line = reverted.to_line().expect("encodes") + "\n";
         let (head, rest) = line.split_at(10);
         let path = lab.events_file();
         let mut f = OpenOptions::new().append(true).open(&path).expect("open");
@@ -304,8 +316,48 @@ mod tests {
         let got = tail.poll().expect("poll");
         assert_eq!(got.len(), 2);
         assert_eq!(got[0].as_ref().ok(), Some(&reverted));
-        assert!(matches!(&got[1], Err(EventError::Malformed { line, .. }) if line == "not json"));
+        let bad = got[1].as_ref().expect_err("not json");
+        assert_eq!(
+            bad.to_string(),
+            format!(
+                "event log {}:4: not a whole record (expected ident at line 1 column 2): a crash cut it off mid-write, or it was edited; the line is left out",
+                path.display()
+            )
+        );
         assert!(tail.poll().expect("poll").is_empty());
+    }
+
+    /// A writer killed mid-line: the next event starts on a line of its own, and a tail that
+    /// started after the torn piece names it by its line number.
+    #[test]
+    fn an_event_after_a_torn_line_is_read_and_the_torn_line_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("events.jsonl");
+        let first = event(1_000, EventKind::LabUp, "lab demo up");
+        append_to(&path, &first).expect("append");
+        let torn = event(2_000, EventKind::FaultInjected, "fault injected")
+            .to_line()
+            .expect("encodes");
+        let mut f = OpenOptions::new().append(true).open(&path).expect("open");
+        f.write_all(&torn.as_bytes()[..20]).expect("write");
+        let mut tail = EventTail::from_end(path.clone());
+        let next = event(3_000, EventKind::FaultReverted, "fault reverted");
+        append_to(&path, &next).expect("append");
+        let got = tail.poll().expect("poll");
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert_eq!(got[0].as_ref().ok(), Some(&next));
+        let mut from_start = EventTail::from_start(path.clone());
+        let got = from_start.poll().expect("poll");
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].as_ref().ok(), Some(&first));
+        assert_eq!(
+            got[1].as_ref().expect_err("torn").to_string(),
+            format!(
+                "event log {}:2: not a whole record (EOF while parsing a string at line 1 column 20): a crash cut it off mid-write, or it was edited; the line is left out",
+                path.display()
+            )
+        );
+        assert_eq!(got[2].as_ref().ok(), Some(&next));
     }
 
     #[test]

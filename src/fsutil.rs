@@ -1,8 +1,9 @@
 //! Writing files so that a crash never leaves a torn one: a temp file beside the target, then a
-//! rename. Every module that persists something (state, keys, secrets, images) uses this.
+//! rename. Every module that persists something (state, keys, secrets, images) uses this. And
+//! reading a file given by the user with a bound, so `/dev/zero` cannot fill the memory.
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,47 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8], mode: u32) -> std::io::Resu
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// The most firedrill reads of a lab or level file. Real ones are a few KiB; 5,000 nodes take
+/// about 100 KiB.
+pub(crate) const INPUT_LIMIT: u64 = 4 << 20;
+
+/// Why a file given by the user could not be read as text.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum InputError {
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("it is a directory, not a file")]
+    Directory,
+    #[error("it is larger than {} MiB, far more than a lab or level file needs", .limit >> 20)]
+    TooLarge { limit: u64 },
+    #[error("it is not UTF-8 text (byte {at} is not)")]
+    NotText { at: usize },
+}
+
+/// Reads `path` as UTF-8 text of at most `limit` bytes. A regular file is refused by its size
+/// before anything is read; anything else (`/dev/zero`, a pipe) is read through a bound of
+/// `limit + 1` bytes, so a file that never ends costs at most that much memory.
+pub(crate) fn read_input(path: &Path, limit: u64) -> Result<String, InputError> {
+    let file = fs::File::open(path).map_err(InputError::Io)?;
+    let meta = file.metadata().map_err(InputError::Io)?;
+    if meta.is_dir() {
+        return Err(InputError::Directory);
+    }
+    if meta.is_file() && meta.len() > limit {
+        return Err(InputError::TooLarge { limit });
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(InputError::Io)?;
+    if bytes.len() as u64 > limit {
+        return Err(InputError::TooLarge { limit });
+    }
+    String::from_utf8(bytes).map_err(|e| InputError::NotText {
+        at: e.utf8_error().valid_up_to(),
+    })
 }
 
 /// Why `remove_tree_inside` refused to remove a directory.
@@ -126,6 +168,37 @@ mod tests {
             "a symlink inside is not followed"
         );
         assert!(root.exists() && root.join("link").exists());
+    }
+
+    #[test]
+    fn input_is_read_with_a_bound_and_must_be_text() {
+        let tmp = tempfile::tempdir().unwrap();
+        let small = tmp.path().join("lab.yaml");
+        fs::write(&small, "name: x\n").unwrap();
+        assert_eq!(read_input(&small, 8).unwrap(), "name: x\n");
+        let msg = |path: &Path, limit| read_input(path, limit).unwrap_err().to_string();
+        assert_eq!(
+            msg(&small, 7),
+            "it is larger than 0 MiB, far more than a lab or level file needs"
+        );
+        // Endless and not a regular file: refused after reading limit + 1 bytes.
+        assert_eq!(
+            msg(Path::new("/dev/zero"), INPUT_LIMIT),
+            "it is larger than 4 MiB, far more than a lab or level file needs"
+        );
+        assert_eq!(
+            msg(tmp.path(), INPUT_LIMIT),
+            "it is a directory, not a file"
+        );
+        fs::write(&small, b"name: \xff\n").unwrap();
+        assert_eq!(
+            msg(&small, INPUT_LIMIT),
+            "it is not UTF-8 text (byte 6 is not)"
+        );
+        assert_eq!(
+            msg(&tmp.path().join("nope"), INPUT_LIMIT),
+            "No such file or directory (os error 2)"
+        );
     }
 
     #[test]

@@ -9,6 +9,8 @@ use thiserror::Error;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct HostFacts {
     pub mem_total_mib: u64,
+    /// CPUs online; 0 when unknown (then nothing is compared with it).
+    pub cpus: u32,
     pub routes: Vec<HostRoute>,
     pub libvirt_networks: Vec<LibvirtNet>,
     /// Names of the images already built (`firedrill image list`).
@@ -64,10 +66,18 @@ impl HostFacts {
         Ok(HostFacts {
             mem_total_mib: parse_meminfo(&read(MEMINFO)?).map_err(parse_error(MEMINFO))?,
             routes: parse_routes(&read(ROUTES)?).map_err(parse_error(ROUTES))?,
+            cpus: online_cpus(),
             libvirt_networks: Vec::new(),
             images: Vec::new(),
         })
     }
+}
+
+/// The CPUs online on this host (not only those this process may use: VMs get their own).
+fn online_cpus() -> u32 {
+    // SAFETY: sysconf reads a value and has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    u32::try_from(n).unwrap_or(0)
 }
 
 /// `MemTotal` in MiB.

@@ -11,6 +11,7 @@ mod golden;
 mod host;
 mod hypervisor;
 mod image;
+mod jsonl;
 mod lab;
 mod levels;
 mod paths;

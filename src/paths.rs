@@ -65,8 +65,9 @@ impl std::ops::Deref for LabName {
 }
 
 impl std::fmt::Display for LabName {
+    /// `pad` honours width and alignment, so `{lab:<22}` lines up columns (`firedrill list`).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.pad(&self.0)
     }
 }
 

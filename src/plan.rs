@@ -6,7 +6,7 @@ use crate::hypervisor::xml::{Accel, DomainSpec, ForwardMode, HostEntry, NetworkS
 use crate::paths::LabDir;
 use crate::spec::{NetMode, Role, ValidLab};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
@@ -96,7 +96,7 @@ fn mac(lab: &str, node: &str, salt: u32) -> String {
 }
 
 pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, PlanError> {
-    let mut macs: Vec<String> = Vec::new();
+    let mut macs: HashSet<String> = HashSet::new();
     let mut nodes = Vec::new();
     for node in &lab.nodes {
         let net = &lab.networks[node.network];
@@ -115,7 +115,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             salt += 1;
             m = mac(&lab.name, &node.name, salt);
         }
-        macs.push(m.clone());
+        macs.insert(m.clone());
         let dir = inputs.dir;
         let domain = DomainSpec {
             name: domain_name(&lab.name, &node.name),

@@ -140,6 +140,26 @@ fn a_bad_name_lists_the_labs_there_are() {
     home.assert_intact("down --lab ..");
 }
 
+/// A state file that cannot be read is reported as damaged, not as a lab without state.
+#[test]
+fn list_reports_a_damaged_state_as_damaged() {
+    let home = Home::new("damaged");
+    std::fs::create_dir_all(home.root.join("labs/broken")).unwrap();
+    std::fs::write(home.root.join("labs/broken/state.json"), b"{\"name\":").unwrap();
+    let out = home.firedrill(&["list"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let state = home.root.join("labs/broken/state.json");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "LAB                    PHASE        NODES  RUNNING  FILE\n\
+             broken                 damaged          ?        0  ({}: `firedrill status --lab broken` says why)\n\
+             minimal                orphaned         ?        0  (no state: `firedrill down --lab minimal` cleans it)\n",
+            state.display()
+        )
+    );
+}
+
 #[test]
 fn a_symlinked_lab_directory_is_not_followed() {
     let home = Home::new("symlink");

@@ -45,8 +45,24 @@ fn a_missing_file_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "error: labs/does-not-exist.yaml: cannot read the lab file: No such file or directory (os error 2)\n  \
-         hint: check the path; ready-made labs are in labs/\n\
+        "error: labs/does-not-exist.yaml: cannot read the file: No such file or directory (os error 2)\n  \
+         hint: check the path; ready-made labs are in labs/ and levels in labs/levels/\n\
+         1 error and 0 warnings: fix the errors and run `firedrill validate` again\n"
+    );
+}
+
+/// An endless input is refused after its first 4 MiB, at once (it grew to 12 GB before).
+#[test]
+fn an_endless_file_is_refused_with_a_bound() {
+    let out = Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        .args(["validate", "/dev/zero"])
+        .output()
+        .expect("run firedrill");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "error: /dev/zero: cannot read the file: it is larger than 4 MiB, far more than a lab or level file needs\n  \
+         hint: check the path; ready-made labs are in labs/ and levels in labs/levels/\n\
          1 error and 0 warnings: fix the errors and run `firedrill validate` again\n"
     );
 }

@@ -11,7 +11,6 @@ use crate::events::Event;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -183,34 +182,30 @@ pub(crate) fn slo_met(availability: Option<f64>, slo: f64) -> bool {
     availability.is_none_or(|a| a >= slo)
 }
 
-/// The open report file. Flushed after every second so that a scorer can follow it live.
+/// The open report file. Each line goes out in one write as it is made (`jsonl::append`), so a
+/// scorer can follow it live and a crash tears at most the line being written.
 #[derive(Debug)]
 pub(crate) struct ReportFile {
     path: PathBuf,
-    out: BufWriter<File>,
+    file: File,
 }
 
 impl ReportFile {
+    /// A new, empty report: each run writes its own.
     pub(crate) fn create(path: &Path) -> Result<ReportFile, ClientError> {
-        let file = File::create(path).map_err(|source| ClientError::ReportCreate {
+        let err = |source| ClientError::ReportCreate {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        File::create(path).map_err(err)?;
         Ok(ReportFile {
             path: path.to_path_buf(),
-            out: BufWriter::new(file),
+            file: crate::jsonl::open(path).map_err(err)?,
         })
     }
 
     pub(crate) fn line(&mut self, json: &str) -> Result<(), ClientError> {
-        writeln!(self.out, "{json}").map_err(|source| ClientError::ReportWrite {
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    pub(crate) fn flush(&mut self) -> Result<(), ClientError> {
-        self.out.flush().map_err(|source| ClientError::ReportWrite {
+        crate::jsonl::append(&self.file, json).map_err(|source| ClientError::ReportWrite {
             path: self.path.clone(),
             source,
         })
@@ -223,6 +218,23 @@ mod tests {
     use crate::client::request::Outcome;
     use crate::client::stats::Stats;
     use chrono::TimeZone;
+
+    #[test]
+    fn each_line_is_written_at_once_and_a_new_report_starts_empty() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("run.jsonl");
+        std::fs::write(&path, "{\"type\":\"old run\"}\n").unwrap();
+        let mut r = ReportFile::create(&path).unwrap();
+        r.line("{\"a\":1}").unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "{\"a\":1}\n");
+        // A line torn by a crash of an earlier writer: the next starts on its own line.
+        std::io::Write::write_all(&mut &r.file, b"{\"b\":").unwrap();
+        r.line("{\"c\":3}").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "{\"a\":1}\n{\"b\":\n{\"c\":3}\n"
+        );
+    }
 
     #[test]
     fn second_record_fields() {

@@ -82,7 +82,6 @@ impl Sink {
         ));
         if let Some(r) = self.report.as_mut() {
             r.line(&report::second_json(&s, self.start_wall))?;
-            r.flush()?;
         }
         Ok(())
     }
@@ -198,7 +197,6 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
     sink.print(output::summary(&totals, &info, style).trim_end());
     if let Some(r) = sink.report.as_mut() {
         r.line(&report::summary_json(&totals, &info))?;
-        r.flush()?;
     }
     Ok(report::slo_met(totals.availability(), cfg.slo))
 }

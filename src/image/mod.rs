@@ -10,7 +10,7 @@ mod build;
 mod cache;
 pub(crate) mod command;
 mod exec;
-mod recipe;
+pub(crate) mod recipe;
 mod rootfs;
 mod util;
 

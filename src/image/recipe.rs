@@ -245,6 +245,9 @@ pub(crate) struct Recipe {
     pub(crate) variant: &'static str,
     pub(crate) packages: &'static [&'static str],
     pub(crate) steps: &'static [Step],
+    /// The least memory a node of this image boots and runs its roles in, in MiB; validation
+    /// refuses less. Not part of the hash: it does not change the image.
+    pub(crate) min_memory_mib: u64,
 }
 
 const RECIPES: &[Recipe] = &[Recipe {
@@ -253,6 +256,8 @@ const RECIPES: &[Recipe] = &[Recipe {
     variant: "minbase",
     packages: PACKAGES,
     steps: STEPS,
+    // systemd, sshd, cloud-init's first boot and a database role do not fit in less.
+    min_memory_mib: 256,
 }];
 
 /// The names `image build --name` accepts.
@@ -353,6 +358,7 @@ mod tests {
             variant: "minbase",
             packages: &["a", "b-c"],
             steps: &[],
+            min_memory_mib: 256,
         };
         assert_eq!(r.include_arg(), "--include=a,b-c");
     }

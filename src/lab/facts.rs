@@ -77,20 +77,17 @@ pub(crate) fn resolve_accel(choice: AccelChoice) -> Result<(Accel, Option<String
     }
 }
 
-/// `firedrill validate`: the file against itself and this host. If libvirt cannot be reached,
-/// the checks that need it are skipped with a warning rather than failing the whole run.
-pub(crate) async fn validate(
-    home: &Home,
-    file: &std::path::Path,
-    force: bool,
-) -> Result<(crate::spec::ValidLab, Vec<crate::spec::Problem>), LabError> {
-    let home2 = home.clone();
-    let facts = crate::hypervisor::blocking(move || -> Result<_, LabError> {
+/// What `firedrill validate` checks a file against: this host, its images, and libvirt's
+/// networks. If libvirt cannot be reached, the checks that need it are skipped: the second
+/// value says why, for `libvirt_unchecked`.
+pub(crate) async fn validation_facts(home: &Home) -> Result<(HostFacts, Option<String>), LabError> {
+    let home = home.clone();
+    crate::hypervisor::blocking(move || -> Result<_, LabError> {
         match crate::hypervisor::Libvirt::open(None) {
-            Ok(hv) => host_facts(&hv, &home2).map(|f| (f, None)),
+            Ok(hv) => host_facts(&hv, &home).map(|f| (f, None)),
             Err(e) => {
                 let mut f = HostFacts::local()?;
-                f.images = crate::image::list(&home2)?
+                f.images = crate::image::list(&home)?
                     .into_iter()
                     .map(|i| i.name)
                     .collect();
@@ -98,22 +95,21 @@ pub(crate) async fn validate(
             }
         }
     })
-    .await?;
-    let (facts, libvirt_error) = facts;
-    let (lab, mut warnings) = crate::spec::check(file, &facts, force).map_err(LabError::Invalid)?;
-    if let Some(e) = libvirt_error {
-        warnings.push(crate::spec::Problem {
-            severity: crate::spec::Severity::Warning,
-            file: file.to_path_buf(),
-            line: None,
-            column: None,
-            path: "networks".into(),
-            message: format!(
-                "overlaps with libvirt networks were not checked: {}",
-                e.lines().next().unwrap_or("")
-            ),
-            hint: Some("start libvirtd, or set LIBVIRT_DEFAULT_URI, and validate again".into()),
-        });
+    .await
+}
+
+/// The warning that the networks of `file` were not checked against libvirt's.
+pub(crate) fn libvirt_unchecked(file: &std::path::Path, error: &str) -> crate::spec::Problem {
+    crate::spec::Problem {
+        severity: crate::spec::Severity::Warning,
+        file: file.to_path_buf(),
+        line: None,
+        column: None,
+        path: "networks".into(),
+        message: format!(
+            "overlaps with libvirt networks were not checked: {}",
+            error.lines().next().unwrap_or("")
+        ),
+        hint: Some("start libvirtd, or set LIBVIRT_DEFAULT_URI, and validate again".into()),
     }
-    Ok((lab, warnings))
 }

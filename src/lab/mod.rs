@@ -16,7 +16,7 @@ pub(crate) use access::{console, secrets, ssh, ssh_config, target};
 pub(crate) use configure::contexts;
 pub(crate) use down::down;
 pub(crate) use error::LabError;
-pub(crate) use facts::{AccelChoice, validate};
+pub(crate) use facts::{AccelChoice, libvirt_unchecked, validation_facts};
 pub(crate) use handle::{Lab, LabOpenError};
 pub(crate) use lock::{LabLock, LockError};
 

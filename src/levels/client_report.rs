@@ -4,6 +4,7 @@
 
 use super::LevelError;
 use super::level::Mitigate;
+use crate::jsonl::BadLine;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use std::path::Path;
@@ -45,6 +46,8 @@ pub(crate) struct ReportEvent {
 pub(crate) struct ClientReport {
     pub seconds: Vec<Second>,
     pub events: Vec<ReportEvent>,
+    /// Lines that are not a record: torn by a crash, or the one being written right now.
+    pub damaged: Vec<BadLine>,
 }
 
 #[derive(Deserialize)]
@@ -57,15 +60,19 @@ enum Line {
 }
 
 impl ClientReport {
-    /// Lines that are not understood (the one being written right now, a newer client's
-    /// records) are skipped: the report is read while the client appends to it.
-    pub(crate) fn parse(text: &str) -> ClientReport {
-        let mut report = ClientReport::default();
-        for line in text.lines() {
-            match serde_json::from_str::<Line>(line) {
-                Ok(Line::Second(s)) => report.seconds.push(s),
-                Ok(Line::Event(e)) => report.events.push(e),
-                Ok(Line::Other) | Err(_) => {}
+    /// The report `file` holds `text`. Records of kinds this build does not know (a newer
+    /// client's) are skipped; lines that are no record at all are kept in `damaged`.
+    pub(crate) fn parse(file: &Path, text: &str) -> ClientReport {
+        let (lines, damaged) = crate::jsonl::parse::<Line>(file, text, 1);
+        let mut report = ClientReport {
+            damaged,
+            ..ClientReport::default()
+        };
+        for line in lines {
+            match line {
+                Line::Second(s) => report.seconds.push(s),
+                Line::Event(e) => report.events.push(e),
+                Line::Other => {}
             }
         }
         report
@@ -74,7 +81,7 @@ impl ClientReport {
     /// A report that does not exist yet is empty: the client may not have written a second.
     pub(crate) fn read(path: &Path) -> Result<ClientReport, LevelError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Ok(ClientReport::parse(&text)),
+            Ok(text) => Ok(ClientReport::parse(path, &text)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ClientReport::default()),
             Err(source) => Err(LevelError::Read {
                 path: path.to_path_buf(),

@@ -12,9 +12,18 @@ fn rule(success_percent: f64, seconds: u32, p99_ms: Option<f64>) -> Mitigate {
 }
 
 #[test]
-fn reads_seconds_and_events_and_skips_a_torn_line() {
-    let r = ClientReport::parse(&synthetic_report());
+fn reads_seconds_and_events_and_names_a_torn_line() {
+    let r = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     assert_eq!(r.seconds.len(), 150);
+    assert_eq!(
+        r.damaged
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        [
+            "client.jsonl:152: not a whole record (EOF while parsing a string at line 1 column 75): a crash cut it off mid-write, or it was edited; the line is left out"
+        ]
+    );
     assert_eq!(
         r.seconds[31],
         Second {
@@ -39,7 +48,7 @@ fn reads_seconds_and_events_and_skips_a_torn_line() {
 
 #[test]
 fn timeline_facts() {
-    let r = ClientReport::parse(&synthetic_report());
+    let r = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     assert_eq!(r.first_error(t(0), t(150)), Some(t(30)));
     assert_eq!(r.first_error(t(90), t(150)), None);
     assert_eq!(r.mitigated_at(t(0), t(150)), Some(t(90)));
@@ -57,7 +66,7 @@ fn timeline_facts() {
 
 #[test]
 fn mitigation_over_the_last_seconds() {
-    let r = ClientReport::parse(&synthetic_report());
+    let r = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     let now = t(150);
     assert_eq!(
         mitigation(&r, &rule(99.0, 30, None), t(30), now),
@@ -85,7 +94,7 @@ fn mitigation_over_the_last_seconds() {
 
 #[test]
 fn mitigation_needs_a_live_client_and_a_full_window_after_the_start() {
-    let r = ClientReport::parse(&synthetic_report());
+    let r = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     assert_eq!(
         mitigation(&r, &rule(99.0, 30, None), t(130), t(150)),
         Mitigation {

@@ -62,6 +62,7 @@ pub(crate) async fn check(home: &Home, apply_solution: bool) -> Result<(), Level
         Some(c) => ClientReport::read(&c.report)?,
         None => ClientReport::default(),
     };
+    warn_bad_lines(&report.damaged);
     let ctx = Context {
         report: &report,
         since: play.started_at.unwrap_or(play.prepared_at),
@@ -132,6 +133,7 @@ pub(crate) fn report(home: &Home, out: Option<PathBuf>) -> Result<(), LevelError
         Some(c) => ClientReport::read(&c.report)?,
         None => ClientReport::default(),
     };
+    warn_bad_lines(&client.damaged);
     let now = Utc::now();
     let text = super::incident::render(&super::incident::Input {
         level: &level,
@@ -157,11 +159,17 @@ pub(crate) fn report(home: &Home, out: Option<PathBuf>) -> Result<(), LevelError
 }
 
 pub(crate) fn score(home: &Home) -> Result<(), LevelError> {
-    print!(
-        "{}",
-        super::score::render_history(&super::play_state::read_scores(home)?)
-    );
+    let (scores, bad) = super::play_state::read_scores(home)?;
+    warn_bad_lines(&bad);
+    print!("{}", super::score::render_history(&scores));
     Ok(())
+}
+
+/// Lines of a log that could not be read, on stderr: a torn line is named, never dropped silently.
+pub(crate) fn warn_bad_lines(bad: &[crate::jsonl::BadLine]) {
+    for b in bad {
+        eprintln!("warning: {b}");
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ fn verdict(id: &str, description: &str, met: bool, note: Option<&str>) -> Verdic
 async fn run(nodes: &FakeNodes, now: i64) -> (Evaluation, Vec<String>) {
     let level = valid(LEVEL);
     // The report as it stood at `now`.
-    let mut report = ClientReport::parse(&synthetic_report());
+    let mut report = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     report.seconds.retain(|s| s.ts < t(now));
     let b = baselines();
     let mut said = Vec::new();

@@ -116,6 +116,7 @@ fn record_end(
         Some(c) => ClientReport::read(&c.report)?,
         None => ClientReport::default(),
     };
+    super::commands::warn_bad_lines(&report.damaged);
     let score = play.score(level, &report, at, outcome);
     println!(
         "\n{}",

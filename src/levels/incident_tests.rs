@@ -63,7 +63,7 @@ fn solved(level: &Level, report: &ClientReport) -> String {
 #[test]
 fn report_of_a_solved_level() {
     let level = valid(LEVEL);
-    let report = ClientReport::parse(&synthetic_report());
+    let report = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     let text = solved(&level, &report);
     crate::golden::assert_golden("levels/incident-solved.md", &text);
 }
@@ -71,7 +71,7 @@ fn report_of_a_solved_level() {
 #[test]
 fn report_while_the_level_is_played_does_not_name_the_cause() {
     let level = valid(LEVEL);
-    let mut report = ClientReport::parse(&synthetic_report());
+    let mut report = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     report.seconds.retain(|s| s.ts < t(70));
     let mut play = play();
     play.checks.truncate(1);
@@ -90,7 +90,7 @@ fn report_while_the_level_is_played_does_not_name_the_cause() {
 fn the_plays_own_events_are_not_repeated_in_the_timeline() {
     use crate::levels::client_report::ReportEvent;
     let level = valid(LEVEL);
-    let mut report = ClientReport::parse(&synthetic_report());
+    let mut report = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     let own = |kind: &str, at: i64, message: &str| ReportEvent {
         ts: t(at),
         kind: kind.into(),

@@ -128,6 +128,14 @@ fn level(root: &Yaml, file: &Path, r: &mut Report) -> Option<Level> {
     );
     let solution =
         solution.and_then(|y| list(y, "solution", r, |y, p, r| step(y, p, r, SOLUTION_KEYS)));
+    if let Some(empty) = solution.as_ref().filter(|s| s.value.is_empty()) {
+        r.error(
+            Some(empty.pos),
+            "solution",
+            "`solution` is empty: Level CI plays the level against it and `give-up --solution` applies it",
+            "list the commands that fix the level, e.g. `- {node: app1, run: systemctl start todo}`",
+        );
+    }
     let lab = lab?;
     let lab_path = file.parent().unwrap_or(Path::new("")).join(&lab.value);
     Some(Level {

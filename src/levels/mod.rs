@@ -45,7 +45,10 @@ pub(crate) use finish::{give_up, reset};
 pub(crate) use level::Level;
 pub(crate) use play::{PlayOptions, play};
 
-use crate::spec::{Problem, Problems, Severity};
+pub(crate) use validate::{LabLoader, LabView};
+
+use crate::host::HostFacts;
+use crate::spec::{Problem, Problems};
 use std::path::{Path, PathBuf};
 
 /// Where `play ID` looks for level files: `FIREDRILL_LEVELS`, else `labs/levels` here.
@@ -56,58 +59,63 @@ pub(crate) fn levels_dir() -> PathBuf {
     }
 }
 
-/// Whether `validate` should treat `path` as a level file: it lives in a `levels` directory, or
-/// its top level has keys only a level has.
-pub(crate) fn is_level_file(path: &Path) -> bool {
-    if path.components().any(|c| c.as_os_str() == "levels") {
-        return true;
-    }
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return false;
-    };
-    text.lines().any(|l| {
-        ["briefing:", "objectives:", "debrief:"]
-            .iter()
-            .any(|k| l.starts_with(k))
-    })
+/// Whether `validate` should treat `path`, whose content is `text`, as a level file: it lives
+/// in a `levels` directory, or its top level has keys only a level has.
+pub(crate) fn is_level(path: &Path, text: &str) -> bool {
+    path.components().any(|c| c.as_os_str() == "levels")
+        || text.lines().any(|l| {
+            ["briefing:", "objectives:", "debrief:"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
 }
 
-/// Load and validate a level file. On success the warnings come back beside the level.
-pub(crate) fn check_file(path: &Path) -> Result<(Level, Vec<Problem>), Problems> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Problems(vec![Problem {
-            severity: Severity::Error,
-            file: path.to_path_buf(),
-            line: None,
-            column: None,
-            path: String::new(),
-            message: format!("cannot read the level file: {e}"),
-            hint: Some(format!(
-                "check the path; ready-made levels are in {}",
-                levels_dir().display()
-            )),
-        }])
-    })?;
-    check_text(path, &text, &validate::load_lab)
+/// A level that passed every check, the lab it plays on, and the warnings of both files.
+#[derive(Debug)]
+pub(crate) struct Checked {
+    pub level: Level,
+    pub lab: LabView,
+    pub warnings: Vec<Problem>,
 }
 
-/// `check_file` on text in memory, with the lab files read by `lab_loader` (tests give their
-/// own).
+/// Reads a level file once (with a size bound), then `check_text` with its lab file checked
+/// against `host` as `firedrill validate` checks a lab.
+pub(crate) fn check_file(path: &Path, host: &HostFacts) -> Result<Checked, Problems> {
+    let hint = format!(
+        "check the path; ready-made levels are in {}",
+        levels_dir().display()
+    );
+    let text = crate::spec::read_input(path, "level file", &hint)?;
+    check_level(path, &text, host)
+}
+
+/// A level file's text checked, with its lab file read and checked against `host`.
+pub(crate) fn check_level(path: &Path, text: &str, host: &HostFacts) -> Result<Checked, Problems> {
+    check_text(path, text, &|lab: &Path| validate::load_lab(lab, host))
+}
+
+/// `check_file` on text in memory, with the lab file checked by `lab_loader` (tests give their
+/// own). The lab file's problems follow the level's, each with the lab file's name.
 pub(crate) fn check_text(
     path: &Path,
     text: &str,
-    lab_loader: &dyn Fn(&Path) -> Result<validate::LabView, String>,
-) -> Result<(Level, Vec<Problem>), Problems> {
+    lab_loader: &LabLoader<'_>,
+) -> Result<Checked, Problems> {
     let (level, mut problems) = load::parse(path, text);
     let Some(level) = level else {
         return Err(Problems(crate::spec::in_file_order(problems)));
     };
-    problems.extend(validate::validate(&level, lab_loader));
-    let problems = crate::spec::in_file_order(problems);
-    if problems.iter().any(Problem::is_error) {
-        Err(Problems(problems))
-    } else {
-        Ok((level, problems))
+    let checked = validate::validate(&level, lab_loader);
+    problems.extend(checked.problems);
+    let mut problems = crate::spec::in_file_order(problems);
+    problems.extend(checked.lab_problems);
+    match checked.lab {
+        Some(lab) if !problems.iter().any(Problem::is_error) => Ok(Checked {
+            level,
+            lab,
+            warnings: problems,
+        }),
+        _ => Err(Problems(problems)),
     }
 }
 

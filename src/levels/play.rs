@@ -8,11 +8,12 @@ use super::nodes::SshNodes;
 use super::play_state::{AppliedFault, Play};
 use super::{LevelError, client_proc, health};
 use crate::events::{Event, EventKind};
+use crate::host::HostFacts;
 use crate::lab::{AccelChoice, UpOptions};
 use crate::paths::Home;
 use crate::paths::LabName;
 use crate::spec::Role;
-use crate::state::{LabPhase, LabState, StateError};
+use crate::state::{LabPhase, LabState};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -58,11 +59,26 @@ fn resolve(opts: &PlayOptions) -> Result<PathBuf, LevelError> {
     }
 }
 
-/// The level of a play, read again from its file.
+/// The level of a play, read again from its file. Its lab is checked against itself only: the
+/// lab is running, so its own bridges would look like routes in the way.
 pub(crate) fn level_of(play: &Play) -> Result<Level, LevelError> {
-    super::check_file(&play.file)
-        .map(|(l, _)| l)
+    super::check_file(&play.file, &HostFacts::default())
+        .map(|c| c.level)
         .map_err(LevelError::Invalid)
+}
+
+/// What a level's lab is checked against when the level starts: this host's memory and the
+/// images built. Its networks are left to `up`, which sees libvirt's networks too (a lab that
+/// is already up would otherwise overlap its own routes).
+fn start_facts(home: &Home) -> Result<HostFacts, LevelError> {
+    let mut facts = HostFacts::local().map_err(crate::lab::LabError::from)?;
+    facts.routes.clear();
+    facts.images = crate::image::list(home)
+        .map_err(crate::lab::LabError::from)?
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    Ok(facts)
 }
 
 pub(crate) fn lab_state(home: &Home, lab: &LabName) -> Result<LabState, LevelError> {
@@ -97,16 +113,11 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
         path: PathBuf::from("."),
         source,
     })?;
-    let (level, warnings) = super::check_file(&file).map_err(LevelError::Invalid)?;
-    for w in &warnings {
+    let checked = super::check_file(&file, &start_facts(home)?).map_err(LevelError::Invalid)?;
+    for w in &checked.warnings {
         eprintln!("warning: {w}");
     }
-    let lab_name = crate::spec::load(&level.lab_path)
-        .map_err(LevelError::Invalid)?
-        .name
-        .value;
-    let lab =
-        LabName::parse(&lab_name).map_err(|name| StateError::BadName { name, labs: vec![] })?;
+    let (level, lab) = (checked.level, checked.lab.name);
     // Created here if the lab is new: `up` (called in-process) takes it again.
     let _lock = crate::lab::LabLock::create(&home.lab(&lab), "`firedrill play`")?;
     ensure_healthy_lab(home, &level, &lab, opts).await?;

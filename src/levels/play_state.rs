@@ -5,11 +5,11 @@
 use super::LevelError;
 use super::level::Difficulty;
 use super::score::{Outcome, Score, ScoreEntry};
+use crate::jsonl::BadLine;
 use crate::paths::Home;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,17 +169,13 @@ impl Play {
     }
 }
 
-/// Appends one line to `scores.jsonl` with a single write, so concurrent appends do not mix.
+/// Appends one line to `scores.jsonl` (see `jsonl::append`: one write, on a line of its own).
 pub(crate) fn append_score(home: &Home, entry: &ScoreEntry) -> Result<(), LevelError> {
     let path = home.scores_file();
-    let line = serde_json::to_string(entry).expect("score serialises") + "\n";
+    let line = serde_json::to_string(entry).expect("score serialises");
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(home.root())?;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
-        f.write_all(line.as_bytes())
+        crate::jsonl::append_to(&path, &line)
     };
     write().map_err(|source| LevelError::Write {
         path: path.clone(),
@@ -187,11 +183,12 @@ pub(crate) fn append_score(home: &Home, entry: &ScoreEntry) -> Result<(), LevelE
     })
 }
 
-pub(crate) fn read_scores(home: &Home) -> Result<Vec<ScoreEntry>, LevelError> {
+/// Every score in `scores.jsonl`, and the lines that are not one (a crash tore them).
+pub(crate) fn read_scores(home: &Home) -> Result<(Vec<ScoreEntry>, Vec<BadLine>), LevelError> {
     let path = home.scores_file();
     match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(super::score::parse_history(&text)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Ok(text) => Ok(crate::jsonl::parse(&path, &text, 1)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((Vec::new(), Vec::new())),
         Err(source) => Err(LevelError::Read { path, source }),
     }
 }
@@ -200,6 +197,7 @@ pub(crate) fn read_scores(home: &Home) -> Result<Vec<ScoreEntry>, LevelError> {
 mod tests {
     use super::*;
     use crate::levels::testutil::t;
+    use std::io::Write;
 
     #[test]
     fn saves_loads_and_appends_scores() {
@@ -254,8 +252,22 @@ mod tests {
         };
         let entry = play.score_entry(&end);
         append_score(&home, &entry).unwrap();
+        // A play that crashed mid-write: the next score still lands on a line of its own.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(home.scores_file())
+            .unwrap();
+        f.write_all(b"{\"at\":\"2024").unwrap();
         append_score(&home, &entry).unwrap();
-        assert_eq!(read_scores(&home).unwrap(), vec![entry.clone(), entry]);
+        let (scores, bad) = read_scores(&home).unwrap();
+        assert_eq!(scores, vec![entry.clone(), entry]);
+        assert_eq!(
+            bad.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [format!(
+                "{}:2: not a whole record (EOF while parsing a string at line 1 column 11): a crash cut it off mid-write, or it was edited; the line is left out",
+                home.scores_file().display()
+            )]
+        );
         let ended = Play {
             end: Some(end),
             ..play

@@ -194,13 +194,6 @@ pub(crate) fn render_history(entries: &[ScoreEntry]) -> String {
     out
 }
 
-/// Lines that are not a score (a torn last line) are skipped.
-pub(crate) fn parse_history(text: &str) -> Vec<ScoreEntry> {
-    text.lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
 #[cfg(test)]
 #[path = "score_tests.rs"]
 mod tests;

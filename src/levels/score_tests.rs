@@ -3,7 +3,7 @@ use crate::levels::client_report::ClientReport;
 use crate::levels::testutil::{synthetic_report, t};
 
 fn input(outcome: Outcome, elapsed_s: u64, used_solution: bool) -> ScoreInput {
-    let report = ClientReport::parse(&synthetic_report());
+    let report = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     ScoreInput {
         difficulty: Difficulty::Medium,
         minutes: 1,
@@ -123,7 +123,15 @@ fn history_round_trips_and_renders() {
         .map(|e| serde_json::to_string(e).unwrap() + "\n")
         .collect::<String>()
         + "{\"at\":\"2024";
-    assert_eq!(parse_history(&text), entries);
+    let path = std::path::Path::new("scores.jsonl");
+    let (parsed, bad) = crate::jsonl::parse::<ScoreEntry>(path, &text, 1);
+    assert_eq!(parsed, entries);
+    assert_eq!(
+        bad.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "scores.jsonl:3: the last line is unfinished (cut off by a crash, or still being written); the line is left out"
+        ]
+    );
     assert_eq!(
         render_history(&entries),
         "WHEN (UTC)        LEVEL                DIFFICULTY OUTCOME      TIME HINTS   BUDGET  SCORE\n\

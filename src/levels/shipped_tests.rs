@@ -10,9 +10,9 @@ fn shipped() -> Vec<super::Level> {
     assert!(!files.is_empty(), "no level files in {}", dir.display());
     files
         .iter()
-        .map(|f| match super::check_file(f) {
-            Ok((level, warnings)) if warnings.is_empty() => level,
-            Ok((_, warnings)) => panic!("{}", crate::spec::Problems(warnings)),
+        .map(|f| match super::check_file(f, &super::testutil::host()) {
+            Ok(c) if c.warnings.is_empty() => c.level,
+            Ok(c) => panic!("{}", crate::spec::Problems(c.warnings)),
             Err(problems) => panic!("{problems}"),
         })
         .collect()

@@ -1,22 +1,54 @@
-//! Helpers for the level tests: a lab like labs/three-tier.yaml without reading it, and checks
-//! rendered to the exact text a user sees.
+//! Helpers for the level tests: labs checked from text (labs/three-tier.yaml is compiled in),
+//! and checks rendered to the exact text a user sees.
 
 use super::level::Level;
 use super::validate::LabView;
-use crate::spec::{Problem, Problems, Role};
+use crate::host::HostFacts;
+use crate::spec::{Problem, Problems};
 use std::path::Path;
 
-/// labs/three-tier.yaml as validation sees it.
-pub(super) fn three_tier() -> LabView {
-    LabView {
-        name: "three-tier".into(),
-        nodes: vec![
-            ("lb".into(), vec![Role::Haproxy]),
-            ("app1".into(), vec![Role::App]),
-            ("app2".into(), vec![Role::App]),
-            ("db".into(), vec![Role::Mysql]),
-        ],
+/// A host on which the shipped labs are valid without a warning.
+pub(super) fn host() -> HostFacts {
+    HostFacts {
+        mem_total_mib: 16 * 1024,
+        cpus: 4,
+        images: vec!["debian-12".into()],
+        ..HostFacts::default()
     }
+}
+
+/// labs/three-tier.yaml, as the test level's `lab: ../three-tier.yaml` finds it.
+const THREE_TIER: &str = include_str!("../../labs/three-tier.yaml");
+
+/// A lab named `../../etc`: a name that must never become a path.
+pub(super) const ETC_LAB: &str = "\
+name: ../../etc
+networks:
+  - {name: lan, cidr: 10.77.0.0/24}
+nodes:
+  - {name: app1, roles: [app]}
+";
+
+/// The lab files the test levels can name, by the path the level resolves: three-tier, and
+/// `../etc.yaml` with `ETC_LAB`.
+fn lab_file(path: &Path) -> Result<(LabView, Vec<Problem>), Problems> {
+    let text = match path.to_str() {
+        Some("labs/levels/../three-tier.yaml") => THREE_TIER,
+        Some("labs/levels/../etc.yaml") => ETC_LAB,
+        _ => {
+            return Err(Problems(vec![Problem {
+                severity: crate::spec::Severity::Error,
+                file: path.to_path_buf(),
+                line: None,
+                column: None,
+                path: String::new(),
+                message: "cannot read the lab file: No such file or directory (os error 2)".into(),
+                hint: None,
+            }]));
+        }
+    };
+    let (lab, warnings) = crate::spec::check_text(path, text, &host(), false)?;
+    Ok((LabView::of(&lab), warnings))
 }
 
 /// The path every test level is reported under; its id must be `t`.
@@ -56,13 +88,7 @@ solution:
 ";
 
 pub(super) fn run(text: &str) -> Result<(Level, Vec<Problem>), Problems> {
-    super::check_text(Path::new(FILE), text, &|path| {
-        if path == Path::new("labs/levels/../three-tier.yaml") {
-            Ok(three_tier())
-        } else {
-            Err("No such file or directory (os error 2)".into())
-        }
-    })
+    super::check_text(Path::new(FILE), text, &lab_file).map(|c| (c.level, c.warnings))
 }
 
 /// Every problem, errors and warnings, as displayed.

@@ -4,63 +4,89 @@
 
 use super::level::{Check, Expect, FaultSpec, Level};
 use crate::faults::KINDS;
+use crate::host::HostFacts;
+use crate::paths::LabName;
 use crate::spec::problem::{Problem, Report};
 use crate::spec::suggest::did_you_mean;
 use crate::spec::{At, Role};
+use crate::spec::{Problems, ValidLab};
 use std::path::Path;
 
 #[path = "validate_faults.rs"]
 mod faults;
 use faults::check_faults;
 
-/// What validation needs from the level's lab: its name and each node's roles.
+/// What validation and play need from the level's lab: its name and each node's roles.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LabView {
-    pub name: String,
+    pub name: LabName,
     pub nodes: Vec<(String, Vec<Role>)>,
 }
 
-/// Reads the lab file as written; a lab with problems is reported as one line that says how to
-/// see them.
-pub(crate) fn load_lab(path: &Path) -> Result<LabView, String> {
-    match crate::spec::load(path) {
-        Ok(lab) => Ok(LabView {
-            name: lab.name.value,
+impl LabView {
+    pub(crate) fn of(lab: &ValidLab) -> LabView {
+        LabView {
+            name: lab.name.clone(),
             nodes: lab
                 .nodes
-                .value
-                .into_iter()
-                .map(|n| (n.name.value, n.roles.into_iter().map(|r| r.value).collect()))
+                .iter()
+                .map(|n| (n.name.clone(), n.roles.clone()))
                 .collect(),
-        }),
-        Err(problems) => Err(match problems.0.as_slice() {
-            [one] if one.line.is_none() => one.message.clone(),
-            all => format!("it has {} problem(s)", all.len()),
-        }),
+        }
     }
+}
+
+/// Checks the lab file at a path: the lab and its warnings, or every problem with it.
+pub(crate) type LabLoader<'a> = dyn Fn(&Path) -> Result<(LabView, Vec<Problem>), Problems> + 'a;
+
+/// Reads the lab file once and checks it as `firedrill validate` checks a lab, against `host`.
+pub(crate) fn load_lab(path: &Path, host: &HostFacts) -> Result<(LabView, Vec<Problem>), Problems> {
+    let (lab, warnings) = crate::spec::check(path, host, false)?;
+    Ok((LabView::of(&lab), warnings))
+}
+
+/// What the checks of a parsed level found.
+pub(super) struct Validation {
+    /// Problems in the level file.
+    pub problems: Vec<Problem>,
+    /// Problems in its lab file (errors and warnings), in that file's order.
+    pub lab_problems: Vec<Problem>,
+    /// The lab, if its file passed every check.
+    pub lab: Option<LabView>,
 }
 
 const ID_MAX: usize = 40;
 
-pub(super) fn validate(
-    level: &Level,
-    lab_loader: &dyn Fn(&Path) -> Result<LabView, String>,
-) -> Vec<Problem> {
+pub(super) fn validate(level: &Level, lab_loader: &LabLoader<'_>) -> Validation {
     let mut r = Report::new(&level.source);
     check_id(level, &mut r);
-    let lab = match lab_loader(&level.lab_path) {
-        Ok(lab) => Some(lab),
-        Err(why) => {
+    let shown = level.lab_path.display();
+    let (lab, lab_problems) = match lab_loader(&level.lab_path) {
+        Ok((lab, warnings)) => (Some(lab), warnings),
+        // Unreadable: its one problem says why, in the level's own message.
+        Err(Problems(problems))
+            if problems.len() == 1 && problems[0].line.is_none() && problems[0].path.is_empty() =>
+        {
             r.error(
                 Some(level.lab.pos),
                 "lab",
-                format!("cannot use lab `{}` ({}): {why}", level.lab.value, level.lab_path.display()),
                 format!(
-                    "give a lab file relative to this level file, e.g. `../three-tier.yaml`; `firedrill validate {}` shows what is wrong with it",
-                    level.lab_path.display()
+                    "cannot use lab `{}` ({shown}): {}",
+                    level.lab.value, problems[0].message
                 ),
+                "give a lab file relative to this level file, e.g. `../three-tier.yaml`",
             );
-            None
+            (None, Vec::new())
+        }
+        Err(Problems(problems)) => {
+            let errors = problems.iter().filter(|p| p.is_error()).count();
+            r.error(
+                Some(level.lab.pos),
+                "lab",
+                format!("cannot use lab `{}` ({shown}): it has {errors} error(s), listed below with its file name", level.lab.value),
+                format!("fix the lab file (`firedrill validate {shown}` checks it alone), or give another lab"),
+            );
+            (None, problems)
         }
     };
     if let Some(lab) = &lab {
@@ -77,7 +103,11 @@ pub(super) fn validate(
             "add tiered hints: a nudge first, the answer last",
         );
     }
-    r.problems
+    Validation {
+        problems: r.problems,
+        lab_problems,
+        lab,
+    }
 }
 
 fn is_id(s: &str, max: usize) -> bool {

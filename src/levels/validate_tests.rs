@@ -26,8 +26,39 @@ fn the_lab_must_load() {
     assert_eq!(
         problems(&edit("lab: ../three-tier.yaml", "lab: ../four-tier.yaml")),
         [
-            "labs/levels/t.yaml:5:6: lab: cannot use lab `../four-tier.yaml` (labs/levels/../four-tier.yaml): No such file or directory (os error 2)\n  \
-          hint: give a lab file relative to this level file, e.g. `../three-tier.yaml`; `firedrill validate labs/levels/../four-tier.yaml` shows what is wrong with it"
+            "labs/levels/t.yaml:5:6: lab: cannot use lab `../four-tier.yaml` (labs/levels/../four-tier.yaml): cannot read the lab file: No such file or directory (os error 2)\n  \
+          hint: give a lab file relative to this level file, e.g. `../three-tier.yaml`"
+        ]
+    );
+}
+
+/// The level's lab passes the checks of `firedrill validate` of a lab; its problems are listed
+/// after the level's, with the lab file's name and place.
+#[test]
+fn the_lab_is_validated_as_a_lab() {
+    let text =
+        edit("lab: ../three-tier.yaml", "lab: ../etc.yaml").replace("node: db,", "node: app1,");
+    assert_eq!(
+        problems(&text),
+        [
+            "labs/levels/t.yaml:5:6: lab: cannot use lab `../etc.yaml` (labs/levels/../etc.yaml): it has 2 error(s), listed below with its file name\n  \
+          hint: fix the lab file (`firedrill validate labs/levels/../etc.yaml` checks it alone), or give another lab",
+            "labs/levels/../etc.yaml:1:7: name: lab name `../../etc` is not valid\n  \
+          hint: use lowercase letters, digits and '-' (at most 20), starting and ending with a letter or digit",
+            "labs/levels/../etc.yaml:5:26: nodes[0].roles: node `app1` has role app but the lab has no database node\n  \
+          hint: add a node with role mysql or postgres, e.g. `- {name: db, roles: [mysql]}`",
+        ]
+    );
+}
+
+#[test]
+fn an_empty_solution_is_refused() {
+    let solution = "solution:\n  - {node: app1, run: rm -f /var/backups/todo-uploads.tar}\n";
+    assert_eq!(
+        problems(&edit(solution, "solution: []\n")),
+        [
+            "labs/levels/t.yaml:28:11: solution: `solution` is empty: Level CI plays the level against it and `give-up --solution` applies it\n  \
+          hint: list the commands that fix the level, e.g. `- {node: app1, run: systemctl start todo}`"
         ]
     );
 }

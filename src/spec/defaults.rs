@@ -59,6 +59,17 @@ pub(super) struct Resources {
     pub disk_gib: Effective<u64>,
 }
 
+/// The values of `defaults:` themselves, so they are checked even where every node sets its own.
+pub(super) fn of_defaults(lab: &Lab) -> Resources {
+    let d = &lab.defaults;
+    Resources {
+        image: pick(&None, "", &d.image, "image", DEFAULT_IMAGE.to_string()),
+        cpus: pick(&None, "", &d.cpus, "cpus", DEFAULT_CPUS),
+        memory_mib: pick(&None, "", &d.memory, "memory", DEFAULT_MEMORY_MIB),
+        disk_gib: pick(&None, "", &d.disk, "disk", DEFAULT_DISK_GIB),
+    }
+}
+
 pub(super) fn resources(lab: &Lab, i: usize, node: &Node) -> Resources {
     let path = format!("nodes[{i}]");
     let d = &lab.defaults;

@@ -8,6 +8,7 @@ mod defaults;
 pub(crate) mod load;
 mod network;
 pub(crate) mod problem;
+mod resources;
 mod roles;
 pub(crate) mod suggest;
 mod summary;
@@ -213,15 +214,6 @@ pub(crate) struct HaproxyOptions {
     pub backends: Vec<String>,
 }
 
-/// Parse the lab file: YAML syntax, keys, value types, required fields, duplicate keys.
-pub(crate) fn load(path: &Path) -> Result<Lab, Problems> {
-    let text = read(path)?;
-    match load::parse(path, &text) {
-        (Some(lab), problems) if problems.is_empty() => Ok(lab),
-        (_, problems) => Err(Problems(in_file_order(problems))),
-    }
-}
-
 /// Load, validate against the host and resolve. On success the warnings come back beside the lab.
 pub(crate) fn check(
     path: &Path,
@@ -261,15 +253,24 @@ pub(crate) fn in_file_order(mut problems: Vec<Problem>) -> Vec<Problem> {
 }
 
 fn read(path: &Path) -> Result<String, Problems> {
-    std::fs::read_to_string(path).map_err(|e| {
+    read_input(
+        path,
+        "lab file",
+        "check the path; ready-made labs are in labs/",
+    )
+}
+
+/// Reads a lab or level file (`what`) with a size bound, once; a failure is one problem.
+pub(crate) fn read_input(path: &Path, what: &str, hint: &str) -> Result<String, Problems> {
+    crate::fsutil::read_input(path, crate::fsutil::INPUT_LIMIT).map_err(|e| {
         Problems(vec![Problem {
             severity: Severity::Error,
             file: path.to_path_buf(),
             line: None,
             column: None,
             path: String::new(),
-            message: format!("cannot read the lab file: {e}"),
-            hint: Some("check the path; ready-made labs are in labs/".to_string()),
+            message: format!("cannot read the {what}: {e}"),
+            hint: Some(hint.to_string()),
         }])
     })
 }

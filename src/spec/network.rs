@@ -7,6 +7,7 @@ use super::suggest::did_you_mean;
 use super::{Lab, Network};
 use crate::host::HostFacts;
 use ipnetwork::Ipv4Network;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 
 /// What the address checks worked out; `None` where the file's value was unusable.
@@ -204,6 +205,8 @@ fn node_addresses(
 ) -> Vec<Option<Ipv4Addr>> {
     let nodes = &lab.nodes.value;
     let mut ips: Vec<Option<Ipv4Addr>> = vec![None; nodes.len()];
+    // Address -> the first node that has it, so a repeat is found without a scan per node.
+    let mut owner: HashMap<Ipv4Addr, usize> = HashMap::new();
     for (i, node) in nodes.iter().enumerate() {
         let Some(ip) = &node.ip else { continue };
         let path = format!("nodes[{i}].ip");
@@ -230,7 +233,7 @@ fn node_addresses(
             r.error(pos, &path, msg, hint);
             continue;
         }
-        if let Some(first) = ips.iter().position(|other| *other == Some(addr)) {
+        if let Some(&first) = owner.get(&addr) {
             let msg = format!(
                 "{addr} is already used by node `{}` (nodes[{first}].ip)",
                 nodes[first].name.value
@@ -244,10 +247,18 @@ fn node_addresses(
             continue;
         }
         ips[i] = Some(addr);
+        owner.insert(addr, i);
+    }
+    let taken: HashSet<u32> = owner.keys().map(|&a| u32::from(a)).collect();
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); cidrs.len()];
+    for (i, net) in node_net.iter().enumerate() {
+        if let Some(n) = *net {
+            members[n].push(i);
+        }
     }
     for (n, cidr) in cidrs.iter().enumerate() {
         if let Some(cidr) = cidr {
-            assign(lab, n, *cidr, node_net, &mut ips, r);
+            assign(lab, n, *cidr, &members[n], &taken, &mut ips, r);
         }
     }
     ips
@@ -281,20 +292,19 @@ fn misplaced(addr: Ipv4Addr, cidr: Ipv4Network, net: &Network) -> Option<String>
 
 /// Give every node of network `n` without an address the lowest free one from gateway+9 up, in
 /// file order, after all explicit addresses are reserved: adding a node at the end of the file
-/// never moves the others. Reports a subnet too small for its nodes.
+/// never moves the others. Reports a subnet too small for its nodes. Linear in the nodes: the
+/// free addresses are counted from `taken`, and only as many are visited as are handed out.
 fn assign(
     lab: &Lab,
     n: usize,
     cidr: Ipv4Network,
-    node_net: &[Option<usize>],
+    members: &[usize],
+    taken: &HashSet<u32>,
     ips: &mut [Option<Ipv4Addr>],
     r: &mut Report,
 ) {
     let net = &lab.networks.value[n];
     let path = format!("networks[{n}].cidr");
-    let members: Vec<usize> = (0..node_net.len())
-        .filter(|&i| node_net[i] == Some(n))
-        .collect();
     // The network address, the gateway and the broadcast address are not for nodes.
     let room = cidr.size().saturating_sub(3);
     if members.len() as u64 > u64::from(room) {
@@ -319,12 +329,10 @@ fn assign(
         .copied()
         .filter(|&i| ips[i].is_none() && lab.nodes.value[i].ip.is_none())
         .collect();
-    let free: Vec<Ipv4Addr> = (first..=last)
-        .map(Ipv4Addr::from)
-        .filter(|a| !ips.contains(&Some(*a)))
-        .collect();
-    let slots = free.len();
-    if pending.len() > slots {
+    let range = u64::from(last.saturating_sub(first)) + u64::from(first <= last);
+    let taken_in_range = taken.iter().filter(|&&a| first <= a && a <= last).count();
+    let slots = range - taken_in_range as u64;
+    if pending.len() as u64 > slots {
         let range = if first <= last {
             format!("{} to {}", Ipv4Addr::from(first), Ipv4Addr::from(last))
         } else {
@@ -342,8 +350,9 @@ fn assign(
         r.error(Some(net.cidr.pos), &path, msg, hint);
         return;
     }
+    let free = (first..=last).filter(|a| !taken.contains(a));
     for (i, addr) in pending.into_iter().zip(free) {
-        ips[i] = Some(addr);
+        ips[i] = Some(Ipv4Addr::from(addr));
     }
 }
 

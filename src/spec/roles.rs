@@ -5,6 +5,7 @@ use super::defaults::DEFAULT_APP_PORT;
 use super::problem::Report;
 use super::suggest::did_you_mean;
 use super::{AppOptions, HaproxyOptions, Lab, Node, Pos, Role};
+use std::collections::{HashMap, HashSet};
 
 /// Ports the other roles (and SSH) already listen on, for the app port check.
 const TAKEN_PORTS: [(u16, Option<Role>, &str); 5] = [
@@ -17,16 +18,56 @@ const TAKEN_PORTS: [(u16, Option<Role>, &str); 5] = [
 
 pub(super) fn check(lab: &Lab, r: &mut Report) -> Vec<(AppOptions, HaproxyOptions)> {
     let nodes = &lab.nodes.value;
+    let index = Index::new(nodes);
     nodes
         .iter()
         .enumerate()
         .map(|(i, node)| {
             check_listed_once(i, node, r);
-            let app = app(nodes, i, node, r);
-            let haproxy = haproxy(nodes, i, node, r);
+            let app = app(&index, i, node, r);
+            let haproxy = haproxy(&index, i, node, r);
             (app, haproxy)
         })
         .collect()
+}
+
+/// Lookups every node's checks share, built once so a lab of thousands of nodes is checked in
+/// linear time.
+struct Index<'a> {
+    nodes: &'a [Node],
+    /// The first node of each name (a repeated name is reported by the name checks).
+    by_name: HashMap<&'a str, &'a Node>,
+    db_nodes: Vec<&'a Node>,
+    db_names: Vec<&'a str>,
+    app_names: Vec<&'a str>,
+}
+
+impl<'a> Index<'a> {
+    fn new(nodes: &'a [Node]) -> Index<'a> {
+        let mut by_name = HashMap::new();
+        for n in nodes {
+            by_name.entry(n.name.value.as_str()).or_insert(n);
+        }
+        let db_nodes: Vec<&Node> = nodes
+            .iter()
+            .filter(|n| n.roles.iter().any(|r| r.value.is_database()))
+            .collect();
+        Index {
+            nodes,
+            by_name,
+            db_names: db_nodes.iter().map(|n| n.name.value.as_str()).collect(),
+            db_nodes,
+            app_names: nodes
+                .iter()
+                .filter(|n| has(n, Role::App))
+                .map(|n| n.name.value.as_str())
+                .collect(),
+        }
+    }
+
+    fn names(&self) -> impl Iterator<Item = &'a str> {
+        self.nodes.iter().map(|n| n.name.value.as_str())
+    }
 }
 
 fn has(node: &Node, role: Role) -> bool {
@@ -53,7 +94,7 @@ fn check_listed_once(i: usize, node: &Node, r: &mut Report) {
     }
 }
 
-fn app(nodes: &[Node], i: usize, node: &Node, r: &mut Report) -> AppOptions {
+fn app(index: &Index<'_>, i: usize, node: &Node, r: &mut Report) -> AppOptions {
     let spec = node.app.as_ref();
     let port = spec.and_then(|s| s.port.as_ref());
     let mut options = AppOptions {
@@ -95,25 +136,20 @@ fn app(nodes: &[Node], i: usize, node: &Node, r: &mut Report) -> AppOptions {
             );
         }
     }
-    options.database = database(nodes, i, node, r);
+    options.database = database(index, i, node, r);
     options
 }
 
 /// The database node the app on `node` uses, or `None` after reporting why there is none.
-fn database(nodes: &[Node], i: usize, node: &Node, r: &mut Report) -> Option<String> {
-    let db_nodes: Vec<&Node> = nodes
-        .iter()
-        .filter(|n| n.roles.iter().any(|r| r.value.is_database()))
-        .collect();
-    let db_names: Vec<&str> = db_nodes.iter().map(|n| n.name.value.as_str()).collect();
+fn database<'a>(index: &Index<'a>, i: usize, node: &Node, r: &mut Report) -> Option<String> {
+    let db_names = &index.db_names;
     let name = &node.name.value;
     let chosen = node.app.as_ref().and_then(|s| s.database.as_ref());
     let (target, pos, path) = match chosen {
         Some(wanted) => {
             let path = format!("nodes[{i}].app.database");
-            let Some(target) = nodes.iter().find(|n| n.name.value == wanted.value) else {
-                let all = nodes.iter().map(|n| n.name.value.as_str());
-                let hint = match did_you_mean(&wanted.value, all) {
+            let Some(&target) = index.by_name.get(wanted.value.as_str()) else {
+                let hint = match did_you_mean(&wanted.value, index.names()) {
                     Some(dym) => dym,
                     None if db_names.is_empty() => "add a node with role mysql or postgres".into(),
                     None => format!("database nodes: {}", db_names.join(", ")),
@@ -150,7 +186,7 @@ fn database(nodes: &[Node], i: usize, node: &Node, r: &mut Report) -> Option<Str
         None => {
             let pos = role_pos(node, Role::App);
             let path = format!("nodes[{i}].roles");
-            match db_nodes.as_slice() {
+            match index.db_nodes.as_slice() {
                 [only] => (*only, pos, path),
                 [] => {
                     let msg =
@@ -187,7 +223,7 @@ fn database(nodes: &[Node], i: usize, node: &Node, r: &mut Report) -> Option<Str
     Some(target.name.value.clone())
 }
 
-fn haproxy(nodes: &[Node], i: usize, node: &Node, r: &mut Report) -> HaproxyOptions {
+fn haproxy(index: &Index<'_>, i: usize, node: &Node, r: &mut Report) -> HaproxyOptions {
     let spec = node.haproxy.as_ref();
     let mut options = HaproxyOptions {
         backends: Vec::new(),
@@ -206,11 +242,7 @@ fn haproxy(nodes: &[Node], i: usize, node: &Node, r: &mut Report) -> HaproxyOpti
         }
         return options;
     }
-    let app_names: Vec<&str> = nodes
-        .iter()
-        .filter(|n| has(n, Role::App))
-        .map(|n| n.name.value.as_str())
-        .collect();
+    let app_names = &index.app_names;
     let Some(listed) = spec.and_then(|s| s.backends.as_ref()) else {
         if app_names.is_empty() {
             r.error(
@@ -234,13 +266,15 @@ fn haproxy(nodes: &[Node], i: usize, node: &Node, r: &mut Report) -> HaproxyOpti
             "list the app nodes to balance, or leave `backends` out to use every app node",
         );
     }
+    let mut listed_before: HashSet<&str> = HashSet::new();
     for (k, backend) in listed.value.iter().enumerate() {
         let path = format!("nodes[{i}].haproxy.backends[{k}]");
         let wanted = &backend.value;
         let pos = Some(backend.pos);
-        match nodes.iter().find(|n| n.name.value == *wanted) {
+        let repeated = !listed_before.insert(wanted.as_str());
+        match index.by_name.get(wanted.as_str()).copied() {
             None => {
-                let hint = did_you_mean(wanted, nodes.iter().map(|n| n.name.value.as_str()))
+                let hint = did_you_mean(wanted, index.names())
                     .unwrap_or_else(|| format!("app nodes: {}", app_names.join(", ")));
                 r.error(pos, &path, format!("no node named `{wanted}`"), hint);
             }
@@ -257,7 +291,7 @@ fn haproxy(nodes: &[Node], i: usize, node: &Node, r: &mut Report) -> HaproxyOpti
                     hint,
                 );
             }
-            Some(_) if listed.value[..k].iter().any(|b| b.value == *wanted) => {
+            Some(_) if repeated => {
                 r.error(
                     pos,
                     &path,

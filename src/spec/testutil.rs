@@ -4,10 +4,11 @@ use super::{Problem, Problems, ValidLab, check_text};
 use crate::host::HostFacts;
 use std::path::Path;
 
-/// 16 GiB, no routes, no libvirt networks, the default image built.
+/// 16 GiB, 4 CPUs, no routes, no libvirt networks, the default image built.
 pub(super) fn host() -> HostFacts {
     HostFacts {
         mem_total_mib: 16 * 1024,
+        cpus: 4,
         routes: Vec::new(),
         libvirt_networks: Vec::new(),
         images: vec!["debian-12".to_string()],

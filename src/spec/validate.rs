@@ -3,9 +3,9 @@
 
 use super::defaults::{self, default_domain};
 use super::problem::{Problem, Report};
-use super::{At, Lab, ValidLab, ValidNetwork, ValidNode, network, roles};
+use super::{Lab, ValidLab, ValidNetwork, ValidNode, network, resources, roles};
 use crate::host::HostFacts;
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 
 const LAB_NAME_MAX: usize = 20;
 
@@ -16,7 +16,7 @@ pub(super) fn validate(
 ) -> (Option<ValidLab>, Vec<Problem>) {
     let mut r = Report::new(&lab.source);
     check_names(lab, &mut r);
-    check_resources(lab, host, force, &mut r);
+    resources::check(lab, host, force, &mut r);
     let addressing = network::check(lab, host, &mut r);
     let role_options = roles::check(lab, &mut r);
     if r.has_errors() {
@@ -137,6 +137,8 @@ fn check_names(lab: &Lab, r: &mut Report) {
             "add one, e.g. `- {name: web, roles: [app]}`",
         );
     }
+    // Name -> first node with it: a lab may have thousands of nodes.
+    let mut first_with: HashMap<&str, usize> = HashMap::new();
     for (i, node) in lab.nodes.value.iter().enumerate() {
         let path = format!("nodes[{i}].name");
         let n = &node.name;
@@ -144,116 +146,14 @@ fn check_names(lab: &Lab, r: &mut Report) {
             let msg = format!("node name `{}` is not a valid DNS label", n.value);
             r.error(Some(n.pos), &path, msg, label_hint(&n.value, 63));
         }
-        if let Some(first) = lab.nodes.value[..i]
-            .iter()
-            .position(|o| o.name.value == n.value)
-        {
+        if let Some(&first) = first_with.get(n.value.as_str()) {
             let msg = format!(
                 "node name `{}` is used twice (first at nodes[{first}])",
                 n.value
             );
             r.error(Some(n.pos), &path, msg, "give each node its own name");
-        }
-    }
-}
-
-fn check_resources(lab: &Lab, host: &HostFacts, force: bool, r: &mut Report) {
-    let d = &lab.defaults;
-    zero_checks(
-        "defaults",
-        d.cpus.as_ref(),
-        d.memory.as_ref(),
-        d.disk.as_ref(),
-        r,
-    );
-    let mut total_mib: u64 = 0;
-    let mut images_seen = BTreeSet::new();
-    for (i, node) in lab.nodes.value.iter().enumerate() {
-        let path = format!("nodes[{i}]");
-        zero_checks(
-            &path,
-            node.cpus.as_ref(),
-            node.memory.as_ref(),
-            node.disk.as_ref(),
-            r,
-        );
-        let res = defaults::resources(lab, i, node);
-        total_mib = total_mib.saturating_add(res.memory_mib.value);
-        let image = res.image;
-        if !images_seen.insert(image.value.clone()) {
-            continue;
-        }
-        let name_ok = !image.value.is_empty()
-            && !image.value.starts_with(['.', '-'])
-            && image
-                .value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-        if !name_ok {
-            r.error(
-                image.pos,
-                &image.path,
-                format!("image name `{}` is not valid", image.value),
-                "use letters, digits, '.', '_' and '-', e.g. `debian-12` (see `firedrill image list`)",
-            );
-        } else if !host.images.contains(&image.value) {
-            r.warning(
-                image.pos,
-                &image.path,
-                format!("image `{}` is not built yet", image.value),
-                format!(
-                    "`firedrill up` builds it, or run `firedrill image build --name {}`",
-                    image.value
-                ),
-            );
-        }
-    }
-    let host_mib = host.mem_total_mib;
-    if host_mib > 0 && total_mib > host_mib {
-        let need = format!(
-            "the nodes need {total_mib} MiB of memory in total but this host has {host_mib} MiB"
-        );
-        let pos = Some(lab.nodes.pos);
-        if force {
-            r.warning(
-                pos,
-                "nodes",
-                format!("{need}; going ahead because of `--force`"),
-                "the host may swap or kill VMs; lower `memory` on some nodes to avoid it",
-            );
         } else {
-            r.error(
-                pos,
-                "nodes",
-                format!("{need}; `firedrill up` refuses this without `--force`"),
-                "lower `memory` on some nodes, or pass `--force` to start them anyway",
-            );
-        }
-    }
-}
-
-fn zero_checks(
-    path: &str,
-    cpus: Option<&At<u32>>,
-    memory: Option<&At<u64>>,
-    disk: Option<&At<u64>>,
-    r: &mut Report,
-) {
-    let cpus = cpus.map(|a| (u64::from(a.value), a.pos));
-    let memory = memory.map(|a| (a.value, a.pos));
-    let disk = disk.map(|a| (a.value, a.pos));
-    for (key, value, unit) in [
-        ("cpus", cpus, ""),
-        ("memory", memory, " of MiB"),
-        ("disk", disk, " of GiB"),
-    ] {
-        if let Some((0, pos)) = value {
-            r.error(
-                Some(pos),
-                &format!("{path}.{key}"),
-                format!("{key} must be at least 1"),
-                format!("give a positive number{unit}, or leave `{key}` out for the default"),
-            );
+            first_with.insert(&n.value, i);
         }
     }
 }

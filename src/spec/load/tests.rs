@@ -280,14 +280,26 @@ fn every_problem_is_reported_not_just_the_first() {
 }
 
 #[test]
-fn load_reads_the_file_and_reports_an_unreadable_one() {
-    let lab = crate::spec::load(Path::new("labs/minimal.yaml")).expect("minimal loads");
-    assert_eq!(lab.name.value, "minimal");
-    assert_eq!(lab.nodes.value.len(), 2);
-    let err = crate::spec::load(Path::new("labs/nope.yaml")).expect_err("no such file");
+fn check_reads_the_file_once_with_a_bound_and_reports_an_unreadable_one() {
+    let host = crate::spec::testutil::host();
+    let (lab, _) =
+        crate::spec::check(Path::new("labs/minimal.yaml"), &host, false).expect("minimal is valid");
+    assert_eq!(lab.name.as_str(), "minimal");
+    assert_eq!(lab.nodes.len(), 2);
+    let err = |path: &str| {
+        crate::spec::check(Path::new(path), &host, false)
+            .expect_err("unreadable")
+            .to_string()
+    };
     assert_eq!(
-        err.to_string(),
+        err("labs/nope.yaml"),
         "labs/nope.yaml: cannot read the lab file: No such file or directory (os error 2)\n  \
+         hint: check the path; ready-made labs are in labs/"
+    );
+    // Endless: refused after 4 MiB + 1 byte instead of growing until memory runs out.
+    assert_eq!(
+        err("/dev/zero"),
+        "/dev/zero: cannot read the lab file: it is larger than 4 MiB, far more than a lab or level file needs\n  \
          hint: check the path; ready-made labs are in labs/"
     );
 }

@@ -241,3 +241,39 @@ fn addresses_are_assigned_from_gateway_plus_nine_in_file_order() {
     more.push(("e".to_string(), ip("10.77.0.13")));
     assert_eq!(node_ips(&format!("{yaml}  - name: e\n")), more);
 }
+
+/// 5,000 nodes on a /8, a few with addresses of their own: each gets the lowest free address,
+/// skipping those given by hand. `validate` of such a lab took 65-70 s in a release build when
+/// assignment was quadratic (over 5 min in a debug build); 0.14 s now, 0.2 s for this test in a
+/// debug build. No timing assertion: `cargo test -- --nocapture` prints it.
+#[test]
+fn five_thousand_nodes_on_a_slash_8_are_assigned_in_order() {
+    let mut yaml = String::from(
+        "name: t\ndefaults: {memory: 256}\nnetworks:\n  - {name: lan, cidr: 10.0.0.0/8}\nnodes:\n",
+    );
+    for i in 0..5000 {
+        match i {
+            1 => yaml.push_str("  - {name: n1, ip: 10.0.0.11}\n"),
+            4999 => yaml.push_str("  - {name: n4999, ip: 10.0.0.10}\n"),
+            _ => yaml.push_str(&format!("  - name: n{i}\n")),
+        }
+    }
+    let started = std::time::Instant::now();
+    let host = HostFacts {
+        mem_total_mib: 4 << 20,
+        ..host()
+    };
+    let (lab, warnings) = run_with(&yaml, &host, false).expect("valid");
+    println!("validated 5,000 nodes on a /8 in {:?}", started.elapsed());
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let ips: Vec<Ipv4Addr> = lab.nodes.iter().map(|n| n.ip).collect();
+    assert_eq!(ips[0], ip("10.0.0.12"));
+    assert_eq!(ips[1], ip("10.0.0.11"));
+    assert_eq!(ips[2], ip("10.0.0.13"));
+    assert_eq!(ips[4998], ip("10.0.19.145"));
+    assert_eq!(ips[4999], ip("10.0.0.10"));
+    let mut unique = ips.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 5000);
+}

@@ -100,8 +100,8 @@ fn zero_cpus_memory_disk() {
              hint: give a positive number, or leave `cpus` out for the default",
             "t.yaml:2:40: defaults.disk: disk must be at least 1\n  \
              hint: give a positive number of GiB, or leave `disk` out for the default",
-            "t.yaml:7:23: nodes[0].memory: memory must be at least 1\n  \
-             hint: give a positive number of MiB, or leave `memory` out for the default",
+            "t.yaml:7:23: nodes[0].memory: 0 MiB of memory is too little for image `debian-12`: it needs at least 256 MiB\n  \
+             hint: give `memory: 256` or more (memory is in MiB), or leave it out for the default 512",
         ]
     );
 }
