@@ -78,6 +78,12 @@ impl fmt::Display for EventKind {
     }
 }
 
+impl From<&str> for EventKind {
+    fn from(s: &str) -> EventKind {
+        EventKind::parse(s)
+    }
+}
+
 impl Serialize for EventKind {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
@@ -104,12 +110,12 @@ pub(crate) struct Event {
 
 /// Millisecond precision: enough to line events up with per-second client output, and short
 /// enough to read.
-fn ser_ts<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn ser_ts<S: Serializer>(ts: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&ts.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
 /// Any RFC 3339 time, in any zone, so that a line written by hand (`date -Is`) is read too.
-fn de_ts<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+pub(crate) fn de_ts<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
     let s = String::deserialize(d)?;
     DateTime::parse_from_rfc3339(&s)
         .map(|t| t.with_timezone(&Utc))

@@ -7,7 +7,7 @@ mod expect;
 mod outage;
 mod output;
 mod pool;
-mod report;
+pub(crate) mod report;
 mod request;
 mod run;
 mod schedule;

@@ -9,7 +9,7 @@ use super::output::RunInfo;
 use super::stats::{Counts, Percentiles, SecondStats, Totals};
 use crate::events::Event;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,20 +22,34 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
+/// One line of the report: what the client writes and what the level commands read back, one
+/// type for both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub(crate) enum Record {
+    Second(SecondRecord),
+    /// The lab's events as the client read them from its log.
+    Event(Event),
+    Summary(SummaryRecord),
+    /// A kind of line a newer client writes: skipped by this build's readers.
+    #[serde(other)]
+    Unknown,
+}
+
 /// Failures by class, in display order.
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub(crate) struct ClassCounts {
-    refused: u64,
-    timeout: u64,
-    reset: u64,
+    pub(crate) refused: u64,
+    pub(crate) timeout: u64,
+    pub(crate) reset: u64,
     #[serde(rename = "5xx")]
-    http5xx: u64,
+    pub(crate) http5xx: u64,
     #[serde(rename = "4xx")]
-    http4xx: u64,
+    pub(crate) http4xx: u64,
     #[serde(rename = "413")]
-    http413: u64,
-    json: u64,
-    other: u64,
+    pub(crate) http413: u64,
+    pub(crate) json: u64,
+    pub(crate) other: u64,
 }
 
 impl From<&Counts> for ClassCounts {
@@ -53,45 +67,50 @@ impl From<&Counts> for ClassCounts {
     }
 }
 
-#[derive(Debug, Serialize)]
-struct SecondRecord {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    second: u64,
-    ts: String,
-    sent: u64,
-    ok: u64,
-    failed: u64,
-    dropped: u64,
-    classes: ClassCounts,
-    p50_ms: Option<f64>,
-    p99_ms: Option<f64>,
-    max_ms: Option<f64>,
-    success_ratio: Option<f64>,
-    inflight: u64,
-    lag_max_ms: f64,
+/// One second of the run; `ts` is the start of the second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SecondRecord {
+    pub(crate) second: u64,
+    #[serde(
+        serialize_with = "crate::events::ser_ts",
+        deserialize_with = "crate::events::de_ts"
+    )]
+    pub(crate) ts: DateTime<Utc>,
+    pub(crate) sent: u64,
+    pub(crate) ok: u64,
+    /// Sent and failed (every class but ok and dropped).
+    pub(crate) failed: u64,
+    /// Could not be sent on time: a failure for the user too.
+    pub(crate) dropped: u64,
+    pub(crate) classes: ClassCounts,
+    pub(crate) p50_ms: Option<f64>,
+    pub(crate) p99_ms: Option<f64>,
+    pub(crate) max_ms: Option<f64>,
+    pub(crate) success_ratio: Option<f64>,
+    pub(crate) inflight: u64,
+    pub(crate) lag_max_ms: f64,
 }
 
-#[derive(Debug, Serialize)]
-struct EventRecord<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(flatten)]
-    event: &'a Event,
+impl SecondRecord {
+    /// Failed or dropped: what a user felt as a failure.
+    pub(crate) fn bad(&self) -> u64 {
+        self.failed + self.dropped
+    }
+    pub(crate) fn results(&self) -> u64 {
+        self.ok + self.bad()
+    }
 }
 
-#[derive(Debug, Serialize)]
-struct StretchRecord {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StretchRecord {
     requests: u64,
     start: String,
     end: String,
     seconds: f64,
 }
 
-#[derive(Debug, Serialize)]
-struct SummaryRecord {
-    #[serde(rename = "type")]
-    kind: &'static str,
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct SummaryRecord {
     start: String,
     end: String,
     target_rate: f64,
@@ -116,10 +135,9 @@ struct SummaryRecord {
 
 pub(crate) fn second_json(s: &SecondStats, start: DateTime<Utc>) -> String {
     let p = |f: fn(&Percentiles) -> f64| s.latency.as_ref().map(f);
-    let rec = SecondRecord {
-        kind: "second",
+    let rec = Record::Second(SecondRecord {
         second: s.second,
-        ts: ts(start + Duration::from_secs(s.second)),
+        ts: start + Duration::from_secs(s.second),
         sent: s.sent,
         ok: s.counts.get(Class::Ok),
         failed: s.counts.failed(),
@@ -131,23 +149,18 @@ pub(crate) fn second_json(s: &SecondStats, start: DateTime<Utc>) -> String {
         success_ratio: s.success_ratio(),
         inflight: s.inflight,
         lag_max_ms: ms(s.lag_max),
-    };
+    });
     serde_json::to_string(&rec).unwrap_or_default()
 }
 
 pub(crate) fn event_json(e: &Event) -> String {
-    serde_json::to_string(&EventRecord {
-        kind: "event",
-        event: e,
-    })
-    .unwrap_or_default()
+    serde_json::to_string(&Record::Event(e.clone())).unwrap_or_default()
 }
 
 pub(crate) fn summary_json(t: &Totals, run: &RunInfo) -> String {
     let p = |f: fn(&Percentiles) -> f64| t.latency.as_ref().map(f);
     let availability = t.availability();
-    let rec = SummaryRecord {
-        kind: "summary",
+    let rec = Record::Summary(SummaryRecord {
         start: ts(run.start),
         end: ts(run.start + run.elapsed),
         target_rate: run.rate,
@@ -173,7 +186,7 @@ pub(crate) fn summary_json(t: &Totals, run: &RunInfo) -> String {
         availability,
         slo: run.slo,
         slo_met: slo_met(availability, run.slo),
-    };
+    });
     serde_json::to_string(&rec).unwrap_or_default()
 }
 
@@ -260,6 +273,35 @@ mod tests {
             line,
             r#"{"type":"second","second":1,"ts":"2024-05-01T14:03:03.000Z","sent":1,"ok":0,"failed":1,"dropped":0,"classes":{"refused":0,"timeout":0,"reset":0,"5xx":0,"4xx":0,"413":1,"json":0,"other":0},"p50_ms":413.183,"p99_ms":413.183,"max_ms":413.183,"success_ratio":0.0,"inflight":0,"lag_max_ms":0.3}"#
         );
+    }
+
+    /// What the client writes, the level commands read back unchanged: one type for both.
+    #[test]
+    fn every_record_round_trips_through_its_line() {
+        let start = Utc
+            .with_ymd_and_hms(2024, 5, 1, 14, 3, 2)
+            .single()
+            .expect("valid");
+        let mut s = Stats::new();
+        s.sent(Duration::from_millis(1000), Duration::from_micros(300));
+        let second = second_json(&s.flush(1), start);
+        let event = event_json(&Event::now(
+            crate::events::EventKind::FaultInjected,
+            Some("app1"),
+            "fault injected on app1",
+        ));
+        for line in [&second, &event] {
+            let record: Record = serde_json::from_str(line).expect("the line parses");
+            assert_eq!(&serde_json::to_string(&record).unwrap(), line);
+        }
+        let read = crate::levels::client_report::ClientReport::parse(
+            Path::new("run.jsonl"),
+            &format!("{second}\n{event}\n{{\"type\":\"from-a-newer-client\"}}\n"),
+        );
+        assert_eq!(read.seconds.len(), 1);
+        assert_eq!(read.seconds[0].ts, start + Duration::from_secs(1));
+        assert_eq!(read.events.len(), 1);
+        assert!(read.damaged.is_empty(), "{:?}", read.damaged);
     }
 
     #[test]

@@ -4,43 +4,15 @@
 
 use super::LevelError;
 use super::level::Mitigate;
+use crate::client::report::Record;
 use crate::jsonl::BadLine;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use std::path::Path;
 
-/// One second of the client's run: `ts` is the start of the second.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct Second {
-    pub ts: DateTime<Utc>,
-    pub sent: u64,
-    pub ok: u64,
-    /// Sent and failed (every class but ok and dropped).
-    pub failed: u64,
-    /// Could not be sent on time: a failure for the user too.
-    pub dropped: u64,
-    #[serde(default)]
-    pub p99_ms: Option<f64>,
-}
-
-impl Second {
-    pub(crate) fn bad(&self) -> u64 {
-        self.failed + self.dropped
-    }
-    pub(crate) fn results(&self) -> u64 {
-        self.ok + self.bad()
-    }
-}
-
+/// One second of the client's run, as the client wrote it (one type for writer and reader).
+pub(crate) use crate::client::report::SecondRecord as Second;
 /// An event of the lab's log, as the client copied it into its report.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct ReportEvent {
-    pub ts: DateTime<Utc>,
-    pub kind: String,
-    #[serde(default)]
-    pub node: Option<String>,
-    pub message: String,
-}
+pub(crate) use crate::events::Event as ReportEvent;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct ClientReport {
@@ -50,29 +22,20 @@ pub(crate) struct ClientReport {
     pub damaged: Vec<BadLine>,
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum Line {
-    Second(Second),
-    Event(ReportEvent),
-    #[serde(other)]
-    Other,
-}
-
 impl ClientReport {
     /// The report `file` holds `text`. Records of kinds this build does not know (a newer
     /// client's) are skipped; lines that are no record at all are kept in `damaged`.
     pub(crate) fn parse(file: &Path, text: &str) -> ClientReport {
-        let (lines, damaged) = crate::jsonl::parse::<Line>(file, text, 1);
+        let (lines, damaged) = crate::jsonl::parse::<Record>(file, text, 1);
         let mut report = ClientReport {
             damaged,
             ..ClientReport::default()
         };
         for line in lines {
             match line {
-                Line::Second(s) => report.seconds.push(s),
-                Line::Event(e) => report.events.push(e),
-                Line::Other => {}
+                Record::Second(s) => report.seconds.push(s),
+                Record::Event(e) => report.events.push(e),
+                Record::Summary(_) | Record::Unknown => {}
             }
         }
         report

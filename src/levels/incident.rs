@@ -70,7 +70,7 @@ fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
         for e in report
             .events
             .iter()
-            .filter(|e| e.ts >= from && e.ts <= end && !own(&e.kind))
+            .filter(|e| e.ts >= from && e.ts <= end && !own(e.kind.as_str()))
         {
             let node = e
                 .node

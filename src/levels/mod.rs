@@ -14,7 +14,7 @@
 
 mod baseline;
 mod client_proc;
-mod client_report;
+pub(crate) mod client_report;
 mod commands;
 mod error;
 mod evaluate;

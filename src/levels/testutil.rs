@@ -124,14 +124,34 @@ pub(super) fn t(s: i64) -> chrono::DateTime<chrono::Utc> {
         + chrono::Duration::seconds(s)
 }
 
-/// One `"type": "second"` line exactly as `client::report::second_json` writes it.
+/// One `"type": "second"` line, written with the client's own report type.
 pub(super) fn second_line(second: i64, ok: u64, failed: u64, p99_ms: f64) -> String {
-    let ts = t(second).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let ratio = ok as f64 / (ok + failed).max(1) as f64;
-    format!(
-        r#"{{"type":"second","second":{second},"ts":"{ts}","sent":{sent},"ok":{ok},"failed":{failed},"dropped":0,"classes":{{"refused":0,"timeout":0,"reset":0,"5xx":{failed},"4xx":0,"413":0,"json":0,"other":0}},"p50_ms":12.5,"p99_ms":{p99_ms},"max_ms":{p99_ms},"success_ratio":{ratio},"inflight":0,"lag_max_ms":0.3}}"#,
-        sent = ok + failed
-    )
+    use crate::client::report::{ClassCounts, Record, SecondRecord};
+    let record = Record::Second(SecondRecord {
+        second: u64::try_from(second).expect("a second of the run"),
+        ts: t(second),
+        sent: ok + failed,
+        ok,
+        failed,
+        dropped: 0,
+        classes: ClassCounts {
+            refused: 0,
+            timeout: 0,
+            reset: 0,
+            http5xx: failed,
+            http4xx: 0,
+            http413: 0,
+            json: 0,
+            other: 0,
+        },
+        p50_ms: Some(12.5),
+        p99_ms: Some(p99_ms),
+        max_ms: Some(p99_ms),
+        success_ratio: Some(ok as f64 / (ok + failed).max(1) as f64),
+        inflight: 0,
+        lag_max_ms: 0.3,
+    });
+    serde_json::to_string(&record).expect("a record serialises")
 }
 
 /// A client run at 10 requests/s from 14:00:00: healthy for 30 s, a fault injected at 14:00:30
