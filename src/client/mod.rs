@@ -65,26 +65,8 @@ pub(crate) enum ClientError {
         "lab {lab} has no haproxy or app node to send requests to; pass --url http://HOST:PORT/PATH"
     )]
     LabHasNoService { lab: String },
-    #[error(
-        "lab {lab}: node {node} has no usable address ({ip:?}) in the lab state; run `firedrill status --lab {lab}` or pass --url"
-    )]
-    LabNodeAddress {
-        lab: String,
-        node: String,
-        ip: String,
-    },
-    #[error("cannot read the lab state {path}: {source}; check its permissions")]
-    LabStateRead {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "the lab state {path} is not valid JSON ({source}); run `firedrill up` again to rewrite it"
-    )]
-    LabStateParse {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    LabState(crate::state::StateError),
     #[error("--report {path}: cannot create the file: {source}; choose a writable path")]
     ReportCreate {
         path: PathBuf,
@@ -118,9 +100,7 @@ impl ClientError {
             | ClientError::SeveralLabsUp { .. }
             | ClientError::LabHasNoService { .. }
             | ClientError::ReportCreate { .. } => 2,
-            ClientError::LabNodeAddress { .. }
-            | ClientError::LabStateRead { .. }
-            | ClientError::LabStateParse { .. }
+            ClientError::LabState(_)
             | ClientError::ReportWrite { .. }
             | ClientError::Runtime(_)
             | ClientError::Shard(_) => 1,

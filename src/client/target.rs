@@ -1,31 +1,11 @@
 //! Which service to load and which event log to follow: from `--url`, from `--lab`, or from the
-//! only lab that is up. The client reads a small view of the lab state, so that it keeps working
-//! as the state file grows fields.
+//! only lab that is up. The lab is read through the lab handle, as every command reads it.
 
 use super::ClientError;
+use crate::lab::Lab;
 use crate::paths::{Home, LabDir, LabName};
-use serde::Deserialize;
-use std::net::IpAddr;
-
-/// The port of the todo app when the state does not say.
-const DEFAULT_APP_PORT: u16 = 8080;
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(crate) struct LabStateView {
-    pub(crate) name: String,
-    pub(crate) nodes: Vec<NodeView>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(crate) struct NodeView {
-    pub(crate) name: String,
-    pub(crate) ip: String,
-    pub(crate) roles: Vec<String>,
-    /// The port the todo app listens on (app nodes).
-    pub(crate) app_port: Option<u16>,
-}
+use crate::spec::Role;
+use crate::state::{LabState, StateError};
 
 /// Where the traffic goes, and the lab whose events to show (if any).
 #[derive(Debug)]
@@ -35,55 +15,32 @@ pub(crate) struct Target {
 }
 
 /// The service URL of a lab: its first haproxy node on port 80, else its first app node on the
-/// app port.
-pub(crate) fn lab_url(lab: &str, state: &LabStateView) -> Result<String, ClientError> {
-    let first = |role: &str| {
-        state
-            .nodes
-            .iter()
-            .find(|n| n.roles.iter().any(|r| r == role))
-    };
-    let (node, port) = match (first("haproxy"), first("app")) {
+/// port `up` gave it.
+pub(crate) fn lab_url(state: &LabState) -> Result<String, ClientError> {
+    let first = |role: Role| state.nodes.iter().find(|n| n.roles.contains(&role));
+    let (node, port) = match (first(Role::Haproxy), first(Role::App)) {
         (Some(lb), _) => (lb, None),
-        (None, Some(app)) => (app, Some(app.app_port.unwrap_or(DEFAULT_APP_PORT))),
+        (None, Some(app)) => (app, app.app_port),
         (None, None) => {
             return Err(ClientError::LabHasNoService {
-                lab: lab.to_string(),
+                lab: state.name.to_string(),
             });
         }
     };
-    // Tolerate `10.78.0.10/24`: the address is what matters here.
-    let ip_text = node.ip.split('/').next().unwrap_or_default();
-    let ip: IpAddr = ip_text.parse().map_err(|_| ClientError::LabNodeAddress {
-        lab: lab.to_string(),
-        node: node.name.clone(),
-        ip: node.ip.clone(),
-    })?;
-    let host = match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => format!("[{v6}]"),
-    };
     Ok(match port {
-        None => format!("http://{host}/todos"),
-        Some(p) => format!("http://{host}:{p}/todos"),
+        None => format!("http://{}/todos", node.ip),
+        Some(p) => format!("http://{}:{p}/todos", node.ip),
     })
 }
 
-fn load_state(home: &Home, lab: &LabName) -> Result<(LabDir, LabStateView), ClientError> {
-    let dir = home.lab(lab);
-    let path = dir.state_file();
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ClientError::LabNotUp {
-                lab: lab.to_string(),
-            });
-        }
-        Err(source) => return Err(ClientError::LabStateRead { path, source }),
-    };
-    let state = serde_json::from_str(&text)
-        .map_err(|source| ClientError::LabStateParse { path, source })?;
-    Ok((dir, state))
+fn load_state(home: &Home, lab: &LabName) -> Result<(LabDir, LabState), ClientError> {
+    match Lab::at(home, lab) {
+        Ok(lab) => Ok((lab.dir, lab.state)),
+        Err(StateError::NotFound(_)) => Err(ClientError::LabNotUp {
+            lab: lab.to_string(),
+        }),
+        Err(e) => Err(ClientError::LabState(e)),
+    }
 }
 
 /// The names of the labs that have a state file, sorted.
@@ -128,7 +85,7 @@ pub(crate) fn resolve(
     let (dir, state) = load_state(home, &name)?;
     let url = match url {
         Some(u) => u.to_string(),
-        None => lab_url(&name, &state)?,
+        None => lab_url(&state)?,
     };
     Ok(Target {
         url,
@@ -140,60 +97,48 @@ pub(crate) fn resolve(
 mod tests {
     use super::*;
 
-    fn state(json: &str) -> LabStateView {
-        serde_json::from_str(json).expect("parses")
+    fn lab(nodes: &[(&str, &str, &[Role], Option<u16>)]) -> LabState {
+        let mut state = crate::state::sample();
+        let template = state.nodes[0].clone();
+        state.nodes = nodes
+            .iter()
+            .map(|(name, ip, roles, port)| crate::state::NodeState {
+                name: name.to_string(),
+                ip: ip.parse().expect("an address"),
+                roles: roles.to_vec(),
+                app_port: *port,
+                ..template.clone()
+            })
+            .collect();
+        state
     }
 
     #[test]
-    fn haproxy_first_then_app() {
-        let three_tier = state(
-            r#"{"name":"three-tier","nodes":[
-                {"name":"app1","ip":"10.78.0.11","roles":["app"]},
-                {"name":"lb","ip":"10.78.0.10","roles":["haproxy"]},
-                {"name":"db","ip":"10.78.0.20","roles":["mysql"],"memory":512}],
-              "network":{"cidr":"10.78.0.0/24"}}"#,
-        );
+    fn haproxy_first_then_app_on_its_port() {
+        let three_tier = lab(&[
+            ("app1", "10.78.0.11", &[Role::App], Some(8080)),
+            ("lb", "10.78.0.10", &[Role::Haproxy], None),
+            ("db", "10.78.0.20", &[Role::Mysql], None),
+        ]);
         assert_eq!(
-            lab_url("three-tier", &three_tier).ok(),
+            lab_url(&three_tier).ok(),
             Some("http://10.78.0.10/todos".into())
         );
-        let single =
-            state(r#"{"nodes":[{"name":"one","ip":"10.79.0.5/24","roles":["app","mysql"]}]}"#);
+        // A single server on port 80 (labs/single-server.yaml) is reached on port 80.
+        let single = lab(&[("one", "10.79.0.5", &[Role::App, Role::Mysql], Some(80))]);
         assert_eq!(
-            lab_url("single", &single).ok(),
-            Some("http://10.79.0.5:8080/todos".into())
-        );
-        let port =
-            state(r#"{"nodes":[{"name":"a","ip":"127.0.0.1","roles":["app"],"app_port":9000}]}"#);
-        assert_eq!(
-            lab_url("p", &port).ok(),
-            Some("http://127.0.0.1:9000/todos".into())
+            lab_url(&single).ok(),
+            Some("http://10.79.0.5:80/todos".into())
         );
     }
 
     #[test]
-    fn reads_the_port_from_the_state_that_up_writes() {
-        // The view must follow the real state file: a single server on port 80 (as in
-        // labs/single-server.yaml) is reached on port 80, not on the default.
-        let mut lab = crate::state::sample();
-        lab.nodes[0].app_port = Some(80);
-        let json = serde_json::to_string(&lab).expect("serialises");
-        let ip = lab.nodes[0].ip;
+    fn a_lab_without_a_service_is_an_error() {
+        let db_only = lab(&[("db", "10.0.0.2", &[Role::Mysql], None)]);
         assert_eq!(
-            lab_url("minimal", &state(&json)).ok(),
-            Some(format!("http://{ip}:80/todos"))
+            lab_url(&db_only).map_err(|e| e.to_string()),
+            Err("lab minimal has no haproxy or app node to send requests to; pass --url http://HOST:PORT/PATH".into())
         );
-    }
-
-    #[test]
-    fn labs_without_a_service_or_address_are_errors() {
-        let db_only = state(r#"{"nodes":[{"name":"db","ip":"10.0.0.2","roles":["mysql"]}]}"#);
-        assert_eq!(
-            lab_url("d", &db_only).map_err(|e| e.to_string()),
-            Err("lab d has no haproxy or app node to send requests to; pass --url http://HOST:PORT/PATH".into())
-        );
-        let no_ip = state(r#"{"nodes":[{"name":"lb","roles":["haproxy"]}]}"#);
-        assert!(lab_url("n", &no_ip).is_err());
     }
 
     #[test]
@@ -213,13 +158,9 @@ mod tests {
             Err("lab demo is not up: run `firedrill up LAB.yaml`".into())
         );
         let write = |name: &str| {
-            let lab = home.lab(&(*name).into());
-            std::fs::create_dir_all(lab.dir()).expect("mkdir");
-            std::fs::write(
-                lab.state_file(),
-                r#"{"nodes":[{"name":"lb","ip":"10.78.0.10","roles":["haproxy"]}]}"#,
-            )
-            .expect("write");
+            let mut state = lab(&[("lb", "10.78.0.10", &[Role::Haproxy], None)]);
+            state.name = name.into();
+            state.save(&home.lab(&name.into())).expect("save");
         };
         write("demo");
         std::fs::create_dir_all(home.lab(&"down".into()).dir()).expect("mkdir"); // no state: not up

@@ -273,7 +273,10 @@ fn lab_events_appear_in_their_second_and_in_the_report() {
     std::fs::write(
         lab.join("state.json"),
         format!(
-            r#"{{"name":"demo","nodes":[{{"name":"app1","ip":"127.0.0.1","roles":["app"],"app_port":{}}}]}}"#,
+            r#"{{"name":"demo","source":"labs/demo.yaml","uri":"test:///default","accel":"tcg","phase":"up","user":"lab","networks":[],
+                "nodes":[{{"name":"app1","domain":"fd-demo-app1","roles":["app"],"ip":"127.0.0.1","fqdn":"app1.demo.lab",
+                  "mac":"52:54:00:00:00:01","network":"fd-demo-lan","memory_mib":384,"cpus":1,"disk_gib":8,"image":"debian-12",
+                  "host_key":"ssh-ed25519 AAAA","app_port":{}}}]}}"#,
             server.port
         ),
     )
