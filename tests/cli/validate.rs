@@ -1,8 +1,8 @@
 //! `firedrill validate` as a user runs it: exit codes and what lands on stderr. Only inputs whose
 //! outcome does not depend on this host's routes are used; the checks themselves are unit-tested.
 
+use super::{firedrill, scratch};
 use std::path::PathBuf;
-use std::process::Command;
 
 fn lab_file(name: &str, text: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
@@ -16,11 +16,10 @@ fn problems_exit_2_and_are_all_printed() {
         "validate-tabs.yaml",
         "name: t\nnetworks:\n  - {name: lan, cidr: 10.77.0.0/24}\nnodes:\n  - name: web\n\troles: [app]\n\tmemory: 1\n",
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .arg("validate")
-        .arg(&path)
-        .output()
-        .expect("run firedrill");
+    let out = firedrill(
+        &scratch("validate-home-1"),
+        &["validate", path.to_str().expect("a UTF-8 path")],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "");
     let p = path.display();
@@ -38,10 +37,10 @@ fn problems_exit_2_and_are_all_printed() {
 
 #[test]
 fn a_missing_file_exits_2() {
-    let out = Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .args(["validate", "labs/does-not-exist.yaml"])
-        .output()
-        .expect("run firedrill");
+    let out = firedrill(
+        &scratch("validate-home-2"),
+        &["validate", "labs/does-not-exist.yaml"],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
@@ -54,10 +53,7 @@ fn a_missing_file_exits_2() {
 /// An endless input is refused after its first 4 MiB, at once (it grew to 12 GB before).
 #[test]
 fn an_endless_file_is_refused_with_a_bound() {
-    let out = Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .args(["validate", "/dev/zero"])
-        .output()
-        .expect("run firedrill");
+    let out = firedrill(&scratch("validate-home-3"), &["validate", "/dev/zero"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),

@@ -4,7 +4,7 @@
 
 use std::os::unix::io::AsRawFd;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 struct Home {
     root: PathBuf,
@@ -30,15 +30,7 @@ impl Home {
     }
 
     fn firedrill(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_firedrill"))
-            .args(args)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("FIREDRILL_HOME", &self.root)
-            .env_remove("FIREDRILL_IMAGES")
-            .env("LIBVIRT_DEFAULT_URI", "test:///default")
-            .env("FIREDRILL_ACCEL", "tcg")
-            .output()
-            .expect("run firedrill")
+        super::firedrill(&self.root, args)
     }
 
     #[track_caller]

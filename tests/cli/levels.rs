@@ -1,25 +1,12 @@
 //! The level commands as a user runs them, where no VM is needed: `validate` on level files,
 //! and the commands that need a play when there is none.
 
+use super::{firedrill, scratch};
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn firedrill(home: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_firedrill"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("FIREDRILL_HOME", home)
-        // The level's lab is checked against libvirt's networks too: the test driver's, here.
-        .env("LIBVIRT_DEFAULT_URI", "test:///default")
-        .output()
-        .expect("run firedrill")
-}
+use std::process::Command;
 
 fn home(name: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).expect("create home");
-    p
+    scratch(name)
 }
 
 #[test]
