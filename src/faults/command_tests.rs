@@ -1,5 +1,7 @@
 use super::*;
+use crate::faults::engine::Reverted;
 use crate::faults::record::FaultState;
+use crate::faults::revert::{ensure_none_active, format_reverted};
 use crate::faults::testing::{disk_full_fault, node as test_node};
 use crate::hypervisor::xml::Accel;
 use crate::spec::Role;

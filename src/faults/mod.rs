@@ -26,6 +26,7 @@ mod params;
 mod payload_limit;
 mod reboot_no_unit;
 mod record;
+mod revert;
 mod service_stopped;
 mod status;
 mod text;
@@ -35,8 +36,9 @@ mod timer;
 #[cfg(test)]
 pub(crate) mod testing;
 
-pub(crate) use command::{FaultCommand, Target, active, apply, ensure_none_active, revert, run};
+pub(crate) use command::{FaultCommand, Target, apply, run};
 pub(crate) use error::FaultError;
+pub(crate) use revert::{active, ensure_none_active, revert};
 
 use crate::state::NodeState;
 use params::{ParamSpec, Params};
