@@ -110,14 +110,7 @@ pub(super) fn validate(level: &Level, lab_loader: &LabLoader<'_>) -> Validation 
     }
 }
 
-fn is_id(s: &str, max: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+use crate::paths::is_label as is_id;
 
 const ID_RULE: &str =
     "use lowercase letters, digits and '-', starting and ending with a letter or digit";

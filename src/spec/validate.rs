@@ -7,7 +7,7 @@ use super::{Lab, ValidLab, ValidNetwork, ValidNode, network, resources, roles};
 use crate::host::HostFacts;
 use std::collections::HashMap;
 
-const LAB_NAME_MAX: usize = 20;
+use crate::paths::LAB_NAME_MAX;
 
 pub(super) fn validate(
     lab: &Lab,
@@ -34,15 +34,7 @@ pub(super) fn validate(
     (valid, r.problems)
 }
 
-/// A DNS label as RFC 1123 hostnames use it, lowercase only so names are written one way.
-pub(super) fn is_dns_label(s: &str, max: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
+pub(super) use crate::paths::is_label as is_dns_label;
 
 /// A label-safe spelling of `s` to suggest, if one is easy to make.
 fn label_like(s: &str, max: usize) -> Option<String> {
