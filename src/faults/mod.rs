@@ -219,13 +219,7 @@ fn mib(bytes: u64) -> String {
 
 /// The systemd unit of each role's service, for faults that stop or watch one.
 fn role_service(role: crate::spec::Role) -> &'static str {
-    use crate::spec::Role;
-    match role {
-        Role::App => "todo.service",
-        Role::Haproxy => "haproxy.service",
-        Role::Mysql => "mariadb.service",
-        Role::Postgres => "postgresql.service",
-    }
+    crate::roles::def(role).unit
 }
 
 fn has_role(node: &NodeState, role: crate::spec::Role) -> bool {

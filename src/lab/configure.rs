@@ -103,13 +103,12 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
 /// Which phase configures a node: databases, then apps (they need their database), then the
 /// rest (haproxy checks the apps).
 fn phase(ctx: &NodeContext) -> usize {
-    if ctx.roles.iter().any(|r| r.is_database()) {
-        0
-    } else if ctx.roles.contains(&Role::App) {
-        1
-    } else {
-        2
-    }
+    // A node's phase is its earliest role's (a database and app on one node: the database's).
+    ctx.roles
+        .iter()
+        .map(|r| crate::roles::def(*r).phase)
+        .min()
+        .map_or(2, |p| p as usize)
 }
 
 /// One node's configuration: what changed and how long it took.

@@ -7,6 +7,7 @@ use super::files::{self, ManagedFile};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::{Session, quote};
+use super::table::{Phase, RoleDef};
 use super::{RoleHealth, check_name};
 use crate::remote::{Output, Remote};
 use serde_json::json;
@@ -15,6 +16,14 @@ use serde_json::json;
 pub(super) const APP_PY: &str =
     include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/app/app.py"));
 pub(super) const SERVICE: Service = Service::single("todo.service");
+/// The app's port is the lab file's (`app: {port}`), so it has no fixed one here.
+pub(super) const DEF: RoleDef = RoleDef {
+    role: Role::App,
+    name: "app",
+    unit: SERVICE.unit,
+    ports: &[],
+    phase: Phase::App,
+};
 pub(super) const APP_PY_PATH: &str = "/opt/todo/app.py";
 pub(super) const CONFIG_PATH: &str = "/etc/todo/config.ini";
 pub(super) const UNIT_PATH: &str = "/etc/systemd/system/todo.service";

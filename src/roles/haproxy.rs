@@ -8,12 +8,20 @@ use super::files::{self, ManagedFile};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
+use super::table::{Phase, RoleDef};
 use crate::remote::Remote;
 use serde_json::json;
 
 pub(super) const CONFIG_PATH: &str = "/etc/haproxy/haproxy.cfg";
 pub(super) const STAGED_PATH: &str = "/etc/haproxy/haproxy.cfg.new";
 pub(super) const SERVICE: Service = Service::single("haproxy.service");
+pub(super) const DEF: RoleDef = RoleDef {
+    role: Role::Haproxy,
+    name: "haproxy",
+    unit: SERVICE.unit,
+    ports: &[(80, "haproxy"), (8404, "the haproxy stats page")],
+    phase: Phase::Front,
+};
 /// The backend of app nodes in haproxy.cfg.
 const BACKEND: &str = "app";
 

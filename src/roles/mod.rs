@@ -15,6 +15,7 @@ mod postgres;
 mod render;
 mod service;
 mod session;
+mod table;
 
 #[cfg(test)]
 mod fixtures;
@@ -33,6 +34,7 @@ pub(crate) use context::{
     AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Role, Secrets,
 };
 pub(crate) use error::RoleError;
+pub(crate) use table::{Phase, TABLE, def};
 
 use crate::remote::Remote;
 use session::Session;

@@ -7,6 +7,7 @@ use super::files::{self, ManagedFile};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
+use super::table::{Phase, RoleDef};
 use super::{RoleHealth, check_name};
 use crate::remote::{Output, Remote};
 use serde_json::json;
@@ -14,6 +15,13 @@ use serde_json::json;
 pub(super) const CNF_PATH: &str = "/etc/mysql/mariadb.conf.d/60-firedrill.cnf";
 pub(super) const SERVICE: Service = Service::single("mariadb.service");
 const PORT: u16 = 3306;
+pub(super) const DEF: RoleDef = RoleDef {
+    role: Role::Mysql,
+    name: "mysql",
+    unit: SERVICE.unit,
+    ports: &[(PORT, "mysql")],
+    phase: Phase::Database,
+};
 const SCHEMA: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/templates/mysql/schema.sql"

@@ -7,6 +7,7 @@ use super::files::{self, ManagedFile};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
+use super::table::{Phase, RoleDef};
 use super::{RoleHealth, check_name};
 use crate::remote::Remote;
 use serde_json::json;
@@ -22,6 +23,13 @@ pub(super) const SERVICE: Service = Service {
     enable_unit: "postgresql.service",
 };
 const PORT: u16 = 5432;
+pub(super) const DEF: RoleDef = RoleDef {
+    role: Role::Postgres,
+    name: "postgres",
+    unit: "postgresql.service",
+    ports: &[(PORT, "postgres")],
+    phase: Phase::Database,
+};
 const SCHEMA: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/templates/postgres/schema.sql"

@@ -40,21 +40,20 @@ pub(crate) enum Role {
 impl Role {
     pub(crate) const ALL: [Role; 4] = [Role::Haproxy, Role::App, Role::Mysql, Role::Postgres];
 
+    /// As written in the lab file (from the role table, `roles::TABLE`).
     pub(crate) fn name(self) -> &'static str {
-        match self {
-            Role::Haproxy => "haproxy",
-            Role::App => "app",
-            Role::Mysql => "mysql",
-            Role::Postgres => "postgres",
-        }
+        crate::roles::def(self).name
     }
 
     pub(crate) fn is_database(self) -> bool {
-        matches!(self, Role::Mysql | Role::Postgres)
+        crate::roles::def(self).phase == crate::roles::Phase::Database
     }
 
     pub(crate) fn from_name(name: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.name() == name)
+        crate::roles::TABLE
+            .iter()
+            .find(|d| d.name == name)
+            .map(|d| d.role)
     }
 }
 

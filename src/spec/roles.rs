@@ -7,14 +7,18 @@ use super::suggest::did_you_mean;
 use super::{AppOptions, HaproxyOptions, Lab, Node, Pos, Role};
 use std::collections::{HashMap, HashSet};
 
-/// Ports the other roles (and SSH) already listen on, for the app port check.
-const TAKEN_PORTS: [(u16, Option<Role>, &str); 5] = [
-    (22, None, "SSH"),
-    (80, Some(Role::Haproxy), "haproxy"),
-    (8404, Some(Role::Haproxy), "the haproxy stats page"),
-    (3306, Some(Role::Mysql), "mysql"),
-    (5432, Some(Role::Postgres), "postgres"),
-];
+/// What already listens on `port` on `node`: SSH, or one of its roles (from the role table).
+fn taken_port(node: &Node, port: u16) -> Option<&'static str> {
+    if port == 22 {
+        return Some("SSH");
+    }
+    crate::roles::TABLE
+        .iter()
+        .filter(|d| has(node, d.role))
+        .flat_map(|d| d.ports.iter())
+        .find(|(p, _)| *p == port)
+        .map(|(_, what)| *what)
+}
 
 pub(super) fn check(lab: &Lab, r: &mut Report) -> Vec<(AppOptions, HaproxyOptions)> {
     let nodes = &lab.nodes.value;
@@ -117,9 +121,7 @@ fn app(index: &Index<'_>, i: usize, node: &Node, r: &mut Report) -> AppOptions {
     }
     if let Some(port) = port {
         let path = format!("nodes[{i}].app.port");
-        let taken = TAKEN_PORTS
-            .iter()
-            .find(|(p, role, _)| *p == port.value && role.is_none_or(|role| has(node, role)));
+        let taken = taken_port(node, port.value);
         if port.value == 0 {
             r.error(
                 Some(port.pos),
@@ -127,7 +129,7 @@ fn app(index: &Index<'_>, i: usize, node: &Node, r: &mut Report) -> AppOptions {
                 "the app port must be from 1 to 65535",
                 format!("leave `port` out for the default {DEFAULT_APP_PORT}"),
             );
-        } else if let Some((_, _, user)) = taken {
+        } else if let Some(user) = taken {
             r.error(
                 Some(port.pos),
                 &path,
