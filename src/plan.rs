@@ -47,6 +47,12 @@ pub(crate) struct NodePlan {
     pub(crate) backing: PathBuf,
     pub(crate) host_key: PathBuf,
     pub(crate) domain: DomainSpec,
+    /// The port the todo app listens on (app nodes).
+    pub(crate) app_port: Option<u16>,
+    /// The node whose database the app uses (app nodes).
+    pub(crate) database: Option<String>,
+    /// The app nodes behind this node's haproxy.
+    pub(crate) backends: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +155,9 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             backing: image.disk,
             host_key: dir.host_key(&node.name),
             domain,
+            app_port: node.roles.contains(&Role::App).then_some(node.app.port),
+            database: node.app.database.clone(),
+            backends: node.haproxy.backends.clone(),
         });
     }
     let networks = lab

@@ -318,8 +318,7 @@ fn initial_state(
     let nodes = plan
         .nodes
         .iter()
-        .zip(&lab.nodes)
-        .map(|(p, v)| {
+        .map(|p| {
             let prev = previous.and_then(|s| s.node(&p.name));
             NodeState {
                 name: p.name.clone(),
@@ -329,17 +328,14 @@ fn initial_state(
                 fqdn: p.fqdn.clone(),
                 mac: p.mac.clone(),
                 network: p.domain.network.clone(),
-                memory_mib: v.memory_mib,
-                cpus: v.cpus,
-                disk_gib: v.disk_gib,
+                memory_mib: p.domain.memory_mib,
+                cpus: p.domain.cpus,
+                disk_gib: p.disk_gib,
                 image: p.image.clone(),
                 host_key: host_keys[&p.name].public_openssh.clone(),
-                app_port: v
-                    .roles
-                    .contains(&crate::spec::Role::App)
-                    .then_some(v.app.port),
-                database: v.app.database.clone(),
-                backends: v.haproxy.backends.clone(),
+                app_port: p.app_port,
+                database: p.database.clone(),
+                backends: p.backends.clone(),
                 ready: false,
                 timings: prev.map(|n| n.timings.clone()).unwrap_or_default(),
             }
