@@ -7,6 +7,7 @@ mod down;
 mod error;
 mod facts;
 mod node;
+mod slow_libvirt;
 mod status;
 mod up;
 

@@ -31,6 +31,8 @@ pub(crate) struct NodeJob {
     pub(crate) lab: String,
     pub(crate) timeout: Duration,
     pub(crate) events: std::path::PathBuf,
+    /// Shared by every node of one `up`, so a slow libvirt is reported once.
+    pub(crate) slow_libvirt: Arc<super::slow_libvirt::OnceWarning>,
 }
 
 impl NodeJob {
@@ -147,6 +149,7 @@ pub(crate) async fn bring_up(
 
     let name = p.domain.name.clone();
     let lab = job.lab.clone();
+    let define = Instant::now();
     let existing = {
         let hv = hv.clone();
         let name = name.clone();
@@ -170,12 +173,21 @@ pub(crate) async fn bring_up(
             d.state
         }
     };
+    timings.define_s = Some(define.elapsed().as_secs_f64());
+    if let Some(w) = job
+        .slow_libvirt
+        .check(&p.name, define.elapsed(), p.domain.accel)
+    {
+        progress.println(&w);
+    }
     timings.prepare_s = Some(started.elapsed().as_secs_f64());
     if state != DomainState::Running {
         progress.phase("starting");
+        let start = Instant::now();
         let hv = hv.clone();
         let name = name.clone();
         blocking(move || hv.start_domain(&name)).await?;
+        timings.start_s = Some(start.elapsed().as_secs_f64());
         changes.push("domain started".to_string());
         job.record(
             crate::events::EventKind::NodeStarted,
