@@ -78,9 +78,6 @@ impl Sandbox {
         );
         let ns = format!("fde2e-{tag}");
         let run_dir = PathBuf::from(format!("/run/{ns}"));
-        // A previous run that was killed may have left its namespace: its daemons are gone
-        // with it, so deleting it is safe.
-        let _ = run(Command::new("ip").args(["netns", "del", &ns]));
         let home = std::env::temp_dir().join(format!("{ns}-home"));
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home).expect("create FIREDRILL_HOME");
@@ -94,6 +91,10 @@ impl Sandbox {
             images,
             run_dir,
         };
+        // A previous run that was killed may have left its daemons (stopped by the PIDs it
+        // recorded) and its namespace.
+        let _ = sb.libvirtd_ns("stop");
+        let _ = run(Command::new("ip").args(["netns", "del", &sb.ns]));
         // The tests run under TCG, so the script starts libvirtd where it cannot see /dev/kvm:
         // one that sees an unusable /dev/kvm re-probes QEMU on every define and lookup.
         sb.libvirtd_ns("start")
