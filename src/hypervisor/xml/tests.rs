@@ -106,3 +106,16 @@ fn name_of_finds_the_name() {
     assert_eq!(name_of(&network_xml(&network())), "fd-minimal-lan");
     assert_eq!(name_of("<domain/>"), "?");
 }
+
+#[test]
+fn tcg_domains_size_the_translation_cache_and_kvm_domains_leave_it_alone() {
+    let tcg = domain_xml(&domain(Accel::Tcg));
+    assert!(
+        tcg.contains(&format!(
+            "  <features>\n    <acpi/>\n    <apic/>\n    <tcg>\n      <tb-cache unit='MiB'>{TCG_TB_CACHE_MIB}</tb-cache>\n    </tcg>\n  </features>\n"
+        )),
+        "{tcg}"
+    );
+    let kvm = domain_xml(&domain(Accel::Kvm));
+    assert!(!kvm.contains("<tcg>"), "{kvm}");
+}
