@@ -68,6 +68,14 @@ impl NodeProgress {
         }
     }
 
+    /// A line of its own about this node, above the live lines on a terminal.
+    pub(crate) fn println(&self, msg: &str) {
+        match &self.bar {
+            Some(b) => b.println(msg),
+            None => println!("[{:>6.1}s] {msg}", self.start.elapsed().as_secs_f64()),
+        }
+    }
+
     pub(crate) fn finish(&self, msg: &str) {
         match &self.bar {
             Some(b) => b.finish_with_message(msg.to_string()),

@@ -43,7 +43,12 @@ pub(crate) struct NetworkState {
 /// Seconds each phase of a node took in the last `up` that did it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Timings {
+    /// Disk, seed and the domain's definition.
     pub(crate) prepare_s: Option<f64>,
+    /// Of `prepare_s`: looking the domain up in libvirt and defining it.
+    pub(crate) define_s: Option<f64>,
+    /// libvirt's start of the domain.
+    pub(crate) start_s: Option<f64>,
     pub(crate) boot_to_ssh_s: Option<f64>,
     pub(crate) cloud_init_s: Option<f64>,
     pub(crate) total_s: Option<f64>,

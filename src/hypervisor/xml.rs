@@ -128,10 +128,22 @@ pub(crate) fn network_xml(n: &NetworkSpec) -> String {
     x
 }
 
+/// QEMU's TCG translation cache, in MiB. QEMU's default, 1 GiB, made each TCG guest's QEMU about
+/// 1.5 GB resident for a 384-768 MiB guest. With 64 MiB it stays under 1.3 times the guest's
+/// memory, and a guest reached its login prompt 1-8% later than with the default in two
+/// side-by-side runs of bench/tb-cache (128 MiB was no faster than 64).
+pub(crate) const TCG_TB_CACHE_MIB: u64 = 64;
+
 pub(crate) fn domain_xml(d: &DomainSpec) -> String {
-    let (kind, cpu) = match d.accel {
-        Accel::Kvm => ("kvm", "  <cpu mode='host-passthrough'/>\n"),
-        Accel::Tcg => ("qemu", ""),
+    let (kind, cpu, tcg) = match d.accel {
+        Accel::Kvm => ("kvm", "  <cpu mode='host-passthrough'/>\n", String::new()),
+        Accel::Tcg => (
+            "qemu",
+            "",
+            format!(
+                "    <tcg>\n      <tb-cache unit='MiB'>{TCG_TB_CACHE_MIB}</tb-cache>\n    </tcg>\n"
+            ),
+        ),
     };
     let mut x = String::new();
     let _ = writeln!(x, "<domain type='{kind}'>");
@@ -151,7 +163,10 @@ pub(crate) fn domain_xml(d: &DomainSpec) -> String {
     let _ = writeln!(x, "    <initrd>{}</initrd>", path(&d.initrd));
     let _ = writeln!(x, "    <cmdline>{}</cmdline>", esc(&d.cmdline));
     let _ = writeln!(x, "  </os>");
-    let _ = writeln!(x, "  <features>\n    <acpi/>\n    <apic/>\n  </features>");
+    let _ = write!(
+        x,
+        "  <features>\n    <acpi/>\n    <apic/>\n{tcg}  </features>\n"
+    );
     x.push_str(cpu);
     let _ = writeln!(x, "  <clock offset='utc'/>");
     let _ = writeln!(x, "  <on_poweroff>destroy</on_poweroff>");

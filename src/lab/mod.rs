@@ -9,6 +9,7 @@ mod facts;
 mod handle;
 mod lock;
 mod node;
+mod slow_libvirt;
 mod status;
 mod up;
 

@@ -32,6 +32,8 @@ pub(crate) struct NodeJob {
     pub(crate) lab: String,
     pub(crate) timeout: Duration,
     pub(crate) events: std::path::PathBuf,
+    /// Shared by every node of one `up`, so a slow libvirt is reported once.
+    pub(crate) slow_libvirt: Arc<super::slow_libvirt::OnceWarning>,
 }
 
 impl NodeJob {
@@ -127,6 +129,36 @@ fn write_seed(job: &NodeJob) -> Result<bool, LabError> {
     Ok(true)
 }
 
+/// Looks the node's domain up in libvirt and defines it when missing: its state, and whether it
+/// was defined now.
+async fn ensure_defined(
+    hv: Arc<dyn Hypervisor>,
+    p: &NodePlan,
+    lab: &str,
+) -> Result<(DomainState, bool), LabError> {
+    let existing = {
+        let hv = hv.clone();
+        let name = p.domain.name.clone();
+        blocking(move || hv.domain(&name)).await?
+    };
+    match existing {
+        None => {
+            let xml = xml::domain_xml(&p.domain);
+            blocking(move || hv.define_domain(&xml)).await?;
+            Ok((DomainState::Shutoff, true))
+        }
+        Some(d) => {
+            crate::hypervisor::ensure_owned(
+                "domain",
+                &p.domain.name,
+                d.owner.as_ref().map(|(l, _)| l.as_str()),
+                lab,
+            )?;
+            Ok((d.state, false))
+        }
+    }
+}
+
 /// Brings one node to ready. Runs concurrently with the other nodes.
 pub(crate) async fn bring_up(
     hv: Arc<dyn Hypervisor>,
@@ -152,36 +184,31 @@ pub(crate) async fn bring_up(
     }
 
     let name = p.domain.name.clone();
-    let lab = job.lab.clone();
-    let existing = {
-        let hv = hv.clone();
-        let name = name.clone();
-        blocking(move || hv.domain(&name)).await?
-    };
-    let state = match existing {
-        None => {
-            let xml = xml::domain_xml(&p.domain);
-            let hv = hv.clone();
-            blocking(move || hv.define_domain(&xml)).await?;
-            changes.push("domain defined".to_string());
-            DomainState::Shutoff
-        }
-        Some(d) => {
-            crate::hypervisor::ensure_owned(
-                "domain",
-                &name,
-                d.owner.as_ref().map(|(l, _)| l.as_str()),
-                &lab,
-            )?;
-            d.state
+    let define = Instant::now();
+    let lookup_and_define = ensure_defined(hv.clone(), p, &job.lab);
+    tokio::pin!(lookup_and_define);
+    // Said while the call still runs: a libvirt that re-probes QEMU can take minutes here.
+    let (state, defined) = tokio::select! {
+        r = &mut lookup_and_define => r?,
+        () = tokio::time::sleep(super::slow_libvirt::SLOW) => {
+            if let Some(w) = job.slow_libvirt.check(&p.name, define.elapsed(), p.domain.accel) {
+                progress.println(&w);
+            }
+            lookup_and_define.await?
         }
     };
+    if defined {
+        changes.push("domain defined".to_string());
+    }
+    timings.define_s = Some(define.elapsed().as_secs_f64());
     timings.prepare_s = Some(started.elapsed().as_secs_f64());
     if state != DomainState::Running {
         progress.phase("starting");
+        let start = Instant::now();
         let hv = hv.clone();
         let name = name.clone();
         blocking(move || hv.start_domain(&name)).await?;
+        timings.start_s = Some(start.elapsed().as_secs_f64());
         changes.push("domain started".to_string());
         job.record(
             crate::events::EventKind::NodeStarted,

@@ -78,6 +78,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         progress.println(&format!("network {}: {change}", net.name));
     }
 
+    let slow_libvirt = Arc::new(super::slow_libvirt::OnceWarning::for_this_host());
     let mut tasks = tokio::task::JoinSet::new();
     for node in &plan.nodes {
         let net = plan
@@ -95,6 +96,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
             lab: lab.name.to_string(),
             timeout: opts.timeout,
             events: dir.events_file(),
+            slow_libvirt: slow_libvirt.clone(),
         };
         let name = node.name.clone();
         let bar = progress.node(&name);
@@ -362,8 +364,17 @@ fn print_summary(
     let secs = |v: Option<f64>| v.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into());
     println!();
     println!(
-        "{:<10} {:<15} {:<28} {:>8} {:>9} {:>11} {:>8}  {:<24} ROLES",
-        "NODE", "IP", "DNS NAME", "PREPARE", "BOOT→SSH", "CLOUD-INIT", "TOTAL", "VM CHANGES",
+        "{:<10} {:<15} {:<28} {:>8} {:>7} {:>6} {:>9} {:>11} {:>8}  {:<24} ROLES",
+        "NODE",
+        "IP",
+        "DNS NAME",
+        "PREPARE",
+        "DEFINE",
+        "START",
+        "BOOT→SSH",
+        "CLOUD-INIT",
+        "TOTAL",
+        "VM CHANGES",
     );
     for n in &state.nodes {
         let outcome = outcomes.iter().find(|o| o.name == n.name);
@@ -382,11 +393,13 @@ fn print_summary(
                 .unwrap_or_else(|| "not configured".into())
         };
         println!(
-            "{:<10} {:<15} {:<28} {:>8} {:>9} {:>11} {:>8}  {:<24} {}",
+            "{:<10} {:<15} {:<28} {:>8} {:>7} {:>6} {:>9} {:>11} {:>8}  {:<24} {}",
             n.name,
             n.ip.to_string(),
             n.fqdn,
             secs(t.and_then(|t| t.prepare_s)),
+            secs(t.and_then(|t| t.define_s)),
+            secs(t.and_then(|t| t.start_s)),
             secs(t.and_then(|t| t.boot_to_ssh_s)),
             secs(t.and_then(|t| t.cloud_init_s)),
             secs(t.and_then(|t| t.total_s)),

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 pub struct Output {
     pub status: i32,
@@ -44,8 +43,8 @@ pub struct Sandbox {
     pub ns: String,
     home: PathBuf,
     images: PathBuf,
+    /// Where scripts/libvirtd-ns keeps the daemons' PID files.
     run_dir: PathBuf,
-    pids: Vec<u32>,
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -65,14 +64,6 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn read_pid(path: &Path) -> Option<u32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
-
 impl Sandbox {
     /// Creates the namespace and starts the daemons in it.
     pub fn start(tag: &str) -> Sandbox {
@@ -87,49 +78,38 @@ impl Sandbox {
         );
         let ns = format!("fde2e-{tag}");
         let run_dir = PathBuf::from(format!("/run/{ns}"));
-        // A previous run that was killed may have left its namespace: its daemons are gone
-        // with it, so deleting it is safe.
-        let _ = run(Command::new("ip").args(["netns", "del", &ns]));
-        run(Command::new("ip").args(["netns", "add", &ns])).assert_success("ip netns add");
         let home = std::env::temp_dir().join(format!("{ns}-home"));
         let _ = std::fs::remove_dir_all(&home);
         std::fs::create_dir_all(&home).expect("create FIREDRILL_HOME");
-        std::fs::create_dir_all(&run_dir).expect("create run dir");
         let images = std::env::var_os("FIREDRILL_IMAGES")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/var/cache/firedrill/images"));
-        let mut sb = Sandbox {
+        // Built before anything is started, so a failure from here on is cleaned up by Drop.
+        let sb = Sandbox {
             ns,
             home,
             images,
             run_dir,
-            pids: vec![],
         };
-        sb.run_in_ns(&["ip", "link", "set", "lo", "up"])
-            .assert_success("lo up");
-        for daemon in ["virtlogd", "libvirtd"] {
-            let pidfile = sb.run_dir.join(format!("{daemon}.pid"));
-            let out = sb.run_in_ns(&[daemon, "-d", "--pid-file", &pidfile.to_string_lossy()]);
-            out.assert_success(&format!("start {daemon}"));
-            let deadline = Instant::now() + Duration::from_secs(20);
-            let pid = loop {
-                if let Some(pid) = read_pid(&pidfile) {
-                    break pid;
-                }
-                assert!(Instant::now() < deadline, "{daemon} wrote no pid file");
-                std::thread::sleep(Duration::from_millis(100));
-            };
-            sb.pids.push(pid);
-        }
-        // libvirtd answers once its socket is up.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while run(Command::new("virsh").args(["-c", "qemu:///system", "version"])).status != 0 {
-            assert!(Instant::now() < deadline, "libvirtd did not answer in 30 s");
-            std::thread::sleep(Duration::from_millis(300));
-        }
+        // A previous run that was killed may have left its daemons (stopped by the PIDs it
+        // recorded) and its namespace.
+        let _ = sb.libvirtd_ns("stop");
+        let _ = run(Command::new("ip").args(["netns", "del", &sb.ns]));
+        // The tests run under TCG, so the script starts libvirtd where it cannot see /dev/kvm:
+        // one that sees an unusable /dev/kvm re-probes QEMU on every define and lookup.
+        sb.libvirtd_ns("start")
+            .assert_success("scripts/libvirtd-ns start");
         // A run that was killed may have left this lab's objects in libvirt's persistent config.
         let _ = sb.firedrill(&["down", "--lab", tag]);
         sb
+    }
+
+    /// Starts or stops this sandbox's libvirtd and virtlogd (stopping is by their PID files).
+    fn libvirtd_ns(&self, action: &str) -> Output {
+        let run_dir = self.run_dir.to_string_lossy();
+        run(Command::new(root().join("scripts/libvirtd-ns"))
+            .args([action, &self.ns, &run_dir])
+            .env("FIREDRILL_ACCEL", "tcg"))
     }
 
     pub fn home(&self) -> &Path {
@@ -263,15 +243,9 @@ impl Drop for Sandbox {
         for pid in qemu_pids_using(&self.home) {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
-        for pid in self.pids.iter().rev() {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while alive(*pid) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            if alive(*pid) {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            }
+        let stop = self.libvirtd_ns("stop");
+        if stop.status != 0 {
+            eprintln!("{}: {}{}", stop.what, stop.stdout, stop.stderr);
         }
         let _ = run(Command::new("ip").args(["netns", "del", &self.ns]));
         let _ = std::fs::remove_dir_all(&self.run_dir);

@@ -122,3 +122,16 @@ fn an_object_of_another_firedrill_home_is_not_ours() {
         Some("minimal")
     );
 }
+
+#[test]
+fn tcg_domains_size_the_translation_cache_and_kvm_domains_leave_it_alone() {
+    let tcg = domain_xml(&domain(Accel::Tcg));
+    assert!(
+        tcg.contains(&format!(
+            "  <features>\n    <acpi/>\n    <apic/>\n    <tcg>\n      <tb-cache unit='MiB'>{TCG_TB_CACHE_MIB}</tb-cache>\n    </tcg>\n  </features>\n"
+        )),
+        "{tcg}"
+    );
+    let kvm = domain_xml(&domain(Accel::Kvm));
+    assert!(!kvm.contains("<tcg>"), "{kvm}");
+}
