@@ -52,12 +52,28 @@ impl PayloadLimit {
         var("cfg", &self.config) + &var("line", &self.line())
     }
 
-    /// Writes `$tmp` over the config with the config's owner and mode, after haproxy checked it.
+    /// Writes `$tmp` over the config with the config's owner and mode, after haproxy checked it,
+    /// and reloads. `systemctl reload` returns once the master has the signal, before a worker
+    /// with the new configuration runs: wait (at most 10 s) for a worker the master did not
+    /// have before, so that an inject or a revert is in effect when it returns.
     const REPLACE: &'static str = "chown --reference=\"$cfg\" \"$tmp\"\n\
         chmod --reference=\"$cfg\" \"$tmp\"\n\
         if ! haproxy -c -q -f \"$tmp\"; then rm -f \"$tmp\"; echo \"haproxy rejects the changed configuration\" >&2; exit 1; fi\n\
         mv -f \"$tmp\" \"$cfg\"\n\
-        systemctl reload haproxy.service\n";
+        main=$(systemctl show -p MainPID --value haproxy.service || true)\n\
+        workers() { cat /proc/$main/task/*/children 2>/dev/null || true; }\n\
+        old=\" $(workers) \"\n\
+        systemctl reload haproxy.service\n\
+        i=0\n\
+        while [ \"${main:-0}\" != 0 ] && [ $i -lt 100 ]; do\n\
+        \x20 fresh=\n\
+        \x20 for p in $(workers); do\n\
+        \x20   case \"$old\" in *\" $p \"*) ;; *) fresh=$p ;; esac\n\
+        \x20 done\n\
+        \x20 if [ -n \"$fresh\" ]; then break; fi\n\
+        \x20 sleep 0.1\n\
+        \x20 i=$((i + 1))\n\
+        done\n";
 }
 
 impl FaultOps for PayloadLimit {

@@ -10,7 +10,20 @@ const REPLACE: &str = r#"chown --reference="$cfg" "$tmp"
 chmod --reference="$cfg" "$tmp"
 if ! haproxy -c -q -f "$tmp"; then rm -f "$tmp"; echo "haproxy rejects the changed configuration" >&2; exit 1; fi
 mv -f "$tmp" "$cfg"
+main=$(systemctl show -p MainPID --value haproxy.service || true)
+workers() { cat /proc/$main/task/*/children 2>/dev/null || true; }
+old=" $(workers) "
 systemctl reload haproxy.service
+i=0
+while [ "${main:-0}" != 0 ] && [ $i -lt 100 ]; do
+  fresh=
+  for p in $(workers); do
+    case "$old" in *" $p "*) ;; *) fresh=$p ;; esac
+  done
+  if [ -n "$fresh" ]; then break; fi
+  sleep 0.1
+  i=$((i + 1))
+done
 "#;
 
 fn prepare() -> String {
