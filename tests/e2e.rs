@@ -572,7 +572,7 @@ fn e2e_faults_on_three_tier() {
         "down must refuse while faults are active"
     );
     assert!(
-        refused.stderr.contains("still active"),
+        refused.stderr.contains("may still be on nodes"),
         "{}",
         refused.stderr
     );
