@@ -249,14 +249,20 @@ mod tests {
         );
     }
 
-    #[test]
-    fn second_record_fields() {
+    /// A run that started at 14:03:02 and sent one request in its second second.
+    fn one_sent() -> (DateTime<Utc>, Stats) {
         let start = Utc
             .with_ymd_and_hms(2024, 5, 1, 14, 3, 2)
             .single()
             .expect("valid");
         let mut s = Stats::new();
         s.sent(Duration::from_millis(1000), Duration::from_micros(300));
+        (start, s)
+    }
+
+    #[test]
+    fn second_record_fields() {
+        let (start, mut s) = one_sent();
         s.done(
             0,
             Duration::from_millis(1000),
@@ -278,12 +284,7 @@ mod tests {
     /// What the client writes, the level commands read back unchanged: one type for both.
     #[test]
     fn every_record_round_trips_through_its_line() {
-        let start = Utc
-            .with_ymd_and_hms(2024, 5, 1, 14, 3, 2)
-            .single()
-            .expect("valid");
-        let mut s = Stats::new();
-        s.sent(Duration::from_millis(1000), Duration::from_micros(300));
+        let (start, mut s) = one_sent();
         let second = second_json(&s.flush(1), start);
         let event = event_json(&Event::now(
             crate::events::EventKind::FaultInjected,
