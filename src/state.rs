@@ -95,6 +95,10 @@ pub(crate) struct LabState {
     pub(crate) user: String,
     pub(crate) networks: Vec<NetworkState>,
     pub(crate) nodes: Vec<NodeState>,
+    /// The plan as last applied by `up`: the next `up` diffs its new plan against it. Absent
+    /// in the state of a lab brought up by an older firedrill.
+    #[serde(default)]
+    pub(crate) plan: Option<crate::plan::Plan>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -331,6 +335,7 @@ pub(crate) fn sample() -> LabState {
             ready: false,
             timings: Timings::default(),
         }],
+        plan: None,
     }
 }
 

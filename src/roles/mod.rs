@@ -34,6 +34,7 @@ pub(crate) use context::{
     AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Role, Secrets,
 };
 pub(crate) use error::RoleError;
+pub(crate) use haproxy::{ServerState, server_status, set_server_state};
 pub(crate) use table::{Phase, TABLE, def};
 
 use crate::remote::Remote;
