@@ -54,6 +54,10 @@ pub(crate) struct NodePlan {
     pub(crate) app_port: Option<u16>,
     /// The node whose database the app uses (app nodes).
     pub(crate) database: Option<String>,
+    /// The name the app connects to its database by, when the lab file gave a `dns:` name:
+    /// resolved at each connection, so repointing the name moves the app.
+    #[serde(default)]
+    pub(crate) database_host: Option<String>,
     /// The app nodes behind this node's haproxy.
     pub(crate) backends: Vec<String>,
 }
@@ -104,6 +108,31 @@ fn mac(lab: &str, node: &str, salt: u32) -> String {
     let salt = salt.to_string();
     let d = digest(&[lab, node, &salt]);
     format!("52:54:00:{:02x}:{:02x}:{:02x}", d[0], d[1], d[2])
+}
+
+/// A network's DNS: each node's own names, with the `dns:` names that point at it, then the
+/// names that point elsewhere, one record per address. Each name also gets its FQDN.
+fn dns_records<'a>(
+    net: &crate::spec::ValidNetwork,
+    nodes: impl Iterator<Item = &'a NodePlan>,
+) -> Vec<DnsHost> {
+    let mut records: Vec<DnsHost> = nodes
+        .map(|p| DnsHost {
+            ip: p.ip,
+            names: vec![p.fqdn.clone(), p.name.clone()],
+        })
+        .collect();
+    for (name, ip) in &net.dns {
+        let names = [format!("{name}.{}", net.domain), name.clone()];
+        match records.iter_mut().find(|r| r.ip == *ip) {
+            Some(r) => r.names.extend(names),
+            None => records.push(DnsHost {
+                ip: *ip,
+                names: names.to_vec(),
+            }),
+        }
+    }
+    records
 }
 
 pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, PlanError> {
@@ -162,6 +191,11 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             domain,
             app_port: node.roles.contains(&Role::App).then_some(node.app.port),
             database: node.app.database.clone(),
+            database_host: node
+                .app
+                .database_host
+                .as_ref()
+                .map(|h| format!("{h}.{}", net.domain)),
             backends: node.haproxy.backends.clone(),
         });
     }
@@ -192,16 +226,14 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
                     ip: p.ip,
                 })
                 .collect(),
-            dns: lab
-                .nodes
-                .iter()
-                .zip(&nodes)
-                .filter(|(n, _)| n.network == i)
-                .map(|(_, p)| DnsHost {
-                    ip: p.ip,
-                    names: vec![p.fqdn.clone(), p.name.clone()],
-                })
-                .collect(),
+            dns: dns_records(
+                net,
+                lab.nodes
+                    .iter()
+                    .zip(&nodes)
+                    .filter(|(n, _)| n.network == i)
+                    .map(|(_, p)| p),
+            ),
         })
         .collect();
     Ok(Plan {

@@ -76,6 +76,9 @@ pub(crate) struct NodeState {
     /// The node whose database the app uses (app nodes).
     #[serde(default)]
     pub(crate) database: Option<String>,
+    /// The name it reaches that database by, when the lab file gave a `dns:` name.
+    #[serde(default)]
+    pub(crate) database_host: Option<String>,
     /// The app nodes behind this node's haproxy.
     #[serde(default)]
     pub(crate) backends: Vec<String>,
@@ -193,6 +196,7 @@ impl NodeState {
             host_key: String::new(),
             app_port: roles.contains(&Role::App).then_some(8080),
             database: None,
+            database_host: None,
             backends: Vec::new(),
             ready: false,
             timings: Timings::default(),
@@ -331,6 +335,7 @@ pub(crate) fn sample() -> LabState {
             host_key: "ssh-ed25519 AAAA".into(),
             app_port: Some(8080),
             database: Some("db".into()),
+            database_host: None,
             backends: vec![],
             ready: false,
             timings: Timings::default(),

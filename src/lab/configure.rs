@@ -61,7 +61,7 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                 };
                 Some(AppConfig {
                     port,
-                    db_host: db.ip.to_string(),
+                    db_host: n.database_host.clone().unwrap_or_else(|| db.ip.to_string()),
                     db_engine: engine,
                     db_port: engine.default_port(),
                     db_name: DB_NAME.into(),

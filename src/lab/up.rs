@@ -502,6 +502,7 @@ fn initial_state(
                 host_key: host_keys[&p.name].public_openssh.clone(),
                 app_port: p.app_port,
                 database: p.database.clone(),
+                database_host: p.database_host.clone(),
                 backends: p.backends.clone(),
                 ready: false,
                 timings: prev.map(|n| n.timings.clone()).unwrap_or_default(),

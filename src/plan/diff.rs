@@ -232,6 +232,11 @@ fn node_changes(old: &NodePlan, new: &NodePlan, out: &mut Vec<Change>) {
     let options = [
         ("app port", opt(&old.app_port), opt(&new.app_port)),
         ("app database", opt(&old.database), opt(&new.database)),
+        (
+            "app database host",
+            opt(&old.database_host),
+            opt(&new.database_host),
+        ),
     ];
     for (what, from, to) in options {
         if from != to {
