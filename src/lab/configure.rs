@@ -127,6 +127,8 @@ pub(crate) struct How {
     /// App nodes whose settings change in a running lab: one at a time, each drained from its
     /// load balancer while it restarts and put back once its health check passes.
     pub(crate) rolling: Vec<String>,
+    /// Overwrite managed files the learner edited on a node (`up --force`).
+    pub(crate) overwrite_edits: bool,
 }
 
 impl How {
@@ -135,7 +137,7 @@ impl How {
         match changes {
             _ if !was_up => How {
                 ordered: true,
-                rolling: vec![],
+                ..How::default()
             },
             // An older firedrill's lab: nothing to compare with; check everything at once.
             None => How::default(),
@@ -151,6 +153,7 @@ impl How {
                 How {
                     ordered: !changes.is_empty(),
                     rolling,
+                    ..How::default()
                 }
             }
         }
@@ -168,6 +171,7 @@ async fn configure_node(
     secrets: Secrets,
     bar: crate::progress::NodeProgress,
     open: Option<crate::ssh::Session>,
+    overwrite_edits: bool,
 ) -> Result<Configured, String> {
     let started = std::time::Instant::now();
     let session = match open {
@@ -177,7 +181,7 @@ async fn configure_node(
             .map_err(|e| e.to_string())?,
     };
     let mut report = |line: &str| bar.phase(line);
-    let result = roles::apply(&session, &ctx, &secrets, &mut report).await;
+    let result = roles::apply(&session, &ctx, &secrets, overwrite_edits, &mut report).await;
     session.close().await;
     match result {
         Ok(r) => {
@@ -300,6 +304,7 @@ pub(crate) async fn configure(
                 secrets.clone(),
                 progress.node(&ctx.node),
                 sessions.remove(&ctx.node),
+                how.overwrite_edits,
             );
             if how.rolling.contains(&ctx.node) && ctx.app.is_some() {
                 rolling.push((ctx, job));

@@ -56,6 +56,10 @@ pub(crate) enum LabError {
         "not applied, waiting for a restart:\n{}\n  hint: libvirt has the new sizes for the next boot; restart now with `firedrill up FILE --restart NODE` (the node is down for a minute or two)", .0.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
     )]
     PendingRestart(Vec<String>),
+    #[error(
+        "files firedrill manages were edited on the nodes, so `up` left them as they are:\n{}\n  hint: keep your edits (and this message), or run `firedrill up FILE --force` to overwrite them with firedrill's version", .0.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    )]
+    EditedFiles(Vec<String>),
     #[error("--restart {node}: the lab file has no node `{node}`; its nodes are: {}", .nodes.join(", "))]
     NoRestartNode { node: String, nodes: Vec<String> },
     #[error("cannot run {program}: {message}\n  hint: {hint}")]

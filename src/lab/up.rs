@@ -177,7 +177,10 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     let mut configured = Vec::new();
     if failures.is_empty() {
         let config_started = Instant::now();
-        let how = super::configure::How::for_change(was_up, changes.as_deref());
+        let how = super::configure::How {
+            overwrite_edits: opts.force,
+            ..super::configure::How::for_change(was_up, changes.as_deref())
+        };
         let (reports, role_failures) =
             super::configure::configure(&dir, &state, &progress, &mut sessions, &how).await?;
         if !reports.is_empty() || !role_failures.is_empty() {
@@ -243,6 +246,13 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
             failed: failures.len(),
             total: plan.nodes.len(),
         });
+    }
+    let edited: Vec<String> = configured
+        .iter()
+        .flat_map(|c| c.report.edited.iter().map(|p| format!("{}: {p}", c.node)))
+        .collect();
+    if !edited.is_empty() {
+        return Err(LabError::EditedFiles(edited));
     }
     if !pending.is_empty() {
         return Err(LabError::PendingRestart(

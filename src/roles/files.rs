@@ -1,5 +1,9 @@
 //! Files a role owns on a node. A file is written only when its content, mode or owner differ
 //! from what is there, and the check for all files of a role is one round-trip.
+//!
+//! Each write leaves the content's sha256 in `RECORDS` on the node, so a later `up` can tell a
+//! file firedrill wrote (it updates it) from one the learner edited since (it leaves that one
+//! alone and says so, unless `up --force`).
 
 use super::error::RoleError;
 use super::session::{Session, quote};
@@ -19,27 +23,76 @@ pub(super) struct ManagedFile {
 impl ManagedFile {
     /// The line `state_script` prints for this file when the node already has it right.
     pub(super) fn state_line(&self) -> String {
-        format!(
-            "{} {:o} {}",
-            hex::encode(Sha256::digest(self.contents.as_bytes())),
-            self.mode,
-            self.owner
-        )
+        format!("{} {:o} {}", self.sha256(), self.mode, self.owner)
+    }
+
+    pub(super) fn sha256(&self) -> String {
+        hex::encode(Sha256::digest(self.contents.as_bytes()))
     }
 }
 
-/// Prints one line per path: `SHA256 MODE USER:GROUP`, or `missing`.
+/// Where the node keeps the sha256 of what firedrill last wrote to each managed file: one file
+/// per path, named by the path with `/` as `%`.
+pub(super) const RECORDS: &str = "/var/lib/firedrill/written";
+
+fn record_path(path: &str) -> String {
+    format!("{RECORDS}/{}", path.replace('/', "%"))
+}
+
+/// Prints one line per path: `SHA256 MODE USER:GROUP WRITTEN` (WRITTEN: the sha256 firedrill
+/// last wrote there, or `none`), or `missing`.
 pub(super) fn state_script(paths: &[&str]) -> String {
     let quoted: Vec<String> = paths.iter().map(|p| quote(p)).collect();
     format!(
         "for f in {}; do if [ -f \"$f\" ]; then h=$(sha256sum < \"$f\") && \
-         echo \"${{h%% *}} $(stat -c '%a %U:%G' \"$f\")\"; else echo missing; fi; done",
+         w=$(cat \"{RECORDS}/$(printf %s \"$f\" | tr / %)\" 2>/dev/null || echo none) && \
+         echo \"${{h%% *}} $(stat -c '%a %U:%G' \"$f\") ${{w:-none}}\"; else echo missing; fi; done",
         quoted.join(" ")
     )
 }
 
+/// What the node has at a managed file's path, from its `state_script` line.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum OnNode {
+    /// As it should be.
+    Current,
+    /// Missing, or as firedrill wrote it some time (an older plan), or of unknown origin.
+    Stale,
+    /// Its content is neither what it should be nor what firedrill last wrote: edited there.
+    Edited,
+}
+
+pub(super) fn judge(file: &ManagedFile, line: &str) -> OnNode {
+    let line = line.trim();
+    if line == "missing" {
+        return OnNode::Stale;
+    }
+    // SHA256 MODE USER:GROUP [WRITTEN]
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let state = fields.get(..3).map(|f| f.join(" ")).unwrap_or_default();
+    if state == file.state_line() {
+        return OnNode::Current;
+    }
+    let content = fields.first().copied().unwrap_or_default();
+    let written = fields.get(3).copied().unwrap_or("none");
+    if written != "none" && content != written && content != file.sha256() {
+        OnNode::Edited
+    } else {
+        OnNode::Stale
+    }
+}
+
+/// The script that records that firedrill just wrote `file` (see `RECORDS`).
+pub(super) fn record_script(file: &ManagedFile) -> String {
+    format!(
+        "mkdir -p {RECORDS} && printf %s {} > {}",
+        file.sha256(),
+        quote(&record_path(&file.path))
+    )
+}
+
 /// Writes `path` on the node atomically, content on stdin (`ssh::upload`: the one way files
-/// reach a node).
+/// reach a node), then runs `then` (as root) if given.
 pub(super) async fn upload<R: Remote>(
     session: &Session<'_, R>,
     step: &str,
@@ -47,19 +100,29 @@ pub(super) async fn upload<R: Remote>(
     contents: &str,
     mode: u32,
     owner: &str,
+    then: Option<&str>,
 ) -> Result<(), RoleError> {
-    crate::ssh::upload(session.remote(), path, contents.as_bytes(), mode, owner)
-        .await
-        .map_err(|source| RoleError::Remote {
-            node: session.node().to_string(),
-            step: step.to_string(),
-            source,
-        })
+    crate::ssh::upload(
+        session.remote(),
+        path,
+        contents.as_bytes(),
+        mode,
+        owner,
+        then,
+    )
+    .await
+    .map_err(|source| RoleError::Remote {
+        node: session.node().to_string(),
+        step: step.to_string(),
+        source,
+    })
 }
 
-/// For each file, whether the node's copy differs from it (missing counts as differing).
+/// For each file, whether to write it: the node's copy differs from it (missing counts as
+/// differing) and was not edited there. Edited files are left (and reported in the session)
+/// unless the session overwrites edits.
 pub(super) async fn differing<R: Remote>(
-    session: &Session<'_, R>,
+    session: &mut Session<'_, R>,
     step: &str,
     files: &[ManagedFile],
 ) -> Result<Vec<bool>, RoleError> {
@@ -79,11 +142,25 @@ pub(super) async fn differing<R: Remote>(
             ),
         ));
     }
-    Ok(files
-        .iter()
-        .zip(lines)
-        .map(|(file, line)| line.trim() != file.state_line())
-        .collect())
+    let mut out = Vec::new();
+    for (file, line) in files.iter().zip(lines) {
+        out.push(match judge(file, line) {
+            OnNode::Current => false,
+            OnNode::Stale => true,
+            OnNode::Edited if session.overwrites_edits() => {
+                session.say(&format!(
+                    "{} was edited on the node: overwriting it (--force)",
+                    file.path
+                ));
+                true
+            }
+            OnNode::Edited => {
+                session.left_edited(&file.path);
+                false
+            }
+        });
+    }
+    Ok(out)
 }
 
 /// Brings every file up to date and returns, for each, whether it was written.
@@ -102,6 +179,7 @@ pub(super) async fn sync<R: Remote>(
                 &file.contents,
                 file.mode,
                 &file.owner,
+                Some(&record_script(file)),
             )
             .await?;
             session.changed(format!("{} updated", file.path));
@@ -134,8 +212,34 @@ mod tests {
         assert_eq!(
             state_script(&["/etc/a", "/etc/b c"]),
             "for f in /etc/a '/etc/b c'; do if [ -f \"$f\" ]; then h=$(sha256sum < \"$f\") && \
-             echo \"${h%% *} $(stat -c '%a %U:%G' \"$f\")\"; else echo missing; fi; done"
+             w=$(cat \"/var/lib/firedrill/written/$(printf %s \"$f\" | tr / %)\" 2>/dev/null || echo none) && \
+             echo \"${h%% *} $(stat -c '%a %U:%G' \"$f\") ${w:-none}\"; else echo missing; fi; done"
         );
+    }
+
+    #[test]
+    fn a_file_is_edited_only_when_it_is_neither_wanted_nor_what_firedrill_wrote() {
+        let f = ManagedFile {
+            path: "/etc/x".into(),
+            contents: "hello\n".into(),
+            mode: 0o640,
+            owner: "root:todo".into(),
+        };
+        let want = f.sha256();
+        let old = "1".repeat(64);
+        let other = "2".repeat(64);
+        let line =
+            |sha: &str, mode: &str, written: &str| format!("{sha} {mode} root:todo {written}");
+        assert_eq!(judge(&f, &line(&want, "640", &want)), OnNode::Current);
+        assert_eq!(judge(&f, &line(&want, "640", "none")), OnNode::Current);
+        assert_eq!(judge(&f, "missing"), OnNode::Stale);
+        // firedrill's own older content: a plan change, updated.
+        assert_eq!(judge(&f, &line(&old, "640", &old)), OnNode::Stale);
+        // Right content, wrong mode: fixed, not an edit.
+        assert_eq!(judge(&f, &line(&want, "600", &old)), OnNode::Stale);
+        // No record (written by an older firedrill): firedrill's.
+        assert_eq!(judge(&f, &line(&other, "640", "none")), OnNode::Stale);
+        assert_eq!(judge(&f, &line(&other, "640", &old)), OnNode::Edited);
     }
 
     /// Runs both scripts with a real `sh` on this host (as the current user, in a temp dir) so
@@ -168,8 +272,20 @@ mod tests {
         );
         assert_eq!(
             sh(&state_script(&[&file.path]), None),
-            format!("{}\n", file.state_line())
+            format!("{} none\n", file.state_line())
         );
+        // With a record, as `upload_then` leaves it (here in the temp dir).
+        let record = dir.join("record");
+        std::fs::write(&record, file.sha256()).expect("record");
+        let script = state_script(&[&file.path]).replace(
+            &format!("{RECORDS}/$(printf %s \"$f\" | tr / %)"),
+            record.to_str().expect("utf-8"),
+        );
+        assert_eq!(
+            sh(&script, None),
+            format!("{} {}\n", file.state_line(), file.sha256())
+        );
+        std::fs::remove_file(&record).expect("remove record");
         // No temp file is left behind next to the target.
         let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
         assert_eq!(left.len(), 1);

@@ -45,12 +45,13 @@ pub(super) fn render_config(ctx: &NodeContext, hp: &HaproxyConfig) -> Result<Str
     )
 }
 
-/// Puts the staged file in place only if haproxy accepts it; a rejected file is removed so the
-/// live config is never one haproxy cannot load.
-pub(super) fn install_script() -> String {
+/// Puts the staged file in place only if haproxy accepts it, and records that firedrill wrote
+/// it; a rejected file is removed so the live config is never one haproxy cannot load.
+pub(super) fn install_script(file: &ManagedFile) -> String {
     format!(
         "if haproxy -c -q -f {STAGED_PATH}; then mv -f {STAGED_PATH} {CONFIG_PATH}; \
-         else rm -f {STAGED_PATH}; exit 1; fi"
+         else rm -f {STAGED_PATH}; exit 1; fi && {}",
+        files::record_script(file)
     )
 }
 
@@ -83,12 +84,13 @@ pub(super) async fn apply<R: Remote>(
             &file.contents,
             file.mode,
             &file.owner,
+            None,
         )
         .await?;
         session
             .ok(
                 "haproxy: check the new configuration",
-                &install_script(),
+                &install_script(&file),
                 None,
             )
             .await?;

@@ -44,16 +44,25 @@ use session::Session;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct NodeReport {
     pub(crate) changed: Vec<String>,
+    /// Managed files the learner edited on the node, left as they are (see `files`).
+    pub(crate) edited: Vec<String>,
 }
 
 impl NodeReport {
     /// One line for the user: "no changes" or the changes, comma-separated.
     pub(crate) fn summary(&self) -> String {
-        if self.changed.is_empty() {
-            "no changes".into()
+        let mut s = if self.changed.is_empty() {
+            "no changes".to_string()
         } else {
             self.changed.join(", ")
+        };
+        if !self.edited.is_empty() {
+            s += &format!(
+                "; {} edited on the node, left as is",
+                self.edited.join(", ")
+            );
         }
+        s
     }
 }
 
@@ -79,9 +88,10 @@ pub(crate) async fn apply<R: Remote>(
     remote: &R,
     ctx: &NodeContext,
     secrets: &Secrets,
+    overwrite_edits: bool,
     progress: &mut (dyn FnMut(&str) + Send + Sync),
 ) -> Result<NodeReport, RoleError> {
-    let mut session = Session::new(remote, &ctx.node, progress);
+    let mut session = Session::new(remote, &ctx.node, progress).overwrite_edits(overwrite_edits);
     for role in ordered_roles(ctx) {
         match role {
             Role::Mysql => mysql::apply(&mut session, ctx, secrets).await?,
@@ -90,9 +100,7 @@ pub(crate) async fn apply<R: Remote>(
             Role::Haproxy => haproxy::apply(&mut session, ctx).await?,
         }
     }
-    Ok(NodeReport {
-        changed: session.into_changes(),
-    })
+    Ok(session.into_report())
 }
 
 /// Checks each role of the node. Never fails: a node that cannot be asked is reported unhealthy

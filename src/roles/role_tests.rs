@@ -17,7 +17,7 @@ pub(super) async fn run_apply(
     let mut said = Vec::new();
     let result = {
         let mut progress = |m: &str| said.push(m.to_string());
-        apply(fake, ctx, &fixtures::secrets(), &mut progress).await
+        apply(fake, ctx, &fixtures::secrets(), false, &mut progress).await
     };
     (result, said)
 }
@@ -45,13 +45,21 @@ pub(super) fn commands(calls: &[Call]) -> Vec<String> {
     calls.iter().map(|c| c.command.clone()).collect()
 }
 
-/// What `state_script` prints for files already in place.
+/// What `state_script` prints for files already in place, as firedrill wrote them.
 pub(super) fn in_place(files: &[ManagedFile]) -> String {
-    files.iter().map(|f| f.state_line() + "\n").collect()
+    files
+        .iter()
+        .map(|f| format!("{} {}\n", f.state_line(), f.sha256()))
+        .collect()
 }
 
+/// A managed file's upload, which also records what firedrill wrote.
 pub(super) fn upload_of(file: &ManagedFile) -> String {
-    as_root(&upload_script(&file.path, file.mode, &file.owner))
+    as_root(&format!(
+        "{} && {}",
+        upload_script(&file.path, file.mode, &file.owner),
+        super::files::record_script(file)
+    ))
 }
 
 pub(super) fn service_cmd(verb: &str, unit: &str) -> String {
@@ -332,7 +340,12 @@ fn every_script_parses_in_the_nodes_shell() {
         state_script(&[app::APP_PY_PATH, app::CONFIG_PATH]),
         upload_script("/etc/todo/config.ini", 0o640, "root:todo"),
         service_state(app::SERVICE),
-        haproxy::install_script(),
+        haproxy::install_script(&ManagedFile {
+            path: haproxy::CONFIG_PATH.into(),
+            contents: "x".into(),
+            mode: 0o644,
+            owner: "root:root".into(),
+        }),
         mysql::WAIT_SCRIPT.to_string(),
         mysql::probe_script(&mysql_ctx, &db),
         mysql::health_script(),

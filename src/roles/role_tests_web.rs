@@ -161,7 +161,7 @@ async fn haproxy_on_a_fresh_node_stages_checks_installs_and_starts() {
         vec![
             as_root(&state_script(&[haproxy::CONFIG_PATH])),
             as_root(&upload_script(haproxy::STAGED_PATH, 0o644, "root:root")),
-            as_root(&haproxy::install_script()),
+            as_root(&haproxy::install_script(&file)),
             state_of(haproxy::SERVICE),
             service_cmd("enable", "haproxy.service"),
             service_cmd("start", "haproxy.service"),
@@ -231,7 +231,8 @@ async fn a_config_haproxy_rejects_is_not_installed_nor_reloaded() {
          parsing [/etc/haproxy/haproxy.cfg.new:40] : unknown keyword 'bogus'\n  \
          ran: `if haproxy -c -q -f /etc/haproxy/haproxy.cfg.new; then mv -f \
          /etc/haproxy/haproxy.cfg.new /etc/haproxy/haproxy.cfg; else rm -f \
-         /etc/haproxy/haproxy.cfg.new; exit 1; fi`\n  \
+         /etc/haproxy/haproxy.cfg.new; exit 1; fi && mkdir -p /var/lib/firedrill/written && \
+         printf %s 6dc230c6d9a1e518ac49 ...`\n  \
          hint: look on the node with `firedrill ssh lb`, fix the cause, then run `firedrill up` again"
     );
     let cmds = commands(&fake.calls());
@@ -393,7 +394,7 @@ fn the_apply_future_is_send() {
     let ctx = fixtures::lb();
     let secrets = fixtures::secrets();
     let mut progress = |_: &str| {};
-    let future = super::apply(&fake, &ctx, &secrets, &mut progress);
+    let future = super::apply(&fake, &ctx, &secrets, false, &mut progress);
     assert_send(&future);
     let future = health(&fake, &ctx);
     assert_send(&future);

@@ -8,6 +8,10 @@ pub(super) struct Session<'a, R: Remote> {
     remote: &'a R,
     node: &'a str,
     changed: Vec<String>,
+    /// Managed files the learner edited on the node, left as they are.
+    edited: Vec<String>,
+    /// Overwrite such files instead (`up --force`).
+    overwrite_edits: bool,
     progress: &'a mut (dyn FnMut(&str) + Send + Sync),
 }
 
@@ -21,8 +25,26 @@ impl<'a, R: Remote> Session<'a, R> {
             remote,
             node,
             changed: Vec::new(),
+            edited: Vec::new(),
+            overwrite_edits: false,
             progress,
         }
+    }
+
+    /// Overwrite managed files the learner edited on the node (they are left alone otherwise).
+    pub(super) fn overwrite_edits(mut self, yes: bool) -> Self {
+        self.overwrite_edits = yes;
+        self
+    }
+
+    pub(super) fn overwrites_edits(&self) -> bool {
+        self.overwrite_edits
+    }
+
+    /// Records a managed file that was edited on the node and left as it is.
+    pub(super) fn left_edited(&mut self, path: &str) {
+        (self.progress)(&format!("{path} was edited on the node: left as it is"));
+        self.edited.push(path.to_string());
     }
 
     pub(super) fn remote(&self) -> &R {
@@ -44,8 +66,12 @@ impl<'a, R: Remote> Session<'a, R> {
         self.changed.push(what);
     }
 
-    pub(super) fn into_changes(self) -> Vec<String> {
-        self.changed
+    /// What changed, and the edited files left as they are.
+    pub(super) fn into_report(self) -> super::NodeReport {
+        super::NodeReport {
+            changed: self.changed,
+            edited: self.edited,
+        }
     }
 
     /// Runs `script` as root and returns its output whatever its exit status. Secrets go in

@@ -49,12 +49,14 @@ pub(crate) fn upload_script(path: &str, mode: u32, owner: &str) -> String {
 
 /// Uploads `contents` to `path` on the node as root with `mode` and `owner` (`root:root`),
 /// atomically (temp file + mv). The parent directory must exist.
+/// Then runs `then` (as root, in the same command, only if the write succeeded).
 pub(crate) async fn upload(
     remote: &impl Remote,
     path: &str,
     contents: &[u8],
     mode: u32,
     owner: &str,
+    then: Option<&str>,
 ) -> Result<(), RemoteError> {
     let refuse = |message: String| RemoteError {
         node: remote.node().to_string(),
@@ -70,7 +72,11 @@ pub(crate) async fn upload(
             "cannot upload {path}: {mode:o} is not a file mode (at most 7777 octal)"
         )));
     }
-    let command = as_root(remote, &upload_script(path, mode, owner));
+    let script = match then {
+        Some(then) => format!("{} && {then}", upload_script(path, mode, owner)),
+        None => upload_script(path, mode, owner),
+    };
+    let command = as_root(remote, &script);
     let output = remote.run(&command, Some(contents)).await?;
     if output.success() {
         return Ok(());
@@ -140,6 +146,7 @@ mod tests {
             b"password=hunter2\n",
             0o640,
             "root:mysql",
+            None,
         )
         .await
         .unwrap();
@@ -159,7 +166,7 @@ mod tests {
                 "mktemp: failed to create file via template: No such file or directory\n",
             ),
         );
-        let err = upload(&node, "/nope/x.cfg", b"", 0o644, "root:root")
+        let err = upload(&node, "/nope/x.cfg", b"", 0o644, "root:root", None)
             .await
             .unwrap_err();
         assert_eq!(
@@ -173,14 +180,14 @@ mod tests {
     #[tokio::test]
     async fn upload_refuses_relative_paths_and_bad_modes_without_running_anything() {
         let node = FakeRemote::new("db");
-        let err = upload(&node, "etc/x", b"", 0o644, "root:root")
+        let err = upload(&node, "etc/x", b"", 0o644, "root:root", None)
             .await
             .unwrap_err();
         assert_eq!(
             err.to_string(),
             "db: cannot upload to \"etc/x\": the destination must be an absolute file path"
         );
-        let err = upload(&node, "/etc/x", b"", 0o17777, "root:root")
+        let err = upload(&node, "/etc/x", b"", 0o17777, "root:root", None)
             .await
             .unwrap_err();
         assert_eq!(

@@ -319,10 +319,10 @@ async fn upload_writes_atomically_with_mode_and_owner() {
     std::fs::create_dir(&dir).unwrap();
     let path = dir.join("it's a file.cfg");
     let path_str = path.to_str().unwrap();
-    upload(&s, path_str, b"first\n", 0o640, "root:root")
+    upload(&s, path_str, b"first\n", 0o640, "root:root", None)
         .await
         .unwrap();
-    upload(&s, path_str, b"second\n", 0o600, "root:root")
+    upload(&s, path_str, b"second\n", 0o600, "root:root", None)
         .await
         .unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"second\n");
@@ -337,10 +337,17 @@ async fn upload_writes_atomically_with_mode_and_owner() {
     assert_eq!(names, vec![std::ffi::OsString::from("it's a file.cfg")]);
 
     let missing = f.dir.path().join("nope/x.cfg");
-    let err = upload(&s, missing.to_str().unwrap(), b"x", 0o644, "root:root")
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = upload(
+        &s,
+        missing.to_str().unwrap(),
+        b"x",
+        0o644,
+        "root:root",
+        None,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         err.starts_with(&format!(
             "t1: uploading {} failed (exit 1): mktemp: ",
