@@ -15,6 +15,9 @@ pub(crate) struct HostFacts {
     pub libvirt_networks: Vec<LibvirtNet>,
     /// Names of the images already built (`firedrill image list`).
     pub images: Vec<String>,
+    /// The addresses that nodes of labs on this host have now: (lab, node, address). A node
+    /// without `ip:` keeps its address when the lab file changes around it.
+    pub node_addresses: Vec<(String, String, std::net::Ipv4Addr)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -69,6 +72,7 @@ impl HostFacts {
             cpus: online_cpus(),
             libvirt_networks: Vec::new(),
             images: Vec::new(),
+            node_addresses: Vec::new(),
         })
     }
 }

@@ -23,6 +23,18 @@ pub(crate) fn host_facts(hv: &dyn Hypervisor, home: &Home) -> Result<HostFacts, 
         .into_iter()
         .map(|i| i.name)
         .collect();
+    // A lab whose state cannot be read keeps no addresses: its nodes are assigned afresh, as
+    // for a new lab (and `up` then reports that state file).
+    for name in crate::state::lab_names(home)? {
+        if let Ok(Some(state)) = crate::state::LabState::load(&home.lab(&name)) {
+            facts.node_addresses.extend(
+                state
+                    .nodes
+                    .iter()
+                    .map(|n| (name.to_string(), n.name.clone(), n.ip)),
+            );
+        }
+    }
     Ok(facts)
 }
 

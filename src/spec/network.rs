@@ -35,7 +35,7 @@ pub(super) fn check(lab: &Lab, host: &HostFacts, r: &mut Report) -> Addressing {
         .collect();
     check_overlaps(lab, &cidrs, host, r);
     let node_net = node_networks(lab, r);
-    let node_ip = node_addresses(lab, &cidrs, &node_net, r);
+    let node_ip = node_addresses(lab, &cidrs, &node_net, host, r);
     Addressing {
         cidrs,
         node_net,
@@ -201,6 +201,7 @@ fn node_addresses(
     lab: &Lab,
     cidrs: &[Option<Ipv4Network>],
     node_net: &[Option<usize>],
+    host: &HostFacts,
     r: &mut Report,
 ) -> Vec<Option<Ipv4Addr>> {
     let nodes = &lab.nodes.value;
@@ -249,7 +250,33 @@ fn node_addresses(
         ips[i] = Some(addr);
         owner.insert(addr, i);
     }
-    let taken: HashSet<u32> = owner.keys().map(|&a| u32::from(a)).collect();
+    let mut taken: HashSet<u32> = owner.keys().map(|&a| u32::from(a)).collect();
+    // A node the lab has now keeps its address: adding a node before it in the file must not
+    // move it (a running node's address cannot change). The others take free ones in order.
+    for (i, node) in nodes.iter().enumerate() {
+        if node.ip.is_some() {
+            continue;
+        }
+        let Some(cidr) = node_net[i].and_then(|n| cidrs[n]) else {
+            continue;
+        };
+        let kept = host
+            .node_addresses
+            .iter()
+            .find(|(l, n, _)| *l == lab.name.value && *n == node.name.value)
+            .map(|(_, _, ip)| *ip)
+            .filter(|ip| {
+                cidr.contains(*ip)
+                    && *ip != cidr.network()
+                    && *ip != gateway(cidr)
+                    && *ip != cidr.broadcast()
+                    && !taken.contains(&u32::from(*ip))
+            });
+        if let Some(ip) = kept {
+            taken.insert(u32::from(ip));
+            ips[i] = Some(ip);
+        }
+    }
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); cidrs.len()];
     for (i, net) in node_net.iter().enumerate() {
         if let Some(n) = *net {

@@ -12,6 +12,7 @@ pub(super) fn host() -> HostFacts {
         routes: Vec::new(),
         libvirt_networks: Vec::new(),
         images: vec!["debian-12".to_string()],
+        node_addresses: Vec::new(),
     }
 }
 

@@ -277,3 +277,39 @@ fn five_thousand_nodes_on_a_slash_8_are_assigned_in_order() {
     unique.dedup();
     assert_eq!(unique.len(), 5000);
 }
+
+#[test]
+fn nodes_of_a_running_lab_keep_their_addresses_when_the_file_changes_around_them() {
+    // The lab is up with web .10 and db .11; the file now has app before db.
+    let host = HostFacts {
+        node_addresses: vec![
+            ("t".into(), "web".into(), ip("10.77.0.10")),
+            ("t".into(), "db".into(), ip("10.77.0.11")),
+            ("other".into(), "app".into(), ip("10.77.0.12")),
+        ],
+        ..host()
+    };
+    let yaml = format!("{HEAD}  - name: web\n  - name: app\n  - name: db\n");
+    let (lab, _) = run_with(&yaml, &host, false).expect("valid");
+    let got: Vec<(&str, Ipv4Addr)> = lab.nodes.iter().map(|n| (n.name.as_str(), n.ip)).collect();
+    assert_eq!(
+        got,
+        [
+            ("web", ip("10.77.0.10")),
+            ("app", ip("10.77.0.12")),
+            ("db", ip("10.77.0.11"))
+        ]
+    );
+    // A kept address that a node now claims with `ip:` goes to that node; the other moves.
+    let yaml = format!("{HEAD}  - name: web\n  - name: db\n  - {{name: app, ip: 10.77.0.11}}\n");
+    let (lab, _) = run_with(&yaml, &host, false).expect("valid");
+    let got: Vec<(&str, Ipv4Addr)> = lab.nodes.iter().map(|n| (n.name.as_str(), n.ip)).collect();
+    assert_eq!(
+        got,
+        [
+            ("web", ip("10.77.0.10")),
+            ("db", ip("10.77.0.12")),
+            ("app", ip("10.77.0.11"))
+        ]
+    );
+}
