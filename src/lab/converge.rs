@@ -295,3 +295,81 @@ pub(crate) fn print_dry_run(
         println!("{refused} of them cannot be applied to a running lab: `up` would refuse");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hypervisor::xml::{DnsHost, HostEntry};
+    use crate::hypervisor::{Libvirt, test_network};
+
+    fn lease(name: &str, last: u8) -> HostEntry {
+        HostEntry {
+            name: name.into(),
+            mac: format!("52:54:00:00:00:{last:02x}"),
+            ip: format!("10.99.7.{last}").parse().unwrap(),
+        }
+    }
+
+    fn dns(name: &str, last: u8, extra: &[&str]) -> DnsHost {
+        let mut names = vec![format!("{name}.c7.lab"), name.to_string()];
+        names.extend(extra.iter().map(|s| s.to_string()));
+        DnsHost {
+            ip: format!("10.99.7.{last}").parse().unwrap(),
+            names,
+        }
+    }
+
+    #[tokio::test]
+    async fn records_follow_the_plan_live_and_removals_wait_for_prune() {
+        let hv: Arc<dyn Hypervisor> = Arc::new(Libvirt::open(Some("test:///default")).unwrap());
+        let mut net = test_network("fd-c7-lan", "c7", 7);
+        net.hosts = vec![lease("web", 10), lease("db", 11)];
+        net.dns = vec![dns("web", 10, &[]), dns("db", 11, &[])];
+        hv.define_network(&xml::network_xml(&net)).unwrap();
+        hv.start_network("fd-c7-lan").unwrap();
+
+        // app comes, db gets an extra name, web leaves the plan.
+        let mut want = net.clone();
+        want.hosts = vec![lease("db", 11), lease("app", 12)];
+        want.dns = vec![
+            dns("db", 11, &["database.c7.lab", "database"]),
+            dns("app", 12, &[]),
+        ];
+        let lines = sync_records(hv.clone(), &want, false).await.unwrap();
+        assert_eq!(
+            lines,
+            [
+                "dns 10.99.7.11 db.c7.lab db removed",
+                "lease app 52:54:00:00:00:0c 10.99.7.12 added",
+                "dns 10.99.7.11 db.c7.lab db database.c7.lab database added",
+                "dns 10.99.7.12 app.c7.lab app added",
+            ]
+        );
+        let live = hv.network("fd-c7-lan").unwrap().unwrap();
+        assert!(live.active);
+        assert!(
+            live.dhcp_hosts.contains(&lease("web", 10)),
+            "web stays until prune"
+        );
+        // Once web's node is gone: prune.
+        let lines = sync_records(hv.clone(), &want, true).await.unwrap();
+        assert_eq!(
+            lines,
+            [
+                "lease web 52:54:00:00:00:0a 10.99.7.10 removed",
+                "dns 10.99.7.10 web.c7.lab web removed",
+            ]
+        );
+        let live = hv.network("fd-c7-lan").unwrap().unwrap();
+        assert_eq!(live.dhcp_hosts, want.hosts);
+        assert_eq!(live.dns_hosts, want.dns);
+        // In step: nothing to do.
+        assert!(
+            sync_records(hv.clone(), &want, true)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        hv.remove_network("fd-c7-lan", "c7").unwrap();
+    }
+}
