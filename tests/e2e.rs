@@ -633,40 +633,57 @@ fn converge_lab(sb: &Sandbox, apps: &[(&str, u32)]) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// A mock client against the lab, in the namespace, until `stop_client`.
-fn start_client(sb: &Sandbox, report: &std::path::Path) -> std::process::Child {
-    std::process::Command::new("ip")
-        .args(["netns", "exec", &sb.ns, env!("CARGO_BIN_EXE_firedrill")])
-        .args(["client", "--lab", "converge", "--rate", "8"])
-        .args([
-            "--write-ratio",
-            "0.25",
-            "--duration",
-            "1200s",
-            "--timeout",
-            "5s",
-        ])
-        .arg("--report")
-        .arg(report)
-        .env("FIREDRILL_HOME", sb.home())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the mock client")
+/// A mock client against the lab, in the namespace, until `stop` (or the end of the test: a
+/// failing test must not leave it running).
+struct Client(Option<std::process::Child>);
+
+impl Client {
+    fn start(sb: &Sandbox, report: &std::path::Path) -> Client {
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", &sb.ns, env!("CARGO_BIN_EXE_firedrill")])
+            .args(["client", "--lab", "converge", "--rate", "8"])
+            .args([
+                "--write-ratio",
+                "0.25",
+                "--duration",
+                "1200s",
+                "--timeout",
+                "5s",
+            ])
+            .arg("--report")
+            .arg(report)
+            .env("FIREDRILL_HOME", sb.home())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start the mock client");
+        Client(Some(child))
+    }
+
+    /// Stops the client as Ctrl-C would and returns its summary.
+    fn stop(mut self, report: &std::path::Path) -> serde_json::Value {
+        self.interrupt();
+        let text = std::fs::read_to_string(report).expect("client report");
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["type"] == "summary")
+            .unwrap_or_else(|| panic!("no summary in the client report:\n{text}"))
+    }
+
+    fn interrupt(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
 }
 
-/// Stops the client as Ctrl-C would and returns its summary.
-fn stop_client(mut child: std::process::Child, report: &std::path::Path) -> serde_json::Value {
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill -INT");
-    let _ = child.wait();
-    let text = std::fs::read_to_string(report).expect("client report");
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v["type"] == "summary")
-        .unwrap_or_else(|| panic!("no summary in the client report:\n{text}"))
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.interrupt();
+    }
 }
 
 fn resolves(sb: &Sandbox, from: &str, name: &str) -> Option<String> {
@@ -711,13 +728,13 @@ fn e2e_converge_a_running_lab() {
 
     // Add app2 under load.
     let report = sb.home().join("client-add.jsonl");
-    let client = start_client(&sb, &report);
+    let client = Client::start(&sb, &report);
     std::thread::sleep(std::time::Duration::from_secs(15));
     let add = sb.firedrill(&["up", &file, "--accel", "tcg"]);
     add.assert_success("up with app2");
     assert!(add.stdout.contains("lease app2"), "{}", add.stdout);
     std::thread::sleep(std::time::Duration::from_secs(10));
-    let summary = stop_client(client, &report);
+    let summary = client.stop(&report);
     assert_eq!(
         summary["failed"], 0,
         "requests failed while app2 was added: {summary}"
@@ -786,7 +803,7 @@ fn e2e_converge_a_running_lab() {
     // Remove app2 under load.
     let file = converge_lab(&sb, &[("app1", 448)]);
     let report = sb.home().join("client-remove.jsonl");
-    let client = start_client(&sb, &report);
+    let client = Client::start(&sb, &report);
     std::thread::sleep(std::time::Duration::from_secs(10));
     let remove = sb.firedrill(&["up", &file, "--accel", "tcg"]);
     remove.assert_success("up without app2");
@@ -796,7 +813,7 @@ fn e2e_converge_a_running_lab() {
         remove.stdout
     );
     std::thread::sleep(std::time::Duration::from_secs(5));
-    let summary = stop_client(client, &report);
+    let summary = client.stop(&report);
     assert_eq!(
         summary["failed"], 0,
         "requests failed while app2 was removed: {summary}"
