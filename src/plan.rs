@@ -53,6 +53,8 @@ pub(crate) struct NodePlan {
     pub(crate) database: Option<String>,
     /// The app nodes behind this node's haproxy.
     pub(crate) backends: Vec<String>,
+    /// The todo release `up` deploys (app nodes; v1 elsewhere).
+    pub(crate) release: crate::roles::Release,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +160,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             app_port: node.roles.contains(&Role::App).then_some(node.app.port),
             database: node.app.database.clone(),
             backends: node.haproxy.backends.clone(),
+            release: node.app.release,
         });
     }
     let networks = lab

@@ -79,6 +79,9 @@ pub(crate) struct NodeState {
     /// The app nodes behind this node's haproxy.
     #[serde(default)]
     pub(crate) backends: Vec<String>,
+    /// The todo release `up` deploys (app nodes); v1 in a state written before releases.
+    #[serde(default)]
+    pub(crate) release: crate::roles::Release,
     #[serde(default)]
     pub(crate) ready: bool,
     #[serde(default)]
@@ -190,6 +193,7 @@ impl NodeState {
             app_port: roles.contains(&Role::App).then_some(8080),
             database: None,
             backends: Vec::new(),
+            release: crate::roles::Release::V1,
             ready: false,
             timings: Timings::default(),
         }
@@ -328,6 +332,7 @@ pub(crate) fn sample() -> LabState {
             app_port: Some(8080),
             database: Some("db".into()),
             backends: vec![],
+            release: crate::roles::Release::V1,
             ready: false,
             timings: Timings::default(),
         }],

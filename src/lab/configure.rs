@@ -6,8 +6,8 @@ use super::LabError;
 use crate::paths::LabDir;
 use crate::progress::Progress;
 use crate::roles::{
-    self, AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, NodeReport, Role,
-    Secrets,
+    self, AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext,
+    NodeReport, Role, Secrets,
 };
 use crate::state::{LabState, NodeState, StateError, write_atomic};
 use ipnetwork::Ipv4Network;
@@ -42,6 +42,38 @@ fn subnet(state: &LabState, node: &NodeState) -> Option<Ipv4Network> {
         .and_then(|n| n.cidr.parse().ok())
 }
 
+fn app_database(db: &NodeState) -> AppDatabase {
+    let engine = if db.roles.contains(&Role::Postgres) {
+        Engine::Postgres
+    } else {
+        Engine::Mysql
+    };
+    AppDatabase {
+        name: db.name.clone(),
+        host: db.ip.to_string(),
+        engine,
+        port: engine.default_port(),
+        db_name: DB_NAME.into(),
+        db_user: DB_USER.into(),
+    }
+}
+
+/// The release to migrate the database of `app` to, when `app` is the node that runs the
+/// migrations of its database: the first app node using it. Once per database, to the newest
+/// release of the app nodes that use it.
+fn migrator(state: &LabState, app: &NodeState) -> Option<crate::roles::Release> {
+    let sharing = || {
+        state
+            .nodes
+            .iter()
+            .filter(|n| n.app_port.is_some() && n.database == app.database)
+    };
+    let first = sharing().next()?;
+    (first.name == app.name)
+        .then(|| sharing().map(|n| n.release).max())
+        .flatten()
+}
+
 /// What each node's roles need to know, from the lab state alone (so `status` and later
 /// commands see exactly what `up` configured).
 pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
@@ -53,19 +85,20 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
         .filter_map(|n| {
             let subnet = subnet(state, n)?;
             let app = n.app_port.and_then(|port| {
-                let db = by_name(n.database.as_deref()?)?;
-                let engine = if db.roles.contains(&Role::Postgres) {
-                    Engine::Postgres
-                } else {
-                    Engine::Mysql
-                };
+                let own = by_name(n.database.as_deref()?)?;
+                // The app's own database first: it writes there and reads there.
+                let databases =
+                    std::iter::once(own)
+                        .chain(state.nodes.iter().filter(|d| {
+                            d.name != own.name && d.roles.iter().any(|r| r.is_database())
+                        }))
+                        .map(app_database)
+                        .collect();
                 Some(AppConfig {
                     port,
-                    db_host: db.ip.to_string(),
-                    db_engine: engine,
-                    db_port: engine.default_port(),
-                    db_name: DB_NAME.into(),
-                    db_user: DB_USER.into(),
+                    release: n.release,
+                    databases,
+                    migrate: migrator(state, n),
                 })
             });
             let haproxy = n.roles.contains(&Role::Haproxy).then(|| {
@@ -100,15 +133,26 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
         .collect()
 }
 
-/// Which phase configures a node: databases, then apps (they need their database), then the
-/// rest (haproxy checks the apps).
-fn phase(ctx: &NodeContext) -> usize {
+/// Which round configures a node: databases, then the app nodes that migrate their database,
+/// then the other apps (they need their database and its schema), then the rest (haproxy checks
+/// the apps). Unordered (a lab that was up before), only the apps that do not migrate wait for
+/// those that do, so no release starts before its schema is in place.
+fn round(ctx: &NodeContext, ordered: bool) -> usize {
     // A node's phase is its earliest role's (a database and app on one node: the database's).
-    ctx.roles
+    let phase = ctx
+        .roles
         .iter()
         .map(|r| crate::roles::def(*r).phase)
         .min()
-        .map_or(2, |p| p as usize)
+        .unwrap_or(crate::roles::Phase::Front);
+    let waits =
+        phase == crate::roles::Phase::App && ctx.app.as_ref().is_some_and(|a| a.migrate.is_none());
+    match (ordered, phase) {
+        (false, _) => usize::from(waits),
+        (true, crate::roles::Phase::Database) => 0,
+        (true, crate::roles::Phase::App) => 1 + usize::from(waits),
+        (true, crate::roles::Phase::Front) => 3,
+    }
 }
 
 /// One node's configuration: what changed and how long it took.
@@ -135,12 +179,9 @@ pub(crate) async fn configure(
     let contexts = contexts(state);
     let mut reports = Vec::new();
     let mut failures = Vec::new();
-    for p in 0..3 {
+    for r in 0..4 {
         let mut tasks = tokio::task::JoinSet::new();
-        for ctx in contexts
-            .iter()
-            .filter(|c| if ordered { phase(c) == p } else { p == 0 })
-        {
+        for ctx in contexts.iter().filter(|c| round(c, ordered) == r) {
             let Some(node) = state.node(&ctx.node) else {
                 continue;
             };

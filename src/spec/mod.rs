@@ -149,12 +149,13 @@ pub(crate) struct Node {
     pub haproxy: Option<HaproxySpec>,
 }
 
-/// `app: {database: NODE, port: N}` as written.
+/// `app: {database: NODE, port: N, release: vN}` as written.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct AppSpec {
     pub pos: Pos,
     pub database: Option<At<String>>,
     pub port: Option<At<u16>>,
+    pub release: Option<At<String>>,
 }
 
 /// `haproxy: {backends: [NODE...]}` as written.
@@ -205,6 +206,8 @@ pub(crate) struct AppOptions {
     /// `None` only on nodes without the app role.
     pub database: Option<String>,
     pub port: u16,
+    /// The release `up` deploys (default v1).
+    pub release: crate::roles::Release,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -88,7 +88,8 @@ fn a_lab_without_app_needs_no_database() {
         lab.nodes[0].app,
         AppOptions {
             database: None,
-            port: 8080
+            port: 8080,
+            release: crate::roles::Release::V1,
         }
     );
 }
@@ -264,7 +265,8 @@ fn app_port_80_on_a_single_server() {
         lab.nodes[0].app,
         AppOptions {
             database: Some("s".to_string()),
-            port: 80
+            port: 80,
+            release: crate::roles::Release::V1,
         }
     );
 }

@@ -207,6 +207,7 @@ fn node(name: &str, roles: Vec<Role>, ip: [u8; 4], memory_mib: u64) -> ValidNode
         app: AppOptions {
             database: None,
             port: 8080,
+            release: crate::roles::Release::V1,
         },
         haproxy: HaproxyOptions {
             backends: Vec::new(),
@@ -267,6 +268,7 @@ fn shipped_single_server_lab() {
     server.app = AppOptions {
         database: Some("server".to_string()),
         port: 80,
+        release: crate::roles::Release::V1,
     };
     let lab = check_shipped("labs/single-server.yaml");
     assert_eq!(lab.networks, [lan("10.79.0.0/24", "single-server.lab")]);
