@@ -229,3 +229,99 @@ pub(crate) async fn configure(
     reports.sort_by(|a, b| a.node.cmp(&b.node));
     Ok((reports, failures))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::testing::node;
+    use crate::roles::Release;
+    use crate::state::NetworkState;
+
+    /// app1 (v1) and app2 (v3) share db; app3 (v2) uses pg; lb in front.
+    fn lab() -> LabState {
+        let mut state = crate::state::sample();
+        state.networks = vec![NetworkState {
+            name: "lan".into(),
+            libvirt_name: "fd-three-tier-lan".into(),
+            bridge: "virbr9".into(),
+            cidr: "10.78.0.0/24".into(),
+            gateway: "10.78.0.1".parse().expect("ip"),
+            domain: "three-tier.lab".into(),
+        }];
+        let app = |name: &str, db: &str, release: Release| {
+            let mut n = node(name, &[Role::App]);
+            n.network = "fd-three-tier-lan".into();
+            n.database = Some(db.into());
+            n.release = release;
+            n
+        };
+        let other = |name: &str, role: Role| {
+            let mut n = node(name, &[role]);
+            n.network = "fd-three-tier-lan".into();
+            n
+        };
+        state.nodes = vec![
+            other("lb", Role::Haproxy),
+            app("app1", "db", Release::V1),
+            app("app2", "db", Release::V3),
+            app("app3", "pg", Release::V2),
+            other("db", Role::Mysql),
+            other("pg", Role::Postgres),
+        ];
+        state
+    }
+
+    #[test]
+    fn one_app_node_per_database_migrates_it_to_the_newest_release_using_it() {
+        let contexts = contexts(&lab());
+        let apps: Vec<(&str, Release, Option<Release>, Vec<&str>)> = contexts
+            .iter()
+            .filter_map(|c| {
+                let a = c.app.as_ref()?;
+                let dbs = a.databases.iter().map(|d| d.name.as_str()).collect();
+                Some((c.node.as_str(), a.release, a.migrate, dbs))
+            })
+            .collect();
+        assert_eq!(
+            apps,
+            [
+                ("app1", Release::V1, Some(Release::V3), vec!["db", "pg"]),
+                ("app2", Release::V3, None, vec!["db", "pg"]),
+                ("app3", Release::V2, Some(Release::V2), vec!["pg", "db"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn apps_that_do_not_migrate_wait_for_those_that_do() {
+        let contexts = contexts(&lab());
+        let rounds = |ordered: bool| -> Vec<(&str, usize)> {
+            contexts
+                .iter()
+                .map(|c| (c.node.as_str(), round(c, ordered)))
+                .collect()
+        };
+        assert_eq!(
+            rounds(true),
+            [
+                ("lb", 3),
+                ("app1", 1),
+                ("app2", 2),
+                ("app3", 1),
+                ("db", 0),
+                ("pg", 0)
+            ]
+        );
+        assert_eq!(
+            rounds(false),
+            [
+                ("lb", 0),
+                ("app1", 0),
+                ("app2", 1),
+                ("app3", 0),
+                ("db", 0),
+                ("pg", 0)
+            ]
+        );
+    }
+}
