@@ -84,7 +84,8 @@ pub(super) fn render_config(
     let own = app.database().ok_or_else(|| missing(ctx, "app database"))?;
     let mut databases = Vec::new();
     for db in &app.databases {
-        check_name(ctx, "app database node", &db.name)?;
+        // db.name is a node name, checked as one by the lab file's validation; config.ini takes
+        // it as is (`[database web-db]`).
         check_name(ctx, "app database name", &db.db_name)?;
         check_name(ctx, "app database user", &db.db_user)?;
         databases.push(json!({
