@@ -302,6 +302,13 @@ fn e2e_app_releases_on_postgres() {
         ssh_stdout(&sb, "pg", "readlink /opt/todo/current"),
         "releases/v2"
     );
+    // v1 beside it, on its own port, as /opt/todo/README says.
+    ssh_stdout(&sb, "pg", "sudo systemctl start todo@v1");
+    wait_until("todo@v1 answers on port 9001", 60, || {
+        let r = sb.http("GET", "http://10.82.0.10:9001/todos", None);
+        r.status == 200 && r.header("x-release") == Some("v1") && r.body.contains("\"todos\"")
+    });
+    ssh_stdout(&sb, "pg", "sudo systemctl stop todo@v1");
 
     write_lab("v3");
     up("up with release v3");
