@@ -60,6 +60,8 @@ pub(crate) struct NodePlan {
     pub(crate) database_host: Option<String>,
     /// The app nodes behind this node's haproxy.
     pub(crate) backends: Vec<String>,
+    /// The todo release `up` deploys (app nodes; v1 elsewhere).
+    pub(crate) release: crate::roles::Release,
 }
 
 /// What `up` builds, stored in the lab's state as it was last applied: the next `up` compares
@@ -197,6 +199,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
                 .as_ref()
                 .map(|h| format!("{h}.{}", net.domain)),
             backends: node.haproxy.backends.clone(),
+            release: node.app.release,
         });
     }
     let networks = lab

@@ -82,6 +82,9 @@ pub(crate) struct NodeState {
     /// The app nodes behind this node's haproxy.
     #[serde(default)]
     pub(crate) backends: Vec<String>,
+    /// The todo release `up` deploys (app nodes); v1 in a state written before releases.
+    #[serde(default)]
+    pub(crate) release: crate::roles::Release,
     #[serde(default)]
     pub(crate) ready: bool,
     #[serde(default)]
@@ -198,6 +201,7 @@ impl NodeState {
             database: None,
             database_host: None,
             backends: Vec::new(),
+            release: crate::roles::Release::V1,
             ready: false,
             timings: Timings::default(),
         }
@@ -337,6 +341,7 @@ pub(crate) fn sample() -> LabState {
             database: Some("db".into()),
             database_host: None,
             backends: vec![],
+            release: crate::roles::Release::V1,
             ready: false,
             timings: Timings::default(),
         }],

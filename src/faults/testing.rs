@@ -36,6 +36,7 @@ pub(crate) fn node(name: &str, roles: &[Role]) -> NodeState {
         database: None,
         database_host: None,
         backends: vec![],
+        release: crate::roles::Release::V1,
         ready: true,
         timings: Timings::default(),
     }

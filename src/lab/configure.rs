@@ -6,8 +6,8 @@ use super::LabError;
 use crate::paths::LabDir;
 use crate::progress::Progress;
 use crate::roles::{
-    self, AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, NodeReport, Role,
-    Secrets,
+    self, AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext,
+    NodeReport, Role, Secrets,
 };
 use crate::state::{LabState, NodeState, StateError, write_atomic};
 use ipnetwork::Ipv4Network;
@@ -42,6 +42,38 @@ fn subnet(state: &LabState, node: &NodeState) -> Option<Ipv4Network> {
         .and_then(|n| n.cidr.parse().ok())
 }
 
+fn app_database(db: &NodeState) -> AppDatabase {
+    let engine = if db.roles.contains(&Role::Postgres) {
+        Engine::Postgres
+    } else {
+        Engine::Mysql
+    };
+    AppDatabase {
+        name: db.name.clone(),
+        host: db.ip.to_string(),
+        engine,
+        port: engine.default_port(),
+        db_name: DB_NAME.into(),
+        db_user: DB_USER.into(),
+    }
+}
+
+/// The release to migrate the database of `app` to, when `app` is the node that runs the
+/// migrations of its database: the first app node using it. Once per database, to the newest
+/// release of the app nodes that use it.
+fn migrator(state: &LabState, app: &NodeState) -> Option<crate::roles::Release> {
+    let sharing = || {
+        state
+            .nodes
+            .iter()
+            .filter(|n| n.app_port.is_some() && n.database == app.database)
+    };
+    let first = sharing().next()?;
+    (first.name == app.name)
+        .then(|| sharing().map(|n| n.release).max())
+        .flatten()
+}
+
 /// What each node's roles need to know, from the lab state alone (so `status` and later
 /// commands see exactly what `up` configured).
 pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
@@ -53,19 +85,25 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
         .filter_map(|n| {
             let subnet = subnet(state, n)?;
             let app = n.app_port.and_then(|port| {
-                let db = by_name(n.database.as_deref()?)?;
-                let engine = if db.roles.contains(&Role::Postgres) {
-                    Engine::Postgres
-                } else {
-                    Engine::Mysql
-                };
+                let own = by_name(n.database.as_deref()?)?;
+                // The app's own database first: it writes there and reads there.
+                let mut databases: Vec<AppDatabase> =
+                    std::iter::once(own)
+                        .chain(state.nodes.iter().filter(|d| {
+                            d.name != own.name && d.roles.iter().any(|r| r.is_database())
+                        }))
+                        .map(app_database)
+                        .collect();
+                // Reached by a `dns:` name when the lab file gave one: resolved at each
+                // connection, so repointing the name moves the app.
+                if let Some(host) = &n.database_host {
+                    databases[0].host = host.clone();
+                }
                 Some(AppConfig {
                     port,
-                    db_host: n.database_host.clone().unwrap_or_else(|| db.ip.to_string()),
-                    db_engine: engine,
-                    db_port: engine.default_port(),
-                    db_name: DB_NAME.into(),
-                    db_user: DB_USER.into(),
+                    release: n.release,
+                    databases,
+                    migrate: migrator(state, n),
                 })
             });
             let haproxy = n.roles.contains(&Role::Haproxy).then(|| {
@@ -100,15 +138,26 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
         .collect()
 }
 
-/// Which phase configures a node: databases, then apps (they need their database), then the
-/// rest (haproxy checks the apps).
-fn phase(ctx: &NodeContext) -> usize {
+/// Which round configures a node: databases, then the app nodes that migrate their database,
+/// then the other apps (they need their database and its schema), then the rest (haproxy checks
+/// the apps). Unordered (a lab that was up before), only the apps that do not migrate wait for
+/// those that do, so no release starts before its schema is in place.
+fn round(ctx: &NodeContext, ordered: bool) -> usize {
     // A node's phase is its earliest role's (a database and app on one node: the database's).
-    ctx.roles
+    let phase = ctx
+        .roles
         .iter()
         .map(|r| crate::roles::def(*r).phase)
         .min()
-        .map_or(2, |p| p as usize)
+        .unwrap_or(crate::roles::Phase::Front);
+    let waits =
+        phase == crate::roles::Phase::App && ctx.app.as_ref().is_some_and(|a| a.migrate.is_none());
+    match (ordered, phase) {
+        (false, _) => usize::from(waits),
+        (true, crate::roles::Phase::Database) => 0,
+        (true, crate::roles::Phase::App) => 1 + usize::from(waits),
+        (true, crate::roles::Phase::Front) => 3,
+    }
 }
 
 /// One node's configuration: what changed and how long it took.
@@ -287,13 +336,10 @@ pub(crate) async fn configure(
         .collect();
     let mut reports = Vec::new();
     let mut failures = Vec::new();
-    for p in 0..3 {
+    for r in 0..4 {
         let mut tasks = tokio::task::JoinSet::new();
         let mut rolling = Vec::new();
-        for ctx in contexts
-            .iter()
-            .filter(|c| if how.ordered { phase(c) == p } else { p == 0 })
-        {
+        for ctx in contexts.iter().filter(|c| round(c, how.ordered) == r) {
             let Some(node) = state.node(&ctx.node) else {
                 continue;
             };
@@ -333,4 +379,100 @@ pub(crate) async fn configure(
     }
     reports.sort_by(|a, b| a.node.cmp(&b.node));
     Ok((reports, failures))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::testing::node;
+    use crate::roles::Release;
+    use crate::state::NetworkState;
+
+    /// app1 (v1) and app2 (v3) share db; app3 (v2) uses pg; lb in front.
+    fn lab() -> LabState {
+        let mut state = crate::state::sample();
+        state.networks = vec![NetworkState {
+            name: "lan".into(),
+            libvirt_name: "fd-three-tier-lan".into(),
+            bridge: "virbr9".into(),
+            cidr: "10.78.0.0/24".into(),
+            gateway: "10.78.0.1".parse().expect("ip"),
+            domain: "three-tier.lab".into(),
+        }];
+        let app = |name: &str, db: &str, release: Release| {
+            let mut n = node(name, &[Role::App]);
+            n.network = "fd-three-tier-lan".into();
+            n.database = Some(db.into());
+            n.release = release;
+            n
+        };
+        let other = |name: &str, role: Role| {
+            let mut n = node(name, &[role]);
+            n.network = "fd-three-tier-lan".into();
+            n
+        };
+        state.nodes = vec![
+            other("lb", Role::Haproxy),
+            app("app1", "db", Release::V1),
+            app("app2", "db", Release::V3),
+            app("app3", "pg", Release::V2),
+            other("db", Role::Mysql),
+            other("pg", Role::Postgres),
+        ];
+        state
+    }
+
+    #[test]
+    fn one_app_node_per_database_migrates_it_to_the_newest_release_using_it() {
+        let contexts = contexts(&lab());
+        let apps: Vec<(&str, Release, Option<Release>, Vec<&str>)> = contexts
+            .iter()
+            .filter_map(|c| {
+                let a = c.app.as_ref()?;
+                let dbs = a.databases.iter().map(|d| d.name.as_str()).collect();
+                Some((c.node.as_str(), a.release, a.migrate, dbs))
+            })
+            .collect();
+        assert_eq!(
+            apps,
+            [
+                ("app1", Release::V1, Some(Release::V3), vec!["db", "pg"]),
+                ("app2", Release::V3, None, vec!["db", "pg"]),
+                ("app3", Release::V2, Some(Release::V2), vec!["pg", "db"]),
+            ]
+        );
+    }
+
+    #[test]
+    fn apps_that_do_not_migrate_wait_for_those_that_do() {
+        let contexts = contexts(&lab());
+        let rounds = |ordered: bool| -> Vec<(&str, usize)> {
+            contexts
+                .iter()
+                .map(|c| (c.node.as_str(), round(c, ordered)))
+                .collect()
+        };
+        assert_eq!(
+            rounds(true),
+            [
+                ("lb", 3),
+                ("app1", 1),
+                ("app2", 2),
+                ("app3", 1),
+                ("db", 0),
+                ("pg", 0)
+            ]
+        );
+        assert_eq!(
+            rounds(false),
+            [
+                ("lb", 0),
+                ("app1", 0),
+                ("app2", 1),
+                ("app3", 0),
+                ("db", 0),
+                ("pg", 0)
+            ]
+        );
+    }
 }

@@ -514,6 +514,7 @@ fn initial_state(
                 database: p.database.clone(),
                 database_host: p.database_host.clone(),
                 backends: p.backends.clone(),
+                release: p.release,
                 ready: false,
                 timings: prev.map(|n| n.timings.clone()).unwrap_or_default(),
             }

@@ -237,6 +237,11 @@ fn node_changes(old: &NodePlan, new: &NodePlan, out: &mut Vec<Change>) {
             opt(&old.database_host),
             opt(&new.database_host),
         ),
+        (
+            "app release",
+            old.release.to_string(),
+            new.release.to_string(),
+        ),
     ];
     for (what, from, to) in options {
         if from != to {
@@ -412,22 +417,24 @@ mod tests {
         let new = plan_of("labs/three-tier.yaml", |lab| {
             node(lab, "lb").haproxy.backends = vec!["app2".into()];
             node(lab, "app1").app.port = 8081;
+            node(lab, "app1").app.release = crate::roles::Release::V2;
             node(lab, "app2").app.database = Some("app1".into());
             node(lab, "app2").roles.push(crate::spec::Role::Mysql);
             lab.networks[0].domain = "tt.lab".into();
         });
         let got = lines(&diff(&old, &new));
         assert_eq!(
-            got[..5],
+            got[..6],
             [
                 "~ lb haproxy backends -app1",
                 "~ app1 app port 8080 → 8081",
+                "~ app1 app release v1 → v2",
                 "~ app2 roles [app] → [app, mysql] (not applied: a node's roles are fixed when it is created; remove the node, `up`, add it back, `up`)",
                 "~ app2 app database db → app1",
                 "~ network fd-three-tier-lan domain three-tier.lab → tt.lab (not applied: run `firedrill down` first)",
             ]
         );
         // Every node's DNS names moved with the domain: one removal and one addition each.
-        assert_eq!(got.len(), 5 + 2 * 4);
+        assert_eq!(got.len(), 6 + 2 * 4);
     }
 }

@@ -1,9 +1,12 @@
-//! The todo app: `/opt/todo/app.py`, run by `todo.service` as user `todo`, configured by
+//! The todo app: every release side by side in `/opt/todo/releases/vN`, `/opt/todo/current`
+//! pointing at the one the lab file picks, `/opt/todo/app.py` -> `current/app.py`, run by
+//! `todo.service` as user `todo` (and any release beside it by `todo@vN.service`), configured by
 //! `/etc/todo/config.ini`.
 
 use super::context::{AppConfig, NodeContext, Role, Secrets};
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
+use super::release::{self, RELEASES_DIR, Release};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::{Session, quote};
@@ -12,9 +15,11 @@ use super::{RoleHealth, check_name};
 use crate::remote::{Output, Remote};
 use serde_json::json;
 
-/// Shipped as is: it has no settings of its own, so it needs no rendering.
-pub(super) const APP_PY: &str =
-    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/app/app.py"));
+/// The copy tool has no settings of its own, so it needs no rendering.
+pub(super) const TODO_COPY: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/templates/app/todo-copy"
+));
 pub(super) const SERVICE: Service = Service::single("todo.service");
 /// The app's port is the lab file's (`app: {port}`), so it has no fixed one here.
 pub(super) const DEF: RoleDef = RoleDef {
@@ -24,13 +29,19 @@ pub(super) const DEF: RoleDef = RoleDef {
     ports: &[],
     phase: Phase::App,
 };
+/// A link to `current/app.py`: what `todo.service` runs, and the path faults and levels know.
 pub(super) const APP_PY_PATH: &str = "/opt/todo/app.py";
+pub(super) const CURRENT_PATH: &str = "/opt/todo/current";
 pub(super) const CONFIG_PATH: &str = "/etc/todo/config.ini";
 pub(super) const UNIT_PATH: &str = "/etc/systemd/system/todo.service";
+pub(super) const INSTANCE_UNIT_PATH: &str = "/etc/systemd/system/todo@.service";
+pub(super) const README_PATH: &str = "/opt/todo/README";
+pub(super) const TODO_COPY_PATH: &str = "/usr/local/bin/todo-copy";
 
-/// Directories the app needs: path, owner, group, mode.
-const DIRS: [(&str, &str, &str, &str); 4] = [
+/// Directories the app needs: path, owner, group, mode. The release directories follow.
+const DIRS: [(&str, &str, &str, &str); 5] = [
     ("/opt/todo", "root", "root", "755"),
+    (RELEASES_DIR, "root", "root", "755"),
     // The config holds the database password: readable by the app, not by everyone.
     ("/etc/todo", "root", "todo", "750"),
     ("/var/lib/todo", "todo", "todo", "755"),
@@ -56,14 +67,40 @@ impl AppEnv {
     }
 }
 
+fn missing(ctx: &NodeContext, what: &'static str) -> RoleError {
+    RoleError::MissingConfig {
+        node: ctx.node.clone(),
+        role: Role::App,
+        what,
+    }
+}
+
 pub(super) fn render_config(
     ctx: &NodeContext,
     app: &AppConfig,
     secrets: &Secrets,
     env: &AppEnv,
 ) -> Result<String, RoleError> {
-    check_name(ctx, "app database name", &app.db_name)?;
-    check_name(ctx, "app database user", &app.db_user)?;
+    let own = app.database().ok_or_else(|| missing(ctx, "app database"))?;
+    let mut databases = Vec::new();
+    for db in &app.databases {
+        // db.name is a node name, checked as one by the lab file's validation; config.ini takes
+        // it as is (`[database web-db]`).
+        check_name(ctx, "app database name", &db.db_name)?;
+        check_name(ctx, "app database user", &db.db_user)?;
+        databases.push(json!({
+            "name": db.name,
+            "engine": db.engine.as_str(),
+            "host": db.host,
+            "port": db.port,
+            "db_name": db.db_name,
+            "db_user": db.db_user,
+        }));
+    }
+    let ports: Vec<_> = Release::ALL
+        .iter()
+        .map(|r| json!({"release": r.name(), "port": r.side_port()}))
+        .collect();
     render::render(
         template!("app/config.ini.hbs"),
         &json!({
@@ -73,11 +110,10 @@ pub(super) fn render_config(
             "port": app.port,
             "upload_dir": env.upload_dir,
             "localtime": env.localtime,
-            "engine": app.db_engine.as_str(),
-            "db_host": app.db_host,
-            "db_port": app.db_port,
-            "db_name": app.db_name,
-            "db_user": app.db_user,
+            "ports": ports,
+            "write": own.name,
+            "read": own.name,
+            "databases": databases,
             "password": secrets.db_password,
         }),
     )
@@ -90,31 +126,71 @@ pub(super) fn render_unit(ctx: &NodeContext, app: &AppConfig) -> Result<String, 
     )
 }
 
+pub(super) fn render_instance_unit(ctx: &NodeContext) -> Result<String, RoleError> {
+    render::render(template!("app/todo@.service.hbs"), &json!({"lab": ctx.lab}))
+}
+
+pub(super) fn render_readme(ctx: &NodeContext, app: &AppConfig) -> Result<String, RoleError> {
+    render::render(
+        template!("app/README.hbs"),
+        &json!({
+            "lab": ctx.lab,
+            "node": ctx.node,
+            "port": app.port,
+            "release": app.release.name(),
+            "v2_port": Release::V2.side_port(),
+        }),
+    )
+}
+
+/// Index in `files()` of the current release's `app.py` (each release has app.py, migrate).
+fn current_app_index(release: Release) -> usize {
+    2 * release as usize
+}
+/// Indexes in `files()` after the releases' files.
+const CONFIG_INDEX: usize = 2 * Release::ALL.len();
+const UNIT_INDEX: usize = CONFIG_INDEX + 1;
+const INSTANCE_UNIT_INDEX: usize = CONFIG_INDEX + 2;
+
 pub(super) fn files(
     ctx: &NodeContext,
     app: &AppConfig,
     secrets: &Secrets,
 ) -> Result<Vec<ManagedFile>, RoleError> {
-    Ok(vec![
-        ManagedFile {
-            path: APP_PY_PATH.into(),
-            contents: APP_PY.into(),
-            mode: 0o644,
-            owner: "root:root".into(),
-        },
-        ManagedFile {
-            path: CONFIG_PATH.into(),
-            contents: render_config(ctx, app, secrets, &AppEnv::node())?,
-            mode: 0o640,
-            owner: "root:todo".into(),
-        },
-        ManagedFile {
-            path: UNIT_PATH.into(),
-            contents: render_unit(ctx, app)?,
-            mode: 0o644,
-            owner: "root:root".into(),
-        },
-    ])
+    let root = |path: String, contents: String, mode: u32| ManagedFile {
+        path,
+        contents,
+        mode,
+        owner: "root:root".into(),
+    };
+    let mut files = Vec::new();
+    for r in Release::ALL {
+        files.push(root(
+            format!("{}/app.py", r.dir()),
+            release::render_app(r)?,
+            0o644,
+        ));
+        files.push(root(
+            format!("{}/migrate", r.dir()),
+            release::render_migrate(r)?,
+            0o755,
+        ));
+    }
+    files.push(ManagedFile {
+        path: CONFIG_PATH.into(),
+        contents: render_config(ctx, app, secrets, &AppEnv::node())?,
+        mode: 0o640,
+        owner: "root:todo".into(),
+    });
+    files.push(root(UNIT_PATH.into(), render_unit(ctx, app)?, 0o644));
+    files.push(root(
+        INSTANCE_UNIT_PATH.into(),
+        render_instance_unit(ctx)?,
+        0o644,
+    ));
+    files.push(root(README_PATH.into(), render_readme(ctx, app)?, 0o644));
+    files.push(root(TODO_COPY_PATH.into(), TODO_COPY.into(), 0o755));
+    Ok(files)
 }
 
 /// Creates the `todo` user and the app's directories where they are missing or wrong; prints
@@ -127,10 +203,39 @@ pub(super) fn setup_script() -> String {
          dir() { if [ \"$(stat -c '%U:%G %a' \"$1\" 2>/dev/null)\" != \"$2:$3 $4\" ]; then \
          install -d -o \"$2\" -g \"$3\" -m \"$4\" \"$1\"; echo \"directory $1 set up\"; fi; }\n",
     );
-    for (path, user, group, mode) in DIRS {
-        script.push_str(&format!("dir {} {user} {group} {mode}\n", quote(path)));
+    let releases = Release::ALL.map(|r| (r.dir(), "root", "root", "755"));
+    let dirs = DIRS
+        .iter()
+        .map(|(p, u, g, m)| (p.to_string(), *u, *g, *m))
+        .chain(releases);
+    for (path, user, group, mode) in dirs {
+        script.push_str(&format!("dir {} {user} {group} {mode}\n", quote(&path)));
     }
     script
+}
+
+/// Points `current` at `release` and `app.py` at `current/app.py`, each replaced atomically
+/// (a new link renamed over the old one) and only when it points elsewhere; prints one line per
+/// link it changed.
+pub(super) fn links_script(release: Release) -> String {
+    format!(
+        "set -e\n\
+         link() {{ if [ \"$(readlink \"$2\")\" != \"$1\" ]; then ln -sfn \"$1\" \"$2.new\"; \
+         mv -Tf \"$2.new\" \"$2\"; echo \"$2 -> $1\"; fi; }}\n\
+         link releases/{} {CURRENT_PATH}\n\
+         link current/app.py {APP_PY_PATH}\n",
+        release.name()
+    )
+}
+
+/// Runs `release`'s migration on the app's own database, as the todo user; prints only the
+/// changes it made.
+pub(super) fn migrate_script(release: Release, database: &str) -> String {
+    format!(
+        "cd / && runuser -u todo -- {}/migrate --quiet --database {}",
+        release.dir(),
+        quote(database)
+    )
 }
 
 pub(super) async fn apply<R: Remote>(
@@ -138,11 +243,7 @@ pub(super) async fn apply<R: Remote>(
     ctx: &NodeContext,
     secrets: &Secrets,
 ) -> Result<(), RoleError> {
-    let app = ctx.app.as_ref().ok_or_else(|| RoleError::MissingConfig {
-        node: ctx.node.clone(),
-        role: Role::App,
-        what: "app",
-    })?;
+    let app = ctx.app.as_ref().ok_or_else(|| missing(ctx, "app"))?;
     let files = files(ctx, app, secrets)?;
 
     session.say("app: checking the todo user and directories");
@@ -155,12 +256,34 @@ pub(super) async fn apply<R: Remote>(
 
     session.say("app: checking files");
     let written = files::sync(session, "app: files", &files).await?;
-    if written[2] {
+    if written[UNIT_INDEX] || written[INSTANCE_UNIT_INDEX] {
         session
             .ok("app: reload systemd", "systemctl daemon-reload", None)
             .await?;
     }
-    let change = written.contains(&true).then_some(OnChange::Restart);
+    // The schema first: the release must find it in place when it starts.
+    if let (Some(target), Some(db)) = (app.migrate, app.database()) {
+        session.say(&format!("app: migrating database {} to {target}", db.name));
+        let step = format!("app: migrate database {} to {target}", db.name);
+        let out = session
+            .ok(&step, &migrate_script(target, &db.name), None)
+            .await?;
+        for line in out.stdout_str().lines() {
+            session.changed(line.to_string());
+        }
+    }
+    let out = session
+        .ok("app: release links", &links_script(app.release), None)
+        .await?;
+    let relinked = !out.stdout_str().trim().is_empty();
+    for line in out.stdout_str().lines() {
+        session.changed(line.to_string());
+    }
+    let change = (relinked
+        || written[current_app_index(app.release)]
+        || written[CONFIG_INDEX]
+        || written[UNIT_INDEX])
+        .then_some(OnChange::Restart);
     service::ensure(session, "app: service", SERVICE, change).await
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::Ipv4Addr;
 
+pub(crate) use super::release::Release;
 pub(crate) use crate::spec::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,12 +55,34 @@ pub(crate) struct NodeContext {
 pub(crate) struct AppConfig {
     /// The port the app listens on (8080 in the shipped labs).
     pub(crate) port: u16,
+    /// The release `todo.service` runs (every release is installed).
+    pub(crate) release: Release,
+    /// The databases config.ini names, the app's own first: it writes to and reads from that
+    /// one; the others are there for a move between databases by hand.
+    pub(crate) databases: Vec<AppDatabase>,
+    /// Set on one app node per database: run this release's migration on the app's database
+    /// before the app restarts (the newest release of the apps that share that database).
+    pub(crate) migrate: Option<Release>,
+}
+
+impl AppConfig {
+    /// The database the app writes to and reads from.
+    pub(crate) fn database(&self) -> Option<&AppDatabase> {
+        self.databases.first()
+    }
+}
+
+/// One database as the app sees it: a `[database NAME]` section of config.ini.
+#[derive(Debug, Clone)]
+pub(crate) struct AppDatabase {
+    /// The database node's name; the section's name.
+    pub(crate) name: String,
     /// The database node's lab address. For an app on the database node itself use the node's
     /// lab IP, not 127.0.0.1: the database user is admitted from the lab subnet only.
-    pub(crate) db_host: String,
-    pub(crate) db_engine: Engine,
-    /// Normally `db_engine.default_port()`.
-    pub(crate) db_port: u16,
+    pub(crate) host: String,
+    pub(crate) engine: Engine,
+    /// Normally `engine.default_port()`.
+    pub(crate) port: u16,
     pub(crate) db_name: String,
     pub(crate) db_user: String,
 }

@@ -2,7 +2,8 @@
 //! the addresses only end up in rendered text.
 
 use super::context::{
-    AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Role, Secrets,
+    AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Release, Role,
+    Secrets,
 };
 use ipnetwork::Ipv4Network;
 use std::net::Ipv4Addr;
@@ -48,20 +49,35 @@ pub(super) fn lb() -> NodeContext {
     ctx
 }
 
-pub(super) fn app_config(engine: Engine, db_host: &str) -> AppConfig {
-    AppConfig {
-        port: 8080,
-        db_host: db_host.into(),
-        db_engine: engine,
-        db_port: engine.default_port(),
+/// The app's own database: `db` (MariaDB, 10.20.0.20) or `pg` (PostgreSQL, 10.20.0.21).
+pub(super) fn app_database(engine: Engine) -> AppDatabase {
+    let (name, host) = match engine {
+        Engine::Mysql => ("db", "10.20.0.20"),
+        Engine::Postgres => ("pg", "10.20.0.21"),
+    };
+    AppDatabase {
+        name: name.into(),
+        host: host.into(),
+        engine,
+        port: engine.default_port(),
         db_name: "todo".into(),
         db_user: "todo".into(),
     }
 }
 
+/// An app of release v1 that migrates its database.
+pub(super) fn app_config(engine: Engine) -> AppConfig {
+    AppConfig {
+        port: 8080,
+        release: Release::V1,
+        databases: vec![app_database(engine)],
+        migrate: Some(Release::V1),
+    }
+}
+
 pub(super) fn app1() -> NodeContext {
     let mut ctx = node("app1", 11, &[Role::App]);
-    ctx.app = Some(app_config(Engine::Mysql, "10.20.0.20"));
+    ctx.app = Some(app_config(Engine::Mysql));
     ctx
 }
 

@@ -3,7 +3,7 @@
 //! `UPDATE_GOLDEN=1 cargo test roles::golden` and review the diff.
 
 use super::app::{self, AppEnv};
-use super::context::Engine;
+use super::context::{Engine, Release};
 use super::fixtures::{self, PASSWORD};
 use super::{haproxy, mysql, postgres};
 use std::path::PathBuf;
@@ -46,11 +46,39 @@ fn app_config_ini() {
 #[test]
 fn app_config_ini_for_postgres() {
     let mut ctx = fixtures::app1();
-    ctx.app = Some(fixtures::app_config(Engine::Postgres, "10.20.0.21"));
+    ctx.app = Some(fixtures::app_config(Engine::Postgres));
     let app = ctx.app.clone().expect("app settings");
     let text =
         app::render_config(&ctx, &app, &fixtures::secrets(), &AppEnv::node()).expect("renders");
     check_golden("config-postgres.ini", &text);
+}
+
+/// A lab with both engines: the app's own database first (write and read), the other one
+/// listed for a move by hand.
+#[test]
+fn app_config_ini_with_two_databases() {
+    let mut ctx = fixtures::app1();
+    let mut app = fixtures::app_config(Engine::Mysql);
+    app.databases.push(fixtures::app_database(Engine::Postgres));
+    ctx.app = Some(app.clone());
+    let text =
+        app::render_config(&ctx, &app, &fixtures::secrets(), &AppEnv::node()).expect("renders");
+    check_golden("config-two-databases.ini", &text);
+}
+
+#[test]
+fn app_instance_unit_and_readme() {
+    let ctx = fixtures::app1();
+    let mut app = ctx.app.clone().expect("app settings");
+    check_golden(
+        "todo@.service",
+        &app::render_instance_unit(&ctx).expect("renders"),
+    );
+    app.release = Release::V2;
+    check_golden(
+        "todo-README",
+        &app::render_readme(&ctx, &app).expect("renders"),
+    );
 }
 
 #[test]

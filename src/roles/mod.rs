@@ -12,11 +12,14 @@ mod files;
 mod haproxy;
 mod mysql;
 mod postgres;
+mod release;
 mod render;
 mod service;
 mod session;
 mod table;
 
+#[cfg(test)]
+mod app_tests;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
@@ -31,7 +34,8 @@ mod role_tests;
 mod role_tests_web;
 
 pub(crate) use context::{
-    AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Role, Secrets,
+    AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Release, Role,
+    Secrets,
 };
 pub(crate) use error::RoleError;
 pub(crate) use haproxy::{ServerState, server_status, set_server_state};

@@ -1,130 +1,17 @@
-//! Role logic against the scripted fake for the app and haproxy, a node with two roles, and
-//! the health checks.
+//! Role logic against the scripted fake for haproxy, a node with two roles, and the health
+//! checks. The app alone: `app_tests.rs`.
 
 use super::app;
-use super::context::Role;
+use super::context::{Release, Role};
 use super::files::{ManagedFile, state_script};
 use super::fixtures;
 use super::haproxy;
 use super::role_tests::as_root;
-use super::role_tests::{
-    assert_no_secret_leaks, commands, in_place, run_apply, service_cmd, state_of, upload_of,
-};
+use super::role_tests::{commands, in_place, run_apply, service_cmd, state_of};
 use super::{RoleHealth, health, mysql};
 use crate::remote::Output;
 use crate::remote::fake::{FakeRemote, answer, contains};
 use crate::ssh::upload_script;
-
-fn app_files() -> Vec<ManagedFile> {
-    let ctx = fixtures::app1();
-    let app = ctx.app.clone().expect("app settings");
-    app::files(&ctx, &app, &fixtures::secrets()).expect("renders")
-}
-
-fn app_fake(setup: &str, files: &str, service: &str) -> FakeRemote {
-    FakeRemote::new("app1")
-        .answers(contains("useradd"), vec![answer(0, setup)])
-        .answers(contains("sha256sum"), vec![answer(0, files)])
-        .answers(contains("chown"), vec![answer(0, "")])
-        .answers(contains("daemon-reload"), vec![answer(0, "")])
-        .answers(contains("systemctl is-enabled"), vec![answer(3, service)])
-        .answers(contains("systemctl enable"), vec![answer(0, "")])
-        .answers(contains("systemctl start"), vec![answer(0, "")])
-        .answers(contains("systemctl restart"), vec![answer(0, "")])
-}
-
-const APP_PATHS: [&str; 3] = [app::APP_PY_PATH, app::CONFIG_PATH, app::UNIT_PATH];
-
-#[tokio::test]
-async fn app_on_a_fresh_node_creates_user_dirs_files_and_starts() {
-    let ctx = fixtures::app1();
-    let files = app_files();
-    let setup = "user todo created\ndirectory /opt/todo set up\ndirectory /etc/todo set up\n\
-                 directory /var/lib/todo set up\ndirectory /var/lib/todo/uploads set up\n";
-    let fake = app_fake(setup, "missing\nmissing\nmissing\n", "disabled\ninactive\n");
-    let (result, said) = run_apply(&fake, &ctx).await;
-    let report = result.expect("apply succeeds");
-
-    let calls = fake.calls();
-    assert_eq!(
-        commands(&calls),
-        vec![
-            as_root(&app::setup_script()),
-            as_root(&state_script(&APP_PATHS)),
-            upload_of(&files[0]),
-            upload_of(&files[1]),
-            upload_of(&files[2]),
-            as_root("systemctl daemon-reload"),
-            state_of(app::SERVICE),
-            service_cmd("enable", "todo.service"),
-            service_cmd("start", "todo.service"),
-        ]
-    );
-    assert_eq!(calls[2].stdin_str().as_deref(), Some(app::APP_PY));
-    assert_eq!(
-        calls[3].stdin_str().as_deref(),
-        Some(files[1].contents.as_str())
-    );
-    assert_eq!(
-        (files[1].mode, files[1].owner.as_str()),
-        (0o640, "root:todo"),
-        "config.ini holds the password: not world-readable"
-    );
-    assert_eq!(
-        report.changed,
-        vec![
-            "user todo created",
-            "directory /opt/todo set up",
-            "directory /etc/todo set up",
-            "directory /var/lib/todo set up",
-            "directory /var/lib/todo/uploads set up",
-            "/opt/todo/app.py updated",
-            "/etc/todo/config.ini updated",
-            "/etc/systemd/system/todo.service updated",
-            "todo.service enabled",
-            "todo.service started",
-        ]
-    );
-    assert_no_secret_leaks(&calls, &said);
-}
-
-#[tokio::test]
-async fn app_on_a_configured_node_only_checks() {
-    let ctx = fixtures::app1();
-    let fake = app_fake("", &in_place(&app_files()), "enabled\nactive\n");
-    let (result, said) = run_apply(&fake, &ctx).await;
-    assert_eq!(
-        result.expect("apply succeeds").changed,
-        Vec::<String>::new()
-    );
-    assert_eq!(
-        commands(&fake.calls()),
-        vec![
-            as_root(&app::setup_script()),
-            as_root(&state_script(&APP_PATHS)),
-            state_of(app::SERVICE),
-        ]
-    );
-    assert_no_secret_leaks(&fake.calls(), &said);
-}
-
-#[tokio::test]
-async fn app_with_a_changed_config_restarts_without_a_daemon_reload() {
-    let ctx = fixtures::app1();
-    let files = app_files();
-    let state = format!(
-        "{}\n0000 640 root:todo\n{}\n",
-        files[0].state_line(),
-        files[2].state_line()
-    );
-    let fake = app_fake("", &state, "enabled\nactive\n");
-    let (result, _) = run_apply(&fake, &ctx).await;
-    assert_eq!(
-        result.expect("apply succeeds").changed,
-        vec!["/etc/todo/config.ini updated", "todo.service restarted"]
-    );
-    assert!(!commands(&fake.calls()).contains(&as_root("systemctl daemon-reload")));
-}
 
 fn haproxy_file() -> ManagedFile {
     let ctx = fixtures::lb();
@@ -243,7 +130,7 @@ async fn a_config_haproxy_rejects_is_not_installed_nor_reloaded() {
 async fn a_single_server_node_checks_the_database_before_the_app() {
     let mut ctx = fixtures::mysql_db();
     ctx.roles = vec![Role::App, Role::Mysql];
-    ctx.app = Some(fixtures::app_config(super::Engine::Mysql, "10.20.0.20"));
+    ctx.app = Some(fixtures::app_config(super::Engine::Mysql));
     let app = ctx.app.clone().expect("app settings");
     let app_files = app::files(&ctx, &app, &fixtures::secrets()).expect("renders");
     let cnf = ManagedFile {
@@ -266,7 +153,9 @@ async fn a_single_server_node_checks_the_database_before_the_app() {
             vec![answer(0, "enabled\nactive\n")],
         )
         .answers(contains("mysqladmin ping"), vec![answer(0, "")])
-        .answers(contains("--defaults-extra-file"), vec![answer(0, "3\n")]);
+        .answers(contains("--defaults-extra-file"), vec![answer(0, "3\n")])
+        .answers(contains("migrate --quiet"), vec![answer(0, "")])
+        .answers(contains("readlink"), vec![answer(0, "")]);
     let (result, _) = run_apply(&fake, &ctx).await;
     assert_eq!(
         result.expect("apply succeeds").changed,
@@ -281,17 +170,23 @@ async fn a_single_server_node_checks_the_database_before_the_app() {
             as_root(mysql::WAIT_SCRIPT),
             as_root(&mysql::probe_script(&ctx, &db)),
             as_root(&app::setup_script()),
-            as_root(&state_script(&APP_PATHS)),
+            as_root(&state_script(&paths(&app_files))),
+            as_root(&app::migrate_script(Release::V1, "db")),
+            as_root(&app::links_script(Release::V1)),
             state_of(app::SERVICE),
         ]
     );
+}
+
+fn paths(files: &[ManagedFile]) -> Vec<&str> {
+    files.iter().map(|f| f.path.as_str()).collect()
 }
 
 #[tokio::test]
 async fn health_reports_every_role_of_the_node() {
     let mut ctx = fixtures::mysql_db();
     ctx.roles = vec![Role::App, Role::Mysql];
-    ctx.app = Some(fixtures::app_config(super::Engine::Mysql, "10.20.0.20"));
+    ctx.app = Some(fixtures::app_config(super::Engine::Mysql));
     let fake = FakeRemote::new("db")
         .answers(contains("mysqladmin"),
             vec![answer(0, "LISTEN 0      80     0.0.0.0:3306 0.0.0.0:*\n")],

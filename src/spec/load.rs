@@ -14,7 +14,7 @@ const NETWORK_KEYS: &[&str] = &["name", "cidr", "mode", "domain", "dns"];
 const NODE_KEYS: &[&str] = &[
     "name", "roles", "ip", "network", "image", "cpus", "memory", "disk", "app", "haproxy",
 ];
-const APP_KEYS: &[&str] = &["database", "port"];
+const APP_KEYS: &[&str] = &["database", "port", "release"];
 const HAPROXY_KEYS: &[&str] = &["backends"];
 
 /// The lab, if the file has enough structure to validate further, and the problems found.
@@ -181,6 +181,9 @@ fn node(y: &Yaml, path: &str, r: &mut Report) -> Option<Node> {
             port: app
                 .get("port")
                 .and_then(|y| uint(y, &field("app.port"), r, PORT_HINT)),
+            release: app
+                .get("release")
+                .and_then(|y| string(y, &field("app.release"), r)),
         })
     });
     let haproxy = map.get("haproxy").and_then(|y| {

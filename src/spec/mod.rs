@@ -152,12 +152,13 @@ pub(crate) struct Node {
     pub haproxy: Option<HaproxySpec>,
 }
 
-/// `app: {database: NODE, port: N}` as written.
+/// `app: {database: NODE, port: N, release: vN}` as written.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct AppSpec {
     pub pos: Pos,
     pub database: Option<At<String>>,
     pub port: Option<At<u16>>,
+    pub release: Option<At<String>>,
 }
 
 /// `haproxy: {backends: [NODE...]}` as written.
@@ -213,6 +214,8 @@ pub(crate) struct AppOptions {
     /// the app resolves it at each new connection.
     pub database_host: Option<String>,
     pub port: u16,
+    /// The release `up` deploys (default v1).
+    pub release: crate::roles::Release,
 }
 
 #[derive(Clone, Debug, PartialEq)]

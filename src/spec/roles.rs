@@ -5,6 +5,7 @@ use super::defaults::DEFAULT_APP_PORT;
 use super::problem::Report;
 use super::suggest::did_you_mean;
 use super::{AppOptions, HaproxyOptions, Lab, Node, Pos, Role};
+use crate::roles::Release;
 use std::collections::{HashMap, HashSet};
 
 /// What already listens on `port` on `node`: SSH, or one of its roles (from the role table).
@@ -129,6 +130,7 @@ fn app(index: &Index<'_>, i: usize, node: &Node, r: &mut Report) -> AppOptions {
         database: None,
         database_host: None,
         port: port.map_or(DEFAULT_APP_PORT, |p| p.value),
+        release: Release::default(),
     };
     if !has(node, Role::App) {
         if let Some(spec) = spec {
@@ -161,6 +163,23 @@ fn app(index: &Index<'_>, i: usize, node: &Node, r: &mut Report) -> AppOptions {
                 format!("port {} is taken by {user} on this node", port.value),
                 format!("pick another port, e.g. {DEFAULT_APP_PORT}"),
             );
+        }
+    }
+    if let Some(wanted) = spec.and_then(|s| s.release.as_ref()) {
+        match Release::parse(&wanted.value) {
+            Some(release) => options.release = release,
+            None => {
+                let hint = match Release::parse(&wanted.value.to_lowercase()) {
+                    Some(release) => format!("write it in lowercase: `{release}`"),
+                    None => format!("the releases are {}", Release::list()),
+                };
+                r.error(
+                    Some(wanted.pos),
+                    &format!("nodes[{i}].app.release"),
+                    format!("there is no release `{}` of the todo app", wanted.value),
+                    hint,
+                );
+            }
         }
     }
     options.database = database(index, i, node, r);

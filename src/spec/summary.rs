@@ -30,7 +30,8 @@ impl fmt::Display for ValidLab {
                 node.disk_gib
             )?;
             if let Some(db) = &node.app.database {
-                write!(f, ", app on port {} using {db}", node.app.port)?;
+                let (port, release) = (node.app.port, node.app.release);
+                write!(f, ", app {release} on port {port} using {db}")?;
             }
             if !node.haproxy.backends.is_empty() {
                 write!(f, ", balancing {}", node.haproxy.backends.join(", "))?;

@@ -1,9 +1,11 @@
 #!/usr/bin/python3
-"""Runs the todo app (templates/app/app.py) for real against a real MariaDB or PostgreSQL on
-127.0.0.1 and exercises its whole API, including the faults it must make visible.
+"""Runs the todo app (every release of templates/app/app.py.hbs, as rendered) for real against a
+real MariaDB or PostgreSQL on 127.0.0.1 and exercises its whole API, including the faults it
+must make visible, then walks the releases v2..v5 with their migrations. With --engine both it
+runs both servers and moves the app from MariaDB to PostgreSQL with dual writes and todo-copy.
 
-Driven by src/roles/live_tests.rs, which renders config.ini, the provisioning SQL and pg_hba.conf
-into --dir with the same code the roles use on a node.
+Driven by src/roles/live_tests.rs, which renders config.ini, the provisioning SQL, pg_hba.conf and
+the releases into --dir with the same code the roles use on a node.
 
 Needs root: PostgreSQL runs as user postgres, and the app runs as user nobody in a private mount
 namespace with a 256 KiB tmpfs as its data directory, so that "disk full", "permission denied"
@@ -173,7 +175,7 @@ class App:
         self.port = cfg.getint("server", "port")
         self.upload_dir = cfg["server"]["upload_dir"]
         self.localtime = cfg["server"]["localtime"]
-        self.db = dict(cfg["database"])
+        self.db = dict(cfg[f"database {cfg['databases']['read'].strip()}"])
         self.data = os.path.dirname(self.upload_dir)
         self.app_py = app_py
         self.config_path = config_path
@@ -382,12 +384,196 @@ def exercise(db, app, c):
     c.ok("nothing was lost", names(body) == seed + ["Buy bread", "Early bird"], body)
 
 
+def run_tool(c, what, cmd, config, expect_ok=True):
+    """Runs a node tool (a release's migrate, todo-copy) as the app's config sees it."""
+    env = dict(os.environ, TODO_CONFIG=config)
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, cwd="/")
+    c.ok(f"{what} exits {'0' if expect_ok else 'non-zero'}",
+         (out.returncode == 0) == expect_ok, f"stdout:\n{out.stdout}\nstderr:\n{out.stderr}")
+    return out.stdout
+
+
+def restart(app, app_py):
+    app.stop()
+    app.app_py = app_py
+    app.start()
+
+
+def release_walk(db, app, c, releases):
+    """Every release in turn against the same data: migrate (twice: the second run changes
+    nothing), start it, check the shape of GET and POST /todos."""
+    config = app.config_path
+
+    def migrate(release, *flags):
+        return run_tool(c, f"{release}/migrate {' '.join(flags)}",
+                        [os.path.join(releases, release, "migrate"), *flags], config)
+
+    def start(release):
+        restart(app, os.path.join(releases, release, "app.py"))
+
+    out = migrate("v2", "--quiet")
+    c.ok("v2's migrate changes no schema and records v2",
+         out.strip().endswith("v2: recorded v2 in todo_migrations") and out.count("\n") == 1, out)
+    c.ok("run again, it prints nothing with --quiet", migrate("v2", "--quiet") == "")
+    out = migrate("v2")
+    c.ok("and without --quiet says there is nothing to do", "nothing to do" in out, out)
+    start("v2")
+    status, body = c.request("GET", "/todos")
+    c.ok("v2: GET /todos is a bare list of {title, done}",
+         status == 200 and body[0] == {"title": "Get Milk", "done": False}
+         and all(set(i) == {"title", "done"} for i in body), body)
+    status, body = c.request("POST", "/todos", {"title": "Wash the car", "done": True})
+    c.ok("v2: POST /todos takes and answers {title, done}",
+         (status, body) == (201, {"title": "Wash the car", "done": True}), body)
+    status, body = c.request("POST", "/todos", {"name": "old client"})
+    c.ok("v2: a v1 body is a 400 naming title", status == 400 and '"title" must' in body["error"],
+         body)
+
+    out = migrate("v3", "--dry-run")
+    c.ok("v3's migrate --dry-run says what it would add", "would add column todos.author" in out,
+         out)
+    out = migrate("v3", "--quiet")
+    c.ok("v3's migrate adds todos.author", "added column todos.author" in out, out)
+    c.ok("v3's migrate run again changes nothing", migrate("v3", "--quiet") == "")
+    start("v3")
+    status, body = c.request("GET", "/todos")
+    c.ok("v3: items have author Jane Doe",
+         status == 200 and body[0] == {"title": "Get Milk", "done": False, "author": "Jane Doe"},
+         body)
+    status, body = c.request("POST", "/todos", {"title": "Fix the fence", "author": "John Smith"})
+    c.ok("v3: POST /todos stores an author",
+         (status, body) == (201, {"title": "Fix the fence", "done": False,
+                                  "author": "John Smith"}), body)
+
+    out = migrate("v4", "--quiet")
+    c.ok("v4's migrate adds the first and last name columns and fills them from author",
+         "added columns todos.author_first_name and todos.author_last_name" in out
+         and "from author" in out, out)
+    c.ok("v4's migrate run again changes nothing", migrate("v4", "--quiet") == "")
+    start("v4")
+    # A row as a v3 server writes it during the expand phase: author only.
+    conn = db.connect_as_app(app.db)
+    with conn.cursor() as cur:
+        cur.execute("INSERT INTO todos (name, completed, created_at, author)"
+                    " VALUES (%s, %s, %s, %s)",
+                    ("Written by v3", False, datetime.datetime.utcnow(), "Ada Lovelace"))
+    conn.close()
+    status, body = c.request("GET", "/todos")
+    by_title = {i["title"]: i for i in body}
+    c.ok("v4: items have author, author_first_name, author_last_name",
+         status == 200 and by_title["Fix the fence"] == {
+             "title": "Fix the fence", "done": False, "author": "John Smith",
+             "author_first_name": "John", "author_last_name": "Smith"}, body)
+    c.ok("v4: a row only v3 wrote reads with its names split from author",
+         by_title["Written by v3"]["author_first_name"] == "Ada"
+         and by_title["Written by v3"]["author_last_name"] == "Lovelace", body)
+    status, body = c.request("POST", "/todos", {"title": "Plant", "author_first_name": "Grace",
+                                                "author_last_name": "Hopper"})
+    c.ok("v4: POST /todos with the names also writes author",
+         (status, body) == (201, {"title": "Plant", "done": False, "author": "Grace Hopper",
+                                  "author_first_name": "Grace", "author_last_name": "Hopper"}),
+         body)
+
+    out = migrate("v5", "--quiet")
+    c.ok("v5's migrate fills the names v3 left empty, then drops author",
+         "filled author_first_name and author_last_name of 1 rows" in out
+         and "dropped column todos.author" in out, out)
+    c.ok("v5's migrate run again changes nothing", migrate("v5", "--quiet") == "")
+    start("v5")
+    status, body = c.request("GET", "/todos")
+    by_title = {i["title"]: i for i in body}
+    c.ok("v5: items have the names and no author",
+         status == 200 and all("author" not in i for i in body)
+         and by_title["Written by v3"] == {"title": "Written by v3", "done": False,
+                                            "author_first_name": "Ada",
+                                            "author_last_name": "Lovelace"}, body)
+    status, body = c.request("POST", "/todos", {"title": "Last", "author_first_name": "Alan",
+                                                "author_last_name": "Turing"})
+    c.ok("v5: POST /todos stores the names",
+         (status, body) == (201, {"title": "Last", "done": False, "author_first_name": "Alan",
+                                  "author_last_name": "Turing"}), body)
+    out = migrate("v3", "--dry-run")
+    c.ok("going back, v3's migrate --dry-run would add author again",
+         "would add column todos.author" in out, out)
+    start("v1")
+    status, body = c.request("GET", "/todos")
+    c.ok("v1 still reads a v5 schema in its own shape",
+         status == 200 and body["todos"][0] == {"name": "Get Milk", "completed": False}, body)
+
+
+def engine_move(dbs, app, c, releases, todo_copy):
+    """A live move from MariaDB to PostgreSQL with the parts on the node: dual writes, the copy
+    tool, then reads and writes on PostgreSQL alone."""
+    config = app.config_path
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(config)
+
+    def use(write, read):
+        cfg["databases"]["write"] = write
+        cfg["databases"]["read"] = read
+        with open(config, "w") as f:
+            cfg.write(f)
+        restart(app, os.path.join(releases, "v1", "app.py"))
+
+    def rows(engine):
+        conn = dbs[engine].connect_as_app(dict(cfg[f"database {engine}"]))
+        with conn.cursor() as cur:
+            cur.execute("SELECT id, name, completed FROM todos ORDER BY id")
+            found = [(i, n, bool(d)) for i, n, d in cur.fetchall()]
+        conn.close()
+        return found
+
+    def copy(*extra):
+        return run_tool(c, "todo-copy", [todo_copy, "--from", "mysql", "--to", "postgres",
+                                         *extra], config)
+
+    c.ok("the config names both databases, the app's own in write and read",
+         cfg["databases"]["write"] == "mysql" and cfg["databases"]["read"] == "mysql"
+         and cfg.has_section("database postgres"), dict(cfg["databases"]))
+    for engine in ("mysql", "postgres"):
+        out = run_tool(c, f"v3/migrate --database {engine}",
+                       [os.path.join(releases, "v3", "migrate"), "--quiet", "--database", engine],
+                       config)
+        c.ok(f"v3's migrate --database {engine} changes only that one",
+             out.startswith(f"{engine} (") and "added column todos.author" in out, out)
+    app.start()
+    c.request("POST", "/todos", {"name": "only in mysql"})
+    use("mysql, postgres", "mysql")
+    status, body = c.request("POST", "/todos", {"name": "in both"})
+    c.ok("with write = mysql, postgres a POST is a 201", status == 201, body)
+    my, pg = rows("mysql"), rows("postgres")
+    c.ok("the item went to both databases with the same id",
+         my[-1] == pg[-1] == (my[-1][0], "in both", False) and "only in mysql" not in
+         [n for _, n, _ in pg], (my, pg))
+    out = copy()
+    c.ok("todo-copy copies every item and says the highest id",
+         f"copied {len(my)} items from mysql to postgres" in out
+         and f"next time use --since {my[-1][0]}" in out, out)
+    c.ok("then both databases hold the same items", rows("postgres") == rows("mysql"))
+    out = copy("--since", str(my[-1][0]))
+    c.ok("todo-copy --since the highest id copies nothing more",
+         "copied 0 items" in out and rows("postgres") == rows("mysql"), out)
+    out = copy()
+    c.ok("todo-copy run again changes nothing", rows("postgres") == rows("mysql"), out)
+    use("mysql, postgres", "postgres")
+    _, body = c.request("GET", "/todos")
+    c.ok("with read = postgres every item is listed",
+         [t["name"] for t in body["todos"]] == [n for _, n, _ in rows("mysql")], body)
+    use("postgres", "postgres")
+    status, body = c.request("POST", "/todos", {"name": "postgres alone"})
+    pg = rows("postgres")
+    c.ok("with write = postgres a new item is numbered after the copied ones",
+         status == 201 and pg[-1][1] == "postgres alone" and pg[-1][0] > my[-1][0], pg)
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--engine", choices=["mysql", "postgres"], required=True)
+    parser.add_argument("--engine", choices=["mysql", "postgres", "both"], required=True)
     parser.add_argument("--dir", required=True)
-    parser.add_argument("--app", required=True)
+    parser.add_argument("--releases", required=True, help="releases/vN/{app.py,migrate}")
+    parser.add_argument("--todo-copy", required=True)
     parser.add_argument("--db-port", type=int, required=True)
+    parser.add_argument("--db-port2", type=int, help="PostgreSQL's port with --engine both")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("test_app.py needs root: it runs postgres as user postgres and the app as "
@@ -395,29 +581,41 @@ def main():
     # `timeout` stops us with SIGTERM: turn that into an exit so the finally blocks run.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("stopped by SIGTERM"))
 
-    db = (MariaDB if args.engine == "mysql" else Postgres)(args.dir, args.db_port)
-    app = App(args.dir, args.app, os.path.join(args.dir, "config.ini"))
+    if args.engine == "both":
+        dbs = {"mysql": MariaDB(args.dir, args.db_port),
+               "postgres": Postgres(args.dir, args.db_port2)}
+    else:
+        dbs = {args.engine: (MariaDB if args.engine == "mysql" else Postgres)(args.dir,
+                                                                               args.db_port)}
+    app = App(args.dir, os.path.join(args.releases, "v1", "app.py"),
+              os.path.join(args.dir, "config.ini"))
     set_zone(app, "Etc/UTC")
     started = time.monotonic()
+    checks = Checks(app)
     try:
-        db.init()
-        took = db.start()
-        print(f"# {args.engine} initialised and started in {time.monotonic() - started:.1f}s"
-              f" (start {took:.1f}s)", flush=True)
-        with open(os.path.join(args.dir, "provision.sql")) as f:
-            db.admin_sql(f.read())
-        app.start()
-        checks = Checks(app)
-        exercise(db, app, checks)
+        for engine, db in dbs.items():
+            db.init()
+            took = db.start()
+            print(f"# {engine} initialised and started in {time.monotonic() - started:.1f}s"
+                  f" (start {took:.1f}s)", flush=True)
+            with open(os.path.join(args.dir, f"provision-{engine}.sql")) as f:
+                db.admin_sql(f.read())
+        if args.engine == "both":
+            engine_move(dbs, app, checks, args.releases, args.todo_copy)
+        else:
+            db = dbs[args.engine]
+            app.start()
+            exercise(db, app, checks)
+            release_walk(db, app, checks, args.releases)
     finally:
         app.stop()
-        db.stop()
+        for db in dbs.values():
+            db.stop()
     print(f"# total {time.monotonic() - started:.1f}s")
     print("# the app's stderr (the journal on a node):")
     for line in app.log().splitlines():
         print(f"#   {line}")
     print(f"{checks.passed} passed, 0 failed")
-
 
 if __name__ == "__main__":
     main()

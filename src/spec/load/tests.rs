@@ -66,6 +66,7 @@ fn parses_every_field_with_its_position() {
             },
             database: Some(at("web".to_string(), 14, 21)),
             port: Some(at(80, 14, 32)),
+            release: None,
         })
     );
     assert_eq!(

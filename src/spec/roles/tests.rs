@@ -89,7 +89,8 @@ fn a_lab_without_app_needs_no_database() {
         AppOptions {
             database_host: None,
             database: None,
-            port: 8080
+            port: 8080,
+            release: crate::roles::Release::V1,
         }
     );
 }
@@ -266,7 +267,8 @@ fn app_port_80_on_a_single_server() {
         AppOptions {
             database_host: None,
             database: Some("s".to_string()),
-            port: 80
+            port: 80,
+            release: crate::roles::Release::V1,
         }
     );
 }
@@ -276,5 +278,34 @@ fn a_role_listed_twice() {
     assert_eq!(
         problems(&lab(&["{name: db, roles: [mysql, mysql]}"])),
         ["t.yaml:6:31: nodes[0].roles: role `mysql` is listed twice\n  hint: list each role once"]
+    );
+}
+
+#[test]
+fn app_release_is_v1_unless_the_file_picks_another() {
+    let yaml = lab(&[
+        "{name: a, roles: [app], app: {release: v3}}",
+        "{name: b, roles: [app]}",
+        "{name: db, roles: [postgres]}",
+    ]);
+    let releases: Vec<Release> = valid(&yaml).nodes.iter().map(|n| n.app.release).collect();
+    assert_eq!(releases, [Release::V3, Release::V1, Release::V1]);
+}
+
+#[test]
+fn an_unknown_release_is_one_error_listing_the_releases() {
+    let yaml = lab(&[
+        "{name: a, roles: [app], app: {release: v9}}",
+        "{name: b, roles: [app], app: {release: V2}}",
+        "{name: db, roles: [mysql]}",
+    ]);
+    assert_eq!(
+        problems(&yaml),
+        [
+            "t.yaml:6:44: nodes[0].app.release: there is no release `v9` of the todo app\n  \
+             hint: the releases are v1, v2, v3, v4, v5",
+            "t.yaml:7:44: nodes[1].app.release: there is no release `V2` of the todo app\n  \
+             hint: write it in lowercase: `v2`",
+        ]
     );
 }

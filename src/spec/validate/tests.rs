@@ -1,4 +1,5 @@
 use super::*;
+use crate::roles::Release;
 use crate::spec::testutil::{HEAD, host, problems, problems_with, run_with, valid};
 use crate::spec::{AppOptions, HaproxyOptions, NetMode, Role, Severity, check};
 use std::path::{Path, PathBuf};
@@ -208,6 +209,7 @@ fn node(name: &str, roles: Vec<Role>, ip: [u8; 4], memory_mib: u64) -> ValidNode
             database_host: None,
             database: None,
             port: 8080,
+            release: crate::roles::Release::V1,
         },
         haproxy: HaproxyOptions {
             backends: Vec::new(),
@@ -270,10 +272,53 @@ fn shipped_single_server_lab() {
         database_host: None,
         database: Some("server".to_string()),
         port: 80,
+        release: crate::roles::Release::V1,
     };
     let lab = check_shipped("labs/single-server.yaml");
     assert_eq!(lab.networks, [lan("10.79.0.0/24", "single-server.lab")]);
     assert_eq!(lab.nodes, [server]);
+}
+
+#[test]
+fn shipped_postgres_and_two_engine_labs() {
+    let lab = check_shipped("labs/pg-three-tier.yaml");
+    let db: Vec<(&str, &[Role])> = lab
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.roles.as_slice()))
+        .collect();
+    assert_eq!(db[3], ("db", &[Role::Postgres][..]));
+    assert!(
+        lab.nodes[1..3]
+            .iter()
+            .all(|n| n.app.database.as_deref() == Some("db") && n.app.release == Release::V1)
+    );
+    let lab = check_shipped("labs/two-engines.yaml");
+    let roles: Vec<&[Role]> = lab.nodes.iter().map(|n| n.roles.as_slice()).collect();
+    assert_eq!(
+        roles,
+        [
+            &[Role::Haproxy][..],
+            &[Role::App],
+            &[Role::Mysql],
+            &[Role::Postgres]
+        ]
+    );
+    assert_eq!(lab.nodes[1].app.database.as_deref(), Some("mysql"));
+}
+
+/// Every lab file in `labs/` validates (levels live in `labs/levels/` and have their own test).
+#[test]
+fn every_shipped_lab_validates() {
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir("labs").expect("labs/ is there") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            check_shipped(path.to_str().expect("utf-8 path"));
+            seen.push(path);
+        }
+    }
+    assert!(seen.len() >= 5, "{seen:?}");
 }
 
 #[test]
@@ -285,7 +330,7 @@ fn validate_output_for_a_valid_lab() {
         lab.to_string(),
         "t.yaml: lab `t` is valid\n\
          network lan: 10.77.0.0/24 nat, gateway 10.77.0.1, domain t.lab\n\
-         node web: 10.77.0.10 on lan, roles [app], image debian-12, 1 cpu, 512 MiB, 8 GiB, app on port 8080 using db\n\
+         node web: 10.77.0.10 on lan, roles [app], image debian-12, 1 cpu, 512 MiB, 8 GiB, app v1 on port 8080 using db\n\
          node db: 10.77.0.11 on lan, roles [mysql], image debian-12, 1 cpu, 512 MiB, 8 GiB\n"
     );
 }
