@@ -739,6 +739,10 @@ fn e2e_faults_on_three_tier() {
 
 /// The converge test's lab: lb, the apps named, db. Written into the sandbox's home.
 fn converge_lab(sb: &Sandbox, apps: &[(&str, u32)]) -> String {
+    converge_lab_at(sb, apps, "v1")
+}
+
+fn converge_lab_at(sb: &Sandbox, apps: &[(&str, u32)], release: &str) -> String {
     let mut yaml = String::from(
         "name: converge\ndefaults:\n  image: debian-12\n  cpus: 1\n  disk: 8\nnetworks:\n  - name: lan\n    cidr: 10.79.0.0/24\n    mode: nat\nnodes:\n",
     );
@@ -749,7 +753,7 @@ fn converge_lab(sb: &Sandbox, apps: &[(&str, u32)]) -> String {
     );
     for (name, memory) in apps {
         yaml += &format!(
-            "  - name: {name}\n    roles: [app]\n    memory: {memory}\n    app:\n      database: db\n"
+            "  - name: {name}\n    roles: [app]\n    memory: {memory}\n    app:\n      database: db\n      release: {release}\n"
         );
     }
     yaml += "  - name: db\n    roles: [mysql]\n    memory: 768\n";
@@ -763,13 +767,13 @@ fn converge_lab(sb: &Sandbox, apps: &[(&str, u32)]) -> String {
 struct Client(Option<std::process::Child>);
 
 impl Client {
-    fn start(sb: &Sandbox, report: &std::path::Path) -> Client {
+    fn start(sb: &Sandbox, report: &std::path::Path, write_ratio: &str) -> Client {
         let child = std::process::Command::new("ip")
             .args(["netns", "exec", &sb.ns, env!("CARGO_BIN_EXE_firedrill")])
             .args(["client", "--lab", "converge", "--rate", "8"])
             .args([
                 "--write-ratio",
-                "0.25",
+                write_ratio,
                 "--duration",
                 "1200s",
                 "--timeout",
@@ -809,6 +813,15 @@ impl Drop for Client {
     fn drop(&mut self) {
         self.interrupt();
     }
+}
+
+fn ip_of(sb: &Sandbox, node: &str) -> String {
+    lab_status(sb)["nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().find(|n| n["name"] == node))
+        .and_then(|n| n["ip"].as_str())
+        .unwrap_or_else(|| panic!("no node {node} in status"))
+        .to_string()
 }
 
 fn resolves(sb: &Sandbox, from: &str, name: &str) -> Option<String> {
@@ -853,7 +866,7 @@ fn e2e_converge_a_running_lab() {
 
     // Add app2 under load.
     let report = sb.home().join("client-add.jsonl");
-    let client = Client::start(&sb, &report);
+    let client = Client::start(&sb, &report, "0.25");
     std::thread::sleep(std::time::Duration::from_secs(15));
     let add = sb.firedrill(&["up", &file, "--accel", "tcg"]);
     add.assert_success("up with app2");
@@ -885,8 +898,40 @@ fn e2e_converge_a_running_lab() {
         lb_backends(&sb).starts_with("2/2")
     });
 
+    // A new release on every app node, one node at a time behind haproxy: a reading client sees
+    // no failed request (v1 clients' writes are refused by v2 by design, so this one only reads).
+    let file = converge_lab_at(&sb, &[("app1", 448), ("app2", 448)], "v2");
+    let report = sb.home().join("client-release.jsonl");
+    let client = Client::start(&sb, &report, "0");
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    let rollout = sb.firedrill(&["up", &file, "--accel", "tcg"]);
+    rollout.assert_success("up with release v2");
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let summary = client.stop(&report);
+    assert_eq!(
+        summary["failed"], 0,
+        "requests failed during the rollout: {summary}"
+    );
+    let lb = format!("http://{}", ip_of(&sb, "lb"));
+    let mut served_by = std::collections::BTreeSet::new();
+    for _ in 0..6 {
+        let r = sb.http("GET", &format!("{lb}/todos"), None);
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(r.header("x-release"), Some("v2"), "{r:?}");
+        let body: serde_json::Value = serde_json::from_str(&r.body).expect("JSON body");
+        let items = body.as_array().expect("v2 answers a list");
+        assert!(
+            items
+                .iter()
+                .all(|t| t["title"].is_string() && t["done"].is_boolean()),
+            "{body}"
+        );
+        served_by.insert(r.header("x-served-by").unwrap_or_default().to_string());
+    }
+    assert_eq!(served_by.len(), 2, "both app nodes serve v2: {served_by:?}");
+
     // A new size goes into the definition and waits for --restart.
-    let file = converge_lab(&sb, &[("app1", 448), ("app2", 512)]);
+    let file = converge_lab_at(&sb, &[("app1", 448), ("app2", 512)], "v2");
     let resize = sb.firedrill(&["up", &file, "--accel", "tcg"]);
     assert_eq!(
         resize.status, 1,
@@ -925,10 +970,10 @@ fn e2e_converge_a_running_lab() {
         dominfo.stdout
     );
 
-    // Remove app2 under load.
-    let file = converge_lab(&sb, &[("app1", 448)]);
+    // Remove app2 under load (v2 clients write v2's shape: this client only reads).
+    let file = converge_lab_at(&sb, &[("app1", 448)], "v2");
     let report = sb.home().join("client-remove.jsonl");
-    let client = Client::start(&sb, &report);
+    let client = Client::start(&sb, &report, "0");
     std::thread::sleep(std::time::Duration::from_secs(10));
     let remove = sb.firedrill(&["up", &file, "--accel", "tcg"]);
     remove.assert_success("up without app2");
