@@ -2,7 +2,7 @@
 //! is one line that says what to type instead.
 
 use super::ClientError;
-use super::expect::Expect;
+use super::stream::Stream;
 use hyper::Uri;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,20 +10,16 @@ use std::time::Duration;
 /// A run, fully checked.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    /// GET target.
-    pub(crate) url: Uri,
-    /// POST target for `--write-ratio`: the same host, path `/todos`.
-    pub(crate) post_url: Uri,
-    pub(crate) rate: f64,
+    /// One from the flags, or those of `--streams`; all go to the same host.
+    pub(crate) streams: Vec<Stream>,
     /// `None`: until Ctrl-C.
     pub(crate) duration: Option<Duration>,
     pub(crate) timeout: Duration,
-    pub(crate) expects: Vec<Expect>,
-    pub(crate) write_ratio: f64,
     pub(crate) report: Option<PathBuf>,
+    /// `--ledger`: every acknowledged write is appended here.
+    pub(crate) ledger: Option<PathBuf>,
     /// Percent, e.g. 99.9.
     pub(crate) slo: f64,
-    pub(crate) max_inflight: usize,
     /// The lab's event log, when the run targets a lab.
     pub(crate) events: Option<PathBuf>,
 }

@@ -6,6 +6,7 @@ It keeps a to-do list in MariaDB/MySQL or PostgreSQL and answers:
     GET  /todos              {"todos": [{"name": "Get Milk", "completed": false}, ...]}
     GET  /todos?since=today  only the items created today, on this server's local calendar
     POST /todos              stores {"name": "...", "completed": false}; answers 201 with it
+                             and its new "id"
     GET  /healthz            200 when the database answers, 503 when it does not
     POST /upload             stores the request body as a file in the upload directory
 
@@ -216,11 +217,13 @@ class TodoHandler(BaseHTTPRequestHandler):
         if not isinstance(completed, bool):
             raise BadRequest('"completed" must be true or false')
         created_at = datetime.datetime.now(UTC).replace(tzinfo=None)
-        self.server.db.query(
-            "INSERT INTO todos (name, completed, created_at) VALUES (%s, %s, %s)",
+        # RETURNING works on both engines (MariaDB 10.5+), so the answer names the new row:
+        # `firedrill client verify` finds each acknowledged write by it.
+        rows = self.server.db.query(
+            "INSERT INTO todos (name, completed, created_at) VALUES (%s, %s, %s) RETURNING id",
             (name, completed, created_at),
         )
-        self.send_json(201, {"name": name, "completed": completed})
+        self.send_json(201, {"id": rows[0][0], "name": name, "completed": completed})
 
     def healthz(self, query, body):
         try:

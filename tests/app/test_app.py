@@ -282,8 +282,10 @@ def exercise(db, app, c):
              {"name": "Read the runbook", "completed": True}], body)
 
     status, body = c.request("POST", "/todos", {"name": "Buy bread", "completed": False})
-    c.ok("POST /todos answers 201 with the item",
-         (status, body) == (201, {"name": "Buy bread", "completed": False}), body)
+    c.ok("POST /todos answers 201 with the item and its new id",
+         status == 201 and isinstance(body.get("id"), int)
+         and {k: v for k, v in body.items() if k != "id"} == {"name": "Buy bread", "completed": False},
+         body)
     conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
     _, first = c.request("GET", "/todos", conn=conn)
     _, second = c.request("GET", "/todos", conn=conn)  # same connection: HTTP/1.1 keep-alive
