@@ -21,6 +21,8 @@ mod target;
 mod template;
 mod timer;
 mod verify;
+#[cfg(test)]
+mod verify_live_tests;
 mod verify_run;
 #[cfg(test)]
 mod verify_tests;
