@@ -30,10 +30,8 @@ mod verify_tests;
 use crate::paths::Home;
 use chrono::{FixedOffset, Local, Offset};
 use config::Config;
-use expect::Expect;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use stream::Stream;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -282,70 +280,6 @@ pub(crate) enum ClientCommand {
     Verify(verify_run::VerifyArgs),
 }
 
-fn request_flag(flag: &'static str, value: &str, e: stream::Invalid) -> ClientError {
-    ClientError::BadRequestFlag {
-        flag,
-        value: value.to_string(),
-        reason: e.reason,
-        hint: e.hint,
-    }
-}
-
-/// The one stream the flags describe.
-fn flag_stream(
-    args: &ClientArgs,
-    url: &hyper::Uri,
-    post_url: &hyper::Uri,
-    timeout: std::time::Duration,
-) -> Result<Stream, ClientError> {
-    let rate = config::parse_rate(&args.rate)?;
-    let expects = args
-        .expect
-        .iter()
-        .map(|e| Expect::parse(e))
-        .collect::<Result<Vec<_>, _>>()?;
-    let write_ratio = config::parse_write_ratio(&args.write_ratio)?;
-    let max_inflight = match &args.max_inflight {
-        Some(m) => config::parse_max_inflight(m)?,
-        None => config::default_max_inflight(rate, timeout),
-    };
-    let method = stream::parse_method(&args.method)
-        .map_err(|e| request_flag("--method", &args.method, e))?;
-    let headers = args
-        .header
-        .iter()
-        .map(|h| stream::parse_header(h).map_err(|e| request_flag("--header", h, e)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let body = args
-        .body
-        .as_deref()
-        .map(|b| {
-            stream::parse_body(b).map_err(|reason| ClientError::BadRequestFlag {
-                flag: "--body",
-                value: b.to_string(),
-                reason,
-                hint: "write the body as it is sent, e.g. '{\"name\": \"task {{seq}} {{word}}\"}'",
-            })
-        })
-        .transpose()?;
-    let url = match &args.path {
-        Some(p) => stream::with_path(url, p).map_err(|e| request_flag("--path", p, e))?,
-        None => url.clone(),
-    };
-    Ok(Stream {
-        name: stream::DEFAULT_NAME.to_string(),
-        rate,
-        method,
-        url,
-        post_url: post_url.clone(),
-        headers,
-        body,
-        expects,
-        write_ratio,
-        max_inflight,
-    })
-}
-
 fn configure(args: &ClientArgs, home: &Home) -> Result<Config, ClientError> {
     let duration = args
         .duration
@@ -373,7 +307,7 @@ fn configure(args: &ClientArgs, home: &Home) -> Result<Config, ClientError> {
                     .transpose()?,
             },
         ),
-        None => flag_stream(args, url, post, timeout).map(|s| vec![s]),
+        None => config::flag_stream(args, url, post, timeout).map(|s| vec![s]),
     };
     check_only(&placeholder, &placeholder)?;
     let target = target::resolve(home, args.lab.as_deref(), args.url.as_deref())?;
