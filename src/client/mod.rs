@@ -176,6 +176,8 @@ impl ClientError {
             | ClientError::SeveralLabsUp { .. }
             | ClientError::LabHasNoService { .. }
             | ClientError::ReportCreate { .. } => 2,
+            // `verify` with no lab up, or a bad --lab: the user's to change.
+            ClientError::LabState(e) if e.is_usage() => 2,
             ClientError::LabState(_)
             | ClientError::ReportWrite { .. }
             | ClientError::LedgerWrite { .. }

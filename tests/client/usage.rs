@@ -145,6 +145,13 @@ fn verify_needs_a_ledger_with_writes() {
             "the ledger {path} holds no writes: run `firedrill client --ledger {path}` with writes (--write-ratio, or a stream with method POST) first"
         ),
     );
+    std::fs::write(&empty, r#"{"ts":"2024-05-01T14:03:03.120Z","stream":"w","seq":0,"method":"POST","path":"/todos","status":201,"id":1,"content":{"id":1}}"#)
+        .expect("write");
+    let run = Client::new()
+        .args(&["verify", "--ledger", &path])
+        .run(Duration::from_secs(10));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
     refused(
         &["verify", "--ledger", "/nonexistent/l.jsonl"],
         "--ledger /nonexistent/l.jsonl: cannot read the file: No such file or directory (os error 2); check the path",
