@@ -103,7 +103,7 @@ enum Command {
         command: crate::image::command::ImageCommand,
     },
     /// Send open-loop traffic to the lab's service and show, second by second, what a user feels
-    Client(crate::client::ClientArgs),
+    Client(Box<crate::client::ClientArgs>),
     /// Play an incident level: bring its lab up, start the mock client, break it, brief you.
     Play {
         /// A level id from labs/levels/ (e.g. disk-full) or a level file.

@@ -142,6 +142,59 @@ fn e2e_three_tier_serves_todos_through_the_load_balancer() {
     let r = sb.http("GET", &format!("http://{}:8080/todos", ip(other)), None);
     assert!(r.body.contains(&item), "{other} does not see {item}: {r:?}");
 
+    // Every write the mock client saw acknowledged is in the database; a row deleted by hand is
+    // reported lost, by id, and `verify` exits 1.
+    let ledger = sb.home().join("writes.jsonl").display().to_string();
+    sb.firedrill(&[
+        "client",
+        "--rate",
+        "4",
+        "--duration",
+        "5s",
+        "--write-ratio",
+        "0.5",
+        "--slo",
+        "50",
+        "--ledger",
+        &ledger,
+    ])
+    .assert_success("client --ledger");
+    let writes: Vec<serde_json::Value> = std::fs::read_to_string(&ledger)
+        .expect("the ledger")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a ledger line"))
+        .collect();
+    assert!(writes.len() >= 5, "few acknowledged writes: {writes:?}");
+    let verified = sb.firedrill(&["client", "verify", "--ledger", &ledger]);
+    verified.assert_success("client verify");
+    let n = writes.len();
+    assert!(
+        verified
+            .stdout
+            .contains(&format!("\n0 of {n} acknowledged writes lost\n")),
+        "{}",
+        verified.stdout
+    );
+    let id = writes[0]["id"]
+        .as_u64()
+        .expect("the app returns the new row's id");
+    let sql = format!("'DELETE FROM todos WHERE id = {id}'");
+    sb.firedrill(&["ssh", "db", "--", "sudo", "mysql", "todo", "-e", &sql])
+        .assert_success("delete one acknowledged row");
+    let verified = sb.firedrill(&["client", "verify", "--ledger", &ledger]);
+    assert_eq!(verified.status, 1, "{}", verified.stdout);
+    assert!(
+        verified
+            .stdout
+            .contains(&format!("\n1 of {n} acknowledged writes lost\n"))
+            && verified
+                .stdout
+                .contains(&format!("(id {id}, acknowledged "))
+            && verified.stdout.contains("missing on db (mysql)"),
+        "{}",
+        verified.stdout
+    );
+
     // With the app stopped on app1, every request through lb still succeeds.
     sb.firedrill(&["ssh", "app1", "--", "sudo", "systemctl", "stop", "todo"])
         .assert_success("stop todo on app1");

@@ -3,6 +3,7 @@
 
 use super::ClientError;
 use super::expect::Expect;
+use super::stream::{self, Stream};
 use hyper::Uri;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,20 +11,16 @@ use std::time::Duration;
 /// A run, fully checked.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    /// GET target.
-    pub(crate) url: Uri,
-    /// POST target for `--write-ratio`: the same host, path `/todos`.
-    pub(crate) post_url: Uri,
-    pub(crate) rate: f64,
+    /// One from the flags, or those of `--streams`; all go to the same host.
+    pub(crate) streams: Vec<Stream>,
     /// `None`: until Ctrl-C.
     pub(crate) duration: Option<Duration>,
     pub(crate) timeout: Duration,
-    pub(crate) expects: Vec<Expect>,
-    pub(crate) write_ratio: f64,
     pub(crate) report: Option<PathBuf>,
+    /// `--ledger`: every acknowledged write is appended here.
+    pub(crate) ledger: Option<PathBuf>,
     /// Percent, e.g. 99.9.
     pub(crate) slo: f64,
-    pub(crate) max_inflight: usize,
     /// The lab's event log, when the run targets a lab.
     pub(crate) events: Option<PathBuf>,
 }
@@ -153,6 +150,70 @@ pub(crate) fn parse_max_inflight(s: &str) -> Result<usize, ClientError> {
 pub(crate) fn default_max_inflight(rate: f64, timeout: Duration) -> usize {
     let window = rate * (timeout.as_secs_f64() + 1.0);
     (window.ceil() as usize).clamp(1, 1_000)
+}
+
+fn request_flag(flag: &'static str, value: &str, e: stream::Invalid) -> ClientError {
+    ClientError::BadRequestFlag {
+        flag,
+        value: value.to_string(),
+        reason: e.reason,
+        hint: e.hint,
+    }
+}
+
+/// The one stream the flags describe.
+pub(super) fn flag_stream(
+    args: &super::ClientArgs,
+    url: &hyper::Uri,
+    post_url: &hyper::Uri,
+    timeout: std::time::Duration,
+) -> Result<Stream, ClientError> {
+    let rate = parse_rate(&args.rate)?;
+    let expects = args
+        .expect
+        .iter()
+        .map(|e| Expect::parse(e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let write_ratio = parse_write_ratio(&args.write_ratio)?;
+    let max_inflight = match &args.max_inflight {
+        Some(m) => parse_max_inflight(m)?,
+        None => default_max_inflight(rate, timeout),
+    };
+    let method = stream::parse_method(&args.method)
+        .map_err(|e| request_flag("--method", &args.method, e))?;
+    let headers = args
+        .header
+        .iter()
+        .map(|h| stream::parse_header(h).map_err(|e| request_flag("--header", h, e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let body = args
+        .body
+        .as_deref()
+        .map(|b| {
+            stream::parse_body(b).map_err(|reason| ClientError::BadRequestFlag {
+                flag: "--body",
+                value: b.to_string(),
+                reason,
+                hint: "write the body as it is sent, e.g. '{\"name\": \"task {{seq}} {{word}}\"}'",
+            })
+        })
+        .transpose()?;
+    let url = match &args.path {
+        Some(p) => stream::with_path(url, p).map_err(|e| request_flag("--path", p, e))?,
+        None => url.clone(),
+    };
+    Ok(Stream {
+        name: stream::DEFAULT_NAME.to_string(),
+        rate,
+        method,
+        url,
+        post_url: post_url.clone(),
+        headers,
+        body,
+        expects,
+        write_ratio,
+        max_inflight,
+    })
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod class;
 mod config;
 mod expect;
+mod ledger;
 mod outage;
 mod output;
 mod pool;
@@ -12,13 +13,23 @@ mod request;
 mod run;
 mod schedule;
 mod stats;
+mod stream;
+mod streams_file;
+#[cfg(test)]
+mod streams_file_tests;
 mod target;
+mod template;
 mod timer;
+mod verify;
+#[cfg(test)]
+mod verify_live_tests;
+mod verify_run;
+#[cfg(test)]
+mod verify_tests;
 
 use crate::paths::Home;
 use chrono::{FixedOffset, Local, Offset};
 use config::Config;
-use expect::Expect;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use thiserror::Error;
@@ -53,6 +64,31 @@ pub(crate) enum ClientError {
     BadWriteRatio { value: String },
     #[error("--max-inflight {value}: give a whole number above 0, e.g. --max-inflight 1000")]
     BadMaxInflight { value: String },
+    /// `--method`, `--header`, `--path` or `--body`.
+    #[error("{flag} {value}: {reason}; {hint}")]
+    BadRequestFlag {
+        flag: &'static str,
+        value: String,
+        reason: String,
+        hint: &'static str,
+    },
+    #[error("{problems}")]
+    Streams { problems: String },
+    #[error("--streams {path}: cannot read the file: {source}; check the path")]
+    StreamsRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--ledger {path}: cannot open the file: {source}; choose a writable path")]
+    LedgerOpen {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot append to the ledger {path}: {source}; check the disk space")]
+    LedgerWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("lab {lab} is not up: run `firedrill up LAB.yaml`")]
     LabNotUp { lab: String },
     #[error("--lab {0}: run `firedrill list` for the labs on this host")]
@@ -77,10 +113,43 @@ pub(crate) enum ClientError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("--ledger {path}: cannot read the file: {source}; check the path")]
+    LedgerRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the ledger {path} holds no writes: run `firedrill client --ledger {path}` with writes (--write-ratio, or a stream with method POST) first"
+    )]
+    LedgerEmpty { path: PathBuf },
+    #[error("{}", no_database(lab, asked.as_deref(), databases))]
+    NoDatabase {
+        lab: String,
+        asked: Option<String>,
+        databases: String,
+    },
+    #[error("{node}: {message}; check that the lab is up (`firedrill status`)")]
+    VerifyRemote { node: String, message: String },
+    #[error("{0}; check that the database runs (`firedrill status`)")]
+    VerifyDump(crate::remote::CommandFailed),
+    #[error("{node}: cannot read the todo table: {reason}")]
+    VerifyTable { node: String, reason: String },
     #[error("cannot start the client: {0}; check the process limits (ulimit -u, ulimit -n)")]
     Runtime(std::io::Error),
     #[error("cannot start a sending thread: {0}; check the process limits (ulimit -u)")]
     Shard(std::io::Error),
+}
+
+fn no_database(lab: &str, asked: Option<&str>, databases: &str) -> String {
+    match (asked, databases.is_empty()) {
+        (_, true) => format!("lab {lab} has no database node (role mysql or postgres) to verify"),
+        (Some(node), false) => {
+            format!(
+                "--node {node}: not a database node of lab {lab}; its database nodes: {databases}"
+            )
+        }
+        (None, false) => format!("lab {lab}: no database node found"),
+    }
 }
 
 impl ClientError {
@@ -94,14 +163,27 @@ impl ClientError {
             | ClientError::BadSlo { .. }
             | ClientError::BadWriteRatio { .. }
             | ClientError::BadMaxInflight { .. }
+            | ClientError::BadRequestFlag { .. }
+            | ClientError::Streams { .. }
+            | ClientError::StreamsRead { .. }
+            | ClientError::LedgerOpen { .. }
+            | ClientError::LedgerRead { .. }
+            | ClientError::LedgerEmpty { .. }
+            | ClientError::NoDatabase { .. }
             | ClientError::LabNotUp { .. }
             | ClientError::NoLabUp
             | ClientError::BadLabName(_)
             | ClientError::SeveralLabsUp { .. }
             | ClientError::LabHasNoService { .. }
             | ClientError::ReportCreate { .. } => 2,
+            // `verify` with no lab up, or a bad --lab: the user's to change.
+            ClientError::LabState(e) if e.is_usage() => 2,
             ClientError::LabState(_)
             | ClientError::ReportWrite { .. }
+            | ClientError::LedgerWrite { .. }
+            | ClientError::VerifyRemote { .. }
+            | ClientError::VerifyDump(_)
+            | ClientError::VerifyTable { .. }
             | ClientError::Runtime(_)
             | ClientError::Shard(_) => 1,
         }
@@ -111,7 +193,10 @@ impl ClientError {
 /// The flags, as typed. Numbers and durations stay text here so that a bad value gets the same
 /// one-line message as every other bad input, instead of clap's multi-line usage.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct ClientArgs {
+    #[command(subcommand)]
+    command: Option<ClientCommand>,
     /// The lab whose service to load and whose events to show (default: the only lab up).
     #[arg(long, value_name = "NAME")]
     lab: Option<String>,
@@ -137,9 +222,34 @@ pub(crate) struct ClientArgs {
         allow_hyphen_values = true
     )]
     timeout: String,
+    /// The request's path (and query), in place of the target's, e.g. /todos?since=today.
+    #[arg(long, value_name = "PATH")]
+    path: Option<String>,
+    /// The request's method.
+    #[arg(long, value_name = "METHOD", default_value = "GET")]
+    method: String,
+    /// A header to send, e.g. 'X-Client: drill' (repeatable).
+    #[arg(long, value_name = "'NAME: VALUE'")]
+    header: Vec<String>,
+    /// The request's body: sent as is, with {{seq}} the request's number and {{word}} a random
+    /// word, e.g. '{"name": "task {{seq}} {{word}}"}'.
+    #[arg(long, value_name = "TEMPLATE")]
+    body: Option<String>,
     /// A JSON path and type every answer must have, e.g. todos[].completed:bool (repeatable).
     #[arg(long, value_name = "PATH:TYPE")]
     expect: Vec<String>,
+    /// Several named streams from a YAML file, each with its rate, request and checks, in place
+    /// of --rate, --path, --method, --header, --body, --expect and --write-ratio.
+    #[arg(
+        long,
+        value_name = "FILE.yaml",
+        conflicts_with_all = ["rate", "path", "method", "header", "body", "expect", "write_ratio"]
+    )]
+    streams: Option<PathBuf>,
+    /// Append every acknowledged write (a 2xx answer to a POST or PUT) to this file, for
+    /// `firedrill client verify`.
+    #[arg(long, value_name = "FILE.jsonl")]
+    ledger: Option<PathBuf>,
     /// The fraction of requests that are POST /todos with a new item.
     #[arg(
         long,
@@ -165,47 +275,61 @@ pub(crate) struct ClientArgs {
     max_inflight: Option<String>,
 }
 
+/// `firedrill client verify`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum ClientCommand {
+    /// Check that every write a `--ledger` file holds is in the lab's database(s), unchanged.
+    Verify(verify_run::VerifyArgs),
+}
+
 fn configure(args: &ClientArgs, home: &Home) -> Result<Config, ClientError> {
-    let rate = config::parse_rate(&args.rate)?;
     let duration = args
         .duration
         .as_deref()
         .map(|d| config::parse_duration("--duration", d))
         .transpose()?;
     let timeout = config::parse_duration("--timeout", &args.timeout)?;
-    let expects = args
-        .expect
-        .iter()
-        .map(|e| Expect::parse(e))
-        .collect::<Result<Vec<_>, _>>()?;
-    let write_ratio = config::parse_write_ratio(&args.write_ratio)?;
     let slo = config::parse_slo(&args.slo)?;
-    let max_inflight = match &args.max_inflight {
-        Some(m) => config::parse_max_inflight(m)?,
-        None => config::default_max_inflight(rate, timeout),
-    };
     if let Some(u) = &args.url {
         config::parse_url(u)?; // a bad URL is reported before looking for labs
     }
+    // Checked before looking for labs too: a typo is reported at once, wherever it is.
+    let placeholder: hyper::Uri = "http://localhost/todos".parse().expect("a constant URL");
+    let check_only = |url: &hyper::Uri, post: &hyper::Uri| match &args.streams {
+        Some(file) => streams_file::read(
+            file,
+            &streams_file::Shared {
+                url,
+                post_url: post,
+                timeout,
+                max_inflight: args
+                    .max_inflight
+                    .as_deref()
+                    .map(config::parse_max_inflight)
+                    .transpose()?,
+            },
+        ),
+        None => config::flag_stream(args, url, post, timeout).map(|s| vec![s]),
+    };
+    check_only(&placeholder, &placeholder)?;
     let target = target::resolve(home, args.lab.as_deref(), args.url.as_deref())?;
     let (url, post_url) = config::parse_url(&target.url)?;
     Ok(Config {
-        url,
-        post_url,
-        rate,
+        streams: check_only(&url, &post_url)?,
         duration,
         timeout,
-        expects,
-        write_ratio,
         report: args.report.clone(),
+        ledger: args.ledger.clone(),
         slo,
-        max_inflight,
         events: target.lab.map(|l| l.events_file()),
     })
 }
 
 /// Runs `firedrill client`; `Ok(false)` when the run missed the SLO.
 pub(crate) fn run(args: &ClientArgs) -> Result<bool, ClientError> {
+    if let Some(ClientCommand::Verify(v)) = &args.command {
+        return verify_run::run(v);
+    }
     let cfg = configure(args, &Home::from_env())?;
     let style = output::Style {
         color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),

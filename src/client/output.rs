@@ -91,18 +91,24 @@ fn fmt_percentiles(p: Option<Percentiles>, with_p90: bool) -> String {
     }
 }
 
-/// `14:03:07 +5s  sent 50  ok 48  failed 2 (5xx 2)  dropped 0  inflight 1  p50 ... 96.00% ok`
-pub(crate) fn second_line(s: &SecondStats, start: DateTime<Utc>, slo: f64, style: Style) -> String {
+/// `14:03:07 +5s  sent 50  ok 48  failed 2 (5xx 2)  dropped 0  inflight 1  p50 ... 96.00% ok`;
+/// with a `label` (the stream's name, when a run has several) after the time: `+5s  old  sent`.
+pub(crate) fn second_line(
+    s: &SecondStats,
+    start: DateTime<Utc>,
+    slo: f64,
+    label: Option<&str>,
+    style: Style,
+) -> String {
     let at = start + Duration::from_secs(s.second);
     let failed = s.counts.failed();
     let dropped = s.counts.get(Class::Dropped);
-    let mut line = format!(
-        "{} +{}s  sent {}  ok {}  ",
-        style.clock(at, false),
-        s.second,
-        s.sent,
-        s.counts.get(Class::Ok)
-    );
+    let mut line = format!("{} +{}s  ", style.clock(at, false), s.second);
+    if let Some(name) = label {
+        line.push_str(&style.paint(BOLD, name));
+        line.push_str("  ");
+    }
+    let _ = write!(line, "sent {}  ok {}  ", s.sent, s.counts.get(Class::Ok));
     if failed > 0 {
         let text = format!("failed {} ({})", failed, breakdown(&s.counts));
         line.push_str(&style.paint(RED, &text));
@@ -149,12 +155,14 @@ pub(crate) fn event_line(e: &Event, style: Style) -> String {
 }
 
 /// What the summary needs besides the totals.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct RunInfo {
     pub(crate) start: DateTime<Utc>,
     pub(crate) elapsed: Duration,
     pub(crate) rate: f64,
     pub(crate) slo: f64,
+    /// The stream's name, when the run has several.
+    pub(crate) stream: Option<String>,
 }
 
 pub(crate) fn summary(t: &Totals, run: &RunInfo, style: Style) -> String {
@@ -163,10 +171,14 @@ pub(crate) fn summary(t: &Totals, run: &RunInfo, style: Style) -> String {
     let achieved = t
         .achieved_rate
         .map_or("-".to_string(), |r| format!("{r:.1}/s"));
+    let title = match &run.stream {
+        Some(name) => format!("summary of stream {name}"),
+        None => "summary".to_string(),
+    };
     let _ = writeln!(
         out,
         "{} {} to {} ({:.1}s), target {}/s, achieved {}",
-        style.paint(BOLD, "summary"),
+        style.paint(BOLD, &title),
         style.clock(run.start, false),
         style.clock(end, false),
         run.elapsed.as_secs_f64(),
@@ -270,6 +282,7 @@ mod tests {
                 class: Class::Ok,
                 latency: Some(ms(2)),
                 reason: None,
+                ack: None,
             },
         );
         s.done(
@@ -280,6 +293,7 @@ mod tests {
                 class: Class::Http5xx,
                 latency: Some(ms(30)),
                 reason: Some("HTTP 500".into()),
+                ack: None,
             },
         );
         s.dropped(2, ms(700), "every slot busy");
@@ -289,7 +303,7 @@ mod tests {
     #[test]
     fn second_line_plain() {
         assert_eq!(
-            second_line(&sample(), start(), 99.9, plain()),
+            second_line(&sample(), start(), 99.9, None, plain()),
             "14:03:02 +0s  sent 2  ok 1  failed 1 (5xx 1)  dropped 1  inflight 0  p50 2.00ms  p99 30.0ms  max 30.0ms  33.33% ok"
         );
     }
@@ -300,7 +314,7 @@ mod tests {
             color: true,
             ..plain()
         };
-        let line = second_line(&sample(), start(), 99.9, style);
+        let line = second_line(&sample(), start(), 99.9, None, style);
         assert!(line.contains("\x1b[31mfailed 1 (5xx 1)\x1b[0m"), "{line}");
         assert!(line.contains("\x1b[31m33.33% ok\x1b[0m"), "{line}");
     }
@@ -342,6 +356,7 @@ mod tests {
                 class: Class::Ok,
                 latency: Some(ms(1)),
                 reason: None,
+                ack: None,
             },
         );
         s.done(
@@ -352,6 +367,7 @@ mod tests {
                 class: Class::Http5xx,
                 latency: Some(ms(1)),
                 reason: Some("HTTP 500".into()),
+                ack: None,
             },
         );
         s.done(
@@ -362,6 +378,7 @@ mod tests {
                 class: Class::Http5xx,
                 latency: Some(ms(1)),
                 reason: Some("HTTP 503".into()),
+                ack: None,
             },
         );
         s.done(
@@ -372,6 +389,7 @@ mod tests {
                 class: Class::Ok,
                 latency: Some(ms(1)),
                 reason: None,
+                ack: None,
             },
         );
         let t = s.finish();
@@ -390,6 +408,7 @@ mod tests {
             elapsed: ms(400),
             rate: 10.0,
             slo: 99.9,
+            stream: None,
         };
         assert_eq!(
             summary(&t, &run, plain()),

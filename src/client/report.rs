@@ -67,9 +67,17 @@ impl From<&Counts> for ClassCounts {
     }
 }
 
-/// One second of the run; `ts` is the start of the second.
+/// The stream of a record written before runs had several: the one the flags describe.
+fn default_stream() -> String {
+    crate::client::stream::DEFAULT_NAME.to_string()
+}
+
+/// One second of one stream of the run; `ts` is the start of the second.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct SecondRecord {
+    /// The stream's name (`default` for the flags' stream, and in reports from before streams).
+    #[serde(default = "default_stream")]
+    pub(crate) stream: String,
     pub(crate) second: u64,
     #[serde(
         serialize_with = "crate::events::ser_ts",
@@ -109,8 +117,11 @@ pub(crate) struct StretchRecord {
     seconds: f64,
 }
 
+/// One stream's summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct SummaryRecord {
+    #[serde(default = "default_stream")]
+    stream: String,
     start: String,
     end: String,
     target_rate: f64,
@@ -133,9 +144,10 @@ pub(crate) struct SummaryRecord {
     slo_met: bool,
 }
 
-pub(crate) fn second_json(s: &SecondStats, start: DateTime<Utc>) -> String {
+pub(crate) fn second_json(s: &SecondStats, start: DateTime<Utc>, stream: &str) -> String {
     let p = |f: fn(&Percentiles) -> f64| s.latency.as_ref().map(f);
     let rec = Record::Second(SecondRecord {
+        stream: stream.to_string(),
         second: s.second,
         ts: start + Duration::from_secs(s.second),
         sent: s.sent,
@@ -157,10 +169,11 @@ pub(crate) fn event_json(e: &Event) -> String {
     serde_json::to_string(&Record::Event(e.clone())).unwrap_or_default()
 }
 
-pub(crate) fn summary_json(t: &Totals, run: &RunInfo) -> String {
+pub(crate) fn summary_json(t: &Totals, run: &RunInfo, stream: &str) -> String {
     let p = |f: fn(&Percentiles) -> f64| t.latency.as_ref().map(f);
     let availability = t.availability();
     let rec = Record::Summary(SummaryRecord {
+        stream: stream.to_string(),
         start: ts(run.start),
         end: ts(run.start + run.elapsed),
         target_rate: run.rate,
@@ -271,13 +284,14 @@ mod tests {
                 class: Class::Http413,
                 latency: Some(Duration::from_millis(413)),
                 reason: Some("HTTP 413".into()),
+                ack: None,
             },
         );
-        let line = second_json(&s.flush(1), start);
+        let line = second_json(&s.flush(1), start, "default");
         // 413 ms falls in a histogram bucket whose top is 413.183 ms.
         assert_eq!(
             line,
-            r#"{"type":"second","second":1,"ts":"2024-05-01T14:03:03.000Z","sent":1,"ok":0,"failed":1,"dropped":0,"classes":{"refused":0,"timeout":0,"reset":0,"5xx":0,"4xx":0,"413":1,"json":0,"other":0},"p50_ms":413.183,"p99_ms":413.183,"max_ms":413.183,"success_ratio":0.0,"inflight":0,"lag_max_ms":0.3}"#
+            r#"{"type":"second","stream":"default","second":1,"ts":"2024-05-01T14:03:03.000Z","sent":1,"ok":0,"failed":1,"dropped":0,"classes":{"refused":0,"timeout":0,"reset":0,"5xx":0,"4xx":0,"413":1,"json":0,"other":0},"p50_ms":413.183,"p99_ms":413.183,"max_ms":413.183,"success_ratio":0.0,"inflight":0,"lag_max_ms":0.3}"#
         );
     }
 
@@ -285,15 +299,33 @@ mod tests {
     #[test]
     fn every_record_round_trips_through_its_line() {
         let (start, mut s) = one_sent();
-        let second = second_json(&s.flush(1), start);
+        let second = second_json(&s.flush(1), start, "old-client");
         let event = event_json(&Event::now(
             crate::events::EventKind::FaultInjected,
             Some("app1"),
             "fault injected on app1",
         ));
-        for line in [&second, &event] {
+        let info = RunInfo {
+            start,
+            elapsed: Duration::from_secs(2),
+            rate: 5.0,
+            slo: 99.9,
+            stream: Some("old-client".into()),
+        };
+        let summary = summary_json(&s.finish(), &info, "old-client");
+        for line in [&second, &event, &summary] {
             let record: Record = serde_json::from_str(line).expect("the line parses");
             assert_eq!(&serde_json::to_string(&record).unwrap(), line);
+        }
+        assert!(
+            summary.starts_with(r#"{"type":"summary","stream":"old-client","#),
+            "{summary}"
+        );
+        // A report from before streams: its records belong to the flags' stream.
+        let old = second.replace(r#""stream":"old-client","#, "");
+        match serde_json::from_str::<Record>(&old).expect("an old line parses") {
+            Record::Second(s) => assert_eq!(s.stream, "default"),
+            other => panic!("not a second: {other:?}"),
         }
         let read = crate::levels::client_report::ClientReport::parse(
             Path::new("run.jsonl"),

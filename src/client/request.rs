@@ -3,9 +3,10 @@
 //! the client was late still shows the wait (no coordinated omission).
 
 use super::class::{Class, classify_error, classify_status, error_reason, timeout_reason};
-use super::config::Config;
 use super::expect::Expect;
 use super::pool::{Pool, SendError};
+use super::stream::Stream;
+use super::template::Template;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
@@ -24,18 +25,38 @@ pub(crate) struct Outcome {
     pub(crate) latency: Option<Duration>,
     /// Why it failed, for the summary; `None` for ok.
     pub(crate) reason: Option<String>,
+    /// An acknowledged write, for the ledger (only when there is one).
+    pub(crate) ack: Option<Box<Ack>>,
 }
 
-/// Everything needed to send requests; shared by all request tasks.
+/// A write the server acknowledged: a 2xx to a POST or PUT, and what it answered.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ack {
+    pub(crate) seq: u64,
+    pub(crate) method: Method,
+    pub(crate) path: String,
+    pub(crate) status: u16,
+    /// The answer as JSON (`Null` when it is not JSON).
+    pub(crate) content: serde_json::Value,
+}
+
+/// Everything needed to send one stream's requests; shared by all its request tasks.
 #[derive(Debug)]
 pub(crate) struct Sender {
     pool: Pool,
+    method: Method,
     /// The request targets in origin form (`/todos`): the connection already names the host.
     get: Uri,
     post: Uri,
-    host: HeaderValue,
+    /// The default headers and the stream's, in the order they are sent.
+    headers: hyper::HeaderMap,
+    body: Option<Template>,
+    /// Picks `{{word}}`: differs from run to run.
+    seed: u64,
     expects: Vec<Expect>,
     timeout: Duration,
+    /// Whether to keep acknowledged writes (`--ledger`).
+    ledger: bool,
 }
 
 /// `/path?query` of a URL.
@@ -47,68 +68,117 @@ fn origin_form(uri: &Uri) -> Uri {
 }
 
 impl Sender {
-    pub(crate) fn new(cfg: &Config) -> Sender {
+    pub(crate) fn new(stream: &Stream, timeout: Duration, ledger: bool, seed: u64) -> Sender {
         // `parse_url` made sure there is a host; the port defaults to HTTP's.
-        let authority = cfg.url.authority().map_or("", |a| a.as_str());
-        let host = cfg.url.host().unwrap_or_default();
-        let port = cfg.url.port_u16().unwrap_or(80);
+        let authority = stream.url.authority().map_or("", |a| a.as_str());
+        let host = stream.url.host().unwrap_or_default();
+        let port = stream.url.port_u16().unwrap_or(80);
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert(
+            HOST,
+            HeaderValue::from_str(authority).unwrap_or(HeaderValue::from_static("localhost")),
+        );
+        headers.insert(
+            USER_AGENT,
+            HeaderValue::from_static(concat!("firedrill-client/", env!("CARGO_PKG_VERSION"))),
+        );
+        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+        if stream.body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        // The stream's own replace the defaults of the same name.
+        for (name, _) in &stream.headers {
+            headers.remove(name);
+        }
+        for (name, value) in &stream.headers {
+            headers.append(name.clone(), value.clone());
+        }
         Sender {
             pool: Pool::new(format!("{host}:{port}")),
-            get: origin_form(&cfg.url),
-            post: origin_form(&cfg.post_url),
-            host: HeaderValue::from_str(authority).unwrap_or(HeaderValue::from_static("localhost")),
-            expects: cfg.expects.clone(),
-            timeout: cfg.timeout,
+            method: stream.method.clone(),
+            get: origin_form(&stream.url),
+            post: origin_form(&stream.post_url),
+            headers,
+            body: stream.body.clone(),
+            seed,
+            expects: stream.expects.clone(),
+            timeout,
+            ledger,
         }
     }
 
-    /// Sends request `index` (a write when `write`) that was due at `scheduled`.
+    /// Sends request `index` (a `--write-ratio` write when `write`) that was due at `scheduled`.
     pub(crate) async fn send(&self, index: u64, write: bool, scheduled: Instant) -> Outcome {
         let deadline = scheduled + self.timeout;
         match tokio::time::timeout_at(deadline, self.exchange(index, write)).await {
             Ok(Ok((status, body))) => {
                 let latency = scheduled.elapsed();
                 let (class, reason) = self.judge(status, &body, write);
+                let ack = (self.ledger && class == Class::Ok)
+                    .then(|| self.ack(index, write, status, &body))
+                    .flatten();
                 Outcome {
                     class,
                     latency: Some(latency),
                     reason,
+                    ack,
                 }
             }
             Ok(Err((class, reason))) => Outcome {
                 class,
                 latency: None,
                 reason: Some(reason),
+                ack: None,
             },
             Err(_) => Outcome {
                 class: Class::Timeout,
                 latency: None,
                 reason: Some(timeout_reason(self.timeout)),
+                ack: None,
             },
         }
     }
 
-    async fn exchange(&self, index: u64, write: bool) -> Result<(u16, Bytes), (Class, String)> {
-        let builder = Request::builder()
-            .header(HOST, self.host.clone())
-            .header(
-                USER_AGENT,
-                concat!("firedrill-client/", env!("CARGO_PKG_VERSION")),
-            )
-            .header(ACCEPT, "application/json");
-        let req = if write {
-            builder
-                .method(Method::POST)
-                .uri(self.post.clone())
-                .header(CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(new_item(index))))
+    /// The write request `index` was, if it was one.
+    fn ack(&self, index: u64, write: bool, status: u16, body: &[u8]) -> Option<Box<Ack>> {
+        let (method, uri) = if write {
+            (Method::POST, &self.post)
         } else {
-            builder
-                .method(Method::GET)
-                .uri(self.get.clone())
-                .body(Full::new(Bytes::new()))
+            (self.method.clone(), &self.get)
         };
-        let req = req.map_err(|e| (Class::Other, e.to_string()))?;
+        if method != Method::POST && method != Method::PUT {
+            return None;
+        }
+        Some(Box::new(Ack {
+            seq: index,
+            method,
+            path: uri.to_string(),
+            status,
+            content: serde_json::from_slice(body).unwrap_or(serde_json::Value::Null),
+        }))
+    }
+
+    async fn exchange(&self, index: u64, write: bool) -> Result<(u16, Bytes), (Class, String)> {
+        let mut req = if write {
+            let mut req = Request::new(Full::new(Bytes::from(new_item(index))));
+            *req.method_mut() = Method::POST;
+            *req.uri_mut() = self.post.clone();
+            req
+        } else {
+            let body = match &self.body {
+                Some(t) => Bytes::from(t.render(index, self.seed)),
+                None => Bytes::new(),
+            };
+            let mut req = Request::new(Full::new(body));
+            *req.method_mut() = self.method.clone();
+            *req.uri_mut() = self.get.clone();
+            req
+        };
+        *req.headers_mut() = self.headers.clone();
+        if write {
+            req.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
         let (resp, conn) = self.pool.send(req).await.map_err(|e| {
             let class = classify_error(e.as_error(), matches!(e, SendError::Connect(_)));
             (class, error_reason(e.as_error()))

@@ -3,6 +3,7 @@
 
 use super::ClientError;
 use super::config::Config;
+use super::ledger::{LedgerFile, Write as LedgerWrite};
 use super::output::{self, RunInfo, Style};
 use super::report::{self, ReportFile};
 use super::schedule::{self, Msg};
@@ -25,6 +26,7 @@ struct Sink {
     slo: f64,
     start_wall: DateTime<Utc>,
     report: Option<ReportFile>,
+    ledger: Option<LedgerFile>,
     tail: Option<EventTail>,
     /// Events read but belonging to a second not yet printed.
     pending: Vec<Event>,
@@ -69,22 +71,35 @@ impl Sink {
         Ok(())
     }
 
-    fn second(&mut self, stats: &mut Stats, second: u64) -> Result<(), ClientError> {
+    /// Second `second` of every stream: a line each, named when there are several.
+    fn second(&mut self, streams: &mut [StreamRun], second: u64) -> Result<(), ClientError> {
         self.read_events();
         let end = self.start_wall + Duration::from_secs(second + 1);
         self.events_before(Some(end))?;
-        let s = stats.flush(second);
-        self.print(&output::second_line(
-            &s,
-            self.start_wall,
-            self.slo,
-            self.style,
-        ));
-        if let Some(r) = self.report.as_mut() {
-            r.line(&report::second_json(&s, self.start_wall))?;
+        let several = streams.len() > 1;
+        for run in streams {
+            let s = run.stats.flush(second);
+            let label = several.then_some(run.name.as_str());
+            self.print(&output::second_line(
+                &s,
+                self.start_wall,
+                self.slo,
+                label,
+                self.style,
+            ));
+            if let Some(r) = self.report.as_mut() {
+                r.line(&report::second_json(&s, self.start_wall, &run.name))?;
+            }
         }
         Ok(())
     }
+}
+
+/// One stream's counting, as the collector keeps it.
+struct StreamRun {
+    name: String,
+    rate: f64,
+    stats: Stats,
 }
 
 /// How often the collector takes the shards' messages. Polling, rather than being woken by each
@@ -92,37 +107,60 @@ impl Sink {
 const DRAIN_EVERY: Duration = Duration::from_millis(10);
 
 /// Takes every message waiting; `false` once every shard and request is finished.
-fn drain(rx: &mut mpsc::UnboundedReceiver<Msg>, stats: &mut Stats, rate: f64) -> bool {
+fn drain(
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
+    streams: &mut [StreamRun],
+    sink: &Sink,
+) -> Result<bool, ClientError> {
     loop {
         match rx.try_recv() {
-            Ok(Msg::Sent { scheduled, lag }) => stats.sent(scheduled, lag),
+            Ok(Msg::Sent {
+                stream,
+                scheduled,
+                lag,
+            }) => streams[stream].stats.sent(scheduled, lag),
             Ok(Msg::Done {
+                stream,
                 index,
                 scheduled,
                 completed,
                 outcome,
-            }) => stats.done(index, scheduled, completed, &outcome),
+            }) => {
+                let run = &mut streams[stream];
+                if let (Some(ledger), Some(ack)) = (&sink.ledger, &outcome.ack) {
+                    ledger.append(&LedgerWrite::new(
+                        ack,
+                        &run.name,
+                        sink.start_wall + completed,
+                    ))?;
+                }
+                run.stats.done(index, scheduled, completed, &outcome);
+            }
             Ok(Msg::Dropped {
+                stream,
                 first,
                 end,
                 step,
                 reason,
             }) => {
+                let run = &mut streams[stream];
                 for index in (first..end).step_by(step as usize) {
-                    stats.dropped(index, schedule::due(index, rate), &reason);
+                    run.stats
+                        .dropped(index, schedule::due(index, run.rate), &reason);
                 }
             }
-            Err(TryRecvError::Empty) => return true,
-            Err(TryRecvError::Disconnected) => return false,
+            Err(TryRecvError::Empty) => return Ok(true),
+            Err(TryRecvError::Disconnected) => return Ok(false),
         }
     }
 }
 
-/// Runs the load until the duration is over or Ctrl-C; `Ok(true)` when the SLO was met. Runs on
-/// the collector's runtime; the requests go out from the shards' threads.
+/// Runs the load until the duration is over or Ctrl-C; `Ok(true)` when every stream met the SLO.
+/// Runs on the collector's runtime; the requests go out from the shards' threads.
 pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> {
     let cfg = Arc::new(cfg);
     let report = cfg.report.as_deref().map(ReportFile::create).transpose()?;
+    let ledger = cfg.ledger.as_deref().map(LedgerFile::open).transpose()?;
     // Opened before the first request: events from before the run are history.
     let tail = cfg.events.clone().map(EventTail::from_end);
     let (stop, stopped) = watch::channel(false);
@@ -135,9 +173,6 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
     });
 
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let total = cfg
-        .duration
-        .map_or(u64::MAX, |d| schedule::total_requests(cfg.rate, d));
     let start = Instant::now();
     let start_wall = Utc::now();
     let mut sink = Sink {
@@ -145,12 +180,25 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
         slo: cfg.slo,
         start_wall,
         report,
+        ledger,
         tail,
         pending: Vec::new(),
     };
-    schedule::spawn_shards(&cfg, total, tx, stopped, start).map_err(ClientError::Shard)?;
+    for index in 0..cfg.streams.len() {
+        schedule::spawn_shards(&cfg, index, tx.clone(), stopped.clone(), start)
+            .map_err(ClientError::Shard)?;
+    }
+    drop(tx);
 
-    let mut stats = Stats::new();
+    let mut streams: Vec<StreamRun> = cfg
+        .streams
+        .iter()
+        .map(|s| StreamRun {
+            name: s.name.clone(),
+            rate: s.rate,
+            stats: Stats::new(),
+        })
+        .collect();
     let mut second = 0u64;
     let tick_at = |second: u64| start + Duration::from_secs(second + 1) + GRACE;
     let tick = tokio::time::sleep_until(tick_at(second).into());
@@ -160,13 +208,13 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
     loop {
         tokio::select! {
             _ = poll.tick() => {
-                if !drain(&mut rx, &mut stats, cfg.rate) {
+                if !drain(&mut rx, &mut streams, &sink)? {
                     break;
                 }
             }
             _ = &mut tick => {
-                let open = drain(&mut rx, &mut stats, cfg.rate);
-                sink.second(&mut stats, second)?;
+                let open = drain(&mut rx, &mut streams, &sink)?;
+                sink.second(&mut streams, second)?;
                 second += 1;
                 tick.as_mut().reset(tick_at(second).into());
                 if !open {
@@ -179,24 +227,30 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
 
     let elapsed = start.elapsed();
     // The partial last second, and any second whose results came in after the last tick.
-    if let Some(last) = stats.last_second() {
+    if let Some(last) = streams.iter().filter_map(|s| s.stats.last_second()).max() {
         for s in second..=last.max(second) {
-            sink.second(&mut stats, s)?;
+            sink.second(&mut streams, s)?;
         }
     }
     sink.read_events();
     sink.events_before(None)?;
 
-    let totals = stats.finish();
-    let info = RunInfo {
-        start: start_wall,
-        elapsed,
-        rate: cfg.rate,
-        slo: cfg.slo,
-    };
-    sink.print(output::summary(&totals, &info, style).trim_end());
-    if let Some(r) = sink.report.as_mut() {
-        r.line(&report::summary_json(&totals, &info))?;
+    let several = streams.len() > 1;
+    let mut all_met = true;
+    for run in streams {
+        let totals = run.stats.finish();
+        let info = RunInfo {
+            start: start_wall,
+            elapsed,
+            rate: run.rate,
+            slo: cfg.slo,
+            stream: several.then(|| run.name.clone()),
+        };
+        sink.print(output::summary(&totals, &info, style).trim_end());
+        if let Some(r) = sink.report.as_mut() {
+            r.line(&report::summary_json(&totals, &info, &run.name))?;
+        }
+        all_met &= report::slo_met(totals.availability(), cfg.slo);
     }
-    Ok(report::slo_met(totals.availability(), cfg.slo))
+    Ok(all_met)
 }

@@ -16,14 +16,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-/// What the shards tell the collector. Times are offsets from the start.
+/// What the shards tell the collector, each about a request of stream `stream` (its position in
+/// the run's list). Times are offsets from the start.
 #[derive(Debug)]
 pub(crate) enum Msg {
     Sent {
+        stream: usize,
         scheduled: Duration,
         lag: Duration,
     },
     Done {
+        stream: usize,
         index: u64,
         scheduled: Duration,
         completed: Duration,
@@ -31,6 +34,7 @@ pub(crate) enum Msg {
     },
     /// Requests `(first..end).step_by(step)` could not be sent on time.
     Dropped {
+        stream: usize,
         first: u64,
         end: u64,
         step: u64,
@@ -41,6 +45,7 @@ pub(crate) enum Msg {
 /// One shard's part of the run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Plan {
+    pub(crate) stream: usize,
     pub(crate) rate: f64,
     /// `u64::MAX`: until stopped.
     pub(crate) total: u64,
@@ -102,23 +107,34 @@ async fn keep_timer_wheel_warm(timeout: Duration) {
     }
 }
 
-/// Starts every shard on its own thread. The channel closes when all of them, and every request
-/// they sent, are finished.
+/// Starts every shard of stream `index` on its own thread. The channel closes when all of them
+/// (of every stream), and every request they sent, are finished.
 pub(crate) fn spawn_shards(
     cfg: &Arc<Config>,
-    total: u64,
+    index: usize,
     tx: mpsc::UnboundedSender<Msg>,
     stop: watch::Receiver<bool>,
     start: Instant,
 ) -> std::io::Result<()> {
+    let stream = &cfg.streams[index];
+    let total = cfg
+        .duration
+        .map_or(u64::MAX, |d| total_requests(stream.rate, d));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let shards = shard_count(cfg.rate, cfg.max_inflight, cores);
+    let shards = shard_count(stream.rate, stream.max_inflight, cores);
+    // One seed per run and stream: `{{word}}` differs between runs, and is the same on every
+    // shard of a stream, whichever shard sends a request.
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+        ^ index as u64;
     for shard in 0..shards {
         let plan = Plan {
-            rate: cfg.rate,
+            stream: index,
+            rate: stream.rate,
             total,
-            write_ratio: cfg.write_ratio,
-            max_inflight: slots_of_shard(cfg.max_inflight, shard, shards),
+            write_ratio: stream.write_ratio,
+            max_inflight: slots_of_shard(stream.max_inflight, shard, shards),
             timeout: cfg.timeout,
             shard,
             shards,
@@ -130,12 +146,17 @@ pub(crate) fn spawn_shards(
             .enable_time()
             .build()?;
         std::thread::Builder::new()
-            .name(format!("firedrill-shard-{shard}"))
+            .name(format!("firedrill-{index}-{shard}"))
             .spawn(move || {
                 // As a task, not as the `block_on` future itself: waking that one always goes
                 // through the runtime's eventfd, a write and a read per request.
                 runtime.block_on(async move {
-                    let sender = Arc::new(Sender::new(&cfg));
+                    let sender = Arc::new(Sender::new(
+                        &cfg.streams[index],
+                        cfg.timeout,
+                        cfg.ledger.is_some(),
+                        seed,
+                    ));
                     tokio::spawn(keep_timer_wheel_warm(plan.timeout));
                     let _ = tokio::spawn(run(plan, sender, tx, stop, start)).await;
                 })
@@ -222,6 +243,7 @@ async fn schedule(
                     let newest = last_of_shard(due_by, plan.shard, step).max(index);
                     if newest > index {
                         let _ = tx.send(Msg::Dropped {
+                            stream: plan.stream,
                             first: index,
                             end: newest,
                             step,
@@ -244,6 +266,7 @@ async fn schedule(
         if start.elapsed() >= scheduled + plan.timeout {
             // The client itself stalled (suspended, starved of CPU) longer than the timeout.
             let _ = tx.send(Msg::Dropped {
+                stream: plan.stream,
                 first: index,
                 end: index + 1,
                 step,
@@ -260,10 +283,16 @@ async fn schedule(
         let write = is_write(index, plan.write_ratio);
         tokio::spawn(async move {
             let lag = start.elapsed().saturating_sub(scheduled);
-            let _ = tx.send(Msg::Sent { scheduled, lag });
+            let stream = plan.stream;
+            let _ = tx.send(Msg::Sent {
+                stream,
+                scheduled,
+                lag,
+            });
             let outcome = sender.send(index, write, (start + scheduled).into()).await;
             drop(slot);
             let _ = tx.send(Msg::Done {
+                stream,
                 index,
                 scheduled,
                 completed: start.elapsed(),

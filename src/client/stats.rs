@@ -276,6 +276,7 @@ mod tests {
             class,
             latency: latency_ms.map(ms),
             reason: (class != Class::Ok).then(|| format!("why {}", class.name())),
+            ack: None,
         }
     }
 

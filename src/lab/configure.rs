@@ -12,7 +12,8 @@ use crate::roles::{
 use crate::state::{LabState, NodeState, StateError, write_atomic};
 use ipnetwork::Ipv4Network;
 
-const DB_NAME: &str = "todo";
+/// The database every app uses, on every database node.
+pub(crate) const DB_NAME: &str = "todo";
 const DB_USER: &str = "todo";
 
 /// The lab's generated secrets, created once and kept 0600 beside the state.

@@ -15,7 +15,7 @@ mod status;
 mod up;
 
 pub(crate) use access::{console, secrets, ssh, ssh_config, target};
-pub(crate) use configure::contexts;
+pub(crate) use configure::{DB_NAME, contexts};
 pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, libvirt_unchecked, validation_facts};

@@ -128,6 +128,7 @@ pub(super) fn t(s: i64) -> chrono::DateTime<chrono::Utc> {
 pub(super) fn second_line(second: i64, ok: u64, failed: u64, p99_ms: f64) -> String {
     use crate::client::report::{ClassCounts, Record, SecondRecord};
     let record = Record::Second(SecondRecord {
+        stream: "default".into(),
         second: u64::try_from(second).expect("a second of the run"),
         ts: t(second),
         sent: ok + failed,

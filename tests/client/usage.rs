@@ -83,3 +83,77 @@ fn bad_ratios_and_slo() {
         "--slo 120: the SLO is a percentage above 0 and at most 100, e.g. --slo 99.9",
     );
 }
+
+#[test]
+fn bad_requests() {
+    refused(
+        &["--url", URL, "--body", r#"{"name": "{{id}}"}"#],
+        r#"--body {"name": "{{id}}"}: unknown placeholder `{{id}}`; the placeholders are {{seq}} (the request's number) and {{word}} (a random word); write the body as it is sent, e.g. '{"name": "task {{seq}} {{word}}"}'"#,
+    );
+    refused(
+        &["--url", URL, "--method", "FETCH"],
+        "--method FETCH: not an HTTP method; write one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS",
+    );
+    refused(
+        &["--url", URL, "--header", "X-Client drill"],
+        "--header X-Client drill: there is no `:` between the name and the value; write NAME: VALUE, e.g. --header 'Authorization: Bearer abc'",
+    );
+    refused(
+        &["--url", URL, "--path", "todos"],
+        "--path todos: it does not start with /; write a path that starts with /, e.g. /todos or /todos?since=today",
+    );
+}
+
+#[test]
+fn bad_streams_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("s.yaml");
+    std::fs::write(&file, "streams:\n  - name: old\n    rate: -1\n").expect("write");
+    let path = file.display().to_string();
+    refused(
+        &["--url", URL, "--streams", &path],
+        &format!(
+            "{path}:3:11: stream `old`, rate: -1 is not above 0; give requests per second, e.g. rate: 5"
+        ),
+    );
+    refused(
+        &["--url", URL, "--streams", "/nonexistent/s.yaml"],
+        "--streams /nonexistent/s.yaml: cannot read the file: No such file or directory (os error 2); check the path",
+    );
+    // The flags a streams file replaces are refused next to it (clap's own message).
+    let run = Client::new()
+        .args(&["--url", URL, "--streams", &path, "--rate", "5"])
+        .run(Duration::from_secs(10));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("'--streams <FILE.yaml>' cannot be used with '--rate <N>'"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn verify_needs_a_ledger_with_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "").expect("write");
+    let path = empty.display().to_string();
+    refused(
+        &["verify", "--ledger", &path],
+        &format!(
+            "the ledger {path} holds no writes: run `firedrill client --ledger {path}` with writes (--write-ratio, or a stream with method POST) first"
+        ),
+    );
+    std::fs::write(&empty, r#"{"ts":"2024-05-01T14:03:03.120Z","stream":"w","seq":0,"method":"POST","path":"/todos","status":201,"id":1,"content":{"id":1}}"#)
+        .expect("write");
+    let run = Client::new()
+        .args(&["verify", "--ledger", &path])
+        .run(Duration::from_secs(10));
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    refused(
+        &["verify", "--ledger", "/nonexistent/l.jsonl"],
+        "--ledger /nonexistent/l.jsonl: cannot read the file: No such file or directory (os error 2); check the path",
+    );
+}
