@@ -834,6 +834,8 @@ impl Client {
             ])
             .arg("--report")
             .arg(report)
+            .arg("--ledger")
+            .arg(report.with_extension("ledger"))
             .env("FIREDRILL_HOME", sb.home())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -947,6 +949,22 @@ fn e2e_converge_a_running_lab() {
             "app2 resolves from {node}"
         );
     }
+    // Every write the app acknowledged while app2 came is in the database.
+    let ledger = report.with_extension("ledger");
+    let verify = sb.firedrill(&[
+        "client",
+        "verify",
+        "--lab",
+        "converge",
+        "--ledger",
+        ledger.to_str().expect("utf-8 path"),
+    ]);
+    verify.assert_success("client verify");
+    assert!(
+        verify.stdout.contains(" acknowledged writes lost") && verify.stdout.contains("\n0 of "),
+        "{}",
+        verify.stdout
+    );
     wait_until("both backends UP", 60, || {
         lb_backends(&sb).starts_with("2/2")
     });
