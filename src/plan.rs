@@ -4,7 +4,7 @@
 
 use crate::hypervisor::xml::{Accel, DomainSpec, ForwardMode, HostEntry, NetworkSpec};
 use crate::paths::LabDir;
-use crate::spec::{NetMode, Role, ValidLab};
+use crate::spec::{NetMode, Role, RoleOptions, ValidLab};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
@@ -53,6 +53,8 @@ pub(crate) struct NodePlan {
     pub(crate) database: Option<String>,
     /// The app nodes behind this node's haproxy.
     pub(crate) backends: Vec<String>,
+    /// The options of the roles that read their own.
+    pub(crate) options: Vec<RoleOptions>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +160,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             app_port: node.roles.contains(&Role::App).then_some(node.app.port),
             database: node.app.database.clone(),
             backends: node.haproxy.backends.clone(),
+            options: node.options.clone(),
         });
     }
     let networks = lab

@@ -4,7 +4,7 @@
 
 use crate::hypervisor::xml::Accel;
 use crate::paths::{Home, LabDir, LabName};
-use crate::spec::Role;
+use crate::spec::{Role, RoleOptions};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -79,6 +79,9 @@ pub(crate) struct NodeState {
     /// The app nodes behind this node's haproxy.
     #[serde(default)]
     pub(crate) backends: Vec<String>,
+    /// The options of the roles that read their own (`RoleDef::has_options`).
+    #[serde(default)]
+    pub(crate) options: Vec<RoleOptions>,
     #[serde(default)]
     pub(crate) ready: bool,
     #[serde(default)]
@@ -190,6 +193,7 @@ impl NodeState {
             app_port: roles.contains(&Role::App).then_some(8080),
             database: None,
             backends: Vec::new(),
+            options: Vec::new(),
             ready: false,
             timings: Timings::default(),
         }
@@ -328,6 +332,7 @@ pub(crate) fn sample() -> LabState {
             app_port: Some(8080),
             database: Some("db".into()),
             backends: vec![],
+            options: vec![],
             ready: false,
             timings: Timings::default(),
         }],

@@ -35,6 +35,7 @@ pub(crate) fn node(name: &str, roles: &[Role]) -> NodeState {
         app_port: roles.contains(&Role::App).then_some(8080),
         database: None,
         backends: vec![],
+        options: vec![],
         ready: true,
         timings: Timings::default(),
     }

@@ -6,7 +6,7 @@ use super::LabError;
 use crate::paths::LabDir;
 use crate::progress::Progress;
 use crate::roles::{
-    self, AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, NodeReport, Role,
+    self, AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, NodeReport, Peer, Role,
     Secrets,
 };
 use crate::state::{LabState, NodeState, StateError, write_atomic};
@@ -95,6 +95,16 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                 app,
                 haproxy,
                 db,
+                options: n.options.clone(),
+                peers: state
+                    .nodes
+                    .iter()
+                    .map(|p| Peer {
+                        name: p.name.clone(),
+                        ip: p.ip,
+                        serves: roles::serving_ports(p),
+                    })
+                    .collect(),
             })
         })
         .collect()

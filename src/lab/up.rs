@@ -338,6 +338,7 @@ fn initial_state(
                 app_port: p.app_port,
                 database: p.database.clone(),
                 backends: p.backends.clone(),
+                options: p.options.clone(),
                 ready: false,
                 timings: prev.map(|n| n.timings.clone()).unwrap_or_default(),
             }

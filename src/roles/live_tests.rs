@@ -46,6 +46,8 @@ fn context(engine: Engine, app_port: u16, db_port: u16) -> NodeContext {
             name: "todo".into(),
             user: "todo".into(),
         }),
+        options: Vec::new(),
+        peers: Vec::new(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Configures a node for its roles over SSH: the todo app, HAProxy, MariaDB and PostgreSQL.
+//! Configures a node for its roles over SSH: the todo app, HAProxy, nginx, MariaDB and
+//! PostgreSQL. One file per role, listed once in `table.rs`.
 //!
 //! `apply` is idempotent: files are compared by sha256 and written only when they differ, a
 //! service is restarted or reloaded only when its configuration changed, and a second run on a
@@ -11,6 +12,8 @@ mod error;
 mod files;
 mod haproxy;
 mod mysql;
+mod nginx;
+mod options;
 mod postgres;
 mod render;
 mod service;
@@ -31,10 +34,11 @@ mod role_tests;
 mod role_tests_web;
 
 pub(crate) use context::{
-    AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Role, Secrets,
+    AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Peer, Secrets,
 };
 pub(crate) use error::RoleError;
-pub(crate) use table::{Phase, TABLE, def};
+pub(crate) use options::OptionsInput;
+pub(crate) use table::{Role, RoleOptions, TABLE, check_options, def, front_door, serving_ports};
 
 use crate::remote::Remote;
 use session::Session;
@@ -82,12 +86,7 @@ pub(crate) async fn apply<R: Remote>(
 ) -> Result<NodeReport, RoleError> {
     let mut session = Session::new(remote, &ctx.node, progress);
     for role in ordered_roles(ctx) {
-        match role {
-            Role::Mysql => mysql::apply(&mut session, ctx, secrets).await?,
-            Role::Postgres => postgres::apply(&mut session, ctx, secrets).await?,
-            Role::App => app::apply(&mut session, ctx, secrets).await?,
-            Role::Haproxy => haproxy::apply(&mut session, ctx).await?,
-        }
+        table::apply_role(role, &mut session, ctx, secrets).await?;
     }
     Ok(NodeReport {
         changed: session.into_changes(),
@@ -101,19 +100,7 @@ pub(crate) async fn health<R: Remote>(remote: &R, ctx: &NodeContext) -> Vec<Role
     let session = Session::new(remote, &ctx.node, &mut quiet);
     let mut report = Vec::new();
     for role in ordered_roles(ctx) {
-        let result = match role {
-            Role::Mysql => mysql::health(&session, ctx).await,
-            Role::Postgres => postgres::health(&session, ctx).await,
-            Role::Haproxy => haproxy::health(&session).await,
-            Role::App => match &ctx.app {
-                Some(app) => app::health(&session, app).await,
-                None => Ok(RoleHealth {
-                    role,
-                    ok: false,
-                    detail: "no app settings in the lab plan".into(),
-                }),
-            },
-        };
+        let result = table::health_role(role, &session, ctx).await;
         report.push(result.unwrap_or_else(|e| RoleHealth {
             role,
             ok: false,
