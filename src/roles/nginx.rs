@@ -294,11 +294,15 @@ pub(super) fn render_config(ctx: &NodeContext) -> Result<String, RoleError> {
 /// and otherwise puts back what was there (or nothing), so the next reload or boot never meets
 /// a file nginx rejects.
 pub(super) fn install_script() -> String {
+    install_script_at(CONFIG_PATH, STAGED_PATH, BACKUP_PATH)
+}
+
+fn install_script_at(live: &str, staged: &str, backup: &str) -> String {
     format!(
-        "if [ -e {CONFIG_PATH} ]; then cp -p {CONFIG_PATH} {BACKUP_PATH}; else rm -f {BACKUP_PATH}; fi; \
-         mv -f {STAGED_PATH} {CONFIG_PATH}; \
-         if nginx -t -q; then rm -f {BACKUP_PATH}; \
-         else if [ -e {BACKUP_PATH} ]; then mv -f {BACKUP_PATH} {CONFIG_PATH}; else rm -f {CONFIG_PATH}; fi; exit 1; fi"
+        "if [ -e {live} ]; then cp -p {live} {backup}; else rm -f {backup}; fi; \
+         mv -f {staged} {live}; \
+         if nginx -t -q; then rm -f {backup}; \
+         else if [ -e {backup} ]; then mv -f {backup} {live}; else rm -f {live}; fi; exit 1; fi"
     )
 }
 
@@ -355,7 +359,7 @@ pub(super) async fn health<R: Remote>(
     Ok(judge_health(port, &out))
 }
 
-pub(super) fn judge_health(port: u16, out: &Output) -> RoleHealth {
+fn judge_health(port: u16, out: &Output) -> RoleHealth {
     let code = out.stdout_str().trim().to_string();
     let (ok, detail) = match code.as_str() {
         "200" => (true, format!(":{port} /healthz 200 through its upstreams")),
@@ -368,3 +372,6 @@ pub(super) fn judge_health(port: u16, out: &Output) -> RoleHealth {
         detail,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -16,7 +16,7 @@ mod validate;
 pub(crate) mod yaml;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use crate::host::HostFacts;
 use ipnetwork::Ipv4Network;
