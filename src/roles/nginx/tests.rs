@@ -436,3 +436,18 @@ fn the_front_door_is_nginx_then_haproxy_then_the_app() {
     nodes.remove(0);
     assert_eq!(door(&nodes), Some(("app1".into(), 8080)));
 }
+
+#[test]
+fn the_shipped_nginx_lab_puts_nginx_in_front_of_its_own_app() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/nginx.yaml");
+    let (lab, _) = crate::spec::check(&path, &crate::spec::testutil::host(), false)
+        .expect("labs/nginx.yaml is valid");
+    assert_eq!(
+        lab.nodes[0].options,
+        [RoleOptions::Nginx(Options {
+            upstreams: vec!["web".into()],
+            port: 80,
+            client_max_body_size: "64k".into(),
+        })]
+    );
+}
