@@ -1,24 +1,28 @@
 //! Configures a node for its roles over SSH: the todo app, HAProxy, nginx, MariaDB and
-//! PostgreSQL. One file per role, listed once in `table.rs`.
+//! PostgreSQL. One file per role, listed once in the `roles!` table below.
 //!
 //! `apply` is idempotent: files are compared by sha256 and written only when they differ, a
 //! service is restarted or reloaded only when its configuration changed, and a second run on a
 //! configured node reports no changes. Secrets travel on stdin, never on a command line or in
 //! progress output. Ordering across nodes (databases, then apps, then haproxy) is the caller's.
 
-mod app;
 mod context;
 mod error;
 mod files;
-mod haproxy;
-mod mysql;
-mod nginx;
 mod options;
-mod postgres;
 mod render;
 mod service;
 mod session;
 mod table;
+
+// The role table: one line per role, in apply order (databases, apps, what fronts them).
+table::roles! {
+    Mysql => mysql,
+    Postgres => postgres,
+    App => app,
+    Haproxy => haproxy,
+    Nginx => nginx,
+}
 
 #[cfg(test)]
 mod fixtures;
@@ -38,7 +42,7 @@ pub(crate) use context::{
 };
 pub(crate) use error::RoleError;
 pub(crate) use options::OptionsInput;
-pub(crate) use table::{Role, RoleOptions, TABLE, check_options, def, front_door, serving_ports};
+pub(crate) use table::{def, front_door, serving_ports};
 
 use crate::remote::Remote;
 use session::Session;
@@ -86,7 +90,7 @@ pub(crate) async fn apply<R: Remote>(
 ) -> Result<NodeReport, RoleError> {
     let mut session = Session::new(remote, &ctx.node, progress);
     for role in ordered_roles(ctx) {
-        table::apply_role(role, &mut session, ctx, secrets).await?;
+        apply_role(role, &mut session, ctx, secrets).await?;
     }
     Ok(NodeReport {
         changed: session.into_changes(),
@@ -100,7 +104,7 @@ pub(crate) async fn health<R: Remote>(remote: &R, ctx: &NodeContext) -> Vec<Role
     let session = Session::new(remote, &ctx.node, &mut quiet);
     let mut report = Vec::new();
     for role in ordered_roles(ctx) {
-        let result = table::health_role(role, &session, ctx).await;
+        let result = health_role(role, &session, ctx).await;
         report.push(result.unwrap_or_else(|e| RoleHealth {
             role,
             ok: false,

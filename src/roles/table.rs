@@ -1,18 +1,13 @@
 //! What each role is, in one place. Each role's file defines its `DEF` (name, unit, ports,
 //! packages, phase), its lab-file options (`Options`, `check_options`) and its `apply` and
-//! `health`; the one `roles!` line below lists it. The `Role` enum, the options enum and the
-//! dispatch are generated from that line, so adding a role is one new file and one line here.
+//! `health`; its one line in the `roles!` table (in `roles/mod.rs`) declares the module and
+//! generates the `Role` enum, the options enum and the dispatch, so adding a role is one new
+//! file and one line.
 //! The lab file's checks, the image's packages, the configure phases, the faults (which service
 //! to stop), `status` and the client's front door read the table instead of keeping copies.
 
-use super::context::{NodeContext, Secrets};
-use super::error::RoleError;
-use super::session::Session;
-use super::{RoleHealth, options::OptionsInput};
-use crate::remote::Remote;
-use crate::spec::problem::Report;
+use super::Role;
 use crate::state::NodeState;
-use serde::{Deserialize, Serialize};
 
 /// When `up` configures a role, relative to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -52,11 +47,26 @@ pub(crate) fn serves_nothing(_: &NodeState) -> Option<u16> {
     None
 }
 
+/// The role table: `roles! { Variant => module, ... }` in `roles/mod.rs`, one line per role in
+/// apply order. It declares each module and generates `Role`, `TABLE`, `RoleOptions`,
+/// `check_options` and the apply and health dispatch from the module's `DEF`, `Options`,
+/// `check_options`, `apply` and `health`.
 macro_rules! roles {
     ($($variant:ident => $module:ident),+ $(,)?) => {
+        $(mod $module;)+
+
         /// Declared in table order, which is apply order: `Ord` follows it.
         #[derive(
-            Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            serde::Serialize,
+            serde::Deserialize,
         )]
         #[serde(rename_all = "lowercase")]
         pub(crate) enum Role {
@@ -64,66 +74,59 @@ macro_rules! roles {
         }
 
         /// Every role, in the order they are applied on a node.
-        pub(crate) const TABLE: &[&RoleDef] = &[$(&super::$module::DEF),+];
+        pub(crate) const TABLE: &[&$crate::roles::table::RoleDef] = &[$(&$module::DEF),+];
 
         impl Role {
             pub(crate) const ALL: &'static [Role] = &[$(Role::$variant),+];
 
-            pub(crate) fn def(self) -> &'static RoleDef {
+            pub(crate) fn def(self) -> &'static $crate::roles::table::RoleDef {
                 match self {
-                    $(Role::$variant => &super::$module::DEF),+
+                    $(Role::$variant => &$module::DEF),+
                 }
             }
         }
 
         /// One role's options from the lab file, as its file parsed and checked them.
-        #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
         #[serde(rename_all = "lowercase")]
         pub(crate) enum RoleOptions {
-            $($variant(super::$module::Options)),+
+            $($variant($module::Options)),+
         }
 
         /// The options of `role` on one node; `None` after reporting why they are unusable.
         pub(crate) fn check_options(
             role: Role,
-            input: &OptionsInput<'_>,
-            r: &mut Report,
+            input: &$crate::roles::OptionsInput<'_>,
+            r: &mut $crate::spec::problem::Report,
         ) -> Option<RoleOptions> {
             match role {
-                $(Role::$variant => super::$module::check_options(input, r).map(RoleOptions::$variant)),+
+                $(Role::$variant => $module::check_options(input, r).map(RoleOptions::$variant)),+
             }
         }
 
-        pub(super) async fn apply_role<R: Remote>(
+        async fn apply_role<R: $crate::remote::Remote>(
             role: Role,
-            session: &mut Session<'_, R>,
-            ctx: &NodeContext,
-            secrets: &Secrets,
-        ) -> Result<(), RoleError> {
+            session: &mut $crate::roles::session::Session<'_, R>,
+            ctx: &$crate::roles::NodeContext,
+            secrets: &$crate::roles::Secrets,
+        ) -> Result<(), $crate::roles::RoleError> {
             match role {
-                $(Role::$variant => super::$module::apply(session, ctx, secrets).await),+
+                $(Role::$variant => $module::apply(session, ctx, secrets).await),+
             }
         }
 
-        pub(super) async fn health_role<R: Remote>(
+        async fn health_role<R: $crate::remote::Remote>(
             role: Role,
-            session: &Session<'_, R>,
-            ctx: &NodeContext,
-        ) -> Result<RoleHealth, RoleError> {
+            session: &$crate::roles::session::Session<'_, R>,
+            ctx: &$crate::roles::NodeContext,
+        ) -> Result<$crate::roles::RoleHealth, $crate::roles::RoleError> {
             match role {
-                $(Role::$variant => super::$module::health(session, ctx).await),+
+                $(Role::$variant => $module::health(session, ctx).await),+
             }
         }
     };
 }
-
-roles! {
-    Mysql => mysql,
-    Postgres => postgres,
-    App => app,
-    Haproxy => haproxy,
-    Nginx => nginx,
-}
+pub(super) use roles;
 
 impl Role {
     /// As written in the lab file.
@@ -174,6 +177,7 @@ pub(crate) fn front_door(nodes: &[NodeState]) -> Option<(&NodeState, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::roles::TABLE;
 
     #[test]
     fn every_role_has_exactly_one_line_and_names_are_unique() {
