@@ -374,4 +374,6 @@ fn judge_health(port: u16, out: &Output) -> RoleHealth {
 }
 
 #[cfg(test)]
+mod spec_tests;
+#[cfg(test)]
 mod tests;
