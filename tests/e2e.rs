@@ -250,6 +250,21 @@ fn e2e_nginx_proxies_limits_bodies_and_forwards_headers() {
         "{log}"
     );
 
+    // The image's spare services stay off at boot, and Debian's default site is gone.
+    let boot = ssh_stdout(
+        &sb,
+        "web",
+        "systemctl is-enabled named prometheus prometheus-node-exporter \
+         prometheus-mysqld-exporter prometheus-postgres-exporter; ls /etc/nginx/sites-enabled | wc -l",
+    );
+    assert_eq!(
+        boot.lines().collect::<Vec<_>>(),
+        [
+            "disabled", "disabled", "disabled", "disabled", "disabled", "0"
+        ],
+        "{boot}"
+    );
+
     // A second up changes nothing.
     let again = sb.firedrill(&["up", "labs/nginx.yaml", "--accel", "tcg"]);
     again.assert_success("second up");
