@@ -129,6 +129,10 @@ fn role_options(lab: &Lab, i: usize, node: &Node, r: &mut Report) -> Vec<RoleOpt
     }
     node.roles
         .iter()
+        .enumerate()
+        // A role listed twice is reported above; its block is checked once.
+        .filter(|(k, role)| !node.roles[..*k].iter().any(|o| o.value == role.value))
+        .map(|(_, role)| role)
         .filter(|role| role.value.def().has_options)
         .filter_map(|role| {
             let input = crate::roles::OptionsInput {
