@@ -45,6 +45,12 @@ enum Command {
         /// How long each node may take to become ready, in seconds.
         #[arg(long, default_value_t = 900)]
         timeout: u64,
+        /// Print what would change, node by node, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Restart NODE if that is what applying its new memory or cpus takes (repeatable).
+        #[arg(long, value_name = "NODE")]
+        restart: Vec<String>,
     },
     /// Remove the lab's domains, network, disks, seeds and state (cached images stay).
     Down {
@@ -214,12 +220,16 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             accel,
             force,
             timeout,
+            dry_run,
+            restart,
         } => {
             let opts = UpOptions {
                 file,
                 accel,
                 force,
                 timeout: Duration::from_secs(timeout),
+                dry_run,
+                restart,
             };
             lab::up(&home, &opts).await?;
         }

@@ -2,13 +2,16 @@
 //! names, bridge, MACs, paths, domain and network specs). Nothing here touches the system, so the
 //! same inputs always give the same plan, and `up` can compare it with what exists.
 
-use crate::hypervisor::xml::{Accel, DomainSpec, ForwardMode, HostEntry, NetworkSpec};
+use crate::hypervisor::xml::{Accel, DnsHost, DomainSpec, ForwardMode, HostEntry, NetworkSpec};
 use crate::paths::LabDir;
 use crate::spec::{NetMode, Role, RoleOptions, ValidLab};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+
+mod diff;
+pub(crate) use diff::{Apply, Change, diff};
 
 /// The user that firedrill creates on every node.
 pub(crate) const USER: &str = "lab";
@@ -32,7 +35,7 @@ pub(crate) struct PlanInputs<'a> {
     pub(crate) images: &'a BTreeMap<String, BootImage>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct NodePlan {
     pub(crate) name: String,
     pub(crate) roles: Vec<Role>,
@@ -51,13 +54,20 @@ pub(crate) struct NodePlan {
     pub(crate) app_port: Option<u16>,
     /// The node whose database the app uses (app nodes).
     pub(crate) database: Option<String>,
+    /// The name the app connects to its database by, when the lab file gave a `dns:` name:
+    /// resolved at each connection, so repointing the name moves the app.
+    #[serde(default)]
+    pub(crate) database_host: Option<String>,
     /// The app nodes behind this node's haproxy.
     pub(crate) backends: Vec<String>,
     /// The options of the roles that read their own.
+    #[serde(default)]
     pub(crate) options: Vec<RoleOptions>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What `up` builds, stored in the lab's state as it was last applied: the next `up` compares
+/// the new plan with it (`diff`), and every later command reads the lab from it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Plan {
     pub(crate) lab: String,
     pub(crate) networks: Vec<NetworkSpec>,
@@ -101,6 +111,31 @@ fn mac(lab: &str, node: &str, salt: u32) -> String {
     let salt = salt.to_string();
     let d = digest(&[lab, node, &salt]);
     format!("52:54:00:{:02x}:{:02x}:{:02x}", d[0], d[1], d[2])
+}
+
+/// A network's DNS: each node's own names, with the `dns:` names that point at it, then the
+/// names that point elsewhere, one record per address. Each name also gets its FQDN.
+fn dns_records<'a>(
+    net: &crate::spec::ValidNetwork,
+    nodes: impl Iterator<Item = &'a NodePlan>,
+) -> Vec<DnsHost> {
+    let mut records: Vec<DnsHost> = nodes
+        .map(|p| DnsHost {
+            ip: p.ip,
+            names: vec![p.fqdn.clone(), p.name.clone()],
+        })
+        .collect();
+    for (name, ip) in &net.dns {
+        let names = [format!("{name}.{}", net.domain), name.clone()];
+        match records.iter_mut().find(|r| r.ip == *ip) {
+            Some(r) => r.names.extend(names),
+            None => records.push(DnsHost {
+                ip: *ip,
+                names: names.to_vec(),
+            }),
+        }
+    }
+    records
 }
 
 pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, PlanError> {
@@ -159,6 +194,11 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             domain,
             app_port: node.roles.contains(&Role::App).then_some(node.app.port),
             database: node.app.database.clone(),
+            database_host: node
+                .app
+                .database_host
+                .as_ref()
+                .map(|h| format!("{h}.{}", net.domain)),
             backends: node.haproxy.backends.clone(),
             options: node.options.clone(),
         });
@@ -186,11 +226,18 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
                 .filter(|(n, _)| n.network == i)
                 .map(|(_, p)| HostEntry {
                     name: p.name.clone(),
-                    fqdn: p.fqdn.clone(),
                     mac: p.mac.clone(),
                     ip: p.ip,
                 })
                 .collect(),
+            dns: dns_records(
+                net,
+                lab.nodes
+                    .iter()
+                    .zip(&nodes)
+                    .filter(|(n, _)| n.network == i)
+                    .map(|(_, p)| p),
+            ),
         })
         .collect();
     Ok(Plan {
@@ -319,5 +366,47 @@ mod tests {
             err.to_string(),
             "image `debian-12` (node web) is not built\n  hint: run `firedrill image build --name debian-12`"
         );
+    }
+}
+
+/// Plans of the shipped labs, edited, for tests of what uses a plan.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use crate::host::HostFacts;
+    use crate::paths::Home;
+
+    /// The plan of shipped lab `file` (a path from the repository's root), after `edit` changed
+    /// its validated form.
+    pub(crate) fn plan_of(file: &str, edit: impl FnOnce(&mut ValidLab)) -> Plan {
+        let host = HostFacts {
+            mem_total_mib: 16 * 1024,
+            images: vec!["debian-12".into()],
+            ..HostFacts::default()
+        };
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let mut lab = crate::spec::check(&path, &host, false)
+            .expect("shipped lab is valid")
+            .0;
+        edit(&mut lab);
+        let dir = Home::at("/h").lab(&lab.name);
+        let images = BTreeMap::from([(
+            "debian-12".to_string(),
+            BootImage {
+                disk: "/img/debian-12/disk.qcow2".into(),
+                kernel: "/img/debian-12/vmlinuz".into(),
+                initrd: "/img/debian-12/initrd.img".into(),
+            },
+        )]);
+        plan(
+            &lab,
+            &PlanInputs {
+                dir: &dir,
+                accel: Accel::Tcg,
+                run_as: (0, 0),
+                images: &images,
+            },
+        )
+        .expect("the edited lab plans")
     }
 }

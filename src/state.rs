@@ -76,6 +76,9 @@ pub(crate) struct NodeState {
     /// The node whose database the app uses (app nodes).
     #[serde(default)]
     pub(crate) database: Option<String>,
+    /// The name it reaches that database by, when the lab file gave a `dns:` name.
+    #[serde(default)]
+    pub(crate) database_host: Option<String>,
     /// The app nodes behind this node's haproxy.
     #[serde(default)]
     pub(crate) backends: Vec<String>,
@@ -98,6 +101,10 @@ pub(crate) struct LabState {
     pub(crate) user: String,
     pub(crate) networks: Vec<NetworkState>,
     pub(crate) nodes: Vec<NodeState>,
+    /// The plan as last applied by `up`: the next `up` diffs its new plan against it. Absent
+    /// in the state of a lab brought up by an older firedrill.
+    #[serde(default)]
+    pub(crate) plan: Option<crate::plan::Plan>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +199,7 @@ impl NodeState {
             host_key: String::new(),
             app_port: roles.contains(&Role::App).then_some(8080),
             database: None,
+            database_host: None,
             backends: Vec::new(),
             options: Vec::new(),
             ready: false,
@@ -331,11 +339,13 @@ pub(crate) fn sample() -> LabState {
             host_key: "ssh-ed25519 AAAA".into(),
             app_port: Some(8080),
             database: Some("db".into()),
+            database_host: None,
             backends: vec![],
             options: vec![],
             ready: false,
             timings: Timings::default(),
         }],
+        plan: None,
     }
 }
 

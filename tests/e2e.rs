@@ -722,3 +722,210 @@ fn e2e_faults_on_three_tier() {
     );
     sb.firedrill(&["down"]).assert_success("down");
 }
+
+/// The converge test's lab: lb, the apps named, db. Written into the sandbox's home.
+fn converge_lab(sb: &Sandbox, apps: &[(&str, u32)]) -> String {
+    let mut yaml = String::from(
+        "name: converge\ndefaults:\n  image: debian-12\n  cpus: 1\n  disk: 8\nnetworks:\n  - name: lan\n    cidr: 10.79.0.0/24\n    mode: nat\nnodes:\n",
+    );
+    let names: Vec<&str> = apps.iter().map(|(n, _)| *n).collect();
+    yaml += &format!(
+        "  - name: lb\n    roles: [haproxy]\n    memory: 384\n    haproxy:\n      backends: [{}]\n",
+        names.join(", ")
+    );
+    for (name, memory) in apps {
+        yaml += &format!(
+            "  - name: {name}\n    roles: [app]\n    memory: {memory}\n    app:\n      database: db\n"
+        );
+    }
+    yaml += "  - name: db\n    roles: [mysql]\n    memory: 768\n";
+    let path = sb.home().join("converge.yaml");
+    std::fs::write(&path, yaml).expect("write lab file");
+    path.to_string_lossy().into_owned()
+}
+
+/// A mock client against the lab, in the namespace, until `stop_client`.
+fn start_client(sb: &Sandbox, report: &std::path::Path) -> std::process::Child {
+    std::process::Command::new("ip")
+        .args(["netns", "exec", &sb.ns, env!("CARGO_BIN_EXE_firedrill")])
+        .args(["client", "--lab", "converge", "--rate", "8"])
+        .args([
+            "--write-ratio",
+            "0.25",
+            "--duration",
+            "1200s",
+            "--timeout",
+            "5s",
+        ])
+        .arg("--report")
+        .arg(report)
+        .env("FIREDRILL_HOME", sb.home())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the mock client")
+}
+
+/// Stops the client as Ctrl-C would and returns its summary.
+fn stop_client(mut child: std::process::Child, report: &std::path::Path) -> serde_json::Value {
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    let _ = child.wait();
+    let text = std::fs::read_to_string(report).expect("client report");
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["type"] == "summary")
+        .unwrap_or_else(|| panic!("no summary in the client report:\n{text}"))
+}
+
+fn resolves(sb: &Sandbox, from: &str, name: &str) -> Option<String> {
+    let out = sb.firedrill(&["ssh", from, "--", &format!("getent hosts {name}")]);
+    (out.status == 0).then(|| {
+        out.stdout
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_string()
+    })
+}
+
+/// Changing a running lab under load: `up --dry-run` shows the change and makes none; `up` adds
+/// an app node (its lease and DNS record go into the running network; the load balancer takes
+/// it) while a client sees no failed request; a new memory size waits for `--restart` and
+/// `status` shows both sizes; removing the node again costs no request either, and leaves
+/// nothing of it in libvirt or the DNS.
+#[test]
+fn e2e_converge_a_running_lab() {
+    let sb = Sandbox::start("converge");
+    sb.ensure_image();
+    let file = converge_lab(&sb, &[("app1", 448)]);
+    sb.firedrill(&["up", &file, "--accel", "tcg"])
+        .assert_success("first up");
+
+    // --dry-run: the plan as a diff, nothing changed.
+    let file = converge_lab(&sb, &[("app1", 448), ("app2", 448)]);
+    let dry = sb.firedrill(&["up", &file, "--accel", "tcg", "--dry-run"]);
+    dry.assert_success("up --dry-run");
+    assert!(
+        dry.stdout.contains("+ node app2 10.79.0."),
+        "{}",
+        dry.stdout
+    );
+    assert!(
+        dry.stdout.contains("~ lb haproxy backends +app2"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(lab_status(&sb)["nodes"].as_array().unwrap().len(), 3);
+
+    // Add app2 under load.
+    let report = sb.home().join("client-add.jsonl");
+    let client = start_client(&sb, &report);
+    std::thread::sleep(std::time::Duration::from_secs(15));
+    let add = sb.firedrill(&["up", &file, "--accel", "tcg"]);
+    add.assert_success("up with app2");
+    assert!(add.stdout.contains("lease app2"), "{}", add.stdout);
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    let summary = stop_client(client, &report);
+    assert_eq!(
+        summary["failed"], 0,
+        "requests failed while app2 was added: {summary}"
+    );
+    assert_eq!(summary["dropped"], 0, "{summary}");
+    assert!(summary["ok"].as_u64().unwrap() > 100, "{summary}");
+    let app2_ip = lab_status(&sb)["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "app2")
+        .and_then(|n| n["ip"].as_str())
+        .expect("app2 in status")
+        .to_string();
+    for node in ["lb", "app1", "db"] {
+        assert_eq!(
+            resolves(&sb, node, "app2").as_deref(),
+            Some(app2_ip.as_str()),
+            "app2 resolves from {node}"
+        );
+    }
+    wait_until("both backends UP", 60, || {
+        lb_backends(&sb).starts_with("2/2")
+    });
+
+    // A new size goes into the definition and waits for --restart.
+    let file = converge_lab(&sb, &[("app1", 448), ("app2", 512)]);
+    let resize = sb.firedrill(&["up", &file, "--accel", "tcg"]);
+    assert_eq!(
+        resize.status, 1,
+        "a pending resize is reported: {}",
+        resize.stderr
+    );
+    assert!(
+        resize
+            .stderr
+            .contains("app2 memory 448 → 512 MiB (--restart app2)"),
+        "{}",
+        resize.stderr
+    );
+    let app2 = lab_status(&sb)["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "app2")
+        .cloned()
+        .unwrap();
+    assert_eq!(app2["memory_mib"], 448, "{app2}");
+    assert_eq!(app2["file_memory_mib"], 512, "{app2}");
+    let dominfo = sb.run_in_ns(&[
+        "virsh",
+        "-c",
+        "qemu:///system",
+        "dumpxml",
+        "--inactive",
+        "fd-converge-app2",
+    ]);
+    assert!(
+        dominfo
+            .stdout
+            .contains("<memory unit='KiB'>524288</memory>"),
+        "{}",
+        dominfo.stdout
+    );
+
+    // Remove app2 under load.
+    let file = converge_lab(&sb, &[("app1", 448)]);
+    let report = sb.home().join("client-remove.jsonl");
+    let client = start_client(&sb, &report);
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    let remove = sb.firedrill(&["up", &file, "--accel", "tcg"]);
+    remove.assert_success("up without app2");
+    assert!(
+        remove.stdout.contains("node app2: removed"),
+        "{}",
+        remove.stdout
+    );
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let summary = stop_client(client, &report);
+    assert_eq!(
+        summary["failed"], 0,
+        "requests failed while app2 was removed: {summary}"
+    );
+    let domains = sb.run_in_ns(&["virsh", "-c", "qemu:///system", "list", "--all", "--name"]);
+    assert!(
+        !domains.stdout.contains("fd-converge-app2"),
+        "{}",
+        domains.stdout
+    );
+    assert_eq!(resolves(&sb, "lb", "app2"), None, "app2 left the DNS");
+    assert!(!sb.home().join("labs/converge/nodes/app2").exists());
+    let again = sb.firedrill(&["up", &file, "--accel", "tcg", "--dry-run"]);
+    assert!(
+        again.stdout.contains("nothing to change"),
+        "{}",
+        again.stdout
+    );
+
+    sb.firedrill(&["down"]).assert_success("down");
+}

@@ -163,6 +163,7 @@ fn lab(home: &Home) -> LabDir {
             test_node("app1", &[Role::App]),
             test_node("db", &[Role::Mysql]),
         ],
+        plan: None,
     };
     state.save(&dir).unwrap();
     dir

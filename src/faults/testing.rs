@@ -34,6 +34,7 @@ pub(crate) fn node(name: &str, roles: &[Role]) -> NodeState {
         host_key: "ssh-ed25519 AAAA".into(),
         app_port: roles.contains(&Role::App).then_some(8080),
         database: None,
+        database_host: None,
         backends: vec![],
         options: vec![],
         ready: true,

@@ -1,7 +1,7 @@
 //! The hypervisor on libvirt, through the `virt` crate.
 
 use super::xml::parse;
-use super::{DomainInfo, DomainState, HvError, Hypervisor, NetworkInfo, ensure_owned};
+use super::{DomainInfo, DomainState, HostUpdate, HvError, Hypervisor, NetworkInfo, ensure_owned};
 use virt::connect::Connect;
 use virt::domain::Domain;
 use virt::network::Network;
@@ -96,6 +96,8 @@ fn network_info(n: &Network, installation: &str) -> Result<NetworkInfo, HvError>
         owner: parsed.owner(installation),
         bridge: parsed.bridge,
         cidr: parsed.cidr,
+        dhcp_hosts: parsed.dhcp_hosts,
+        dns_hosts: parsed.dns_hosts,
         name,
     })
 }
@@ -105,6 +107,10 @@ fn domain_info(d: &Domain, installation: &str) -> Result<DomainInfo, HvError> {
     let xml = d.xml_desc(0).map_err(call("read domain", &name))?;
     let parsed = parse(&xml);
     let info = d.info().map_err(call("read domain", &name))?;
+    let inactive = d
+        .xml_desc(sys::VIR_DOMAIN_XML_INACTIVE)
+        .map_err(call("read domain", &name))?;
+    let defined = parse(&inactive);
     use virt::domain::DomainState as S;
     let state = match info.state.unwrap_or(S::NoState) {
         S::Running | S::Blocked => DomainState::Running,
@@ -118,6 +124,12 @@ fn domain_info(d: &Domain, installation: &str) -> Result<DomainInfo, HvError> {
         state,
         owner: parsed.owner(installation).zip(parsed.node),
         memory_mib: info.max_mem / 1024,
+        cpus: info.nr_virt_cpu,
+        defined_memory_mib: defined
+            .memory_kib
+            .map(|k| k / 1024)
+            .unwrap_or(info.max_mem / 1024),
+        defined_cpus: defined.vcpus.unwrap_or(info.nr_virt_cpu),
         name,
     })
 }
@@ -187,6 +199,45 @@ impl Hypervisor for Libvirt {
         })
     }
 
+    fn update_network(&self, name: &str, lab: &str, update: &HostUpdate) -> Result<(), HvError> {
+        use super::xml::{dhcp_host_xml, dns_host_xml};
+        let (command, section, xml) = match update {
+            HostUpdate::AddLease(h) => (
+                sys::VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+                sys::VIR_NETWORK_SECTION_IP_DHCP_HOST,
+                dhcp_host_xml(h),
+            ),
+            HostUpdate::RemoveLease(h) => (
+                sys::VIR_NETWORK_UPDATE_COMMAND_DELETE,
+                sys::VIR_NETWORK_SECTION_IP_DHCP_HOST,
+                dhcp_host_xml(h),
+            ),
+            HostUpdate::AddDns(h) => (
+                sys::VIR_NETWORK_UPDATE_COMMAND_ADD_LAST,
+                sys::VIR_NETWORK_SECTION_DNS_HOST,
+                dns_host_xml(h, ""),
+            ),
+            HostUpdate::RemoveDns(h) => (
+                sys::VIR_NETWORK_UPDATE_COMMAND_DELETE,
+                sys::VIR_NETWORK_SECTION_DNS_HOST,
+                dns_host_xml(h, ""),
+            ),
+        };
+        self.with(|c| {
+            let n = c
+                .lookup_network_by_name(name)
+                .map_err(call("look up network", name))?;
+            let info = network_info(&n, &self.installation)?;
+            ensure_owned("network", name, info.owner.as_deref(), lab)?;
+            let mut flags = sys::VIR_NETWORK_UPDATE_AFFECT_CONFIG;
+            if info.active {
+                flags |= sys::VIR_NETWORK_UPDATE_AFFECT_LIVE;
+            }
+            n.update(command, section, -1, &xml, flags)
+                .map_err(call("update network", name))
+        })
+    }
+
     fn domains(&self) -> Result<Vec<DomainInfo>, HvError> {
         self.with(|c| {
             let flags =
@@ -210,8 +261,18 @@ impl Hypervisor for Libvirt {
     fn define_domain(&self, xml: &str) -> Result<DomainInfo, HvError> {
         let name = super::xml::name_of(xml);
         self.with(|c| {
+            // Redefining (a new size for the next boot) must keep the domain's UUID, or libvirt
+            // refuses it as a second domain of the same name.
+            let xml = match c.lookup_domain_by_name(&name) {
+                Ok(d) => {
+                    let uuid = d.uuid_string().map_err(call("read domain", &name))?;
+                    super::xml::with_uuid(xml, &uuid)
+                }
+                Err(e) if is_missing(&e) => xml.to_string(),
+                Err(e) => return Err(call("look up domain", &name)(e)),
+            };
             let d = c
-                .define_domain_xml(xml)
+                .define_domain_xml(&xml)
                 .map_err(call("define domain", &name))?;
             domain_info(&d, &self.installation)
         })
@@ -223,6 +284,23 @@ impl Hypervisor for Libvirt {
             d.create().map_err(call("start domain", name))?;
         }
         Ok(())
+    }
+
+    fn shutdown_domain(&self, name: &str, timeout: std::time::Duration) -> Result<bool, HvError> {
+        let d = self.lookup(name)?;
+        if !d.is_active().map_err(call("read domain", name))? {
+            return Ok(true);
+        }
+        d.shutdown().map_err(call("shut down domain", name))?;
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if !d.is_active().map_err(call("read domain", name))? {
+                return Ok(true);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        d.destroy().map_err(call("stop domain", name))?;
+        Ok(false)
     }
 
     fn reset_domain(&self, name: &str) -> Result<(), HvError> {
@@ -315,6 +393,7 @@ pub(crate) mod tests {
             cidr: format!("10.99.{third_octet}.0/24").parse().unwrap(),
             gateway: format!("10.99.{third_octet}.1").parse().unwrap(),
             hosts: vec![],
+            dns: vec![],
         }
     }
 
@@ -355,6 +434,76 @@ pub(crate) mod tests {
         assert_eq!(hv.network("fd-t1-lan").unwrap(), None);
         // Removing what is already gone is not an error: `down` must be re-runnable.
         hv.remove_network("fd-t1-lan", "t1").unwrap();
+    }
+
+    #[test]
+    fn network_records_change_live_and_read_back() {
+        use crate::hypervisor::xml::{DnsHost, HostEntry};
+        let hv = hv();
+        hv.define_network(&xml::network_xml(&net("fd-t9-lan", "t9", 9)))
+            .unwrap();
+        hv.start_network("fd-t9-lan").unwrap();
+        let lease = HostEntry {
+            name: "app3".into(),
+            mac: "52:54:00:00:00:03".into(),
+            ip: "10.99.9.14".parse().unwrap(),
+        };
+        let dns = DnsHost {
+            ip: lease.ip,
+            names: vec!["app3.t9.lab".into(), "app3".into()],
+        };
+        hv.update_network("fd-t9-lan", "t9", &HostUpdate::AddLease(lease.clone()))
+            .unwrap();
+        hv.update_network("fd-t9-lan", "t9", &HostUpdate::AddDns(dns.clone()))
+            .unwrap();
+        let info = hv.network("fd-t9-lan").unwrap().unwrap();
+        assert!(info.active, "the network kept running");
+        assert_eq!(info.dhcp_hosts, vec![lease.clone()]);
+        assert_eq!(info.dns_hosts, vec![dns.clone()]);
+        // Another lab's name cannot change it.
+        let err = hv
+            .update_network("fd-t9-lan", "other", &HostUpdate::RemoveDns(dns.clone()))
+            .unwrap_err();
+        assert!(matches!(err, HvError::NotOurs { .. }), "{err}");
+        hv.update_network("fd-t9-lan", "t9", &HostUpdate::RemoveDns(dns))
+            .unwrap();
+        hv.update_network("fd-t9-lan", "t9", &HostUpdate::RemoveLease(lease))
+            .unwrap();
+        let info = hv.network("fd-t9-lan").unwrap().unwrap();
+        assert_eq!((info.dhcp_hosts.len(), info.dns_hosts.len()), (0, 0));
+        hv.remove_network("fd-t9-lan", "t9").unwrap();
+    }
+
+    #[test]
+    fn a_redefined_domain_reports_its_new_size_and_keeps_running_with_the_old() {
+        let hv = hv();
+        let mut spec = dom("fd-t8-app", "t8", "default");
+        hv.define_domain(&xml::domain_xml(&spec)).unwrap();
+        hv.start_domain("fd-t8-app").unwrap();
+        let before = hv.domain("fd-t8-app").unwrap().unwrap();
+        assert_eq!(
+            (before.memory_mib, before.cpus),
+            (spec.memory_mib, spec.cpus)
+        );
+        spec.memory_mib += 256;
+        spec.cpus += 1;
+        hv.define_domain(&xml::domain_xml(&spec)).unwrap();
+        let after = hv.domain("fd-t8-app").unwrap().unwrap();
+        assert_eq!(
+            (after.defined_memory_mib, after.defined_cpus),
+            (spec.memory_mib, spec.cpus)
+        );
+        assert_eq!(
+            (after.memory_mib, after.cpus),
+            (before.memory_mib, before.cpus)
+        );
+        assert!(
+            hv.shutdown_domain("fd-t8-app", std::time::Duration::from_secs(5))
+                .unwrap()
+        );
+        let off = hv.domain("fd-t8-app").unwrap().unwrap();
+        assert_eq!(off.state, DomainState::Shutoff);
+        hv.remove_domain("fd-t8-app", "t8").unwrap();
     }
 
     #[test]

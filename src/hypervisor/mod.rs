@@ -22,6 +22,19 @@ pub(crate) struct NetworkInfo {
     pub(crate) cidr: Option<Ipv4Network>,
     /// The lab that created it, from our metadata; `None` for networks we did not create.
     pub(crate) owner: Option<String>,
+    /// Its fixed DHCP leases and DNS records, as libvirt has them now.
+    pub(crate) dhcp_hosts: Vec<xml::HostEntry>,
+    pub(crate) dns_hosts: Vec<xml::DnsHost>,
+}
+
+/// One live change to a network's records (libvirt's network update: the network keeps
+/// running, and dnsmasq rereads its hosts without dropping anyone's lease).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HostUpdate {
+    AddLease(xml::HostEntry),
+    RemoveLease(xml::HostEntry),
+    AddDns(xml::DnsHost),
+    RemoveDns(xml::DnsHost),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -55,7 +68,14 @@ pub(crate) struct DomainInfo {
     pub(crate) state: DomainState,
     /// `(lab, node)` from our metadata; `None` for domains we did not create.
     pub(crate) owner: Option<(String, String)>,
+    /// What the domain has now (its maximum memory and its vCPUs while it runs; its
+    /// definition's when it is off).
     pub(crate) memory_mib: u64,
+    pub(crate) cpus: u32,
+    /// What its persistent definition says, which a redefinition changes before a restart
+    /// applies it.
+    pub(crate) defined_memory_mib: u64,
+    pub(crate) defined_cpus: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,11 +113,16 @@ pub(crate) trait Hypervisor: Send + Sync {
     fn start_network(&self, name: &str) -> Result<(), HvError>;
     /// Stops (if active) and undefines a network owned by `lab`; refuses any other.
     fn remove_network(&self, name: &str, lab: &str) -> Result<(), HvError>;
+    /// Changes one record of a network owned by `lab`, live and in its definition.
+    fn update_network(&self, name: &str, lab: &str, update: &HostUpdate) -> Result<(), HvError>;
 
     fn domains(&self) -> Result<Vec<DomainInfo>, HvError>;
     fn domain(&self, name: &str) -> Result<Option<DomainInfo>, HvError>;
     fn define_domain(&self, xml: &str) -> Result<DomainInfo, HvError>;
     fn start_domain(&self, name: &str) -> Result<(), HvError>;
+    /// Shuts a running domain down cleanly (ACPI), waiting up to `timeout`; then pulls the plug.
+    /// `Ok(true)` when it shut down cleanly.
+    fn shutdown_domain(&self, name: &str, timeout: std::time::Duration) -> Result<bool, HvError>;
     /// Hard reset, as a power button would (the reboot faults use it).
     fn reset_domain(&self, name: &str) -> Result<(), HvError>;
     /// Stops (if running) and undefines a domain owned by `lab`; refuses any other.

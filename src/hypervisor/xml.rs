@@ -11,21 +11,30 @@ use std::path::PathBuf;
 /// The XML namespace of firedrill's ownership marker in `<metadata>`.
 pub(crate) const NS: &str = "https://github.com/firedrill/firedrill/xmlns/lab/1";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub(crate) enum ForwardMode {
     Nat,
     Isolated,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A node's fixed DHCP lease.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct HostEntry {
     pub(crate) name: String,
-    pub(crate) fqdn: String,
     pub(crate) mac: String,
     pub(crate) ip: Ipv4Addr,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One address in the network's DNS and every name that resolves to it (a node's own names
+/// first, then the lab file's `dns:` names for it).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct DnsHost {
+    pub(crate) ip: Ipv4Addr,
+    pub(crate) names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct NetworkSpec {
     pub(crate) name: String,
     pub(crate) lab: String,
@@ -37,7 +46,10 @@ pub(crate) struct NetworkSpec {
     pub(crate) domain: String,
     pub(crate) cidr: Ipv4Network,
     pub(crate) gateway: Ipv4Addr,
+    /// Fixed DHCP leases, one per node.
     pub(crate) hosts: Vec<HostEntry>,
+    /// The network's DNS records.
+    pub(crate) dns: Vec<DnsHost>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -47,7 +59,7 @@ pub(crate) enum Accel {
     Tcg,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct DomainSpec {
     pub(crate) name: String,
     pub(crate) lab: String,
@@ -99,11 +111,8 @@ pub(crate) fn network_xml(n: &NetworkSpec) -> String {
     );
     let _ = writeln!(x, "  <domain name='{}' localOnly='yes'/>", esc(&n.domain));
     let _ = writeln!(x, "  <dns>");
-    for h in &n.hosts {
-        let _ = writeln!(x, "    <host ip='{}'>", h.ip);
-        let _ = writeln!(x, "      <hostname>{}</hostname>", esc(&h.fqdn));
-        let _ = writeln!(x, "      <hostname>{}</hostname>", esc(&h.name));
-        let _ = writeln!(x, "    </host>");
+    for h in &n.dns {
+        let _ = writeln!(x, "{}", dns_host_xml(h, "    "));
     }
     let _ = writeln!(x, "  </dns>");
     let _ = writeln!(
@@ -114,18 +123,43 @@ pub(crate) fn network_xml(n: &NetworkSpec) -> String {
     );
     let _ = writeln!(x, "    <dhcp>");
     for h in &n.hosts {
-        let _ = writeln!(
-            x,
-            "      <host mac='{}' name='{}' ip='{}'/>",
-            esc(&h.mac),
-            esc(&h.name),
-            h.ip
-        );
+        let _ = writeln!(x, "      {}", dhcp_host_xml(h));
     }
     let _ = writeln!(x, "    </dhcp>");
     let _ = writeln!(x, "  </ip>");
     let _ = writeln!(x, "</network>");
     x
+}
+
+/// A DNS host element, as in the network's XML and as libvirt's network update takes it.
+pub(crate) fn dns_host_xml(h: &DnsHost, indent: &str) -> String {
+    let mut x = format!("{indent}<host ip='{}'>", h.ip);
+    for name in &h.names {
+        let _ = write!(x, "\n{indent}  <hostname>{}</hostname>", esc(name));
+    }
+    let _ = write!(x, "\n{indent}</host>");
+    x
+}
+
+/// A fixed DHCP lease element, as in the network's XML and as libvirt's network update takes it.
+pub(crate) fn dhcp_host_xml(h: &HostEntry) -> String {
+    format!(
+        "<host mac='{}' name='{}' ip='{}'/>",
+        esc(&h.mac),
+        esc(&h.name),
+        h.ip
+    )
+}
+
+/// `xml` with `<uuid>` set after its `<name>` (for redefining an existing domain).
+pub(crate) fn with_uuid(xml: &str, uuid: &str) -> String {
+    match xml.find("</name>") {
+        Some(i) if !xml.contains("<uuid>") => {
+            let at = i + "</name>".len();
+            format!("{}\n  <uuid>{}</uuid>{}", &xml[..at], esc(uuid), &xml[at..])
+        }
+        _ => xml.to_string(),
+    }
 }
 
 /// QEMU's TCG translation cache, in MiB. QEMU's default, 1 GiB, made each TCG guest's QEMU about
@@ -232,6 +266,13 @@ pub(crate) struct Parsed {
     pub(crate) cidr: Option<Ipv4Network>,
     /// Each disk's target (`vda`) and whether it is read-only (domains only).
     pub(crate) disks: Vec<(String, bool)>,
+    /// `<memory>` in KiB and `<vcpu>` (domains only).
+    pub(crate) memory_kib: Option<u64>,
+    pub(crate) vcpus: Option<u32>,
+    /// Fixed DHCP leases (networks only).
+    pub(crate) dhcp_hosts: Vec<HostEntry>,
+    /// DNS host records (networks only).
+    pub(crate) dns_hosts: Vec<DnsHost>,
 }
 
 impl Parsed {
@@ -253,6 +294,11 @@ pub(crate) fn parse(xml: &str) -> Parsed {
     let mut in_ours = false;
     let mut ip: Option<(Ipv4Addr, Option<Ipv4Addr>, Option<u8>)> = None;
     let mut disk: Option<(String, bool)> = None;
+    // Where in a network we are: inside <dns>, inside one of its <host>s, in a <hostname>.
+    let (mut in_dns, mut in_dhcp, mut in_hostname) = (false, false, false);
+    let mut dns_host: Option<DnsHost> = None;
+    // The domain's <memory> (with its unit's size in KiB) or <vcpu>, while reading its text.
+    let mut sizing: Option<(&str, u64)> = None;
     loop {
         match reader.read_event() {
             Ok(Event::Start(e)) | Ok(Event::Empty(e)) => {
@@ -278,6 +324,35 @@ pub(crate) fn parse(xml: &str) -> Parsed {
                         out.home = get("home");
                     }
                     "bridge" if out.bridge.is_none() => out.bridge = get("name"),
+                    "memory" if out.memory_kib.is_none() => {
+                        let unit = match get("unit").as_deref() {
+                            Some("b" | "bytes") => 0,
+                            Some("MiB" | "M") => 1024,
+                            Some("GiB" | "G") => 1024 * 1024,
+                            _ => 1,
+                        };
+                        sizing = Some(("memory", unit));
+                    }
+                    "vcpu" if out.vcpus.is_none() => sizing = Some(("vcpu", 1)),
+                    "dns" => in_dns = true,
+                    "dhcp" => in_dhcp = true,
+                    "host" if in_dns => {
+                        if let Some(ip) = get("ip").and_then(|a| a.parse().ok()) {
+                            dns_host = Some(DnsHost { ip, names: vec![] });
+                        }
+                    }
+                    "hostname" if dns_host.is_some() => in_hostname = true,
+                    "host" if in_dhcp => {
+                        if let (Some(mac), Some(ip)) =
+                            (get("mac"), get("ip").and_then(|a| a.parse().ok()))
+                        {
+                            out.dhcp_hosts.push(HostEntry {
+                                name: get("name").unwrap_or_default(),
+                                mac,
+                                ip,
+                            });
+                        }
+                    }
                     "disk" => disk = Some((String::new(), false)),
                     "target" => {
                         if let (Some(d), Some(dev)) = (disk.as_mut(), get("dev")) {
@@ -305,10 +380,34 @@ pub(crate) fn parse(xml: &str) -> Parsed {
                 let text: &str = t.as_ref();
                 out.lab = Some(text.trim().to_string());
             }
+            Ok(Event::Text(t)) if sizing.is_some() => {
+                let text: &str = t.as_ref();
+                match sizing.take() {
+                    Some(("memory", 0)) => {
+                        out.memory_kib = text.trim().parse::<u64>().ok().map(|b| b / 1024)
+                    }
+                    Some(("memory", unit)) => {
+                        out.memory_kib = text.trim().parse::<u64>().ok().map(|v| v * unit)
+                    }
+                    _ => out.vcpus = text.trim().parse().ok(),
+                }
+            }
+            Ok(Event::Text(t)) if in_hostname => {
+                let text: &str = t.as_ref();
+                if let Some(h) = dns_host.as_mut() {
+                    h.names.push(text.trim().to_string());
+                }
+            }
             Ok(Event::End(e)) => {
                 in_ours = false;
-                if e.local_name().as_ref() == "disk" {
-                    out.disks.extend(disk.take());
+                sizing = None;
+                match e.local_name().as_ref() {
+                    "disk" => out.disks.extend(disk.take()),
+                    "dns" => in_dns = false,
+                    "dhcp" => in_dhcp = false,
+                    "hostname" => in_hostname = false,
+                    "host" => out.dns_hosts.extend(dns_host.take()),
+                    _ => {}
                 }
             }
             Ok(Event::Eof) | Err(_) => break,

@@ -61,7 +61,7 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                 };
                 Some(AppConfig {
                     port,
-                    db_host: db.ip.to_string(),
+                    db_host: n.database_host.clone().unwrap_or_else(|| db.ip.to_string()),
                     db_engine: engine,
                     db_port: engine.default_port(),
                     db_name: DB_NAME.into(),
@@ -128,70 +128,211 @@ pub(crate) struct Configured {
     pub(crate) seconds: f64,
 }
 
+/// How `up` configures the roles this time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct How {
+    /// Databases, then apps, then load balancers, so that each phase finds what it needs
+    /// running. A lab that was up and did not change is only checked, all nodes at once.
+    pub(crate) ordered: bool,
+    /// App nodes whose settings change in a running lab: one at a time, each drained from its
+    /// load balancer while it restarts and put back once its health check passes.
+    pub(crate) rolling: Vec<String>,
+}
+
+impl How {
+    pub(crate) fn for_change(was_up: bool, changes: Option<&[crate::plan::Change]>) -> How {
+        use crate::plan::Change;
+        match changes {
+            _ if !was_up => How {
+                ordered: true,
+                rolling: vec![],
+            },
+            // An older firedrill's lab: nothing to compare with; check everything at once.
+            None => How::default(),
+            Some(changes) => {
+                let mut rolling: Vec<String> = changes
+                    .iter()
+                    .filter_map(|c| match c {
+                        Change::Option { node, .. } => Some(node.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                rolling.dedup();
+                How {
+                    ordered: !changes.is_empty(),
+                    rolling,
+                }
+            }
+        }
+    }
+}
+
+/// How long a drained app may take to pass its load balancer's health check again.
+const BACK_UP: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long requests in flight get to finish on a drained server before it restarts.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn configure_node(
+    target: crate::ssh::Target,
+    ctx: NodeContext,
+    secrets: Secrets,
+    bar: crate::progress::NodeProgress,
+    open: Option<crate::ssh::Session>,
+) -> Result<Configured, String> {
+    let started = std::time::Instant::now();
+    let session = match open {
+        Some(s) => s,
+        None => crate::ssh::connect(&target, crate::ssh::Purpose::Change)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let mut report = |line: &str| bar.phase(line);
+    let result = roles::apply(&session, &ctx, &secrets, &mut report).await;
+    session.close().await;
+    match result {
+        Ok(r) => {
+            let seconds = started.elapsed().as_secs_f64();
+            bar.finish(&format!("configured in {seconds:.1}s: {}", r.summary()));
+            Ok(Configured {
+                node: ctx.node.clone(),
+                report: r,
+                seconds,
+            })
+        }
+        Err(e) => {
+            bar.finish("configuration failed");
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Configures app node `ctx` while its load balancers send it nothing: drain, configure, put
+/// back, wait until its health check passes.
+async fn roll_one(
+    dir: &LabDir,
+    state: &LabState,
+    contexts: &[NodeContext],
+    ctx: &NodeContext,
+    job: impl std::future::Future<Output = Result<Configured, String>>,
+) -> Result<Configured, String> {
+    use crate::remote::Remote as _;
+    use crate::roles::{ServerState, server_status, set_server_state};
+    let mut fronts = Vec::new();
+    for lb in contexts.iter().filter(|c| {
+        c.haproxy
+            .as_ref()
+            .is_some_and(|h| h.backends.iter().any(|b| b.name == ctx.node))
+    }) {
+        let Some(node) = state.node(&lb.node) else {
+            continue;
+        };
+        let target = super::access::target(dir, state, node);
+        let session = crate::ssh::connect(&target, crate::ssh::Purpose::Change)
+            .await
+            .map_err(|e| e.to_string())?;
+        set_server_state(&session, &ctx.node, ServerState::Drain)
+            .await
+            .map_err(|e| e.to_string())?;
+        fronts.push(session);
+    }
+    if !fronts.is_empty() {
+        tokio::time::sleep(DRAIN).await;
+    }
+    let result = job.await;
+    for lb in &fronts {
+        set_server_state(lb, &ctx.node, ServerState::Ready)
+            .await
+            .map_err(|e| e.to_string())?;
+        let deadline = std::time::Instant::now() + BACK_UP;
+        loop {
+            let status = server_status(lb, &ctx.node)
+                .await
+                .map_err(|e| e.to_string())?;
+            if status.as_deref() == Some("UP") {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "{}: haproxy on {} still says {} {}s after it was put back\n  hint: look at it with `firedrill ssh {}` (`journalctl -u todo`), then run `firedrill up` again",
+                    ctx.node,
+                    lb.node(),
+                    status.as_deref().unwrap_or("nothing"),
+                    BACK_UP.as_secs(),
+                    ctx.node
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+    for lb in fronts {
+        lb.close().await;
+    }
+    result
+}
+
 /// Configures every node's roles, reusing the open sessions in `sessions` (by node name) where
-/// there are any. Returns each configured node's report and the failures.
-///
-/// `ordered` runs databases, then apps, then load balancers, so that a new lab ends with every
-/// health check already passing. A lab that was up before is only checked and touched up, and
-/// the app reconnects to its database by itself, so then all nodes go at once.
+/// there are any. Returns each configured node's report and the failures. Nodes that are in the
+/// state but no longer in its plan (leaving the lab) are not touched.
 pub(crate) async fn configure(
     dir: &LabDir,
     state: &LabState,
     progress: &Progress,
     sessions: &mut std::collections::HashMap<String, crate::ssh::Session>,
-    ordered: bool,
+    how: &How,
 ) -> Result<(Vec<Configured>, Vec<String>), LabError> {
     let secrets = secrets(dir)?;
-    let contexts = contexts(state);
+    let in_plan = |node: &str| {
+        state
+            .plan
+            .as_ref()
+            .is_none_or(|p| p.nodes.iter().any(|n| n.name == node))
+    };
+    let contexts: Vec<NodeContext> = contexts(state)
+        .into_iter()
+        .filter(|c| in_plan(&c.node))
+        .collect();
     let mut reports = Vec::new();
     let mut failures = Vec::new();
     for p in 0..3 {
         let mut tasks = tokio::task::JoinSet::new();
+        let mut rolling = Vec::new();
         for ctx in contexts
             .iter()
-            .filter(|c| if ordered { phase(c) == p } else { p == 0 })
+            .filter(|c| if how.ordered { phase(c) == p } else { p == 0 })
         {
             let Some(node) = state.node(&ctx.node) else {
                 continue;
             };
             let target = super::access::target(dir, state, node);
-            let ctx = ctx.clone();
-            let secrets = secrets.clone();
-            let bar = progress.node(&ctx.node);
-            let open = sessions.remove(&ctx.node);
-            tasks.spawn(async move {
-                let started = std::time::Instant::now();
-                let session = match open {
-                    Some(s) => s,
-                    None => crate::ssh::connect(&target, crate::ssh::Purpose::Change)
-                        .await
-                        .map_err(|e| e.to_string())?,
-                };
-                let mut report = |line: &str| bar.phase(line);
-                let result = roles::apply(&session, &ctx, &secrets, &mut report).await;
-                session.close().await;
-                match result {
-                    Ok(r) => {
-                        let seconds = started.elapsed().as_secs_f64();
-                        bar.finish(&format!("configured in {seconds:.1}s: {}", r.summary()));
-                        Ok(Configured {
-                            node: ctx.node.clone(),
-                            report: r,
-                            seconds,
-                        })
-                    }
-                    Err(e) => {
-                        bar.finish("configuration failed");
-                        Err(e.to_string())
-                    }
-                }
-            });
+            let job = configure_node(
+                target,
+                ctx.clone(),
+                secrets.clone(),
+                progress.node(&ctx.node),
+                sessions.remove(&ctx.node),
+            );
+            if how.rolling.contains(&ctx.node) && ctx.app.is_some() {
+                rolling.push((ctx, job));
+            } else {
+                tasks.spawn(job);
+            }
         }
         while let Some(joined) = tasks.join_next().await {
             match joined {
                 Ok(Ok(r)) => reports.push(r),
                 Ok(Err(e)) => failures.push(e),
                 Err(e) => failures.push(format!("a configuration task failed: {e}")),
+            }
+        }
+        // One at a time, so the others carry the traffic; a failure stops the roll.
+        for (ctx, job) in rolling {
+            if !failures.is_empty() {
+                failures.push(format!("{}: not changed: an earlier node failed", ctx.node));
+                continue;
+            }
+            match roll_one(dir, state, &contexts, ctx, job).await {
+                Ok(r) => reports.push(r),
+                Err(e) => failures.push(e),
             }
         }
     }

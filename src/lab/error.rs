@@ -48,6 +48,16 @@ pub(crate) enum LabError {
         "node {node} is no longer in the lab file, but fault(s) {} may still be on it\n  hint: put it back and revert them first (`firedrill fault revert --all`), then remove it", .ids.join(", ")
     )]
     NodeHasFaults { node: String, ids: Vec<String> },
+    #[error(
+        "these changes cannot be made to a running lab:\n{}\n  hint: nothing was changed; undo them in the lab file, or remove and re-add the node (or `firedrill down` the lab) to recreate it", .0.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    )]
+    Unappliable(Vec<String>),
+    #[error(
+        "not applied, waiting for a restart:\n{}\n  hint: libvirt has the new sizes for the next boot; restart now with `firedrill up FILE --restart NODE` (the node is down for a minute or two)", .0.iter().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    )]
+    PendingRestart(Vec<String>),
+    #[error("--restart {node}: the lab file has no node `{node}`; its nodes are: {}", .nodes.join(", "))]
+    NoRestartNode { node: String, nodes: Vec<String> },
     #[error("cannot run {program}: {message}\n  hint: {hint}")]
     Exec {
         program: String,
@@ -61,7 +71,11 @@ impl LabError {
     pub(crate) fn is_usage(&self) -> bool {
         matches!(
             self,
-            LabError::Invalid(_) | LabError::NoNode { .. } | LabError::NodeHasFaults { .. }
+            LabError::Invalid(_)
+                | LabError::NoNode { .. }
+                | LabError::NodeHasFaults { .. }
+                | LabError::Unappliable(_)
+                | LabError::NoRestartNode { .. }
         ) || matches!(self, LabError::State(e) if e.is_usage())
             || matches!(self, LabError::Lock(super::lock::LockError::Busy { .. }))
             || matches!(self, LabError::Fault(e) if e.is_usage())

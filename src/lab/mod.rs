@@ -3,6 +3,7 @@
 
 mod access;
 mod configure;
+mod converge;
 mod down;
 mod error;
 mod facts;

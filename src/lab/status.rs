@@ -14,7 +14,14 @@ struct NodeStatus {
     roles: Vec<String>,
     ip: String,
     dns: String,
-    memory_mib: u64,
+    /// What the VM has, from libvirt (its definition's when it is off).
+    memory_mib: Option<u64>,
+    cpus: Option<u32>,
+    /// What the lab file says, when it differs from the VM (a resize waiting for a restart).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_memory_mib: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_cpus: Option<u32>,
     uptime_s: Option<u64>,
     /// Per role: haproxy backends UP/total, app /healthz, databases accepting connections.
     health: Vec<Health>,
@@ -71,13 +78,25 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
                 }
                 Some(d) => d.state.to_string(),
             };
+            let (memory, cpus) = match d {
+                Some(d) if d.state == DomainState::Shutoff => {
+                    (Some(d.defined_memory_mib), Some(d.defined_cpus))
+                }
+                Some(d) => (Some(d.memory_mib), Some(d.cpus)),
+                None => (None, None),
+            };
             NodeStatus {
                 name: n.name.clone(),
                 state,
                 roles: n.roles.iter().map(|r| r.to_string()).collect(),
                 ip: n.ip.to_string(),
                 dns: n.fqdn.clone(),
-                memory_mib: n.memory_mib,
+                memory_mib: memory,
+                cpus,
+                file_memory_mib: memory
+                    .is_some_and(|m| m != n.memory_mib)
+                    .then_some(n.memory_mib),
+                file_cpus: cpus.is_some_and(|c| c != n.cpus).then_some(n.cpus),
                 uptime_s: uptime,
                 health,
             }
@@ -97,9 +116,10 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
     }
     println!("lab {} ({})", report.lab, report.phase);
     println!(
-        "{:<10} {:<17} {:<16} {:<15} {:<28} {:>7} {:>9}  HEALTH",
-        "NODE", "STATE", "ROLES", "IP", "DNS NAME", "MEMORY", "UPTIME"
+        "{:<10} {:<17} {:<16} {:<15} {:<28} {:>8} {:>5} {:>9}  HEALTH",
+        "NODE", "STATE", "ROLES", "IP", "DNS NAME", "MEMORY", "CPUS", "UPTIME"
     );
+    let mut resized = false;
     for n in &report.nodes {
         let health: Vec<String> = n
             .health
@@ -113,8 +133,11 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
                 )
             })
             .collect();
+        // A size the VM does not have yet is marked, and explained below the table.
+        let mark = |differs: bool| if differs { "*" } else { "" };
+        resized |= n.file_memory_mib.is_some() || n.file_cpus.is_some();
         println!(
-            "{:<10} {:<17} {:<16} {:<15} {:<28} {:>7} {:>9}  {}",
+            "{:<10} {:<17} {:<16} {:<15} {:<28} {:>8} {:>5} {:>9}  {}",
             n.name,
             n.state,
             if n.roles.is_empty() {
@@ -124,7 +147,12 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
             },
             n.ip,
             n.dns,
-            format!("{}M", n.memory_mib),
+            n.memory_mib
+                .map(|m| format!("{m}M{}", mark(n.file_memory_mib.is_some())))
+                .unwrap_or_else(|| "-".into()),
+            n.cpus
+                .map(|c| format!("{c}{}", mark(n.file_cpus.is_some())))
+                .unwrap_or_else(|| "-".into()),
             n.uptime_s.map(human).unwrap_or_else(|| "-".into()),
             if health.is_empty() {
                 "-".to_string()
@@ -132,6 +160,19 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
                 health.join("; ")
             }
         );
+    }
+    if resized {
+        println!();
+        println!("* the VM's size is not the lab file's yet:");
+        for n in &report.nodes {
+            if let Some(m) = n.file_memory_mib {
+                println!("  {}: memory {}M in the file", n.name, m);
+            }
+            if let Some(c) = n.file_cpus {
+                println!("  {}: cpus {} in the file", n.name, c);
+            }
+        }
+        println!("  apply with `firedrill up LAB.yaml --restart NODE` (the node restarts)");
     }
     Ok(())
 }

@@ -21,6 +21,10 @@ pub(crate) struct UpOptions {
     pub(crate) force: bool,
     /// How long each node may take from start to ready.
     pub(crate) timeout: Duration,
+    /// Print what would change and change nothing.
+    pub(crate) dry_run: bool,
+    /// Nodes that may be restarted to apply a new memory or vCPU size.
+    pub(crate) restart: Vec<String>,
 }
 
 pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
@@ -39,27 +43,46 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     for w in &warnings {
         progress.println(&w.to_string());
     }
+    for node in &opts.restart {
+        if !lab.nodes.iter().any(|n| &n.name == node) {
+            return Err(LabError::NoRestartNode {
+                node: node.clone(),
+                nodes: lab.nodes.iter().map(|n| n.name.clone()).collect(),
+            });
+        }
+    }
     let (accel, accel_warning) = resolve_accel(opts.accel)?;
     if let Some(w) = accel_warning {
         progress.println(&w);
     }
 
     let dir = home.lab(&lab.name);
+    if opts.dry_run {
+        return dry_run(home, hv, &lab, &dir, accel, opts).await;
+    }
     // Keys, seeds and state are written under the lock only, so a node's seed and its pinned
     // host key can never disagree.
     let _lock = super::LabLock::create(&dir, "`firedrill up`")?;
     let images = ensure_images(home, &lab, &progress).await?;
-    let user_key = crate::ssh::ensure_keypair(&dir.ssh_key(), &format!("firedrill-{}", lab.name))?;
-    let run_as = owner_of(home.root());
     let plan = plan(
         &lab,
         &PlanInputs {
             dir: &dir,
             accel,
-            run_as,
+            run_as: owner_of(home.root()),
             images: &images,
         },
     )?;
+
+    // What changes, checked before anything is created: a change `up` cannot make to a running
+    // lab stops it here with nothing touched.
+    let previous = LabState::load(&dir)?;
+    let changes = super::converge::changes(previous.as_ref(), &plan);
+    if let Some(changes) = &changes {
+        super::converge::refuse_unappliable(changes)?;
+    }
+    refuse_dropping_faulted_nodes(&dir, &lab, previous.as_ref())?;
+    let user_key = crate::ssh::ensure_keypair(&dir.ssh_key(), &format!("firedrill-{}", lab.name))?;
     let mut host_keys = BTreeMap::new();
     for node in &plan.nodes {
         let key = crate::ssh::ensure_keypair(&node.host_key, &format!("{}@{}", USER, node.fqdn))?;
@@ -67,16 +90,36 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     }
 
     // Record intent before creating anything, so `down` finds all of it even if `up` dies.
-    let previous = LabState::load(&dir)?;
-    refuse_dropping_faulted_nodes(&dir, &lab, previous.as_ref())?;
+    // Nodes that left the file stay in the state until they are removed.
     let was_up = previous.as_ref().is_some_and(|p| p.phase == LabPhase::Up);
     let mut state = initial_state(&lab, &plan, hv.uri(), accel, &host_keys, previous.as_ref());
+    let leaving: Vec<crate::state::NodeState> = previous
+        .as_ref()
+        .map(|p| {
+            p.nodes
+                .iter()
+                .filter(|n| plan.nodes.iter().all(|w| w.name != n.name))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    state.nodes.extend(leaving.iter().cloned());
     state.save(&dir)?;
 
     for net in &plan.networks {
         let change = ensure_network(hv.clone(), net).await?;
         progress.println(&format!("network {}: {change}", net.name));
+        for line in super::converge::sync_records(hv.clone(), net, false).await? {
+            progress.println(&format!("network {}: {line}", net.name));
+        }
     }
+
+    // New sizes go into the definitions; the nodes the user let restart are shut down here and
+    // started again with the others below.
+    let resizes = super::converge::resizes(hv.clone(), &plan).await?;
+    let say = |line: &str| progress.println(line);
+    let pending =
+        super::converge::apply_resizes(hv.clone(), &plan, resizes, &opts.restart, &say).await?;
 
     let slow_libvirt = Arc::new(super::slow_libvirt::OnceWarning::for_this_host());
     let mut tasks = tokio::task::JoinSet::new();
@@ -134,8 +177,9 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     let mut configured = Vec::new();
     if failures.is_empty() {
         let config_started = Instant::now();
+        let how = super::configure::How::for_change(was_up, changes.as_deref());
         let (reports, role_failures) =
-            super::configure::configure(&dir, &state, &progress, &mut sessions, !was_up).await?;
+            super::configure::configure(&dir, &state, &progress, &mut sessions, &how).await?;
         if !reports.is_empty() || !role_failures.is_empty() {
             progress.println(&format!(
                 "roles configured in {:.1}s",
@@ -147,10 +191,32 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     } else if state.nodes.iter().any(|n| !n.roles.is_empty()) {
         progress.println("roles not configured: not every node is ready");
     }
-
     for (_, s) in sessions.drain() {
         s.close().await;
     }
+
+    // Nodes that left the file go once nothing refers to them any more (their load balancer
+    // was reconfigured above), then their network records.
+    if failures.is_empty() {
+        for n in &leaving {
+            match super::converge::remove_node(hv.clone(), &dir, &n.name, &n.domain).await {
+                Ok(()) => {
+                    progress.println(&format!("node {}: removed", n.name));
+                    state.nodes.retain(|s| s.name != n.name);
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        for net in &plan.networks {
+            for line in super::converge::sync_records(hv.clone(), net, true).await? {
+                progress.println(&format!("network {}: {line}", net.name));
+            }
+        }
+        super::access::write_access_files(&dir, &state)?;
+    } else if !leaving.is_empty() {
+        progress.println("nodes that left the lab file are kept until `up` succeeds");
+    }
+
     state.phase = if failures.is_empty() {
         LabPhase::Up
     } else {
@@ -172,14 +238,113 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         }
     }
     print_summary(&state, &outcomes, &configured, started.elapsed());
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(LabError::NodesFailed {
+    if !failures.is_empty() {
+        return Err(LabError::NodesFailed {
             failed: failures.len(),
             total: plan.nodes.len(),
-        })
+        });
     }
+    if !pending.is_empty() {
+        return Err(LabError::PendingRestart(
+            pending
+                .iter()
+                .map(|r| format!("{} (--restart {})", r.describe(), r.node))
+                .collect(),
+        ));
+    }
+    Ok(())
+}
+
+/// `up --dry-run`: plans, compares and prints; creates, writes and locks nothing.
+async fn dry_run(
+    home: &Home,
+    hv: Arc<dyn Hypervisor>,
+    lab: &ValidLab,
+    dir: &crate::paths::LabDir,
+    accel: xml::Accel,
+    opts: &UpOptions,
+) -> Result<(), LabError> {
+    let mut images = BTreeMap::new();
+    for node in &lab.nodes {
+        if images.contains_key(&node.image) {
+            continue;
+        }
+        let image = match crate::image::find(home, &node.image)? {
+            Some(i) => BootImage {
+                disk: i.disk,
+                kernel: i.kernel,
+                initrd: i.initrd,
+            },
+            None => {
+                println!(
+                    "image {} is not built: `up` would build it first (about 10 minutes, once)",
+                    node.image
+                );
+                let d = home.images().join(&node.image);
+                BootImage {
+                    disk: d.join("disk.qcow2"),
+                    kernel: d.join("vmlinuz"),
+                    initrd: d.join("initrd.img"),
+                }
+            }
+        };
+        images.insert(node.image.clone(), image);
+    }
+    let run_as = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(home.root())
+            .map(|m| (m.uid(), m.gid()))
+            .unwrap_or((0, 0))
+    };
+    let plan = plan(
+        lab,
+        &PlanInputs {
+            dir,
+            accel,
+            run_as,
+            images: &images,
+        },
+    )?;
+    let previous = LabState::load(dir)?;
+    let changes = super::converge::changes(previous.as_ref(), &plan);
+    if previous.is_some() && changes.is_none() {
+        println!(
+            "lab {} was brought up by an older firedrill, which kept no plan to compare with: `up` would check every node",
+            lab.name
+        );
+        return Ok(());
+    }
+    let resizes = if previous.is_some() {
+        super::converge::resizes(hv, &plan).await?
+    } else {
+        vec![]
+    };
+    super::converge::print_dry_run(
+        lab.name.as_str(),
+        changes.as_deref(),
+        &plan,
+        &resizes,
+        &opts.restart,
+    );
+    if let Some(changes) = &changes {
+        for c in changes {
+            if let crate::plan::Change::RemoveNode { node } = c {
+                let active = crate::faults::active(dir).unwrap_or_default();
+                let ids: Vec<&str> = active
+                    .iter()
+                    .filter(|(_, n)| n == node)
+                    .map(|(id, _)| id.as_str())
+                    .collect();
+                if !ids.is_empty() {
+                    println!(
+                        "  node {node} has active fault(s) {}: `up` would refuse to remove it",
+                        ids.join(", ")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The boot files of every image the lab uses, building the missing ones.
@@ -337,6 +502,7 @@ fn initial_state(
                 host_key: host_keys[&p.name].public_openssh.clone(),
                 app_port: p.app_port,
                 database: p.database.clone(),
+                database_host: p.database_host.clone(),
                 backends: p.backends.clone(),
                 options: p.options.clone(),
                 ready: false,
@@ -353,6 +519,7 @@ fn initial_state(
         user: USER.to_string(),
         networks,
         nodes,
+        plan: Some(plan.clone()),
     }
 }
 

@@ -205,6 +205,8 @@ pub(crate) async fn reset(
             accel,
             force: false,
             timeout,
+            dry_run: false,
+            restart: vec![],
         };
         eprintln!(
             "bringing lab {} up again from {}",
@@ -241,6 +243,8 @@ pub(crate) async fn reset(
             accel,
             force: false,
             timeout,
+            dry_run: false,
+            restart: vec![],
         };
         crate::lab::up(home, &up).await?;
         let problems = health::problems(home, &play.lab).await?;

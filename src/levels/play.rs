@@ -196,6 +196,8 @@ async fn ensure_healthy_lab(
         accel: opts.accel,
         force: false,
         timeout: opts.timeout,
+        dry_run: false,
+        restart: vec![],
     };
     crate::lab::up(home, &up).await?;
     let problems = health::problems(home, lab).await?;

@@ -108,15 +108,97 @@ pub(super) async fn apply<R: Remote>(
     service::ensure(session, "haproxy: service", SERVICE, change).await
 }
 
-/// Asks the runtime API for `show stat`. The image has no socat, but it has python3; the
-/// script comes on stdin.
+/// Asks the runtime API for `show stat` (or the command given as the script's argument). The
+/// script comes on stdin and needs only python3.
 pub(super) const STAT_SCRIPT: &str = "python3 -";
-pub(super) const STAT_PY: &str = "import socket\n\
+pub(super) const STAT_PY: &str = "import socket, sys\n\
 s = socket.socket(socket.AF_UNIX)\n\
 s.settimeout(3)\n\
 s.connect('/run/haproxy/admin.sock')\n\
-s.sendall(b'show stat\\n')\n\
+s.sendall((sys.argv[1] if len(sys.argv) > 1 else 'show stat').encode() + b'\\n')\n\
 print(s.makefile(encoding='utf-8').read(), end='')\n";
+
+/// A server's admin state in the app backend, for rolling changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServerState {
+    /// No new requests; the ones in flight finish.
+    Drain,
+    Ready,
+}
+
+/// Runs one runtime API command as root on `remote`; its answer.
+async fn runtime_api<R: Remote>(remote: &R, command: &str) -> Result<String, RoleError> {
+    let step = format!("haproxy: {command}");
+    let script = crate::ssh::as_root(
+        remote,
+        &format!("{STAT_SCRIPT} {}", crate::ssh::quote(command)),
+    );
+    let out = remote
+        .run(&script, Some(STAT_PY.as_bytes()))
+        .await
+        .map_err(|source| RoleError::Remote {
+            node: remote.node().to_string(),
+            step: step.clone(),
+            source,
+        })?;
+    match out.check(remote.node(), &step) {
+        Ok(out) => Ok(out.stdout_str()),
+        Err(failed) => Err(RoleError::Command {
+            failed,
+            command: script,
+        }),
+    }
+}
+
+/// Sets app server `server`'s state through the runtime API of the haproxy on `remote`.
+pub(crate) async fn set_server_state<R: Remote>(
+    remote: &R,
+    server: &str,
+    state: ServerState,
+) -> Result<(), RoleError> {
+    let word = match state {
+        ServerState::Drain => "drain",
+        ServerState::Ready => "ready",
+    };
+    let command = format!("set server {BACKEND}/{server} state {word}");
+    // The API answers success with an empty line and a refusal with a message.
+    let said = runtime_api(remote, &command).await?;
+    if said.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(RoleError::Unexpected {
+            node: remote.node().to_string(),
+            step: "haproxy: runtime API".into(),
+            command,
+            detail: said.trim().to_string(),
+        })
+    }
+}
+
+/// App server `server`'s status in `show stat` ("UP", "DOWN", "DRAIN", "MAINT", ...), if listed.
+pub(crate) async fn server_status<R: Remote>(
+    remote: &R,
+    server: &str,
+) -> Result<Option<String>, RoleError> {
+    Ok(stat_status(
+        &runtime_api(remote, "show stat").await?,
+        server,
+    ))
+}
+
+/// The `status` column of `server`'s line in the app backend of `show stat` CSV.
+pub(crate) fn stat_status(csv: &str, server: &str) -> Option<String> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next()?.trim_start_matches("# ").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let (px, sv, st) = (col("pxname")?, col("svname")?, col("status")?);
+    lines.find_map(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        (f.get(px) == Some(&BACKEND) && f.get(sv) == Some(&server))
+            .then(|| f.get(st).map(|s| s.to_string()))
+            .flatten()
+    })
+}
 
 pub(super) async fn health<R: Remote>(
     session: &Session<'_, R>,

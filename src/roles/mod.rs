@@ -41,6 +41,7 @@ pub(crate) use context::{
     AppConfig, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Peer, Secrets,
 };
 pub(crate) use error::RoleError;
+pub(crate) use haproxy::{ServerState, server_status, set_server_state};
 pub(crate) use options::OptionsInput;
 pub(crate) use table::{def, front_door, serving_ports};
 

@@ -10,7 +10,7 @@ use std::path::Path;
 
 const LAB_KEYS: &[&str] = &["name", "defaults", "networks", "nodes"];
 const DEFAULTS_KEYS: &[&str] = &["image", "cpus", "memory", "disk"];
-const NETWORK_KEYS: &[&str] = &["name", "cidr", "mode", "domain"];
+const NETWORK_KEYS: &[&str] = &["name", "cidr", "mode", "domain", "dns"];
 const NODE_KEYS: &[&str] = &[
     "name", "roles", "ip", "network", "image", "cpus", "memory", "disk", "app", "haproxy",
 ];
@@ -110,12 +110,16 @@ fn network(y: &Yaml, path: &str, r: &mut Report) -> Option<Network> {
     let domain = map
         .get("domain")
         .and_then(|y| string(y, &join(path, "domain"), r));
+    let dns = map
+        .get("dns")
+        .map_or_else(Vec::new, |y| dns(y, &join(path, "dns"), r));
     Some(Network {
         pos: y.pos,
         name: name?,
         cidr: cidr?,
         mode,
         domain,
+        dns,
     })
 }
 
@@ -127,6 +131,46 @@ fn node_keys() -> Vec<&'static str> {
         .copied()
         .chain(roles.map(|d| d.name))
         .collect()
+}
+
+/// `dns:` of a network: `NAME: TARGET` lines, a target being a node, another of these names or
+/// an IPv4 address (checked in `validate`).
+fn dns(y: &Yaml, path: &str, r: &mut Report) -> Vec<(At<String>, At<String>)> {
+    let Value::Map(entries) = &y.value else {
+        r.error(
+            Some(y.pos),
+            path,
+            format!("expected a mapping, found {}", y.describe()),
+            "give `NAME: TARGET` lines, e.g. `database: db` (a node) or `www: 10.77.0.200`",
+        );
+        return vec![];
+    };
+    let mut out: Vec<(At<String>, At<String>)> = Vec::new();
+    for (key, value) in entries {
+        let key_path = join(path, &key.name);
+        if let Some((first, _)) = out.iter().find(|(k, _)| k.value == key.name) {
+            r.error(
+                Some(key.pos),
+                &key_path,
+                format!(
+                    "`{}` is given twice (first on line {})",
+                    key.name, first.pos.line
+                ),
+                "keep only one of them",
+            );
+            continue;
+        }
+        if let Some(target) = string(value, &key_path, r) {
+            out.push((
+                At {
+                    value: key.name.clone(),
+                    pos: key.pos,
+                },
+                target,
+            ));
+        }
+    }
+    out
 }
 
 fn node(y: &Yaml, path: &str, r: &mut Report) -> Option<Node> {

@@ -5,6 +5,7 @@
 //! problem; `check` does both and resolves defaults, IPs and role options.
 
 mod defaults;
+mod dns;
 pub(crate) mod load;
 mod network;
 pub(crate) mod problem;
@@ -100,6 +101,8 @@ pub(crate) struct Network {
     pub cidr: At<String>,
     pub mode: Option<At<NetMode>>,
     pub domain: Option<At<String>>,
+    /// `dns:`: extra names, each with its target as written.
+    pub dns: Vec<(At<String>, At<String>)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -152,6 +155,8 @@ pub(crate) struct ValidNetwork {
     pub domain: String,
     /// The first host address; libvirt's bridge takes it.
     pub gateway: Ipv4Addr,
+    /// The `dns:` names, each resolved to its address (an alias takes its target's).
+    pub dns: Vec<(String, Ipv4Addr)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -176,6 +181,9 @@ pub(crate) struct AppOptions {
     /// The database node the app uses: the one named in the file, or the only database node.
     /// `None` only on nodes without the app role.
     pub database: Option<String>,
+    /// The `dns:` name the file gave for the database, when it gave one instead of a node:
+    /// the app resolves it at each new connection.
+    pub database_host: Option<String>,
     pub port: u16,
 }
 

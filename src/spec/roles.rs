@@ -30,7 +30,15 @@ pub(super) struct NodeOptions {
 
 pub(super) fn check(lab: &Lab, r: &mut Report) -> Vec<NodeOptions> {
     let nodes = &lab.nodes.value;
-    let index = Index::new(nodes);
+    let mut index = Index::new(nodes);
+    for net in &lab.networks.value {
+        for (name, target) in &net.dns {
+            index
+                .dns
+                .entry(name.value.as_str())
+                .or_insert(target.value.trim());
+        }
+    }
     nodes
         .iter()
         .enumerate()
@@ -54,6 +62,8 @@ struct Index<'a> {
     db_nodes: Vec<&'a Node>,
     db_names: Vec<&'a str>,
     app_names: Vec<&'a str>,
+    /// The networks' `dns:` names and their targets as written.
+    dns: HashMap<&'a str, &'a str>,
 }
 
 impl<'a> Index<'a> {
@@ -76,7 +86,21 @@ impl<'a> Index<'a> {
                 .filter(|n| has(n, Role::App))
                 .map(|n| n.name.value.as_str())
                 .collect(),
+            dns: HashMap::new(),
         }
+    }
+
+    /// The node a `dns:` name leads to through its aliases, if it leads to one.
+    fn node_of_dns_name(&self, name: &str) -> Option<&'a Node> {
+        let mut current = name;
+        for _ in 0..=self.dns.len() {
+            let next = *self.dns.get(current)?;
+            if let Some(node) = self.by_name.get(next) {
+                return Some(node);
+            }
+            current = next;
+        }
+        None
     }
 
     fn names(&self) -> impl Iterator<Item = &'a str> {
@@ -155,6 +179,7 @@ fn app(index: &Index<'_>, i: usize, node: &Node, r: &mut Report) -> AppOptions {
     let port = spec.and_then(|s| s.port.as_ref());
     let mut options = AppOptions {
         database: None,
+        database_host: None,
         port: port.map_or(DEFAULT_APP_PORT, |p| p.value),
     };
     if !has(node, Role::App) {
@@ -191,6 +216,14 @@ fn app(index: &Index<'_>, i: usize, node: &Node, r: &mut Report) -> AppOptions {
         }
     }
     options.database = database(index, i, node, r);
+    // A `dns:` name rather than a node: the app connects to the name, so repointing the name
+    // moves it without touching its configuration.
+    options.database_host = node
+        .app
+        .as_ref()
+        .and_then(|s| s.database.as_ref())
+        .filter(|d| !index.by_name.contains_key(d.value.as_str()) && options.database.is_some())
+        .map(|d| d.value.clone());
     options
 }
 
@@ -202,7 +235,28 @@ fn database<'a>(index: &Index<'a>, i: usize, node: &Node, r: &mut Report) -> Opt
     let (target, pos, path) = match chosen {
         Some(wanted) => {
             let path = format!("nodes[{i}].app.database");
-            let Some(&target) = index.by_name.get(wanted.value.as_str()) else {
+            let by_dns = index.node_of_dns_name(&wanted.value);
+            let Some(target) = index.by_name.get(wanted.value.as_str()).copied().or(by_dns) else {
+                if index.dns.contains_key(wanted.value.as_str()) {
+                    let hint = match db_names.first() {
+                        Some(db) => {
+                            format!("point it at a database node, e.g. `{}: {db}`", wanted.value)
+                        }
+                        None => {
+                            "add a node with role mysql or postgres and point the name at it".into()
+                        }
+                    };
+                    r.error(
+                        Some(wanted.pos),
+                        &path,
+                        format!(
+                            "`{}` is a `dns:` name, but it does not lead to a node",
+                            wanted.value
+                        ),
+                        hint,
+                    );
+                    return None;
+                }
                 let hint = match did_you_mean(&wanted.value, index.names()) {
                     Some(dym) => dym,
                     None if db_names.is_empty() => "add a node with role mysql or postgres".into(),

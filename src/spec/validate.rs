@@ -19,10 +19,11 @@ pub(super) fn validate(
     resources::check(lab, host, force, &mut r);
     let addressing = network::check(lab, host, &mut r);
     let role_options = roles::check(lab, &mut r);
+    let dns = super::dns::check(lab, &addressing, &mut r);
     if r.has_errors() {
         return (None, r.problems);
     }
-    let valid = resolve(lab, &addressing, role_options);
+    let valid = resolve(lab, &addressing, role_options, dns);
     if valid.is_none() {
         r.error(
             None,
@@ -156,13 +157,15 @@ fn resolve(
     lab: &Lab,
     addressing: &network::Addressing,
     role_options: Vec<super::roles::NodeOptions>,
+    dns: Vec<Vec<(String, std::net::Ipv4Addr)>>,
 ) -> Option<ValidLab> {
     let networks = lab
         .networks
         .value
         .iter()
         .zip(&addressing.cidrs)
-        .map(|(net, cidr)| {
+        .zip(dns)
+        .map(|((net, cidr), dns)| {
             let cidr = (*cidr)?;
             Some(ValidNetwork {
                 name: net.name.value.clone(),
@@ -173,6 +176,7 @@ fn resolve(
                     .as_ref()
                     .map_or_else(|| default_domain(&lab.name.value), |d| d.value.clone()),
                 gateway: network::gateway(cidr),
+                dns,
             })
         })
         .collect::<Option<Vec<_>>>()?;

@@ -14,15 +14,23 @@ fn network() -> NetworkSpec {
         hosts: vec![
             HostEntry {
                 name: "web".into(),
-                fqdn: "web.minimal.lab".into(),
                 mac: "52:54:00:aa:bb:01".into(),
                 ip: "10.77.0.10".parse().unwrap(),
             },
             HostEntry {
                 name: "db".into(),
-                fqdn: "db.minimal.lab".into(),
                 mac: "52:54:00:aa:bb:02".into(),
                 ip: "10.77.0.11".parse().unwrap(),
+            },
+        ],
+        dns: vec![
+            DnsHost {
+                ip: "10.77.0.10".parse().unwrap(),
+                names: vec!["web.minimal.lab".into(), "web".into()],
+            },
+            DnsHost {
+                ip: "10.77.0.11".parse().unwrap(),
+                names: vec!["db.minimal.lab".into(), "db".into()],
             },
         ],
     }

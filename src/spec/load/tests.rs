@@ -42,6 +42,7 @@ fn parses_every_field_with_its_position() {
             cidr: at("10.77.0.0/24".to_string(), 4, 23),
             mode: Some(at(NetMode::Isolated, 4, 43)),
             domain: Some(at("demo.test".to_string(), 4, 61)),
+            dns: vec![],
         }]
     );
     let node = &lab.nodes.value[0];

@@ -87,6 +87,7 @@ fn a_lab_without_app_needs_no_database() {
     assert_eq!(
         lab.nodes[0].app,
         AppOptions {
+            database_host: None,
             database: None,
             port: 8080
         }
@@ -263,6 +264,7 @@ fn app_port_80_on_a_single_server() {
     assert_eq!(
         lab.nodes[0].app,
         AppOptions {
+            database_host: None,
             database: Some("s".to_string()),
             port: 80
         }

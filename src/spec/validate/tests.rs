@@ -205,6 +205,7 @@ fn node(name: &str, roles: Vec<Role>, ip: [u8; 4], memory_mib: u64) -> ValidNode
         memory_mib,
         disk_gib: 8,
         app: AppOptions {
+            database_host: None,
             database: None,
             port: 8080,
         },
@@ -223,6 +224,7 @@ fn lan(cidr: &str, domain: &str) -> ValidNetwork {
         mode: NetMode::Nat,
         domain: domain.to_string(),
         gateway: network::gateway(cidr),
+        dns: vec![],
     }
 }
 
@@ -266,6 +268,7 @@ fn shipped_single_server_lab() {
         1024,
     );
     server.app = AppOptions {
+        database_host: None,
         database: Some("server".to_string()),
         port: 80,
     };

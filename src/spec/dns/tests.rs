@@ -1,0 +1,82 @@
+use crate::spec::testutil::{problems, valid};
+
+const LAB: &str = "name: t\nnetworks:\n  - name: lan\n    cidr: 10.77.0.0/24\n    dns:\n";
+const NODES: &str = "nodes:\n  - name: web\n  - name: db\n";
+
+#[test]
+fn names_point_at_nodes_aliases_and_addresses() {
+    let lab = valid(&format!(
+        "{LAB}      database: db\n      primary: database\n      www: 10.77.0.200\n{NODES}"
+    ));
+    let db = lab.nodes[1].ip;
+    assert_eq!(
+        lab.networks[0].dns,
+        vec![
+            ("database".to_string(), db),
+            ("primary".to_string(), db),
+            ("www".to_string(), "10.77.0.200".parse().unwrap()),
+        ]
+    );
+}
+
+#[test]
+fn every_bad_name_and_target_is_reported_with_its_place() {
+    let got = problems(&format!(
+        "{LAB}      Data_Base: db\n      web: db\n      far: 10.99.0.1\n      lost: dbb\n      a: b\n      b: a\n{NODES}"
+    ));
+    assert_eq!(
+        got,
+        [
+            "t.yaml:6:7: networks[0].dns.Data_Base: `Data_Base` is not a DNS name\n  hint: use lowercase letters, digits and '-', starting and ending with a letter or digit, e.g. `database`",
+            "t.yaml:7:7: networks[0].dns.web: `web` is already a node's name\n  hint: a node's own name is in the DNS already; give the extra name another spelling",
+            "t.yaml:8:12: networks[0].dns.far: 10.99.0.1 is not a host address of this network (10.77.0.0/24)\n  hint: point the name at an address inside the network, or at a node",
+            "t.yaml:9:13: networks[0].dns.lost: `dbb` is not a node, a name of this network or an address\n  hint: did you mean `db`?",
+            "t.yaml:10:10: networks[0].dns.a: the names b → a point at each other in a loop\n  hint: point one of them at a node or an address",
+            "t.yaml:11:10: networks[0].dns.b: the names a → b point at each other in a loop\n  hint: point one of them at a node or an address",
+        ]
+    );
+}
+
+#[test]
+fn the_plan_serves_extra_names_with_the_node_they_point_at() {
+    let plan = crate::plan::testing::plan_of("labs/three-tier.yaml", |lab| {
+        let db = lab.nodes.iter().find(|n| n.name == "db").unwrap().ip;
+        lab.networks[0].dns = vec![
+            ("database".into(), db),
+            ("www".into(), "10.78.0.200".parse().unwrap()),
+        ];
+    });
+    let dns = &plan.networks[0].dns;
+    let db = dns.iter().find(|h| h.names[1] == "db").unwrap();
+    assert_eq!(
+        db.names,
+        [
+            "db.three-tier.lab",
+            "db",
+            "database.three-tier.lab",
+            "database"
+        ]
+    );
+    let www = dns.last().unwrap();
+    assert_eq!(www.ip.to_string(), "10.78.0.200");
+    assert_eq!(www.names, ["www.three-tier.lab", "www"]);
+}
+
+#[test]
+fn an_app_may_reach_its_database_by_a_dns_name() {
+    let lab = valid(&format!(
+        "{LAB}      database: db\nnodes:\n  - name: web\n    roles: [app]\n    app: {{database: database}}\n  - name: db\n    roles: [mysql]\n"
+    ));
+    assert_eq!(lab.nodes[0].app.database.as_deref(), Some("db"));
+    assert_eq!(lab.nodes[0].app.database_host.as_deref(), Some("database"));
+    // A name that leads to an address rather than a database node is no database.
+    let got = problems(&format!(
+        "{LAB}      database: 10.77.0.50\nnodes:\n  - name: web\n    roles: [app]\n    app: {{database: database}}\n  - name: db\n    roles: [mysql]\n"
+    ));
+    assert_eq!(
+        got,
+        [
+            "t.yaml:10:21: nodes[0].app.database: `database` is a `dns:` name, but it does not lead to a node\n  hint: point it at a database node, e.g. `database: db`"
+        ]
+    );
+}
