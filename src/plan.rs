@@ -4,7 +4,7 @@
 
 use crate::hypervisor::xml::{Accel, DnsHost, DomainSpec, ForwardMode, HostEntry, NetworkSpec};
 use crate::paths::LabDir;
-use crate::spec::{NetMode, Role, ValidLab};
+use crate::spec::{NetMode, Role, RoleOptions, ValidLab};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
@@ -62,6 +62,9 @@ pub(crate) struct NodePlan {
     pub(crate) backends: Vec<String>,
     /// The todo release `up` deploys (app nodes; v1 elsewhere).
     pub(crate) release: crate::roles::Release,
+    /// The options of the roles that read their own.
+    #[serde(default)]
+    pub(crate) options: Vec<RoleOptions>,
 }
 
 /// What `up` builds, stored in the lab's state as it was last applied: the next `up` compares
@@ -200,6 +203,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
                 .map(|h| format!("{h}.{}", net.domain)),
             backends: node.haproxy.backends.clone(),
             release: node.app.release,
+            options: node.options.clone(),
         });
     }
     let networks = lab

@@ -4,7 +4,7 @@
 
 use crate::hypervisor::xml::Accel;
 use crate::paths::{Home, LabDir, LabName};
-use crate::spec::Role;
+use crate::spec::{Role, RoleOptions};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -85,6 +85,9 @@ pub(crate) struct NodeState {
     /// The todo release `up` deploys (app nodes); v1 in a state written before releases.
     #[serde(default)]
     pub(crate) release: crate::roles::Release,
+    /// The options of the roles that read their own (`RoleDef::has_options`).
+    #[serde(default)]
+    pub(crate) options: Vec<RoleOptions>,
     #[serde(default)]
     pub(crate) ready: bool,
     #[serde(default)]
@@ -202,6 +205,7 @@ impl NodeState {
             database_host: None,
             backends: Vec::new(),
             release: crate::roles::Release::V1,
+            options: Vec::new(),
             ready: false,
             timings: Timings::default(),
         }
@@ -342,6 +346,7 @@ pub(crate) fn sample() -> LabState {
             database_host: None,
             backends: vec![],
             release: crate::roles::Release::V1,
+            options: vec![],
             ready: false,
             timings: Timings::default(),
         }],

@@ -4,7 +4,7 @@
 use super::ClientError;
 use crate::lab::Lab;
 use crate::paths::{Home, LabDir, LabName};
-use crate::spec::Role;
+
 use crate::state::{LabState, StateError};
 
 /// Where the traffic goes, and the lab whose events to show (if any).
@@ -14,22 +14,16 @@ pub(crate) struct Target {
     pub(crate) lab: Option<LabDir>,
 }
 
-/// The service URL of a lab: its first haproxy node on port 80, else its first app node on the
-/// port `up` gave it.
+/// The service URL of a lab: its front door (`roles::front_door`: nginx, else haproxy, else an
+/// app node on the port `up` gave it).
 pub(crate) fn lab_url(state: &LabState) -> Result<String, ClientError> {
-    let first = |role: Role| state.nodes.iter().find(|n| n.roles.contains(&role));
-    let (node, port) = match (first(Role::Haproxy), first(Role::App)) {
-        (Some(lb), _) => (lb, None),
-        (None, Some(app)) => (app, app.app_port),
-        (None, None) => {
-            return Err(ClientError::LabHasNoService {
-                lab: state.name.to_string(),
-            });
-        }
-    };
+    let (node, port) =
+        crate::roles::front_door(&state.nodes).ok_or_else(|| ClientError::LabHasNoService {
+            lab: state.name.to_string(),
+        })?;
     Ok(match port {
-        None => format!("http://{}/todos", node.ip),
-        Some(p) => format!("http://{}:{p}/todos", node.ip),
+        80 => format!("http://{}/todos", node.ip),
+        p => format!("http://{}:{p}/todos", node.ip),
     })
 }
 
@@ -96,6 +90,7 @@ pub(crate) fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::spec::Role;
 
     fn lab(nodes: &[(&str, &str, &[Role], Option<u16>)]) -> LabState {
         let mut state = crate::state::sample();
@@ -126,9 +121,11 @@ mod tests {
         );
         // A single server on port 80 (labs/single-server.yaml) is reached on port 80.
         let single = lab(&[("one", "10.79.0.5", &[Role::App, Role::Mysql], Some(80))]);
+        assert_eq!(lab_url(&single).ok(), Some("http://10.79.0.5/todos".into()));
+        let alone = lab(&[("one", "10.79.0.5", &[Role::App, Role::Mysql], Some(8080))]);
         assert_eq!(
-            lab_url(&single).ok(),
-            Some("http://10.79.0.5:80/todos".into())
+            lab_url(&alone).ok(),
+            Some("http://10.79.0.5:8080/todos".into())
         );
     }
 

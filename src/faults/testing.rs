@@ -37,6 +37,7 @@ pub(crate) fn node(name: &str, roles: &[Role]) -> NodeState {
         database_host: None,
         backends: vec![],
         release: crate::roles::Release::V1,
+        options: vec![],
         ready: true,
         timings: Timings::default(),
     }

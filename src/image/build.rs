@@ -138,7 +138,7 @@ async fn build_in(
     p.done(&format!("{}", root.display()));
 
     let mut p = Progress::new(progress, 2, "configure the root file system");
-    for step in recipe.steps {
+    for step in &recipe.steps {
         match step {
             Step::Chroot { argv } => {
                 let mut cmd = Command::new(&tools.chroot);
@@ -162,7 +162,7 @@ async fn build_in(
     )
     .await?;
     let packages =
-        rootfs::inventory(&out, recipe.packages).map_err(|problem| ImageError::BadRootfs {
+        rootfs::inventory(&out, &recipe.packages).map_err(|problem| ImageError::BadRootfs {
             problem,
             log: log.to_path_buf(),
         })?;

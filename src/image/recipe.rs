@@ -12,9 +12,10 @@ pub(crate) const RECIPE_VERSION: u32 = 1;
 /// table), the serial console carries the log, and `net.ifnames=0` keeps the NIC named `eth0`.
 pub(crate) const CMDLINE: &str = "root=/dev/vda rw console=ttyS0 net.ifnames=0";
 
-/// Every package a role, a fault or a learner needs on the node: the VMs have no internet, so
-/// nothing can be installed later.
-const PACKAGES: &[&str] = &[
+/// Every package the base system, a fault or a learner needs on the node: the VMs have no
+/// internet, so nothing can be installed later. Each role's own packages come from its line in
+/// the role table (`RoleDef::packages`).
+const BASE_PACKAGES: &[&str] = &[
     // boot and base system
     "linux-image-amd64",
     "systemd-sysv",
@@ -46,14 +47,6 @@ const PACKAGES: &[&str] = &[
     "tcpdump",
     "socat",
     "nftables",
-    // roles
-    "haproxy",
-    "mariadb-server",
-    "mariadb-client",
-    "postgresql",
-    "python3",
-    "python3-pymysql",
-    "python3-psycopg2",
     // faults and diagnosis
     "chrony",
     "stress-ng",
@@ -62,7 +55,41 @@ const PACKAGES: &[&str] = &[
     "psmisc",
     "htop",
     "sysstat",
+    // the app, the haproxy health check and some faults run python3 scripts
+    "python3",
 ];
+
+/// Installed now for roles still to come (DNS and monitoring), so that adding them needs no
+/// second image rebuild. Their services stay disabled at boot like every role's.
+const SPARE_PACKAGES: &[(&str, &[&str])] = &[
+    ("bind9", &["named.service"]),
+    ("prometheus", &["prometheus.service"]),
+    (
+        "prometheus-node-exporter",
+        &["prometheus-node-exporter.service"],
+    ),
+    (
+        "prometheus-mysqld-exporter",
+        &["prometheus-mysqld-exporter.service"],
+    ),
+    (
+        "prometheus-postgres-exporter",
+        &["prometheus-postgres-exporter.service"],
+    ),
+];
+
+/// The packages of the image: the base, every role's (table order), the spare ones.
+fn packages() -> Vec<&'static str> {
+    let roles = crate::roles::TABLE.iter().flat_map(|d| d.packages.iter());
+    let spare = SPARE_PACKAGES.iter().map(|(p, _)| p);
+    let mut all: Vec<&'static str> = Vec::new();
+    for p in BASE_PACKAGES.iter().chain(roles).chain(spare) {
+        if !all.contains(p) {
+            all.push(p);
+        }
+    }
+    all
+}
 
 /// A change made to the debootstrapped root filesystem. Paths are relative to its root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +112,7 @@ pub(crate) enum Step {
         suffix: &'static str,
     },
     /// Run a command inside the root filesystem (`chroot ROOTFS ARGV...`).
-    Chroot { argv: &'static [&'static str] },
+    Chroot { argv: Vec<&'static str> },
 }
 
 const HOSTS: &str = "127.0.0.1\tlocalhost
@@ -132,17 +159,9 @@ virtio_net
 ext4
 ";
 
-/// Services that would start at every boot of every node. The database and proxy services are
-/// enabled by the role that needs them; apt and e2scrub timers are useless without internet or
-/// LVM and would only steal CPU from a lab under software emulation.
-const DISABLE: &[&str] = &[
-    "systemctl",
-    "disable",
-    "--quiet",
-    "mariadb.service",
-    "mariadb.socket",
-    "postgresql.service",
-    "haproxy.service",
+/// Units that would start at every boot of every node: apt and e2scrub timers are useless without
+/// internet or LVM and would only steal CPU from a lab under software emulation.
+const DISABLE_BASE: &[&str] = &[
     "apt-daily.timer",
     "apt-daily-upgrade.timer",
     "e2scrub_all.timer",
@@ -150,92 +169,113 @@ const DISABLE: &[&str] = &[
     "fstrim.timer",
 ];
 
-const STEPS: &[Step] = &[
-    Step::Write {
-        path: "etc/fstab",
-        mode: 0o644,
-        content: "/dev/vda / ext4 defaults 0 1\n",
-    },
-    Step::Write {
-        path: "etc/cloud/cloud.cfg.d/90_firedrill.cfg",
-        mode: 0o644,
-        content: CLOUD_CFG,
-    },
-    // Empty, so that systemd gives every node its own machine id at first boot; dbus reads the
-    // same file instead of keeping a copy that would be shared by all nodes.
-    Step::Write {
-        path: "etc/machine-id",
-        mode: 0o444,
-        content: "",
-    },
-    Step::Symlink {
-        path: "var/lib/dbus/machine-id",
-        target: "/etc/machine-id",
-    },
-    // Each node gets the host key firedrill generated for it, through cloud-init.
-    Step::Remove {
-        dir: "etc/ssh",
-        prefix: "ssh_host_",
-        suffix: "",
-    },
-    Step::Write {
-        path: "etc/ssh/sshd_config.d/firedrill.conf",
-        mode: 0o644,
-        content: SSHD_CFG,
-    },
-    // debootstrap copies these from the build host; cloud-init sets the node's own.
-    Step::Write {
-        path: "etc/hostname",
-        mode: 0o644,
-        content: "debian\n",
-    },
-    // The default cloud-init would otherwise set (en_US.UTF-8) is not generated in the image.
-    Step::Write {
-        path: "etc/default/locale",
-        mode: 0o644,
-        content: "LANG=C.UTF-8\n",
-    },
-    Step::Write {
-        path: "etc/hosts",
-        mode: 0o644,
-        content: HOSTS,
-    },
-    Step::Write {
-        path: "etc/resolvconf/resolv.conf.d/original",
-        mode: 0o644,
-        content: RESOLV_CONF,
-    },
-    Step::Symlink {
-        path: "etc/resolv.conf",
-        target: "../run/resolvconf/resolv.conf",
-    },
-    Step::Chroot { argv: DISABLE },
-    Step::Write {
-        path: "etc/systemd/system-preset/00-firedrill.preset",
-        mode: 0o644,
-        content: PRESET,
-    },
-    Step::Write {
-        path: "etc/initramfs-tools/conf.d/firedrill.conf",
-        mode: 0o644,
-        content: INITRAMFS_CONF,
-    },
-    Step::Write {
-        path: "etc/initramfs-tools/modules",
-        mode: 0o644,
-        content: INITRAMFS_MODULES,
-    },
-    // After the fstab above: the fsck hook reads it.
-    Step::Chroot {
-        argv: &["update-initramfs", "-u", "-k", "all"],
-    },
-    // The packages were installed from debootstrap's cache; the copies are dead weight.
-    Step::Remove {
-        dir: "var/cache/apt/archives",
-        prefix: "",
-        suffix: ".deb",
-    },
-];
+/// `systemctl disable` of every unit a role or a spare package would start at boot (the role
+/// enables what it uses), then the base ones.
+fn disable_argv() -> Vec<&'static str> {
+    let roles = crate::roles::TABLE.iter().flat_map(|d| d.boot_units.iter());
+    let spare = SPARE_PACKAGES.iter().flat_map(|(_, units)| units.iter());
+    let mut argv = vec!["systemctl", "disable", "--quiet"];
+    argv.extend(roles.chain(spare).chain(DISABLE_BASE).copied());
+    argv
+}
+
+fn steps() -> Vec<Step> {
+    vec![
+        Step::Write {
+            path: "etc/fstab",
+            mode: 0o644,
+            content: "/dev/vda / ext4 defaults 0 1\n",
+        },
+        Step::Write {
+            path: "etc/cloud/cloud.cfg.d/90_firedrill.cfg",
+            mode: 0o644,
+            content: CLOUD_CFG,
+        },
+        // Empty, so that systemd gives every node its own machine id at first boot; dbus reads the
+        // same file instead of keeping a copy that would be shared by all nodes.
+        Step::Write {
+            path: "etc/machine-id",
+            mode: 0o444,
+            content: "",
+        },
+        Step::Symlink {
+            path: "var/lib/dbus/machine-id",
+            target: "/etc/machine-id",
+        },
+        // Each node gets the host key firedrill generated for it, through cloud-init.
+        Step::Remove {
+            dir: "etc/ssh",
+            prefix: "ssh_host_",
+            suffix: "",
+        },
+        Step::Write {
+            path: "etc/ssh/sshd_config.d/firedrill.conf",
+            mode: 0o644,
+            content: SSHD_CFG,
+        },
+        // debootstrap copies these from the build host; cloud-init sets the node's own.
+        Step::Write {
+            path: "etc/hostname",
+            mode: 0o644,
+            content: "debian\n",
+        },
+        // The default cloud-init would otherwise set (en_US.UTF-8) is not generated in the image.
+        Step::Write {
+            path: "etc/default/locale",
+            mode: 0o644,
+            content: "LANG=C.UTF-8\n",
+        },
+        Step::Write {
+            path: "etc/hosts",
+            mode: 0o644,
+            content: HOSTS,
+        },
+        Step::Write {
+            path: "etc/resolvconf/resolv.conf.d/original",
+            mode: 0o644,
+            content: RESOLV_CONF,
+        },
+        Step::Symlink {
+            path: "etc/resolv.conf",
+            target: "../run/resolvconf/resolv.conf",
+        },
+        Step::Chroot {
+            argv: disable_argv(),
+        },
+        // Debian's nginx enables a default site on port 80, where haproxy listens; the nginx role
+        // writes its own site.
+        Step::Remove {
+            dir: "etc/nginx/sites-enabled",
+            prefix: "default",
+            suffix: "",
+        },
+        Step::Write {
+            path: "etc/systemd/system-preset/00-firedrill.preset",
+            mode: 0o644,
+            content: PRESET,
+        },
+        Step::Write {
+            path: "etc/initramfs-tools/conf.d/firedrill.conf",
+            mode: 0o644,
+            content: INITRAMFS_CONF,
+        },
+        Step::Write {
+            path: "etc/initramfs-tools/modules",
+            mode: 0o644,
+            content: INITRAMFS_MODULES,
+        },
+        // After the fstab above: the fsck hook reads it.
+        Step::Chroot {
+            argv: vec!["update-initramfs", "-u", "-k", "all"],
+        },
+        // The packages were installed from debootstrap's cache; the copies are dead weight.
+        Step::Remove {
+            dir: "var/cache/apt/archives",
+            prefix: "",
+            suffix: ".deb",
+        },
+    ]
+}
 
 /// A buildable image: everything `image build` needs to know about a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,22 +283,24 @@ pub(crate) struct Recipe {
     pub(crate) name: &'static str,
     pub(crate) suite: &'static str,
     pub(crate) variant: &'static str,
-    pub(crate) packages: &'static [&'static str],
-    pub(crate) steps: &'static [Step],
+    pub(crate) packages: Vec<&'static str>,
+    pub(crate) steps: Vec<Step>,
     /// The least memory a node of this image boots and runs its roles in, in MiB; validation
     /// refuses less. Not part of the hash: it does not change the image.
     pub(crate) min_memory_mib: u64,
 }
 
-const RECIPES: &[Recipe] = &[Recipe {
-    name: "debian-12",
-    suite: "bookworm",
-    variant: "minbase",
-    packages: PACKAGES,
-    steps: STEPS,
-    // systemd, sshd, cloud-init's first boot and a database role do not fit in less.
-    min_memory_mib: 256,
-}];
+static RECIPES: std::sync::LazyLock<Vec<Recipe>> = std::sync::LazyLock::new(|| {
+    vec![Recipe {
+        name: "debian-12",
+        suite: "bookworm",
+        variant: "minbase",
+        packages: packages(),
+        steps: steps(),
+        // systemd, sshd, cloud-init's first boot and a database role do not fit in less.
+        min_memory_mib: 256,
+    }]
+});
 
 /// The names `image build --name` accepts.
 pub(crate) fn known_names() -> &'static [&'static str] {
@@ -281,10 +323,10 @@ impl Recipe {
             "firedrill image recipe v{RECIPE_VERSION}\nname {:?}\nsuite {:?}\nvariant {:?}\ncmdline {CMDLINE:?}\n",
             self.name, self.suite, self.variant
         );
-        for p in self.packages {
+        for p in &self.packages {
             text.push_str(&format!("package {p:?}\n"));
         }
-        for s in self.steps {
+        for s in &self.steps {
             text.push_str(&format!("step {s:?}\n"));
         }
         text
@@ -317,7 +359,7 @@ mod tests {
         assert_eq!(h, r.clone().hash());
 
         let fewer = Recipe {
-            packages: &r.packages[1..],
+            packages: r.packages[1..].to_vec(),
             ..r.clone()
         };
         assert_ne!(fewer.hash(), h);
@@ -327,7 +369,7 @@ mod tests {
         };
         assert_ne!(other_suite.hash(), h);
         let no_steps = Recipe {
-            steps: &r.steps[1..],
+            steps: r.steps[1..].to_vec(),
             ..r.clone()
         };
         assert_ne!(no_steps.hash(), h);
@@ -356,8 +398,8 @@ mod tests {
             name: "t",
             suite: "bookworm",
             variant: "minbase",
-            packages: &["a", "b-c"],
-            steps: &[],
+            packages: vec!["a", "b-c"],
+            steps: vec![],
             min_memory_mib: 256,
         };
         assert_eq!(r.include_arg(), "--include=a,b-c");
@@ -371,6 +413,9 @@ mod tests {
             "cloud-init",
             "python3-cffi-backend",
             "haproxy",
+            "nginx",
+            "bind9",
+            "prometheus-node-exporter",
             "mariadb-server",
             "postgresql",
             "python3-pymysql",
@@ -385,5 +430,36 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(sorted.len(), r.packages.len(), "duplicate package");
+    }
+
+    #[test]
+    fn every_role_service_is_disabled_at_boot_in_the_image() {
+        let r = recipe("debian-12").expect("debian-12 recipe");
+        let disable = r
+            .steps
+            .iter()
+            .find_map(|s| match s {
+                Step::Chroot { argv } if argv.get(1) == Some(&"disable") => Some(argv.clone()),
+                _ => None,
+            })
+            .expect("a systemctl disable step");
+        for def in crate::roles::TABLE {
+            for unit in def.boot_units {
+                assert!(disable.contains(unit), "{unit} enabled at boot");
+            }
+            for p in def.packages {
+                assert!(r.packages.contains(p), "{p} of {} missing", def.name);
+            }
+        }
+        for unit in [
+            "haproxy.service",
+            "mariadb.service",
+            "postgresql.service",
+            "nginx.service",
+            "named.service",
+            "prometheus.service",
+        ] {
+            assert!(disable.contains(&unit), "{unit} enabled at boot");
+        }
     }
 }

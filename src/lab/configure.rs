@@ -7,7 +7,7 @@ use crate::paths::LabDir;
 use crate::progress::Progress;
 use crate::roles::{
     self, AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext,
-    NodeReport, Role, Secrets,
+    NodeReport, Peer, Role, Secrets,
 };
 use crate::state::{LabState, NodeState, StateError, write_atomic};
 use ipnetwork::Ipv4Network;
@@ -134,6 +134,16 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                 app,
                 haproxy,
                 db,
+                options: n.options.clone(),
+                peers: state
+                    .nodes
+                    .iter()
+                    .map(|p| Peer {
+                        name: p.name.clone(),
+                        ip: p.ip,
+                        serves: roles::serving_ports(p),
+                    })
+                    .collect(),
             })
         })
         .collect()

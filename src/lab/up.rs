@@ -515,6 +515,7 @@ fn initial_state(
                 database_host: p.database_host.clone(),
                 backends: p.backends.clone(),
                 release: p.release,
+                options: p.options.clone(),
                 ready: false,
                 timings: prev.map(|n| n.timings.clone()).unwrap_or_default(),
             }

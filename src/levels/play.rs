@@ -12,7 +12,7 @@ use crate::host::HostFacts;
 use crate::lab::{AccelChoice, UpOptions};
 use crate::paths::Home;
 use crate::paths::LabName;
-use crate::spec::Role;
+
 use crate::state::{LabPhase, LabState};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
@@ -85,22 +85,14 @@ pub(crate) fn lab_state(home: &Home, lab: &LabName) -> Result<LabState, LevelErr
     Ok(crate::lab::Lab::at(home, lab)?.state)
 }
 
-/// Where the mock client sends its GETs when the level names a path: the first haproxy node
-/// on port 80, else the first app node on its port (as the client itself chooses).
+/// Where the mock client sends its GETs when the level names a path: the lab's front door
+/// (as the client itself chooses).
 fn service_url(state: &LabState, path: &str) -> Option<String> {
-    if let Some(lb) = state
-        .nodes
-        .iter()
-        .find(|n| n.roles.contains(&Role::Haproxy))
-    {
-        return Some(format!("http://{}{path}", lb.ip));
-    }
-    let app = state.nodes.iter().find(|n| n.roles.contains(&Role::App))?;
-    Some(format!(
-        "http://{}:{}{path}",
-        app.ip,
-        app.app_port.unwrap_or(8080)
-    ))
+    let (node, port) = crate::roles::front_door(&state.nodes)?;
+    Some(match port {
+        80 => format!("http://{}{path}", node.ip),
+        p => format!("http://{}:{p}{path}", node.ip),
+    })
 }
 
 pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelError> {

@@ -243,6 +243,26 @@ fn node_changes(old: &NodePlan, new: &NodePlan, out: &mut Vec<Change>) {
             new.release.to_string(),
         ),
     ];
+    // The roles that read their own options block (nginx): one line per role whose block
+    // changed; `up` applies it by configuring the node again.
+    for role in new.roles.iter().filter(|r| r.def().has_options) {
+        let of = |p: &NodePlan| {
+            p.options
+                .iter()
+                .map(|o| serde_json::to_value(o).unwrap_or_default())
+                .find_map(|v| v.get(role.name()).map(|o| o.to_string()))
+                .unwrap_or_else(|| "-".into())
+        };
+        let (from, to) = (of(old), of(new));
+        if from != to && old.roles.contains(role) {
+            out.push(Change::Option {
+                node: node(),
+                what: role.name(),
+                from,
+                to,
+            });
+        }
+    }
     for (what, from, to) in options {
         if from != to {
             out.push(Change::Option {
@@ -436,5 +456,29 @@ mod tests {
         );
         // Every node's DNS names moved with the domain: one removal and one addition each.
         assert_eq!(got.len(), 6 + 2 * 4);
+    }
+
+    #[test]
+    fn a_changed_nginx_block_is_one_line() {
+        let set = |size: &str| {
+            let size = size.to_string();
+            move |lab: &mut ValidLab| {
+                for o in &mut node(lab, "web").options {
+                    if let crate::spec::RoleOptions::Nginx(n) = o {
+                        n.client_max_body_size = size.clone();
+                    }
+                }
+            }
+        };
+        let old = plan_of("labs/nginx.yaml", set("64k"));
+        assert!(diff(&old, &plan_of("labs/nginx.yaml", set("64k"))).is_empty());
+        let new = plan_of("labs/nginx.yaml", set("2m"));
+        assert_eq!(
+            lines(&diff(&old, &new)),
+            [
+                "~ web nginx {\"client_max_body_size\":\"64k\",\"port\":80,\"upstreams\":[\"web\"]} \
+                 → {\"client_max_body_size\":\"2m\",\"port\":80,\"upstreams\":[\"web\"]}"
+            ]
+        );
     }
 }

@@ -23,12 +23,19 @@ pub(super) const TODO_COPY: &str = include_str!(concat!(
 pub(super) const SERVICE: Service = Service::single("todo.service");
 /// The app's port is the lab file's (`app: {port}`), so it has no fixed one here.
 pub(super) const DEF: RoleDef = RoleDef {
-    role: Role::App,
     name: "app",
     unit: SERVICE.unit,
     ports: &[],
+    packages: &["python3-pymysql", "python3-psycopg2"],
+    boot_units: &[],
     phase: Phase::App,
+    has_options: false,
+    serves: |node| node.app_port,
 };
+/// Its options (`app:`) are still read by the lab file's own types, not by `check_options`.
+pub(super) type Options = super::options::NoOptions;
+pub(super) use super::options::no_options as check_options;
+
 /// A link to `current/app.py`: what `todo.service` runs, and the path faults and levels know.
 pub(super) const APP_PY_PATH: &str = "/opt/todo/app.py";
 pub(super) const CURRENT_PATH: &str = "/opt/todo/current";
@@ -293,8 +300,15 @@ pub(super) fn health_script(port: u16) -> String {
 
 pub(super) async fn health<R: Remote>(
     session: &Session<'_, R>,
-    app: &AppConfig,
+    ctx: &NodeContext,
 ) -> Result<RoleHealth, RoleError> {
+    let Some(app) = &ctx.app else {
+        return Ok(RoleHealth {
+            role: Role::App,
+            ok: false,
+            detail: "no app settings in the lab plan".into(),
+        });
+    };
     let out = session
         .run("app: health", &health_script(app.port), None)
         .await?;

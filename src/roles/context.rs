@@ -8,7 +8,7 @@ use std::fmt;
 use std::net::Ipv4Addr;
 
 pub(crate) use super::release::Release;
-pub(crate) use crate::spec::Role;
+pub(crate) use crate::spec::{Role, RoleOptions};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,6 +49,25 @@ pub(crate) struct NodeContext {
     pub(crate) haproxy: Option<HaproxyConfig>,
     /// Required when `roles` has `Mysql` or `Postgres`.
     pub(crate) db: Option<DbConfig>,
+    /// The options of the roles that read their own (`RoleDef::has_options`).
+    pub(crate) options: Vec<RoleOptions>,
+    /// Every node of the lab, for roles that point at others by name.
+    pub(crate) peers: Vec<Peer>,
+}
+
+/// Another node (or this one) as a role that names it needs to see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Peer {
+    pub(crate) name: String,
+    pub(crate) ip: Ipv4Addr,
+    /// Each of its roles that serves the todo service, with the port (`roles::serving_ports`).
+    pub(crate) serves: Vec<(Role, u16)>,
+}
+
+impl NodeContext {
+    pub(crate) fn peer(&self, name: &str) -> Option<&Peer> {
+        self.peers.iter().find(|p| p.name == name)
+    }
 }
 
 #[derive(Debug, Clone)]

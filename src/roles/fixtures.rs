@@ -28,6 +28,8 @@ pub(super) fn node(name: &str, last_octet: u8, roles: &[Role]) -> NodeContext {
         app: None,
         haproxy: None,
         db: None,
+        options: Vec::new(),
+        peers: Vec::new(),
     }
 }
 

@@ -14,7 +14,7 @@ fn golden_path(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn check_golden(name: &str, rendered: &str) {
+pub(super) fn check_golden(name: &str, rendered: &str) {
     let path = golden_path(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, rendered).expect("write golden file");

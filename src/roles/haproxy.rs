@@ -16,12 +16,21 @@ pub(super) const CONFIG_PATH: &str = "/etc/haproxy/haproxy.cfg";
 pub(super) const STAGED_PATH: &str = "/etc/haproxy/haproxy.cfg.new";
 pub(super) const SERVICE: Service = Service::single("haproxy.service");
 pub(super) const DEF: RoleDef = RoleDef {
-    role: Role::Haproxy,
     name: "haproxy",
     unit: SERVICE.unit,
-    ports: &[(80, "haproxy"), (8404, "the haproxy stats page")],
+    ports: &[(PORT, "haproxy"), (8404, "the haproxy stats page")],
+    packages: &["haproxy"],
+    boot_units: &["haproxy.service"],
     phase: Phase::Front,
+    has_options: false,
+    serves: |_| Some(PORT),
 };
+/// Where it serves the app nodes.
+pub(super) const PORT: u16 = 80;
+/// Its options (`haproxy:`) are still read by the lab file's own types, not by `check_options`.
+pub(super) type Options = super::options::NoOptions;
+pub(super) use super::options::no_options as check_options;
+
 /// The backend of app nodes in haproxy.cfg.
 const BACKEND: &str = "app";
 
@@ -58,6 +67,7 @@ pub(super) fn install_script(file: &ManagedFile) -> String {
 pub(super) async fn apply<R: Remote>(
     session: &mut Session<'_, R>,
     ctx: &NodeContext,
+    _: &super::Secrets,
 ) -> Result<(), RoleError> {
     let hp = ctx
         .haproxy
@@ -192,7 +202,10 @@ pub(crate) fn stat_status(csv: &str, server: &str) -> Option<String> {
     })
 }
 
-pub(super) async fn health<R: Remote>(session: &Session<'_, R>) -> Result<RoleHealth, RoleError> {
+pub(super) async fn health<R: Remote>(
+    session: &Session<'_, R>,
+    _: &NodeContext,
+) -> Result<RoleHealth, RoleError> {
     let out = session
         .run("haproxy: health", STAT_SCRIPT, Some(STAT_PY.as_bytes()))
         .await?;

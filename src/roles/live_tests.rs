@@ -64,6 +64,8 @@ fn context(databases: &[(Engine, u16)], app_port: u16) -> NodeContext {
             name: "todo".into(),
             user: "todo".into(),
         }),
+        options: Vec::new(),
+        peers: Vec::new(),
     }
 }
 

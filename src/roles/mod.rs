@@ -1,22 +1,29 @@
-//! Configures a node for its roles over SSH: the todo app, HAProxy, MariaDB and PostgreSQL.
+//! Configures a node for its roles over SSH: the todo app, HAProxy, nginx, MariaDB and
+//! PostgreSQL. One file per role, listed once in the `roles!` table below.
 //!
 //! `apply` is idempotent: files are compared by sha256 and written only when they differ, a
 //! service is restarted or reloaded only when its configuration changed, and a second run on a
 //! configured node reports no changes. Secrets travel on stdin, never on a command line or in
 //! progress output. Ordering across nodes (databases, then apps, then haproxy) is the caller's.
 
-mod app;
 mod context;
 mod error;
 mod files;
-mod haproxy;
-mod mysql;
-mod postgres;
+mod options;
 mod release;
 mod render;
 mod service;
 mod session;
 mod table;
+
+// The role table: one line per role, in apply order (databases, apps, what fronts them).
+table::roles! {
+    Mysql => mysql,
+    Postgres => postgres,
+    App => app,
+    Haproxy => haproxy,
+    Nginx => nginx,
+}
 
 #[cfg(test)]
 mod app_tests;
@@ -34,12 +41,13 @@ mod role_tests;
 mod role_tests_web;
 
 pub(crate) use context::{
-    AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Release, Role,
+    AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Peer, Release,
     Secrets,
 };
 pub(crate) use error::RoleError;
 pub(crate) use haproxy::{ServerState, server_status, set_server_state};
-pub(crate) use table::{Phase, TABLE, def};
+pub(crate) use options::OptionsInput;
+pub(crate) use table::{Phase, def, front_door, serving_ports};
 
 use crate::remote::Remote;
 use session::Session;
@@ -97,12 +105,7 @@ pub(crate) async fn apply<R: Remote>(
 ) -> Result<NodeReport, RoleError> {
     let mut session = Session::new(remote, &ctx.node, progress).overwrite_edits(overwrite_edits);
     for role in ordered_roles(ctx) {
-        match role {
-            Role::Mysql => mysql::apply(&mut session, ctx, secrets).await?,
-            Role::Postgres => postgres::apply(&mut session, ctx, secrets).await?,
-            Role::App => app::apply(&mut session, ctx, secrets).await?,
-            Role::Haproxy => haproxy::apply(&mut session, ctx).await?,
-        }
+        apply_role(role, &mut session, ctx, secrets).await?;
     }
     Ok(session.into_report())
 }
@@ -114,19 +117,7 @@ pub(crate) async fn health<R: Remote>(remote: &R, ctx: &NodeContext) -> Vec<Role
     let session = Session::new(remote, &ctx.node, &mut quiet);
     let mut report = Vec::new();
     for role in ordered_roles(ctx) {
-        let result = match role {
-            Role::Mysql => mysql::health(&session, ctx).await,
-            Role::Postgres => postgres::health(&session, ctx).await,
-            Role::Haproxy => haproxy::health(&session).await,
-            Role::App => match &ctx.app {
-                Some(app) => app::health(&session, app).await,
-                None => Ok(RoleHealth {
-                    role,
-                    ok: false,
-                    detail: "no app settings in the lab plan".into(),
-                }),
-            },
-        };
+        let result = health_role(role, &session, ctx).await;
         report.push(result.unwrap_or_else(|e| RoleHealth {
             role,
             ok: false,

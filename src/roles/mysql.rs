@@ -16,12 +16,19 @@ pub(super) const CNF_PATH: &str = "/etc/mysql/mariadb.conf.d/60-firedrill.cnf";
 pub(super) const SERVICE: Service = Service::single("mariadb.service");
 const PORT: u16 = 3306;
 pub(super) const DEF: RoleDef = RoleDef {
-    role: Role::Mysql,
     name: "mysql",
     unit: SERVICE.unit,
     ports: &[(PORT, "mysql")],
+    packages: &["mariadb-server", "mariadb-client"],
+    boot_units: &["mariadb.service", "mariadb.socket"],
     phase: Phase::Database,
+    has_options: false,
+    serves: super::table::serves_nothing,
 };
+/// It takes no options.
+pub(super) type Options = super::options::NoOptions;
+pub(super) use super::options::no_options as check_options;
+
 const SCHEMA: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/templates/mysql/schema.sql"

@@ -24,12 +24,19 @@ pub(super) const SERVICE: Service = Service {
 };
 const PORT: u16 = 5432;
 pub(super) const DEF: RoleDef = RoleDef {
-    role: Role::Postgres,
     name: "postgres",
     unit: "postgresql.service",
     ports: &[(PORT, "postgres")],
+    packages: &["postgresql"],
+    boot_units: &["postgresql.service"],
     phase: Phase::Database,
+    has_options: false,
+    serves: super::table::serves_nothing,
 };
+/// It takes no options.
+pub(super) type Options = super::options::NoOptions;
+pub(super) use super::options::no_options as check_options;
+
 const SCHEMA: &str = include_str!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/templates/postgres/schema.sql"

@@ -1,9 +1,13 @@
-//! What each role is, in one place: its name in the lab file, the unit that runs it, the ports
-//! it listens on, and when `up` configures it. Each role's file defines its `DEF`; this table
-//! lists them. The lab file's checks, the configure phases, the faults (which service to stop)
-//! and `status` read it instead of keeping their own copies.
+//! What each role is, in one place. Each role's file defines its `DEF` (name, unit, ports,
+//! packages, phase), its lab-file options (`Options`, `check_options`) and its `apply` and
+//! `health`; its one line in the `roles!` table (in `roles/mod.rs`) declares the module and
+//! generates the `Role` enum, the options enum and the dispatch, so adding a role is one new
+//! file and one line.
+//! The lab file's checks, the image's packages, the configure phases, the faults (which service
+//! to stop), `status` and the client's front door read the table instead of keeping copies.
 
-use crate::spec::Role;
+use super::Role;
+use crate::state::NodeState;
 
 /// When `up` configures a role, relative to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -19,46 +23,174 @@ pub(crate) enum Phase {
 /// One role's facts.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RoleDef {
-    pub(crate) role: Role,
-    /// As written in the lab file's `roles:`.
+    /// As written in the lab file's `roles:`, and the key of its options block.
     pub(crate) name: &'static str,
     /// The unit whose stopping stops the role (the `service-stopped` fault's choice).
     pub(crate) unit: &'static str,
     /// Fixed ports it listens on, with what to call them in a message.
     pub(crate) ports: &'static [(u16, &'static str)],
+    /// What the golden image must hold for it (the nodes have no internet).
+    pub(crate) packages: &'static [&'static str],
+    /// Units its packages enable at install; the image disables them (the role enables them).
+    pub(crate) boot_units: &'static [&'static str],
     pub(crate) phase: Phase,
+    /// Whether the node's `NAME: {...}` options block is read by `check_options` (false: the
+    /// role takes none, or the lab file's own types still carry them).
+    pub(crate) has_options: bool,
+    /// The port a node with this role serves the todo service on, if it does. Of a lab's
+    /// roles, the last in the table that serves is the front door (the outermost proxy).
+    pub(crate) serves: fn(&NodeState) -> Option<u16>,
 }
 
-/// Every role, in the order they are applied on a node.
-pub(crate) const TABLE: [&RoleDef; 4] = [
-    &super::mysql::DEF,
-    &super::postgres::DEF,
-    &super::app::DEF,
-    &super::haproxy::DEF,
-];
+/// For `RoleDef::serves` of roles that do not serve the todo service.
+pub(crate) fn serves_nothing(_: &NodeState) -> Option<u16> {
+    None
+}
+
+/// The role table: `roles! { Variant => module, ... }` in `roles/mod.rs`, one line per role in
+/// apply order. It declares each module and generates `Role`, `TABLE`, `RoleOptions`,
+/// `check_options` and the apply and health dispatch from the module's `DEF`, `Options`,
+/// `check_options`, `apply` and `health`.
+macro_rules! roles {
+    ($($variant:ident => $module:ident),+ $(,)?) => {
+        $(mod $module;)+
+
+        /// Declared in table order, which is apply order: `Ord` follows it.
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            serde::Serialize,
+            serde::Deserialize,
+        )]
+        #[serde(rename_all = "lowercase")]
+        pub(crate) enum Role {
+            $($variant),+
+        }
+
+        /// Every role, in the order they are applied on a node.
+        pub(crate) const TABLE: &[&$crate::roles::table::RoleDef] = &[$(&$module::DEF),+];
+
+        impl Role {
+            pub(crate) const ALL: &'static [Role] = &[$(Role::$variant),+];
+
+            pub(crate) fn def(self) -> &'static $crate::roles::table::RoleDef {
+                match self {
+                    $(Role::$variant => &$module::DEF),+
+                }
+            }
+        }
+
+        /// One role's options from the lab file, as its file parsed and checked them.
+        #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+        #[serde(rename_all = "lowercase")]
+        pub(crate) enum RoleOptions {
+            $($variant($module::Options)),+
+        }
+
+        /// The options of `role` on one node; `None` after reporting why they are unusable.
+        pub(crate) fn check_options(
+            role: Role,
+            input: &$crate::roles::OptionsInput<'_>,
+            r: &mut $crate::spec::problem::Report,
+        ) -> Option<RoleOptions> {
+            match role {
+                $(Role::$variant => $module::check_options(input, r).map(RoleOptions::$variant)),+
+            }
+        }
+
+        async fn apply_role<R: $crate::remote::Remote>(
+            role: Role,
+            session: &mut $crate::roles::session::Session<'_, R>,
+            ctx: &$crate::roles::NodeContext,
+            secrets: &$crate::roles::Secrets,
+        ) -> Result<(), $crate::roles::RoleError> {
+            match role {
+                $(Role::$variant => $module::apply(session, ctx, secrets).await),+
+            }
+        }
+
+        async fn health_role<R: $crate::remote::Remote>(
+            role: Role,
+            session: &$crate::roles::session::Session<'_, R>,
+            ctx: &$crate::roles::NodeContext,
+        ) -> Result<$crate::roles::RoleHealth, $crate::roles::RoleError> {
+            match role {
+                $(Role::$variant => $module::health(session, ctx).await),+
+            }
+        }
+    };
+}
+pub(super) use roles;
+
+impl Role {
+    /// As written in the lab file.
+    pub(crate) fn name(self) -> &'static str {
+        self.def().name
+    }
+
+    pub(crate) fn is_database(self) -> bool {
+        self.def().phase == Phase::Database
+    }
+
+    pub(crate) fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.iter().copied().find(|r| r.name() == name)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// The facts of `role`.
 pub(crate) fn def(role: Role) -> &'static RoleDef {
-    TABLE
+    role.def()
+}
+
+/// Each role of `node` that serves the todo service, with its port, in table order.
+pub(crate) fn serving_ports(node: &NodeState) -> Vec<(Role, u16)> {
+    Role::ALL
         .iter()
-        .find(|d| d.role == role)
-        .copied()
-        .expect("every role has a line in roles::TABLE")
+        .filter(|r| node.roles.contains(r))
+        .filter_map(|r| (r.def().serves)(node).map(|port| (*r, port)))
+        .collect()
+}
+
+/// Where clients reach the lab's service: the node whose serving role comes last in the table
+/// (nginx before haproxy before an app), and its port.
+pub(crate) fn front_door(nodes: &[NodeState]) -> Option<(&NodeState, u16)> {
+    Role::ALL.iter().rev().find_map(|role| {
+        nodes
+            .iter()
+            .filter(|n| n.roles.contains(role))
+            .find_map(|n| (role.def().serves)(n).map(|port| (n, port)))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::roles::TABLE;
 
     #[test]
     fn every_role_has_exactly_one_line_and_names_are_unique() {
-        for role in Role::ALL {
+        for &role in Role::ALL {
             assert_eq!(
-                TABLE.iter().filter(|d| d.role == role).count(),
+                TABLE.iter().filter(|d| d.name == role.def().name).count(),
                 1,
                 "{role:?}"
             );
-            assert_eq!(def(role).name, role.name());
+            assert_eq!(Role::from_name(role.name()), Some(role));
+            // The serde name (state files) and the lab file's name agree.
+            let json = serde_json::to_string(&role).expect("role serialises");
+            assert_eq!(json, format!("\"{}\"", role.def().name));
         }
         let mut names: Vec<&str> = TABLE.iter().map(|d| d.name).collect();
         names.sort();

@@ -119,6 +119,7 @@ mod tests {
             disk: None,
             app: None,
             haproxy: None,
+            role_options: Vec::new(),
         }
     }
 

@@ -123,6 +123,16 @@ fn network(y: &Yaml, path: &str, r: &mut Report) -> Option<Network> {
     })
 }
 
+/// The keys of a node: its own, and the options block of each role that reads its own.
+fn node_keys() -> Vec<&'static str> {
+    let roles = crate::roles::TABLE.iter().filter(|d| d.has_options);
+    NODE_KEYS
+        .iter()
+        .copied()
+        .chain(roles.map(|d| d.name))
+        .collect()
+}
+
 /// `dns:` of a network: `NAME: TARGET` lines, a target being a node, another of these names or
 /// an IPv4 address (checked in `validate`).
 fn dns(y: &Yaml, path: &str, r: &mut Report) -> Vec<(At<String>, At<String>)> {
@@ -164,7 +174,14 @@ fn dns(y: &Yaml, path: &str, r: &mut Report) -> Vec<(At<String>, At<String>)> {
 }
 
 fn node(y: &Yaml, path: &str, r: &mut Report) -> Option<Node> {
-    let map = Map::new(y, path, NODE_KEYS, r)?;
+    let map = Map::new(y, path, &node_keys(), r)?;
+    // Each role parses its own block when it checks it (`roles::check_options`).
+    let role_options = crate::roles::TABLE
+        .iter()
+        .filter(|d| d.has_options)
+        .filter_map(|d| map.entry(d.name))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let field = |key: &str| join(path, key);
     let name = map.require("name", r, "add `name: NAME`, e.g. `name: web`");
     let name = name.and_then(|y| string(y, &field("name"), r));
@@ -216,6 +233,7 @@ fn node(y: &Yaml, path: &str, r: &mut Report) -> Option<Node> {
             .and_then(|y| uint(y, &field("disk"), r, DISK_HINT)),
         app,
         haproxy,
+        role_options,
     })
 }
 
@@ -396,6 +414,11 @@ impl<'y> Map<'y> {
             pos: y.pos,
             path: path.to_string(),
         })
+    }
+
+    /// The key and value of `key`, also when the value is null.
+    pub(crate) fn entry(&self, key: &str) -> Option<(&'y Key, &'y Yaml)> {
+        self.entries.iter().find(|(k, _)| k.name == key).copied()
     }
 
     /// The value of `key`; an explicit null counts as not given.

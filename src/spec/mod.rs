@@ -17,7 +17,7 @@ mod validate;
 pub(crate) mod yaml;
 
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;
 
 use crate::host::HostFacts;
 use ipnetwork::Ipv4Network;
@@ -26,43 +26,11 @@ use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
+pub(crate) use defaults::DEFAULT_APP_PORT;
 pub(crate) use problem::{Problem, Problems, Severity};
+pub(crate) use roles::taken_port;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-/// Declared in the order roles are applied (databases, app, haproxy): `Ord` follows it.
-pub(crate) enum Role {
-    Mysql,
-    Postgres,
-    App,
-    Haproxy,
-}
-
-impl Role {
-    pub(crate) const ALL: [Role; 4] = [Role::Haproxy, Role::App, Role::Mysql, Role::Postgres];
-
-    /// As written in the lab file (from the role table, `roles::TABLE`).
-    pub(crate) fn name(self) -> &'static str {
-        crate::roles::def(self).name
-    }
-
-    pub(crate) fn is_database(self) -> bool {
-        crate::roles::def(self).phase == crate::roles::Phase::Database
-    }
-
-    pub(crate) fn from_name(name: &str) -> Option<Role> {
-        crate::roles::TABLE
-            .iter()
-            .find(|d| d.name == name)
-            .map(|d| d.role)
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+pub(crate) use crate::roles::{Role, RoleOptions};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -150,6 +118,8 @@ pub(crate) struct Node {
     pub disk: Option<At<u64>>,
     pub app: Option<AppSpec>,
     pub haproxy: Option<HaproxySpec>,
+    /// The options blocks of roles that read their own (`RoleDef::has_options`), by key.
+    pub role_options: Vec<(yaml::Key, yaml::Yaml)>,
 }
 
 /// `app: {database: NODE, port: N, release: vN}` as written.
@@ -203,6 +173,8 @@ pub(crate) struct ValidNode {
     pub disk_gib: u64,
     pub app: AppOptions,
     pub haproxy: HaproxyOptions,
+    /// The options of the roles that read their own, checked by the role's file.
+    pub options: Vec<RoleOptions>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -4,24 +4,32 @@
 use super::defaults::DEFAULT_APP_PORT;
 use super::problem::Report;
 use super::suggest::did_you_mean;
-use super::{AppOptions, HaproxyOptions, Lab, Node, Pos, Role};
+use super::{AppOptions, HaproxyOptions, Lab, Node, Pos, Role, RoleOptions};
 use crate::roles::Release;
 use std::collections::{HashMap, HashSet};
 
-/// What already listens on `port` on `node`: SSH, or one of its roles (from the role table).
-fn taken_port(node: &Node, port: u16) -> Option<&'static str> {
+/// What already listens on `port` on `node`: SSH, or one of its roles (their fixed ports, from
+/// the role table).
+pub(crate) fn taken_port(node: &Node, port: u16) -> Option<&'static str> {
     if port == 22 {
         return Some("SSH");
     }
-    crate::roles::TABLE
+    Role::ALL
         .iter()
-        .filter(|d| has(node, d.role))
-        .flat_map(|d| d.ports.iter())
+        .filter(|r| has(node, **r))
+        .flat_map(|r| r.def().ports.iter())
         .find(|(p, _)| *p == port)
         .map(|(_, what)| *what)
 }
 
-pub(super) fn check(lab: &Lab, r: &mut Report) -> Vec<(AppOptions, HaproxyOptions)> {
+/// Each node's checked role options, in node order.
+pub(super) struct NodeOptions {
+    pub(super) app: AppOptions,
+    pub(super) haproxy: HaproxyOptions,
+    pub(super) roles: Vec<RoleOptions>,
+}
+
+pub(super) fn check(lab: &Lab, r: &mut Report) -> Vec<NodeOptions> {
     let nodes = &lab.nodes.value;
     let mut index = Index::new(nodes);
     for net in &lab.networks.value {
@@ -37,9 +45,11 @@ pub(super) fn check(lab: &Lab, r: &mut Report) -> Vec<(AppOptions, HaproxyOption
         .enumerate()
         .map(|(i, node)| {
             check_listed_once(i, node, r);
-            let app = app(&index, i, node, r);
-            let haproxy = haproxy(&index, i, node, r);
-            (app, haproxy)
+            NodeOptions {
+                app: app(&index, i, node, r),
+                haproxy: haproxy(&index, i, node, r),
+                roles: role_options(lab, i, node, r),
+            }
         })
         .collect()
 }
@@ -121,6 +131,48 @@ fn check_listed_once(i: usize, node: &Node, r: &mut Report) {
             );
         }
     }
+}
+
+/// The options of each role of `node` that reads its own block, checked by the role's file; a
+/// block on a node without the role is reported here for every role alike.
+fn role_options(lab: &Lab, i: usize, node: &Node, r: &mut Report) -> Vec<RoleOptions> {
+    for (key, _) in &node.role_options {
+        if !node.roles.iter().any(|role| role.value.name() == key.name) {
+            r.error(
+                Some(key.pos),
+                &format!("nodes[{i}].{}", key.name),
+                format!(
+                    "`{}:` options on node `{}`, which has no `{}` role",
+                    key.name, node.name.value, key.name
+                ),
+                format!(
+                    "add `{}` to its `roles`, or remove `{}:`",
+                    key.name, key.name
+                ),
+            );
+        }
+    }
+    node.roles
+        .iter()
+        .enumerate()
+        // A role listed twice is reported above; its block is checked once.
+        .filter(|(k, role)| !node.roles[..*k].iter().any(|o| o.value == role.value))
+        .map(|(_, role)| role)
+        .filter(|role| role.value.def().has_options)
+        .filter_map(|role| {
+            let input = crate::roles::OptionsInput {
+                lab,
+                index: i,
+                block: node
+                    .role_options
+                    .iter()
+                    .find(|(k, _)| k.name == role.value.name())
+                    .map(|(_, y)| y),
+                role_pos: role.pos,
+            };
+            crate::roles::check_options(role.value, &input, r)
+        })
+        .collect()
 }
 
 fn app(index: &Index<'_>, i: usize, node: &Node, r: &mut Report) -> AppOptions {

@@ -5,7 +5,7 @@ use crate::host::HostFacts;
 use std::path::Path;
 
 /// 16 GiB, 4 CPUs, no routes, no libvirt networks, the default image built.
-pub(super) fn host() -> HostFacts {
+pub(crate) fn host() -> HostFacts {
     HostFacts {
         mem_total_mib: 16 * 1024,
         cpus: 4,
@@ -17,9 +17,9 @@ pub(super) fn host() -> HostFacts {
 }
 
 /// Five lines that make a valid lab once nodes are appended (the first node is on line 6).
-pub(super) const HEAD: &str = "name: t\nnetworks:\n  - name: lan\n    cidr: 10.77.0.0/24\nnodes:\n";
+pub(crate) const HEAD: &str = "name: t\nnetworks:\n  - name: lan\n    cidr: 10.77.0.0/24\nnodes:\n";
 
-pub(super) fn run_with(
+pub(crate) fn run_with(
     yaml: &str,
     host: &HostFacts,
     force: bool,
@@ -28,7 +28,7 @@ pub(super) fn run_with(
 }
 
 /// Every problem, errors and warnings, as displayed.
-pub(super) fn problems_with(yaml: &str, host: &HostFacts, force: bool) -> Vec<String> {
+pub(crate) fn problems_with(yaml: &str, host: &HostFacts, force: bool) -> Vec<String> {
     let list = match run_with(yaml, host, force) {
         Ok((_, warnings)) => warnings,
         Err(Problems(problems)) => problems,
@@ -36,12 +36,12 @@ pub(super) fn problems_with(yaml: &str, host: &HostFacts, force: bool) -> Vec<St
     list.iter().map(ToString::to_string).collect()
 }
 
-pub(super) fn problems(yaml: &str) -> Vec<String> {
+pub(crate) fn problems(yaml: &str) -> Vec<String> {
     problems_with(yaml, &host(), false)
 }
 
 /// The lab must be valid without any problem at all.
-pub(super) fn valid(yaml: &str) -> ValidLab {
+pub(crate) fn valid(yaml: &str) -> ValidLab {
     match run_with(yaml, &host(), false) {
         Ok((lab, warnings)) if warnings.is_empty() => lab,
         Ok((_, warnings)) => panic!("unexpected warnings: {}", Problems(warnings)),

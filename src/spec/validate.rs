@@ -156,7 +156,7 @@ fn check_names(lab: &Lab, r: &mut Report) {
 fn resolve(
     lab: &Lab,
     addressing: &network::Addressing,
-    role_options: Vec<(super::AppOptions, super::HaproxyOptions)>,
+    role_options: Vec<super::roles::NodeOptions>,
     dns: Vec<Vec<(String, std::net::Ipv4Addr)>>,
 ) -> Option<ValidLab> {
     let networks = lab
@@ -186,7 +186,7 @@ fn resolve(
         .iter()
         .zip(role_options)
         .enumerate()
-        .map(|(i, (node, (app, haproxy)))| {
+        .map(|(i, (node, options))| {
             let res = defaults::resources(lab, i, node);
             Some(ValidNode {
                 name: node.name.value.clone(),
@@ -197,8 +197,9 @@ fn resolve(
                 cpus: res.cpus.value,
                 memory_mib: res.memory_mib.value,
                 disk_gib: res.disk_gib.value,
-                app,
-                haproxy,
+                app: options.app,
+                haproxy: options.haproxy,
+                options: options.roles,
             })
         })
         .collect::<Option<Vec<_>>>()?;
