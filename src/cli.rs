@@ -70,6 +70,22 @@ enum Command {
     },
     /// The labs on this host and their state.
     List,
+    /// Is this host ready for a lab? KVM, libvirt, networks, memory, disk, tools, the golden
+    /// image: each check with its verdict, and the command that fixes a failing one. Exit 1
+    /// when a check fails.
+    Doctor {
+        /// Also check the lab file's networks, memory, CPUs, disk and images.
+        lab: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Also boot a guest kernel under KVM for a few seconds, to see that KVM really works.
+        #[arg(long)]
+        deep: bool,
+        /// The acceleration the lab will use, as for `up`.
+        #[arg(long, value_enum, env = "FIREDRILL_ACCEL", default_value = "auto")]
+        accel: AccelChoice,
+    },
     /// Log into a node, or run a command on it: firedrill ssh web -- uptime
     Ssh {
         node: String,
@@ -236,6 +252,22 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Down { lab, force } => lab::down(&home, lab.as_deref(), force).await?,
         Command::Status { lab, json } => lab::status(&home, lab.as_deref(), json).await?,
         Command::List => lab::list(&home).await?,
+        Command::Doctor {
+            lab,
+            json,
+            deep,
+            accel,
+        } => {
+            let opts = crate::doctor::DoctorOptions {
+                lab,
+                json,
+                deep,
+                accel,
+            };
+            if !crate::doctor::run(&home, &opts).await? {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Ssh { node, lab, command } => {
             let code = lab::ssh(&home, lab.as_deref(), &node, &command).await?;
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)));

@@ -19,7 +19,6 @@ use crate::paths::Home;
 use chrono::{FixedOffset, Local, Offset};
 use config::Config;
 use expect::Expect;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -208,7 +207,7 @@ fn configure(args: &ClientArgs, home: &Home) -> Result<Config, ClientError> {
 pub(crate) fn run(args: &ClientArgs) -> Result<bool, ClientError> {
     let cfg = configure(args, &Home::from_env())?;
     let style = output::Style {
-        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        color: crate::color::wanted(),
         zone: local_zone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -10,7 +10,7 @@ mod facts;
 mod handle;
 mod lock;
 mod node;
-mod slow_libvirt;
+pub(crate) mod slow_libvirt;
 mod status;
 mod up;
 
