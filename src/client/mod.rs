@@ -13,6 +13,7 @@ mod run;
 mod schedule;
 mod stats;
 mod target;
+pub(crate) use target::lab_url;
 mod timer;
 
 use crate::paths::Home;

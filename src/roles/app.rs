@@ -7,7 +7,7 @@ use super::files::{self, ManagedFile};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::{Session, quote};
-use super::table::{Phase, RoleDef};
+use super::table::{Page, Phase, RoleDef};
 use super::{RoleHealth, check_name};
 use crate::remote::{Output, Remote};
 use serde_json::json;
@@ -22,6 +22,11 @@ pub(super) const DEF: RoleDef = RoleDef {
     name: "app",
     unit: SERVICE.unit,
     ports: &[],
+    pages: &[Page {
+        port: None,
+        path: "/todos",
+        what: "todo app",
+    }],
     phase: Phase::App,
 };
 pub(super) const APP_PY_PATH: &str = "/opt/todo/app.py";

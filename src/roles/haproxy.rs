@@ -8,7 +8,7 @@ use super::files::{self, ManagedFile};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
-use super::table::{Phase, RoleDef};
+use super::table::{Page, Phase, RoleDef};
 use crate::remote::Remote;
 use serde_json::json;
 
@@ -20,6 +20,18 @@ pub(super) const DEF: RoleDef = RoleDef {
     name: "haproxy",
     unit: SERVICE.unit,
     ports: &[(80, "haproxy"), (8404, "the haproxy stats page")],
+    pages: &[
+        Page {
+            port: Some(80),
+            path: "/todos",
+            what: "the service",
+        },
+        Page {
+            port: Some(8404),
+            path: "/",
+            what: "haproxy stats",
+        },
+    ],
     phase: Phase::Front,
 };
 /// The backend of app nodes in haproxy.cfg.

@@ -35,7 +35,7 @@ pub(crate) use context::{
 };
 pub(crate) use error::RoleError;
 pub(crate) use haproxy::{ServerState, server_status, set_server_state};
-pub(crate) use table::{Phase, TABLE, def};
+pub(crate) use table::{Phase, TABLE, def, page_urls};
 
 use crate::remote::Remote;
 use session::Session;

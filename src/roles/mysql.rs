@@ -20,6 +20,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     name: "mysql",
     unit: SERVICE.unit,
     ports: &[(PORT, "mysql")],
+    pages: &[],
     phase: Phase::Database,
 };
 const SCHEMA: &str = include_str!(concat!(

@@ -28,6 +28,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     name: "postgres",
     unit: "postgresql.service",
     ports: &[(PORT, "postgres")],
+    pages: &[],
     phase: Phase::Database,
 };
 const SCHEMA: &str = include_str!(concat!(

@@ -26,7 +26,18 @@ pub(crate) struct RoleDef {
     pub(crate) unit: &'static str,
     /// Fixed ports it listens on, with what to call them in a message.
     pub(crate) ports: &'static [(u16, &'static str)],
+    /// Web pages it serves, which `status` lists as URLs.
+    pub(crate) pages: &'static [Page],
     pub(crate) phase: Phase,
+}
+
+/// A web page a role serves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    /// `None`: the port the lab gave the app (`app: {port: ...}`).
+    pub(crate) port: Option<u16>,
+    pub(crate) path: &'static str,
+    pub(crate) what: &'static str,
 }
 
 /// Every role, in the order they are applied on a node.
@@ -44,6 +55,27 @@ pub(crate) fn def(role: Role) -> &'static RoleDef {
         .find(|d| d.role == role)
         .copied()
         .expect("every role has a line in roles::TABLE")
+}
+
+/// The URLs of the pages a node with `roles` serves at `ip`, with what each is.
+pub(crate) fn page_urls(
+    ip: std::net::Ipv4Addr,
+    roles: &[Role],
+    app_port: Option<u16>,
+) -> Vec<(&'static str, String)> {
+    roles
+        .iter()
+        .flat_map(|r| def(*r).pages.iter())
+        .filter_map(|p| {
+            let port = p.port.or(app_port)?;
+            let host = if port == 80 {
+                ip.to_string()
+            } else {
+                format!("{ip}:{port}")
+            };
+            Some((p.what, format!("http://{host}{}", p.path)))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -64,6 +96,23 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), TABLE.len());
+    }
+
+    #[test]
+    fn pages_of_a_node_are_urls_on_its_address() {
+        let ip = std::net::Ipv4Addr::new(10, 78, 0, 10);
+        assert_eq!(
+            page_urls(ip, &[Role::Haproxy], None),
+            vec![
+                ("the service", "http://10.78.0.10/todos".to_string()),
+                ("haproxy stats", "http://10.78.0.10:8404/".to_string()),
+            ]
+        );
+        assert_eq!(
+            page_urls(ip, &[Role::App, Role::Mysql], Some(8080)),
+            vec![("todo app", "http://10.78.0.10:8080/todos".to_string())]
+        );
+        assert!(page_urls(ip, &[Role::Postgres], None).is_empty());
     }
 
     #[test]
