@@ -94,6 +94,16 @@ enum Command {
         #[arg(last = true)]
         command: Vec<String>,
     },
+    /// Forward a local TCP port to a node's port until interrupted: firedrill forward 8080:lb:80
+    Forward {
+        /// LOCALPORT:NODE:PORT
+        spec: String,
+        #[arg(long)]
+        lab: Option<String>,
+        /// The local address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::Ipv4Addr,
+    },
     /// Print an OpenSSH config for the lab (use with `ssh -F` and scp).
     SshConfig {
         #[arg(long)]
@@ -271,6 +281,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Ssh { node, lab, command } => {
             let code = lab::ssh(&home, lab.as_deref(), &node, &command).await?;
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)));
+        }
+        Command::Forward { spec, lab, bind } => {
+            lab::forward(&home, lab.as_deref(), &spec, bind).await?
         }
         Command::SshConfig { lab } => lab::ssh_config(&home, lab.as_deref())?,
         Command::Secrets { lab } => lab::secrets(&home, lab.as_deref())?,

@@ -7,6 +7,7 @@ mod converge;
 mod down;
 mod error;
 mod facts;
+mod forward;
 mod handle;
 mod lock;
 mod node;
@@ -19,6 +20,7 @@ pub(crate) use configure::contexts;
 pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, libvirt_unchecked, validation_facts};
+pub(crate) use forward::{ForwardError, forward};
 pub(crate) use handle::{Lab, LabOpenError};
 pub(crate) use lock::{LabLock, LockError};
 
