@@ -173,6 +173,11 @@ enum Command {
     },
     /// Past plays with their times and scores.
     Score,
+    /// Print a shell completion script: firedrill completions bash > /etc/bash_completion.d/firedrill
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Break the lab on purpose, check what is broken, and undo it.
     Fault {
         #[command(subcommand)]
@@ -312,8 +317,21 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Report { out } => crate::levels::report(&home, out)?,
         Command::Score => crate::levels::score(&home)?,
         Command::Fault { command } => crate::faults::run(command, &home).await?,
+        Command::Completions { shell } => print!("{}", completions(shell)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The completion script for `shell`, generated from the command definitions above.
+fn completions(shell: clap_complete::Shell) -> String {
+    let mut out = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut <Cli as clap::CommandFactory>::command(),
+        "firedrill",
+        &mut out,
+    );
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Each problem with its severity in front, then a count, on stderr.
@@ -340,5 +358,30 @@ fn plural(n: usize, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap_complete::Shell;
+
+    #[test]
+    fn completions_know_every_command_in_each_shell() {
+        let bash = completions(Shell::Bash);
+        assert!(bash.contains("complete -F _firedrill"), "{bash}");
+        let zsh = completions(Shell::Zsh);
+        assert!(zsh.starts_with("#compdef firedrill"), "{zsh}");
+        let fish = completions(Shell::Fish);
+        for cmd in ["up", "doctor", "forward", "fault", "completions"] {
+            assert!(bash.contains(cmd), "bash lacks {cmd}");
+            assert!(zsh.contains(&format!("'{cmd}:")), "zsh lacks {cmd}");
+            assert!(fish.contains(&format!("-a \"{cmd}\"")), "fish lacks {cmd}");
+        }
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
     }
 }
