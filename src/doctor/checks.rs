@@ -233,7 +233,7 @@ pub(crate) fn libvirt_speed(f: &Facts) -> Option<Check> {
         Some(Check::warn(
             NAME,
             format!(
-                "listing domains took {took:.1}s (well under 1 s is normal): libvirtd can see a /dev/kvm it cannot use and probes QEMU again on every call; {}",
+                "looking up a domain took {took:.1}s (well under 1 s is normal): libvirtd can see a /dev/kvm it cannot use and probes QEMU again on every call; {}",
                 crate::lab::slow_libvirt::HINT
             ),
             Some(Fix::same(
@@ -241,7 +241,10 @@ pub(crate) fn libvirt_speed(f: &Facts) -> Option<Check> {
             )),
         ))
     } else {
-        Some(Check::ok(NAME, format!("listing domains took {took:.2}s")))
+        Some(Check::ok(
+            NAME,
+            format!("looking up a domain took {took:.2}s"),
+        ))
     }
 }
 

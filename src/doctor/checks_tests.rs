@@ -318,7 +318,7 @@ fn a_reprobing_libvirtd_is_named_only_under_tcg_with_dev_kvm() {
     let c = libvirt_speed(&f).expect("speed");
     assert_eq!(c.verdict, Verdict::Warn);
     assert!(
-        c.detail.starts_with("listing domains took 30.0s"),
+        c.detail.starts_with("looking up a domain took 30.0s"),
         "{}",
         c.detail
     );
