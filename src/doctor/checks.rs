@@ -195,15 +195,23 @@ fn version(v: u32) -> String {
 pub(crate) fn libvirt(f: &Facts) -> Check {
     const NAME: &str = "libvirt";
     match &f.libvirt {
-        Ok(l) => Check::ok(
-            NAME,
-            format!(
+        Ok(l) => {
+            let what = format!(
                 "{} answers: libvirt {}, QEMU {}",
                 l.uri,
                 version(l.version),
                 version(l.qemu_version)
-            ),
-        ),
+            );
+            if l.uri.contains("/session") {
+                // An unprivileged libvirtd cannot make bridges, and each lab needs its own.
+                return Check::fail(
+                    NAME,
+                    format!("{what}; a session libvirt cannot create the lab's network"),
+                    Fix::same("export LIBVIRT_DEFAULT_URI=qemu:///system"),
+                );
+            }
+            Check::ok(NAME, what)
+        }
         Err(e) => {
             let first = e.lines().next().unwrap_or_default();
             let fix = if first.contains("Permission denied") || first.contains("authentication") {

@@ -625,3 +625,28 @@ fn an_invalid_lab_file_fails_first_and_points_at_validate() {
         "{text}"
     );
 }
+
+#[test]
+fn a_session_libvirt_fails_and_json_carries_verdict_and_fix() {
+    let mut f = healthy();
+    if let Ok(l) = &mut f.libvirt {
+        l.uri = "qemu:///session".into();
+    }
+    let c = libvirt(&f);
+    assert_eq!(c.verdict, Verdict::Fail);
+    assert_eq!(
+        c.detail,
+        "qemu:///session answers: libvirt 9.0.0, QEMU 7.2.22; a session libvirt cannot create the lab's network"
+    );
+    assert_eq!(c.fix, same("export LIBVIRT_DEFAULT_URI=qemu:///system"));
+    let json = serde_json::to_value(&c).expect("json");
+    assert_eq!(json["verdict"], "fail");
+    assert_eq!(json["name"], "libvirt");
+    assert_eq!(
+        json["fix"]["fedora"],
+        "export LIBVIRT_DEFAULT_URI=qemu:///system"
+    );
+    let ok = serde_json::to_value(dnsmasq(&healthy())).expect("json");
+    assert_eq!(ok["verdict"], "ok");
+    assert!(ok.get("fix").is_none(), "{ok}");
+}
