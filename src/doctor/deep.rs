@@ -165,7 +165,7 @@ mod tests {
         // The console file is QEMU's `-serial file:PATH` argument.
         let writes = fake(
             "boots",
-            r#"for a; do case $a in file:*) echo 'Freeing unused kernel image' > "${a#file:}";; esac; done; sleep 30"#,
+            r#"for a; do case $a in file:*) echo 'Freeing unused kernel image' > "${a#file:}";; esac; done; exec sleep 30"#,
         );
         let exits = fake(
             "refuses",
