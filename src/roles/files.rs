@@ -262,10 +262,18 @@ mod tests {
         };
 
         assert_eq!(sh(&state_script(&[&file.path]), None), "missing\n");
+        // As `upload` sends it with a `then` (here: a marker file).
+        let marker = dir.join("then ran");
         sh(
-            &crate::ssh::upload_script(&file.path, file.mode, &file.owner),
+            &format!(
+                "{}touch {}\n",
+                crate::ssh::upload_script(&file.path, file.mode, &file.owner),
+                quote(marker.to_str().expect("utf-8"))
+            ),
             Some(file.contents.as_bytes()),
         );
+        assert!(marker.exists(), "`then` runs after a good write");
+        std::fs::remove_file(&marker).expect("remove marker");
         assert_eq!(
             std::fs::read_to_string(&path).expect("uploaded"),
             file.contents
@@ -274,7 +282,7 @@ mod tests {
             sh(&state_script(&[&file.path]), None),
             format!("{} none\n", file.state_line())
         );
-        // With a record, as `upload_then` leaves it (here in the temp dir).
+        // With a record, as `upload` leaves it with a `then` (here in the temp dir).
         let record = dir.join("record");
         std::fs::write(&record, file.sha256()).expect("record");
         let script = state_script(&[&file.path]).replace(

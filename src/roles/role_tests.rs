@@ -56,7 +56,7 @@ pub(super) fn in_place(files: &[ManagedFile]) -> String {
 /// A managed file's upload, which also records what firedrill wrote.
 pub(super) fn upload_of(file: &ManagedFile) -> String {
     as_root(&format!(
-        "{} && {}",
+        "{}{}\n",
         upload_script(&file.path, file.mode, &file.owner),
         super::files::record_script(file)
     ))

@@ -73,7 +73,8 @@ pub(crate) async fn upload(
         )));
     }
     let script = match then {
-        Some(then) => format!("{} && {then}", upload_script(path, mode, owner)),
+        // The upload script runs under `set -e`: `then` runs only if the write succeeded.
+        Some(then) => format!("{}{then}\n", upload_script(path, mode, owner)),
         None => upload_script(path, mode, owner),
     };
     let command = as_root(remote, &script);
