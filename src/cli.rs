@@ -70,6 +70,22 @@ enum Command {
     },
     /// The labs on this host and their state.
     List,
+    /// Is this host ready for a lab? KVM, libvirt, networks, memory, disk, tools, the golden
+    /// image: each check with its verdict, and the command that fixes a failing one. Exit 1
+    /// when a check fails.
+    Doctor {
+        /// Also check the lab file's networks, memory, CPUs, disk and images.
+        lab: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// Also boot a guest kernel under KVM for a few seconds, to see that KVM really works.
+        #[arg(long)]
+        deep: bool,
+        /// The acceleration the lab will use, as for `up`.
+        #[arg(long, value_enum, env = "FIREDRILL_ACCEL", default_value = "auto")]
+        accel: AccelChoice,
+    },
     /// Log into a node, or run a command on it: firedrill ssh web -- uptime
     Ssh {
         node: String,
@@ -77,6 +93,16 @@ enum Command {
         lab: Option<String>,
         #[arg(last = true)]
         command: Vec<String>,
+    },
+    /// Forward a local TCP port to a node's port until interrupted: firedrill forward 8080:lb:80
+    Forward {
+        /// LOCALPORT:NODE:PORT
+        spec: String,
+        #[arg(long)]
+        lab: Option<String>,
+        /// The local address to listen on.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::Ipv4Addr,
     },
     /// Print an OpenSSH config for the lab (use with `ssh -F` and scp).
     SshConfig {
@@ -147,6 +173,11 @@ enum Command {
     },
     /// Past plays with their times and scores.
     Score,
+    /// Print a shell completion script: firedrill completions bash > /etc/bash_completion.d/firedrill
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Break the lab on purpose, check what is broken, and undo it.
     Fault {
         #[command(subcommand)]
@@ -236,9 +267,28 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Down { lab, force } => lab::down(&home, lab.as_deref(), force).await?,
         Command::Status { lab, json } => lab::status(&home, lab.as_deref(), json).await?,
         Command::List => lab::list(&home).await?,
+        Command::Doctor {
+            lab,
+            json,
+            deep,
+            accel,
+        } => {
+            let opts = crate::doctor::DoctorOptions {
+                lab,
+                json,
+                deep,
+                accel,
+            };
+            if !crate::doctor::run(&home, &opts).await? {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Ssh { node, lab, command } => {
             let code = lab::ssh(&home, lab.as_deref(), &node, &command).await?;
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(255)));
+        }
+        Command::Forward { spec, lab, bind } => {
+            lab::forward(&home, lab.as_deref(), &spec, bind).await?
         }
         Command::SshConfig { lab } => lab::ssh_config(&home, lab.as_deref())?,
         Command::Secrets { lab } => lab::secrets(&home, lab.as_deref())?,
@@ -267,8 +317,21 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Report { out } => crate::levels::report(&home, out)?,
         Command::Score => crate::levels::score(&home)?,
         Command::Fault { command } => crate::faults::run(command, &home).await?,
+        Command::Completions { shell } => print!("{}", completions(shell)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The completion script for `shell`, generated from the command definitions above.
+fn completions(shell: clap_complete::Shell) -> String {
+    let mut out = Vec::new();
+    clap_complete::generate(
+        shell,
+        &mut <Cli as clap::CommandFactory>::command(),
+        "firedrill",
+        &mut out,
+    );
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Each problem with its severity in front, then a count, on stderr.
@@ -295,5 +358,30 @@ fn plural(n: usize, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap_complete::Shell;
+
+    #[test]
+    fn completions_know_every_command_in_each_shell() {
+        let bash = completions(Shell::Bash);
+        assert!(bash.contains("complete -F _firedrill"), "{bash}");
+        let zsh = completions(Shell::Zsh);
+        assert!(zsh.starts_with("#compdef firedrill"), "{zsh}");
+        let fish = completions(Shell::Fish);
+        for cmd in ["up", "doctor", "forward", "fault", "completions"] {
+            assert!(bash.contains(cmd), "bash lacks {cmd}");
+            assert!(zsh.contains(&format!("'{cmd}:")), "zsh lacks {cmd}");
+            assert!(fish.contains(&format!("-a \"{cmd}\"")), "fish lacks {cmd}");
+        }
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        <Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

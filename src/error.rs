@@ -17,6 +17,8 @@ pub(crate) enum Error {
     Level(#[from] crate::levels::LevelError),
     #[error(transparent)]
     Fault(#[from] crate::faults::FaultError),
+    #[error(transparent)]
+    Forward(#[from] crate::lab::ForwardError),
 }
 
 impl Error {
@@ -26,6 +28,7 @@ impl Error {
             Error::Image(e) if e.is_usage() => 2,
             Error::Level(e) if e.is_usage() => 2,
             Error::Fault(e) if e.is_usage() => 2,
+            Error::Forward(e) if e.is_usage() => 2,
             _ => 1,
         }
     }

@@ -86,18 +86,24 @@ fn online_cpus() -> u32 {
 
 /// `MemTotal` in MiB.
 fn parse_meminfo(text: &str) -> Result<u64, String> {
+    meminfo_mib(text, "MemTotal:")
+}
+
+/// The /proc/meminfo field `key` (with its colon, e.g. `MemAvailable:`) in MiB.
+pub(crate) fn meminfo_mib(text: &str, key: &str) -> Result<u64, String> {
+    let name = key.trim_end_matches(':');
     let line = text
         .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))
-        .ok_or("no MemTotal line")?;
+        .find_map(|l| l.strip_prefix(key))
+        .ok_or_else(|| format!("no {name} line"))?;
     let kib = line
         .trim()
         .strip_suffix("kB")
-        .ok_or_else(|| format!("MemTotal `{}` is not in kB", line.trim()))?;
+        .ok_or_else(|| format!("{name} `{}` is not in kB", line.trim()))?;
     let kib: u64 = kib
         .trim()
         .parse()
-        .map_err(|e| format!("MemTotal `{}`: {e}", kib.trim()))?;
+        .map_err(|e| format!("{name} `{}`: {e}", kib.trim()))?;
     Ok(kib / 1024)
 }
 
@@ -141,6 +147,7 @@ mod tests {
     fn meminfo_total_in_mib() {
         let text = "MemTotal:       24683656 kB\nMemFree:        19443144 kB\n";
         assert_eq!(parse_meminfo(text), Ok(24105));
+        assert_eq!(meminfo_mib(text, "MemFree:"), Ok(18987));
     }
 
     #[test]

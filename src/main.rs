@@ -2,6 +2,8 @@
 
 mod cli;
 mod client;
+mod color;
+mod doctor;
 mod error;
 mod events;
 mod faults;

@@ -58,6 +58,21 @@ fn e2e_minimal_lab_up_status_resolve_converge_down() {
     ssh.assert_success("openssh with the generated config");
     assert_eq!(ssh.stdout.trim(), "db");
 
+    // `forward` listens in this (the host's) namespace and connects from the lab's: web's sshd
+    // greets through it on 127.0.0.1.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free local port")
+        .port();
+    let mut fwd = sb.spawn_outside(&["forward", &format!("{port}:web:22")]);
+    let banner = forward_banner(port);
+    let _ = fwd.kill();
+    let _ = fwd.wait();
+    assert!(
+        banner.starts_with("SSH-2.0-"),
+        "through the forward: {banner:?}"
+    );
+
     // A second up changes nothing.
     let again = sb.firedrill(&["up", "labs/minimal.yaml", "--accel", "tcg"]);
     again.assert_success("second up");
@@ -80,6 +95,26 @@ fn e2e_minimal_lab_up_status_resolve_converge_down() {
     assert!(!sb.home().join("labs/minimal").exists());
     let list = sb.firedrill(&["list"]);
     assert!(!list.stdout.contains("minimal"), "{}", list.stdout);
+}
+
+/// The first line a server sends through 127.0.0.1:`port`, retried for up to 20 s while the
+/// forward starts.
+fn forward_banner(port: u16) -> String {
+    use std::io::BufRead;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let line = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|s| {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+            let mut line = String::new();
+            std::io::BufReader::new(s).read_line(&mut line)?;
+            Ok(line)
+        });
+        match line {
+            Ok(l) if !l.is_empty() => return l,
+            _ if std::time::Instant::now() > deadline => return format!("{line:?}"),
+            _ => std::thread::sleep(std::time::Duration::from_millis(300)),
+        }
+    }
 }
 
 /// The three-tier lab ends as a working service: lb balances over app1 and app2, which share the

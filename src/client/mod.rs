@@ -19,6 +19,7 @@ mod streams_file;
 mod streams_file_tests;
 mod target;
 mod template;
+pub(crate) use target::lab_url;
 mod timer;
 mod verify;
 #[cfg(test)]
@@ -30,7 +31,6 @@ mod verify_tests;
 use crate::paths::Home;
 use chrono::{FixedOffset, Local, Offset};
 use config::Config;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -332,7 +332,7 @@ pub(crate) fn run(args: &ClientArgs) -> Result<bool, ClientError> {
     }
     let cfg = configure(args, &Home::from_env())?;
     let style = output::Style {
-        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        color: crate::color::wanted(),
         zone: local_zone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -74,6 +74,20 @@ impl Libvirt {
         })
     }
 
+    /// libvirt's and the hypervisor's versions, encoded as major * 1,000,000 + minor * 1,000 +
+    /// micro.
+    pub(crate) fn versions(&self) -> Result<(u32, u32), HvError> {
+        let lib = self
+            .conn
+            .lib_version()
+            .map_err(call("read the version of", &self.uri))?;
+        let hyp = self
+            .conn
+            .hyp_version()
+            .map_err(call("read the hypervisor version of", &self.uri))?;
+        Ok((lib, hyp))
+    }
+
     fn with<T>(&self, f: impl FnOnce(&Connect) -> Result<T, HvError>) -> Result<T, HvError> {
         f(&self.conn)
     }

@@ -112,6 +112,25 @@ fn read_manifest(dir: &Path) -> Result<Manifest, String> {
     serde_json::from_slice(&text).map_err(|e| format!("{} is not valid: {e}", path.display()))
 }
 
+/// Checks the image's files against the digests in its manifest (hashes the whole disk: seconds).
+pub(crate) fn verify(image: &Image) -> Result<(), String> {
+    let m = &image.manifest;
+    for (file, want) in [
+        (&image.disk, &m.disk_sha256),
+        (&image.kernel, &m.kernel_sha256),
+        (&image.initrd, &m.initrd_sha256),
+    ] {
+        let got = super::util::sha256_file(file).map_err(|e| e.to_string())?;
+        if &got != want {
+            return Err(format!(
+                "{} has sha256 {got}, its manifest says {want}",
+                file.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Whether the image was built from the recipe this firedrill would build; `None` when no
 /// recipe of that name exists (an image built by another version).
 pub(crate) fn is_current(manifest: &Manifest) -> Option<bool> {

@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use thiserror::Error;
 
-pub(crate) use build::build;
-pub(crate) use cache::{find, list};
+pub(crate) use build::{build, which};
+pub(crate) use cache::{find, is_current, list, verify};
 pub(crate) use recipe::known_names;
 
 /// A built image, read back from its manifest.

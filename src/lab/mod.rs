@@ -7,10 +7,11 @@ mod converge;
 mod down;
 mod error;
 mod facts;
+mod forward;
 mod handle;
 mod lock;
 mod node;
-mod slow_libvirt;
+pub(crate) mod slow_libvirt;
 mod status;
 mod up;
 
@@ -19,6 +20,7 @@ pub(crate) use configure::{DB_NAME, contexts};
 pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, libvirt_unchecked, validation_facts};
+pub(crate) use forward::{ForwardError, forward};
 pub(crate) use handle::{Lab, LabOpenError};
 pub(crate) use lock::{LabLock, LockError};
 

@@ -11,6 +11,11 @@ use std::time::Duration;
 /// (24-88 s measured).
 pub(crate) const SLOW: Duration = Duration::from_secs(5);
 
+/// What to do about a re-probing libvirtd (`up` and `doctor` say it).
+pub(crate) const HINT: &str = "run libvirtd where it cannot see /dev/kvm (`scripts/libvirtd-ns start NETNS RUNDIR` in \
+     firedrill's source tree starts one in a network namespace), or enable nested KVM on the host \
+     and use --accel kvm";
+
 /// The one warning `up` prints when a node's lookup and definition in libvirt has taken `took`
 /// so far.
 /// Only under TCG on a host with /dev/kvm: there the cause is most likely the re-probing, and
@@ -28,9 +33,7 @@ pub(crate) fn warning(
         "warning: libvirt has taken {:.1}s so far to look up and define node {node} (it should take well under 1 s). \
          This host has /dev/kvm but the lab runs under TCG: a libvirtd that can see a /dev/kvm it cannot \
          use (nested virtualization) probes QEMU again on every define and lookup, so each node waits.\n  \
-         hint: run libvirtd where it cannot see /dev/kvm (`scripts/libvirtd-ns start NETNS RUNDIR` in \
-         firedrill's source tree starts one in a network namespace), or enable nested KVM on the host \
-         and use --accel kvm",
+         hint: {HINT}",
         took.as_secs_f64()
     ))
 }

@@ -25,6 +25,14 @@ struct NodeStatus {
     uptime_s: Option<u64>,
     /// Per role: haproxy backends UP/total, app /healthz, databases accepting connections.
     health: Vec<Health>,
+    /// The web pages its roles serve.
+    pages: Vec<Page>,
+}
+
+#[derive(Debug, Serialize)]
+struct Page {
+    what: String,
+    url: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -38,6 +46,8 @@ struct Health {
 struct LabStatus {
     lab: String,
     phase: LabPhase,
+    /// What `firedrill client` loads: the first haproxy node, else the first app node.
+    service_url: Option<String>,
     nodes: Vec<NodeStatus>,
 }
 
@@ -99,12 +109,20 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
                 file_cpus: cpus.is_some_and(|c| c != n.cpus).then_some(n.cpus),
                 uptime_s: uptime,
                 health,
+                pages: crate::roles::page_urls(n.ip, &n.roles, n.app_port)
+                    .into_iter()
+                    .map(|(what, url)| Page {
+                        what: what.to_string(),
+                        url,
+                    })
+                    .collect(),
             }
         })
         .collect();
     let report = LabStatus {
         lab: state.name.to_string(),
         phase: state.phase,
+        service_url: crate::client::lab_url(&state).ok(),
         nodes,
     };
     if json {
@@ -161,6 +179,7 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
             }
         );
     }
+    print!("{}", pages(&report));
     if resized {
         println!();
         println!("* the VM's size is not the lab file's yet:");
@@ -175,6 +194,24 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
         println!("  apply with `firedrill up LAB.yaml --restart NODE` (the node restarts)");
     }
     Ok(())
+}
+
+/// The service's URL and each node's pages, below the table.
+fn pages(report: &LabStatus) -> String {
+    let mut out = String::new();
+    if let Some(url) = &report.service_url {
+        out += &format!("\nservice: {url}\n");
+    }
+    let width = report.nodes.iter().map(|n| n.name.len()).max().unwrap_or(0);
+    for n in &report.nodes {
+        for p in &n.pages {
+            out += &format!("  {:width$}  {:<14} {}\n", n.name, p.what, p.url);
+        }
+    }
+    if !out.is_empty() {
+        out += "  (from where the lab network is reachable; elsewhere `firedrill forward 8080:NODE:PORT`)\n";
+    }
+    out
 }
 
 fn human(s: u64) -> String {
@@ -274,4 +311,66 @@ pub(crate) async fn list(home: &Home) -> Result<(), LabError> {
         println!("{lab:<22} {phase:<10} {nodes:>7} {running:>8}  {file}");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, pages: &[(&str, &str)]) -> NodeStatus {
+        NodeStatus {
+            name: name.into(),
+            state: "running".into(),
+            roles: Vec::new(),
+            ip: String::new(),
+            dns: String::new(),
+            memory_mib: None,
+            cpus: None,
+            file_memory_mib: None,
+            file_cpus: None,
+            uptime_s: None,
+            health: Vec::new(),
+            pages: pages
+                .iter()
+                .map(|(what, url)| Page {
+                    what: what.to_string(),
+                    url: url.to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_service_and_each_page_are_listed_below_the_table() {
+        let report = LabStatus {
+            lab: "three-tier".into(),
+            phase: LabPhase::Up,
+            service_url: Some("http://10.78.0.10/todos".into()),
+            nodes: vec![
+                node(
+                    "lb",
+                    &[
+                        ("the service", "http://10.78.0.10/todos"),
+                        ("haproxy stats", "http://10.78.0.10:8404/"),
+                    ],
+                ),
+                node("app1", &[("todo app", "http://10.78.0.11:8080/todos")]),
+                node("db", &[]),
+            ],
+        };
+        assert_eq!(
+            pages(&report),
+            "\nservice: http://10.78.0.10/todos\n\
+             \x20 lb    the service    http://10.78.0.10/todos\n\
+             \x20 lb    haproxy stats  http://10.78.0.10:8404/\n\
+             \x20 app1  todo app       http://10.78.0.11:8080/todos\n\
+             \x20 (from where the lab network is reachable; elsewhere `firedrill forward 8080:NODE:PORT`)\n"
+        );
+        let empty = LabStatus {
+            service_url: None,
+            nodes: vec![node("db", &[])],
+            ..report
+        };
+        assert_eq!(pages(&empty), "");
+    }
 }

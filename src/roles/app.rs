@@ -10,7 +10,7 @@ use super::release::{self, RELEASES_DIR, Release};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::{Session, quote};
-use super::table::{Phase, RoleDef};
+use super::table::{Page, Phase, RoleDef};
 use super::{RoleHealth, check_name};
 use crate::remote::{Output, Remote};
 use serde_json::json;
@@ -28,6 +28,11 @@ pub(super) const DEF: RoleDef = RoleDef {
     ports: &[],
     packages: &["python3-pymysql", "python3-psycopg2"],
     boot_units: &[],
+    pages: &[Page {
+        port: None,
+        path: "/todos",
+        what: "todo app",
+    }],
     phase: Phase::App,
     has_options: false,
     serves: |node| node.app_port,

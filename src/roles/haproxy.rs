@@ -8,7 +8,7 @@ use super::files::{self, ManagedFile};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
-use super::table::{Phase, RoleDef};
+use super::table::{Page, Phase, RoleDef};
 use crate::remote::Remote;
 use serde_json::json;
 
@@ -21,6 +21,18 @@ pub(super) const DEF: RoleDef = RoleDef {
     ports: &[(PORT, "haproxy"), (8404, "the haproxy stats page")],
     packages: &["haproxy"],
     boot_units: &["haproxy.service"],
+    pages: &[
+        Page {
+            port: Some(PORT),
+            path: "/todos",
+            what: "the service",
+        },
+        Page {
+            port: Some(8404),
+            path: "/",
+            what: "haproxy stats",
+        },
+    ],
     phase: Phase::Front,
     has_options: false,
     serves: |_| Some(PORT),

@@ -21,6 +21,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     ports: &[(PORT, "mysql")],
     packages: &["mariadb-server", "mariadb-client"],
     boot_units: &["mariadb.service", "mariadb.socket"],
+    pages: &[],
     phase: Phase::Database,
     has_options: false,
     serves: super::table::serves_nothing,

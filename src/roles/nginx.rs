@@ -40,6 +40,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     ports: &[],
     packages: &["nginx"],
     boot_units: &["nginx.service"],
+    pages: &[],
     phase: Phase::Front,
     has_options: true,
     serves: |node| {

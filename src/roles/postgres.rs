@@ -29,6 +29,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     ports: &[(PORT, "postgres")],
     packages: &["postgresql"],
     boot_units: &["postgresql.service"],
+    pages: &[],
     phase: Phase::Database,
     has_options: false,
     serves: super::table::serves_nothing,

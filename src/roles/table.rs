@@ -33,6 +33,8 @@ pub(crate) struct RoleDef {
     pub(crate) packages: &'static [&'static str],
     /// Units its packages enable at install; the image disables them (the role enables them).
     pub(crate) boot_units: &'static [&'static str],
+    /// Web pages it serves, which `status` lists as URLs.
+    pub(crate) pages: &'static [Page],
     pub(crate) phase: Phase,
     /// Whether the node's `NAME: {...}` options block is read by `check_options` (false: the
     /// role takes none, or the lab file's own types still carry them).
@@ -149,6 +151,15 @@ impl std::fmt::Display for Role {
     }
 }
 
+/// A web page a role serves.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Page {
+    /// `None`: the port the lab gave the app (`app: {port: ...}`).
+    pub(crate) port: Option<u16>,
+    pub(crate) path: &'static str,
+    pub(crate) what: &'static str,
+}
+
 /// The facts of `role`.
 pub(crate) fn def(role: Role) -> &'static RoleDef {
     role.def()
@@ -174,6 +185,27 @@ pub(crate) fn front_door(nodes: &[NodeState]) -> Option<(&NodeState, u16)> {
     })
 }
 
+/// The URLs of the pages a node with `roles` serves at `ip`, with what each is.
+pub(crate) fn page_urls(
+    ip: std::net::Ipv4Addr,
+    roles: &[Role],
+    app_port: Option<u16>,
+) -> Vec<(&'static str, String)> {
+    roles
+        .iter()
+        .flat_map(|r| def(*r).pages.iter())
+        .filter_map(|p| {
+            let port = p.port.or(app_port)?;
+            let host = if port == 80 {
+                ip.to_string()
+            } else {
+                format!("{ip}:{port}")
+            };
+            Some((p.what, format!("http://{host}{}", p.path)))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +228,23 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), TABLE.len());
+    }
+
+    #[test]
+    fn pages_of_a_node_are_urls_on_its_address() {
+        let ip = std::net::Ipv4Addr::new(10, 78, 0, 10);
+        assert_eq!(
+            page_urls(ip, &[Role::Haproxy], None),
+            vec![
+                ("the service", "http://10.78.0.10/todos".to_string()),
+                ("haproxy stats", "http://10.78.0.10:8404/".to_string()),
+            ]
+        );
+        assert_eq!(
+            page_urls(ip, &[Role::App, Role::Mysql], Some(8080)),
+            vec![("todo app", "http://10.78.0.10:8080/todos".to_string())]
+        );
+        assert!(page_urls(ip, &[Role::Postgres], None).is_empty());
     }
 
     #[test]

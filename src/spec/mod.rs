@@ -5,6 +5,7 @@
 //! problem; `check` does both and resolves defaults, IPs and role options.
 
 mod defaults;
+pub(crate) use defaults::DEFAULT_IMAGE;
 mod dns;
 pub(crate) mod load;
 mod network;

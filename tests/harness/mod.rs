@@ -141,6 +141,18 @@ impl Sandbox {
         c
     }
 
+    /// Starts firedrill in this process's own network namespace (not the sandbox's), for
+    /// commands that bridge the two, such as `forward`. The caller stops it by its handle.
+    pub fn spawn_outside(&self, args: &[&str]) -> std::process::Child {
+        eprintln!("$ firedrill {} (outside the namespace)", args.join(" "));
+        self.cli()
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start firedrill")
+    }
+
     /// Runs firedrill inside the namespace.
     pub fn firedrill(&self, args: &[&str]) -> Output {
         let mut c = Command::new("ip");
