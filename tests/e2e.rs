@@ -974,7 +974,7 @@ impl Client {
     fn start(sb: &Sandbox, report: &std::path::Path, write_ratio: &str) -> Client {
         let child = std::process::Command::new("ip")
             .args(["netns", "exec", &sb.ns, env!("CARGO_BIN_EXE_firedrill")])
-            .args(["client", "--lab", "converge", "--rate", "8"])
+            .args(["client", "--lab", "converge", "--rate", "5"])
             .args([
                 "--write-ratio",
                 write_ratio,
@@ -1085,7 +1085,7 @@ fn e2e_converge_a_running_lab() {
         "requests failed while app2 was added: {summary}"
     );
     assert_eq!(summary["dropped"], 0, "{summary}");
-    assert!(summary["ok"].as_u64().unwrap() > 100, "{summary}");
+    assert!(summary["ok"].as_u64().unwrap() > 60, "{summary}");
     let app2_ip = lab_status(&sb)["nodes"]
         .as_array()
         .unwrap()
