@@ -324,6 +324,50 @@ async fn roll_one(
     result
 }
 
+/// Drains the nodes that leave the lab in the load balancers that still send them requests
+/// (their old configuration), so that no request reaches a node on its way out, also not through
+/// an haproxy process that keeps the old configuration for its open connections after the
+/// reload. Returns warnings: a node that cannot be drained is still removed.
+pub(crate) async fn drain_leaving(
+    dir: &LabDir,
+    state: &LabState,
+    previous: &LabState,
+    leaving: &[String],
+) -> Vec<String> {
+    use crate::roles::{ServerState, set_server_state};
+    let mut warnings = Vec::new();
+    let mut drained = false;
+    for lb in previous
+        .nodes
+        .iter()
+        .filter(|n| n.roles.contains(&Role::Haproxy))
+    {
+        let gone: Vec<&String> = lb.backends.iter().filter(|b| leaving.contains(b)).collect();
+        let Some(node) = state.node(&lb.name).filter(|_| !gone.is_empty()) else {
+            continue;
+        };
+        let target = super::access::target(dir, state, node);
+        let session = match crate::ssh::connect(&target, crate::ssh::Purpose::Change).await {
+            Ok(s) => s,
+            Err(e) => {
+                warnings.push(format!("{}: cannot drain {:?}: {e}", lb.name, gone));
+                continue;
+            }
+        };
+        for b in gone {
+            match set_server_state(&session, b, ServerState::Drain).await {
+                Ok(()) => drained = true,
+                Err(e) => warnings.push(format!("{}: cannot drain {b}: {e}", lb.name)),
+            }
+        }
+        session.close().await;
+    }
+    if drained {
+        tokio::time::sleep(DRAIN).await;
+    }
+    warnings
+}
+
 /// Configures every node's roles, reusing the open sessions in `sessions` (by node name) where
 /// there are any. Returns each configured node's report and the failures. Nodes that are in the
 /// state but no longer in its plan (leaving the lab) are not touched.

@@ -177,6 +177,12 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     let mut configured = Vec::new();
     if failures.is_empty() {
         let config_started = Instant::now();
+        if let Some(previous) = previous.as_ref().filter(|_| was_up && !leaving.is_empty()) {
+            let names: Vec<String> = leaving.iter().map(|n| n.name.clone()).collect();
+            for w in super::configure::drain_leaving(&dir, &state, previous, &names).await {
+                progress.println(&format!("warning: {w}"));
+            }
+        }
         let how = super::configure::How {
             overwrite_edits: opts.force,
             ..super::configure::How::for_change(was_up, changes.as_deref())
