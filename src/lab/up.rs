@@ -58,7 +58,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
 
     let dir = home.lab(&lab.name);
     if opts.dry_run {
-        return dry_run(home, hv, &lab, &dir, accel, opts).await;
+        return super::converge::dry_run(home, hv, &lab, &dir, accel, opts).await;
     }
     // Keys, seeds and state are written under the lock only, so a node's seed and its pinned
     // host key can never disagree.
@@ -267,98 +267,6 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
                 .map(|r| format!("{} (--restart {})", r.describe(), r.node))
                 .collect(),
         ));
-    }
-    Ok(())
-}
-
-/// `up --dry-run`: plans, compares and prints; creates, writes and locks nothing.
-async fn dry_run(
-    home: &Home,
-    hv: Arc<dyn Hypervisor>,
-    lab: &ValidLab,
-    dir: &crate::paths::LabDir,
-    accel: xml::Accel,
-    opts: &UpOptions,
-) -> Result<(), LabError> {
-    let mut images = BTreeMap::new();
-    for node in &lab.nodes {
-        if images.contains_key(&node.image) {
-            continue;
-        }
-        let image = match crate::image::find(home, &node.image)? {
-            Some(i) => BootImage {
-                disk: i.disk,
-                kernel: i.kernel,
-                initrd: i.initrd,
-            },
-            None => {
-                println!(
-                    "image {} is not built: `up` would build it first (about 10 minutes, once)",
-                    node.image
-                );
-                let d = home.images().join(&node.image);
-                BootImage {
-                    disk: d.join("disk.qcow2"),
-                    kernel: d.join("vmlinuz"),
-                    initrd: d.join("initrd.img"),
-                }
-            }
-        };
-        images.insert(node.image.clone(), image);
-    }
-    let run_as = {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata(home.root())
-            .map(|m| (m.uid(), m.gid()))
-            .unwrap_or((0, 0))
-    };
-    let plan = plan(
-        lab,
-        &PlanInputs {
-            dir,
-            accel,
-            run_as,
-            images: &images,
-        },
-    )?;
-    let previous = LabState::load(dir)?;
-    let changes = super::converge::changes(previous.as_ref(), &plan);
-    if previous.is_some() && changes.is_none() {
-        println!(
-            "lab {} was brought up by an older firedrill, which kept no plan to compare with: `up` would check every node",
-            lab.name
-        );
-        return Ok(());
-    }
-    let resizes = if previous.is_some() {
-        super::converge::resizes(hv, &plan).await?
-    } else {
-        vec![]
-    };
-    super::converge::print_dry_run(
-        lab.name.as_str(),
-        changes.as_deref(),
-        &plan,
-        &resizes,
-        &opts.restart,
-    );
-    if let Some(changes) = &changes {
-        for c in changes {
-            if let crate::plan::Change::RemoveNode { node } = c {
-                let active = crate::faults::active(dir).unwrap_or_default();
-                let ids: Vec<&str> = active
-                    .iter()
-                    .filter(|(_, n)| n == node)
-                    .map(|(id, _)| id.as_str())
-                    .collect();
-                if !ids.is_empty() {
-                    println!(
-                        "  node {node} has active fault(s) {}: `up` would refuse to remove it",
-                        ids.join(", ")
-                    );
-                }
-            }
-        }
     }
     Ok(())
 }
