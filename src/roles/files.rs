@@ -118,6 +118,43 @@ pub(super) async fn upload<R: Remote>(
     })
 }
 
+/// Brings one config file up to date through a staged copy: the file goes to `staged`, then
+/// `install` (which checks it with the service's own checker, moves it in place and records the
+/// write, or puts the old one back) runs as root. Returns whether it changed. The haproxy and
+/// nginx roles use it.
+pub(super) async fn sync_checked<R: Remote>(
+    session: &mut Session<'_, R>,
+    role: &str,
+    file: &ManagedFile,
+    staged: &str,
+    install: &str,
+) -> Result<bool, RoleError> {
+    let step = format!("{role}: files");
+    let differ = differing(session, &step, std::slice::from_ref(file)).await?;
+    let changed = differ.first().copied().unwrap_or(true);
+    if changed {
+        upload(
+            session,
+            &step,
+            staged,
+            &file.contents,
+            file.mode,
+            &file.owner,
+            None,
+        )
+        .await?;
+        session
+            .ok(
+                &format!("{role}: check the new configuration"),
+                install,
+                None,
+            )
+            .await?;
+        session.changed(format!("{} updated", file.path));
+    }
+    Ok(changed)
+}
+
 /// For each file, whether to write it: the node's copy differs from it (missing counts as
 /// differing) and was not edited there. Edited files are left (and reported in the session)
 /// unless the session overwrites edits.

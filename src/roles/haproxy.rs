@@ -96,28 +96,8 @@ pub(super) async fn apply<R: Remote>(
         owner: "root:root".into(),
     };
     session.say("haproxy: checking haproxy.cfg");
-    let differ = files::differing(session, "haproxy: files", std::slice::from_ref(&file)).await?;
-    let changed = differ.first().copied().unwrap_or(true);
-    if changed {
-        files::upload(
-            session,
-            "haproxy: files",
-            STAGED_PATH,
-            &file.contents,
-            file.mode,
-            &file.owner,
-            None,
-        )
-        .await?;
-        session
-            .ok(
-                "haproxy: check the new configuration",
-                &install_script(&file),
-                None,
-            )
-            .await?;
-        session.changed(format!("{CONFIG_PATH} updated"));
-    }
+    let changed =
+        files::sync_checked(session, "haproxy", &file, STAGED_PATH, &install_script(&file)).await?;
     let change = changed.then_some(OnChange::Reload);
     service::ensure(session, "haproxy: service", SERVICE, change).await
 }

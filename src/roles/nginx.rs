@@ -324,28 +324,8 @@ pub(super) async fn apply<R: Remote>(
         owner: "root:root".into(),
     };
     session.say("nginx: checking firedrill.conf");
-    let differ = files::differing(session, "nginx: files", std::slice::from_ref(&file)).await?;
-    let changed = differ.first().copied().unwrap_or(true);
-    if changed {
-        files::upload(
-            session,
-            "nginx: files",
-            STAGED_PATH,
-            &file.contents,
-            file.mode,
-            &file.owner,
-            None,
-        )
-        .await?;
-        session
-            .ok(
-                "nginx: check the new configuration",
-                &install_script(&file),
-                None,
-            )
-            .await?;
-        session.changed(format!("{CONFIG_PATH} updated"));
-    }
+    let changed =
+        files::sync_checked(session, "nginx", &file, STAGED_PATH, &install_script(&file)).await?;
     let change = changed.then_some(OnChange::Reload);
     service::ensure(session, "nginx: service", SERVICE, change).await
 }
