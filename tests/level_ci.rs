@@ -34,6 +34,10 @@ fn levels() -> Vec<String> {
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                .filter(|p| {
+                    let name = p.to_string_lossy();
+                    !name.ends_with(".lab.yaml") && !name.ends_with(".streams.yaml")
+                })
                 .filter_map(|p| Some(p.file_stem()?.to_string_lossy().into_owned()))
                 .collect();
             // Levels on the same lab one after another: each lab is brought up once.

@@ -74,6 +74,9 @@ pub(crate) fn exercises_dir() -> PathBuf {
 /// Whether `validate` should treat `path`, whose content is `text`, as a level file: it lives
 /// in a `levels` directory, or its top level has keys only a level has.
 pub(crate) fn is_level(path: &Path, text: &str) -> bool {
+    if is_companion(path) {
+        return false;
+    }
     path.components()
         .any(|c| c.as_os_str() == "levels" || c.as_os_str() == "exercises")
         || text.lines().any(|l| {
@@ -149,7 +152,15 @@ pub(crate) fn summary(level: &Level) -> String {
     )
 }
 
-/// Every level file in `dir`, sorted by name.
+/// A file that goes with a level rather than being one: a lab file its solution brings up
+/// (`NAME.lab.yaml`) or its client's streams (`NAME.streams.yaml`).
+pub(crate) fn is_companion(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".lab.yaml") || n.ends_with(".streams.yaml"))
+}
+
+/// Every level file in `dir` (not its companions), sorted by name.
 pub(crate) fn level_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| {
@@ -157,6 +168,7 @@ pub(crate) fn level_files(dir: &Path) -> Vec<PathBuf> {
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+                .filter(|p| !is_companion(p))
                 .collect()
         })
         .unwrap_or_default();
