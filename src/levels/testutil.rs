@@ -131,6 +131,7 @@ pub(super) fn second_line(second: i64, ok: u64, failed: u64, p99_ms: f64) -> Str
         stream: "default".into(),
         second: u64::try_from(second).expect("a second of the run"),
         ts: t(second),
+        target_rate: Some((ok + failed) as f64),
         sent: ok + failed,
         ok,
         failed,
