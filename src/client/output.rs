@@ -146,6 +146,9 @@ pub(crate) fn second_line(
             line.push_str(&style.paint(code, &format!("{} ok", fmt_percent(r))));
         }
     }
+    if s.retried > 0 {
+        let _ = write!(line, "  retried {}", s.retried);
+    }
     line
 }
 
@@ -216,6 +219,13 @@ pub(crate) fn summary(t: &Totals, run: &RunInfo, style: Style) -> String {
             .find(|(c, _)| c == class)
             .map_or("", |(_, r)| r.as_str());
         let _ = writeln!(out, "  {:<8} {:>7}  {}", class.name(), n, reason);
+    }
+    if t.retried > 0 {
+        let _ = writeln!(
+            out,
+            "  retried  {:>7}  GET/HEAD sent again on a new connection: the reused keep-alive one closed before answering",
+            t.retried
+        );
     }
     let _ = writeln!(out, "  latency  {}", fmt_percentiles(t.latency, true));
     // The client's own share of every latency above: how late it sent.
@@ -294,6 +304,7 @@ mod tests {
                 latency: Some(ms(2)),
                 reason: None,
                 ack: None,
+                retried: false,
             },
         );
         s.done(
@@ -305,6 +316,7 @@ mod tests {
                 latency: Some(ms(30)),
                 reason: Some("HTTP 500".into()),
                 ack: None,
+                retried: false,
             },
         );
         s.dropped(2, ms(700), "every slot busy");
@@ -368,6 +380,7 @@ mod tests {
                 latency: Some(ms(1)),
                 reason: None,
                 ack: None,
+                retried: false,
             },
         );
         s.done(
@@ -379,6 +392,7 @@ mod tests {
                 latency: Some(ms(1)),
                 reason: Some("HTTP 500".into()),
                 ack: None,
+                retried: false,
             },
         );
         s.done(
@@ -390,6 +404,7 @@ mod tests {
                 latency: Some(ms(1)),
                 reason: Some("HTTP 503".into()),
                 ack: None,
+                retried: false,
             },
         );
         s.done(
@@ -401,6 +416,7 @@ mod tests {
                 latency: Some(ms(1)),
                 reason: None,
                 ack: None,
+                retried: false,
             },
         );
         let t = s.finish();

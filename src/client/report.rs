@@ -101,6 +101,9 @@ pub(crate) struct SecondRecord {
     pub(crate) success_ratio: Option<f64>,
     pub(crate) inflight: u64,
     pub(crate) lag_max_ms: f64,
+    /// GET/HEAD requests sent a second time after their reused connection closed unanswered.
+    #[serde(default)]
+    pub(crate) retried: u64,
 }
 
 impl SecondRecord {
@@ -147,6 +150,8 @@ pub(crate) struct SummaryRecord {
     lag_p50_ms: Option<f64>,
     lag_p99_ms: Option<f64>,
     longest_failure: Option<StretchRecord>,
+    #[serde(default)]
+    retried: u64,
     availability: Option<f64>,
     slo: f64,
     slo_met: bool,
@@ -175,6 +180,7 @@ pub(crate) fn second_json(
         success_ratio: s.success_ratio(),
         inflight: s.inflight,
         lag_max_ms: ms(s.lag_max),
+        retried: s.retried,
     });
     serde_json::to_string(&rec).unwrap_or_default()
 }
@@ -211,6 +217,7 @@ pub(crate) fn summary_json(t: &Totals, run: &RunInfo, stream: &str) -> String {
             end: ts(run.start + s.end),
             seconds: (s.end - s.start).as_secs_f64(),
         }),
+        retried: t.retried,
         availability,
         slo: run.slo,
         slo_met: slo_met(availability, run.slo),
@@ -300,13 +307,14 @@ mod tests {
                 latency: Some(Duration::from_millis(413)),
                 reason: Some("HTTP 413".into()),
                 ack: None,
+                retried: false,
             },
         );
         let line = second_json(&s.flush(1), start, "default", 5.0);
         // 413 ms falls in a histogram bucket whose top is 413.183 ms.
         assert_eq!(
             line,
-            r#"{"type":"second","stream":"default","second":1,"ts":"2024-05-01T14:03:03.000Z","target_rate":5.0,"sent":1,"ok":0,"failed":1,"dropped":0,"classes":{"refused":0,"timeout":0,"reset":0,"5xx":0,"4xx":0,"413":1,"json":0,"other":0},"p50_ms":413.183,"p99_ms":413.183,"max_ms":413.183,"success_ratio":0.0,"inflight":0,"lag_max_ms":0.3}"#
+            r#"{"type":"second","stream":"default","second":1,"ts":"2024-05-01T14:03:03.000Z","target_rate":5.0,"sent":1,"ok":0,"failed":1,"dropped":0,"classes":{"refused":0,"timeout":0,"reset":0,"5xx":0,"4xx":0,"413":1,"json":0,"other":0},"p50_ms":413.183,"p99_ms":413.183,"max_ms":413.183,"success_ratio":0.0,"inflight":0,"lag_max_ms":0.3,"retried":0}"#
         );
     }
 

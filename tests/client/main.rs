@@ -2,6 +2,7 @@
 //! known ways. Every run is bounded: a few seconds, and killed if it overstays.
 
 mod ramp;
+mod retry;
 mod server;
 mod streams;
 mod traffic;
