@@ -155,6 +155,17 @@ fn the_customers_checks_are_checked() {
         "{:?}",
         problems(&both)
     );
+    let ramp = edit(
+        "client: {rate: 5, write_ratio: 0.2}",
+        "client: {ramp: \"5:60,ten:60\", write_ratio: 0.2}",
+    );
+    assert!(
+        problems(&ramp)
+            .iter()
+            .any(|p| p.contains("client.ramp: `5:60,ten:60` is not a ramp: stage 2")),
+        "{:?}",
+        problems(&ramp)
+    );
     let streams_and_rate = edit(
         "client: {rate: 5, write_ratio: 0.2}",
         "client: {rate: 5, streams: s.yaml}",
