@@ -360,7 +360,13 @@ async fn a_live_clock_check_compares_with_the_time_of_the_answer() {
     let b = baselines();
     let mut live = ctx(&report, &b, 0);
     live.live = true;
-    assert_eq!(run_state(&nodes, &check, "k", &live).await, (true, None, false));
+    assert_eq!(
+        run_state(&nodes, &check, "k", &live).await,
+        (true, None, false)
+    );
     let stale = ctx(&report, &b, 0);
-    assert_eq!(run_state(&nodes, &check, "k", &stale).await, (false, None, false));
+    assert_eq!(
+        run_state(&nodes, &check, "k", &stale).await,
+        (false, None, false)
+    );
 }

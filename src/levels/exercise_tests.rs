@@ -272,7 +272,10 @@ async fn the_ledger_check_counts_writes_no_database_holds() {
         dbs,
     )
     .await;
-    assert_eq!(none, (true, Some("no write acknowledged yet".into()), false));
+    assert_eq!(
+        none,
+        (true, Some("no write acknowledged yet".into()), false)
+    );
 }
 
 #[test]
