@@ -200,34 +200,15 @@ pub(crate) fn render(i: &Input) -> String {
     let (level, play) = (i.level, i.play);
     let end = play.end.as_ref().map_or(i.now, |e| e.at);
     let clock = play.started_at.unwrap_or(play.prepared_at);
-    let mut out = String::new();
-    let _ = writeln!(out, "# Change report: {}\n", level.title);
-    let status = match &play.end {
-        Some(e) => format!(
-            "{} after {}",
-            e.outcome.name(),
-            duration(u64::try_from((e.at - clock).num_seconds()).unwrap_or(0))
-        ),
-        None => "in progress".to_string(),
-    };
-    let _ = writeln!(out, "| | |\n|---|---|");
-    let _ = writeln!(
-        out,
-        "| Exercise | `{}`: {} ({}, about {} minutes) |",
-        level.id.value, level.title, level.difficulty, level.minutes
+    let mut out = super::incident::head(
+        i,
+        &super::incident::Head {
+            title: "Change report",
+            what: "Exercise",
+            ongoing: "in progress",
+            briefing: "The ticket",
+        },
     );
-    let _ = writeln!(out, "| Lab | {} |", play.lab);
-    let _ = writeln!(out, "| Date | {} |", clock.format("%Y-%m-%d"));
-    let _ = writeln!(out, "| Status | {status} |");
-    let _ = writeln!(
-        out,
-        "| Written | {} UTC by `firedrill report` |\n",
-        i.now.format("%Y-%m-%d %H:%M:%S")
-    );
-    let _ = writeln!(out, "## The ticket\n");
-    for line in level.briefing.value.trim_end().lines() {
-        let _ = writeln!(out, "> {line}");
-    }
     timeline(&mut out, i, clock, end);
     customers(&mut out, i, clock, end);
     let score = play.end.as_ref().map_or_else(

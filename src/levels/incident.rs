@@ -121,35 +121,15 @@ pub(crate) fn render(i: &Input) -> String {
     let end = play.end.as_ref().map_or(i.now, |e| e.at);
     let clock = play.started_at.unwrap_or(play.prepared_at);
     let from = play.faults_at.unwrap_or(clock);
-    let mut out = String::new();
-    let _ = writeln!(out, "# Incident report: {}\n", level.title);
-    let status = match &play.end {
-        Some(e) => format!(
-            "{} after {}",
-            e.outcome.name(),
-            duration(u64::try_from((e.at - clock).num_seconds()).unwrap_or(0))
-        ),
-        None => "still being played".to_string(),
-    };
-    let _ = writeln!(out, "| | |\n|---|---|");
-    let _ = writeln!(
-        out,
-        "| Level | `{}`: {} ({}, about {} minutes) |",
-        level.id.value, level.title, level.difficulty, level.minutes
+    let mut out = head(
+        i,
+        &Head {
+            title: "Incident report",
+            what: "Level",
+            ongoing: "still being played",
+            briefing: "Briefing",
+        },
     );
-    let _ = writeln!(out, "| Lab | {} |", play.lab);
-    let _ = writeln!(out, "| Date | {} |", clock.format("%Y-%m-%d"));
-    let _ = writeln!(out, "| Status | {status} |");
-    let _ = writeln!(
-        out,
-        "| Written | {} UTC by `firedrill report` |\n",
-        i.now.format("%Y-%m-%d %H:%M:%S")
-    );
-
-    let _ = writeln!(out, "## Briefing\n");
-    for line in level.briefing.value.trim_end().lines() {
-        let _ = writeln!(out, "> {line}");
-    }
     let _ = writeln!(
         out,
         "\n## Timeline (UTC)\n\n| Time | What happened |\n|---|---|"
@@ -234,6 +214,50 @@ pub(crate) fn render(i: &Input) -> String {
         let _ = writeln!(out, "\n## Debrief\n\n{}", level.debrief.trim_end());
     }
     out.push_str(SKELETON);
+    out
+}
+
+/// The words that differ between the incident report's head and the change report's.
+pub(crate) struct Head {
+    pub title: &'static str,
+    pub what: &'static str,
+    pub ongoing: &'static str,
+    pub briefing: &'static str,
+}
+
+/// A report's title, its table of facts (level, lab, date, status, when written) and the
+/// briefing, quoted.
+pub(crate) fn head(i: &Input, h: &Head) -> String {
+    let (level, play) = (i.level, i.play);
+    let clock = play.started_at.unwrap_or(play.prepared_at);
+    let mut out = String::new();
+    let _ = writeln!(out, "# {}: {}\n", h.title, level.title);
+    let status = match &play.end {
+        Some(e) => format!(
+            "{} after {}",
+            e.outcome.name(),
+            duration(u64::try_from((e.at - clock).num_seconds()).unwrap_or(0))
+        ),
+        None => h.ongoing.to_string(),
+    };
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(
+        out,
+        "| {} | `{}`: {} ({}, about {} minutes) |",
+        h.what, level.id.value, level.title, level.difficulty, level.minutes
+    );
+    let _ = writeln!(out, "| Lab | {} |", play.lab);
+    let _ = writeln!(out, "| Date | {} |", clock.format("%Y-%m-%d"));
+    let _ = writeln!(out, "| Status | {status} |");
+    let _ = writeln!(
+        out,
+        "| Written | {} UTC by `firedrill report` |\n",
+        i.now.format("%Y-%m-%d %H:%M:%S")
+    );
+    let _ = writeln!(out, "## {}\n", h.briefing);
+    for line in level.briefing.value.trim_end().lines() {
+        let _ = writeln!(out, "> {line}");
+    }
     out
 }
 
