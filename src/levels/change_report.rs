@@ -6,7 +6,7 @@
 
 use super::client_report::{Second, percent};
 use super::incident::Input;
-use super::score::{Outcome, duration, explain};
+use super::score::{Outcome, explain};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 use std::fmt::Write;
