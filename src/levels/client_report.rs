@@ -61,13 +61,17 @@ impl ClientReport {
             .collect()
     }
 
-    /// Requests answered and failed (or dropped) in `[from, to)`.
+    /// Requests answered and failed (or dropped) in `[from, to)`, and the seconds they span.
     pub(crate) fn totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Totals {
         let seconds = self.between(from, to);
+        // Seconds of wall clock: the streams of a run each write a line for every second.
+        let mut clock: Vec<DateTime<Utc>> = seconds.iter().map(|s| s.ts).collect();
+        clock.sort();
+        clock.dedup();
         Totals {
             results: seconds.iter().map(|s| s.results()).sum(),
             bad: seconds.iter().map(|s| s.bad()).sum(),
-            seconds: seconds.len() as u64,
+            seconds: clock.len() as u64,
         }
     }
 

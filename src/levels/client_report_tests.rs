@@ -84,6 +84,15 @@ fn the_longest_outage_and_the_end_of_errors_across_streams() {
     // By time: the writer's failure at 104 is the last, and 105 answered.
     assert_eq!(r.mitigated_at(t(0), t(150)), Some(t(105)));
     assert_eq!(r.mitigated_at(t(0), t(95)), Some(t(90)));
+    // Two streams' lines for each second: still 150 seconds (the error budget's outage time).
+    assert_eq!(
+        r.totals(t(0), t(150)),
+        Totals {
+            results: 1500 + 300,
+            bad: 60 + 7,
+            seconds: 150
+        }
+    );
 }
 
 #[test]

@@ -34,6 +34,12 @@ pub(crate) fn render(i: &Input) -> String {
         ),
         None => "in progress".to_string(),
     };
+    // An incident's id names its cause (`play --random` keeps it secret): shown once it ends.
+    let about = format!("{}, about {} minutes", level.difficulty, level.minutes);
+    let about = match (level.kind, &play.end) {
+        (Kind::Incident, None) => about,
+        _ => format!("{} ({about})", level.id.value),
+    };
     // From the client's first second: the lab may have taken minutes to prepare before it.
     let first = report.seconds.iter().map(|s| s.ts).min();
     let from = first.map_or(impact_from, |f| f.min(impact_from));
@@ -41,13 +47,7 @@ pub(crate) fn render(i: &Input) -> String {
     let page = Timeline {
         title: format!("{title}: {}", level.title),
         facts: vec![
-            (
-                what.to_string(),
-                format!(
-                    "{} ({}, about {} minutes)",
-                    level.id.value, level.difficulty, level.minutes
-                ),
-            ),
+            (what.to_string(), about),
             ("Lab".to_string(), play.lab.to_string()),
             ("Date".to_string(), clock.format("%Y-%m-%d").to_string()),
             ("Status".to_string(), status),
