@@ -14,6 +14,7 @@ pub(crate) mod report;
 mod request;
 mod run;
 mod schedule;
+mod sparkline;
 mod stats;
 mod stream;
 mod streams_file;

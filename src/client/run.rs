@@ -9,6 +9,7 @@ use super::load::Load;
 use super::output::{self, RunInfo, Style};
 use super::report::{self, ReportFile};
 use super::schedule::{self, Msg};
+use super::sparkline;
 use super::stats::Stats;
 use crate::events::{Event, EventTail};
 use chrono::{DateTime, Utc};
@@ -93,13 +94,13 @@ impl Sink {
             let shown = run.load.ramp().map(|_| target);
             let mut line =
                 output::second_line(&s, self.start_wall, self.slo, label, shown, self.style);
-            if run.recent.len() == output::SPARK_SECONDS {
+            if run.recent.len() == sparkline::SPARK_SECONDS {
                 run.recent.pop_front();
             }
             run.recent.push_back(s.success_ratio());
             if self.style.sparkline {
                 line.push_str("  ");
-                line.push_str(&output::sparkline(run.recent.iter().copied()));
+                line.push_str(&sparkline::sparkline(run.recent.iter().copied()));
             }
             self.print(&line);
             let record = report::second_record(&s, self.start_wall, &run.name, target);
@@ -218,7 +219,7 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
             name: s.name.clone(),
             load: s.load.clone(),
             stats: Stats::new(),
-            recent: VecDeque::with_capacity(output::SPARK_SECONDS),
+            recent: VecDeque::with_capacity(sparkline::SPARK_SECONDS),
         })
         .collect();
     let mut second = 0u64;
