@@ -217,3 +217,31 @@ fn each_stream_has_its_own_panels_and_the_summary_counts_them_all() {
     assert!(html.contains("</i>timeout</span>"), "{html}");
     assert!(!html.contains("</i>refused</span>"), "{html}");
 }
+
+#[test]
+fn a_run_without_seconds_or_marks_still_makes_a_page() {
+    let report = ClientReport::default();
+    let html = render(&Timeline {
+        title: "Empty".into(),
+        facts: Vec::new(),
+        report: &report,
+        from: t(10),
+        // An end before the start (a clock set back) still gives a one-second axis.
+        to: t(5),
+        summary: Summary::of(&report, t(10), t(5), "the start of the run", 99.9),
+        marks: Vec::new(),
+        zone: utc(),
+        footer: String::new(),
+    });
+    assert!(
+        html.contains("The mock client recorded no second in this time."),
+        "{html}"
+    );
+    assert!(
+        html.contains("<p>Nothing was recorded besides the client's traffic.</p>"),
+        "{html}"
+    );
+    assert!(html.contains("<div class=\"value\">0</div>"), "{html}");
+    assert!(html.contains("no request failed"), "{html}");
+    assert!(html.ends_with("</html>\n"), "{html}");
+}
