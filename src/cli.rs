@@ -183,6 +183,10 @@ enum Command {
         /// Write it here instead.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Write the play's timeline as one HTML page instead (charts of the client's success,
+        /// latency and failures, with the faults, hints and checks; opens offline).
+        #[arg(long)]
+        html: bool,
     },
     /// Past plays with their times and scores.
     Score,
@@ -334,7 +338,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Reset { accel, timeout } => {
             crate::levels::reset(&home, accel, Duration::from_secs(timeout)).await?
         }
-        Command::Report { out } => crate::levels::report(&home, out)?,
+        Command::Report { out, html } => crate::levels::report(&home, out, html)?,
         Command::Score => crate::levels::score(&home)?,
         Command::Fault { command } => crate::faults::run(command, &home).await?,
         Command::Completions { shell } => print!("{}", completions(shell)),

@@ -20,6 +20,7 @@ mod paths;
 mod plan;
 mod progress;
 mod remote;
+mod report_html;
 mod roles;
 mod seed;
 mod spec;

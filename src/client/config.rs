@@ -18,6 +18,8 @@ pub(crate) struct Config {
     pub(crate) duration: Option<Duration>,
     pub(crate) timeout: Duration,
     pub(crate) report: Option<PathBuf>,
+    /// `--html`: the run's timeline is written here when it ends.
+    pub(crate) html: Option<PathBuf>,
     /// `--ledger`: every acknowledged write is appended here.
     pub(crate) ledger: Option<PathBuf>,
     /// Percent, e.g. 99.9.

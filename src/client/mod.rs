@@ -4,6 +4,7 @@
 mod class;
 mod config;
 mod expect;
+mod html;
 pub(crate) mod ledger;
 pub(crate) mod load;
 mod outage;
@@ -13,6 +14,7 @@ pub(crate) mod report;
 mod request;
 mod run;
 mod schedule;
+mod sparkline;
 mod stats;
 mod stream;
 mod streams_file;
@@ -115,6 +117,13 @@ pub(crate) enum ClientError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("--html {path}: it is a directory; give the name of the HTML file to write")]
+    HtmlIsDirectory { path: PathBuf },
+    #[error("cannot write the HTML timeline {path}: {source}; check the path and the disk space")]
+    HtmlWrite {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write the report {path}: {source}; check the disk space")]
     ReportWrite {
         path: PathBuf,
@@ -184,11 +193,13 @@ impl ClientError {
             | ClientError::BadLabName(_)
             | ClientError::SeveralLabsUp { .. }
             | ClientError::LabHasNoService { .. }
-            | ClientError::ReportCreate { .. } => 2,
+            | ClientError::ReportCreate { .. }
+            | ClientError::HtmlIsDirectory { .. } => 2,
             // `verify` with no lab up, or a bad --lab: the user's to change.
             ClientError::LabState(e) if e.is_usage() => 2,
             ClientError::LabState(_)
             | ClientError::ReportWrite { .. }
+            | ClientError::HtmlWrite { .. }
             | ClientError::LedgerWrite { .. }
             | ClientError::VerifyRemote { .. }
             | ClientError::VerifyDump(_)
@@ -269,6 +280,10 @@ pub(crate) struct ClientArgs {
     /// Write one JSON object per second, the events and the summary to this file.
     #[arg(long, value_name = "FILE.jsonl")]
     report: Option<PathBuf>,
+    /// When the run ends, write its timeline here as one HTML page (success, latency and
+    /// failures per second with the lab's events; opens offline).
+    #[arg(long, value_name = "FILE.html")]
+    html: Option<PathBuf>,
     /// The availability objective in percent; the exit code is 1 when it is missed.
     #[arg(
         long,
@@ -297,6 +312,9 @@ fn configure(args: &ClientArgs, home: &Home) -> Result<Config, ClientError> {
         .map(|d| config::parse_duration("--duration", d))
         .transpose()?;
     let timeout = config::parse_duration("--timeout", &args.timeout)?;
+    if let Some(path) = args.html.as_ref().filter(|p| p.is_dir()) {
+        return Err(ClientError::HtmlIsDirectory { path: path.clone() });
+    }
     let slo = config::parse_slo(&args.slo)?;
     if let Some(u) = &args.url {
         config::parse_url(u)?; // a bad URL is reported before looking for labs
@@ -327,6 +345,7 @@ fn configure(args: &ClientArgs, home: &Home) -> Result<Config, ClientError> {
         duration,
         timeout,
         report: args.report.clone(),
+        html: args.html.clone(),
         ledger: args.ledger.clone(),
         slo,
         events: target.lab.map(|l| l.events_file()),
@@ -358,8 +377,10 @@ pub(crate) fn run(args: &ClientArgs) -> Result<bool, ClientError> {
         return verify_run::run(v);
     }
     let cfg = configure(args, &Home::from_env())?;
+    let wanted = crate::color::wanted();
     let style = output::Style {
-        color: crate::color::wanted(),
+        color: wanted,
+        sparkline: wanted,
         zone: local_zone(),
     };
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -8,10 +8,12 @@ use chrono::{DateTime, FixedOffset, Utc};
 use std::fmt::Write;
 use std::time::Duration;
 
-/// How to print: in color or not, and in which time zone.
+/// How to print: in color or not, with a sparkline or not, and in which time zone.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Style {
     pub(crate) color: bool,
+    /// Each second's line ends with the last seconds' success (on a terminal only).
+    pub(crate) sparkline: bool,
     pub(crate) zone: FixedOffset,
 }
 
@@ -277,6 +279,7 @@ mod tests {
     fn plain() -> Style {
         Style {
             color: false,
+            sparkline: false,
             zone: FixedOffset::east_opt(0).expect("utc"),
         }
     }

@@ -157,14 +157,15 @@ pub(crate) struct SummaryRecord {
     slo_met: bool,
 }
 
-pub(crate) fn second_json(
+/// One second of one stream, as the report and the HTML timeline keep it.
+pub(crate) fn second_record(
     s: &SecondStats,
     start: DateTime<Utc>,
     stream: &str,
     target_rate: f64,
-) -> String {
+) -> SecondRecord {
     let p = |f: fn(&Percentiles) -> f64| s.latency.as_ref().map(f);
-    let rec = Record::Second(SecondRecord {
+    SecondRecord {
         stream: stream.to_string(),
         second: s.second,
         ts: start + Duration::from_secs(s.second),
@@ -181,8 +182,11 @@ pub(crate) fn second_json(
         inflight: s.inflight,
         lag_max_ms: ms(s.lag_max),
         retried: s.retried,
-    });
-    serde_json::to_string(&rec).unwrap_or_default()
+    }
+}
+
+pub(crate) fn second_json(s: &SecondRecord) -> String {
+    serde_json::to_string(&Record::Second(s.clone())).unwrap_or_default()
 }
 
 pub(crate) fn event_json(e: &Event) -> String {
@@ -310,7 +314,7 @@ mod tests {
                 retried: false,
             },
         );
-        let line = second_json(&s.flush(1), start, "default", 5.0);
+        let line = second_json(&second_record(&s.flush(1), start, "default", 5.0));
         // 413 ms falls in a histogram bucket whose top is 413.183 ms.
         assert_eq!(
             line,
@@ -322,7 +326,7 @@ mod tests {
     #[test]
     fn every_record_round_trips_through_its_line() {
         let (start, mut s) = one_sent();
-        let second = second_json(&s.flush(1), start, "old-client", 10.0);
+        let second = second_json(&second_record(&s.flush(1), start, "old-client", 10.0));
         let event = event_json(&Event::now(
             crate::events::EventKind::FaultInjected,
             Some("app1"),

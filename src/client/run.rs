@@ -3,14 +3,17 @@
 
 use super::ClientError;
 use super::config::Config;
+use super::html;
 use super::ledger::{LedgerFile, Write as LedgerWrite};
 use super::load::Load;
 use super::output::{self, RunInfo, Style};
 use super::report::{self, ReportFile};
 use super::schedule::{self, Msg};
+use super::sparkline;
 use super::stats::Stats;
 use crate::events::{Event, EventTail};
 use chrono::{DateTime, Utc};
+use std::collections::VecDeque;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +34,8 @@ struct Sink {
     tail: Option<EventTail>,
     /// Events read but belonging to a second not yet printed.
     pending: Vec<Event>,
+    /// The seconds and events, kept for `--html`.
+    kept: Option<html::Kept>,
 }
 
 impl Sink {
@@ -68,6 +73,9 @@ impl Sink {
             if let Some(r) = self.report.as_mut() {
                 r.line(&report::event_json(&e))?;
             }
+            if let Some(k) = self.kept.as_mut() {
+                k.events.push(e);
+            }
         }
         Ok(())
     }
@@ -84,16 +92,23 @@ impl Sink {
             let target = run.load.target_in_second(second);
             // A constant rate is in the summary; a ramp's changes show on each line.
             let shown = run.load.ramp().map(|_| target);
-            self.print(&output::second_line(
-                &s,
-                self.start_wall,
-                self.slo,
-                label,
-                shown,
-                self.style,
-            ));
+            let mut line =
+                output::second_line(&s, self.start_wall, self.slo, label, shown, self.style);
+            if run.recent.len() == sparkline::SPARK_SECONDS {
+                run.recent.pop_front();
+            }
+            run.recent.push_back(s.success_ratio());
+            if self.style.sparkline {
+                line.push_str("  ");
+                line.push_str(&sparkline::sparkline(run.recent.iter().copied()));
+            }
+            self.print(&line);
+            let record = report::second_record(&s, self.start_wall, &run.name, target);
             if let Some(r) = self.report.as_mut() {
-                r.line(&report::second_json(&s, self.start_wall, &run.name, target))?;
+                r.line(&report::second_json(&record))?;
+            }
+            if let Some(k) = self.kept.as_mut() {
+                k.seconds.push(record);
             }
         }
         Ok(())
@@ -105,6 +120,8 @@ struct StreamRun {
     name: String,
     load: Load,
     stats: Stats,
+    /// The success of the last seconds, for the sparkline.
+    recent: VecDeque<Option<f64>>,
 }
 
 /// How often the collector takes the shards' messages. Polling, rather than being woken by each
@@ -187,6 +204,7 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
         ledger,
         tail,
         pending: Vec::new(),
+        kept: cfg.html.as_ref().map(|_| html::Kept::default()),
     };
     for index in 0..cfg.streams.len() {
         schedule::spawn_shards(&cfg, index, tx.clone(), stopped.clone(), start)
@@ -201,6 +219,7 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
             name: s.name.clone(),
             load: s.load.clone(),
             stats: Stats::new(),
+            recent: VecDeque::with_capacity(sparkline::SPARK_SECONDS),
         })
         .collect();
     let mut second = 0u64;
@@ -256,6 +275,23 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
             r.line(&report::summary_json(&totals, &info, &run.name))?;
         }
         all_met &= report::slo_met(totals.availability(), cfg.slo);
+    }
+    if let (Some(path), Some(kept)) = (&cfg.html, sink.kept.take()) {
+        let run = html::Run {
+            streams: &cfg.streams,
+            start: start_wall,
+            end: start_wall + elapsed,
+            slo: cfg.slo,
+            zone: style.zone,
+        };
+        let page = html::render(&run, kept);
+        crate::fsutil::write_atomic(path, page.as_bytes(), 0o644).map_err(|source| {
+            ClientError::HtmlWrite {
+                path: path.clone(),
+                source,
+            }
+        })?;
+        sink.print(&format!("wrote the timeline to {}", path.display()));
     }
     Ok(all_met)
 }

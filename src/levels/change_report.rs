@@ -7,6 +7,7 @@
 use super::client_report::{Second, percent};
 use super::incident::Input;
 use super::score::{Outcome, explain};
+use crate::report_html::{Mark, MarkKind};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -24,11 +25,16 @@ fn bucket_seconds(span: Duration) -> i64 {
     ((per + 9) / 10 * 10).max(10)
 }
 
-/// What happened at a time, besides the client: the play's own steps and the lab's events.
-fn happenings(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
+/// What happened at a time, besides the client: the play's own steps and the lab's events (the
+/// Markdown timeline's notes and the HTML chart's marks).
+pub(super) fn happenings(i: &Input, end: DateTime<Utc>) -> Vec<Mark> {
     let play = i.play;
     let clock = play.started_at.unwrap_or(play.prepared_at);
-    let mut rows = vec![(clock, "change window opens (ticket delivered)".to_string())];
+    let mut rows = vec![Mark::new(
+        clock,
+        MarkKind::Phase,
+        "change window opens (ticket delivered)",
+    )];
     let own = |kind: &str| matches!(kind, "level-started");
     for e in i
         .report
@@ -40,14 +46,23 @@ fn happenings(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
             .node
             .as_deref()
             .map_or(String::new(), |n| format!(" ({n})"));
-        rows.push((e.ts, format!("{}{node}: {}", e.kind, e.message)));
+        rows.push(Mark::new(
+            e.ts,
+            MarkKind::of(&e.kind),
+            format!("{}{node}: {}", e.kind, e.message),
+        ));
     }
     for (n, at) in play.hints.iter().enumerate() {
-        rows.push((*at, format!("hint {} taken", n + 1)));
+        rows.push(Mark::new(
+            *at,
+            MarkKind::Hint,
+            format!("hint {} taken", n + 1),
+        ));
     }
     for c in &play.checks {
-        rows.push((
+        rows.push(Mark::new(
             c.at,
+            MarkKind::Check,
             format!(
                 "check: {} of {} objectives met{}",
                 c.met,
@@ -62,9 +77,9 @@ fn happenings(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
             Outcome::GaveUp => "the learner gave up",
             Outcome::Reset => "the exercise was reset",
         };
-        rows.push((e.at, what.to_string()));
+        rows.push(Mark::new(e.at, MarkKind::Phase, what));
     }
-    rows.sort_by_key(|(t, _)| *t);
+    rows.sort_by_key(|m| m.at);
     rows
 }
 
@@ -105,9 +120,9 @@ fn timeline(out: &mut String, i: &Input, from: DateTime<Utc>, end: DateTime<Utc>
         );
     }
     let mut events: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-    for (t, what) in happenings(i, end) {
-        let k = ((t - from).num_seconds() / step).max(0);
-        events.entry(k).or_default().push(what);
+    for m in happenings(i, end) {
+        let k = ((m.at - from).num_seconds() / step).max(0);
+        events.entry(k).or_default().push(m.text);
     }
     let last = buckets
         .keys()

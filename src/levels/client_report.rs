@@ -61,13 +61,17 @@ impl ClientReport {
             .collect()
     }
 
-    /// Requests answered and failed (or dropped) in `[from, to)`.
+    /// Requests answered and failed (or dropped) in `[from, to)`, and the seconds they span.
     pub(crate) fn totals(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Totals {
         let seconds = self.between(from, to);
+        // Seconds of wall clock: the streams of a run each write a line for every second.
+        let mut clock: Vec<DateTime<Utc>> = seconds.iter().map(|s| s.ts).collect();
+        clock.sort();
+        clock.dedup();
         Totals {
             results: seconds.iter().map(|s| s.results()).sum(),
             bad: seconds.iter().map(|s| s.bad()).sum(),
-            seconds: seconds.len() as u64,
+            seconds: clock.len() as u64,
         }
     }
 
@@ -91,9 +95,49 @@ impl ClientReport {
         to: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
         let seconds = self.between(from, to);
-        let last_bad = seconds.iter().rposition(|s| s.bad() > 0)?;
-        let after = seconds.get(last_bad + 1)?;
-        (after.ok > 0).then_some(after.ts)
+        // By time, not by position: the seconds of several streams interleave.
+        let last_bad = seconds.iter().filter(|s| s.bad() > 0).map(|s| s.ts).max()?;
+        let after = seconds
+            .iter()
+            .map(|s| s.ts)
+            .filter(|&ts| ts > last_bad)
+            .min()?;
+        seconds
+            .iter()
+            .any(|s| s.ts == after && s.ok > 0)
+            .then_some(after)
+    }
+
+    /// The longest run of consecutive seconds in `[from, to)` with a failure in any stream: the
+    /// start of its first second and the end of its last (the earliest run when several tie).
+    pub(crate) fn longest_outage(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+        let mut bad: Vec<DateTime<Utc>> = self
+            .between(from, to)
+            .into_iter()
+            .filter(|s| s.bad() > 0)
+            .map(|s| s.ts)
+            .collect();
+        bad.sort();
+        bad.dedup();
+        let second = chrono::Duration::seconds(1);
+        let mut best: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
+        let mut run: Option<(DateTime<Utc>, DateTime<Utc>)> = None;
+        for ts in bad {
+            run = match run {
+                Some((start, end)) if ts == end => Some((start, ts + second)),
+                _ => Some((ts, ts + second)),
+            };
+            if let Some((start, end)) = run
+                && best.is_none_or(|(a, b)| end - start > b - a)
+            {
+                best = run;
+            }
+        }
+        best
     }
 }
 

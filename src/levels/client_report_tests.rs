@@ -59,6 +59,43 @@ fn timeline_facts() {
 }
 
 #[test]
+fn the_longest_outage_and_the_end_of_errors_across_streams() {
+    let mut r = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
+    assert_eq!(r.longest_outage(t(0), t(150)), Some((t(30), t(90))));
+    assert_eq!(r.longest_outage(t(40), t(50)), Some((t(40), t(50))));
+    assert_eq!(r.longest_outage(t(90), t(150)), None);
+    // A second stream that fails for 2 s before and 5 s after a healthy gap: the runs of
+    // seconds with a failure in any stream are 28-29 and 30-89 together, and 100-104.
+    let mut other: Vec<Second> = r.seconds.clone();
+    for s in &mut other {
+        s.stream = "writer".into();
+        let failing = (28..30).contains(&s.second) || (100..105).contains(&s.second);
+        (s.ok, s.failed) = if failing { (1, 1) } else { (2, 0) };
+    }
+    // Interleaved as the client writes them: every stream's line for a second, in turn.
+    let default = std::mem::take(&mut r.seconds);
+    r.seconds = default
+        .into_iter()
+        .zip(other)
+        .flat_map(|(a, b)| [a, b])
+        .collect();
+    assert_eq!(r.longest_outage(t(0), t(150)), Some((t(28), t(90))));
+    assert_eq!(r.first_error(t(0), t(150)), Some(t(28)));
+    // By time: the writer's failure at 104 is the last, and 105 answered.
+    assert_eq!(r.mitigated_at(t(0), t(150)), Some(t(105)));
+    assert_eq!(r.mitigated_at(t(0), t(95)), Some(t(90)));
+    // Two streams' lines for each second: still 150 seconds (the error budget's outage time).
+    assert_eq!(
+        r.totals(t(0), t(150)),
+        Totals {
+            results: 1500 + 300,
+            bad: 60 + 7,
+            seconds: 150
+        }
+    );
+}
+
+#[test]
 fn mitigation_over_the_last_seconds() {
     let r = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     let now = t(150);

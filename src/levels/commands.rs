@@ -229,7 +229,8 @@ pub(crate) fn render_check(eval: &Evaluation) -> String {
     out
 }
 
-pub(crate) fn report(home: &Home, out: Option<PathBuf>) -> Result<(), LevelError> {
+/// `report`: the Markdown report, or with `html` the HTML timeline.
+pub(crate) fn report(home: &Home, out: Option<PathBuf>, html: bool) -> Result<(), LevelError> {
     let play = Play::current(home)?;
     let level = level_of(&play)?;
     let client = match &play.client {
@@ -244,13 +245,18 @@ pub(crate) fn report(home: &Home, out: Option<PathBuf>) -> Result<(), LevelError
         report: &client,
         now,
     };
-    let (text, name) = match level.kind {
-        super::level::Kind::Incident => (super::incident::render(&input), "incident"),
-        super::level::Kind::Exercise => (super::change_report::render(&input), "change"),
+    let name = match level.kind {
+        super::level::Kind::Incident => "incident",
+        super::level::Kind::Exercise => "change",
+    };
+    let (text, ext) = match (level.kind, html) {
+        (_, true) => (super::timeline::render(&input), "html"),
+        (super::level::Kind::Incident, false) => (super::incident::render(&input), "md"),
+        (super::level::Kind::Exercise, false) => (super::change_report::render(&input), "md"),
     };
     let path = out.unwrap_or_else(|| {
         PathBuf::from(format!(
-            "{name}-{}-{}.md",
+            "{name}-{}-{}.{ext}",
             play.level,
             now.format("%Y%m%d-%H%M")
         ))

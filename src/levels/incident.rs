@@ -8,6 +8,7 @@ use super::client_report::{ClientReport, percent};
 use super::level::FaultSpec;
 use super::play_state::Play;
 use super::score::{Outcome, Score, duration, explain};
+use crate::report_html::{Mark, MarkKind};
 use chrono::{DateTime, Utc};
 use std::fmt::Write;
 
@@ -36,12 +37,14 @@ fn faults(level: &Level) -> String {
     names.join(", ")
 }
 
-fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
+/// What happened, in time order: the Markdown timeline's rows and the HTML chart's marks.
+pub(super) fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<Mark> {
     let (play, report) = (i.play, i.report);
     let ended = play.end.is_some();
-    let mut rows = vec![(
+    let mut rows = vec![Mark::new(
         play.prepared_at,
-        "level started; the lab was healthy and the mock client began sending traffic".to_string(),
+        MarkKind::Phase,
+        "level started; the lab was healthy and the mock client began sending traffic",
     )];
     if let Some(at) = play.faults_at {
         let what = if ended {
@@ -49,18 +52,20 @@ fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
         } else {
             "faults injected".to_string()
         };
-        rows.push((at, what));
+        rows.push(Mark::new(at, MarkKind::Fault, what));
     }
     let clock = play.started_at.unwrap_or(play.prepared_at);
-    rows.push((
+    rows.push(Mark::new(
         clock,
-        "briefing delivered; the incident clock starts".to_string(),
+        MarkKind::Phase,
+        "briefing delivered; the incident clock starts",
     ));
     let from = play.faults_at.unwrap_or(clock);
     if let Some(at) = report.first_error(from, end) {
-        rows.push((
+        rows.push(Mark::new(
             at,
-            "first failed request seen by the mock client (impact starts)".to_string(),
+            MarkKind::Phase,
+            "first failed request seen by the mock client (impact starts)",
         ));
     }
     if ended {
@@ -76,12 +81,20 @@ fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
                 .node
                 .as_deref()
                 .map_or(String::new(), |n| format!(" ({n})"));
-            rows.push((e.ts, format!("event {}{node}: {}", e.kind, e.message)));
+            rows.push(Mark::new(
+                e.ts,
+                MarkKind::of(&e.kind),
+                format!("event {}{node}: {}", e.kind, e.message),
+            ));
         }
     }
     for (n, at) in play.hints.iter().enumerate() {
         let cost = i.level.hints.get(n).map_or(0, |h| h.cost);
-        rows.push((*at, format!("hint {} taken (-{cost} points)", n + 1)));
+        rows.push(Mark::new(
+            *at,
+            MarkKind::Hint,
+            format!("hint {} taken (-{cost} points)", n + 1),
+        ));
     }
     for c in &play.checks {
         let guards = if c.guards_ok {
@@ -89,8 +102,9 @@ fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
         } else {
             "a guard was violated"
         };
-        rows.push((
+        rows.push(Mark::new(
             c.at,
+            MarkKind::Check,
             format!(
                 "`firedrill check`: {} of {} objectives met, {guards}",
                 c.met, c.objectives
@@ -98,9 +112,10 @@ fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
         ));
     }
     if let Some(at) = report.mitigated_at(from, end) {
-        rows.push((
+        rows.push(Mark::new(
             at,
-            "errors stop: no failed request from here on (mitigated)".to_string(),
+            MarkKind::Phase,
+            "errors stop: no failed request from here on (mitigated)",
         ));
     }
     if let Some(e) = &play.end {
@@ -109,10 +124,10 @@ fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
             Outcome::GaveUp => "the learner gave up; the faults were reverted",
             Outcome::Reset => "the level was reset; the faults were reverted",
         };
-        rows.push((e.at, what.to_string()));
+        rows.push(Mark::new(e.at, MarkKind::Phase, what));
     }
     // Stable: events at the same second keep the order above.
-    rows.sort_by_key(|(t, _)| *t);
+    rows.sort_by_key(|m| m.at);
     rows
 }
 
@@ -134,8 +149,8 @@ pub(crate) fn render(i: &Input) -> String {
         out,
         "\n## Timeline (UTC)\n\n| Time | What happened |\n|---|---|"
     );
-    for (t, what) in timeline(i, end) {
-        let _ = writeln!(out, "| {} | {what} |", hms(t));
+    for m in timeline(i, end) {
+        let _ = writeln!(out, "| {} | {} |", hms(m.at), m.text);
     }
     let _ = writeln!(
         out,

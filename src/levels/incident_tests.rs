@@ -1,48 +1,9 @@
 use super::*;
-use crate::levels::play_state::{AppliedFault, CheckRecord, End};
+use crate::levels::play_state::End;
 use crate::levels::testutil::{LEVEL, synthetic_report, t, valid};
-use std::collections::BTreeMap;
 
 fn play() -> Play {
-    Play {
-        level: "t".into(),
-        title: "Saving fails".into(),
-        difficulty: crate::levels::level::Difficulty::Easy,
-        file: "/levels/t.yaml".into(),
-        lab: "three-tier".into(),
-        lab_file: "/labs/three-tier.yaml".into(),
-        dir: "/home/play/t-20240501T140000Z".into(),
-        prepared_at: t(0),
-        baseline_at: None,
-        faults_at: Some(t(30)),
-        started_at: Some(t(32)),
-        client: None,
-        setup_done: 0,
-        faults: vec![AppliedFault {
-            index: 0,
-            id: Some("f1".into()),
-        }],
-        baselines: BTreeMap::new(),
-        hints: vec![t(50)],
-        checks: vec![
-            CheckRecord {
-                at: t(60),
-                met: 0,
-                objectives: 2,
-                guards_ok: true,
-                ledger: vec![],
-            },
-            CheckRecord {
-                at: t(150),
-                met: 2,
-                objectives: 2,
-                guards_ok: true,
-                ledger: vec![],
-            },
-        ],
-        used_solution: false,
-        end: None,
-    }
+    crate::levels::testutil::played()
 }
 
 /// The report of the test level, solved at t(150) and written at t(200).

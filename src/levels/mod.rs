@@ -30,6 +30,7 @@ mod nodes;
 mod play;
 mod play_state;
 mod score;
+mod timeline;
 mod validate;
 
 #[cfg(test)]
@@ -48,6 +49,7 @@ pub(crate) use error::LevelError;
 pub(crate) use finish::{give_up, reset};
 pub(crate) use level::{Difficulty, Level};
 pub(crate) use play::{PlayOptions, list, play};
+pub(crate) use score::{budget_burned_pct, duration};
 
 pub(crate) use validate::{LabLoader, LabView};
 

@@ -221,6 +221,51 @@ pub(super) fn synthetic_report() -> String {
     lines.join("\n") + "\n"
 }
 
+/// The test level played from 14:00:00: faults at 14:00:30, the incident clock at 14:00:32, a
+/// hint at 14:00:50 and checks at 14:01:00 and 14:02:30; not ended.
+pub(super) fn played() -> super::play_state::Play {
+    use super::play_state::{AppliedFault, CheckRecord, Play};
+    Play {
+        level: "t".into(),
+        title: "Saving fails".into(),
+        difficulty: crate::levels::level::Difficulty::Easy,
+        file: "/levels/t.yaml".into(),
+        lab: "three-tier".into(),
+        lab_file: "/labs/three-tier.yaml".into(),
+        dir: "/home/play/t-20240501T140000Z".into(),
+        prepared_at: t(0),
+        baseline_at: None,
+        faults_at: Some(t(30)),
+        started_at: Some(t(32)),
+        client: None,
+        setup_done: 0,
+        faults: vec![AppliedFault {
+            index: 0,
+            id: Some("f1".into()),
+        }],
+        baselines: std::collections::BTreeMap::new(),
+        hints: vec![t(50)],
+        checks: vec![
+            CheckRecord {
+                at: t(60),
+                met: 0,
+                objectives: 2,
+                guards_ok: true,
+                ledger: vec![],
+            },
+            CheckRecord {
+                at: t(150),
+                met: 2,
+                objectives: 2,
+                guards_ok: true,
+                ledger: vec![],
+            },
+        ],
+        used_solution: false,
+        end: None,
+    }
+}
+
 /// The lab's nodes as scripted fakes. Commands reach each fake exactly as `SshNodes` sends them
 /// (through `as_root`); reboots are recorded, and a node's fake answers as the rebooted node.
 pub(super) struct FakeNodes {

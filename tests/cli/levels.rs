@@ -133,3 +133,77 @@ fn give_up_ends_a_play_whose_lab_is_gone() {
         "{out:?}"
     );
 }
+
+/// `report --html` of a level being played: the page, from the play and its client's report,
+/// naming neither the level's id nor its fault (both name the cause).
+#[test]
+fn report_html_writes_the_timeline_of_the_play() {
+    let h = home("lv-html");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let play_dir = h.join("play/20261130T070000Z");
+    std::fs::create_dir_all(&play_dir).unwrap();
+    let report = play_dir.join("client.jsonl");
+    let second = |n: u32, ok: u32, failed: u32| {
+        format!(
+            r#"{{"type":"second","second":{n},"ts":"2026-11-30T07:01:{n:02}.000Z","sent":{},"ok":{ok},"failed":{failed},"dropped":0,"classes":{{"refused":0,"timeout":{failed},"reset":0,"5xx":0,"4xx":0,"413":0,"json":0,"other":0}},"p50_ms":5.0,"p99_ms":20.0,"max_ms":20.0,"success_ratio":null,"inflight":0,"lag_max_ms":0.1}}"#,
+            ok + failed
+        )
+    };
+    let lines: Vec<String> = (0..40)
+        .map(|n| match n {
+            10..20 => second(n, 3, 2),
+            _ => second(n, 5, 0),
+        })
+        .collect();
+    std::fs::write(&report, lines.join("\n") + "\n").unwrap();
+    let play = serde_json::json!({
+        "level": "disk-full",
+        "title": "t",
+        "difficulty": "easy",
+        "file": root.join("labs/levels/disk-full.yaml"),
+        "lab": "three-tier",
+        "lab_file": root.join("labs/three-tier.yaml"),
+        "dir": play_dir,
+        "prepared_at": "2026-11-30T07:00:30Z",
+        "faults_at": "2026-11-30T07:01:05Z",
+        "started_at": "2026-11-30T07:01:06Z",
+        "hints": ["2026-11-30T07:01:15Z"],
+        "client": {"pid": 1, "report": report, "log": play_dir.join("client.log")},
+    });
+    std::fs::write(h.join("play/current.json"), play.to_string()).unwrap();
+    let page = h.join("timeline.html");
+    let out = firedrill(
+        &h,
+        &[
+            "report",
+            "--html",
+            "--out",
+            page.to_str().expect("a UTF-8 path"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("wrote {}\n", page.display())
+    );
+    let html = std::fs::read_to_string(&page).expect("the page");
+    assert!(
+        html.contains("<h1>Incident: Attachments fail about half the time</h1>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("Level: <b>easy, about 15 minutes</b>"),
+        "{html}"
+    );
+    assert!(!html.contains("disk-full"), "{html}");
+    // 10 s of failures from 07:01:10, 20 of the 175 requests since the fault.
+    assert!(
+        html.contains("<div class=\"value\">20 (11.43%)</div>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("07:01:10 to 07:01:20: every second had a failure"),
+        "{html}"
+    );
+    assert!(html.contains("hint 1 taken"), "{html}");
+}
