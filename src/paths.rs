@@ -147,6 +147,12 @@ impl Home {
         self.root.join("labs")
     }
 
+    /// The labs, levels and exercises built into firedrill, written out as files: one
+    /// directory per content (see `builtin`). Not `labs/`, where each lab keeps its state.
+    pub(crate) fn builtin_labs(&self) -> PathBuf {
+        self.root.join("share/labs")
+    }
+
     /// The level being played (`current.json`) and one directory per play.
     pub(crate) fn play_dir(&self) -> PathBuf {
         self.root.join("play")
