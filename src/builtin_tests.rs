@@ -254,3 +254,25 @@ fn a_bare_lab_name_is_the_shipped_lab() {
         "{msg}"
     );
 }
+
+#[test]
+fn firedrills_racing_share_one_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("share/labs");
+    let dirs: Vec<PathBuf> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| materialise(&base, V1).unwrap()))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert!(
+        dirs.iter().all(|d| *d == base.join(dir_name(V1))),
+        "{dirs:?}"
+    );
+    assert_eq!(
+        entries(&base),
+        [dir_name(V1)],
+        "the losers removed their temp directories"
+    );
+    assert_eq!(fs::read(dirs[0].join("three-tier.yaml")).unwrap(), V1[0].1);
+}
