@@ -96,15 +96,10 @@ pub(crate) fn lab_file(home: &Home, given: &Path) -> Result<PathBuf, BuiltinErro
     })
 }
 
-/// `name` as a path below the directory it is written to: segments separated by '/', none
-/// empty, `.`, `..` or hidden (the marker is hidden), so no embedded name can reach outside or
-/// pose as the marker.
+/// `name` as a path below the directory it is written to (see `paths::is_plain_relative`): no
+/// embedded name can reach outside it or pose as the marker.
 pub(crate) fn checked_name(name: &str) -> Result<PathBuf, BuiltinError> {
-    let ok = !name.is_empty()
-        && name
-            .split('/')
-            .all(|s| !s.is_empty() && !s.starts_with('.') && !s.contains('\0'));
-    if ok {
+    if crate::paths::is_plain_relative(name) {
         Ok(PathBuf::from(name))
     } else {
         Err(BuiltinError::BadName(name.to_string()))
