@@ -25,7 +25,8 @@ pub(crate) struct Cli {
 enum Command {
     /// Check a lab or level file and print every problem. Creates nothing.
     Validate {
-        /// The lab file, e.g. labs/minimal.yaml, or a level file, e.g. labs/levels/disk-full.yaml
+        /// The lab file, e.g. labs/minimal.yaml or a shipped lab's name (minimal), or a level
+        /// file, e.g. labs/levels/disk-full.yaml
         lab: PathBuf,
         /// Accept more guest memory than the host has, as `up --force` does
         #[arg(long)]
@@ -34,7 +35,7 @@ enum Command {
     /// Validate, then create or converge the lab: network, disks, seeds, domains; wait until
     /// every node is ready.
     Up {
-        /// The lab file (see labs/).
+        /// The lab file, or the name of a shipped lab (three-tier, minimal, ...).
         file: PathBuf,
         /// Hardware acceleration: kvm, tcg (software, slow) or auto.
         #[arg(long, value_enum, env = "FIREDRILL_ACCEL", default_value = "auto")]
@@ -242,6 +243,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
     let home = Home::from_env();
     match cli.command {
         Command::Validate { lab: file, force } => {
+            let file = crate::builtin::lab_file(&home, &file)?;
             // Read once: the same text decides lab or level and is checked.
             let hint = "check the path; ready-made labs are in labs/ and levels in labs/levels/";
             let text = crate::spec::read_input(&file, "file", hint).map_err(LabError::Invalid)?;
@@ -272,7 +274,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             restart,
         } => {
             let opts = UpOptions {
-                file,
+                file: crate::builtin::lab_file(&home, &file)?,
                 accel,
                 force,
                 timeout: Duration::from_secs(timeout),
@@ -291,7 +293,9 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             accel,
         } => {
             let opts = crate::doctor::DoctorOptions {
-                lab,
+                lab: lab
+                    .map(|l| crate::builtin::lab_file(&home, &l))
+                    .transpose()?,
                 json,
                 deep,
                 accel,
@@ -312,7 +316,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,
         Command::Image { command } => crate::image::command::run(command, &home).await?,
         Command::Client(_) => unreachable!("the client runs before the runtime starts"),
-        Command::Play { list: true, .. } => crate::levels::list()?,
+        Command::Play { list: true, .. } => crate::levels::list(&home)?,
         Command::Play {
             level,
             random: _,

@@ -19,6 +19,8 @@ pub(crate) enum Error {
     Fault(#[from] crate::faults::FaultError),
     #[error(transparent)]
     Forward(#[from] crate::lab::ForwardError),
+    #[error(transparent)]
+    Builtin(#[from] crate::builtin::BuiltinError),
 }
 
 impl Error {
@@ -29,6 +31,7 @@ impl Error {
             Error::Level(e) if e.is_usage() => 2,
             Error::Fault(e) if e.is_usage() => 2,
             Error::Forward(e) if e.is_usage() => 2,
+            Error::Builtin(e) if e.is_usage() => 2,
             _ => 1,
         }
     }

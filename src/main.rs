@@ -1,5 +1,6 @@
 //! firedrill: build a lab of libvirt VMs from YAML, configure a real service, break it on purpose.
 
+mod builtin;
 mod cli;
 mod client;
 mod color;

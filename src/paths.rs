@@ -94,6 +94,15 @@ pub(crate) fn is_label(s: &str, max: usize) -> bool {
         && !s.ends_with('-')
 }
 
+/// A relative path written with '/' whose segments are none of empty, `.`, `..` or hidden
+/// (starting with '.', as firedrill's own markers do): joined onto a directory, it stays inside
+/// it and cannot pose as a marker. Names that come with firedrill (its built-in files) follow it.
+pub(crate) fn is_plain_relative(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('/')
+            .all(|seg| !seg.is_empty() && !seg.starts_with('.') && !seg.contains('\0'))
+}
+
 /// The state directory: `FIREDRILL_HOME`, else `~/.local/share/firedrill`.
 #[derive(Debug, Clone)]
 pub(crate) struct Home {
@@ -145,6 +154,12 @@ impl Home {
 
     pub(crate) fn labs(&self) -> PathBuf {
         self.root.join("labs")
+    }
+
+    /// The labs, levels and exercises built into firedrill, written out as files: one
+    /// directory per content (see `builtin`). Not `labs/`, where each lab keeps its state.
+    pub(crate) fn builtin_labs(&self) -> PathBuf {
+        self.root.join("share/labs")
     }
 
     /// The level being played (`current.json`) and one directory per play.

@@ -6,16 +6,24 @@ pub(crate) enum LevelError {
     /// The level file is invalid: every problem is listed.
     #[error("{0}")]
     Invalid(Problems),
-    #[error("no level `{name}` in {}; levels: {}\n  hint: give a level id from that list or a path to a level file", dir.display(), known.join(", "))]
+    #[error("no level `{name}` in {searched}; levels: {}\n  hint: give a level id from that list or a path to a level file", known.join(", "))]
     NotFound {
         name: String,
-        dir: PathBuf,
+        /// The directories searched (`sources::Search::describe`).
+        searched: String,
         known: Vec<String>,
     },
-    #[error("no level files in {}\n  hint: run firedrill from the project directory, or set FIREDRILL_LEVELS to the directory of the levels", .0.display())]
-    NoLevels(PathBuf),
-    #[error("no {difficulty} incident in {}\n  hint: `firedrill play --list` shows each level's difficulty (easy, medium, hard)", dir.display())]
-    NoneOfDifficulty { difficulty: String, dir: PathBuf },
+    #[error("no level files in {0}\n  hint: set FIREDRILL_LEVELS to a directory of level files")]
+    NoLevels(String),
+    #[error(
+        "no {difficulty} incident in {searched}\n  hint: `firedrill play --list` shows each level's difficulty (easy, medium, hard)"
+    )]
+    NoneOfDifficulty {
+        difficulty: String,
+        searched: String,
+    },
+    #[error(transparent)]
+    Builtin(#[from] crate::builtin::BuiltinError),
     #[error(
         "no level is being played\n  hint: start one with `firedrill play LEVEL` or `firedrill play --random`"
     )]
@@ -95,6 +103,7 @@ impl LevelError {
             | LevelError::InProgress(_)
             | LevelError::Ended { .. } => true,
             LevelError::Lab(e) => e.is_usage(),
+            LevelError::Builtin(e) => e.is_usage(),
             LevelError::State(e) => e.is_usage(),
             LevelError::Lock(e) => matches!(e, crate::lab::LockError::Busy { .. }),
             _ => false,

@@ -30,6 +30,7 @@ mod nodes;
 mod play;
 mod play_state;
 mod score;
+mod sources;
 mod timeline;
 mod validate;
 
@@ -57,22 +58,6 @@ use crate::host::HostFacts;
 use crate::spec::{Problem, Problems};
 use std::path::{Path, PathBuf};
 
-/// Where `play ID` looks for level files: `FIREDRILL_LEVELS`, else `labs/levels` here.
-pub(crate) fn levels_dir() -> PathBuf {
-    match std::env::var_os("FIREDRILL_LEVELS") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from("labs/levels"),
-    }
-}
-
-/// Where `play ID` looks for exercises: `FIREDRILL_EXERCISES`, else `labs/exercises` here.
-pub(crate) fn exercises_dir() -> PathBuf {
-    match std::env::var_os("FIREDRILL_EXERCISES") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from("labs/exercises"),
-    }
-}
-
 /// Whether `validate` should treat `path`, whose content is `text`, as a level file: it lives
 /// in a `levels` directory, or its top level has keys only a level has.
 pub(crate) fn is_level(path: &Path, text: &str) -> bool {
@@ -99,11 +84,8 @@ pub(crate) struct Checked {
 /// Reads a level file once (with a size bound), then `check_text` with its lab file checked
 /// against `host` as `firedrill validate` checks a lab.
 pub(crate) fn check_file(path: &Path, host: &HostFacts) -> Result<Checked, Problems> {
-    let hint = format!(
-        "check the path; ready-made levels are in {}",
-        levels_dir().display()
-    );
-    let text = crate::spec::read_input(path, "level file", &hint)?;
+    let hint = "check the path; `firedrill play --list` lists the ready-made levels";
+    let text = crate::spec::read_input(path, "level file", hint)?;
     check_level(path, &text, host)
 }
 

@@ -6,6 +6,7 @@ use super::finish::{run_step, undo};
 use super::level::{FaultSpec, Kind, Level};
 use super::nodes::SshNodes;
 use super::play_state::{AppliedFault, Play};
+use super::sources::{Origin, Search};
 use super::{LevelError, client_proc, health};
 use crate::events::{Event, EventKind};
 use crate::host::HostFacts;
@@ -27,43 +28,38 @@ pub(crate) struct PlayOptions {
     pub timeout: Duration,
 }
 
-/// The level file `play` was asked for: a path, an id in the levels or exercises directory, or
-/// a random incident.
-fn resolve(opts: &PlayOptions) -> Result<PathBuf, LevelError> {
-    let dir = super::levels_dir();
-    let files = super::level_files(&dir);
-    let exercises = super::level_files(&super::exercises_dir());
-    let ids = || -> Vec<String> {
-        files
-            .iter()
-            .chain(exercises.iter())
-            .filter_map(|f| f.file_stem().map(|s| s.to_string_lossy().into_owned()))
-            .collect()
-    };
+/// The level file `play` was asked for: a path, an id found by `sources` (the built-in levels
+/// are written out only when the id is not found before them), or a random incident.
+fn resolve(home: &Home, opts: &PlayOptions) -> Result<PathBuf, LevelError> {
     match &opts.level {
         Some(name) if Path::new(name).is_file() => Ok(PathBuf::from(name)),
         Some(name) => {
-            let file = format!("{name}.yaml");
-            let found = [dir.join(&file), super::exercises_dir().join(&file)]
-                .into_iter()
-                .find(|f| f.is_file());
-            match found {
-                Some(f) => Ok(f),
-                None if files.is_empty() && exercises.is_empty() => Err(LevelError::NoLevels(dir)),
+            if let Some(f) = Search::local().find(name) {
+                return Ok(f);
+            }
+            let search = Search::all(home)?;
+            let entries = search.entries();
+            match entries.iter().find(|f| &f.id == name) {
+                Some(f) => Ok(f.file.clone()),
+                None if entries.is_empty() => Err(LevelError::NoLevels(search.describe())),
                 None => Err(LevelError::NotFound {
                     name: name.clone(),
-                    dir: dir.clone(),
-                    known: ids(),
+                    searched: search.describe(),
+                    known: entries.into_iter().map(|f| f.id).collect(),
                 }),
             }
         }
-        None if files.is_empty() => Err(LevelError::NoLevels(dir)),
         None => {
+            let search = Search::all(home)?;
+            let files = search.incidents();
+            if files.is_empty() {
+                return Err(LevelError::NoLevels(search.describe()));
+            }
             let pool = random_pool(&files, opts.difficulty);
             if pool.is_empty() {
                 return Err(LevelError::NoneOfDifficulty {
                     difficulty: opts.difficulty.map_or("any", |d| d.name()).to_string(),
-                    dir,
+                    searched: search.describe(),
                 });
             }
             let pick = rand::random::<u64>() as usize % pool.len();
@@ -85,42 +81,51 @@ fn random_pool(files: &[PathBuf], difficulty: Option<super::level::Difficulty>) 
         .collect()
 }
 
-/// `play --list`: every incident and exercise, with its difficulty and minutes. Files that do
-/// not validate are listed with their first problem, so a broken one is not silently missing.
-pub(crate) fn list() -> Result<(), LevelError> {
-    let mut rows = Vec::new();
-    for dir in [super::levels_dir(), super::exercises_dir()] {
-        for f in super::level_files(&dir) {
-            let id = f
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            match super::check_file(&f, &HostFacts::default()) {
-                Ok(c) => rows.push(format!(
-                    "{:<28} {:<9} {:<7} {:>4}  {}",
-                    id,
-                    c.level.kind.name(),
-                    c.level.difficulty.name(),
-                    c.level.minutes,
-                    c.level.title
-                )),
-                Err(p) => rows.push(format!(
-                    "{:<28} invalid: {}",
-                    id,
-                    p.0.first().map(ToString::to_string).unwrap_or_default()
-                )),
-            }
-        }
-    }
-    if rows.is_empty() {
-        return Err(LevelError::NoLevels(super::levels_dir()));
+/// `play --list`: every incident and exercise, each id once (the first found, see `sources`),
+/// with its difficulty and minutes; the built-in ones are marked, and the directories are named
+/// at the end. Files that do not validate are listed with their first problem, so a broken one
+/// is not silently missing.
+pub(crate) fn list(home: &Home) -> Result<(), LevelError> {
+    let search = Search::all(home)?;
+    let entries = search.entries();
+    if entries.is_empty() {
+        return Err(LevelError::NoLevels(search.describe()));
     }
     println!(
         "{:<28} {:<9} {:<7} {:>4}  TITLE",
         "ID", "KIND", "LEVEL", "MIN"
     );
-    for r in rows {
-        println!("{r}");
+    for f in &entries {
+        let built_in = if search.dirs[f.dir].origin == Origin::BuiltIn {
+            "  (built in)"
+        } else {
+            ""
+        };
+        match super::check_file(&f.file, &HostFacts::default()) {
+            Ok(c) => println!(
+                "{:<28} {:<9} {:<7} {:>4}  {}{built_in}",
+                f.id,
+                c.level.kind.name(),
+                c.level.difficulty.name(),
+                c.level.minutes,
+                c.level.title
+            ),
+            Err(p) => println!(
+                "{:<28} invalid: {}{built_in}",
+                f.id,
+                p.0.first().map(ToString::to_string).unwrap_or_default()
+            ),
+        }
+    }
+    println!("\nfrom, first found wins:");
+    for (i, dir) in search.dirs.iter().enumerate() {
+        let n = entries.iter().filter(|f| f.dir == i).count();
+        let origin = match dir.origin {
+            Origin::Env(var) => format!(" ({var})"),
+            Origin::Here => String::new(),
+            Origin::BuiltIn => " (built in)".into(),
+        };
+        println!("  {n:>3}  {}{origin}", dir.path.display());
     }
     println!("\n`firedrill play ID` starts one; `firedrill play --random` an incident at random");
     Ok(())
@@ -168,7 +173,7 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
     {
         return Err(LevelError::InProgress(p.level));
     }
-    let file = std::path::absolute(resolve(opts)?).map_err(|source| LevelError::Read {
+    let file = std::path::absolute(resolve(home, opts)?).map_err(|source| LevelError::Read {
         path: PathBuf::from("."),
         source,
     })?;

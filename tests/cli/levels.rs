@@ -23,7 +23,7 @@ fn validate_accepts_a_shipped_level() {
         String::from_utf8_lossy(&out.stdout),
         "labs/levels/disk-full.yaml: level `disk-full` is valid\n\
          Attachments fail about half the time (easy, about 15 minutes) on lab labs/levels/../three-tier.yaml: \
-         1 fault(s), 2 objective(s), 3 guard(s), 3 hint(s)\n"
+         1 fault(s), 2 objective(s), 4 guard(s), 3 hint(s)\n"
     );
 }
 
@@ -80,7 +80,7 @@ fn play_names_the_levels_when_one_is_unknown() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.starts_with("error: no level `disk-ful` in labs/levels; levels: app-down-a, app-down-b, bad-permissions, cpu-hog, db-lock, disk-full,"),
+        err.starts_with("error: no level `disk-ful` in labs/levels, labs/exercises, the built-in levels and exercises; levels: app-down-a, app-down-b, bad-permissions, cpu-hog, db-lock, disk-full,"),
         "{err}"
     );
 }
