@@ -142,6 +142,9 @@ enum Command {
         /// Play an incident chosen at random.
         #[arg(long, conflicts_with = "list")]
         random: bool,
+        /// With --random: only incidents of this difficulty.
+        #[arg(long, value_enum, requires = "random")]
+        difficulty: Option<crate::levels::Difficulty>,
         /// List the incidents and exercises, with difficulty and minutes.
         #[arg(long)]
         list: bool,
@@ -310,11 +313,13 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             level,
             random: _,
             list: _,
+            difficulty,
             accel,
             timeout,
         } => {
             let opts = crate::levels::PlayOptions {
                 level,
+                difficulty,
                 accel,
                 timeout: Duration::from_secs(timeout),
             };

@@ -68,6 +68,20 @@ fn lab_of(id: &str) -> String {
         .to_string()
 }
 
+/// Each objective's line of `check`'s output without its note (met or not, and the description).
+fn objective_lines(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("objectives:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  ["))
+        .map(|l| match l.find(" (") {
+            Some(i) => l[..i].to_string(),
+            None => l.to_string(),
+        })
+        .collect()
+}
+
 /// "N of M objectives met" from `check`'s output.
 fn met(stdout: &str) -> Option<(usize, usize)> {
     let line = stdout.lines().find(|l| l.contains(" objectives met"))?;
@@ -121,15 +135,28 @@ fn play_level(sb: &Sandbox, id: &str) {
         play.stdout
     );
 
-    let first = sb.firedrill(&["check"]);
-    first.assert_success(&format!("{id}: first check"));
-    let (n, m) =
-        met(&first.stdout).unwrap_or_else(|| panic!("{id}: no verdict in {}", first.stdout));
-    assert!(
-        n < m,
-        "{id}: the objectives are met before any fix:\n{}",
-        first.stdout
-    );
+    // Three checks before any fix: each must say "not met". An objective whose verdict changes
+    // between them is named (a mitigate window may legitimately fill as the lab reacts, e.g. a
+    // load balancer taking a dead backend out; a state check should not change its mind).
+    let mut before: Option<Vec<String>> = None;
+    for round in 1..=3 {
+        let first = sb.firedrill(&["check"]);
+        first.assert_success(&format!("{id}: check {round} before the fix"));
+        let (n, m) =
+            met(&first.stdout).unwrap_or_else(|| panic!("{id}: no verdict in {}", first.stdout));
+        assert!(
+            n < m,
+            "{id}: check {round}: the objectives are met before any fix:\n{}",
+            first.stdout
+        );
+        let verdicts = objective_lines(&first.stdout);
+        if let Some(b) = before.as_ref().filter(|b| **b != verdicts) {
+            eprintln!(
+                "{id}: check {round} before the fix differs from the first: {b:?} then {verdicts:?}"
+            );
+        }
+        before = Some(verdicts);
+    }
 
     // Three checks in a row must say "solved" before the play ends (`--confirm 3`): a check
     // that changes its mind on a solved lab is a defect of the level.

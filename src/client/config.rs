@@ -3,6 +3,7 @@
 
 use super::ClientError;
 use super::expect::Expect;
+use super::load::Load;
 use super::stream::{self, Stream};
 use hyper::Uri;
 use std::path::PathBuf;
@@ -152,6 +153,22 @@ pub(crate) fn default_max_inflight(rate: f64, timeout: Duration) -> usize {
     (window.ceil() as usize).clamp(1, 1_000)
 }
 
+/// The rate when neither flag is given.
+const DEFAULT_RATE: f64 = 20.0;
+
+/// `--rate` or `--ramp`, not both.
+pub(crate) fn flag_load(rate: Option<&str>, ramp: Option<&str>) -> Result<Load, ClientError> {
+    match (rate, ramp) {
+        (Some(_), Some(_)) => Err(ClientError::RateAndRamp),
+        (Some(r), None) => parse_rate(r).map(Load::constant),
+        (None, Some(r)) => Load::parse_ramp(r).map_err(|reason| ClientError::BadRamp {
+            value: r.to_string(),
+            reason,
+        }),
+        (None, None) => Ok(Load::constant(DEFAULT_RATE)),
+    }
+}
+
 fn request_flag(flag: &'static str, value: &str, e: stream::Invalid) -> ClientError {
     ClientError::BadRequestFlag {
         flag,
@@ -168,7 +185,7 @@ pub(super) fn flag_stream(
     post_url: &hyper::Uri,
     timeout: std::time::Duration,
 ) -> Result<Stream, ClientError> {
-    let rate = parse_rate(&args.rate)?;
+    let load = flag_load(args.rate.as_deref(), args.ramp.as_deref())?;
     let expects = args
         .expect
         .iter()
@@ -177,7 +194,7 @@ pub(super) fn flag_stream(
     let write_ratio = parse_write_ratio(&args.write_ratio)?;
     let max_inflight = match &args.max_inflight {
         Some(m) => parse_max_inflight(m)?,
-        None => default_max_inflight(rate, timeout),
+        None => default_max_inflight(load.peak(), timeout),
     };
     let method = stream::parse_method(&args.method)
         .map_err(|e| request_flag("--method", &args.method, e))?;
@@ -204,7 +221,7 @@ pub(super) fn flag_stream(
     };
     Ok(Stream {
         name: stream::DEFAULT_NAME.to_string(),
-        rate,
+        load,
         method,
         url,
         post_url: post_url.clone(),
@@ -257,6 +274,25 @@ mod tests {
         assert_eq!(
             parse_rate("0").map_err(|e| e.to_string()),
             Err("--rate 0: the rate must be a number of requests per second above 0, e.g. --rate 20".into())
+        );
+    }
+
+    #[test]
+    fn rate_or_ramp() {
+        let load = |rate, ramp| flag_load(rate, ramp).map_err(|e| e.to_string());
+        assert_eq!(load(None, None).map(|l| l.to_string()), Ok("20".into()));
+        assert_eq!(load(Some("5"), None).map(|l| l.to_string()), Ok("5".into()));
+        assert_eq!(
+            load(None, Some("5:2,10:2")).map(|l| l.to_string()),
+            Ok("5:2,10:2".into())
+        );
+        assert_eq!(
+            load(Some("5"), Some("5:2")),
+            Err("--rate and --ramp both given: --ramp sets the rate of each stage and the last one holds; drop --rate".into())
+        );
+        assert_eq!(
+            load(None, Some("5:2,x:3")),
+            Err("--ramp 5:2,x:3: stage 2 `x:3`: the rate must be a number of requests per second above 0; write RATE:SECONDS stages separated by commas, e.g. 5:60,10:60,20:60".into())
         );
     }
 

@@ -5,6 +5,7 @@ mod class;
 mod config;
 mod expect;
 pub(crate) mod ledger;
+pub(crate) mod load;
 mod outage;
 mod output;
 mod pool;
@@ -40,6 +41,12 @@ pub(crate) enum ClientError {
         "--rate {value}: the rate must be a number of requests per second above 0, e.g. --rate 20"
     )]
     BadRate { value: String },
+    #[error("--ramp {value}: {reason}; {hint}", hint = load::RAMP_HINT)]
+    BadRamp { value: String, reason: String },
+    #[error(
+        "--rate and --ramp both given: --ramp sets the rate of each stage and the last one holds; drop --rate"
+    )]
+    RateAndRamp,
     #[error(
         "{flag} {value}: not a duration ({reason}); write a number and a unit, e.g. 500ms, 30s, 2m or 1h"
     )]
@@ -157,6 +164,8 @@ impl ClientError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             ClientError::BadRate { .. }
+            | ClientError::BadRamp { .. }
+            | ClientError::RateAndRamp
             | ClientError::BadDuration { .. }
             | ClientError::BadUrl { .. }
             | ClientError::BadExpect { .. }
@@ -203,14 +212,13 @@ pub(crate) struct ClientArgs {
     /// Send requests here instead of the lab's service (GET; writes go to /todos on the same host).
     #[arg(long, value_name = "URL")]
     url: Option<String>,
-    /// Requests per second, sent on schedule whatever the server does.
-    #[arg(
-        long,
-        value_name = "N",
-        default_value = "20",
-        allow_hyphen_values = true
-    )]
-    rate: String,
+    /// Requests per second, sent on schedule whatever the server does [default: 20].
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    rate: Option<String>,
+    /// A step load in place of --rate: RATE:SECONDS stages one after another, the last rate
+    /// holding until the run ends, e.g. 5:60,10:60,20:60.
+    #[arg(long, value_name = "RATE:SECONDS,...", allow_hyphen_values = true)]
+    ramp: Option<String>,
     /// How long to run, e.g. 30s, 2m; without it, until Ctrl-C.
     #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     duration: Option<String>,
@@ -243,7 +251,7 @@ pub(crate) struct ClientArgs {
     #[arg(
         long,
         value_name = "FILE.yaml",
-        conflicts_with_all = ["rate", "path", "method", "header", "body", "expect", "write_ratio"]
+        conflicts_with_all = ["rate", "ramp", "path", "method", "header", "body", "expect", "write_ratio"]
     )]
     streams: Option<PathBuf>,
     /// Append every acknowledged write (a 2xx answer to a POST or PUT) to this file, for

@@ -92,12 +92,14 @@ fn fmt_percentiles(p: Option<Percentiles>, with_p90: bool) -> String {
 }
 
 /// `14:03:07 +5s  sent 50  ok 48  failed 2 (5xx 2)  dropped 0  inflight 1  p50 ... 96.00% ok`;
-/// with a `label` (the stream's name, when a run has several) after the time: `+5s  old  sent`.
+/// with a `label` (the stream's name, when a run has several) after the time: `+5s  old  sent`;
+/// with a `target` (a ramp's rate in this second) before the counts: `+5s  target 20/s  sent`.
 pub(crate) fn second_line(
     s: &SecondStats,
     start: DateTime<Utc>,
     slo: f64,
     label: Option<&str>,
+    target: Option<f64>,
     style: Style,
 ) -> String {
     let at = start + Duration::from_secs(s.second);
@@ -107,6 +109,9 @@ pub(crate) fn second_line(
     if let Some(name) = label {
         line.push_str(&style.paint(BOLD, name));
         line.push_str("  ");
+    }
+    if let Some(rate) = target {
+        let _ = write!(line, "target {rate}/s  ");
     }
     let _ = write!(line, "sent {}  ok {}  ", s.sent, s.counts.get(Class::Ok));
     if failed > 0 {
@@ -141,6 +146,9 @@ pub(crate) fn second_line(
             line.push_str(&style.paint(code, &format!("{} ok", fmt_percent(r))));
         }
     }
+    if s.retried > 0 {
+        let _ = write!(line, "  retried {}", s.retried);
+    }
     line
 }
 
@@ -159,7 +167,10 @@ pub(crate) fn event_line(e: &Event, style: Style) -> String {
 pub(crate) struct RunInfo {
     pub(crate) start: DateTime<Utc>,
     pub(crate) elapsed: Duration,
-    pub(crate) rate: f64,
+    /// The rate, or for a ramp the mean target over the run.
+    pub(crate) target_rate: f64,
+    /// A ramp's stages, as written.
+    pub(crate) ramp: Option<String>,
     pub(crate) slo: f64,
     /// The stream's name, when the run has several.
     pub(crate) stream: Option<String>,
@@ -175,14 +186,17 @@ pub(crate) fn summary(t: &Totals, run: &RunInfo, style: Style) -> String {
         Some(name) => format!("summary of stream {name}"),
         None => "summary".to_string(),
     };
+    let target = match &run.ramp {
+        None => format!("{}/s", run.target_rate),
+        Some(stages) => format!("ramp {stages} (mean {:.1}/s)", run.target_rate),
+    };
     let _ = writeln!(
         out,
-        "{} {} to {} ({:.1}s), target {}/s, achieved {}",
+        "{} {} to {} ({:.1}s), target {target}, achieved {}",
         style.paint(BOLD, &title),
         style.clock(run.start, false),
         style.clock(end, false),
         run.elapsed.as_secs_f64(),
-        run.rate,
         achieved,
     );
     let _ = writeln!(
@@ -205,6 +219,13 @@ pub(crate) fn summary(t: &Totals, run: &RunInfo, style: Style) -> String {
             .find(|(c, _)| c == class)
             .map_or("", |(_, r)| r.as_str());
         let _ = writeln!(out, "  {:<8} {:>7}  {}", class.name(), n, reason);
+    }
+    if t.retried > 0 {
+        let _ = writeln!(
+            out,
+            "  retried  {:>7}  GET/HEAD sent again on a new connection: the reused keep-alive one closed before answering",
+            t.retried
+        );
     }
     let _ = writeln!(out, "  latency  {}", fmt_percentiles(t.latency, true));
     // The client's own share of every latency above: how late it sent.
@@ -283,6 +304,7 @@ mod tests {
                 latency: Some(ms(2)),
                 reason: None,
                 ack: None,
+                retried: false,
             },
         );
         s.done(
@@ -294,6 +316,7 @@ mod tests {
                 latency: Some(ms(30)),
                 reason: Some("HTTP 500".into()),
                 ack: None,
+                retried: false,
             },
         );
         s.dropped(2, ms(700), "every slot busy");
@@ -303,7 +326,7 @@ mod tests {
     #[test]
     fn second_line_plain() {
         assert_eq!(
-            second_line(&sample(), start(), 99.9, None, plain()),
+            second_line(&sample(), start(), 99.9, None, None, plain()),
             "14:03:02 +0s  sent 2  ok 1  failed 1 (5xx 1)  dropped 1  inflight 0  p50 2.00ms  p99 30.0ms  max 30.0ms  33.33% ok"
         );
     }
@@ -314,7 +337,7 @@ mod tests {
             color: true,
             ..plain()
         };
-        let line = second_line(&sample(), start(), 99.9, None, style);
+        let line = second_line(&sample(), start(), 99.9, None, None, style);
         assert!(line.contains("\x1b[31mfailed 1 (5xx 1)\x1b[0m"), "{line}");
         assert!(line.contains("\x1b[31m33.33% ok\x1b[0m"), "{line}");
     }
@@ -357,6 +380,7 @@ mod tests {
                 latency: Some(ms(1)),
                 reason: None,
                 ack: None,
+                retried: false,
             },
         );
         s.done(
@@ -368,6 +392,7 @@ mod tests {
                 latency: Some(ms(1)),
                 reason: Some("HTTP 500".into()),
                 ack: None,
+                retried: false,
             },
         );
         s.done(
@@ -379,6 +404,7 @@ mod tests {
                 latency: Some(ms(1)),
                 reason: Some("HTTP 503".into()),
                 ack: None,
+                retried: false,
             },
         );
         s.done(
@@ -390,6 +416,7 @@ mod tests {
                 latency: Some(ms(1)),
                 reason: None,
                 ack: None,
+                retried: false,
             },
         );
         let t = s.finish();
@@ -406,7 +433,8 @@ mod tests {
         let run = RunInfo {
             start: start(),
             elapsed: ms(400),
-            rate: 10.0,
+            target_rate: 10.0,
+            ramp: None,
             slo: 99.9,
             stream: None,
         };

@@ -2,17 +2,80 @@
 //! host, with waiters, and a task spawned per request to hand the connection back) cost about
 //! twice the CPU per request of the peer load generators; one host and one idle list need far
 //! less. Every connection is HTTP/1.1 and carries one request at a time.
+//!
+//! A server may close an idle keep-alive connection just as a request goes out on it. As browsers
+//! do, a GET or HEAD that then fails with the connection closed or reset, before a byte of answer
+//! came, is sent once more on a new connection; a request on a new connection is never resent,
+//! nor one that is not idempotent (a POST may have been carried out).
 
+use super::class::{Class, classify_error};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use std::sync::Mutex;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-pub(crate) type Conn = SendRequest<Full<Bytes>>;
+/// A connection, and how many bytes it has received: whether any answer came to a request.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    send: SendRequest<Full<Bytes>>,
+    received: Arc<AtomicU64>,
+}
+
+/// A socket that counts the bytes it reads.
+struct Counting {
+    inner: TcpStream,
+    received: Arc<AtomicU64>,
+}
+
+impl AsyncRead for Counting {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            self.received.fetch_add(read as u64, Ordering::Relaxed);
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Counting {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
 
 /// Why no answer came: the connection could not be made, or the exchange failed on it.
 #[derive(Debug)]
@@ -49,7 +112,7 @@ impl Pool {
         // A poisoned lock only means another request panicked; the list itself is still valid.
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         while let Some(conn) = idle.pop() {
-            if !conn.is_closed() {
+            if !conn.send.is_closed() {
                 return Some(conn);
             }
         }
@@ -58,7 +121,7 @@ impl Pool {
 
     /// Hands a connection back once its answer has been read in full.
     pub(crate) fn checkin(&self, conn: Conn) {
-        if !conn.is_closed() {
+        if !conn.send.is_closed() {
             self.idle
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -72,38 +135,69 @@ impl Pool {
             .map_err(SendError::Connect)?;
         // Small requests: Nagle would hold some of them back for up to 40 ms.
         stream.set_nodelay(true).map_err(SendError::Connect)?;
-        let (conn, driver) = http1::handshake(TokioIo::new(stream))
+        let received = Arc::new(AtomicU64::new(0));
+        let io = Counting {
+            inner: stream,
+            received: received.clone(),
+        };
+        let (send, driver) = http1::handshake(TokioIo::new(io))
             .await
             .map_err(SendError::Http)?;
         // The driver ends when the server closes or the last handle is dropped; its error, if
         // any, reaches the request that was waiting on it.
         tokio::spawn(driver);
-        Ok(conn)
+        Ok(Conn { send, received })
     }
 
-    /// Sends `req` on an idle connection, or a new one. A reused connection that the server
-    /// closed while it was idle gets the request back unsent; it is then sent once more, on a
-    /// new connection, so a keep-alive timeout on the server is not counted as a failure.
+    /// Sends the request `make` builds on an idle connection, or a new one. A reused connection
+    /// that the server closed while it was idle gets the request back unsent; it is then sent
+    /// once more, so a keep-alive timeout on the server is not counted as a failure. When
+    /// `idempotent`, a request that met a reused connection closing before any answer is built
+    /// again and sent once on a new connection, and `retried` is set.
     pub(crate) async fn send(
         &self,
-        mut req: Request<Full<Bytes>>,
+        make: impl Fn() -> Request<Full<Bytes>>,
+        idempotent: bool,
+        retried: &AtomicBool,
     ) -> Result<(Response<Incoming>, Conn), SendError> {
+        let mut req = make();
         loop {
-            let (mut conn, reused) = match self.checkout() {
+            // The retry takes a new connection: the idle ones are as old as the one that closed.
+            let idle = if retried.load(Ordering::Relaxed) {
+                None
+            } else {
+                self.checkout()
+            };
+            let (mut conn, reused) = match idle {
                 Some(c) => (c, true),
                 None => (self.connect().await?, false),
             };
-            if let Err(e) = conn.ready().await {
+            if let Err(e) = conn.send.ready().await {
                 if reused {
                     continue;
                 }
                 return Err(SendError::Http(e));
             }
-            match conn.try_send_request(req).await {
+            let received = conn.received.load(Ordering::Relaxed);
+            match conn.send.try_send_request(req).await {
                 Ok(resp) => return Ok((resp, conn)),
                 Err(mut e) => match e.take_message() {
                     Some(unsent) if reused => req = unsent,
-                    _ => return Err(SendError::Http(e.into_error())),
+                    _ => {
+                        let e = e.into_error();
+                        let unanswered = conn.received.load(Ordering::Relaxed) == received;
+                        if reused
+                            && idempotent
+                            && unanswered
+                            && !retried.load(Ordering::Relaxed)
+                            && classify_error(&e, false) == Class::Reset
+                        {
+                            retried.store(true, Ordering::Relaxed);
+                            req = make();
+                            continue;
+                        }
+                        return Err(SendError::Http(e));
+                    }
                 },
             }
         }

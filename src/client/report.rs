@@ -84,6 +84,10 @@ pub(crate) struct SecondRecord {
         deserialize_with = "crate::events::de_ts"
     )]
     pub(crate) ts: DateTime<Utc>,
+    /// The requests per second due in this second (a ramp's current stage); `None` in reports
+    /// from before ramps.
+    #[serde(default)]
+    pub(crate) target_rate: Option<f64>,
     pub(crate) sent: u64,
     pub(crate) ok: u64,
     /// Sent and failed (every class but ok and dropped).
@@ -97,6 +101,9 @@ pub(crate) struct SecondRecord {
     pub(crate) success_ratio: Option<f64>,
     pub(crate) inflight: u64,
     pub(crate) lag_max_ms: f64,
+    /// GET/HEAD requests sent a second time after their reused connection closed unanswered.
+    #[serde(default)]
+    pub(crate) retried: u64,
 }
 
 impl SecondRecord {
@@ -124,7 +131,11 @@ pub(crate) struct SummaryRecord {
     stream: String,
     start: String,
     end: String,
+    /// The rate, or for a ramp the mean target over the run.
     target_rate: f64,
+    /// A ramp's stages, as written (`--ramp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ramp: Option<String>,
     achieved_rate: Option<f64>,
     scheduled: u64,
     sent: u64,
@@ -139,17 +150,25 @@ pub(crate) struct SummaryRecord {
     lag_p50_ms: Option<f64>,
     lag_p99_ms: Option<f64>,
     longest_failure: Option<StretchRecord>,
+    #[serde(default)]
+    retried: u64,
     availability: Option<f64>,
     slo: f64,
     slo_met: bool,
 }
 
-pub(crate) fn second_json(s: &SecondStats, start: DateTime<Utc>, stream: &str) -> String {
+pub(crate) fn second_json(
+    s: &SecondStats,
+    start: DateTime<Utc>,
+    stream: &str,
+    target_rate: f64,
+) -> String {
     let p = |f: fn(&Percentiles) -> f64| s.latency.as_ref().map(f);
     let rec = Record::Second(SecondRecord {
         stream: stream.to_string(),
         second: s.second,
         ts: start + Duration::from_secs(s.second),
+        target_rate: Some(target_rate),
         sent: s.sent,
         ok: s.counts.get(Class::Ok),
         failed: s.counts.failed(),
@@ -161,6 +180,7 @@ pub(crate) fn second_json(s: &SecondStats, start: DateTime<Utc>, stream: &str) -
         success_ratio: s.success_ratio(),
         inflight: s.inflight,
         lag_max_ms: ms(s.lag_max),
+        retried: s.retried,
     });
     serde_json::to_string(&rec).unwrap_or_default()
 }
@@ -176,7 +196,8 @@ pub(crate) fn summary_json(t: &Totals, run: &RunInfo, stream: &str) -> String {
         stream: stream.to_string(),
         start: ts(run.start),
         end: ts(run.start + run.elapsed),
-        target_rate: run.rate,
+        target_rate: run.target_rate,
+        ramp: run.ramp.clone(),
         achieved_rate: t.achieved_rate,
         scheduled: t.scheduled(),
         sent: t.sent,
@@ -196,6 +217,7 @@ pub(crate) fn summary_json(t: &Totals, run: &RunInfo, stream: &str) -> String {
             end: ts(run.start + s.end),
             seconds: (s.end - s.start).as_secs_f64(),
         }),
+        retried: t.retried,
         availability,
         slo: run.slo,
         slo_met: slo_met(availability, run.slo),
@@ -285,13 +307,14 @@ mod tests {
                 latency: Some(Duration::from_millis(413)),
                 reason: Some("HTTP 413".into()),
                 ack: None,
+                retried: false,
             },
         );
-        let line = second_json(&s.flush(1), start, "default");
+        let line = second_json(&s.flush(1), start, "default", 5.0);
         // 413 ms falls in a histogram bucket whose top is 413.183 ms.
         assert_eq!(
             line,
-            r#"{"type":"second","stream":"default","second":1,"ts":"2024-05-01T14:03:03.000Z","sent":1,"ok":0,"failed":1,"dropped":0,"classes":{"refused":0,"timeout":0,"reset":0,"5xx":0,"4xx":0,"413":1,"json":0,"other":0},"p50_ms":413.183,"p99_ms":413.183,"max_ms":413.183,"success_ratio":0.0,"inflight":0,"lag_max_ms":0.3}"#
+            r#"{"type":"second","stream":"default","second":1,"ts":"2024-05-01T14:03:03.000Z","target_rate":5.0,"sent":1,"ok":0,"failed":1,"dropped":0,"classes":{"refused":0,"timeout":0,"reset":0,"5xx":0,"4xx":0,"413":1,"json":0,"other":0},"p50_ms":413.183,"p99_ms":413.183,"max_ms":413.183,"success_ratio":0.0,"inflight":0,"lag_max_ms":0.3,"retried":0}"#
         );
     }
 
@@ -299,7 +322,7 @@ mod tests {
     #[test]
     fn every_record_round_trips_through_its_line() {
         let (start, mut s) = one_sent();
-        let second = second_json(&s.flush(1), start, "old-client");
+        let second = second_json(&s.flush(1), start, "old-client", 10.0);
         let event = event_json(&Event::now(
             crate::events::EventKind::FaultInjected,
             Some("app1"),
@@ -308,7 +331,8 @@ mod tests {
         let info = RunInfo {
             start,
             elapsed: Duration::from_secs(2),
-            rate: 5.0,
+            target_rate: 7.5,
+            ramp: Some("5:1,10:1".into()),
             slo: 99.9,
             stream: Some("old-client".into()),
         };
@@ -325,6 +349,13 @@ mod tests {
         let old = second.replace(r#""stream":"old-client","#, "");
         match serde_json::from_str::<Record>(&old).expect("an old line parses") {
             Record::Second(s) => assert_eq!(s.stream, "default"),
+            other => panic!("not a second: {other:?}"),
+        }
+        // ... and has no target rate.
+        match serde_json::from_str::<Record>(&old.replace(r#""target_rate":10.0,"#, ""))
+            .expect("a line from before ramps parses")
+        {
+            Record::Second(s) => assert_eq!(s.target_rate, None),
             other => panic!("not a second: {other:?}"),
         }
         let read = crate::levels::client_report::ClientReport::parse(

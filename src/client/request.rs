@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
 use hyper::{Method, Request, Uri};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -27,6 +28,9 @@ pub(crate) struct Outcome {
     pub(crate) reason: Option<String>,
     /// An acknowledged write, for the ledger (only when there is one).
     pub(crate) ack: Option<Box<Ack>>,
+    /// Sent a second time: a GET or HEAD whose reused keep-alive connection closed before
+    /// answering (`pool.rs`).
+    pub(crate) retried: bool,
 }
 
 /// A write the server acknowledged: a 2xx to a POST or PUT, and what it answered.
@@ -110,7 +114,10 @@ impl Sender {
     /// Sends request `index` (a `--write-ratio` write when `write`) that was due at `scheduled`.
     pub(crate) async fn send(&self, index: u64, write: bool, scheduled: Instant) -> Outcome {
         let deadline = scheduled + self.timeout;
-        match tokio::time::timeout_at(deadline, self.exchange(index, write)).await {
+        let retried = AtomicBool::new(false);
+        let result = tokio::time::timeout_at(deadline, self.exchange(index, write, &retried)).await;
+        let retried = retried.load(Ordering::Relaxed);
+        match result {
             Ok(Ok((status, body))) => {
                 let latency = scheduled.elapsed();
                 let (class, reason) = self.judge(status, &body, write);
@@ -122,6 +129,7 @@ impl Sender {
                     latency: Some(latency),
                     reason,
                     ack,
+                    retried,
                 }
             }
             Ok(Err((class, reason))) => Outcome {
@@ -129,12 +137,14 @@ impl Sender {
                 latency: None,
                 reason: Some(reason),
                 ack: None,
+                retried,
             },
             Err(_) => Outcome {
                 class: Class::Timeout,
                 latency: None,
                 reason: Some(timeout_reason(self.timeout)),
                 ack: None,
+                retried,
             },
         }
     }
@@ -158,7 +168,8 @@ impl Sender {
         }))
     }
 
-    async fn exchange(&self, index: u64, write: bool) -> Result<(u16, Bytes), (Class, String)> {
+    /// Request `index` as it goes out (the same each time it is built).
+    fn request(&self, index: u64, write: bool) -> Request<Full<Bytes>> {
         let mut req = if write {
             let mut req = Request::new(Full::new(Bytes::from(new_item(index))));
             *req.method_mut() = Method::POST;
@@ -179,10 +190,25 @@ impl Sender {
             req.headers_mut()
                 .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        let (resp, conn) = self.pool.send(req).await.map_err(|e| {
-            let class = classify_error(e.as_error(), matches!(e, SendError::Connect(_)));
-            (class, error_reason(e.as_error()))
-        })?;
+        req
+    }
+
+    async fn exchange(
+        &self,
+        index: u64,
+        write: bool,
+        retried: &AtomicBool,
+    ) -> Result<(u16, Bytes), (Class, String)> {
+        let idempotent = !write && matches!(self.method, Method::GET | Method::HEAD);
+        let make = || self.request(index, write);
+        let (resp, conn) = self
+            .pool
+            .send(make, idempotent, retried)
+            .await
+            .map_err(|e| {
+                let class = classify_error(e.as_error(), matches!(e, SendError::Connect(_)));
+                (class, error_reason(e.as_error()))
+            })?;
         let status = resp.status().as_u16();
         let body = Limited::new(resp.into_body(), MAX_BODY)
             .collect()

@@ -4,6 +4,7 @@
 use super::ClientError;
 use super::config::Config;
 use super::ledger::{LedgerFile, Write as LedgerWrite};
+use super::load::Load;
 use super::output::{self, RunInfo, Style};
 use super::report::{self, ReportFile};
 use super::schedule::{self, Msg};
@@ -80,15 +81,19 @@ impl Sink {
         for run in streams {
             let s = run.stats.flush(second);
             let label = several.then_some(run.name.as_str());
+            let target = run.load.target_in_second(second);
+            // A constant rate is in the summary; a ramp's changes show on each line.
+            let shown = run.load.ramp().map(|_| target);
             self.print(&output::second_line(
                 &s,
                 self.start_wall,
                 self.slo,
                 label,
+                shown,
                 self.style,
             ));
             if let Some(r) = self.report.as_mut() {
-                r.line(&report::second_json(&s, self.start_wall, &run.name))?;
+                r.line(&report::second_json(&s, self.start_wall, &run.name, target))?;
             }
         }
         Ok(())
@@ -98,7 +103,7 @@ impl Sink {
 /// One stream's counting, as the collector keeps it.
 struct StreamRun {
     name: String,
-    rate: f64,
+    load: Load,
     stats: Stats,
 }
 
@@ -145,8 +150,7 @@ fn drain(
             }) => {
                 let run = &mut streams[stream];
                 for index in (first..end).step_by(step as usize) {
-                    run.stats
-                        .dropped(index, schedule::due(index, run.rate), &reason);
+                    run.stats.dropped(index, run.load.due(index), &reason);
                 }
             }
             Err(TryRecvError::Empty) => return Ok(true),
@@ -195,7 +199,7 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
         .iter()
         .map(|s| StreamRun {
             name: s.name.clone(),
-            rate: s.rate,
+            load: s.load.clone(),
             stats: Stats::new(),
         })
         .collect();
@@ -242,7 +246,8 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
         let info = RunInfo {
             start: start_wall,
             elapsed,
-            rate: run.rate,
+            target_rate: run.load.mean_rate(elapsed),
+            ramp: run.load.ramp(),
             slo: cfg.slo,
             stream: several.then(|| run.name.clone()),
         };

@@ -10,6 +10,7 @@
 //! lag stays far below the latencies it measures.
 
 use super::config::Config;
+use super::load::Load;
 use super::request::{Outcome, Sender, is_write};
 use super::timer::Timer;
 use std::sync::Arc;
@@ -43,10 +44,10 @@ pub(crate) enum Msg {
 }
 
 /// One shard's part of the run.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub(crate) stream: usize,
-    pub(crate) rate: f64,
+    pub(crate) load: Load,
     /// `u64::MAX`: until stopped.
     pub(crate) total: u64,
     pub(crate) write_ratio: f64,
@@ -55,22 +56,6 @@ pub(crate) struct Plan {
     pub(crate) timeout: Duration,
     pub(crate) shard: u64,
     pub(crate) shards: u64,
-}
-
-/// When request `index` is due.
-pub(crate) fn due(index: u64, rate: f64) -> Duration {
-    Duration::from_secs_f64(index as f64 / rate)
-}
-
-/// How many requests a run of `duration` holds: those due strictly before its end.
-pub(crate) fn total_requests(rate: f64, duration: Duration) -> u64 {
-    // The epsilon keeps 2000/s * 10 s at 20,000 despite rounding in the product.
-    (rate * duration.as_secs_f64() - 1e-9).ceil().max(0.0) as u64
-}
-
-/// The last request due at or before `at`.
-pub(crate) fn last_due_by(at: Duration, rate: f64) -> u64 {
-    (at.as_secs_f64() * rate).floor() as u64
 }
 
 /// The last request at or before `index` that belongs to `shard` (`shard` itself at the least).
@@ -117,11 +102,9 @@ pub(crate) fn spawn_shards(
     start: Instant,
 ) -> std::io::Result<()> {
     let stream = &cfg.streams[index];
-    let total = cfg
-        .duration
-        .map_or(u64::MAX, |d| total_requests(stream.rate, d));
+    let total = cfg.duration.map_or(u64::MAX, |d| stream.load.total(d));
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let shards = shard_count(stream.rate, stream.max_inflight, cores);
+    let shards = shard_count(stream.load.peak(), stream.max_inflight, cores);
     // One seed per run and stream: `{{word}}` differs between runs, and is the same on every
     // shard of a stream, whichever shard sends a request.
     let seed = std::time::SystemTime::now()
@@ -131,7 +114,7 @@ pub(crate) fn spawn_shards(
     for shard in 0..shards {
         let plan = Plan {
             stream: index,
-            rate: stream.rate,
+            load: stream.load.clone(),
             total,
             write_ratio: stream.write_ratio,
             max_inflight: slots_of_shard(stream.max_inflight, shard, shards),
@@ -200,13 +183,13 @@ pub(crate) async fn run(
     start: Instant,
 ) {
     let slots = Arc::new(Semaphore::new(plan.max_inflight));
-    schedule(plan, sender, &tx, stop, start, &slots).await;
+    schedule(&plan, sender, &tx, stop, start, &slots).await;
     // A current-thread runtime drops its tasks when `block_on` returns: wait for them first.
     let _ = slots.acquire_many(plan.max_inflight as u32).await;
 }
 
 async fn schedule(
-    plan: Plan,
+    plan: &Plan,
     sender: Arc<Sender>,
     tx: &mpsc::UnboundedSender<Msg>,
     stop: watch::Receiver<bool>,
@@ -239,7 +222,7 @@ async fn schedule(
                     let Some(Ok(slot)) = stop.race(slots.clone().acquire_owned()).await else {
                         return;
                     };
-                    let due_by = last_due_by(start.elapsed(), plan.rate).min(plan.total - 1);
+                    let due_by = plan.load.last_due_by(start.elapsed()).min(plan.total - 1);
                     let newest = last_of_shard(due_by, plan.shard, step).max(index);
                     if newest > index {
                         let _ = tx.send(Msg::Dropped {
@@ -255,7 +238,7 @@ async fn schedule(
                 }
             };
         }
-        let scheduled = due(index, plan.rate);
+        let scheduled = plan.load.due(index);
         if stop
             .race(timer.sleep_until(start + scheduled))
             .await
@@ -281,9 +264,9 @@ async fn schedule(
         let tx = tx.clone();
         let sender = sender.clone();
         let write = is_write(index, plan.write_ratio);
+        let stream = plan.stream;
         tokio::spawn(async move {
             let lag = start.elapsed().saturating_sub(scheduled);
-            let stream = plan.stream;
             let _ = tx.send(Msg::Sent {
                 stream,
                 scheduled,
@@ -302,7 +285,7 @@ async fn schedule(
         index += step;
         // Behind schedule, the timer returns at once and this loop would hold the thread, and
         // the answers that free slots could not be read. Let them run between requests.
-        if start.elapsed() > due(index, plan.rate) {
+        if start.elapsed() > plan.load.due(index) {
             tokio::task::yield_now().await;
         }
     }
@@ -311,21 +294,6 @@ async fn schedule(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn due_times_and_totals() {
-        assert_eq!(due(0, 50.0), Duration::ZERO);
-        assert_eq!(due(50, 50.0), Duration::from_secs(1));
-        assert_eq!(due(1, 2000.0), Duration::from_micros(500));
-        assert_eq!(total_requests(50.0, Duration::from_secs(2)), 100);
-        assert_eq!(total_requests(2000.0, Duration::from_secs(10)), 20_000);
-        assert_eq!(total_requests(0.5, Duration::from_secs(3)), 2);
-        assert_eq!(total_requests(3.0, Duration::from_millis(500)), 2);
-        assert_eq!(total_requests(0.1, Duration::from_secs(1)), 1);
-        assert_eq!(last_due_by(Duration::from_millis(1000), 50.0), 50);
-        assert_eq!(last_due_by(Duration::from_millis(1019), 50.0), 50);
-        assert_eq!(last_due_by(Duration::ZERO, 50.0), 0);
-    }
 
     #[test]
     fn shards_split_requests_and_slots() {

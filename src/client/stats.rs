@@ -72,6 +72,8 @@ pub(crate) struct SecondStats {
     pub(crate) inflight: u64,
     /// How late the client itself sent a request, at worst, in this second.
     pub(crate) lag_max: Duration,
+    /// Results in this second that took a second send (`Outcome::retried`).
+    pub(crate) retried: u64,
 }
 
 impl SecondStats {
@@ -88,6 +90,7 @@ struct Bucket {
     counts: Counts,
     hist: Histogram<u64>,
     lag_max: Duration,
+    retried: u64,
 }
 
 impl Bucket {
@@ -97,6 +100,7 @@ impl Bucket {
             counts: Counts::default(),
             hist: new_histogram(),
             lag_max: Duration::ZERO,
+            retried: 0,
         }
     }
 }
@@ -114,6 +118,8 @@ pub(crate) struct Totals {
     pub(crate) achieved_rate: Option<f64>,
     /// How late the client itself sent requests: the part of every latency that is the client's.
     pub(crate) lag: Option<Percentiles>,
+    /// Requests sent a second time (`Outcome::retried`).
+    pub(crate) retried: u64,
 }
 
 impl Totals {
@@ -141,6 +147,7 @@ pub(crate) struct Stats {
     first_send: Option<Duration>,
     last_send: Duration,
     lag: Histogram<u64>,
+    retried: u64,
 }
 
 impl Stats {
@@ -157,6 +164,7 @@ impl Stats {
             first_send: None,
             last_send: Duration::ZERO,
             lag: new_histogram(),
+            retried: 0,
         }
     }
 
@@ -185,8 +193,10 @@ impl Stats {
         completed: Duration,
         outcome: &Outcome,
     ) {
+        self.retried += u64::from(outcome.retried);
         let b = self.bucket(completed);
         b.counts.add(outcome.class);
+        b.retried += u64::from(outcome.retried);
         if let Some(l) = outcome.latency {
             b.hist.saturating_record(l.as_micros() as u64);
             self.hist.saturating_record(l.as_micros() as u64);
@@ -229,6 +239,7 @@ impl Stats {
                 // Same bounds on both sides, so adding cannot fail.
                 let _ = merged.hist.add(&b.hist);
                 merged.lag_max = merged.lag_max.max(b.lag_max);
+                merged.retried += b.retried;
             }
         }
         self.flushed = second + 1;
@@ -239,6 +250,7 @@ impl Stats {
             latency: percentiles(&merged.hist),
             inflight: self.sent - self.done,
             lag_max: merged.lag_max,
+            retried: merged.retried,
         }
     }
 
@@ -259,6 +271,7 @@ impl Stats {
             longest_failure: self.outage.finish(),
             achieved_rate,
             lag: percentiles(&self.lag),
+            retried: self.retried,
         }
     }
 }
@@ -277,6 +290,7 @@ mod tests {
             latency: latency_ms.map(ms),
             reason: (class != Class::Ok).then(|| format!("why {}", class.name())),
             ack: None,
+            retried: false,
         }
     }
 
@@ -298,6 +312,7 @@ mod tests {
         s.done(0, ms(0), ms(1), &outcome(Class::Ok, Some(1)));
         s.done(1, ms(300), ms(302), &outcome_us(Class::Ok, 1500));
         s.done(2, ms(600), ms(602), &outcome(Class::Http5xx, Some(2)));
+
         // Second 1: one sent that times out in second 3, one dropped.
         s.sent(ms(900 + 200), ms(0));
         s.dropped(4, ms(1400), "slots full");
@@ -357,5 +372,24 @@ mod tests {
         s.done(0, ms(0), ms(900), &outcome(Class::Ok, Some(900)));
         let late = s.flush(2);
         assert_eq!(late.counts.get(Class::Ok), 1);
+    }
+
+    #[test]
+    fn retries_count_in_the_second_of_their_result() {
+        let mut s = Stats::new();
+        let resent = |class| Outcome {
+            retried: true,
+            ..outcome(class, None)
+        };
+        for i in 0..3 {
+            s.sent(ms(i * 400), ms(0));
+        }
+        s.done(0, ms(0), ms(2), &outcome(Class::Ok, Some(2)));
+        s.done(1, ms(400), ms(403), &resent(Class::Ok));
+        s.done(2, ms(800), ms(1200), &resent(Class::Reset));
+        assert_eq!(s.flush(0).retried, 1);
+        let second = s.flush(1);
+        assert_eq!((second.retried, second.counts.get(Class::Reset)), (1, 1));
+        assert_eq!(s.finish().retried, 2);
     }
 }

@@ -4,6 +4,7 @@
 //! file position is added by the caller, so both say the same thing.
 
 use super::expect::Expect;
+use super::load::Load;
 use super::template::Template;
 use hyper::header::{HeaderName, HeaderValue};
 use hyper::{Method, Uri};
@@ -15,7 +16,8 @@ pub(crate) const DEFAULT_NAME: &str = "default";
 #[derive(Debug, Clone)]
 pub(crate) struct Stream {
     pub(crate) name: String,
-    pub(crate) rate: f64,
+    /// The target rate: constant, or a ramp of stages.
+    pub(crate) load: Load,
     pub(crate) method: Method,
     /// The request target (the host is the run's).
     pub(crate) url: Uri,

@@ -7,7 +7,7 @@
 //!     path: /todos               # default: the target's path
 //!     expect: ["todos[].name:string"]
 //!   - name: writer
-//!     rate: 2
+//!     rate: 2                    # or: ramp: "2:60,5:60" (RATE:SECONDS stages, as --ramp)
 //!     method: POST               # default GET
 //!     headers: {X-Client: drill}
 //!     body: '{"name": "task {{seq}} {{word}}", "completed": false}'
@@ -21,6 +21,7 @@
 use super::ClientError;
 use super::config;
 use super::expect::Expect;
+use super::load::{self, Load};
 use super::stream::{self, Stream};
 use hyper::Uri;
 use serde::Deserialize;
@@ -39,7 +40,10 @@ struct RawFile {
 #[serde(deny_unknown_fields)]
 struct RawStream {
     name: Spanned<String>,
-    rate: Spanned<f64>,
+    #[serde(default)]
+    rate: Option<Spanned<f64>>,
+    #[serde(default)]
+    ramp: Option<Spanned<String>>,
     #[serde(default)]
     path: Option<Spanned<String>>,
     #[serde(default)]
@@ -158,20 +162,13 @@ fn check(s: RawStream, shared: &Shared, problems: &mut Problems) -> Option<Strea
         );
     }
     let at = |field: &str| format!("stream `{name}`, {field}");
-    let rate = match config::parse_rate(&s.rate.value.to_string()) {
-        Ok(r) => r,
-        Err(_) => {
-            problems.add(
-                s.rate.referenced,
-                format!(
-                    "{}: {} is not above 0; give requests per second, e.g. rate: 5",
-                    at("rate"),
-                    s.rate.value
-                ),
-            );
-            1.0
-        }
-    };
+    let load = stream_load(
+        s.rate.as_ref(),
+        s.ramp.as_ref(),
+        s.name.referenced,
+        &at,
+        problems,
+    );
     let url = match &s.path {
         None => Some(shared.url.clone()),
         Some(p) => match stream::with_path(shared.url, &p.value) {
@@ -240,9 +237,9 @@ fn check(s: RawStream, shared: &Shared, problems: &mut Problems) -> Option<Strea
     if problems.list.len() > before {
         return None;
     }
+    let load = load?;
     Some(Stream {
         name,
-        rate,
         method,
         url: url?,
         post_url: shared.post_url.clone(),
@@ -252,8 +249,70 @@ fn check(s: RawStream, shared: &Shared, problems: &mut Problems) -> Option<Strea
         write_ratio,
         max_inflight: shared
             .max_inflight
-            .unwrap_or_else(|| config::default_max_inflight(rate, shared.timeout)),
+            .unwrap_or_else(|| config::default_max_inflight(load.peak(), shared.timeout)),
+        load,
     })
+}
+
+/// `rate` or `ramp`: exactly one; `None` with its problem added.
+fn stream_load(
+    rate: Option<&Spanned<f64>>,
+    ramp: Option<&Spanned<String>>,
+    name_at: Location,
+    at: &dyn Fn(&str) -> String,
+    problems: &mut Problems,
+) -> Option<Load> {
+    match (rate, ramp) {
+        (Some(_), Some(ramp)) => {
+            problems.add(
+                ramp.referenced,
+                format!(
+                    "{}: the stream has both rate and ramp; keep one (ramp sets the rate of each stage)",
+                    at("ramp")
+                ),
+            );
+            None
+        }
+        (None, None) => {
+            problems.add(
+                name_at,
+                format!(
+                    "{}: give the stream a rate (e.g. rate: 5) or a ramp (e.g. ramp: \"5:60,10:60\")",
+                    at("rate")
+                ),
+            );
+            None
+        }
+        (Some(rate), None) => match config::parse_rate(&rate.value.to_string()) {
+            Ok(r) => Some(Load::constant(r)),
+            Err(_) => {
+                problems.add(
+                    rate.referenced,
+                    format!(
+                        "{}: {} is not above 0; give requests per second, e.g. rate: 5",
+                        at("rate"),
+                        rate.value
+                    ),
+                );
+                None
+            }
+        },
+        (None, Some(ramp)) => match Load::parse_ramp(&ramp.value) {
+            Ok(l) => Some(l),
+            Err(why) => {
+                problems.add(
+                    ramp.referenced,
+                    format!(
+                        "{} `{}`: {why}; {}",
+                        at("ramp"),
+                        ramp.value,
+                        load::RAMP_HINT
+                    ),
+                );
+                None
+            }
+        },
+    }
 }
 
 /// Reads `--streams FILE`.

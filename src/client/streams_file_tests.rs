@@ -49,12 +49,12 @@ fn a_good_file() {
     let names: Vec<&str> = streams.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["stubborn-old-client", "new-client", "writer"]);
     let (old, new, writer) = (&streams[0], &streams[1], &streams[2]);
-    assert_eq!(old.rate, 5.0);
+    assert_eq!(old.load.to_string(), "5");
     assert_eq!(old.method, Method::GET);
     assert_eq!(old.url.to_string(), "http://10.78.0.10/todos");
     assert_eq!(old.expects.len(), 2);
     assert_eq!(old.max_inflight, 15);
-    assert_eq!(new.rate, 2.5);
+    assert_eq!(new.load.to_string(), "2.5");
     assert_eq!(new.url.to_string(), "http://10.78.0.10/todos?v=2");
     let headers: Vec<(String, String)> = new
         .headers
@@ -92,7 +92,7 @@ fn syntax_and_shape_errors_carry_line_and_column() {
     let errors = |text| errors(text).replace(HINT, "");
     assert_eq!(
         errors("streams:\n  - name: a\n    rate: 5\n    colour: red\n"),
-        "s.yaml:4:5: unknown field `colour`, expected one of name, rate, path, method, headers, body, expect, write_ratio"
+        "s.yaml:4:5: unknown field `colour`, expected one of name, rate, ramp, path, method, headers, body, expect, write_ratio"
     );
     assert_eq!(
         errors("streams:\n  - name: a\n    rate: fast\n"),
@@ -100,7 +100,7 @@ fn syntax_and_shape_errors_carry_line_and_column() {
     );
     assert_eq!(
         errors("streams:\n  - name: a\n"),
-        "s.yaml:2:5: missing field `rate`"
+        "s.yaml:2:11: stream `a`, rate: give the stream a rate (e.g. rate: 5) or a ramp (e.g. ramp: \"5:60,10:60\")"
     );
     assert_eq!(
         errors("stream:\n  - name: a\n"),
@@ -142,5 +142,35 @@ fn every_bad_value_is_reported_at_its_place() {
     assert_eq!(
         errors("streams: []\n"),
         "s.yaml:1:10: `streams` is empty; give at least one stream"
+    );
+}
+
+#[test]
+fn a_stream_ramps_with_the_flag_s_syntax() {
+    let url: Uri = "http://10.78.0.10/todos".parse().expect("uri");
+    let text =
+        "streams:\n  - name: steps\n    ramp: \"5:60, 10:60,20:60\"\n  - name: flat\n    rate: 3\n";
+    let streams = load(Path::new("s.yaml"), text, &shared(&url)).expect("loads");
+    assert_eq!(streams[0].load.ramp().as_deref(), Some("5:60,10:60,20:60"));
+    // Slots are sized for the highest stage: 20/s x (2 s + 1 s).
+    assert_eq!(streams[0].max_inflight, 60);
+    assert_eq!(streams[1].load.ramp(), None);
+    let text = r#"streams:
+  - name: both
+    rate: 5
+    ramp: "5:60"
+  - name: neither
+    path: /todos
+  - name: bad
+    ramp: "5:60,ten:60"
+"#;
+    assert_eq!(
+        errors(text),
+        [
+            "s.yaml:4:11: stream `both`, ramp: the stream has both rate and ramp; keep one (ramp sets the rate of each stage)",
+            "s.yaml:5:11: stream `neither`, rate: give the stream a rate (e.g. rate: 5) or a ramp (e.g. ramp: \"5:60,10:60\")",
+            "s.yaml:8:11: stream `bad`, ramp `5:60,ten:60`: stage 2 `ten:60`: the rate must be a number of requests per second above 0; write RATE:SECONDS stages separated by commas, e.g. 5:60,10:60,20:60",
+        ]
+        .join("\n")
     );
 }

@@ -14,18 +14,32 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-/// The script, run as root on a database node, that prints the whole todo table.
-pub(crate) fn dump_script(engine: Engine, database: &str) -> String {
+/// The script, run as root on a database node, that prints the todo table: every row, or with
+/// `from_id` the rows from that id on (a play's ledger holds only new rows; a level may have
+/// seeded hundreds of thousands before it).
+pub(crate) fn dump_script(engine: Engine, database: &str, from_id: Option<u64>) -> String {
     let db = crate::ssh::quote(database);
+    let filter = from_id.map_or(String::new(), |id| format!(" WHERE id >= {id}"));
     match engine {
         // root logs in through the socket; -B: tab-separated, escaped, with a header line.
-        Engine::Mysql => format!("mysql -B {db} -e 'SELECT * FROM todos ORDER BY id'"),
+        Engine::Mysql => format!("mysql -B {db} -e 'SELECT * FROM todos{filter} ORDER BY id'"),
         // `cd /` spares psql a warning about the login user's home directory.
         Engine::Postgres => format!(
             "cd / && runuser -u postgres -- psql -X -q -d {db} -c \
-             'COPY (SELECT * FROM todos ORDER BY id) TO STDOUT WITH (FORMAT text, HEADER true)'"
+             'COPY (SELECT * FROM todos{filter} ORDER BY id) TO STDOUT WITH (FORMAT text, HEADER true)'"
         ),
     }
+}
+
+/// The smallest id of the ledger's writes, when every write has a numeric id (the dump can then
+/// start there); `None` when one has none or another kind (the whole table is needed).
+pub(crate) fn first_id(writes: &[Write]) -> Option<u64> {
+    writes
+        .iter()
+        .map(|w| w.id.as_ref().and_then(serde_json::Value::as_u64))
+        .collect::<Option<Vec<u64>>>()?
+        .into_iter()
+        .min()
 }
 
 /// The todo table as the database printed it. `None` is SQL NULL.

@@ -189,8 +189,11 @@ fn verify_reads_a_real_mariadb() {
     );
     let client = format!("{mysql} -N todo");
     let writes = insert_all(&client, Engine::Mysql);
-    let dump =
-        verify::dump_script(Engine::Mysql, "todo").replacen("mysql ", &format!("{mysql} "), 1);
+    let dump = verify::dump_script(Engine::Mysql, "todo", None).replacen(
+        "mysql ",
+        &format!("{mysql} "),
+        1,
+    );
     check(Engine::Mysql, &dump, &client, &writes);
 }
 
@@ -236,7 +239,7 @@ fn verify_reads_a_real_postgresql() {
     );
     let client = format!("{psql} -v ON_ERROR_STOP=1 -At -d todo");
     let writes = insert_all(&client, Engine::Postgres);
-    let dump = verify::dump_script(Engine::Postgres, "todo").replacen(
+    let dump = verify::dump_script(Engine::Postgres, "todo", None).replacen(
         "psql -X -q -d",
         &format!("psql -X -q -h {t}/pg -d"),
         1,

@@ -42,7 +42,7 @@ pub(crate) async fn check_node(
     engine: Engine,
     writes: &[Write],
 ) -> Result<Vec<Finding>, ClientError> {
-    let script = verify::dump_script(engine, crate::lab::DB_NAME);
+    let script = verify::dump_script(engine, crate::lab::DB_NAME, verify::first_id(writes));
     let out = remote
         .run(&crate::ssh::as_root(remote, &script), None)
         .await

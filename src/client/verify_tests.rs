@@ -186,3 +186,22 @@ fn a_later_write_of_the_same_id_wins_and_big_counts_have_separators() {
     assert!(verify::parse_table(Engine::Mysql, "id\tname\n4\n").is_err());
     assert!(verify::parse_table(Engine::Mysql, "").is_err());
 }
+
+#[tokio::test]
+async fn a_ledger_of_numbered_writes_reads_only_the_rows_from_its_first_id() {
+    let writes: Vec<Write> = ledger().into_iter().filter(|w| w.id.is_some()).collect();
+    assert_eq!(verify::first_id(&writes), Some(4));
+    assert_eq!(
+        verify::first_id(&ledger()),
+        None,
+        "a write without an id needs every row"
+    );
+    let command =
+        "sudo -n sh -c 'mysql -B todo -e '\\''SELECT * FROM todos WHERE id >= 4 ORDER BY id'\\'''";
+    let node = FakeRemote::new("db").on(exact(command), ok(MYSQL_DUMP));
+    let findings = check_node(&node, Engine::Mysql, &writes)
+        .await
+        .expect("checked");
+    assert_eq!(findings.len(), 4);
+    assert_eq!(node.commands(), [command]);
+}

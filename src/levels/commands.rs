@@ -214,12 +214,12 @@ pub(crate) fn render_check(eval: &Evaluation) -> String {
         for v in &eval.guards {
             out += &format!(
                 "  [{}] {}{}\n",
-                // A guard with a note could not be judged (its node did not answer): that is
-                // not the learner's damage, and it still blocks "solved".
-                match (v.met, &v.note) {
+                // A guard that could not be judged (its node did not answer) is not the
+                // learner's damage, and it still blocks "solved".
+                match (v.met, v.unknown) {
                     (true, _) => "ok",
-                    (false, Some(_)) => "unknown",
-                    (false, None) => "VIOLATED",
+                    (false, true) => "unknown",
+                    (false, false) => "VIOLATED",
                 },
                 v.description,
                 note(&v.note)
@@ -291,6 +291,7 @@ mod tests {
             description: d.into(),
             met,
             note: note.map(String::from),
+            unknown: note.is_some_and(|n| n.starts_with("cannot")),
         };
         let eval = Evaluation {
             objectives: vec![

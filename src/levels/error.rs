@@ -14,6 +14,8 @@ pub(crate) enum LevelError {
     },
     #[error("no level files in {}\n  hint: run firedrill from the project directory, or set FIREDRILL_LEVELS to the directory of the levels", .0.display())]
     NoLevels(PathBuf),
+    #[error("no {difficulty} incident in {}\n  hint: `firedrill play --list` shows each level's difficulty (easy, medium, hard)", dir.display())]
+    NoneOfDifficulty { difficulty: String, dir: PathBuf },
     #[error(
         "no level is being played\n  hint: start one with `firedrill play LEVEL` or `firedrill play --random`"
     )]

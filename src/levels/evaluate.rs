@@ -21,6 +21,9 @@ pub(crate) struct Verdict {
     pub description: String,
     pub met: bool,
     pub note: Option<String>,
+    /// The check could not be run (its node did not answer, it timed out): not met, and not
+    /// the learner's damage either.
+    pub unknown: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -121,12 +124,10 @@ fn bounded(command: &str) -> String {
     format!("timeout {CHECK_SECS} sh -c {}", crate::ssh::quote(command))
 }
 
-async fn run_state<N: Nodes>(
-    nodes: &N,
-    s: &StateCheck,
-    key: &str,
-    ctx: &Context<'_>,
-) -> (bool, Option<String>) {
+/// A check's verdict: met, the note `check` prints, and whether it could not be judged.
+pub(crate) type Judged = (bool, Option<String>, bool);
+
+async fn run_state<N: Nodes>(nodes: &N, s: &StateCheck, key: &str, ctx: &Context<'_>) -> Judged {
     let result = nodes.run(&s.node.value, &bounded(&s.command)).await;
     // A clock check compares with the host's time when the answer came back, not when `check`
     // began: the checks before it may have taken longer than its tolerance.
@@ -139,33 +140,29 @@ async fn run_state<N: Nodes>(
                 "cannot run the check: it did not finish within {CHECK_SECS} s on {}",
                 s.node.value
             )),
+            true,
         ),
         Ok(out) => {
             let baseline = ctx.baselines.get(key).map(String::as_str);
             if s.needs_baseline() && baseline.is_none() {
-                return (false, Some("no baseline was recorded when the level started; `firedrill reset` and play again".into()));
+                return (false, Some("no baseline was recorded when the level started; `firedrill reset` and play again".into()), true);
             }
-            (judge(&s.expect, &out, baseline, answered), None)
+            (judge(&s.expect, &out, baseline, answered), None, false)
         }
-        Err(e) => (false, Some(format!("cannot run the check: {e}"))),
+        Err(e) => (false, Some(format!("cannot run the check: {e}")), true),
     }
 }
 
-async fn check<N: Nodes>(
-    nodes: &N,
-    c: &Check,
-    key: &str,
-    ctx: &Context<'_>,
-) -> (bool, Option<String>) {
+async fn check<N: Nodes>(nodes: &N, c: &Check, key: &str, ctx: &Context<'_>) -> Judged {
     match c {
         Check::Mitigate(m) => {
             let v = mitigation(ctx.report, m, ctx.since, ctx.now);
-            (v.met, Some(v.detail))
+            (v.met, Some(v.detail), false)
         }
         Check::State(s) => run_state(nodes, s, key, ctx).await,
         Check::Client(b) => {
             let v = budget(ctx.report, b, ctx.since);
-            (v.met, Some(v.detail))
+            (v.met, Some(v.detail), false)
         }
         Check::Ledger(l) => super::ledger_check::judge(nodes, l, ctx.ledger, ctx.databases).await,
     }
@@ -179,12 +176,13 @@ pub(crate) async fn evaluate<N: Nodes>(
 ) -> Evaluation {
     let mut objectives = Vec::new();
     for o in &level.objectives {
-        let (met, note) = check(nodes, &o.check, &objective_key(&o.id.value), ctx).await;
+        let (met, note, unknown) = check(nodes, &o.check, &objective_key(&o.id.value), ctx).await;
         objectives.push(Verdict {
             id: o.id.value.clone(),
             description: o.description.value.clone(),
             met,
             note,
+            unknown,
         });
     }
     let mut eval = Evaluation {
@@ -267,12 +265,13 @@ fn first_line(s: &str) -> &str {
 async fn run_guards<N: Nodes>(level: &Level, nodes: &N, ctx: &Context<'_>) -> Vec<Verdict> {
     let mut guards = Vec::new();
     for g in &level.guards {
-        let (met, note) = check(nodes, &g.check, &guard_key(&g.id.value), ctx).await;
+        let (met, note, unknown) = check(nodes, &g.check, &guard_key(&g.id.value), ctx).await;
         guards.push(Verdict {
             id: g.id.value.clone(),
             description: g.description.value.clone(),
             met,
             note,
+            unknown,
         });
     }
     guards

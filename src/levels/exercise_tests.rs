@@ -155,6 +155,17 @@ fn the_customers_checks_are_checked() {
         "{:?}",
         problems(&both)
     );
+    let ramp = edit(
+        "client: {rate: 5, write_ratio: 0.2}",
+        "client: {ramp: \"5:60,ten:60\", write_ratio: 0.2}",
+    );
+    assert!(
+        problems(&ramp)
+            .iter()
+            .any(|p| p.contains("client.ramp: `5:60,ten:60` is not a ramp: stage 2")),
+        "{:?}",
+        problems(&ramp)
+    );
     let streams_and_rate = edit(
         "client: {rate: 5, write_ratio: 0.2}",
         "client: {rate: 5, streams: s.yaml}",
@@ -201,7 +212,7 @@ async fn the_ledger_check_counts_writes_no_database_holds() {
     let tmp = tempfile::tempdir().unwrap();
     let ledger = ledger_file(tmp.path());
     let nodes = FakeNodes::new(vec![
-        FakeRemote::new("mysql").on(contains("SELECT * FROM todos"), ok(DUMP_12)),
+        FakeRemote::new("mysql").on(contains("timeout 30 sh -c"), ok(DUMP_12)),
         FakeRemote::new("postgres").on(contains("COPY (SELECT * FROM todos"), ok(DUMP_123)),
         FakeRemote::new("old").on(contains("SELECT * FROM todos"), exit(1, "Can't connect")),
     ]);
@@ -219,7 +230,8 @@ async fn the_ledger_check_counts_writes_no_database_holds() {
         judge(ledger_check(0, None), dbs).await,
         (
             true,
-            Some("0 of 3 acknowledged writes lost (at most 0)".into())
+            Some("0 of 3 acknowledged writes lost (at most 0)".into()),
+            false
         )
     );
     // Only mysql counts: write 3 is lost.
@@ -227,7 +239,8 @@ async fn the_ledger_check_counts_writes_no_database_holds() {
         judge(ledger_check(0, Some("mysql")), dbs).await,
         (
             false,
-            Some("1 of 3 acknowledged writes lost (at most 0)".into())
+            Some("1 of 3 acknowledged writes lost (at most 0)".into()),
+            false
         )
     );
     assert!(judge(ledger_check(1, Some("mysql")), dbs).await.0);
@@ -236,16 +249,16 @@ async fn the_ledger_check_counts_writes_no_database_holds() {
         ("old".to_string(), Engine::Mysql),
         ("postgres".to_string(), Engine::Postgres),
     ]));
-    let (met, note) = judge(ledger_check(0, None), with_old).await;
-    assert!(met);
+    let (met, note, unknown) = judge(ledger_check(0, None), with_old).await;
+    assert!(met && !unknown);
     assert!(
         note.as_deref().is_some_and(
             |n| n.starts_with("0 of 3 acknowledged writes lost (at most 0); not read: old")
         ),
         "{note:?}"
     );
-    let (met, note) = judge(ledger_check(0, Some("old")), with_old).await;
-    assert!(!met);
+    let (met, note, unknown) = judge(ledger_check(0, Some("old")), with_old).await;
+    assert!(!met && unknown, "cannot be judged, which is not a loss");
     assert!(
         note.as_deref()
             .is_some_and(|n| n.starts_with("cannot read the todo table on old")),
@@ -259,7 +272,10 @@ async fn the_ledger_check_counts_writes_no_database_holds() {
         dbs,
     )
     .await;
-    assert_eq!(none, (true, Some("no write acknowledged yet".into())));
+    assert_eq!(
+        none,
+        (true, Some("no write acknowledged yet".into()), false)
+    );
 }
 
 #[test]

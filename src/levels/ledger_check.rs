@@ -15,17 +15,23 @@ pub(crate) async fn judge<N: Nodes>(
     check: &LedgerCheck,
     ledger_file: Option<&Path>,
     databases: &[(String, Engine)],
-) -> (bool, Option<String>) {
+) -> super::evaluate::Judged {
     let Some(file) = ledger_file else {
-        return (false, Some("this play has no write ledger".into()));
+        return (false, Some("this play has no write ledger".into()), true);
     };
     let writes = match ledger::read(file) {
         Ok((w, _)) => w,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return (false, Some(format!("cannot read {}: {e}", file.display()))),
+        Err(e) => {
+            return (
+                false,
+                Some(format!("cannot read {}: {e}", file.display())),
+                true,
+            );
+        }
     };
     if writes.is_empty() {
-        return (true, Some("no write acknowledged yet".into()));
+        return (true, Some("no write acknowledged yet".into()), false);
     }
     let only = check.node.as_ref().map(|n| n.value.as_str());
     let wanted: Vec<&(String, Engine)> = databases
@@ -39,14 +45,18 @@ pub(crate) async fn judge<N: Nodes>(
                 "the lab has no database node{}",
                 only.map_or(String::new(), |o| format!(" `{o}`"))
             )),
+            true,
         );
     }
     let mut found: Vec<(String, Vec<Finding>)> = Vec::new();
     let mut unread = Vec::new();
     for (node, engine) in wanted {
-        let script = verify::dump_script(*engine, crate::lab::DB_NAME);
-        let table = match nodes.run(node, &script).await {
+        let script = verify::dump_script(*engine, crate::lab::DB_NAME, verify::first_id(&writes));
+        // Bounded like every check: a dump can queue behind a lock (the db-lock level).
+        let bounded = format!("timeout 30 sh -c {}", crate::ssh::quote(&script));
+        let table = match nodes.run(node, &bounded).await {
             Ok(out) if out.success() => verify::parse_table(*engine, &out.stdout_str()),
+            Ok(out) if out.status == 124 => Err("it did not answer within 30 s".to_string()),
             Ok(out) => Err(format!("exit {}", out.status)),
             Err(e) => Err(e.to_string()),
         };
@@ -64,6 +74,7 @@ pub(crate) async fn judge<N: Nodes>(
                 "cannot read the todo table on {}",
                 unread.join(", ")
             )),
+            true,
         );
     }
     let t = verify::tally(&writes, &found);
@@ -78,5 +89,5 @@ pub(crate) async fn judge<N: Nodes>(
     if !unread.is_empty() {
         note += &format!("; not read: {}", unread.join(", "));
     }
-    (lost <= check.max_lost, Some(note))
+    (lost <= check.max_lost, Some(note), false)
 }

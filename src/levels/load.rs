@@ -308,6 +308,15 @@ fn client(y: &Yaml, dir: &Path, r: &mut Report) -> Option<ClientSettings> {
             );
             return None;
         }
+        if let Err(why) = crate::client::load::Load::parse_ramp(&s.value) {
+            r.error(
+                Some(s.pos),
+                "client.ramp",
+                format!("`{}` is not a ramp: {why}", s.value),
+                "give stages as RATE:SECONDS, e.g. `ramp: \"5:60,10:60,20:60\"`",
+            );
+            return None;
+        }
         Some(s)
     });
     Some(ClientSettings {

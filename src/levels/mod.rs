@@ -46,7 +46,7 @@ mod validate_tests;
 pub(crate) use commands::{check, hint, report, score};
 pub(crate) use error::LevelError;
 pub(crate) use finish::{give_up, reset};
-pub(crate) use level::Level;
+pub(crate) use level::{Difficulty, Level};
 pub(crate) use play::{PlayOptions, list, play};
 
 pub(crate) use validate::{LabLoader, LabView};

@@ -21,6 +21,8 @@ use std::time::Duration;
 pub(crate) struct PlayOptions {
     /// `None`: a level at random.
     pub level: Option<String>,
+    /// With `level: None`: only incidents of this difficulty.
+    pub difficulty: Option<super::level::Difficulty>,
     pub accel: AccelChoice,
     pub timeout: Duration,
 }
@@ -57,10 +59,30 @@ fn resolve(opts: &PlayOptions) -> Result<PathBuf, LevelError> {
         }
         None if files.is_empty() => Err(LevelError::NoLevels(dir)),
         None => {
-            let pick = rand::random::<u64>() as usize % files.len();
-            Ok(files[pick].clone())
+            let pool = random_pool(&files, opts.difficulty);
+            if pool.is_empty() {
+                return Err(LevelError::NoneOfDifficulty {
+                    difficulty: opts.difficulty.map_or("any", |d| d.name()).to_string(),
+                    dir,
+                });
+            }
+            let pick = rand::random::<u64>() as usize % pool.len();
+            Ok(pool[pick].clone())
         }
     }
+}
+
+/// The levels `play --random` picks from: all, or those of one difficulty (which must validate
+/// to say theirs).
+fn random_pool(files: &[PathBuf], difficulty: Option<super::level::Difficulty>) -> Vec<&PathBuf> {
+    files
+        .iter()
+        .filter(|f| {
+            difficulty.is_none_or(|d| {
+                super::check_file(f, &HostFacts::default()).is_ok_and(|c| c.level.difficulty == d)
+            })
+        })
+        .collect()
 }
 
 /// `play --list`: every incident and exercise, with its difficulty and minutes. Files that do
@@ -415,4 +437,30 @@ pub(crate) fn briefing(level: &Level, play: &Play) -> String {
             \x20 firedrill hint      the next hint; each costs points\n\
             \x20 firedrill give-up   the debrief; the faults are reverted\n";
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::levels::level::Difficulty;
+
+    #[test]
+    fn random_picks_among_the_incidents_of_the_difficulty_asked_for() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("labs/levels");
+        let files = super::super::level_files(&dir);
+        assert_eq!(random_pool(&files, None).len(), files.len());
+        let names = |d| -> Vec<String> {
+            random_pool(&files, Some(d))
+                .iter()
+                .filter_map(|f| Some(f.file_stem()?.to_string_lossy().into_owned()))
+                .collect()
+        };
+        assert_eq!(
+            names(Difficulty::Hard),
+            ["app-down-b", "db-lock", "missing-index"]
+        );
+        let easy = names(Difficulty::Easy);
+        assert!(easy.contains(&"disk-full".to_string()), "{easy:?}");
+        assert!(!easy.contains(&"db-lock".to_string()), "{easy:?}");
+    }
 }

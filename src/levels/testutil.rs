@@ -172,6 +172,7 @@ pub(super) fn second_line(second: i64, ok: u64, failed: u64, p99_ms: f64) -> Str
         stream: "default".into(),
         second: u64::try_from(second).expect("a second of the run"),
         ts: t(second),
+        target_rate: Some((ok + failed) as f64),
         sent: ok + failed,
         ok,
         failed,
@@ -192,6 +193,7 @@ pub(super) fn second_line(second: i64, ok: u64, failed: u64, p99_ms: f64) -> Str
         success_ratio: Some(ok as f64 / (ok + failed).max(1) as f64),
         inflight: 0,
         lag_max_ms: 0.3,
+        retried: 0,
     });
     serde_json::to_string(&record).expect("a record serialises")
 }

@@ -1,6 +1,8 @@
 //! `firedrill client` driven as a user runs it, against servers on 127.0.0.1 that misbehave in
 //! known ways. Every run is bounded: a few seconds, and killed if it overstays.
 
+mod ramp;
+mod retry;
 mod server;
 mod streams;
 mod traffic;

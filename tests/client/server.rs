@@ -16,6 +16,8 @@ pub struct Request {
     /// Names in lowercase, in the order they came.
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// 1 for the first request on its connection, 2 for the next one on the same...
+    pub on_connection: u64,
 }
 
 impl Request {
@@ -31,6 +33,11 @@ pub enum Action {
     Respond(u16, String),
     /// Read the request and never answer; the connection stays open until the client gives up.
     Stall,
+    /// Close the connection without a byte of answer: what a client sees when the server closes
+    /// an idle keep-alive connection just as a request goes out on it.
+    Close,
+    /// Send the first bytes of an answer's status line, then close the connection.
+    CloseMidAnswer,
     /// Answer, then stop listening and close every connection: from now on, connections are
     /// refused.
     RespondThenClosePort(u16, String),
@@ -130,7 +137,7 @@ fn accept_loop(listener: TcpListener, shared: Shared) {
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
+fn read_request(reader: &mut BufReader<TcpStream>, on_connection: u64) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -163,6 +170,7 @@ fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Request> {
         path,
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
+        on_connection,
     })
 }
 
@@ -186,7 +194,12 @@ fn serve(stream: TcpStream, shared: Shared) {
         return;
     };
     let mut reader = BufReader::new(stream);
-    while let Some(req) = read_request(&mut reader) {
+    let mut on_connection = 0;
+    loop {
+        on_connection += 1;
+        let Some(req) = read_request(&mut reader, on_connection) else {
+            return;
+        };
         let n = shared.arrivals.fetch_add(1, Ordering::SeqCst) + 1;
         shared.received.lock().expect("lock").push(req.clone());
         match (shared.behaviour)(n, &req) {
@@ -194,6 +207,15 @@ fn serve(stream: TcpStream, shared: Shared) {
                 if respond(&mut writer, status, &body).is_err() {
                     return;
                 }
+            }
+            Action::Close => {
+                let _ = writer.shutdown(Shutdown::Both);
+                return;
+            }
+            Action::CloseMidAnswer => {
+                let _ = writer.write_all(b"HTTP/1.1 200 O");
+                let _ = writer.shutdown(Shutdown::Both);
+                return;
             }
             Action::Stall => {
                 // Hold the connection until the client closes it.

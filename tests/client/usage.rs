@@ -25,6 +25,18 @@ fn bad_rates() {
 }
 
 #[test]
+fn bad_ramps() {
+    refused(
+        &["--url", URL, "--ramp", "5:60,10"],
+        "--ramp 5:60,10: stage 2 `10`: there is no `:` between the rate and the seconds; write RATE:SECONDS stages separated by commas, e.g. 5:60,10:60,20:60",
+    );
+    refused(
+        &["--url", URL, "--rate", "5", "--ramp", "5:60"],
+        "--rate and --ramp both given: --ramp sets the rate of each stage and the last one holds; drop --rate",
+    );
+}
+
+#[test]
 fn bad_durations() {
     refused(
         &["--url", URL, "--duration", "30"],
