@@ -132,12 +132,19 @@ enum Command {
     Client(Box<crate::client::ClientArgs>),
     /// Play an incident level: bring its lab up, start the mock client, break it, brief you.
     Play {
-        /// A level id from labs/levels/ (e.g. disk-full) or a level file.
-        #[arg(required_unless_present = "random", conflicts_with = "random")]
+        /// An incident from labs/levels/ (e.g. disk-full), an exercise from labs/exercises/
+        /// (e.g. drain-app-server), or a level file.
+        #[arg(
+            required_unless_present_any = ["random", "list"],
+            conflicts_with_all = ["random", "list"]
+        )]
         level: Option<String>,
-        /// Play a level chosen at random.
-        #[arg(long)]
+        /// Play an incident chosen at random.
+        #[arg(long, conflicts_with = "list")]
         random: bool,
+        /// List the incidents and exercises, with difficulty and minutes.
+        #[arg(long)]
+        list: bool,
         #[arg(long, value_enum, env = "FIREDRILL_ACCEL", default_value = "auto")]
         accel: AccelChoice,
         /// How long each node may take to become ready, in seconds.
@@ -151,6 +158,9 @@ enum Command {
         /// Apply the level's reference solution first (for level authors and CI; scores 0).
         #[arg(long, hide = true)]
         apply_solution: bool,
+        /// Say "solved" only after this many checks in a row agree (Level CI: 3).
+        #[arg(long, hide = true, default_value_t = 1)]
+        confirm: u32,
     },
     /// End the level: the debrief, then the faults are reverted.
     GiveUp {
@@ -295,9 +305,11 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,
         Command::Image { command } => crate::image::command::run(command, &home).await?,
         Command::Client(_) => unreachable!("the client runs before the runtime starts"),
+        Command::Play { list: true, .. } => crate::levels::list()?,
         Command::Play {
             level,
             random: _,
+            list: _,
             accel,
             timeout,
         } => {
@@ -309,7 +321,10 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             crate::levels::play(&home, &opts).await?;
         }
         Command::Hint => crate::levels::hint(&home)?,
-        Command::Check { apply_solution } => crate::levels::check(&home, apply_solution).await?,
+        Command::Check {
+            apply_solution,
+            confirm,
+        } => crate::levels::check(&home, apply_solution, confirm).await?,
         Command::GiveUp { solution } => crate::levels::give_up(&home, solution).await?,
         Command::Reset { accel, timeout } => {
             crate::levels::reset(&home, accel, Duration::from_secs(timeout)).await?

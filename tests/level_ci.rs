@@ -25,12 +25,19 @@ const SUBSET: &[&str] = &["bad-permissions", "app-down-a", "payload-too-large"];
 fn levels() -> Vec<String> {
     match std::env::var("FIREDRILL_LEVEL_CI") {
         Ok(v) if v == "all" => {
-            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/levels");
-            let mut ids: Vec<String> = std::fs::read_dir(dir)
-                .expect("labs/levels")
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            let mut ids: Vec<String> = ["labs/levels", "labs/exercises"]
+                .iter()
+                .flat_map(|d| {
+                    std::fs::read_dir(root.join(d)).expect("labs/levels and labs/exercises")
+                })
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                .filter(|p| {
+                    let name = p.to_string_lossy();
+                    !name.ends_with(".lab.yaml") && !name.ends_with(".streams.yaml")
+                })
                 .filter_map(|p| Some(p.file_stem()?.to_string_lossy().into_owned()))
                 .collect();
             // Levels on the same lab one after another: each lab is brought up once.
@@ -42,10 +49,19 @@ fn levels() -> Vec<String> {
     }
 }
 
+/// The level's file: an incident in labs/levels, or an exercise in labs/exercises.
+fn file_of(id: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let incident = root.join(format!("labs/levels/{id}.yaml"));
+    if incident.is_file() {
+        incident
+    } else {
+        root.join(format!("labs/exercises/{id}.yaml"))
+    }
+}
+
 fn lab_of(id: &str) -> String {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("labs/levels/{id}.yaml"));
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let text = std::fs::read_to_string(file_of(id)).unwrap_or_default();
     text.lines()
         .find_map(|l| l.strip_prefix("lab: "))
         .unwrap_or("")
@@ -99,7 +115,8 @@ fn play_level(sb: &Sandbox, id: &str) {
     let play = sb.firedrill(&["play", id, "--accel", "tcg"]);
     play.assert_success(&format!("play {id}"));
     assert!(
-        play.stdout.contains("The incident clock is running"),
+        play.stdout.contains("The incident clock is running")
+            || play.stdout.contains("The change window is open"),
         "{}",
         play.stdout
     );
@@ -114,7 +131,9 @@ fn play_level(sb: &Sandbox, id: &str) {
         first.stdout
     );
 
-    let mut out = sb.firedrill(&["check", "--apply-solution"]);
+    // Three checks in a row must say "solved" before the play ends (`--confirm 3`): a check
+    // that changes its mind on a solved lab is a defect of the level.
+    let mut out = sb.firedrill(&["check", "--apply-solution", "--confirm", "3"]);
     out.assert_success(&format!("{id}: apply the reference solution"));
     // The mitigate window (up to 30 s of good traffic) and a persistence reboot take time.
     let deadline = Instant::now() + Duration::from_secs(900);
@@ -130,17 +149,34 @@ fn play_level(sb: &Sandbox, id: &str) {
             out.stdout
         );
         std::thread::sleep(Duration::from_secs(10));
-        out = sb.firedrill(&["check"]);
+        out = sb.firedrill(&["check", "--confirm", "3"]);
         out.assert_success(&format!("{id}: check"));
     }
     assert!(!out.stdout.contains("VIOLATED"), "{id}:\n{}", out.stdout);
 
-    let report = sb.home().join(format!("incident-{id}.md"));
+    let exercise = std::fs::read_to_string(file_of(id))
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.trim() == "kind: exercise");
+    let report = sb.home().join(format!("report-{id}.md"));
     sb.firedrill(&["report", "--out", &report.to_string_lossy()])
         .assert_success(&format!("{id}: report"));
     let text = std::fs::read_to_string(&report).expect("report written");
-    assert!(text.starts_with("# Incident report: "), "{text}");
-    assert!(text.contains("resolved: every objective met"), "{text}");
+    if exercise {
+        assert!(text.starts_with("# Change report: "), "{text}");
+        assert!(text.contains("done: every objective met"), "{text}");
+        assert!(text.contains("acknowledged writes lost"), "{text}");
+        // What the customers saw, for the session's notes.
+        if let Some(table) = text.split("## What the customers saw").nth(1) {
+            eprintln!(
+                "{id}: what the customers saw:{}",
+                table.split("## Score").next().unwrap_or("")
+            );
+        }
+    } else {
+        assert!(text.starts_with("# Incident report: "), "{text}");
+        assert!(text.contains("resolved: every objective met"), "{text}");
+    }
 
     sb.firedrill(&["reset", "--accel", "tcg"])
         .assert_success(&format!("{id}: reset"));

@@ -4,7 +4,7 @@
 mod class;
 mod config;
 mod expect;
-mod ledger;
+pub(crate) mod ledger;
 mod outage;
 mod output;
 mod pool;
@@ -21,10 +21,10 @@ mod target;
 mod template;
 pub(crate) use target::lab_url;
 mod timer;
-mod verify;
+pub(crate) mod verify;
 #[cfg(test)]
 mod verify_live_tests;
-mod verify_run;
+pub(crate) mod verify_run;
 #[cfg(test)]
 mod verify_tests;
 
@@ -323,6 +323,25 @@ fn configure(args: &ClientArgs, home: &Home) -> Result<Config, ClientError> {
         slo,
         events: target.lab.map(|l| l.events_file()),
     })
+}
+
+/// The name of the stream the flags describe.
+pub(crate) const DEFAULT_STREAM: &str = stream::DEFAULT_NAME;
+
+/// The names of the streams `file` defines, or why the client would refuse it (for a level's
+/// `client.streams`, checked before any play starts).
+pub(crate) fn stream_names(file: &std::path::Path) -> Result<Vec<String>, ClientError> {
+    let placeholder: hyper::Uri = "http://localhost/todos".parse().expect("a constant URL");
+    let streams = streams_file::read(
+        file,
+        &streams_file::Shared {
+            url: &placeholder,
+            post_url: &placeholder,
+            timeout: std::time::Duration::from_secs(2),
+            max_inflight: None,
+        },
+    )?;
+    Ok(streams.into_iter().map(|s| s.name).collect())
 }
 
 /// Runs `firedrill client`; `Ok(false)` when the run missed the SLO.

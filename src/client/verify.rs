@@ -210,6 +210,37 @@ pub(crate) fn thousands(n: usize) -> String {
     out
 }
 
+/// The writes no database holds intact, each with every node's finding, and how many writes
+/// could not be checked anywhere.
+pub(crate) struct Tally<'a> {
+    pub(crate) lost: Vec<(&'a Write, Vec<(String, Finding)>)>,
+    pub(crate) uncheckable: usize,
+}
+
+/// A write is kept when one database holds it intact (see `render`).
+pub(crate) fn tally<'a>(writes: &'a [Write], nodes: &[(String, Vec<Finding>)]) -> Tally<'a> {
+    let mut t = Tally {
+        lost: Vec::new(),
+        uncheckable: 0,
+    };
+    for (n, w) in writes.iter().enumerate() {
+        let of = |node: &(String, Vec<Finding>)| node.1.get(n).cloned();
+        let all: Vec<(String, Finding)> = nodes
+            .iter()
+            .filter_map(|node| Some((node.0.clone(), of(node)?)))
+            .collect();
+        if all.iter().any(|(_, f)| *f == Finding::Intact) {
+            continue;
+        }
+        if all.iter().all(|(_, f)| *f == Finding::Uncheckable) {
+            t.uncheckable += 1;
+            continue;
+        }
+        t.lost.push((w, all));
+    }
+    t
+}
+
 /// How many writes to name when some are lost.
 const SHOWN: usize = 10;
 
@@ -228,23 +259,7 @@ pub(crate) fn render(writes: &[Write], nodes: &[(String, Vec<Finding>)]) -> (Str
             thousands(count(|f| *f == Finding::Uncheckable)),
         );
     }
-    let mut lost = Vec::new();
-    let mut uncheckable = 0;
-    for (n, w) in writes.iter().enumerate() {
-        let of = |node: &(String, Vec<Finding>)| node.1.get(n).cloned();
-        let all: Vec<(String, Finding)> = nodes
-            .iter()
-            .filter_map(|node| Some((node.0.clone(), of(node)?)))
-            .collect();
-        if all.iter().any(|(_, f)| *f == Finding::Intact) {
-            continue;
-        }
-        if all.iter().all(|(_, f)| *f == Finding::Uncheckable) {
-            uncheckable += 1;
-            continue;
-        }
-        lost.push((w, all));
-    }
+    let Tally { lost, uncheckable } = tally(writes, nodes);
     let checkable = writes.len() - uncheckable;
     let _ = writeln!(
         out,

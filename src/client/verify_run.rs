@@ -26,7 +26,7 @@ pub(crate) struct VerifyArgs {
 }
 
 /// The engine of a database node, from its role.
-fn engine_of(node: &NodeState) -> Option<Engine> {
+pub(crate) fn engine_of(node: &NodeState) -> Option<Engine> {
     if node.roles.contains(&Role::Postgres) {
         Some(Engine::Postgres)
     } else if node.roles.contains(&Role::Mysql) {

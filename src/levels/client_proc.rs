@@ -23,6 +23,7 @@ pub(crate) fn start(
     })?;
     let report = dir.join("client.jsonl");
     let log = dir.join("client.log");
+    let ledger = dir.join("ledger.jsonl");
     let out = std::fs::File::create(&log).map_err(|source| LevelError::Write {
         path: log.clone(),
         source,
@@ -34,12 +35,25 @@ pub(crate) fn start(
         .args(["--lab", lab])
         .arg("--report")
         .arg(&report)
-        .args(["--rate", &settings.rate.to_string()])
-        .args(["--write-ratio", &settings.write_ratio.to_string()])
+        .arg("--ledger")
+        .arg(&ledger)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
         .env("NO_COLOR", "1");
+    match (&settings.streams, &settings.ramp) {
+        (Some(streams), _) => {
+            cmd.arg("--streams").arg(&streams.value);
+        }
+        (None, Some(ramp)) => {
+            cmd.args(["--ramp", &ramp.value]);
+            cmd.args(["--write-ratio", &settings.write_ratio.to_string()]);
+        }
+        (None, None) => {
+            cmd.args(["--rate", &settings.rate.to_string()]);
+            cmd.args(["--write-ratio", &settings.write_ratio.to_string()]);
+        }
+    }
     if let Some(url) = url {
         cmd.args(["--url", url]);
     }
@@ -55,6 +69,7 @@ pub(crate) fn start(
         pid: child.id(),
         report,
         log,
+        ledger: Some(ledger),
     })
 }
 

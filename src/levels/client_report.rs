@@ -3,7 +3,7 @@
 //! the score's error budget and the incident timeline are all computed from the seconds here.
 
 use super::LevelError;
-use super::level::Mitigate;
+use super::level::{ClientBudget, Mitigate};
 use crate::client::report::Record;
 use crate::jsonl::BadLine;
 use chrono::{DateTime, Utc};
@@ -160,6 +160,53 @@ pub(crate) fn mitigation(
             .fold(0.0_f64, f64::max);
         detail += &format!("; slowest p99 {worst:.0} ms (needs at most {limit:.0} ms)");
         met &= worst <= limit;
+    }
+    Mitigation { met, detail }
+}
+
+/// Whether what the mock client saw since `since` (one stream, or all) stays within `b`.
+pub(crate) fn budget(report: &ClientReport, b: &ClientBudget, since: DateTime<Utc>) -> Mitigation {
+    let stream = b.stream.as_ref().map(|s| s.value.as_str());
+    let seconds: Vec<&Second> = report
+        .seconds
+        .iter()
+        .filter(|s| s.ts >= since)
+        .filter(|s| stream.is_none_or(|want| s.stream == want))
+        .collect();
+    let who = stream.map_or("the mock client".to_string(), |s| format!("stream {s}"));
+    if seconds.is_empty() {
+        return Mitigation {
+            met: false,
+            detail: format!("{who} has not reported yet"),
+        };
+    }
+    let bad: u64 = seconds.iter().map(|s| s.bad()).sum();
+    let all: u64 = seconds.iter().map(|s| s.results()).sum();
+    // Seconds of wall clock with any failure, whichever stream saw it.
+    let mut bad_seconds: Vec<DateTime<Utc>> = seconds
+        .iter()
+        .filter(|s| s.bad() > 0)
+        .map(|s| s.ts)
+        .collect();
+    bad_seconds.dedup();
+    let pct = if all == 0 {
+        0.0
+    } else {
+        bad as f64 * 100.0 / all as f64
+    };
+    let mut met = true;
+    let mut detail = format!("{who}: {bad} of {all} requests failed");
+    if let Some(max) = b.max_failed {
+        met &= bad <= max;
+        detail += &format!(" (at most {max})");
+    }
+    if let Some(max) = b.max_failed_percent {
+        met &= pct <= max;
+        detail += &format!(", {} (at most {})", percent(pct), percent(max));
+    }
+    if let Some(max) = b.max_bad_seconds {
+        met &= bad_seconds.len() as u64 <= max;
+        detail += &format!(", {} s with failures (at most {max} s)", bad_seconds.len());
     }
     Mitigation { met, detail }
 }

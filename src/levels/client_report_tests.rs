@@ -122,3 +122,59 @@ fn percentages_print_short() {
     assert_eq!(percent(97.254), "97.25%");
     assert_eq!(percent(0.0), "0%");
 }
+
+fn within_budget(
+    stream: Option<&str>,
+    max_failed: Option<u64>,
+    pct: Option<f64>,
+    secs: Option<u64>,
+) -> ClientBudget {
+    ClientBudget {
+        pos: Pos { line: 1, column: 1 },
+        stream: stream.map(|s| crate::spec::At {
+            value: s.to_string(),
+            pos: Pos { line: 1, column: 1 },
+        }),
+        max_failed,
+        max_failed_percent: pct,
+        max_bad_seconds: secs,
+    }
+}
+
+#[test]
+fn a_budget_counts_failures_percent_and_bad_seconds_since_the_start() {
+    let r = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
+    // 60 failures in 60 seconds (30..90) of 1,500 answered requests.
+    let v = budget(&r, &within_budget(None, Some(0), None, None), t(0));
+    assert!(!v.met);
+    assert_eq!(
+        v.detail,
+        "the mock client: 60 of 1500 requests failed (at most 0)"
+    );
+    let v = budget(
+        &r,
+        &within_budget(None, Some(60), Some(5.0), Some(60)),
+        t(0),
+    );
+    assert!(v.met, "{}", v.detail);
+    assert_eq!(
+        v.detail,
+        "the mock client: 60 of 1500 requests failed (at most 60), 4% (at most 5%), 60 s with failures (at most 60 s)"
+    );
+    assert!(!budget(&r, &within_budget(None, None, None, Some(59)), t(0)).met);
+    // Only what happened after the play started counts.
+    let v = budget(&r, &within_budget(None, Some(0), None, None), t(90));
+    assert!(v.met, "{}", v.detail);
+    // Another stream saw nothing yet: not met, and said so.
+    let v = budget(&r, &within_budget(Some("new"), Some(0), None, None), t(0));
+    assert!(!v.met);
+    assert_eq!(v.detail, "stream new has not reported yet");
+    assert!(
+        budget(
+            &r,
+            &within_budget(Some("default"), Some(60), None, None),
+            t(0)
+        )
+        .met
+    );
+}

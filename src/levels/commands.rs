@@ -4,6 +4,7 @@ use super::LevelError;
 use super::client_report::ClientReport;
 use super::evaluate::{Context, Evaluation, Retry, evaluate};
 use super::finish::run_step;
+use super::level::{Level, SolutionStep};
 use super::nodes::SshNodes;
 use super::play::{lab_state, level_of};
 use super::play_state::{CheckRecord, Play};
@@ -44,43 +45,83 @@ pub(crate) fn hint(home: &Home) -> Result<(), LevelError> {
     Ok(())
 }
 
-pub(crate) async fn check(home: &Home, apply_solution: bool) -> Result<(), LevelError> {
+/// `check`: evaluates the objectives and guards, and ends the play when it is solved.
+/// `confirm` > 1 (Level CI): a "solved" must be said that many times in a row, a few seconds
+/// apart, before the play ends; a verdict that changes in between is an error (a flaky check is
+/// a defect of the level).
+pub(crate) async fn check(
+    home: &Home,
+    apply_solution: bool,
+    confirm: u32,
+) -> Result<(), LevelError> {
     let mut play = Play::current(home)?;
     play.ensure_running()?;
     let _lock = crate::lab::LabLock::acquire(&home.lab(&play.lab), "`firedrill check`")?;
     let level = level_of(&play)?;
-    let nodes = SshNodes::new(home.lab(&play.lab), lab_state(home, &play.lab)?);
     if apply_solution {
         play.used_solution = true;
         play.save(home)?;
-        for step in &level.solution {
-            run_step(&nodes, step, "the reference solution").await?;
-        }
+        apply_reference_solution(home, &level, &play).await?;
         println!("applied the reference solution (this play scores 0)");
     }
-    let report = match &play.client {
-        Some(c) => ClientReport::read(&c.report)?,
-        None => ClientReport::default(),
-    };
-    warn_bad_lines(&report.damaged);
-    let ctx = Context {
-        report: &report,
-        since: play.started_at.unwrap_or(play.prepared_at),
-        now: Utc::now(),
-        live: true,
-        baselines: &play.baselines,
-        after_reboot: AFTER_REBOOT,
-    };
-    let eval = evaluate(&level, &nodes, &ctx, &mut |s| println!("{s}")).await;
+    // Read after the solution: an `up` in it may have added or removed nodes.
+    let state = lab_state(home, &play.lab)?;
+    let nodes = SshNodes::new(home.lab(&play.lab), state.clone());
+    let databases = databases(&state);
+    let mut eval = None;
+    for round in 0..confirm.max(1) {
+        if round > 0 {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        let report = match &play.client {
+            Some(c) => ClientReport::read(&c.report)?,
+            None => ClientReport::default(),
+        };
+        if round == 0 {
+            warn_bad_lines(&report.damaged);
+        }
+        let ctx = Context {
+            report: &report,
+            since: play.started_at.unwrap_or(play.prepared_at),
+            now: Utc::now(),
+            live: true,
+            baselines: &play.baselines,
+            after_reboot: AFTER_REBOOT,
+            ledger: play.client.as_ref().and_then(|c| c.ledger.as_deref()),
+            databases: &databases,
+        };
+        let e = evaluate(&level, &nodes, &ctx, &mut |s| println!("{s}")).await;
+        let solved = e.solved(&level);
+        if round > 0 {
+            println!("check {} of {confirm}:", round + 1);
+            print!("{}", render_check(&e));
+            if !solved {
+                nodes.close().await;
+                return Err(LevelError::Flaky {
+                    level: level.id.value.clone(),
+                    detail: render_check(&e),
+                });
+            }
+        }
+        let stop = !solved;
+        eval = Some(e);
+        if stop {
+            break;
+        }
+    }
+    let eval = eval.expect("one round at least");
     let solved = eval.solved(&level);
     play.checks.push(CheckRecord {
         at: Utc::now(),
         met: eval.met(),
         objectives: eval.objectives.len(),
         guards_ok: eval.guards_ok(),
+        ledger: ledger_notes(&level, &eval),
     });
     play.save(home)?;
-    print!("{}", render_check(&eval));
+    if confirm <= 1 || !solved {
+        print!("{}", render_check(&eval));
+    }
     if solved {
         super::finish::end(home, &level, &mut play, &nodes, Outcome::Solved).await?;
         println!("\nSolved.\n\n{}", level.debrief.trim_end());
@@ -90,6 +131,68 @@ pub(crate) async fn check(home: &Home, apply_solution: bool) -> Result<(), Level
             eval.met(),
             eval.objectives.len()
         );
+    }
+    nodes.close().await;
+    Ok(())
+}
+
+/// What the level's ledger checks said, for the report.
+fn ledger_notes(level: &Level, eval: &super::evaluate::Evaluation) -> Vec<String> {
+    let ledger_ids: Vec<&str> = level
+        .objectives
+        .iter()
+        .map(|o| (&o.id, &o.check))
+        .chain(level.guards.iter().map(|g| (&g.id, &g.check)))
+        .filter(|(_, c)| matches!(c, super::level::Check::Ledger(_)))
+        .map(|(id, _)| id.value.as_str())
+        .collect();
+    eval.objectives
+        .iter()
+        .chain(eval.guards.iter())
+        .filter(|v| ledger_ids.contains(&v.id.as_str()))
+        .filter_map(|v| v.note.clone())
+        .collect()
+}
+
+/// The lab's database nodes and their engines (for `ledger` checks).
+pub(crate) fn databases(state: &crate::state::LabState) -> Vec<(String, crate::roles::Engine)> {
+    state
+        .nodes
+        .iter()
+        .filter_map(|n| Some((n.name.clone(), crate::client::verify_run::engine_of(n)?)))
+        .collect()
+}
+
+/// Runs the reference solution: scripts on nodes, and `up` with another lab file on this host.
+pub(crate) async fn apply_reference_solution(
+    home: &Home,
+    level: &Level,
+    play: &Play,
+) -> Result<(), LevelError> {
+    let mut nodes = SshNodes::new(home.lab(&play.lab), lab_state(home, &play.lab)?);
+    for step in &level.solution {
+        match step {
+            SolutionStep::Node(step) => run_step(&nodes, step, "the reference solution").await?,
+            SolutionStep::Up { path, restart, .. } => {
+                nodes.close().await;
+                let state = lab_state(home, &play.lab)?;
+                let accel = match state.accel {
+                    crate::hypervisor::xml::Accel::Kvm => crate::lab::AccelChoice::Kvm,
+                    crate::hypervisor::xml::Accel::Tcg => crate::lab::AccelChoice::Tcg,
+                };
+                println!("firedrill up {}", path.display());
+                let up = crate::lab::UpOptions {
+                    file: path.clone(),
+                    accel,
+                    force: false,
+                    timeout: Duration::from_secs(900),
+                    dry_run: false,
+                    restart: restart.iter().map(|r| r.value.clone()).collect(),
+                };
+                crate::lab::up(home, &up).await?;
+                nodes = SshNodes::new(home.lab(&play.lab), lab_state(home, &play.lab)?);
+            }
+        }
     }
     nodes.close().await;
     Ok(())
@@ -135,15 +238,19 @@ pub(crate) fn report(home: &Home, out: Option<PathBuf>) -> Result<(), LevelError
     };
     warn_bad_lines(&client.damaged);
     let now = Utc::now();
-    let text = super::incident::render(&super::incident::Input {
+    let input = super::incident::Input {
         level: &level,
         play: &play,
         report: &client,
         now,
-    });
+    };
+    let (text, name) = match level.kind {
+        super::level::Kind::Incident => (super::incident::render(&input), "incident"),
+        super::level::Kind::Exercise => (super::change_report::render(&input), "change"),
+    };
     let path = out.unwrap_or_else(|| {
         PathBuf::from(format!(
-            "incident-{}-{}.md",
+            "{name}-{}-{}.md",
             play.level,
             now.format("%Y%m%d-%H%M")
         ))

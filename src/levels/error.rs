@@ -36,6 +36,10 @@ pub(crate) enum LevelError {
     },
     #[error("the service is not healthy before the faults: {detail}\n  hint: see the mock client's log {}; `firedrill status` shows each node", log.display())]
     ServiceUnhealthy { detail: String, log: PathBuf },
+    #[error(
+        "level `{level}`: \"solved\" did not hold on the next check:\n{detail}  hint: a check that changes its mind on a solved lab is a defect of the level; make it wait for a settled state"
+    )]
+    Flaky { level: String, detail: String },
     #[error("{failed}\n  hint: {hint}")]
     Step {
         failed: crate::remote::CommandFailed,

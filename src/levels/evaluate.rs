@@ -7,7 +7,7 @@
 //! minutes and disturbs the service. The guards run again after the reboot.
 
 use super::LevelError;
-use super::client_report::{ClientReport, mitigation};
+use super::client_report::{ClientReport, budget, mitigation};
 use super::level::{Check, Expect, Level, StateCheck};
 use super::nodes::Nodes;
 use crate::remote::Output;
@@ -45,7 +45,7 @@ impl Evaluation {
             .filter(|o| o.persistent())
             .all(|o| match &o.check {
                 Check::State(s) => self.rebooted.contains(&s.node.value),
-                Check::Mitigate(_) => true,
+                _ => true,
             });
         self.met() == self.objectives.len() && self.guards_ok() && persistence_done
     }
@@ -68,6 +68,10 @@ pub(crate) struct Context<'a> {
     pub live: bool,
     pub baselines: &'a BTreeMap<String, String>,
     pub after_reboot: Retry,
+    /// The play's write ledger, for `ledger` checks.
+    pub ledger: Option<&'a std::path::Path>,
+    /// The lab's database nodes and their engines, for `ledger` checks.
+    pub databases: &'a [(String, crate::roles::Engine)],
 }
 
 pub(crate) fn objective_key(id: &str) -> String {
@@ -101,6 +105,7 @@ pub(crate) fn judge(
             _ => false,
         },
         Expect::SameAsBaseline => baseline.is_some_and(|b| b.trim() == text),
+        Expect::DiffersFromBaseline => baseline.is_some_and(|b| b.trim() != text),
         Expect::ClockWithin(s) => number(text)
             .is_some_and(|t| (t - i128::from(now.timestamp())).unsigned_abs() <= u128::from(*s)),
     })
@@ -158,6 +163,11 @@ async fn check<N: Nodes>(
             (v.met, Some(v.detail))
         }
         Check::State(s) => run_state(nodes, s, key, ctx).await,
+        Check::Client(b) => {
+            let v = budget(ctx.report, b, ctx.since);
+            (v.met, Some(v.detail))
+        }
+        Check::Ledger(l) => super::ledger_check::judge(nodes, l, ctx.ledger, ctx.databases).await,
     }
 }
 
@@ -189,7 +199,7 @@ pub(crate) async fn evaluate<N: Nodes>(
         .filter(|(_, o)| o.persistent())
         .filter_map(|(i, o)| match &o.check {
             Check::State(s) => Some((i, s)),
-            Check::Mitigate(_) => None,
+            _ => None,
         })
         .collect();
     if persistent.is_empty() {

@@ -24,6 +24,8 @@ fn ctx<'a>(
             attempts: 3,
             delay: Duration::ZERO,
         },
+        ledger: None,
+        databases: &[],
     }
 }
 

@@ -2,7 +2,7 @@
 //! its score. `give-up` and `reset` end a play by hand; `check` ends it when it is solved.
 
 use super::client_report::ClientReport;
-use super::level::{FaultSpec, Level, Step};
+use super::level::{FaultSpec, Level, SolutionStep, Step};
 use super::nodes::{Nodes, SshNodes};
 use super::play::level_of;
 use super::play_state::{End, Play, append_score};
@@ -149,9 +149,20 @@ async fn end_without_lab(
 fn solution(level: &Level) -> String {
     let mut out = String::from("\nThe reference solution (commands run as root):\n");
     for s in &level.solution {
-        out += &format!("  on {}:\n", s.node.value);
-        for line in s.run.trim_end().lines() {
-            out += &format!("    {line}\n");
+        match s {
+            SolutionStep::Node(s) => {
+                out += &format!("  on {}:\n", s.node.value);
+                for line in s.run.trim_end().lines() {
+                    out += &format!("    {line}\n");
+                }
+            }
+            SolutionStep::Up { path, restart, .. } => {
+                out += &format!("  on this machine:\n    firedrill up {}", path.display());
+                for r in restart {
+                    out += &format!(" --restart {}", r.value);
+                }
+                out += "\n";
+            }
         }
     }
     out
@@ -216,6 +227,27 @@ pub(crate) async fn reset(
         crate::lab::up(home, &up).await?;
         return Ok(());
     };
+    // An exercise may have changed the lab itself (a node added, one resized): `up` puts the
+    // lab file's nodes and sizes back first, so that the snapshots fit the nodes again.
+    let state = match reshaped(&state, &play.lab_file) {
+        Some(restart) => {
+            println!(
+                "the lab's nodes or sizes differ from {}: converging it first",
+                play.lab_file.display()
+            );
+            let up = UpOptions {
+                file: play.lab_file.clone(),
+                accel,
+                force: true,
+                timeout,
+                dry_run: false,
+                restart,
+            };
+            crate::lab::up(home, &up).await?;
+            LabState::load(&home.lab(&play.lab))?.unwrap_or(state)
+        }
+        None => state,
+    };
     let restored = match play.baseline_at {
         Some(at) => restore_baseline(&state, at).await,
         None => false,
@@ -261,6 +293,26 @@ pub(crate) async fn reset(
         play.lab
     );
     Ok(())
+}
+
+/// `Some(nodes to restart)` when the running lab's nodes or their sizes are not the lab file's
+/// (an exercise added, removed or resized a node); `None` when they are, or when the file cannot
+/// be read (the snapshot, then `up` as before, deal with the rest).
+fn reshaped(state: &LabState, lab_file: &std::path::Path) -> Option<Vec<String>> {
+    let (lab, _) = crate::spec::check(lab_file, &crate::host::HostFacts::default(), true).ok()?;
+    let mut restart = Vec::new();
+    let mut differs = state.nodes.len() != lab.nodes.len();
+    for want in &lab.nodes {
+        match state.node(&want.name) {
+            None => differs = true,
+            Some(n) if n.memory_mib != want.memory_mib || n.cpus != want.cpus => {
+                differs = true;
+                restart.push(want.name.clone());
+            }
+            Some(_) => {}
+        }
+    }
+    differs.then_some(restart)
 }
 
 /// Every node back to the play's snapshot; false (and why, on stderr) when that cannot be done.

@@ -35,9 +35,28 @@ impl fmt::Display for Difficulty {
     }
 }
 
+/// An incident breaks the lab on purpose; an exercise asks for a change while customers keep
+/// using the service (nothing is broken; the guards are the customers').
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Kind {
+    #[default]
+    Incident,
+    Exercise,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Incident => "incident",
+            Kind::Exercise => "exercise",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Level {
     pub source: PathBuf,
+    pub kind: Kind,
     pub id: At<String>,
     pub title: String,
     pub difficulty: Difficulty,
@@ -57,7 +76,7 @@ pub(crate) struct Level {
     pub guards: Vec<Guard>,
     pub hints: Vec<Hint>,
     pub debrief: String,
-    pub solution: Vec<Step>,
+    pub solution: Vec<SolutionStep>,
 }
 
 /// How `play` runs the mock client.
@@ -67,6 +86,11 @@ pub(crate) struct ClientSettings {
     pub write_ratio: f64,
     /// Path and query to GET on the service (default: the client's, `/todos`).
     pub path: Option<String>,
+    /// A streams file (`firedrill client --streams`), resolved against the level file: it
+    /// replaces rate, path and write ratio.
+    pub streams: Option<At<PathBuf>>,
+    /// A step load, `RATE:SECONDS,...` (`firedrill client --ramp`).
+    pub ramp: Option<At<String>>,
 }
 
 impl Default for ClientSettings {
@@ -75,6 +99,8 @@ impl Default for ClientSettings {
             rate: 10.0,
             write_ratio: 0.1,
             path: None,
+            streams: None,
+            ramp: None,
         }
     }
 }
@@ -85,6 +111,19 @@ pub(crate) struct Step {
     pub node: At<String>,
     pub run: String,
     pub revert: Option<String>,
+}
+
+/// A step of a reference solution: commands on a node, or `up` with another lab file.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum SolutionStep {
+    Node(Step),
+    /// Converge the lab to this lab file (as written, and resolved against the level file), as
+    /// `firedrill up FILE --restart NODE...` does.
+    Up {
+        file: At<String>,
+        path: PathBuf,
+        restart: Vec<At<String>>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -136,6 +175,28 @@ pub(crate) struct Guard {
 pub(crate) enum Check {
     Mitigate(Mitigate),
     State(StateCheck),
+    Client(ClientBudget),
+    Ledger(LedgerCheck),
+}
+
+/// What the mock client saw over the whole play (or one of its streams), within a budget.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ClientBudget {
+    pub pos: Pos,
+    pub stream: Option<At<String>>,
+    pub max_failed: Option<u64>,
+    pub max_failed_percent: Option<f64>,
+    /// Seconds with any failed or dropped request: an announced outage budget.
+    pub max_bad_seconds: Option<u64>,
+}
+
+/// The play's write ledger against the lab's database(s).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct LedgerCheck {
+    pub pos: Pos,
+    pub max_lost: u64,
+    /// Only this database node must hold the writes (the new one, after a move).
+    pub node: Option<At<String>>,
 }
 
 /// The mock client shows at least `success_percent` over the last `seconds`, and optionally no
@@ -160,9 +221,12 @@ pub(crate) struct StateCheck {
 impl StateCheck {
     /// Whether `play` must record the command's output before the faults.
     pub(crate) fn needs_baseline(&self) -> bool {
-        self.expect
-            .iter()
-            .any(|e| matches!(e, Expect::AtLeastBaseline | Expect::SameAsBaseline))
+        self.expect.iter().any(|e| {
+            matches!(
+                e,
+                Expect::AtLeastBaseline | Expect::SameAsBaseline | Expect::DiffersFromBaseline
+            )
+        })
     }
 }
 
@@ -177,6 +241,8 @@ pub(crate) enum Expect {
     AtLeastBaseline,
     /// stdout is what it was at play time (a hash).
     SameAsBaseline,
+    /// stdout is not what it was at play time (a boot id: the node rebooted).
+    DiffersFromBaseline,
     /// stdout is Unix seconds within this many seconds of firedrill's host clock.
     ClockWithin(u64),
 }

@@ -3,7 +3,7 @@
 //! a level file is reported exactly as a lab file is. Cross-checks (the lab's nodes, fault kinds,
 //! the briefing) are `validate`'s.
 
-use super::level::{ClientSettings, Difficulty, FaultSpec, Level, Step};
+use super::level::{ClientSettings, Difficulty, FaultSpec, Kind, Level, SolutionStep, Step};
 use super::load_checks::{guard, hint, objective};
 use crate::spec::At;
 use crate::spec::load::{Map, join, list, string, uint};
@@ -13,6 +13,7 @@ use crate::spec::yaml::{self, Value, Yaml};
 use std::path::Path;
 
 const LEVEL_KEYS: &[&str] = &[
+    "kind",
     "id",
     "title",
     "difficulty",
@@ -29,9 +30,9 @@ const LEVEL_KEYS: &[&str] = &[
     "debrief",
     "solution",
 ];
-const CLIENT_KEYS: &[&str] = &["rate", "write_ratio", "path"];
+const CLIENT_KEYS: &[&str] = &["rate", "write_ratio", "path", "streams", "ramp"];
 const SETUP_KEYS: &[&str] = &["node", "run", "revert"];
-const SOLUTION_KEYS: &[&str] = &["node", "run"];
+const SOLUTION_KEYS: &[&str] = &["node", "run", "up", "restart"];
 const FAULT_KEYS: &[&str] = &["kind", "node", "params", "run", "revert"];
 
 /// The level, if the file has enough structure to validate further, and the problems found.
@@ -52,6 +53,9 @@ fn level(root: &Yaml, file: &Path, r: &mut Report) -> Option<Level> {
         return None;
     }
     let m = Map::new(root, "", LEVEL_KEYS, r)?;
+    let kind = m
+        .get("kind")
+        .map_or(Some(Kind::Incident), |y| kind_of(y, r));
     let id = m.require("id", r, "add `id: NAME`, the file's name without .yaml");
     let id = id.and_then(|y| string(y, "id", r));
     let title = m.require("title", r, "add `title: ...`, one line a pager would show");
@@ -88,9 +92,10 @@ fn level(root: &Yaml, file: &Path, r: &mut Report) -> Option<Level> {
         }
         Some(slo)
     });
+    let dir = file.parent().unwrap_or(Path::new(""));
     let client = m
         .get("client")
-        .map_or(Some(ClientSettings::default()), |y| client(y, r));
+        .map_or(Some(ClientSettings::default()), |y| client(y, dir, r));
     let briefing = m.require(
         "briefing",
         r,
@@ -127,7 +132,7 @@ fn level(root: &Yaml, file: &Path, r: &mut Report) -> Option<Level> {
         "add `solution:`, the commands that fix the level",
     );
     let solution =
-        solution.and_then(|y| list(y, "solution", r, |y, p, r| step(y, p, r, SOLUTION_KEYS)));
+        solution.and_then(|y| list(y, "solution", r, |y, p, r| solution_step(y, p, dir, r)));
     if let Some(empty) = solution.as_ref().filter(|s| s.value.is_empty()) {
         r.error(
             Some(empty.pos),
@@ -137,9 +142,10 @@ fn level(root: &Yaml, file: &Path, r: &mut Report) -> Option<Level> {
         );
     }
     let lab = lab?;
-    let lab_path = file.parent().unwrap_or(Path::new("")).join(&lab.value);
+    let lab_path = dir.join(&lab.value);
     Some(Level {
         source: file.to_path_buf(),
+        kind: kind?,
         id: id?,
         title: title?.value,
         difficulty: difficulty?,
@@ -181,7 +187,63 @@ fn difficulty_of(y: &Yaml, r: &mut Report) -> Option<Difficulty> {
     d
 }
 
-fn client(y: &Yaml, r: &mut Report) -> Option<ClientSettings> {
+fn kind_of(y: &Yaml, r: &mut Report) -> Option<Kind> {
+    let s = string(y, "kind", r)?;
+    let kinds = [Kind::Incident, Kind::Exercise];
+    let k = kinds.into_iter().find(|k| k.name() == s.value);
+    if k.is_none() {
+        let hint = did_you_mean(&s.value, kinds.map(Kind::name)).map_or_else(
+            || "use incident (something is broken) or exercise (a change to make)".to_string(),
+            |d| format!("{d} Use incident or exercise"),
+        );
+        r.error(
+            Some(s.pos),
+            "kind",
+            format!("unknown kind `{}`", s.value),
+            hint,
+        );
+    }
+    k
+}
+
+/// A solution step: commands on a node, or `up` with another lab file (and `restart`).
+fn solution_step(y: &Yaml, path: &str, dir: &Path, r: &mut Report) -> Option<SolutionStep> {
+    let m = Map::new(y, path, SOLUTION_KEYS, r)?;
+    let Some(up) = m.get("up") else {
+        if let Some(restart) = m.get("restart") {
+            r.error(
+                Some(restart.pos),
+                &join(path, "restart"),
+                "`restart` goes with `up`",
+                "write `{up: FILE.yaml, restart: [NODE]}`, or remove `restart`",
+            );
+            return None;
+        }
+        return step(y, path, r, SOLUTION_KEYS).map(SolutionStep::Node);
+    };
+    for key in ["node", "run"] {
+        if let Some(v) = m.get(key) {
+            r.error(
+                Some(v.pos),
+                &join(path, key),
+                format!("a step has either `up` or `node` and `run`, not `{key}` with `up`"),
+                "split it into two steps",
+            );
+            return None;
+        }
+    }
+    let file = string(up, &join(path, "up"), r)?;
+    let restart = m.get("restart").map_or(Some(Vec::new()), |y| {
+        list(y, &join(path, "restart"), r, string).map(|l| l.value)
+    })?;
+    Some(SolutionStep::Up {
+        path: dir.join(&file.value),
+        file,
+        restart,
+    })
+}
+
+fn client(y: &Yaml, dir: &Path, r: &mut Report) -> Option<ClientSettings> {
     let m = Map::new(y, "client", CLIENT_KEYS, r)?;
     let d = ClientSettings::default();
     let rate_hint = "requests per second, above 0 and at most 1000, e.g. `rate: 10`";
@@ -216,10 +278,44 @@ fn client(y: &Yaml, r: &mut Report) -> Option<ClientSettings> {
         }
         Some(p)
     });
+    let streams = m.get("streams").map(|y| {
+        let s = string(y, "client.streams", r)?;
+        if let Some(other) = ["rate", "path", "write_ratio"]
+            .into_iter()
+            .find(|k| m.get(k).is_some())
+        {
+            r.error(
+                Some(s.pos),
+                "client.streams",
+                format!("`streams` replaces `{other}`"),
+                "give each stream its rate, path and method in the streams file",
+            );
+            return None;
+        }
+        Some(At {
+            value: dir.join(&s.value),
+            pos: s.pos,
+        })
+    });
+    let ramp = m.get("ramp").map(|y| {
+        let s = string(y, "client.ramp", r)?;
+        if m.get("rate").is_some() {
+            r.error(
+                Some(s.pos),
+                "client.ramp",
+                "`ramp` replaces `rate`",
+                "remove `rate`; the ramp's stages give the rates, e.g. `ramp: \"5:60,10:60\"`",
+            );
+            return None;
+        }
+        Some(s)
+    });
     Some(ClientSettings {
         rate: rate.map_or(Some(d.rate), |v| v.map(|v| v.value))?,
         write_ratio: ratio.map_or(Some(d.write_ratio), |v| v.map(|v| v.value))?,
         path: path.map_or(Some(None), |p| p.map(|p| Some(p.value)))?,
+        streams: streams.map_or(Some(None), |v| v.map(Some))?,
+        ramp: ramp.map_or(Some(None), |v| v.map(Some))?,
     })
 }
 

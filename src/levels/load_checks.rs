@@ -1,7 +1,9 @@
 //! The checking parts of a level file: objectives, guards, their checks and expectations, and
 //! hints. Parsed like the rest of `load`, every problem at its own line and column.
 
-use super::level::{Check, Expect, Guard, Hint, Mitigate, Objective, StateCheck};
+use super::level::{
+    Check, ClientBudget, Expect, Guard, Hint, LedgerCheck, Mitigate, Objective, StateCheck,
+};
 use super::load::{boolean, number, text, within};
 use crate::spec::At;
 use crate::spec::load::{Map, join, string, uint};
@@ -10,7 +12,14 @@ use crate::spec::yaml::Yaml;
 
 const OBJECTIVE_KEYS: &[&str] = &["id", "description", "check", "persistence"];
 const GUARD_KEYS: &[&str] = &["id", "description", "check"];
-const CHECK_KEYS: &[&str] = &["mitigate", "state"];
+const CHECK_KEYS: &[&str] = &["mitigate", "state", "client", "ledger"];
+const CLIENT_KEYS: &[&str] = &[
+    "stream",
+    "max_failed",
+    "max_failed_percent",
+    "max_bad_seconds",
+];
+const LEDGER_KEYS: &[&str] = &["max_lost", "node"];
 const MITIGATE_KEYS: &[&str] = &["success_percent", "seconds", "p99_ms"];
 const STATE_KEYS: &[&str] = &["node", "command", "expect"];
 const EXPECT_KEYS: &[&str] = &[
@@ -20,6 +29,7 @@ const EXPECT_KEYS: &[&str] = &[
     "stdout_is",
     "at_least_baseline",
     "same_as_baseline",
+    "differs_from_baseline",
     "clock_within_s",
 ];
 const HINT_KEYS: &[&str] = &["text", "cost"];
@@ -68,28 +78,91 @@ fn identity_and_check(m: &Map, path: &str, r: &mut Report) -> Identity {
 
 fn check(y: &Yaml, path: &str, r: &mut Report) -> Option<Check> {
     let m = Map::new(y, path, CHECK_KEYS, r)?;
-    match (m.get("mitigate"), m.get("state")) {
-        (Some(_), Some(s)) => {
-            r.error(
-                Some(s.pos),
-                &join(path, "state"),
-                "a check has either `mitigate` or `state`, not both",
-                "split it into two objectives",
-            );
-            None
-        }
-        (None, None) => {
+    let given: Vec<&str> = CHECK_KEYS
+        .iter()
+        .copied()
+        .filter(|k| m.get(k).is_some())
+        .collect();
+    match given.as_slice() {
+        [] => {
             r.error(
                 Some(y.pos),
                 path,
-                "a check needs `mitigate` or `state`",
+                "a check needs `mitigate`, `state`, `client` or `ledger`",
                 "e.g. `mitigate: {success_percent: 99, seconds: 30}`",
             );
             None
         }
-        (Some(y), None) => mitigate(y, &join(path, "mitigate"), r).map(Check::Mitigate),
-        (None, Some(y)) => state(y, &join(path, "state"), r).map(Check::State),
+        [one] => {
+            let (y, p) = (m.get(one)?, join(path, one));
+            match *one {
+                "mitigate" => mitigate(y, &p, r).map(Check::Mitigate),
+                "state" => state(y, &p, r).map(Check::State),
+                "client" => client_budget(y, &p, r).map(Check::Client),
+                _ => ledger(y, &p, r).map(Check::Ledger),
+            }
+        }
+        [first, second, ..] => {
+            let at = m.get(second).map(|y| y.pos);
+            r.error(
+                at,
+                &join(path, second),
+                format!("a check has one of `{first}` and `{second}`, not both"),
+                "split it into two objectives",
+            );
+            None
+        }
     }
+}
+
+fn client_budget(y: &Yaml, path: &str, r: &mut Report) -> Option<ClientBudget> {
+    let m = Map::new(y, path, CLIENT_KEYS, r)?;
+    let stream = m.get("stream").map(|y| string(y, &join(path, "stream"), r));
+    let count = |key: &str, r: &mut Report| {
+        m.get(key)
+            .map(|y| uint::<u64>(y, &join(path, key), r, "a count, e.g. `0`").map(|v| v.value))
+    };
+    let max_failed = count("max_failed", r);
+    let max_bad_seconds = count("max_bad_seconds", r);
+    let pct_path = join(path, "max_failed_percent");
+    let pct_hint = "a percentage from 0 to 100, e.g. `max_failed_percent: 1`";
+    let max_failed_percent = m.get("max_failed_percent").map(|y| {
+        number(y, &pct_path, r, pct_hint)
+            .and_then(|v| within(v, &pct_path, 0.0..=100.0, r, pct_hint))
+            .map(|v| v.value)
+    });
+    if max_failed.is_none() && max_failed_percent.is_none() && max_bad_seconds.is_none() {
+        r.error(
+            Some(y.pos),
+            path,
+            "a client check needs a budget",
+            "give `max_failed: 0`, `max_failed_percent: 1` or `max_bad_seconds: 60`",
+        );
+        return None;
+    }
+    Some(ClientBudget {
+        pos: y.pos,
+        stream: stream.map_or(Some(None), |s| s.map(Some))?,
+        max_failed: max_failed.map_or(Some(None), |v| v.map(Some))?,
+        max_failed_percent: max_failed_percent.map_or(Some(None), |v| v.map(Some))?,
+        max_bad_seconds: max_bad_seconds.map_or(Some(None), |v| v.map(Some))?,
+    })
+}
+
+fn ledger(y: &Yaml, path: &str, r: &mut Report) -> Option<LedgerCheck> {
+    let m = Map::new(y, path, LEDGER_KEYS, r)?;
+    let lost = m.require(
+        "max_lost",
+        r,
+        "add `max_lost: 0`, the acknowledged writes that may be missing",
+    );
+    let lost = lost.and_then(|y| uint::<u64>(y, &join(path, "max_lost"), r, "a count, e.g. `0`"));
+    let node = m.get("node").map(|y| string(y, &join(path, "node"), r));
+    Some(LedgerCheck {
+        pos: y.pos,
+        max_lost: lost?.value,
+        node: node.map_or(Some(None), |n| n.map(Some))?,
+    })
 }
 
 fn mitigate(y: &Yaml, path: &str, r: &mut Report) -> Option<Mitigate> {
@@ -176,10 +249,10 @@ fn expect_of(y: &Yaml, path: &str, r: &mut Report) -> Option<Vec<Expect>> {
                     );
                     return None;
                 }
-                Some(if baseline == "at_least_baseline" {
-                    Expect::AtLeastBaseline
-                } else {
-                    Expect::SameAsBaseline
+                Some(match baseline {
+                    "at_least_baseline" => Expect::AtLeastBaseline,
+                    "differs_from_baseline" => Expect::DiffersFromBaseline,
+                    _ => Expect::SameAsBaseline,
                 })
             }),
         };

@@ -1,4 +1,6 @@
-use super::level::{Check, ClientSettings, Difficulty, Expect, FaultSpec, Mitigate, StateCheck};
+use super::level::{
+    Check, ClientSettings, Difficulty, Expect, FaultSpec, Mitigate, SolutionStep, StateCheck,
+};
 use super::testutil::{FILE, LEVEL, edit, problems, valid};
 use crate::spec::{At, Pos};
 use std::path::PathBuf;
@@ -65,9 +67,12 @@ fn parses_every_field_with_its_position() {
     assert!(rows.needs_baseline());
     assert_eq!(level.hints[0].cost, 10);
     assert_eq!(level.debrief, "The disk was full.");
-    assert_eq!(level.solution[0].node, at("app1".into(), 29, 12));
-    assert_eq!(level.solution[0].run, "rm -f /var/backups/todo-uploads.tar");
-    assert_eq!(level.solution[0].revert, None);
+    let SolutionStep::Node(step) = &level.solution[0] else {
+        panic!("a step on a node")
+    };
+    assert_eq!(step.node, at("app1".into(), 29, 12));
+    assert_eq!(step.run, "rm -f /var/backups/todo-uploads.tar");
+    assert_eq!(step.revert, None);
 }
 
 #[test]
@@ -93,7 +98,9 @@ fn optional_sections_scripted_faults_and_every_expectation() {
         ClientSettings {
             rate: 5.0,
             write_ratio: 0.5,
-            path: Some("/todos?since=today".into())
+            path: Some("/todos?since=today".into()),
+            streams: None,
+            ramp: None,
         }
     );
     assert_eq!(level.setup[0].revert.as_deref(), Some("unseed"));
@@ -218,8 +225,8 @@ fn checks_need_one_kind_and_something_to_expect() {
     assert_eq!(
         problems(&text),
         [
-            "labs/levels/t.yaml:14:75: objectives[0].check.state: a check has either `mitigate` or `state`, not both\n  hint: split it into two objectives",
-            "labs/levels/t.yaml:18:48: objectives[1].check.state.expect: `expect` has nothing to check\n  hint: give one or more of: exit, stdout_contains, stdout_lacks, stdout_is, at_least_baseline, same_as_baseline, clock_within_s",
+            "labs/levels/t.yaml:14:75: objectives[0].check.state: a check has one of `mitigate` and `state`, not both\n  hint: split it into two objectives",
+            "labs/levels/t.yaml:18:48: objectives[1].check.state.expect: `expect` has nothing to check\n  hint: give one or more of: exit, stdout_contains, stdout_lacks, stdout_is, at_least_baseline, same_as_baseline, differs_from_baseline, clock_within_s",
             "labs/levels/t.yaml:24:68: guards[0].check.state.expect.same_as_baseline: `same_as_baseline: false` checks nothing\n  hint: write `same_as_baseline: true`, or remove it",
         ]
     );
@@ -241,7 +248,7 @@ fn checks_need_one_kind_and_something_to_expect() {
             "check: {}"
         )),
         [
-            "labs/levels/t.yaml:14:12: objectives[0].check: a check needs `mitigate` or `state`\n  hint: e.g. `mitigate: {success_percent: 99, seconds: 30}`"
+            "labs/levels/t.yaml:14:12: objectives[0].check: a check needs `mitigate`, `state`, `client` or `ledger`\n  hint: e.g. `mitigate: {success_percent: 99, seconds: 30}`"
         ]
     );
 }

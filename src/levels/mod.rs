@@ -13,6 +13,7 @@
 //!   process because it must outlive the command.
 
 mod baseline;
+mod change_report;
 mod client_proc;
 pub(crate) mod client_report;
 mod commands;
@@ -21,6 +22,7 @@ mod evaluate;
 mod finish;
 mod health;
 mod incident;
+mod ledger_check;
 mod level;
 mod load;
 mod load_checks;
@@ -30,6 +32,8 @@ mod play_state;
 mod score;
 mod validate;
 
+#[cfg(test)]
+mod exercise_tests;
 #[cfg(test)]
 mod load_tests;
 #[cfg(test)]
@@ -43,7 +47,7 @@ pub(crate) use commands::{check, hint, report, score};
 pub(crate) use error::LevelError;
 pub(crate) use finish::{give_up, reset};
 pub(crate) use level::Level;
-pub(crate) use play::{PlayOptions, play};
+pub(crate) use play::{PlayOptions, list, play};
 
 pub(crate) use validate::{LabLoader, LabView};
 
@@ -59,10 +63,22 @@ pub(crate) fn levels_dir() -> PathBuf {
     }
 }
 
+/// Where `play ID` looks for exercises: `FIREDRILL_EXERCISES`, else `labs/exercises` here.
+pub(crate) fn exercises_dir() -> PathBuf {
+    match std::env::var_os("FIREDRILL_EXERCISES") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from("labs/exercises"),
+    }
+}
+
 /// Whether `validate` should treat `path`, whose content is `text`, as a level file: it lives
 /// in a `levels` directory, or its top level has keys only a level has.
 pub(crate) fn is_level(path: &Path, text: &str) -> bool {
-    path.components().any(|c| c.as_os_str() == "levels")
+    if is_companion(path) {
+        return false;
+    }
+    path.components()
+        .any(|c| c.as_os_str() == "levels" || c.as_os_str() == "exercises")
         || text.lines().any(|l| {
             ["briefing:", "objectives:", "debrief:"]
                 .iter()
@@ -136,7 +152,15 @@ pub(crate) fn summary(level: &Level) -> String {
     )
 }
 
-/// Every level file in `dir`, sorted by name.
+/// A file that goes with a level rather than being one: a lab file its solution brings up
+/// (`NAME.lab.yaml`) or its client's streams (`NAME.streams.yaml`).
+pub(crate) fn is_companion(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".lab.yaml") || n.ends_with(".streams.yaml"))
+}
+
+/// Every level file in `dir` (not its companions), sorted by name.
 pub(crate) fn level_files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|entries| {
@@ -144,6 +168,7 @@ pub(crate) fn level_files(dir: &Path) -> Vec<PathBuf> {
                 .flatten()
                 .map(|e| e.path())
                 .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+                .filter(|p| !is_companion(p))
                 .collect()
         })
         .unwrap_or_default();

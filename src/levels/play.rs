@@ -3,7 +3,7 @@
 use super::client_report::{ClientReport, percent};
 use super::evaluate::capture_baselines;
 use super::finish::{run_step, undo};
-use super::level::{FaultSpec, Level};
+use super::level::{FaultSpec, Kind, Level};
 use super::nodes::SshNodes;
 use super::play_state::{AppliedFault, Play};
 use super::{LevelError, client_proc, health};
@@ -25,30 +25,34 @@ pub(crate) struct PlayOptions {
     pub timeout: Duration,
 }
 
-/// The level file `play` was asked for: a path, an id in the levels directory, or a random one.
+/// The level file `play` was asked for: a path, an id in the levels or exercises directory, or
+/// a random incident.
 fn resolve(opts: &PlayOptions) -> Result<PathBuf, LevelError> {
     let dir = super::levels_dir();
     let files = super::level_files(&dir);
+    let exercises = super::level_files(&super::exercises_dir());
     let ids = || -> Vec<String> {
         files
             .iter()
+            .chain(exercises.iter())
             .filter_map(|f| f.file_stem().map(|s| s.to_string_lossy().into_owned()))
             .collect()
     };
     match &opts.level {
         Some(name) if Path::new(name).is_file() => Ok(PathBuf::from(name)),
         Some(name) => {
-            let file = dir.join(format!("{name}.yaml"));
-            if file.is_file() {
-                Ok(file)
-            } else if files.is_empty() {
-                Err(LevelError::NoLevels(dir))
-            } else {
-                Err(LevelError::NotFound {
+            let file = format!("{name}.yaml");
+            let found = [dir.join(&file), super::exercises_dir().join(&file)]
+                .into_iter()
+                .find(|f| f.is_file());
+            match found {
+                Some(f) => Ok(f),
+                None if files.is_empty() && exercises.is_empty() => Err(LevelError::NoLevels(dir)),
+                None => Err(LevelError::NotFound {
                     name: name.clone(),
                     dir: dir.clone(),
                     known: ids(),
-                })
+                }),
             }
         }
         None if files.is_empty() => Err(LevelError::NoLevels(dir)),
@@ -57,6 +61,47 @@ fn resolve(opts: &PlayOptions) -> Result<PathBuf, LevelError> {
             Ok(files[pick].clone())
         }
     }
+}
+
+/// `play --list`: every incident and exercise, with its difficulty and minutes. Files that do
+/// not validate are listed with their first problem, so a broken one is not silently missing.
+pub(crate) fn list() -> Result<(), LevelError> {
+    let mut rows = Vec::new();
+    for dir in [super::levels_dir(), super::exercises_dir()] {
+        for f in super::level_files(&dir) {
+            let id = f
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match super::check_file(&f, &HostFacts::default()) {
+                Ok(c) => rows.push(format!(
+                    "{:<28} {:<9} {:<7} {:>4}  {}",
+                    id,
+                    c.level.kind.name(),
+                    c.level.difficulty.name(),
+                    c.level.minutes,
+                    c.level.title
+                )),
+                Err(p) => rows.push(format!(
+                    "{:<28} invalid: {}",
+                    id,
+                    p.0.first().map(ToString::to_string).unwrap_or_default()
+                )),
+            }
+        }
+    }
+    if rows.is_empty() {
+        return Err(LevelError::NoLevels(super::levels_dir()));
+    }
+    println!(
+        "{:<28} {:<9} {:<7} {:>4}  TITLE",
+        "ID", "KIND", "LEVEL", "MIN"
+    );
+    for r in rows {
+        println!("{r}");
+    }
+    println!("\n`firedrill play ID` starts one; `firedrill play --random` an incident at random");
+    Ok(())
 }
 
 /// The level of a play, read again from its file. Its lab is checked against itself only: the
@@ -166,7 +211,7 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
             EventKind::Other("level-started".into()),
             None,
             // The title, not the id: ids name the cause, and `play --random` keeps it secret.
-            format!("incident started: {}", level.title),
+            format!("{} started: {}", level.kind.name(), level.title),
         ),
     );
     print!("{}", briefing(&level, &play));
@@ -355,7 +400,12 @@ pub(crate) fn briefing(level: &Level, play: &Play) -> String {
     for o in &level.objectives {
         out += &format!("  - {}\n", o.description.value);
     }
-    out += "\nThe incident clock is running. The mock client's live view: ";
+    out += match level.kind {
+        Kind::Incident => "\nThe incident clock is running. The mock client's live view: ",
+        Kind::Exercise => {
+            "\nThe change window is open; customers are using the service. The mock client's live view: "
+        }
+    };
     if let Some(c) = &play.client {
         out += &format!("tail -f {}\n", c.log.display());
     } else {

@@ -60,6 +60,9 @@ pub(crate) struct ClientProc {
     pub pid: u32,
     pub report: PathBuf,
     pub log: PathBuf,
+    /// Every write the client saw acknowledged (plays from before ledgers have none).
+    #[serde(default)]
+    pub ledger: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -77,6 +80,9 @@ pub(crate) struct CheckRecord {
     pub met: usize,
     pub objectives: usize,
     pub guards_ok: bool,
+    /// What the ledger checks said ("0 of 412 acknowledged writes lost (at most 0)").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ledger: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,6 +226,7 @@ mod tests {
                 pid: 42,
                 report: "r.jsonl".into(),
                 log: "c.log".into(),
+                ledger: None,
             }),
             setup_done: 0,
             faults: vec![AppliedFault {

@@ -32,9 +32,11 @@ nodes:
 /// The lab files the test levels can name, by the path the level resolves: three-tier, and
 /// `../etc.yaml` with `ETC_LAB`.
 fn lab_file(path: &Path) -> Result<(LabView, Vec<Problem>), Problems> {
+    let grown = format!("{THREE_TIER}{APP3}");
     let text = match path.to_str() {
         Some("labs/levels/../three-tier.yaml") => THREE_TIER,
         Some("labs/levels/../etc.yaml") => ETC_LAB,
+        Some("labs/levels/grow.lab.yaml") => &grown,
         _ => {
             return Err(Problems(vec![Problem {
                 severity: crate::spec::Severity::Error,
@@ -50,6 +52,45 @@ fn lab_file(path: &Path) -> Result<(LabView, Vec<Problem>), Problems> {
     let (lab, warnings) = crate::spec::check_text(path, text, &host(), false)?;
     Ok((LabView::of(&lab), warnings))
 }
+
+/// What `labs/levels/grow.lab.yaml` adds to three-tier: an exercise's solution brings it up.
+const APP3: &str =
+    "  - name: app3\n    roles: [app]\n    memory: 384\n    app:\n      database: db\n";
+
+/// A valid exercise: the customers' guards, a node the solution adds, a baseline that must
+/// change. Line numbers matter to the tests.
+pub(super) const EXERCISE: &str = "\
+kind: exercise
+id: t
+title: Grow the pool
+difficulty: medium
+minutes: 30
+lab: ../three-tier.yaml
+client: {rate: 5, write_ratio: 0.2}
+briefing: Marketing expects twice the traffic on Monday; add an app server.
+objectives:
+  - id: grown
+    description: Three app servers take requests
+    check:
+      state: {node: app3, command: systemctl is-active todo, expect: {stdout_is: active}}
+  - id: rebooted
+    description: app1 runs the new kernel
+    check:
+      state: {node: app1, command: cat /proc/sys/kernel/random/boot_id, expect: {differs_from_baseline: true}}
+guards:
+  - id: customers
+    description: No customer saw an error
+    check: {client: {max_failed: 0}}
+  - id: writes
+    description: No acknowledged write is lost
+    check: {ledger: {max_lost: 0, node: db}}
+hints:
+  - {text: Edit a copy of the lab file, cost: 10}
+debrief: Add capacity before you need it.
+solution:
+  - {up: grow.lab.yaml, restart: [app1]}
+  - {node: app1, run: reboot}
+";
 
 /// The path every test level is reported under; its id must be `t`.
 pub(super) const FILE: &str = "labs/levels/t.yaml";

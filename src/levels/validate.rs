@@ -15,6 +15,8 @@ use std::path::Path;
 #[path = "validate_faults.rs"]
 mod faults;
 use faults::check_faults;
+#[path = "validate_exercise.rs"]
+mod exercise;
 
 /// What validation and play need from the level's lab: its name and each node's roles.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,10 +91,17 @@ pub(super) fn validate(level: &Level, lab_loader: &LabLoader<'_>) -> Validation 
             (None, problems)
         }
     };
+    exercise::check_kind(level, &mut r);
+    let later = exercise::solution_labs(level, lab.as_ref(), lab_loader, &mut r);
     if let Some(lab) = &lab {
-        check_nodes(level, lab, &mut r);
+        let labs: Vec<&LabView> = std::iter::once(lab).chain(later.iter()).collect();
+        check_nodes(level, &labs, &mut r);
+        exercise::check_ledger_nodes(level, &labs, &mut r);
     }
-    check_faults(level, lab.as_ref(), &mut r);
+    exercise::check_client(level, &mut r);
+    if level.kind == super::level::Kind::Incident {
+        check_faults(level, lab.as_ref(), &mut r);
+    }
     check_objectives(level, &mut r);
     check_secrecy(level, &mut r);
     if level.hints.is_empty() {
@@ -140,8 +149,10 @@ fn check_id(level: &Level, r: &mut Report) {
     }
 }
 
-/// Every node the level names must be in the lab.
-fn check_nodes(level: &Level, lab: &LabView, r: &mut Report) {
+/// Every node the level names must be in the lab, or in a lab file the solution brings up (a
+/// node the exercise adds).
+fn check_nodes(level: &Level, labs: &[&LabView], r: &mut Report) {
+    let lab = labs[0];
     let mut named: Vec<(String, &At<String>)> = Vec::new();
     for (i, s) in level.setup.iter().enumerate() {
         named.push((format!("setup[{i}].node"), &s.node));
@@ -160,9 +171,19 @@ fn check_nodes(level: &Level, lab: &LabView, r: &mut Report) {
         }
     }
     for (i, s) in level.solution.iter().enumerate() {
-        named.push((format!("solution[{i}].node"), &s.node));
+        if let super::level::SolutionStep::Node(s) = s {
+            named.push((format!("solution[{i}].node"), &s.node));
+        }
     }
-    let names: Vec<&str> = lab.nodes.iter().map(|(n, _)| n.as_str()).collect();
+    let mut names: Vec<&str> = Vec::new();
+    for n in labs
+        .iter()
+        .flat_map(|l| l.nodes.iter().map(|(n, _)| n.as_str()))
+    {
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
     for (path, node) in named {
         if names.contains(&node.value.as_str()) {
             continue;
@@ -234,6 +255,8 @@ fn check_objectives(level: &Level, r: &mut Report) {
                 "use `state:`; the service being up is an objective",
             ),
             Check::State(s) => clock_alone(s, &format!("guards[{i}].check.state"), r),
+            // The customers' guards: what the client saw, and the writes it was promised.
+            Check::Client(_) | Check::Ledger(_) => {}
         }
     }
 }

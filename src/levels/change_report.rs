@@ -1,0 +1,275 @@
+//! The Markdown change report `firedrill report` writes for an exercise: the ticket, a timeline
+//! of the change against what the customers saw (the mock client's success and latency in
+//! buckets of a few seconds, with the lab's events, hints and checks in the bucket they fell
+//! in), each stream's totals, the write ledger's verdict, the score, the debrief, and the
+//! sections of a change review for the learner. Pure, like the incident report.
+
+use super::client_report::{Second, percent};
+use super::incident::Input;
+use super::score::{Outcome, duration, explain};
+use chrono::{DateTime, Duration, Utc};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// At most this many rows of client buckets: the bucket grows with the play.
+const MAX_ROWS: i64 = 90;
+
+fn hms(t: DateTime<Utc>) -> String {
+    t.format("%H:%M:%S").to_string()
+}
+
+/// Seconds per bucket: 10, or a multiple of 10 that keeps the table under `MAX_ROWS` rows.
+fn bucket_seconds(span: Duration) -> i64 {
+    let per = (span.num_seconds() + MAX_ROWS - 1) / MAX_ROWS;
+    ((per + 9) / 10 * 10).max(10)
+}
+
+/// What happened at a time, besides the client: the play's own steps and the lab's events.
+fn happenings(i: &Input, end: DateTime<Utc>) -> Vec<(DateTime<Utc>, String)> {
+    let play = i.play;
+    let clock = play.started_at.unwrap_or(play.prepared_at);
+    let mut rows = vec![(clock, "change window opens (ticket delivered)".to_string())];
+    let own = |kind: &str| matches!(kind, "level-started");
+    for e in i
+        .report
+        .events
+        .iter()
+        .filter(|e| e.ts >= clock && e.ts <= end && !own(e.kind.as_str()))
+    {
+        let node = e
+            .node
+            .as_deref()
+            .map_or(String::new(), |n| format!(" ({n})"));
+        rows.push((e.ts, format!("{}{node}: {}", e.kind, e.message)));
+    }
+    for (n, at) in play.hints.iter().enumerate() {
+        rows.push((*at, format!("hint {} taken", n + 1)));
+    }
+    for c in &play.checks {
+        rows.push((
+            c.at,
+            format!(
+                "check: {} of {} objectives met{}",
+                c.met,
+                c.objectives,
+                if c.guards_ok { "" } else { ", a guard broken" }
+            ),
+        ));
+    }
+    if let Some(e) = &play.end {
+        let what = match e.outcome {
+            Outcome::Solved => "done: every objective met, every guard held",
+            Outcome::GaveUp => "the learner gave up",
+            Outcome::Reset => "the exercise was reset",
+        };
+        rows.push((e.at, what.to_string()));
+    }
+    rows.sort_by_key(|(t, _)| *t);
+    rows
+}
+
+/// One bucket of the client's seconds, all streams together, and the streams that failed.
+#[derive(Default)]
+struct Bucket {
+    results: u64,
+    bad: u64,
+    p99: f64,
+    failing: BTreeMap<String, u64>,
+}
+
+fn add(b: &mut Bucket, s: &Second) {
+    b.results += s.results();
+    b.bad += s.bad();
+    b.p99 = b.p99.max(s.p99_ms.unwrap_or(0.0));
+    if s.bad() > 0 {
+        *b.failing.entry(s.stream.clone()).or_default() += s.bad();
+    }
+}
+
+fn timeline(out: &mut String, i: &Input, from: DateTime<Utc>, end: DateTime<Utc>) {
+    let step = bucket_seconds(end - from);
+    let _ = writeln!(
+        out,
+        "\n## Timeline (UTC): the change against what customers saw\n\n\
+         Each row is {step} s of the mock client (every stream together): requests answered,\n\
+         failed, the success rate and the slowest second's p99; then what happened in it.\n\n\
+         | Time | Requests | Failed | Success | p99 | What happened |\n|---|---:|---:|---:|---:|---|"
+    );
+    let mut buckets: BTreeMap<i64, Bucket> = BTreeMap::new();
+    for s in i.report.between(from, end) {
+        add(
+            buckets
+                .entry((s.ts - from).num_seconds() / step)
+                .or_default(),
+            s,
+        );
+    }
+    let mut events: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for (t, what) in happenings(i, end) {
+        let k = ((t - from).num_seconds() / step).max(0);
+        events.entry(k).or_default().push(what);
+    }
+    let last = buckets
+        .keys()
+        .chain(events.keys())
+        .max()
+        .copied()
+        .unwrap_or(0);
+    for k in 0..=last {
+        let b = buckets.remove(&k).unwrap_or_default();
+        let mut what = events.remove(&k).unwrap_or_default();
+        if !b.failing.is_empty() && b.failing.len() < 2 && b.failing.contains_key("default") {
+            // One stream: the Failed column says it all.
+        } else if !b.failing.is_empty() {
+            let per: Vec<String> = b.failing.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            what.push(format!("failed by stream: {}", per.join(", ")));
+        }
+        if b.results == 0 && what.is_empty() {
+            continue;
+        }
+        let success = if b.results == 0 {
+            "-".to_string()
+        } else {
+            percent((b.results - b.bad) as f64 * 100.0 / b.results as f64)
+        };
+        let mark = if b.bad > 0 { " **!**" } else { "" };
+        let p99 = if b.results == 0 {
+            "-".to_string()
+        } else {
+            format!("{:.0} ms", b.p99)
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {}{mark} | {success} | {p99} | {} |",
+            hms(from + Duration::seconds(k * step)),
+            b.results,
+            b.bad,
+            what.join("; ")
+        );
+    }
+}
+
+/// Totals per stream over the change window.
+fn customers(out: &mut String, i: &Input, from: DateTime<Utc>, end: DateTime<Utc>) {
+    let _ = writeln!(
+        out,
+        "\n## What the customers saw\n\n| Stream | Requests | Failed | Success | Seconds with failures | Worst p99 |\n|---|---:|---:|---:|---:|---:|"
+    );
+    let mut streams: BTreeMap<&str, Vec<&Second>> = BTreeMap::new();
+    for s in i.report.between(from, end) {
+        streams.entry(s.stream.as_str()).or_default().push(s);
+    }
+    if streams.is_empty() {
+        let _ = writeln!(out, "| - | 0 | 0 | - | 0 | - |");
+    }
+    for (name, seconds) in streams {
+        let results: u64 = seconds.iter().map(|s| s.results()).sum();
+        let bad: u64 = seconds.iter().map(|s| s.bad()).sum();
+        let bad_seconds = seconds.iter().filter(|s| s.bad() > 0).count();
+        let p99 = seconds
+            .iter()
+            .filter_map(|s| s.p99_ms)
+            .fold(0.0_f64, f64::max);
+        let success = if results == 0 {
+            "-".to_string()
+        } else {
+            percent((results - bad) as f64 * 100.0 / results as f64)
+        };
+        let _ = writeln!(
+            out,
+            "| {name} | {results} | {bad} | {success} | {bad_seconds} | {p99:.0} ms |"
+        );
+    }
+    let ledger = i.play.checks.iter().rev().find(|c| !c.ledger.is_empty());
+    match ledger {
+        Some(c) => {
+            for l in &c.ledger {
+                let _ = writeln!(out, "\nWrite ledger (at {}): {l}.", hms(c.at));
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "\nWrite ledger: not checked yet (`firedrill check` runs the ledger checks)."
+            );
+        }
+    }
+}
+
+pub(crate) fn render(i: &Input) -> String {
+    let (level, play) = (i.level, i.play);
+    let end = play.end.as_ref().map_or(i.now, |e| e.at);
+    let clock = play.started_at.unwrap_or(play.prepared_at);
+    let mut out = String::new();
+    let _ = writeln!(out, "# Change report: {}\n", level.title);
+    let status = match &play.end {
+        Some(e) => format!(
+            "{} after {}",
+            e.outcome.name(),
+            duration(u64::try_from((e.at - clock).num_seconds()).unwrap_or(0))
+        ),
+        None => "in progress".to_string(),
+    };
+    let _ = writeln!(out, "| | |\n|---|---|");
+    let _ = writeln!(
+        out,
+        "| Exercise | `{}`: {} ({}, about {} minutes) |",
+        level.id.value, level.title, level.difficulty, level.minutes
+    );
+    let _ = writeln!(out, "| Lab | {} |", play.lab);
+    let _ = writeln!(out, "| Date | {} |", clock.format("%Y-%m-%d"));
+    let _ = writeln!(out, "| Status | {status} |");
+    let _ = writeln!(
+        out,
+        "| Written | {} UTC by `firedrill report` |\n",
+        i.now.format("%Y-%m-%d %H:%M:%S")
+    );
+    let _ = writeln!(out, "## The ticket\n");
+    for line in level.briefing.value.trim_end().lines() {
+        let _ = writeln!(out, "> {line}");
+    }
+    timeline(&mut out, i, clock, end);
+    customers(&mut out, i, clock, end);
+    let score = play.end.as_ref().map_or_else(
+        || play.score(level, i.report, end, Outcome::Solved),
+        |e| e.score.clone(),
+    );
+    let _ = writeln!(
+        out,
+        "\n## Score\n\n- Hints used: {} of {}; checks run: {}.\n\n```\n{}```",
+        play.hints.len(),
+        level.hints.len(),
+        play.checks.len(),
+        explain(&score, play.hints.len(), level.minutes, level.slo)
+    );
+    if play.end.is_some() {
+        let _ = writeln!(out, "\n## Debrief\n\n{}", level.debrief.trim_end());
+    }
+    out.push_str(REVIEW);
+    out
+}
+
+/// A change review's sections, for the learner.
+const REVIEW: &str = "
+## The plan
+
+_The steps you planned, in order, and how you would have rolled each back._
+
+## What happened
+
+_Where the timeline above differs from the plan, and why. Which step did customers feel?_
+
+## What you would do differently
+
+- 
+
+## Follow-ups
+
+| Action | Owner | Due |
+|---|---|---|
+| | | |
+";
+
+#[cfg(test)]
+#[path = "change_report_tests.rs"]
+mod tests;

@@ -1,0 +1,78 @@
+use super::*;
+use crate::levels::client_report::ClientReport;
+use crate::levels::client_report::ReportEvent;
+use crate::levels::play_state::{CheckRecord, End, Play};
+use crate::levels::testutil::{EXERCISE, synthetic_report, t, valid};
+
+fn play() -> Play {
+    Play {
+        level: "t".into(),
+        title: "Grow the pool".into(),
+        difficulty: crate::levels::level::Difficulty::Medium,
+        file: "/exercises/t.yaml".into(),
+        lab: "three-tier".into(),
+        lab_file: "/labs/three-tier.yaml".into(),
+        dir: "/home/play/20240501T140000Z".into(),
+        prepared_at: t(0),
+        baseline_at: None,
+        faults_at: Some(t(30)),
+        started_at: Some(t(30)),
+        client: None,
+        setup_done: 0,
+        faults: vec![],
+        baselines: Default::default(),
+        hints: vec![t(45)],
+        checks: vec![CheckRecord {
+            at: t(148),
+            met: 2,
+            objectives: 2,
+            guards_ok: true,
+            ledger: vec!["0 of 31 acknowledged writes lost (at most 0)".into()],
+        }],
+        used_solution: false,
+        end: None,
+    }
+}
+
+#[test]
+fn a_change_report_puts_the_change_beside_what_customers_saw() {
+    let level = valid(EXERCISE);
+    let mut report = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
+    report.events.push(ReportEvent {
+        ts: t(62),
+        kind: "node-added".into(),
+        node: Some("app3".into()),
+        message: "node app3 joined the lab".into(),
+    });
+    let mut play = play();
+    let score = play.score(&level, &report, t(150), Outcome::Solved);
+    play.end = Some(End {
+        at: t(150),
+        outcome: Outcome::Solved,
+        score,
+    });
+    let text = render(&Input {
+        level: &level,
+        play: &play,
+        report: &report,
+        now: t(200),
+    });
+    // The failures between 30 and 90 s show in their buckets, with the node joining at 62 s.
+    assert!(
+        text.contains("| 14:01:00 | 100 | 10 **!** | 90% | 900 ms | node-added (app3): node app3 joined the lab |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Write ledger (at 14:02:28): 0 of 31 acknowledged writes lost (at most 0)."),
+        "{text}"
+    );
+    crate::golden::assert_golden("levels/change-solved.md", &text);
+}
+
+#[test]
+fn buckets_grow_with_the_play_to_keep_the_table_short() {
+    assert_eq!(bucket_seconds(Duration::seconds(120)), 10);
+    assert_eq!(bucket_seconds(Duration::seconds(900)), 10);
+    assert_eq!(bucket_seconds(Duration::seconds(901)), 20);
+    assert_eq!(bucket_seconds(Duration::seconds(3600)), 40);
+}
