@@ -61,3 +61,54 @@ fn the_required_levels_ship() {
         assert!(ids.contains(&id), "level {id} is missing from {ids:?}");
     }
 }
+
+/// Every exercise in labs/exercises validates without a single problem, is an exercise, and
+/// guards what customers saw and wrote; the twelve of the issue ship.
+#[test]
+fn every_shipped_exercise_validates_and_guards_the_customers() {
+    use super::level::{Check, Kind};
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("labs/exercises");
+    let files = super::level_files(&dir);
+    assert!(!files.is_empty(), "no exercise files in {}", dir.display());
+    for f in &files {
+        let e = match super::check_file(f, &super::testutil::host()) {
+            Ok(c) if c.warnings.is_empty() => c.level,
+            Ok(c) => panic!("{}", crate::spec::Problems(c.warnings)),
+            Err(problems) => panic!("{problems}"),
+        };
+        assert_eq!(e.kind, Kind::Exercise, "{}", f.display());
+        let guards = |want: fn(&Check) -> bool| e.guards.iter().any(|g| want(&g.check));
+        // A step load is meant to go past what the lab carries: its failures are the
+        // measurement, not the customers' budget.
+        assert!(
+            e.client.ramp.is_some() || guards(|c| matches!(c, Check::Client(_))),
+            "{}: no guard on the client's failures",
+            e.id.value
+        );
+        assert!(
+            guards(|c| matches!(c, Check::Ledger(_))),
+            "{}: no guard on acknowledged writes",
+            e.id.value
+        );
+    }
+    let ids: Vec<String> = files
+        .iter()
+        .filter_map(|f| Some(f.file_stem()?.to_string_lossy().into_owned()))
+        .collect();
+    for id in [
+        "os-update-single-server",
+        "app-update-single-server",
+        "drain-app-server",
+        "grow-the-pool",
+        "two-api-versions",
+        "deprecate-old-api",
+        "copy-db-maintenance-window",
+        "move-db-live",
+        "split-a-field",
+        "dns-cutover",
+        "bottleneck",
+        "resize-a-server",
+    ] {
+        assert!(ids.iter().any(|i| i == id), "exercise {id} is missing: {ids:?}");
+    }
+}
