@@ -109,6 +109,9 @@ fn every_shipped_exercise_validates_and_guards_the_customers() {
         "bottleneck",
         "resize-a-server",
     ] {
-        assert!(ids.iter().any(|i| i == id), "exercise {id} is missing: {ids:?}");
+        assert!(
+            ids.iter().any(|i| i == id),
+            "exercise {id} is missing: {ids:?}"
+        );
     }
 }
