@@ -153,6 +153,8 @@ pub(crate) struct Totals {
 pub(crate) struct Mitigation {
     pub met: bool,
     pub detail: String,
+    /// Nothing to judge yet (the client has not reported): not met, and no one's damage.
+    pub unknown: bool,
 }
 
 /// A report whose newest second is older than this means the client is not running.
@@ -166,7 +168,11 @@ pub(crate) fn mitigation(
     since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Mitigation {
-    let not = |detail: String| Mitigation { met: false, detail };
+    let not = |detail: String| Mitigation {
+        met: false,
+        detail,
+        unknown: false,
+    };
     let Some(newest) = report.seconds.last() else {
         return not("the mock client has not reported yet".to_string());
     };
@@ -205,7 +211,11 @@ pub(crate) fn mitigation(
         detail += &format!("; slowest p99 {worst:.0} ms (needs at most {limit:.0} ms)");
         met &= worst <= limit;
     }
-    Mitigation { met, detail }
+    Mitigation {
+        met,
+        detail,
+        unknown: false,
+    }
 }
 
 /// Whether what the mock client saw since `since` (one stream, or all) stays within `b`.
@@ -222,6 +232,7 @@ pub(crate) fn budget(report: &ClientReport, b: &ClientBudget, since: DateTime<Ut
         return Mitigation {
             met: false,
             detail: format!("{who} has not reported yet"),
+            unknown: true,
         };
     }
     let bad: u64 = seconds.iter().map(|s| s.bad()).sum();
@@ -252,7 +263,11 @@ pub(crate) fn budget(report: &ClientReport, b: &ClientBudget, since: DateTime<Ut
         met &= bad_seconds.len() as u64 <= max;
         detail += &format!(", {} s with failures (at most {max} s)", bad_seconds.len());
     }
-    Mitigation { met, detail }
+    Mitigation {
+        met,
+        detail,
+        unknown: false,
+    }
 }
 
 /// `99.5%`, `100%`, `97.25%`: at most two decimals, no trailing zeros.

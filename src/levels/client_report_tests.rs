@@ -103,7 +103,8 @@ fn mitigation_over_the_last_seconds() {
         mitigation(&r, &rule(99.0, 30, None), t(30), now),
         Mitigation {
             met: true,
-            detail: "100% of requests succeeded over the last 30 s (needs 99%)".into()
+            detail: "100% of requests succeeded over the last 30 s (needs 99%)".into(),
+            unknown: false,
         }
     );
     // 70 s back reaches into the failing minute: 10 failures in 700 requests.
@@ -111,14 +112,16 @@ fn mitigation_over_the_last_seconds() {
         mitigation(&r, &rule(99.0, 70, None), t(30), now),
         Mitigation {
             met: false,
-            detail: "98.57% of requests succeeded over the last 70 s (needs 99%)".into()
+            detail: "98.57% of requests succeeded over the last 70 s (needs 99%)".into(),
+            unknown: false,
         }
     );
     assert_eq!(
         mitigation(&r, &rule(95.0, 70, Some(500.0)), t(30), now),
         Mitigation {
             met: false,
-            detail: "98.57% of requests succeeded over the last 70 s (needs 95%); slowest p99 900 ms (needs at most 500 ms)".into()
+            detail: "98.57% of requests succeeded over the last 70 s (needs 95%); slowest p99 900 ms (needs at most 500 ms)".into(),
+            unknown: false,
         }
     );
 }
@@ -130,14 +133,16 @@ fn mitigation_needs_a_live_client_and_a_full_window_after_the_start() {
         mitigation(&r, &rule(99.0, 30, None), t(130), t(150)),
         Mitigation {
             met: false,
-            detail: "20 s of traffic observed since the incident started; 30 s are needed".into()
+            detail: "20 s of traffic observed since the incident started; 30 s are needed".into(),
+            unknown: false,
         }
     );
     assert_eq!(
         mitigation(&r, &rule(99.0, 30, None), t(30), t(200)),
         Mitigation {
             met: false,
-            detail: "the mock client stopped reporting 51 s ago; `firedrill reset` and play again to restart it".into()
+            detail: "the mock client stopped reporting 51 s ago; `firedrill reset` and play again to restart it".into(),
+            unknown: false,
         }
     );
     assert_eq!(
@@ -204,7 +209,7 @@ fn a_budget_counts_failures_percent_and_bad_seconds_since_the_start() {
     assert!(v.met, "{}", v.detail);
     // Another stream saw nothing yet: not met, and said so.
     let v = budget(&r, &within_budget(Some("new"), Some(0), None, None), t(0));
-    assert!(!v.met);
+    assert!(!v.met && v.unknown, "nothing to judge yet is not a broken budget");
     assert_eq!(v.detail, "stream new has not reported yet");
     assert!(
         budget(

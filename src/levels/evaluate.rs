@@ -162,7 +162,7 @@ async fn check<N: Nodes>(nodes: &N, c: &Check, key: &str, ctx: &Context<'_>) -> 
         Check::State(s) => run_state(nodes, s, key, ctx).await,
         Check::Client(b) => {
             let v = budget(ctx.report, b, ctx.since);
-            (v.met, Some(v.detail), false)
+            (v.met, Some(v.detail), v.unknown)
         }
         Check::Ledger(l) => super::ledger_check::judge(nodes, l, ctx.ledger, ctx.databases).await,
     }

@@ -439,8 +439,11 @@ pub(crate) fn briefing(level: &Level, play: &Play) -> String {
         out += "not running\n";
     }
     out += "  firedrill check     are the objectives met? (never says why not)\n\
-            \x20 firedrill hint      the next hint; each costs points\n\
-            \x20 firedrill give-up   the debrief; the faults are reverted\n";
+            \x20 firedrill hint      the next hint; each costs points\n";
+    out += match level.kind {
+        Kind::Incident => "  firedrill give-up   the debrief; the faults are reverted\n",
+        Kind::Exercise => "  firedrill give-up   the debrief; the lab's preparation is undone\n",
+    };
     out
 }
 
