@@ -1,11 +1,16 @@
-//! Every level in labs/levels validates without a single problem, and the set the issue asks
-//! for ships: one level per required fault kind, and the named scenarios.
+//! Every level in labs/levels and every exercise in labs/exercises validates without a single
+//! problem, and the set of levels the issue asks for ships: one level per required fault kind,
+//! and the named scenarios.
 
 use super::level::FaultSpec;
 use std::path::PathBuf;
 
 fn shipped() -> Vec<super::Level> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("labs/levels");
+    shipped_in("labs/levels")
+}
+
+fn shipped_in(dir: &str) -> Vec<super::Level> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(dir);
     let files = super::level_files(&dir);
     assert!(!files.is_empty(), "no level files in {}", dir.display());
     files
@@ -28,6 +33,15 @@ fn every_shipped_level_validates() {
             l.id.value,
             l.lab_path.display()
         );
+        assert!(!l.solution.is_empty(), "{}", l.id.value);
+    }
+}
+
+#[test]
+fn every_shipped_exercise_validates_as_an_exercise() {
+    for l in shipped_in("labs/exercises") {
+        assert_eq!(l.kind, super::level::Kind::Exercise, "{}", l.id.value);
+        assert!(l.faults.is_empty(), "{}", l.id.value);
         assert!(!l.solution.is_empty(), "{}", l.id.value);
     }
 }
