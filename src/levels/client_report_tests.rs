@@ -209,7 +209,10 @@ fn a_budget_counts_failures_percent_and_bad_seconds_since_the_start() {
     assert!(v.met, "{}", v.detail);
     // Another stream saw nothing yet: not met, and said so.
     let v = budget(&r, &within_budget(Some("new"), Some(0), None, None), t(0));
-    assert!(!v.met && v.unknown, "nothing to judge yet is not a broken budget");
+    assert!(
+        !v.met && v.unknown,
+        "nothing to judge yet is not a broken budget"
+    );
     assert_eq!(v.detail, "stream new has not reported yet");
     assert!(
         budget(
