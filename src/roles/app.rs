@@ -206,37 +206,49 @@ pub(super) fn files(
     Ok(files)
 }
 
+/// The app's directories (path, owner, group, mode): `DIRS`, then each release's.
+fn dirs() -> Vec<(String, &'static str, &'static str, &'static str)> {
+    let releases = Release::ALL.map(|r| (r.dir(), "root", "root", "755"));
+    DIRS.iter()
+        .map(|(p, u, g, m)| (p.to_string(), *u, *g, *m))
+        .chain(releases)
+        .collect()
+}
+
 /// Creates the `todo` user and the app's directories where they are missing or wrong; prints
 /// one line per change, nothing when all is in place.
 pub(super) fn setup_script() -> String {
-    setup(
-        "useradd --system --user-group --home-dir /var/lib/todo --no-create-home \
-         --shell /usr/sbin/nologin todo; echo 'user todo created'",
-        "install -d -o \"$2\" -g \"$3\" -m \"$4\" \"$1\"; echo \"directory $1 set up\"",
-    )
-}
-
-/// The same checks, changing nothing: one line per change `setup_script` would make.
-pub(super) fn setup_check_script() -> String {
-    setup("echo 'user todo missing'", "echo \"directory $1 differs\"")
-}
-
-fn setup(make_user: &str, make_dir: &str) -> String {
-    let mut script = format!(
+    let mut script = String::from(
         "set -e\n\
-         if ! id -u todo >/dev/null 2>&1; then {make_user}; fi\n\
-         dir() {{ if [ \"$(stat -c '%U:%G %a' \"$1\" 2>/dev/null)\" != \"$2:$3 $4\" ]; then \
-         {make_dir}; fi; }}\n",
+         if ! id -u todo >/dev/null 2>&1; then useradd --system --user-group --home-dir /var/lib/todo \
+         --no-create-home --shell /usr/sbin/nologin todo; echo 'user todo created'; fi\n\
+         dir() { if [ \"$(stat -c '%U:%G %a' \"$1\" 2>/dev/null)\" != \"$2:$3 $4\" ]; then \
+         install -d -o \"$2\" -g \"$3\" -m \"$4\" \"$1\"; echo \"directory $1 set up\"; fi; }\n",
     );
-    let releases = Release::ALL.map(|r| (r.dir(), "root", "root", "755"));
-    let dirs = DIRS
-        .iter()
-        .map(|(p, u, g, m)| (p.to_string(), *u, *g, *m))
-        .chain(releases);
-    for (path, user, group, mode) in dirs {
+    for (path, user, group, mode) in dirs() {
         script.push_str(&format!("dir {} {user} {group} {mode}\n", quote(&path)));
     }
     script
+}
+
+/// What `setup_script` checks, read in one `stat` (it changes nothing); with `setup_in_place`,
+/// what it prints when nothing is to be made.
+pub(super) fn setup_state_script() -> String {
+    let paths: Vec<String> = dirs().iter().map(|(p, ..)| quote(p)).collect();
+    format!(
+        "id -u todo >/dev/null && echo 'user todo'; stat -c '%U:%G %a %n' -- {}",
+        paths.join(" ")
+    )
+}
+
+pub(super) fn setup_in_place() -> Vec<String> {
+    std::iter::once("user todo".to_string())
+        .chain(
+            dirs()
+                .into_iter()
+                .map(|(p, u, g, m)| format!("{u}:{g} {m} {p}")),
+        )
+        .collect()
 }
 
 /// Points `current` at `release` and `app.py` at `current/app.py`, each replaced atomically
@@ -291,7 +303,7 @@ pub(super) fn migrated_script(db: &AppDatabase) -> String {
 pub(super) fn probe(ctx: &NodeContext, secrets: &Secrets) -> Result<Probe, RoleError> {
     let app = ctx.app.as_ref().ok_or_else(|| missing(ctx, "app"))?;
     let mut probe = Probe::new()
-        .prints(setup_check_script(), vec![])
+        .prints(setup_state_script(), setup_in_place())
         .files(&files(ctx, app, secrets)?)
         .prints(
             format!("readlink {CURRENT_PATH}; readlink {APP_PY_PATH}"),

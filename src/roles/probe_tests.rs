@@ -38,7 +38,7 @@ const RUNNING: &str = "enabled\nactive\n";
 /// A configured app1 (v1, migrates its database db), with the parts given replaced.
 fn app1_probe(files: String, migrated: &str, service: &str) -> String {
     answer_of(&[
-        String::new(),
+        app::setup_in_place().join("\n") + "\n",
         files,
         "releases/v1\ncurrent/app.py\n".into(),
         migrated.into(),
@@ -248,15 +248,46 @@ fn the_app_probe_scripts_work_in_a_real_shell() {
          SELECT version FROM todo_migrations ORDER BY applied_at DESC, version DESC LIMIT 1\n"
     );
     assert!(!script.contains("s3cret"));
-    std::fs::remove_dir_all(&dir).expect("cleanup");
 
-    // The setup check on this host (no todo user, no /opt/todo): it says so and makes nothing.
+    // The setup check on this host, against directories made as the node has them (owned
+    // by whoever runs the test; no todo user here).
+    let root = dir.join("root");
+    let me = |flag: &str| {
+        let out = std::process::Command::new("id")
+            .arg(flag)
+            .output()
+            .expect("id");
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_string()
+    };
+    let (user, group) = (me("-un"), me("-gn"));
+    let local = |s: String| {
+        s.replace("/opt/todo", &format!("{}/opt/todo", root.display()))
+            .replace("/etc/todo", &format!("{}/etc/todo", root.display()))
+            .replace("/var/lib/todo", &format!("{}/var/lib/todo", root.display()))
+            .replace("root:root", &format!("{user}:{group}"))
+            .replace("root:todo", &format!("{user}:{group}"))
+            .replace("todo:todo", &format!("{user}:{group}"))
+    };
+    let expected: Vec<String> = app::setup_in_place().into_iter().map(local).collect();
+    for line in &expected[1..] {
+        let (_, rest) = line.split_once(' ').expect("owner mode path");
+        let (mode, path) = rest.split_once(' ').expect("mode path");
+        std::fs::create_dir_all(path).expect("mkdir");
+        let mode = u32::from_str_radix(mode, 8).expect("octal");
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode))
+            .expect("chmod");
+    }
     let check = std::process::Command::new("sh")
         .arg("-c")
-        .arg(app::setup_check_script().replace("/opt/todo", &format!("{}/opt/todo", dir.display())))
+        .arg(local(app::setup_state_script()))
         .output()
         .expect("sh runs");
     let said = String::from_utf8(check.stdout).expect("utf-8");
-    assert!(said.contains("/opt/todo differs"), "{said}");
-    assert!(!dir.exists(), "the check created {}", dir.display());
+    let has_todo_user = said.starts_with("user todo\n");
+    let lines: Vec<&str> = said.lines().skip(usize::from(has_todo_user)).collect();
+    assert_eq!(lines, expected[1..], "{said}");
+    std::fs::remove_dir_all(&dir).expect("cleanup");
 }

@@ -336,7 +336,7 @@ fn every_script_parses_in_the_nodes_shell() {
     let db = mysql_ctx.db.clone().expect("db settings");
     let mut scripts = vec![
         app::setup_script(),
-        app::setup_check_script(),
+        app::setup_state_script(),
         app::migrated_script(&fixtures::app_database(super::context::Engine::Mysql)),
         app::migrated_script(&fixtures::app_database(super::context::Engine::Postgres)),
         app::health_script(8080),
