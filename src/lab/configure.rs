@@ -241,7 +241,7 @@ async fn configure_node(
             .map_err(|e| e.to_string())?,
     };
     let mut report = |line: &str| bar.phase(line);
-    let result = roles::apply(&session, &ctx, &secrets, overwrite_edits, &mut report).await;
+    let result = roles::configure(&session, &ctx, &secrets, overwrite_edits, &mut report).await;
     session.close().await;
     match result {
         Ok(r) => {

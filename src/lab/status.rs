@@ -23,6 +23,12 @@ struct NodeStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     file_cpus: Option<u32>,
     uptime_s: Option<u64>,
+    /// The todo release the lab file gives an app node.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    release: Option<String>,
+    /// The release the node's `current` link points at, when it is not that one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    release_on_node: Option<String>,
     /// Per role: haproxy backends UP/total, app /healthz, databases accepting connections.
     health: Vec<Health>,
     /// The web pages its roles serve.
@@ -40,6 +46,8 @@ struct Health {
     role: String,
     ok: bool,
     detail: String,
+    #[serde(skip)]
+    release: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -95,6 +103,12 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
                 Some(d) => (Some(d.memory_mib), Some(d.cpus)),
                 None => (None, None),
             };
+            let release = n.app_port.map(|_| n.release.name().to_string());
+            // Read by the app's health check, in the same command.
+            let release_on_node = health
+                .iter()
+                .find_map(|h: &Health| h.release.clone())
+                .filter(|on_node| release.as_ref() != Some(on_node));
             NodeStatus {
                 name: n.name.clone(),
                 state,
@@ -108,6 +122,8 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
                     .then_some(n.memory_mib),
                 file_cpus: cpus.is_some_and(|c| c != n.cpus).then_some(n.cpus),
                 uptime_s: uptime,
+                release,
+                release_on_node,
                 health,
                 pages: crate::roles::page_urls(n.ip, &n.roles, n.app_port)
                     .into_iter()
@@ -138,6 +154,7 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
         "NODE", "STATE", "ROLES", "IP", "DNS NAME", "MEMORY", "CPUS", "UPTIME"
     );
     let mut resized = false;
+    let mut other_release = false;
     for n in &report.nodes {
         let health: Vec<String> = n
             .health
@@ -154,15 +171,12 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
         // A size the VM does not have yet is marked, and explained below the table.
         let mark = |differs: bool| if differs { "*" } else { "" };
         resized |= n.file_memory_mib.is_some() || n.file_cpus.is_some();
+        other_release |= n.release_on_node.is_some();
         println!(
             "{:<10} {:<17} {:<16} {:<15} {:<28} {:>8} {:>5} {:>9}  {}",
             n.name,
             n.state,
-            if n.roles.is_empty() {
-                "-".to_string()
-            } else {
-                n.roles.join(",")
-            },
+            roles_column(n),
             n.ip,
             n.dns,
             n.memory_mib
@@ -193,7 +207,32 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
         }
         println!("  apply with `firedrill up LAB.yaml --restart NODE` (the node restarts)");
     }
+    if other_release {
+        println!();
+        println!("* the node runs another release than the lab file's:");
+        for n in &report.nodes {
+            if let (Some(file), Some(on_node)) = (&n.release, &n.release_on_node) {
+                println!(
+                    "  {}: {on_node} (/opt/todo/current), {file} in the file",
+                    n.name
+                );
+            }
+        }
+        println!("  `firedrill up LAB.yaml` puts the file's release back");
+    }
     Ok(())
+}
+
+/// `app v1`: the roles, with an app's release (`*` when the node runs another one).
+fn roles_column(n: &NodeStatus) -> String {
+    if n.roles.is_empty() {
+        return "-".to_string();
+    }
+    let mut roles = n.roles.join(",");
+    if let Some(r) = &n.release {
+        roles += &format!(" {r}{}", if n.release_on_node.is_some() { "*" } else { "" });
+    }
+    roles
 }
 
 /// The service's URL and each node's pages, below the table.
@@ -251,6 +290,7 @@ async fn probe(
                 role: h.role.to_string(),
                 ok: h.ok,
                 detail: h.detail,
+                release: h.release,
             })
             .collect(),
         None => vec![],
@@ -329,6 +369,8 @@ mod tests {
             file_memory_mib: None,
             file_cpus: None,
             uptime_s: None,
+            release: None,
+            release_on_node: None,
             health: Vec::new(),
             pages: pages
                 .iter()
@@ -372,5 +414,17 @@ mod tests {
             ..report
         };
         assert_eq!(pages(&empty), "");
+    }
+
+    #[test]
+    fn an_app_shows_its_release_and_a_star_when_the_node_runs_another() {
+        let mut app = node("app1", &[]);
+        app.roles = vec!["app".into()];
+        assert_eq!(roles_column(&app), "app");
+        app.release = Some("v1".into());
+        assert_eq!(roles_column(&app), "app v1");
+        app.release_on_node = Some("v2".into());
+        assert_eq!(roles_column(&app), "app v1*");
+        assert_eq!(roles_column(&node("x", &[])), "-");
     }
 }

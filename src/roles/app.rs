@@ -3,8 +3,9 @@
 //! `todo.service` as user `todo` (and any release beside it by `todo@vN.service`), configured by
 //! `/etc/todo/config.ini`.
 
-use super::context::{AppConfig, NodeContext, Role, Secrets};
+use super::context::{AppConfig, AppDatabase, Engine, NodeContext, Role, Secrets};
 use super::error::RoleError;
+use super::probe::Probe;
 use super::files::{self, ManagedFile};
 use super::release::{self, RELEASES_DIR, Release};
 use super::render::{self, template};
@@ -205,6 +206,15 @@ pub(super) fn files(
     Ok(files)
 }
 
+/// The app's directories (path, owner, group, mode): `DIRS`, then each release's.
+fn dirs() -> Vec<(String, &'static str, &'static str, &'static str)> {
+    let releases = Release::ALL.map(|r| (r.dir(), "root", "root", "755"));
+    DIRS.iter()
+        .map(|(p, u, g, m)| (p.to_string(), *u, *g, *m))
+        .chain(releases)
+        .collect()
+}
+
 /// Creates the `todo` user and the app's directories where they are missing or wrong; prints
 /// one line per change, nothing when all is in place.
 pub(super) fn setup_script() -> String {
@@ -215,15 +225,30 @@ pub(super) fn setup_script() -> String {
          dir() { if [ \"$(stat -c '%U:%G %a' \"$1\" 2>/dev/null)\" != \"$2:$3 $4\" ]; then \
          install -d -o \"$2\" -g \"$3\" -m \"$4\" \"$1\"; echo \"directory $1 set up\"; fi; }\n",
     );
-    let releases = Release::ALL.map(|r| (r.dir(), "root", "root", "755"));
-    let dirs = DIRS
-        .iter()
-        .map(|(p, u, g, m)| (p.to_string(), *u, *g, *m))
-        .chain(releases);
-    for (path, user, group, mode) in dirs {
+    for (path, user, group, mode) in dirs() {
         script.push_str(&format!("dir {} {user} {group} {mode}\n", quote(&path)));
     }
     script
+}
+
+/// What `setup_script` checks, read in one `stat` (it changes nothing); with `setup_in_place`,
+/// what it prints when nothing is to be made.
+pub(super) fn setup_state_script() -> String {
+    let paths: Vec<String> = dirs().iter().map(|(p, ..)| quote(p)).collect();
+    format!(
+        "id -u todo >/dev/null && echo 'user todo'; stat -c '%U:%G %a %n' -- {}",
+        paths.join(" ")
+    )
+}
+
+pub(super) fn setup_in_place() -> Vec<String> {
+    std::iter::once("user todo".to_string())
+        .chain(
+            dirs()
+                .into_iter()
+                .map(|(p, u, g, m)| format!("{u}:{g} {m} {p}")),
+        )
+        .collect()
 }
 
 /// Points `current` at `release` and `app.py` at `current/app.py`, each replaced atomically
@@ -238,6 +263,59 @@ pub(super) fn links_script(release: Release) -> String {
          link current/app.py {APP_PY_PATH}\n",
         release.name()
     )
+}
+
+/// Prints the release of the newest migration `todo_migrations` records in `db`, logging in
+/// as the app does with the password from config.ini (it never leaves the node). Prints
+/// nothing when it cannot tell.
+pub(super) fn migrated_script(db: &AppDatabase) -> String {
+    const QUERY: &str =
+        "'SELECT version FROM todo_migrations ORDER BY applied_at DESC, version DESC LIMIT 1'";
+    let client = match db.engine {
+        Engine::Mysql => format!(
+            "printf '[client]\\npassword=%s\\n' \"$pw\" > \"$f\"; \
+             mysql --defaults-extra-file=\"$f\" --protocol=tcp -h {} -P {} -u {} -D {} -N -B -e {QUERY}",
+            quote(&db.host),
+            db.port,
+            quote(&db.db_user),
+            quote(&db.db_name)
+        ),
+        Engine::Postgres => format!(
+            "printf '*:*:*:%s:%s\\n' {} \"$pw\" > \"$f\"; \
+             PGPASSFILE=\"$f\" psql -X -w -At -h {} -p {} -U {} -d {} -c {QUERY}",
+            quote(&db.db_user),
+            quote(&db.host),
+            db.port,
+            quote(&db.db_user),
+            quote(&db.db_name)
+        ),
+    };
+    format!(
+        "pw=$(awk -v s={} '$0 == s {{ f = 1; next }} /^\\[/ {{ f = 0 }} \
+         f && $1 == \"password\" {{ sub(/^[^=]*=[ \\t]*/, \"\"); print; exit }}' {CONFIG_PATH}) && \
+         f=$(mktemp) && trap 'rm -f \"$f\"' EXIT && {client}",
+        quote(&format!("[database {}]", db.name))
+    )
+}
+
+/// What a configured app node shows: the user and directories, every file, the links, its
+/// database migrated to the release (on the node that migrates it) and the service running.
+pub(super) fn probe(ctx: &NodeContext, secrets: &Secrets) -> Result<Probe, RoleError> {
+    let app = ctx.app.as_ref().ok_or_else(|| missing(ctx, "app"))?;
+    let mut probe = Probe::new()
+        .prints(setup_state_script(), setup_in_place())
+        .files(&files(ctx, app, secrets)?)
+        .prints(
+            format!("readlink {CURRENT_PATH}; readlink {APP_PY_PATH}"),
+            vec![
+                format!("releases/{}", app.release.name()),
+                "current/app.py".into(),
+            ],
+        );
+    if let (Some(target), Some(db)) = (app.migrate, app.database()) {
+        probe = probe.prints(migrated_script(db), vec![target.name().into()]);
+    }
+    Ok(probe.service(SERVICE))
 }
 
 /// Runs `release`'s migration on the app's own database, as the todo user; prints only the
@@ -299,8 +377,13 @@ pub(super) async fn apply<R: Remote>(
     service::ensure(session, "app: service", SERVICE, change).await
 }
 
+/// The release `current` points at (on a line of its own, `current=` when there is no link),
+/// then curl's answer.
 pub(super) fn health_script(port: u16) -> String {
-    format!("curl -s --max-time 3 -w '\\n%{{http_code}}' http://127.0.0.1:{port}/healthz")
+    format!(
+        "echo \"current=$(readlink {CURRENT_PATH})\"; \
+         curl -s --max-time 3 -w '\\n%{{http_code}}' http://127.0.0.1:{port}/healthz"
+    )
 }
 
 pub(super) async fn health<R: Remote>(
@@ -312,6 +395,7 @@ pub(super) async fn health<R: Remote>(
             role: Role::App,
             ok: false,
             detail: "no app settings in the lab plan".into(),
+            release: None,
         });
     };
     let out = session
@@ -320,10 +404,16 @@ pub(super) async fn health<R: Remote>(
     Ok(judge_health(app.port, &out))
 }
 
-/// Reads curl's output: the body, then the status code on the last line.
+/// Reads the `current` link's line, then curl's output: the body, then the status code on the
+/// last line.
 pub(super) fn judge_health(port: u16, out: &Output) -> RoleHealth {
-    let text = out.stdout_str();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+    let all = out.stdout_str();
+    let (first, text) = all.split_once('\n').unwrap_or((all.as_str(), ""));
+    let release = first
+        .strip_prefix("current=")
+        .map(|link| link.trim().trim_start_matches("releases/").to_string())
+        .filter(|r| !r.is_empty());
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", text));
     let detail = match code.trim() {
         "200" => "healthz 200".to_string(),
         "000" | "" => format!("no answer on port {port} (curl exit {})", out.status),
@@ -339,5 +429,6 @@ pub(super) fn judge_health(port: u16, out: &Output) -> RoleHealth {
         role: Role::App,
         ok: code.trim() == "200",
         detail,
+        release,
     }
 }

@@ -4,6 +4,7 @@
 use super::RoleHealth;
 use super::context::{HaproxyConfig, NodeContext, Role};
 use super::error::RoleError;
+use super::probe::Probe;
 use super::files::{self, ManagedFile};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
@@ -76,11 +77,12 @@ pub(super) fn install_script(file: &ManagedFile) -> String {
     )
 }
 
-pub(super) async fn apply<R: Remote>(
-    session: &mut Session<'_, R>,
-    ctx: &NodeContext,
-    _: &super::Secrets,
-) -> Result<(), RoleError> {
+/// What a configured node shows: haproxy.cfg as it should be and the service running.
+pub(super) fn probe(ctx: &NodeContext, _: &super::Secrets) -> Result<Probe, RoleError> {
+    Ok(Probe::new().files(&[config_file(ctx)?]).service(SERVICE))
+}
+
+fn config_file(ctx: &NodeContext) -> Result<ManagedFile, RoleError> {
     let hp = ctx
         .haproxy
         .as_ref()
@@ -89,12 +91,20 @@ pub(super) async fn apply<R: Remote>(
             role: Role::Haproxy,
             what: "haproxy",
         })?;
-    let file = ManagedFile {
+    Ok(ManagedFile {
         path: CONFIG_PATH.into(),
         contents: render_config(ctx, hp)?,
         mode: 0o644,
         owner: "root:root".into(),
-    };
+    })
+}
+
+pub(super) async fn apply<R: Remote>(
+    session: &mut Session<'_, R>,
+    ctx: &NodeContext,
+    _: &super::Secrets,
+) -> Result<(), RoleError> {
+    let file = config_file(ctx)?;
     session.say("haproxy: checking haproxy.cfg");
     let changed =
         files::sync_checked(session, "haproxy", &file, STAGED_PATH, &install_script(&file)).await?;
@@ -206,6 +216,7 @@ pub(super) async fn health<R: Remote>(
             role: Role::Haproxy,
             ok: false,
             detail: format!("runtime API not answering: {}", out.stderr_tail(1)),
+            release: None,
         });
     }
     Ok(judge_stat(&out.stdout_str()))
@@ -227,6 +238,7 @@ pub(super) fn judge_stat(csv: &str) -> RoleHealth {
             role: Role::Haproxy,
             ok: false,
             detail: "unexpected `show stat` output".into(),
+            release: None,
         };
     };
     let mut total = 0;
@@ -256,5 +268,6 @@ pub(super) fn judge_stat(csv: &str) -> RoleHealth {
         role: Role::Haproxy,
         ok: total > 0 && down.is_empty(),
         detail,
+        release: None,
     }
 }

@@ -91,7 +91,8 @@ fn haproxy_runs_the_rendered_config_and_health_reads_its_socket_needs_root() {
         RoleHealth {
             role: Role::Haproxy,
             ok: false,
-            detail: "1/2 backends UP (app2 DOWN)".into()
+            detail: "1/2 backends UP (app2 DOWN)".into(),
+            release: None,
         },
         "show stat said:\n{csv}"
     );

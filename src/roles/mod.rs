@@ -10,6 +10,7 @@ mod context;
 mod error;
 mod files;
 mod options;
+mod probe;
 mod release;
 mod render;
 mod service;
@@ -35,6 +36,8 @@ mod golden_tests;
 mod live_haproxy_tests;
 #[cfg(test)]
 mod live_tests;
+#[cfg(test)]
+mod probe_tests;
 #[cfg(test)]
 mod role_tests;
 #[cfg(test)]
@@ -84,6 +87,9 @@ pub(crate) struct RoleHealth {
     pub(crate) role: Role,
     pub(crate) ok: bool,
     pub(crate) detail: String,
+    /// The release the node runs (its `current` link), for an app; read by the same command
+    /// as the health check.
+    pub(crate) release: Option<String>,
 }
 
 /// The node's roles once each, in apply order (databases, app, haproxy).
@@ -110,6 +116,30 @@ pub(crate) async fn apply<R: Remote>(
     Ok(session.into_report())
 }
 
+/// Configures one node as `apply` does, but first checks every role in one round-trip, and
+/// applies only when something is not in place: a no-change `up` costs one command per node.
+pub(crate) async fn configure<R: Remote>(
+    remote: &R,
+    ctx: &NodeContext,
+    secrets: &Secrets,
+    overwrite_edits: bool,
+    progress: &mut (dyn FnMut(&str) + Send + Sync),
+) -> Result<NodeReport, RoleError> {
+    let probes = ordered_roles(ctx)
+        .into_iter()
+        .map(|role| probe_role(role, ctx, secrets))
+        .collect::<Result<Vec<_>, _>>()?;
+    if let Some(probe) = probe::Probe::join(probes) {
+        let mut session = Session::new(remote, &ctx.node, progress);
+        session.say("checking every role in one pass");
+        if probe.run(&session).await? {
+            return Ok(NodeReport::default());
+        }
+        session.say("something differs: checking role by role");
+    }
+    apply(remote, ctx, secrets, overwrite_edits, progress).await
+}
+
 /// Checks each role of the node. Never fails: a node that cannot be asked is reported unhealthy
 /// with the reason.
 pub(crate) async fn health<R: Remote>(remote: &R, ctx: &NodeContext) -> Vec<RoleHealth> {
@@ -125,6 +155,7 @@ pub(crate) async fn health<R: Remote>(remote: &R, ctx: &NodeContext) -> Vec<Role
                 RoleError::Remote { source, .. } => format!("cannot ask the node: {source}"),
                 other => other.to_string(),
             },
+            release: None,
         }));
     }
     report

@@ -3,6 +3,7 @@
 
 use super::context::{DbConfig, NodeContext, Role, Secrets};
 use super::error::RoleError;
+use super::probe::Probe;
 use super::files::{self, ManagedFile};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
@@ -101,18 +102,31 @@ pub(super) fn probe_stdin(secrets: &Secrets) -> String {
 /// Root logs in through the unix socket (Debian's unix_socket auth); the SQL comes on stdin.
 pub(super) const PROVISION_SCRIPT: &str = "mysql --batch";
 
+/// What a configured node shows: the file, the running service and the todo login.
+pub(super) fn probe(ctx: &NodeContext, secrets: &Secrets) -> Result<Probe, RoleError> {
+    let db = db_config(ctx)?;
+    Ok(Probe::new()
+        .files(&[cnf_file(ctx)?])
+        .service(SERVICE)
+        .succeeds(&probe_script(ctx, db), probe_stdin(secrets)))
+}
+
+fn cnf_file(ctx: &NodeContext) -> Result<ManagedFile, RoleError> {
+    Ok(ManagedFile {
+        path: CNF_PATH.into(),
+        contents: render_cnf(ctx)?,
+        mode: 0o644,
+        owner: "root:root".into(),
+    })
+}
+
 pub(super) async fn apply<R: Remote>(
     session: &mut Session<'_, R>,
     ctx: &NodeContext,
     secrets: &Secrets,
 ) -> Result<(), RoleError> {
     let db = db_config(ctx)?;
-    let cnf = ManagedFile {
-        path: CNF_PATH.into(),
-        contents: render_cnf(ctx)?,
-        mode: 0o644,
-        owner: "root:root".into(),
-    };
+    let cnf = cnf_file(ctx)?;
     session.say("mysql: checking files");
     let written = files::sync(session, "mysql: files", std::slice::from_ref(&cnf)).await?;
     let change = written.contains(&true).then_some(OnChange::Restart);
@@ -190,5 +204,6 @@ pub(super) fn judge_health(ctx: &NodeContext, out: &Output) -> RoleHealth {
         role: Role::Mysql,
         ok,
         detail,
+        release: None,
     }
 }

@@ -7,6 +7,7 @@
 
 use super::context::{NodeContext, Role, Secrets};
 use super::error::RoleError;
+use super::probe::Probe;
 use super::files::{self, ManagedFile};
 use super::options::OptionsInput;
 use super::render::{self, template};
@@ -312,17 +313,26 @@ fn install_script_at(live: &str, staged: &str, backup: &str) -> String {
     )
 }
 
+/// What a configured node shows: firedrill.conf as it should be and the service running.
+pub(super) fn probe(ctx: &NodeContext, _: &Secrets) -> Result<Probe, RoleError> {
+    Ok(Probe::new().files(&[config_file(ctx)?]).service(SERVICE))
+}
+
+fn config_file(ctx: &NodeContext) -> Result<ManagedFile, RoleError> {
+    Ok(ManagedFile {
+        path: CONFIG_PATH.into(),
+        contents: render_config(ctx)?,
+        mode: 0o644,
+        owner: "root:root".into(),
+    })
+}
+
 pub(super) async fn apply<R: Remote>(
     session: &mut Session<'_, R>,
     ctx: &NodeContext,
     _: &Secrets,
 ) -> Result<(), RoleError> {
-    let file = ManagedFile {
-        path: CONFIG_PATH.into(),
-        contents: render_config(ctx)?,
-        mode: 0o644,
-        owner: "root:root".into(),
-    };
+    let file = config_file(ctx)?;
     session.say("nginx: checking firedrill.conf");
     let changed =
         files::sync_checked(session, "nginx", &file, STAGED_PATH, &install_script(&file)).await?;
@@ -357,6 +367,7 @@ fn judge_health(port: u16, out: &Output) -> RoleHealth {
         role: Role::Nginx,
         ok,
         detail,
+        release: None,
     }
 }
 

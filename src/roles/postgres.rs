@@ -3,6 +3,7 @@
 
 use super::context::{DbConfig, NodeContext, Role, Secrets};
 use super::error::RoleError;
+use super::probe::Probe;
 use super::files::{self, ManagedFile};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
@@ -135,6 +136,17 @@ pub(super) fn probe_stdin(db: &DbConfig, secrets: &Secrets) -> String {
 pub(super) const PROVISION_SCRIPT: &str =
     "cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -d postgres -f -";
 
+/// What a configured node shows: the cluster, the files, the running service and the todo
+/// login.
+pub(super) fn probe(ctx: &NodeContext, secrets: &Secrets) -> Result<Probe, RoleError> {
+    let db = db_config(ctx)?;
+    Ok(Probe::new()
+        .prints(CLUSTER_SCRIPT.into(), vec![])
+        .files(&files(ctx)?)
+        .service(SERVICE)
+        .succeeds(&probe_script(ctx, db), probe_stdin(db, secrets)))
+}
+
 pub(super) async fn apply<R: Remote>(
     session: &mut Session<'_, R>,
     ctx: &NodeContext,
@@ -198,5 +210,6 @@ pub(super) async fn health<R: Remote>(
         role: Role::Postgres,
         ok: out.success(),
         detail: format!("{state} on {}:{PORT}", ctx.ip),
+        release: None,
     })
 }

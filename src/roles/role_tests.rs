@@ -334,8 +334,11 @@ fn every_script_parses_in_the_nodes_shell() {
     let mysql_ctx = fixtures::mysql_db();
     let pg_ctx = fixtures::postgres_db();
     let db = mysql_ctx.db.clone().expect("db settings");
-    let scripts = vec![
+    let mut scripts = vec![
         app::setup_script(),
+        app::setup_state_script(),
+        app::migrated_script(&fixtures::app_database(super::context::Engine::Mysql)),
+        app::migrated_script(&fixtures::app_database(super::context::Engine::Postgres)),
         app::health_script(8080),
         state_script(&[app::APP_PY_PATH, app::CONFIG_PATH]),
         upload_script("/etc/todo/config.ini", 0o640, "root:todo"),
@@ -355,6 +358,23 @@ fn every_script_parses_in_the_nodes_shell() {
         postgres::probe_script(&pg_ctx, &db),
         postgres::health_script(&pg_ctx),
     ];
+    // Each node's one-pass check, all its roles joined.
+    for ctx in [
+        fixtures::app1(),
+        fixtures::mysql_db(),
+        fixtures::postgres_db(),
+        fixtures::lb(),
+    ] {
+        let probes = super::ordered_roles(&ctx)
+            .into_iter()
+            .map(|r| super::probe_role(r, &ctx, &fixtures::secrets()).expect("renders"))
+            .collect();
+        scripts.push(
+            super::probe::Probe::join(probes)
+                .expect("one stdin")
+                .script(),
+        );
+    }
     for script in scripts {
         let out = std::process::Command::new("dash")
             .args(["-n", "-c", &script])

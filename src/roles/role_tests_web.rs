@@ -194,7 +194,7 @@ async fn health_reports_every_role_of_the_node() {
         .answers(contains("curl"),
             vec![answer(
                 0,
-                "{\"status\": \"unavailable\", \"error\": \"mysql database todo at 10.20.0.20:3306: (1040, 'Too many connections')\"}\n\n503",
+                "current=releases/v1\n{\"status\": \"unavailable\", \"error\": \"mysql database todo at 10.20.0.20:3306: (1040, 'Too many connections')\"}\n\n503",
             )],
         );
     let report = health(&fake, &ctx).await;
@@ -204,12 +204,14 @@ async fn health_reports_every_role_of_the_node() {
             RoleHealth {
                 role: Role::Mysql,
                 ok: true,
-                detail: "accepting connections on 10.20.0.20:3306".into()
+                detail: "accepting connections on 10.20.0.20:3306".into(),
+                release: None,
             },
             RoleHealth {
                 role: Role::App,
                 ok: false,
-                detail: "healthz 503: mysql database todo at 10.20.0.20:3306: (1040, 'Too many connections')".into()
+                detail: "healthz 503: mysql database todo at 10.20.0.20:3306: (1040, 'Too many connections')".into(),
+                release: Some("v1".into()),
             },
         ]
     );
@@ -249,12 +251,18 @@ fn mysql_listening_on_loopback_only_is_unhealthy() {
 
 #[test]
 fn app_health_reads_curl_output() {
-    let h = app::judge_health(8080, &answer(0, "{\"status\": \"ok\"}\n\n200"));
-    assert_eq!((h.ok, h.detail.as_str()), (true, "healthz 200"));
-    let h = app::judge_health(8080, &answer(7, "\n000"));
+    let h = app::judge_health(
+        8080,
+        &answer(0, "current=releases/v2\n{\"status\": \"ok\"}\n\n200"),
+    );
     assert_eq!(
-        (h.ok, h.detail.as_str()),
-        (false, "no answer on port 8080 (curl exit 7)")
+        (h.ok, h.detail.as_str(), h.release.as_deref()),
+        (true, "healthz 200", Some("v2"))
+    );
+    let h = app::judge_health(8080, &answer(7, "current=\n\n000"));
+    assert_eq!(
+        (h.ok, h.detail.as_str(), h.release),
+        (false, "no answer on port 8080 (curl exit 7)", None)
     );
 }
 
@@ -273,7 +281,8 @@ fn haproxy_health_counts_app_servers_up() {
         RoleHealth {
             role: Role::Haproxy,
             ok: false,
-            detail: "2/3 backends UP (app2 DOWN)".into()
+            detail: "2/3 backends UP (app2 DOWN)".into(),
+            release: None,
         }
     );
     let all_up = csv.replace("DOWN", "UP");

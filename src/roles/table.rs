@@ -2,7 +2,8 @@
 //! packages, phase), its lab-file options (`Options`, `check_options`) and its `apply` and
 //! `health`; its one line in the `roles!` table (in `roles/mod.rs`) declares the module and
 //! generates the `Role` enum, the options enum and the dispatch, so adding a role is one new
-//! file and one line.
+//! file and one line. `probe` is what `apply` would find on a node where nothing is to change
+//! (`probe.rs`).
 //! The lab file's checks, the image's packages, the configure phases, the faults (which service
 //! to stop), `status` and the client's front door read the table instead of keeping copies.
 
@@ -114,6 +115,16 @@ macro_rules! roles {
         ) -> Result<(), $crate::roles::RoleError> {
             match role {
                 $(Role::$variant => $module::apply(session, ctx, secrets).await),+
+            }
+        }
+
+        fn probe_role(
+            role: Role,
+            ctx: &$crate::roles::NodeContext,
+            secrets: &$crate::roles::Secrets,
+        ) -> Result<$crate::roles::probe::Probe, $crate::roles::RoleError> {
+            match role {
+                $(Role::$variant => $module::probe(ctx, secrets)),+
             }
         }
 
