@@ -102,8 +102,22 @@ fn play_list_works_from_any_directory() {
     );
     let (code, _, err) = run(&cwd, &home, &["up", "three-teir"]);
     assert_eq!(code, 2);
+    // Every lab file of the source tree ships, by name, in order.
+    let mut shipped: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/labs"))
+        .expect("labs/")
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            Some(name.strip_suffix(".yaml")?.to_string())
+        })
+        .collect();
+    shipped.sort();
+    assert!(shipped.contains(&"three-tier".to_string()), "{shipped:?}");
     assert!(
-        err.starts_with("error: no lab file `three-teir`, and no built-in lab of that name; built-in labs: minimal, nginx, pg-three-tier, single-server, three-tier, two-engines"),
+        err.starts_with(&format!(
+            "error: no lab file `three-teir`, and no built-in lab of that name; built-in labs: {}",
+            shipped.join(", ")
+        )),
         "{err}"
     );
 
