@@ -4,10 +4,10 @@
 //! (`check --apply-solution`, hidden, scores 0); `check` until it says "Solved." with no guard
 //! violated; write the incident report; reset; the lab is healthy.
 //!
-//! A full run boots both labs and plays twelve levels: over an hour under TCG. CI runs a
-//! representative subset by default, on both labs: single-server (its app on port 80) and
-//! three-tier (a fault on one app server behind haproxy, a fault on haproxy itself); the full
-//! set is one command:
+//! A full run boots four labs and plays twelve incidents and twelve exercises: hours under TCG.
+//! CI runs a representative subset by default, on both labs: single-server (its app on port
+//! 80) and three-tier (a fault on one app server behind haproxy, a fault on haproxy itself, and
+//! a change exercise with the customers' guards); the full set is one command:
 //!
 //!     FIREDRILL_LEVEL_CI=all cargo test --test level_ci -- --nocapture
 //!
@@ -20,7 +20,15 @@ mod harness;
 use harness::Sandbox;
 use std::time::{Duration, Instant};
 
-const SUBSET: &[&str] = &["bad-permissions", "app-down-a", "payload-too-large"];
+/// Both labs, incidents and an exercise: a state check with a persistence reboot, mitigate
+/// windows, the customers' client budget and write ledger, a fault on haproxy and one on an app
+/// server behind it. Levels on one lab follow each other: each lab boots once.
+const SUBSET: &[&str] = &[
+    "bad-permissions",
+    "app-down-a",
+    "payload-too-large",
+    "drain-app-server",
+];
 
 fn levels() -> Vec<String> {
     match std::env::var("FIREDRILL_LEVEL_CI") {
