@@ -4,7 +4,7 @@
 //! and removing nodes that left the file.
 
 use super::LabError;
-use crate::hypervisor::xml::{self, NetworkSpec};
+use crate::hypervisor::xml::{self, DnsHost, NetworkSpec};
 use crate::hypervisor::{HostUpdate, Hypervisor, blocking};
 use crate::paths::{Home, LabDir};
 use crate::plan::{Apply, BootImage, Change, NodePlan, Plan, PlanInputs, plan};
@@ -167,26 +167,68 @@ pub(crate) async fn sync_records(
                 updates.push(HostUpdate::RemoveLease(h.clone()));
             }
         }
-        for h in &live.dns_hosts {
-            let replaced = net.dns.iter().any(|w| w.ip == h.ip && w != h);
-            let gone = !net.dns.iter().any(|w| w.ip == h.ip);
-            if replaced || (prune && gone) {
-                updates.push(HostUpdate::RemoveDns(h.clone()));
-            }
-        }
         for h in &net.hosts {
             if !live.dhcp_hosts.contains(h) {
                 updates.push(HostUpdate::AddLease(h.clone()));
             }
         }
-        for h in &net.dns {
-            if !live.dns_hosts.contains(h) {
-                updates.push(HostUpdate::AddDns(h.clone()));
+        // DNS: libvirt keeps one record per address, so a record changes by removal and
+        // addition. Records that gain a name change first, those that only lose one after, and
+        // records that go last: a name that moves between addresses (`database` from db1 to
+        // db2) resolves at every moment, for a few updates to both.
+        let before = |w: &DnsHost| live.dns_hosts.iter().find(|h| h.ip == w.ip);
+        let gains =
+            |w: &DnsHost| before(w).is_none_or(|h| w.names.iter().any(|n| !h.names.contains(n)));
+        let mut dns = Vec::new();
+        for gaining in [true, false] {
+            for w in net.dns.iter().filter(|w| gains(w) == gaining) {
+                if live.dns_hosts.contains(w) {
+                    continue;
+                }
+                if let Some(old) = before(w) {
+                    dns.push(HostUpdate::RemoveDns(old.clone()));
+                }
+                dns.push(HostUpdate::AddDns(w.clone()));
             }
         }
+        if prune {
+            for h in &live.dns_hosts {
+                if !net.dns.iter().any(|w| w.ip == h.ip) {
+                    dns.push(HostUpdate::RemoveDns(h.clone()));
+                }
+            }
+        }
+        updates.extend(dns);
         let mut lines = Vec::new();
+        // The records as they are between updates: libvirt finds the record to delete by its
+        // address or any of its names, and refuses a delete that matches two records (the old
+        // and the new holder of a moving name). A delete names only what is its own.
+        let mut current = live.dns_hosts.clone();
         for u in &updates {
-            hv.update_network(&net.name, &net.lab, u)?;
+            let sent = match u {
+                HostUpdate::RemoveDns(h) => {
+                    current.retain(|c| c != h);
+                    let own: Vec<String> = h
+                        .names
+                        .iter()
+                        .filter(|n| !current.iter().any(|c| c.names.contains(n)))
+                        .cloned()
+                        .collect();
+                    match own.is_empty() {
+                        true => u.clone(),
+                        false => HostUpdate::RemoveDns(DnsHost {
+                            ip: h.ip,
+                            names: own,
+                        }),
+                    }
+                }
+                HostUpdate::AddDns(h) => {
+                    current.push(h.clone());
+                    u.clone()
+                }
+                _ => u.clone(),
+            };
+            hv.update_network(&net.name, &net.lab, &sent)?;
             lines.push(match u {
                 HostUpdate::AddLease(h) => format!("lease {} {} {} added", h.name, h.mac, h.ip),
                 HostUpdate::RemoveLease(h) => {
@@ -393,7 +435,7 @@ pub(crate) fn print_dry_run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hypervisor::xml::{DnsHost, HostEntry};
+    use crate::hypervisor::xml::HostEntry;
     use crate::hypervisor::{Libvirt, test_network};
 
     fn lease(name: &str, last: u8) -> HostEntry {
@@ -433,8 +475,8 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "dns 10.99.7.11 db.c7.lab db removed",
                 "lease app 52:54:00:00:00:0c 10.99.7.12 added",
+                "dns 10.99.7.11 db.c7.lab db removed",
                 "dns 10.99.7.11 db.c7.lab db database.c7.lab database added",
                 "dns 10.99.7.12 app.c7.lab app added",
             ]
@@ -465,5 +507,44 @@ mod tests {
                 .is_empty()
         );
         hv.remove_network("fd-c7-lan", "c7").unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_name_that_moves_is_added_to_its_new_address_before_it_leaves_the_old() {
+        let hv: Arc<dyn Hypervisor> = Arc::new(Libvirt::open(Some("test:///default")).unwrap());
+        let mut net = test_network("fd-c8-lan", "c8", 7);
+        net.hosts = vec![lease("db1", 10), lease("db2", 11)];
+        net.dns = vec![
+            dns("db1", 10, &["database.c7.lab", "database"]),
+            dns("db2", 11, &[]),
+        ];
+        hv.define_network(&xml::network_xml(&net)).unwrap();
+        hv.start_network("fd-c8-lan").unwrap();
+        let mut want = net.clone();
+        want.dns = vec![
+            dns("db1", 10, &[]),
+            dns("db2", 11, &["database.c7.lab", "database"]),
+        ];
+        let lines = sync_records(hv.clone(), &want, false).await.unwrap();
+        assert_eq!(
+            lines,
+            [
+                "dns 10.99.7.11 db2.c7.lab db2 removed",
+                "dns 10.99.7.11 db2.c7.lab db2 database.c7.lab database added",
+                "dns 10.99.7.10 db1.c7.lab db1 database.c7.lab database removed",
+                "dns 10.99.7.10 db1.c7.lab db1 added",
+            ]
+        );
+        let mut live = hv.network("fd-c8-lan").unwrap().unwrap().dns_hosts;
+        live.sort_by_key(|h| h.ip);
+        assert_eq!(live, want.dns);
+        // In step: nothing to do.
+        assert!(
+            sync_records(hv.clone(), &want, true)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        hv.remove_network("fd-c8-lan", "c8").unwrap();
     }
 }
