@@ -35,23 +35,13 @@ pub(super) fn happenings(i: &Input, end: DateTime<Utc>) -> Vec<Mark> {
         MarkKind::Phase,
         "change window opens (ticket delivered)",
     )];
-    let own = |kind: &str| matches!(kind, "level-started");
-    for e in i
-        .report
-        .events
-        .iter()
-        .filter(|e| e.ts >= clock && e.ts <= end && !own(e.kind.as_str()))
-    {
-        let node = e
-            .node
-            .as_deref()
-            .map_or(String::new(), |n| format!(" ({n})"));
-        rows.push(Mark::new(
-            e.ts,
-            MarkKind::of(&e.kind),
-            format!("{}{node}: {}", e.kind, e.message),
-        ));
-    }
+    rows.extend(super::incident::event_marks(
+        i.report,
+        clock,
+        end,
+        &["level-started"],
+        "",
+    ));
     for (n, at) in play.hints.iter().enumerate() {
         rows.push(Mark::new(
             *at,

@@ -71,22 +71,13 @@ pub(super) fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<Mark> {
     if ended {
         // The play's own events ("a fault of the level changed a node", "incident started")
         // say less than the rows above; the rest (a node rebooted, a fault reverted) is news.
-        let own = |kind: &str| matches!(kind, "level-fault" | "level-started");
-        for e in report
-            .events
-            .iter()
-            .filter(|e| e.ts >= from && e.ts <= end && !own(e.kind.as_str()))
-        {
-            let node = e
-                .node
-                .as_deref()
-                .map_or(String::new(), |n| format!(" ({n})"));
-            rows.push(Mark::new(
-                e.ts,
-                MarkKind::of(&e.kind),
-                format!("event {}{node}: {}", e.kind, e.message),
-            ));
-        }
+        rows.extend(event_marks(
+            report,
+            from,
+            end,
+            &["level-fault", "level-started"],
+            "event ",
+        ));
     }
     for (n, at) in play.hints.iter().enumerate() {
         let cost = i.level.hints.get(n).map_or(0, |h| h.cost);
@@ -230,6 +221,33 @@ pub(crate) fn render(i: &Input) -> String {
     }
     out.push_str(SKELETON);
     out
+}
+
+/// The lab's events in `[from, end]` as marks, `prefix` before each, without the kinds in
+/// `own` (the play's own, which its other rows already say better).
+pub(crate) fn event_marks(
+    report: &ClientReport,
+    from: DateTime<Utc>,
+    end: DateTime<Utc>,
+    own: &[&str],
+    prefix: &str,
+) -> Vec<Mark> {
+    report
+        .events
+        .iter()
+        .filter(|e| e.ts >= from && e.ts <= end && !own.contains(&e.kind.as_str()))
+        .map(|e| {
+            let node = e
+                .node
+                .as_deref()
+                .map_or(String::new(), |n| format!(" ({n})"));
+            Mark::new(
+                e.ts,
+                MarkKind::of(&e.kind),
+                format!("{prefix}{}{node}: {}", e.kind, e.message),
+            )
+        })
+        .collect()
 }
 
 /// The words that differ between the incident report's head and the change report's.
