@@ -424,8 +424,13 @@ pub(crate) fn briefing(level: &Level, play: &Play) -> String {
         level.briefing.value.trim_end()
     );
     out += "\nYour objectives:\n";
-    for o in &level.objectives {
+    for o in level.objectives.iter().filter(|o| !o.hidden) {
         out += &format!("  - {}\n", o.description.value);
+    }
+    match level.objectives.iter().filter(|o| o.hidden).count() {
+        0 => {}
+        1 => out += "  - and one hidden check: `check` shows it once it is met\n",
+        n => out += &format!("  - and {n} hidden checks: `check` shows each once it is met\n"),
     }
     out += match level.kind {
         Kind::Incident => "\nThe incident clock is running. The mock client's live view: ",
