@@ -90,7 +90,8 @@ pub(crate) async fn check(
             ledger: play.client.as_ref().and_then(|c| c.ledger.as_deref()),
             databases: &databases,
         };
-        let e = evaluate(&level, &nodes, &ctx, &mut |s| println!("{s}")).await;
+        let mut e = evaluate(&level, &nodes, &ctx, &mut |s| println!("{s}")).await;
+        e.objectives.extend(super::gm::verdicts(home, &play).await);
         let solved = e.solved(&level);
         if round > 0 {
             println!("check {} of {confirm}:", round + 1);
