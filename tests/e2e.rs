@@ -972,9 +972,13 @@ struct Client(Option<std::process::Child>);
 
 impl Client {
     fn start(sb: &Sandbox, report: &std::path::Path, write_ratio: &str) -> Client {
+        Client::start_lab(sb, "converge", report, write_ratio)
+    }
+
+    fn start_lab(sb: &Sandbox, lab: &str, report: &std::path::Path, write_ratio: &str) -> Client {
         let child = std::process::Command::new("ip")
             .args(["netns", "exec", &sb.ns, env!("CARGO_BIN_EXE_firedrill")])
-            .args(["client", "--lab", "converge", "--rate", "5"])
+            .args(["client", "--lab", lab, "--rate", "5"])
             .args([
                 "--write-ratio",
                 write_ratio,
@@ -1246,4 +1250,252 @@ fn e2e_converge_a_running_lab() {
     );
 
     sb.firedrill(&["down"]).assert_success("down");
+}
+
+/// The client's per-second records so far (the report grows while it runs).
+fn client_seconds(report: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(report)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "second")
+        .collect()
+}
+
+/// Failed requests of `class` (or all failures with "any") in the seconds after the first `from`.
+fn client_failures(report: &std::path::Path, from: usize, class: &str) -> u64 {
+    client_seconds(report)
+        .iter()
+        .skip(from)
+        .map(|s| {
+            if class == "any" {
+                s["failed"].as_u64().unwrap_or(0)
+            } else {
+                s["classes"][class].as_u64().unwrap_or(0)
+            }
+        })
+        .sum()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// The fault kinds that stop a process, use up inodes, flood a log and jump the clock, on the
+/// smallest lab with the app (one node: app and MariaDB), under a mock client: process-freeze
+/// (systemd says active, the client's requests time out), inode-exhaustion (uploads fail with
+/// room on the disk), log-flood (the disk fills; uploads fail), clock-jump with `--for`
+/// ("today" moves; the node's own timer puts the clock back). Each is reverted and the
+/// service recovers, with nothing left behind.
+#[test]
+#[ignore = "boots VMs as root: scripts/test"]
+fn e2e_process_inode_log_clock_faults_on_single_server() {
+    let began = std::time::Instant::now();
+    let elapsed = |since: std::time::Instant| format!("{:.0} s", since.elapsed().as_secs_f64());
+    let sb = Sandbox::start("single-server");
+    sb.ensure_image();
+    sb.firedrill(&["up", "labs/single-server.yaml", "--accel", "tcg"])
+        .assert_success("up single-server");
+    eprintln!("timing: lab up after {}", elapsed(began));
+    let base = format!("http://{}", ip_of(&sb, "server"));
+    let list = sb.firedrill(&["fault", "list"]);
+    list.assert_success("fault list");
+    for kind in [
+        "process-freeze",
+        "inode-exhaustion",
+        "log-flood",
+        "clock-jump",
+    ] {
+        assert!(list.stdout.contains(kind), "{}", list.stdout);
+    }
+
+    let report = sb.home().join("client-faults.jsonl");
+    let client = Client::start_lab(&sb, "single-server", &report, "0.1");
+    wait_until("the client gets answers", 60, || {
+        client_seconds(&report)
+            .iter()
+            .any(|s| s["ok"].as_u64().unwrap_or(0) > 0)
+    });
+
+    // process-freeze: the app is "active" to systemd and answers nothing.
+    let step = std::time::Instant::now();
+    let mark = client_seconds(&report).len();
+    let id = apply_fault(&sb, &["process-freeze", "server"]);
+    assert_fault_holds(&sb, &id);
+    assert_eq!(
+        ssh_stdout(&sb, "server", "systemctl is-active todo"),
+        "active"
+    );
+    let main = ssh_stdout(&sb, "server", "systemctl show -p MainPID --value todo");
+    assert_eq!(
+        ssh_stdout(&sb, "server", &format!("ps -o stat= -p {main}"))
+            .chars()
+            .next(),
+        Some('T')
+    );
+    assert_eq!(sb.http("GET", &format!("{base}/healthz"), None).status, 0);
+    wait_until("the client's requests time out", 60, || {
+        client_failures(&report, mark, "timeout") > 0
+    });
+    revert_fault(&sb, &id);
+    assert_eq!(sb.http("GET", &format!("{base}/todos"), None).status, 200);
+    assert_eq!(
+        ssh_stdout(&sb, "server", "systemctl show -p MainPID --value todo"),
+        main,
+        "the same process answers again"
+    );
+    eprintln!("timing: process-freeze {}", elapsed(step));
+
+    // inode-exhaustion: uploads fail with "No space left on device" and megabytes free.
+    let step = std::time::Instant::now();
+    assert_eq!(upload(&sb, &base).status, 201);
+    let id = apply_fault(&sb, &["inode-exhaustion", "server"]);
+    eprintln!("timing: inode-exhaustion applied in {}", elapsed(step));
+    assert_fault_holds(&sb, &id);
+    let r = upload(&sb, &base);
+    assert_eq!(r.status, 500, "{r:?}");
+    assert!(r.body.contains("No space left on device"), "{r:?}");
+    let df = ssh_stdout(
+        &sb,
+        "server",
+        "df -B1 --output=iavail,avail /var/lib/todo/uploads | tail -n 1",
+    );
+    let df: Vec<u64> = df
+        .split_whitespace()
+        .map(|v| v.parse().expect("df number"))
+        .collect();
+    assert!(
+        df[0] == 0 && df[1] > 50 << 20,
+        "inodes and bytes free: {df:?}"
+    );
+    revert_fault(&sb, &id);
+    assert_eq!(upload(&sb, &base).status, 201);
+    assert_eq!(
+        ssh_stdout(
+            &sb,
+            "server",
+            "findmnt -n /var/lib/todo/uploads || echo none; ls -A /srv | wc -l"
+        ),
+        "none\n0"
+    );
+    eprintln!("timing: inode-exhaustion {}", elapsed(step));
+
+    // log-flood: a log under /var/log grows until the disk is full for everyone but root.
+    let step = std::time::Instant::now();
+    let free = |sb: &Sandbox| -> u64 {
+        ssh_stdout(
+            sb,
+            "server",
+            "df -B1 --output=avail /var/lib/todo | tail -n 1",
+        )
+        .parse()
+        .expect("free bytes")
+    };
+    let free_before = free(&sb);
+    let id = apply_fault(&sb, &["log-flood", "server"]);
+    wait_until("the log fills the disk", 900, || {
+        fault(&sb, &id)["on_node"]["active"] == true
+    });
+    eprintln!(
+        "timing: log-flood filled {} MiB in {}",
+        free_before >> 20,
+        elapsed(step)
+    );
+    let r = upload(&sb, &base);
+    assert_eq!(r.status, 500, "{r:?}");
+    assert!(r.body.contains("No space left on device"), "{r:?}");
+    assert!(
+        ssh_stdout(&sb, "server", "ps -eo args").contains("/usr/local/bin/sync-agent"),
+        "the chatty process is visible under its name"
+    );
+    revert_fault(&sb, &id);
+    assert_eq!(
+        ssh_stdout(
+            &sb,
+            "server",
+            "test -e /var/log/sync-agent.log && echo kept || echo removed"
+        ),
+        "removed"
+    );
+    let free_after = free(&sb);
+    assert!(
+        free_after + (64 << 20) > free_before,
+        "{free_before} bytes free before, {free_after} after"
+    );
+    wait_until("uploads work again", 120, || {
+        upload(&sb, &base).status == 201
+    });
+    eprintln!("timing: log-flood {}", elapsed(step));
+
+    // clock-jump with --for: "today" is two days ahead, then the node's timer puts it back.
+    let step = std::time::Instant::now();
+    let sync_before = ssh_stdout(&sb, "server", "systemctl is-active chrony || true");
+    let r = sb.http(
+        "POST",
+        &format!("{base}/todos"),
+        Some(r#"{"name":"e2e-before-the-jump","completed":false}"#),
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let today = |sb: &Sandbox| {
+        let r = sb.http("GET", &format!("{base}/todos?since=today"), None);
+        assert_eq!(r.status, 200, "{r:?}");
+        r.body.contains("e2e-before-the-jump")
+    };
+    // Unless the day ends during the step: the item is then "yesterday" at the end.
+    let decisive = unix_now() % 86_400 < 86_400 - 900;
+    assert!(today(&sb) || !decisive);
+    let id = apply_fault(&sb, &["clock-jump", "server", "--for", "90s"]);
+    assert_fault_holds(&sb, &id);
+    let ahead = ssh_stdout(&sb, "server", "date +%s")
+        .parse::<i64>()
+        .expect("epoch")
+        - unix_now();
+    assert!(
+        (ahead - 172_800).abs() < 120,
+        "the clock is {ahead} s ahead"
+    );
+    assert!(
+        !today(&sb),
+        "an item made before the jump still shows as today"
+    );
+    assert_eq!(
+        ssh_stdout(&sb, "server", "systemctl is-active chrony || true"),
+        "inactive"
+    );
+    wait_until("the node's timer reverts clock-jump", 300, || {
+        fault(&sb, &id)["state"] == "reverted"
+    });
+    let off = ssh_stdout(&sb, "server", "date +%s")
+        .parse::<i64>()
+        .expect("epoch")
+        - unix_now();
+    assert!(
+        off.abs() < 120,
+        "the clock is off by {off} s after the revert"
+    );
+    assert_eq!(
+        ssh_stdout(&sb, "server", "systemctl is-active chrony || true"),
+        sync_before
+    );
+    assert!(today(&sb) || !decisive);
+    eprintln!("timing: clock-jump {}", elapsed(step));
+
+    // Recovery as the client sees it: its last 20 seconds all succeeded.
+    let mark = client_seconds(&report).len();
+    std::thread::sleep(std::time::Duration::from_secs(20));
+    assert_eq!(
+        client_failures(&report, mark, "any"),
+        0,
+        "the client still fails after every revert"
+    );
+    let summary = client.stop(&report);
+    assert!(summary["failed"].as_u64().unwrap_or(0) > 0, "{summary}");
+    for f in fault_status(&sb)["faults"].as_array().unwrap() {
+        assert_eq!(f["state"], "reverted", "{f}");
+    }
+    sb.firedrill(&["down"]).assert_success("down");
+    eprintln!("timing: the whole test {}", elapsed(began));
 }

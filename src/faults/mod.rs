@@ -12,6 +12,7 @@
 //! arm in `Fault::ops` and its `KIND` in `KINDS`.
 
 mod bad_permissions;
+mod clock_jump;
 pub(crate) mod command;
 mod cpu_hog;
 mod db_lock;
@@ -19,11 +20,14 @@ mod disk_full;
 mod engine;
 mod error;
 mod hog;
+mod inode_exhaustion;
+mod log_flood;
 mod memory_hog;
 mod missing_dir;
 mod net_delay;
 pub(crate) mod params;
 mod payload_limit;
+mod process_freeze;
 mod reboot_no_unit;
 mod record;
 mod revert;
@@ -61,6 +65,10 @@ pub(crate) enum Fault {
     DbLock(db_lock::DbLock),
     PayloadLimit(payload_limit::PayloadLimit),
     NetDelay(net_delay::NetDelay),
+    ProcessFreeze(process_freeze::ProcessFreeze),
+    InodeExhaustion(inode_exhaustion::InodeExhaustion),
+    LogFlood(log_flood::LogFlood),
+    ClockJump(clock_jump::ClockJump),
 }
 
 /// Every kind, in the order `fault list` shows them.
@@ -76,6 +84,10 @@ pub(crate) const KINDS: &[Kind] = &[
     db_lock::KIND,
     payload_limit::KIND,
     net_delay::KIND,
+    process_freeze::KIND,
+    inode_exhaustion::KIND,
+    log_flood::KIND,
+    clock_jump::KIND,
 ];
 
 impl Fault {
@@ -93,6 +105,10 @@ impl Fault {
             Fault::DbLock(f) => f,
             Fault::PayloadLimit(f) => f,
             Fault::NetDelay(f) => f,
+            Fault::ProcessFreeze(f) => f,
+            Fault::InodeExhaustion(f) => f,
+            Fault::LogFlood(f) => f,
+            Fault::ClockJump(f) => f,
         }
     }
 }
@@ -288,6 +304,14 @@ mod tests {
                 "net-delay",
                 &[("loss", "5")],
                 "tap=vnet3\nqdisc=qdisc noqueue 0: root\n",
+            ),
+            ("process-freeze", &[], "main=812\nproc=812 4711 S\n"),
+            ("inode-exhaustion", &[], "perm=755 todo todo\n"),
+            ("log-flood", &[("rate", "5")], "mount=/\navail=6442450944\n"),
+            (
+                "clock-jump",
+                &[],
+                "sync=chrony.service active\nnow=1700000000\n",
             ),
         ];
         let parses = |what: &str, script: &str| {

@@ -33,21 +33,21 @@ const STEP_FN: &str = "step() { ns=$(date +%s%N); ns=$((ns + $1)); \
     date -s \"@$((ns / 1000000000)).$(printf %09d $((ns % 1000000000)))\" >/dev/null; }\n";
 
 impl Clock {
-    pub(super) fn summary(&self) -> String {
+    pub(in crate::faults) fn summary(&self) -> String {
         format!(
             "stop time sync and step the clock {}",
             signed_span(self.offset_s)
         )
     }
 
-    pub(super) fn prepare_script(&self) -> String {
+    pub(in crate::faults) fn prepare_script(&self) -> String {
         let mut s = format!("for u in {}; do\n", SYNC_UNITS.join(" "));
         s += "  echo \"sync=$u $(systemctl is-active $u 2>/dev/null)\"\ndone\n";
         s += "echo \"now=$(date +%s)\"\n";
         s
     }
 
-    pub(super) fn prepared(&mut self, out: &Fields) -> Result<(), String> {
+    pub(in crate::faults) fn prepared(&mut self, out: &Fields) -> Result<(), String> {
         let _now: i64 = out.number("now")?;
         let active = out
             .all("sync")
@@ -64,7 +64,7 @@ impl Clock {
         self.sync_units.as_deref().unwrap_or_default()
     }
 
-    pub(super) fn inject_script(&self) -> String {
+    pub(in crate::faults) fn inject_script(&self) -> String {
         let mut s = String::from("set -e\n");
         for u in self.units() {
             s += &format!("systemctl stop {u}\n");
@@ -75,14 +75,14 @@ impl Clock {
         s
     }
 
-    pub(super) fn verify_script(&self) -> String {
+    pub(in crate::faults) fn verify_script(&self) -> String {
         let mut s = String::from("echo \"now=$(date +%s)\"\n");
         s += &format!("for u in {}; do\n", SYNC_UNITS.join(" "));
         s += "  echo \"sync=$u $(systemctl is-active $u 2>/dev/null)\"\ndone\n";
         s
     }
 
-    pub(super) fn verdict(&self, out: &Fields, host_now: i64) -> Verdict {
+    pub(in crate::faults) fn verdict(&self, out: &Fields, host_now: i64) -> Verdict {
         let Ok(now) = out.number::<i64>("now") else {
             return Verdict {
                 active: false,
@@ -112,7 +112,7 @@ impl Clock {
         }
     }
 
-    pub(super) fn revert_script(&self, host_now: Option<i64>) -> String {
+    pub(in crate::faults) fn revert_script(&self, host_now: Option<i64>) -> String {
         let mut s = String::from("set -e\n");
         s += &format!("off={}\n", self.offset_s);
         s += &match host_now {
