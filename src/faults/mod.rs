@@ -15,19 +15,24 @@ mod bad_permissions;
 mod command;
 mod cpu_hog;
 mod db_lock;
+mod db_password_rotated;
 mod disk_full;
+mod dropin;
 mod engine;
 mod error;
+mod fd_exhaustion;
 mod hog;
 mod memory_hog;
 mod missing_dir;
 mod net_delay;
+mod oom_loop;
 mod params;
 mod payload_limit;
 mod reboot_no_unit;
 mod record;
 mod revert;
 mod service_stopped;
+mod slow_disk;
 mod status;
 mod text;
 mod time_drift;
@@ -61,6 +66,10 @@ pub(crate) enum Fault {
     DbLock(db_lock::DbLock),
     PayloadLimit(payload_limit::PayloadLimit),
     NetDelay(net_delay::NetDelay),
+    OomLoop(oom_loop::OomLoop),
+    FdExhaustion(fd_exhaustion::FdExhaustion),
+    SlowDisk(slow_disk::SlowDisk),
+    DbPasswordRotated(db_password_rotated::DbPasswordRotated),
 }
 
 /// Every kind, in the order `fault list` shows them.
@@ -76,6 +85,10 @@ pub(crate) const KINDS: &[Kind] = &[
     db_lock::KIND,
     payload_limit::KIND,
     net_delay::KIND,
+    oom_loop::KIND,
+    fd_exhaustion::KIND,
+    slow_disk::KIND,
+    db_password_rotated::KIND,
 ];
 
 impl Fault {
@@ -93,6 +106,10 @@ impl Fault {
             Fault::DbLock(f) => f,
             Fault::PayloadLimit(f) => f,
             Fault::NetDelay(f) => f,
+            Fault::OomLoop(f) => f,
+            Fault::FdExhaustion(f) => f,
+            Fault::SlowDisk(f) => f,
+            Fault::DbPasswordRotated(f) => f,
         }
     }
 }
@@ -288,6 +305,18 @@ mod tests {
                 "net-delay",
                 &[("loss", "5")],
                 "tap=vnet3\nqdisc=qdisc noqueue 0: root\n",
+            ),
+            ("oom-loop", &[], "dir=absent\nactive=active\n"),
+            ("fd-exhaustion", &[], "dir=existed\nactive=active\n"),
+            (
+                "slow-disk",
+                &[],
+                "dir=absent\nactive=active\ndevice=/dev/vda\nmajmin=254:0\n",
+            ),
+            (
+                "db-password-rotated",
+                &[],
+                "host=10.0.0.0/255.255.255.0\nplugin=mysql_native_password\nbefore=0123456789abcdef\n",
             ),
         ];
         let parses = |what: &str, script: &str| {

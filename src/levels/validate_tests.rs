@@ -88,7 +88,7 @@ fn fault_kinds_params_and_roles() {
     assert_eq!(
         problems(&text),
         [
-            "labs/levels/t.yaml:8:12: faults[0].kind: unknown fault kind `disk-ful`\n  hint: did you mean `disk-full`? Kinds are: disk-full, memory-hog, cpu-hog, reboot-no-unit, time-drift, bad-permissions, missing-dir, service-stopped, db-lock, payload-limit, net-delay",
+            "labs/levels/t.yaml:8:12: faults[0].kind: unknown fault kind `disk-ful`\n  hint: did you mean `disk-full`? Kinds are: disk-full, memory-hog, cpu-hog, reboot-no-unit, time-drift, bad-permissions, missing-dir, service-stopped, db-lock, payload-limit, net-delay, oom-loop, fd-exhaustion, slow-disk, db-password-rotated",
             "labs/levels/t.yaml:9:44: faults[1].params.leve: fault kind `disk-full` has no parameter `leve`\n  hint: did you mean `leave`? Its parameters are: leave, path",
             "labs/levels/t.yaml:9:53: faults[1].params.size: fault kind `disk-full` has no parameter `size`\n  hint: its parameters are: leave, path",
             "labs/levels/t.yaml:10:31: faults[2].node: fault `missing-dir` does not fit `db`: it removes the todo app's upload directory, and the node has no app role\n  hint: choose one of: app1, app2",
