@@ -482,7 +482,7 @@ mod tests {
         };
         assert_eq!(
             names(Difficulty::Hard),
-            ["app-down-b", "db-lock", "missing-index"]
+            ["app-down-b", "db-lock", "missing-index", "slow-disk"]
         );
         let easy = names(Difficulty::Easy);
         assert!(easy.contains(&"disk-full".to_string()), "{easy:?}");
