@@ -217,7 +217,8 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             bridge: bridge_name(&lab.name, &net.name),
             mode: match net.mode {
                 NetMode::Nat => ForwardMode::Nat,
-                NetMode::Isolated => ForwardMode::Isolated,
+                // The host does not route a routed network: its router node does.
+                NetMode::Isolated | NetMode::Routed => ForwardMode::Isolated,
             },
             domain: net.domain.clone(),
             cidr: net.cidr,

@@ -41,6 +41,7 @@ fn parses_every_field_with_its_position() {
             name: at("lan".to_string(), 4, 12),
             cidr: at("10.77.0.0/24".to_string(), 4, 23),
             mode: Some(at(NetMode::Isolated, 4, 43)),
+            router: None,
             domain: Some(at("demo.test".to_string(), 4, 61)),
             dns: vec![],
         }]
@@ -207,7 +208,7 @@ fn unknown_network_mode() {
         problems(text),
         [
             "t.yaml:3:43: networks[0].mode: unknown network mode `bridge`\n  \
-          hint: use `nat` (the nodes reach the outside) or `isolated` (they do not)"
+          hint: use `nat` (the nodes reach the outside through the host), `isolated` (they do not) or `routed` with `router: NODE` (through a node of the lab)"
         ]
     );
 }
