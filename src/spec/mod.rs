@@ -224,7 +224,7 @@ pub(crate) struct Interface {
     pub ip: Ipv4Addr,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Route {
     pub to: Ipv4Network,
     pub via: Ipv4Addr,
