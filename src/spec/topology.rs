@@ -434,6 +434,8 @@ enum Lost {
     Host { at: usize, via: Ipv4Addr },
     /// The path comes back to node `at`.
     Loop { at: usize },
+    /// Node `at` is a hop on the way but does not forward (no `router` role).
+    NoForward { at: usize },
 }
 
 /// The hops from node `from` to `dest`: Ok with the address `from` sends from.
@@ -476,6 +478,13 @@ fn walk(
         };
         if seen.contains(&y) {
             return Err(Lost::Loop { at: y });
+        }
+        let forwards = v.lab.nodes.value[y]
+            .roles
+            .iter()
+            .any(|r| r.value == crate::roles::Role::Router);
+        if !forwards {
+            return Err(Lost::NoForward { at: y });
         }
         seen.push(y);
         x = y;
@@ -527,6 +536,10 @@ fn reach(
             v.describe(via)
         ),
         Lost::Loop { at } => format!("its path comes back to `{}`", v.node_name(at)),
+        Lost::NoForward { at } => format!(
+            "its path goes through `{}`, which does not forward packets (add `router` to its roles)",
+            v.node_name(at)
+        ),
     };
     let message = if a == i {
         format!(

@@ -14,6 +14,7 @@ networks:
   - {{name: dmz, cidr: 10.80.0.0/24, mode: routed, router: gw}}
 nodes:
   - name: gw
+    roles: [router]
     networks: [{{name: lan, ip: 10.77.0.2}}, {{name: dmz, ip: 10.80.0.2}}]
 {rest}"
     )
@@ -48,7 +49,7 @@ fn an_address_outside_its_network() {
             "  - name: web\n    networks: [{name: dmz, ip: 10.77.0.30}]\n"
         )),
         [
-            "t.yaml:9:32: nodes[1].networks[0].ip: 10.77.0.30 is outside network `dmz` (10.80.0.0/24)\n  \
+            "t.yaml:10:32: nodes[1].networks[0].ip: 10.77.0.30 is outside network `dmz` (10.80.0.0/24)\n  \
           hint: pick an address from 10.80.0.2 to 10.80.0.254, or leave `ip:` out to get one assigned"
         ]
     );
@@ -61,9 +62,9 @@ fn both_forms_at_once_and_a_network_twice() {
             "  - name: web\n    ip: 10.77.0.5\n    networks: [{name: dmz}, {name: dmz}]\n"
         )),
         [
-            "t.yaml:9:9: nodes[1].ip: `ip` and `networks` are both given\n  \
-             hint: put the address into `networks` (`- {name: NET, ip: A.B.C.D}`, line 10) and remove `ip`",
-            "t.yaml:10:36: nodes[1].networks[1].name: node `web` is on network `dmz` twice\n  \
+            "t.yaml:10:9: nodes[1].ip: `ip` and `networks` are both given\n  \
+             hint: put the address into `networks` (`- {name: NET, ip: A.B.C.D}`, line 11) and remove `ip`",
+            "t.yaml:11:36: nodes[1].networks[1].name: node `web` is on network `dmz` twice\n  \
              hint: list each network once per node",
         ]
     );
@@ -76,7 +77,7 @@ fn a_route_via_an_address_not_on_a_connected_network() {
             "  - name: pc\n    routes: [{to: dmz, via: 10.80.0.2}]\n"
         )),
         [
-            "t.yaml:9:29: nodes[1].routes[0].via: 10.80.0.2 is not on a network `pc` is on (lan 10.77.0.0/24)\n  \
+            "t.yaml:10:29: nodes[1].routes[0].via: 10.80.0.2 is not on a network `pc` is on (lan 10.77.0.0/24)\n  \
           hint: a next hop must be directly reachable: use an address on one of those networks, e.g. a router's address there"
         ]
     );
@@ -86,9 +87,9 @@ fn a_route_via_an_address_not_on_a_connected_network() {
             "  - {name: web, network: dmz}\n  - name: pc\n    routes: [{to: dmx, via: web}]\n"
         )),
         [
-            "t.yaml:10:19: nodes[2].routes[0].to: `dmx` is neither a CIDR nor a network of this lab\n  \
+            "t.yaml:11:19: nodes[2].routes[0].to: `dmx` is neither a CIDR nor a network of this lab\n  \
              hint: did you mean `dmz`?",
-            "t.yaml:10:29: nodes[2].routes[0].via: node `web` is not on a network `pc` is on (lan 10.77.0.0/24)\n  \
+            "t.yaml:11:29: nodes[2].routes[0].via: node `web` is not on a network `pc` is on (lan 10.77.0.0/24)\n  \
              hint: a next hop must be directly reachable: put `web` on one of those networks, or route via a node that is",
         ]
     );
@@ -147,7 +148,7 @@ fn a_node_that_cannot_reach_the_node_its_role_needs() {
     assert_eq!(
         problems(&two_nets(nodes)),
         [
-            "t.yaml:9:25: nodes[2].roles[0]: `app` cannot reach `db` (10.80.0.10 on dmz), which its app role needs: `app` sends it to 10.77.0.1 on lan, the host's bridge, which does not route between the lab's networks\n  \
+            "t.yaml:10:25: nodes[2].roles[0]: `app` cannot reach `db` (10.80.0.10 on dmz), which its app role needs: `app` sends it to 10.77.0.1 on lan, the host's bridge, which does not route between the lab's networks\n  \
           hint: give `app` a route through `gw`, which is on dmz: `routes: [{to: dmz, via: gw}]` (or `gateway: gw`)"
         ]
     );
@@ -166,6 +167,7 @@ networks:
   - {name: dmz, cidr: 10.80.0.0/24, mode: isolated}
 nodes:
   - name: gw
+    roles: [router]
     networks: [{name: lan}, {name: dmz}]
   - {name: db, network: dmz, roles: [mysql]}
   - {name: app, roles: [app], gateway: gw}
@@ -173,7 +175,7 @@ nodes:
     assert_eq!(
         problems(text),
         [
-            "t.yaml:9:25: nodes[2].roles[0]: `db` cannot answer `app` (10.77.0.11 on lan), which app's app role needs: `db` sends it to 10.80.0.1 on dmz, the host's bridge, which does not route between the lab's networks\n  \
+            "t.yaml:10:25: nodes[2].roles[0]: `db` cannot answer `app` (10.77.0.11 on lan), which app's app role needs: `db` sends it to 10.80.0.1 on dmz, the host's bridge, which does not route between the lab's networks\n  \
           hint: give `db` a route through `gw`, which is on lan: `routes: [{to: lan, via: gw}]` (or `gateway: gw`)"
         ]
     );
@@ -198,9 +200,24 @@ fn validate_prints_every_address_route_and_gateway() {
         "t.yaml: lab `t` is valid
 network lan: 10.77.0.0/24 nat, gateway 10.77.0.1, domain t.lab
 network dmz: 10.80.0.0/24 routed, gateway 10.80.0.1, domain t.lab, routed through gw
-node gw: 10.77.0.2 on lan, 10.80.0.2 on dmz, roles [], image debian-12, 1 cpu, 512 MiB, 8 GiB
+node gw: 10.77.0.2 on lan, 10.80.0.2 on dmz, roles [router], image debian-12, 1 cpu, 512 MiB, 8 GiB
 node web: 10.80.0.10 on dmz, roles [], image debian-12, 1 cpu, 512 MiB, 8 GiB, gateway 10.80.0.2
 node pc: 10.77.0.10 on lan, roles [], image debian-12, 1 cpu, 512 MiB, 8 GiB, route 10.80.0.0/24 via 10.77.0.2
 "
+    );
+}
+
+#[test]
+fn a_hop_that_does_not_forward() {
+    let text = two_nets(
+        "  - {name: db, network: dmz, roles: [mysql]}\n  - {name: app, roles: [app], gateway: gw}\n",
+    )
+    .replace("    roles: [router]\n", "");
+    assert_eq!(
+        problems(&text),
+        [
+            "t.yaml:9:25: nodes[2].roles[0]: `app` cannot reach `db` (10.80.0.10 on dmz), which its app role needs: its path goes through `gw`, which does not forward packets (add `router` to its roles)\n  \
+          hint: give `app` a route through `gw`, which is on dmz: `routes: [{to: dmz, via: gw}]` (or `gateway: gw`)"
+        ]
     );
 }
