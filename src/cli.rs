@@ -32,6 +32,14 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Draw the lab's networks, nodes, addresses and roles: Mermaid (for a README), Graphviz
+    /// DOT, or SVG (open it in a browser): firedrill topology lab.yaml --format svg > lab.svg
+    Topology {
+        /// The lab file or a shipped lab's name; without it, the lab that is up.
+        lab: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: crate::topology::Format,
+    },
     /// Validate, then create or converge the lab: network, disks, seeds, domains; wait until
     /// every node is ready.
     Up {
@@ -275,6 +283,24 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 print_problems(&warnings);
                 print!("{valid}");
             }
+        }
+        Command::Topology { lab: file, format } => {
+            let file = match file {
+                Some(file) => crate::builtin::lab_file(&home, &file)?,
+                None => {
+                    lab::Lab::open(&home, None)
+                        .map_err(LabError::from)?
+                        .state
+                        .source
+                }
+            };
+            // A picture needs no host: other labs' networks and this host's memory do not
+            // change it (`validate` and `up` check those).
+            let (mut facts, _) = lab::validation_facts(&home).await?;
+            facts.routes.clear();
+            facts.libvirt_networks.clear();
+            let (valid, _) = crate::spec::check(&file, &facts, true).map_err(LabError::Invalid)?;
+            print!("{}", crate::topology::render(&valid, format));
         }
         Command::Up {
             file,

@@ -19,6 +19,7 @@ mod table;
 
 // The role table: one line per role, in apply order (databases, apps, what fronts them).
 table::roles! {
+    Router => router,
     Mysql => mysql,
     Postgres => postgres,
     App => app,
