@@ -313,7 +313,7 @@ const DB_EXPORTERS: &[DbExporter] = &[
         login_check: "runuser -u prometheus -- mysql -N --batch -e 'SELECT 1'",
         provision: "mysql --batch",
         sql: "CREATE USER IF NOT EXISTS 'prometheus'@'localhost' IDENTIFIED VIA unix_socket;\n\
-              GRANT PROCESS, REPLICATION CLIENT, SELECT ON *.* TO 'prometheus'@'localhost';\n",
+              GRANT PROCESS, REPLICATION CLIENT, SLAVE MONITOR, SELECT ON *.* TO 'prometheus'@'localhost';\n",
     },
     DbExporter {
         role: Role::Postgres,
