@@ -45,12 +45,52 @@ pub(super) const DEF: RoleDef = RoleDef {
         what: "prometheus",
     }],
     phase: Phase::Front,
-    has_options: false,
+    // None to read, but `check_options` checks the lab's app ports against the exporters'.
+    has_options: true,
     serves: super::table::serves_nothing,
 };
-/// It takes no options.
+/// It takes no options; its check is that no app would take an exporter's port.
 pub(super) type Options = super::options::NoOptions;
-pub(super) use super::options::no_options as check_options;
+
+/// In a lab with a monitor node every node runs node exporter (and a database node its
+/// exporter): an app on one of those ports would fail to start. Checked once, for the first
+/// monitor node.
+pub(super) fn check_options(
+    input: &super::OptionsInput<'_>,
+    r: &mut crate::spec::problem::Report,
+) -> Option<Options> {
+    if let Some(block) = input.block.filter(|y| y.value != crate::spec::yaml::Value::Null) {
+        r.error(
+            Some(block.pos),
+            &input.path("monitor", ""),
+            "`monitor:` takes no options",
+            "remove the `monitor:` block",
+        );
+    }
+    let nodes = &input.lab.nodes.value;
+    let has = |n: &crate::spec::Node, role: Role| n.roles.iter().any(|x| x.value == role);
+    if nodes.iter().position(|n| has(n, Role::Monitor)) != Some(input.index) {
+        return Some(Options::default());
+    }
+    for (i, node) in nodes.iter().enumerate().filter(|(_, n)| has(n, Role::App)) {
+        let given = node.app.as_ref().and_then(|a| a.port.as_ref());
+        let port = given.map_or(crate::spec::DEFAULT_APP_PORT, |p| p.value);
+        let exporters = [NODE_EXPORTER, MYSQLD_EXPORTER, POSTGRES_EXPORTER];
+        if let Some(e) = exporters.iter().find(|e| e.port == port) {
+            r.error(
+                given.map(|p| p.pos),
+                &format!("nodes[{i}].app.port"),
+                format!(
+                    "the app on `{}` cannot listen on port {port}: the lab has a monitor node, \
+                     and {} listens there on every node that runs it",
+                    node.name.value, e.service.unit
+                ),
+                "give the app another port, e.g. `app: {port: 8080}`",
+            );
+        }
+    }
+    Some(Options::default())
+}
 
 /// An exporter on a node: its unit and port.
 struct Exporter {

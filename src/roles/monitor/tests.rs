@@ -343,3 +343,37 @@ fn health_counts_the_targets_that_are_up_and_names_the_others() {
     let h = judge_health(&answer(7, ""));
     assert_eq!((h.ok, h.detail.as_str()), (false, "prometheus not answering on :9090"));
 }
+
+#[test]
+fn an_app_on_an_exporter_port_is_refused_once_in_a_monitored_lab() {
+    use crate::spec::testutil::{HEAD, problems, valid};
+    let lab = |nodes: &[&str]| -> String {
+        let nodes: String = nodes.iter().map(|n| format!("  - {n}\n")).collect();
+        format!("{HEAD}{nodes}")
+    };
+    let yaml = lab(&[
+        "{name: web, roles: [app, mysql], app: {port: 9100}}",
+        "{name: mon, roles: [monitor]}",
+        "{name: mon2, roles: [monitor]}",
+    ]);
+    let found = problems(&yaml);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains(
+            "nodes[0].app.port: the app on `web` cannot listen on port 9100: the lab has a monitor \
+             node, and prometheus-node-exporter.service listens there"
+        ),
+        "{found:?}"
+    );
+    let block = problems(&lab(&["{name: mon, roles: [monitor], monitor: {port: 1}}"]));
+    assert!(
+        block.len() == 1 && block[0].contains("nodes[0].monitor: `monitor:` takes no options"),
+        "{block:?}"
+    );
+    // Without a monitor node nothing runs there.
+    valid(&lab(&["{name: web, roles: [app, mysql], app: {port: 9100}}"]));
+    valid(&lab(&[
+        "{name: web, roles: [app, mysql]}",
+        "{name: mon, roles: [monitor]}",
+    ]));
+}
