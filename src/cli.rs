@@ -113,6 +113,13 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1")]
         bind: std::net::Ipv4Addr,
     },
+    /// Print the URL of a page a role serves: firedrill open prometheus (or "haproxy stats"),
+    /// and how to forward a local port to it when the lab's network is not reachable from here.
+    Open {
+        page: String,
+        #[arg(long)]
+        lab: Option<String>,
+    },
     /// Print an OpenSSH config for the lab (use with `ssh -F` and scp).
     SshConfig {
         #[arg(long)]
@@ -348,6 +355,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Forward { spec, lab, bind } => {
             lab::forward(&home, lab.as_deref(), &spec, bind).await?
         }
+        Command::Open { page, lab } => lab::open(&home, lab.as_deref(), &page)?,
         Command::SshConfig { lab } => lab::ssh_config(&home, lab.as_deref())?,
         Command::Secrets { lab } => lab::secrets(&home, lab.as_deref())?,
         Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,

@@ -1678,3 +1678,108 @@ fn e2e_process_inode_log_clock_faults_on_single_server() {
     sb.firedrill(&["down"]).assert_success("down");
     eprintln!("timing: the whole test {}", elapsed(began));
 }
+
+/// The monitor role on the smallest lab that shows it: mon (Prometheus) and web (app and
+/// MariaDB). Prometheus scrapes every target; a disk-full fault on web fires NodeDiskFull and
+/// the revert resolves it.
+#[test]
+#[ignore = "boots VMs as root: scripts/test"]
+fn e2e_monitor_scrapes_every_target_and_the_disk_alert_fires_and_resolves() {
+    let started = std::time::Instant::now();
+    let sb = Sandbox::start("monitored");
+    sb.ensure_image();
+    let lab = sb.home().join("monitored.yaml");
+    std::fs::write(
+        &lab,
+        "name: monitored\ndefaults:\n  image: debian-12\n  cpus: 1\n  disk: 8\n\
+         networks:\n  - name: lan\n    cidr: 10.87.0.0/24\n    mode: nat\nnodes:\n\
+         \x20 - name: web\n    roles: [app, mysql]\n    ip: 10.87.0.10\n    memory: 768\n\
+         \x20 - name: mon\n    roles: [monitor]\n    ip: 10.87.0.30\n    memory: 640\n",
+    )
+    .expect("write lab file");
+    let lab = lab.to_string_lossy().into_owned();
+    sb.firedrill(&["up", &lab, "--accel", "tcg"])
+        .assert_success("up");
+    eprintln!("# up after {:.0?}", started.elapsed());
+
+    // `open` prints the URL; from inside the lab's namespace, no forwarding hint.
+    let open = sb.firedrill(&["open", "prometheus"]);
+    open.assert_success("open prometheus");
+    assert_eq!(open.stdout, "http://10.87.0.30:9090/\n");
+    assert!(!open.stderr.contains("forward"), "{}", open.stderr);
+    let api = "http://10.87.0.30:9090/api/v1";
+
+    // Every target up: both node exporters, the MariaDB exporter, the app, Prometheus itself.
+    let mut seen = Vec::new();
+    wait_until("every target up", 240, || {
+        let r = sb.http("GET", &format!("{api}/targets?state=active"), None);
+        let json: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+        let mut targets: Vec<String> = json["data"]["activeTargets"]
+            .as_array()
+            .map(|ts| {
+                ts.iter()
+                    .map(|t| {
+                        format!(
+                            "{}@{} {}",
+                            t["labels"]["job"].as_str().unwrap_or("?"),
+                            t["labels"]["node"].as_str().unwrap_or("?"),
+                            t["health"].as_str().unwrap_or("?")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        targets.sort();
+        if targets != seen {
+            eprintln!("# targets: {targets:?}");
+            seen = targets.clone();
+        }
+        targets
+            == [
+                "mysql@web up",
+                "node@mon up",
+                "node@web up",
+                "prometheus@mon up",
+                "todo@web up",
+            ]
+    });
+    // The status line of the monitor role says so too.
+    let status = lab_status(&sb);
+    assert!(all_healthy(&status), "{status}");
+    // A second up finds the exporters in place and changes nothing.
+    let again = sb.firedrill(&["up", &lab, "--accel", "tcg"]);
+    again.assert_success("second up");
+    assert!(again.stdout.contains("nothing changed"), "{}", again.stdout);
+
+    // disk-full on web: NodeDiskFull fires for web's root filesystem.
+    let id = apply_fault(&sb, &["disk-full", "web"]);
+    let applied = std::time::Instant::now();
+    let disk_alert = |state: &str| {
+        let r = sb.http("GET", &format!("{api}/alerts"), None);
+        let json: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+        json["data"]["alerts"].as_array().is_some_and(|alerts| {
+            alerts.iter().any(|a| {
+                a["labels"]["alertname"] == "NodeDiskFull"
+                    && a["labels"]["node"] == "web"
+                    && a["labels"]["mountpoint"] == "/"
+                    && (state.is_empty() || a["state"] == state)
+            })
+        })
+    };
+    wait_until("NodeDiskFull firing", 240, || disk_alert("firing"));
+    eprintln!(
+        "# NodeDiskFull fired {:.0?} after the fault",
+        applied.elapsed()
+    );
+    revert_fault(&sb, &id);
+    let reverted = std::time::Instant::now();
+    wait_until("NodeDiskFull resolved after the revert", 180, || {
+        !disk_alert("")
+    });
+    eprintln!(
+        "# NodeDiskFull resolved {:.0?} after the revert",
+        reverted.elapsed()
+    );
+    sb.firedrill(&["down"]).assert_success("down");
+    eprintln!("# total {:.0?}", started.elapsed());
+}

@@ -141,6 +141,7 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                     .map(|p| Peer {
                         name: p.name.clone(),
                         ip: p.ip,
+                        roles: p.roles.clone(),
                         serves: roles::serving_ports(p),
                     })
                     .collect(),
