@@ -104,7 +104,7 @@ impl FaultOps for DbPasswordRotated {
 
     fn summary(&self) -> String {
         format!(
-            "change the password of database user {} (the app's config keeps the old one)",
+            "change database user {}'s password; the app's config keeps the old one",
             self.user
         )
     }
