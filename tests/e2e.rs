@@ -1356,7 +1356,7 @@ fn e2e_resource_and_credential_faults_on_single_server() {
         "server",
         &format!("grep 'open files' /proc/{pid}/limits"),
     );
-    assert!(!limits.contains(" 12 "), "{limits}");
+    assert!(!limits.contains(" 8 "), "{limits}");
     wait_recovered(&report, 10, 120);
     eprintln!("fd-exhaustion done after {:?}", started.elapsed());
 
@@ -1386,12 +1386,14 @@ fn e2e_resource_and_credential_faults_on_single_server() {
         "a write took {before:?} before and {slow:?} with slow-disk"
     );
     revert_fault(&sb, &id);
+    // Without limits systemd turns the unit's io controller off: io.max may be gone.
     let io_max = ssh_stdout(
         &sb,
         "server",
-        "cat /sys/fs/cgroup/system.slice/mariadb.service/io.max",
+        "cat /sys/fs/cgroup/system.slice/mariadb.service/io.max 2>/dev/null || true",
     );
     assert!(!io_max.contains("wiops=2"), "{io_max}");
+    wait_recovered(&report, 10, 180);
     let (status, after) = timed_write();
     assert_eq!(status, 201);
     eprintln!(

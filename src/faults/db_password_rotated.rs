@@ -71,8 +71,8 @@ pub(crate) struct DbPasswordRotated {
 
 impl DbPasswordRotated {
     /// Shell functions: `q SQL` prints rows as the superuser; `hash` prints the user's stored
-    /// hash; `set_sql ARG` prints the statement that sets it from a password (`password`) or
-    /// back to a stored hash (`hash`), reading the value from stdin's first line.
+    /// hash; `set_password PW` and `set_hash HASH` set it (the SQL goes on stdin, never on a
+    /// command line); `fingerprint` prints the first 16 hex digits of the hash's sha256.
     fn functions(&self) -> String {
         let mut s = var("user", &self.user) + &var("backup", &self.backup);
         s += &var("host", self.host.as_deref().unwrap_or_default());
@@ -104,7 +104,7 @@ impl FaultOps for DbPasswordRotated {
 
     fn summary(&self) -> String {
         format!(
-            "change the password of database user {} (the app's config keeps the old one)",
+            "change database user {}'s password; the app's config keeps the old one",
             self.user
         )
     }

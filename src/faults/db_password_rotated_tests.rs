@@ -178,3 +178,82 @@ fn fits_database_nodes_with_their_login() {
         "db-password-rotated does not fit node app1: it changes the todo user's database password, and the node has no database role"
     );
 }
+
+/// The PostgreSQL SQL for real against a private cluster on this host (a temp data dir, a
+/// unix socket, no network): the SCRAM verifier changes, and revert gives back exactly the
+/// verifier the role had, which is the password the app's config holds.
+#[test]
+#[ignore = "needs root and postgresql: scripts/test"]
+fn postgres_rotates_and_restores_the_verifier_for_real() {
+    assert!(
+        crate::faults::testing::is_root(),
+        "needs root and postgresql: run scripts/test"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path().to_str().unwrap().to_string();
+    let bin = "/usr/lib/postgresql/15/bin";
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let init = sh(&format!(
+        "chown postgres {t} && timeout 120 runuser -u postgres -- {bin}/initdb -D {t}/data -A trust >/dev/null && \
+         timeout 60 runuser -u postgres -- {bin}/pg_ctl -D {t}/data -w -l {t}/log \
+         -o \"-k {t} -p {port} -c listen_addresses=''\" start >/dev/null"
+    ));
+    assert!(init.success(), "{init:?}");
+    struct Stop(String);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            sh(&format!(
+                "runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D {}/data -m immediate stop >/dev/null 2>&1",
+                self.0
+            ));
+        }
+    }
+    let _stop = Stop(t.clone());
+    let env = format!("export PGHOST={t} PGPORT={port}\n");
+    let run = |script: &str| sh(&format!("{env}{script}"));
+    let verifier = || {
+        run("runuser -u postgres -- psql -X -A -t -q -c \"SELECT rolpassword FROM pg_authid WHERE rolname = 'todo'\"")
+            .stdout_str()
+    };
+    let made = run(
+        "runuser -u postgres -- psql -X -q -c \"CREATE ROLE todo LOGIN PASSWORD 'AppPassw0rdFromConfig'\"",
+    );
+    assert!(made.success(), "{made:?}");
+    let original = verifier();
+    assert!(original.starts_with("SCRAM-SHA-256$"), "{original}");
+
+    let Fault::DbPasswordRotated(mut f) =
+        build("db-password-rotated", &node("db", &[Role::Postgres]), &[]).unwrap()
+    else {
+        panic!()
+    };
+    f.backup = format!("{t}/backup.hash");
+    let out = run(&f.prepare_script());
+    assert!(out.success(), "{out:?}");
+    f.prepared(&Fields::parse(&out.stdout_str())).unwrap();
+    let out = run(&f.inject_script());
+    assert!(out.success(), "{out:?}");
+    f.injected(&Fields::parse(&out.stdout_str())).unwrap();
+    let rotated = verifier();
+    assert!(rotated.starts_with("SCRAM-SHA-256$"), "{rotated}");
+    assert_ne!(rotated, original);
+    assert!(
+        f.verdict(&Fields::parse(&run(&f.verify_script()).stdout_str()), 0)
+            .active
+    );
+
+    let out = run(&f.revert_script(None));
+    assert!(out.success(), "{out:?}");
+    assert_eq!(
+        out.stdout_str(),
+        format!("gave todo back the password the app's config holds\nremoved {t}/backup.hash\n")
+    );
+    assert_eq!(verifier(), original);
+    assert!(
+        !f.verdict(&Fields::parse(&run(&f.verify_script()).stdout_str()), 0)
+            .active
+    );
+}

@@ -18,10 +18,10 @@ async fn sets_the_limit_restarts_and_restarts_again_on_revert() {
             exact(&sudo(&f.dropin.prepare_script())),
             ok("dir=existed\nactive=active\n"),
         )
-        .once(contains("LimitNOFILE=12"), ok("restarted todo.service\n"))
+        .once(contains("LimitNOFILE=8"), ok("restarted todo.service\n"))
         .once(
             contains("/proc/$main_pid/limits"),
-            ok("dropin=present\nmain_pid=812\nsoft=12\nopen=9\n"),
+            ok("dropin=present\nmain_pid=812\nsoft=8\nopen=7\n"),
         )
         .once(
             contains("rm -f"),
@@ -35,7 +35,7 @@ async fn sets_the_limit_restarts_and_restarts_again_on_revert() {
         engine.verify(&mut rec).await.unwrap(),
         Verdict {
             active: true,
-            detail: "todo.service (PID 812) may open 12 files and has 9 open".into()
+            detail: "todo.service (PID 812) may open 8 files and has 7 open".into()
         }
     );
     assert_eq!(
