@@ -196,6 +196,12 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Snapshots of the whole lab (every node's disks and memory, taken together): save, list,
+    /// restore, rm.
+    Snapshot {
+        #[command(subcommand)]
+        command: crate::lab::snapshot::SnapshotCommand,
+    },
     /// Break the lab on purpose, check what is broken, and undo it.
     Fault {
         #[command(subcommand)]
@@ -349,6 +355,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Report { out, html } => crate::levels::report(&home, out, html)?,
         Command::Score => crate::levels::score(&home)?,
+        Command::Snapshot { command } => crate::lab::snapshot::run(command, &home).await?,
         Command::Fault { command } => crate::faults::run(command, &home).await?,
         Command::Completions { shell } => print!("{}", completions(shell)),
     }

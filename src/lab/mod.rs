@@ -11,7 +11,9 @@ mod forward;
 mod handle;
 mod lock;
 mod node;
+mod nodes;
 pub(crate) mod slow_libvirt;
+pub(crate) mod snapshot;
 mod status;
 mod up;
 
@@ -23,6 +25,9 @@ pub(crate) use facts::{AccelChoice, libvirt_unchecked, validation_facts};
 pub(crate) use forward::{ForwardError, forward};
 pub(crate) use handle::{Lab, LabOpenError};
 pub(crate) use lock::{LabLock, LockError};
+#[cfg(test)]
+pub(crate) use nodes::FakeNodes;
+pub(crate) use nodes::{NodeError, Nodes, SshNodes};
 
 pub(crate) use status::{list, status};
 pub(crate) use up::{UpOptions, up};
