@@ -22,6 +22,8 @@ pub(crate) enum Error {
     #[error(transparent)]
     Builtin(#[from] crate::builtin::BuiltinError),
     #[error(transparent)]
+    Man(#[from] crate::manpage::ManError),
+    #[error(transparent)]
     Snapshot(#[from] crate::lab::snapshot::SnapshotError),
 }
 
