@@ -96,6 +96,16 @@ async fn restore(lab: &Lab, name: &SnapshotName) -> Result<(), SnapshotError> {
     nodes.close().await;
     let restored = restored?;
     warn_clocks(&restored.clock_failures);
+    // A fault applied since the snapshot is gone from the node, but its record is still open.
+    if let Ok(active) = crate::faults::active(&lab.dir)
+        && !active.is_empty()
+    {
+        let ids: Vec<String> = active.into_iter().map(|(id, _)| id).collect();
+        eprintln!(
+            "warning: faults {} are still recorded as applied: `firedrill fault status` shows whether each still holds, and `firedrill fault revert ID` closes its record",
+            ids.join(", ")
+        );
+    }
     println!(
         "lab {} is back at snapshot {name} ({} nodes reverted in {:.1} s; their clocks set from this host's)",
         lab.name(),
