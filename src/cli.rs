@@ -191,6 +191,12 @@ enum Command {
     },
     /// Past plays with their times and scores.
     Score,
+    /// Game master: inject a hidden fault into the play that is running (for a second person;
+    /// the player sees only the symptoms).
+    Gm {
+        #[command(subcommand)]
+        command: crate::levels::gm::GmCommand,
+    },
     /// Print a shell completion script: firedrill completions bash > /etc/bash_completion.d/firedrill
     Completions {
         #[arg(value_enum)]
@@ -363,6 +369,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Report { out, html } => crate::levels::report(&home, out, html)?,
         Command::Score => crate::levels::score(&home)?,
         Command::Snapshot { command } => crate::lab::snapshot::run(command, &home).await?,
+        Command::Gm { command } => crate::levels::gm::run(command, &home).await?,
         Command::Fault { command } => crate::faults::run(command, &home).await?,
         Command::Completions { shell } => print!("{}", completions(shell)),
         Command::Man { dir: None } => {

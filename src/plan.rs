@@ -65,6 +65,9 @@ pub(crate) struct NodePlan {
     /// The options of the roles that read their own.
     #[serde(default)]
     pub(crate) options: Vec<RoleOptions>,
+    /// Where the node's clock comes from, fixed in its seed when it is created.
+    #[serde(default)]
+    pub(crate) time: crate::seed::TimeSource,
 }
 
 /// What `up` builds, stored in the lab's state as it was last applied: the next `up` compares
@@ -140,6 +143,29 @@ fn dns_records<'a>(
     records
 }
 
+/// The lab's time: its first node serves its clock to every network of the lab; the others
+/// follow it by name.
+fn time_source(lab: &ValidLab, node: &crate::spec::ValidNode) -> crate::seed::TimeSource {
+    use crate::seed::TimeSource;
+    let Some(server) = lab.nodes.first() else {
+        return TimeSource::Unset;
+    };
+    if server.name == node.name {
+        TimeSource::Serve {
+            allow: lab
+                .networks
+                .iter()
+                .map(|n| format!("{}/{}", n.cidr.network(), n.cidr.prefix()))
+                .collect(),
+        }
+    } else {
+        let net = &lab.networks[server.network];
+        TimeSource::Follow {
+            server: format!("{}.{}", server.name, net.domain),
+        }
+    }
+}
+
 pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, PlanError> {
     let mut macs: HashSet<String> = HashSet::new();
     let mut nodes = Vec::new();
@@ -204,6 +230,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             backends: node.haproxy.backends.clone(),
             release: node.app.release,
             options: node.options.clone(),
+            time: time_source(lab, node),
         });
     }
     let networks = lab
@@ -335,6 +362,29 @@ mod tests {
                 ("db", p.nodes[1].ip, p.nodes[1].mac.as_str())
             ]
         );
+    }
+
+    /// The lab keeps its own time: the first node serves its networks, the others follow it.
+    #[test]
+    fn the_first_node_is_the_labs_time_source() {
+        use crate::seed::TimeSource;
+        let p = plan_of("labs/three-tier.yaml");
+        assert_eq!(
+            p.nodes[0].time,
+            TimeSource::Serve {
+                allow: vec!["10.78.0.0/24".into()]
+            }
+        );
+        for n in &p.nodes[1..] {
+            assert_eq!(
+                n.time,
+                TimeSource::Follow {
+                    server: "lb.three-tier.lab".into()
+                },
+                "{}",
+                n.name
+            );
+        }
     }
 
     #[test]

@@ -38,6 +38,22 @@ pub(crate) struct SeedInput {
     pub dns: Ipv4Addr,
     /// The lab network's DNS domain, used as the search domain.
     pub domain: String,
+    /// Where the node's chrony takes its time from (the lab has no internet).
+    pub time: TimeSource,
+}
+
+/// The lab's own time: one node serves its clock (set from the host's at boot, the real-time
+/// clock libvirt gives it) to the others, which follow it as they would a site's NTP server.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TimeSource {
+    /// Labs from before the lab time source: the image's chrony, with no reachable source.
+    #[default]
+    Unset,
+    /// This node serves time to these networks (CIDRs).
+    Serve { allow: Vec<String> },
+    /// This node follows the lab's time server (a DNS name or address).
+    Follow { server: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +114,12 @@ struct Context<'a> {
     gateway: String,
     dns: String,
     domain: &'a str,
+    /// The networks the node serves time to (empty: it serves none).
+    time_allow: Vec<String>,
+    /// The server the node follows, if any.
+    time_server: Option<String>,
+    /// Whether chrony must restart at first boot to read the lab's time settings.
+    time: bool,
 }
 
 handlebars_helper!(yaml: |v: str| serde_json::Value::String(v.to_string()).to_string());
@@ -118,6 +140,15 @@ pub(crate) fn render(input: &SeedInput) -> Result<SeedFiles, SeedError> {
         gateway: input.gateway.to_string(),
         dns: input.dns.to_string(),
         domain: &input.domain,
+        time_allow: match &input.time {
+            TimeSource::Serve { allow } => allow.clone(),
+            _ => Vec::new(),
+        },
+        time_server: match &input.time {
+            TimeSource::Follow { server } => Some(server.clone()),
+            _ => None,
+        },
+        time: input.time != TimeSource::Unset,
     };
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);
@@ -238,6 +269,28 @@ fn validate(i: &SeedInput) -> Result<(), SeedError> {
     }
     if i.ip == i.gateway {
         return Err(bad("ip", &i.ip.to_string(), "must differ from the gateway"));
+    }
+    match &i.time {
+        TimeSource::Follow { server } if !is_dns_name(server) => {
+            return Err(bad(
+                "time server",
+                server,
+                "must be a DNS name like db.minimal.lab",
+            ));
+        }
+        TimeSource::Serve { allow }
+            if allow.is_empty()
+                || allow
+                    .iter()
+                    .any(|c| c.parse::<ipnetwork::Ipv4Network>().is_err()) =>
+        {
+            return Err(bad(
+                "time allow",
+                &allow.join(","),
+                "must be one or more IPv4 networks like 10.77.0.0/24",
+            ));
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -25,6 +25,9 @@ fn input() -> SeedInput {
         gateway: Ipv4Addr::new(10, 77, 0, 1),
         dns: Ipv4Addr::new(10, 77, 0, 1),
         domain: "minimal.lab".into(),
+        time: TimeSource::Follow {
+            server: "db.minimal.lab".into(),
+        },
     }
 }
 
@@ -95,6 +98,63 @@ fn rendered_yaml_carries_the_values_unchanged() {
     );
 }
 
+/// The lab's time: a follower gets the server as a chrony source, the server serves its
+/// networks, and either restarts chrony once at first boot; a seed without one has neither.
+#[test]
+fn the_lab_time_source_is_written_for_chrony() {
+    let parse = |i: &SeedInput| -> serde_json::Value {
+        serde_saphyr::from_str(&render(i).expect("render").user_data).expect("user-data YAML")
+    };
+    let file = |user: &serde_json::Value, path: &str| -> Option<String> {
+        user["write_files"]
+            .as_array()?
+            .iter()
+            .find(|f| f["path"] == path)
+            .map(|f| f["content"].as_str().unwrap_or_default().to_string())
+    };
+    let restart = serde_json::json!([["systemctl", "restart", "chrony.service"]]);
+
+    let follower = parse(&input());
+    let sources = file(
+        &follower,
+        "/etc/chrony/sources.d/firedrill-lab-time.sources",
+    );
+    assert!(
+        sources
+            .as_deref()
+            .is_some_and(|s| s.contains("\nserver db.minimal.lab iburst minpoll 4 maxpoll 6\n")),
+        "{sources:?}"
+    );
+    assert_eq!(
+        file(&follower, "/etc/chrony/conf.d/firedrill-lab-time.conf"),
+        None
+    );
+    assert_eq!(follower["runcmd"], restart);
+
+    let mut i = input();
+    i.time = TimeSource::Serve {
+        allow: vec!["10.77.0.0/24".into(), "10.78.0.0/24".into()],
+    };
+    let server = parse(&i);
+    assert_eq!(
+        file(&server, "/etc/chrony/conf.d/firedrill-lab-time.conf").as_deref(),
+        Some(
+            "# firedrill: this node is the lab's time source (the lab has no internet).\n\
+             local stratum 8\nallow 10.77.0.0/24\nallow 10.78.0.0/24\n"
+        )
+    );
+    assert_eq!(
+        file(&server, "/etc/chrony/sources.d/firedrill-lab-time.sources"),
+        None
+    );
+    assert_eq!(server["runcmd"], restart);
+
+    i.time = TimeSource::Unset;
+    let old = parse(&i);
+    assert_eq!(old["write_files"].as_array().map(Vec::len), Some(1));
+    assert!(old.get("runcmd").is_none());
+}
+
 #[test]
 fn render_refuses_values_that_would_break_the_seed() {
     type Case = (fn(&mut SeedInput), &'static str);
@@ -146,6 +206,22 @@ fn render_refuses_values_that_would_break_the_seed() {
         (
             |i| i.ip = Ipv4Addr::new(10, 77, 0, 1),
             "cloud-init seed for web: ip must differ from the gateway (got \"10.77.0.1\")",
+        ),
+        (
+            |i| {
+                i.time = TimeSource::Follow {
+                    server: "db.lab\nruncmd: [x]".into(),
+                }
+            },
+            "cloud-init seed for web: time server must be a DNS name like db.minimal.lab (got \"db.lab\\nruncmd: [x]\")",
+        ),
+        (
+            |i| {
+                i.time = TimeSource::Serve {
+                    allow: vec!["10.77.0.0/24 # x".into()],
+                }
+            },
+            "cloud-init seed for web: time allow must be one or more IPv4 networks like 10.77.0.0/24 (got \"10.77.0.0/24 # x\")",
         ),
     ];
     for (change, message) in cases {

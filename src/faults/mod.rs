@@ -12,7 +12,7 @@
 //! arm in `Fault::ops` and its `KIND` in `KINDS`.
 
 mod bad_permissions;
-mod command;
+pub(crate) mod command;
 mod cpu_hog;
 mod db_lock;
 mod disk_full;
@@ -22,13 +22,13 @@ mod hog;
 mod memory_hog;
 mod missing_dir;
 mod net_delay;
-mod params;
+pub(crate) mod params;
 mod payload_limit;
 mod reboot_no_unit;
 mod record;
 mod revert;
 mod service_stopped;
-mod status;
+pub(crate) mod status;
 mod text;
 mod time_drift;
 mod timer;

@@ -156,6 +156,7 @@ fn image_boots_with_its_seed() {
         gateway: Ipv4Addr::new(10, 99, 0, 1),
         dns: Ipv4Addr::new(10, 99, 0, 1),
         domain: "bootcheck.lab".into(),
+        time: crate::seed::TimeSource::Unset,
     })
     .expect("render seed");
     let seed = dir.join("seed.iso");

@@ -121,6 +121,7 @@ fn write_seed(job: &NodeJob) -> Result<bool, LabError> {
         gateway: p.gateway,
         dns: job.dns,
         domain: p.search_domain.clone(),
+        time: p.time.clone(),
     };
     let files =
         crate::seed::render(&input).map_err(|e| node_err(&p.name, "render seed")(e.to_string()))?;

@@ -57,13 +57,21 @@ fn validate_prints_every_problem_of_a_level_file() {
 #[test]
 fn commands_on_a_play_say_how_to_start_one() {
     let h = home("lv-none");
-    for cmd in ["hint", "check", "give-up", "report"] {
-        let out = firedrill(&h, &[cmd]);
-        assert_eq!(out.status.code(), Some(2), "{cmd}: {out:?}");
+    let commands: [&[&str]; 6] = [
+        &["hint"],
+        &["check"],
+        &["give-up"],
+        &["report"],
+        &["gm", "inject", "cpu-hog", "db"],
+        &["gm", "status"],
+    ];
+    for cmd in commands {
+        let out = firedrill(&h, cmd);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {out:?}");
         assert_eq!(
             String::from_utf8_lossy(&out.stderr),
             "error: no level is being played\n  hint: start one with `firedrill play LEVEL` or `firedrill play --random`\n",
-            "{cmd}"
+            "{cmd:?}"
         );
     }
     let out = firedrill(&h, &["score"]);
