@@ -104,6 +104,29 @@ mod tests {
         );
     }
 
+    /// The real `qemu-img` on a real overlay with an internal snapshot (disk only: no VM).
+    #[tokio::test]
+    async fn an_overlays_snapshots_are_read_with_qemu_img() {
+        let dir = tempfile::tempdir().unwrap();
+        let disk = dir.path().join("disk.qcow2");
+        let qemu_img = |args: &[&str], after: &[&str]| {
+            let out = std::process::Command::new("qemu-img")
+                .args(args)
+                .arg(&disk)
+                .args(after)
+                .output()
+                .expect("qemu-img (qemu-utils) is installed");
+            assert!(out.status.success(), "{out:?}");
+        };
+        qemu_img(&["create", "-q", "-f", "qcow2"], &["64M"]);
+        qemu_img(&["snapshot", "-c", "before"], &[]);
+        let sizes = read(&disk).await.unwrap();
+        assert_eq!(sizes.memory.get("before"), Some(&0), "{sizes:?}");
+        assert!(sizes.on_host > 0, "{sizes:?}");
+        let err = read(&dir.path().join("missing.qcow2")).await.unwrap_err();
+        assert!(err.contains("missing.qcow2"), "{err}");
+    }
+
     #[test]
     fn sizes_read_in_mib_then_gib() {
         assert_eq!(human(157_286_400), "150 MiB");
