@@ -217,6 +217,19 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Snapshots of the whole lab (every node's disks and memory, taken together): save, list,
+    /// restore, rm.
+    Snapshot {
+        #[command(subcommand)]
+        command: crate::lab::snapshot::SnapshotCommand,
+    },
+    /// Print the manual page firedrill(1), or write every page into a directory:
+    /// firedrill man > /usr/local/share/man/man1/firedrill.1
+    Man {
+        /// Write firedrill.1 and a page per command (firedrill-up.1, ...) into DIR instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Break the lab on purpose, check what is broken, and undo it.
     Fault {
         #[command(subcommand)]
@@ -389,9 +402,20 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Report { out, html } => crate::levels::report(&home, out, html)?,
         Command::Score => crate::levels::score(&home)?,
+        Command::Snapshot { command } => crate::lab::snapshot::run(command, &home).await?,
         Command::Gm { command } => crate::levels::gm::run(command, &home).await?,
         Command::Fault { command } => crate::faults::run(command, &home).await?,
         Command::Completions { shell } => print!("{}", completions(shell)),
+        Command::Man { dir: None } => {
+            let page = crate::manpage::main_page(<Cli as clap::CommandFactory>::command());
+            std::io::Write::write_all(&mut std::io::stdout(), &page)?;
+        }
+        Command::Man { dir: Some(dir) } => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            for p in crate::manpage::write_all(cmd, &dir)? {
+                println!("{}", p.display());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

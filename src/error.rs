@@ -21,6 +21,10 @@ pub(crate) enum Error {
     Forward(#[from] crate::lab::ForwardError),
     #[error(transparent)]
     Builtin(#[from] crate::builtin::BuiltinError),
+    #[error(transparent)]
+    Man(#[from] crate::manpage::ManError),
+    #[error(transparent)]
+    Snapshot(#[from] crate::lab::snapshot::SnapshotError),
 }
 
 impl Error {
@@ -32,6 +36,7 @@ impl Error {
             Error::Fault(e) if e.is_usage() => 2,
             Error::Forward(e) if e.is_usage() => 2,
             Error::Builtin(e) if e.is_usage() => 2,
+            Error::Snapshot(e) if e.is_usage() => 2,
             _ => 1,
         }
     }

@@ -17,6 +17,7 @@ mod image;
 mod jsonl;
 mod lab;
 mod levels;
+mod manpage;
 mod paths;
 mod plan;
 mod progress;

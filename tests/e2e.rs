@@ -12,7 +12,7 @@ use harness::Sandbox;
 
 #[test]
 #[ignore = "boots VMs as root: scripts/test"]
-fn e2e_minimal_lab_up_status_resolve_converge_down() {
+fn e2e_minimal_lab_up_status_resolve_snapshot_converge_down() {
     let sb = Sandbox::start("minimal");
     sb.ensure_image();
 
@@ -74,6 +74,53 @@ fn e2e_minimal_lab_up_status_resolve_converge_down() {
         "through the forward: {banner:?}"
     );
 
+    // A snapshot of the whole lab; a file written after it is gone once it is restored, and
+    // the guests' clocks are the host's again (a revert wakes them at the snapshot's moment).
+    let started = std::time::Instant::now();
+    sb.firedrill(&["snapshot", "save", "before"])
+        .assert_success("snapshot save");
+    let saved = started.elapsed();
+    let marker = "/var/lib/firedrill-e2e-after-save";
+    sb.firedrill(&["ssh", "db", "--", "sudo", "touch", marker])
+        .assert_success("write a file after the snapshot");
+    let list = sb.firedrill(&["snapshot", "list"]);
+    list.assert_success("snapshot list");
+    let row = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("before "))
+        .unwrap_or_else(|| panic!("no `before` in:\n{}", list.stdout));
+    assert!(row.contains(" 2 ") && row.contains("MiB"), "{row}");
+    // Let the guests' clocks fall behind the host's if the restore did not set them.
+    std::thread::sleep(std::time::Duration::from_secs(20));
+    let started = std::time::Instant::now();
+    let restore = sb.firedrill(&["snapshot", "restore", "before"]);
+    restore.assert_success("snapshot restore");
+    eprintln!(
+        "snapshot save took {:.1} s, restore {:.1} s",
+        saved.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    let gone = sb.firedrill(&["ssh", "db", "--", "test", "-e", marker]);
+    assert_eq!(
+        gone.status, 1,
+        "the file is still there after the restore: {}",
+        gone.stderr
+    );
+    for node in ["web", "db"] {
+        let out = sb.firedrill(&["ssh", node, "--", "date", "+%s"]);
+        out.assert_success("date");
+        let guest: i64 = out.stdout.trim().parse().expect("date +%s");
+        let host = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        assert!(
+            (host - guest).abs() <= 5,
+            "{node}: guest {guest}, host {host}"
+        );
+    }
+
     // A second up changes nothing.
     let again = sb.firedrill(&["up", "labs/minimal.yaml", "--accel", "tcg"]);
     again.assert_success("second up");
@@ -82,6 +129,12 @@ fn e2e_minimal_lab_up_status_resolve_converge_down() {
     // down leaves no domain, network, disk or file of the lab.
     let down = sb.firedrill(&["down"]);
     down.assert_success("down");
+    assert!(
+        down.stdout
+            .contains("snapshots before: removed with the nodes' disks"),
+        "{}",
+        down.stdout
+    );
     let doms = sb.run_in_ns(&["virsh", "-c", "qemu:///system", "list", "--all", "--name"]);
     assert!(!doms.stdout.contains("fd-minimal-"), "{}", doms.stdout);
     let nets = sb.run_in_ns(&[

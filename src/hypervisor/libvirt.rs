@@ -1,7 +1,10 @@
 //! The hypervisor on libvirt, through the `virt` crate.
 
 use super::xml::parse;
-use super::{DomainInfo, DomainState, HostUpdate, HvError, Hypervisor, NetworkInfo, ensure_owned};
+use super::{
+    DomainInfo, DomainState, HostUpdate, HvError, Hypervisor, NetworkInfo, SnapshotInfo,
+    ensure_owned,
+};
 use virt::connect::Connect;
 use virt::domain::Domain;
 use virt::network::Network;
@@ -38,7 +41,7 @@ fn is_missing(e: &virt::error::Error) -> bool {
 /// otherwise ask a raw file for an internal snapshot it cannot hold.
 fn snapshot_xml(name: &str, disks: &[(String, bool)]) -> String {
     let mut x = format!(
-        "<domainsnapshot>\n  <name>{}</name>\n  <description>firedrill: the lab's healthy baseline, restored by `firedrill reset`</description>\n  <disks>\n",
+        "<domainsnapshot>\n  <name>{}</name>\n  <description>firedrill: this node's part of a snapshot of its whole lab, taken and restored with every node together</description>\n  <disks>\n",
         quick_xml::escape::escape(name)
     );
     for (dev, readonly) in disks {
@@ -49,6 +52,14 @@ fn snapshot_xml(name: &str, disks: &[(String, bool)]) -> String {
         );
     }
     x + "  </disks>\n</domainsnapshot>\n"
+}
+
+/// The `<creationTime>` of a snapshot's XML (UNIX seconds), 0 when it has none.
+fn creation_time(xml: &str) -> i64 {
+    xml.split_once("<creationTime>")
+        .and_then(|(_, rest)| rest.split_once("</creationTime>"))
+        .and_then(|(t, _)| t.trim().parse().ok())
+        .unwrap_or(0)
 }
 
 impl Libvirt {
@@ -383,6 +394,37 @@ impl Hypervisor for Libvirt {
             .map(|()| true)
             .map_err(call("revert domain", name))
     }
+
+    fn snapshots(&self, name: &str) -> Result<Vec<SnapshotInfo>, HvError> {
+        let d = self.lookup(name)?;
+        let mut all = d
+            .list_all_snapshots(0)
+            .map_err(call("list snapshots of", name))?
+            .iter()
+            .map(|s| {
+                Ok(SnapshotInfo {
+                    name: s.name().map_err(call("read a snapshot of", name))?,
+                    created: creation_time(
+                        &s.xml_desc(0).map_err(call("read a snapshot of", name))?,
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>, HvError>>()?;
+        all.sort_by(|a, b| (a.created, &a.name).cmp(&(b.created, &b.name)));
+        Ok(all)
+    }
+
+    fn delete_snapshot(&self, name: &str, snapshot: &str) -> Result<bool, HvError> {
+        let d = self.lookup(name)?;
+        match Domain::lookup_snapshot_by_name(&d, snapshot, 0) {
+            Ok(s) => s
+                .delete(0)
+                .map(|()| true)
+                .map_err(call("delete snapshot of", name)),
+            Err(e) if is_missing(&e) => Ok(false),
+            Err(e) => Err(call("look up snapshot of", name)(e)),
+        }
+    }
 }
 
 /// Against libvirt's built-in test driver: no daemon needed. `test:///default` is shared within
@@ -541,6 +583,13 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_snapshots_creation_time_is_read_from_its_xml() {
+        let xml = "<domainsnapshot>\n  <name>a</name>\n  <creationTime>1764523800</creationTime>\n</domainsnapshot>";
+        assert_eq!(creation_time(xml), 1_764_523_800);
+        assert_eq!(creation_time("<domainsnapshot/>"), 0);
+    }
+
+    #[test]
     fn snapshot_of_paused_domains_then_revert_running() {
         let hv = hv();
         hv.define_network(&xml::network_xml(&net("fd-t4-lan", "t4", 4)))
@@ -561,6 +610,17 @@ pub(crate) mod tests {
         hv.snapshot_domain("fd-t4-web", "baseline").unwrap();
         // Taking it again replaces it instead of failing on the name.
         hv.snapshot_domain("fd-t4-web", "baseline").unwrap();
+        hv.snapshot_domain("fd-t4-web", "second").unwrap();
+        let names: Vec<String> = hv
+            .snapshots("fd-t4-web")
+            .unwrap()
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(names, ["baseline", "second"]);
+        assert!(hv.delete_snapshot("fd-t4-web", "second").unwrap());
+        assert!(!hv.delete_snapshot("fd-t4-web", "second").unwrap());
+        assert_eq!(hv.snapshots("fd-t4-web").unwrap().len(), 1);
         hv.resume_domain("fd-t4-web").unwrap();
         hv.reset_domain("fd-t4-web").unwrap();
         // The snapshot was taken paused; a revert always leaves the domain running.

@@ -137,6 +137,19 @@ pub(crate) trait Hypervisor: Send + Sync {
     fn snapshot_domain(&self, name: &str, snapshot: &str) -> Result<(), HvError>;
     /// Returns the domain to snapshot `snapshot`, running. `Ok(false)` when it has none.
     fn revert_domain(&self, name: &str, snapshot: &str) -> Result<bool, HvError>;
+    /// The domain's snapshots, oldest first.
+    fn snapshots(&self, name: &str) -> Result<Vec<SnapshotInfo>, HvError>;
+    /// Deletes the domain's snapshot `snapshot` (its disk and memory state too). `Ok(false)`
+    /// when it has none.
+    fn delete_snapshot(&self, name: &str, snapshot: &str) -> Result<bool, HvError>;
+}
+
+/// What libvirt says of one snapshot of a domain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SnapshotInfo {
+    pub(crate) name: String,
+    /// When it was taken, in UNIX seconds.
+    pub(crate) created: i64,
 }
 
 /// Refuses to touch an object that is not owned by `lab`.

@@ -36,6 +36,11 @@ pub(crate) async fn down(home: &Home, lab: Option<&str>, force: bool) -> Result<
     // An `up` that was killed may have left a definition in flight: libvirtd finishes it after
     // the client is gone, so look again until a look finds nothing new.
     let interrupted = state.as_ref().is_none_or(|s| s.phase != LabPhase::Up);
+    // Each node's snapshots live in its disk, which goes with the lab: name them as they go.
+    let snapshots = match &state {
+        Some(s) => super::snapshot::removed_with_lab(s).await,
+        None => Vec::new(),
+    };
     let hv = std::sync::Arc::new(hv);
     let mut removed = Removed::default();
     for round in 0..SETTLE_ROUNDS {
@@ -87,6 +92,12 @@ pub(crate) async fn down(home: &Home, lab: Option<&str>, force: bool) -> Result<
     }
     for n in &networks {
         println!("network {n}: removed");
+    }
+    if !snapshots.is_empty() {
+        println!(
+            "snapshots {}: removed with the nodes' disks",
+            snapshots.join(", ")
+        );
     }
     if existed {
         println!("files {}: removed", dir.dir().display());

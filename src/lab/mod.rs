@@ -11,8 +11,10 @@ mod forward;
 mod handle;
 mod lock;
 mod node;
+mod nodes;
 mod open;
 pub(crate) mod slow_libvirt;
+pub(crate) mod snapshot;
 mod status;
 mod up;
 
@@ -24,6 +26,9 @@ pub(crate) use facts::{AccelChoice, libvirt_unchecked, validation_facts};
 pub(crate) use forward::{ForwardError, forward};
 pub(crate) use handle::{Lab, LabOpenError};
 pub(crate) use lock::{LabLock, LockError};
+#[cfg(test)]
+pub(crate) use nodes::FakeNodes;
+pub(crate) use nodes::{NodeError, Nodes, SshNodes};
 pub(crate) use open::open;
 
 pub(crate) use status::{list, status};

@@ -63,10 +63,8 @@ pub(crate) enum LevelError {
     Remote(#[from] crate::remote::RemoteError),
     #[error("could not undo everything the level did:\n{}\n  hint: fix it by hand, or `firedrill reset` to try again", .0.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]
     Undo(Vec<String>),
-    #[error(
-        "{node} did not come back from a reboot within 10 minutes\n  hint: `firedrill console {node}` shows its boot log"
-    )]
-    NotRebooted { node: String },
+    #[error(transparent)]
+    Node(#[from] crate::lab::NodeError),
     #[error("cannot start the mock client: {0}\n  hint: check the process limits (ulimit -u)")]
     ClientStart(std::io::Error),
     #[error("cannot read {}: {source}", path.display())]

@@ -9,7 +9,7 @@
 use super::LevelError;
 use super::client_report::{ClientReport, budget, mitigation};
 use super::level::{Check, Expect, Level, StateCheck};
-use super::nodes::Nodes;
+use crate::lab::Nodes;
 use crate::remote::Output;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;

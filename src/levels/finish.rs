@@ -3,12 +3,12 @@
 
 use super::client_report::ClientReport;
 use super::level::{FaultSpec, Level, SolutionStep, Step};
-use super::nodes::{Nodes, SshNodes};
 use super::play::level_of;
 use super::play_state::{End, Play, append_score};
 use super::score::{Outcome, explain};
 use super::{LevelError, client_proc, health};
 use crate::lab::{AccelChoice, UpOptions};
+use crate::lab::{Nodes, SshNodes};
 use crate::paths::Home;
 use crate::state::LabState;
 use chrono::Utc;
@@ -250,17 +250,11 @@ pub(crate) async fn reset(
         }
         None => state,
     };
+    let nodes = SshNodes::new(home.lab(&play.lab), state.clone());
     let restored = match play.baseline_at {
-        Some(at) => restore_baseline(&state, at).await,
+        Some(at) => restore_baseline(&state, &nodes, at).await,
         None => false,
     };
-    let nodes = SshNodes::new(home.lab(&play.lab), state.clone());
-    if restored {
-        let names: Vec<String> = state.nodes.iter().map(|n| n.name.clone()).collect();
-        for f in super::baseline::sync_clocks(&nodes, &names).await {
-            eprintln!("warning: could not set the clock of {f}");
-        }
-    }
     let undone = if play.end.is_none() {
         end(home, &level, &mut play, &nodes, Outcome::Reset).await
     } else {
@@ -317,19 +311,23 @@ fn reshaped(state: &LabState, lab_file: &std::path::Path) -> Option<Vec<String>>
     differs.then_some(restart)
 }
 
-/// Every node back to the play's snapshot; false (and why, on stderr) when that cannot be done.
-async fn restore_baseline(state: &LabState, at: chrono::DateTime<Utc>) -> bool {
-    let start = std::time::Instant::now();
-    match super::baseline::restore_lab(state).await {
-        Ok(true) => {
+/// Every node back to the play's snapshot, clocks set; false (and why, on stderr) when that
+/// cannot be done.
+async fn restore_baseline(state: &LabState, nodes: &SshNodes, at: chrono::DateTime<Utc>) -> bool {
+    use crate::lab::snapshot::{SnapshotError, SnapshotName, restore_lab};
+    match restore_lab(state, nodes, &SnapshotName::baseline()).await {
+        Ok(restored) => {
+            for f in restored.clock_failures {
+                eprintln!("warning: could not set the clock of {f}");
+            }
             println!(
                 "every node is back at the snapshot of {} ({:.1} s)",
                 at.format("%H:%M:%S UTC"),
-                start.elapsed().as_secs_f64()
+                restored.took.as_secs_f64()
             );
             true
         }
-        Ok(false) => {
+        Err(SnapshotError::NotFound { .. } | SnapshotError::Incomplete { .. }) => {
             eprintln!(
                 "the lab has no snapshot from the start of the level (was it rebuilt?); converging it with `up`"
             );

@@ -3,9 +3,9 @@
 //! through the level's `Nodes`.
 
 use super::level::LedgerCheck;
-use super::nodes::Nodes;
 use crate::client::ledger;
 use crate::client::verify::{self, Finding, thousands};
+use crate::lab::Nodes;
 use crate::roles::Engine;
 use std::path::Path;
 

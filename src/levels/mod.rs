@@ -4,7 +4,7 @@
 //! - `level.rs`, `load.rs`, `validate.rs`: the level file (types, parsing, checks), reusing the
 //!   span-keeping YAML tree and problem reporting of `spec`, so a level file gets the same
 //!   `file:line:column: path: message` errors as a lab file;
-//! - `evaluate.rs`: objectives and guards against the nodes (`nodes.rs`) and the mock client's
+//! - `evaluate.rs`: objectives and guards against the nodes (`lab::Nodes`) and the mock client's
 //!   report (`client_report.rs`);
 //! - `score.rs`, `incident.rs`: the score and the Markdown incident report, both pure;
 //! - `play.rs`, `finish.rs`, `client_proc.rs`, `health.rs`: the commands and their side
@@ -12,7 +12,6 @@
 //!   `faults::revert` (recorded, verified and rolled back there); the mock client is a separate
 //!   process because it must outlive the command.
 
-mod baseline;
 mod change_report;
 mod client_proc;
 pub(crate) mod client_report;
@@ -27,7 +26,6 @@ mod ledger_check;
 mod level;
 mod load;
 mod load_checks;
-mod nodes;
 mod play;
 mod play_state;
 mod score;

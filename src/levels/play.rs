@@ -4,12 +4,12 @@ use super::client_report::{ClientReport, percent};
 use super::evaluate::capture_baselines;
 use super::finish::{run_step, undo};
 use super::level::{FaultSpec, Kind, Level};
-use super::nodes::SshNodes;
 use super::play_state::{AppliedFault, Play};
 use super::sources::{Origin, Search};
 use super::{LevelError, client_proc, health};
 use crate::events::{Event, EventKind};
 use crate::host::HostFacts;
+use crate::lab::SshNodes;
 use crate::lab::{AccelChoice, UpOptions};
 use crate::paths::Home;
 use crate::paths::LabName;
@@ -295,20 +295,20 @@ async fn ensure_healthy_lab(
     })
 }
 
-/// Snapshots the healthy lab for `reset`. A lab that cannot be snapshotted can still be played:
-/// `reset` then converges it with `up`, as it did before snapshots.
+/// Snapshots the healthy lab for `reset` (the lab's snapshot mechanism, under the reserved name
+/// of a level's baseline). A lab that cannot be snapshotted can still be played: `reset` then
+/// converges it with `up`, as it did before snapshots.
 async fn take_baseline(state: &LabState, nodes: &SshNodes) -> Option<DateTime<Utc>> {
     println!("taking a snapshot of the healthy lab, for `firedrill reset`...");
-    match super::baseline::take_lab(state).await {
-        Ok(paused) => {
+    let baseline = crate::lab::snapshot::SnapshotName::baseline();
+    match crate::lab::snapshot::save_lab(state, nodes, &baseline).await {
+        Ok(saved) => {
             let at = Utc::now();
             println!(
                 "snapshot taken (the lab was paused for {:.1} s)",
-                paused.as_secs_f64()
+                saved.paused.as_secs_f64()
             );
-            // The guests' clocks stood still while they were paused.
-            let names: Vec<String> = state.nodes.iter().map(|n| n.name.clone()).collect();
-            for f in super::baseline::sync_clocks(nodes, &names).await {
+            for f in saved.clock_failures {
                 eprintln!("warning: could not set the clock of {f}");
             }
             Some(at)

@@ -24,7 +24,7 @@ pub(crate) struct Play {
     /// This play's directory: the client's report and log.
     pub dir: PathBuf,
     pub prepared_at: DateTime<Utc>,
-    /// When the lab's baseline snapshot was taken (see `baseline`): `reset` returns to it.
+    /// When the lab's baseline snapshot was taken (see `lab::snapshot`): `reset` returns to it.
     #[serde(default)]
     pub baseline_at: Option<DateTime<Utc>>,
     /// When the first fault began to be injected.

@@ -267,48 +267,4 @@ pub(super) fn played() -> super::play_state::Play {
     }
 }
 
-/// The lab's nodes as scripted fakes. Commands reach each fake exactly as `SshNodes` sends them
-/// (through `as_root`); reboots are recorded, and a node's fake answers as the rebooted node.
-pub(super) struct FakeNodes {
-    pub nodes: std::collections::BTreeMap<String, crate::remote::fake::FakeRemote>,
-    pub reboots: std::sync::Mutex<Vec<String>>,
-}
-
-impl FakeNodes {
-    pub(super) fn new(nodes: Vec<crate::remote::fake::FakeRemote>) -> FakeNodes {
-        use crate::remote::Remote;
-        FakeNodes {
-            nodes: nodes
-                .into_iter()
-                .map(|n| (n.node().to_string(), n))
-                .collect(),
-            reboots: std::sync::Mutex::new(Vec::new()),
-        }
-    }
-
-    pub(super) fn reboots(&self) -> Vec<String> {
-        self.reboots.lock().map(|r| r.clone()).unwrap_or_default()
-    }
-}
-
-impl super::nodes::Nodes for FakeNodes {
-    async fn run(
-        &self,
-        node: &str,
-        script: &str,
-    ) -> Result<crate::remote::Output, crate::remote::RemoteError> {
-        use crate::remote::Remote;
-        let remote = self
-            .nodes
-            .get(node)
-            .unwrap_or_else(|| panic!("no fake node {node}"));
-        remote.run(&crate::ssh::as_root(remote, script), None).await
-    }
-
-    async fn reboot(&self, node: &str) -> Result<(), super::LevelError> {
-        if let Ok(mut r) = self.reboots.lock() {
-            r.push(node.to_string());
-        }
-        Ok(())
-    }
-}
+pub(super) use crate::lab::FakeNodes;

@@ -77,7 +77,33 @@ fn commands_with(lab: &str) -> Vec<Vec<String>> {
         c(&["fault", "revert", "--all"]),
         c(&["fault", "revert", "f1"]),
         c(&["client", "--duration", "1s"]),
+        c(&["snapshot", "save", "before"]),
+        c(&["snapshot", "list"]),
+        c(&["snapshot", "restore", "before"]),
+        c(&["snapshot", "rm", "before"]),
     ]
+}
+
+#[test]
+fn path_like_and_reserved_snapshot_names_are_refused_before_anything_else() {
+    let home = Home::new("snapshots");
+    for verb in ["save", "restore", "rm"] {
+        for bad in ["..", "../x", "a/b", "", "Before", "x-", ".hidden"] {
+            let out = home.firedrill(&["snapshot", verb, bad, "--lab", "minimal"]);
+            let shown = text(&out);
+            assert_eq!(out.status.code(), Some(2), "{verb} {bad:?}\n{shown}");
+            assert!(
+                shown.contains(&format!(
+                    "`{bad}` is not a snapshot name: use lowercase letters"
+                )),
+                "{verb} {bad:?}\n{shown}"
+            );
+        }
+        let out = home.firedrill(&["snapshot", verb, "firedrill-baseline"]);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+        assert!(text(&out).contains("reserved for firedrill's own snapshots"));
+    }
+    home.assert_intact("snapshot commands with bad names");
 }
 
 #[test]

@@ -1,7 +1,7 @@
-//! How checks reach the lab's nodes: run a script as root, and reboot a node and wait for it.
-//! `SshNodes` does it over SSH with the lab's key; tests use a scripted fake (`evaluate_tests`).
+//! How commands reach a lab's nodes by name: run a script as root, and reboot a node and wait
+//! for it. `SshNodes` does it over SSH with the lab's key, one session per node; tests use a
+//! scripted fake (`levels::testutil::FakeNodes`, over `remote::fake`).
 
-use super::LevelError;
 use crate::paths::LabDir;
 use crate::remote::{Output, Remote, RemoteError};
 use crate::ssh::{Session, as_root};
@@ -10,6 +10,19 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Why a node could not be reached or rebooted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum NodeError {
+    #[error("{0}\n  hint: is the node up? `firedrill status` shows it")]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Ssh(#[from] crate::ssh::SshError),
+    #[error(
+        "{node} did not come back from a reboot within 10 minutes\n  hint: `firedrill console {node}` shows its boot log"
+    )]
+    NotRebooted { node: String },
+}
 
 pub(crate) trait Nodes: Send + Sync {
     /// Runs `script` as root (`sh -c`) on `node`.
@@ -20,7 +33,7 @@ pub(crate) trait Nodes: Send + Sync {
     ) -> impl Future<Output = Result<Output, RemoteError>> + Send;
 
     /// Reboots `node` and returns once it runs a new boot and is ready.
-    fn reboot(&self, node: &str) -> impl Future<Output = Result<(), LevelError>> + Send;
+    fn reboot(&self, node: &str) -> impl Future<Output = Result<(), NodeError>> + Send;
 }
 
 /// The lab's nodes over SSH, one session per node, opened when first needed.
@@ -48,7 +61,7 @@ impl SshNodes {
             node: node.to_string(),
             message: format!("lab `{}` has no node `{node}`", self.state.name),
         })?;
-        Ok(crate::lab::target(&self.dir, &self.state, n))
+        Ok(super::target(&self.dir, &self.state, n))
     }
 
     async fn session(&self, node: &str) -> Result<Arc<Session>, RemoteError> {
@@ -70,7 +83,7 @@ impl SshNodes {
     /// Waits until every node of the lab accepts a login and has finished booting: a fault that
     /// resets a node leaves it booting (two minutes under TCG), and the incident starts once it
     /// is back, as the briefing says.
-    pub(crate) async fn wait_all_ready(&self) -> Result<(), LevelError> {
+    pub(crate) async fn wait_all_ready(&self) -> Result<(), NodeError> {
         for node in &self.state.nodes {
             if self.run(&node.name, "true").await.is_ok() {
                 continue;
@@ -104,7 +117,7 @@ impl Nodes for SshNodes {
         result
     }
 
-    async fn reboot(&self, node: &str) -> Result<(), LevelError> {
+    async fn reboot(&self, node: &str) -> Result<(), NodeError> {
         let before = self.run(node, BOOT_ID).await?.stdout_str();
         // The connection drops as the node goes down; that is not a failure.
         let _ = self.run(node, "systemctl reboot").await;
@@ -115,7 +128,7 @@ impl Nodes for SshNodes {
             tokio::time::sleep(Duration::from_secs(3)).await;
             let left = REBOOT.saturating_sub(start.elapsed());
             if left.is_zero() {
-                return Err(LevelError::NotRebooted {
+                return Err(NodeError::NotRebooted {
                     node: node.to_string(),
                 });
             }
@@ -131,5 +144,54 @@ impl Nodes for SshNodes {
             // Still the old boot: it had not gone down yet.
             session.close().await;
         }
+    }
+}
+
+/// The lab's nodes as scripted fakes. Commands reach each fake exactly as `SshNodes` sends them
+/// (through `as_root`); reboots are recorded, and a node's fake answers as the rebooted node.
+#[cfg(test)]
+pub(crate) struct FakeNodes {
+    pub(crate) nodes: std::collections::BTreeMap<String, crate::remote::fake::FakeRemote>,
+    pub(crate) reboots: std::sync::Mutex<Vec<String>>,
+}
+
+#[cfg(test)]
+impl FakeNodes {
+    pub(crate) fn new(nodes: Vec<crate::remote::fake::FakeRemote>) -> FakeNodes {
+        use crate::remote::Remote;
+        FakeNodes {
+            nodes: nodes
+                .into_iter()
+                .map(|n| (n.node().to_string(), n))
+                .collect(),
+            reboots: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn reboots(&self) -> Vec<String> {
+        self.reboots.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+impl Nodes for FakeNodes {
+    async fn run(
+        &self,
+        node: &str,
+        script: &str,
+    ) -> Result<crate::remote::Output, crate::remote::RemoteError> {
+        use crate::remote::Remote;
+        let remote = self
+            .nodes
+            .get(node)
+            .unwrap_or_else(|| panic!("no fake node {node}"));
+        remote.run(&crate::ssh::as_root(remote, script), None).await
+    }
+
+    async fn reboot(&self, node: &str) -> Result<(), NodeError> {
+        if let Ok(mut r) = self.reboots.lock() {
+            r.push(node.to_string());
+        }
+        Ok(())
     }
 }

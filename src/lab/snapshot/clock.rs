@@ -1,0 +1,108 @@
+//! Guest clocks after a pause or a revert: a paused guest's clock stands still, and a reverted
+//! guest wakes with the clock of the snapshot's moment. Each is set from the host's clock over
+//! the lab's shell (`date -s`; the image has no guest agent, and `date` needs nothing else).
+
+use crate::lab::Nodes;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long a node may take to answer after a revert.
+const REACH: Duration = Duration::from_secs(30);
+
+/// `date` that sets the clock to `now` (UNIX seconds and nanoseconds), quiet.
+fn set_clock(now: Duration) -> String {
+    format!(
+        "date -u -s @{}.{:09} >/dev/null",
+        now.as_secs(),
+        now.subsec_nanos()
+    )
+}
+
+/// Sets each node's clock from the host's, allowing for half the round trip of a command.
+/// Returns the nodes that could not be set, with why.
+pub(super) async fn sync<N: Nodes>(nodes: &N, names: &[String]) -> Vec<String> {
+    let mut failures = Vec::new();
+    for node in names {
+        // The first command also opens the session, so the second's round trip is a command's.
+        // Right after a revert the node's new network port may not forward yet ("no route to
+        // host" for a second or two): try for up to 30 s.
+        let deadline = Instant::now() + REACH;
+        let (first, rtt) = loop {
+            let start = Instant::now();
+            let first = nodes.run(node, "true").await;
+            let rtt = start.elapsed();
+            if first.is_ok() || Instant::now() >= deadline {
+                break (first, rtt);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        };
+        let result = match first {
+            Ok(_) => {
+                let now = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    + rtt.min(Duration::from_secs(2)) / 2;
+                nodes.run(node, &set_clock(now)).await
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(out) if out.status == 0 => {}
+            Ok(out) => failures.push(format!("{node}: date: {}", out.stderr_tail(2))),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clock_command_is_exact_to_the_nanosecond() {
+        assert_eq!(
+            set_clock(Duration::new(1_763_800_000, 5_000_000)),
+            "date -u -s @1763800000.005000000 >/dev/null"
+        );
+    }
+
+    #[tokio::test]
+    async fn clocks_are_set_from_the_host_and_failures_are_named() {
+        use crate::remote::fake::{FakeRemote, exact, exit, ok, prefix};
+        let nodes = crate::lab::FakeNodes::new(vec![
+            FakeRemote::new("app")
+                .logged_in_as_root()
+                // Just reverted: the first attempt finds no route; the next one works.
+                .fail_once(exact("sh -c true"), "cannot connect: No route to host")
+                .once(exact("sh -c true"), ok(""))
+                .once(prefix("sh -c 'date -u -s @"), ok("")),
+            FakeRemote::new("db")
+                .logged_in_as_root()
+                .once(exact("sh -c true"), ok(""))
+                .once(
+                    prefix("sh -c 'date -u -s @"),
+                    exit(1, "date: cannot set date: Operation not permitted"),
+                ),
+        ]);
+        let before = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let failures = sync(&nodes, &["app".to_string(), "db".to_string()]).await;
+        assert_eq!(
+            failures,
+            ["db: date: date: cannot set date: Operation not permitted"]
+        );
+        let app = nodes.nodes["app"].commands();
+        assert_eq!(app.len(), 3, "{app:?}");
+        let secs: u64 = app[2]
+            .strip_prefix("sh -c 'date -u -s @")
+            .and_then(|r| r.split('.').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert!(secs >= before && secs <= before + 5, "{app:?}");
+        for n in nodes.nodes.values() {
+            n.assert_all_used();
+        }
+    }
+}
