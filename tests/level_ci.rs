@@ -25,11 +25,7 @@ use std::time::{Duration, Instant};
 /// customers' client budget and write ledger, a fault on haproxy in front of two app servers.
 /// Levels on one lab follow each other: each lab boots once. (app-down-a and bad-permissions,
 /// in the subset before, repeat these kinds of check at ten more minutes.)
-const SUBSET: &[&str] = &[
-    "reboot-no-unit",
-    "payload-too-large",
-    "drain-app-server",
-];
+const SUBSET: &[&str] = &["reboot-no-unit", "payload-too-large", "drain-app-server"];
 
 fn levels() -> Vec<String> {
     match std::env::var("FIREDRILL_LEVEL_CI") {

@@ -259,6 +259,31 @@ fn has_role(node: &NodeState, role: crate::spec::Role) -> bool {
     node.roles.contains(&role)
 }
 
+/// The `service` parameter of a kind that acts on one of the node's role services: the unit
+/// named (`todo` or `todo.service`), which must be one of them, or `default`.
+fn service_param(
+    p: &params::Params,
+    node: &NodeState,
+    default: &str,
+) -> Result<String, FaultError> {
+    let services: Vec<&'static str> = node.roles.iter().map(|r| role_service(*r)).collect();
+    let Some(s) = p.get("service") else {
+        return Ok(default.to_string());
+    };
+    let unit = if s.ends_with(".service") {
+        s.to_string()
+    } else {
+        format!("{s}.service")
+    };
+    if !services.contains(&unit.as_str()) {
+        return Err(p.bad(
+            "service",
+            format!("{} runs: {}", node.name, services.join(", ")),
+        ));
+    }
+    Ok(unit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::testing::{build, node};

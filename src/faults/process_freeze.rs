@@ -34,23 +34,7 @@ pub(crate) const KIND: Kind = Kind {
         let Some(default) = default else {
             return Err(KIND.does_not_fit(node, "the node has no role, so no service to freeze"));
         };
-        let service = match p.get("service") {
-            None => default.to_string(),
-            Some(s) => {
-                let unit = if s.ends_with(".service") {
-                    s.to_string()
-                } else {
-                    format!("{s}.service")
-                };
-                if !services.contains(&unit.as_str()) {
-                    return Err(p.bad(
-                        "service",
-                        format!("{} runs: {}", node.name, services.join(", ")),
-                    ));
-                }
-                unit
-            }
-        };
+        let service = super::service_param(p, node, default)?;
         Ok(Fault::ProcessFreeze(ProcessFreeze {
             service,
             processes: None,

@@ -20,23 +20,7 @@ pub(crate) const KIND: Kind = Kind {
         let Some(first) = services.first() else {
             return Err(KIND.does_not_fit(node, "the node has no role, so no service to stop"));
         };
-        let service = match p.get("service") {
-            None => first.to_string(),
-            Some(s) => {
-                let unit = if s.ends_with(".service") {
-                    s.to_string()
-                } else {
-                    format!("{s}.service")
-                };
-                if !services.contains(&unit.as_str()) {
-                    return Err(p.bad(
-                        "service",
-                        format!("{} runs: {}", node.name, services.join(", ")),
-                    ));
-                }
-                unit
-            }
-        };
+        let service = super::service_param(p, node, first)?;
         Ok(Fault::ServiceStopped(ServiceStopped {
             service,
             was_active: None,
