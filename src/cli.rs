@@ -32,6 +32,14 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Draw the lab's networks, nodes, addresses and roles: Mermaid (for a README), Graphviz
+    /// DOT, or SVG (open it in a browser): firedrill topology lab.yaml --format svg > lab.svg
+    Topology {
+        /// The lab file or a shipped lab's name; without it, the lab that is up.
+        lab: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: crate::topology::Format,
+    },
     /// Validate, then create or converge the lab: network, disks, seeds, domains; wait until
     /// every node is ready.
     Up {
@@ -104,6 +112,13 @@ enum Command {
         /// The local address to listen on.
         #[arg(long, default_value = "127.0.0.1")]
         bind: std::net::Ipv4Addr,
+    },
+    /// Print the URL of a page a role serves: firedrill open prometheus (or "haproxy stats"),
+    /// and how to forward a local port to it when the lab's network is not reachable from here.
+    Open {
+        page: String,
+        #[arg(long)]
+        lab: Option<String>,
     },
     /// Print an OpenSSH config for the lab (use with `ssh -F` and scp).
     SshConfig {
@@ -191,6 +206,12 @@ enum Command {
     },
     /// Past plays with their times and scores.
     Score,
+    /// Game master: inject a hidden fault into the play that is running (for a second person;
+    /// the player sees only the symptoms).
+    Gm {
+        #[command(subcommand)]
+        command: crate::levels::gm::GmCommand,
+    },
     /// Print a shell completion script: firedrill completions bash > /etc/bash_completion.d/firedrill
     Completions {
         #[arg(value_enum)]
@@ -270,6 +291,24 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
                 print!("{valid}");
             }
         }
+        Command::Topology { lab: file, format } => {
+            let file = match file {
+                Some(file) => crate::builtin::lab_file(&home, &file)?,
+                None => {
+                    lab::Lab::open(&home, None)
+                        .map_err(LabError::from)?
+                        .state
+                        .source
+                }
+            };
+            // A picture needs no host: other labs' networks and this host's memory do not
+            // change it (`validate` and `up` check those).
+            let (mut facts, _) = lab::validation_facts(&home).await?;
+            facts.routes.clear();
+            facts.libvirt_networks.clear();
+            let (valid, _) = crate::spec::check(&file, &facts, true).map_err(LabError::Invalid)?;
+            print!("{}", crate::topology::render(&valid, format));
+        }
         Command::Up {
             file,
             accel,
@@ -316,6 +355,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Forward { spec, lab, bind } => {
             lab::forward(&home, lab.as_deref(), &spec, bind).await?
         }
+        Command::Open { page, lab } => lab::open(&home, lab.as_deref(), &page)?,
         Command::SshConfig { lab } => lab::ssh_config(&home, lab.as_deref())?,
         Command::Secrets { lab } => lab::secrets(&home, lab.as_deref())?,
         Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,
@@ -349,6 +389,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         }
         Command::Report { out, html } => crate::levels::report(&home, out, html)?,
         Command::Score => crate::levels::score(&home)?,
+        Command::Gm { command } => crate::levels::gm::run(command, &home).await?,
         Command::Fault { command } => crate::faults::run(command, &home).await?,
         Command::Completions { shell } => print!("{}", completions(shell)),
     }

@@ -27,6 +27,7 @@ mod seed;
 mod spec;
 mod ssh;
 mod state;
+mod topology;
 
 fn main() -> std::process::ExitCode {
     cli::main()

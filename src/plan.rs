@@ -2,7 +2,9 @@
 //! names, bridge, MACs, paths, domain and network specs). Nothing here touches the system, so the
 //! same inputs always give the same plan, and `up` can compare it with what exists.
 
-use crate::hypervisor::xml::{Accel, DnsHost, DomainSpec, ForwardMode, HostEntry, NetworkSpec};
+use crate::hypervisor::xml::{
+    Accel, DnsHost, DomainSpec, ForwardMode, HostEntry, NetworkSpec, Nic,
+};
 use crate::paths::LabDir;
 use crate::spec::{NetMode, Role, RoleOptions, ValidLab};
 use sha2::{Digest, Sha256};
@@ -65,6 +67,42 @@ pub(crate) struct NodePlan {
     /// The options of the roles that read their own.
     #[serde(default)]
     pub(crate) options: Vec<RoleOptions>,
+    /// Where the node's clock comes from, fixed in its seed when it is created.
+    #[serde(default)]
+    pub(crate) time: crate::seed::TimeSource,
+    /// The node's addresses on its other networks, in the order of `domain.more_nics`.
+    #[serde(default)]
+    pub(crate) more_addresses: Vec<NicAddress>,
+    /// Static routes.
+    #[serde(default)]
+    pub(crate) routes: Vec<crate::spec::Route>,
+}
+
+/// A node's address on one of its networks after the first.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct NicAddress {
+    pub(crate) ip: Ipv4Addr,
+    pub(crate) prefix: u8,
+}
+
+impl NodePlan {
+    /// Every NIC: libvirt network, MAC, address and prefix; the first is `ip` on
+    /// `domain.network`.
+    pub(crate) fn nics(&self) -> Vec<(&str, &str, Ipv4Addr, u8)> {
+        let first = (
+            self.domain.network.as_str(),
+            self.mac.as_str(),
+            self.ip,
+            self.prefix,
+        );
+        let more = self
+            .domain
+            .more_nics
+            .iter()
+            .zip(&self.more_addresses)
+            .map(|(n, a)| (n.network.as_str(), n.mac.as_str(), a.ip, a.prefix));
+        std::iter::once(first).chain(more).collect()
+    }
 }
 
 /// What `up` builds, stored in the lab's state as it was last applied: the next `up` compares
@@ -119,11 +157,11 @@ fn mac(lab: &str, node: &str, salt: u32) -> String {
 /// names that point elsewhere, one record per address. Each name also gets its FQDN.
 fn dns_records<'a>(
     net: &crate::spec::ValidNetwork,
-    nodes: impl Iterator<Item = &'a NodePlan>,
+    nodes: impl Iterator<Item = (&'a NodePlan, Ipv4Addr)>,
 ) -> Vec<DnsHost> {
     let mut records: Vec<DnsHost> = nodes
-        .map(|p| DnsHost {
-            ip: p.ip,
+        .map(|(p, ip)| DnsHost {
+            ip,
             names: vec![p.fqdn.clone(), p.name.clone()],
         })
         .collect();
@@ -140,6 +178,42 @@ fn dns_records<'a>(
     records
 }
 
+/// The lab's time: its first node serves its clock to every network of the lab; the others
+/// follow it by name.
+fn time_source(lab: &ValidLab, node: &crate::spec::ValidNode) -> crate::seed::TimeSource {
+    use crate::seed::TimeSource;
+    let Some(server) = lab.nodes.first() else {
+        return TimeSource::Unset;
+    };
+    if server.name == node.name {
+        TimeSource::Serve {
+            allow: lab
+                .networks
+                .iter()
+                .map(|n| format!("{}/{}", n.cidr.network(), n.cidr.prefix()))
+                .collect(),
+        }
+    } else {
+        let net = &lab.networks[server.network];
+        TimeSource::Follow {
+            server: format!("{}.{}", server.name, net.domain),
+        }
+    }
+}
+
+/// The nodes with a NIC on libvirt network `network`: each with that NIC's MAC and address.
+fn members<'a>(
+    nodes: &'a [NodePlan],
+    network: &'a str,
+) -> impl Iterator<Item = (&'a NodePlan, &'a str, Ipv4Addr)> + 'a {
+    nodes.iter().filter_map(move |p| {
+        p.nics()
+            .into_iter()
+            .find(|(n, ..)| *n == network)
+            .map(|(_, mac, ip, _)| (p, mac, ip))
+    })
+}
+
 pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, PlanError> {
     let mut macs: HashSet<String> = HashSet::new();
     let mut nodes = Vec::new();
@@ -154,13 +228,36 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
                     node: node.name.clone(),
                     image: node.image.clone(),
                 })?;
-        let mut salt = 0;
-        let mut m = mac(&lab.name, &node.name, salt);
-        while macs.contains(&m) {
-            salt += 1;
-            m = mac(&lab.name, &node.name, salt);
-        }
-        macs.insert(m.clone());
+        // The first NIC's MAC is what it was before nodes had several; the others hash the
+        // network's name in too.
+        let mut unique_mac = |key: &str| {
+            let mut salt = 0;
+            let mut m = mac(&lab.name, key, salt);
+            while macs.contains(&m) {
+                salt += 1;
+                m = mac(&lab.name, key, salt);
+            }
+            macs.insert(m.clone());
+            m
+        };
+        let m = unique_mac(&node.name);
+        let more_nics: Vec<Nic> = node.interfaces[1..]
+            .iter()
+            .map(|i| {
+                let net = &lab.networks[i.network].name;
+                Nic {
+                    network: network_name(&lab.name, net),
+                    mac: unique_mac(&format!("{}/{net}", node.name)),
+                }
+            })
+            .collect();
+        let more_addresses = node.interfaces[1..]
+            .iter()
+            .map(|i| NicAddress {
+                ip: i.ip,
+                prefix: lab.networks[i.network].cidr.prefix(),
+            })
+            .collect();
         let dir = inputs.dir;
         let domain = DomainSpec {
             name: domain_name(&lab.name, &node.name),
@@ -178,6 +275,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             console_log: dir.console_log(&node.name),
             network: network_name(&lab.name, &net.name),
             mac: m.clone(),
+            more_nics,
             run_as: inputs.run_as,
         };
         nodes.push(NodePlan {
@@ -185,7 +283,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             roles: node.roles.clone(),
             ip: node.ip,
             prefix: net.cidr.prefix(),
-            gateway: net.gateway,
+            gateway: node.gateway,
             fqdn: format!("{}.{}", node.name, net.domain),
             search_domain: net.domain.clone(),
             mac: m,
@@ -204,42 +302,37 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             backends: node.haproxy.backends.clone(),
             release: node.app.release,
             options: node.options.clone(),
+            time: time_source(lab, node),
+            more_addresses,
+            routes: node.routes.clone(),
         });
     }
     let networks = lab
         .networks
         .iter()
-        .enumerate()
-        .map(|(i, net)| NetworkSpec {
+        .map(|net| NetworkSpec {
             name: network_name(&lab.name, &net.name),
             lab: lab.name.to_string(),
             installation: inputs.dir.installation(),
             bridge: bridge_name(&lab.name, &net.name),
             mode: match net.mode {
                 NetMode::Nat => ForwardMode::Nat,
-                NetMode::Isolated => ForwardMode::Isolated,
+                // The host does not route a routed network: its router node does.
+                NetMode::Isolated | NetMode::Routed => ForwardMode::Isolated,
             },
             domain: net.domain.clone(),
             cidr: net.cidr,
             gateway: net.gateway,
-            hosts: lab
-                .nodes
-                .iter()
-                .zip(&nodes)
-                .filter(|(n, _)| n.network == i)
-                .map(|(_, p)| HostEntry {
+            hosts: members(&nodes, &network_name(&lab.name, &net.name))
+                .map(|(p, mac, ip)| HostEntry {
                     name: p.name.clone(),
-                    mac: p.mac.clone(),
-                    ip: p.ip,
+                    mac: mac.to_string(),
+                    ip,
                 })
                 .collect(),
             dns: dns_records(
                 net,
-                lab.nodes
-                    .iter()
-                    .zip(&nodes)
-                    .filter(|(n, _)| n.network == i)
-                    .map(|(_, p)| p),
+                members(&nodes, &network_name(&lab.name, &net.name)).map(|(p, _, ip)| (p, ip)),
             ),
         })
         .collect();
@@ -337,6 +430,29 @@ mod tests {
         );
     }
 
+    /// The lab keeps its own time: the first node serves its networks, the others follow it.
+    #[test]
+    fn the_first_node_is_the_labs_time_source() {
+        use crate::seed::TimeSource;
+        let p = plan_of("labs/three-tier.yaml");
+        assert_eq!(
+            p.nodes[0].time,
+            TimeSource::Serve {
+                allow: vec!["10.78.0.0/24".into()]
+            }
+        );
+        for n in &p.nodes[1..] {
+            assert_eq!(
+                n.time,
+                TimeSource::Follow {
+                    server: "lb.three-tier.lab".into()
+                },
+                "{}",
+                n.name
+            );
+        }
+    }
+
     #[test]
     fn planning_is_deterministic_and_macs_are_unique() {
         assert_eq!(
@@ -411,5 +527,110 @@ pub(crate) mod testing {
             },
         )
         .expect("the edited lab plans")
+    }
+}
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+    use crate::paths::Home;
+
+    /// Two networks, a router on both, a node behind it, one in front with a route through it.
+    const TWO_NETWORKS: &str = "name: net
+networks:
+  - {name: lan, cidr: 10.77.0.0/24}
+  - {name: dmz, cidr: 10.80.0.0/24, mode: routed, router: gw}
+nodes:
+  - name: gw
+    networks: [{name: lan, ip: 10.77.0.2}, {name: dmz, ip: 10.80.0.2}]
+  - {name: web, network: dmz}
+  - {name: pc, routes: [{to: dmz, via: gw}]}
+";
+
+    pub(crate) fn two_networks() -> Plan {
+        let lab = crate::spec::testutil::valid(TWO_NETWORKS);
+        let dir = Home::at("/h").lab(&lab.name);
+        let images = BTreeMap::from([(
+            "debian-12".to_string(),
+            BootImage {
+                disk: "/img/d.qcow2".into(),
+                kernel: "/img/k".into(),
+                initrd: "/img/i".into(),
+            },
+        )]);
+        let inputs = PlanInputs {
+            dir: &dir,
+            accel: Accel::Tcg,
+            run_as: (0, 0),
+            images: &images,
+        };
+        plan(&lab, &inputs).expect("plans")
+    }
+
+    #[test]
+    fn a_node_on_two_networks_gets_a_nic_lease_and_name_on_each() {
+        let p = two_networks();
+        let gw = &p.nodes[0];
+        let nics: Vec<(&str, Ipv4Addr, u8)> = gw
+            .nics()
+            .iter()
+            .map(|(n, _, ip, pf)| (*n, *ip, *pf))
+            .collect();
+        assert_eq!(
+            nics,
+            [
+                ("fd-net-lan", "10.77.0.2".parse().unwrap(), 24),
+                ("fd-net-dmz", "10.80.0.2".parse().unwrap(), 24)
+            ]
+        );
+        assert_eq!(gw.domain.more_nics.len(), 1);
+        assert_ne!(gw.domain.more_nics[0].mac, gw.mac);
+        // dmz is routed: the host does not forward it, its nodes go out through gw.
+        assert_eq!(p.networks[1].mode, ForwardMode::Isolated);
+        let web = &p.nodes[1];
+        assert_eq!(web.gateway, "10.80.0.2".parse::<Ipv4Addr>().unwrap());
+        let hosts = |i: usize| -> Vec<(String, String, Ipv4Addr)> {
+            p.networks[i]
+                .hosts
+                .iter()
+                .map(|h| (h.name.clone(), h.mac.clone(), h.ip))
+                .collect()
+        };
+        assert_eq!(
+            hosts(1),
+            [
+                (
+                    "gw".to_string(),
+                    gw.domain.more_nics[0].mac.clone(),
+                    "10.80.0.2".parse().unwrap()
+                ),
+                ("web".to_string(), web.mac.clone(), web.ip),
+            ]
+        );
+        assert_eq!(hosts(0)[0].1, gw.mac);
+        let dns: Vec<Ipv4Addr> = p.networks[1].dns.iter().map(|d| d.ip).collect();
+        assert_eq!(dns, ["10.80.0.2".parse::<Ipv4Addr>().unwrap(), web.ip]);
+        let pc = &p.nodes[2];
+        assert_eq!(pc.routes[0].via, "10.77.0.2".parse::<Ipv4Addr>().unwrap());
+        crate::golden::assert_golden(
+            "domain-two-nics.xml",
+            &crate::hypervisor::xml::domain_xml(&gw.domain),
+        );
+    }
+
+    #[test]
+    fn a_new_route_or_network_on_a_node_needs_it_recreated() {
+        let old = two_networks();
+        let mut new = old.clone();
+        new.nodes[2].routes.clear();
+        new.nodes[1].gateway = "10.80.0.1".parse().unwrap();
+        let lines: Vec<String> = diff(&old, &new).iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            lines,
+            [
+                "~ web gateway 10.80.0.2 → 10.80.0.1 (not applied: fixed when the node was created; remove the node, `up`, add it back, `up`)",
+                "~ pc routes 10.80.0.0/24 via 10.77.0.2 → none (not applied: fixed when the node was created; remove the node, `up`, add it back, `up`)",
+            ]
+        );
     }
 }

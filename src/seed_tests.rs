@@ -22,9 +22,14 @@ fn input() -> SeedInput {
         mac: "52:54:00:AB:cd:01".into(),
         ip: Ipv4Addr::new(10, 77, 0, 10),
         prefix: 24,
+        more_nics: Vec::new(),
+        routes: Vec::new(),
         gateway: Ipv4Addr::new(10, 77, 0, 1),
         dns: Ipv4Addr::new(10, 77, 0, 1),
         domain: "minimal.lab".into(),
+        time: TimeSource::Follow {
+            server: "db.minimal.lab".into(),
+        },
     }
 }
 
@@ -95,6 +100,63 @@ fn rendered_yaml_carries_the_values_unchanged() {
     );
 }
 
+/// The lab's time: a follower gets the server as a chrony source, the server serves its
+/// networks, and either restarts chrony once at first boot; a seed without one has neither.
+#[test]
+fn the_lab_time_source_is_written_for_chrony() {
+    let parse = |i: &SeedInput| -> serde_json::Value {
+        serde_saphyr::from_str(&render(i).expect("render").user_data).expect("user-data YAML")
+    };
+    let file = |user: &serde_json::Value, path: &str| -> Option<String> {
+        user["write_files"]
+            .as_array()?
+            .iter()
+            .find(|f| f["path"] == path)
+            .map(|f| f["content"].as_str().unwrap_or_default().to_string())
+    };
+    let restart = serde_json::json!([["systemctl", "restart", "chrony.service"]]);
+
+    let follower = parse(&input());
+    let sources = file(
+        &follower,
+        "/etc/chrony/sources.d/firedrill-lab-time.sources",
+    );
+    assert!(
+        sources
+            .as_deref()
+            .is_some_and(|s| s.contains("\nserver db.minimal.lab iburst minpoll 4 maxpoll 6\n")),
+        "{sources:?}"
+    );
+    assert_eq!(
+        file(&follower, "/etc/chrony/conf.d/firedrill-lab-time.conf"),
+        None
+    );
+    assert_eq!(follower["runcmd"], restart);
+
+    let mut i = input();
+    i.time = TimeSource::Serve {
+        allow: vec!["10.77.0.0/24".into(), "10.78.0.0/24".into()],
+    };
+    let server = parse(&i);
+    assert_eq!(
+        file(&server, "/etc/chrony/conf.d/firedrill-lab-time.conf").as_deref(),
+        Some(
+            "# firedrill: this node is the lab's time source (the lab has no internet).\n\
+             local stratum 8\nallow 10.77.0.0/24\nallow 10.78.0.0/24\n"
+        )
+    );
+    assert_eq!(
+        file(&server, "/etc/chrony/sources.d/firedrill-lab-time.sources"),
+        None
+    );
+    assert_eq!(server["runcmd"], restart);
+
+    i.time = TimeSource::Unset;
+    let old = parse(&i);
+    assert_eq!(old["write_files"].as_array().map(Vec::len), Some(1));
+    assert!(old.get("runcmd").is_none());
+}
+
 #[test]
 fn render_refuses_values_that_would_break_the_seed() {
     type Case = (fn(&mut SeedInput), &'static str);
@@ -146,6 +208,22 @@ fn render_refuses_values_that_would_break_the_seed() {
         (
             |i| i.ip = Ipv4Addr::new(10, 77, 0, 1),
             "cloud-init seed for web: ip must differ from the gateway (got \"10.77.0.1\")",
+        ),
+        (
+            |i| {
+                i.time = TimeSource::Follow {
+                    server: "db.lab\nruncmd: [x]".into(),
+                }
+            },
+            "cloud-init seed for web: time server must be a DNS name like db.minimal.lab (got \"db.lab\\nruncmd: [x]\")",
+        ),
+        (
+            |i| {
+                i.time = TimeSource::Serve {
+                    allow: vec!["10.77.0.0/24 # x".into()],
+                }
+            },
+            "cloud-init seed for web: time allow must be one or more IPv4 networks like 10.77.0.0/24 (got \"10.77.0.0/24 # x\")",
         ),
     ];
     for (change, message) in cases {
@@ -205,4 +283,61 @@ fn write_iso_makes_a_cidata_volume_with_the_three_files() {
         .collect();
     assert_eq!(names, vec!["seed.iso"]);
     std::fs::remove_dir_all(&dir).expect("cleanup");
+}
+
+#[test]
+fn a_node_on_two_networks_with_routes() {
+    let mut i = input();
+    i.more_nics = vec![SeedNic {
+        mac: "52:54:00:ab:cd:02".into(),
+        ip: Ipv4Addr::new(10, 80, 0, 2),
+        prefix: 24,
+    }];
+    i.routes = vec![
+        ("10.81.0.0/24".parse().unwrap(), Ipv4Addr::new(10, 80, 0, 3)),
+        ("10.82.0.0/16".parse().unwrap(), Ipv4Addr::new(10, 77, 0, 4)),
+    ];
+    i.gateway = Ipv4Addr::new(10, 80, 0, 1);
+    let files = render(&i).expect("renders");
+    golden("network-config-two-nics", &files.network_config);
+    let net: serde_json::Value =
+        serde_saphyr::from_str(&files.network_config).expect("network-config YAML");
+    assert_eq!(
+        net["ethernets"]["eth1"],
+        serde_json::json!({
+            "match": {"macaddress": "52:54:00:ab:cd:02"},
+            "set-name": "eth1",
+            "addresses": ["10.80.0.2/24"],
+            "gateway4": "10.80.0.1",
+        })
+    );
+    golden("user-data-routes", &files.user_data);
+    let user: serde_json::Value = serde_saphyr::from_str(&files.user_data).expect("user-data YAML");
+    // /etc/hosts, the lab's time source, the route hook.
+    assert_eq!(
+        user["write_files"][2]["content"],
+        "#!/bin/sh\n# Static routes from the lab file, written by firedrill. ifupdown runs this for each\n\
+         # interface it brings up, with its name in $IFACE.\ncase \"$IFACE\" in\neth0)\n    \
+         ip route replace 10.82.0.0/16 via 10.77.0.4 dev eth0\n    ;;\neth1)\n    \
+         ip route replace 10.81.0.0/24 via 10.80.0.3 dev eth1\n    ;;\nesac\nexit 0\n"
+    );
+    assert_eq!(
+        user["runcmd"],
+        serde_json::json!([
+            [
+                "sh",
+                "-c",
+                "for i in eth0 eth1; do IFACE=$i /etc/network/if-up.d/firedrill-routes; done"
+            ],
+            ["systemctl", "restart", "chrony.service"]
+        ])
+    );
+    assert!(net["ethernets"]["eth0"].get("gateway4").is_none());
+    // A next hop on none of the NICs' subnets is refused.
+    i.routes
+        .push(("10.83.0.0/24".parse().unwrap(), Ipv4Addr::new(10, 99, 0, 1)));
+    assert_eq!(
+        render(&i).unwrap_err().to_string(),
+        "cloud-init seed for web: route must go via an address in one of the node's subnets (got \"10.99.0.1\")"
+    );
 }

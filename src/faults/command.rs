@@ -63,7 +63,7 @@ pub(crate) enum FaultCommand {
     },
 }
 
-fn kind_names() -> clap::builder::PossibleValuesParser {
+pub(crate) fn kind_names() -> clap::builder::PossibleValuesParser {
     clap::builder::PossibleValuesParser::new(KINDS.iter().map(|k| k.name))
 }
 

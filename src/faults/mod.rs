@@ -13,26 +13,31 @@
 
 mod bad_permissions;
 mod clock_jump;
-mod command;
+pub(crate) mod command;
 mod cpu_hog;
 mod db_lock;
+mod db_password_rotated;
 mod disk_full;
+mod dropin;
 mod engine;
 mod error;
+mod fd_exhaustion;
 mod hog;
 mod inode_exhaustion;
 mod log_flood;
 mod memory_hog;
 mod missing_dir;
 mod net_delay;
-mod params;
+mod oom_loop;
+pub(crate) mod params;
 mod payload_limit;
 mod process_freeze;
 mod reboot_no_unit;
 mod record;
 mod revert;
 mod service_stopped;
-mod status;
+mod slow_disk;
+pub(crate) mod status;
 mod text;
 mod time_drift;
 mod timer;
@@ -69,6 +74,10 @@ pub(crate) enum Fault {
     InodeExhaustion(inode_exhaustion::InodeExhaustion),
     LogFlood(log_flood::LogFlood),
     ClockJump(clock_jump::ClockJump),
+    OomLoop(oom_loop::OomLoop),
+    FdExhaustion(fd_exhaustion::FdExhaustion),
+    SlowDisk(slow_disk::SlowDisk),
+    DbPasswordRotated(db_password_rotated::DbPasswordRotated),
 }
 
 /// Every kind, in the order `fault list` shows them.
@@ -88,6 +97,10 @@ pub(crate) const KINDS: &[Kind] = &[
     inode_exhaustion::KIND,
     log_flood::KIND,
     clock_jump::KIND,
+    oom_loop::KIND,
+    fd_exhaustion::KIND,
+    slow_disk::KIND,
+    db_password_rotated::KIND,
 ];
 
 impl Fault {
@@ -109,6 +122,10 @@ impl Fault {
             Fault::InodeExhaustion(f) => f,
             Fault::LogFlood(f) => f,
             Fault::ClockJump(f) => f,
+            Fault::OomLoop(f) => f,
+            Fault::FdExhaustion(f) => f,
+            Fault::SlowDisk(f) => f,
+            Fault::DbPasswordRotated(f) => f,
         }
     }
 }
@@ -312,6 +329,18 @@ mod tests {
                 "clock-jump",
                 &[],
                 "sync=chrony.service active\nnow=1700000000\n",
+            ),
+            ("oom-loop", &[], "dir=absent\nactive=active\n"),
+            ("fd-exhaustion", &[], "dir=existed\nactive=active\n"),
+            (
+                "slow-disk",
+                &[],
+                "dir=absent\nactive=active\ndevice=/dev/vda\nmajmin=254:0\n",
+            ),
+            (
+                "db-password-rotated",
+                &[],
+                "host=10.0.0.0/255.255.255.0\nplugin=mysql_native_password\nbefore=0123456789abcdef\n",
             ),
         ];
         let parses = |what: &str, script: &str| {

@@ -101,6 +101,38 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
     Ok(())
 }
 
+/// Whether each of these faults (by id) still holds on its node: a level's or a game master's,
+/// hidden ones included (the caller keeps the verdict to itself). A fault whose record says
+/// nothing is left on the node is not checked (no entry). `Err`: the lab cannot be read.
+pub(crate) async fn holds(
+    home: &Home,
+    lab: &crate::paths::LabName,
+    ids: &[String],
+) -> Result<BTreeMap<String, OnNode>, String> {
+    let (dir, state) = load(home, Some(lab)).map_err(|e| first_line(&e.to_string()))?;
+    let store = Store::new(&dir);
+    let records = store
+        .scan()
+        .map_err(|e| first_line(&e.to_string()))?
+        .records;
+    let mut by_node: BTreeMap<String, Vec<FaultRecord>> = BTreeMap::new();
+    for r in records
+        .into_iter()
+        .filter(|r| ids.contains(&r.id) && r.needs_revert() && r.prepared)
+    {
+        by_node.entry(r.node.clone()).or_default().push(r);
+    }
+    let mut out = BTreeMap::new();
+    for (name, recs) in by_node {
+        out.extend(check_node(&dir, &state, &store, &name, recs).await);
+    }
+    Ok(out)
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or_default().to_string()
+}
+
 /// A fault whose `--for` timer is due and that the node no longer shows was reverted by that
 /// timer: record it, so it stops blocking a new fault of its kind and `down`.
 fn settle_timer(store: &Store, rec: &mut FaultRecord, on_node: &OnNode) -> Result<(), FaultError> {

@@ -428,6 +428,7 @@ pub(crate) mod tests {
             console_log: "/nonexistent/console.log".into(),
             network: network.into(),
             mac: "52:54:00:00:00:01".into(),
+            more_nics: Vec::new(),
             run_as: (0, 0),
         }
     }

@@ -59,6 +59,13 @@ pub(crate) enum Accel {
     Tcg,
 }
 
+/// A NIC of a domain: the libvirt network it is on and its MAC.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Nic {
+    pub(crate) network: String,
+    pub(crate) mac: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct DomainSpec {
     pub(crate) name: String,
@@ -77,6 +84,9 @@ pub(crate) struct DomainSpec {
     pub(crate) console_log: PathBuf,
     pub(crate) network: String,
     pub(crate) mac: String,
+    /// The NICs on the node's other networks, after the first (`network`, `mac`).
+    #[serde(default)]
+    pub(crate) more_nics: Vec<Nic>,
     /// QEMU runs as this uid:gid, the user who owns the lab's files, so the disks can live in
     /// their home directory without relabelling (as qemu:///session would, but on the system
     /// daemon's networks).
@@ -219,12 +229,20 @@ pub(crate) fn domain_xml(d: &DomainSpec) -> String {
         "    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n      <source file='{}'/>\n      <target dev='vdb' bus='virtio'/>\n      <readonly/>\n    </disk>",
         path(&d.seed)
     );
-    let _ = writeln!(
-        x,
-        "    <interface type='network'>\n      <source network='{}'/>\n      <mac address='{}'/>\n      <model type='virtio'/>\n    </interface>",
-        esc(&d.network),
-        esc(&d.mac)
-    );
+    // In this order the guest's kernel names them eth0, eth1, ... (the seed matches each by MAC).
+    let first = (d.network.as_str(), d.mac.as_str());
+    let more = d
+        .more_nics
+        .iter()
+        .map(|n| (n.network.as_str(), n.mac.as_str()));
+    for (network, mac) in std::iter::once(first).chain(more) {
+        let _ = writeln!(
+            x,
+            "    <interface type='network'>\n      <source network='{}'/>\n      <mac address='{}'/>\n      <model type='virtio'/>\n    </interface>",
+            esc(network),
+            esc(mac)
+        );
+    }
     // A pty serial keeps `virsh console` working; virtlogd copies everything to the log file,
     // which `firedrill console` and readiness timeouts read.
     let _ = writeln!(

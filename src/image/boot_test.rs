@@ -153,9 +153,12 @@ fn image_boots_with_its_seed() {
         mac: MAC.into(),
         ip: Ipv4Addr::new(10, 99, 0, 10),
         prefix: 24,
+        more_nics: Vec::new(),
+        routes: Vec::new(),
         gateway: Ipv4Addr::new(10, 99, 0, 1),
         dns: Ipv4Addr::new(10, 99, 0, 1),
         domain: "bootcheck.lab".into(),
+        time: crate::seed::TimeSource::Unset,
     })
     .expect("render seed");
     let seed = dir.join("seed.iso");

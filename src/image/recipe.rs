@@ -59,8 +59,10 @@ const BASE_PACKAGES: &[&str] = &[
     "python3",
 ];
 
-/// Installed now for roles still to come (DNS and monitoring), so that adding them needs no
-/// second image rebuild. Their services stay disabled at boot like every role's.
+/// Installed for roles that came after the image (the monitor role uses prometheus and the
+/// exporters) or are still to come (DNS), so that adding them needed no image rebuild. Their
+/// services stay disabled at boot like every role's. Moving them into a role's `packages`
+/// would change the recipe's hash, and so rebuild every cached image, for the same packages.
 const SPARE_PACKAGES: &[(&str, &[&str])] = &[
     ("bind9", &["named.service"]),
     ("prometheus", &["prometheus.service"]),

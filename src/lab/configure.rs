@@ -141,6 +141,7 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                     .map(|p| Peer {
                         name: p.name.clone(),
                         ip: p.ip,
+                        roles: p.roles.clone(),
                         serves: roles::serving_ports(p),
                     })
                     .collect(),
@@ -165,7 +166,7 @@ fn round(ctx: &NodeContext, ordered: bool) -> usize {
         phase == crate::roles::Phase::App && ctx.app.as_ref().is_some_and(|a| a.migrate.is_none());
     match (ordered, phase) {
         (false, _) => usize::from(waits),
-        (true, crate::roles::Phase::Database) => 0,
+        (true, crate::roles::Phase::Network | crate::roles::Phase::Database) => 0,
         (true, crate::roles::Phase::App) => 1 + usize::from(waits),
         (true, crate::roles::Phase::Front) => 3,
     }

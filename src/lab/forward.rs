@@ -22,7 +22,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where libvirt's QEMU driver (system instance) writes each running domain's PID.
-const QEMU_PID_DIR: &str = "/run/libvirt/qemu";
+pub(super) const QEMU_PID_DIR: &str = "/run/libvirt/qemu";
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ForwardError {
@@ -36,6 +36,12 @@ pub(crate) enum ForwardError {
     NotRunning { node: String, pid_file: PathBuf },
     #[error("cannot open the network namespace {}: {message}\n  hint: run firedrill as root (entering another network namespace needs it)", .path.display())]
     Namespace { path: PathBuf, message: String },
+    #[error("lab `{lab}` has no page `{page}`; its pages are: {}\n  hint: a lab with a node of role monitor has `prometheus`", .pages.join(", "))]
+    NoPage {
+        lab: String,
+        page: String,
+        pages: Vec<String>,
+    },
     #[error(
         "cannot listen on {addr}: {source}\n  hint: pick another local port, or stop what listens there"
     )]
@@ -48,7 +54,7 @@ pub(crate) enum ForwardError {
 
 impl ForwardError {
     pub(crate) fn is_usage(&self) -> bool {
-        matches!(self, ForwardError::BadSpec(_))
+        matches!(self, ForwardError::BadSpec(_) | ForwardError::NoPage { .. })
             || matches!(self, ForwardError::Lab(e) if e.is_usage())
     }
 }
@@ -99,7 +105,7 @@ impl Netns {
         File::open(path).map(|f| Netns(Some(f))).map_err(err)
     }
 
-    fn is_other(&self) -> bool {
+    pub(super) fn is_other(&self) -> bool {
         self.0.is_some()
     }
 

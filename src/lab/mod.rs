@@ -11,6 +11,7 @@ mod forward;
 mod handle;
 mod lock;
 mod node;
+mod open;
 pub(crate) mod slow_libvirt;
 mod status;
 mod up;
@@ -23,6 +24,7 @@ pub(crate) use facts::{AccelChoice, libvirt_unchecked, validation_facts};
 pub(crate) use forward::{ForwardError, forward};
 pub(crate) use handle::{Lab, LabOpenError};
 pub(crate) use lock::{LabLock, LockError};
+pub(crate) use open::open;
 
 pub(crate) use status::{list, status};
 pub(crate) use up::{UpOptions, up};

@@ -118,9 +118,21 @@ fn write_seed(job: &NodeJob) -> Result<bool, LabError> {
         mac: p.mac.clone(),
         ip: p.ip,
         prefix: p.prefix,
+        more_nics: p
+            .nics()
+            .into_iter()
+            .skip(1)
+            .map(|(_, mac, ip, prefix)| crate::seed::SeedNic {
+                mac: mac.to_string(),
+                ip,
+                prefix,
+            })
+            .collect(),
+        routes: p.routes.iter().map(|r| (r.to, r.via)).collect(),
         gateway: p.gateway,
         dns: job.dns,
         domain: p.search_domain.clone(),
+        time: p.time.clone(),
     };
     let files =
         crate::seed::render(&input).map_err(|e| node_err(&p.name, "render seed")(e.to_string()))?;

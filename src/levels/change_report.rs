@@ -42,6 +42,9 @@ pub(super) fn happenings(i: &Input, end: DateTime<Utc>) -> Vec<Mark> {
         &["level-started"],
         "",
     ));
+    if play.end.is_some() {
+        rows.extend(super::incident::gm_marks(play));
+    }
     for (n, at) in play.hints.iter().enumerate() {
         rows.push(Mark::new(
             *at,

@@ -31,6 +31,7 @@ fn play() -> Play {
         }],
         used_solution: false,
         end: None,
+        gm: Vec::new(),
     }
 }
 

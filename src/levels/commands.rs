@@ -90,7 +90,8 @@ pub(crate) async fn check(
             ledger: play.client.as_ref().and_then(|c| c.ledger.as_deref()),
             databases: &databases,
         };
-        let e = evaluate(&level, &nodes, &ctx, &mut |s| println!("{s}")).await;
+        let mut e = evaluate(&level, &nodes, &ctx, &mut |s| println!("{s}")).await;
+        e.objectives.extend(super::gm::verdicts(home, &play).await);
         let solved = e.solved(&level);
         if round > 0 {
             println!("check {} of {confirm}:", round + 1);
@@ -121,6 +122,11 @@ pub(crate) async fn check(
     play.save(home)?;
     if confirm <= 1 || !solved {
         print!("{}", render_check(&eval));
+        if !solved {
+            for text in eval.nudges(&level) {
+                println!("note: {}", text.trim_end().replace('\n', "\n  "));
+            }
+        }
     }
     if solved {
         super::finish::end(home, &level, &mut play, &nodes, Outcome::Solved).await?;
@@ -202,12 +208,18 @@ pub(crate) fn render_check(eval: &Evaluation) -> String {
     let mut out = String::from("objectives:\n");
     let note = |n: &Option<String>| n.as_ref().map_or(String::new(), |n| format!(" ({n})"));
     for v in &eval.objectives {
-        out += &format!(
-            "  [{}] {}{}\n",
-            if v.met { "met" } else { "   " },
-            v.description,
-            note(&v.note)
-        );
+        out += &match (v.hidden, v.met) {
+            (true, false) => {
+                "  [   ] a hidden check (its description shows once it is met)\n".into()
+            }
+            (true, true) => format!("  [met] {} (was hidden){}\n", v.description, note(&v.note)),
+            (false, met) => format!(
+                "  [{}] {}{}\n",
+                if met { "met" } else { "   " },
+                v.description,
+                note(&v.note)
+            ),
+        };
     }
     if !eval.guards.is_empty() {
         out += "guards:\n";
@@ -298,6 +310,7 @@ mod tests {
             met,
             note: note.map(String::from),
             unknown: note.is_some_and(|n| n.starts_with("cannot")),
+            hidden: false,
         };
         let eval = Evaluation {
             objectives: vec![
@@ -325,6 +338,46 @@ mod tests {
             "objectives:\n  [met] Users are served again (100% of requests succeeded over the last 30 s (needs 99%))\n  \
              [   ] The app server can write its data\nguards:\n  [VIOLATED] No todo is lost\n  \
              [unknown] The data directory is kept (cannot run the check: db: connection reset)\n"
+        );
+    }
+
+    /// A hidden objective shows as "a hidden check" until met; then its description, marked.
+    /// A nudge is offered while its condition holds.
+    #[test]
+    fn hidden_checks_show_once_met_and_nudges_follow_the_verdicts() {
+        let v = |id: &str, met: bool, hidden: bool| Verdict {
+            id: id.into(),
+            description: format!("{id} holds"),
+            met,
+            note: None,
+            unknown: false,
+            hidden,
+        };
+        let mut eval = Evaluation {
+            objectives: vec![v("served", true, false), v("room", false, true)],
+            guards: vec![],
+            rebooted: vec![],
+        };
+        assert_eq!(
+            render_check(&eval),
+            "objectives:\n  [met] served holds\n  [   ] a hidden check (its description shows once it is met)\n"
+        );
+        let text = crate::levels::testutil::LEVEL.replace(
+            "  - {text: Look at the disks, cost: 10}\n",
+            "  - {text: Look at the disks, cost: 10}\n  - {text: Fixed the symptom only, when: {met: [served], not_met: [room]}}\n",
+        );
+        let level = crate::levels::testutil::valid(&text);
+        assert_eq!(eval.nudges(&level), ["Fixed the symptom only"]);
+        eval.objectives[1].met = true;
+        assert_eq!(
+            render_check(&eval),
+            "objectives:\n  [met] served holds\n  [met] room holds (was hidden)\n"
+        );
+        assert!(eval.nudges(&level).is_empty());
+        eval.objectives[0].met = false;
+        assert!(
+            eval.nudges(&level).is_empty(),
+            "`met: [served]` no longer holds"
         );
     }
 }

@@ -55,6 +55,10 @@ pub(crate) enum LevelError {
         failed: crate::remote::CommandFailed,
         hint: String,
     },
+    #[error(
+        "level `{0}` has no fault of a kind (its faults are scripts)\n  hint: inject a kind from `firedrill gm list` instead"
+    )]
+    NoFaultKinds(String),
     #[error("{0}\n  hint: is the node up? `firedrill status` shows it")]
     Remote(#[from] crate::remote::RemoteError),
     #[error("could not undo everything the level did:\n{}\n  hint: fix it by hand, or `firedrill reset` to try again", .0.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]

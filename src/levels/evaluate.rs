@@ -24,6 +24,8 @@ pub(crate) struct Verdict {
     /// The check could not be run (its node did not answer, it timed out): not met, and not
     /// the learner's damage either.
     pub unknown: bool,
+    /// A hidden objective: `check` shows its description only once it is met.
+    pub hidden: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +53,26 @@ impl Evaluation {
                 _ => true,
             });
         self.met() == self.objectives.len() && self.guards_ok() && persistence_done
+    }
+
+    /// The level's nudges whose condition holds: each `met` id met, each `not_met` id not.
+    pub(crate) fn nudges<'l>(&self, level: &'l Level) -> Vec<&'l str> {
+        let met = |id: &str| {
+            self.objectives
+                .iter()
+                .chain(self.guards.iter())
+                .find(|v| v.id == id)
+                .map(|v| v.met)
+        };
+        level
+            .nudges
+            .iter()
+            .filter(|n| {
+                n.met.iter().all(|id| met(&id.value) == Some(true))
+                    && n.not_met.iter().all(|id| met(&id.value) == Some(false))
+            })
+            .map(|n| n.text.as_str())
+            .collect()
     }
 }
 
@@ -183,6 +205,7 @@ pub(crate) async fn evaluate<N: Nodes>(
             met,
             note,
             unknown,
+            hidden: o.hidden,
         });
     }
     let mut eval = Evaluation {
@@ -272,6 +295,7 @@ async fn run_guards<N: Nodes>(level: &Level, nodes: &N, ctx: &Context<'_>) -> Ve
             met,
             note,
             unknown,
+            hidden: false,
         });
     }
     guards

@@ -36,6 +36,7 @@ fn verdict(id: &str, description: &str, met: bool, note: Option<&str>) -> Verdic
         met,
         note: note.map(str::to_string),
         unknown: note.is_some_and(|n| n.starts_with("cannot") || n.starts_with("no baseline")),
+        hidden: false,
     }
 }
 

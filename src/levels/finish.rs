@@ -58,7 +58,9 @@ pub(crate) async fn undo<N: Nodes>(
         .faults
         .iter()
         .any(|f| matches!(level.faults.get(f.index), Some(FaultSpec::Kind { .. })));
-    if kinds && let Err(e) = crate::faults::revert(home, Some(&play.lab), None, true, false).await {
+    if (kinds || !play.gm.is_empty())
+        && let Err(e) = crate::faults::revert(home, Some(&play.lab), None, true, false).await
+    {
         failures.push(e.to_string());
     }
     for f in play.faults.iter().rev() {

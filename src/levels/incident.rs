@@ -79,6 +79,9 @@ pub(super) fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<Mark> {
             "event ",
         ));
     }
+    if ended {
+        rows.extend(gm_marks(play));
+    }
     for (n, at) in play.hints.iter().enumerate() {
         let cost = i.level.hints.get(n).map_or(0, |h| h.cost);
         rows.push(Mark::new(
@@ -221,6 +224,23 @@ pub(crate) fn render(i: &Input) -> String {
     }
     out.push_str(SKELETON);
     out
+}
+
+/// What a game master injected (`firedrill gm`), shown once the play is over.
+pub(crate) fn gm_marks(play: &super::play_state::Play) -> Vec<Mark> {
+    play.gm
+        .iter()
+        .map(|g| {
+            Mark::new(
+                g.at,
+                MarkKind::Fault,
+                format!(
+                    "the game master injected {} on {} ({})",
+                    g.kind, g.node, g.id
+                ),
+            )
+        })
+        .collect()
 }
 
 /// The lab's events in `[from, end]` as marks, `prefix` before each, without the kinds in

@@ -74,3 +74,35 @@ fn the_plays_own_events_are_not_repeated_in_the_timeline() {
     // The client's other events still are.
     assert!(text.contains("fault injected on app1"), "{text}");
 }
+
+/// What a game master injected shows in the timeline once the play is over, not before.
+#[test]
+fn the_game_masters_faults_show_after_the_end() {
+    let level = valid(LEVEL);
+    let report = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
+    let mut running = play();
+    running.gm = vec![crate::levels::play_state::GmFault {
+        at: t(120),
+        kind: "cpu-hog".into(),
+        node: "db".into(),
+        id: "f7".into(),
+    }];
+    let mut ended = running.clone();
+    let score = ended.score(&level, &report, t(150), Outcome::Solved);
+    ended.end = Some(End {
+        at: t(150),
+        outcome: Outcome::Solved,
+        score,
+    });
+    let text = |play: &Play| {
+        render(&Input {
+            level: &level,
+            play,
+            report: &report,
+            now: t(200),
+        })
+    };
+    let line = "the game master injected cpu-hog on db (f7)";
+    assert!(!text(&running).contains(line));
+    assert!(text(&ended).contains(line), "{}", text(&ended));
+}

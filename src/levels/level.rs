@@ -76,7 +76,11 @@ pub(crate) struct Level {
     pub faults: Vec<FaultSpec>,
     pub objectives: Vec<Objective>,
     pub guards: Vec<Guard>,
+    /// The hints `firedrill hint` gives, in order, each for its cost.
     pub hints: Vec<Hint>,
+    /// The hints that depend on the live state: `check` shows one, free, while its condition
+    /// holds ("you fixed the symptom, not the cause").
+    pub nudges: Vec<Nudge>,
     pub debrief: String,
     pub solution: Vec<SolutionStep>,
 }
@@ -157,6 +161,9 @@ pub(crate) struct Objective {
     pub check: Check,
     /// Reboot the check's node once everything else is met, and run the check again.
     pub persistence: Option<At<bool>>,
+    /// A check on the cause, not an outcome a user would state: `check` and the briefing show
+    /// "a hidden check" until it is met, so the list of objectives does not give the cause away.
+    pub hidden: bool,
 }
 
 impl Objective {
@@ -253,4 +260,14 @@ pub(crate) enum Expect {
 pub(crate) struct Hint {
     pub text: String,
     pub cost: u32,
+}
+
+/// A hint with `when:`: shown by `check` while these objectives or guards are met and those are
+/// not (by id).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Nudge {
+    pub pos: Pos,
+    pub text: String,
+    pub met: Vec<At<String>>,
+    pub not_met: Vec<At<String>>,
 }

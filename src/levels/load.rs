@@ -4,7 +4,7 @@
 //! the briefing) are `validate`'s.
 
 use super::level::{ClientSettings, Difficulty, FaultSpec, Kind, Level, SolutionStep, Step};
-use super::load_checks::{guard, hint, objective};
+use super::load_checks::{HintItem, guard, hint, objective};
 use crate::spec::At;
 use crate::spec::load::{Map, join, list, string, uint};
 use crate::spec::problem::{Problem, Report};
@@ -120,6 +120,19 @@ fn level(root: &Yaml, file: &Path, r: &mut Report) -> Option<Level> {
     let hints = m.get("hints").map_or(Some(Vec::new()), |y| {
         list(y, "hints", r, hint).map(|l| l.value)
     });
+    let (hints, nudges) = match hints {
+        Some(items) => {
+            let (mut paid, mut nudges) = (Vec::new(), Vec::new());
+            for item in items {
+                match item {
+                    HintItem::Paid(h) => paid.push(h),
+                    HintItem::Nudge(n) => nudges.push(n),
+                }
+            }
+            (Some(paid), Some(nudges))
+        }
+        None => (None, None),
+    };
     let debrief = m.require(
         "debrief",
         r,
@@ -160,6 +173,7 @@ fn level(root: &Yaml, file: &Path, r: &mut Report) -> Option<Level> {
         objectives: objectives?.value,
         guards: guards?,
         hints: hints?,
+        nudges: nudges?,
         debrief: debrief?.value,
         solution: solution?.value,
     })

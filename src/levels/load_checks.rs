@@ -2,15 +2,15 @@
 //! hints. Parsed like the rest of `load`, every problem at its own line and column.
 
 use super::level::{
-    Check, ClientBudget, Expect, Guard, Hint, LedgerCheck, Mitigate, Objective, StateCheck,
+    Check, ClientBudget, Expect, Guard, Hint, LedgerCheck, Mitigate, Nudge, Objective, StateCheck,
 };
 use super::load::{boolean, number, text, within};
 use crate::spec::At;
-use crate::spec::load::{Map, join, string, uint};
+use crate::spec::load::{Map, join, list, string, uint};
 use crate::spec::problem::Report;
 use crate::spec::yaml::Yaml;
 
-const OBJECTIVE_KEYS: &[&str] = &["id", "description", "check", "persistence"];
+const OBJECTIVE_KEYS: &[&str] = &["id", "description", "check", "persistence", "hidden"];
 const GUARD_KEYS: &[&str] = &["id", "description", "check"];
 const CHECK_KEYS: &[&str] = &["mitigate", "state", "client", "ledger"];
 const CLIENT_KEYS: &[&str] = &[
@@ -32,7 +32,8 @@ const EXPECT_KEYS: &[&str] = &[
     "differs_from_baseline",
     "clock_within_s",
 ];
-const HINT_KEYS: &[&str] = &["text", "cost"];
+const HINT_KEYS: &[&str] = &["text", "cost", "when"];
+const WHEN_KEYS: &[&str] = &["met", "not_met"];
 
 pub(super) fn objective(y: &Yaml, path: &str, r: &mut Report) -> Option<Objective> {
     let m = Map::new(y, path, OBJECTIVE_KEYS, r)?;
@@ -40,12 +41,16 @@ pub(super) fn objective(y: &Yaml, path: &str, r: &mut Report) -> Option<Objectiv
     let persistence = m
         .get("persistence")
         .map(|y| boolean(y, &join(path, "persistence"), r));
+    let hidden = m
+        .get("hidden")
+        .map(|y| boolean(y, &join(path, "hidden"), r));
     Some(Objective {
         pos: y.pos,
         id: id?,
         description: description?,
         check: check?,
         persistence: persistence.map_or(Some(None), |p| p.map(Some))?,
+        hidden: hidden.map_or(Some(false), |h| h.map(|h| h.value))?,
     })
 }
 
@@ -273,14 +278,55 @@ fn expect_of(y: &Yaml, path: &str, r: &mut Report) -> Option<Vec<Expect>> {
     ok.then_some(out)
 }
 
-pub(super) fn hint(y: &Yaml, path: &str, r: &mut Report) -> Option<Hint> {
+/// A hint: paid, in order (`firedrill hint`), or with `when:` a nudge that `check` shows.
+pub(super) enum HintItem {
+    Paid(Hint),
+    Nudge(Nudge),
+}
+
+pub(super) fn hint(y: &Yaml, path: &str, r: &mut Report) -> Option<HintItem> {
     let m = Map::new(y, path, HINT_KEYS, r)?;
     let text = m.require("text", r, "add `text: ...`, the hint");
     let text = text.and_then(|y| self::text(y, &join(path, "text"), r));
+    if let Some(when) = m.get("when") {
+        if let Some(cost) = m.get("cost") {
+            r.error(
+                Some(cost.pos),
+                &join(path, "cost"),
+                "a hint with `when` costs nothing: `check` shows it while its condition holds",
+                "remove `cost`, or remove `when` to make it a hint that `firedrill hint` sells",
+            );
+            return None;
+        }
+        let when_path = join(path, "when");
+        let w = Map::new(when, &when_path, WHEN_KEYS, r)?;
+        let ids = |key: &str, r: &mut Report| {
+            w.get(key).map_or(Some(Vec::new()), |y| {
+                list(y, &join(&when_path, key), r, string).map(|l| l.value)
+            })
+        };
+        let (met, not_met) = (ids("met", r), ids("not_met", r));
+        let (met, not_met) = (met?, not_met?);
+        if met.is_empty() && not_met.is_empty() {
+            r.error(
+                Some(when.pos),
+                &when_path,
+                "`when` has no condition",
+                "give `met: [ID]` and/or `not_met: [ID]`, ids of objectives or guards",
+            );
+            return None;
+        }
+        return Some(HintItem::Nudge(Nudge {
+            pos: y.pos,
+            text: text?.value,
+            met,
+            not_met,
+        }));
+    }
     let cost = m.require("cost", r, "add `cost: 10`, the points the hint costs");
     let cost = cost.and_then(|y| uint::<u32>(y, &join(path, "cost"), r, "points, e.g. `cost: 10`"));
-    Some(Hint {
+    Some(HintItem::Paid(Hint {
         text: text?.value,
         cost: cost?.value,
-    })
+    }))
 }

@@ -20,6 +20,7 @@ mod commands;
 mod error;
 mod evaluate;
 mod finish;
+pub(crate) mod gm;
 mod health;
 mod incident;
 mod ledger_check;

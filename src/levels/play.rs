@@ -30,6 +30,17 @@ pub(crate) struct PlayOptions {
 
 /// The level file `play` was asked for: a path, an id found by `sources` (the built-in levels
 /// are written out only when the id is not found before them), or a random incident.
+/// A level by id or path, found as `play` finds it.
+pub(crate) fn resolve_level(home: &Home, name: &str) -> Result<PathBuf, LevelError> {
+    let opts = PlayOptions {
+        level: Some(name.to_string()),
+        difficulty: None,
+        accel: crate::lab::AccelChoice::Tcg,
+        timeout: std::time::Duration::from_secs(0),
+    };
+    resolve(home, &opts)
+}
+
 fn resolve(home: &Home, opts: &PlayOptions) -> Result<PathBuf, LevelError> {
     match &opts.level {
         Some(name) if Path::new(name).is_file() => Ok(PathBuf::from(name)),
@@ -211,6 +222,7 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
         checks: Vec::new(),
         used_solution: false,
         end: None,
+        gm: Vec::new(),
     };
     let state = lab_state(home, &lab)?;
     let nodes = SshNodes::new(home.lab(&lab), state.clone());
@@ -424,8 +436,13 @@ pub(crate) fn briefing(level: &Level, play: &Play) -> String {
         level.briefing.value.trim_end()
     );
     out += "\nYour objectives:\n";
-    for o in &level.objectives {
+    for o in level.objectives.iter().filter(|o| !o.hidden) {
         out += &format!("  - {}\n", o.description.value);
+    }
+    match level.objectives.iter().filter(|o| o.hidden).count() {
+        0 => {}
+        1 => out += "  - and one hidden check: `check` shows it once it is met\n",
+        n => out += &format!("  - and {n} hidden checks: `check` shows each once it is met\n"),
     }
     out += match level.kind {
         Kind::Incident => "\nThe incident clock is running. The mock client's live view: ",
@@ -465,7 +482,7 @@ mod tests {
         };
         assert_eq!(
             names(Difficulty::Hard),
-            ["app-down-b", "db-lock", "missing-index"]
+            ["app-down-b", "db-lock", "missing-index", "slow-disk"]
         );
         let easy = names(Difficulty::Easy);
         assert!(easy.contains(&"disk-full".to_string()), "{easy:?}");

@@ -53,6 +53,19 @@ pub(crate) struct Play {
     pub used_solution: bool,
     #[serde(default)]
     pub end: Option<End>,
+    /// Faults a game master injected into this play (`firedrill gm inject`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gm: Vec<GmFault>,
+}
+
+/// A fault a game master injected: hidden from the player until the play ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct GmFault {
+    pub at: DateTime<Utc>,
+    pub kind: String,
+    pub node: String,
+    /// The fault's id in the lab's fault records.
+    pub id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -238,6 +251,7 @@ mod tests {
             checks: vec![],
             used_solution: false,
             end: None,
+            gm: Vec::new(),
         };
         play.save(&home).unwrap();
         assert_eq!(Play::current(&home).unwrap(), play);

@@ -263,6 +263,7 @@ pub(super) fn played() -> super::play_state::Play {
         ],
         used_solution: false,
         end: None,
+        gm: Vec::new(),
     }
 }
 

@@ -244,6 +244,15 @@ fn check_objectives(level: &Level, r: &mut Report) {
             "add an objective with a `state:` check on the node that is broken",
         );
     }
+    if level.objectives.iter().all(|o| o.hidden) && !level.objectives.is_empty() {
+        r.error(
+            None,
+            "objectives",
+            "every objective is hidden: the learner would not know what must be true",
+            "add a visible objective that states the outcome for users, e.g. \"Users are served again\"",
+        );
+    }
+    check_nudges(level, r);
     let mut ids: Vec<&str> = Vec::new();
     for (i, g) in level.guards.iter().enumerate() {
         check_item_id(&g.id, &format!("guards[{i}].id"), "guard", &mut ids, r);
@@ -304,6 +313,33 @@ fn check_item_id<'a>(
 }
 
 /// The briefing and what `check` prints must not name a fault kind of the level.
+/// A nudge names objectives and guards of this level.
+fn check_nudges(level: &Level, r: &mut Report) {
+    let known: Vec<&str> = level
+        .objectives
+        .iter()
+        .map(|o| o.id.value.as_str())
+        .chain(level.guards.iter().map(|g| g.id.value.as_str()))
+        .collect();
+    for n in &level.nudges {
+        for id in n.met.iter().chain(n.not_met.iter()) {
+            if !known.contains(&id.value.as_str()) {
+                r.error(
+                    Some(id.pos),
+                    "hints",
+                    format!(
+                        "`when` names `{}`, which is no objective or guard of this level{}",
+                        id.value,
+                        did_you_mean(&id.value, known.iter().copied())
+                            .map_or(String::new(), |d| format!("; {d}"))
+                    ),
+                    format!("use one of: {}", known.join(", ")),
+                );
+            }
+        }
+    }
+}
+
 fn check_secrecy(level: &Level, r: &mut Report) {
     let kinds: Vec<&str> = level
         .faults
@@ -334,6 +370,8 @@ fn check_secrecy(level: &Level, r: &mut Report) {
         .objectives
         .iter()
         .enumerate()
+        // A hidden objective shows its description once met: it may name the cause.
+        .filter(|(_, o)| !o.hidden)
         .map(|(i, o)| (format!("objectives[{i}].description"), &o.description))
         .chain(
             level

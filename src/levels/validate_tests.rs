@@ -194,3 +194,54 @@ fn a_level_without_hints_gets_a_warning() {
         ]
     );
 }
+
+/// A hidden objective may name the cause (its description shows once met); a level needs at
+/// least one visible objective, and a nudge names the level's own objectives and guards.
+#[test]
+fn hidden_objectives_and_nudges() {
+    let text = edit(
+        "    description: The app server can write its data\n",
+        "    description: app1's disk-full is gone\n    hidden: true\n",
+    )
+    .replace(
+        "  - {text: Look at the disks, cost: 10}\n",
+        "  - {text: Look at the disks, cost: 10}\n  - {text: Users are back; is the cause gone?, when: {met: [served], not_met: [room]}}\n",
+    );
+    let level = valid(&text);
+    assert!(level.objectives[1].hidden && !level.objectives[0].hidden);
+    assert_eq!(level.hints.len(), 1, "a nudge is not a paid hint");
+    assert_eq!(level.nudges.len(), 1);
+    assert_eq!(level.nudges[0].met[0].value, "served");
+    assert_eq!(level.nudges[0].not_met[0].value, "room");
+
+    let all_hidden = text.replace(
+        "    description: Users are served again\n",
+        "    description: Users are served again\n    hidden: true\n",
+    );
+    assert_eq!(
+        problems(&all_hidden),
+        [
+            "labs/levels/t.yaml: objectives: every objective is hidden: the learner would not know what must be true\n  \
+             hint: add a visible objective that states the outcome for users, e.g. \"Users are served again\""
+        ]
+    );
+    let unknown = text.replace("not_met: [room]", "not_met: [rom]");
+    assert_eq!(
+        problems(&unknown),
+        [
+            "labs/levels/t.yaml:28:80: hints: `when` names `rom`, which is no objective or guard of this level; did you mean `room`?\n  \
+             hint: use one of: served, room, rows"
+        ]
+    );
+    let priced = text.replace(
+        "is the cause gone?, when:",
+        "is the cause gone?, cost: 5, when:",
+    );
+    assert_eq!(
+        problems(&priced),
+        [
+            "labs/levels/t.yaml:28:54: hints[1].cost: a hint with `when` costs nothing: `check` shows it while its condition holds\n  \
+             hint: remove `cost`, or remove `when` to make it a hint that `firedrill hint` sells"
+        ]
+    );
+}

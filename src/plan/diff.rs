@@ -162,6 +162,33 @@ fn opt<T: fmt::Display>(v: &Option<T>) -> String {
         .unwrap_or_else(|| "none".into())
 }
 
+fn more_nics(p: &NodePlan) -> String {
+    let list: Vec<String> = p
+        .nics()
+        .iter()
+        .skip(1)
+        .map(|(net, _, ip, _)| format!("{net} {ip}"))
+        .collect();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
+}
+
+fn routes(p: &NodePlan) -> String {
+    let list: Vec<String> = p
+        .routes
+        .iter()
+        .map(|r| format!("{} via {}", r.to, r.via))
+        .collect();
+    if list.is_empty() {
+        "none".into()
+    } else {
+        list.join(", ")
+    }
+}
+
 fn node_changes(old: &NodePlan, new: &NodePlan, out: &mut Vec<Change>) {
     let node = || new.name.clone();
     if old.domain.memory_mib != new.domain.memory_mib {
@@ -191,6 +218,10 @@ fn node_changes(old: &NodePlan, new: &NodePlan, out: &mut Vec<Change>) {
             old.domain.network.clone(),
             new.domain.network.clone(),
         ),
+        // The other NICs, the routes and the gateway are in the seed, read at first boot.
+        ("other networks", more_nics(old), more_nics(new)),
+        ("routes", routes(old), routes(new)),
+        ("gateway", old.gateway.to_string(), new.gateway.to_string()),
     ];
     for (what, from, to) in fixed {
         if from != to {

@@ -60,6 +60,8 @@ pub(crate) struct NodeContext {
 pub(crate) struct Peer {
     pub(crate) name: String,
     pub(crate) ip: Ipv4Addr,
+    /// Its roles, in apply order.
+    pub(crate) roles: Vec<Role>,
     /// Each of its roles that serves the todo service, with the port (`roles::serving_ports`).
     pub(crate) serves: Vec<(Role, u16)>,
 }

@@ -5,7 +5,8 @@
 //! the templates are proven against real servers.
 //!
 //! NEEDS ROOT (postgres runs as user postgres, the app as nobody in its own mount namespace).
-//! Host packages: mariadb-server postgresql-15 python3-pymysql python3-psycopg2 tzdata
+//! Host packages: mariadb-server postgresql-15 python3-pymysql python3-psycopg2 prometheus (for
+//! promtool, which checks the app's /metrics) tzdata
 //! util-linux. Each run is bounded by `timeout` (300 s) and takes about 10-20 s.
 
 use super::app::{self, AppEnv};

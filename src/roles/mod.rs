@@ -19,11 +19,13 @@ mod table;
 
 // The role table: one line per role, in apply order (databases, apps, what fronts them).
 table::roles! {
+    Router => router,
     Mysql => mysql,
     Postgres => postgres,
     App => app,
     Haproxy => haproxy,
     Nginx => nginx,
+    Monitor => monitor,
 }
 
 #[cfg(test)]
@@ -113,6 +115,10 @@ pub(crate) async fn apply<R: Remote>(
     for role in ordered_roles(ctx) {
         apply_role(role, &mut session, ctx, secrets).await?;
     }
+    // In a lab with a monitor node, every node also runs the exporters for its roles.
+    if monitor::watched(ctx) {
+        monitor::apply_exporters(&mut session, ctx).await?;
+    }
     Ok(session.into_report())
 }
 
@@ -125,10 +131,13 @@ pub(crate) async fn configure<R: Remote>(
     overwrite_edits: bool,
     progress: &mut (dyn FnMut(&str) + Send + Sync),
 ) -> Result<NodeReport, RoleError> {
-    let probes = ordered_roles(ctx)
+    let mut probes = ordered_roles(ctx)
         .into_iter()
         .map(|role| probe_role(role, ctx, secrets))
         .collect::<Result<Vec<_>, _>>()?;
+    if monitor::watched(ctx) {
+        probes.push(monitor::exporters_probe(ctx)?);
+    }
     if let Some(probe) = probe::Probe::join(probes) {
         let mut session = Session::new(remote, &ctx.node, progress);
         session.say("checking every role in one pass");

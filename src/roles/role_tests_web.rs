@@ -119,7 +119,7 @@ async fn a_config_haproxy_rejects_is_not_installed_nor_reloaded() {
          ran: `if haproxy -c -q -f /etc/haproxy/haproxy.cfg.new; then mv -f \
          /etc/haproxy/haproxy.cfg.new /etc/haproxy/haproxy.cfg; else rm -f \
          /etc/haproxy/haproxy.cfg.new; exit 1; fi && mkdir -p /var/lib/firedrill/written && \
-         printf %s 6dc230c6d9a1e518ac49 ...`\n  \
+         printf %s d2cd2f14b2ab15ce980a ...`\n  \
          hint: look on the node with `firedrill ssh lb`, fix the cause, then run `firedrill up` again"
     );
     let cmds = commands(&fake.calls());

@@ -13,7 +13,9 @@ use crate::state::NodeState;
 /// When `up` configures a role, relative to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Phase {
-    /// Databases first: the apps need them.
+    /// Routers first: the others may talk across them.
+    Network,
+    /// Databases next: the apps need them.
     Database,
     /// Then the apps.
     App,

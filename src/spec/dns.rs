@@ -83,7 +83,8 @@ fn resolve(
             return Some(ip);
         }
         if let Some(j) = nodes.iter().position(|n| n.name.value == t) {
-            if addressing.node_net[j] != Some(net) {
+            let on_net = addressing.ifaces[j].iter().find(|(n, _)| *n == Some(net));
+            let Some((_, ip)) = on_net else {
                 r.error(
                     Some(current.pos),
                     path,
@@ -91,8 +92,8 @@ fn resolve(
                     "a network's names point at its own nodes; put the name under the node's network",
                 );
                 return None;
-            }
-            return addressing.node_ip[j];
+            };
+            return *ip;
         }
         if let Some((alias, next)) = names.iter().find(|(n, _)| n.value == t) {
             if seen.contains(&alias.value.as_str()) {

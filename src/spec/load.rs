@@ -5,15 +5,21 @@
 use super::problem::{Problem, Report};
 use super::suggest::did_you_mean;
 use super::yaml::{self, Key, Value, Yaml};
-use super::{AppSpec, At, Defaults, HaproxySpec, Lab, NetMode, Network, Node, Pos, Role};
+use super::{
+    AppSpec, At, Attachment, Defaults, HaproxySpec, Lab, NetMode, Network, Node, Pos, Role,
+    RouteSpec,
+};
 use std::path::Path;
 
 const LAB_KEYS: &[&str] = &["name", "defaults", "networks", "nodes"];
 const DEFAULTS_KEYS: &[&str] = &["image", "cpus", "memory", "disk"];
-const NETWORK_KEYS: &[&str] = &["name", "cidr", "mode", "domain", "dns"];
+const NETWORK_KEYS: &[&str] = &["name", "cidr", "mode", "router", "domain", "dns"];
 const NODE_KEYS: &[&str] = &[
-    "name", "roles", "ip", "network", "image", "cpus", "memory", "disk", "app", "haproxy",
+    "name", "roles", "ip", "network", "networks", "routes", "gateway", "image", "cpus", "memory",
+    "disk", "app", "haproxy",
 ];
+const ATTACHMENT_KEYS: &[&str] = &["name", "ip"];
+const ROUTE_KEYS: &[&str] = &["to", "via"];
 const APP_KEYS: &[&str] = &["database", "port", "release"];
 const HAPROXY_KEYS: &[&str] = &["backends"];
 
@@ -102,11 +108,15 @@ fn network(y: &Yaml, path: &str, r: &mut Report) -> Option<Network> {
                 Some(s.pos),
                 &join(path, "mode"),
                 format!("unknown network mode `{}`", s.value),
-                "use `nat` (the nodes reach the outside) or `isolated` (they do not)",
+                "use `nat` (the nodes reach the outside through the host), `isolated` (they do \
+                 not) or `routed` with `router: NODE` (through a node of the lab)",
             );
         }
         mode.map(|value| At { value, pos: s.pos })
     });
+    let router = map
+        .get("router")
+        .and_then(|y| string(y, &join(path, "router"), r));
     let domain = map
         .get("domain")
         .and_then(|y| string(y, &join(path, "domain"), r));
@@ -118,6 +128,7 @@ fn network(y: &Yaml, path: &str, r: &mut Report) -> Option<Network> {
         name: name?,
         cidr: cidr?,
         mode,
+        router,
         domain,
         dns,
     })
@@ -213,14 +224,45 @@ fn node(y: &Yaml, path: &str, r: &mut Report) -> Option<Node> {
             backends,
         })
     });
+    let networks = map
+        .get("networks")
+        .and_then(|y| list(y, &field("networks"), r, attachment));
+    let routes = map
+        .get("routes")
+        .and_then(|y| list(y, &field("routes"), r, route))
+        .map_or_else(Vec::new, |l| l.value);
+    let ip = map.get("ip").and_then(|y| string(y, &field("ip"), r));
+    let network = map
+        .get("network")
+        .and_then(|y| string(y, &field("network"), r));
+    if let Some(list) = &networks {
+        // One form or the other: with both, which address is the node's first would be a guess.
+        for (key, given) in [("network", &network), ("ip", &ip)] {
+            if let Some(given) = given {
+                r.error(
+                    Some(given.pos),
+                    &field(key),
+                    format!("`{key}` and `networks` are both given"),
+                    format!(
+                        "put the address into `networks` (`- {{name: NET, ip: A.B.C.D}}`, line {}) \
+                         and remove `{key}`",
+                        list.pos.line
+                    ),
+                );
+            }
+        }
+    }
     Some(Node {
         pos: y.pos,
         name: name?,
         roles,
-        ip: map.get("ip").and_then(|y| string(y, &field("ip"), r)),
-        network: map
-            .get("network")
-            .and_then(|y| string(y, &field("network"), r)),
+        ip,
+        network,
+        networks,
+        routes,
+        gateway: map
+            .get("gateway")
+            .and_then(|y| string(y, &field("gateway"), r)),
         image: map.get("image").and_then(|y| string(y, &field("image"), r)),
         cpus: map
             .get("cpus")
@@ -234,6 +276,45 @@ fn node(y: &Yaml, path: &str, r: &mut Report) -> Option<Node> {
         app,
         haproxy,
         role_options,
+    })
+}
+
+/// `- {name: NET, ip: A.B.C.D}` of a node's `networks:` (the address may be left out).
+fn attachment(y: &Yaml, path: &str, r: &mut Report) -> Option<Attachment> {
+    let map = Map::new(y, path, ATTACHMENT_KEYS, r)?;
+    let name = map.require(
+        "name",
+        r,
+        "name one of the lab's networks, e.g. `name: lan`",
+    );
+    let name = name.and_then(|y| string(y, &join(path, "name"), r));
+    let ip = map.get("ip").and_then(|y| string(y, &join(path, "ip"), r));
+    Some(Attachment {
+        pos: y.pos,
+        name: name?,
+        ip,
+    })
+}
+
+/// `- {to: CIDR | NETWORK, via: ADDRESS | NODE}` of a node's `routes:`.
+fn route(y: &Yaml, path: &str, r: &mut Report) -> Option<RouteSpec> {
+    let map = Map::new(y, path, ROUTE_KEYS, r)?;
+    let to = map.require(
+        "to",
+        r,
+        "give the destination, a CIDR or a network of the lab, e.g. `to: dmz`",
+    );
+    let to = to.and_then(|y| string(y, &join(path, "to"), r));
+    let via = map.require(
+        "via",
+        r,
+        "give the next hop, an address or a node on a network this node is on, e.g. `via: gw`",
+    );
+    let via = via.and_then(|y| string(y, &join(path, "via"), r));
+    Some(RouteSpec {
+        pos: y.pos,
+        to: to?,
+        via: via?,
     })
 }
 

@@ -14,6 +14,7 @@ mod resources;
 mod roles;
 pub(crate) mod suggest;
 mod summary;
+mod topology;
 mod validate;
 pub(crate) mod yaml;
 
@@ -39,6 +40,9 @@ pub(crate) enum NetMode {
     #[default]
     Nat,
     Isolated,
+    /// No way out through the host: the network's traffic for elsewhere goes through a node of
+    /// the lab (its `router:`), which is every member's default gateway.
+    Routed,
 }
 
 impl NetMode {
@@ -46,11 +50,12 @@ impl NetMode {
         match self {
             NetMode::Nat => "nat",
             NetMode::Isolated => "isolated",
+            NetMode::Routed => "routed",
         }
     }
 
     pub(crate) fn from_name(name: &str) -> Option<NetMode> {
-        [NetMode::Nat, NetMode::Isolated]
+        [NetMode::Nat, NetMode::Isolated, NetMode::Routed]
             .into_iter()
             .find(|m| m.name() == name)
     }
@@ -101,9 +106,28 @@ pub(crate) struct Network {
     pub name: At<String>,
     pub cidr: At<String>,
     pub mode: Option<At<NetMode>>,
+    /// `router:`: the node a `routed` network's traffic leaves through.
+    pub router: Option<At<String>>,
     pub domain: Option<At<String>>,
     /// `dns:`: extra names, each with its target as written.
     pub dns: Vec<(At<String>, At<String>)>,
+}
+
+/// One entry of a node's `networks:` list: the network and, if given, the node's address on it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Attachment {
+    pub pos: Pos,
+    pub name: At<String>,
+    pub ip: Option<At<String>>,
+}
+
+/// One entry of a node's `routes:`: a network (CIDR or network name) and the next hop (an
+/// address or a node) as written.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct RouteSpec {
+    pub pos: Pos,
+    pub to: At<String>,
+    pub via: At<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -113,6 +137,11 @@ pub(crate) struct Node {
     pub roles: Vec<At<Role>>,
     pub ip: Option<At<String>>,
     pub network: Option<At<String>>,
+    /// `networks:`, the form for a node on several networks (instead of `network`/`ip`).
+    pub networks: Option<At<Vec<Attachment>>>,
+    pub routes: Vec<RouteSpec>,
+    /// `gateway:`: the default route's next hop, an address or a node.
+    pub gateway: Option<At<String>>,
     pub image: Option<At<String>>,
     pub cpus: Option<At<u32>>,
     pub memory: Option<At<u64>>,
@@ -154,6 +183,8 @@ pub(crate) struct ValidNetwork {
     /// Host bits cleared.
     pub cidr: Ipv4Network,
     pub mode: NetMode,
+    /// The node a `routed` network's traffic for elsewhere goes through.
+    pub router: Option<String>,
     pub domain: String,
     /// The first host address; libvirt's bridge takes it.
     pub gateway: Ipv4Addr,
@@ -165,9 +196,17 @@ pub(crate) struct ValidNetwork {
 pub(crate) struct ValidNode {
     pub name: String,
     pub roles: Vec<Role>,
-    /// Index into `ValidLab::networks`.
+    /// Index into `ValidLab::networks` of the node's first network; `ip` is its address there
+    /// (the one firedrill reaches the node by).
     pub network: usize,
     pub ip: Ipv4Addr,
+    /// Every network the node is on, the first one being `network`/`ip`.
+    pub interfaces: Vec<Interface>,
+    /// Static routes, in file order.
+    pub routes: Vec<Route>,
+    /// The default route's next hop: `gateway:`, else the router of a `routed` network the
+    /// node is on, else the bridge of its first network.
+    pub gateway: Ipv4Addr,
     pub image: String,
     pub cpus: u32,
     pub memory_mib: u64,
@@ -176,6 +215,19 @@ pub(crate) struct ValidNode {
     pub haproxy: HaproxyOptions,
     /// The options of the roles that read their own, checked by the role's file.
     pub options: Vec<RoleOptions>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Interface {
+    /// Index into `ValidLab::networks`.
+    pub network: usize,
+    pub ip: Ipv4Addr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Route {
+    pub to: Ipv4Network,
+    pub via: Ipv4Addr,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -4,7 +4,7 @@
 use super::defaults::AUTO_IP_OFFSET;
 use super::problem::Report;
 use super::suggest::did_you_mean;
-use super::{Lab, Network};
+use super::{At, Lab, Network};
 use crate::host::HostFacts;
 use ipnetwork::Ipv4Network;
 use std::collections::{HashMap, HashSet};
@@ -13,9 +13,44 @@ use std::net::Ipv4Addr;
 /// What the address checks worked out; `None` where the file's value was unusable.
 pub(super) struct Addressing {
     pub cidrs: Vec<Option<Ipv4Network>>,
-    /// Per node: index of its network.
+    /// Per node: index of its first network.
     pub node_net: Vec<Option<usize>>,
+    /// Per node: its address on its first network.
     pub node_ip: Vec<Option<Ipv4Addr>>,
+    /// Per node: every network it is on (in file order) and its address there.
+    pub ifaces: Vec<Vec<(Option<usize>, Option<Ipv4Addr>)>>,
+}
+
+/// One network a node is on, as written: `network:`/`ip:` of the single-network form, or one
+/// entry of `networks:`.
+pub(super) struct Slot<'a> {
+    node: usize,
+    network: Option<&'a At<String>>,
+    ip: Option<&'a At<String>>,
+    /// The field path of the entry (`nodes[1]` or `nodes[1].networks[0]`).
+    path: String,
+}
+
+/// Every node's slots, in node order and file order within a node.
+fn slots(lab: &Lab) -> Vec<Slot<'_>> {
+    let mut out = Vec::new();
+    for (i, node) in lab.nodes.value.iter().enumerate() {
+        match &node.networks {
+            Some(list) => out.extend(list.value.iter().enumerate().map(|(k, a)| Slot {
+                node: i,
+                network: Some(&a.name),
+                ip: a.ip.as_ref(),
+                path: format!("nodes[{i}].networks[{k}]"),
+            })),
+            None => out.push(Slot {
+                node: i,
+                network: node.network.as_ref(),
+                ip: node.ip.as_ref(),
+                path: format!("nodes[{i}]"),
+            }),
+        }
+    }
+    out
 }
 
 pub(super) fn gateway(cidr: Ipv4Network) -> Ipv4Addr {
@@ -34,12 +69,19 @@ pub(super) fn check(lab: &Lab, host: &HostFacts, r: &mut Report) -> Addressing {
         .map(|(i, net)| parse_cidr(net, i, r))
         .collect();
     check_overlaps(lab, &cidrs, host, r);
-    let node_net = node_networks(lab, r);
-    let node_ip = node_addresses(lab, &cidrs, &node_net, host, r);
+    let slots = slots(lab);
+    let slot_net = slot_networks(lab, &slots, r);
+    let slot_ip = slot_addresses(lab, &slots, &cidrs, &slot_net, host, r);
+    let mut ifaces = vec![Vec::new(); lab.nodes.value.len()];
+    for ((slot, net), ip) in slots.iter().zip(slot_net).zip(slot_ip) {
+        ifaces[slot.node].push((net, ip));
+    }
+    let first = |i: &Vec<(Option<usize>, Option<Ipv4Addr>)>| i.first().copied();
     Addressing {
         cidrs,
-        node_net,
-        node_ip,
+        node_net: ifaces.iter().map(|i| first(i).and_then(|f| f.0)).collect(),
+        node_ip: ifaces.iter().map(|i| first(i).and_then(|f| f.1)).collect(),
+        ifaces,
     }
 }
 
@@ -168,14 +210,17 @@ fn free_subnet(taken: &[Ipv4Network]) -> Option<Ipv4Network> {
         .find(|c| !taken.iter().any(|t| t.overlaps(*c)))
 }
 
-fn node_networks(lab: &Lab, r: &mut Report) -> Vec<Option<usize>> {
+fn slot_networks(lab: &Lab, slots: &[Slot<'_>], r: &mut Report) -> Vec<Option<usize>> {
     let networks = &lab.networks.value;
     let names: Vec<&str> = networks.iter().map(|n| n.name.value.as_str()).collect();
-    lab.nodes
-        .value
-        .iter()
-        .enumerate()
-        .map(|(i, node)| match &node.network {
+    let mut out: Vec<Option<usize>> = Vec::with_capacity(slots.len());
+    for (s, slot) in slots.iter().enumerate() {
+        let field = if slot.path.contains(".networks[") {
+            format!("{}.name", slot.path)
+        } else {
+            format!("{}.network", slot.path)
+        };
+        let found = match slot.network {
             None => (!networks.is_empty()).then_some(0),
             Some(wanted) => {
                 let found = names.iter().position(|n| *n == wanted.value);
@@ -189,28 +234,50 @@ fn node_networks(lab: &Lab, r: &mut Report) -> Vec<Option<usize>> {
                         None => list,
                     };
                     let msg = format!("no network named `{}`", wanted.value);
-                    r.error(Some(wanted.pos), &format!("nodes[{i}].network"), msg, hint);
+                    r.error(Some(wanted.pos), &field, msg, hint);
                 }
                 found
             }
-        })
-        .collect()
+        };
+        // A second NIC on the same network would get a second lease for one name: refused.
+        let twice = found.is_some()
+            && slots[..s]
+                .iter()
+                .zip(&out)
+                .any(|(o, n)| o.node == slot.node && *n == found);
+        if twice && let Some(wanted) = slot.network {
+            r.error(
+                Some(wanted.pos),
+                &field,
+                format!(
+                    "node `{}` is on network `{}` twice",
+                    lab.nodes.value[slot.node].name.value, wanted.value
+                ),
+                "list each network once per node",
+            );
+            out.push(None);
+            continue;
+        }
+        out.push(found);
+    }
+    out
 }
 
-fn node_addresses(
+fn slot_addresses(
     lab: &Lab,
+    slots: &[Slot<'_>],
     cidrs: &[Option<Ipv4Network>],
-    node_net: &[Option<usize>],
+    slot_net: &[Option<usize>],
     host: &HostFacts,
     r: &mut Report,
 ) -> Vec<Option<Ipv4Addr>> {
     let nodes = &lab.nodes.value;
-    let mut ips: Vec<Option<Ipv4Addr>> = vec![None; nodes.len()];
-    // Address -> the first node that has it, so a repeat is found without a scan per node.
+    let mut ips: Vec<Option<Ipv4Addr>> = vec![None; slots.len()];
+    // Address -> the first slot that has it, so a repeat is found without a scan per node.
     let mut owner: HashMap<Ipv4Addr, usize> = HashMap::new();
-    for (i, node) in nodes.iter().enumerate() {
-        let Some(ip) = &node.ip else { continue };
-        let path = format!("nodes[{i}].ip");
+    for (s, slot) in slots.iter().enumerate() {
+        let Some(ip) = slot.ip else { continue };
+        let path = format!("{}.ip", slot.path);
         let pos = Some(ip.pos);
         let Ok(addr) = ip.value.trim().parse::<Ipv4Addr>() else {
             r.error(
@@ -222,7 +289,7 @@ fn node_addresses(
             );
             continue;
         };
-        if let Some(n) = node_net[i]
+        if let Some(n) = slot_net[s]
             && let Some(cidr) = cidrs[n]
             && let Some(msg) = misplaced(addr, cidr, &lab.networks.value[n])
         {
@@ -236,8 +303,8 @@ fn node_addresses(
         }
         if let Some(&first) = owner.get(&addr) {
             let msg = format!(
-                "{addr} is already used by node `{}` (nodes[{first}].ip)",
-                nodes[first].name.value
+                "{addr} is already used by node `{}` ({}.ip)",
+                nodes[slots[first].node].name.value, slots[first].path
             );
             r.error(
                 pos,
@@ -247,25 +314,26 @@ fn node_addresses(
             );
             continue;
         }
-        ips[i] = Some(addr);
-        owner.insert(addr, i);
+        ips[s] = Some(addr);
+        owner.insert(addr, s);
     }
     let mut taken: HashSet<u32> = owner.keys().map(|&a| u32::from(a)).collect();
     // A node the lab has now keeps its address: adding a node before it in the file must not
     // move it (a running node's address cannot change). The others take free ones in order.
-    for (i, node) in nodes.iter().enumerate() {
-        if node.ip.is_some() {
+    for (s, slot) in slots.iter().enumerate() {
+        if slot.ip.is_some() {
             continue;
         }
-        let Some(cidr) = node_net[i].and_then(|n| cidrs[n]) else {
+        let Some(cidr) = slot_net[s].and_then(|n| cidrs[n]) else {
             continue;
         };
+        let name = &nodes[slot.node].name.value;
         let kept = host
             .node_addresses
             .iter()
-            .find(|(l, n, _)| *l == lab.name.value && *n == node.name.value)
+            .filter(|(l, n, _)| *l == lab.name.value && n == name)
             .map(|(_, _, ip)| *ip)
-            .filter(|ip| {
+            .find(|ip| {
                 cidr.contains(*ip)
                     && *ip != cidr.network()
                     && *ip != gateway(cidr)
@@ -274,18 +342,25 @@ fn node_addresses(
             });
         if let Some(ip) = kept {
             taken.insert(u32::from(ip));
-            ips[i] = Some(ip);
+            ips[s] = Some(ip);
         }
     }
     let mut members: Vec<Vec<usize>> = vec![Vec::new(); cidrs.len()];
-    for (i, net) in node_net.iter().enumerate() {
+    for (s, net) in slot_net.iter().enumerate() {
         if let Some(n) = *net {
-            members[n].push(i);
+            members[n].push(s);
         }
     }
     for (n, cidr) in cidrs.iter().enumerate() {
         if let Some(cidr) = cidr {
-            assign(lab, n, *cidr, &members[n], &taken, &mut ips, r);
+            let pending: Vec<usize> = members[n]
+                .iter()
+                .copied()
+                .filter(|&s| ips[s].is_none() && slots[s].ip.is_none())
+                .collect();
+            for (s, addr) in assign(lab, n, *cidr, (members[n].len(), pending), &taken, r) {
+                ips[s] = Some(addr);
+            }
         }
     }
     ips
@@ -321,23 +396,22 @@ fn misplaced(addr: Ipv4Addr, cidr: Ipv4Network, net: &Network) -> Option<String>
 /// file order, after all explicit addresses are reserved: adding a node at the end of the file
 /// never moves the others. Reports a subnet too small for its nodes. Linear in the nodes: the
 /// free addresses are counted from `taken`, and only as many are visited as are handed out.
+/// `members` are the slots on the network, `pending` those of them still without an address.
 fn assign(
     lab: &Lab,
     n: usize,
     cidr: Ipv4Network,
-    members: &[usize],
+    (members, pending): (usize, Vec<usize>),
     taken: &HashSet<u32>,
-    ips: &mut [Option<Ipv4Addr>],
     r: &mut Report,
-) {
+) -> Vec<(usize, Ipv4Addr)> {
     let net = &lab.networks.value[n];
     let path = format!("networks[{n}].cidr");
     // The network address, the gateway and the broadcast address are not for nodes.
     let room = cidr.size().saturating_sub(3);
-    if members.len() as u64 > u64::from(room) {
+    if members as u64 > u64::from(room) {
         let msg = format!(
-            "{cidr} is too small for its {} nodes: it has room for {room} ({} to {})",
-            members.len(),
+            "{cidr} is too small for its {members} nodes: it has room for {room} ({} to {})",
             offset(cidr.network(), 2),
             prev(cidr.broadcast())
         );
@@ -347,15 +421,10 @@ fn assign(
             msg,
             "use a larger subnet, e.g. a /24",
         );
-        return;
+        return Vec::new();
     }
     let first = u32::from(gateway(cidr)).saturating_add(AUTO_IP_OFFSET);
     let last = u32::from(cidr.broadcast()) - 1;
-    let pending: Vec<usize> = members
-        .iter()
-        .copied()
-        .filter(|&i| ips[i].is_none() && lab.nodes.value[i].ip.is_none())
-        .collect();
     let range = u64::from(last.saturating_sub(first)) + u64::from(first <= last);
     let taken_in_range = taken.iter().filter(|&&a| first <= a && a <= last).count();
     let slots = range - taken_in_range as u64;
@@ -375,12 +444,10 @@ fn assign(
             prev(cidr.broadcast())
         );
         r.error(Some(net.cidr.pos), &path, msg, hint);
-        return;
+        return Vec::new();
     }
     let free = (first..=last).filter(|a| !taken.contains(a));
-    for (i, addr) in pending.into_iter().zip(free) {
-        ips[i] = Some(Ipv4Addr::from(addr));
-    }
+    pending.into_iter().zip(free.map(Ipv4Addr::from)).collect()
 }
 
 #[cfg(test)]

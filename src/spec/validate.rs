@@ -3,7 +3,8 @@
 
 use super::defaults::{self, default_domain};
 use super::problem::{Problem, Report};
-use super::{Lab, ValidLab, ValidNetwork, ValidNode, network, resources, roles};
+use super::topology::{self, Need, Topology};
+use super::{Interface, Lab, ValidLab, ValidNetwork, ValidNode, network, resources, roles};
 use crate::host::HostFacts;
 use std::collections::HashMap;
 
@@ -20,10 +21,11 @@ pub(super) fn validate(
     let addressing = network::check(lab, host, &mut r);
     let role_options = roles::check(lab, &mut r);
     let dns = super::dns::check(lab, &addressing, &mut r);
+    let topology = topology::check(lab, &addressing, &needs(lab, &role_options), &mut r);
     if r.has_errors() {
         return (None, r.problems);
     }
-    let valid = resolve(lab, &addressing, role_options, dns);
+    let valid = resolve(lab, &addressing, &topology, role_options, dns);
     if valid.is_none() {
         r.error(
             None,
@@ -151,11 +153,42 @@ fn check_names(lab: &Lab, r: &mut Report) {
     }
 }
 
+/// The nodes each node's roles talk to: an app's database, haproxy's backends, nginx's
+/// upstreams.
+fn needs(lab: &Lab, options: &[super::roles::NodeOptions]) -> Vec<Need> {
+    let mut out = Vec::new();
+    for (i, (node, o)) in lab.nodes.value.iter().zip(options).enumerate() {
+        for role in &node.roles {
+            let peers: Vec<String> = match role.value {
+                crate::roles::Role::App => o.app.database.iter().cloned().collect(),
+                crate::roles::Role::Haproxy => o.haproxy.backends.clone(),
+                crate::roles::Role::Nginx => o
+                    .roles
+                    .iter()
+                    .filter_map(|ro| match ro {
+                        super::RoleOptions::Nginx(n) => Some(n.upstreams.clone()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect(),
+                _ => Vec::new(),
+            };
+            out.extend(peers.into_iter().map(|peer| Need {
+                node: i,
+                role: role.clone(),
+                peer,
+            }));
+        }
+    }
+    out
+}
+
 /// Build the resolved lab. Only called without errors, so every lookup succeeds; `None` would
 /// mean a check is missing, and the caller then reports the lab as invalid rather than panic.
 fn resolve(
     lab: &Lab,
     addressing: &network::Addressing,
+    topology: &Topology,
     role_options: Vec<super::roles::NodeOptions>,
     dns: Vec<Vec<(String, std::net::Ipv4Addr)>>,
 ) -> Option<ValidLab> {
@@ -165,12 +198,14 @@ fn resolve(
         .iter()
         .zip(&addressing.cidrs)
         .zip(dns)
-        .map(|((net, cidr), dns)| {
+        .zip(&topology.routers)
+        .map(|(((net, cidr), dns), router)| {
             let cidr = (*cidr)?;
             Some(ValidNetwork {
                 name: net.name.value.clone(),
                 cidr,
                 mode: net.mode.as_ref().map(|m| m.value).unwrap_or_default(),
+                router: router.map(|i| lab.nodes.value[i].name.value.clone()),
                 domain: net
                     .domain
                     .as_ref()
@@ -193,6 +228,17 @@ fn resolve(
                 roles: node.roles.iter().map(|r| r.value).collect(),
                 network: addressing.node_net[i]?,
                 ip: addressing.node_ip[i]?,
+                interfaces: addressing.ifaces[i]
+                    .iter()
+                    .map(|(n, ip)| {
+                        Some(Interface {
+                            network: (*n)?,
+                            ip: (*ip)?,
+                        })
+                    })
+                    .collect::<Option<Vec<_>>>()?,
+                routes: topology.routes[i].clone(),
+                gateway: topology.gateway[i]?,
                 image: res.image.value,
                 cpus: res.cpus.value,
                 memory_mib: res.memory_mib.value,

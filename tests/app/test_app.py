@@ -185,7 +185,8 @@ class App:
         self.port = cfg.getint("server", "port")
         self.upload_dir = cfg["server"]["upload_dir"]
         self.localtime = cfg["server"]["localtime"]
-        self.db = dict(cfg[f"database {cfg['databases']['read'].strip()}"])
+        self.db_name = cfg["databases"]["read"].strip()
+        self.db = dict(cfg[f"database {self.db_name}"])
         self.data = os.path.dirname(self.upload_dir)
         self.app_py = app_py
         self.config_path = config_path
@@ -394,6 +395,65 @@ def exercise(db, app, c):
          status == 200, body)
     _, body = c.request("GET", "/todos")
     c.ok("nothing was lost", names(body) == seed + ["Buy bread", "Early bird"], body)
+    metrics(app, c)
+
+
+def parse_metrics(text):
+    """{(name, ((label, value), ...)): value} from the text format (no escapes in our labels)."""
+    samples = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series, value = line.rsplit(" ", 1)
+        name, _, labels = series.partition("{")
+        pairs = tuple(tuple(p.split("=", 1)) for p in labels.rstrip("}").split(",") if p)
+        samples[(name, tuple((k, v.strip('"')) for k, v in pairs))] = float(value)
+    return samples
+
+
+def metrics(app, c):
+    """GET /metrics after exercise(): what it counted is what happened, in a format promtool
+    accepts."""
+    conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
+    conn.request("GET", "/metrics")
+    resp = conn.getresponse()
+    text = resp.read().decode("utf-8")
+    conn.close()
+    c.ok("GET /metrics is 200 in Prometheus' text format 0.0.4",
+         resp.status == 200
+         and resp.getheader("Content-Type").startswith("text/plain; version=0.0.4"),
+         resp.getheaders())
+    lint = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                          text=True, timeout=60)
+    c.ok("promtool check metrics accepts it", lint.returncode == 0,
+         f"{lint.stdout}{lint.stderr}\n{text}")
+    m = parse_metrics(text)
+
+    def requests(route, method, code):
+        key = (("route", route), ("method", method), ("code", str(code)))
+        return m.get(("todo_http_requests_total", key), 0)
+
+    c.ok("the one PUT is counted as a 501", requests("/todos", "PUT", 501) == 1, text)
+    c.ok("the one unknown path is counted under route=other as a 404",
+         requests("other", "GET", 404) == 1, text)
+    c.ok("GET /todos counts its 200s and the 500s while the database was down",
+         requests("/todos", "GET", 200) >= 5 and requests("/todos", "GET", 500) == 1, text)
+    c.ok("the uploads are counted: 201s and the 500s of the three upload faults",
+         requests("/upload", "POST", 201) == 2 and requests("/upload", "POST", 500) == 3, text)
+    c.ok("healthz counts its 503", requests("/healthz", "GET", 503) == 1, text)
+    errors = m.get(("todo_database_errors_total", (("database", app.db_name),)))
+    c.ok(f"database errors of {app.db_name}: the healthz and the GET while it was down",
+         errors == 2, text)
+    for route in ("/todos", "/healthz", "/upload", "other"):
+        answered = sum(v for (name, labels), v in m.items()
+                       if name == "todo_http_requests_total" and labels[0] == ("route", route))
+        buckets = [v for (name, labels), v in m.items()
+                   if name == "todo_http_request_duration_seconds_bucket"
+                   and labels[0] == ("route", route)]
+        count = m.get(("todo_http_request_duration_seconds_count", (("route", route),)))
+        c.ok(f"{route}: the histogram's buckets only grow and end at its count, the requests"
+             " answered", buckets == sorted(buckets) and buckets[-1] == count == answered,
+             text)
 
 
 def run_tool(c, what, cmd, config, expect_ok=True):

@@ -53,6 +53,7 @@ fn domain(accel: Accel) -> DomainSpec {
         console_log: "/state/labs/minimal/nodes/web/console.log".into(),
         network: "fd-minimal-lan".into(),
         mac: "52:54:00:aa:bb:01".into(),
+        more_nics: Vec::new(),
         run_as: (1000, 1000),
     }
 }

@@ -16,6 +16,7 @@ fn peer(name: &str, last_octet: u8, serves: &[(Role, u16)]) -> Peer {
     Peer {
         name: name.into(),
         ip: Ipv4Addr::new(10, 20, 0, last_octet),
+        roles: serves.iter().map(|(r, _)| *r).collect(),
         serves: serves.to_vec(),
     }
 }

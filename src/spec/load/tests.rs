@@ -41,6 +41,7 @@ fn parses_every_field_with_its_position() {
             name: at("lan".to_string(), 4, 12),
             cidr: at("10.77.0.0/24".to_string(), 4, 23),
             mode: Some(at(NetMode::Isolated, 4, 43)),
+            router: None,
             domain: Some(at("demo.test".to_string(), 4, 61)),
             dns: vec![],
         }]
@@ -191,12 +192,12 @@ fn unknown_role_suggests_and_lists_the_roles() {
     assert_eq!(
         problems(&format!("{HEAD}  - name: web\n    roles: [mysql, apps]\n")),
         ["t.yaml:7:20: nodes[0].roles[1]: unknown role `apps`\n  \
-          hint: did you mean `app`? Roles are: mysql, postgres, app, haproxy, nginx"]
+          hint: did you mean `app`? Roles are: router, mysql, postgres, app, haproxy, nginx, monitor"]
     );
     assert_eq!(
         problems(&format!("{HEAD}  - name: web\n    roles: [cache]\n")),
         ["t.yaml:7:13: nodes[0].roles[0]: unknown role `cache`\n  \
-          hint: roles are: mysql, postgres, app, haproxy, nginx"]
+          hint: roles are: router, mysql, postgres, app, haproxy, nginx, monitor"]
     );
 }
 
@@ -207,7 +208,7 @@ fn unknown_network_mode() {
         problems(text),
         [
             "t.yaml:3:43: networks[0].mode: unknown network mode `bridge`\n  \
-          hint: use `nat` (the nodes reach the outside) or `isolated` (they do not)"
+          hint: use `nat` (the nodes reach the outside through the host), `isolated` (they do not) or `routed` with `router: NODE` (through a node of the lab)"
         ]
     );
 }
@@ -276,7 +277,7 @@ fn every_problem_is_reported_not_just_the_first() {
             "t.yaml:8:9: nodes[0].ip: 10.0.0.5 is outside network `lan` (10.77.0.0/24)\n  \
              hint: pick an address from 10.77.0.2 to 10.77.0.254, or leave `ip:` out to get one assigned",
             "t.yaml:9:13: nodes[0].roles[0]: unknown role `ap`\n  \
-             hint: did you mean `app`? Roles are: mysql, postgres, app, haproxy, nginx",
+             hint: did you mean `app`? Roles are: router, mysql, postgres, app, haproxy, nginx, monitor",
         ]
     );
 }

@@ -1,0 +1,102 @@
+use super::*;
+use crate::golden::assert_golden;
+use crate::spec::testutil::{problems, valid};
+
+const LAB: &str = "name: net
+networks:
+  - {name: lan, cidr: 10.77.0.0/24}
+  - {name: dmz-1, cidr: 10.80.0.0/24, mode: routed, router: gw}
+nodes:
+  - name: gw
+    roles: [router]
+    networks: [{name: lan, ip: 10.77.0.2}, {name: dmz-1, ip: 10.80.0.2}]
+    router: {forward: drop, allow: [{from: lan, to: dmz-1, tcp: [80, 3306]}, {from: dmz-1, to: lan}], masquerade: [dmz-1]}
+";
+
+fn context(options: Options) -> NodeContext {
+    NodeContext {
+        lab: "net".into(),
+        node: "gw".into(),
+        ip: "10.77.0.2".parse().unwrap(),
+        subnet: "10.77.0.0/24".parse().unwrap(),
+        roles: vec![Role::Router],
+        app: None,
+        haproxy: None,
+        db: None,
+        options: vec![RoleOptions::Router(options)],
+        peers: Vec::new(),
+    }
+}
+
+fn options_of(text: &str) -> Options {
+    valid(text).nodes[0]
+        .options
+        .iter()
+        .find_map(|o| match o {
+            RoleOptions::Router(o) => Some(o.clone()),
+            _ => None,
+        })
+        .expect("router options")
+}
+
+#[test]
+fn the_lab_file_becomes_a_readable_nftables_conf() {
+    let o = options_of(LAB);
+    assert_eq!(o.forward, "drop");
+    assert_eq!(
+        o.allow[0],
+        Allow {
+            from: "lan".into(),
+            to: "dmz-1".into(),
+            tcp: vec![80, 3306]
+        }
+    );
+    let conf = render_nftables(&context(o)).expect("renders");
+    assert_golden("roles/router-nftables.conf", &conf);
+    assert!(conf.contains("define dmz_1 = 10.80.0.0/24\n"), "{conf}");
+    assert!(
+        conf.contains("ip saddr $lan ip daddr $dmz_1 tcp dport { 80, 3306 } accept\n"),
+        "{conf}"
+    );
+    assert!(conf.contains("ip saddr $dmz_1 ip daddr $lan accept\n"), "{conf}");
+    assert!(conf.contains("ip saddr $dmz_1 ip daddr != $dmz_1 masquerade\n"), "{conf}");
+}
+
+#[test]
+fn without_a_block_it_forwards_everything() {
+    let text = LAB.replace(
+        "    router: {forward: drop, allow: [{from: lan, to: dmz-1, tcp: [80, 3306]}, {from: dmz-1, to: lan}], masquerade: [dmz-1]}\n",
+        "",
+    );
+    let o = options_of(&text);
+    assert_eq!((o.forward.as_str(), o.allow.len(), o.masquerade.len()), ("accept", 0, 0));
+    let conf = render_nftables(&context(o)).expect("renders");
+    assert!(conf.contains("policy accept;"), "{conf}");
+}
+
+#[test]
+fn unknown_networks_and_policies_are_reported_where_they_are() {
+    let text = LAB.replace("forward: drop", "forward: reject").replace("masquerade: [dmz-1]", "masquerade: [dmz-2]");
+    assert_eq!(
+        problems(&text),
+        [
+            "t.yaml:9:23: nodes[0].router.forward: `reject` is not a forwarding policy\n  \
+             hint: use `accept` (forward everything) or `drop` (only what `allow` lists)",
+            "t.yaml:9:118: nodes[0].router.masquerade[0]: no network named `dmz-2`\n  \
+             hint: did you mean `dmz-1`? (networks: lan, dmz-1)",
+        ]
+    );
+}
+
+#[test]
+fn health_reads_the_kernel_forwarding_switch() {
+    let out = |s: &str| Output {
+        status: 0,
+        stdout: s.as_bytes().to_vec(),
+        stderr: Vec::new(),
+    };
+    assert!(judge_health(&out("1\n")).ok);
+    let off = judge_health(&out("0\n"));
+    assert!(!off.ok);
+    assert_eq!(off.detail, "not forwarding: net.ipv4.ip_forward is off");
+}
