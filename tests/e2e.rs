@@ -1523,7 +1523,8 @@ fn unix_now() -> i64 {
 /// (systemd says active, the client's requests time out), inode-exhaustion (uploads fail with
 /// room on the disk), log-flood (the disk fills; uploads fail), clock-jump with `--for`
 /// ("today" moves; the node's own timer puts the clock back). Each is reverted and the
-/// service recovers, with nothing left behind.
+/// service recovers, with nothing left behind. Measured under TCG: 703 s in all (the boot 157 s,
+/// the log filling 5.9 GiB in 173 s, the clock-jump step 195 s with its 90 s timer).
 #[test]
 #[ignore = "boots VMs as root: scripts/test"]
 fn e2e_process_inode_log_clock_faults_on_single_server() {
