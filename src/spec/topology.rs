@@ -28,19 +28,6 @@ pub(super) struct Need {
     pub peer: String,
 }
 
-/// The address `target` is reached at from `from`: its address on the first network they share,
-/// else its first address. Roles configure peers by this address too.
-pub(crate) fn address_toward(
-    target: &[(usize, Ipv4Addr)],
-    from: &[(usize, Ipv4Addr)],
-) -> Option<Ipv4Addr> {
-    target
-        .iter()
-        .find(|(n, _)| from.iter().any(|(m, _)| m == n))
-        .or_else(|| target.first())
-        .map(|(_, ip)| *ip)
-}
-
 struct View<'a> {
     lab: &'a Lab,
     cidrs: &'a [Option<Ipv4Network>],
@@ -503,7 +490,9 @@ fn reach(
         return;
     };
     let i = need.node;
-    let Some(dest) = address_toward(&v.ifaces[p], &v.ifaces[i]) else {
+    // Roles configure a peer by its first address (the one `status` shows), so that is the
+    // one that must be reachable.
+    let Some(&(_, dest)) = v.ifaces[p].first() else {
         return;
     };
     let path = format!(

@@ -100,3 +100,68 @@ fn health_reads_the_kernel_forwarding_switch() {
     assert!(!off.ok);
     assert_eq!(off.detail, "not forwarding: net.ipv4.ip_forward is off");
 }
+
+mod apply {
+    use super::*;
+    use crate::remote::fake::{FakeRemote, answer, contains};
+    use crate::roles::files::state_script;
+    use crate::roles::role_tests::{as_root, commands, run_apply, service_cmd, state_of, upload_of};
+
+    fn fake(files: &str, service: &str) -> FakeRemote {
+        FakeRemote::new("gw")
+            .answers(contains("sha256sum"), vec![answer(0, files)])
+            .answers(contains("chown"), vec![answer(0, "")])
+            .answers(contains("sysctl -q -w"), vec![answer(0, "")])
+            .answers(contains("systemctl is-enabled"), vec![answer(3, service)])
+            .answers(contains("systemctl enable"), vec![answer(0, "")])
+            .answers(contains("systemctl start"), vec![answer(0, "")])
+            .answers(contains("systemctl reload"), vec![answer(0, "")])
+    }
+
+    #[tokio::test]
+    async fn a_fresh_router_forwards_now_and_loads_its_rules() {
+        let ctx = context(options_of(LAB));
+        let files = managed(&ctx).expect("renders");
+        let fake = fake("missing\nmissing\n", "disabled\ninactive\n");
+        let (result, _) = run_apply(&fake, &ctx).await;
+        let report = result.expect("apply succeeds");
+        assert_eq!(
+            commands(&fake.calls()),
+            vec![
+                as_root(&state_script(&[SYSCTL_PATH, NFTABLES_PATH])),
+                upload_of(&files[0]),
+                upload_of(&files[1]),
+                as_root(FORWARDING_ON),
+                state_of(SERVICE),
+                service_cmd("enable", "nftables.service"),
+                service_cmd("start", "nftables.service"),
+            ]
+        );
+        assert_eq!(
+            report.changed,
+            vec![
+                "/etc/sysctl.d/60-firedrill-router.conf updated",
+                "/etc/nftables.conf updated",
+                "IP forwarding on",
+                "nftables.service enabled",
+                "nftables.service started",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn new_rules_are_reloaded_and_forwarding_left_alone() {
+        let ctx = context(options_of(LAB));
+        let files = managed(&ctx).expect("renders");
+        let sysctl_in_place = crate::roles::role_tests::in_place(&files[..1]);
+        let fake = fake(
+            &format!("{sysctl_in_place}0000 755 root:root\n"),
+            "enabled\nactive\n",
+        );
+        let (result, _) = run_apply(&fake, &ctx).await;
+        assert_eq!(
+            result.expect("apply succeeds").changed,
+            vec!["/etc/nftables.conf updated", "nftables.service reloaded"]
+        );
+    }
+}
