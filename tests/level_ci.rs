@@ -6,8 +6,8 @@
 //!
 //! A full run boots four labs and plays twelve incidents and twelve exercises: hours under TCG.
 //! CI runs a representative subset by default, on both labs: single-server (its app on port
-//! 80, a reboot the app must survive) and three-tier (a fault on haproxy itself, and a change
-//! exercise with the customers' guards); the full set is one command:
+//! 80) and three-tier (a fault on haproxy itself, and a change exercise with the customers'
+//! guards); the full set is one command:
 //!
 //!     FIREDRILL_LEVEL_CI=all cargo test --test level_ci -- --nocapture
 //!
@@ -20,12 +20,13 @@ mod harness;
 use harness::Sandbox;
 use std::time::{Duration, Instant};
 
-/// Both labs, incidents and an exercise: a state check with a persistence reboot (the node is
-/// reset by the fault and rebooted by `check`), mitigate windows, a hidden objective, the
-/// customers' client budget and write ledger, a fault on haproxy in front of two app servers.
-/// Levels on one lab follow each other: each lab boots once. (app-down-a and bad-permissions,
-/// in the subset before, repeat these kinds of check at ten more minutes.)
-const SUBSET: &[&str] = &["reboot-no-unit", "payload-too-large", "drain-app-server"];
+/// Both labs, incidents and an exercise: a state check on the cause (hidden until met) with a
+/// guard on what must stay secret, mitigate windows, the customers' client budget and write
+/// ledger, a fault on haproxy in front of two app servers. Levels on one lab follow each other:
+/// each lab boots once. The persistence reboot (app-down-a, reboot-no-unit: 943 s with the
+/// single-server boot) runs with `FIREDRILL_LEVEL_CI=all` or a list; CI's time went to the
+/// monitored lab.
+const SUBSET: &[&str] = &["bad-permissions", "payload-too-large", "drain-app-server"];
 
 fn levels() -> Vec<String> {
     match std::env::var("FIREDRILL_LEVEL_CI") {
