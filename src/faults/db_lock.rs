@@ -17,11 +17,7 @@ pub(crate) const KIND: Kind = Kind {
     about: "A stuck migration: an ALTER TABLE waits behind an open transaction, and every read of the todo table hangs",
     params: &[] as &[ParamSpec],
     build: |_p, node| {
-        let engine = if super::has_role(node, Role::Mysql) {
-            Engine::Mysql
-        } else if super::has_role(node, Role::Postgres) {
-            Engine::Postgres
-        } else {
+        let Some(engine) = Engine::of(node) else {
             return Err(KIND.does_not_fit(
                 node,
                 "it locks the todo table, and the node has no database role",
@@ -44,6 +40,19 @@ const ALTER_UNIT: &str = "todo-migrate.service";
 pub(crate) enum Engine {
     Mysql,
     Postgres,
+}
+
+impl Engine {
+    /// The engine of the node's database role, if it has one.
+    pub(crate) fn of(node: &crate::state::NodeState) -> Option<Engine> {
+        if super::has_role(node, Role::Mysql) {
+            Some(Engine::Mysql)
+        } else if super::has_role(node, Role::Postgres) {
+            Some(Engine::Postgres)
+        } else {
+            None
+        }
+    }
 }
 
 /// The SQL of each engine. The holder's last statement never ends (1000 days), which keeps its

@@ -12,7 +12,6 @@
 use super::params::ParamSpec;
 use super::text::Fields;
 use super::{Fault, FaultOps, Kind, Verdict, var};
-use crate::spec::Role;
 use serde::{Deserialize, Serialize};
 
 pub(crate) const KIND: Kind = Kind {
@@ -20,11 +19,7 @@ pub(crate) const KIND: Kind = Kind {
     about: "The database user's password was changed, the app's config was not: every query fails with access denied",
     params: &[] as &[ParamSpec],
     build: |_p, node| {
-        let engine = if super::has_role(node, Role::Mysql) {
-            Engine::Mysql
-        } else if super::has_role(node, Role::Postgres) {
-            Engine::Postgres
-        } else {
+        let Some(engine) = Engine::of(node) else {
             return Err(KIND.does_not_fit(
                 node,
                 "it changes the todo user's database password, and the node has no database role",
@@ -46,12 +41,8 @@ const USER: &str = "todo";
 /// Root-only, on the node: the hash the user had.
 const BACKUP: &str = "/var/lib/firedrill/db-password-rotated.hash";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(crate) enum Engine {
-    Mysql,
-    Postgres,
-}
+/// The same engines, serialized the same way, as db-lock's.
+pub(crate) use super::db_lock::Engine;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct DbPasswordRotated {

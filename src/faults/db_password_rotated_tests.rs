@@ -1,6 +1,7 @@
 use super::*;
 use crate::faults::testing::{build, node, sh};
 use crate::remote::Output;
+use crate::spec::Role;
 
 /// A stand-in for the MariaDB client: the account's hash lives in `$state`; `IDENTIFIED BY
 /// 'pw'` stores `*` and pw's sha1 as the server would store a hash, `IDENTIFIED BY PASSWORD`
