@@ -32,17 +32,17 @@ pub(crate) struct PlayOptions {
 /// are written out only when the id is not found before them), or a random incident.
 /// A level by id or path, found as `play` finds it.
 pub(crate) fn resolve_level(home: &Home, name: &str) -> Result<PathBuf, LevelError> {
-    let opts = PlayOptions {
-        level: Some(name.to_string()),
-        difficulty: None,
-        accel: crate::lab::AccelChoice::Tcg,
-        timeout: std::time::Duration::from_secs(0),
-    };
-    resolve(home, &opts)
+    resolve(home, Some(name), None)
 }
 
-fn resolve(home: &Home, opts: &PlayOptions) -> Result<PathBuf, LevelError> {
-    match &opts.level {
+/// The level file `play` plays: `level` by path or id, or an incident at random (of
+/// `difficulty`, if given).
+fn resolve(
+    home: &Home,
+    level: Option<&str>,
+    difficulty: Option<super::level::Difficulty>,
+) -> Result<PathBuf, LevelError> {
+    match level {
         Some(name) if Path::new(name).is_file() => Ok(PathBuf::from(name)),
         Some(name) => {
             if let Some(f) = Search::local().find(name) {
@@ -50,11 +50,11 @@ fn resolve(home: &Home, opts: &PlayOptions) -> Result<PathBuf, LevelError> {
             }
             let search = Search::all(home)?;
             let entries = search.entries();
-            match entries.iter().find(|f| &f.id == name) {
+            match entries.iter().find(|f| f.id == name) {
                 Some(f) => Ok(f.file.clone()),
                 None if entries.is_empty() => Err(LevelError::NoLevels(search.describe())),
                 None => Err(LevelError::NotFound {
-                    name: name.clone(),
+                    name: name.to_string(),
                     searched: search.describe(),
                     known: entries.into_iter().map(|f| f.id).collect(),
                 }),
@@ -66,10 +66,10 @@ fn resolve(home: &Home, opts: &PlayOptions) -> Result<PathBuf, LevelError> {
             if files.is_empty() {
                 return Err(LevelError::NoLevels(search.describe()));
             }
-            let pool = random_pool(&files, opts.difficulty);
+            let pool = random_pool(&files, difficulty);
             if pool.is_empty() {
                 return Err(LevelError::NoneOfDifficulty {
-                    difficulty: opts.difficulty.map_or("any", |d| d.name()).to_string(),
+                    difficulty: difficulty.map_or("any", |d| d.name()).to_string(),
                     searched: search.describe(),
                 });
             }
@@ -184,10 +184,11 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
     {
         return Err(LevelError::InProgress(p.level));
     }
-    let file = std::path::absolute(resolve(home, opts)?).map_err(|source| LevelError::Read {
-        path: PathBuf::from("."),
-        source,
-    })?;
+    let file = std::path::absolute(resolve(home, opts.level.as_deref(), opts.difficulty)?)
+        .map_err(|source| LevelError::Read {
+            path: PathBuf::from("."),
+            source,
+        })?;
     let checked = super::check_file(&file, &start_facts(home)?).map_err(LevelError::Invalid)?;
     for w in &checked.warnings {
         eprintln!("warning: {w}");
