@@ -62,6 +62,10 @@ pub(crate) struct NodePlan {
     pub(crate) database_host: Option<String>,
     /// The app nodes behind this node's haproxy.
     pub(crate) backends: Vec<String>,
+    /// The backends haproxy reaches by a `dns:` name: node -> the name's FQDN, resolved while
+    /// haproxy runs, so repointing the name moves the traffic without touching haproxy.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) backend_hosts: std::collections::BTreeMap<String, String>,
     /// The todo release `up` deploys (app nodes; v1 elsewhere).
     pub(crate) release: crate::roles::Release,
     /// The options of the roles that read their own.
@@ -300,6 +304,12 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
                 .as_ref()
                 .map(|h| format!("{h}.{}", net.domain)),
             backends: node.haproxy.backends.clone(),
+            backend_hosts: node
+                .haproxy
+                .backend_hosts
+                .iter()
+                .map(|(n, h)| (n.clone(), format!("{h}.{}", net.domain)))
+                .collect(),
             release: node.app.release,
             options: node.options.clone(),
             time: time_source(lab, node),

@@ -82,6 +82,9 @@ pub(crate) struct NodeState {
     /// The app nodes behind this node's haproxy.
     #[serde(default)]
     pub(crate) backends: Vec<String>,
+    /// Those it reaches by a `dns:` name: node -> FQDN.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub(crate) backend_hosts: std::collections::BTreeMap<String, String>,
     /// The todo release `up` deploys (app nodes); v1 in a state written before releases.
     #[serde(default)]
     pub(crate) release: crate::roles::Release,
@@ -184,6 +187,15 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
 }
 
 impl NodeState {
+    /// The name this node's haproxy gives app node `node`'s server (stats page, runtime API):
+    /// the `dns:` name it reaches the node by, or the node's own name.
+    pub(crate) fn haproxy_server<'a>(&'a self, node: &'a str) -> &'a str {
+        self.backend_hosts
+            .get(node)
+            .and_then(|h| h.split('.').next())
+            .unwrap_or(node)
+    }
+
     /// A node as its lab file describes it, before planning gives it an address, a key or a
     /// port: enough to ask whether something fits its roles (level validation).
     pub(crate) fn sketch(name: &str, roles: &[Role]) -> NodeState {
@@ -204,6 +216,7 @@ impl NodeState {
             database: None,
             database_host: None,
             backends: Vec::new(),
+            backend_hosts: Default::default(),
             release: crate::roles::Release::V1,
             options: Vec::new(),
             ready: false,
@@ -345,6 +358,7 @@ pub(crate) fn sample() -> LabState {
             database: Some("db".into()),
             database_host: None,
             backends: vec![],
+            backend_hosts: Default::default(),
             release: crate::roles::Release::V1,
             options: vec![],
             ready: false,

@@ -1000,13 +1000,31 @@ fn converge_lab(sb: &Sandbox, apps: &[(&str, u32)]) -> String {
 }
 
 fn converge_lab_at(sb: &Sandbox, apps: &[(&str, u32)], release: &str) -> String {
+    converge_lab_front(sb, apps, release, None)
+}
+
+/// The same lab; with `front: Some(node)`, haproxy's one backend is the `dns:` name `front`,
+/// which leads to `node`.
+fn converge_lab_front(
+    sb: &Sandbox,
+    apps: &[(&str, u32)],
+    release: &str,
+    front: Option<&str>,
+) -> String {
     let mut yaml = String::from(
-        "name: converge\ndefaults:\n  image: debian-12\n  cpus: 1\n  disk: 8\nnetworks:\n  - name: lan\n    cidr: 10.79.0.0/24\n    mode: nat\nnodes:\n",
+        "name: converge\ndefaults:\n  image: debian-12\n  cpus: 1\n  disk: 8\nnetworks:\n  - name: lan\n    cidr: 10.79.0.0/24\n    mode: nat\n",
     );
+    if let Some(node) = front {
+        yaml += &format!("    dns:\n      front: {node}\n");
+    }
+    yaml += "nodes:\n";
     let names: Vec<&str> = apps.iter().map(|(n, _)| *n).collect();
+    let backends = match front {
+        Some(_) => "front".to_string(),
+        None => names.join(", "),
+    };
     yaml += &format!(
-        "  - name: lb\n    roles: [haproxy]\n    memory: 384\n    haproxy:\n      backends: [{}]\n",
-        names.join(", ")
+        "  - name: lb\n    roles: [haproxy]\n    memory: 384\n    haproxy:\n      backends: [{backends}]\n"
     );
     for (name, memory) in apps {
         yaml += &format!(
@@ -1017,6 +1035,29 @@ fn converge_lab_at(sb: &Sandbox, apps: &[(&str, u32)], release: &str) -> String 
     let path = sb.home().join("converge.yaml");
     std::fs::write(&path, yaml).expect("write lab file");
     path.to_string_lossy().into_owned()
+}
+
+/// Which app node served each of `n` requests through the load balancer.
+fn served_by_n(sb: &Sandbox, n: usize) -> Vec<String> {
+    let lb = format!("http://{}", ip_of(sb, "lb"));
+    (0..n)
+        .map(|_| {
+            let r = sb.http("GET", &format!("{lb}/todos"), None);
+            r.header("x-served-by").unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+/// The PIDs of haproxy's processes on lb: a reload replaces the worker.
+fn haproxy_pids(sb: &Sandbox) -> String {
+    let out = sb.firedrill(&[
+        "ssh",
+        "lb",
+        "--",
+        "pgrep -x haproxy | sort -n | tr '\\n' ' '",
+    ]);
+    out.assert_success("pgrep haproxy");
+    out.stdout.trim().to_string()
 }
 
 /// A mock client against the lab, in the namespace, until `stop` (or the end of the test: a
@@ -1231,6 +1272,37 @@ fn e2e_converge_a_running_lab() {
         "every node passes its one-pass check: {}",
         same.stdout
     );
+
+    // haproxy reaches its one backend by the `dns:` name `front`: repointing the name from app1
+    // to app2 moves the traffic within seconds, without a reload, and no request fails.
+    let file = converge_lab_front(&sb, &[("app1", 448), ("app2", 448)], "v2", Some("app1"));
+    sb.firedrill(&["up", &file, "--accel", "tcg"])
+        .assert_success("up with haproxy's backend by name");
+    wait_until("haproxy sends everything to app1 by name", 60, || {
+        served_by_n(&sb, 4).iter().all(|s| s == "app1")
+    });
+    let pids = haproxy_pids(&sb);
+    let report = sb.home().join("client-repoint.jsonl");
+    let client = Client::start(&sb, &report, "0");
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    let file = converge_lab_front(&sb, &[("app1", 448), ("app2", 448)], "v2", Some("app2"));
+    let repoint = sb.firedrill(&["up", &file, "--accel", "tcg"]);
+    repoint.assert_success("up with `front` repointed to app2");
+    let moved = std::time::Instant::now();
+    wait_until("the traffic follows the name to app2", 60, || {
+        served_by_n(&sb, 4).iter().all(|s| s == "app2")
+    });
+    eprintln!(
+        "haproxy followed `front` to app2 {:.1} s after up returned",
+        moved.elapsed().as_secs_f64()
+    );
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let summary = client.stop(&report);
+    assert_eq!(
+        summary["failed"], 0,
+        "requests failed while `front` moved: {summary}"
+    );
+    assert_eq!(haproxy_pids(&sb), pids, "haproxy was not reloaded");
 
     // A new size goes into the definition and waits for --restart.
     let file = converge_lab_at(&sb, &[("app1", 448), ("app2", 512)], "v2");

@@ -36,6 +36,7 @@ pub(crate) fn node(name: &str, roles: &[Role]) -> NodeState {
         database: None,
         database_host: None,
         backends: vec![],
+        backend_hosts: Default::default(),
         release: crate::roles::Release::V1,
         options: vec![],
         ready: true,

@@ -115,8 +115,10 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                     backends: backends
                         .iter()
                         .map(|b| Backend {
-                            name: b.name.clone(),
+                            name: n.haproxy_server(&b.name).to_string(),
+                            node: b.name.clone(),
                             ip: b.ip,
+                            host: n.backend_hosts.get(&b.name).cloned(),
                         })
                         .collect(),
                 }
@@ -272,11 +274,12 @@ async fn roll_one(
 ) -> Result<Configured, String> {
     use crate::remote::Remote as _;
     use crate::roles::{ServerState, server_status, set_server_state};
+    // Each load balancer that sends it requests, with the name it gives the node's server.
     let mut fronts = Vec::new();
-    for lb in contexts.iter().filter(|c| {
-        c.haproxy
-            .as_ref()
-            .is_some_and(|h| h.backends.iter().any(|b| b.name == ctx.node))
+    for (lb, server) in contexts.iter().filter_map(|c| {
+        let h = c.haproxy.as_ref()?;
+        let b = h.backends.iter().find(|b| b.node == ctx.node)?;
+        Some((c, b.name.clone()))
     }) {
         let Some(node) = state.node(&lb.node) else {
             continue;
@@ -285,24 +288,22 @@ async fn roll_one(
         let session = crate::ssh::connect(&target, crate::ssh::Purpose::Change)
             .await
             .map_err(|e| e.to_string())?;
-        set_server_state(&session, &ctx.node, ServerState::Drain)
+        set_server_state(&session, &server, ServerState::Drain)
             .await
             .map_err(|e| e.to_string())?;
-        fronts.push(session);
+        fronts.push((session, server));
     }
     if !fronts.is_empty() {
         tokio::time::sleep(DRAIN).await;
     }
     let result = job.await;
-    for lb in &fronts {
-        set_server_state(lb, &ctx.node, ServerState::Ready)
+    for (lb, server) in &fronts {
+        set_server_state(lb, server, ServerState::Ready)
             .await
             .map_err(|e| e.to_string())?;
         let deadline = std::time::Instant::now() + BACK_UP;
         loop {
-            let status = server_status(lb, &ctx.node)
-                .await
-                .map_err(|e| e.to_string())?;
+            let status = server_status(lb, server).await.map_err(|e| e.to_string())?;
             if status.as_deref() == Some("UP") {
                 break;
             }
@@ -319,7 +320,7 @@ async fn roll_one(
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
     }
-    for lb in fronts {
+    for (lb, _) in fronts {
         lb.close().await;
     }
     result
@@ -356,7 +357,7 @@ pub(crate) async fn drain_leaving(
             }
         };
         for b in gone {
-            match set_server_state(&session, b, ServerState::Drain).await {
+            match set_server_state(&session, lb.haproxy_server(b), ServerState::Drain).await {
                 Ok(()) => drained = true,
                 Err(e) => warnings.push(format!("{}: cannot drain {b}: {e}", lb.name)),
             }

@@ -428,6 +428,7 @@ fn initial_state(
                 database: p.database.clone(),
                 database_host: p.database_host.clone(),
                 backends: p.backends.clone(),
+                backend_hosts: p.backend_hosts.clone(),
                 release: p.release,
                 options: p.options.clone(),
                 ready: false,

@@ -156,6 +156,18 @@ impl fmt::Display for Change {
     }
 }
 
+/// A haproxy node's backends given by `dns:` names, as `name→node` pairs.
+fn by_name(p: &NodePlan) -> String {
+    if p.backend_hosts.is_empty() {
+        return "none".into();
+    }
+    p.backend_hosts
+        .iter()
+        .map(|(node, host)| format!("{}→{node}", host.split('.').next().unwrap_or(host)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn opt<T: fmt::Display>(v: &Option<T>) -> String {
     v.as_ref()
         .map(|v| v.to_string())
@@ -273,6 +285,7 @@ fn node_changes(old: &NodePlan, new: &NodePlan, out: &mut Vec<Change>) {
             old.release.to_string(),
             new.release.to_string(),
         ),
+        ("haproxy backends by name", by_name(old), by_name(new)),
     ];
     // The roles that read their own options block (nginx): one line per role whose block
     // changed; `up` applies it by configuring the node again.
@@ -436,6 +449,23 @@ mod tests {
                 "- node app3",
             ]
         );
+    }
+
+    #[test]
+    fn a_backend_given_by_a_dns_name_is_an_option_change() {
+        let old = plan_of("labs/three-tier.yaml", |_| {});
+        let new = plan_of("labs/three-tier.yaml", |lab| {
+            node(lab, "lb")
+                .haproxy
+                .backend_hosts
+                .insert("app1".into(), "front".into());
+        });
+        let changes = diff(&old, &new);
+        assert_eq!(
+            lines(&changes),
+            vec!["~ lb haproxy backends by name none → front→app1"]
+        );
+        assert!(changes.iter().all(|c| c.apply() == Apply::Live));
     }
 
     #[test]

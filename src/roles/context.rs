@@ -117,9 +117,14 @@ pub(crate) struct HaproxyConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Backend {
-    /// The node name; haproxy shows it on the stats page and in the runtime API.
+    /// The server's name in haproxy, on the stats page and in the runtime API: the node's
+    /// name, or the `dns:` name it is reached by.
     pub(crate) name: String,
+    /// The node behind it now.
+    pub(crate) node: String,
     pub(crate) ip: Ipv4Addr,
+    /// The FQDN haproxy resolves while it runs, when the lab file gave a `dns:` name.
+    pub(crate) host: Option<String>,
 }
 
 /// The database and user a database role creates. The engine comes from the role itself.

@@ -39,10 +39,14 @@ pub(super) fn lb() -> NodeContext {
         backends: vec![
             Backend {
                 name: "app1".into(),
+                node: "app1".into(),
+                host: None,
                 ip: Ipv4Addr::new(10, 20, 0, 11),
             },
             Backend {
                 name: "app2".into(),
+                node: "app2".into(),
+                host: None,
                 ip: Ipv4Addr::new(10, 20, 0, 12),
             },
         ],

@@ -51,8 +51,9 @@ pub(super) fn render_config(ctx: &NodeContext, hp: &HaproxyConfig) -> Result<Str
     let backends: Vec<_> = hp
         .backends
         .iter()
-        .map(|b| json!({"name": b.name, "ip": b.ip.to_string()}))
+        .map(|b| json!({"name": b.name, "ip": b.ip.to_string(), "host": b.host}))
         .collect();
+    let by_name = hp.backends.iter().any(|b| b.host.is_some());
     let first = hp.backends.first().map_or("app1", |b| b.name.as_str());
     render::render(
         template!("haproxy/haproxy.cfg.hbs"),
@@ -63,6 +64,7 @@ pub(super) fn render_config(ctx: &NodeContext, hp: &HaproxyConfig) -> Result<Str
             "backends": backends,
             "first_backend": first,
             "app_port": hp.app_port,
+            "by_name": by_name,
         }),
     )
 }

@@ -4,7 +4,8 @@
 //! NEEDS ROOT. Everything runs inside a fresh network, mount and PID namespace
 //! (`unshare --net --mount --pid --fork`): only a loopback exists there, :80 and :8404 are
 //! free, `/run` is a private tmpfs, and every process in it ends when the namespace's first
-//! process exits. Host packages: haproxy, python3, curl, iproute2, util-linux.
+//! process exits. Host packages: haproxy, python3, curl, iproute2, util-linux, dnsmasq-base
+//! (libvirt's).
 
 use super::context::Role;
 use super::fixtures;
@@ -56,11 +57,15 @@ fn haproxy_runs_the_rendered_config_and_health_reads_its_socket_needs_root() {
     hp.backends = vec![
         Backend {
             name: "app1".into(),
+            node: "app1".into(),
             ip: Ipv4Addr::new(127, 0, 0, 1),
+            host: None,
         },
         Backend {
             name: "app2".into(),
+            node: "app2".into(),
             ip: Ipv4Addr::new(127, 0, 0, 2),
+            host: None,
         },
     ];
     let cfg = dir.join("haproxy.cfg");
@@ -104,5 +109,113 @@ fn haproxy_runs_the_rendered_config_and_health_reads_its_socket_needs_root() {
         answer.starts_with("http/1.0 200 ok\r\n") && answer.contains("\r\nx-served-by: app1\r\n"),
         "through :80: {answer}"
     );
+    std::fs::remove_dir_all(&dir).expect("remove the test dir");
+}
+
+/// Two app servers (127.0.0.1 says app1, 127.0.0.2 says app2) and a dnsmasq on 127.0.0.53
+/// that the namespace's own /etc/resolv.conf names, serving `web.lab.test` from a hosts file.
+/// haproxy reaches its one server by that name; the name is repointed from app1 to app2 and
+/// dnsmasq told (SIGHUP), without touching haproxy. Prints what answered before and after, the
+/// seconds the move took, and whether haproxy is the same process.
+const BY_NAME_SCRIPT: &str = r#"
+set -e
+ip link set lo up
+mount -t tmpfs firedrill-run /run
+mkdir -p /run/haproxy
+for n in 1 2; do
+/usr/bin/python3 -c '
+import http.server, sys
+n = sys.argv[1]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"{\"status\": \"ok\"}\n"
+        self.send_response(200)
+        self.send_header("X-Served-By", "app" + n)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(("127.0.0." + n, 8080), H).serve_forever()
+' $n &
+done
+echo "127.0.0.1 web.lab.test" > /run/hosts
+chmod 644 /run/hosts
+echo "nameserver 127.0.0.53" > /run/resolv.conf
+mount --bind /run/resolv.conf /etc/resolv.conf
+dnsmasq --no-resolv --no-hosts --addn-hosts=/run/hosts --listen-address=127.0.0.53 \
+    --bind-interfaces --port=53 --local-ttl=1 --pid-file=/run/dnsmasq.pid
+haproxy -D -p /run/haproxy.pid -f "$1"
+pid=$(cat /run/haproxy.pid)
+served() { curl -s -D - -o /dev/null --max-time 3 http://127.0.0.1:80/todos | tr -d '\r' | sed -n 's/^[Xx]-[Ss]erved-[Bb]y: //p'; }
+before=
+for i in $(seq 1 40); do before=$(served); [ -n "$before" ] && break; sleep 0.5; done
+echo "127.0.0.2 web.lab.test" > /run/hosts
+kill -HUP "$(cat /run/dnsmasq.pid)"
+start=$(date +%s)
+after=
+for i in $(seq 1 120); do after=$(served); [ "$after" = app2 ] && break; sleep 0.5; done
+echo "before=$before after=$after seconds=$(( $(date +%s) - start )) same_process=$([ "$(cat /run/haproxy.pid)" = "$pid" ] && kill -0 "$pid" && echo yes || echo no)" > "$2"
+kill "$(cat /run/haproxy.pid)" "$(cat /run/dnsmasq.pid)"
+"#;
+
+#[test]
+#[ignore = "needs root, haproxy and dnsmasq: scripts/test"]
+fn haproxy_follows_a_repointed_dns_name_without_a_reload_needs_root() {
+    let dir = std::env::temp_dir().join(format!("firedrill-haproxy-dns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the test dir");
+    let mut ctx = fixtures::lb();
+    ctx.ip = Ipv4Addr::LOCALHOST;
+    let mut hp = ctx.haproxy.clone().expect("haproxy settings");
+    hp.backends = vec![Backend {
+        name: "web".into(),
+        node: "app1".into(),
+        ip: Ipv4Addr::new(127, 0, 0, 1),
+        host: Some("web.lab.test".into()),
+    }];
+    let rendered = haproxy::render_config(&ctx, &hp).expect("renders");
+    assert!(
+        rendered.contains("server web web.lab.test:8080 check resolvers lab")
+            && rendered.contains("\nresolvers lab\n    parse-resolv-conf\n"),
+        "the server by name and its resolvers:\n{rendered}"
+    );
+    let cfg = dir.join("haproxy.cfg");
+    let result = dir.join("result.txt");
+    std::fs::write(&cfg, rendered).expect("write config");
+    let out = Command::new("timeout")
+        .args(["--kill-after=5", "120"])
+        .args(["unshare", "--net", "--mount", "--pid", "--fork"])
+        .args(["sh", "-c", BY_NAME_SCRIPT, "sh"])
+        .args([&cfg, &result])
+        .output()
+        .expect("run unshare");
+    assert!(
+        out.status.success(),
+        "the namespace script failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = std::fs::read_to_string(&result).expect("the script's result");
+    let field = |k: &str| {
+        said.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{k}=")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(field("before"), "app1", "{said}");
+    assert_eq!(
+        field("after"),
+        "app2",
+        "the traffic follows the name: {said}"
+    );
+    assert_eq!(
+        field("same_process"),
+        "yes",
+        "no reload, no restart: {said}"
+    );
+    let seconds: u64 = field("seconds").parse().expect("seconds");
+    // `hold valid 10s`: the name is asked again within about ten seconds.
+    assert!(seconds <= 15, "the move took {seconds} s: {said}");
+    eprintln!("haproxy followed the repointed name in {seconds} s");
     std::fs::remove_dir_all(&dir).expect("remove the test dir");
 }

@@ -245,8 +245,12 @@ pub(crate) struct AppOptions {
 
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct HaproxyOptions {
-    /// The list from the file, or every app node in file order. Empty on non-haproxy nodes.
+    /// The app nodes behind it: the list from the file (a `dns:` name stands for the node it
+    /// leads to now), or every app node in file order. Empty on non-haproxy nodes.
     pub backends: Vec<String>,
+    /// The backends the file gave as `dns:` names: node -> the name. haproxy resolves the
+    /// name while it runs, so repointing the name moves the traffic without a reload.
+    pub backend_hosts: std::collections::BTreeMap<String, String>,
 }
 
 /// Load, validate against the host and resolve. On success the warnings come back beside the lab.

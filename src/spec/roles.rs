@@ -6,7 +6,7 @@ use super::problem::Report;
 use super::suggest::did_you_mean;
 use super::{AppOptions, HaproxyOptions, Lab, Node, Pos, Role, RoleOptions};
 use crate::roles::Release;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// What already listens on `port` on `node`: SSH, or one of its roles (their fixed ports, from
 /// the role table).
@@ -354,6 +354,7 @@ fn haproxy(index: &Index<'_>, i: usize, node: &Node, r: &mut Report) -> HaproxyO
     let spec = node.haproxy.as_ref();
     let mut options = HaproxyOptions {
         backends: Vec::new(),
+        backend_hosts: Default::default(),
     };
     if !has(node, Role::Haproxy) {
         if let Some(spec) = spec {
@@ -393,13 +394,28 @@ fn haproxy(index: &Index<'_>, i: usize, node: &Node, r: &mut Report) -> HaproxyO
             "list the app nodes to balance, or leave `backends` out to use every app node",
         );
     }
-    let mut listed_before: HashSet<&str> = HashSet::new();
+    // Each node listed so far, and how it was written (its name or a `dns:` name).
+    let mut listed_before: HashMap<&str, &str> = HashMap::new();
     for (k, backend) in listed.value.iter().enumerate() {
         let path = format!("nodes[{i}].haproxy.backends[{k}]");
         let wanted = &backend.value;
         let pos = Some(backend.pos);
-        let repeated = !listed_before.insert(wanted.as_str());
-        match index.by_name.get(wanted.as_str()).copied() {
+        // A `dns:` name leads to its node through the lab's records.
+        let by_dns = (!index.by_name.contains_key(wanted.as_str()))
+            .then(|| index.node_of_dns_name(wanted))
+            .flatten();
+        match index.by_name.get(wanted.as_str()).copied().or(by_dns) {
+            None if index.dns.contains_key(wanted.as_str()) => {
+                r.error(
+                    pos,
+                    &path,
+                    format!("`{wanted}` is a `dns:` name, but it does not lead to a node"),
+                    match app_names.first() {
+                        Some(app) => format!("point it at an app node, e.g. `{wanted}: {app}`"),
+                        None => "add a node with role app and point the name at it".into(),
+                    },
+                );
+            }
             None => {
                 let hint = did_you_mean(wanted, index.names())
                     .unwrap_or_else(|| format!("app nodes: {}", app_names.join(", ")));
@@ -407,26 +423,40 @@ fn haproxy(index: &Index<'_>, i: usize, node: &Node, r: &mut Report) -> HaproxyO
             }
             Some(target) if !has(target, Role::App) => {
                 let hint = if app_names.is_empty() {
-                    format!("add `app` to the roles of `{wanted}`")
+                    format!("add `app` to the roles of `{}`", target.name.value)
                 } else {
                     format!("list nodes with role app: {}", app_names.join(", "))
                 };
-                r.error(
-                    pos,
-                    &path,
-                    format!("node `{wanted}` has no `app` role"),
-                    hint,
-                );
+                let what = if by_dns.is_some() {
+                    format!(
+                        "`{wanted}` leads to node `{}`, which has no `app` role",
+                        target.name.value
+                    )
+                } else {
+                    format!("node `{wanted}` has no `app` role")
+                };
+                r.error(pos, &path, what, hint);
             }
-            Some(_) if repeated => {
-                r.error(
-                    pos,
-                    &path,
-                    format!("`{wanted}` is listed twice"),
-                    "list each backend once",
-                );
+            Some(target) if listed_before.contains_key(target.name.value.as_str()) => {
+                let node = target.name.value.as_str();
+                let first = listed_before[node];
+                let what = if first == wanted.as_str() {
+                    format!("`{wanted}` is listed twice")
+                } else if first == node {
+                    format!("`{wanted}` leads to `{node}`, which is already listed")
+                } else {
+                    format!("`{wanted}` is node `{node}`, already listed as `{first}`")
+                };
+                r.error(pos, &path, what, "list each backend once");
             }
-            Some(_) => options.backends.push(wanted.clone()),
+            Some(target) => {
+                listed_before.insert(target.name.value.as_str(), wanted.as_str());
+                let node = target.name.value.clone();
+                if by_dns.is_some() {
+                    options.backend_hosts.insert(node.clone(), wanted.clone());
+                }
+                options.backends.push(node);
+            }
         }
     }
     options

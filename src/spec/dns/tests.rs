@@ -80,3 +80,49 @@ fn an_app_may_reach_its_database_by_a_dns_name() {
         ]
     );
 }
+
+#[test]
+fn haproxy_may_reach_a_backend_by_a_dns_name() {
+    let nodes = "nodes:\n  - name: lb\n    roles: [haproxy]\n    haproxy: {backends: [front, app2]}\n  - name: app1\n    roles: [app]\n  - name: app2\n    roles: [app]\n  - name: db\n    roles: [mysql]\n";
+    let lab = valid(&format!("{LAB}      front: app1\n{nodes}"));
+    let lb = &lab.nodes[0].haproxy;
+    assert_eq!(lb.backends, ["app1", "app2"]);
+    assert_eq!(
+        lb.backend_hosts.get("app1").map(String::as_str),
+        Some("front")
+    );
+    assert_eq!(lb.backend_hosts.len(), 1);
+    // The plan keeps the name's FQDN in the network's domain, which haproxy resolves.
+    let plan = crate::plan::testing::plan_of("labs/three-tier.yaml", |lab| {
+        let lb = lab.nodes.iter_mut().find(|n| n.name == "lb").unwrap();
+        lb.haproxy
+            .backend_hosts
+            .insert("app1".into(), "front".into());
+    });
+    let lb = plan.nodes.iter().find(|n| n.name == "lb").unwrap();
+    assert_eq!(
+        lb.backend_hosts.get("app1").map(String::as_str),
+        Some("front.three-tier.lab")
+    );
+}
+
+#[test]
+fn a_backend_by_name_must_lead_to_an_app_node_not_listed_already() {
+    let nodes = |backends: &str| {
+        format!(
+            "nodes:\n  - name: lb\n    roles: [haproxy]\n    haproxy: {{backends: [{backends}]}}\n  - name: app1\n    roles: [app]\n  - name: db\n    roles: [mysql]\n"
+        )
+    };
+    let got = problems(&format!(
+        "{LAB}      front: app1\n      store: db\n      www: 10.77.0.9\n{}",
+        nodes("front, app1, store, www")
+    ));
+    assert_eq!(
+        got,
+        [
+            "t.yaml:12:33: nodes[0].haproxy.backends[1]: `app1` is node `app1`, already listed as `front`\n  hint: list each backend once",
+            "t.yaml:12:39: nodes[0].haproxy.backends[2]: `store` leads to node `db`, which has no `app` role\n  hint: list nodes with role app: app1",
+            "t.yaml:12:46: nodes[0].haproxy.backends[3]: `www` is a `dns:` name, but it does not lead to a node\n  hint: point it at an app node, e.g. `www: app1`",
+        ]
+    );
+}

@@ -219,6 +219,7 @@ fn node(name: &str, roles: Vec<Role>, ip: [u8; 4], memory_mib: u64) -> ValidNode
         },
         haproxy: HaproxyOptions {
             backends: Vec::new(),
+            backend_hosts: Default::default(),
         },
         options: Vec::new(),
     }
