@@ -1304,9 +1304,41 @@ fn e2e_converge_a_running_lab() {
     );
     assert_eq!(haproxy_pids(&sb), pids, "haproxy was not reloaded");
 
-    // A new size goes into the definition and waits for --restart.
-    let file = converge_lab_at(&sb, &[("app1", 448), ("app2", 512)], "v2");
+    // Less memory is given back live, through the balloon; more than a node booted with goes
+    // into the definition and waits for --restart.
+    let mem_total = || {
+        let out = sb.firedrill(&[
+            "ssh",
+            "app1",
+            "--",
+            "awk '/MemTotal/ {print $2}' /proc/meminfo",
+        ]);
+        out.assert_success("MemTotal on app1");
+        out.stdout.trim().parse::<u64>().expect("MemTotal in KiB") / 1024
+    };
+    let app1_before = mem_total();
+    let file = converge_lab_at(&sb, &[("app1", 384), ("app2", 512)], "v2");
     let resize = sb.firedrill(&["up", &file, "--accel", "tcg"]);
+    let said = format!("{}{}", resize.stdout, resize.stderr);
+    assert!(
+        said.contains("app1: memory 448 → 384 MiB live, through the balloon"),
+        "{said}"
+    );
+    let app1_after = mem_total();
+    eprintln!("app1's MemTotal: {app1_before} MiB → {app1_after} MiB (balloon to 384)");
+    assert!(
+        app1_after + 48 <= app1_before,
+        "the guest sees less memory: {app1_before} → {app1_after} MiB"
+    );
+    let app1 = lab_status(&sb)["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "app1")
+        .cloned()
+        .unwrap();
+    assert_eq!(app1["memory_mib"], 384, "{app1}");
+    assert!(app1["file_memory_mib"].is_null(), "{app1}");
     assert_eq!(
         resize.status, 1,
         "a pending resize is reported: {}",
@@ -1355,6 +1387,12 @@ fn e2e_converge_a_running_lab() {
         remove.stdout.contains("node app2: removed"),
         "{}",
         remove.stdout
+    );
+    // app1 back to 448 MiB, the size it booted with: live again.
+    let said = format!("{}{}", remove.stdout, remove.stderr);
+    assert!(
+        said.contains("app1: memory 384 → 448 MiB live, through the balloon"),
+        "{said}"
     );
     std::thread::sleep(std::time::Duration::from_secs(5));
     let summary = client.stop(&report);

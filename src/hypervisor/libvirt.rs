@@ -148,8 +148,9 @@ fn domain_info(d: &Domain, installation: &str) -> Result<DomainInfo, HvError> {
         uuid: d.uuid_string().map_err(call("read domain", &name))?,
         state,
         owner: parsed.owner(installation).zip(parsed.node),
-        memory_mib: info.max_mem / 1024,
+        memory_mib: info.memory / 1024,
         cpus: info.nr_virt_cpu,
+        max_memory_mib: info.max_mem / 1024,
         defined_memory_mib: defined
             .memory_kib
             .map(|k| k / 1024)
@@ -309,6 +310,12 @@ impl Hypervisor for Libvirt {
             d.create().map_err(call("start domain", name))?;
         }
         Ok(())
+    }
+
+    fn set_memory_live(&self, name: &str, mib: u64) -> Result<(), HvError> {
+        let d = self.lookup(name)?;
+        d.set_memory_flags(mib * 1024, sys::VIR_DOMAIN_MEM_LIVE)
+            .map_err(call("set the memory of", name))
     }
 
     fn shutdown_domain(&self, name: &str, timeout: std::time::Duration) -> Result<bool, HvError> {
@@ -529,6 +536,32 @@ pub(crate) mod tests {
         let info = hv.network("fd-t9-lan").unwrap().unwrap();
         assert_eq!((info.dhcp_hosts.len(), info.dns_hosts.len()), (0, 0));
         hv.remove_network("fd-t9-lan", "t9").unwrap();
+    }
+
+    #[test]
+    fn the_balloon_changes_a_running_domains_memory_up_to_its_maximum() {
+        let hv = hv();
+        let spec = dom("fd-t10-app", "t10", "default");
+        hv.define_domain(&xml::domain_xml(&spec)).unwrap();
+        hv.start_domain("fd-t10-app").unwrap();
+        hv.set_memory_live("fd-t10-app", spec.memory_mib - 64)
+            .unwrap();
+        let d = hv.domain("fd-t10-app").unwrap().unwrap();
+        assert_eq!(
+            (d.memory_mib, d.max_memory_mib),
+            (spec.memory_mib - 64, spec.memory_mib)
+        );
+        hv.set_memory_live("fd-t10-app", spec.memory_mib).unwrap();
+        assert_eq!(
+            hv.domain("fd-t10-app").unwrap().unwrap().memory_mib,
+            spec.memory_mib
+        );
+        // Beyond the size it booted with: libvirt refuses, and says so.
+        let err = hv
+            .set_memory_live("fd-t10-app", spec.memory_mib + 256)
+            .unwrap_err();
+        assert!(err.to_string().contains("fd-t10-app"), "{err}");
+        hv.remove_domain("fd-t10-app", "t10").unwrap();
     }
 
     #[test]

@@ -68,10 +68,13 @@ pub(crate) struct DomainInfo {
     pub(crate) state: DomainState,
     /// `(lab, node)` from our metadata; `None` for domains we did not create.
     pub(crate) owner: Option<(String, String)>,
-    /// What the domain has now (its maximum memory and its vCPUs while it runs; its
-    /// definition's when it is off).
+    /// What the domain has now (the memory the balloon leaves the guest, and its vCPUs, while
+    /// it runs; its definition's when it is off).
     pub(crate) memory_mib: u64,
     pub(crate) cpus: u32,
+    /// The most memory the running domain can have without a restart (the size it booted
+    /// with): the balloon gives the guest anything up to it, live.
+    pub(crate) max_memory_mib: u64,
     /// What its persistent definition says, which a redefinition changes before a restart
     /// applies it.
     pub(crate) defined_memory_mib: u64,
@@ -123,6 +126,8 @@ pub(crate) trait Hypervisor: Send + Sync {
     /// Shuts a running domain down cleanly (ACPI), waiting up to `timeout`; then pulls the plug.
     /// `Ok(true)` when it shut down cleanly.
     fn shutdown_domain(&self, name: &str, timeout: std::time::Duration) -> Result<bool, HvError>;
+    /// Sets a running domain's memory through its balloon, live, up to its maximum.
+    fn set_memory_live(&self, name: &str, mib: u64) -> Result<(), HvError>;
     /// Hard reset, as a power button would (the reboot faults use it).
     fn reset_domain(&self, name: &str) -> Result<(), HvError>;
     /// Stops (if running) and undefines a domain owned by `lab`; refuses any other.

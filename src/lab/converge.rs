@@ -47,9 +47,18 @@ pub(crate) struct Resize {
     pub(crate) planned: (u64, u32),
     /// Its definition already says `planned`.
     pub(crate) defined: bool,
+    /// The most memory the running domain can have live (the size it booted with); 0 when it
+    /// is off.
+    pub(crate) live_max_mib: u64,
 }
 
 impl Resize {
+    /// Its memory changes live, through the balloon: the domain runs and the new size is no
+    /// more than the one it booted with. More memory, or other vCPUs, need a restart.
+    pub(crate) fn memory_live(&self) -> bool {
+        self.running.0 != self.planned.0 && self.planned.0 <= self.live_max_mib
+    }
+
     pub(crate) fn describe(&self) -> String {
         let mut parts = Vec::new();
         if self.running.0 != self.planned.0 {
@@ -77,7 +86,8 @@ pub(crate) async fn resizes(hv: Arc<dyn Hypervisor>, plan: &Plan) -> Result<Vec<
             };
             let planned = (n.domain.memory_mib, n.domain.cpus);
             let defined = (d.defined_memory_mib, d.defined_cpus) == planned;
-            let running = if d.state == crate::hypervisor::DomainState::Shutoff {
+            let off = d.state == crate::hypervisor::DomainState::Shutoff;
+            let running = if off {
                 (d.defined_memory_mib, d.defined_cpus)
             } else {
                 (d.memory_mib, d.cpus)
@@ -88,6 +98,7 @@ pub(crate) async fn resizes(hv: Arc<dyn Hypervisor>, plan: &Plan) -> Result<Vec<
                     running,
                     planned,
                     defined,
+                    live_max_mib: if off { 0 } else { d.max_memory_mib },
                 });
             }
         }
@@ -97,8 +108,8 @@ pub(crate) async fn resizes(hv: Arc<dyn Hypervisor>, plan: &Plan) -> Result<Vec<
 }
 
 /// Applies resizes: every definition is brought to the plan (libvirt applies it at the next
-/// boot); the nodes in `restart` are shut down now, for `up` to start them again. Returns the
-/// resizes left waiting for a restart.
+/// boot); memory that the balloon can give or take is changed live; the nodes in `restart` are
+/// shut down now, for `up` to start them again. Returns the resizes left waiting for a restart.
 pub(crate) async fn apply_resizes(
     hv: Arc<dyn Hypervisor>,
     plan: &Plan,
@@ -120,6 +131,24 @@ pub(crate) async fn apply_resizes(
         if r.running == r.planned {
             continue;
         }
+        let mut r = r;
+        if r.memory_live() && !restart.contains(&r.node) {
+            let (from, to) = (r.running.0, r.planned.0);
+            let got = balloon(hv.clone(), &node.domain.name, to).await?;
+            let note = if got == to {
+                String::new()
+            } else {
+                format!(" (the guest has {got} MiB so far; it gives memory back as it frees it)")
+            };
+            say(&format!(
+                "{}: memory {from} → {to} MiB live, through the balloon; the next boot starts with {to} MiB{note}",
+                r.node
+            ));
+            r.running.0 = to;
+            if r.running == r.planned {
+                continue;
+            }
+        }
         if restart.contains(&r.node) {
             say(&format!(
                 "{}: restarting to apply {}",
@@ -140,6 +169,27 @@ pub(crate) async fn apply_resizes(
         }
     }
     Ok(pending)
+}
+
+/// How long the guest gets to give memory back to (or take it from) its balloon.
+const BALLOON_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Sets domain `name`'s memory to `mib` through its balloon and waits (at most
+/// `BALLOON_WAIT`) until the guest has it. Returns the memory the guest has then.
+async fn balloon(hv: Arc<dyn Hypervisor>, name: &str, mib: u64) -> Result<u64, LabError> {
+    let (h, n) = (hv.clone(), name.to_string());
+    blocking(move || h.set_memory_live(&n, mib)).await?;
+    let deadline = std::time::Instant::now() + BALLOON_WAIT;
+    loop {
+        let (h, n) = (hv.clone(), name.to_string());
+        let now = blocking(move || h.domain(&n))
+            .await?
+            .map_or(mib, |d| d.memory_mib);
+        if now == mib || std::time::Instant::now() > deadline {
+            return Ok(now);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 /// Brings a running network's DHCP leases and DNS records to the plan's with libvirt's network
@@ -410,6 +460,10 @@ pub(crate) fn print_dry_run(
         }
         let how = if restart.contains(&r.node) {
             "restart now (--restart)".to_string()
+        } else if r.memory_live() && r.running.1 == r.planned.1 {
+            "live, through the balloon".to_string()
+        } else if r.memory_live() {
+            format!("memory live; the cpus need a restart: --restart {}", r.node)
         } else {
             format!("needs a restart: --restart {}", r.node)
         };
@@ -437,6 +491,49 @@ mod tests {
     use super::*;
     use crate::hypervisor::xml::HostEntry;
     use crate::hypervisor::{Libvirt, test_network};
+
+    fn resize(running: u64, planned: u64, live_max_mib: u64) -> Resize {
+        Resize {
+            node: "app1".into(),
+            running: (running, 1),
+            planned: (planned, 1),
+            defined: false,
+            live_max_mib,
+        }
+    }
+
+    #[test]
+    fn memory_changes_live_within_the_boot_size_of_a_running_domain() {
+        assert!(
+            resize(448, 384, 448).memory_live(),
+            "less: the balloon takes it"
+        );
+        assert!(
+            resize(384, 448, 448).memory_live(),
+            "back up to the boot size"
+        );
+        assert!(
+            !resize(448, 512, 448).memory_live(),
+            "more than it booted with"
+        );
+        assert!(!resize(448, 384, 0).memory_live(), "a domain that is off");
+        let mut cpus = resize(448, 448, 448);
+        cpus.planned.1 = 2;
+        assert!(!cpus.memory_live(), "vCPUs need a restart");
+    }
+
+    #[tokio::test]
+    async fn the_balloon_gives_a_running_domain_its_new_memory() {
+        let lv = Libvirt::open(Some("test:///default")).unwrap();
+        let spec = crate::hypervisor::test_domain("fd-c8-app", "c8", "default");
+        lv.define_domain(&crate::hypervisor::xml::domain_xml(&spec))
+            .unwrap();
+        lv.start_domain("fd-c8-app").unwrap();
+        let hv: Arc<dyn Hypervisor> = Arc::new(lv);
+        assert_eq!(balloon(hv.clone(), "fd-c8-app", 192).await.unwrap(), 192);
+        let d = hv.domain("fd-c8-app").unwrap().unwrap();
+        assert_eq!((d.memory_mib, d.max_memory_mib), (192, 256));
+    }
 
     fn lease(name: &str, last: u8) -> HostEntry {
         HostEntry {

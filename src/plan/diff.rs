@@ -81,6 +81,8 @@ pub(crate) enum Change {
 impl Change {
     pub(crate) fn apply(&self) -> Apply {
         match self {
+            // Less memory than before the balloon takes back while the node runs.
+            Change::Memory { from, to, .. } if to < from => Apply::Live,
             Change::Memory { .. } | Change::Cpus { .. } => Apply::Restart,
             Change::Fixed { .. } | Change::Roles { .. } | Change::Network { .. } => Apply::Recreate,
             _ => Apply::Live,
@@ -97,6 +99,10 @@ impl fmt::Display for Change {
         match self {
             Change::AddNode { node, ip } => write!(f, "+ node {node} {ip}"),
             Change::RemoveNode { node } => write!(f, "- node {node}"),
+            Change::Memory { node, from, to } if to < from => write!(
+                f,
+                "~ {node} memory {from} → {to} MiB (live, through the balloon)"
+            ),
             Change::Memory { node, from, to } => write!(
                 f,
                 "~ {node} memory {from} → {to} MiB (needs a restart: --restart {node})"
@@ -466,6 +472,20 @@ mod tests {
             vec!["~ lb haproxy backends by name none → front→app1"]
         );
         assert!(changes.iter().all(|c| c.apply() == Apply::Live));
+    }
+
+    #[test]
+    fn less_memory_is_applied_live() {
+        let old = plan_of("labs/three-tier.yaml", |_| {});
+        let new = plan_of("labs/three-tier.yaml", |lab| {
+            node(lab, "db").memory_mib = 640
+        });
+        let changes = diff(&old, &new);
+        assert_eq!(
+            lines(&changes),
+            vec!["~ db memory 768 → 640 MiB (live, through the balloon)"]
+        );
+        assert_eq!(changes[0].apply(), Apply::Live);
     }
 
     #[test]
