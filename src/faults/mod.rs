@@ -30,6 +30,7 @@ mod missing_dir;
 mod net_delay;
 mod oom_loop;
 pub(crate) mod params;
+mod partition;
 mod payload_limit;
 mod process_freeze;
 mod reboot_no_unit;
@@ -78,6 +79,7 @@ pub(crate) enum Fault {
     FdExhaustion(fd_exhaustion::FdExhaustion),
     SlowDisk(slow_disk::SlowDisk),
     DbPasswordRotated(db_password_rotated::DbPasswordRotated),
+    Partition(partition::Partition),
 }
 
 /// Every kind, in the order `fault list` shows them.
@@ -101,6 +103,7 @@ pub(crate) const KINDS: &[Kind] = &[
     fd_exhaustion::KIND,
     slow_disk::KIND,
     db_password_rotated::KIND,
+    partition::KIND,
 ];
 
 impl Fault {
@@ -126,6 +129,7 @@ impl Fault {
             Fault::FdExhaustion(f) => f,
             Fault::SlowDisk(f) => f,
             Fault::DbPasswordRotated(f) => f,
+            Fault::Partition(f) => f,
         }
     }
 }
@@ -366,6 +370,11 @@ mod tests {
                 "db-password-rotated",
                 &[],
                 "host=10.0.0.0/255.255.255.0\nplugin=mysql_native_password\nbefore=0123456789abcdef\n",
+            ),
+            (
+                "partition",
+                &[("peer", "db"), ("port", "3306")],
+                "peer_ip=10.78.0.20\nssh_from=10.78.0.1\n",
             ),
         ];
         let parses = |what: &str, script: &str| {
