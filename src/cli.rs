@@ -120,6 +120,28 @@ enum Command {
         #[arg(long)]
         lab: Option<String>,
     },
+    /// Capture packets on a node into a pcap file (Wireshark, `tcpdump -r`):
+    /// firedrill capture lb --filter 'tcp port 80' --for 30s -o lb.pcap
+    Capture {
+        node: String,
+        #[arg(long)]
+        lab: Option<String>,
+        /// The node's interface (`ip -br link` on the node), or `any`.
+        #[arg(long, default_value = "any")]
+        iface: String,
+        /// A tcpdump filter expression, e.g. 'tcp port 3306' or 'host db'.
+        #[arg(long)]
+        filter: Option<String>,
+        /// How long, e.g. 30s or 2m (at most 10m).
+        #[arg(long = "for", value_name = "DURATION", default_value = "30s", value_parser = crate::faults::params::parse_span)]
+        duration: u64,
+        /// Stop after this many packets.
+        #[arg(long, default_value_t = 100_000)]
+        count: u64,
+        /// The pcap file to write (a new file: never overwritten).
+        #[arg(short, long)]
+        output: std::path::PathBuf,
+    },
     /// Print an OpenSSH config for the lab (use with `ssh -F` and scp).
     SshConfig {
         #[arg(long)]
@@ -369,6 +391,23 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
             lab::forward(&home, lab.as_deref(), &spec, bind).await?
         }
         Command::Open { page, lab } => lab::open(&home, lab.as_deref(), &page)?,
+        Command::Capture {
+            node,
+            lab,
+            iface,
+            filter,
+            duration,
+            count,
+            output,
+        } => {
+            let what = lab::Capture {
+                iface,
+                filter,
+                duration: std::time::Duration::from_secs(duration),
+                max_packets: count,
+            };
+            lab::capture(&home, lab.as_deref(), &node, &what, &output).await?
+        }
         Command::SshConfig { lab } => lab::ssh_config(&home, lab.as_deref())?,
         Command::Secrets { lab } => lab::secrets(&home, lab.as_deref())?,
         Command::Console { node, lab, lines } => lab::console(&home, lab.as_deref(), &node, lines)?,

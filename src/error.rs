@@ -25,6 +25,8 @@ pub(crate) enum Error {
     Man(#[from] crate::manpage::ManError),
     #[error(transparent)]
     Snapshot(#[from] crate::lab::snapshot::SnapshotError),
+    #[error(transparent)]
+    Capture(#[from] crate::lab::CaptureError),
 }
 
 impl Error {
@@ -37,6 +39,7 @@ impl Error {
             Error::Forward(e) if e.is_usage() => 2,
             Error::Builtin(e) if e.is_usage() => 2,
             Error::Snapshot(e) if e.is_usage() => 2,
+            Error::Capture(e) if e.is_usage() => 2,
             _ => 1,
         }
     }

@@ -59,6 +59,82 @@ fn e2e_minimal_lab_up_status_resolve_snapshot_converge_down() {
     ssh.assert_success("openssh with the generated config");
     assert_eq!(ssh.stdout.trim(), "db");
 
+    // `capture` on web while db pings it: a pcap file that tcpdump reads, with the pings and
+    // without firedrill's own SSH session.
+    let pcap = sb.home().join("web.pcap");
+    // The pings start while the capture connects, and run for 8 s of its 15.
+    let mut pinger = sb.spawn(&["ssh", "db", "--", "sleep 3; ping -c 8 -i 1 web"]);
+    let cap = sb.firedrill(&[
+        "capture",
+        "web",
+        "--filter",
+        "icmp",
+        "--for",
+        "15s",
+        "-o",
+        pcap.to_str().expect("utf-8 path"),
+    ]);
+    cap.assert_success("capture");
+    let _ = pinger.wait();
+    let read = sb.run_in_ns(&["tcpdump", "-nr", pcap.to_str().expect("utf-8 path")]);
+    read.assert_success("tcpdump -r of the capture");
+    let echoes = read
+        .stdout
+        .lines()
+        .filter(|l| l.contains("ICMP echo request"))
+        .count();
+    assert!(echoes >= 3, "db's pings in the capture:\n{}", read.stdout);
+    assert!(
+        !read.stdout.contains(".22:"),
+        "no SSH in an icmp capture:\n{}",
+        read.stdout
+    );
+    let again = sb.firedrill(&[
+        "capture",
+        "web",
+        "--for",
+        "10s",
+        "-o",
+        pcap.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        again.status, 2,
+        "an existing file is never overwritten: {}",
+        again.stderr
+    );
+
+    // partition: web's traffic with db's port 3306 is dropped, so the app cannot reach its
+    // database (its requests fail or hang); revert gives it back.
+    let todos = "http://10.77.0.10:8080/todos";
+    assert_eq!(
+        sb.http("GET", todos, None).status,
+        200,
+        "before the partition"
+    );
+    let applied = sb.firedrill(&[
+        "fault",
+        "apply",
+        "partition",
+        "web",
+        "--param",
+        "peer=db",
+        "--param",
+        "port=3306",
+    ]);
+    applied.assert_success("fault apply partition");
+    let cut = sb.http("GET", todos, None);
+    assert_ne!(
+        cut.status, 200,
+        "the app still reached its database: {cut:?}"
+    );
+    let ping = sb.firedrill(&["ssh", "web", "--", "ping", "-c", "1", "-W", "5", "db"]);
+    ping.assert_success("only port 3306 is cut: web still pings db");
+    sb.firedrill(&["fault", "revert", "--all"])
+        .assert_success("revert the partition");
+    wait_until("the app reaches its database again", 60, || {
+        sb.http("GET", todos, None).status == 200
+    });
+
     // `forward` listens in this (the host's) namespace and connects from the lab's: web's sshd
     // greets through it on 127.0.0.1.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -2,6 +2,7 @@
 //! `console`). Planning is in `plan.rs`; this module applies plans and reads back state.
 
 mod access;
+mod capture;
 mod configure;
 mod converge;
 mod down;
@@ -19,6 +20,7 @@ mod status;
 mod up;
 
 pub(crate) use access::{console, secrets, ssh, ssh_config, target};
+pub(crate) use capture::{Capture, CaptureError, capture};
 pub(crate) use configure::{DB_NAME, contexts};
 pub(crate) use down::down;
 pub(crate) use error::LabError;

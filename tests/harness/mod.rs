@@ -153,8 +153,8 @@ impl Sandbox {
             .expect("start firedrill")
     }
 
-    /// Runs firedrill inside the namespace.
-    pub fn firedrill(&self, args: &[&str]) -> Output {
+    /// firedrill inside the namespace, as `firedrill` and `spawn` run it.
+    fn in_ns(&self, args: &[&str]) -> Command {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_firedrill")])
             .args(args)
@@ -162,7 +162,24 @@ impl Sandbox {
             .env("FIREDRILL_HOME", &self.home)
             .env("FIREDRILL_IMAGES", &self.images)
             .env("LIBVIRT_DEFAULT_URI", "qemu:///system");
-        let out = run(&mut c);
+        c
+    }
+
+    /// Starts firedrill inside the namespace without waiting (its output discarded), for a
+    /// command that must run beside another. The caller waits for it by its handle.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        eprintln!("$ firedrill {} (in the background)", args.join(" "));
+        self.in_ns(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start firedrill")
+    }
+
+    /// Runs firedrill inside the namespace.
+    pub fn firedrill(&self, args: &[&str]) -> Output {
+        let out = run(&mut self.in_ns(args));
         eprintln!(
             "$ firedrill {}\n{}{}",
             args.join(" "),
