@@ -36,6 +36,7 @@ mod process_freeze;
 mod reboot_no_unit;
 mod record;
 mod revert;
+mod route_missing;
 mod service_stopped;
 mod slow_disk;
 pub(crate) mod status;
@@ -80,6 +81,7 @@ pub(crate) enum Fault {
     SlowDisk(slow_disk::SlowDisk),
     DbPasswordRotated(db_password_rotated::DbPasswordRotated),
     Partition(partition::Partition),
+    RouteMissing(route_missing::RouteMissing),
 }
 
 /// Every kind, in the order `fault list` shows them.
@@ -104,6 +106,7 @@ pub(crate) const KINDS: &[Kind] = &[
     slow_disk::KIND,
     db_password_rotated::KIND,
     partition::KIND,
+    route_missing::KIND,
 ];
 
 impl Fault {
@@ -130,6 +133,7 @@ impl Fault {
             Fault::SlowDisk(f) => f,
             Fault::DbPasswordRotated(f) => f,
             Fault::Partition(f) => f,
+            Fault::RouteMissing(f) => f,
         }
     }
 }
@@ -375,6 +379,11 @@ mod tests {
                 "partition",
                 &[("peer", "db"), ("port", "3306")],
                 "peer_ip=10.78.0.20\nssh_from=10.78.0.1\n",
+            ),
+            (
+                "route-missing",
+                &[("to", "10.90.0.0/24")],
+                "route=10.90.0.0/24 via 10.78.0.2 dev ens3 proto static\nconnected=10.78.0.0/24\nssh_from=10.78.0.1\n",
             ),
         ];
         let parses = |what: &str, script: &str| {
