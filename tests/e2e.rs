@@ -135,6 +135,28 @@ fn e2e_minimal_lab_up_status_resolve_snapshot_converge_down() {
         sb.http("GET", todos, None).status == 200
     });
 
+    // dns-broken: names fail on web (addresses still work); revert brings resolvconf's back.
+    sb.firedrill(&["fault", "apply", "dns-broken", "web"])
+        .assert_success("fault apply dns-broken");
+    let lookup = sb.firedrill(&["ssh", "web", "--", "getent", "hosts", "db"]);
+    assert_ne!(lookup.status, 0, "db still resolves: {}", lookup.stdout);
+    sb.firedrill(&[
+        "ssh",
+        "web",
+        "--",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "5",
+        "10.77.0.10",
+    ])
+    .assert_success("addresses still work");
+    sb.firedrill(&["fault", "revert", "--all"])
+        .assert_success("revert dns-broken");
+    sb.firedrill(&["ssh", "web", "--", "getent", "hosts", "db"])
+        .assert_success("db resolves again");
+
     // `forward` listens in this (the host's) namespace and connects from the lab's: web's sshd
     // greets through it on 127.0.0.1.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -18,6 +18,7 @@ mod cpu_hog;
 mod db_lock;
 mod db_password_rotated;
 mod disk_full;
+mod dns_broken;
 mod dropin;
 mod engine;
 mod error;
@@ -82,6 +83,7 @@ pub(crate) enum Fault {
     DbPasswordRotated(db_password_rotated::DbPasswordRotated),
     Partition(partition::Partition),
     RouteMissing(route_missing::RouteMissing),
+    DnsBroken(dns_broken::DnsBroken),
 }
 
 /// Every kind, in the order `fault list` shows them.
@@ -107,6 +109,7 @@ pub(crate) const KINDS: &[Kind] = &[
     db_password_rotated::KIND,
     partition::KIND,
     route_missing::KIND,
+    dns_broken::KIND,
 ];
 
 impl Fault {
@@ -134,6 +137,7 @@ impl Fault {
             Fault::DbPasswordRotated(f) => f,
             Fault::Partition(f) => f,
             Fault::RouteMissing(f) => f,
+            Fault::DnsBroken(f) => f,
         }
     }
 }
@@ -385,6 +389,8 @@ mod tests {
                 &[("to", "10.90.0.0/24")],
                 "route=10.90.0.0/24 via 10.78.0.2 dev ens3 proto static\nconnected=10.78.0.0/24\nssh_from=10.78.0.1\n",
             ),
+            ("dns-broken", &[], "link=../run/resolvconf/resolv.conf\n"),
+            ("dns-broken", &[], "file=bmFtZXNlcnZlciAxMC43OC4wLjEK\n"),
         ];
         let parses = |what: &str, script: &str| {
             let out = std::process::Command::new("dash")
