@@ -157,6 +157,32 @@ fn e2e_minimal_lab_up_status_resolve_snapshot_converge_down() {
     sb.firedrill(&["ssh", "web", "--", "getent", "hosts", "db"])
         .assert_success("db resolves again");
 
+    // mtu-blackhole: a small request works, a large upload hangs; revert and it goes through.
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(3000));
+    sb.firedrill(&[
+        "fault",
+        "apply",
+        "mtu-blackhole",
+        "web",
+        "--param",
+        "mtu=1000",
+    ])
+    .assert_success("fault apply mtu-blackhole");
+    assert_eq!(
+        sb.http("GET", todos, None).status,
+        200,
+        "a small request works"
+    );
+    let hung = sb.http("POST", todos, Some(&big));
+    assert_eq!(hung.status, 0, "a 3 KB upload should hang: {hung:?}");
+    sb.firedrill(&["fault", "revert", "--all"])
+        .assert_success("revert mtu-blackhole");
+    let through = sb.http("POST", todos, Some(&big));
+    assert_ne!(
+        through.status, 0,
+        "the upload gets an answer again: {through:?}"
+    );
+
     // `forward` listens in this (the host's) namespace and connects from the lab's: web's sshd
     // greets through it on 127.0.0.1.
     let port = std::net::TcpListener::bind("127.0.0.1:0")

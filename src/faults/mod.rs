@@ -28,6 +28,7 @@ mod inode_exhaustion;
 mod log_flood;
 mod memory_hog;
 mod missing_dir;
+mod mtu_blackhole;
 mod net_delay;
 mod oom_loop;
 pub(crate) mod params;
@@ -84,6 +85,7 @@ pub(crate) enum Fault {
     Partition(partition::Partition),
     RouteMissing(route_missing::RouteMissing),
     DnsBroken(dns_broken::DnsBroken),
+    MtuBlackhole(mtu_blackhole::MtuBlackhole),
 }
 
 /// Every kind, in the order `fault list` shows them.
@@ -110,6 +112,7 @@ pub(crate) const KINDS: &[Kind] = &[
     partition::KIND,
     route_missing::KIND,
     dns_broken::KIND,
+    mtu_blackhole::KIND,
 ];
 
 impl Fault {
@@ -138,6 +141,7 @@ impl Fault {
             Fault::Partition(f) => f,
             Fault::RouteMissing(f) => f,
             Fault::DnsBroken(f) => f,
+            Fault::MtuBlackhole(f) => f,
         }
     }
 }
@@ -391,6 +395,7 @@ mod tests {
             ),
             ("dns-broken", &[], "link=../run/resolvconf/resolv.conf\n"),
             ("dns-broken", &[], "file=bmFtZXNlcnZlciAxMC43OC4wLjEK\n"),
+            ("mtu-blackhole", &[], "ready=yes\n"),
         ];
         let parses = |what: &str, script: &str| {
             let out = std::process::Command::new("dash")

@@ -102,3 +102,18 @@ fn refuses_what_would_cut_its_own_ssh_or_names_nothing() {
         assert!(err.contains(want), "{params:?}: {err}");
     }
 }
+
+/// nft accepts every form of the table (`nft -c`: checked against this kernel, not loaded).
+#[test]
+#[ignore = "needs root and nft: scripts/test"]
+fn nft_accepts_the_rules_needs_root() {
+    for params in [
+        &[("peer", "db")][..],
+        &[("peer", "db"), ("port", "3306"), ("direction", "in")][..],
+        &[("peer", "db"), ("direction", "out")][..],
+    ] {
+        let mut f = partition(params);
+        f.peer_ip = Some("10.78.0.20".parse().unwrap());
+        crate::faults::testing::nft_check(&f.rules()).unwrap();
+    }
+}

@@ -280,3 +280,25 @@ pub(crate) fn mark_reverted(dir: &LabDir, id: &str) {
     rec.state = super::record::FaultState::Reverted;
     store.save(&rec).expect("save");
 }
+
+/// Whether this kernel's nftables accepts `rules` (`nft -c`: checked, never loaded), in a
+/// throwaway network namespace. Needs root and nft.
+pub(crate) fn nft_check(rules: &str) -> Result<(), String> {
+    use std::io::Write;
+    let out = std::process::Command::new("unshare")
+        .args(["--net", "nft", "-c", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().expect("stdin").write_all(rules.as_bytes())?;
+            c.wait_with_output()
+        })
+        .map_err(|e| format!("cannot run nft: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{rules}\n{}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
