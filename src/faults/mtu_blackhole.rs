@@ -2,8 +2,9 @@
 //! sender (no "fragmentation needed"), as on a tunnel or VPN hop with a smaller MTU whose ICMP is
 //! filtered. A ping, a health check or a small request works; a large response or upload
 //! hangs until it times out, because TCP keeps resending the same full-size segment. Made with
-//! nftables on the node (a table of its own dropping IPv4 packets over the limit, both ways, and
-//! the ICMP that would explain it), so it needs no netem; revert deletes that table. It does not
+//! nftables on the node (a table of its own, `ip overlay_mtu`, dropping IPv4 packets over the
+//! limit, both ways, and the ICMP that would explain it), so it needs no netem; a node that
+//! already has that table is refused, and revert deletes that table only. It does not
 //! survive a reboot.
 
 use super::params::ParamSpec;
@@ -26,7 +27,8 @@ pub(crate) const KIND: Kind = Kind {
     },
 };
 
-const TABLE: &str = "firedrill_mtu_blackhole";
+/// Named as the overlay setup would name it, so `nft list ruleset` does not give it away.
+const TABLE: &str = "overlay_mtu";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct MtuBlackhole {

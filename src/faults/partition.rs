@@ -4,8 +4,10 @@
 //! runs on every host. `direction=out` drops what the node sends, `in` what it receives (with a
 //! port: the peer's answers from that port, a one-way failure), `both` both.
 //!
-//! The rules live in a table of their own (`inet firedrill_partition_<peer>_<port>`), never in
-//! the node's other rules; revert deletes that table and nothing else. It does not survive a
+//! The rules live in a table of their own (`inet block_<peer>_<port>`: named as an admin's
+//! would be, so `nft list ruleset` does not give the exercise away), never in the node's other
+//! rules; a node that already has a table of that name is refused, and revert deletes that
+//! table and nothing else. It does not survive a
 //! reboot (nothing is written to disk). The peer is resolved on the node, through the lab's
 //! DNS, before anything changes; a peer that is firedrill's own SSH session is refused, so the
 //! fault can always be reverted.
@@ -87,8 +89,8 @@ impl Partition {
             .map(|ip| ip.to_string().replace('.', "_"))
             .unwrap_or_else(|| "unresolved".into());
         match self.port {
-            Some(port) => format!("firedrill_partition_{ip}_{port}"),
-            None => format!("firedrill_partition_{ip}"),
+            Some(port) => format!("block_{ip}_{port}"),
+            None => format!("block_{ip}"),
         }
     }
 
@@ -148,6 +150,7 @@ impl FaultOps for Partition {
                esac\n\
                [ -n \"$ip\" ] || { echo \"$peer does not resolve on this node\" >&2; exit 3; }\n\
                echo \"peer_ip=$ip\"\n\
+               nft list tables 2>/dev/null | sed 's/^table /table=/'\n\
                ss -Htn state established '( sport = :22 )' | awk '{ split($4, a, \":\"); print \"ssh_from=\" a[1] }'\n"
     }
 
@@ -166,6 +169,13 @@ impl FaultOps for Partition {
             ));
         }
         self.peer_ip = Some(ip);
+        let table = format!("inet {}", self.table());
+        if out.all("table").iter().any(|t| t == &table) {
+            self.peer_ip = None;
+            return Err(format!(
+                "the node already has the nftables table {table}: revert that fault first, or remove the table"
+            ));
+        }
         Ok(())
     }
 

@@ -27,14 +27,14 @@ async fn drops_the_peer_in_a_table_of_its_own_and_deletes_only_that_table() {
         .once(contains("nft list table inet"), ok("table=present\n"))
         .once(
             contains("nft delete table inet"),
-            ok("deleted nftables table firedrill_partition_10_78_0_20_3306\n"),
+            ok("deleted nftables table block_10_78_0_20_3306\n"),
         );
     let engine = bench.engine(&app, "d");
     let mut rec = FaultRecord::new("app1", fault);
     engine.inject(&mut rec, None).await.unwrap();
     let inject = &app.commands()[1];
     for rule in [
-        "table inet firedrill_partition_10_78_0_20_3306 {",
+        "table inet block_10_78_0_20_3306 {",
         "type filter hook output priority -10; policy accept;",
         "ip daddr 10.78.0.20 tcp dport 3306 drop",
         "ip saddr 10.78.0.20 tcp sport 3306 drop",
@@ -49,16 +49,30 @@ async fn drops_the_peer_in_a_table_of_its_own_and_deletes_only_that_table() {
         engine.verify(&mut rec).await.unwrap(),
         Verdict {
             active: true,
-            detail: "nftables table firedrill_partition_10_78_0_20_3306 drops it".into()
+            detail: "nftables table block_10_78_0_20_3306 drops it".into()
         }
     );
     assert_eq!(
         engine.revert(&mut rec).await.unwrap(),
-        Reverted::Done(vec![
-            "deleted nftables table firedrill_partition_10_78_0_20_3306".into()
-        ])
+        Reverted::Done(vec!["deleted nftables table block_10_78_0_20_3306".into()])
     );
     app.assert_all_used();
+}
+
+#[test]
+fn a_table_of_that_name_is_refused() {
+    let mut f = partition(&[("peer", "db")]);
+    let err = f
+        .prepared(&Fields::parse(
+            "peer_ip=10.78.0.20\ntable=inet filter\ntable=inet block_10_78_0_20\n",
+        ))
+        .unwrap_err();
+    assert!(
+        err.contains("already has the nftables table inet block_10_78_0_20"),
+        "{err}"
+    );
+    f.prepared(&Fields::parse("peer_ip=10.78.0.20\ntable=inet filter\n"))
+        .unwrap();
 }
 
 #[test]
