@@ -75,7 +75,13 @@ impl View<'_> {
     }
 }
 
-pub(super) fn check(lab: &Lab, a: &Addressing, needs: &[Need], r: &mut Report) -> Topology {
+pub(super) fn check(
+    lab: &Lab,
+    a: &Addressing,
+    needs: &[Need],
+    bridged_iptables: bool,
+    r: &mut Report,
+) -> Topology {
     let ifaces: Vec<Vec<(usize, Ipv4Addr)>> = a
         .ifaces
         .iter()
@@ -98,6 +104,7 @@ pub(super) fn check(lab: &Lab, a: &Addressing, needs: &[Need], r: &mut Report) -
         owner,
     };
     let routers = routers(&v, r);
+    bridged_nat::check(&v, bridged_iptables, r);
     let routes = lab
         .nodes
         .value
@@ -577,5 +584,6 @@ fn route_hint(v: &View<'_>, a: usize, b: usize, addr: Ipv4Addr) -> String {
     }
 }
 
+mod bridged_nat;
 #[cfg(test)]
 mod tests;

@@ -21,7 +21,8 @@ pub(super) fn validate(
     let addressing = network::check(lab, host, &mut r);
     let role_options = roles::check(lab, &mut r);
     let dns = super::dns::check(lab, &addressing, &mut r);
-    let topology = topology::check(lab, &addressing, &needs(lab, &role_options), &mut r);
+    let needs = needs(lab, &role_options);
+    let topology = topology::check(lab, &addressing, &needs, host.bridged_iptables, &mut r);
     if r.has_errors() {
         return (None, r.problems);
     }

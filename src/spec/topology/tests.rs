@@ -221,3 +221,33 @@ fn a_hop_that_does_not_forward() {
         ]
     );
 }
+
+#[test]
+fn a_nat_network_behind_a_router_on_a_host_whose_bridges_call_iptables() {
+    let lab = two_nets("  - {name: web, network: dmz}\n");
+    let host = crate::host::HostFacts {
+        bridged_iptables: true,
+        ..crate::spec::testutil::host()
+    };
+    assert_eq!(
+        crate::spec::testutil::problems_with(&lab, &host, false),
+        [
+            "t.yaml:3:5: networks[0].mode: libvirt's NAT of `lan` would rewrite what router `gw` \
+             forwards out of it: this host passes bridged frames through iptables \
+             (net.bridge.bridge-nf-call-iptables = 1), so connections from `lan` to another \
+             network get no answer\n  \
+             hint: where libvirtd runs, turn it off: `sysctl -w \
+             net.bridge.bridge-nf-call-iptables=0` (scripts/libvirtd-ns does so in the namespace \
+             it creates; Docker's bridges need it on), or make `lan` `mode: isolated`"
+        ]
+    );
+    // An isolated lan has no NAT rule to meet.
+    let isolated = lab.replace(
+        "{name: lan, cidr: 10.77.0.0/24}",
+        "{name: lan, cidr: 10.77.0.0/24, mode: isolated}",
+    );
+    assert_eq!(
+        crate::spec::testutil::problems_with(&isolated, &host, false),
+        Vec::<String>::new()
+    );
+}
