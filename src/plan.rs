@@ -76,6 +76,9 @@ pub(crate) struct NodePlan {
     /// Static routes.
     #[serde(default)]
     pub(crate) routes: Vec<crate::spec::Route>,
+    /// How its roles reach the nodes they talk to.
+    #[serde(default)]
+    pub(crate) reaches: Vec<crate::spec::Reach>,
 }
 
 /// A node's address on one of its networks after the first.
@@ -305,6 +308,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             time: time_source(lab, node),
             more_addresses,
             routes: node.routes.clone(),
+            reaches: node.reaches.clone(),
         });
     }
     let networks = lab

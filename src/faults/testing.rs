@@ -38,6 +38,7 @@ pub(crate) fn node(name: &str, roles: &[Role]) -> NodeState {
         backends: vec![],
         release: crate::roles::Release::V1,
         options: vec![],
+        reaches: vec![],
         ready: true,
         timings: Timings::default(),
     }

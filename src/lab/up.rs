@@ -430,6 +430,7 @@ fn initial_state(
                 backends: p.backends.clone(),
                 release: p.release,
                 options: p.options.clone(),
+                reaches: p.reaches.clone(),
                 ready: false,
                 timings: prev.map(|n| n.timings.clone()).unwrap_or_default(),
             }

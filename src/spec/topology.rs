@@ -19,6 +19,8 @@ pub(super) struct Topology {
     pub gateway: Vec<Option<Ipv4Addr>>,
     /// Per network: its router's node index (`routed` networks).
     pub routers: Vec<Option<usize>>,
+    /// Per node: how its roles reach each node they talk to.
+    pub reaches: Vec<Vec<super::Reach>>,
 }
 
 /// A node a role of another node talks to: the role's position, for the message.
@@ -114,15 +116,22 @@ pub(super) fn check(
         .collect::<Vec<_>>();
     let (gateway, gateway_pos) = gateways(&v, &routers, r);
     let loops = default_loops(&v, &gateway, &gateway_pos, r);
+    let mut reaches = vec![Vec::<super::Reach>::new(); lab.nodes.value.len()];
     if !loops && !r.has_errors() {
         for need in needs {
-            reach(&v, &routes, &gateway, need, r);
+            let Some(found) = reach(&v, &routes, &gateway, need, r) else {
+                continue;
+            };
+            if !reaches[need.node].iter().any(|x| x.peer == found.peer) {
+                reaches[need.node].push(found);
+            }
         }
     }
     Topology {
         routes,
         gateway,
         routers,
+        reaches,
     }
 }
 
@@ -485,23 +494,50 @@ fn walk(
     }
 }
 
+/// A packet that does not arrive: from node, to node, the address it was sent to, and why.
+type Failure = (usize, usize, Ipv4Addr, Lost);
+
+/// Which of `p`'s addresses node `i` talks to, and from which of its own: the address on a
+/// network they share, else the first one `i`'s routes lead to and `p` can answer from.
+/// `Err` with the first address and why it fails when none does.
+fn pick(
+    v: &View<'_>,
+    routes: &[Vec<Route>],
+    gateway: &[Option<Ipv4Addr>],
+    i: usize,
+    p: usize,
+) -> Option<Result<(Ipv4Addr, Ipv4Addr), Failure>> {
+    if let Some((dest, from)) = v.ifaces[p].iter().find_map(|(n, dest)| {
+        let (_, from) = v.ifaces[i].iter().find(|(m, _)| m == n)?;
+        Some((*dest, *from))
+    }) {
+        return Some(Ok((dest, from)));
+    }
+    let mut first_failure = None;
+    for &(_, dest) in &v.ifaces[p] {
+        let failure = match walk(v, routes, gateway, i, dest) {
+            Err(lost) => (i, p, dest, lost),
+            Ok(source) => match walk(v, routes, gateway, p, source) {
+                Ok(_) => return Some(Ok((dest, source))),
+                Err(lost) => (p, i, source, lost),
+            },
+        };
+        first_failure.get_or_insert(failure);
+    }
+    first_failure.map(Err)
+}
+
+/// How `need`'s node reaches its peer, or a report of why it cannot.
 fn reach(
     v: &View<'_>,
     routes: &[Vec<Route>],
     gateway: &[Option<Ipv4Addr>],
     need: &Need,
     r: &mut Report,
-) {
+) -> Option<super::Reach> {
     let nodes = &v.lab.nodes.value;
-    let Some(p) = nodes.iter().position(|x| x.name.value == need.peer) else {
-        return;
-    };
+    let p = nodes.iter().position(|x| x.name.value == need.peer)?;
     let i = need.node;
-    // Roles configure a peer by its first address (the one `status` shows), so that is the
-    // one that must be reachable.
-    let Some(&(_, dest)) = v.ifaces[p].first() else {
-        return;
-    };
     let path = format!(
         "nodes[{i}].roles[{}]",
         nodes[i]
@@ -512,14 +548,15 @@ fn reach(
     );
     let role = need.role.value.name();
     let (me, peer) = (v.node_name(i), v.node_name(p));
-    let failure = match walk(v, routes, gateway, i, dest) {
-        Err(lost) => Some((i, p, dest, lost)),
-        Ok(source) => walk(v, routes, gateway, p, source)
-            .err()
-            .map(|lost| (p, i, source, lost)),
-    };
-    let Some((a, b, addr, lost)) = failure else {
-        return;
+    let (a, b, addr, lost) = match pick(v, routes, gateway, i, p)? {
+        Ok((ip, from)) => {
+            return Some(super::Reach {
+                peer: peer.to_string(),
+                ip,
+                from,
+            });
+        }
+        Err(failure) => failure,
     };
     let why = match lost {
         Lost::Host { at, via } if via.is_unspecified() => {
@@ -554,6 +591,7 @@ fn reach(
         message,
         route_hint(v, a, b, addr),
     );
+    None
 }
 
 /// A fix for "node `a` cannot reach `addr` (node `b`)": a route via a node that is on one of

@@ -240,6 +240,7 @@ fn resolve(
                     .collect::<Option<Vec<_>>>()?,
                 routes: topology.routes[i].clone(),
                 gateway: topology.gateway[i]?,
+                reaches: topology.reaches[i].clone(),
                 image: res.image.value,
                 cpus: res.cpus.value,
                 memory_mib: res.memory_mib.value,

@@ -207,6 +207,7 @@ fn node(name: &str, roles: Vec<Role>, ip: [u8; 4], memory_mib: u64) -> ValidNode
         }],
         routes: Vec::new(),
         gateway: [ip[0], ip[1], ip[2], 1].into(),
+        reaches: Vec::new(),
         image: "debian-12".to_string(),
         cpus: 1,
         memory_mib,
