@@ -79,6 +79,10 @@ pub(crate) struct NodePlan {
     /// How its roles reach the nodes they talk to.
     #[serde(default)]
     pub(crate) reaches: Vec<crate::spec::Reach>,
+    /// The lab's `dns` node as its resolver (else its first network's dnsmasq), fixed in its
+    /// seed when it is created.
+    #[serde(default)]
+    pub(crate) resolver: Option<Ipv4Addr>,
 }
 
 /// A node's address on one of its networks after the first.
@@ -309,6 +313,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             more_addresses,
             routes: node.routes.clone(),
             reaches: node.reaches.clone(),
+            resolver: node.resolver,
         });
     }
     let networks = lab

@@ -1842,15 +1842,16 @@ fn e2e_monitor_scrapes_every_target_and_the_disk_alert_fires_and_resolves() {
 }
 
 /// The smallest lab with a router: `pc` on lan, `web` on dmz (routed through `gw`), `gw` on
-/// both with the router role, forwarding only ICMP and TCP 8000 from lan to dmz.
+/// both with the router role, forwarding only ICMP and TCP 8000 from lan to dmz, and the DNS
+/// server of both (the dns role: pc and web resolve through it).
 const ROUTED_LAB: &str = "name: routed
 networks:
   - {name: lan, cidr: 10.91.0.0/24}
-  - {name: dmz, cidr: 10.92.0.0/24, mode: routed, router: gw}
+  - {name: dmz, cidr: 10.92.0.0/24, mode: routed, router: gw, dns: {www: web}}
 defaults: {memory: 384}
 nodes:
   - name: gw
-    roles: [router]
+    roles: [router, dns]
     networks: [{name: lan, ip: 10.91.0.2}, {name: dmz, ip: 10.92.0.2}]
     router: {forward: drop, allow: [{from: lan, to: dmz, tcp: [8000]}]}
   - {name: pc, network: lan, routes: [{to: dmz, via: gw}]}
@@ -1859,7 +1860,9 @@ nodes:
 
 /// Two networks and a router: the lab comes up with a NIC per network, a ping and an HTTP
 /// request from lan cross the router (one hop: TTL 63), a port the router's nftables does not
-/// allow stays closed, and `down` removes both networks.
+/// allow stays closed; pc and web resolve the lab's names (a node on the other network, a
+/// `dns:` name) through BIND on gw, and a learner's edit of the zone answers after a reload;
+/// `down` removes both networks.
 #[test]
 #[ignore = "boots VMs as root: scripts/test"]
 fn e2e_two_networks_through_a_router() {
@@ -1890,6 +1893,31 @@ fn e2e_two_networks_through_a_router() {
     assert!(via.contains("via 10.91.0.2 dev eth0"), "{via}");
     let default = ssh_stdout(&sb, "web", "ip route show default");
     assert!(default.contains("via 10.92.0.2"), "{default}");
+
+    // Names come from BIND on gw, each node asking gw's address on its own network: lan's
+    // dnsmasq knows no `web` (it is on dmz only), dmz's knows no `pc`.
+    let resolv = ssh_stdout(&sb, "pc", "cat /etc/resolv.conf");
+    assert!(resolv.contains("nameserver 10.91.0.2"), "{resolv}");
+    assert_eq!(
+        ssh_stdout(&sb, "pc", "getent hosts web | cut -d' ' -f1"),
+        "10.92.0.10"
+    );
+    assert_eq!(
+        ssh_stdout(&sb, "web", "getent hosts pc | cut -d' ' -f1"),
+        "10.91.0.10"
+    );
+    let www = ssh_stdout(&sb, "pc", "dig +noall +answer +norecurse www.routed.lab");
+    assert!(www.contains("300") && www.ends_with("10.92.0.10"), "{www}");
+    ssh_stdout(
+        &sb,
+        "gw",
+        "sudo sed -i 's/^www\tIN\tA\t.*/www\tIN\tA\t10.92.0.99/' /etc/bind/db.routed.lab \
+         && sudo rndc reload routed.lab",
+    );
+    wait_until("the edited zone answers", 30, || {
+        let out = sb.firedrill(&["ssh", "pc", "--", "dig +short @10.91.0.2 www.routed.lab"]);
+        out.stdout.trim() == "10.92.0.99"
+    });
 
     // A ping crosses gw: one hop, so the answer's TTL is 64 - 1.
     let ping = ssh_stdout(&sb, "pc", "ping -c 1 -W 5 10.92.0.10");

@@ -74,6 +74,39 @@ fn clients(state: &LabState, db: &NodeState, own: Ipv4Network) -> Vec<Ipv4Networ
     out
 }
 
+/// The zone a `dns` node serves: its first network's domain, with every name the lab's
+/// networks in that domain give (each node, each `dns:` name), relative to it, once per
+/// address. Read from the plan `up` applied, where those records are.
+fn zone(state: &LabState, node: &NodeState) -> Option<crate::roles::Zone> {
+    let domain = state
+        .networks
+        .iter()
+        .find(|n| n.libvirt_name == node.network)?
+        .domain
+        .clone();
+    let suffix = format!(".{domain}");
+    let mut records: Vec<(String, std::net::Ipv4Addr)> = Vec::new();
+    let plan = state.plan.as_ref()?;
+    for host in plan
+        .networks
+        .iter()
+        .filter(|n| n.domain == domain)
+        .flat_map(|n| &n.dns)
+    {
+        for name in &host.names {
+            let label = match name.strip_suffix(&suffix) {
+                Some(label) => label,
+                None if !name.contains('.') => name.as_str(),
+                None => continue,
+            };
+            if !records.iter().any(|(l, ip)| l == label && *ip == host.ip) {
+                records.push((label.to_string(), host.ip));
+            }
+        }
+    }
+    Some(crate::roles::Zone { domain, records })
+}
+
 fn app_database(app: &NodeState, db: &NodeState) -> AppDatabase {
     let engine = if db.roles.contains(&Role::Postgres) {
         Engine::Postgres
@@ -156,6 +189,11 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                 name: DB_NAME.into(),
                 user: DB_USER.into(),
             });
+            let zone = if n.roles.contains(&Role::Dns) {
+                zone(state, n)
+            } else {
+                None
+            };
             Some(NodeContext {
                 lab: state.name.to_string(),
                 node: n.name.clone(),
@@ -166,6 +204,7 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                 app,
                 haproxy,
                 db,
+                zone,
                 options: n.options.clone(),
                 peers: state
                     .nodes

@@ -52,6 +52,8 @@ pub(crate) struct NodeContext {
     pub(crate) haproxy: Option<HaproxyConfig>,
     /// Required when `roles` has `Mysql` or `Postgres`.
     pub(crate) db: Option<DbConfig>,
+    /// Required when `roles` has `Dns`: the zone it serves.
+    pub(crate) zone: Option<super::dns::Zone>,
     /// The options of the roles that read their own (`RoleDef::has_options`).
     pub(crate) options: Vec<RoleOptions>,
     /// Every node of the lab, for roles that point at others by name.

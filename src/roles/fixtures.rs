@@ -29,6 +29,7 @@ pub(super) fn node(name: &str, last_octet: u8, roles: &[Role]) -> NodeContext {
         app: None,
         haproxy: None,
         db: None,
+        zone: None,
         options: Vec::new(),
         peers: Vec::new(),
     }

@@ -66,6 +66,7 @@ fn context(databases: &[(Engine, u16)], app_port: u16) -> NodeContext {
             name: "todo".into(),
             user: "todo".into(),
         }),
+        zone: None,
         options: Vec::new(),
         peers: Vec::new(),
     }

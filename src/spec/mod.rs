@@ -209,6 +209,8 @@ pub(crate) struct ValidNode {
     pub gateway: Ipv4Addr,
     /// How its roles reach the nodes they talk to, one entry per node.
     pub reaches: Vec<Reach>,
+    /// The lab's `dns` node's address as its resolver, when that node serves it.
+    pub resolver: Option<Ipv4Addr>,
     pub image: String,
     pub cpus: u32,
     pub memory_mib: u64,

@@ -538,16 +538,25 @@ fn reach(
     let nodes = &v.lab.nodes.value;
     let p = nodes.iter().position(|x| x.name.value == need.peer)?;
     let i = need.node;
-    let path = format!(
-        "nodes[{i}].roles[{}]",
-        nodes[i]
-            .roles
-            .iter()
-            .position(|x| x.value == need.role.value)
-            .unwrap_or(0)
-    );
     let role = need.role.value.name();
     let (me, peer) = (v.node_name(i), v.node_name(p));
+    // A node needs a peer for a role of its own, or as the resolver a `dns` node serves it.
+    let (path, needs, needs_of_me) = match nodes[i]
+        .roles
+        .iter()
+        .position(|x| x.value == need.role.value)
+    {
+        Some(k) => (
+            format!("nodes[{i}].roles[{k}]"),
+            format!("which its {role} role needs"),
+            format!("which {me}'s {role} role needs"),
+        ),
+        None => (
+            format!("nodes[{p}].{role}.clients"),
+            "its resolver".to_string(),
+            format!("{me}'s resolver"),
+        ),
+    };
     let (a, b, addr, lost) = match pick(v, routes, gateway, i, p)? {
         Ok((ip, from)) => {
             return Some(super::Reach {
@@ -576,12 +585,12 @@ fn reach(
     };
     let message = if a == i {
         format!(
-            "`{me}` cannot reach `{peer}` ({}), which its {role} role needs: {why}",
+            "`{me}` cannot reach `{peer}` ({}), {needs}: {why}",
             v.describe(addr)
         )
     } else {
         format!(
-            "`{peer}` cannot answer `{me}` ({}), which {me}'s {role} role needs: {why}",
+            "`{peer}` cannot answer `{me}` ({}), {needs_of_me}: {why}",
             v.describe(addr)
         )
     };

@@ -24,6 +24,7 @@ fn context(options: Options) -> NodeContext {
         app: None,
         haproxy: None,
         db: None,
+        zone: None,
         options: vec![RoleOptions::Router(options)],
         peers: Vec::new(),
     }
