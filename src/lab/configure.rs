@@ -637,6 +637,47 @@ mod tests {
         assert_eq!(clients, ["10.80.0.0/24", "10.77.0.0/24"]);
     }
 
+    /// labs/network.yaml's gw serves network.lab: every node of both networks (gw on each)
+    /// and nothing twice.
+    #[test]
+    fn the_dns_zone_holds_every_node_of_the_domain() {
+        let plan = crate::plan::testing::plan_of("labs/network.yaml", |_| {});
+        let mut state = crate::state::sample();
+        state.networks = plan
+            .networks
+            .iter()
+            .map(|n| NetworkState {
+                name: n.name.clone(),
+                libvirt_name: n.name.clone(),
+                bridge: n.bridge.clone(),
+                cidr: n.cidr.to_string(),
+                gateway: n.gateway,
+                domain: n.domain.clone(),
+            })
+            .collect();
+        let mut gw = node("gw", &[Role::Router, Role::Dns]);
+        gw.network = plan.networks[0].name.clone();
+        state.plan = Some(plan);
+        let z = zone(&state, &gw).expect("a zone");
+        assert_eq!(z.domain, "network.lab");
+        let records: Vec<String> = z
+            .records
+            .iter()
+            .map(|(name, ip)| format!("{name} {ip}"))
+            .collect();
+        assert_eq!(
+            records,
+            [
+                "gw 10.84.0.2",
+                "lb 10.84.0.10",
+                "gw 10.85.0.2",
+                "app1 10.85.0.10",
+                "app2 10.85.0.11",
+                "db 10.85.0.12",
+            ]
+        );
+    }
+
     #[test]
     fn one_app_node_per_database_migrates_it_to_the_newest_release_using_it() {
         let contexts = contexts(&lab());
