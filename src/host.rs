@@ -18,6 +18,9 @@ pub(crate) struct HostFacts {
     /// The addresses that nodes of labs on this host have now: (lab, node, address). A node
     /// without `ip:` keeps its address when the lab file changes around it.
     pub node_addresses: Vec<(String, String, std::net::Ipv4Addr)>,
+    /// `net.bridge.bridge-nf-call-iptables` is on here: frames a bridge passes between two
+    /// guests go through iptables, libvirt's NAT rules included.
+    pub bridged_iptables: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -49,6 +52,8 @@ pub(crate) enum HostError {
 
 const MEMINFO: &str = "/proc/meminfo";
 const ROUTES: &str = "/proc/net/route";
+/// Absent when br_netfilter is not loaded: bridged frames then never meet iptables.
+const BRIDGE_NF: &str = "/proc/sys/net/bridge/bridge-nf-call-iptables";
 
 impl HostFacts {
     /// Memory and routes of this host (in the current network namespace). Libvirt networks and
@@ -73,6 +78,7 @@ impl HostFacts {
             libvirt_networks: Vec::new(),
             images: Vec::new(),
             node_addresses: Vec::new(),
+            bridged_iptables: std::fs::read_to_string(BRIDGE_NF).is_ok_and(|v| v.trim() == "1"),
         })
     }
 }

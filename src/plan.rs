@@ -80,6 +80,13 @@ pub(crate) struct NodePlan {
     /// Static routes.
     #[serde(default)]
     pub(crate) routes: Vec<crate::spec::Route>,
+    /// How its roles reach the nodes they talk to.
+    #[serde(default)]
+    pub(crate) reaches: Vec<crate::spec::Reach>,
+    /// The lab's `dns` node as its resolver (else its first network's dnsmasq), fixed in its
+    /// seed when it is created.
+    #[serde(default)]
+    pub(crate) resolver: Option<Ipv4Addr>,
 }
 
 /// A node's address on one of its networks after the first.
@@ -315,6 +322,8 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             time: time_source(lab, node),
             more_addresses,
             routes: node.routes.clone(),
+            reaches: node.reaches.clone(),
+            resolver: node.resolver,
         });
     }
     let networks = lab

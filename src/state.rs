@@ -91,6 +91,10 @@ pub(crate) struct NodeState {
     /// The options of the roles that read their own (`RoleDef::has_options`).
     #[serde(default)]
     pub(crate) options: Vec<RoleOptions>,
+    /// How its roles reach the nodes they talk to: the address of each and the one it sends
+    /// from (a database admits the networks its clients send from).
+    #[serde(default)]
+    pub(crate) reaches: Vec<crate::spec::Reach>,
     #[serde(default)]
     pub(crate) ready: bool,
     #[serde(default)]
@@ -219,6 +223,7 @@ impl NodeState {
             backend_hosts: Default::default(),
             release: crate::roles::Release::V1,
             options: Vec::new(),
+            reaches: Vec::new(),
             ready: false,
             timings: Timings::default(),
         }
@@ -361,6 +366,7 @@ pub(crate) fn sample() -> LabState {
             backend_hosts: Default::default(),
             release: crate::roles::Release::V1,
             options: vec![],
+            reaches: vec![],
             ready: false,
             timings: Timings::default(),
         }],

@@ -2074,3 +2074,126 @@ fn e2e_monitor_scrapes_every_target_and_the_disk_alert_fires_and_resolves() {
     sb.firedrill(&["down"]).assert_success("down");
     eprintln!("# total {:.0?}", started.elapsed());
 }
+
+/// The smallest lab with a router: `pc` on lan, `web` on dmz (routed through `gw`), `gw` on
+/// both with the router role, forwarding only ICMP and TCP 8000 from lan to dmz, and the DNS
+/// server of both (the dns role: pc and web resolve through it).
+const ROUTED_LAB: &str = "name: routed
+networks:
+  - {name: lan, cidr: 10.91.0.0/24}
+  - {name: dmz, cidr: 10.92.0.0/24, mode: routed, router: gw, dns: {www: web}}
+defaults: {memory: 384}
+nodes:
+  - name: gw
+    roles: [router, dns]
+    networks: [{name: lan, ip: 10.91.0.2}, {name: dmz, ip: 10.92.0.2}]
+    router: {forward: drop, allow: [{from: lan, to: dmz, tcp: [8000]}]}
+  - {name: pc, network: lan, routes: [{to: dmz, via: gw}]}
+  - {name: web, network: dmz}
+";
+
+/// Two networks and a router: the lab comes up with a NIC per network, a ping and an HTTP
+/// request from lan cross the router (one hop: TTL 63), a port the router's nftables does not
+/// allow stays closed; pc and web resolve the lab's names (a node on the other network, a
+/// `dns:` name) through BIND on gw, and a learner's edit of the zone answers after a reload;
+/// `down` removes both networks.
+#[test]
+#[ignore = "boots VMs as root: scripts/test"]
+fn e2e_two_networks_through_a_router() {
+    let sb = Sandbox::start("routed");
+    sb.ensure_image();
+    let file = sb.home().join("routed.yaml");
+    std::fs::write(&file, ROUTED_LAB).expect("write the lab file");
+    let file = file.to_string_lossy().into_owned();
+
+    let up = sb.firedrill(&["up", &file, "--accel", "tcg"]);
+    up.assert_success("up");
+
+    // gw has an interface on each network, forwards, and runs the rules from the lab file.
+    let addrs = ssh_stdout(&sb, "gw", "ip -4 -o addr show");
+    assert!(
+        addrs.contains("10.91.0.2/24") && addrs.contains("10.92.0.2/24"),
+        "{addrs}"
+    );
+    assert_eq!(
+        ssh_stdout(&sb, "gw", "cat /proc/sys/net/ipv4/ip_forward"),
+        "1"
+    );
+    let rules = ssh_stdout(&sb, "gw", "sudo nft list ruleset");
+    assert!(rules.contains("tcp dport 8000 accept"), "{rules}");
+
+    // pc's route to dmz goes via gw; web's default route is gw.
+    let via = ssh_stdout(&sb, "pc", "ip route get 10.92.0.10");
+    assert!(via.contains("via 10.91.0.2 dev eth0"), "{via}");
+    let default = ssh_stdout(&sb, "web", "ip route show default");
+    assert!(default.contains("via 10.92.0.2"), "{default}");
+
+    // Names come from BIND on gw, each node asking gw's address on its own network: lan's
+    // dnsmasq knows no `web` (it is on dmz only), dmz's knows no `pc`.
+    let resolv = ssh_stdout(&sb, "pc", "cat /etc/resolv.conf");
+    assert!(resolv.contains("nameserver 10.91.0.2"), "{resolv}");
+    assert_eq!(
+        ssh_stdout(&sb, "pc", "getent hosts web | cut -d' ' -f1"),
+        "10.92.0.10"
+    );
+    assert_eq!(
+        ssh_stdout(&sb, "web", "getent hosts pc | cut -d' ' -f1"),
+        "10.91.0.10"
+    );
+    let www = ssh_stdout(&sb, "pc", "dig +noall +answer +norecurse www.routed.lab");
+    assert!(www.contains("300") && www.ends_with("10.92.0.10"), "{www}");
+    ssh_stdout(
+        &sb,
+        "gw",
+        "sudo sed -i 's/^www\tIN\tA\t.*/www\tIN\tA\t10.92.0.99/' /etc/bind/db.routed.lab \
+         && sudo rndc reload routed.lab",
+    );
+    wait_until("the edited zone answers", 30, || {
+        let out = sb.firedrill(&["ssh", "pc", "--", "dig +short @10.91.0.2 www.routed.lab"]);
+        out.stdout.trim() == "10.92.0.99"
+    });
+
+    // A ping crosses gw: one hop, so the answer's TTL is 64 - 1.
+    let ping = ssh_stdout(&sb, "pc", "ping -c 1 -W 5 10.92.0.10");
+    assert!(
+        ping.contains("1 received") && ping.contains("ttl=63"),
+        "{ping}"
+    );
+
+    // HTTP on web's port 8000 crosses it too; its port 22 is not in `allow`.
+    ssh_stdout(
+        &sb,
+        "web",
+        "sudo systemd-run --unit=fd-http --property=WorkingDirectory=/etc python3 -m http.server 8000",
+    );
+    wait_until("web serves on 8000 through gw", 30, || {
+        let out = sb.firedrill(&[
+            "ssh",
+            "pc",
+            "--",
+            "curl -s --max-time 5 http://10.92.0.10:8000/hostname",
+        ]);
+        out.stdout.trim() == "web"
+    });
+    let blocked = sb.firedrill(&[
+        "ssh",
+        "pc",
+        "--",
+        "timeout 5 bash -c '</dev/tcp/10.92.0.10/22' && echo open || echo closed",
+    ]);
+    assert_eq!(blocked.stdout.trim(), "closed", "{}", blocked.stderr);
+
+    let down = sb.firedrill(&["down"]);
+    down.assert_success("down");
+    let nets = sb.run_in_ns(&[
+        "virsh",
+        "-c",
+        "qemu:///system",
+        "net-list",
+        "--all",
+        "--name",
+    ]);
+    assert!(!nets.stdout.contains("fd-routed-"), "{}", nets.stdout);
+    let doms = sb.run_in_ns(&["virsh", "-c", "qemu:///system", "list", "--all", "--name"]);
+    assert!(!doms.stdout.contains("fd-routed-"), "{}", doms.stdout);
+}

@@ -39,6 +39,7 @@ pub(crate) fn node(name: &str, roles: &[Role]) -> NodeState {
         backend_hosts: Default::default(),
         release: crate::roles::Release::V1,
         options: vec![],
+        reaches: vec![],
         ready: true,
         timings: Timings::default(),
     }

@@ -43,7 +43,71 @@ fn subnet(state: &LabState, node: &NodeState) -> Option<Ipv4Network> {
         .and_then(|n| n.cidr.parse().ok())
 }
 
-fn app_database(db: &NodeState) -> AppDatabase {
+/// The address `from`'s roles reach `to` by: the one validation picked (on a network they
+/// share, else the one the routes lead to), else `to`'s first address.
+fn address(from: &NodeState, to: &NodeState) -> std::net::Ipv4Addr {
+    from.reaches
+        .iter()
+        .find(|r| r.peer == to.name)
+        .map_or(to.ip, |r| r.ip)
+}
+
+/// The networks other than its own that `db`'s app nodes connect from.
+fn clients(state: &LabState, db: &NodeState, own: Ipv4Network) -> Vec<Ipv4Network> {
+    let mut out: Vec<Ipv4Network> = Vec::new();
+    let sources = state
+        .nodes
+        .iter()
+        .filter(|n| n.app_port.is_some() && n.database.as_deref() == Some(db.name.as_str()))
+        .filter_map(|n| n.reaches.iter().find(|r| r.peer == db.name))
+        .map(|r| r.from);
+    for from in sources {
+        let net = state
+            .networks
+            .iter()
+            .filter_map(|n| n.cidr.parse::<Ipv4Network>().ok())
+            .find(|c| c.contains(from));
+        if let Some(net) = net.filter(|c| *c != own && !out.contains(c)) {
+            out.push(net);
+        }
+    }
+    out
+}
+
+/// The zone a `dns` node serves: its first network's domain, with every name the lab's
+/// networks in that domain give (each node, each `dns:` name), relative to it, once per
+/// address. Read from the plan `up` applied, where those records are.
+fn zone(state: &LabState, node: &NodeState) -> Option<crate::roles::Zone> {
+    let domain = state
+        .networks
+        .iter()
+        .find(|n| n.libvirt_name == node.network)?
+        .domain
+        .clone();
+    let suffix = format!(".{domain}");
+    let mut records: Vec<(String, std::net::Ipv4Addr)> = Vec::new();
+    let plan = state.plan.as_ref()?;
+    for host in plan
+        .networks
+        .iter()
+        .filter(|n| n.domain == domain)
+        .flat_map(|n| &n.dns)
+    {
+        for name in &host.names {
+            let label = match name.strip_suffix(&suffix) {
+                Some(label) => label,
+                None if !name.contains('.') => name.as_str(),
+                None => continue,
+            };
+            if !records.iter().any(|(l, ip)| l == label && *ip == host.ip) {
+                records.push((label.to_string(), host.ip));
+            }
+        }
+    }
+    Some(crate::roles::Zone { domain, records })
+}
+
+fn app_database(app: &NodeState, db: &NodeState) -> AppDatabase {
     let engine = if db.roles.contains(&Role::Postgres) {
         Engine::Postgres
     } else {
@@ -51,7 +115,7 @@ fn app_database(db: &NodeState) -> AppDatabase {
     };
     AppDatabase {
         name: db.name.clone(),
-        host: db.ip.to_string(),
+        host: address(app, db).to_string(),
         engine,
         port: engine.default_port(),
         db_name: DB_NAME.into(),
@@ -93,7 +157,7 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                         .chain(state.nodes.iter().filter(|d| {
                             d.name != own.name && d.roles.iter().any(|r| r.is_database())
                         }))
-                        .map(app_database)
+                        .map(|d| app_database(n, d))
                         .collect();
                 // Reached by a `dns:` name when the lab file gave one: resolved at each
                 // connection, so repointing the name moves the app.
@@ -117,7 +181,7 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                         .map(|b| Backend {
                             name: n.haproxy_server(&b.name).to_string(),
                             node: b.name.clone(),
-                            ip: b.ip,
+                            ip: address(n, b),
                             host: n.backend_hosts.get(&b.name).cloned(),
                         })
                         .collect(),
@@ -127,22 +191,29 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                 name: DB_NAME.into(),
                 user: DB_USER.into(),
             });
+            let zone = if n.roles.contains(&Role::Dns) {
+                zone(state, n)
+            } else {
+                None
+            };
             Some(NodeContext {
                 lab: state.name.to_string(),
                 node: n.name.clone(),
                 ip: n.ip,
                 subnet,
+                clients: clients(state, n, subnet),
                 roles: n.roles.clone(),
                 app,
                 haproxy,
                 db,
+                zone,
                 options: n.options.clone(),
                 peers: state
                     .nodes
                     .iter()
                     .map(|p| Peer {
                         name: p.name.clone(),
-                        ip: p.ip,
+                        ip: address(n, p),
                         roles: p.roles.clone(),
                         serves: roles::serving_ports(p),
                     })
@@ -477,6 +548,135 @@ mod tests {
             other("pg", Role::Postgres),
         ];
         state
+    }
+
+    /// lb and app2 on lan, app1 and db on a routed dmz (db also on mgmt, first), as
+    /// validation leaves them: each knows the address it reaches its peers by.
+    fn routed_lab() -> LabState {
+        let mut state = crate::state::sample();
+        let net = |name: &str, cidr: &str| NetworkState {
+            name: name.into(),
+            libvirt_name: format!("fd-r-{name}"),
+            bridge: format!("br-{name}"),
+            cidr: cidr.into(),
+            gateway: "10.0.0.1".parse().expect("ip"),
+            domain: "r.lab".into(),
+        };
+        state.networks = vec![
+            net("lan", "10.77.0.0/24"),
+            net("dmz", "10.80.0.0/24"),
+            net("mgmt", "10.81.0.0/24"),
+        ];
+        let reach = |peer: &str, ip: &str, from: &str| crate::spec::Reach {
+            peer: peer.into(),
+            ip: ip.parse().expect("ip"),
+            from: from.parse().expect("ip"),
+        };
+        let at = |name: &str, role: Role, network: &str, ip: &str| {
+            let mut n = node(name, &[role]);
+            n.network = format!("fd-r-{network}");
+            n.ip = ip.parse().expect("ip");
+            n
+        };
+        let mut lb = at("lb", Role::Haproxy, "lan", "10.77.0.5");
+        lb.backends = vec!["app1".into(), "app2".into()];
+        lb.reaches = vec![
+            reach("app1", "10.80.0.10", "10.77.0.5"),
+            reach("app2", "10.77.0.11", "10.77.0.5"),
+        ];
+        let app = |name: &str, network: &str, ip: &str| {
+            let mut n = at(name, Role::App, network, ip);
+            n.app_port = Some(8080);
+            n.database = Some("db".into());
+            n.reaches = vec![reach("db", "10.80.0.20", ip)];
+            n
+        };
+        state.nodes = vec![
+            lb,
+            app("app1", "dmz", "10.80.0.10"),
+            app("app2", "lan", "10.77.0.11"),
+            at("db", Role::Mysql, "mgmt", "10.81.0.20"),
+        ];
+        state
+    }
+
+    #[test]
+    fn roles_use_the_address_validation_picked_and_the_database_admits_its_clients() {
+        let contexts = contexts(&routed_lab());
+        let ctx = |name: &str| contexts.iter().find(|c| c.node == name).expect("node");
+        let backends: Vec<String> = ctx("lb")
+            .haproxy
+            .as_ref()
+            .expect("haproxy")
+            .backends
+            .iter()
+            .map(|b| b.ip.to_string())
+            .collect();
+        assert_eq!(backends, ["10.80.0.10", "10.77.0.11"]);
+        for app in ["app1", "app2"] {
+            let db = ctx(app)
+                .app
+                .as_ref()
+                .and_then(|a| a.database())
+                .expect("db");
+            assert_eq!(db.host, "10.80.0.20", "{app}");
+        }
+        // The peer list shows the same address; a peer no role needs keeps its first one.
+        let lb = ctx("lb");
+        assert_eq!(
+            lb.peer("app1").map(|p| p.ip.to_string()).as_deref(),
+            Some("10.80.0.10")
+        );
+        assert_eq!(
+            lb.peer("db").map(|p| p.ip.to_string()).as_deref(),
+            Some("10.81.0.20")
+        );
+        // db's own network is mgmt; its apps come from dmz and lan.
+        let db = ctx("db");
+        assert_eq!(db.subnet.to_string(), "10.81.0.0/24");
+        let clients: Vec<String> = db.clients.iter().map(ToString::to_string).collect();
+        assert_eq!(clients, ["10.80.0.0/24", "10.77.0.0/24"]);
+    }
+
+    /// labs/network.yaml's gw serves network.lab: every node of both networks (gw on each)
+    /// and nothing twice.
+    #[test]
+    fn the_dns_zone_holds_every_node_of_the_domain() {
+        let plan = crate::plan::testing::plan_of("labs/network.yaml", |_| {});
+        let mut state = crate::state::sample();
+        state.networks = plan
+            .networks
+            .iter()
+            .map(|n| NetworkState {
+                name: n.name.clone(),
+                libvirt_name: n.name.clone(),
+                bridge: n.bridge.clone(),
+                cidr: n.cidr.to_string(),
+                gateway: n.gateway,
+                domain: n.domain.clone(),
+            })
+            .collect();
+        let mut gw = node("gw", &[Role::Router, Role::Dns]);
+        gw.network = plan.networks[0].name.clone();
+        state.plan = Some(plan);
+        let z = zone(&state, &gw).expect("a zone");
+        assert_eq!(z.domain, "network.lab");
+        let records: Vec<String> = z
+            .records
+            .iter()
+            .map(|(name, ip)| format!("{name} {ip}"))
+            .collect();
+        assert_eq!(
+            records,
+            [
+                "gw 10.84.0.2",
+                "lb 10.84.0.10",
+                "gw 10.85.0.2",
+                "app1 10.85.0.10",
+                "app2 10.85.0.11",
+                "db 10.85.0.12",
+            ]
+        );
     }
 
     #[test]

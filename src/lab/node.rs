@@ -130,7 +130,7 @@ fn write_seed(job: &NodeJob) -> Result<bool, LabError> {
             .collect(),
         routes: p.routes.iter().map(|r| (r.to, r.via)).collect(),
         gateway: p.gateway,
-        dns: job.dns,
+        dns: p.resolver.unwrap_or(job.dns),
         domain: p.search_domain.clone(),
         time: p.time.clone(),
     };

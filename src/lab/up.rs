@@ -431,6 +431,7 @@ fn initial_state(
                 backend_hosts: p.backend_hosts.clone(),
                 release: p.release,
                 options: p.options.clone(),
+                reaches: p.reaches.clone(),
                 ready: false,
                 timings: prev.map(|n| n.timings.clone()).unwrap_or_default(),
             }

@@ -42,6 +42,9 @@ pub(crate) struct NodeContext {
     pub(crate) ip: Ipv4Addr,
     /// The lab network; database access is limited to it (host bits are ignored).
     pub(crate) subnet: Ipv4Network,
+    /// The other networks the node's clients connect from (an app on another network reaches
+    /// its database through a router): a database admits them too.
+    pub(crate) clients: Vec<Ipv4Network>,
     pub(crate) roles: Vec<Role>,
     /// Required when `roles` has `App`.
     pub(crate) app: Option<AppConfig>,
@@ -49,6 +52,8 @@ pub(crate) struct NodeContext {
     pub(crate) haproxy: Option<HaproxyConfig>,
     /// Required when `roles` has `Mysql` or `Postgres`.
     pub(crate) db: Option<DbConfig>,
+    /// Required when `roles` has `Dns`: the zone it serves.
+    pub(crate) zone: Option<super::dns::Zone>,
     /// The options of the roles that read their own (`RoleDef::has_options`).
     pub(crate) options: Vec<RoleOptions>,
     /// Every node of the lab, for roles that point at others by name.
@@ -98,8 +103,9 @@ impl AppConfig {
 pub(crate) struct AppDatabase {
     /// The database node's name; the section's name.
     pub(crate) name: String,
-    /// The database node's lab address. For an app on the database node itself use the node's
-    /// lab IP, not 127.0.0.1: the database user is admitted from the lab subnet only.
+    /// The database node's address as the app reaches it (on a network they share, else the
+    /// one its routes lead to). For an app on the database node itself the node's lab IP, not
+    /// 127.0.0.1: the database user is admitted from the lab's networks only.
     pub(crate) host: String,
     pub(crate) engine: Engine,
     /// Normally `engine.default_port()`.

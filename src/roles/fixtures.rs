@@ -24,10 +24,12 @@ pub(super) fn node(name: &str, last_octet: u8, roles: &[Role]) -> NodeContext {
         node: name.into(),
         ip: Ipv4Addr::new(10, 20, 0, last_octet),
         subnet: Ipv4Network::new(Ipv4Addr::new(10, 20, 0, 7), 24).expect("valid prefix"),
+        clients: Vec::new(),
         roles: roles.to_vec(),
         app: None,
         haproxy: None,
         db: None,
+        zone: None,
         options: Vec::new(),
         peers: Vec::new(),
     }

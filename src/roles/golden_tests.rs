@@ -139,6 +139,48 @@ fn postgres_files() {
     );
 }
 
+/// A database whose apps connect from another network too (through a router) admits both:
+/// MariaDB an account per network with one password, pg_hba a line per network.
+#[test]
+fn a_database_admits_every_network_its_apps_come_from() {
+    let lan: ipnetwork::Ipv4Network = "10.30.0.0/24".parse().expect("cidr");
+    let mut db = fixtures::mysql_db();
+    db.clients = vec![lan];
+    let sql = mysql::provision_sql(&db, &fixtures::secrets()).expect("renders");
+    for host in ["10.20.0.0/255.255.255.0", "10.30.0.0/255.255.255.0"] {
+        assert!(
+            sql.contains(&format!(
+                "GRANT ALL PRIVILEGES ON `todo`.* TO 'todo'@'{host}';\n"
+            )),
+            "{sql}"
+        );
+    }
+    let cnf = mysql::render_cnf(&db).expect("renders");
+    assert!(
+        cnf.contains("(10.20.0.0/24, 10.30.0.0/24)")
+            && cnf.contains("'todo'@'10.20.0.0/255.255.255.0', 'todo'@'10.30.0.0/255.255.255.0'."),
+        "{cnf}"
+    );
+    let db_config = db.db.clone().expect("db");
+    assert!(
+        mysql::probe_script(&db, &db_config).ends_with(
+            "Host IN (\"10.20.0.0/255.255.255.0\", \"10.30.0.0/255.255.255.0\")')\" = 2 ]"
+        ),
+        "{}",
+        mysql::probe_script(&db, &db_config)
+    );
+    let mut pg = fixtures::postgres_db();
+    pg.clients = vec![lan];
+    let hba = postgres::render_hba(&pg).expect("renders");
+    assert!(
+        hba.ends_with(
+            "host    todo    todo    10.20.0.0/24    scram-sha-256\n\
+             host    todo    todo    10.30.0.0/24    scram-sha-256\n"
+        ),
+        "{hba}"
+    );
+}
+
 /// The password reaches the files that need it and no other.
 #[test]
 fn only_config_ini_and_provisioning_sql_hold_the_password() {

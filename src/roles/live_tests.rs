@@ -50,6 +50,7 @@ fn context(databases: &[(Engine, u16)], app_port: u16) -> NodeContext {
         ip: Ipv4Addr::LOCALHOST,
         // The "lab network" is loopback here: the todo user is admitted from 127.0.0.0/8.
         subnet: Ipv4Network::new(Ipv4Addr::new(127, 0, 0, 0), 8).expect("valid prefix"),
+        clients: Vec::new(),
         roles,
         app: Some(AppConfig {
             port: app_port,
@@ -65,6 +66,7 @@ fn context(databases: &[(Engine, u16)], app_port: u16) -> NodeContext {
             name: "todo".into(),
             user: "todo".into(),
         }),
+        zone: None,
         options: Vec::new(),
         peers: Vec::new(),
     }

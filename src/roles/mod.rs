@@ -20,6 +20,7 @@ mod table;
 // The role table: one line per role, in apply order (databases, apps, what fronts them).
 table::roles! {
     Router => router,
+    Dns => dns,
     Mysql => mysql,
     Postgres => postgres,
     App => app,
@@ -49,6 +50,7 @@ pub(crate) use context::{
     AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Peer, Release,
     Secrets,
 };
+pub(crate) use dns::Zone;
 pub(crate) use error::RoleError;
 pub(crate) use haproxy::{ServerState, server_status, set_server_state};
 pub(crate) use options::OptionsInput;

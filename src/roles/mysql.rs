@@ -1,5 +1,6 @@
 //! MariaDB (Debian's default-mysql-server): listens on the lab network, holds the todo database,
-//! and admits the todo user from the lab subnet only.
+//! and admits the todo user from the lab subnet, and from the other networks its apps connect
+//! from through a router, only.
 
 use super::context::{DbConfig, NodeContext, Role, Secrets};
 use super::error::RoleError;
@@ -36,9 +37,18 @@ const SCHEMA: &str = include_str!(concat!(
     "/templates/mysql/schema.sql"
 ));
 
-/// MariaDB's form of "this subnet" in a user's host part: `10.0.0.0/255.255.255.0`.
-fn user_host(ctx: &NodeContext) -> String {
-    format!("{}/{}", ctx.subnet.network(), ctx.subnet.mask())
+/// The networks the todo user logs in from: the node's own, then its clients'.
+fn networks(ctx: &NodeContext) -> Vec<ipnetwork::Ipv4Network> {
+    std::iter::once(ctx.subnet).chain(ctx.clients.iter().copied()).collect()
+}
+
+/// MariaDB's form of "this subnet" in a user's host part, `10.0.0.0/255.255.255.0`, for each
+/// network: an account per network, one password.
+fn user_hosts(ctx: &NodeContext) -> Vec<String> {
+    networks(ctx)
+        .iter()
+        .map(|n| format!("{}/{}", n.network(), n.mask()))
+        .collect()
 }
 
 fn db_config(ctx: &NodeContext) -> Result<&DbConfig, RoleError> {
@@ -57,8 +67,16 @@ pub(super) fn render_cnf(ctx: &NodeContext) -> Result<String, RoleError> {
         template!("mysql/60-firedrill.cnf.hbs"),
         &json!({
             "lab": ctx.lab,
-            "subnet": format!("{}/{}", ctx.subnet.network(), ctx.subnet.prefix()),
-            "subnet_mask": user_host(ctx),
+            "subnets": networks(ctx)
+                .iter()
+                .map(|n| format!("{}/{}", n.network(), n.prefix()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            "users": user_hosts(ctx)
+                .iter()
+                .map(|h| format!("'todo'@'{h}'"))
+                .collect::<Vec<_>>()
+                .join(", "),
         }),
     )
 }
@@ -73,7 +91,7 @@ pub(super) fn provision_sql(ctx: &NodeContext, secrets: &Secrets) -> Result<Stri
             "lab": ctx.lab,
             "db_name": db.name,
             "db_user": db.user,
-            "host": user_host(ctx),
+            "hosts": user_hosts(ctx),
             "password": secrets.db_password,
         }),
     )?;
@@ -85,13 +103,25 @@ pub(super) const WAIT_SCRIPT: &str = "for i in $(seq 1 30); do mysqladmin ping >
      sleep 1; done; mysqladmin ping";
 
 /// Logs in as the app would (todo user, over TCP to the node's lab address) and reads the
-/// table. The password comes on stdin into a 0600 temp file, never on the command line.
+/// table; then root (through the socket) counts the todo user's accounts, one per network it
+/// is admitted from, so a network added to the lab gets its account. The password comes on
+/// stdin into a 0600 temp file, never on the command line.
 pub(super) fn probe_script(ctx: &NodeContext, db: &DbConfig) -> String {
+    let hosts = user_hosts(ctx);
+    // Double-quoted strings: MariaDB's default sql_mode takes them, and the SQL sits in
+    // single quotes for the shell. Names and addresses hold no quote (`check_name`).
+    let listed: Vec<String> = hosts.iter().map(|h| format!("\"{h}\"")).collect();
     format!(
         "f=$(mktemp); trap 'rm -f \"$f\"' EXIT; cat > \"$f\"; \
          mysql --defaults-extra-file=\"$f\" --protocol=tcp -h {} -P {PORT} -u {} -D {} -N -B \
-         -e 'SELECT COUNT(*) FROM todos'",
-        ctx.ip, db.user, db.name
+         -e 'SELECT COUNT(*) FROM todos' && \
+         [ \"$(mysql -N -B -e 'SELECT COUNT(*) FROM mysql.user WHERE User = \"{}\" AND Host IN ({})')\" = {} ]",
+        ctx.ip,
+        db.user,
+        db.name,
+        db.user,
+        listed.join(", "),
+        hosts.len()
     )
 }
 
@@ -149,7 +179,7 @@ pub(super) async fn apply<R: Remote>(
         "database {} and user {}@{} provisioned",
         db.name,
         db.user,
-        user_host(ctx)
+        user_hosts(ctx).join(", @")
     ));
     Ok(())
 }

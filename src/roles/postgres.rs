@@ -74,7 +74,10 @@ pub(super) fn render_hba(ctx: &NodeContext) -> Result<String, RoleError> {
             "version": VERSION,
             "db_name": db.name,
             "db_user": db.user,
-            "subnet": format!("{}/{}", ctx.subnet.network(), ctx.subnet.prefix()),
+            "subnets": std::iter::once(ctx.subnet)
+                .chain(ctx.clients.iter().copied())
+                .map(|n| format!("{}/{}", n.network(), n.prefix()))
+                .collect::<Vec<_>>(),
         }),
     )
 }

@@ -291,3 +291,35 @@ fn the_app_probe_scripts_work_in_a_real_shell() {
     assert_eq!(lines, expected[1..], "{said}");
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+/// The MariaDB login probe, run by a real shell with a stand-in client: the todo login, then
+/// root's count of the todo accounts, one per network the database admits; a missing account
+/// makes it fail, so `up` provisions it.
+#[test]
+fn the_mysql_probe_counts_an_account_per_network_in_a_real_shell() {
+    let mut ctx = fixtures::mysql_db();
+    ctx.clients = vec!["10.30.0.0/24".parse().expect("cidr")];
+    let db = ctx.db.clone().expect("db");
+    let script = mysql::probe_script(&ctx, &db);
+    // The stand-in answers the login with a row count and root's count with $ACCOUNTS, and
+    // shows root's SQL on stderr.
+    let stand_in = "mysql() { case \"$1\" in --defaults-extra-file=*) echo 1 ;; \
+                    *) echo \"$4\" >&2; echo \"$ACCOUNTS\" ;; esac; }\n";
+    let run = |accounts: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("{stand_in}{script}"))
+            .env("ACCOUNTS", accounts)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("sh runs")
+    };
+    let both = run("2");
+    assert!(both.status.success(), "{both:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&both.stderr).trim(),
+        "SELECT COUNT(*) FROM mysql.user WHERE User = \"todo\" AND Host IN \
+         (\"10.20.0.0/255.255.255.0\", \"10.30.0.0/255.255.255.0\")"
+    );
+    assert!(!run("1").status.success());
+}

@@ -207,6 +207,10 @@ pub(crate) struct ValidNode {
     /// The default route's next hop: `gateway:`, else the router of a `routed` network the
     /// node is on, else the bridge of its first network.
     pub gateway: Ipv4Addr,
+    /// How its roles reach the nodes they talk to, one entry per node.
+    pub reaches: Vec<Reach>,
+    /// The lab's `dns` node's address as its resolver, when that node serves it.
+    pub resolver: Option<Ipv4Addr>,
     pub image: String,
     pub cpus: u32,
     pub memory_mib: u64,
@@ -215,6 +219,16 @@ pub(crate) struct ValidNode {
     pub haproxy: HaproxyOptions,
     /// The options of the roles that read their own, checked by the role's file.
     pub options: Vec<RoleOptions>,
+}
+
+/// How a node's roles reach a node they talk to (an app its database, haproxy a backend).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Reach {
+    pub peer: String,
+    /// The peer's address on a network the two share, else the first one the routes lead to.
+    pub ip: Ipv4Addr,
+    /// The address the peer sees the connection come from.
+    pub from: Ipv4Addr,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

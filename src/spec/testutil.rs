@@ -13,6 +13,7 @@ pub(crate) fn host() -> HostFacts {
         libvirt_networks: Vec::new(),
         images: vec!["debian-12".to_string()],
         node_addresses: Vec::new(),
+        bridged_iptables: false,
     }
 }
 

@@ -19,6 +19,8 @@ pub(super) struct Topology {
     pub gateway: Vec<Option<Ipv4Addr>>,
     /// Per network: its router's node index (`routed` networks).
     pub routers: Vec<Option<usize>>,
+    /// Per node: how its roles reach each node they talk to.
+    pub reaches: Vec<Vec<super::Reach>>,
 }
 
 /// A node a role of another node talks to: the role's position, for the message.
@@ -75,7 +77,13 @@ impl View<'_> {
     }
 }
 
-pub(super) fn check(lab: &Lab, a: &Addressing, needs: &[Need], r: &mut Report) -> Topology {
+pub(super) fn check(
+    lab: &Lab,
+    a: &Addressing,
+    needs: &[Need],
+    bridged_iptables: bool,
+    r: &mut Report,
+) -> Topology {
     let ifaces: Vec<Vec<(usize, Ipv4Addr)>> = a
         .ifaces
         .iter()
@@ -98,6 +106,7 @@ pub(super) fn check(lab: &Lab, a: &Addressing, needs: &[Need], r: &mut Report) -
         owner,
     };
     let routers = routers(&v, r);
+    bridged_nat::check(&v, bridged_iptables, r);
     let routes = lab
         .nodes
         .value
@@ -107,15 +116,22 @@ pub(super) fn check(lab: &Lab, a: &Addressing, needs: &[Need], r: &mut Report) -
         .collect::<Vec<_>>();
     let (gateway, gateway_pos) = gateways(&v, &routers, r);
     let loops = default_loops(&v, &gateway, &gateway_pos, r);
+    let mut reaches = vec![Vec::<super::Reach>::new(); lab.nodes.value.len()];
     if !loops && !r.has_errors() {
         for need in needs {
-            reach(&v, &routes, &gateway, need, r);
+            let Some(found) = reach(&v, &routes, &gateway, need, r) else {
+                continue;
+            };
+            if !reaches[need.node].iter().any(|x| x.peer == found.peer) {
+                reaches[need.node].push(found);
+            }
         }
     }
     Topology {
         routes,
         gateway,
         routers,
+        reaches,
     }
 }
 
@@ -478,41 +494,78 @@ fn walk(
     }
 }
 
+/// A packet that does not arrive: from node, to node, the address it was sent to, and why.
+type Failure = (usize, usize, Ipv4Addr, Lost);
+
+/// Which of `p`'s addresses node `i` talks to, and from which of its own: the address on a
+/// network they share, else the first one `i`'s routes lead to and `p` can answer from.
+/// `Err` with the first address and why it fails when none does.
+fn pick(
+    v: &View<'_>,
+    routes: &[Vec<Route>],
+    gateway: &[Option<Ipv4Addr>],
+    i: usize,
+    p: usize,
+) -> Option<Result<(Ipv4Addr, Ipv4Addr), Failure>> {
+    if let Some((dest, from)) = v.ifaces[p].iter().find_map(|(n, dest)| {
+        let (_, from) = v.ifaces[i].iter().find(|(m, _)| m == n)?;
+        Some((*dest, *from))
+    }) {
+        return Some(Ok((dest, from)));
+    }
+    let mut first_failure = None;
+    for &(_, dest) in &v.ifaces[p] {
+        let failure = match walk(v, routes, gateway, i, dest) {
+            Err(lost) => (i, p, dest, lost),
+            Ok(source) => match walk(v, routes, gateway, p, source) {
+                Ok(_) => return Some(Ok((dest, source))),
+                Err(lost) => (p, i, source, lost),
+            },
+        };
+        first_failure.get_or_insert(failure);
+    }
+    first_failure.map(Err)
+}
+
+/// How `need`'s node reaches its peer, or a report of why it cannot.
 fn reach(
     v: &View<'_>,
     routes: &[Vec<Route>],
     gateway: &[Option<Ipv4Addr>],
     need: &Need,
     r: &mut Report,
-) {
+) -> Option<super::Reach> {
     let nodes = &v.lab.nodes.value;
-    let Some(p) = nodes.iter().position(|x| x.name.value == need.peer) else {
-        return;
-    };
+    let p = nodes.iter().position(|x| x.name.value == need.peer)?;
     let i = need.node;
-    // Roles configure a peer by its first address (the one `status` shows), so that is the
-    // one that must be reachable.
-    let Some(&(_, dest)) = v.ifaces[p].first() else {
-        return;
-    };
-    let path = format!(
-        "nodes[{i}].roles[{}]",
-        nodes[i]
-            .roles
-            .iter()
-            .position(|x| x.value == need.role.value)
-            .unwrap_or(0)
-    );
     let role = need.role.value.name();
     let (me, peer) = (v.node_name(i), v.node_name(p));
-    let failure = match walk(v, routes, gateway, i, dest) {
-        Err(lost) => Some((i, p, dest, lost)),
-        Ok(source) => walk(v, routes, gateway, p, source)
-            .err()
-            .map(|lost| (p, i, source, lost)),
+    // A node needs a peer for a role of its own, or as the resolver a `dns` node serves it.
+    let (path, needs, needs_of_me) = match nodes[i]
+        .roles
+        .iter()
+        .position(|x| x.value == need.role.value)
+    {
+        Some(k) => (
+            format!("nodes[{i}].roles[{k}]"),
+            format!("which its {role} role needs"),
+            format!("which {me}'s {role} role needs"),
+        ),
+        None => (
+            format!("nodes[{p}].{role}.clients"),
+            "its resolver".to_string(),
+            format!("{me}'s resolver"),
+        ),
     };
-    let Some((a, b, addr, lost)) = failure else {
-        return;
+    let (a, b, addr, lost) = match pick(v, routes, gateway, i, p)? {
+        Ok((ip, from)) => {
+            return Some(super::Reach {
+                peer: peer.to_string(),
+                ip,
+                from,
+            });
+        }
+        Err(failure) => failure,
     };
     let why = match lost {
         Lost::Host { at, via } if via.is_unspecified() => {
@@ -532,12 +585,12 @@ fn reach(
     };
     let message = if a == i {
         format!(
-            "`{me}` cannot reach `{peer}` ({}), which its {role} role needs: {why}",
+            "`{me}` cannot reach `{peer}` ({}), {needs}: {why}",
             v.describe(addr)
         )
     } else {
         format!(
-            "`{peer}` cannot answer `{me}` ({}), which {me}'s {role} role needs: {why}",
+            "`{peer}` cannot answer `{me}` ({}), {needs_of_me}: {why}",
             v.describe(addr)
         )
     };
@@ -547,6 +600,7 @@ fn reach(
         message,
         route_hint(v, a, b, addr),
     );
+    None
 }
 
 /// A fix for "node `a` cannot reach `addr` (node `b`)": a route via a node that is on one of
@@ -577,5 +631,6 @@ fn route_hint(v: &View<'_>, a: usize, b: usize, addr: Ipv4Addr) -> String {
     }
 }
 
+mod bridged_nat;
 #[cfg(test)]
 mod tests;

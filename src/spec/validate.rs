@@ -21,7 +21,8 @@ pub(super) fn validate(
     let addressing = network::check(lab, host, &mut r);
     let role_options = roles::check(lab, &mut r);
     let dns = super::dns::check(lab, &addressing, &mut r);
-    let topology = topology::check(lab, &addressing, &needs(lab, &role_options), &mut r);
+    let needs = needs(lab, &role_options);
+    let topology = topology::check(lab, &addressing, &needs, host.bridged_iptables, &mut r);
     if r.has_errors() {
         return (None, r.problems);
     }
@@ -171,6 +172,25 @@ fn needs(lab: &Lab, options: &[super::roles::NodeOptions]) -> Vec<Need> {
                     })
                     .flatten()
                     .collect(),
+                // The clients of a DNS server need it: it is their resolver.
+                crate::roles::Role::Dns => {
+                    let clients = o.roles.iter().filter_map(|ro| match ro {
+                        super::RoleOptions::Dns(d) => Some(d.clients.iter()),
+                        _ => None,
+                    });
+                    for client in clients.flatten() {
+                        if let Some(c) =
+                            lab.nodes.value.iter().position(|n| n.name.value == *client)
+                        {
+                            out.push(Need {
+                                node: c,
+                                role: role.clone(),
+                                peer: node.name.value.clone(),
+                            });
+                        }
+                    }
+                    Vec::new()
+                }
                 _ => Vec::new(),
             };
             out.extend(peers.into_iter().map(|peer| Need {
@@ -215,6 +235,20 @@ fn resolve(
             })
         })
         .collect::<Option<Vec<_>>>()?;
+    // Per node: the clients its `dns` role serves.
+    let served: Vec<Vec<String>> = role_options
+        .iter()
+        .map(|o| {
+            o.roles
+                .iter()
+                .filter_map(|ro| match ro {
+                    super::RoleOptions::Dns(d) => Some(d.clients.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect()
+        })
+        .collect();
     let nodes = lab
         .nodes
         .value
@@ -239,6 +273,8 @@ fn resolve(
                     .collect::<Option<Vec<_>>>()?,
                 routes: topology.routes[i].clone(),
                 gateway: topology.gateway[i]?,
+                reaches: topology.reaches[i].clone(),
+                resolver: resolver(lab, &served, topology, i),
                 image: res.image.value,
                 cpus: res.cpus.value,
                 memory_mib: res.memory_mib.value,
@@ -255,6 +291,22 @@ fn resolve(
         nodes,
         source: lab.source.clone(),
     })
+}
+
+/// Node `i`'s resolver: the address it reaches the lab's `dns` node serving it by.
+fn resolver(
+    lab: &Lab,
+    served: &[Vec<String>],
+    topology: &Topology,
+    i: usize,
+) -> Option<std::net::Ipv4Addr> {
+    let me = &lab.nodes.value[i].name.value;
+    let server = served.iter().position(|clients| clients.contains(me))?;
+    let name = &lab.nodes.value[server].name.value;
+    topology.reaches[i]
+        .iter()
+        .find(|r| r.peer == *name)
+        .map(|r| r.ip)
 }
 
 #[cfg(test)]

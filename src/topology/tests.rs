@@ -63,3 +63,10 @@ fn a_shipped_single_network_lab() {
         &render(&valid(&text), Format::Mermaid),
     );
 }
+
+#[test]
+fn the_shipped_network_lab() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/network.yaml");
+    let text = std::fs::read_to_string(path).expect("shipped lab");
+    assert_golden("topology/network.svg", &render(&valid(&text), Format::Svg));
+}

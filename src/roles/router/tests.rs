@@ -19,10 +19,12 @@ fn context(options: Options) -> NodeContext {
         node: "gw".into(),
         ip: "10.77.0.2".parse().unwrap(),
         subnet: "10.77.0.0/24".parse().unwrap(),
+        clients: Vec::new(),
         roles: vec![Role::Router],
         app: None,
         haproxy: None,
         db: None,
+        zone: None,
         options: vec![RoleOptions::Router(options)],
         peers: Vec::new(),
     }

@@ -192,12 +192,12 @@ fn unknown_role_suggests_and_lists_the_roles() {
     assert_eq!(
         problems(&format!("{HEAD}  - name: web\n    roles: [mysql, apps]\n")),
         ["t.yaml:7:20: nodes[0].roles[1]: unknown role `apps`\n  \
-          hint: did you mean `app`? Roles are: router, mysql, postgres, app, haproxy, nginx, monitor"]
+          hint: did you mean `app`? Roles are: router, dns, mysql, postgres, app, haproxy, nginx, monitor"]
     );
     assert_eq!(
         problems(&format!("{HEAD}  - name: web\n    roles: [cache]\n")),
         ["t.yaml:7:13: nodes[0].roles[0]: unknown role `cache`\n  \
-          hint: roles are: router, mysql, postgres, app, haproxy, nginx, monitor"]
+          hint: roles are: router, dns, mysql, postgres, app, haproxy, nginx, monitor"]
     );
 }
 
@@ -277,7 +277,7 @@ fn every_problem_is_reported_not_just_the_first() {
             "t.yaml:8:9: nodes[0].ip: 10.0.0.5 is outside network `lan` (10.77.0.0/24)\n  \
              hint: pick an address from 10.77.0.2 to 10.77.0.254, or leave `ip:` out to get one assigned",
             "t.yaml:9:13: nodes[0].roles[0]: unknown role `ap`\n  \
-             hint: did you mean `app`? Roles are: router, mysql, postgres, app, haproxy, nginx, monitor",
+             hint: did you mean `app`? Roles are: router, dns, mysql, postgres, app, haproxy, nginx, monitor",
         ]
     );
 }

@@ -221,3 +221,72 @@ fn a_hop_that_does_not_forward() {
         ]
     );
 }
+
+#[test]
+fn a_nat_network_behind_a_router_on_a_host_whose_bridges_call_iptables() {
+    let lab = two_nets("  - {name: web, network: dmz}\n");
+    let host = crate::host::HostFacts {
+        bridged_iptables: true,
+        ..crate::spec::testutil::host()
+    };
+    assert_eq!(
+        crate::spec::testutil::problems_with(&lab, &host, false),
+        [
+            "t.yaml:3:5: networks[0].mode: libvirt's NAT of `lan` would rewrite what router `gw` \
+             forwards out of it: this host passes bridged frames through iptables \
+             (net.bridge.bridge-nf-call-iptables = 1), so connections from `lan` to another \
+             network get no answer\n  \
+             hint: where libvirtd runs, turn it off: `sysctl -w \
+             net.bridge.bridge-nf-call-iptables=0` (scripts/libvirtd-ns does so in the namespace \
+             it creates; Docker's bridges need it on), or make `lan` `mode: isolated`"
+        ]
+    );
+    // An isolated lan has no NAT rule to meet.
+    let isolated = lab.replace(
+        "{name: lan, cidr: 10.77.0.0/24}",
+        "{name: lan, cidr: 10.77.0.0/24, mode: isolated}",
+    );
+    assert_eq!(
+        crate::spec::testutil::problems_with(&isolated, &host, false),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn roles_reach_a_peer_on_a_shared_network_else_where_the_routes_lead() {
+    // db's first address is on mgmt, which neither app can reach; app shares dmz with it, and
+    // pc's route to dmz leads through gw.
+    let lab = valid(
+        "name: t
+networks:
+  - {name: lan, cidr: 10.77.0.0/24}
+  - {name: dmz, cidr: 10.80.0.0/24, mode: routed, router: gw}
+  - {name: mgmt, cidr: 10.81.0.0/24, mode: isolated}
+nodes:
+  - name: gw
+    roles: [router]
+    networks: [{name: lan, ip: 10.77.0.2}, {name: dmz, ip: 10.80.0.2}]
+  - name: db
+    roles: [mysql]
+    networks: [{name: mgmt, ip: 10.81.0.5}, {name: dmz, ip: 10.80.0.5}]
+  - {name: app, roles: [app], network: dmz, ip: 10.80.0.10}
+  - {name: pc, roles: [app], ip: 10.77.0.10, routes: [{to: dmz, via: gw}]}
+",
+    );
+    let reach = |node: usize| -> Vec<(String, Ipv4Addr, Ipv4Addr)> {
+        lab.nodes[node]
+            .reaches
+            .iter()
+            .map(|r| (r.peer.clone(), r.ip, r.from))
+            .collect()
+    };
+    assert_eq!(
+        reach(2),
+        [("db".to_string(), ip("10.80.0.5"), ip("10.80.0.10"))]
+    );
+    assert_eq!(
+        reach(3),
+        [("db".to_string(), ip("10.80.0.5"), ip("10.77.0.10"))]
+    );
+    assert!(reach(1).is_empty() && reach(0).is_empty());
+}

@@ -207,6 +207,8 @@ fn node(name: &str, roles: Vec<Role>, ip: [u8; 4], memory_mib: u64) -> ValidNode
         }],
         routes: Vec::new(),
         gateway: [ip[0], ip[1], ip[2], 1].into(),
+        reaches: Vec::new(),
+        resolver: None,
         image: "debian-12".to_string(),
         cpus: 1,
         memory_mib,
@@ -222,6 +224,15 @@ fn node(name: &str, roles: Vec<Role>, ip: [u8; 4], memory_mib: u64) -> ValidNode
             backend_hosts: Default::default(),
         },
         options: Vec::new(),
+    }
+}
+
+/// How `from` reaches `to` on their one network.
+fn reach(to: &ValidNode, from: &ValidNode) -> crate::spec::Reach {
+    crate::spec::Reach {
+        peer: to.name.clone(),
+        ip: to.ip,
+        from: from.ip,
     }
 }
 
@@ -242,12 +253,14 @@ fn lan(cidr: &str, domain: &str) -> ValidNetwork {
 fn shipped_minimal_lab() {
     let mut web = node("web", vec![Role::App], [10, 77, 0, 10], 384);
     web.app.database = Some("db".to_string());
+    let db = node("db", vec![Role::Mysql], [10, 77, 0, 11], 512);
+    web.reaches = vec![reach(&db, &web)];
     assert_eq!(
         check_shipped("labs/minimal.yaml"),
         ValidLab {
             name: "minimal".into(),
             networks: vec![lan("10.77.0.0/24", "minimal.lab")],
-            nodes: vec![web, node("db", vec![Role::Mysql], [10, 77, 0, 11], 512)],
+            nodes: vec![web, db],
             source: PathBuf::from("labs/minimal.yaml"),
         }
     );
@@ -262,6 +275,9 @@ fn shipped_three_tier_lab() {
     let mut app2 = node("app2", vec![Role::App], [10, 78, 0, 12], 448);
     app2.app.database = Some("db".to_string());
     let db = node("db", vec![Role::Mysql], [10, 78, 0, 13], 768);
+    lb.reaches = vec![reach(&app1, &lb), reach(&app2, &lb)];
+    app1.reaches = vec![reach(&db, &app1)];
+    app2.reaches = vec![reach(&db, &app2)];
     let lab = check_shipped("labs/three-tier.yaml");
     assert_eq!(lab.networks, [lan("10.78.0.0/24", "three-tier.lab")]);
     assert_eq!(lab.nodes, [lb, app1, app2, db]);
@@ -283,6 +299,7 @@ fn shipped_single_server_lab() {
         port: 80,
         release: crate::roles::Release::V1,
     };
+    server.reaches = vec![reach(&server, &server)];
     let lab = check_shipped("labs/single-server.yaml");
     assert_eq!(lab.networks, [lan("10.79.0.0/24", "single-server.lab")]);
     assert_eq!(lab.nodes, [server]);

@@ -1,0 +1,285 @@
+//! An authoritative DNS server for the lab: BIND 9 (Debian's, in the golden image) serves the
+//! lab's zone, every node and the lab file's `dns:` names, from a zone file it generates for
+//! the learner to read, edit and reload. The nodes named in `clients` (default: every other
+//! node) get it as their resolver in place of the libvirt network's dnsmasq, from their first
+//! boot (their seed), by its address on a network they share or the one their routes lead to.
+//!
+//! Lab file: `dns: {clients: [NODE, ...], ttl: 300}`.
+
+use super::context::{NodeContext, Role, Secrets};
+use super::error::RoleError;
+use super::files::{self, ManagedFile};
+use super::options::OptionsInput;
+use super::probe::Probe;
+use super::render::{self, template};
+use super::service::{self, OnChange, Service};
+use super::session::Session;
+use super::table::{Phase, RoleDef};
+use super::{RoleHealth, RoleOptions};
+use crate::remote::{Output, Remote};
+use crate::spec::load::{Map, list, string, uint};
+use crate::spec::problem::Report;
+use crate::spec::suggest::did_you_mean;
+use crate::spec::yaml::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::net::Ipv4Addr;
+
+pub(super) const OPTIONS_PATH: &str = "/etc/bind/named.conf.options";
+pub(super) const LOCAL_PATH: &str = "/etc/bind/named.conf.local";
+pub(super) const SERVICE: Service = Service::single("named.service");
+const KEYS: &[&str] = &["clients", "ttl"];
+/// Five minutes: long enough that caching shows, short enough to wait out in a lab.
+const DEFAULT_TTL: u32 = 300;
+
+pub(super) const DEF: RoleDef = RoleDef {
+    name: "dns",
+    unit: SERVICE.unit,
+    ports: &[(53, "dns")],
+    // bind9 is one of the image's spare packages (named.service disabled at boot there):
+    // listing it here would change the image's recipe, and so rebuild it, for nothing.
+    packages: &[],
+    boot_units: &[],
+    pages: &[],
+    phase: Phase::Network,
+    has_options: true,
+    serves: super::table::serves_nothing,
+};
+
+/// `dns:` of the server node, checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Options {
+    /// The nodes that use this server as their resolver.
+    pub(crate) clients: Vec<String>,
+    /// Seconds a resolver may cache an answer.
+    pub(crate) ttl: u32,
+}
+
+/// The zone the server holds: the lab's domain and one address per name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Zone {
+    pub(crate) domain: String,
+    /// Names relative to the domain, in lab-file order.
+    pub(crate) records: Vec<(String, Ipv4Addr)>,
+}
+
+pub(super) fn check_options(input: &OptionsInput<'_>, r: &mut Report) -> Option<Options> {
+    let map = match input.block {
+        Some(y) if y.value != Value::Null => Some(Map::new(y, &input.path("dns", ""), KEYS, r)?),
+        _ => None,
+    };
+    let get = |key: &str| map.as_ref().and_then(|m| m.get(key));
+    let me = &input.node().name.value;
+    let nodes = &input.lab.nodes.value;
+    let clients = match get("clients") {
+        None => Some(
+            nodes
+                .iter()
+                .map(|n| n.name.value.clone())
+                .filter(|n| n != me)
+                .collect(),
+        ),
+        Some(y) => {
+            let path = input.path("dns", "clients");
+            list(y, &path, r, |y, p, r| {
+                let name = string(y, p, r)?;
+                if nodes.iter().any(|n| n.name.value == name.value) && name.value != *me {
+                    return Some(name.value);
+                }
+                let names = nodes.iter().map(|n| n.name.value.as_str());
+                let hint = if name.value == *me {
+                    "the server resolves through its own network's DNS; list the other nodes"
+                        .to_string()
+                } else {
+                    did_you_mean(&name.value, names)
+                        .unwrap_or_else(|| "name a node of this lab".to_string())
+                };
+                r.error(
+                    Some(name.pos),
+                    p,
+                    format!("`{}` is not another node of this lab", name.value),
+                    hint,
+                );
+                None
+            })
+            .map(|l| l.value)
+        }
+    };
+    let ttl = match get("ttl") {
+        None => Some(DEFAULT_TTL),
+        Some(y) => uint::<u32>(
+            y,
+            &input.path("dns", "ttl"),
+            r,
+            "seconds a resolver may cache an answer, e.g. `ttl: 300`",
+        )
+        .map(|at| at.value),
+    };
+    Some(Options {
+        clients: clients?,
+        ttl: ttl?,
+    })
+}
+
+fn options(ctx: &NodeContext) -> Result<&Options, RoleError> {
+    ctx.options
+        .iter()
+        .find_map(|o| match o {
+            RoleOptions::Dns(o) => Some(o),
+            _ => None,
+        })
+        .ok_or_else(|| RoleError::MissingConfig {
+            node: ctx.node.clone(),
+            role: Role::Dns,
+            what: "dns",
+        })
+}
+
+fn zone(ctx: &NodeContext) -> Result<&Zone, RoleError> {
+    ctx.zone.as_ref().ok_or_else(|| RoleError::MissingConfig {
+        node: ctx.node.clone(),
+        role: Role::Dns,
+        what: "zone",
+    })
+}
+
+/// Where the zone file lives: BIND's own directory, named after the zone.
+pub(super) fn zone_path(z: &Zone) -> String {
+    format!("/etc/bind/db.{}", z.domain)
+}
+
+pub(super) fn render_zone(ctx: &NodeContext) -> Result<String, RoleError> {
+    let (o, z) = (options(ctx)?, zone(ctx)?);
+    let records: Vec<_> = z
+        .records
+        .iter()
+        .map(|(name, ip)| json!({"name": name, "ip": ip.to_string()}))
+        .collect();
+    render::render(
+        template!("dns/zone.hbs"),
+        &json!({
+            "lab": ctx.lab,
+            "node": ctx.node,
+            "zone": z.domain,
+            "file": zone_path(z),
+            "ttl": o.ttl,
+            // No secondary asks for it; a learner who adds one bumps it with each edit.
+            "serial": 1,
+            "records": records,
+        }),
+    )
+}
+
+fn managed(ctx: &NodeContext) -> Result<[ManagedFile; 3], RoleError> {
+    let z = zone(ctx)?;
+    let vars = json!({
+        "lab": ctx.lab,
+        "node": ctx.node,
+        "zone": z.domain,
+        "file": zone_path(z),
+    });
+    let file = |path: String, contents: String| ManagedFile {
+        path,
+        contents,
+        mode: 0o644,
+        owner: "root:bind".into(),
+    };
+    Ok([
+        file(
+            OPTIONS_PATH.into(),
+            render::render(template!("dns/named.conf.options.hbs"), &vars)?,
+        ),
+        file(
+            LOCAL_PATH.into(),
+            render::render(template!("dns/named.conf.local.hbs"), &vars)?,
+        ),
+        file(zone_path(z), render_zone(ctx)?),
+    ])
+}
+
+/// BIND reads the configuration and the zone as it would at a reload; a file it rejects stops
+/// `up` here with BIND's own message instead of leaving a server without its zone.
+pub(super) fn check_script(z: &Zone) -> String {
+    format!(
+        "named-checkconf && named-checkzone -q {} {}",
+        z.domain,
+        zone_path(z)
+    )
+}
+
+pub(super) fn probe(ctx: &NodeContext, _: &Secrets) -> Result<Probe, RoleError> {
+    let z = zone(ctx)?;
+    Ok(Probe::new()
+        .files(&managed(ctx)?)
+        .service(SERVICE)
+        .prints(health_script(ctx, z), vec![answer(ctx, z)]))
+}
+
+pub(super) async fn apply<R: Remote>(
+    session: &mut Session<'_, R>,
+    ctx: &NodeContext,
+    _: &Secrets,
+) -> Result<(), RoleError> {
+    let files = managed(ctx)?;
+    let z = zone(ctx)?;
+    session.say("dns: checking files");
+    let written = files::sync(session, "dns: files", &files).await?;
+    if written.contains(&true) {
+        session
+            .ok("dns: check the configuration", &check_script(z), None)
+            .await?;
+    }
+    let change = written.contains(&true).then_some(OnChange::Reload);
+    service::ensure(session, "dns: named", SERVICE, change).await
+}
+
+/// Asks the server for its own name and prints the address the zone gives it when that is
+/// among the answers (a node on several networks has an address on each, in any order).
+fn health_script(ctx: &NodeContext, z: &Zone) -> String {
+    format!(
+        "dig +short +time=2 +tries=2 @127.0.0.1 {}.{} A | grep -x -F {}",
+        ctx.node,
+        z.domain,
+        answer(ctx, z)
+    )
+}
+
+fn answer(ctx: &NodeContext, z: &Zone) -> String {
+    z.records
+        .iter()
+        .find(|(name, _)| *name == ctx.node)
+        .map_or_else(|| ctx.ip.to_string(), |(_, ip)| ip.to_string())
+}
+
+pub(super) async fn health<R: Remote>(
+    session: &Session<'_, R>,
+    ctx: &NodeContext,
+) -> Result<RoleHealth, RoleError> {
+    let z = zone(ctx)?;
+    let out = session
+        .run("dns: health", &health_script(ctx, z), None)
+        .await?;
+    Ok(judge_health(ctx, z, &out))
+}
+
+fn judge_health(ctx: &NodeContext, z: &Zone, out: &Output) -> RoleHealth {
+    let ok = out.success() && out.stdout_str().trim() == answer(ctx, z);
+    RoleHealth {
+        role: Role::Dns,
+        ok,
+        detail: if ok {
+            format!("serving {} ({} names)", z.domain, z.records.len())
+        } else {
+            format!(
+                "named on the node does not answer {}.{} with {}",
+                ctx.node,
+                z.domain,
+                answer(ctx, z)
+            )
+        },
+        release: None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
