@@ -2183,6 +2183,30 @@ fn e2e_two_networks_through_a_router() {
     ]);
     assert_eq!(blocked.stdout.trim(), "closed", "{}", blocked.stderr);
 
+    // route-missing: pc loses its route to dmz, so web is out of reach (lan still works);
+    // revert puts the route back as `ip route` printed it.
+    let http = "curl -s --max-time 5 http://10.92.0.10:8000/hostname";
+    sb.firedrill(&[
+        "fault",
+        "apply",
+        "route-missing",
+        "pc",
+        "--param",
+        "to=10.92.0.0/24",
+    ])
+    .assert_success("fault apply route-missing");
+    let cut = sb.firedrill(&["ssh", "pc", "--", http]);
+    assert_ne!(
+        cut.stdout.trim(),
+        "web",
+        "web still answers without the route"
+    );
+    sb.firedrill(&["ssh", "pc", "--", "ping", "-c", "1", "-W", "5", "10.91.0.2"])
+        .assert_success("lan still works");
+    sb.firedrill(&["fault", "revert", "--all"])
+        .assert_success("revert route-missing");
+    assert_eq!(ssh_stdout(&sb, "pc", http), "web", "the route is back");
+
     let down = sb.firedrill(&["down"]);
     down.assert_success("down");
     let nets = sb.run_in_ns(&[
