@@ -741,6 +741,15 @@ fn all_healthy(status: &serde_json::Value) -> bool {
 }
 
 /// The haproxy health line of lb, e.g. "1/2 backends UP (app1 DOWN)".
+/// Node `name` as `status --json` shows it.
+fn node_status(sb: &Sandbox, name: &str) -> serde_json::Value {
+    lab_status(sb)["nodes"]
+        .as_array()
+        .and_then(|ns| ns.iter().find(|n| n["name"] == name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no node {name} in status"))
+}
+
 fn lb_backends(sb: &Sandbox) -> String {
     let status = lab_status(sb);
     status["nodes"]
@@ -1314,13 +1323,9 @@ fn e2e_converge_a_running_lab() {
     );
     assert_eq!(summary["dropped"], 0, "{summary}");
     assert!(summary["ok"].as_u64().unwrap() > 60, "{summary}");
-    let app2_ip = lab_status(&sb)["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == "app2")
-        .and_then(|n| n["ip"].as_str())
-        .expect("app2 in status")
+    let app2_ip = node_status(&sb, "app2")["ip"]
+        .as_str()
+        .expect("app2's address")
         .to_string();
     for node in ["lb", "app1", "db"] {
         assert_eq!(
@@ -1454,13 +1459,7 @@ fn e2e_converge_a_running_lab() {
         app1_after + 48 <= app1_before,
         "the guest sees less memory: {app1_before} → {app1_after} MiB"
     );
-    let app1 = lab_status(&sb)["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == "app1")
-        .cloned()
-        .unwrap();
+    let app1 = node_status(&sb, "app1");
     assert_eq!(app1["memory_mib"], 384, "{app1}");
     assert!(app1["file_memory_mib"].is_null(), "{app1}");
     assert_eq!(
@@ -1475,13 +1474,7 @@ fn e2e_converge_a_running_lab() {
         "{}",
         resize.stderr
     );
-    let app2 = lab_status(&sb)["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["name"] == "app2")
-        .cloned()
-        .unwrap();
+    let app2 = node_status(&sb, "app2");
     assert_eq!(app2["memory_mib"], 448, "{app2}");
     assert_eq!(app2["file_memory_mib"], 512, "{app2}");
     let dominfo = sb.run_in_ns(&[

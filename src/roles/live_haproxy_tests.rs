@@ -14,6 +14,16 @@ use super::{Backend, RoleHealth};
 use std::net::Ipv4Addr;
 use std::process::Command;
 
+/// A fresh directory for test `what`, and the lb fixture listening on 127.0.0.1.
+fn setup(what: &str) -> (std::path::PathBuf, super::NodeContext, super::HaproxyConfig) {
+    let dir = std::env::temp_dir().join(format!("firedrill-haproxy-{what}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the test dir");
+    let mut ctx = fixtures::lb();
+    ctx.ip = Ipv4Addr::LOCALHOST;
+    let hp = ctx.haproxy.clone().expect("haproxy settings");
+    (dir, ctx, hp)
+}
+
 /// app1 has a healthy server on 127.0.0.1:8080; app2 (127.0.0.2:8080) has none.
 const SCRIPT: &str = r#"
 set -e
@@ -49,11 +59,7 @@ kill "$(cat /run/haproxy.pid)" "$app"
 #[test]
 #[ignore = "needs root and haproxy: scripts/test"]
 fn haproxy_runs_the_rendered_config_and_health_reads_its_socket_needs_root() {
-    let dir = std::env::temp_dir().join(format!("firedrill-haproxy-live-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create the test dir");
-    let mut ctx = fixtures::lb();
-    ctx.ip = Ipv4Addr::LOCALHOST;
-    let mut hp = ctx.haproxy.clone().expect("haproxy settings");
+    let (dir, ctx, mut hp) = setup("live");
     hp.backends = vec![
         Backend {
             name: "app1".into(),
@@ -162,11 +168,7 @@ kill "$(cat /run/haproxy.pid)" "$(cat /run/dnsmasq.pid)"
 #[test]
 #[ignore = "needs root, haproxy and dnsmasq: scripts/test"]
 fn haproxy_follows_a_repointed_dns_name_without_a_reload_needs_root() {
-    let dir = std::env::temp_dir().join(format!("firedrill-haproxy-dns-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create the test dir");
-    let mut ctx = fixtures::lb();
-    ctx.ip = Ipv4Addr::LOCALHOST;
-    let mut hp = ctx.haproxy.clone().expect("haproxy settings");
+    let (dir, ctx, mut hp) = setup("dns");
     hp.backends = vec![Backend {
         name: "web".into(),
         node: "app1".into(),
