@@ -126,7 +126,9 @@ fn the_list_shows_each_kind_and_its_params() {
     }
     for k in KINDS {
         assert!(
-            lines.iter().any(|l| l.starts_with(&format!("{:<width$} ", k.name))),
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("{:<width$} ", k.name))),
             "{}",
             k.name
         );

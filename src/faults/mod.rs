@@ -12,6 +12,7 @@
 //! arm in `Fault::ops` and its `KIND` in `KINDS`.
 
 mod bad_permissions;
+mod cert_expired;
 mod clock_jump;
 pub(crate) mod command;
 mod cpu_hog;
@@ -78,6 +79,7 @@ pub(crate) enum Fault {
     FdExhaustion(fd_exhaustion::FdExhaustion),
     SlowDisk(slow_disk::SlowDisk),
     DbPasswordRotated(db_password_rotated::DbPasswordRotated),
+    CertExpired(cert_expired::CertExpired),
 }
 
 /// Every kind, in the order `fault list` shows them.
@@ -101,6 +103,7 @@ pub(crate) const KINDS: &[Kind] = &[
     fd_exhaustion::KIND,
     slow_disk::KIND,
     db_password_rotated::KIND,
+    cert_expired::KIND,
 ];
 
 impl Fault {
@@ -126,6 +129,7 @@ impl Fault {
             Fault::FdExhaustion(f) => f,
             Fault::SlowDisk(f) => f,
             Fault::DbPasswordRotated(f) => f,
+            Fault::CertExpired(f) => f,
         }
     }
 }
@@ -366,6 +370,11 @@ mod tests {
                 "db-password-rotated",
                 &[],
                 "host=10.0.0.0/255.255.255.0\nplugin=mysql_native_password\nbefore=0123456789abcdef\n",
+            ),
+            (
+                "cert-expired",
+                &[],
+                "sha=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
             ),
         ];
         let parses = |what: &str, script: &str| {

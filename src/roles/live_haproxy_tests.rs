@@ -4,7 +4,7 @@
 //! NEEDS ROOT. Everything runs inside a fresh network, mount and PID namespace
 //! (`unshare --net --mount --pid --fork`): only a loopback exists there, :80 and :8404 are
 //! free, `/run` is a private tmpfs, and every process in it ends when the namespace's first
-//! process exits. Host packages: haproxy, python3, curl, iproute2, util-linux.
+//! process exits. Host packages: haproxy, python3, curl, iproute2, util-linux, openssl.
 
 use super::context::Role;
 use super::fixtures;
@@ -42,6 +42,7 @@ for i in $(seq 1 40); do
     sleep 0.5
 done
 curl -s -D - -o /dev/null --max-time 5 http://127.0.0.1:80/todos > "$4"
+curl -s -D - -o /dev/null --max-time 5 --cacert "$5" https://localhost:443/todos > "$6"
 kill "$(cat /run/haproxy.pid)" "$app"
 "#;
 
@@ -67,15 +68,37 @@ fn haproxy_runs_the_rendered_config_and_health_reads_its_socket_needs_root() {
     let stat_py = dir.join("stat.py");
     let stat = dir.join("stat.csv");
     let headers = dir.join("headers.txt");
-    std::fs::write(&cfg, haproxy::render_config(&ctx, &hp).expect("renders"))
-        .expect("write config");
+    let tls_headers = dir.join("tls-headers.txt");
+    // The lab CA and certificate, made by the role's own script in the test dir.
+    let tls = dir.join("tls");
+    let tls_dir = tls.to_str().expect("utf-8 path");
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg(haproxy::tls_script(&ctx.lab, &ctx.node, ctx.ip).replace(
+            &format!("d={}\n", haproxy::TLS_DIR),
+            &format!("d={tls_dir}\n"),
+        ))
+        .output()
+        .expect("run the TLS script");
+    assert_eq!(String::from_utf8_lossy(&made.stdout), "made\n", "{made:?}");
+    let rendered = haproxy::render_config(&ctx, &hp)
+        .expect("renders")
+        .replace(haproxy::TLS_PEM, &format!("{tls_dir}/site.pem"));
+    std::fs::write(&cfg, rendered).expect("write config");
     std::fs::write(&stat_py, haproxy::STAT_PY).expect("write stat script");
 
     let out = Command::new("timeout")
         .args(["--kill-after=5", "60"])
         .args(["unshare", "--net", "--mount", "--pid", "--fork"])
         .args(["sh", "-c", SCRIPT, "sh"])
-        .args([&cfg, &stat_py, &stat, &headers])
+        .args([
+            &cfg,
+            &stat_py,
+            &stat,
+            &headers,
+            &tls.join("ca.pem"),
+            &tls_headers,
+        ])
         .output()
         .expect("run unshare");
     assert!(
@@ -103,6 +126,14 @@ fn haproxy_runs_the_rendered_config_and_health_reads_its_socket_needs_root() {
     assert!(
         answer.starts_with("http/1.0 200 ok\r\n") && answer.contains("\r\nx-served-by: app1\r\n"),
         "through :80: {answer}"
+    );
+    // The same service over HTTPS, trusted through the lab CA alone.
+    let answer = std::fs::read_to_string(&tls_headers)
+        .expect("curl headers over https")
+        .to_lowercase();
+    assert!(
+        answer.starts_with("http/1.0 200 ok\r\n") && answer.contains("\r\nx-served-by: app1\r\n"),
+        "through :443: {answer}"
     );
     std::fs::remove_dir_all(&dir).expect("remove the test dir");
 }
