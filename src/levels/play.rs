@@ -483,7 +483,14 @@ mod tests {
         };
         assert_eq!(
             names(Difficulty::Hard),
-            ["app-down-b", "db-lock", "missing-index", "slow-disk"]
+            [
+                "app-down-b",
+                "db-lock",
+                "latency",
+                "missing-index",
+                "red-herring",
+                "slow-disk"
+            ]
         );
         let easy = names(Difficulty::Easy);
         assert!(easy.contains(&"disk-full".to_string()), "{easy:?}");
