@@ -486,6 +486,7 @@ mod tests {
             [
                 "app-down-b",
                 "db-lock",
+                "deep-pagination",
                 "latency",
                 "missing-index",
                 "red-herring",

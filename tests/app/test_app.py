@@ -333,6 +333,16 @@ def exercise(db, app, c):
          status == 201 and isinstance(body.get("id"), int)
          and {k: v for k, v in body.items() if k != "id"} == {"name": "Buy bread", "completed": False},
          body)
+    status, body = c.request("GET", "/todos?page=1&per_page=1")
+    c.ok("GET /todos?page=1&per_page=1 is the newest item", (status, names(body)) == (200, ["Buy bread"]),
+         body)
+    status, all_items = c.request("GET", "/todos")
+    status, body = c.request("GET", f"/todos?page={len(all_items['todos'])}&per_page=1")
+    c.ok("the last page of one is the oldest item",
+         (status, names(body)) == (200, names(all_items)[:1]) and len(names(body)) == 1, body)
+    status, body = c.request("GET", "/todos?page=2&per_page=100000")
+    c.ok("a per_page out of range is a 400 that says the range", status == 400
+         and body == {"error": "per_page must be a whole number from 1 to 100, not '100000'"}, body)
     conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
     _, first = c.request("GET", "/todos", conn=conn)
     _, second = c.request("GET", "/todos", conn=conn)  # same connection: HTTP/1.1 keep-alive
