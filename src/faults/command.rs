@@ -103,13 +103,15 @@ pub(crate) async fn run(cmd: FaultCommand, home: &Home) -> Result<(), FaultError
 }
 
 /// `fault list`: each kind with its description, then its parameters indented.
+/// The name column is as wide as the longest name.
 pub(crate) fn format_list(kinds: &[Kind]) -> String {
+    let width = kinds.iter().map(|k| k.name.len()).max().unwrap_or(0);
     let mut out = String::new();
     for k in kinds {
-        let _ = writeln!(out, "{:<16} {}", k.name, k.about);
+        let _ = writeln!(out, "{:<width$} {}", k.name, k.about);
         for p in k.params {
             let flag = format!("--param {}={}", p.name, p.value);
-            let _ = writeln!(out, "{:<16} {flag:<34} {}", "", p.help);
+            let _ = writeln!(out, "{:<width$} {flag:<34} {}", "", p.help);
         }
     }
     out

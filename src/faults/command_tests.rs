@@ -97,17 +97,38 @@ fn bad_arguments_are_usage_errors_that_say_what_is_wrong() {
 fn the_list_shows_each_kind_and_its_params() {
     let text = format_list(KINDS);
     let lines: Vec<&str> = text.lines().collect();
+    let width = "db-password-rotated".len();
     assert_eq!(
         lines[0],
-        "disk-full        Fill the filesystem holding the app's data: uploads fail with \"No space left on device\""
+        format!(
+            "{:<width$} Fill the filesystem holding the app's data: uploads fail with \"No space left on device\"",
+            "disk-full"
+        )
     );
     assert_eq!(
         lines[1],
-        "                 --param leave=MiB                  space left free for the app user (default 0; root's reserved blocks always stay)"
+        format!(
+            "{:<width$} --param leave=MiB                  space left free for the app user (default 0; root's reserved blocks always stay)",
+            ""
+        )
     );
+    // Every description and every parameter starts in the same column, the longest name's.
+    for line in &lines {
+        let (name, rest) = line.split_at(width);
+        assert!(
+            rest.starts_with(' ') && !rest[1..].starts_with(' '),
+            "{line}"
+        );
+        assert!(
+            name.trim().is_empty() || KINDS.iter().any(|k| k.name == name.trim()),
+            "{line}"
+        );
+    }
     for k in KINDS {
         assert!(
-            text.contains(&format!("\n{:<16} ", k.name)) || text.starts_with(k.name),
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("{:<width$} ", k.name))),
             "{}",
             k.name
         );

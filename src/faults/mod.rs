@@ -12,6 +12,7 @@
 //! arm in `Fault::ops` and its `KIND` in `KINDS`.
 
 mod bad_permissions;
+mod cert_expired;
 mod clock_jump;
 pub(crate) mod command;
 mod cpu_hog;
@@ -86,6 +87,7 @@ pub(crate) enum Fault {
     RouteMissing(route_missing::RouteMissing),
     DnsBroken(dns_broken::DnsBroken),
     MtuBlackhole(mtu_blackhole::MtuBlackhole),
+    CertExpired(cert_expired::CertExpired),
 }
 
 /// Every kind, in the order `fault list` shows them.
@@ -113,6 +115,7 @@ pub(crate) const KINDS: &[Kind] = &[
     route_missing::KIND,
     dns_broken::KIND,
     mtu_blackhole::KIND,
+    cert_expired::KIND,
 ];
 
 impl Fault {
@@ -142,6 +145,7 @@ impl Fault {
             Fault::RouteMissing(f) => f,
             Fault::DnsBroken(f) => f,
             Fault::MtuBlackhole(f) => f,
+            Fault::CertExpired(f) => f,
         }
     }
 }
@@ -396,6 +400,11 @@ mod tests {
             ("dns-broken", &[], "link=../run/resolvconf/resolv.conf\n"),
             ("dns-broken", &[], "file=bmFtZXNlcnZlciAxMC43OC4wLjEK\n"),
             ("mtu-blackhole", &[], "ready=yes\n"),
+            (
+                "cert-expired",
+                &[],
+                "sha=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+            ),
         ];
         let parses = |what: &str, script: &str| {
             let out = std::process::Command::new("dash")

@@ -259,8 +259,10 @@ pub(crate) fn format_table(lab: &str, rows: &[Row]) -> String {
     if rows.is_empty() {
         return format!("lab {lab}: no faults\n");
     }
+    // As wide as the longest kind (db-password-rotated is wider than the usual 16).
+    let kw = rows.iter().map(|r| r.kind.len()).fold(16, usize::max);
     let mut out = format!(
-        "{:<5} {:<16} {:<8} {:<10} {:<9} CHECK\n",
+        "{:<5} {:<kw$} {:<8} {:<10} {:<9} CHECK\n",
         "ID", "KIND", "NODE", "STATE", "ON NODE"
     );
     for r in rows {
@@ -277,7 +279,7 @@ pub(crate) fn format_table(lab: &str, rows: &[Row]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<5} {:<16} {:<8} {:<10} {:<9} {check}",
+            "{:<5} {:<kw$} {:<8} {:<10} {:<9} {check}",
             r.id,
             r.kind,
             r.node,

@@ -214,8 +214,11 @@ fn only_config_ini_and_provisioning_sql_hold_the_password() {
 fn haproxy_accepts_the_rendered_config() {
     let ctx = fixtures::lb();
     let hp = ctx.haproxy.clone().expect("haproxy settings");
-    let text = haproxy::render_config(&ctx, &hp).expect("renders");
-    let path = std::env::temp_dir().join(format!("firedrill-haproxy-{}.cfg", std::process::id()));
+    // With the certificate the role makes on the node (its own script, in a temp dir).
+    let dir = std::env::temp_dir().join(format!("firedrill-haproxy-c-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the temp dir");
+    let text = super::live_haproxy_tests::render_with_tls(&dir, &ctx, &hp);
+    let path = dir.join("haproxy.cfg");
     std::fs::write(&path, text).expect("write temp config");
     let out = std::process::Command::new("haproxy")
         .arg("-c")
@@ -223,7 +226,7 @@ fn haproxy_accepts_the_rendered_config() {
         .arg(&path)
         .output()
         .expect("haproxy is installed on this host (apt-get install haproxy)");
-    std::fs::remove_file(&path).expect("remove temp config");
+    std::fs::remove_dir_all(&dir).expect("remove the temp dir");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),

@@ -19,7 +19,11 @@ pub(super) const SERVICE: Service = Service::single("haproxy.service");
 pub(super) const DEF: RoleDef = RoleDef {
     name: "haproxy",
     unit: SERVICE.unit,
-    ports: &[(PORT, "haproxy"), (8404, "the haproxy stats page")],
+    ports: &[
+        (PORT, "haproxy"),
+        (TLS_PORT, "haproxy (https)"),
+        (8404, "the haproxy stats page"),
+    ],
     packages: &["haproxy"],
     boot_units: &["haproxy.service"],
     pages: &[
@@ -40,6 +44,39 @@ pub(super) const DEF: RoleDef = RoleDef {
 };
 /// Where it serves the app nodes.
 pub(super) const PORT: u16 = 80;
+/// The same service over TLS, with a certificate from the lab's own CA (`TLS_SCRIPT`).
+pub(super) const TLS_PORT: u16 = 443;
+/// The certificate and key haproxy serves on `TLS_PORT`; the lab CA beside it.
+pub(crate) const TLS_DIR: &str = "/etc/haproxy/tls";
+pub(crate) const TLS_PEM: &str = "/etc/haproxy/tls/site.pem";
+
+/// Makes the lab CA and a certificate for this node, signed by it, unless the node has one:
+/// both are made on the node (the CA key never leaves it) and kept across `up`s, so a
+/// certificate a learner or a fault replaced stays theirs. The certificate names the node, its
+/// FQDN, `localhost` and its address; `ca.pem` is what an HTTPS client trusts. Prints "made"
+/// when it made them.
+pub(crate) fn tls_script(lab: &str, node: &str, ip: std::net::Ipv4Addr) -> String {
+    format!(
+        r#"d={TLS_DIR}
+if [ ! -s "$d/site.pem" ]; then
+  set -e
+  umask 077
+  mkdir -p "$d"
+  fqdn=$(hostname -f 2>/dev/null || echo {node})
+  [ -s "$d/ca.key" ] || openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj '/CN=firedrill lab {lab} CA' -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+  chmod 644 "$d/ca.pem"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$fqdn" -keyout "$d/site.key" -out "$d/site.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:{node},DNS:%s,DNS:localhost,IP:{ip},IP:127.0.0.1
+' "$fqdn" > "$d/site.ext"
+  openssl x509 -req -sha256 -days 825 -in "$d/site.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -set_serial "0x$(od -An -N8 -tx1 /dev/urandom | tr -d ' ')" -extfile "$d/site.ext" -out "$d/site.crt" 2>/dev/null
+  cat "$d/site.crt" "$d/site.key" > "$d/site.pem.new"
+  mv -f "$d/site.pem.new" "$d/site.pem"
+  rm -f "$d/site.csr" "$d/site.ext"
+  echo made
+fi
+"#,
+    )
+}
 /// Its options (`haproxy:`) are still read by the lab file's own types, not by `check_options`.
 pub(super) type Options = super::options::NoOptions;
 pub(super) use super::options::no_options as check_options;
@@ -65,6 +102,7 @@ pub(super) fn render_config(ctx: &NodeContext, hp: &HaproxyConfig) -> Result<Str
             "first_backend": first,
             "app_port": hp.app_port,
             "by_name": by_name,
+            "tls_pem": TLS_PEM,
         }),
     )
 }
@@ -81,7 +119,10 @@ pub(super) fn install_script(file: &ManagedFile) -> String {
 
 /// What a configured node shows: haproxy.cfg as it should be and the service running.
 pub(super) fn probe(ctx: &NodeContext, _: &super::Secrets) -> Result<Probe, RoleError> {
-    Ok(Probe::new().files(&[config_file(ctx)?]).service(SERVICE))
+    Ok(Probe::new()
+        .files(&[config_file(ctx)?])
+        .prints(format!("test -s {TLS_PEM} && echo tls"), vec!["tls".into()])
+        .service(SERVICE))
 }
 
 fn config_file(ctx: &NodeContext) -> Result<ManagedFile, RoleError> {
@@ -107,6 +148,13 @@ pub(super) async fn apply<R: Remote>(
     _: &super::Secrets,
 ) -> Result<(), RoleError> {
     let file = config_file(ctx)?;
+    // Before the configuration that names it: `haproxy -c` loads the certificate.
+    let tls = session
+        .ok("haproxy: the TLS certificate", &tls_script(&ctx.lab, &ctx.node, ctx.ip), None)
+        .await?;
+    if tls.stdout_str().trim() == "made" {
+        session.changed(format!("{TLS_PEM} made (lab CA: {TLS_DIR}/ca.pem)"));
+    }
     session.say("haproxy: checking haproxy.cfg");
     let changed =
         files::sync_checked(session, "haproxy", &file, STAGED_PATH, &install_script(&file)).await?;

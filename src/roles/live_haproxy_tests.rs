@@ -4,8 +4,8 @@
 //! NEEDS ROOT. Everything runs inside a fresh network, mount and PID namespace
 //! (`unshare --net --mount --pid --fork`): only a loopback exists there, :80 and :8404 are
 //! free, `/run` is a private tmpfs, and every process in it ends when the namespace's first
-//! process exits. Host packages: haproxy, python3, curl, iproute2, util-linux, dnsmasq-base
-//! (libvirt's).
+//! process exits. Host packages: haproxy, python3, curl, iproute2, util-linux, openssl,
+//! dnsmasq-base (libvirt's).
 
 use super::context::Role;
 use super::fixtures;
@@ -22,6 +22,29 @@ fn setup(what: &str) -> (std::path::PathBuf, super::NodeContext, super::HaproxyC
     ctx.ip = Ipv4Addr::LOCALHOST;
     let hp = ctx.haproxy.clone().expect("haproxy settings");
     (dir, ctx, hp)
+}
+
+/// The rendered haproxy.cfg, with the lab CA and certificate made by the role's own script in
+/// `dir/tls` and the config pointing there.
+pub(super) fn render_with_tls(
+    dir: &std::path::Path,
+    ctx: &super::NodeContext,
+    hp: &super::HaproxyConfig,
+) -> String {
+    let tls = dir.join("tls");
+    let tls_dir = tls.to_str().expect("utf-8 path");
+    let made = Command::new("sh")
+        .arg("-c")
+        .arg(haproxy::tls_script(&ctx.lab, &ctx.node, ctx.ip).replace(
+            &format!("d={}\n", haproxy::TLS_DIR),
+            &format!("d={tls_dir}\n"),
+        ))
+        .output()
+        .expect("run the TLS script");
+    assert_eq!(String::from_utf8_lossy(&made.stdout), "made\n", "{made:?}");
+    haproxy::render_config(ctx, hp)
+        .expect("renders")
+        .replace(haproxy::TLS_PEM, &format!("{tls_dir}/site.pem"))
 }
 
 /// app1 has a healthy server on 127.0.0.1:8080; app2 (127.0.0.2:8080) has none.
@@ -53,6 +76,7 @@ for i in $(seq 1 40); do
     sleep 0.5
 done
 curl -s -D - -o /dev/null --max-time 5 http://127.0.0.1:80/todos > "$4"
+curl -s -D - -o /dev/null --max-time 5 --cacert "$5" https://localhost:443/todos > "$6"
 kill "$(cat /run/haproxy.pid)" "$app"
 "#;
 
@@ -78,15 +102,23 @@ fn haproxy_runs_the_rendered_config_and_health_reads_its_socket_needs_root() {
     let stat_py = dir.join("stat.py");
     let stat = dir.join("stat.csv");
     let headers = dir.join("headers.txt");
-    std::fs::write(&cfg, haproxy::render_config(&ctx, &hp).expect("renders"))
-        .expect("write config");
+    let tls_headers = dir.join("tls-headers.txt");
+    let tls = dir.join("tls");
+    std::fs::write(&cfg, render_with_tls(&dir, &ctx, &hp)).expect("write config");
     std::fs::write(&stat_py, haproxy::STAT_PY).expect("write stat script");
 
     let out = Command::new("timeout")
         .args(["--kill-after=5", "60"])
         .args(["unshare", "--net", "--mount", "--pid", "--fork"])
         .args(["sh", "-c", SCRIPT, "sh"])
-        .args([&cfg, &stat_py, &stat, &headers])
+        .args([
+            &cfg,
+            &stat_py,
+            &stat,
+            &headers,
+            &tls.join("ca.pem"),
+            &tls_headers,
+        ])
         .output()
         .expect("run unshare");
     assert!(
@@ -114,6 +146,14 @@ fn haproxy_runs_the_rendered_config_and_health_reads_its_socket_needs_root() {
     assert!(
         answer.starts_with("http/1.0 200 ok\r\n") && answer.contains("\r\nx-served-by: app1\r\n"),
         "through :80: {answer}"
+    );
+    // The same service over HTTPS, trusted through the lab CA alone.
+    let answer = std::fs::read_to_string(&tls_headers)
+        .expect("curl headers over https")
+        .to_lowercase();
+    assert!(
+        answer.starts_with("http/1.0 200 ok\r\n") && answer.contains("\r\nx-served-by: app1\r\n"),
+        "through :443: {answer}"
     );
     std::fs::remove_dir_all(&dir).expect("remove the test dir");
 }
@@ -175,7 +215,7 @@ fn haproxy_follows_a_repointed_dns_name_without_a_reload_needs_root() {
         ip: Ipv4Addr::new(127, 0, 0, 1),
         host: Some("web.lab.test".into()),
     }];
-    let rendered = haproxy::render_config(&ctx, &hp).expect("renders");
+    let rendered = render_with_tls(&dir, &ctx, &hp);
     assert!(
         rendered.contains("server web web.lab.test:8080 check resolvers lab")
             && rendered.contains("\nresolvers lab\n    parse-resolv-conf\n"),

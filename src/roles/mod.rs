@@ -52,7 +52,10 @@ pub(crate) use context::{
 };
 pub(crate) use dns::Zone;
 pub(crate) use error::RoleError;
-pub(crate) use haproxy::{ServerState, server_status, set_server_state};
+/// The fault that replaces the certificate is tested against certificates this script makes.
+#[cfg(test)]
+pub(crate) use haproxy::tls_script;
+pub(crate) use haproxy::{ServerState, TLS_DIR, TLS_PEM, server_status, set_server_state};
 pub(crate) use options::OptionsInput;
 pub(crate) use table::{Phase, def, front_door, page_urls, serving_ports};
 

@@ -117,7 +117,11 @@ async fn a_no_change_pass_is_one_round_trip_per_node_whatever_its_roles() {
         haproxy::CONFIG_PATH,
         haproxy::render_config(&lb, &hp).expect("renders"),
     );
-    one_round_trip(&lb, answer_of(&[in_place(&[cfg]), RUNNING.into()])).await;
+    one_round_trip(
+        &lb,
+        answer_of(&[in_place(&[cfg]), "tls\n".into(), RUNNING.into()]),
+    )
+    .await;
 }
 
 /// app1 answering the probe with `probe`, and the full apply's checks as a configured node

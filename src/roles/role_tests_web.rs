@@ -26,6 +26,7 @@ fn haproxy_file() -> ManagedFile {
 
 fn haproxy_fake(files: &str, check: Output, service: &str) -> FakeRemote {
     FakeRemote::new("lb")
+        .answers(contains("openssl req"), vec![answer(0, "")])
         .answers(contains("sha256sum"), vec![answer(0, files)])
         .answers(contains("chown"), vec![answer(0, "")])
         .answers(contains("haproxy -c"), vec![check])
@@ -39,13 +40,26 @@ fn haproxy_fake(files: &str, check: Output, service: &str) -> FakeRemote {
 async fn haproxy_on_a_fresh_node_stages_checks_installs_and_starts() {
     let ctx = fixtures::lb();
     let file = haproxy_file();
-    let fake = haproxy_fake("missing\n", answer(0, ""), "disabled\ninactive\n");
+    // A fresh node: the lab CA and the certificate are made first (`haproxy -c` loads them).
+    let fake = FakeRemote::new("lb")
+        .answers(contains("openssl req"), vec![answer(0, "made\n")])
+        .answers(contains("sha256sum"), vec![answer(0, "missing\n")])
+        .answers(contains("chown"), vec![answer(0, "")])
+        .answers(contains("haproxy -c"), vec![answer(0, "")])
+        .answers(
+            contains("systemctl is-enabled"),
+            vec![answer(3, "disabled\ninactive\n")],
+        )
+        .answers(contains("systemctl enable"), vec![answer(0, "")])
+        .answers(contains("systemctl start"), vec![answer(0, "")]);
     let (result, _) = run_apply(&fake, &ctx).await;
     let report = result.expect("apply succeeds");
     let calls = fake.calls();
+    let tls = as_root(&haproxy::tls_script(&ctx.lab, &ctx.node, ctx.ip));
     assert_eq!(
         commands(&calls),
         vec![
+            tls.clone(),
             as_root(&state_script(&[haproxy::CONFIG_PATH])),
             as_root(&upload_script(haproxy::STAGED_PATH, 0o644, "root:root")),
             as_root(&haproxy::install_script(&file)),
@@ -55,12 +69,13 @@ async fn haproxy_on_a_fresh_node_stages_checks_installs_and_starts() {
         ]
     );
     assert_eq!(
-        calls[1].stdin_str().as_deref(),
+        calls[2].stdin_str().as_deref(),
         Some(file.contents.as_str())
     );
     assert_eq!(
         report.changed,
         vec![
+            "/etc/haproxy/tls/site.pem made (lab CA: /etc/haproxy/tls/ca.pem)",
             "/etc/haproxy/haproxy.cfg updated",
             "haproxy.service enabled",
             "haproxy.service started"
@@ -95,6 +110,7 @@ async fn haproxy_on_a_configured_node_only_checks() {
     assert_eq!(
         commands(&fake.calls()),
         vec![
+            as_root(&haproxy::tls_script(&ctx.lab, &ctx.node, ctx.ip)),
             as_root(&state_script(&[haproxy::CONFIG_PATH])),
             state_of(haproxy::SERVICE),
         ]
@@ -119,11 +135,11 @@ async fn a_config_haproxy_rejects_is_not_installed_nor_reloaded() {
          ran: `if haproxy -c -q -f /etc/haproxy/haproxy.cfg.new; then mv -f \
          /etc/haproxy/haproxy.cfg.new /etc/haproxy/haproxy.cfg; else rm -f \
          /etc/haproxy/haproxy.cfg.new; exit 1; fi && mkdir -p /var/lib/firedrill/written && \
-         printf %s d2cd2f14b2ab15ce980a ...`\n  \
+         printf %s 196307390983d9006039 ...`\n  \
          hint: look on the node with `firedrill ssh lb`, fix the cause, then run `firedrill up` again"
     );
     let cmds = commands(&fake.calls());
-    assert_eq!(cmds.len(), 3, "stops after the failed check: {cmds:?}");
+    assert_eq!(cmds.len(), 4, "stops after the failed check: {cmds:?}");
 }
 
 #[tokio::test]

@@ -182,6 +182,7 @@ class App:
         cfg = configparser.ConfigParser(interpolation=None)
         cfg.read(config_path)
         self.node = cfg["server"]["node"]
+        self.cors_origins = cfg["server"]["cors_origins"].split()
         self.port = cfg.getint("server", "port")
         self.upload_dir = cfg["server"]["upload_dir"]
         self.localtime = cfg["server"]["localtime"]
@@ -281,8 +282,41 @@ def names(payload):
     return [t["name"] for t in payload["todos"]]
 
 
+def cors(app, c):
+    """A browser's view: the configured front-end origin may read answers, another may not."""
+    allowed = app.cors_origins[0]
+
+    def ask(method, origin):
+        conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
+        conn.request(method, "/todos", headers={"Origin": origin})
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        return resp
+
+    resp = ask("GET", allowed)
+    c.ok(f"GET /todos from {allowed} carries Access-Control-Allow-Origin: {allowed}",
+         resp.status == 200 and resp.getheader("Access-Control-Allow-Origin") == allowed
+         and resp.getheader("Vary") == "Origin", resp.getheaders())
+    resp = ask("GET", "https://elsewhere.example")
+    c.ok("GET /todos from another origin carries no Access-Control-Allow-Origin",
+         resp.status == 200 and resp.getheader("Access-Control-Allow-Origin") is None,
+         resp.getheaders())
+    resp = ask("OPTIONS", allowed)
+    c.ok("a preflight from the front-end's origin is allowed GET and POST with Content-Type",
+         resp.status == 204 and resp.getheader("Access-Control-Allow-Origin") == allowed
+         and "POST" in resp.getheader("Access-Control-Allow-Methods", "")
+         and resp.getheader("Access-Control-Allow-Headers") == "Content-Type", resp.getheaders())
+    resp = ask("OPTIONS", "https://elsewhere.example")
+    c.ok("a preflight from another origin gets no Access-Control-* header",
+         resp.status == 204 and not [h for h, _ in resp.getheaders()
+                                     if h.lower().startswith("access-control-")],
+         resp.getheaders())
+
+
 def exercise(db, app, c):
     seed = ["Get Milk", "Walk the dog", "Read the runbook"]
+    cors(app, c)
 
     status, body = c.request("GET", "/healthz")
     c.ok("healthz is 200 while the database answers", (status, body) == (200, {"status": "ok"}),
@@ -299,6 +333,16 @@ def exercise(db, app, c):
          status == 201 and isinstance(body.get("id"), int)
          and {k: v for k, v in body.items() if k != "id"} == {"name": "Buy bread", "completed": False},
          body)
+    status, body = c.request("GET", "/todos?page=1&per_page=1")
+    c.ok("GET /todos?page=1&per_page=1 is the newest item", (status, names(body)) == (200, ["Buy bread"]),
+         body)
+    status, all_items = c.request("GET", "/todos")
+    status, body = c.request("GET", f"/todos?page={len(all_items['todos'])}&per_page=1")
+    c.ok("the last page of one is the oldest item",
+         (status, names(body)) == (200, names(all_items)[:1]) and len(names(body)) == 1, body)
+    status, body = c.request("GET", "/todos?page=2&per_page=100000")
+    c.ok("a per_page out of range is a 400 that says the range", status == 400
+         and body == {"error": "per_page must be a whole number from 1 to 100, not '100000'"}, body)
     conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
     _, first = c.request("GET", "/todos", conn=conn)
     _, second = c.request("GET", "/todos", conn=conn)  # same connection: HTTP/1.1 keep-alive
