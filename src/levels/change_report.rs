@@ -60,7 +60,11 @@ pub(super) fn happenings(i: &Input, end: DateTime<Utc>) -> Vec<Mark> {
                 "check: {} of {} objectives met{}",
                 c.met,
                 c.objectives,
-                if c.guards_ok { "" } else { ", a guard broken" }
+                match (c.guards_ok, c.guards_unknown) {
+                    (true, _) => "",
+                    (false, true) => ", a guard not judged yet",
+                    (false, false) => ", a guard broken",
+                }
             ),
         ));
     }

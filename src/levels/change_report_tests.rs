@@ -27,6 +27,7 @@ fn play() -> Play {
             met: 2,
             objectives: 2,
             guards_ok: true,
+            guards_unknown: false,
             ledger: vec!["0 of 31 acknowledged writes lost (at most 0)".into()],
         }],
         used_solution: false,
@@ -76,4 +77,36 @@ fn buckets_grow_with_the_play_to_keep_the_table_short() {
     assert_eq!(bucket_seconds(Duration::seconds(900)), 10);
     assert_eq!(bucket_seconds(Duration::seconds(901)), 20);
     assert_eq!(bucket_seconds(Duration::seconds(3600)), 40);
+}
+
+#[test]
+fn a_guard_that_could_not_be_judged_yet_is_not_called_broken() {
+    let level = valid(EXERCISE);
+    let report = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
+    let mut play = play();
+    // The first check of an exercise comes before the mock client's first report.
+    play.checks[0].guards_ok = false;
+    play.checks[0].guards_unknown = true;
+    play.checks.push(CheckRecord {
+        at: t(149),
+        met: 2,
+        objectives: 2,
+        guards_ok: false,
+        guards_unknown: false,
+        ledger: vec![],
+    });
+    let text = render(&Input {
+        level: &level,
+        play: &play,
+        report: &report,
+        now: t(200),
+    });
+    assert!(
+        text.contains("check: 2 of 2 objectives met, a guard not judged yet"),
+        "{text}"
+    );
+    assert!(
+        text.contains("check: 2 of 2 objectives met, a guard broken"),
+        "{text}"
+    );
 }

@@ -117,6 +117,7 @@ pub(crate) async fn check(
         met: eval.met(),
         objectives: eval.objectives.len(),
         guards_ok: eval.guards_ok(),
+        guards_unknown: !eval.guards_ok() && eval.guards.iter().all(|v| v.met || v.unknown),
         ledger: ledger_notes(&level, &eval),
     });
     play.save(home)?;

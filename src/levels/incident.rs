@@ -91,10 +91,10 @@ pub(super) fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<Mark> {
         ));
     }
     for c in &play.checks {
-        let guards = if c.guards_ok {
-            "every guard held"
-        } else {
-            "a guard was violated"
+        let guards = match (c.guards_ok, c.guards_unknown) {
+            (true, _) => "every guard held",
+            (false, true) => "a guard not judged yet",
+            (false, false) => "a guard was violated",
         };
         rows.push(Mark::new(
             c.at,

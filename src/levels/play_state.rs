@@ -93,6 +93,10 @@ pub(crate) struct CheckRecord {
     pub met: usize,
     pub objectives: usize,
     pub guards_ok: bool,
+    /// Every guard that did not hold could not be judged yet (the mock client had not reported,
+    /// a node did not answer): the reports say so rather than "a guard was broken".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub guards_unknown: bool,
     /// What the ledger checks said ("0 of 412 acknowledged writes lost (at most 0)").
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ledger: Vec<String>,

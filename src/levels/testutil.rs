@@ -251,6 +251,7 @@ pub(super) fn played() -> super::play_state::Play {
                 met: 0,
                 objectives: 2,
                 guards_ok: true,
+                guards_unknown: false,
                 ledger: vec![],
             },
             CheckRecord {
@@ -258,6 +259,7 @@ pub(super) fn played() -> super::play_state::Play {
                 met: 2,
                 objectives: 2,
                 guards_ok: true,
+                guards_unknown: false,
                 ledger: vec![],
             },
         ],
