@@ -52,7 +52,7 @@ pub(crate) use context::{
 pub(crate) use error::RoleError;
 pub(crate) use haproxy::{ServerState, server_status, set_server_state};
 pub(crate) use options::OptionsInput;
-pub(crate) use table::{Phase, def, front_door, page_urls, serving_ports};
+pub(crate) use table::{Phase, def, front_door, front_door_by, page_urls, serving_ports};
 
 use crate::remote::Remote;
 use session::Session;
