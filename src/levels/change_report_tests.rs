@@ -32,6 +32,7 @@ fn play() -> Play {
         used_solution: false,
         end: None,
         gm: Vec::new(),
+        paged: None,
     }
 }
 

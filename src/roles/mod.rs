@@ -51,6 +51,8 @@ pub(crate) use context::{
 };
 pub(crate) use error::RoleError;
 pub(crate) use haproxy::{ServerState, server_status, set_server_state};
+pub(crate) use monitor::alert_names;
+pub(crate) use monitor::alerting::NOTIFICATIONS;
 pub(crate) use options::OptionsInput;
 pub(crate) use table::{Phase, def, front_door, front_door_by, page_urls, serving_ports};
 

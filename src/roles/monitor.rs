@@ -34,6 +34,20 @@ pub(crate) const RULES: &str = include_str!(concat!(
     "/templates/monitor/alerts.yml"
 ));
 
+/// The names of the alerts in `RULES`, each once, in file order (a level's `page.alert`).
+pub(crate) fn alert_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = Vec::new();
+    for name in RULES
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
 pub(super) const DEF: RoleDef = RoleDef {
     name: "monitor",
     unit: SERVICE.unit,
