@@ -135,7 +135,9 @@ mod tests {
     use crate::lab::FakeNodes;
     use crate::remote::fake::{FakeRemote, answer, contains};
 
-    const FIRING: &str = r#"{"received":1764539000.5,"notification":{"receiver":"firedrill","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"NodeDiskFull","node":"web","mountpoint":"/"},"annotations":{"summary":"/ on web is full","description":"Only 0% is left."}}]}}"#;
+    /// As the receiver kept it: an alert posted to Debian's Alertmanager 0.25 running
+    /// templates/monitor/alertmanager.yml, on this host.
+    const FIRING: &str = r#"{"received":1796078057.8411846,"notification":{"receiver":"firedrill","status":"firing","alerts":[{"status":"firing","labels":{"alertname":"NodeDiskFull","mountpoint":"/","node":"web","severity":"page"},"annotations":{"description":"Only 0% is left.","summary":"/ on web is full"},"startsAt":"2026-11-30T22:34:07Z","endsAt":"0001-01-01T00:00:00Z","generatorURL":"","fingerprint":"683401d0bf598f32"}],"groupLabels":{"alertname":"NodeDiskFull","node":"web"},"commonLabels":{"alertname":"NodeDiskFull","mountpoint":"/","node":"web","severity":"page"},"commonAnnotations":{"description":"Only 0% is left.","summary":"/ on web is full"},"externalURL":"http://vm:19093","version":"4","groupKey":"{}:{alertname=\"NodeDiskFull\", node=\"web\"}","truncatedAlerts":0}}"#;
     const RESOLVED: &str = r#"{"received":1764539100.0,"notification":{"status":"resolved","alerts":[{"status":"resolved","labels":{"alertname":"NodeDiskFull"},"annotations":{"summary":"/ on web is full"}}]}}"#;
     const OTHER: &str = r#"{"received":1764539000.0,"notification":{"status":"firing","alerts":[{"status":"firing","labels":{"alertname":"NodeDown"},"annotations":{"summary":"Node db does not answer"}}]}}"#;
 
