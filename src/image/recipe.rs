@@ -78,6 +78,15 @@ const SPARE_PACKAGES: &[(&str, &[&str])] = &[
         "prometheus-postgres-exporter",
         &["prometheus-postgres-exporter.service"],
     ),
+    // The monitor node's Alertmanager and its prober of the service's front door.
+    (
+        "prometheus-alertmanager",
+        &["prometheus-alertmanager.service"],
+    ),
+    (
+        "prometheus-blackbox-exporter",
+        &["prometheus-blackbox-exporter.service"],
+    ),
 ];
 
 /// The packages of the image: the base, every role's (table order), the spare ones.
@@ -418,6 +427,8 @@ mod tests {
             "nginx",
             "bind9",
             "prometheus-node-exporter",
+            "prometheus-alertmanager",
+            "prometheus-blackbox-exporter",
             "mariadb-server",
             "postgresql",
             "python3-pymysql",
@@ -460,6 +471,8 @@ mod tests {
             "nginx.service",
             "named.service",
             "prometheus.service",
+            "prometheus-alertmanager.service",
+            "prometheus-blackbox-exporter.service",
         ] {
             assert!(disable.contains(&unit), "{unit} enabled at boot");
         }

@@ -60,6 +60,13 @@ pub(super) fn timeline(i: &Input, end: DateTime<Utc>) -> Vec<Mark> {
         MarkKind::Phase,
         "briefing delivered; the incident clock starts",
     ));
+    if let Some(p) = &play.paged {
+        rows.push(Mark::new(
+            p.at,
+            MarkKind::Phase,
+            format!("Alertmanager paged {}: {}", p.alert, p.summary),
+        ));
+    }
     let from = play.faults_at.unwrap_or(clock);
     if let Some(at) = report.first_error(from, end) {
         rows.push(Mark::new(
@@ -194,6 +201,9 @@ pub(crate) fn render(i: &Input) -> String {
             );
         }
     }
+    if let Some(line) = time_to_detect(level, play) {
+        let _ = writeln!(out, "- {line}");
+    }
     let score = play.end.as_ref().map_or_else(
         || play.score(level, report, end, Outcome::Solved),
         |e| e.score.clone(),
@@ -224,6 +234,23 @@ pub(crate) fn render(i: &Input) -> String {
     }
     out.push_str(SKELETON);
     out
+}
+
+/// For a level paged by Alertmanager: the time from the first fault to the page.
+pub(crate) fn time_to_detect(level: &Level, play: &Play) -> Option<String> {
+    let alert = &level.page.as_ref()?.alert.value;
+    let faults = play.faults_at?;
+    Some(match &play.paged {
+        Some(p) => format!(
+            "Time to detect: {}, from the first fault to Alertmanager's page ({alert}: {}).",
+            duration(u64::try_from((p.at - faults).num_seconds()).unwrap_or(0)),
+            p.summary
+        ),
+        None => format!(
+            "Time to detect: not detected; Alertmanager did not page {alert} within {} of the faults.",
+            duration(super::page::TIMEOUT.as_secs())
+        ),
+    })
 }
 
 /// What a game master injected (`firedrill gm`), shown once the play is over.

@@ -106,3 +106,47 @@ fn the_game_masters_faults_show_after_the_end() {
     assert!(!text(&running).contains(line));
     assert!(text(&ended).contains(line), "{}", text(&ended));
 }
+
+#[test]
+fn a_paged_level_reports_the_time_to_detect_and_the_page() {
+    let text = LEVEL
+        .replace("lab: ../three-tier.yaml", "lab: ../monitored.yaml")
+        .replace(
+            "briefing: Users say that saving an item fails.\n",
+            "briefing: You are on call.\npage: {alert: NodeDiskFull}\n",
+        );
+    let level = valid(&text);
+    let report = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
+    let mut play = play();
+    let input = |play: &Play| {
+        render(&Input {
+            level: &level,
+            play,
+            report: &report,
+            now: t(200),
+        })
+    };
+    // Not paged (yet, or in time).
+    assert!(input(&play).contains(
+        "\n- Time to detect: not detected; Alertmanager did not page NodeDiskFull within 10m00s of the faults.\n"
+    ));
+    play.paged = Some(crate::levels::page::Paged {
+        at: t(125),
+        alert: "NodeDiskFull".into(),
+        summary: "/ on app1 is full".into(),
+        description: String::new(),
+    });
+    let text = input(&play);
+    assert!(
+        text.contains(
+            "\n- Time to detect: 1m35s, from the first fault to Alertmanager's page (NodeDiskFull: / on app1 is full).\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("| 14:02:05 | Alertmanager paged NodeDiskFull: / on app1 is full |"),
+        "{text}"
+    );
+    // A level without a page says nothing of detection.
+    assert!(!solved(&valid(LEVEL), &report).contains("Time to detect"));
+}

@@ -71,6 +71,9 @@ pub(crate) struct Level {
     pub slo: f64,
     pub client: ClientSettings,
     pub briefing: At<String>,
+    /// The briefing is delivered when Alertmanager pages this alert (`page: {alert: NAME}`),
+    /// after the faults.
+    pub page: Option<AlertPage>,
     /// Preparation before the baselines and the faults (seed a table); undone at the end.
     pub setup: Vec<Step>,
     pub faults: Vec<FaultSpec>,
@@ -83,6 +86,13 @@ pub(crate) struct Level {
     pub nudges: Vec<Nudge>,
     pub debrief: String,
     pub solution: Vec<SolutionStep>,
+}
+
+/// `page: {alert: NAME}`: an alert of the monitor role's rules (templates/monitor/alerts.yml).
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct AlertPage {
+    pub pos: Pos,
+    pub alert: At<String>,
 }
 
 /// How `play` runs the mock client.

@@ -3,7 +3,9 @@
 //! a level file is reported exactly as a lab file is. Cross-checks (the lab's nodes, fault kinds,
 //! the briefing) are `validate`'s.
 
-use super::level::{ClientSettings, Difficulty, FaultSpec, Kind, Level, SolutionStep, Step};
+use super::level::{
+    AlertPage, ClientSettings, Difficulty, FaultSpec, Kind, Level, SolutionStep, Step,
+};
 use super::load_checks::{HintItem, guard, hint, objective};
 use crate::spec::At;
 use crate::spec::load::{Map, join, list, string, uint};
@@ -22,6 +24,7 @@ const LEVEL_KEYS: &[&str] = &[
     "slo",
     "client",
     "briefing",
+    "page",
     "setup",
     "faults",
     "objectives",
@@ -102,6 +105,7 @@ fn level(root: &Yaml, file: &Path, r: &mut Report) -> Option<Level> {
         "add `briefing: |` with the symptoms a user or pager reports",
     );
     let briefing = briefing.and_then(|y| text(y, "briefing", r));
+    let page = m.get("page").map(|y| page(y, r));
     let setup = m.get("setup").map_or(Some(Vec::new()), |y| {
         list(y, "setup", r, |y, p, r| step(y, p, r, SETUP_KEYS)).map(|l| l.value)
     });
@@ -168,6 +172,7 @@ fn level(root: &Yaml, file: &Path, r: &mut Report) -> Option<Level> {
         slo: slo.map_or(Some(99.9), |s| s.map(|s| s.value))?,
         client: client?,
         briefing: briefing?,
+        page: page.map_or(Some(None), |p| p.map(Some))?,
         setup: setup?,
         faults: faults?,
         objectives: objectives?.value,
@@ -340,6 +345,18 @@ fn client(y: &Yaml, dir: &Path, r: &mut Report) -> Option<ClientSettings> {
         streams: streams.map_or(Some(None), |v| v.map(Some))?,
         ramp: ramp.map_or(Some(None), |v| v.map(Some))?,
     })
+}
+
+/// `page: {alert: NAME}`; that NAME is an alert rule is `validate`'s to check.
+fn page(y: &Yaml, r: &mut Report) -> Option<AlertPage> {
+    let m = Map::new(y, "page", &["alert"], r)?;
+    let alert = m.require(
+        "alert",
+        r,
+        "add `alert: NAME`, an alert of templates/monitor/alerts.yml (e.g. NodeDiskFull)",
+    );
+    let alert = alert.and_then(|y| string(y, "page.alert", r))?;
+    Some(AlertPage { pos: y.pos, alert })
 }
 
 /// A setup or solution step: commands run as root on a node.

@@ -26,6 +26,7 @@ mod ledger_check;
 mod level;
 mod load;
 mod load_checks;
+mod page;
 mod play;
 mod play_state;
 mod score;

@@ -6,11 +6,11 @@ use super::finish::{run_step, undo};
 use super::level::{FaultSpec, Kind, Level};
 use super::play_state::{AppliedFault, Play};
 use super::sources::{Origin, Search};
-use super::{LevelError, client_proc, health};
+use super::{LevelError, client_proc, health, page};
 use crate::events::{Event, EventKind};
 use crate::host::HostFacts;
-use crate::lab::SshNodes;
 use crate::lab::{AccelChoice, UpOptions};
+use crate::lab::{Nodes, SshNodes};
 use crate::paths::Home;
 use crate::paths::LabName;
 
@@ -224,6 +224,7 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
         used_solution: false,
         end: None,
         gm: Vec::new(),
+        paged: None,
     };
     let state = lab_state(home, &lab)?;
     let nodes = SshNodes::new(home.lab(&lab), state.clone());
@@ -349,6 +350,19 @@ async fn prepare(
     play.save(home)?;
     wait_for_healthy_traffic(&client).await?;
 
+    // The notifications already kept are not this incident's page.
+    let page = match &level.page {
+        Some(p) => {
+            let monitor = monitor_node(state).ok_or_else(|| LevelError::NoMonitor {
+                lab: play.lab.to_string(),
+                alert: p.alert.value.clone(),
+            })?;
+            let out = nodes.run(&monitor, &page::count_script()).await?;
+            let seen = page::parse_count(&out.stdout_str()).unwrap_or(0);
+            Some((monitor, p.alert.value.as_str(), seen))
+        }
+        None => None,
+    };
     play.faults_at = Some(Utc::now());
     for (index, f) in level.faults.iter().enumerate() {
         play.faults.push(AppliedFault { index, id: None });
@@ -378,7 +392,30 @@ async fn prepare(
     // A fault may have reset a node: the clock starts once every node is back.
     nodes.wait_all_ready().await?;
     play.started_at = Some(Utc::now());
-    play.save(home)
+    play.save(home)?;
+    if let Some((monitor, alert, seen)) = page {
+        println!(
+            "the faults are in; waiting for Alertmanager to page {alert} (at most {})...",
+            super::duration(page::TIMEOUT.as_secs())
+        );
+        match page::wait(nodes, &monitor, alert, seen, (page::TIMEOUT, page::POLL)).await? {
+            Some(paged) => play.paged = Some(paged),
+            None => eprintln!("{}", page::missed(alert, &monitor, page::TIMEOUT)),
+        }
+        // The learner is briefed now: the incident clock starts with the page.
+        play.started_at = Some(Utc::now());
+        play.save(home)?;
+    }
+    Ok(())
+}
+
+/// The node whose Alertmanager pages.
+fn monitor_node(state: &LabState) -> Option<String> {
+    state
+        .nodes
+        .iter()
+        .find(|n| n.roles.contains(&crate::roles::Role::Monitor))
+        .map(|n| n.name.clone())
 }
 
 /// The client must see a healthy service before the faults: 5 s at 95% or better.
@@ -429,7 +466,12 @@ async fn wait_for_healthy_traffic(
 }
 
 pub(crate) fn briefing(level: &Level, play: &Play) -> String {
-    let mut out = format!(
+    let mut out = String::new();
+    if let (Some(paged), Some(faults)) = (&play.paged, play.faults_at) {
+        let after = (paged.at - faults).to_std().unwrap_or_default();
+        out += &page::render(paged, after);
+    }
+    out += &format!(
         "\n== {} ({}, about {} minutes) ==\n\n{}\n",
         level.title,
         level.difficulty,

@@ -35,6 +35,10 @@ pub(crate) struct Play {
     pub started_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub client: Option<ClientProc>,
+    /// The page Alertmanager delivered for a level with `page: {alert: NAME}`; `None` until
+    /// then, or when it did not come in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paged: Option<super::page::Paged>,
     /// How many setup steps have run (they run in order).
     #[serde(default)]
     pub setup_done: usize,
@@ -256,6 +260,7 @@ mod tests {
             used_solution: false,
             end: None,
             gm: Vec::new(),
+            paged: None,
         };
         play.save(&home).unwrap();
         assert_eq!(Play::current(&home).unwrap(), play);

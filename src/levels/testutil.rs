@@ -19,6 +19,8 @@ pub(super) fn host() -> HostFacts {
 
 /// labs/three-tier.yaml, as the test level's `lab: ../three-tier.yaml` finds it.
 const THREE_TIER: &str = include_str!("../../labs/three-tier.yaml");
+/// labs/monitored.yaml: three-tier with a monitor node, for levels paged by Alertmanager.
+const MONITORED: &str = include_str!("../../labs/monitored.yaml");
 
 /// A lab named `../../etc`: a name that must never become a path.
 pub(super) const ETC_LAB: &str = "\
@@ -36,6 +38,7 @@ fn lab_file(path: &Path) -> Result<(LabView, Vec<Problem>), Problems> {
     let text = match path.to_str() {
         Some("labs/levels/../three-tier.yaml") => THREE_TIER,
         Some("labs/levels/../etc.yaml") => ETC_LAB,
+        Some("labs/levels/../monitored.yaml") => MONITORED,
         Some("labs/levels/grow.lab.yaml") => &grown,
         _ => {
             return Err(Problems(vec![Problem {
@@ -266,6 +269,7 @@ pub(super) fn played() -> super::play_state::Play {
         used_solution: false,
         end: None,
         gm: Vec::new(),
+        paged: None,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::incident::Input;
 use super::level::Kind;
-use crate::report_html::{Summary, Timeline};
+use crate::report_html::{Detection, Summary, Timeline};
 use chrono::{FixedOffset, Utc};
 
 pub(crate) fn render(i: &Input) -> String {
@@ -55,7 +55,13 @@ pub(crate) fn render(i: &Input) -> String {
         report,
         from,
         to: end,
-        summary: Summary::of(report, impact_from, end, from_what, level.slo),
+        summary: Summary {
+            detected: level.page.as_ref().map(|p| Detection {
+                alert: p.alert.value.clone(),
+                at: play.paged.as_ref().map(|paged| paged.at),
+            }),
+            ..Summary::of(report, impact_from, end, from_what, level.slo)
+        },
         marks,
         zone: utc,
         footer: format!(

@@ -217,3 +217,52 @@ fn html_timeline_renders_in_chromium() {
         std::fs::copy(&png, &docs).expect("copy the screenshot into docs/");
     }
 }
+
+#[test]
+fn html_timeline_of_a_paged_level_shows_the_time_to_detect() {
+    let text = LEVEL
+        .replace("lab: ../three-tier.yaml", "lab: ../monitored.yaml")
+        .replace(
+            "briefing: Users say that saving an item fails.\n",
+            "briefing: You are on call.\npage: {alert: NodeDiskFull}\n",
+        );
+    let level = valid(&text);
+    let report = report();
+    let mut play = played();
+    play.paged = Some(crate::levels::page::Paged {
+        at: t(125),
+        alert: "NodeDiskFull".into(),
+        summary: "/ on app1 is full".into(),
+        description: String::new(),
+    });
+    let html = render(&Input {
+        level: &level,
+        play: &play,
+        report: &report,
+        now: t(200),
+    });
+    // From the first fault (14:00:30) to the page (14:02:05).
+    assert!(
+        html.contains(
+            "<div class=\"label\">Time to detect</div><div class=\"value\">1m35s</div><div class=\"detail\">Alertmanager paged NodeDiskFull at 14:02:05</div>"
+        ),
+        "{html}"
+    );
+    assert!(
+        html.contains("Alertmanager paged NodeDiskFull: / on app1 is full"),
+        "{html}"
+    );
+    play.paged = None;
+    let html = render(&Input {
+        level: &level,
+        play: &play,
+        report: &report,
+        now: t(200),
+    });
+    assert!(
+        html.contains("<div class=\"value\">not detected</div>"),
+        "{html}"
+    );
+    // No page expected, no card.
+    assert!(!solved_page(&valid(LEVEL), &report).contains("Time to detect"));
+}

@@ -102,6 +102,7 @@ pub(super) fn validate(level: &Level, lab_loader: &LabLoader<'_>) -> Validation 
     if level.kind == super::level::Kind::Incident {
         check_faults(level, lab.as_ref(), &mut r);
     }
+    check_page(level, lab.as_ref(), &mut r);
     check_objectives(level, &mut r);
     check_secrecy(level, &mut r);
     if level.hints.is_empty() {
@@ -120,6 +121,48 @@ pub(super) fn validate(level: &Level, lab_loader: &LabLoader<'_>) -> Validation 
 }
 
 use crate::paths::is_label as is_id;
+
+/// `page.alert` is an alert the monitor role loads, and the lab has a monitor node to fire it.
+fn check_page(level: &Level, lab: Option<&LabView>, r: &mut Report) {
+    let Some(page) = &level.page else {
+        return;
+    };
+    let alert = &page.alert;
+    let names = crate::roles::alert_names();
+    if !names.contains(&alert.value.as_str()) {
+        let hint = match did_you_mean(&alert.value, names.iter().copied()) {
+            Some(dym) => format!("{dym} The alerts are: {}", names.join(", ")),
+            None => format!(
+                "name an alert of templates/monitor/alerts.yml: {}",
+                names.join(", ")
+            ),
+        };
+        r.error(
+            Some(alert.pos),
+            "page.alert",
+            format!("`{}` is not an alert of the monitor role", alert.value),
+            hint,
+        );
+    }
+    let Some(lab) = lab else {
+        return;
+    };
+    if !lab
+        .nodes
+        .iter()
+        .any(|(_, roles)| roles.contains(&Role::Monitor))
+    {
+        r.error(
+            Some(page.pos),
+            "page",
+            format!(
+                "the page comes from Alertmanager, but lab `{}` has no node with the `monitor` role",
+                lab.name
+            ),
+            "use a lab with a monitor node (labs/monitored.yaml), or remove `page` to give the briefing as written",
+        );
+    }
+}
 
 const ID_RULE: &str =
     "use lowercase letters, digits and '-', starting and ending with a letter or digit";

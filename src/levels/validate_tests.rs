@@ -245,3 +245,45 @@ fn hidden_objectives_and_nudges() {
         ]
     );
 }
+
+#[test]
+fn a_page_names_an_alert_rule_and_needs_a_monitor_node() {
+    let paged = |alert: &str| {
+        edit("lab: ../three-tier.yaml", "lab: ../monitored.yaml").replace(
+            "briefing: Users say that saving an item fails.\n",
+            &format!("briefing: You are on call.\npage: {{alert: {alert}}}\n"),
+        )
+    };
+    let level = valid(&paged("NodeDiskFull"));
+    assert_eq!(
+        level.page.map(|p| p.alert.value),
+        Some("NodeDiskFull".to_string())
+    );
+    assert_eq!(
+        problems(&paged("NodeDiskFul")),
+        [
+            "labs/levels/t.yaml:7:15: page.alert: `NodeDiskFul` is not an alert of the monitor role\n  \
+             hint: did you mean `NodeDiskFull`? The alerts are: TodoErrorBudgetBurn, TodoLatencyHigh, \
+             TodoDatabaseErrors, FrontDoorDown, HaproxyServerDown, HaproxyBackendDown, DatabaseDown, \
+             NodeDown, TargetDown, NodeDiskFull, NodeDiskFillingUp, NodeMemoryLow, NodeOomKill, \
+             NodeCpuSaturated, NodeClockSkew"
+        ]
+    );
+    let unmonitored =
+        paged("NodeDiskFull").replace("lab: ../monitored.yaml", "lab: ../three-tier.yaml");
+    assert_eq!(
+        problems(&unmonitored),
+        [
+            "labs/levels/t.yaml:7:7: page: the page comes from Alertmanager, but lab `three-tier` has no node with the `monitor` role\n  \
+             hint: use a lab with a monitor node (labs/monitored.yaml), or remove `page` to give the briefing as written"
+        ]
+    );
+    let no_alert = paged("NodeDiskFull").replace("page: {alert: NodeDiskFull}", "page: {}");
+    assert_eq!(
+        problems(&no_alert),
+        [
+            "labs/levels/t.yaml:7:7: page: missing required field `alert`\n  \
+             hint: add `alert: NAME`, an alert of templates/monitor/alerts.yml (e.g. NodeDiskFull)"
+        ]
+    );
+}

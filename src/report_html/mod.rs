@@ -18,7 +18,7 @@ mod summary;
 /// The success line's and the failures' colours, which the browser test looks for.
 #[cfg(test)]
 pub(crate) use chart::{FAILED, SUCCESS};
-pub(crate) use summary::Summary;
+pub(crate) use summary::{Detection, Summary};
 
 use crate::events::{Event, EventKind};
 use crate::levels::client_report::ClientReport;

@@ -25,6 +25,17 @@ pub(crate) struct Summary {
     /// Percent of a 30-day error budget at `slo`.
     pub budget_burned_pct: f64,
     pub slo: f64,
+    /// For a level paged by Alertmanager: when the page came and what it said (`None`: no
+    /// page was expected, and no card is drawn).
+    pub detected: Option<Detection>,
+}
+
+/// The time to detect of a paged level.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Detection {
+    pub alert: String,
+    /// `None`: the page did not come in time.
+    pub at: Option<DateTime<Utc>>,
 }
 
 impl Summary {
@@ -46,6 +57,7 @@ impl Summary {
             mitigated: report.mitigated_at(from, to),
             budget_burned_pct: budget_burned_pct(totals, slo),
             slo,
+            detected: None,
         }
     }
 }
@@ -119,6 +131,26 @@ pub(super) fn write_cards(out: &mut String, s: &Summary, zone: FixedOffset) {
         &format!("of a 30-day budget at an SLO of {}", percent(s.slo)),
         s.budget_burned_pct > 0.0,
     );
+    match &s.detected {
+        Some(Detection {
+            alert,
+            at: Some(at),
+        }) => card(
+            out,
+            "Time to detect",
+            &seconds(s.from, *at),
+            &format!("Alertmanager paged {alert} at {}", clock(*at, zone)),
+            false,
+        ),
+        Some(Detection { alert, at: None }) => card(
+            out,
+            "Time to detect",
+            "not detected",
+            &format!("Alertmanager did not page {alert} in time"),
+            true,
+        ),
+        None => {}
+    }
     match (s.first_error, s.mitigated) {
         (None, _) => card(out, "Time to mitigate", "-", "no request failed", false),
         (Some(first), Some(m)) => card(

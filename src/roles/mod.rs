@@ -56,8 +56,10 @@ pub(crate) use error::RoleError;
 #[cfg(test)]
 pub(crate) use haproxy::tls_script;
 pub(crate) use haproxy::{ServerState, TLS_DIR, TLS_PEM, server_status, set_server_state};
+pub(crate) use monitor::alert_names;
+pub(crate) use monitor::alerting::NOTIFICATIONS;
 pub(crate) use options::OptionsInput;
-pub(crate) use table::{Phase, def, front_door, page_urls, serving_ports};
+pub(crate) use table::{Phase, def, front_door, front_door_by, page_urls, serving_ports};
 
 use crate::remote::Remote;
 use session::Session;

@@ -5,8 +5,11 @@
 //! on database nodes (each logs in as a local `prometheus` user through the socket: no
 //! password). HAProxy and the app serve their own `/metrics`.
 //!
-//! Prometheus and the exporters are installed in the golden image with the spare packages
-//! (`image::recipe`), disabled at boot; this role enables them.
+//! On the monitor node, Alertmanager routes the alerts and the blackbox exporter probes the
+//! service's front door (`alerting`).
+//!
+//! Prometheus, Alertmanager and the exporters are installed in the golden image with the spare
+//! packages (`image::recipe`), disabled at boot; this role enables them.
 
 use super::context::{NodeContext, Role, Secrets};
 use super::error::RoleError;
@@ -31,19 +34,45 @@ pub(crate) const RULES: &str = include_str!(concat!(
     "/templates/monitor/alerts.yml"
 ));
 
+/// The names of the alerts in `RULES`, each once, in file order (a level's `page.alert`).
+pub(crate) fn alert_names() -> Vec<&'static str> {
+    let mut names: Vec<&str> = Vec::new();
+    for name in RULES
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
 pub(super) const DEF: RoleDef = RoleDef {
     name: "monitor",
     unit: SERVICE.unit,
-    ports: &[(PORT, "prometheus")],
+    ports: &[
+        (PORT, "prometheus"),
+        (alerting::ALERTMANAGER_PORT, "alertmanager"),
+        (alerting::PAGES_PORT, "firedrill-pages"),
+        (alerting::BLACKBOX_PORT, "the blackbox exporter"),
+    ],
     // In the image's spare packages, installed before this role existed: listing them here too
     // would change the image's recipe, and so its hash, for the same packages.
     packages: &[],
     boot_units: &[],
-    pages: &[Page {
-        port: Some(PORT),
-        path: "/",
-        what: "prometheus",
-    }],
+    pages: &[
+        Page {
+            port: Some(PORT),
+            path: "/",
+            what: "prometheus",
+        },
+        Page {
+            port: Some(alerting::ALERTMANAGER_PORT),
+            path: "/",
+            what: "alertmanager",
+        },
+    ],
     phase: Phase::Front,
     // None to read, but `check_options` checks the lab's app ports against the exporters'.
     has_options: true,
@@ -134,9 +163,10 @@ pub(super) fn watched(ctx: &NodeContext) -> bool {
     ctx.peers.iter().any(|p| p.roles.contains(&Role::Monitor))
 }
 
-/// What Prometheus on `ctx`'s node scrapes: itself, every node's node exporter, and for each
-/// role its metrics (haproxy's exporter, the database exporters, the app's `/metrics`). Jobs
-/// without a target are left out.
+/// What Prometheus on `ctx`'s node scrapes: itself and Alertmanager, every node's node exporter,
+/// and for each role its metrics (haproxy's exporter, the database exporters, the app's
+/// `/metrics`). Jobs without a target are left out. The front door's probe is another job
+/// (`alerting::front_door`).
 pub(crate) fn scrape_jobs(ctx: &NodeContext) -> Vec<Job> {
     let with = |role: Role, port: &dyn Fn(&super::Peer) -> Option<u16>| -> Vec<Target> {
         ctx.peers
@@ -158,6 +188,11 @@ pub(crate) fn scrape_jobs(ctx: &NodeContext) -> Vec<Job> {
     };
     let jobs = [
         ("prometheus", "/metrics", with(Role::Monitor, &|_| Some(PORT))),
+        (
+            "alertmanager",
+            "/metrics",
+            with(Role::Monitor, &|_| Some(alerting::ALERTMANAGER_PORT)),
+        ),
         (
             "node",
             "/metrics",
@@ -204,7 +239,9 @@ pub(crate) fn render_config(ctx: &NodeContext) -> Result<String, RoleError> {
             "node": ctx.node,
             "ip": ctx.ip.to_string(),
             "rules": RULES_PATH,
+            "alertmanager": format!("127.0.0.1:{}", alerting::ALERTMANAGER_PORT),
             "jobs": scrape_jobs(ctx),
+            "frontdoor": alerting::front_door(ctx),
         }),
     )
 }
@@ -231,7 +268,14 @@ fn server_files(ctx: &NodeContext) -> Result<Vec<ManagedFile>, RoleError> {
 pub(super) const CHECK_SCRIPT: &str = "promtool check config /etc/prometheus/prometheus.yml";
 
 pub(super) fn probe(ctx: &NodeContext, _: &Secrets) -> Result<Probe, RoleError> {
-    Ok(Probe::new().files(&server_files(ctx)?).service(SERVICE))
+    let mut probe = Probe::new()
+        .files(&server_files(ctx)?)
+        .service(SERVICE)
+        .files(&alerting::files());
+    for s in alerting::SERVICES {
+        probe = probe.service(s);
+    }
+    Ok(probe)
 }
 
 pub(super) async fn apply<R: Remote>(
@@ -249,7 +293,8 @@ pub(super) async fn apply<R: Remote>(
             .await?;
     }
     let change = changed.then_some(OnChange::Reload);
-    service::ensure(session, "monitor: prometheus", SERVICE, change).await
+    service::ensure(session, "monitor: prometheus", SERVICE, change).await?;
+    alerting::apply(session).await
 }
 
 /// Prometheus' view of its targets.
@@ -416,6 +461,8 @@ pub(super) async fn apply_exporters<R: Remote>(
     }
     Ok(())
 }
+
+pub(crate) mod alerting;
 
 #[cfg(test)]
 mod tests;

@@ -190,11 +190,24 @@ pub(crate) fn serving_ports(node: &NodeState) -> Vec<(Role, u16)> {
 /// Where clients reach the lab's service: the node whose serving role comes last in the table
 /// (nginx before haproxy before an app), and its port.
 pub(crate) fn front_door(nodes: &[NodeState]) -> Option<(&NodeState, u16)> {
-    Role::ALL.iter().rev().find_map(|role| {
-        nodes
+    front_door_by(nodes, |n, role| {
+        n.roles
+            .contains(&role)
+            .then(|| (role.def().serves)(n))
+            .flatten()
+    })
+}
+
+/// `front_door` of anything that knows the port each of its roles serves on (a role's view of
+/// its peers: `Peer::serves`).
+pub(crate) fn front_door_by<T>(
+    items: &[T],
+    serves: impl Fn(&T, Role) -> Option<u16>,
+) -> Option<(&T, u16)> {
+    Role::ALL.iter().rev().find_map(|&role| {
+        items
             .iter()
-            .filter(|n| n.roles.contains(role))
-            .find_map(|n| (role.def().serves)(n).map(|port| (n, port)))
+            .find_map(|n| serves(n, role).map(|port| (n, port)))
     })
 }
 

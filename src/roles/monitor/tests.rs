@@ -21,7 +21,15 @@ fn peer(name: &str, last_octet: u8, roles: &[Role], app_port: Option<u16>) -> Pe
         name: name.into(),
         ip: Ipv4Addr::new(10, 20, 0, last_octet),
         roles: roles.to_vec(),
-        serves: app_port.map(|p| (Role::App, p)).into_iter().collect(),
+        // As `roles::serving_ports` says: the app on its port, haproxy on 80.
+        serves: roles
+            .iter()
+            .filter_map(|r| match r {
+                Role::App => app_port.map(|p| (Role::App, p)),
+                Role::Haproxy => Some((Role::Haproxy, 80)),
+                _ => None,
+            })
+            .collect(),
     }
 }
 
@@ -56,10 +64,19 @@ fn every_node_and_every_role_of_the_lab_is_a_target() {
     let names: Vec<&str> = jobs.iter().map(|j| j.name).collect();
     assert_eq!(
         names,
-        ["prometheus", "node", "haproxy", "mysql", "postgres", "todo"]
+        [
+            "prometheus",
+            "alertmanager",
+            "node",
+            "haproxy",
+            "mysql",
+            "postgres",
+            "todo"
+        ]
     );
     let job = |name: &str| jobs.iter().find(|j| j.name == name).expect("job");
     assert_eq!(targets(job("prometheus")), [("10.20.0.30:9090", "mon")]);
+    assert_eq!(targets(job("alertmanager")), [("10.20.0.30:9093", "mon")]);
     assert_eq!(
         targets(job("node")),
         [
@@ -91,8 +108,29 @@ fn a_small_lab_has_only_the_jobs_it_has_targets_for() {
     ];
     let jobs = scrape_jobs(&ctx);
     let names: Vec<&str> = jobs.iter().map(|j| j.name).collect();
-    assert_eq!(names, ["prometheus", "node", "mysql", "todo"]);
-    assert_eq!(targets(&jobs[3]), [("10.20.0.10:8080", "web")]);
+    assert_eq!(names, ["prometheus", "alertmanager", "node", "mysql", "todo"]);
+    assert_eq!(targets(&jobs[4]), [("10.20.0.10:8080", "web")]);
+    // Without a proxy, the app is the front door.
+    assert_eq!(
+        alerting::front_door(&ctx).map(|f| (f.url, f.node)),
+        Some(("http://10.20.0.10:8080/todos".into(), "web".into()))
+    );
+}
+
+#[test]
+fn the_blackbox_probe_goes_to_the_outermost_proxy() {
+    assert_eq!(
+        alerting::front_door(&mon()),
+        Some(alerting::FrontDoor {
+            url: "http://10.20.0.10/todos".into(),
+            node: "lb".into(),
+            prober: "127.0.0.1:9115".into(),
+        })
+    );
+    let mut ctx = fixtures::node("mon", 30, &[Role::Monitor]);
+    ctx.peers = vec![peer("mon", 30, &[Role::Monitor], None)];
+    assert_eq!(alerting::front_door(&ctx), None);
+    assert!(!render_config(&ctx).expect("renders").contains("frontdoor"));
 }
 
 #[test]
@@ -137,7 +175,7 @@ fn promtool_accepts_the_configuration_and_its_rules() {
         .replace(RULES_PATH, &rules.display().to_string());
     std::fs::write(dir.path().join("prometheus.yml"), config).expect("write config");
     let said = promtool(dir.path(), &["check", "config", "prometheus.yml"]);
-    assert!(said.contains("SUCCESS: 24 rules found"), "{said}");
+    assert!(said.contains("SUCCESS: 25 rules found"), "{said}");
     let said = promtool(dir.path(), &["check", "rules", "firedrill-alerts.yml"]);
     assert!(said.contains("SUCCESS"), "{said}");
 }
@@ -166,6 +204,7 @@ fn every_alert_says_how_bad_it_is_and_what_to_look_at() {
         "TodoErrorBudgetBurn",
         "TodoLatencyHigh",
         "HaproxyBackendDown",
+        "FrontDoorDown",
         "NodeDiskFull",
         "NodeDiskFillingUp",
         "NodeMemoryLow",
@@ -181,49 +220,85 @@ fn every_alert_says_how_bad_it_is_and_what_to_look_at() {
 
 // --- apply against the fake ------------------------------------------------------------------
 
-fn server_fake(files: &str, prometheus: &str, exporter: &str) -> FakeRemote {
-    FakeRemote::new("mon")
-        .answers(contains("sha256sum"), vec![answer(0, files)])
+/// A monitor node whose prometheus files, alerting files, prometheus service and other
+/// services (node exporter, Alertmanager, blackbox exporter, firedrill-pages) are as given.
+fn server_fake(files: &str, alerting: &str, prometheus: &str, others: &str) -> FakeRemote {
+    let mut fake = FakeRemote::new("mon")
+        .answers(
+            contains("sha256sum"),
+            vec![answer(0, files), answer(0, alerting)],
+        )
         .answers(contains("chown"), vec![answer(0, "")])
         .answers(contains("promtool check config"), vec![answer(0, "")])
+        .answers(contains("amtool check-config"), vec![answer(0, "")])
+        .answers(contains("daemon-reload"), vec![answer(0, "")])
         .answers(
             contains("systemctl is-active prometheus.service"),
             vec![answer(1, prometheus)],
-        )
-        .answers(
-            contains("systemctl is-active prometheus-node-exporter.service"),
-            vec![answer(1, exporter)],
-        )
-        .answers(contains("systemctl enable"), vec![answer(0, "")])
+        );
+    for unit in [
+        "prometheus-node-exporter.service",
+        "prometheus-alertmanager.service",
+        "prometheus-blackbox-exporter.service",
+        "firedrill-pages.service",
+    ] {
+        let state = format!("systemctl is-active {unit}");
+        fake = fake.answers(contains(&state), vec![answer(1, others)]);
+    }
+    fake.answers(contains("systemctl enable"), vec![answer(0, "")])
         .answers(contains("systemctl start"), vec![answer(0, "")])
         .answers(contains("systemctl reload"), vec![answer(0, "")])
+        .answers(contains("systemctl restart"), vec![answer(0, "")])
+}
+
+fn started(unit: &'static str) -> [String; 3] {
+    [
+        state_of(Service::single(unit)),
+        service_cmd("enable", unit),
+        service_cmd("start", unit),
+    ]
 }
 
 #[tokio::test]
-async fn on_a_fresh_monitor_node_it_writes_checks_and_starts_prometheus_and_node_exporter() {
-    let fake = server_fake("missing\nmissing\n", "disabled\ninactive\n", "disabled\ninactive\n");
+async fn on_a_fresh_monitor_node_it_writes_checks_and_starts_prometheus_alertmanager_and_the_exporters()
+ {
+    let fake = server_fake(
+        "missing\nmissing\n",
+        "missing\nmissing\nmissing\nmissing\n",
+        "disabled\ninactive\n",
+        "disabled\ninactive\n",
+    );
     let (result, _) = run_apply(&fake, &mon()).await;
     let report = result.expect("apply succeeds");
     let cmds = commands(&fake.calls());
     assert_eq!(cmds[0], as_root(&state_script(&[RULES_PATH, CONFIG_PATH])));
     assert_eq!(cmds[3], as_root(CHECK_SCRIPT));
-    assert_eq!(
-        cmds[4..],
-        [
-            state_of(SERVICE),
-            service_cmd("enable", "prometheus.service"),
-            service_cmd("start", "prometheus.service"),
-            state_of(NODE_EXPORTER.service),
-            service_cmd("enable", "prometheus-node-exporter.service"),
-            service_cmd("start", "prometheus-node-exporter.service"),
-        ]
-    );
+    assert_eq!(cmds[4..7], started("prometheus.service"));
+    let alerting_files = alerting::files();
+    let paths: Vec<&str> = alerting_files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(cmds[7], as_root(&state_script(&paths)));
+    // Four files written, then checked and loaded.
+    assert_eq!(cmds[12], as_root(alerting::CHECK_SCRIPT));
+    assert_eq!(cmds[13], as_root("systemctl daemon-reload"));
+    let mut rest = Vec::new();
+    for unit in [
+        "prometheus-alertmanager.service",
+        "prometheus-blackbox-exporter.service",
+        "firedrill-pages.service",
+        "prometheus-node-exporter.service",
+    ] {
+        rest.extend(started(unit));
+    }
+    assert_eq!(cmds[14..], rest);
     let calls = fake.calls();
     assert_eq!(calls[1].stdin_str().as_deref(), Some(RULES));
     assert_eq!(
         calls[2].stdin_str(),
         Some(render_config(&mon()).expect("renders"))
     );
+    for (i, file) in alerting_files.iter().enumerate() {
+        assert_eq!(calls[8 + i].stdin_str(), Some(file.contents.clone()));
+    }
     assert_eq!(
         report.changed,
         [
@@ -231,6 +306,16 @@ async fn on_a_fresh_monitor_node_it_writes_checks_and_starts_prometheus_and_node
             "/etc/prometheus/prometheus.yml updated",
             "prometheus.service enabled",
             "prometheus.service started",
+            "/etc/prometheus/alertmanager.yml updated",
+            "/etc/default/prometheus-alertmanager updated",
+            "/usr/local/bin/firedrill-pages updated",
+            "/etc/systemd/system/firedrill-pages.service updated",
+            "prometheus-alertmanager.service enabled",
+            "prometheus-alertmanager.service started",
+            "prometheus-blackbox-exporter.service enabled",
+            "prometheus-blackbox-exporter.service started",
+            "firedrill-pages.service enabled",
+            "firedrill-pages.service started",
             "prometheus-node-exporter.service enabled",
             "prometheus-node-exporter.service started",
         ]
@@ -240,15 +325,18 @@ async fn on_a_fresh_monitor_node_it_writes_checks_and_starts_prometheus_and_node
 #[tokio::test]
 async fn a_configured_monitor_node_is_only_checked_and_a_new_lab_reloads() {
     let files = server_files(&mon()).expect("renders");
-    let fake = server_fake(&in_place(&files), "enabled\nactive\n", "enabled\nactive\n");
+    let alerting = in_place(&alerting::files());
+    let running = "enabled\nactive\n";
+    let fake = server_fake(&in_place(&files), &alerting, running, running);
     let (result, _) = run_apply(&fake, &mon()).await;
     assert!(result.expect("apply succeeds").changed.is_empty());
-    assert_eq!(commands(&fake.calls()).len(), 3);
+    // The two file checks and one state check per service.
+    assert_eq!(commands(&fake.calls()).len(), 7);
 
     // A node more in the lab: a new prometheus.yml, checked, then a reload (no restart).
     let mut bigger = mon();
     bigger.peers.push(peer("app3", 13, &[Role::App], Some(8080)));
-    let fake = server_fake(&in_place(&files), "enabled\nactive\n", "enabled\nactive\n");
+    let fake = server_fake(&in_place(&files), &alerting, running, running);
     let (result, _) = run_apply(&fake, &bigger).await;
     assert_eq!(
         result.expect("apply succeeds").changed,
@@ -257,7 +345,29 @@ async fn a_configured_monitor_node_is_only_checked_and_a_new_lab_reloads() {
             "prometheus.service reloaded"
         ]
     );
-    assert!(commands(&fake.calls()).contains(&as_root(CHECK_SCRIPT)));
+    let cmds = commands(&fake.calls());
+    assert!(cmds.contains(&as_root(CHECK_SCRIPT)));
+    assert!(!cmds.contains(&as_root(alerting::CHECK_SCRIPT)));
+}
+
+#[tokio::test]
+async fn a_new_alertmanager_yml_is_checked_then_reloaded() {
+    let files = server_files(&mon()).expect("renders");
+    let mut alerting = alerting::files();
+    alerting[0].contents = "route: {receiver: old}\n".into();
+    let running = "enabled\nactive\n";
+    let fake = server_fake(&in_place(&files), &in_place(&alerting), running, running);
+    let (result, _) = run_apply(&fake, &mon()).await;
+    assert_eq!(
+        result.expect("apply succeeds").changed,
+        [
+            "/etc/prometheus/alertmanager.yml updated",
+            "prometheus-alertmanager.service reloaded"
+        ]
+    );
+    let cmds = commands(&fake.calls());
+    let at = |c: &str| cmds.iter().position(|x| *x == as_root(c)).expect(c);
+    assert!(at(alerting::CHECK_SCRIPT) < at("systemctl reload prometheus-alertmanager.service"));
 }
 
 #[tokio::test]
