@@ -25,6 +25,8 @@ pub(crate) enum Error {
     Man(#[from] crate::manpage::ManError),
     #[error(transparent)]
     Snapshot(#[from] crate::lab::snapshot::SnapshotError),
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
 }
 
 impl Error {

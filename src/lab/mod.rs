@@ -19,7 +19,7 @@ mod status;
 mod up;
 
 pub(crate) use access::{console, secrets, ssh, ssh_config, target};
-pub(crate) use configure::{DB_NAME, contexts};
+pub(crate) use configure::{DB_NAME, contexts, round};
 pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, libvirt_unchecked, validation_facts};
@@ -32,4 +32,4 @@ pub(crate) use nodes::{NodeError, Nodes, SshNodes};
 pub(crate) use open::open;
 
 pub(crate) use status::{list, status};
-pub(crate) use up::{UpOptions, up};
+pub(crate) use up::{UpOptions, planned_state, up};

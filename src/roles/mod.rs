@@ -9,6 +9,7 @@
 mod context;
 mod error;
 mod files;
+mod fresh;
 mod options;
 mod probe;
 mod release;
@@ -50,6 +51,7 @@ pub(crate) use context::{
     Secrets,
 };
 pub(crate) use error::RoleError;
+pub(crate) use fresh::{Step, first_setup};
 pub(crate) use haproxy::{ServerState, server_status, set_server_state};
 pub(crate) use options::OptionsInput;
 pub(crate) use table::{Phase, def, front_door, page_urls, serving_ports};
