@@ -1,6 +1,6 @@
 //! The Vagrantfile of a lab for vagrant-libvirt: one machine per node, with the node's name,
-//! addresses, memory, CPUs and disk, from its image packaged as a box (`image export
-//! --vagrant`), configured by its provision script. Pure: the lab in, the file's text out.
+//! addresses, memory, CPUs and disk, from its image packaged as a box (`box_name`),
+//! configured by its provision script. Pure: the lab in, the file's text out.
 
 use super::provision::PASSWORD_VAR;
 use crate::spec::NetMode;
@@ -70,10 +70,10 @@ pub(crate) fn render(lab: &str, source: &str, machines: &[Machine], notes: &[Str
          # from the image, rendered from the same role code.\n\
          #\n"
     );
+    out.push_str("# It needs vagrant-libvirt and, for each image, a libvirt box of it (box.img, metadata.json):\n");
     for image in &images {
         out.push_str(&format!(
-            "#   firedrill image export --vagrant {image}     # {image}.box\n\
-             #   vagrant box add --name {} {image}.box\n",
+            "#   vagrant box add --name {} {image}.box   # firedrill does not package it yet\n",
             box_name(image)
         ));
     }
