@@ -147,7 +147,6 @@ fn machine(lab: &ValidLab, name: &str, script: Option<String>, password: bool) -
                     network: vagrantfile::network_name(lab.name.as_str(), &net.name),
                     ip: i.ip,
                     netmask: net.cidr.mask(),
-                    host_ip: net.gateway,
                     mode: net.mode,
                 }
             })

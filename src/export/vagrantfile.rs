@@ -31,8 +31,6 @@ pub(crate) struct MachineNic {
     pub(crate) network: String,
     pub(crate) ip: Ipv4Addr,
     pub(crate) netmask: Ipv4Addr,
-    /// The host's address on the network (libvirt's bridge).
-    pub(crate) host_ip: Ipv4Addr,
     pub(crate) mode: NetMode,
 }
 
@@ -134,15 +132,13 @@ fn machine(m: &Machine) -> String {
             NetMode::Nat => "nat",
             NetMode::Isolated | NetMode::Routed => "none",
         };
+        // vagrant-libvirt gives the host the network's first address, as `up` does.
         out.push_str(&format!(
-            "    node.vm.network :private_network,\n      \
-             ip: {ip}, netmask: {mask},\n      \
-             libvirt__network_name: {net}, libvirt__netmask: {mask},\n      \
-             libvirt__host_ip: {host}, libvirt__forward_mode: {forward}, libvirt__dhcp_enabled: false\n",
+            "    node.vm.network :private_network, ip: {ip}, netmask: {mask},\n      \
+             libvirt__network_name: {net}, libvirt__forward_mode: {forward}, libvirt__dhcp_enabled: false\n",
             ip = ruby(&nic.ip.to_string()),
             mask = ruby(&nic.netmask.to_string()),
             net = ruby(&nic.network),
-            host = ruby(&nic.host_ip.to_string()),
             forward = ruby(forward),
         ));
     }
