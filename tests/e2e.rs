@@ -1922,7 +1922,19 @@ nodes:
             out.stderr
         );
         out.assert_success(&format!("provision/server.sh, {run} run"));
-        let todos = sb.http("GET", "http://10.83.0.10/todos", None);
+        // `systemctl start` returns before the app listens: under TCG it takes seconds more.
+        let t = std::time::Instant::now();
+        let todos = loop {
+            let todos = sb.http("GET", "http://10.83.0.10/todos", None);
+            if todos.status == 200 || t.elapsed() > std::time::Duration::from_secs(90) {
+                break todos;
+            }
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        };
+        eprintln!(
+            "the app answered {:.0} s after the {run} run",
+            t.elapsed().as_secs_f64()
+        );
         assert_eq!(todos.status, 200, "after the {run} run: {}", todos.body);
         assert!(todos.body.contains("Get Milk"), "{}", todos.body);
         assert_eq!(
