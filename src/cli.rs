@@ -252,6 +252,12 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
+    /// Write the lab for another tool: a Vagrantfile (vagrant-libvirt) whose nodes are
+    /// configured by the same role code as `up`.
+    Export {
+        #[command(subcommand)]
+        command: crate::export::ExportCommand,
+    },
     /// Break the lab on purpose, check what is broken, and undo it.
     Fault {
         #[command(subcommand)]
@@ -444,6 +450,7 @@ async fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Snapshot { command } => crate::lab::snapshot::run(command, &home).await?,
         Command::Gm { command } => crate::levels::gm::run(command, &home).await?,
         Command::Fault { command } => crate::faults::run(command, &home).await?,
+        Command::Export { command } => crate::export::run(command, &home).await?,
         Command::Completions { shell } => print!("{}", completions(shell)),
         Command::Man { dir: None } => {
             let page = crate::manpage::main_page(<Cli as clap::CommandFactory>::command());

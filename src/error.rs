@@ -27,6 +27,8 @@ pub(crate) enum Error {
     Snapshot(#[from] crate::lab::snapshot::SnapshotError),
     #[error(transparent)]
     Capture(#[from] crate::lab::CaptureError),
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
 }
 
 impl Error {

@@ -7,6 +7,7 @@ mod color;
 mod doctor;
 mod error;
 mod events;
+mod export;
 mod faults;
 mod fsutil;
 #[cfg(test)]

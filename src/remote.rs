@@ -5,7 +5,6 @@
 
 use std::future::Future;
 
-#[cfg(test)]
 pub(crate) mod fake;
 
 /// The result of one remote command.

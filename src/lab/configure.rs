@@ -227,7 +227,7 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
 /// then the other apps (they need their database and its schema), then the rest (haproxy checks
 /// the apps). Unordered (a lab that was up before), only the apps that do not migrate wait for
 /// those that do, so no release starts before its schema is in place.
-fn round(ctx: &NodeContext, ordered: bool) -> usize {
+pub(crate) fn round(ctx: &NodeContext, ordered: bool) -> usize {
     // A node's phase is its earliest role's (a database and app on one node: the database's).
     let phase = ctx
         .roles

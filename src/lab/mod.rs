@@ -21,7 +21,7 @@ mod up;
 
 pub(crate) use access::{console, secrets, ssh, ssh_config, target};
 pub(crate) use capture::{Capture, CaptureError, capture};
-pub(crate) use configure::{DB_NAME, contexts};
+pub(crate) use configure::{DB_NAME, contexts, round};
 pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, libvirt_unchecked, validation_facts};
@@ -34,4 +34,4 @@ pub(crate) use nodes::{NodeError, Nodes, SshNodes};
 pub(crate) use open::open;
 
 pub(crate) use status::{list, status};
-pub(crate) use up::{UpOptions, up};
+pub(crate) use up::{UpOptions, planned_state, up};

@@ -385,6 +385,12 @@ fn refuse_dropping_faulted_nodes(
     Ok(())
 }
 
+/// The state `up` starts a lab from, before any node has a host key: the roles' contexts
+/// (`contexts`) built from it are those `up` configures the nodes with. For `export`.
+pub(crate) fn planned_state(lab: &ValidLab, plan: &Plan, accel: xml::Accel) -> LabState {
+    initial_state(lab, plan, "", accel, &BTreeMap::new(), None)
+}
+
 fn initial_state(
     lab: &ValidLab,
     plan: &Plan,
@@ -423,7 +429,11 @@ fn initial_state(
                 cpus: p.domain.cpus,
                 disk_gib: p.disk_gib,
                 image: p.image.clone(),
-                host_key: host_keys[&p.name].public_openssh.clone(),
+                // None yet before `up` makes them (`planned_state`).
+                host_key: host_keys
+                    .get(&p.name)
+                    .map(|k| k.public_openssh.clone())
+                    .unwrap_or_default(),
                 app_port: p.app_port,
                 database: p.database.clone(),
                 database_host: p.database_host.clone(),

@@ -2,6 +2,8 @@
 //! stdin it was given, and answers from a script of (matcher -> answer) rules, first match wins.
 //! A command that no rule matches panics at once with the whole script and the commands seen so
 //! far, because a role that runs something unplanned is exactly what such a test must catch.
+//! `export vagrant` uses it too: a node fresh from the golden image (`roles::fresh`), whose
+//! recorded commands become the node's provision script.
 //!
 //! ```ignore
 //! let node = FakeRemote::new("db")
@@ -22,10 +24,13 @@ use std::sync::{Mutex, MutexGuard};
 pub(crate) struct Call {
     pub(crate) command: String,
     pub(crate) stdin: Option<Vec<u8>>,
+    /// The index of the rule that answered it, in the order the rules were added.
+    pub(crate) rule: usize,
 }
 
 impl Call {
     /// The stdin as text.
+    #[cfg(test)]
     pub(crate) fn stdin_str(&self) -> Option<String> {
         self.stdin
             .as_deref()
@@ -52,6 +57,7 @@ pub(crate) fn contains(part: &str) -> Matcher {
 }
 
 /// This exit status with this stdout.
+#[cfg(test)]
 pub(crate) fn answer(status: u32, stdout: &str) -> Output {
     Output {
         status,
@@ -101,7 +107,10 @@ impl fmt::Display for Matcher {
 #[derive(Debug, Clone)]
 enum Answer {
     Output(Output),
+    /// Computed from the command.
+    From(fn(&str) -> Output),
     /// A connection failure, as `Remote::run` reports it.
+    #[cfg(test)]
     Error(String),
 }
 
@@ -109,6 +118,8 @@ impl fmt::Display for Answer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Answer::Output(o) => write!(f, "exit {}", o.status),
+            Answer::From(_) => write!(f, "computed from the command"),
+            #[cfg(test)]
             Answer::Error(m) => write!(f, "connection error {m:?}"),
         }
     }
@@ -149,6 +160,7 @@ impl FakeRemote {
     }
 
     /// Answers commands that `matcher` matches with `outputs` in turn, repeating the last.
+    #[cfg(test)]
     pub(crate) fn answers(self, matcher: Matcher, outputs: Vec<Output>) -> FakeRemote {
         let Some((last, first)) = outputs.split_last() else {
             panic!("a rule needs an answer");
@@ -180,17 +192,29 @@ impl FakeRemote {
         self.rule(matcher, Answer::Output(output), None)
     }
 
+    /// Answers every matching command with what `answer` makes of the command.
+    pub(crate) fn on_with(self, matcher: Matcher, answer: fn(&str) -> Output) -> FakeRemote {
+        self.rule(matcher, Answer::From(answer), None)
+    }
+
+    /// How many rules there are: the index the next one gets.
+    pub(crate) fn rule_count(&self) -> usize {
+        lock(&self.rules).len()
+    }
+
     /// Answers the first matching command with `output`; later ones fall through to later rules.
     pub(crate) fn once(self, matcher: Matcher, output: Output) -> FakeRemote {
         self.rule(matcher, Answer::Output(output), Some(1))
     }
 
     /// Fails every matching command as a lost connection would.
+    #[cfg(test)]
     pub(crate) fn fail(self, matcher: Matcher, message: &str) -> FakeRemote {
         self.rule(matcher, Answer::Error(message.to_string()), None)
     }
 
     /// Fails the first matching command as a lost connection would; later ones fall through.
+    #[cfg(test)]
     pub(crate) fn fail_once(self, matcher: Matcher, message: &str) -> FakeRemote {
         self.rule(matcher, Answer::Error(message.to_string()), Some(1))
     }
@@ -200,6 +224,7 @@ impl FakeRemote {
         lock(&self.calls).clone()
     }
 
+    #[cfg(test)]
     pub(crate) fn commands(&self) -> Vec<String> {
         lock(&self.calls)
             .iter()
@@ -208,6 +233,7 @@ impl FakeRemote {
     }
 
     /// Panics, listing them, if some rules never answered or `once` rules were left unused.
+    #[cfg(test)]
     pub(crate) fn assert_all_used(&self) {
         let unused: Vec<String> = lock(&self.rules)
             .iter()
@@ -256,29 +282,33 @@ impl FakeRemote {
     }
 
     fn answer(&self, command: &str, stdin: Option<&[u8]>) -> Result<Output, RemoteError> {
+        let found = {
+            let mut rules = lock(&self.rules);
+            rules
+                .iter_mut()
+                .enumerate()
+                .find(|(_, r)| r.remaining != Some(0) && r.matcher.matches(command))
+                .map(|(i, r)| {
+                    r.used += 1;
+                    if let Some(n) = r.remaining.as_mut() {
+                        *n -= 1;
+                    }
+                    (i, r.answer.clone())
+                })
+        };
         let number = {
             let mut calls = lock(&self.calls);
             calls.push(Call {
                 command: command.to_string(),
                 stdin: stdin.map(<[u8]>::to_vec),
+                rule: found.as_ref().map_or(usize::MAX, |(i, _)| *i),
             });
             calls.len()
         };
-        let found = {
-            let mut rules = lock(&self.rules);
-            rules
-                .iter_mut()
-                .find(|r| r.remaining != Some(0) && r.matcher.matches(command))
-                .map(|r| {
-                    r.used += 1;
-                    if let Some(n) = r.remaining.as_mut() {
-                        *n -= 1;
-                    }
-                    r.answer.clone()
-                })
-        };
-        match found {
+        match found.map(|(_, a)| a) {
             Some(Answer::Output(o)) => Ok(o),
+            Some(Answer::From(f)) => Ok(f(command)),
+            #[cfg(test)]
             Some(Answer::Error(message)) => Err(RemoteError {
                 node: self.node.clone(),
                 message,
@@ -332,15 +362,18 @@ mod tests {
             vec![
                 Call {
                     command: "check".into(),
-                    stdin: None
+                    stdin: None,
+                    rule: 0
                 },
                 Call {
                     command: "check".into(),
-                    stdin: None
+                    stdin: None,
+                    rule: 1
                 },
                 Call {
                     command: "cat > /x".into(),
-                    stdin: Some(b"data".to_vec())
+                    stdin: Some(b"data".to_vec()),
+                    rule: 2
                 },
             ]
         );

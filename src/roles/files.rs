@@ -56,6 +56,22 @@ pub(super) fn state_script(paths: &[&str]) -> String {
     )
 }
 
+/// Found in `state_script`'s command and in no other (`fresh`).
+pub(super) const STATE_MARK: &str = "; sha256sum -- ";
+
+/// What a node fresh from the golden image answers to a `state_script` command: every file
+/// `missing`. A file the image's packages put there (haproxy.cfg) has no record of firedrill's,
+/// so `judge` finds it `Stale` as it finds a missing one, and the role writes it all the same.
+/// The paths are counted by their records in the command.
+pub(super) fn fresh_state(command: &str) -> crate::remote::Output {
+    let paths = command.matches(&format!("{RECORDS}/%")).count();
+    crate::remote::Output {
+        status: 0,
+        stdout: "missing\n".repeat(paths).into_bytes(),
+        stderr: Vec::new(),
+    }
+}
+
 /// Reads the paths, `sha256sum`'s lines, `stat`'s lines and the records, each part ended by
 /// `@`, and prints a line per path in order.
 const STATE_AWK: &str = "'$0 == \"@\" { part++; i = 0; next }
@@ -272,6 +288,18 @@ mod tests {
         );
         assert_eq!(script.matches("sha256sum").count(), 1);
         assert_eq!(script.matches("stat -c").count(), 1);
+    }
+
+    #[test]
+    fn a_fresh_node_has_none_of_the_files_of_a_state_script() {
+        for paths in [vec!["/etc/a"], vec!["/etc/a", "/etc/b c", "/opt/x/it's"]] {
+            let command = format!("sh -c {}", quote(&state_script(&paths)));
+            assert!(command.contains(STATE_MARK));
+            assert_eq!(
+                fresh_state(&command).stdout_str(),
+                "missing\n".repeat(paths.len())
+            );
+        }
     }
 
     #[test]

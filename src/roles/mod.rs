@@ -9,6 +9,7 @@
 mod context;
 mod error;
 mod files;
+mod fresh;
 mod options;
 mod probe;
 mod release;
@@ -52,6 +53,7 @@ pub(crate) use context::{
 };
 pub(crate) use dns::Zone;
 pub(crate) use error::RoleError;
+pub(crate) use fresh::{Step, first_setup};
 /// The fault that replaces the certificate is tested against certificates this script makes.
 #[cfg(test)]
 pub(crate) use haproxy::tls_script;

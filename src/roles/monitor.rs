@@ -422,6 +422,11 @@ fn db_exporters(ctx: &NodeContext) -> impl Iterator<Item = &'static DbExporter> 
     DB_EXPORTERS.iter().filter(|e| ctx.roles.contains(&e.role))
 }
 
+/// The commands that print `1` when a database exporter's login works on `ctx`'s node.
+pub(super) fn login_checks(ctx: &NodeContext) -> Vec<&'static str> {
+    db_exporters(ctx).map(|e| e.login_check).collect()
+}
+
 /// What a node of a monitored lab shows when its exporters are in place.
 pub(super) fn exporters_probe(ctx: &NodeContext) -> Result<Probe, RoleError> {
     let mut probe = Probe::new().service(NODE_EXPORTER.service);

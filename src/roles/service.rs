@@ -39,6 +39,20 @@ pub(super) fn state_script(service: Service) -> String {
     )
 }
 
+/// Found in `state_script`'s command and in no other role's (`fresh`).
+pub(super) const STATE_MARK: &str = "systemctl is-enabled ";
+
+/// What a node fresh from the golden image answers to `state_script`: the image leaves the
+/// roles' units disabled and nothing of theirs runs. For a unit that does run there (a
+/// package's own), `ensure` then enables and starts it, which changes nothing.
+pub(super) fn fresh_state(_: &str) -> crate::remote::Output {
+    crate::remote::Output {
+        status: 3,
+        stdout: b"disabled\ninactive\n".to_vec(),
+        stderr: Vec::new(),
+    }
+}
+
 /// Enables and starts `service`; restarts or reloads it if it was running and `change` says
 /// its configuration changed.
 pub(super) async fn ensure<R: Remote>(

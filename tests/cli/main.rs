@@ -5,6 +5,7 @@
 mod anywhere;
 mod levels;
 mod safety;
+mod vagrant;
 mod validate;
 
 use std::path::Path;

@@ -221,6 +221,16 @@ impl Sandbox {
         }
     }
 
+    /// As `run_in_ns`, with stdin read from the file `input`.
+    pub fn run_in_ns_with_input(&self, args: &[&str], input: &Path) -> Output {
+        let file = std::fs::File::open(input)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", input.display()));
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .args(args)
+            .stdin(file))
+    }
+
     pub fn run_in_ns(&self, args: &[&str]) -> Output {
         run(Command::new("ip")
             .args(["netns", "exec", &self.ns])
