@@ -234,3 +234,26 @@ fn haproxy_accepts_the_rendered_config() {
     );
     assert!(!said.contains("[WARNING]"), "haproxy -c warns:\n{said}");
 }
+
+/// A backend reached by a `dns:` name renders the same whichever node the name leads to, so
+/// repointing the name never rewrites haproxy.cfg (and never reloads haproxy: found on a VM).
+#[test]
+fn a_backend_by_name_does_not_depend_on_where_the_name_leads() {
+    let ctx = fixtures::lb();
+    let mut hp = ctx.haproxy.clone().expect("haproxy settings");
+    let by_name = |node: &str, last: u8| super::Backend {
+        name: "front".into(),
+        node: node.into(),
+        ip: std::net::Ipv4Addr::new(10, 20, 0, last),
+        host: Some("front.t.lab".into()),
+    };
+    hp.backends = vec![by_name("app1", 11)];
+    let before = haproxy::render_config(&ctx, &hp).expect("renders");
+    hp.backends = vec![by_name("app2", 12)];
+    let after = haproxy::render_config(&ctx, &hp).expect("renders");
+    assert_eq!(before, after);
+    assert!(
+        before.contains("server front front.t.lab:8080 check resolvers lab"),
+        "{before}"
+    );
+}
