@@ -111,6 +111,12 @@ pub(crate) async fn stop(pid: u32, needle: &str) -> bool {
     if alive(pid) {
         // SAFETY: as above.
         unsafe { libc::kill(raw, libc::SIGKILL) };
+        // SIGKILL is delivered asynchronously: wait (briefly) until it has taken effect, so a
+        // caller never sees the client still running after `stop` (seen under heavy load).
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(pid) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
     true
 }
