@@ -255,6 +255,10 @@ pub(crate) trait FaultOps: Send + Sync {
     fn revert_script(&self, host_now: Option<i64>) -> String;
 }
 
+/// Prints `ssh_from=ADDR` for each SSH session on the node (firedrill's own among them), so a
+/// network fault can refuse to cut the path it is reverted through.
+const SSH_FROM: &str = "ss -Htn state established '( sport = :22 )' | awk '{ split($4, a, \":\"); print \"ssh_from=\" a[1] }'\n";
+
 /// `name=value` for a script, with the value shell-quoted.
 fn var(name: &str, value: &str) -> String {
     format!("{name}={}\n", crate::ssh::quote(value))

@@ -150,8 +150,8 @@ impl FaultOps for Partition {
                esac\n\
                [ -n \"$ip\" ] || { echo \"$peer does not resolve on this node\" >&2; exit 3; }\n\
                echo \"peer_ip=$ip\"\n\
-               nft list tables 2>/dev/null | sed 's/^table /table=/'\n\
-               ss -Htn state established '( sport = :22 )' | awk '{ split($4, a, \":\"); print \"ssh_from=\" a[1] }'\n"
+               nft list tables 2>/dev/null | sed 's/^table /table=/'\n"
+            + super::SSH_FROM
     }
 
     fn prepared(&mut self, out: &Fields) -> Result<(), String> {

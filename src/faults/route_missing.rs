@@ -85,8 +85,8 @@ impl FaultOps for RouteMissing {
     fn prepare_script(&self) -> String {
         var("to", &self.to)
             + "ip -4 route show exact \"$to\" | sed 's/^/route=/'\n\
-               ip -4 route show scope link | awk '{ print \"connected=\" $1 }'\n\
-               ss -Htn state established '( sport = :22 )' | awk '{ split($4, a, \":\"); print \"ssh_from=\" a[1] }'\n"
+               ip -4 route show scope link | awk '{ print \"connected=\" $1 }'\n"
+            + super::SSH_FROM
     }
 
     fn prepared(&mut self, out: &Fields) -> Result<(), String> {
