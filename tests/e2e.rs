@@ -991,7 +991,9 @@ fn e2e_faults_on_three_tier() {
     revert_fault(&sb, &id);
     assert_eq!(sb.http("GET", &format!("{app1}/todos"), None).status, 200);
 
-    // net-delay: app2 answers later, seen from outside; nothing changes inside app2.
+    // net-delay: app2 answers later, seen from outside. On a host whose kernel has netem it
+    // goes on app2's tap and nothing changes inside app2; on one without (this one) it goes
+    // inside app2, with firedrill's SSH exempt, and `fault status` says which.
     let timed = |url: &str| {
         let start = std::time::Instant::now();
         let r = sb.http("GET", url, None);
@@ -999,51 +1001,62 @@ fn e2e_faults_on_three_tier() {
         start.elapsed()
     };
     let before = timed(&format!("{app2}/healthz"));
-    let applied = sb.firedrill(&[
-        "fault",
-        "apply",
-        "net-delay",
-        "app2",
-        "--param",
-        "delay=400",
-    ]);
-    if applied.status == 2 && applied.stderr.contains("no netem qdisc") {
-        // This host's kernel cannot do it: the refusal must change nothing.
-        eprintln!("net-delay skipped: {}", applied.stderr.trim());
-        let status = fault_status(&sb);
-        assert!(
-            !status["faults"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|f| f["kind"] == "net-delay"),
-            "{status}"
-        );
-    } else {
-        applied.assert_success("fault apply net-delay");
-        let id = applied
-            .stdout
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        assert_fault_holds(&sb, &id);
-        let slow = timed(&format!("{app2}/healthz"));
-        assert!(
-            slow >= before + std::time::Duration::from_millis(400),
-            "before {before:?}, with net-delay {slow:?}"
-        );
-        assert_eq!(
-            ssh_stdout(
-                &sb,
-                "app2",
-                "tc qdisc show dev eth0 root | grep -c netem || true"
-            ),
-            "0"
-        );
-        revert_fault(&sb, &id);
-    }
+    let id = apply_fault(
+        &sb,
+        &[
+            "net-delay",
+            "app2",
+            "--param",
+            "delay=400",
+            "--param",
+            "loss=100",
+        ],
+    );
+    // loss=100: nothing but SSH gets through; the node still answers firedrill.
+    assert_fault_holds(&sb, &id);
+    assert_eq!(
+        sb.http("GET", &format!("{app2}/healthz"), None).status,
+        0,
+        "a request got through 100% loss"
+    );
+    revert_fault(&sb, &id);
+    let id = apply_fault(&sb, &["net-delay", "app2", "--param", "delay=400"]);
+    assert_fault_holds(&sb, &id);
+    let f = fault(&sb, &id);
+    let summary = f["summary"].as_str().unwrap_or_default().to_string();
+    let inside = summary.contains("inside the node");
+    assert!(
+        inside || summary.contains("on the host side"),
+        "the summary says where netem is: {f}"
+    );
+    let slow = timed(&format!("{app2}/healthz"));
+    assert!(
+        slow >= before + std::time::Duration::from_millis(400),
+        "before {before:?}, with net-delay {slow:?} ({summary})"
+    );
+    assert_eq!(
+        ssh_stdout(
+            &sb,
+            "app2",
+            "tc qdisc show dev eth0 | grep -c netem || true"
+        ),
+        if inside { "1" } else { "0" },
+        "{summary}"
+    );
+    revert_fault(&sb, &id);
+    assert_eq!(
+        ssh_stdout(
+            &sb,
+            "app2",
+            "tc qdisc show dev eth0 | grep -c netem || true"
+        ),
+        "0"
+    );
+    let after = timed(&format!("{app2}/healthz"));
+    assert!(
+        after < before + std::time::Duration::from_millis(300),
+        "still slow after the revert: before {before:?}, after {after:?}"
+    );
 
     // Several at once, then `revert --all`.
     let missing = apply_fault(&sb, &["missing-dir", "app1"]);
