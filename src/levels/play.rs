@@ -224,6 +224,7 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
         used_solution: false,
         end: None,
         gm: Vec::new(),
+        firedrill_reboots: Vec::new(),
         paged: None,
     };
     let state = lab_state(home, &lab)?;
