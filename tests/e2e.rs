@@ -2184,7 +2184,7 @@ nodes:
 /// request from lan cross the router (one hop: TTL 63), a port the router's nftables does not
 /// allow stays closed; pc and web resolve the lab's names (a node on the other network, a
 /// `dns:` name) through BIND on gw, and a learner's edit of the zone answers after a reload;
-/// `down` removes both networks.
+/// route-missing and dns-wrong-record are applied and reverted; `down` removes both networks.
 #[test]
 #[ignore = "boots VMs as root: scripts/test"]
 fn e2e_two_networks_through_a_router() {
@@ -2294,6 +2294,29 @@ fn e2e_two_networks_through_a_router() {
     sb.firedrill(&["fault", "revert", "--all"])
         .assert_success("revert route-missing");
     assert_eq!(ssh_stdout(&sb, "pc", http), "web", "the route is back");
+
+    // dns-wrong-record on gw: `web` leads elsewhere (another node's address, from the zone),
+    // so a request by name no longer reaches web; revert loads the right record again.
+    let by_name = "curl -s --max-time 5 http://web:8000/hostname";
+    assert_eq!(ssh_stdout(&sb, "pc", by_name), "web");
+    let ask = || ssh_stdout(&sb, "pc", "dig +short @10.91.0.2 web.routed.lab");
+    let id = apply_fault(&sb, &["dns-wrong-record", "gw", "--param", "name=web"]);
+    assert_fault_holds(&sb, &id);
+    let wrong = ask();
+    assert!(
+        !wrong.is_empty() && wrong != "10.92.0.10",
+        "web still resolves to {wrong:?}"
+    );
+    assert_ne!(ssh_stdout(&sb, "pc", by_name), "web");
+    let serial = ssh_stdout(
+        &sb,
+        "gw",
+        "dig +short @127.0.0.1 routed.lab SOA | cut -d' ' -f3",
+    );
+    assert_ne!(serial, "1", "the zone's serial was raised");
+    revert_fault(&sb, &id);
+    assert_eq!(ask(), "10.92.0.10");
+    assert_eq!(ssh_stdout(&sb, "pc", by_name), "web");
 
     let down = sb.firedrill(&["down"]);
     down.assert_success("down");

@@ -139,10 +139,11 @@ fn the_list_shows_each_kind_and_its_params() {
 /// Each kind's name is the tag its records carry, so a record always finds its kind again.
 #[test]
 fn kind_names_match_the_record_tags() {
-    let app = test_node("all", &[Role::App, Role::Haproxy, Role::Mysql]);
+    let app = test_node("all", &[Role::App, Role::Haproxy, Role::Mysql, Role::Dns]);
     // The kinds with a parameter that has no default.
     let required = |kind: &str| match kind {
         "partition" => vec![("peer".to_string(), "db".to_string())],
+        "dns-wrong-record" => vec![("name".to_string(), "db".to_string())],
         "route-missing" => vec![("to".to_string(), "default".to_string())],
         _ => vec![],
     };

@@ -20,6 +20,7 @@ mod db_lock;
 mod db_password_rotated;
 mod disk_full;
 mod dns_broken;
+mod dns_wrong_record;
 mod dropin;
 mod engine;
 mod error;
@@ -86,6 +87,7 @@ pub(crate) enum Fault {
     Partition(partition::Partition),
     RouteMissing(route_missing::RouteMissing),
     DnsBroken(dns_broken::DnsBroken),
+    DnsWrongRecord(dns_wrong_record::DnsWrongRecord),
     MtuBlackhole(mtu_blackhole::MtuBlackhole),
     CertExpired(cert_expired::CertExpired),
 }
@@ -114,6 +116,7 @@ pub(crate) const KINDS: &[Kind] = &[
     partition::KIND,
     route_missing::KIND,
     dns_broken::KIND,
+    dns_wrong_record::KIND,
     mtu_blackhole::KIND,
     cert_expired::KIND,
 ];
@@ -144,6 +147,7 @@ impl Fault {
             Fault::Partition(f) => f,
             Fault::RouteMissing(f) => f,
             Fault::DnsBroken(f) => f,
+            Fault::DnsWrongRecord(f) => f,
             Fault::MtuBlackhole(f) => f,
             Fault::CertExpired(f) => f,
         }
