@@ -1038,7 +1038,7 @@ fn e2e_faults_on_three_tier() {
         ssh_stdout(
             &sb,
             "app2",
-            "tc qdisc show dev eth0 | grep -c netem || true"
+            "sudo tc qdisc show dev eth0 | grep -c netem || true"
         ),
         if inside { "1" } else { "0" },
         "{summary}"
@@ -1048,7 +1048,7 @@ fn e2e_faults_on_three_tier() {
         ssh_stdout(
             &sb,
             "app2",
-            "tc qdisc show dev eth0 | grep -c netem || true"
+            "sudo tc qdisc show dev eth0 | grep -c netem || true"
         ),
         "0"
     );
