@@ -1,8 +1,8 @@
 //! Runs against misbehaving servers: the counts per class, the open loop holding its rate while
 //! the server stalls, the outage stretch, the report, and the lab's events merged into the output.
 
-use crate::Client;
-use crate::server::{Action, Request, Server, TODOS, healthy};
+use super::Client;
+use super::server::{Action, Request, Server, TODOS, healthy};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::time::Duration;

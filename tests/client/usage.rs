@@ -1,6 +1,6 @@
 //! Bad input: one clear line on stderr and exit code 2, before any request is sent.
 
-use crate::Client;
+use super::Client;
 use std::time::Duration;
 
 fn refused(args: &[&str], expected: &str) {
