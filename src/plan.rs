@@ -97,6 +97,15 @@ pub(crate) struct NicAddress {
 }
 
 impl NodePlan {
+    /// The name this node's haproxy gives app node `node`'s server (stats page, runtime API):
+    /// the `dns:` name it reaches the node by, or the node's own name.
+    pub(crate) fn haproxy_server<'a>(&'a self, node: &'a str) -> &'a str {
+        self.backend_hosts
+            .get(node)
+            .and_then(|h| h.split('.').next())
+            .unwrap_or(node)
+    }
+
     /// Every NIC: libvirt network, MAC, address and prefix; the first is `ip` on
     /// `domain.network`.
     pub(crate) fn nics(&self) -> Vec<(&str, &str, Ipv4Addr, u8)> {
@@ -223,6 +232,32 @@ fn members<'a>(
             .find(|(n, ..)| *n == network)
             .map(|(_, mac, ip, _)| (p, mac, ip))
     })
+}
+
+/// The plan of `lab` before it is brought up (level validation): every name, address, port and
+/// role setting as `up` plans them, with this home's paths and its images whether built or not.
+pub(crate) fn preview(lab: &ValidLab) -> Plan {
+    let home = crate::paths::Home::from_env();
+    let images: BTreeMap<String, BootImage> = lab
+        .nodes
+        .iter()
+        .map(|n| {
+            let dir = home.images().join(&n.image);
+            let files = BootImage {
+                disk: dir.join("disk.qcow2"),
+                kernel: dir.join("vmlinuz"),
+                initrd: dir.join("initrd.img"),
+            };
+            (n.image.clone(), files)
+        })
+        .collect();
+    let inputs = PlanInputs {
+        dir: &home.lab(&lab.name),
+        accel: Accel::Tcg,
+        run_as: (0, 0),
+        images: &images,
+    };
+    plan(lab, &inputs).expect("every image the lab names is in the preview's list")
 }
 
 pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, PlanError> {
@@ -546,6 +581,18 @@ pub(crate) mod testing {
             },
         )
         .expect("the edited lab plans")
+    }
+
+    /// A node planned as `labs/minimal.yaml`'s `web`, named `name`, with `roles` (an app on
+    /// 8080 without a database when it has the app role).
+    pub(crate) fn node(name: &str, roles: &[Role]) -> NodePlan {
+        let plan = plan_of("labs/minimal.yaml", |_| {});
+        let mut n = plan.nodes[0].clone();
+        n.name = name.to_string();
+        n.roles = roles.to_vec();
+        n.app_port = roles.contains(&Role::App).then_some(8080);
+        n.database = None;
+        n
     }
 }
 

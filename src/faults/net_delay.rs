@@ -38,7 +38,7 @@ pub(crate) const KIND: Kind = Kind {
             delay_ms,
             jitter_ms: p.number("jitter", 0, 0, 60_000)?,
             loss_pct,
-            domain: node.domain.clone(),
+            domain: node.domain.name.clone(),
             mac: node.mac.clone(),
             tap: None,
         }))

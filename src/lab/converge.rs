@@ -20,8 +20,7 @@ const SHUTDOWN: Duration = Duration::from_secs(90);
 /// The changes from the lab as last applied to `plan`; `None` when there is nothing to compare
 /// with (a new lab, or one brought up by a firedrill that did not store its plan).
 pub(crate) fn changes(previous: Option<&LabState>, plan: &Plan) -> Option<Vec<Change>> {
-    let old = previous?.plan.as_ref()?;
-    Some(crate::plan::diff(old, plan))
+    Some(crate::plan::diff(&previous?.plan, plan))
 }
 
 /// Refuses changes `up` cannot make to a running lab, before anything is touched.

@@ -8,7 +8,7 @@
 //! to stop), `status` and the client's front door read the table instead of keeping copies.
 
 use super::Role;
-use crate::state::NodeState;
+use crate::plan::NodePlan;
 
 /// When `up` configures a role, relative to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -44,11 +44,11 @@ pub(crate) struct RoleDef {
     pub(crate) has_options: bool,
     /// The port a node with this role serves the todo service on, if it does. Of a lab's
     /// roles, the last in the table that serves is the front door (the outermost proxy).
-    pub(crate) serves: fn(&NodeState) -> Option<u16>,
+    pub(crate) serves: fn(&NodePlan) -> Option<u16>,
 }
 
 /// For `RoleDef::serves` of roles that do not serve the todo service.
-pub(crate) fn serves_nothing(_: &NodeState) -> Option<u16> {
+pub(crate) fn serves_nothing(_: &NodePlan) -> Option<u16> {
     None
 }
 
@@ -179,7 +179,7 @@ pub(crate) fn def(role: Role) -> &'static RoleDef {
 }
 
 /// Each role of `node` that serves the todo service, with its port, in table order.
-pub(crate) fn serving_ports(node: &NodeState) -> Vec<(Role, u16)> {
+pub(crate) fn serving_ports(node: &NodePlan) -> Vec<(Role, u16)> {
     Role::ALL
         .iter()
         .filter(|r| node.roles.contains(r))
@@ -189,13 +189,17 @@ pub(crate) fn serving_ports(node: &NodeState) -> Vec<(Role, u16)> {
 
 /// Where clients reach the lab's service: the node whose serving role comes last in the table
 /// (nginx before haproxy before an app), and its port.
-pub(crate) fn front_door(nodes: &[NodeState]) -> Option<(&NodeState, u16)> {
-    front_door_by(nodes, |n, role| {
+pub(crate) fn front_door<'a>(
+    nodes: impl IntoIterator<Item = &'a NodePlan>,
+) -> Option<(&'a NodePlan, u16)> {
+    let nodes: Vec<&NodePlan> = nodes.into_iter().collect();
+    front_door_by(&nodes, |n, role| {
         n.roles
             .contains(&role)
             .then(|| (role.def().serves)(n))
             .flatten()
     })
+    .map(|(n, port)| (*n, port))
 }
 
 /// `front_door` of anything that knows the port each of its roles serves on (a role's view of

@@ -9,9 +9,9 @@ mod streams;
 mod traffic;
 mod usage;
 
+use crate::exe::Exe;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use crate::exe::Exe;
 use std::process::Child;
 use std::time::{Duration, Instant};
 

@@ -169,16 +169,16 @@ fn the_front_door_is_nginx_then_haproxy_then_the_app() {
         "{name: app1, roles: [app, mysql]}",
     ]);
     let lab = valid(&yaml);
-    let mut nodes: Vec<crate::state::NodeState> = lab
+    let mut nodes: Vec<crate::plan::NodePlan> = lab
         .nodes
         .iter()
         .map(|n| {
-            let mut s = crate::state::NodeState::sketch(&n.name, &n.roles);
+            let mut s = crate::plan::testing::node(&n.name, &n.roles);
             s.options = n.options.clone();
             s
         })
         .collect();
-    let door = |nodes: &[crate::state::NodeState]| {
+    let door = |nodes: &[crate::plan::NodePlan]| {
         crate::roles::front_door(nodes).map(|(n, port)| (n.name.clone(), port))
     };
     assert_eq!(door(&nodes), Some(("edge".into(), 8000)));
