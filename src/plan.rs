@@ -305,6 +305,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             })
             .collect();
         let dir = inputs.dir;
+        let (app, haproxy) = (node.app(), node.haproxy());
         let domain = DomainSpec {
             name: domain_name(&lab.name, &node.name),
             lab: lab.name.to_string(),
@@ -338,22 +339,27 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             backing: image.disk,
             host_key: dir.host_key(&node.name),
             domain,
-            app_port: node.roles.contains(&Role::App).then_some(node.app.port),
-            database: node.app.database.clone(),
-            database_host: node
-                .app
-                .database_host
-                .as_ref()
+            // The app's and haproxy's options resolved (names to FQDNs) into fields of their own,
+            // which the roles, the diff and the faults read; the others' as they were checked.
+            app_port: app.map(|a| a.port),
+            database: app.and_then(|a| a.database.clone()),
+            database_host: app
+                .and_then(|a| a.database_host.as_ref())
                 .map(|h| format!("{h}.{}", net.domain)),
-            backends: node.haproxy.backends.clone(),
-            backend_hosts: node
-                .haproxy
-                .backend_hosts
-                .iter()
+            backends: haproxy.map(|h| h.backends.clone()).unwrap_or_default(),
+            backend_hosts: haproxy
+                .map(|h| &h.backend_hosts)
+                .into_iter()
+                .flatten()
                 .map(|(n, h)| (n.clone(), format!("{h}.{}", net.domain)))
                 .collect(),
-            release: node.app.release,
-            options: node.options.clone(),
+            release: app.map(|a| a.release).unwrap_or_default(),
+            options: node
+                .options
+                .iter()
+                .filter(|o| !matches!(o, RoleOptions::App(_) | RoleOptions::Haproxy(_)))
+                .cloned()
+                .collect(),
             time: time_source(lab, node),
             more_addresses,
             routes: node.routes.clone(),

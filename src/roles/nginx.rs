@@ -225,10 +225,7 @@ fn port_user(input: &OptionsInput<'_>, port: u16) -> Option<String> {
     }
     let fixed = crate::spec::taken_port(node, port).map(str::to_string);
     let app = node.roles.iter().any(|r| r.value == Role::App).then(|| {
-        node.app
-            .as_ref()
-            .and_then(|a| a.port.as_ref())
-            .map_or(crate::spec::DEFAULT_APP_PORT, |p| p.value)
+        super::app::given_port(node).map_or(crate::spec::DEFAULT_APP_PORT, |p| p.value)
     });
     fixed.or_else(|| (app == Some(port)).then(|| "the app".to_string()))
 }

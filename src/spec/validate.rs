@@ -4,7 +4,9 @@
 use super::defaults::{self, default_domain};
 use super::problem::{Problem, Report};
 use super::topology::{self, Need, Topology};
-use super::{Interface, Lab, ValidLab, ValidNetwork, ValidNode, network, resources, roles};
+use super::{
+    Interface, Lab, RoleOptions, ValidLab, ValidNetwork, ValidNode, network, resources, roles,
+};
 use crate::host::HostFacts;
 use std::collections::HashMap;
 
@@ -156,15 +158,27 @@ fn check_names(lab: &Lab, r: &mut Report) {
 
 /// The nodes each node's roles talk to: an app's database, haproxy's backends, nginx's
 /// upstreams.
-fn needs(lab: &Lab, options: &[super::roles::NodeOptions]) -> Vec<Need> {
+fn needs(lab: &Lab, options: &[Vec<RoleOptions>]) -> Vec<Need> {
     let mut out = Vec::new();
     for (i, (node, o)) in lab.nodes.value.iter().zip(options).enumerate() {
         for role in &node.roles {
             let peers: Vec<String> = match role.value {
-                crate::roles::Role::App => o.app.database.iter().cloned().collect(),
-                crate::roles::Role::Haproxy => o.haproxy.backends.clone(),
+                crate::roles::Role::App => o
+                    .iter()
+                    .filter_map(|ro| match ro {
+                        RoleOptions::App(a) => a.database.clone(),
+                        _ => None,
+                    })
+                    .collect(),
+                crate::roles::Role::Haproxy => o
+                    .iter()
+                    .filter_map(|ro| match ro {
+                        RoleOptions::Haproxy(h) => Some(h.backends.clone()),
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect(),
                 crate::roles::Role::Nginx => o
-                    .roles
                     .iter()
                     .filter_map(|ro| match ro {
                         super::RoleOptions::Nginx(n) => Some(n.upstreams.clone()),
@@ -174,7 +188,7 @@ fn needs(lab: &Lab, options: &[super::roles::NodeOptions]) -> Vec<Need> {
                     .collect(),
                 // The clients of a DNS server need it: it is their resolver.
                 crate::roles::Role::Dns => {
-                    let clients = o.roles.iter().filter_map(|ro| match ro {
+                    let clients = o.iter().filter_map(|ro| match ro {
                         super::RoleOptions::Dns(d) => Some(d.clients.iter()),
                         _ => None,
                     });
@@ -209,7 +223,7 @@ fn resolve(
     lab: &Lab,
     addressing: &network::Addressing,
     topology: &Topology,
-    role_options: Vec<super::roles::NodeOptions>,
+    role_options: Vec<Vec<RoleOptions>>,
     dns: Vec<Vec<(String, std::net::Ipv4Addr)>>,
 ) -> Option<ValidLab> {
     let networks = lab
@@ -239,10 +253,9 @@ fn resolve(
     let served: Vec<Vec<String>> = role_options
         .iter()
         .map(|o| {
-            o.roles
-                .iter()
+            o.iter()
                 .filter_map(|ro| match ro {
-                    super::RoleOptions::Dns(d) => Some(d.clients.clone()),
+                    RoleOptions::Dns(d) => Some(d.clients.clone()),
                     _ => None,
                 })
                 .flatten()
@@ -279,9 +292,7 @@ fn resolve(
                 cpus: res.cpus.value,
                 memory_mib: res.memory_mib.value,
                 disk_gib: res.disk_gib.value,
-                app: options.app,
-                haproxy: options.haproxy,
-                options: options.roles,
+                options,
             })
         })
         .collect::<Option<Vec<_>>>()?;
