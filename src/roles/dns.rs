@@ -55,6 +55,13 @@ pub(crate) struct Options {
     pub(crate) ttl: u32,
 }
 
+/// Its clients need it: it is their resolver.
+impl super::options::Peers for Options {
+    fn talked_to_by(&self) -> Vec<String> {
+        self.clients.clone()
+    }
+}
+
 /// The zone the server holds: the lab's domain and one address per name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Zone {

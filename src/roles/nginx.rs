@@ -62,6 +62,12 @@ pub(crate) struct Options {
     pub(crate) client_max_body_size: String,
 }
 
+impl super::options::Peers for Options {
+    fn talks_to(&self) -> Vec<String> {
+        self.upstreams.clone()
+    }
+}
+
 /// A node nginx can proxy to: it runs haproxy (port 80) or the app.
 fn can_serve(node: &crate::spec::Node) -> bool {
     node.roles

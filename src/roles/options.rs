@@ -32,6 +32,21 @@ impl<'a> OptionsInput<'a> {
     }
 }
 
+/// Which nodes a role's options make it talk to, for the lab file's reachability checks.
+pub(crate) trait Peers {
+    /// Nodes the role on this node talks to (an app's database, haproxy's backends).
+    fn talks_to(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Nodes that talk to the role on this node (a DNS server's clients).
+    fn talked_to_by(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+impl Peers for NoOptions {}
+
 /// The options of a role that takes none (its `RoleDef::has_options` is false).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct NoOptions;

@@ -56,6 +56,9 @@ pub(crate) struct Options {
     pub(crate) networks: Vec<(String, String)>,
 }
 
+/// It forwards for others, and talks to none of them itself.
+impl super::options::Peers for Options {}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Allow {
     pub(crate) from: String,

@@ -98,6 +98,21 @@ macro_rules! roles {
             $($variant($module::Options)),+
         }
 
+        impl RoleOptions {
+            pub(crate) fn role(&self) -> Role {
+                match self {
+                    $(RoleOptions::$variant(_) => Role::$variant),+
+                }
+            }
+
+            /// Which nodes these options make the role talk to.
+            pub(crate) fn peers(&self) -> &dyn $crate::roles::options::Peers {
+                match self {
+                    $(RoleOptions::$variant(o) => o),+
+                }
+            }
+        }
+
         /// The options of `role` on one node; `None` after reporting why they are unusable.
         pub(crate) fn check_options(
             role: Role,

@@ -156,62 +156,30 @@ fn check_names(lab: &Lab, r: &mut Report) {
     }
 }
 
-/// The nodes each node's roles talk to: an app's database, haproxy's backends, nginx's
-/// upstreams.
+/// The nodes each node's roles talk to (an app's database, haproxy's backends, nginx's
+/// upstreams) and those that talk to it (a DNS server's clients), as each role's options say.
 fn needs(lab: &Lab, options: &[Vec<RoleOptions>]) -> Vec<Need> {
+    let nodes = &lab.nodes.value;
     let mut out = Vec::new();
-    for (i, (node, o)) in lab.nodes.value.iter().zip(options).enumerate() {
-        for role in &node.roles {
-            let peers: Vec<String> = match role.value {
-                crate::roles::Role::App => o
-                    .iter()
-                    .filter_map(|ro| match ro {
-                        RoleOptions::App(a) => a.database.clone(),
-                        _ => None,
-                    })
-                    .collect(),
-                crate::roles::Role::Haproxy => o
-                    .iter()
-                    .filter_map(|ro| match ro {
-                        RoleOptions::Haproxy(h) => Some(h.backends.clone()),
-                        _ => None,
-                    })
-                    .flatten()
-                    .collect(),
-                crate::roles::Role::Nginx => o
-                    .iter()
-                    .filter_map(|ro| match ro {
-                        super::RoleOptions::Nginx(n) => Some(n.upstreams.clone()),
-                        _ => None,
-                    })
-                    .flatten()
-                    .collect(),
-                // The clients of a DNS server need it: it is their resolver.
-                crate::roles::Role::Dns => {
-                    let clients = o.iter().filter_map(|ro| match ro {
-                        super::RoleOptions::Dns(d) => Some(d.clients.iter()),
-                        _ => None,
-                    });
-                    for client in clients.flatten() {
-                        if let Some(c) =
-                            lab.nodes.value.iter().position(|n| n.name.value == *client)
-                        {
-                            out.push(Need {
-                                node: c,
-                                role: role.clone(),
-                                peer: node.name.value.clone(),
-                            });
-                        }
-                    }
-                    Vec::new()
-                }
-                _ => Vec::new(),
+    for (i, (node, o)) in nodes.iter().zip(options).enumerate() {
+        for ro in o {
+            let Some(role) = node.roles.iter().find(|r| r.value == ro.role()) else {
+                continue;
             };
-            out.extend(peers.into_iter().map(|peer| Need {
+            out.extend(ro.peers().talks_to().into_iter().map(|peer| Need {
                 node: i,
                 role: role.clone(),
                 peer,
             }));
+            for client in ro.peers().talked_to_by() {
+                if let Some(c) = nodes.iter().position(|n| n.name.value == client) {
+                    out.push(Need {
+                        node: c,
+                        role: role.clone(),
+                        peer: node.name.value.clone(),
+                    });
+                }
+            }
         }
     }
     out

@@ -26,6 +26,12 @@ pub(crate) struct Options {
     pub(crate) release: Release,
 }
 
+impl super::super::options::Peers for Options {
+    fn talks_to(&self) -> Vec<String> {
+        self.database.iter().cloned().collect()
+    }
+}
+
 /// The block's fields as written.
 struct Given {
     database: Option<At<String>>,

@@ -22,6 +22,12 @@ pub(crate) struct Options {
     pub(crate) backend_hosts: BTreeMap<String, String>,
 }
 
+impl super::super::options::Peers for Options {
+    fn talks_to(&self) -> Vec<String> {
+        self.backends.clone()
+    }
+}
+
 pub(crate) fn check_options(input: &OptionsInput<'_>, r: &mut Report) -> Option<Options> {
     let (i, node, lookup) = (input.index, input.node(), input.lookup);
     let map = input
