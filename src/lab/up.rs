@@ -77,6 +77,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     // What changes, checked before anything is created: a change `up` cannot make to a running
     // lab stops it here with nothing touched.
     let previous = LabState::load(&dir)?;
+    super::converge::refuse_other_libvirt(previous.as_ref(), hv.uri())?;
     let changes = super::converge::changes(previous.as_ref(), &plan);
     if let Some(changes) = &changes {
         super::converge::refuse_unappliable(changes)?;

@@ -332,8 +332,8 @@ fn network_changes(old: &NetworkSpec, new: &NetworkSpec, out: &mut Vec<Change>) 
         ("domain", old.domain.clone(), new.domain.clone()),
         (
             "mode",
-            format!("{:?}", old.mode).to_lowercase(),
-            format!("{:?}", new.mode).to_lowercase(),
+            old.mode.name().to_string(),
+            new.mode.name().to_string(),
         ),
     ];
     for (what, from, to) in fixed {
