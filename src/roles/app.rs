@@ -29,6 +29,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     ports: &[],
     packages: &["python3-pymysql", "python3-psycopg2"],
     boot_units: &[],
+    package_leftovers: &[],
     pages: &[Page {
         port: None,
         path: "/todos",

@@ -40,6 +40,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     // listing it here would change the image's recipe, and so rebuild it, for nothing.
     packages: &[],
     boot_units: &[],
+    package_leftovers: &[],
     pages: &[],
     phase: Phase::Network,
     has_options: true,

@@ -26,6 +26,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     ],
     packages: &["haproxy"],
     boot_units: &["haproxy.service"],
+    package_leftovers: &[],
     pages: &[
         Page {
             port: Some(PORT),

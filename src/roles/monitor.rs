@@ -61,6 +61,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     // would change the image's recipe, and so its hash, for the same packages.
     packages: &[],
     boot_units: &[],
+    package_leftovers: &[],
     pages: &[
         Page {
             port: Some(PORT),

@@ -41,6 +41,9 @@ pub(super) const DEF: RoleDef = RoleDef {
     ports: &[],
     packages: &["nginx"],
     boot_units: &["nginx.service"],
+    // Debian's nginx enables a default site on port 80, where haproxy listens; the role writes
+    // its own site.
+    package_leftovers: &[("etc/nginx/sites-enabled", "default")],
     pages: &[],
     phase: Phase::Front,
     has_options: true,

@@ -39,6 +39,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     // Debian installs nftables.service disabled: nothing to turn off in the image (and the
     // image's recipe, so the image, stays as it was).
     boot_units: &[],
+    package_leftovers: &[],
     pages: &[],
     phase: Phase::Network,
     has_options: true,

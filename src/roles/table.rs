@@ -36,6 +36,8 @@ pub(crate) struct RoleDef {
     pub(crate) packages: &'static [&'static str],
     /// Units its packages enable at install; the image disables them (the role enables them).
     pub(crate) boot_units: &'static [&'static str],
+    /// Files its packages install that the image must not keep, as (directory, name prefix).
+    pub(crate) package_leftovers: &'static [(&'static str, &'static str)],
     /// Web pages it serves, which `status` lists as URLs.
     pub(crate) pages: &'static [Page],
     pub(crate) phase: Phase,
