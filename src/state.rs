@@ -6,7 +6,6 @@ use crate::hypervisor::xml::Accel;
 use crate::paths::{Home, LabDir, LabName};
 use crate::plan::{NodePlan, Plan};
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,16 +27,6 @@ impl std::fmt::Display for LabPhase {
             LabPhase::Failed => "failed",
         })
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct NetworkState {
-    pub(crate) name: String,
-    pub(crate) libvirt_name: String,
-    pub(crate) bridge: String,
-    pub(crate) cidr: String,
-    pub(crate) gateway: Ipv4Addr,
-    pub(crate) domain: String,
 }
 
 /// Seconds each phase of a node took in the last `up` that did it.
@@ -76,7 +65,6 @@ pub(crate) struct LabState {
     pub(crate) accel: Accel,
     pub(crate) phase: LabPhase,
     pub(crate) user: String,
-    pub(crate) networks: Vec<NetworkState>,
     /// The plan as last applied by `up`: what the lab is. The next `up` diffs its new plan
     /// against it.
     pub(crate) plan: Plan,
@@ -317,7 +305,6 @@ pub(crate) fn of_plan(plan: Plan) -> LabState {
         accel: Accel::Tcg,
         phase: LabPhase::Creating,
         user: "lab".into(),
-        networks: vec![],
         observed: plan
             .nodes
             .iter()

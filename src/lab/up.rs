@@ -9,7 +9,7 @@ use crate::paths::Home;
 use crate::plan::{BootImage, NodePlan, Plan, PlanInputs, USER, plan};
 use crate::progress::Progress;
 use crate::spec::ValidLab;
-use crate::state::{LabPhase, LabState, NetworkState, NodeState};
+use crate::state::{LabPhase, LabState, NodeState};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -407,19 +407,6 @@ fn initial_state(
     host_keys: &BTreeMap<String, crate::ssh::KeyPair>,
     previous: Option<&LabState>,
 ) -> LabState {
-    let networks = plan
-        .networks
-        .iter()
-        .zip(&lab.networks)
-        .map(|(n, v)| NetworkState {
-            name: v.name.clone(),
-            libvirt_name: n.name.clone(),
-            bridge: n.bridge.clone(),
-            cidr: n.cidr.to_string(),
-            gateway: n.gateway,
-            domain: n.domain.clone(),
-        })
-        .collect();
     let observed = plan
         .nodes
         .iter()
@@ -444,7 +431,6 @@ fn initial_state(
         accel,
         phase: LabPhase::Creating,
         user: USER.to_string(),
-        networks,
         plan: plan.clone(),
         leaving: Vec::new(),
         observed,
