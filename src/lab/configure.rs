@@ -172,7 +172,10 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                 let backends: Vec<&NodePlan> =
                     n.backends.iter().filter_map(|b| by_name(b)).collect();
                 HaproxyConfig {
-                    app_port: backends.iter().find_map(|b| b.app_port).unwrap_or(8080),
+                    app_port: backends
+                        .iter()
+                        .find_map(|b| b.app_port)
+                        .unwrap_or(crate::spec::DEFAULT_APP_PORT),
                     backends: backends
                         .iter()
                         .map(|b| Backend {
