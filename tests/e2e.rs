@@ -6,9 +6,7 @@
 //! into `FIREDRILL_IMAGES` (default /var/cache/firedrill/images), and reused while its recipe
 //! is unchanged.
 
-mod harness;
-
-use harness::Sandbox;
+use crate::harness::Sandbox;
 
 #[test]
 #[ignore = "boots VMs as root: scripts/test"]
@@ -769,7 +767,7 @@ fn todo_count(sb: &Sandbox, base: &str) -> usize {
     body["todos"].as_array().expect("todos").len()
 }
 
-fn upload(sb: &Sandbox, base: &str) -> harness::Http {
+fn upload(sb: &Sandbox, base: &str) -> crate::harness::Http {
     sb.http(
         "POST",
         &format!("{base}/upload"),
@@ -1222,9 +1220,8 @@ impl Client {
         report: &std::path::Path,
         write_ratio: &str,
     ) -> Client {
-        let child = std::process::Command::new("ip")
-            .args(["netns", "exec", &sb.ns, env!("CARGO_BIN_EXE_firedrill")])
-            .args(["client", "--lab", lab, "--rate", rate])
+        let child = sb
+            .in_ns(&["client", "--lab", lab, "--rate", rate])
             .args([
                 "--write-ratio",
                 write_ratio,
@@ -1233,15 +1230,12 @@ impl Client {
                 "--timeout",
                 "5s",
             ])
-            .arg("--report")
-            .arg(report)
-            .arg("--ledger")
-            .arg(report.with_extension("ledger"))
-            .env("FIREDRILL_HOME", sb.home())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start the mock client");
+            .args([std::ffi::OsStr::new("--report"), report.as_os_str()])
+            .args([
+                std::ffi::OsStr::new("--ledger"),
+                report.with_extension("ledger").as_os_str(),
+            ])
+            .spawn_quiet();
         Client(Some(child))
     }
 

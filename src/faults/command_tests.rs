@@ -3,7 +3,6 @@ use crate::faults::engine::Reverted;
 use crate::faults::record::FaultState;
 use crate::faults::revert::{ensure_none_active, format_reverted};
 use crate::faults::testing::{disk_full_fault, node as test_node};
-use crate::hypervisor::xml::Accel;
 use crate::spec::Role;
 use crate::state::LabPhase;
 use clap::Parser;
@@ -179,20 +178,14 @@ fn revert_messages() {
 
 fn lab(home: &Home) -> LabDir {
     let dir = home.lab(&"three-tier".into());
-    let state = LabState {
-        name: "three-tier".into(),
-        source: "labs/three-tier.yaml".into(),
-        uri: "test:///default".into(),
-        accel: Accel::Tcg,
-        phase: LabPhase::Up,
-        user: "lab".into(),
-        networks: vec![],
-        nodes: vec![
-            test_node("app1", &[Role::App]),
-            test_node("db", &[Role::Mysql]),
-        ],
-        plan: None,
-    };
+    let mut state = crate::state::sample();
+    state.name = "three-tier".into();
+    state.phase = LabPhase::Up;
+    state.plan.nodes = vec![
+        test_node("app1", &[Role::App]),
+        test_node("db", &[Role::Mysql]),
+    ];
+    state.observed = crate::state::of_plan(state.plan.clone()).observed;
     state.save(&dir).unwrap();
     dir
 }

@@ -48,7 +48,7 @@ pub(crate) const KIND: Kind = Kind {
             delay_ms,
             jitter_ms: p.number("jitter", 0, 0, 60_000)?,
             loss_pct,
-            domain: node.domain.clone(),
+            domain: node.domain.name.clone(),
             mac: node.mac.clone(),
             tap: None,
             side: match p.choice("side", &["auto", "host", "guest"], "auto")? {

@@ -84,7 +84,7 @@ impl SshNodes {
     /// resets a node leaves it booting (two minutes under TCG), and the incident starts once it
     /// is back, as the briefing says.
     pub(crate) async fn wait_all_ready(&self) -> Result<(), NodeError> {
-        for node in &self.state.nodes {
+        for node in self.state.nodes() {
             if self.run(&node.name, "true").await.is_ok() {
                 continue;
             }

@@ -170,8 +170,7 @@ fn ledger_notes(level: &Level, eval: &super::evaluate::Evaluation) -> Vec<String
 /// The lab's database nodes and their engines (for `ledger` checks).
 pub(crate) fn databases(state: &crate::state::LabState) -> Vec<(String, crate::roles::Engine)> {
     state
-        .nodes
-        .iter()
+        .nodes()
         .filter_map(|n| Some((n.name.clone(), crate::client::verify_run::engine_of(n)?)))
         .collect()
 }

@@ -10,7 +10,7 @@ pub(crate) async fn problems(home: &Home, lab: &LabName) -> Result<Vec<String>, 
     let state = crate::lab::Lab::at(home, lab)?.state;
     let contexts = crate::lab::contexts(&state);
     let mut found = Vec::new();
-    for n in &state.nodes {
+    for n in state.nodes() {
         let Some(ctx) = contexts.iter().find(|c| c.node == n.name) else {
             continue;
         };
