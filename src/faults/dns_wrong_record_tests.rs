@@ -5,7 +5,7 @@ use crate::faults::testing::{Bench, app1, build, node, sudo};
 use crate::faults::text::Fields;
 use crate::remote::fake::{FakeRemote, contains, exact, ok};
 
-fn gw() -> crate::state::NodeState {
+fn gw() -> crate::plan::NodePlan {
     node("gw", &[Role::Router, Role::Dns])
 }
 
