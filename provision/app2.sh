@@ -40,7 +40,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v1/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 26850e27eeebc80a9f0c987aec24bed9a9cac5518ae9ff2643a5eaa443ace4ba > /var/lib/firedrill/written/%opt%todo%releases%v1%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 44dd43057a6cc172b39e521ca6d8ad2e118da107c394e38f78b2b94736af48fa > /var/lib/firedrill/written/%opt%todo%releases%v1%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v1.
@@ -78,15 +78,19 @@ stderr, which systemd keeps in the journal:
 
 Settings come from /etc/todo/config.ini (or the file named by $TODO_CONFIG). The app writes every
 new item to each database listed in `write` (the first one numbers it) and reads from the one
-named in `read`. Only the Python standard library and the database driver (pymysql or psycopg2)
-are used. Feel free to change this file, then run `systemctl restart todo`.
+named in `read`. Connections to a database are reused for up to `db_max_age` seconds
+(config.ini), so a changed address or password takes effect within that time. Only the Python
+standard library and the database driver (pymysql or psycopg2) are used. Feel free to change
+this file, then run `systemctl restart todo`.
 """
 
+import atexit
 import configparser
 import datetime
 import json
 import os
 import secrets
+import select
 import sys
 import threading
 import time
@@ -231,6 +235,10 @@ class Settings:
         self.localtime = server.get("localtime", "/etc/localtime")
         self.access_log = server.getboolean("access_log", False)
         self.cors_origins = server.get("cors_origins", "").split()
+        self.db_max_age = server.getfloat("db_max_age", 5.0)
+        if not self.db_max_age > 0:
+            raise ValueError(f"[server] db_max_age must be a number of seconds above 0,"
+                             f" not {self.db_max_age}")
         self.databases = {}
         for section in parser.sections():
             if section.startswith("database "):
@@ -251,11 +259,87 @@ class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
-class Database:
-    """Opens a new connection for every request. That is simple, and when the database comes
-    back after a restart the next request just works."""
+class Pool:
+    """Connections to one database, kept open between requests: opening one costs far more
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
+    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
+    password takes effect within that time; after any error; and when the server dropped it
+    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
+    once open more connections, which are closed after use."""
 
-    def __init__(self, settings):
+    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+        self.connect = connect
+        self.max_age = max_age
+        self.max_idle = max_idle
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.idle = []  # (opened at, connection), the most recently used last
+
+    def take(self):
+        """(opened at, connection, reused): a waiting connection that is young enough and
+        still open on the server's side, or a new one."""
+        while True:
+            with self.lock:
+                entry = self.idle.pop() if self.idle else None
+            if entry is None:
+                return self.clock(), self.connect(), False
+            opened, conn = entry
+            if self.clock() - opened < self.max_age and not dropped(conn):
+                return opened, conn, True
+            close_quietly(conn)
+
+    def give_back(self, opened, conn):
+        if self.clock() - opened < self.max_age:
+            with self.lock:
+                if len(self.idle) < self.max_idle:
+                    self.idle.append((opened, conn))
+                    return
+        close_quietly(conn)
+
+    def close_old(self):
+        """Closes the waiting connections that reached their age, so none outlives it even
+        when no request comes (the old server of a move sees its sessions end)."""
+        now = self.clock()
+        with self.lock:
+            old = [c for t, c in self.idle if now - t >= self.max_age]
+            self.idle = [(t, c) for t, c in self.idle if now - t < self.max_age]
+        for conn in old:
+            close_quietly(conn)
+
+    def close_all(self):
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for _, conn in idle:
+            close_quietly(conn)
+
+
+def dropped(conn):
+    """True when an idle connection has something to read: nothing is owed to us between
+    requests, so that is the server's goodbye (an error message, or the end of the stream)."""
+    sock = getattr(conn, "_sock", None)  # pymysql
+    if sock is not None:
+        fd = sock.fileno()
+    elif hasattr(conn, "fileno") and not getattr(conn, "closed", 1):  # psycopg2
+        fd = conn.fileno()
+    else:
+        return True  # already closed on our side
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
+
+
+class Database:
+    """One database of config.ini, reached through a Pool of connections."""
+
+    def __init__(self, settings, max_age=5.0):
         self.s = settings
         self.engine = settings.engine
         # Import only the driver this database needs.
@@ -267,6 +351,8 @@ class Database:
             import psycopg2
 
             self.driver = psycopg2
+        self.pool = Pool(self.connect, max_age)
+        atexit.register(self.pool.close_all)
 
     def describe(self):
         s = self.s
@@ -290,20 +376,26 @@ class Database:
         """Runs (sql, params) pairs on one connection; returns the last one's rows, or for an
         INSERT on MySQL the id it assigned."""
         try:
-            conn = self.connect()
-            try:
-                result = []
-                with conn.cursor() as cur:
-                    for sql, params in statements:
-                        # Both drivers use %s placeholders, so one SQL text fits both engines.
-                        cur.execute(sql, params)
-                        result = list(cur.fetchall()) if cur.description else cur.lastrowid
-                return result
-            finally:
-                conn.close()
+            opened, conn, _ = self.pool.take()
         except self.driver.Error as e:
             METRICS.database_error(self.s.name)
             raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        try:
+            result = []
+            with conn.cursor() as cur:
+                for sql, params in statements:
+                    # Both drivers use %s placeholders, so one SQL text fits both engines.
+                    cur.execute(sql, params)
+                    result = list(cur.fetchall()) if cur.description else cur.lastrowid
+        except self.driver.Error as e:
+            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            METRICS.database_error(self.s.name)
+            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        except BaseException:
+            close_quietly(conn)
+            raise
+        self.pool.give_back(opened, conn)
+        return result
 
     def query(self, sql, params=()):
         """Runs one statement and returns its rows (none for an INSERT)."""
@@ -328,7 +420,15 @@ class Database:
 
 
 def open_databases(settings):
-    return {name: Database(db) for name, db in settings.databases.items()}
+    return {name: Database(db, settings.db_max_age) for name, db in settings.databases.items()}
+
+
+def close_old_connections(dbs):
+    """Every second, the connections that waited past their age are closed."""
+    while True:
+        time.sleep(1)
+        for db in dbs.values():
+            db.pool.close_old()
 
 
 def local_timezone(settings):
@@ -632,6 +732,7 @@ def main():
     server.daemon_threads = True
     server.settings = settings
     server.dbs = open_databases(settings)
+    threading.Thread(target=close_old_connections, args=(server.dbs,), daemon=True).start()
     reads = server.dbs[settings.read].describe()
     writes = ", ".join(server.dbs[n].describe() for n in settings.write)
     log(f"todo {RELEASE} on {settings.node} listening on {settings.listen}:{settings.port},"
@@ -839,7 +940,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v2/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 9126ca1bcad750e44bb2006583835575426a361be3032889a17e04e77d1c4c15 > /var/lib/firedrill/written/%opt%todo%releases%v2%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 0586f5df16d0aeaf76a21b489e3d6bd3673a7fc239eed00a1eb4b250e089686a > /var/lib/firedrill/written/%opt%todo%releases%v2%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v2.
@@ -877,15 +978,19 @@ stderr, which systemd keeps in the journal:
 
 Settings come from /etc/todo/config.ini (or the file named by $TODO_CONFIG). The app writes every
 new item to each database listed in `write` (the first one numbers it) and reads from the one
-named in `read`. Only the Python standard library and the database driver (pymysql or psycopg2)
-are used. Feel free to change this file, then run `systemctl restart todo`.
+named in `read`. Connections to a database are reused for up to `db_max_age` seconds
+(config.ini), so a changed address or password takes effect within that time. Only the Python
+standard library and the database driver (pymysql or psycopg2) are used. Feel free to change
+this file, then run `systemctl restart todo`.
 """
 
+import atexit
 import configparser
 import datetime
 import json
 import os
 import secrets
+import select
 import sys
 import threading
 import time
@@ -1030,6 +1135,10 @@ class Settings:
         self.localtime = server.get("localtime", "/etc/localtime")
         self.access_log = server.getboolean("access_log", False)
         self.cors_origins = server.get("cors_origins", "").split()
+        self.db_max_age = server.getfloat("db_max_age", 5.0)
+        if not self.db_max_age > 0:
+            raise ValueError(f"[server] db_max_age must be a number of seconds above 0,"
+                             f" not {self.db_max_age}")
         self.databases = {}
         for section in parser.sections():
             if section.startswith("database "):
@@ -1050,11 +1159,87 @@ class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
-class Database:
-    """Opens a new connection for every request. That is simple, and when the database comes
-    back after a restart the next request just works."""
+class Pool:
+    """Connections to one database, kept open between requests: opening one costs far more
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
+    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
+    password takes effect within that time; after any error; and when the server dropped it
+    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
+    once open more connections, which are closed after use."""
 
-    def __init__(self, settings):
+    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+        self.connect = connect
+        self.max_age = max_age
+        self.max_idle = max_idle
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.idle = []  # (opened at, connection), the most recently used last
+
+    def take(self):
+        """(opened at, connection, reused): a waiting connection that is young enough and
+        still open on the server's side, or a new one."""
+        while True:
+            with self.lock:
+                entry = self.idle.pop() if self.idle else None
+            if entry is None:
+                return self.clock(), self.connect(), False
+            opened, conn = entry
+            if self.clock() - opened < self.max_age and not dropped(conn):
+                return opened, conn, True
+            close_quietly(conn)
+
+    def give_back(self, opened, conn):
+        if self.clock() - opened < self.max_age:
+            with self.lock:
+                if len(self.idle) < self.max_idle:
+                    self.idle.append((opened, conn))
+                    return
+        close_quietly(conn)
+
+    def close_old(self):
+        """Closes the waiting connections that reached their age, so none outlives it even
+        when no request comes (the old server of a move sees its sessions end)."""
+        now = self.clock()
+        with self.lock:
+            old = [c for t, c in self.idle if now - t >= self.max_age]
+            self.idle = [(t, c) for t, c in self.idle if now - t < self.max_age]
+        for conn in old:
+            close_quietly(conn)
+
+    def close_all(self):
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for _, conn in idle:
+            close_quietly(conn)
+
+
+def dropped(conn):
+    """True when an idle connection has something to read: nothing is owed to us between
+    requests, so that is the server's goodbye (an error message, or the end of the stream)."""
+    sock = getattr(conn, "_sock", None)  # pymysql
+    if sock is not None:
+        fd = sock.fileno()
+    elif hasattr(conn, "fileno") and not getattr(conn, "closed", 1):  # psycopg2
+        fd = conn.fileno()
+    else:
+        return True  # already closed on our side
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
+
+
+class Database:
+    """One database of config.ini, reached through a Pool of connections."""
+
+    def __init__(self, settings, max_age=5.0):
         self.s = settings
         self.engine = settings.engine
         # Import only the driver this database needs.
@@ -1066,6 +1251,8 @@ class Database:
             import psycopg2
 
             self.driver = psycopg2
+        self.pool = Pool(self.connect, max_age)
+        atexit.register(self.pool.close_all)
 
     def describe(self):
         s = self.s
@@ -1089,20 +1276,26 @@ class Database:
         """Runs (sql, params) pairs on one connection; returns the last one's rows, or for an
         INSERT on MySQL the id it assigned."""
         try:
-            conn = self.connect()
-            try:
-                result = []
-                with conn.cursor() as cur:
-                    for sql, params in statements:
-                        # Both drivers use %s placeholders, so one SQL text fits both engines.
-                        cur.execute(sql, params)
-                        result = list(cur.fetchall()) if cur.description else cur.lastrowid
-                return result
-            finally:
-                conn.close()
+            opened, conn, _ = self.pool.take()
         except self.driver.Error as e:
             METRICS.database_error(self.s.name)
             raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        try:
+            result = []
+            with conn.cursor() as cur:
+                for sql, params in statements:
+                    # Both drivers use %s placeholders, so one SQL text fits both engines.
+                    cur.execute(sql, params)
+                    result = list(cur.fetchall()) if cur.description else cur.lastrowid
+        except self.driver.Error as e:
+            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            METRICS.database_error(self.s.name)
+            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        except BaseException:
+            close_quietly(conn)
+            raise
+        self.pool.give_back(opened, conn)
+        return result
 
     def query(self, sql, params=()):
         """Runs one statement and returns its rows (none for an INSERT)."""
@@ -1127,7 +1320,15 @@ class Database:
 
 
 def open_databases(settings):
-    return {name: Database(db) for name, db in settings.databases.items()}
+    return {name: Database(db, settings.db_max_age) for name, db in settings.databases.items()}
+
+
+def close_old_connections(dbs):
+    """Every second, the connections that waited past their age are closed."""
+    while True:
+        time.sleep(1)
+        for db in dbs.values():
+            db.pool.close_old()
 
 
 def local_timezone(settings):
@@ -1431,6 +1632,7 @@ def main():
     server.daemon_threads = True
     server.settings = settings
     server.dbs = open_databases(settings)
+    threading.Thread(target=close_old_connections, args=(server.dbs,), daemon=True).start()
     reads = server.dbs[settings.read].describe()
     writes = ", ".join(server.dbs[n].describe() for n in settings.write)
     log(f"todo {RELEASE} on {settings.node} listening on {settings.listen}:{settings.port},"
@@ -1638,7 +1840,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v3/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 94f2adbb96123fb7667cfe22dee98ca4c8644d865a9007ff6c6ce08308870c31 > /var/lib/firedrill/written/%opt%todo%releases%v3%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 54ae094fc0b8f682b0e84bb1bb5bf131d1f0f6c1d18a6e7cb8d12dbaf571317c > /var/lib/firedrill/written/%opt%todo%releases%v3%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v3.
@@ -1676,15 +1878,19 @@ stderr, which systemd keeps in the journal:
 
 Settings come from /etc/todo/config.ini (or the file named by $TODO_CONFIG). The app writes every
 new item to each database listed in `write` (the first one numbers it) and reads from the one
-named in `read`. Only the Python standard library and the database driver (pymysql or psycopg2)
-are used. Feel free to change this file, then run `systemctl restart todo`.
+named in `read`. Connections to a database are reused for up to `db_max_age` seconds
+(config.ini), so a changed address or password takes effect within that time. Only the Python
+standard library and the database driver (pymysql or psycopg2) are used. Feel free to change
+this file, then run `systemctl restart todo`.
 """
 
+import atexit
 import configparser
 import datetime
 import json
 import os
 import secrets
+import select
 import sys
 import threading
 import time
@@ -1829,6 +2035,10 @@ class Settings:
         self.localtime = server.get("localtime", "/etc/localtime")
         self.access_log = server.getboolean("access_log", False)
         self.cors_origins = server.get("cors_origins", "").split()
+        self.db_max_age = server.getfloat("db_max_age", 5.0)
+        if not self.db_max_age > 0:
+            raise ValueError(f"[server] db_max_age must be a number of seconds above 0,"
+                             f" not {self.db_max_age}")
         self.databases = {}
         for section in parser.sections():
             if section.startswith("database "):
@@ -1849,11 +2059,87 @@ class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
-class Database:
-    """Opens a new connection for every request. That is simple, and when the database comes
-    back after a restart the next request just works."""
+class Pool:
+    """Connections to one database, kept open between requests: opening one costs far more
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
+    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
+    password takes effect within that time; after any error; and when the server dropped it
+    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
+    once open more connections, which are closed after use."""
 
-    def __init__(self, settings):
+    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+        self.connect = connect
+        self.max_age = max_age
+        self.max_idle = max_idle
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.idle = []  # (opened at, connection), the most recently used last
+
+    def take(self):
+        """(opened at, connection, reused): a waiting connection that is young enough and
+        still open on the server's side, or a new one."""
+        while True:
+            with self.lock:
+                entry = self.idle.pop() if self.idle else None
+            if entry is None:
+                return self.clock(), self.connect(), False
+            opened, conn = entry
+            if self.clock() - opened < self.max_age and not dropped(conn):
+                return opened, conn, True
+            close_quietly(conn)
+
+    def give_back(self, opened, conn):
+        if self.clock() - opened < self.max_age:
+            with self.lock:
+                if len(self.idle) < self.max_idle:
+                    self.idle.append((opened, conn))
+                    return
+        close_quietly(conn)
+
+    def close_old(self):
+        """Closes the waiting connections that reached their age, so none outlives it even
+        when no request comes (the old server of a move sees its sessions end)."""
+        now = self.clock()
+        with self.lock:
+            old = [c for t, c in self.idle if now - t >= self.max_age]
+            self.idle = [(t, c) for t, c in self.idle if now - t < self.max_age]
+        for conn in old:
+            close_quietly(conn)
+
+    def close_all(self):
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for _, conn in idle:
+            close_quietly(conn)
+
+
+def dropped(conn):
+    """True when an idle connection has something to read: nothing is owed to us between
+    requests, so that is the server's goodbye (an error message, or the end of the stream)."""
+    sock = getattr(conn, "_sock", None)  # pymysql
+    if sock is not None:
+        fd = sock.fileno()
+    elif hasattr(conn, "fileno") and not getattr(conn, "closed", 1):  # psycopg2
+        fd = conn.fileno()
+    else:
+        return True  # already closed on our side
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
+
+
+class Database:
+    """One database of config.ini, reached through a Pool of connections."""
+
+    def __init__(self, settings, max_age=5.0):
         self.s = settings
         self.engine = settings.engine
         # Import only the driver this database needs.
@@ -1865,6 +2151,8 @@ class Database:
             import psycopg2
 
             self.driver = psycopg2
+        self.pool = Pool(self.connect, max_age)
+        atexit.register(self.pool.close_all)
 
     def describe(self):
         s = self.s
@@ -1888,20 +2176,26 @@ class Database:
         """Runs (sql, params) pairs on one connection; returns the last one's rows, or for an
         INSERT on MySQL the id it assigned."""
         try:
-            conn = self.connect()
-            try:
-                result = []
-                with conn.cursor() as cur:
-                    for sql, params in statements:
-                        # Both drivers use %s placeholders, so one SQL text fits both engines.
-                        cur.execute(sql, params)
-                        result = list(cur.fetchall()) if cur.description else cur.lastrowid
-                return result
-            finally:
-                conn.close()
+            opened, conn, _ = self.pool.take()
         except self.driver.Error as e:
             METRICS.database_error(self.s.name)
             raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        try:
+            result = []
+            with conn.cursor() as cur:
+                for sql, params in statements:
+                    # Both drivers use %s placeholders, so one SQL text fits both engines.
+                    cur.execute(sql, params)
+                    result = list(cur.fetchall()) if cur.description else cur.lastrowid
+        except self.driver.Error as e:
+            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            METRICS.database_error(self.s.name)
+            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        except BaseException:
+            close_quietly(conn)
+            raise
+        self.pool.give_back(opened, conn)
+        return result
 
     def query(self, sql, params=()):
         """Runs one statement and returns its rows (none for an INSERT)."""
@@ -1926,7 +2220,15 @@ class Database:
 
 
 def open_databases(settings):
-    return {name: Database(db) for name, db in settings.databases.items()}
+    return {name: Database(db, settings.db_max_age) for name, db in settings.databases.items()}
+
+
+def close_old_connections(dbs):
+    """Every second, the connections that waited past their age are closed."""
+    while True:
+        time.sleep(1)
+        for db in dbs.values():
+            db.pool.close_old()
 
 
 def local_timezone(settings):
@@ -2230,6 +2532,7 @@ def main():
     server.daemon_threads = True
     server.settings = settings
     server.dbs = open_databases(settings)
+    threading.Thread(target=close_old_connections, args=(server.dbs,), daemon=True).start()
     reads = server.dbs[settings.read].describe()
     writes = ", ".join(server.dbs[n].describe() for n in settings.write)
     log(f"todo {RELEASE} on {settings.node} listening on {settings.listen}:{settings.port},"
@@ -2437,7 +2740,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v4/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 43ec0647a67b9ab7b9d20d09a1f029b77acaa39f547b34bedf3ccd7169893ec3 > /var/lib/firedrill/written/%opt%todo%releases%v4%app.py
+mkdir -p /var/lib/firedrill/written && printf %s ac4b40df72f2d6f5fe6652a9a9855e617e95a136975aa4b1f207323195cdb640 > /var/lib/firedrill/written/%opt%todo%releases%v4%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v4.
@@ -2475,15 +2778,19 @@ stderr, which systemd keeps in the journal:
 
 Settings come from /etc/todo/config.ini (or the file named by $TODO_CONFIG). The app writes every
 new item to each database listed in `write` (the first one numbers it) and reads from the one
-named in `read`. Only the Python standard library and the database driver (pymysql or psycopg2)
-are used. Feel free to change this file, then run `systemctl restart todo`.
+named in `read`. Connections to a database are reused for up to `db_max_age` seconds
+(config.ini), so a changed address or password takes effect within that time. Only the Python
+standard library and the database driver (pymysql or psycopg2) are used. Feel free to change
+this file, then run `systemctl restart todo`.
 """
 
+import atexit
 import configparser
 import datetime
 import json
 import os
 import secrets
+import select
 import sys
 import threading
 import time
@@ -2628,6 +2935,10 @@ class Settings:
         self.localtime = server.get("localtime", "/etc/localtime")
         self.access_log = server.getboolean("access_log", False)
         self.cors_origins = server.get("cors_origins", "").split()
+        self.db_max_age = server.getfloat("db_max_age", 5.0)
+        if not self.db_max_age > 0:
+            raise ValueError(f"[server] db_max_age must be a number of seconds above 0,"
+                             f" not {self.db_max_age}")
         self.databases = {}
         for section in parser.sections():
             if section.startswith("database "):
@@ -2648,11 +2959,87 @@ class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
-class Database:
-    """Opens a new connection for every request. That is simple, and when the database comes
-    back after a restart the next request just works."""
+class Pool:
+    """Connections to one database, kept open between requests: opening one costs far more
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
+    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
+    password takes effect within that time; after any error; and when the server dropped it
+    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
+    once open more connections, which are closed after use."""
 
-    def __init__(self, settings):
+    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+        self.connect = connect
+        self.max_age = max_age
+        self.max_idle = max_idle
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.idle = []  # (opened at, connection), the most recently used last
+
+    def take(self):
+        """(opened at, connection, reused): a waiting connection that is young enough and
+        still open on the server's side, or a new one."""
+        while True:
+            with self.lock:
+                entry = self.idle.pop() if self.idle else None
+            if entry is None:
+                return self.clock(), self.connect(), False
+            opened, conn = entry
+            if self.clock() - opened < self.max_age and not dropped(conn):
+                return opened, conn, True
+            close_quietly(conn)
+
+    def give_back(self, opened, conn):
+        if self.clock() - opened < self.max_age:
+            with self.lock:
+                if len(self.idle) < self.max_idle:
+                    self.idle.append((opened, conn))
+                    return
+        close_quietly(conn)
+
+    def close_old(self):
+        """Closes the waiting connections that reached their age, so none outlives it even
+        when no request comes (the old server of a move sees its sessions end)."""
+        now = self.clock()
+        with self.lock:
+            old = [c for t, c in self.idle if now - t >= self.max_age]
+            self.idle = [(t, c) for t, c in self.idle if now - t < self.max_age]
+        for conn in old:
+            close_quietly(conn)
+
+    def close_all(self):
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for _, conn in idle:
+            close_quietly(conn)
+
+
+def dropped(conn):
+    """True when an idle connection has something to read: nothing is owed to us between
+    requests, so that is the server's goodbye (an error message, or the end of the stream)."""
+    sock = getattr(conn, "_sock", None)  # pymysql
+    if sock is not None:
+        fd = sock.fileno()
+    elif hasattr(conn, "fileno") and not getattr(conn, "closed", 1):  # psycopg2
+        fd = conn.fileno()
+    else:
+        return True  # already closed on our side
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
+
+
+class Database:
+    """One database of config.ini, reached through a Pool of connections."""
+
+    def __init__(self, settings, max_age=5.0):
         self.s = settings
         self.engine = settings.engine
         # Import only the driver this database needs.
@@ -2664,6 +3051,8 @@ class Database:
             import psycopg2
 
             self.driver = psycopg2
+        self.pool = Pool(self.connect, max_age)
+        atexit.register(self.pool.close_all)
 
     def describe(self):
         s = self.s
@@ -2687,20 +3076,26 @@ class Database:
         """Runs (sql, params) pairs on one connection; returns the last one's rows, or for an
         INSERT on MySQL the id it assigned."""
         try:
-            conn = self.connect()
-            try:
-                result = []
-                with conn.cursor() as cur:
-                    for sql, params in statements:
-                        # Both drivers use %s placeholders, so one SQL text fits both engines.
-                        cur.execute(sql, params)
-                        result = list(cur.fetchall()) if cur.description else cur.lastrowid
-                return result
-            finally:
-                conn.close()
+            opened, conn, _ = self.pool.take()
         except self.driver.Error as e:
             METRICS.database_error(self.s.name)
             raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        try:
+            result = []
+            with conn.cursor() as cur:
+                for sql, params in statements:
+                    # Both drivers use %s placeholders, so one SQL text fits both engines.
+                    cur.execute(sql, params)
+                    result = list(cur.fetchall()) if cur.description else cur.lastrowid
+        except self.driver.Error as e:
+            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            METRICS.database_error(self.s.name)
+            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        except BaseException:
+            close_quietly(conn)
+            raise
+        self.pool.give_back(opened, conn)
+        return result
 
     def query(self, sql, params=()):
         """Runs one statement and returns its rows (none for an INSERT)."""
@@ -2725,7 +3120,15 @@ class Database:
 
 
 def open_databases(settings):
-    return {name: Database(db) for name, db in settings.databases.items()}
+    return {name: Database(db, settings.db_max_age) for name, db in settings.databases.items()}
+
+
+def close_old_connections(dbs):
+    """Every second, the connections that waited past their age are closed."""
+    while True:
+        time.sleep(1)
+        for db in dbs.values():
+            db.pool.close_old()
 
 
 def local_timezone(settings):
@@ -3029,6 +3432,7 @@ def main():
     server.daemon_threads = True
     server.settings = settings
     server.dbs = open_databases(settings)
+    threading.Thread(target=close_old_connections, args=(server.dbs,), daemon=True).start()
     reads = server.dbs[settings.read].describe()
     writes = ", ".join(server.dbs[n].describe() for n in settings.write)
     log(f"todo {RELEASE} on {settings.node} listening on {settings.listen}:{settings.port},"
@@ -3236,7 +3640,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v5/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 0c665d9ed274c93a0a0c5c77372f7c9b211d9d6cc9316c457b2e094ae3bebf2f > /var/lib/firedrill/written/%opt%todo%releases%v5%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 0608012b00c4b331bb6cc7b9c6391e4c9b5512e5ddc9f458d31e06cef8eb35fc > /var/lib/firedrill/written/%opt%todo%releases%v5%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v5.
@@ -3274,15 +3678,19 @@ stderr, which systemd keeps in the journal:
 
 Settings come from /etc/todo/config.ini (or the file named by $TODO_CONFIG). The app writes every
 new item to each database listed in `write` (the first one numbers it) and reads from the one
-named in `read`. Only the Python standard library and the database driver (pymysql or psycopg2)
-are used. Feel free to change this file, then run `systemctl restart todo`.
+named in `read`. Connections to a database are reused for up to `db_max_age` seconds
+(config.ini), so a changed address or password takes effect within that time. Only the Python
+standard library and the database driver (pymysql or psycopg2) are used. Feel free to change
+this file, then run `systemctl restart todo`.
 """
 
+import atexit
 import configparser
 import datetime
 import json
 import os
 import secrets
+import select
 import sys
 import threading
 import time
@@ -3427,6 +3835,10 @@ class Settings:
         self.localtime = server.get("localtime", "/etc/localtime")
         self.access_log = server.getboolean("access_log", False)
         self.cors_origins = server.get("cors_origins", "").split()
+        self.db_max_age = server.getfloat("db_max_age", 5.0)
+        if not self.db_max_age > 0:
+            raise ValueError(f"[server] db_max_age must be a number of seconds above 0,"
+                             f" not {self.db_max_age}")
         self.databases = {}
         for section in parser.sections():
             if section.startswith("database "):
@@ -3447,11 +3859,87 @@ class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
-class Database:
-    """Opens a new connection for every request. That is simple, and when the database comes
-    back after a restart the next request just works."""
+class Pool:
+    """Connections to one database, kept open between requests: opening one costs far more
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
+    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
+    password takes effect within that time; after any error; and when the server dropped it
+    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
+    once open more connections, which are closed after use."""
 
-    def __init__(self, settings):
+    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+        self.connect = connect
+        self.max_age = max_age
+        self.max_idle = max_idle
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.idle = []  # (opened at, connection), the most recently used last
+
+    def take(self):
+        """(opened at, connection, reused): a waiting connection that is young enough and
+        still open on the server's side, or a new one."""
+        while True:
+            with self.lock:
+                entry = self.idle.pop() if self.idle else None
+            if entry is None:
+                return self.clock(), self.connect(), False
+            opened, conn = entry
+            if self.clock() - opened < self.max_age and not dropped(conn):
+                return opened, conn, True
+            close_quietly(conn)
+
+    def give_back(self, opened, conn):
+        if self.clock() - opened < self.max_age:
+            with self.lock:
+                if len(self.idle) < self.max_idle:
+                    self.idle.append((opened, conn))
+                    return
+        close_quietly(conn)
+
+    def close_old(self):
+        """Closes the waiting connections that reached their age, so none outlives it even
+        when no request comes (the old server of a move sees its sessions end)."""
+        now = self.clock()
+        with self.lock:
+            old = [c for t, c in self.idle if now - t >= self.max_age]
+            self.idle = [(t, c) for t, c in self.idle if now - t < self.max_age]
+        for conn in old:
+            close_quietly(conn)
+
+    def close_all(self):
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for _, conn in idle:
+            close_quietly(conn)
+
+
+def dropped(conn):
+    """True when an idle connection has something to read: nothing is owed to us between
+    requests, so that is the server's goodbye (an error message, or the end of the stream)."""
+    sock = getattr(conn, "_sock", None)  # pymysql
+    if sock is not None:
+        fd = sock.fileno()
+    elif hasattr(conn, "fileno") and not getattr(conn, "closed", 1):  # psycopg2
+        fd = conn.fileno()
+    else:
+        return True  # already closed on our side
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
+
+
+class Database:
+    """One database of config.ini, reached through a Pool of connections."""
+
+    def __init__(self, settings, max_age=5.0):
         self.s = settings
         self.engine = settings.engine
         # Import only the driver this database needs.
@@ -3463,6 +3951,8 @@ class Database:
             import psycopg2
 
             self.driver = psycopg2
+        self.pool = Pool(self.connect, max_age)
+        atexit.register(self.pool.close_all)
 
     def describe(self):
         s = self.s
@@ -3486,20 +3976,26 @@ class Database:
         """Runs (sql, params) pairs on one connection; returns the last one's rows, or for an
         INSERT on MySQL the id it assigned."""
         try:
-            conn = self.connect()
-            try:
-                result = []
-                with conn.cursor() as cur:
-                    for sql, params in statements:
-                        # Both drivers use %s placeholders, so one SQL text fits both engines.
-                        cur.execute(sql, params)
-                        result = list(cur.fetchall()) if cur.description else cur.lastrowid
-                return result
-            finally:
-                conn.close()
+            opened, conn, _ = self.pool.take()
         except self.driver.Error as e:
             METRICS.database_error(self.s.name)
             raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        try:
+            result = []
+            with conn.cursor() as cur:
+                for sql, params in statements:
+                    # Both drivers use %s placeholders, so one SQL text fits both engines.
+                    cur.execute(sql, params)
+                    result = list(cur.fetchall()) if cur.description else cur.lastrowid
+        except self.driver.Error as e:
+            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            METRICS.database_error(self.s.name)
+            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        except BaseException:
+            close_quietly(conn)
+            raise
+        self.pool.give_back(opened, conn)
+        return result
 
     def query(self, sql, params=()):
         """Runs one statement and returns its rows (none for an INSERT)."""
@@ -3524,7 +4020,15 @@ class Database:
 
 
 def open_databases(settings):
-    return {name: Database(db) for name, db in settings.databases.items()}
+    return {name: Database(db, settings.db_max_age) for name, db in settings.databases.items()}
+
+
+def close_old_connections(dbs):
+    """Every second, the connections that waited past their age are closed."""
+    while True:
+        time.sleep(1)
+        for db in dbs.values():
+            db.pool.close_old()
 
 
 def local_timezone(settings):
@@ -3828,6 +4332,7 @@ def main():
     server.daemon_threads = True
     server.settings = settings
     server.dbs = open_databases(settings)
+    threading.Thread(target=close_old_connections, args=(server.dbs,), daemon=True).start()
     reads = server.dbs[settings.read].describe()
     writes = ", ".join(server.dbs[n].describe() for n in settings.write)
     log(f"todo {RELEASE} on {settings.node} listening on {settings.listen}:{settings.port},"
@@ -4047,6 +4552,11 @@ access_log = no
 # this API. An answer to a request whose Origin header is one of them carries
 # Access-Control-Allow-Origin; any other origin gets none, and the browser refuses the answer.
 cors_origins = https://web.three-tier.lab
+# Seconds a database connection is kept open and reused. The app opens a new one after this
+# (looking the database's name up again, with the password above), after any error, and when
+# the database closed it. A change of a database's address, name or password takes effect
+# within this time.
+db_max_age = 5
 
 [ports]
 # A release run beside todo.service (`systemctl start todo@v2`) listens on the port given here.
