@@ -40,7 +40,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v1/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 44dd43057a6cc172b39e521ca6d8ad2e118da107c394e38f78b2b94736af48fa > /var/lib/firedrill/written/%opt%todo%releases%v1%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 0b70a77373a672957ecadeb1f43f03d5f8ae7ee88f3a4f74d392d4eb85d7c870 > /var/lib/firedrill/written/%opt%todo%releases%v1%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v1.
@@ -255,6 +255,12 @@ class Settings:
             raise ValueError("[databases] write must name at least one database")
 
 
+# Moves the id sequence of a PostgreSQL table past its highest id, never back.
+SEQUENCE_PAST_MAX = ("SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST("
+                     "(SELECT MAX(id) FROM {table}),"
+                     " pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass), 1))")
+
+
 class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
@@ -412,10 +418,10 @@ class Database:
             if returning_id:
                 return self.run([(sql + " RETURNING id", params)])[0][0]
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
-            # here would collide with it.
-            return self.run([(sql, params), (
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'),"
-                " GREATEST((SELECT MAX(id) FROM " + table + "), 1))", (table,))])
+            # here would collide with it. Never back: an operator may have moved it far ahead
+            # so that rows numbered here and elsewhere at the same time cannot collide.
+            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
+                                             (table, table))])
         return self.run([(sql, params)])
 
 
@@ -940,7 +946,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v2/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 0586f5df16d0aeaf76a21b489e3d6bd3673a7fc239eed00a1eb4b250e089686a > /var/lib/firedrill/written/%opt%todo%releases%v2%app.py
+mkdir -p /var/lib/firedrill/written && printf %s d9ebd6c092d243321caff381871ebc48f07cdd5f4293c4a3180c63575a0c2c22 > /var/lib/firedrill/written/%opt%todo%releases%v2%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v2.
@@ -1155,6 +1161,12 @@ class Settings:
             raise ValueError("[databases] write must name at least one database")
 
 
+# Moves the id sequence of a PostgreSQL table past its highest id, never back.
+SEQUENCE_PAST_MAX = ("SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST("
+                     "(SELECT MAX(id) FROM {table}),"
+                     " pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass), 1))")
+
+
 class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
@@ -1312,10 +1324,10 @@ class Database:
             if returning_id:
                 return self.run([(sql + " RETURNING id", params)])[0][0]
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
-            # here would collide with it.
-            return self.run([(sql, params), (
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'),"
-                " GREATEST((SELECT MAX(id) FROM " + table + "), 1))", (table,))])
+            # here would collide with it. Never back: an operator may have moved it far ahead
+            # so that rows numbered here and elsewhere at the same time cannot collide.
+            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
+                                             (table, table))])
         return self.run([(sql, params)])
 
 
@@ -1840,7 +1852,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v3/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 54ae094fc0b8f682b0e84bb1bb5bf131d1f0f6c1d18a6e7cb8d12dbaf571317c > /var/lib/firedrill/written/%opt%todo%releases%v3%app.py
+mkdir -p /var/lib/firedrill/written && printf %s dbe97469ab724a2927a38f43141b0f1d904c8d5199feac96fff8a7952372ed52 > /var/lib/firedrill/written/%opt%todo%releases%v3%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v3.
@@ -2055,6 +2067,12 @@ class Settings:
             raise ValueError("[databases] write must name at least one database")
 
 
+# Moves the id sequence of a PostgreSQL table past its highest id, never back.
+SEQUENCE_PAST_MAX = ("SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST("
+                     "(SELECT MAX(id) FROM {table}),"
+                     " pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass), 1))")
+
+
 class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
@@ -2212,10 +2230,10 @@ class Database:
             if returning_id:
                 return self.run([(sql + " RETURNING id", params)])[0][0]
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
-            # here would collide with it.
-            return self.run([(sql, params), (
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'),"
-                " GREATEST((SELECT MAX(id) FROM " + table + "), 1))", (table,))])
+            # here would collide with it. Never back: an operator may have moved it far ahead
+            # so that rows numbered here and elsewhere at the same time cannot collide.
+            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
+                                             (table, table))])
         return self.run([(sql, params)])
 
 
@@ -2740,7 +2758,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v4/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s ac4b40df72f2d6f5fe6652a9a9855e617e95a136975aa4b1f207323195cdb640 > /var/lib/firedrill/written/%opt%todo%releases%v4%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 7ba23bd635380628f8613c72b373cc46fcf8f6da1cbf54cc32a5e6ea39957af4 > /var/lib/firedrill/written/%opt%todo%releases%v4%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v4.
@@ -2955,6 +2973,12 @@ class Settings:
             raise ValueError("[databases] write must name at least one database")
 
 
+# Moves the id sequence of a PostgreSQL table past its highest id, never back.
+SEQUENCE_PAST_MAX = ("SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST("
+                     "(SELECT MAX(id) FROM {table}),"
+                     " pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass), 1))")
+
+
 class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
@@ -3112,10 +3136,10 @@ class Database:
             if returning_id:
                 return self.run([(sql + " RETURNING id", params)])[0][0]
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
-            # here would collide with it.
-            return self.run([(sql, params), (
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'),"
-                " GREATEST((SELECT MAX(id) FROM " + table + "), 1))", (table,))])
+            # here would collide with it. Never back: an operator may have moved it far ahead
+            # so that rows numbered here and elsewhere at the same time cannot collide.
+            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
+                                             (table, table))])
         return self.run([(sql, params)])
 
 
@@ -3640,7 +3664,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v5/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 0608012b00c4b331bb6cc7b9c6391e4c9b5512e5ddc9f458d31e06cef8eb35fc > /var/lib/firedrill/written/%opt%todo%releases%v5%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 35c21ab1ac5beffb3d0b8e85ba1a112ff6936b68f68f8e6c1d7233cf3c4fd668 > /var/lib/firedrill/written/%opt%todo%releases%v5%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v5.
@@ -3855,6 +3879,12 @@ class Settings:
             raise ValueError("[databases] write must name at least one database")
 
 
+# Moves the id sequence of a PostgreSQL table past its highest id, never back.
+SEQUENCE_PAST_MAX = ("SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST("
+                     "(SELECT MAX(id) FROM {table}),"
+                     " pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass), 1))")
+
+
 class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
@@ -4012,10 +4042,10 @@ class Database:
             if returning_id:
                 return self.run([(sql + " RETURNING id", params)])[0][0]
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
-            # here would collide with it.
-            return self.run([(sql, params), (
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'),"
-                " GREATEST((SELECT MAX(id) FROM " + table + "), 1))", (table,))])
+            # here would collide with it. Never back: an operator may have moved it far ahead
+            # so that rows numbered here and elsewhere at the same time cannot collide.
+            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
+                                             (table, table))])
         return self.run([(sql, params)])
 
 
@@ -4721,7 +4751,7 @@ chown root:root "$tmp"
 chmod 755 "$tmp"
 mv -f "$tmp" /usr/local/bin/todo-copy
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 055c5c49dd3a7179c2af984bdc35cfaa30d41041b4fa6733d2fad8f3e30c0f0e > /var/lib/firedrill/written/%usr%local%bin%todo-copy
+mkdir -p /var/lib/firedrill/written && printf %s 46d6e954f14248b940b744f5bc2748aa2ec0c4e8cea91093c3f3e45196c9f64b > /var/lib/firedrill/written/%usr%local%bin%todo-copy
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo-copy: copies todo items from one database of config.ini to another, for a live move
@@ -4815,8 +4845,8 @@ def main():
                           for row in rows]
             if target.engine == "postgres":
                 # Move the id sequence past the copied ids, or new items would collide.
-                statements.append(("SELECT setval(pg_get_serial_sequence('todos', 'id'),"
-                                   " GREATEST((SELECT MAX(id) FROM todos), 1))", ()))
+                statements.append((app.SEQUENCE_PAST_MAX.format(table="todos"),
+                                   ("todos", "todos")))
             target.run(statements)
             copied += len(rows)
             last = rows[-1][cols.index("id")]

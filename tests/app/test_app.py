@@ -768,11 +768,23 @@ def engine_move(dbs, app, c, releases, todo_copy):
     _, body = c.request("GET", "/todos")
     c.ok("with read = postgres every item is listed",
          [t["name"] for t in body["todos"]] == [n for _, n, _ in rows("mysql")], body)
+    # Before PostgreSQL numbers items alone, its sequence is moved far ahead, so that items
+    # an instance still writing to both numbers (by MariaDB) meanwhile cannot collide with
+    # them; a dual write must not move it back.
+    ahead = rows("mysql")[-1][0] + 1000
+    conn = dbs["postgres"].connect_as_app(dict(cfg["database postgres"]))
+    with conn.cursor() as cur:
+        cur.execute("SELECT setval(pg_get_serial_sequence('todos', 'id'), %s)", (ahead,))
+    conn.close()
+    status, body = c.request("POST", "/todos", {"name": "dual, after the move ahead"})
+    c.ok("a dual write after that is numbered by MariaDB, below the moved sequence",
+         status == 201 and body["id"] < ahead, body)
     use("postgres", "postgres")
     status, body = c.request("POST", "/todos", {"name": "postgres alone"})
     pg = rows("postgres")
-    c.ok("with write = postgres a new item is numbered after the copied ones",
-         status == 201 and pg[-1][1] == "postgres alone" and pg[-1][0] > my[-1][0], pg)
+    c.ok("with write = postgres a new item is numbered after the moved sequence: the dual"
+         " write did not move it back", status == 201 and pg[-1][1] == "postgres alone"
+         and pg[-1][0] == ahead + 1, pg)
 
 
 def main():
