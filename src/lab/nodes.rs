@@ -65,36 +65,49 @@ impl SshNodes {
     }
 
     async fn session(&self, node: &str) -> Result<Arc<Session>, RemoteError> {
-        let mut sessions = self.sessions.lock().await;
-        if let Some(s) = sessions.get(node) {
+        if let Some(s) = self.sessions.lock().await.get(node) {
             return Ok(s.clone());
         }
+        // Connected without the lock, so the nodes' handshakes overlap.
         let session = crate::ssh::connect(&self.target(node)?, crate::ssh::Purpose::Check)
             .await
             .map_err(|e| RemoteError {
                 node: node.to_string(),
                 message: e.to_string(),
             })?;
+        Ok(self.keep(node, session).await)
+    }
+
+    /// Keeps `session` for `node`, unless another command connected meanwhile: then that one.
+    async fn keep(&self, node: &str, session: Session) -> Arc<Session> {
+        let mut sessions = self.sessions.lock().await;
+        if let Some(s) = sessions.get(node) {
+            let kept = s.clone();
+            drop(sessions);
+            session.close().await;
+            return kept;
+        }
         let session = Arc::new(session);
         sessions.insert(node.to_string(), session.clone());
-        Ok(session)
+        session
     }
 
     /// Waits until every node of the lab accepts a login and has finished booting: a fault that
     /// resets a node leaves it booting (two minutes under TCG), and the incident starts once it
-    /// is back, as the briefing says.
+    /// is back, as the briefing says. The nodes are asked at once.
     pub(crate) async fn wait_all_ready(&self) -> Result<(), NodeError> {
-        for node in &self.state.nodes {
+        let each = self.state.nodes.iter().map(|node| async move {
             if self.run(&node.name, "true").await.is_ok() {
-                continue;
+                return Ok(());
             }
             let session = crate::ssh::wait_ready(&self.target(&node.name)?, REBOOT, |_| {}).await?;
             self.sessions
                 .lock()
                 .await
                 .insert(node.name.clone(), Arc::new(session));
-        }
-        Ok(())
+            Ok(())
+        });
+        futures::future::join_all(each).await.into_iter().collect()
     }
 
     pub(crate) async fn close(self) {
