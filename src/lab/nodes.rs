@@ -64,17 +64,38 @@ impl SshNodes {
         Ok(super::target(&self.dir, &self.state, n))
     }
 
+    /// The lab as these nodes were opened from.
+    pub(crate) fn state(&self) -> &LabState {
+        &self.state
+    }
+
     async fn session(&self, node: &str) -> Result<Arc<Session>, RemoteError> {
-        if let Some(s) = self.sessions.lock().await.get(node) {
-            return Ok(s.clone());
-        }
-        // Connected without the lock, so the nodes' handshakes overlap.
-        let session = crate::ssh::connect(&self.target(node)?, crate::ssh::Purpose::Check)
+        self.shell(node, crate::ssh::Purpose::Check)
             .await
             .map_err(|e| RemoteError {
                 node: node.to_string(),
                 message: e.to_string(),
+            })
+    }
+
+    /// `node`'s session, connecting for `purpose` when there is none yet; kept for the next
+    /// command (a health check and a level's steps share one login per node).
+    pub(crate) async fn shell(
+        &self,
+        node: &str,
+        purpose: crate::ssh::Purpose,
+    ) -> Result<Arc<Session>, crate::ssh::SshError> {
+        if let Some(s) = self.sessions.lock().await.get(node) {
+            return Ok(s.clone());
+        }
+        let target = self
+            .target(node)
+            .map_err(|e| crate::ssh::SshError::Command {
+                node: e.node,
+                message: e.message,
             })?;
+        // Connected without the lock, so the nodes' handshakes overlap.
+        let session = crate::ssh::connect(&target, purpose).await?;
         Ok(self.keep(node, session).await)
     }
 
