@@ -55,7 +55,7 @@ const BASE_PACKAGES: &[&str] = &[
     "psmisc",
     "htop",
     "sysstat",
-    // the app, the haproxy health check and some faults run python3 scripts
+    // the app and some faults run python3 scripts
     "python3",
 ];
 

@@ -262,6 +262,10 @@ pub(crate) struct How {
     pub(crate) rolling: Vec<String>,
     /// Overwrite managed files the learner edited on a node (`up --force`).
     pub(crate) overwrite_edits: bool,
+    /// Nodes whose one-pass check already ran (in the command that found them ready), and
+    /// whether it found every role in place: those are done, the others go straight to
+    /// `apply`.
+    pub(crate) checked: std::collections::BTreeMap<String, bool>,
 }
 
 impl How {
@@ -305,8 +309,20 @@ async fn configure_node(
     bar: crate::progress::NodeProgress,
     open: Option<crate::ssh::Session>,
     overwrite_edits: bool,
+    in_place: Option<bool>,
 ) -> Result<Configured, String> {
     let started = std::time::Instant::now();
+    if in_place == Some(true) {
+        if let Some(s) = open {
+            s.close().await;
+        }
+        bar.finish("every role checked in one pass: no changes");
+        return Ok(Configured {
+            node: ctx.node.clone(),
+            report: NodeReport::default(),
+            seconds: 0.0,
+        });
+    }
     let session = match open {
         Some(s) => s,
         None => crate::ssh::connect(&target, crate::ssh::Purpose::Change)
@@ -314,7 +330,13 @@ async fn configure_node(
             .map_err(|e| e.to_string())?,
     };
     let mut report = |line: &str| bar.phase(line);
-    let result = roles::configure(&session, &ctx, &secrets, overwrite_edits, &mut report).await;
+    let result = match in_place {
+        Some(_) => {
+            report("something differs: checking role by role");
+            roles::apply(&session, &ctx, &secrets, overwrite_edits, &mut report).await
+        }
+        None => roles::configure(&session, &ctx, &secrets, overwrite_edits, &mut report).await,
+    };
     session.close().await;
     match result {
         Ok(r) => {
@@ -465,6 +487,7 @@ pub(crate) async fn configure(
                 continue;
             };
             let target = super::access::target(dir, state, node);
+            let in_place = how.checked.get(&ctx.node).copied();
             let job = configure_node(
                 target,
                 ctx.clone(),
@@ -472,8 +495,10 @@ pub(crate) async fn configure(
                 progress.node(&ctx.node),
                 sessions.remove(&ctx.node),
                 how.overwrite_edits,
+                in_place,
             );
-            if how.rolling.contains(&ctx.node) && ctx.app.is_some() {
+            // A node found in place changes nothing: no need to drain it.
+            if how.rolling.contains(&ctx.node) && ctx.app.is_some() && in_place != Some(true) {
                 rolling.push((ctx, job));
             } else {
                 tasks.spawn(job);

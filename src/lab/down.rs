@@ -160,13 +160,41 @@ fn remove_objects(
         domains.extend(s.nodes().map(|n| n.domain.name.clone()));
         networks.extend(s.plan.networks.iter().map(|n| n.name.clone()));
     }
+    // Every domain at once: stopping a guest waits for its QEMU to exit.
+    let results: Vec<(String, Result<bool, crate::hypervisor::HvError>)> =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = domains
+                .into_iter()
+                .map(|d| {
+                    s.spawn(move || {
+                        let removed = match hv.domain(&d) {
+                            Ok(None) => Ok(false),
+                            Ok(Some(_)) => hv.remove_domain(&d, lab).map(|()| true),
+                            Err(e) => Err(e),
+                        };
+                        (d, removed)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        (
+                            String::new(),
+                            Err(crate::hypervisor::HvError::Join(
+                                "a thread removing a domain panicked".to_string(),
+                            )),
+                        )
+                    })
+                })
+                .collect()
+        });
     let mut removed_domains = Vec::new();
-    for d in domains {
-        if hv.domain(&d)?.is_none() {
-            continue;
-        }
-        match hv.remove_domain(&d, lab) {
-            Ok(()) => removed_domains.push(d),
+    for (d, result) in results {
+        match result {
+            Ok(true) => removed_domains.push(d),
+            Ok(false) => {}
             Err(e @ crate::hypervisor::HvError::NotOurs { .. }) => refused.push(e.to_string()),
             Err(e) => return Err(e.into()),
         }

@@ -20,6 +20,8 @@ pub(crate) struct NodeOutcome {
     pub(crate) changes: Vec<String>,
     pub(crate) timings: Timings,
     pub(crate) session: Option<ssh::Session>,
+    /// The output of `NodeJob::check`, when it ran in the command that found the node ready.
+    pub(crate) checked: Option<crate::remote::Output>,
 }
 
 #[derive(Clone)]
@@ -34,6 +36,9 @@ pub(crate) struct NodeJob {
     pub(crate) events: std::path::PathBuf,
     /// Shared by every node of one `up`, so a slow libvirt is reported once.
     pub(crate) slow_libvirt: Arc<super::slow_libvirt::OnceWarning>,
+    /// The roles' one-pass check, run in the readiness command of a node that was already
+    /// running (a booting node's peers may not answer its check yet).
+    pub(crate) check: Option<ssh::Piggyback>,
 }
 
 impl NodeJob {
@@ -237,17 +242,23 @@ pub(crate) async fn bring_up(
         host_key: job.host_key.public_openssh.clone(),
     };
     let mut ssh_at: Option<Duration> = None;
-    let result = ssh::wait_ready(&target, job.timeout, |phase| match phase {
+    let was_running = state == DomainState::Running;
+    let check = job.check.as_ref().filter(|_| was_running);
+    let phases = |phase| match phase {
         Phase::WaitingForSsh => progress.phase("waiting for SSH"),
         Phase::WaitingForCloudInit => {
             ssh_at = Some(boot.elapsed());
-            progress.phase("waiting for cloud-init");
+            progress.phase(if check.is_some() {
+                "checking readiness and roles"
+            } else {
+                "waiting for cloud-init"
+            });
         }
         Phase::Ready => {}
-    })
-    .await;
-    let session = match result {
-        Ok(session) => session,
+    };
+    let result = ssh::wait_ready_with(&target, job.timeout, phases, check).await;
+    let (session, checked) = match result {
+        Ok(ready) => ready,
         Err(e) => {
             progress.finish("not ready");
             return Err(node_err(&p.name, "wait for ready")(format!(
@@ -273,5 +284,6 @@ pub(crate) async fn bring_up(
         changes,
         timings,
         session: Some(session),
+        checked,
     })
 }

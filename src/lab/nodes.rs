@@ -64,37 +64,71 @@ impl SshNodes {
         Ok(super::target(&self.dir, &self.state, n))
     }
 
+    /// The lab as these nodes were opened from.
+    pub(crate) fn state(&self) -> &LabState {
+        &self.state
+    }
+
     async fn session(&self, node: &str) -> Result<Arc<Session>, RemoteError> {
-        let mut sessions = self.sessions.lock().await;
-        if let Some(s) = sessions.get(node) {
-            return Ok(s.clone());
-        }
-        let session = crate::ssh::connect(&self.target(node)?, crate::ssh::Purpose::Check)
+        self.shell(node, crate::ssh::Purpose::Check)
             .await
             .map_err(|e| RemoteError {
                 node: node.to_string(),
                 message: e.to_string(),
+            })
+    }
+
+    /// `node`'s session, connecting for `purpose` when there is none yet; kept for the next
+    /// command (a health check and a level's steps share one login per node).
+    pub(crate) async fn shell(
+        &self,
+        node: &str,
+        purpose: crate::ssh::Purpose,
+    ) -> Result<Arc<Session>, crate::ssh::SshError> {
+        if let Some(s) = self.sessions.lock().await.get(node) {
+            return Ok(s.clone());
+        }
+        let target = self
+            .target(node)
+            .map_err(|e| crate::ssh::SshError::Command {
+                node: e.node,
+                message: e.message,
             })?;
+        // Connected without the lock, so the nodes' handshakes overlap.
+        let session = crate::ssh::connect(&target, purpose).await?;
+        Ok(self.keep(node, session).await)
+    }
+
+    /// Keeps `session` for `node`, unless another command connected meanwhile: then that one.
+    async fn keep(&self, node: &str, session: Session) -> Arc<Session> {
+        let mut sessions = self.sessions.lock().await;
+        if let Some(s) = sessions.get(node) {
+            let kept = s.clone();
+            drop(sessions);
+            session.close().await;
+            return kept;
+        }
         let session = Arc::new(session);
         sessions.insert(node.to_string(), session.clone());
-        Ok(session)
+        session
     }
 
     /// Waits until every node of the lab accepts a login and has finished booting: a fault that
     /// resets a node leaves it booting (two minutes under TCG), and the incident starts once it
-    /// is back, as the briefing says.
+    /// is back, as the briefing says. The nodes are asked at once.
     pub(crate) async fn wait_all_ready(&self) -> Result<(), NodeError> {
-        for node in self.state.nodes() {
+        let each = self.state.nodes().map(|node| async move {
             if self.run(&node.name, "true").await.is_ok() {
-                continue;
+                return Ok(());
             }
             let session = crate::ssh::wait_ready(&self.target(&node.name)?, REBOOT, |_| {}).await?;
             self.sessions
                 .lock()
                 .await
                 .insert(node.name.clone(), Arc::new(session));
-        }
-        Ok(())
+            Ok(())
+        });
+        futures::future::join_all(each).await.into_iter().collect()
     }
 
     pub(crate) async fn close(self) {

@@ -271,31 +271,37 @@ async fn probe(
     let session = crate::ssh::connect(&target, crate::ssh::Purpose::Look)
         .await
         .ok()?;
-    let uptime = session
-        .run("cat /proc/uptime", None)
-        .await
-        .ok()
-        .and_then(|out| {
-            out.stdout_str()
-                .split_whitespace()
-                .next()?
-                .parse::<f64>()
-                .ok()
-        })
-        .map(|f| f as u64);
-    let health = match &ctx {
-        Some(ctx) => crate::roles::health(&session, ctx)
+    // Each command has a channel of its own on the one connection: they run at once.
+    let uptime = async {
+        session
+            .run("cat /proc/uptime", None)
             .await
-            .into_iter()
-            .map(|h| Health {
-                role: h.role.to_string(),
-                ok: h.ok,
-                detail: h.detail,
-                release: h.release,
+            .ok()
+            .and_then(|out| {
+                out.stdout_str()
+                    .split_whitespace()
+                    .next()?
+                    .parse::<f64>()
+                    .ok()
             })
-            .collect(),
-        None => vec![],
+            .map(|f| f as u64)
     };
+    let health = async {
+        match &ctx {
+            Some(ctx) => crate::roles::health(&session, ctx).await,
+            None => vec![],
+        }
+    };
+    let (uptime, health) = tokio::join!(uptime, health);
+    let health = health
+        .into_iter()
+        .map(|h| Health {
+            role: h.role.to_string(),
+            ok: h.ok,
+            detail: h.detail,
+            release: h.release,
+        })
+        .collect();
     session.close().await;
     Some((uptime, health))
 }

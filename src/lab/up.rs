@@ -116,7 +116,8 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     for net in &plan.networks {
         let change = ensure_network(hv.clone(), net).await?;
         progress.println(&format!("network {}: {change}", net.name));
-        for line in super::converge::sync_records(hv.clone(), net, false).await? {
+        // Records go once their nodes have gone (below); with none leaving, at once.
+        for line in super::converge::sync_records(hv.clone(), net, leaving.is_empty()).await? {
             progress.println(&format!("network {}: {line}", net.name));
         }
     }
@@ -128,6 +129,13 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     let pending =
         super::converge::apply_resizes(hv.clone(), &plan, resizes, &opts.restart, &say).await?;
 
+    // A lab that was up has every node configured: each running node's roles are checked in
+    // the command that finds it ready, and a lab with nothing to change is done with that.
+    let checks = if was_up {
+        role_checks(&dir, &state, &plan)?
+    } else {
+        BTreeMap::new()
+    };
     let slow_libvirt = Arc::new(super::slow_libvirt::OnceWarning::for_this_host());
     let mut tasks = tokio::task::JoinSet::new();
     for node in &plan.nodes {
@@ -147,6 +155,10 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
             timeout: opts.timeout,
             events: dir.events_file(),
             slow_libvirt: slow_libvirt.clone(),
+            check: checks.get(&node.name).map(|c| crate::ssh::Piggyback {
+                script: c.script(),
+                stdin: c.stdin().map(<[u8]>::to_vec),
+            }),
         };
         let name = node.name.clone();
         let bar = progress.node(&name);
@@ -156,9 +168,13 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     let mut outcomes: Vec<NodeOutcome> = Vec::new();
     let mut sessions = std::collections::HashMap::new();
     let mut failures: Vec<String> = Vec::new();
+    let mut checked = BTreeMap::new();
     while let Some(joined) = tasks.join_next().await {
         match joined {
             Ok((name, Ok(mut outcome))) => {
+                if let (Some(out), Some(check)) = (&outcome.checked, checks.get(&name)) {
+                    checked.insert(name.clone(), check.in_place(out));
+                }
                 if let Some(s) = outcome.session.take() {
                     sessions.insert(name, s);
                 }
@@ -192,6 +208,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         }
         let how = super::configure::How {
             overwrite_edits: opts.force,
+            checked,
             ..super::configure::How::for_change(was_up, changes.as_deref())
         };
         let (reports, role_failures) =
@@ -224,12 +241,14 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
                 Err(e) => failures.push(e.to_string()),
             }
         }
-        for net in &plan.networks {
+        for net in plan.networks.iter().filter(|_| !leaving.is_empty()) {
             for line in super::converge::sync_records(hv.clone(), net, true).await? {
                 progress.println(&format!("network {}: {line}", net.name));
             }
         }
-        super::access::write_access_files(&dir, &state)?;
+        if !leaving.is_empty() {
+            super::access::write_access_files(&dir, &state)?;
+        }
     } else if !leaving.is_empty() {
         progress.println("nodes that left the lab file are kept until `up` succeeds");
     }
@@ -277,6 +296,26 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         ));
     }
     Ok(())
+}
+
+/// Each planned node's one-pass check of its roles.
+fn role_checks(
+    dir: &crate::paths::LabDir,
+    state: &LabState,
+    plan: &Plan,
+) -> Result<BTreeMap<String, crate::roles::Check>, LabError> {
+    let secrets = super::configure::secrets(dir)?;
+    let mut checks = BTreeMap::new();
+    for ctx in super::configure::contexts(state) {
+        if plan.nodes.iter().all(|n| n.name != ctx.node) {
+            continue;
+        }
+        // A context the roles refuse is reported by `configure`, with the node's other steps.
+        if let Ok(Some(check)) = crate::roles::Check::of(&ctx, &secrets) {
+            checks.insert(ctx.node.clone(), check);
+        }
+    }
+    Ok(checks)
 }
 
 /// The boot files of every image the lab uses, building the missing ones.

@@ -251,20 +251,31 @@ pub(crate) async fn reset(
         None => state,
     };
     let nodes = SshNodes::new(home.lab(&play.lab), state.clone());
-    let restored = match play.baseline_at {
-        Some(at) => restore_baseline(&state, &nodes, at).await,
-        None => false,
+    let restore = async {
+        match play.baseline_at {
+            Some(at) => restore_baseline(&state, &nodes, at).await,
+            None => false,
+        }
     };
+    // The mock client stops (writing its summary) while the nodes go back to the snapshot: its
+    // report ends before the restore, and `end` finds it stopped.
+    let client = async {
+        if let Some(c) = &play.client {
+            client_proc::stop(c.pid, &c.report.to_string_lossy()).await;
+        }
+    };
+    let (restored, ()) = tokio::join!(restore, client);
     let undone = if play.end.is_none() {
         end(home, &level, &mut play, &nodes, Outcome::Reset).await
     } else {
         undo(home, &level, &mut play, &nodes).await
     };
-    nodes.close().await;
     if let Err(e) = undone {
         eprintln!("error: {e}");
     }
-    let healthy = restored && health::problems(home, &play.lab).await?.is_empty();
+    // Over the sessions the clocks were set through: no second login per node.
+    let healthy = restored && health::problems_on(&nodes).await.is_empty();
+    nodes.close().await;
     if !healthy {
         let up = UpOptions {
             file: play.lab_file.clone(),

@@ -2,37 +2,50 @@
 //! same checks `firedrill status` shows).
 
 use super::LevelError;
+use crate::lab::SshNodes;
 use crate::paths::{Home, LabName};
 
-/// One line per problem; empty when the lab is healthy.
+/// One line per problem, in the lab's node order; empty when the lab is healthy. Every node
+/// is asked at once.
 pub(crate) async fn problems(home: &Home, lab: &LabName) -> Result<Vec<String>, LevelError> {
-    let dir = home.lab(lab);
     let state = crate::lab::Lab::at(home, lab)?.state;
-    let contexts = crate::lab::contexts(&state);
-    let mut found = Vec::new();
-    for n in state.nodes() {
-        let Some(ctx) = contexts.iter().find(|c| c.node == n.name) else {
-            continue;
-        };
-        let target = crate::lab::target(&dir, &state, n);
-        match crate::ssh::connect(&target, crate::ssh::Purpose::Command).await {
-            Err(e) => {
-                let e = e.to_string();
-                found.push(format!(
-                    "  {}: cannot connect: {}",
-                    n.name,
-                    e.lines().next().unwrap_or(&e)
-                ));
-            }
-            Ok(session) => {
-                for h in crate::roles::health(&session, ctx).await {
-                    if !h.ok {
-                        found.push(format!("  {}: {}: {}", n.name, h.role, h.detail));
+    let nodes = SshNodes::new(home.lab(lab), state);
+    let found = problems_on(&nodes).await;
+    nodes.close().await;
+    Ok(found)
+}
+
+/// `problems`, over `nodes`' sessions (opened here when missing, and kept).
+pub(crate) async fn problems_on(nodes: &SshNodes) -> Vec<String> {
+    let state = nodes.state();
+    let contexts = crate::lab::contexts(state);
+    let each = state.nodes().filter_map(|n| {
+        let ctx = contexts.iter().find(|c| c.node == n.name)?;
+        Some(async move {
+            let mut found = Vec::new();
+            match nodes.shell(&n.name, crate::ssh::Purpose::Command).await {
+                Err(e) => {
+                    let e = e.to_string();
+                    found.push(format!(
+                        "  {}: cannot connect: {}",
+                        n.name,
+                        e.lines().next().unwrap_or(&e)
+                    ));
+                }
+                Ok(session) => {
+                    for h in crate::roles::health(&*session, ctx).await {
+                        if !h.ok {
+                            found.push(format!("  {}: {}: {}", n.name, h.role, h.detail));
+                        }
                     }
                 }
-                session.close().await;
             }
-        }
-    }
-    Ok(found)
+            found
+        })
+    });
+    futures::future::join_all(each)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }

@@ -196,7 +196,8 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
     let (level, lab) = (checked.level, checked.lab.name);
     // Created here if the lab is new: `up` (called in-process) takes it again.
     let _lock = crate::lab::LabLock::create(&home.lab(&lab), "`firedrill play`")?;
-    ensure_healthy_lab(home, &level, &lab, opts).await?;
+    // The sessions of a lab found healthy serve the level's steps too.
+    let found = ensure_healthy_lab(home, &level, &lab, opts).await?;
 
     let now = Utc::now();
     let mut play = Play {
@@ -228,7 +229,7 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
         paged: None,
     };
     let state = lab_state(home, &lab)?;
-    let nodes = SshNodes::new(home.lab(&lab), state.clone());
+    let nodes = found.unwrap_or_else(|| SshNodes::new(home.lab(&lab), state.clone()));
     play.baseline_at = take_baseline(&state, &nodes).await;
     play.save(home)?;
     let prepared = prepare(home, &level, &mut play, &nodes, &state).await;
@@ -260,19 +261,23 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
     Ok(())
 }
 
+/// Brings the level's lab up when it is not, or not healthy. A lab found healthy as it was
+/// comes back with the nodes' sessions that checked it.
 async fn ensure_healthy_lab(
     home: &Home,
     level: &Level,
     lab: &LabName,
     opts: &PlayOptions,
-) -> Result<(), LevelError> {
-    let up = LabState::load(&home.lab(lab))?.is_some_and(|s| s.phase == LabPhase::Up);
-    if up {
-        let problems = health::problems(home, lab).await?;
+) -> Result<Option<SshNodes>, LevelError> {
+    let up = LabState::load(&home.lab(lab))?.filter(|s| s.phase == LabPhase::Up);
+    if let Some(state) = up {
+        let nodes = SshNodes::new(home.lab(lab), state);
+        let problems = health::problems_on(&nodes).await;
         if problems.is_empty() {
             println!("lab {lab} is up and healthy: using it");
-            return Ok(());
+            return Ok(Some(nodes));
         }
+        nodes.close().await;
         println!(
             "lab {lab} is up but not healthy:\n{}\nrunning `up` to repair it",
             problems.join("\n")
@@ -289,7 +294,7 @@ async fn ensure_healthy_lab(
     crate::lab::up(home, &up).await?;
     let problems = health::problems(home, lab).await?;
     if problems.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     Err(LevelError::Unhealthy {
         lab: lab.to_string(),
@@ -426,8 +431,10 @@ async fn wait_for_healthy_traffic(
         detail,
         log: client.log.clone(),
     };
-    for _ in 0..30 {
-        tokio::time::sleep(Duration::from_secs(1)).await;
+    // The client reports each second: looked at four times a second, the window is seen full
+    // as soon as it is.
+    for _ in 0..120 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
         if !client_proc::alive(client.pid) {
             return Err(unhealthy(format!(
                 "the mock client exited:\n{}",

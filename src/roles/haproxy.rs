@@ -162,15 +162,16 @@ pub(super) async fn apply<R: Remote>(
     service::ensure(session, "haproxy: service", SERVICE, change).await
 }
 
-/// Asks the runtime API for `show stat` (or the command given as the script's argument). The
-/// script comes on stdin and needs only python3.
-pub(super) const STAT_SCRIPT: &str = "python3 -";
-pub(super) const STAT_PY: &str = "import socket, sys\n\
-s = socket.socket(socket.AF_UNIX)\n\
-s.settimeout(3)\n\
-s.connect('/run/haproxy/admin.sock')\n\
-s.sendall((sys.argv[1] if len(sys.argv) > 1 else 'show stat').encode() + b'\\n')\n\
-print(s.makefile(encoding='utf-8').read(), end='')\n";
+/// Sends one command to haproxy's runtime API and prints its answer (haproxy closes the
+/// connection after it). socat, a compiled program, not python3: an interpreter's start costs
+/// many times more on a node under software emulation (`bench/speed` times both), and `status`
+/// and every level's health check ask this of each load balancer.
+pub(super) fn api_script(command: &str) -> String {
+    format!(
+        "printf '%s\\n' {} | socat -t 3 -T 3 - UNIX-CONNECT:/run/haproxy/admin.sock",
+        crate::ssh::quote(command)
+    )
+}
 
 /// A server's admin state in the app backend, for rolling changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,12 +184,9 @@ pub(crate) enum ServerState {
 /// Runs one runtime API command as root on `remote`; its answer.
 async fn runtime_api<R: Remote>(remote: &R, command: &str) -> Result<String, RoleError> {
     let step = format!("haproxy: {command}");
-    let script = crate::ssh::as_root(
-        remote,
-        &format!("{STAT_SCRIPT} {}", crate::ssh::quote(command)),
-    );
+    let script = crate::ssh::as_root(remote, &api_script(command));
     let out = remote
-        .run(&script, Some(STAT_PY.as_bytes()))
+        .run(&script, None)
         .await
         .map_err(|source| RoleError::Remote {
             node: remote.node().to_string(),
@@ -259,7 +257,7 @@ pub(super) async fn health<R: Remote>(
     _: &NodeContext,
 ) -> Result<RoleHealth, RoleError> {
     let out = session
-        .run("haproxy: health", STAT_SCRIPT, Some(STAT_PY.as_bytes()))
+        .run("haproxy: health", &api_script("show stat"), None)
         .await?;
     if !out.success() {
         return Ok(RoleHealth {

@@ -4,7 +4,7 @@
 //! NEEDS ROOT. Everything runs inside a fresh network, mount and PID namespace
 //! (`unshare --net --mount --pid --fork`): only a loopback exists there, :80 and :8404 are
 //! free, `/run` is a private tmpfs, and every process in it ends when the namespace's first
-//! process exits. Host packages: haproxy, python3, curl, iproute2, util-linux, openssl,
+//! process exits. Host packages: haproxy, python3, socat, curl, iproute2, util-linux, openssl,
 //! dnsmasq-base (libvirt's).
 
 use super::context::Role;
@@ -71,7 +71,7 @@ app=$!
 haproxy -D -p /run/haproxy.pid -f "$1"
 # Wait until haproxy has marked app2 DOWN (2 failed checks, 2 s apart) and app1 UP.
 for i in $(seq 1 40); do
-    python3 - < "$2" > "$3"
+    sh "$2" > "$3"
     if grep -q '^app,app2,.*,DOWN,' "$3" && grep -q '^app,app1,.*,UP,' "$3"; then break; fi
     sleep 0.5
 done
@@ -99,13 +99,13 @@ fn haproxy_runs_the_rendered_config_and_health_reads_its_socket_needs_root() {
         },
     ];
     let cfg = dir.join("haproxy.cfg");
-    let stat_py = dir.join("stat.py");
+    let stat_sh = dir.join("stat.sh");
     let stat = dir.join("stat.csv");
     let headers = dir.join("headers.txt");
     let tls_headers = dir.join("tls-headers.txt");
     let tls = dir.join("tls");
     std::fs::write(&cfg, render_with_tls(&dir, &ctx, &hp)).expect("write config");
-    std::fs::write(&stat_py, haproxy::STAT_PY).expect("write stat script");
+    std::fs::write(&stat_sh, haproxy::api_script("show stat")).expect("write stat script");
 
     let out = Command::new("timeout")
         .args(["--kill-after=5", "60"])
@@ -113,7 +113,7 @@ fn haproxy_runs_the_rendered_config_and_health_reads_its_socket_needs_root() {
         .args(["sh", "-c", SCRIPT, "sh"])
         .args([
             &cfg,
-            &stat_py,
+            &stat_sh,
             &stat,
             &headers,
             &tls.join("ca.pem"),

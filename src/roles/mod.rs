@@ -133,6 +133,40 @@ pub(crate) async fn apply<R: Remote>(
     Ok(session.into_report())
 }
 
+/// Every role of a node checked in one read-only script, run as root (see `probe`): whether
+/// `apply` would find nothing to change. A caller may run it itself (`up` runs it in the
+/// command that finds an already running node ready) and judge the output here.
+pub(crate) struct Check(probe::Probe);
+
+impl Check {
+    /// The node's check; `None` when its roles cannot be checked in one pass (then only
+    /// `apply` can tell).
+    pub(crate) fn of(ctx: &NodeContext, secrets: &Secrets) -> Result<Option<Check>, RoleError> {
+        let mut probes = ordered_roles(ctx)
+            .into_iter()
+            .map(|role| probe_role(role, ctx, secrets))
+            .collect::<Result<Vec<_>, _>>()?;
+        if monitor::watched(ctx) {
+            probes.push(monitor::exporters_probe(ctx)?);
+        }
+        Ok(probe::Probe::join(probes).map(Check))
+    }
+
+    /// The script, to run as root; its secrets are in `stdin`.
+    pub(crate) fn script(&self) -> String {
+        self.0.script()
+    }
+
+    pub(crate) fn stdin(&self) -> Option<&[u8]> {
+        self.0.stdin()
+    }
+
+    /// Whether the script's output says every role is in place.
+    pub(crate) fn in_place(&self, out: &crate::remote::Output) -> bool {
+        out.success() && self.0.in_place(&out.stdout_str())
+    }
+}
+
 /// Configures one node as `apply` does, but first checks every role in one round-trip, and
 /// applies only when something is not in place: a no-change `up` costs one command per node.
 pub(crate) async fn configure<R: Remote>(
@@ -142,17 +176,10 @@ pub(crate) async fn configure<R: Remote>(
     overwrite_edits: bool,
     progress: &mut (dyn FnMut(&str) + Send + Sync),
 ) -> Result<NodeReport, RoleError> {
-    let mut probes = ordered_roles(ctx)
-        .into_iter()
-        .map(|role| probe_role(role, ctx, secrets))
-        .collect::<Result<Vec<_>, _>>()?;
-    if monitor::watched(ctx) {
-        probes.push(monitor::exporters_probe(ctx)?);
-    }
-    if let Some(probe) = probe::Probe::join(probes) {
+    if let Some(check) = Check::of(ctx, secrets)? {
         let mut session = Session::new(remote, &ctx.node, progress);
         session.say("checking every role in one pass");
-        if probe.run(&session).await? {
+        if check.0.run(&session).await? {
             return Ok(NodeReport::default());
         }
         session.say("something differs: checking role by role");
@@ -165,20 +192,26 @@ pub(crate) async fn configure<R: Remote>(
 pub(crate) async fn health<R: Remote>(remote: &R, ctx: &NodeContext) -> Vec<RoleHealth> {
     let mut quiet = |_: &str| {};
     let session = Session::new(remote, &ctx.node, &mut quiet);
-    let mut report = Vec::new();
-    for role in ordered_roles(ctx) {
-        let result = health_role(role, &session, ctx).await;
-        report.push(result.unwrap_or_else(|e| RoleHealth {
-            role,
-            ok: false,
-            detail: match e {
-                RoleError::Remote { source, .. } => format!("cannot ask the node: {source}"),
-                other => other.to_string(),
-            },
-            release: None,
-        }));
-    }
-    report
+    // Every role at once, each on a channel of its own: a node answers in one round trip.
+    let checks = ordered_roles(ctx).into_iter().map(|role| {
+        let session = &session;
+        async move {
+            health_role(role, session, ctx)
+                .await
+                .unwrap_or_else(|e| RoleHealth {
+                    role,
+                    ok: false,
+                    detail: match e {
+                        RoleError::Remote { source, .. } => {
+                            format!("cannot ask the node: {source}")
+                        }
+                        other => other.to_string(),
+                    },
+                    release: None,
+                })
+        }
+    });
+    futures::future::join_all(checks).await
 }
 
 /// Names end up unquoted in SQL and config files; refuse anything but plain identifiers.

@@ -111,6 +111,11 @@ impl Probe {
         script
     }
 
+    /// What the script reads on stdin (a login's secret), if anything.
+    pub(super) fn stdin(&self) -> Option<&[u8]> {
+        self.stdin.as_deref().map(str::as_bytes)
+    }
+
     /// Whether the script's output says every part is in place.
     pub(super) fn in_place(&self, stdout: &str) -> bool {
         let mut lines = stdout.lines().map(str::trim);
@@ -130,11 +135,7 @@ impl Probe {
         session: &Session<'_, R>,
     ) -> Result<bool, super::RoleError> {
         let out = session
-            .run(
-                "check every role in one pass",
-                &self.script(),
-                self.stdin.as_deref().map(str::as_bytes),
-            )
+            .run("check every role in one pass", &self.script(), self.stdin())
             .await?;
         Ok(out.success() && self.in_place(&out.stdout_str()))
     }

@@ -8,7 +8,7 @@ use super::files::ManagedFile;
 use super::fixtures::{self, PASSWORD};
 use super::probe::MARK;
 use super::role_tests::{as_root, assert_no_secret_leaks, in_place, service_cmd};
-use super::{NodeReport, RoleError, configure, haproxy, mysql, postgres};
+use super::{Check, NodeReport, RoleError, configure, haproxy, mysql, postgres};
 use crate::remote::fake::{Call, FakeRemote, answer, contains};
 
 async fn run_configure(
@@ -71,57 +71,104 @@ async fn one_round_trip(ctx: &NodeContext, probe: String) -> Vec<Call> {
     calls
 }
 
-#[tokio::test]
-async fn a_no_change_pass_is_one_round_trip_per_node_whatever_its_roles() {
+/// app1, db (MariaDB), pg and lb, each with what its one-pass check prints when every role is
+/// in place.
+fn configured_nodes() -> Vec<(NodeContext, String)> {
     let app1 = fixtures::app1();
-    let calls = one_round_trip(
-        &app1,
-        app1_probe(in_place(&app_files(&app1)), "v1\n", RUNNING),
-    )
-    .await;
-    // Every managed file is hashed in that one command; the migration is asked, not run.
-    for f in app_files(&app1) {
-        assert!(calls[0].command.contains(&f.path), "{} not checked", f.path);
-    }
-    assert!(calls[0].command.contains("todo_migrations"));
-    assert!(!calls[0].command.contains("migrate --quiet"));
-    assert_eq!(calls[0].stdin, None);
-
+    let app1_answer = app1_probe(in_place(&app_files(&app1)), "v1\n", RUNNING);
     let db = fixtures::mysql_db();
     let cnf = root_file(mysql::CNF_PATH, mysql::render_cnf(&db).expect("renders"));
-    let calls = one_round_trip(
-        &db,
-        answer_of(&[in_place(&[cnf]), RUNNING.into(), "yes\n".into()]),
-    )
-    .await;
-    // The todo login's password travels on stdin only.
-    let login = format!("[client]\npassword={PASSWORD}\n");
-    assert_eq!(calls[0].stdin_str().as_deref(), Some(login.as_str()));
-
+    let db_answer = answer_of(&[in_place(&[cnf]), RUNNING.into(), "yes\n".into()]);
     let pg = fixtures::postgres_db();
     let pg_files = postgres::files(&pg).expect("renders");
-    one_round_trip(
-        &pg,
-        answer_of(&[
-            String::new(),
-            in_place(&pg_files),
-            RUNNING.into(),
-            "yes\n".into(),
-        ]),
-    )
-    .await;
-
+    let pg_answer = answer_of(&[
+        String::new(),
+        in_place(&pg_files),
+        RUNNING.into(),
+        "yes\n".into(),
+    ]);
     let lb = fixtures::lb();
     let hp = lb.haproxy.clone().expect("haproxy settings");
     let cfg = root_file(
         haproxy::CONFIG_PATH,
         haproxy::render_config(&lb, &hp).expect("renders"),
     );
-    one_round_trip(
-        &lb,
-        answer_of(&[in_place(&[cfg]), "tls\n".into(), RUNNING.into()]),
-    )
-    .await;
+    let lb_answer = answer_of(&[in_place(&[cfg]), "tls\n".into(), RUNNING.into()]);
+    vec![
+        (app1, app1_answer),
+        (db, db_answer),
+        (pg, pg_answer),
+        (lb, lb_answer),
+    ]
+}
+
+#[tokio::test]
+async fn a_no_change_pass_is_one_round_trip_per_node_whatever_its_roles() {
+    let nodes = configured_nodes();
+    let (app1, answer) = &nodes[0];
+    let calls = one_round_trip(app1, answer.clone()).await;
+    // Every managed file is hashed in that one command; the migration is asked, not run.
+    for f in app_files(app1) {
+        assert!(calls[0].command.contains(&f.path), "{} not checked", f.path);
+    }
+    assert!(calls[0].command.contains("todo_migrations"));
+    assert!(!calls[0].command.contains("migrate --quiet"));
+    assert_eq!(calls[0].stdin, None);
+
+    let (db, answer) = &nodes[1];
+    let calls = one_round_trip(db, answer.clone()).await;
+    // The todo login's password travels on stdin only.
+    let login = format!("[client]\npassword={PASSWORD}\n");
+    assert_eq!(calls[0].stdin_str().as_deref(), Some(login.as_str()));
+
+    for (ctx, answer) in &nodes[2..] {
+        one_round_trip(ctx, answer.clone()).await;
+    }
+}
+
+/// `up` on a lab that was up runs each running node's check in the command that finds the node
+/// ready: with nothing to change, that is the node's only command. A node whose cloud-init
+/// result is not there yet says "not ready" in the same command, and its check counts for
+/// nothing.
+#[tokio::test]
+async fn a_no_change_up_is_one_command_per_node_readiness_included() {
+    let done = r#"{"v1": {"datasource": "DataSourceNoCloud [seed=/dev/vdb]", "errors": []}}"#;
+    for (ctx, probe) in configured_nodes() {
+        let check = Check::of(&ctx, &fixtures::secrets())
+            .expect("renders")
+            .expect("one pass");
+        let extra = crate::ssh::Piggyback {
+            script: check.script(),
+            stdin: check.stdin().map(<[u8]>::to_vec),
+        };
+        let ready = format!("{done}\n--firedrill-ready--\n{probe}");
+        let fake = FakeRemote::new(&ctx.node).answers(contains(MARK), vec![answer(0, &ready)]);
+        let checked = crate::ssh::ready_now(&fake, Some(&extra))
+            .await
+            .expect("ready")
+            .expect("the check ran");
+        assert!(
+            check.in_place(&checked),
+            "{}: {}",
+            ctx.node,
+            checked.stdout_str()
+        );
+        let calls = fake.calls();
+        assert_eq!(calls.len(), 1, "{}: {calls:#?}", ctx.node);
+        assert!(calls[0].command.starts_with("sudo -n sh -c "));
+        assert!(calls[0].command.contains("cat /run/cloud-init/result.json"));
+        assert_eq!(calls[0].stdin.as_deref(), check.stdin(), "{}", ctx.node);
+        assert_no_secret_leaks(&calls, &[]);
+
+        // Still booting: the result file is missing, the script stops there.
+        let booting = FakeRemote::new(&ctx.node).answers(contains(MARK), vec![answer(1, "")]);
+        assert!(
+            crate::ssh::ready_now(&booting, Some(&extra))
+                .await
+                .is_none()
+        );
+        assert_eq!(booting.calls().len(), 1);
+    }
 }
 
 /// app1 answering the probe with `probe`, and the full apply's checks as a configured node

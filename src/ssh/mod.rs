@@ -20,7 +20,9 @@ pub(crate) use connect::{Purpose, connect};
 pub(crate) use keys::{KeyPair, ensure_keypair};
 #[cfg(test)]
 pub(crate) use keys::{fingerprint, generate_keypair};
-pub(crate) use ready::{Phase, wait_ready};
+#[cfg(test)]
+pub(crate) use ready::ready_now;
+pub(crate) use ready::{Phase, Piggyback, wait_ready, wait_ready_with};
 pub(crate) use session::Session;
 #[cfg(test)]
 pub(crate) use shell::upload_script;

@@ -14,7 +14,7 @@
 //! starts), but the config and final stages (packages, runcmd) run after sshd accepts logins.
 
 use super::{Session, SshError, Target};
-use crate::remote::Remote;
+use crate::remote::{Output, Remote};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use std::time::{Duration, Instant};
 
@@ -55,8 +55,32 @@ enum Attempt {
 pub(crate) async fn wait_ready(
     target: &Target,
     deadline: Duration,
-    mut progress: impl FnMut(Phase) + Send,
+    progress: impl FnMut(Phase) + Send,
 ) -> Result<Session, SshError> {
+    wait_ready_with(target, deadline, progress, None)
+        .await
+        .map(|(session, _)| session)
+}
+
+/// A read-only check run as root in the same command that finds a node ready, when the fast
+/// path finds it so: `up` checks an already running node's roles there, so that a lab with
+/// nothing to change costs one command per node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Piggyback {
+    pub(crate) script: String,
+    /// Secrets the check reads, never on its command line.
+    pub(crate) stdin: Option<Vec<u8>>,
+}
+
+/// `wait_ready`, with `extra` run in the readiness command when the node is found ready by
+/// cloud-init's result file: its output comes back with the session. `None` when the node took
+/// the slow path (it was booting), and the caller runs its check itself.
+pub(crate) async fn wait_ready_with(
+    target: &Target,
+    deadline: Duration,
+    mut progress: impl FnMut(Phase) + Send,
+    extra: Option<&Piggyback>,
+) -> Result<(Session, Option<Output>), SshError> {
     let start = Instant::now();
     let mut backoff = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(250))
@@ -83,10 +107,10 @@ pub(crate) async fn wait_ready(
                 progress(p);
             }
         };
-        match attempt(target, start, deadline, &mut set_phase).await {
-            Ok(session) => {
+        match attempt(target, start, deadline, &mut set_phase, extra).await {
+            Ok(ready) => {
                 set_phase(Phase::Ready);
-                return Ok(session);
+                return Ok(ready);
             }
             Err(Attempt::Fatal(e)) => return Err(e),
             Err(Attempt::Retry(e)) => last_error = e,
@@ -110,12 +134,63 @@ fn finished_cleanly(result_json: &[u8]) -> bool {
         .unwrap_or(false)
 }
 
+/// This boot's cloud-init result (`/run` does not survive a reboot).
+const RESULT: &str = "/run/cloud-init/result.json";
+/// Ends the result file in the output of a readiness command that carries a check.
+const READY_MARK: &str = "--firedrill-ready--";
+
+/// The fast path's command: the result file, then, only if it is there, `extra`'s script. With
+/// an `extra` all of it runs as root (the check needs it; reading the file does not mind).
+fn ready_command<R: Remote>(remote: &R, extra: Option<&Piggyback>) -> String {
+    match extra {
+        None => format!("cat {RESULT}"),
+        Some(p) => super::as_root(
+            remote,
+            &format!(
+                "cat {RESULT} || exit 1\necho\necho {READY_MARK}\n{}",
+                p.script
+            ),
+        ),
+    }
+}
+
+/// Whether cloud-init's result file says this boot's run ended cleanly: `Some` with `extra`'s
+/// output (when given) if it does, `None` otherwise (the slow path explains failures).
+pub(crate) async fn ready_now<R: Remote>(
+    remote: &R,
+    extra: Option<&Piggyback>,
+) -> Option<Option<Output>> {
+    let stdin = extra.and_then(|p| p.stdin.as_deref());
+    let out = remote
+        .run(&ready_command(remote, extra), stdin)
+        .await
+        .ok()?;
+    judge_ready(out, extra.is_some())
+}
+
+/// What the fast path's output says: ready or not, and the check's own output when it ran.
+fn judge_ready(out: Output, with_check: bool) -> Option<Option<Output>> {
+    if !with_check {
+        return (out.success() && finished_cleanly(&out.stdout)).then_some(None);
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (result, rest) = text.split_once(&format!("\n{READY_MARK}\n"))?;
+    finished_cleanly(result.as_bytes()).then(|| {
+        Some(Output {
+            status: out.status,
+            stdout: rest.as_bytes().to_vec(),
+            stderr: out.stderr.clone(),
+        })
+    })
+}
+
 async fn attempt(
     target: &Target,
     start: Instant,
     deadline: Duration,
     set_phase: &mut impl FnMut(Phase),
-) -> Result<Session, Attempt> {
+    extra: Option<&Piggyback>,
+) -> Result<(Session, Option<Output>), Attempt> {
     let remaining = deadline.saturating_sub(start.elapsed());
     let session = match Session::connect(target, remaining.min(ATTEMPT)).await {
         Ok(s) => s,
@@ -131,11 +206,8 @@ async fn attempt(
     // /run/cloud-init/result.json when this boot's run ends, and /run does not survive a reboot.
     // Reading it costs one tiny command instead of starting cloud-init's Python, which takes
     // seconds under software emulation.
-    if let Ok(out) = session.run("cat /run/cloud-init/result.json", None).await
-        && out.success()
-        && finished_cleanly(&out.stdout)
-    {
-        return Ok(session);
+    if let Some(checked) = ready_now(&session, extra).await {
+        return Ok((session, checked));
     }
     let remaining = deadline.saturating_sub(start.elapsed());
     let waited = tokio::time::timeout(remaining, session.run("cloud-init status --wait", None));
@@ -152,7 +224,7 @@ async fn attempt(
     match output.status {
         // 2 is "done, with recoverable errors" (deprecated keys and the like) since cloud-init
         // 23.4: the node is set up.
-        0 | 2 => Ok(session),
+        0 | 2 => Ok((session, None)),
         1 => {
             // `--long` names the failing module; keep the short status if it cannot be had.
             let detail = match session.run("cloud-init status --long", None).await {
@@ -183,7 +255,58 @@ async fn attempt(
 
 #[cfg(test)]
 mod result_tests {
-    use super::finished_cleanly;
+    use super::*;
+
+    /// The readiness command with a check, run by a real shell with the result file at `result`.
+    fn run_ready(result: &std::path::Path, extra: &Piggyback) -> Output {
+        use std::io::Write;
+        let fake = crate::remote::fake::FakeRemote::new("n").logged_in_as_root();
+        let command = ready_command(&fake, Some(extra)).replace(RESULT, &result.to_string_lossy());
+        let script = command.strip_prefix("sh -c ").expect("as root");
+        let mut child = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("eval {script}"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        let mut input = child.stdin.take().expect("stdin");
+        input
+            .write_all(extra.stdin.as_deref().unwrap_or_default())
+            .expect("write");
+        drop(input);
+        let out = child.wait_with_output().expect("sh ends");
+        Output {
+            status: out.status.code().unwrap_or(-1) as u32,
+            stdout: out.stdout,
+            stderr: out.stderr,
+        }
+    }
+
+    #[test]
+    fn the_check_runs_in_the_readiness_command_only_once_cloud_init_is_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let result = dir.path().join("result.json");
+        // No newline at its end, as cloud-init writes it.
+        std::fs::write(&result, br#"{"v1": {"errors": []}}"#).unwrap();
+        let extra = Piggyback {
+            script: "echo 'one two'\nread -r pw && echo \"got $pw\"\n".into(),
+            stdin: Some(b"s3cret\n".to_vec()),
+        };
+        let checked = judge_ready(run_ready(&result, &extra), true)
+            .expect("ready")
+            .expect("checked");
+        assert_eq!(checked.stdout_str(), "one two\ngot s3cret\n");
+        assert!(checked.success());
+
+        std::fs::write(&result, br#"{"v1": {"errors": ["boom"]}}"#).unwrap();
+        assert_eq!(judge_ready(run_ready(&result, &extra), true), None);
+        std::fs::remove_file(&result).unwrap();
+        let out = run_ready(&result, &extra);
+        assert_eq!((out.status, out.stdout_str()), (1, String::new()));
+        assert_eq!(judge_ready(out, true), None);
+    }
 
     #[test]
     fn only_an_error_free_result_is_a_clean_finish() {

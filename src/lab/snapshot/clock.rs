@@ -17,41 +17,46 @@ fn set_clock(now: Duration) -> String {
     )
 }
 
-/// Sets each node's clock from the host's, allowing for half the round trip of a command.
-/// Returns the nodes that could not be set, with why.
+/// Sets each node's clock from the host's, allowing for half the round trip of a command, all
+/// nodes at once. Returns the nodes that could not be set, with why.
 pub(super) async fn sync<N: Nodes>(nodes: &N, names: &[String]) -> Vec<String> {
-    let mut failures = Vec::new();
-    for node in names {
-        // The first command also opens the session, so the second's round trip is a command's.
-        // Right after a revert the node's new network port may not forward yet ("no route to
-        // host" for a second or two): try for up to 30 s.
-        let deadline = Instant::now() + REACH;
-        let (first, rtt) = loop {
-            let start = Instant::now();
-            let first = nodes.run(node, "true").await;
-            let rtt = start.elapsed();
-            if first.is_ok() || Instant::now() >= deadline {
-                break (first, rtt);
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        };
-        let result = match first {
-            Ok(_) => {
-                let now = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    + rtt.min(Duration::from_secs(2)) / 2;
-                nodes.run(node, &set_clock(now)).await
-            }
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(out) if out.status == 0 => {}
-            Ok(out) => failures.push(format!("{node}: date: {}", out.stderr_tail(2))),
-            Err(e) => failures.push(e.to_string()),
+    let each = names.iter().map(|node| set_one(nodes, node));
+    futures::future::join_all(each)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+async fn set_one<N: Nodes>(nodes: &N, node: &str) -> Option<String> {
+    // The first command also opens the session, so the second's round trip is a command's.
+    // Right after a revert the node's new network port may not forward yet ("no route to
+    // host" for a second or two): try for up to 30 s.
+    let deadline = Instant::now() + REACH;
+    let (first, rtt) = loop {
+        let start = Instant::now();
+        let first = nodes.run(node, "true").await;
+        let rtt = start.elapsed();
+        if first.is_ok() || Instant::now() >= deadline {
+            break (first, rtt);
         }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let result = match first {
+        Ok(_) => {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                + rtt.min(Duration::from_secs(2)) / 2;
+            nodes.run(node, &set_clock(now)).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(out) if out.status == 0 => None,
+        Ok(out) => Some(format!("{node}: date: {}", out.stderr_tail(2))),
+        Err(e) => Some(e.to_string()),
     }
-    failures
 }
 
 #[cfg(test)]
