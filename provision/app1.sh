@@ -40,7 +40,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v1/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 26850e27eeebc80a9f0c987aec24bed9a9cac5518ae9ff2643a5eaa443ace4ba > /var/lib/firedrill/written/%opt%todo%releases%v1%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 0b70a77373a672957ecadeb1f43f03d5f8ae7ee88f3a4f74d392d4eb85d7c870 > /var/lib/firedrill/written/%opt%todo%releases%v1%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v1.
@@ -78,15 +78,19 @@ stderr, which systemd keeps in the journal:
 
 Settings come from /etc/todo/config.ini (or the file named by $TODO_CONFIG). The app writes every
 new item to each database listed in `write` (the first one numbers it) and reads from the one
-named in `read`. Only the Python standard library and the database driver (pymysql or psycopg2)
-are used. Feel free to change this file, then run `systemctl restart todo`.
+named in `read`. Connections to a database are reused for up to `db_max_age` seconds
+(config.ini), so a changed address or password takes effect within that time. Only the Python
+standard library and the database driver (pymysql or psycopg2) are used. Feel free to change
+this file, then run `systemctl restart todo`.
 """
 
+import atexit
 import configparser
 import datetime
 import json
 import os
 import secrets
+import select
 import sys
 import threading
 import time
@@ -231,6 +235,10 @@ class Settings:
         self.localtime = server.get("localtime", "/etc/localtime")
         self.access_log = server.getboolean("access_log", False)
         self.cors_origins = server.get("cors_origins", "").split()
+        self.db_max_age = server.getfloat("db_max_age", 5.0)
+        if not self.db_max_age > 0:
+            raise ValueError(f"[server] db_max_age must be a number of seconds above 0,"
+                             f" not {self.db_max_age}")
         self.databases = {}
         for section in parser.sections():
             if section.startswith("database "):
@@ -247,15 +255,97 @@ class Settings:
             raise ValueError("[databases] write must name at least one database")
 
 
+# Moves the id sequence of a PostgreSQL table past its highest id, never back.
+SEQUENCE_PAST_MAX = ("SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST("
+                     "(SELECT MAX(id) FROM {table}),"
+                     " pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass), 1))")
+
+
 class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
-class Database:
-    """Opens a new connection for every request. That is simple, and when the database comes
-    back after a restart the next request just works."""
+class Pool:
+    """Connections to one database, kept open between requests: opening one costs far more
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
+    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
+    password takes effect within that time; after any error; and when the server dropped it
+    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
+    once open more connections, which are closed after use."""
 
-    def __init__(self, settings):
+    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+        self.connect = connect
+        self.max_age = max_age
+        self.max_idle = max_idle
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.idle = []  # (opened at, connection), the most recently used last
+
+    def take(self):
+        """(opened at, connection, reused): a waiting connection that is young enough and
+        still open on the server's side, or a new one."""
+        while True:
+            with self.lock:
+                entry = self.idle.pop() if self.idle else None
+            if entry is None:
+                return self.clock(), self.connect(), False
+            opened, conn = entry
+            if self.clock() - opened < self.max_age and not dropped(conn):
+                return opened, conn, True
+            close_quietly(conn)
+
+    def give_back(self, opened, conn):
+        if self.clock() - opened < self.max_age:
+            with self.lock:
+                if len(self.idle) < self.max_idle:
+                    self.idle.append((opened, conn))
+                    return
+        close_quietly(conn)
+
+    def close_old(self):
+        """Closes the waiting connections that reached their age, so none outlives it even
+        when no request comes (the old server of a move sees its sessions end)."""
+        now = self.clock()
+        with self.lock:
+            old = [c for t, c in self.idle if now - t >= self.max_age]
+            self.idle = [(t, c) for t, c in self.idle if now - t < self.max_age]
+        for conn in old:
+            close_quietly(conn)
+
+    def close_all(self):
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for _, conn in idle:
+            close_quietly(conn)
+
+
+def dropped(conn):
+    """True when an idle connection has something to read: nothing is owed to us between
+    requests, so that is the server's goodbye (an error message, or the end of the stream)."""
+    sock = getattr(conn, "_sock", None)  # pymysql
+    if sock is not None:
+        fd = sock.fileno()
+    elif hasattr(conn, "fileno") and not getattr(conn, "closed", 1):  # psycopg2
+        fd = conn.fileno()
+    else:
+        return True  # already closed on our side
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
+
+
+class Database:
+    """One database of config.ini, reached through a Pool of connections."""
+
+    def __init__(self, settings, max_age=5.0):
         self.s = settings
         self.engine = settings.engine
         # Import only the driver this database needs.
@@ -267,6 +357,8 @@ class Database:
             import psycopg2
 
             self.driver = psycopg2
+        self.pool = Pool(self.connect, max_age)
+        atexit.register(self.pool.close_all)
 
     def describe(self):
         s = self.s
@@ -290,20 +382,26 @@ class Database:
         """Runs (sql, params) pairs on one connection; returns the last one's rows, or for an
         INSERT on MySQL the id it assigned."""
         try:
-            conn = self.connect()
-            try:
-                result = []
-                with conn.cursor() as cur:
-                    for sql, params in statements:
-                        # Both drivers use %s placeholders, so one SQL text fits both engines.
-                        cur.execute(sql, params)
-                        result = list(cur.fetchall()) if cur.description else cur.lastrowid
-                return result
-            finally:
-                conn.close()
+            opened, conn, _ = self.pool.take()
         except self.driver.Error as e:
             METRICS.database_error(self.s.name)
             raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        try:
+            result = []
+            with conn.cursor() as cur:
+                for sql, params in statements:
+                    # Both drivers use %s placeholders, so one SQL text fits both engines.
+                    cur.execute(sql, params)
+                    result = list(cur.fetchall()) if cur.description else cur.lastrowid
+        except self.driver.Error as e:
+            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            METRICS.database_error(self.s.name)
+            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        except BaseException:
+            close_quietly(conn)
+            raise
+        self.pool.give_back(opened, conn)
+        return result
 
     def query(self, sql, params=()):
         """Runs one statement and returns its rows (none for an INSERT)."""
@@ -320,15 +418,23 @@ class Database:
             if returning_id:
                 return self.run([(sql + " RETURNING id", params)])[0][0]
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
-            # here would collide with it.
-            return self.run([(sql, params), (
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'),"
-                " GREATEST((SELECT MAX(id) FROM " + table + "), 1))", (table,))])
+            # here would collide with it. Never back: an operator may have moved it far ahead
+            # so that rows numbered here and elsewhere at the same time cannot collide.
+            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
+                                             (table, table))])
         return self.run([(sql, params)])
 
 
 def open_databases(settings):
-    return {name: Database(db) for name, db in settings.databases.items()}
+    return {name: Database(db, settings.db_max_age) for name, db in settings.databases.items()}
+
+
+def close_old_connections(dbs):
+    """Every second, the connections that waited past their age are closed."""
+    while True:
+        time.sleep(1)
+        for db in dbs.values():
+            db.pool.close_old()
 
 
 def local_timezone(settings):
@@ -632,6 +738,7 @@ def main():
     server.daemon_threads = True
     server.settings = settings
     server.dbs = open_databases(settings)
+    threading.Thread(target=close_old_connections, args=(server.dbs,), daemon=True).start()
     reads = server.dbs[settings.read].describe()
     writes = ", ".join(server.dbs[n].describe() for n in settings.write)
     log(f"todo {RELEASE} on {settings.node} listening on {settings.listen}:{settings.port},"
@@ -839,7 +946,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v2/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 9126ca1bcad750e44bb2006583835575426a361be3032889a17e04e77d1c4c15 > /var/lib/firedrill/written/%opt%todo%releases%v2%app.py
+mkdir -p /var/lib/firedrill/written && printf %s d9ebd6c092d243321caff381871ebc48f07cdd5f4293c4a3180c63575a0c2c22 > /var/lib/firedrill/written/%opt%todo%releases%v2%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v2.
@@ -877,15 +984,19 @@ stderr, which systemd keeps in the journal:
 
 Settings come from /etc/todo/config.ini (or the file named by $TODO_CONFIG). The app writes every
 new item to each database listed in `write` (the first one numbers it) and reads from the one
-named in `read`. Only the Python standard library and the database driver (pymysql or psycopg2)
-are used. Feel free to change this file, then run `systemctl restart todo`.
+named in `read`. Connections to a database are reused for up to `db_max_age` seconds
+(config.ini), so a changed address or password takes effect within that time. Only the Python
+standard library and the database driver (pymysql or psycopg2) are used. Feel free to change
+this file, then run `systemctl restart todo`.
 """
 
+import atexit
 import configparser
 import datetime
 import json
 import os
 import secrets
+import select
 import sys
 import threading
 import time
@@ -1030,6 +1141,10 @@ class Settings:
         self.localtime = server.get("localtime", "/etc/localtime")
         self.access_log = server.getboolean("access_log", False)
         self.cors_origins = server.get("cors_origins", "").split()
+        self.db_max_age = server.getfloat("db_max_age", 5.0)
+        if not self.db_max_age > 0:
+            raise ValueError(f"[server] db_max_age must be a number of seconds above 0,"
+                             f" not {self.db_max_age}")
         self.databases = {}
         for section in parser.sections():
             if section.startswith("database "):
@@ -1046,15 +1161,97 @@ class Settings:
             raise ValueError("[databases] write must name at least one database")
 
 
+# Moves the id sequence of a PostgreSQL table past its highest id, never back.
+SEQUENCE_PAST_MAX = ("SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST("
+                     "(SELECT MAX(id) FROM {table}),"
+                     " pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass), 1))")
+
+
 class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
-class Database:
-    """Opens a new connection for every request. That is simple, and when the database comes
-    back after a restart the next request just works."""
+class Pool:
+    """Connections to one database, kept open between requests: opening one costs far more
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
+    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
+    password takes effect within that time; after any error; and when the server dropped it
+    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
+    once open more connections, which are closed after use."""
 
-    def __init__(self, settings):
+    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+        self.connect = connect
+        self.max_age = max_age
+        self.max_idle = max_idle
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.idle = []  # (opened at, connection), the most recently used last
+
+    def take(self):
+        """(opened at, connection, reused): a waiting connection that is young enough and
+        still open on the server's side, or a new one."""
+        while True:
+            with self.lock:
+                entry = self.idle.pop() if self.idle else None
+            if entry is None:
+                return self.clock(), self.connect(), False
+            opened, conn = entry
+            if self.clock() - opened < self.max_age and not dropped(conn):
+                return opened, conn, True
+            close_quietly(conn)
+
+    def give_back(self, opened, conn):
+        if self.clock() - opened < self.max_age:
+            with self.lock:
+                if len(self.idle) < self.max_idle:
+                    self.idle.append((opened, conn))
+                    return
+        close_quietly(conn)
+
+    def close_old(self):
+        """Closes the waiting connections that reached their age, so none outlives it even
+        when no request comes (the old server of a move sees its sessions end)."""
+        now = self.clock()
+        with self.lock:
+            old = [c for t, c in self.idle if now - t >= self.max_age]
+            self.idle = [(t, c) for t, c in self.idle if now - t < self.max_age]
+        for conn in old:
+            close_quietly(conn)
+
+    def close_all(self):
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for _, conn in idle:
+            close_quietly(conn)
+
+
+def dropped(conn):
+    """True when an idle connection has something to read: nothing is owed to us between
+    requests, so that is the server's goodbye (an error message, or the end of the stream)."""
+    sock = getattr(conn, "_sock", None)  # pymysql
+    if sock is not None:
+        fd = sock.fileno()
+    elif hasattr(conn, "fileno") and not getattr(conn, "closed", 1):  # psycopg2
+        fd = conn.fileno()
+    else:
+        return True  # already closed on our side
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
+
+
+class Database:
+    """One database of config.ini, reached through a Pool of connections."""
+
+    def __init__(self, settings, max_age=5.0):
         self.s = settings
         self.engine = settings.engine
         # Import only the driver this database needs.
@@ -1066,6 +1263,8 @@ class Database:
             import psycopg2
 
             self.driver = psycopg2
+        self.pool = Pool(self.connect, max_age)
+        atexit.register(self.pool.close_all)
 
     def describe(self):
         s = self.s
@@ -1089,20 +1288,26 @@ class Database:
         """Runs (sql, params) pairs on one connection; returns the last one's rows, or for an
         INSERT on MySQL the id it assigned."""
         try:
-            conn = self.connect()
-            try:
-                result = []
-                with conn.cursor() as cur:
-                    for sql, params in statements:
-                        # Both drivers use %s placeholders, so one SQL text fits both engines.
-                        cur.execute(sql, params)
-                        result = list(cur.fetchall()) if cur.description else cur.lastrowid
-                return result
-            finally:
-                conn.close()
+            opened, conn, _ = self.pool.take()
         except self.driver.Error as e:
             METRICS.database_error(self.s.name)
             raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        try:
+            result = []
+            with conn.cursor() as cur:
+                for sql, params in statements:
+                    # Both drivers use %s placeholders, so one SQL text fits both engines.
+                    cur.execute(sql, params)
+                    result = list(cur.fetchall()) if cur.description else cur.lastrowid
+        except self.driver.Error as e:
+            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            METRICS.database_error(self.s.name)
+            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        except BaseException:
+            close_quietly(conn)
+            raise
+        self.pool.give_back(opened, conn)
+        return result
 
     def query(self, sql, params=()):
         """Runs one statement and returns its rows (none for an INSERT)."""
@@ -1119,15 +1324,23 @@ class Database:
             if returning_id:
                 return self.run([(sql + " RETURNING id", params)])[0][0]
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
-            # here would collide with it.
-            return self.run([(sql, params), (
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'),"
-                " GREATEST((SELECT MAX(id) FROM " + table + "), 1))", (table,))])
+            # here would collide with it. Never back: an operator may have moved it far ahead
+            # so that rows numbered here and elsewhere at the same time cannot collide.
+            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
+                                             (table, table))])
         return self.run([(sql, params)])
 
 
 def open_databases(settings):
-    return {name: Database(db) for name, db in settings.databases.items()}
+    return {name: Database(db, settings.db_max_age) for name, db in settings.databases.items()}
+
+
+def close_old_connections(dbs):
+    """Every second, the connections that waited past their age are closed."""
+    while True:
+        time.sleep(1)
+        for db in dbs.values():
+            db.pool.close_old()
 
 
 def local_timezone(settings):
@@ -1431,6 +1644,7 @@ def main():
     server.daemon_threads = True
     server.settings = settings
     server.dbs = open_databases(settings)
+    threading.Thread(target=close_old_connections, args=(server.dbs,), daemon=True).start()
     reads = server.dbs[settings.read].describe()
     writes = ", ".join(server.dbs[n].describe() for n in settings.write)
     log(f"todo {RELEASE} on {settings.node} listening on {settings.listen}:{settings.port},"
@@ -1638,7 +1852,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v3/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 94f2adbb96123fb7667cfe22dee98ca4c8644d865a9007ff6c6ce08308870c31 > /var/lib/firedrill/written/%opt%todo%releases%v3%app.py
+mkdir -p /var/lib/firedrill/written && printf %s dbe97469ab724a2927a38f43141b0f1d904c8d5199feac96fff8a7952372ed52 > /var/lib/firedrill/written/%opt%todo%releases%v3%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v3.
@@ -1676,15 +1890,19 @@ stderr, which systemd keeps in the journal:
 
 Settings come from /etc/todo/config.ini (or the file named by $TODO_CONFIG). The app writes every
 new item to each database listed in `write` (the first one numbers it) and reads from the one
-named in `read`. Only the Python standard library and the database driver (pymysql or psycopg2)
-are used. Feel free to change this file, then run `systemctl restart todo`.
+named in `read`. Connections to a database are reused for up to `db_max_age` seconds
+(config.ini), so a changed address or password takes effect within that time. Only the Python
+standard library and the database driver (pymysql or psycopg2) are used. Feel free to change
+this file, then run `systemctl restart todo`.
 """
 
+import atexit
 import configparser
 import datetime
 import json
 import os
 import secrets
+import select
 import sys
 import threading
 import time
@@ -1829,6 +2047,10 @@ class Settings:
         self.localtime = server.get("localtime", "/etc/localtime")
         self.access_log = server.getboolean("access_log", False)
         self.cors_origins = server.get("cors_origins", "").split()
+        self.db_max_age = server.getfloat("db_max_age", 5.0)
+        if not self.db_max_age > 0:
+            raise ValueError(f"[server] db_max_age must be a number of seconds above 0,"
+                             f" not {self.db_max_age}")
         self.databases = {}
         for section in parser.sections():
             if section.startswith("database "):
@@ -1845,15 +2067,97 @@ class Settings:
             raise ValueError("[databases] write must name at least one database")
 
 
+# Moves the id sequence of a PostgreSQL table past its highest id, never back.
+SEQUENCE_PAST_MAX = ("SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST("
+                     "(SELECT MAX(id) FROM {table}),"
+                     " pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass), 1))")
+
+
 class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
-class Database:
-    """Opens a new connection for every request. That is simple, and when the database comes
-    back after a restart the next request just works."""
+class Pool:
+    """Connections to one database, kept open between requests: opening one costs far more
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
+    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
+    password takes effect within that time; after any error; and when the server dropped it
+    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
+    once open more connections, which are closed after use."""
 
-    def __init__(self, settings):
+    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+        self.connect = connect
+        self.max_age = max_age
+        self.max_idle = max_idle
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.idle = []  # (opened at, connection), the most recently used last
+
+    def take(self):
+        """(opened at, connection, reused): a waiting connection that is young enough and
+        still open on the server's side, or a new one."""
+        while True:
+            with self.lock:
+                entry = self.idle.pop() if self.idle else None
+            if entry is None:
+                return self.clock(), self.connect(), False
+            opened, conn = entry
+            if self.clock() - opened < self.max_age and not dropped(conn):
+                return opened, conn, True
+            close_quietly(conn)
+
+    def give_back(self, opened, conn):
+        if self.clock() - opened < self.max_age:
+            with self.lock:
+                if len(self.idle) < self.max_idle:
+                    self.idle.append((opened, conn))
+                    return
+        close_quietly(conn)
+
+    def close_old(self):
+        """Closes the waiting connections that reached their age, so none outlives it even
+        when no request comes (the old server of a move sees its sessions end)."""
+        now = self.clock()
+        with self.lock:
+            old = [c for t, c in self.idle if now - t >= self.max_age]
+            self.idle = [(t, c) for t, c in self.idle if now - t < self.max_age]
+        for conn in old:
+            close_quietly(conn)
+
+    def close_all(self):
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for _, conn in idle:
+            close_quietly(conn)
+
+
+def dropped(conn):
+    """True when an idle connection has something to read: nothing is owed to us between
+    requests, so that is the server's goodbye (an error message, or the end of the stream)."""
+    sock = getattr(conn, "_sock", None)  # pymysql
+    if sock is not None:
+        fd = sock.fileno()
+    elif hasattr(conn, "fileno") and not getattr(conn, "closed", 1):  # psycopg2
+        fd = conn.fileno()
+    else:
+        return True  # already closed on our side
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
+
+
+class Database:
+    """One database of config.ini, reached through a Pool of connections."""
+
+    def __init__(self, settings, max_age=5.0):
         self.s = settings
         self.engine = settings.engine
         # Import only the driver this database needs.
@@ -1865,6 +2169,8 @@ class Database:
             import psycopg2
 
             self.driver = psycopg2
+        self.pool = Pool(self.connect, max_age)
+        atexit.register(self.pool.close_all)
 
     def describe(self):
         s = self.s
@@ -1888,20 +2194,26 @@ class Database:
         """Runs (sql, params) pairs on one connection; returns the last one's rows, or for an
         INSERT on MySQL the id it assigned."""
         try:
-            conn = self.connect()
-            try:
-                result = []
-                with conn.cursor() as cur:
-                    for sql, params in statements:
-                        # Both drivers use %s placeholders, so one SQL text fits both engines.
-                        cur.execute(sql, params)
-                        result = list(cur.fetchall()) if cur.description else cur.lastrowid
-                return result
-            finally:
-                conn.close()
+            opened, conn, _ = self.pool.take()
         except self.driver.Error as e:
             METRICS.database_error(self.s.name)
             raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        try:
+            result = []
+            with conn.cursor() as cur:
+                for sql, params in statements:
+                    # Both drivers use %s placeholders, so one SQL text fits both engines.
+                    cur.execute(sql, params)
+                    result = list(cur.fetchall()) if cur.description else cur.lastrowid
+        except self.driver.Error as e:
+            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            METRICS.database_error(self.s.name)
+            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        except BaseException:
+            close_quietly(conn)
+            raise
+        self.pool.give_back(opened, conn)
+        return result
 
     def query(self, sql, params=()):
         """Runs one statement and returns its rows (none for an INSERT)."""
@@ -1918,15 +2230,23 @@ class Database:
             if returning_id:
                 return self.run([(sql + " RETURNING id", params)])[0][0]
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
-            # here would collide with it.
-            return self.run([(sql, params), (
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'),"
-                " GREATEST((SELECT MAX(id) FROM " + table + "), 1))", (table,))])
+            # here would collide with it. Never back: an operator may have moved it far ahead
+            # so that rows numbered here and elsewhere at the same time cannot collide.
+            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
+                                             (table, table))])
         return self.run([(sql, params)])
 
 
 def open_databases(settings):
-    return {name: Database(db) for name, db in settings.databases.items()}
+    return {name: Database(db, settings.db_max_age) for name, db in settings.databases.items()}
+
+
+def close_old_connections(dbs):
+    """Every second, the connections that waited past their age are closed."""
+    while True:
+        time.sleep(1)
+        for db in dbs.values():
+            db.pool.close_old()
 
 
 def local_timezone(settings):
@@ -2230,6 +2550,7 @@ def main():
     server.daemon_threads = True
     server.settings = settings
     server.dbs = open_databases(settings)
+    threading.Thread(target=close_old_connections, args=(server.dbs,), daemon=True).start()
     reads = server.dbs[settings.read].describe()
     writes = ", ".join(server.dbs[n].describe() for n in settings.write)
     log(f"todo {RELEASE} on {settings.node} listening on {settings.listen}:{settings.port},"
@@ -2437,7 +2758,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v4/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 43ec0647a67b9ab7b9d20d09a1f029b77acaa39f547b34bedf3ccd7169893ec3 > /var/lib/firedrill/written/%opt%todo%releases%v4%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 7ba23bd635380628f8613c72b373cc46fcf8f6da1cbf54cc32a5e6ea39957af4 > /var/lib/firedrill/written/%opt%todo%releases%v4%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v4.
@@ -2475,15 +2796,19 @@ stderr, which systemd keeps in the journal:
 
 Settings come from /etc/todo/config.ini (or the file named by $TODO_CONFIG). The app writes every
 new item to each database listed in `write` (the first one numbers it) and reads from the one
-named in `read`. Only the Python standard library and the database driver (pymysql or psycopg2)
-are used. Feel free to change this file, then run `systemctl restart todo`.
+named in `read`. Connections to a database are reused for up to `db_max_age` seconds
+(config.ini), so a changed address or password takes effect within that time. Only the Python
+standard library and the database driver (pymysql or psycopg2) are used. Feel free to change
+this file, then run `systemctl restart todo`.
 """
 
+import atexit
 import configparser
 import datetime
 import json
 import os
 import secrets
+import select
 import sys
 import threading
 import time
@@ -2628,6 +2953,10 @@ class Settings:
         self.localtime = server.get("localtime", "/etc/localtime")
         self.access_log = server.getboolean("access_log", False)
         self.cors_origins = server.get("cors_origins", "").split()
+        self.db_max_age = server.getfloat("db_max_age", 5.0)
+        if not self.db_max_age > 0:
+            raise ValueError(f"[server] db_max_age must be a number of seconds above 0,"
+                             f" not {self.db_max_age}")
         self.databases = {}
         for section in parser.sections():
             if section.startswith("database "):
@@ -2644,15 +2973,97 @@ class Settings:
             raise ValueError("[databases] write must name at least one database")
 
 
+# Moves the id sequence of a PostgreSQL table past its highest id, never back.
+SEQUENCE_PAST_MAX = ("SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST("
+                     "(SELECT MAX(id) FROM {table}),"
+                     " pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass), 1))")
+
+
 class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
-class Database:
-    """Opens a new connection for every request. That is simple, and when the database comes
-    back after a restart the next request just works."""
+class Pool:
+    """Connections to one database, kept open between requests: opening one costs far more
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
+    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
+    password takes effect within that time; after any error; and when the server dropped it
+    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
+    once open more connections, which are closed after use."""
 
-    def __init__(self, settings):
+    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+        self.connect = connect
+        self.max_age = max_age
+        self.max_idle = max_idle
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.idle = []  # (opened at, connection), the most recently used last
+
+    def take(self):
+        """(opened at, connection, reused): a waiting connection that is young enough and
+        still open on the server's side, or a new one."""
+        while True:
+            with self.lock:
+                entry = self.idle.pop() if self.idle else None
+            if entry is None:
+                return self.clock(), self.connect(), False
+            opened, conn = entry
+            if self.clock() - opened < self.max_age and not dropped(conn):
+                return opened, conn, True
+            close_quietly(conn)
+
+    def give_back(self, opened, conn):
+        if self.clock() - opened < self.max_age:
+            with self.lock:
+                if len(self.idle) < self.max_idle:
+                    self.idle.append((opened, conn))
+                    return
+        close_quietly(conn)
+
+    def close_old(self):
+        """Closes the waiting connections that reached their age, so none outlives it even
+        when no request comes (the old server of a move sees its sessions end)."""
+        now = self.clock()
+        with self.lock:
+            old = [c for t, c in self.idle if now - t >= self.max_age]
+            self.idle = [(t, c) for t, c in self.idle if now - t < self.max_age]
+        for conn in old:
+            close_quietly(conn)
+
+    def close_all(self):
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for _, conn in idle:
+            close_quietly(conn)
+
+
+def dropped(conn):
+    """True when an idle connection has something to read: nothing is owed to us between
+    requests, so that is the server's goodbye (an error message, or the end of the stream)."""
+    sock = getattr(conn, "_sock", None)  # pymysql
+    if sock is not None:
+        fd = sock.fileno()
+    elif hasattr(conn, "fileno") and not getattr(conn, "closed", 1):  # psycopg2
+        fd = conn.fileno()
+    else:
+        return True  # already closed on our side
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
+
+
+class Database:
+    """One database of config.ini, reached through a Pool of connections."""
+
+    def __init__(self, settings, max_age=5.0):
         self.s = settings
         self.engine = settings.engine
         # Import only the driver this database needs.
@@ -2664,6 +3075,8 @@ class Database:
             import psycopg2
 
             self.driver = psycopg2
+        self.pool = Pool(self.connect, max_age)
+        atexit.register(self.pool.close_all)
 
     def describe(self):
         s = self.s
@@ -2687,20 +3100,26 @@ class Database:
         """Runs (sql, params) pairs on one connection; returns the last one's rows, or for an
         INSERT on MySQL the id it assigned."""
         try:
-            conn = self.connect()
-            try:
-                result = []
-                with conn.cursor() as cur:
-                    for sql, params in statements:
-                        # Both drivers use %s placeholders, so one SQL text fits both engines.
-                        cur.execute(sql, params)
-                        result = list(cur.fetchall()) if cur.description else cur.lastrowid
-                return result
-            finally:
-                conn.close()
+            opened, conn, _ = self.pool.take()
         except self.driver.Error as e:
             METRICS.database_error(self.s.name)
             raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        try:
+            result = []
+            with conn.cursor() as cur:
+                for sql, params in statements:
+                    # Both drivers use %s placeholders, so one SQL text fits both engines.
+                    cur.execute(sql, params)
+                    result = list(cur.fetchall()) if cur.description else cur.lastrowid
+        except self.driver.Error as e:
+            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            METRICS.database_error(self.s.name)
+            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        except BaseException:
+            close_quietly(conn)
+            raise
+        self.pool.give_back(opened, conn)
+        return result
 
     def query(self, sql, params=()):
         """Runs one statement and returns its rows (none for an INSERT)."""
@@ -2717,15 +3136,23 @@ class Database:
             if returning_id:
                 return self.run([(sql + " RETURNING id", params)])[0][0]
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
-            # here would collide with it.
-            return self.run([(sql, params), (
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'),"
-                " GREATEST((SELECT MAX(id) FROM " + table + "), 1))", (table,))])
+            # here would collide with it. Never back: an operator may have moved it far ahead
+            # so that rows numbered here and elsewhere at the same time cannot collide.
+            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
+                                             (table, table))])
         return self.run([(sql, params)])
 
 
 def open_databases(settings):
-    return {name: Database(db) for name, db in settings.databases.items()}
+    return {name: Database(db, settings.db_max_age) for name, db in settings.databases.items()}
+
+
+def close_old_connections(dbs):
+    """Every second, the connections that waited past their age are closed."""
+    while True:
+        time.sleep(1)
+        for db in dbs.values():
+            db.pool.close_old()
 
 
 def local_timezone(settings):
@@ -3029,6 +3456,7 @@ def main():
     server.daemon_threads = True
     server.settings = settings
     server.dbs = open_databases(settings)
+    threading.Thread(target=close_old_connections, args=(server.dbs,), daemon=True).start()
     reads = server.dbs[settings.read].describe()
     writes = ", ".join(server.dbs[n].describe() for n in settings.write)
     log(f"todo {RELEASE} on {settings.node} listening on {settings.listen}:{settings.port},"
@@ -3236,7 +3664,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v5/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 0c665d9ed274c93a0a0c5c77372f7c9b211d9d6cc9316c457b2e094ae3bebf2f > /var/lib/firedrill/written/%opt%todo%releases%v5%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 35c21ab1ac5beffb3d0b8e85ba1a112ff6936b68f68f8e6c1d7233cf3c4fd668 > /var/lib/firedrill/written/%opt%todo%releases%v5%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v5.
@@ -3274,15 +3702,19 @@ stderr, which systemd keeps in the journal:
 
 Settings come from /etc/todo/config.ini (or the file named by $TODO_CONFIG). The app writes every
 new item to each database listed in `write` (the first one numbers it) and reads from the one
-named in `read`. Only the Python standard library and the database driver (pymysql or psycopg2)
-are used. Feel free to change this file, then run `systemctl restart todo`.
+named in `read`. Connections to a database are reused for up to `db_max_age` seconds
+(config.ini), so a changed address or password takes effect within that time. Only the Python
+standard library and the database driver (pymysql or psycopg2) are used. Feel free to change
+this file, then run `systemctl restart todo`.
 """
 
+import atexit
 import configparser
 import datetime
 import json
 import os
 import secrets
+import select
 import sys
 import threading
 import time
@@ -3427,6 +3859,10 @@ class Settings:
         self.localtime = server.get("localtime", "/etc/localtime")
         self.access_log = server.getboolean("access_log", False)
         self.cors_origins = server.get("cors_origins", "").split()
+        self.db_max_age = server.getfloat("db_max_age", 5.0)
+        if not self.db_max_age > 0:
+            raise ValueError(f"[server] db_max_age must be a number of seconds above 0,"
+                             f" not {self.db_max_age}")
         self.databases = {}
         for section in parser.sections():
             if section.startswith("database "):
@@ -3443,15 +3879,97 @@ class Settings:
             raise ValueError("[databases] write must name at least one database")
 
 
+# Moves the id sequence of a PostgreSQL table past its highest id, never back.
+SEQUENCE_PAST_MAX = ("SELECT setval(pg_get_serial_sequence(%s, 'id'), GREATEST("
+                     "(SELECT MAX(id) FROM {table}),"
+                     " pg_sequence_last_value(pg_get_serial_sequence(%s, 'id')::regclass), 1))")
+
+
 class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
-class Database:
-    """Opens a new connection for every request. That is simple, and when the database comes
-    back after a restart the next request just works."""
+class Pool:
+    """Connections to one database, kept open between requests: opening one costs far more
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
+    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
+    password takes effect within that time; after any error; and when the server dropped it
+    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
+    once open more connections, which are closed after use."""
 
-    def __init__(self, settings):
+    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+        self.connect = connect
+        self.max_age = max_age
+        self.max_idle = max_idle
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.idle = []  # (opened at, connection), the most recently used last
+
+    def take(self):
+        """(opened at, connection, reused): a waiting connection that is young enough and
+        still open on the server's side, or a new one."""
+        while True:
+            with self.lock:
+                entry = self.idle.pop() if self.idle else None
+            if entry is None:
+                return self.clock(), self.connect(), False
+            opened, conn = entry
+            if self.clock() - opened < self.max_age and not dropped(conn):
+                return opened, conn, True
+            close_quietly(conn)
+
+    def give_back(self, opened, conn):
+        if self.clock() - opened < self.max_age:
+            with self.lock:
+                if len(self.idle) < self.max_idle:
+                    self.idle.append((opened, conn))
+                    return
+        close_quietly(conn)
+
+    def close_old(self):
+        """Closes the waiting connections that reached their age, so none outlives it even
+        when no request comes (the old server of a move sees its sessions end)."""
+        now = self.clock()
+        with self.lock:
+            old = [c for t, c in self.idle if now - t >= self.max_age]
+            self.idle = [(t, c) for t, c in self.idle if now - t < self.max_age]
+        for conn in old:
+            close_quietly(conn)
+
+    def close_all(self):
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for _, conn in idle:
+            close_quietly(conn)
+
+
+def dropped(conn):
+    """True when an idle connection has something to read: nothing is owed to us between
+    requests, so that is the server's goodbye (an error message, or the end of the stream)."""
+    sock = getattr(conn, "_sock", None)  # pymysql
+    if sock is not None:
+        fd = sock.fileno()
+    elif hasattr(conn, "fileno") and not getattr(conn, "closed", 1):  # psycopg2
+        fd = conn.fileno()
+    else:
+        return True  # already closed on our side
+    try:
+        return bool(select.select([fd], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+def close_quietly(conn):
+    try:
+        conn.close()
+    except Exception:  # closing a broken connection may fail too; it is gone either way
+        pass
+
+
+class Database:
+    """One database of config.ini, reached through a Pool of connections."""
+
+    def __init__(self, settings, max_age=5.0):
         self.s = settings
         self.engine = settings.engine
         # Import only the driver this database needs.
@@ -3463,6 +3981,8 @@ class Database:
             import psycopg2
 
             self.driver = psycopg2
+        self.pool = Pool(self.connect, max_age)
+        atexit.register(self.pool.close_all)
 
     def describe(self):
         s = self.s
@@ -3486,20 +4006,26 @@ class Database:
         """Runs (sql, params) pairs on one connection; returns the last one's rows, or for an
         INSERT on MySQL the id it assigned."""
         try:
-            conn = self.connect()
-            try:
-                result = []
-                with conn.cursor() as cur:
-                    for sql, params in statements:
-                        # Both drivers use %s placeholders, so one SQL text fits both engines.
-                        cur.execute(sql, params)
-                        result = list(cur.fetchall()) if cur.description else cur.lastrowid
-                return result
-            finally:
-                conn.close()
+            opened, conn, _ = self.pool.take()
         except self.driver.Error as e:
             METRICS.database_error(self.s.name)
             raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        try:
+            result = []
+            with conn.cursor() as cur:
+                for sql, params in statements:
+                    # Both drivers use %s placeholders, so one SQL text fits both engines.
+                    cur.execute(sql, params)
+                    result = list(cur.fetchall()) if cur.description else cur.lastrowid
+        except self.driver.Error as e:
+            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            METRICS.database_error(self.s.name)
+            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+        except BaseException:
+            close_quietly(conn)
+            raise
+        self.pool.give_back(opened, conn)
+        return result
 
     def query(self, sql, params=()):
         """Runs one statement and returns its rows (none for an INSERT)."""
@@ -3516,15 +4042,23 @@ class Database:
             if returning_id:
                 return self.run([(sql + " RETURNING id", params)])[0][0]
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
-            # here would collide with it.
-            return self.run([(sql, params), (
-                "SELECT setval(pg_get_serial_sequence(%s, 'id'),"
-                " GREATEST((SELECT MAX(id) FROM " + table + "), 1))", (table,))])
+            # here would collide with it. Never back: an operator may have moved it far ahead
+            # so that rows numbered here and elsewhere at the same time cannot collide.
+            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
+                                             (table, table))])
         return self.run([(sql, params)])
 
 
 def open_databases(settings):
-    return {name: Database(db) for name, db in settings.databases.items()}
+    return {name: Database(db, settings.db_max_age) for name, db in settings.databases.items()}
+
+
+def close_old_connections(dbs):
+    """Every second, the connections that waited past their age are closed."""
+    while True:
+        time.sleep(1)
+        for db in dbs.values():
+            db.pool.close_old()
 
 
 def local_timezone(settings):
@@ -3828,6 +4362,7 @@ def main():
     server.daemon_threads = True
     server.settings = settings
     server.dbs = open_databases(settings)
+    threading.Thread(target=close_old_connections, args=(server.dbs,), daemon=True).start()
     reads = server.dbs[settings.read].describe()
     writes = ", ".join(server.dbs[n].describe() for n in settings.write)
     log(f"todo {RELEASE} on {settings.node} listening on {settings.listen}:{settings.port},"
@@ -4047,6 +4582,11 @@ access_log = no
 # this API. An answer to a request whose Origin header is one of them carries
 # Access-Control-Allow-Origin; any other origin gets none, and the browser refuses the answer.
 cors_origins = https://web.three-tier.lab
+# Seconds a database connection is kept open and reused. The app opens a new one after this
+# (looking the database's name up again, with the password above), after any error, and when
+# the database closed it. A change of a database's address, name or password takes effect
+# within this time.
+db_max_age = 5
 
 [ports]
 # A release run beside todo.service (`systemctl start todo@v2`) listens on the port given here.
@@ -4211,7 +4751,7 @@ chown root:root "$tmp"
 chmod 755 "$tmp"
 mv -f "$tmp" /usr/local/bin/todo-copy
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 055c5c49dd3a7179c2af984bdc35cfaa30d41041b4fa6733d2fad8f3e30c0f0e > /var/lib/firedrill/written/%usr%local%bin%todo-copy
+mkdir -p /var/lib/firedrill/written && printf %s 46d6e954f14248b940b744f5bc2748aa2ec0c4e8cea91093c3f3e45196c9f64b > /var/lib/firedrill/written/%usr%local%bin%todo-copy
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo-copy: copies todo items from one database of config.ini to another, for a live move
@@ -4305,8 +4845,8 @@ def main():
                           for row in rows]
             if target.engine == "postgres":
                 # Move the id sequence past the copied ids, or new items would collide.
-                statements.append(("SELECT setval(pg_get_serial_sequence('todos', 'id'),"
-                                   " GREATEST((SELECT MAX(id) FROM todos), 1))", ()))
+                statements.append((app.SEQUENCE_PAST_MAX.format(table="todos"),
+                                   ("todos", "todos")))
             target.run(statements)
             copied += len(rows)
             last = rows[-1][cols.index("id")]

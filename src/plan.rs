@@ -97,6 +97,15 @@ pub(crate) struct NicAddress {
 }
 
 impl NodePlan {
+    /// The name this node's haproxy gives app node `node`'s server (stats page, runtime API):
+    /// the `dns:` name it reaches the node by, or the node's own name.
+    pub(crate) fn haproxy_server<'a>(&'a self, node: &'a str) -> &'a str {
+        self.backend_hosts
+            .get(node)
+            .and_then(|h| h.split('.').next())
+            .unwrap_or(node)
+    }
+
     /// Every NIC: libvirt network, MAC, address and prefix; the first is `ip` on
     /// `domain.network`.
     pub(crate) fn nics(&self) -> Vec<(&str, &str, Ipv4Addr, u8)> {
@@ -225,6 +234,32 @@ fn members<'a>(
     })
 }
 
+/// The plan of `lab` before it is brought up (level validation): every name, address, port and
+/// role setting as `up` plans them, with this home's paths and its images whether built or not.
+pub(crate) fn preview(lab: &ValidLab) -> Plan {
+    let home = crate::paths::Home::from_env();
+    let images: BTreeMap<String, BootImage> = lab
+        .nodes
+        .iter()
+        .map(|n| {
+            let dir = home.images().join(&n.image);
+            let files = BootImage {
+                disk: dir.join("disk.qcow2"),
+                kernel: dir.join("vmlinuz"),
+                initrd: dir.join("initrd.img"),
+            };
+            (n.image.clone(), files)
+        })
+        .collect();
+    let inputs = PlanInputs {
+        dir: &home.lab(&lab.name),
+        accel: Accel::Tcg,
+        run_as: (0, 0),
+        images: &images,
+    };
+    plan(lab, &inputs).expect("every image the lab names is in the preview's list")
+}
+
 pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, PlanError> {
     let mut macs: HashSet<String> = HashSet::new();
     let mut nodes = Vec::new();
@@ -270,6 +305,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             })
             .collect();
         let dir = inputs.dir;
+        let (app, haproxy) = (node.app(), node.haproxy());
         let domain = DomainSpec {
             name: domain_name(&lab.name, &node.name),
             lab: lab.name.to_string(),
@@ -303,22 +339,27 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
             backing: image.disk,
             host_key: dir.host_key(&node.name),
             domain,
-            app_port: node.roles.contains(&Role::App).then_some(node.app.port),
-            database: node.app.database.clone(),
-            database_host: node
-                .app
-                .database_host
-                .as_ref()
+            // The app's and haproxy's options resolved (names to FQDNs) into fields of their own,
+            // which the roles, the diff and the faults read; the others' as they were checked.
+            app_port: app.map(|a| a.port),
+            database: app.and_then(|a| a.database.clone()),
+            database_host: app
+                .and_then(|a| a.database_host.as_ref())
                 .map(|h| format!("{h}.{}", net.domain)),
-            backends: node.haproxy.backends.clone(),
-            backend_hosts: node
-                .haproxy
-                .backend_hosts
-                .iter()
+            backends: haproxy.map(|h| h.backends.clone()).unwrap_or_default(),
+            backend_hosts: haproxy
+                .map(|h| &h.backend_hosts)
+                .into_iter()
+                .flatten()
                 .map(|(n, h)| (n.clone(), format!("{h}.{}", net.domain)))
                 .collect(),
-            release: node.app.release,
-            options: node.options.clone(),
+            release: app.map(|a| a.release).unwrap_or_default(),
+            options: node
+                .options
+                .iter()
+                .filter(|o| !matches!(o, RoleOptions::App(_) | RoleOptions::Haproxy(_)))
+                .cloned()
+                .collect(),
             time: time_source(lab, node),
             more_addresses,
             routes: node.routes.clone(),
@@ -546,6 +587,18 @@ pub(crate) mod testing {
             },
         )
         .expect("the edited lab plans")
+    }
+
+    /// A node planned as `labs/minimal.yaml`'s `web`, named `name`, with `roles` (an app on
+    /// 8080 without a database when it has the app role).
+    pub(crate) fn node(name: &str, roles: &[Role]) -> NodePlan {
+        let plan = plan_of("labs/minimal.yaml", |_| {});
+        let mut n = plan.nodes[0].clone();
+        n.name = name.to_string();
+        n.roles = roles.to_vec();
+        n.app_port = roles.contains(&Role::App).then_some(8080);
+        n.database = None;
+        n
     }
 }
 

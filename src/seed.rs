@@ -86,7 +86,7 @@ pub(crate) enum SeedError {
         problem: &'static str,
     },
     #[error(
-        "cloud-init template {template} failed to render: {message} (a firedrill bug: please report it)"
+        "cloud-init template {template} failed to render: {message}\n  hint: this is a firedrill bug: please report it"
     )]
     Template {
         template: &'static str,

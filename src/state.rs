@@ -4,9 +4,8 @@
 
 use crate::hypervisor::xml::Accel;
 use crate::paths::{Home, LabDir, LabName};
-use crate::spec::{Role, RoleOptions};
+use crate::plan::{NodePlan, Plan};
 use serde::{Deserialize, Serialize};
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,16 +29,6 @@ impl std::fmt::Display for LabPhase {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct NetworkState {
-    pub(crate) name: String,
-    pub(crate) libvirt_name: String,
-    pub(crate) bridge: String,
-    pub(crate) cidr: String,
-    pub(crate) gateway: Ipv4Addr,
-    pub(crate) domain: String,
-}
-
 /// Seconds each phase of a node took in the last `up` that did it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Timings {
@@ -54,47 +43,14 @@ pub(crate) struct Timings {
     pub(crate) total_s: Option<f64>,
 }
 
+/// What `up` found out about a node that its plan does not say: its host key, whether it came
+/// up, how long that took. Everything else about the node is its `NodePlan` in the state's plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct NodeState {
     pub(crate) name: String,
-    pub(crate) domain: String,
-    pub(crate) roles: Vec<Role>,
-    pub(crate) ip: Ipv4Addr,
-    pub(crate) fqdn: String,
-    pub(crate) mac: String,
-    pub(crate) network: String,
-    pub(crate) memory_mib: u64,
-    pub(crate) cpus: u32,
-    pub(crate) disk_gib: u64,
-    pub(crate) image: String,
     /// The node's SSH host key (OpenSSH public line), installed by cloud-init and checked
     /// strictly on every connection.
     pub(crate) host_key: String,
-    /// The port the todo app listens on (app nodes).
-    #[serde(default)]
-    pub(crate) app_port: Option<u16>,
-    /// The node whose database the app uses (app nodes).
-    #[serde(default)]
-    pub(crate) database: Option<String>,
-    /// The name it reaches that database by, when the lab file gave a `dns:` name.
-    #[serde(default)]
-    pub(crate) database_host: Option<String>,
-    /// The app nodes behind this node's haproxy.
-    #[serde(default)]
-    pub(crate) backends: Vec<String>,
-    /// Those it reaches by a `dns:` name: node -> FQDN.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub(crate) backend_hosts: std::collections::BTreeMap<String, String>,
-    /// The todo release `up` deploys (app nodes); v1 in a state written before releases.
-    #[serde(default)]
-    pub(crate) release: crate::roles::Release,
-    /// The options of the roles that read their own (`RoleDef::has_options`).
-    #[serde(default)]
-    pub(crate) options: Vec<RoleOptions>,
-    /// How its roles reach the nodes they talk to: the address of each and the one it sends
-    /// from (a database admits the networks its clients send from).
-    #[serde(default)]
-    pub(crate) reaches: Vec<crate::spec::Reach>,
     #[serde(default)]
     pub(crate) ready: bool,
     #[serde(default)]
@@ -109,12 +65,15 @@ pub(crate) struct LabState {
     pub(crate) accel: Accel,
     pub(crate) phase: LabPhase,
     pub(crate) user: String,
-    pub(crate) networks: Vec<NetworkState>,
-    pub(crate) nodes: Vec<NodeState>,
-    /// The plan as last applied by `up`: the next `up` diffs its new plan against it. Absent
-    /// in the state of a lab brought up by an older firedrill.
-    #[serde(default)]
-    pub(crate) plan: Option<crate::plan::Plan>,
+    /// The plan as last applied by `up`: what the lab is. The next `up` diffs its new plan
+    /// against it.
+    pub(crate) plan: Plan,
+    /// Nodes that left the lab file, as they were planned, until `up` has removed them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) leaving: Vec<NodePlan>,
+    /// What `up` observed of each node (of the plan's and the leaving ones).
+    #[serde(rename = "nodes")]
+    pub(crate) observed: Vec<NodeState>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +109,10 @@ pub(crate) enum StateError {
         lab: LabName,
         problem: String,
     },
+    #[error(
+        "{path} was written by an older firedrill, which did not keep the lab's plan in it\n  hint: run `firedrill down --lab {lab}` (it finds the lab's VMs and networks by libvirt's marks), then `firedrill up` the lab file again"
+    )]
+    Old { path: PathBuf, lab: LabName },
     #[error("no lab is up\n  hint: bring one up with `firedrill up LAB.yaml`")]
     NoLab,
     #[error(
@@ -190,46 +153,6 @@ pub(crate) fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> Result<()
     })
 }
 
-impl NodeState {
-    /// The name this node's haproxy gives app node `node`'s server (stats page, runtime API):
-    /// the `dns:` name it reaches the node by, or the node's own name.
-    pub(crate) fn haproxy_server<'a>(&'a self, node: &'a str) -> &'a str {
-        self.backend_hosts
-            .get(node)
-            .and_then(|h| h.split('.').next())
-            .unwrap_or(node)
-    }
-
-    /// A node as its lab file describes it, before planning gives it an address, a key or a
-    /// port: enough to ask whether something fits its roles (level validation).
-    pub(crate) fn sketch(name: &str, roles: &[Role]) -> NodeState {
-        NodeState {
-            name: name.to_string(),
-            domain: String::new(),
-            roles: roles.to_vec(),
-            ip: Ipv4Addr::UNSPECIFIED,
-            fqdn: String::new(),
-            mac: String::new(),
-            network: String::new(),
-            memory_mib: 0,
-            cpus: 0,
-            disk_gib: 0,
-            image: String::new(),
-            host_key: String::new(),
-            app_port: roles.contains(&Role::App).then_some(8080),
-            database: None,
-            database_host: None,
-            backends: Vec::new(),
-            backend_hosts: Default::default(),
-            release: crate::roles::Release::V1,
-            options: Vec::new(),
-            reaches: Vec::new(),
-            ready: false,
-            timings: Timings::default(),
-        }
-    }
-}
-
 impl LabState {
     pub(crate) fn save(&self, dir: &LabDir) -> Result<(), StateError> {
         let json = serde_json::to_vec_pretty(self).expect("lab state serialises");
@@ -247,12 +170,20 @@ impl LabState {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(StateError::Read { path, source }),
         };
-        let state: LabState =
-            serde_json::from_slice(&text).map_err(|source| StateError::Parse {
-                path: path.clone(),
-                lab: lab.to_string(),
-                source,
-            })?;
+        let parse_error = |source| StateError::Parse {
+            path: path.clone(),
+            lab: lab.to_string(),
+            source,
+        };
+        let value: serde_json::Value = serde_json::from_slice(&text).map_err(parse_error)?;
+        // Before the plan was the state, a state held a copy of each node's plan and no plan.
+        if value.get("plan").is_none_or(serde_json::Value::is_null) {
+            return Err(StateError::Old {
+                path,
+                lab: lab.clone(),
+            });
+        }
+        let state: LabState = serde_json::from_value(value).map_err(parse_error)?;
         let damaged = |problem: String| StateError::Damaged {
             path: path.clone(),
             lab: lab.clone(),
@@ -264,18 +195,38 @@ impl LabState {
                 state.name
             )));
         }
-        if let Some(n) = state
-            .nodes
-            .iter()
-            .find(|n| !crate::paths::is_label(&n.name, 63))
+        if let Some(name) = state
+            .nodes()
+            .map(|n| n.name.as_str())
+            .chain(state.observed.iter().map(|n| n.name.as_str()))
+            .find(|n| !crate::paths::is_label(n, 63))
         {
-            return Err(damaged(format!("node name `{}` is not valid", n.name)));
+            return Err(damaged(format!("node name `{name}` is not valid")));
         }
         Ok(Some(state))
     }
 
-    pub(crate) fn node(&self, name: &str) -> Option<&NodeState> {
-        self.nodes.iter().find(|n| n.name == name)
+    /// Every node of the lab as planned: the plan's, then those leaving it.
+    pub(crate) fn nodes(&self) -> impl Iterator<Item = &NodePlan> {
+        self.plan.nodes.iter().chain(&self.leaving)
+    }
+
+    pub(crate) fn node(&self, name: &str) -> Option<&NodePlan> {
+        self.nodes().find(|n| n.name == name)
+    }
+
+    pub(crate) fn node_names(&self) -> Vec<String> {
+        self.nodes().map(|n| n.name.clone()).collect()
+    }
+
+    /// What `up` observed of node `name`.
+    pub(crate) fn observed(&self, name: &str) -> Option<&NodeState> {
+        self.observed.iter().find(|n| n.name == name)
+    }
+
+    /// The node's pinned SSH host key; empty before `up` made it.
+    pub(crate) fn host_key(&self, name: &str) -> &str {
+        self.observed(name).map_or("", |n| n.host_key.as_str())
     }
 }
 
@@ -335,42 +286,37 @@ pub(crate) fn select_even_missing(home: &Home, lab: Option<&str>) -> Result<LabN
     }
 }
 
-/// A one-node lab state for tests.
+/// The state of `labs/minimal.yaml` brought up by tests: its plan, with only node `web` (an app
+/// at 10.77.0.10:8080 whose database is `db`).
 #[cfg(test)]
 pub(crate) fn sample() -> LabState {
+    let mut plan = crate::plan::testing::plan_of("labs/minimal.yaml", |_| {});
+    plan.nodes.retain(|n| n.name == "web");
+    of_plan(plan)
+}
+
+/// A state holding `plan`, every node ready with a host key, for tests.
+#[cfg(test)]
+pub(crate) fn of_plan(plan: Plan) -> LabState {
     LabState {
-        name: "minimal".into(),
-        source: "labs/minimal.yaml".into(),
+        name: plan.lab.as_str().into(),
+        source: format!("labs/{}.yaml", plan.lab).into(),
         uri: "test:///default".into(),
         accel: Accel::Tcg,
         phase: LabPhase::Creating,
         user: "lab".into(),
-        networks: vec![],
-        nodes: vec![NodeState {
-            name: "web".into(),
-            domain: "fd-minimal-web".into(),
-            roles: vec![Role::App],
-            ip: "10.77.0.10".parse().unwrap(),
-            fqdn: "web.minimal.lab".into(),
-            mac: "52:54:00:00:00:01".into(),
-            network: "fd-minimal-lan".into(),
-            memory_mib: 384,
-            cpus: 1,
-            disk_gib: 8,
-            image: "debian-12".into(),
-            host_key: "ssh-ed25519 AAAA".into(),
-            app_port: Some(8080),
-            database: Some("db".into()),
-            database_host: None,
-            backends: vec![],
-            backend_hosts: Default::default(),
-            release: crate::roles::Release::V1,
-            options: vec![],
-            reaches: vec![],
-            ready: false,
-            timings: Timings::default(),
-        }],
-        plan: None,
+        observed: plan
+            .nodes
+            .iter()
+            .map(|n| NodeState {
+                name: n.name.clone(),
+                host_key: "ssh-ed25519 AAAA".into(),
+                ready: false,
+                timings: Timings::default(),
+            })
+            .collect(),
+        plan,
+        leaving: vec![],
     }
 }
 
@@ -390,6 +336,64 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(files, vec![std::ffi::OsString::from("state.json")]);
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    /// The state file's format, as `up` writes it (`FIREDRILL_UPDATE_GOLDEN=1` rewrites the
+    /// file; the client's integration test reads it as a lab's state).
+    #[test]
+    fn the_state_file_is_the_golden_one() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/state/minimal.json");
+        let actual = serde_json::to_string_pretty(&sample()).expect("state serialises") + "\n";
+        if std::env::var_os("FIREDRILL_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &actual).expect("update golden file");
+        }
+        let expected =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(actual, expected, "{} differs", path.display());
+        let read: LabState = serde_json::from_str(&expected).expect("the golden state reads");
+        assert_eq!(read, sample());
+    }
+
+    /// The firedrill before this one kept a copy of each node's plan beside the plan: such a
+    /// state reads as the plan and what was observed.
+    #[test]
+    fn a_state_with_a_plan_and_copies_of_it_reads() {
+        let tmp = tempdir();
+        let dir = Home::at(&tmp).lab(&"minimal".into());
+        std::fs::create_dir_all(dir.dir()).unwrap();
+        let mut value = serde_json::to_value(sample()).unwrap();
+        let node = &mut value["nodes"][0];
+        node["domain"] = "fd-minimal-web".into();
+        node["roles"] = serde_json::json!(["app"]);
+        node["ip"] = "10.77.0.10".into();
+        node["app_port"] = 8080.into();
+        node["release"] = "v1".into();
+        std::fs::write(dir.state_file(), value.to_string()).unwrap();
+        assert_eq!(LabState::load(&dir).unwrap(), Some(sample()));
+        std::fs::remove_dir_all(&tmp).unwrap();
+    }
+
+    #[test]
+    fn a_state_without_a_plan_says_what_to_do() {
+        let tmp = tempdir();
+        let dir = Home::at(&tmp).lab(&"minimal".into());
+        std::fs::create_dir_all(dir.dir()).unwrap();
+        // As an older firedrill wrote it: each node's settings, no plan.
+        std::fs::write(
+            dir.state_file(),
+            r#"{"name": "minimal", "nodes": [{"name": "web", "ip": "10.77.0.10"}]}"#,
+        )
+        .unwrap();
+        let msg = LabState::load(&dir).unwrap_err().to_string();
+        assert_eq!(
+            msg,
+            format!(
+                "{} was written by an older firedrill, which did not keep the lab's plan in it\n  hint: run `firedrill down --lab minimal` (it finds the lab's VMs and networks by libvirt's marks), then `firedrill up` the lab file again",
+                dir.state_file().display()
+            )
+        );
         std::fs::remove_dir_all(&tmp).unwrap();
     }
 

@@ -9,15 +9,12 @@
 //! 80) and three-tier (a fault on haproxy itself, and a change exercise with the customers'
 //! guards); the full set is one command:
 //!
-//!     FIREDRILL_LEVEL_CI=all cargo test --test level_ci -- --nocapture
+//!     FIREDRILL_LEVEL_CI=all cargo test --test integration -- --include-ignored --nocapture level_ci::
 //!
 //! or a list: `FIREDRILL_LEVEL_CI=db-lock,timezone`. Like tests/e2e.rs it runs as root, in its
 //! own network namespace with its own libvirtd (see tests/harness).
 
-#[allow(dead_code)] // not every helper of the shared harness is used here
-mod harness;
-
-use harness::Sandbox;
+use crate::harness::Sandbox;
 use std::time::{Duration, Instant};
 
 /// An incident and an exercise on one boot of single-server: a state check on the cause (hidden

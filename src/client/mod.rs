@@ -135,7 +135,7 @@ pub(crate) enum ClientError {
         source: std::io::Error,
     },
     #[error(
-        "the ledger {path} holds no writes: run `firedrill client --ledger {path}` with writes (--write-ratio, or a stream with method POST) first"
+        "the ledger {path} holds no writes\n  hint: run `firedrill client --ledger {path}` with writes (--write-ratio, or a stream with method POST) first"
     )]
     LedgerEmpty { path: PathBuf },
     #[error("{}", no_database(lab, asked.as_deref(), databases))]

@@ -18,7 +18,7 @@ pub(crate) struct Target {
 /// app node on the port `up` gave it).
 pub(crate) fn lab_url(state: &LabState) -> Result<String, ClientError> {
     let (node, port) =
-        crate::roles::front_door(&state.nodes).ok_or_else(|| ClientError::LabHasNoService {
+        crate::roles::front_door(state.nodes()).ok_or_else(|| ClientError::LabHasNoService {
             lab: state.name.to_string(),
         })?;
     Ok(match port {
@@ -94,15 +94,13 @@ mod tests {
 
     fn lab(nodes: &[(&str, &str, &[Role], Option<u16>)]) -> LabState {
         let mut state = crate::state::sample();
-        let template = state.nodes[0].clone();
-        state.nodes = nodes
+        state.plan.nodes = nodes
             .iter()
-            .map(|(name, ip, roles, port)| crate::state::NodeState {
-                name: name.to_string(),
-                ip: ip.parse().expect("an address"),
-                roles: roles.to_vec(),
-                app_port: *port,
-                ..template.clone()
+            .map(|(name, ip, roles, port)| {
+                let mut n = crate::plan::testing::node(name, roles);
+                n.ip = ip.parse().expect("an address");
+                n.app_port = *port;
+                n
             })
             .collect();
         state

@@ -7,9 +7,9 @@ use super::ledger::{self, Write};
 use super::verify::{self, Finding};
 use crate::lab::Lab;
 use crate::paths::Home;
+use crate::plan::NodePlan;
 use crate::remote::Remote;
 use crate::roles::{Engine, Role};
-use crate::state::NodeState;
 use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
@@ -26,7 +26,7 @@ pub(crate) struct VerifyArgs {
 }
 
 /// The engine of a database node, from its role.
-pub(crate) fn engine_of(node: &NodeState) -> Option<Engine> {
+pub(crate) fn engine_of(node: &NodePlan) -> Option<Engine> {
     if node.roles.contains(&Role::Postgres) {
         Some(Engine::Postgres)
     } else if node.roles.contains(&Role::Mysql) {
@@ -78,18 +78,16 @@ pub(crate) fn run(args: &VerifyArgs) -> Result<bool, ClientError> {
         });
     }
     let lab = Lab::open(&Home::from_env(), args.lab.as_deref()).map_err(ClientError::LabState)?;
-    let databases: Vec<(&NodeState, Engine)> = lab
+    let databases: Vec<(&NodePlan, Engine)> = lab
         .state
-        .nodes
-        .iter()
+        .nodes()
         .filter(|n| args.node.as_deref().is_none_or(|want| n.name == want))
         .filter_map(|n| Some((n, engine_of(n)?)))
         .collect();
     if databases.is_empty() {
         let all: Vec<String> = lab
             .state
-            .nodes
-            .iter()
+            .nodes()
             .filter(|n| engine_of(n).is_some())
             .map(|n| n.name.clone())
             .collect();

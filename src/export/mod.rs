@@ -168,7 +168,10 @@ fn notes(lab: &ValidLab) -> Vec<String> {
         );
     }
     if lab.networks.iter().any(|n| !n.dns.is_empty())
-        || lab.nodes.iter().any(|n| n.app.database_host.is_some())
+        || lab
+            .nodes
+            .iter()
+            .any(|n| n.app().is_some_and(|a| a.database_host.is_some()))
     {
         notes
             .push("the lab's DNS names (`dns:`): Vagrant's networks do not serve them".to_string());

@@ -8,8 +8,9 @@ use super::revert::{forget, revert};
 use super::{FaultError, KINDS, Kind};
 use crate::lab::Lab;
 use crate::paths::{Home, LabDir};
+use crate::plan::NodePlan;
 use crate::remote::{Output, RemoteError};
-use crate::state::{LabState, NodeState};
+use crate::state::LabState;
 use clap::Subcommand;
 use std::fmt::Write;
 use std::time::Duration;
@@ -122,18 +123,18 @@ pub(crate) fn load(home: &Home, lab: Option<&str>) -> Result<(LabDir, LabState),
     Ok((lab.dir, lab.state))
 }
 
-pub(crate) fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodeState, FaultError> {
+pub(crate) fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodePlan, FaultError> {
     state.node(name).ok_or_else(|| FaultError::NoNode {
         lab: state.name.to_string(),
         node: name.to_string(),
-        nodes: state.nodes.iter().map(|n| n.name.clone()).collect(),
+        nodes: state.node_names(),
     })
 }
 
 pub(crate) async fn connect(
     dir: &LabDir,
     state: &LabState,
-    node: &NodeState,
+    node: &NodePlan,
 ) -> Result<crate::ssh::Session, FaultError> {
     let target = crate::lab::target(dir, state, node);
     Ok(crate::ssh::connect(&target, crate::ssh::Purpose::Change).await?)
@@ -243,7 +244,7 @@ pub(crate) async fn apply(home: &Home, target: Target<'_>) -> Result<FaultRecord
         store: &store,
         remote: &session,
         host: &host,
-        domain: &node.domain,
+        domain: &node.domain.name,
     }
     .inject(&mut rec, target.duration.map(|d| d.as_secs()))
     .await;

@@ -3,7 +3,6 @@ use crate::faults::engine::Reverted;
 use crate::faults::record::FaultState;
 use crate::faults::revert::{ensure_none_active, format_reverted};
 use crate::faults::testing::{disk_full_fault, node as test_node};
-use crate::hypervisor::xml::Accel;
 use crate::spec::Role;
 use crate::state::LabPhase;
 use clap::Parser;
@@ -139,10 +138,11 @@ fn the_list_shows_each_kind_and_its_params() {
 /// Each kind's name is the tag its records carry, so a record always finds its kind again.
 #[test]
 fn kind_names_match_the_record_tags() {
-    let app = test_node("all", &[Role::App, Role::Haproxy, Role::Mysql]);
+    let app = test_node("all", &[Role::App, Role::Haproxy, Role::Mysql, Role::Dns]);
     // The kinds with a parameter that has no default.
     let required = |kind: &str| match kind {
         "partition" => vec![("peer".to_string(), "db".to_string())],
+        "dns-wrong-record" => vec![("name".to_string(), "db".to_string())],
         "route-missing" => vec![("to".to_string(), "default".to_string())],
         _ => vec![],
     };
@@ -178,20 +178,14 @@ fn revert_messages() {
 
 fn lab(home: &Home) -> LabDir {
     let dir = home.lab(&"three-tier".into());
-    let state = LabState {
-        name: "three-tier".into(),
-        source: "labs/three-tier.yaml".into(),
-        uri: "test:///default".into(),
-        accel: Accel::Tcg,
-        phase: LabPhase::Up,
-        user: "lab".into(),
-        networks: vec![],
-        nodes: vec![
-            test_node("app1", &[Role::App]),
-            test_node("db", &[Role::Mysql]),
-        ],
-        plan: None,
-    };
+    let mut state = crate::state::sample();
+    state.name = "three-tier".into();
+    state.phase = LabPhase::Up;
+    state.plan.nodes = vec![
+        test_node("app1", &[Role::App]),
+        test_node("db", &[Role::Mysql]),
+    ];
+    state.observed = crate::state::of_plan(state.plan.clone()).observed;
     state.save(&dir).unwrap();
     dir
 }

@@ -16,7 +16,7 @@ pub(crate) const KIND: Kind = Kind {
         help: "cores to burn (default: all of the node's)",
     }],
     build: |p, node| {
-        let cpus = u64::from(node.cpus.max(1));
+        let cpus = u64::from(node.domain.cpus.max(1));
         Ok(Fault::CpuHog(CpuHog {
             workers: u32::try_from(p.number("workers", cpus, 1, 256)?).unwrap_or(1),
             started: false,

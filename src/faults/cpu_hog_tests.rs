@@ -76,7 +76,7 @@ async fn inject_verify_revert_run_exactly_these_commands() {
 #[test]
 fn workers_default_to_the_nodes_cpus_and_are_bounded() {
     let mut n = node("lb", &[Role::Haproxy]);
-    n.cpus = 2;
+    n.domain.cpus = 2;
     let Fault::CpuHog(f) = build("cpu-hog", &n, &[]).unwrap() else {
         panic!()
     };

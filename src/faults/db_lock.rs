@@ -44,7 +44,7 @@ pub(crate) enum Engine {
 
 impl Engine {
     /// The engine of the node's database role, if it has one.
-    pub(crate) fn of(node: &crate::state::NodeState) -> Option<Engine> {
+    pub(crate) fn of(node: &crate::plan::NodePlan) -> Option<Engine> {
         if super::has_role(node, Role::Mysql) {
             Some(Engine::Mysql)
         } else if super::has_role(node, Role::Postgres) {

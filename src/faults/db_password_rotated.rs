@@ -1,7 +1,7 @@
 //! db-password-rotated: the database user's password is changed (to a random one nobody is
 //! told) and the app's config is not: every new connection the app opens is refused with
 //! "Access denied" (MariaDB) or "password authentication failed" (PostgreSQL), sessions that
-//! were open keep working.
+//! were open keep working (the app's pool replaces its own within `db_max_age`, 5 s).
 //!
 //! No password leaves the node. Before the change the user's stored hash (what the server
 //! itself keeps: a `mysql_native_password` hash or a SCRAM verifier) is copied into a

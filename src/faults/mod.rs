@@ -20,6 +20,7 @@ mod db_lock;
 mod db_password_rotated;
 mod disk_full;
 mod dns_broken;
+mod dns_wrong_record;
 mod dropin;
 mod engine;
 mod error;
@@ -54,7 +55,7 @@ pub(crate) use command::{FaultCommand, Target, apply, run};
 pub(crate) use error::FaultError;
 pub(crate) use revert::{active, ensure_none_active, revert};
 
-use crate::state::NodeState;
+use crate::plan::NodePlan;
 use params::{ParamSpec, Params};
 use serde::{Deserialize, Serialize};
 use text::Fields;
@@ -86,6 +87,7 @@ pub(crate) enum Fault {
     Partition(partition::Partition),
     RouteMissing(route_missing::RouteMissing),
     DnsBroken(dns_broken::DnsBroken),
+    DnsWrongRecord(dns_wrong_record::DnsWrongRecord),
     MtuBlackhole(mtu_blackhole::MtuBlackhole),
     CertExpired(cert_expired::CertExpired),
 }
@@ -114,6 +116,7 @@ pub(crate) const KINDS: &[Kind] = &[
     partition::KIND,
     route_missing::KIND,
     dns_broken::KIND,
+    dns_wrong_record::KIND,
     mtu_blackhole::KIND,
     cert_expired::KIND,
 ];
@@ -144,6 +147,7 @@ impl Fault {
             Fault::Partition(f) => f,
             Fault::RouteMissing(f) => f,
             Fault::DnsBroken(f) => f,
+            Fault::DnsWrongRecord(f) => f,
             Fault::MtuBlackhole(f) => f,
             Fault::CertExpired(f) => f,
         }
@@ -157,7 +161,7 @@ pub(crate) struct Kind {
     pub(crate) about: &'static str,
     pub(crate) params: &'static [ParamSpec],
     /// Checks the parameters and that the kind fits the node; reads nothing from the node.
-    pub(crate) build: fn(&Params, &NodeState) -> Result<Fault, FaultError>,
+    pub(crate) build: fn(&Params, &NodePlan) -> Result<Fault, FaultError>,
 }
 
 impl Kind {
@@ -174,26 +178,24 @@ impl Kind {
     /// The fault for `node` with `given` parameters, or the usage error that says what is wrong.
     pub(crate) fn fault(
         &self,
-        node: &NodeState,
+        node: &NodePlan,
         given: &[(String, String)],
     ) -> Result<Fault, FaultError> {
         let params = Params::new(self.name, self.params, given)?;
         (self.build)(&params, node)
     }
 
-    /// What `fault apply` would refuse about `given` on a node with `roles`, known before the
+    /// What `fault apply` would refuse about `given` on `node` as planned, known before the
     /// node exists: level validation asks this, so a level cannot name a fault that cannot apply.
     pub(crate) fn check_fit(
         &self,
-        node: &str,
-        roles: &[crate::spec::Role],
+        node: &NodePlan,
         given: &[(String, String)],
     ) -> Result<(), FaultError> {
-        self.fault(&NodeState::sketch(node, roles), given)
-            .map(|_| ())
+        self.fault(node, given).map(|_| ())
     }
 
-    pub(crate) fn does_not_fit(&self, node: &NodeState, why: impl Into<String>) -> FaultError {
+    pub(crate) fn does_not_fit(&self, node: &NodePlan, why: impl Into<String>) -> FaultError {
         FaultError::DoesNotFit {
             kind: self.name.to_string(),
             node: node.name.clone(),
@@ -279,17 +281,13 @@ fn role_service(role: crate::spec::Role) -> &'static str {
     crate::roles::def(role).unit
 }
 
-fn has_role(node: &NodeState, role: crate::spec::Role) -> bool {
+fn has_role(node: &NodePlan, role: crate::spec::Role) -> bool {
     node.roles.contains(&role)
 }
 
 /// The `service` parameter of a kind that acts on one of the node's role services: the unit
 /// named (`todo` or `todo.service`), which must be one of them, or `default`.
-fn service_param(
-    p: &params::Params,
-    node: &NodeState,
-    default: &str,
-) -> Result<String, FaultError> {
+fn service_param(p: &params::Params, node: &NodePlan, default: &str) -> Result<String, FaultError> {
     let services: Vec<&'static str> = node.roles.iter().map(|r| role_service(*r)).collect();
     let Some(s) = p.get("service") else {
         return Ok(default.to_string());

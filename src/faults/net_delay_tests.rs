@@ -1,48 +1,58 @@
 use super::*;
 use crate::faults::engine::Reverted;
 use crate::faults::record::FaultRecord;
-use crate::faults::testing::{Bench, FakeHost, app1, build};
+use crate::faults::testing::{Bench, FakeHost, app1, build, sudo};
 use crate::faults::timer;
 use crate::remote::fake::{FakeRemote, exact, ok};
 
 const PREPARE: &str = r#"d=fd-three-tier-app1
 mac=52:54:00:00:00:02
-if ! unshare --net tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then echo "this host's kernel has no netem qdisc (sch_netem), which net-delay needs" >&2; exit 3; fi
+if unshare --net tc qdisc add dev lo root netem delay 1ms 2>/dev/null; then echo host_netem=yes; else echo host_netem=no; fi
 tap=$(virsh domiflist "$d" 2>/dev/null | awk -v mac="$mac" 'tolower($5) == tolower(mac) { print $1 }')
 if [ -z "$tap" ]; then echo "domain $d has no running interface with MAC $mac; is the node up?" >&2; exit 3; fi
 echo "tap=$tap"
 echo "qdisc=$(tc qdisc show dev "$tap" root | head -n 1)"
 "#;
-const INJECT: &str =
-    "set -e\ntap=vnet3\ntc qdisc replace dev \"$tap\" root netem delay 300ms 50ms loss 5%\n";
-const VERIFY: &str =
-    "tap=vnet3\necho \"qdisc=$(tc qdisc show dev \"$tap\" root 2>/dev/null | head -n 1)\"\n";
+const INJECT: &str = "set -e\ntap=vnet3\ndev=$tap\ntc qdisc replace dev \"$dev\" root netem delay 300ms 50ms loss 5%\n";
+const VERIFY: &str = r#"tap=vnet3
+dev=$tap
+echo "dev=$dev"
+echo "qdisc=$(tc qdisc show dev "$dev" 2>/dev/null | grep netem | head -n 1)"
+"#;
 const REVERT: &str = r#"tap=vnet3
-if tc qdisc show dev "$tap" root 2>/dev/null | grep -q netem; then
-  tc qdisc del dev "$tap" root
-  echo "removed the netem qdisc from $tap"
+dev=$tap
+if tc qdisc show dev "$dev" 2>/dev/null | grep -q netem; then
+  tc qdisc del dev "$dev" root
+  echo "removed the netem qdisc from $dev"
 fi
+"#;
+/// The node's interface found by the lab's MAC, inside the guest.
+const GUEST_DEV: &str = r#"mac=52:54:00:00:00:02
+dev=
+for i in /sys/class/net/*; do
+  if [ "$(cat "$i/address" 2>/dev/null)" = "$mac" ]; then dev=${i##*/}; fi
+done
+if [ -z "$dev" ]; then echo "no interface with MAC $mac on this node" >&2; exit 1; fi
 "#;
 
 fn fault() -> crate::faults::Fault {
     build("net-delay", &app1(), &[("jitter", "50"), ("loss", "5")]).unwrap()
 }
 
-/// Everything runs on the host: the node is never contacted.
+const HOST_HAS_NETEM: &str = "tap=vnet3\nqdisc=qdisc noqueue 0: root refcnt 2\nhost_netem=yes\n";
+
+/// On a host whose kernel has netem everything runs on the host: the node is never contacted.
 #[tokio::test]
 async fn runs_on_the_host_side_only() {
     let mut bench = Bench::new();
     bench.host = FakeHost {
         shell: FakeRemote::new("host")
             .logged_in_as_root()
-            .once(
-                exact(PREPARE),
-                ok("tap=vnet3\nqdisc=qdisc noqueue 0: root refcnt 2\n"),
-            )
+            .once(exact(PREPARE), ok(HOST_HAS_NETEM))
             .once(exact(INJECT), ok(""))
             .once(
                 exact(VERIFY),
-                ok("qdisc=qdisc netem 8001: root refcnt 2 limit 1000 delay 300ms  50ms loss 5%\n"),
+                ok("dev=vnet3\nqdisc=qdisc netem 8001: root refcnt 2 limit 1000 delay 300ms  50ms loss 5%\n"),
             )
             .once(exact(REVERT), ok("removed the netem qdisc from vnet3\n")),
         ..FakeHost::default()
@@ -55,9 +65,13 @@ async fn runs_on_the_host_side_only() {
         engine.verify(&mut rec).await.unwrap(),
         Verdict {
             active: true,
-            detail: "vnet3: qdisc netem 8001: root refcnt 2 limit 1000 delay 300ms  50ms loss 5%"
+            detail: "vnet3 (on the host): qdisc netem 8001: root refcnt 2 limit 1000 delay 300ms  50ms loss 5%"
                 .into()
         }
+    );
+    assert_eq!(
+        rec.fault.ops().summary(),
+        "netem delay 300ms 50ms loss 5% on the host side of the node's link (vnet3)"
     );
     assert_eq!(
         engine.revert(&mut rec).await.unwrap(),
@@ -77,10 +91,7 @@ async fn for_starts_a_sleeper_on_the_host() {
     bench.host = FakeHost {
         shell: FakeRemote::new("host")
             .logged_in_as_root()
-            .once(
-                exact(PREPARE),
-                ok("tap=vnet3\nqdisc=qdisc noqueue 0: root refcnt 2\n"),
-            )
+            .once(exact(PREPARE), ok(HOST_HAS_NETEM))
             .once(exact(INJECT), ok(""))
             .once(
                 exact(&timer::arm_script(&plan, "f1 (net-delay)")),
@@ -188,7 +199,7 @@ fn build_needs_something_to_add() {
     };
     assert_eq!(
         f.prepared(&crate::faults::text::Fields::parse(
-            "tap=vnet3\nqdisc=qdisc netem 8001: root\n"
+            "tap=vnet3\nqdisc=qdisc netem 8001: root\nhost_netem=yes\n"
         )),
         Err("vnet3 already has a netem qdisc; remove it first".into())
     );
@@ -269,14 +280,149 @@ fn the_netem_check_agrees_with_the_kernel() {
         panic!()
     };
     let out = crate::faults::testing::sh(&f.prepare_script());
-    let refusal = "this host's kernel has no netem qdisc (sch_netem), which net-delay needs\n";
-    if kernel_has_netem {
-        assert!(
-            !String::from_utf8_lossy(&out.stderr).contains("no netem"),
-            "{out:?}"
+    let said = crate::faults::text::Fields::parse(&out.stdout_str());
+    assert_eq!(
+        said.get("host_netem"),
+        Some(if kernel_has_netem { "yes" } else { "no" }),
+        "{out:?}"
+    );
+}
+
+/// Without netem on the host the change goes into the node, and everything after the prepare
+/// (inject, verify, revert) runs there; the summary and the verdict say so.
+#[tokio::test]
+async fn falls_back_to_the_guest_without_host_netem() {
+    let mut bench = Bench::new();
+    bench.host = FakeHost {
+        shell: FakeRemote::new("host").logged_in_as_root().once(
+            exact(PREPARE),
+            ok("tap=vnet3\nqdisc=qdisc noqueue 0: root refcnt 2\nhost_netem=no\n"),
+        ),
+        ..FakeHost::default()
+    };
+    let inject = format!(
+        "set -e\n{GUEST_DEV}modprobe sch_netem 2>/dev/null || true\n\
+         if tc qdisc show dev \"$dev\" | grep -q netem; then echo \"$dev already has a netem qdisc; remove it first\" >&2; exit 1; fi\n\
+         tc qdisc replace dev \"$dev\" root handle 1: prio bands 3 priomap 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1\n\
+         tc qdisc add dev \"$dev\" parent 1:2 handle 20: netem delay 300ms 50ms loss 5%\n\
+         tc filter add dev \"$dev\" parent 1: protocol ip prio 1 u32 match ip sport 22 0xffff flowid 1:1\n"
+    );
+    let verify = format!(
+        "{GUEST_DEV}echo \"dev=$dev\"\necho \"qdisc=$(tc qdisc show dev \"$dev\" 2>/dev/null | grep netem | head -n 1)\"\n"
+    );
+    let revert = format!(
+        "{GUEST_DEV}if tc qdisc show dev \"$dev\" 2>/dev/null | grep -q netem; then\n  tc qdisc del dev \"$dev\" root\n  echo \"removed the netem qdisc from $dev\"\nfi\n"
+    );
+    let node = FakeRemote::new("app1")
+        .once(exact(&sudo(&inject)), ok(""))
+        .once(
+            exact(&sudo(&verify)),
+            ok("dev=enp1s0\nqdisc=qdisc netem 20: parent 1:2 limit 1000 delay 300ms\n"),
+        )
+        .once(
+            exact(&sudo(&revert)),
+            ok("removed the netem qdisc from enp1s0\n"),
         );
-    } else {
-        assert_eq!(out.status, 3);
-        assert_eq!(String::from_utf8_lossy(&out.stderr), refusal);
+    let engine = bench.engine(&node, "fd-three-tier-app1");
+    let mut rec = FaultRecord::new("app1", fault());
+    engine.inject(&mut rec, None).await.unwrap();
+    assert_eq!(
+        rec.fault.ops().summary(),
+        "netem delay 300ms 50ms loss 5% inside the node (this host's kernel has no netem)"
+    );
+    assert_eq!(
+        engine.verify(&mut rec).await.unwrap(),
+        Verdict {
+            active: true,
+            detail: "enp1s0 (in the node): qdisc netem 20: parent 1:2 limit 1000 delay 300ms"
+                .into()
+        }
+    );
+    assert_eq!(
+        engine.revert(&mut rec).await.unwrap(),
+        Reverted::Done(vec!["removed the netem qdisc from enp1s0".into()])
+    );
+    node.assert_all_used();
+    bench.host.shell.assert_all_used();
+}
+
+/// `side=host` on a host without netem is refused before anything changes, saying what to do;
+/// `side=guest` skips the host even when it has netem.
+#[test]
+fn the_side_asked_for_is_kept() {
+    let parse = crate::faults::text::Fields::parse;
+    let Fault::NetDelay(mut host) = build("net-delay", &app1(), &[("side", "host")]).unwrap()
+    else {
+        panic!()
+    };
+    let err = host
+        .prepared(&parse("tap=vnet3\nqdisc=\nhost_netem=no\n"))
+        .unwrap_err();
+    assert!(err.contains("use side=guest"), "{err}");
+    let Fault::NetDelay(mut guest) = build("net-delay", &app1(), &[("side", "guest")]).unwrap()
+    else {
+        panic!()
+    };
+    guest
+        .prepared(&parse("tap=vnet3\nqdisc=\nhost_netem=yes\n"))
+        .unwrap();
+    assert_eq!(guest.side, Side::Guest);
+    assert!(!guest.on_host());
+    assert!(build("net-delay", &app1(), &[("side", "both")]).is_err());
+    // A record from before the choice existed was on the host.
+    let mut old = serde_json::to_value(&guest).unwrap();
+    old.as_object_mut().unwrap().remove("side");
+    let old: NetDelay = serde_json::from_value(old).unwrap();
+    assert_eq!(old.side, Side::Host);
+}
+
+/// The guest's scripts for real, on this machine: the interface is found by its address in
+/// /sys/class/net (lo's, here) and the tc calls are what tc expects (a stand-in tc records them).
+#[test]
+fn the_guest_scripts_find_the_interface_by_mac() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path();
+    let log = bin.join("log");
+    for (name, body) in [
+        (
+            "tc",
+            format!(
+                "#!/bin/sh\necho \"tc $*\" >> {}\n[ \"$2\" = show ] && echo 'qdisc noqueue 0: root refcnt 2'\nexit 0\n",
+                log.display()
+            ),
+        ),
+        ("modprobe", "#!/bin/sh\nexit 0\n".to_string()),
+    ] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(bin.join(name), body).unwrap();
+        std::fs::set_permissions(bin.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
+    let Fault::NetDelay(mut f) = build("net-delay", &app1(), &[("side", "guest")]).unwrap() else {
+        panic!()
+    };
+    f.mac = std::fs::read_to_string("/sys/class/net/lo/address")
+        .unwrap()
+        .trim()
+        .to_string();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(f.inject_script())
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "tc qdisc show dev lo\n\
+         tc qdisc replace dev lo root handle 1: prio bands 3 priomap 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1\n\
+         tc qdisc add dev lo parent 1:2 handle 20: netem delay 300ms\n\
+         tc filter add dev lo parent 1: protocol ip prio 1 u32 match ip sport 22 0xffff flowid 1:1\n"
+    );
+    f.mac = "52:54:00:ff:ff:ff".into();
+    let out = crate::faults::testing::sh(&f.verify_script());
+    assert_eq!(out.status, 1);
+    assert_eq!(
+        out.stderr_tail(1),
+        "no interface with MAC 52:54:00:ff:ff:ff on this node"
+    );
 }

@@ -130,7 +130,7 @@ async fn revert_one(
             store,
             remote: &session,
             host,
-            domain: &node.domain,
+            domain: &node.domain.name,
         }
         .revert(rec)
         .await;
@@ -143,7 +143,7 @@ async fn revert_one(
             store,
             remote: &unreached,
             host,
-            domain: &node.domain,
+            domain: &node.domain.name,
         }
         .revert(rec)
         .await?

@@ -218,7 +218,7 @@ async fn check_node(
         store,
         remote: &session,
         host: &host,
-        domain: &n.domain,
+        domain: &n.domain.name,
     };
     let mut out = Vec::new();
     for mut r in recs {

@@ -5,10 +5,10 @@ use super::engine::{Engine, Host};
 use super::record::{FaultRecord, Store};
 use super::{Fault, FaultError, Kind};
 use crate::paths::{Home, LabDir};
+use crate::plan::NodePlan;
 use crate::remote::Output;
 use crate::remote::fake::FakeRemote;
 use crate::spec::Role;
-use crate::state::{NodeState, Timings};
 use std::sync::Mutex;
 
 pub(crate) fn lab_dir() -> (tempfile::TempDir, LabDir) {
@@ -18,41 +18,27 @@ pub(crate) fn lab_dir() -> (tempfile::TempDir, LabDir) {
     (tmp, lab)
 }
 
-pub(crate) fn node(name: &str, roles: &[Role]) -> NodeState {
-    NodeState {
-        name: name.into(),
-        domain: format!("fd-three-tier-{name}"),
-        roles: roles.to_vec(),
-        ip: "10.78.0.11".parse().expect("ip"),
-        fqdn: format!("{name}.three-tier.lab"),
-        mac: "52:54:00:00:00:02".into(),
-        network: "fd-three-tier-lan".into(),
-        memory_mib: 448,
-        cpus: 1,
-        disk_gib: 8,
-        image: "debian-12".into(),
-        host_key: "ssh-ed25519 AAAA".into(),
-        app_port: roles.contains(&Role::App).then_some(8080),
-        database: None,
-        database_host: None,
-        backends: vec![],
-        backend_hosts: Default::default(),
-        release: crate::roles::Release::V1,
-        options: vec![],
-        reaches: vec![],
-        ready: true,
-        timings: Timings::default(),
-    }
+/// A node of lab three-tier as planned, with `roles`, at 10.78.0.11.
+pub(crate) fn node(name: &str, roles: &[Role]) -> NodePlan {
+    let mut n = crate::plan::testing::node(name, roles);
+    n.domain.name = format!("fd-three-tier-{name}");
+    n.domain.network = "fd-three-tier-lan".into();
+    n.domain.memory_mib = 448;
+    n.domain.cpus = 1;
+    n.ip = "10.78.0.11".parse().expect("ip");
+    n.fqdn = format!("{name}.three-tier.lab");
+    n.mac = "52:54:00:00:00:02".into();
+    n
 }
 
-pub(crate) fn app1() -> NodeState {
+pub(crate) fn app1() -> NodePlan {
     node("app1", &[Role::App])
 }
 
 /// `kind` built for `node` with these `--param`s.
 pub(crate) fn build(
     kind: &str,
-    node: &NodeState,
+    node: &NodePlan,
     params: &[(&str, &str)],
 ) -> Result<Fault, FaultError> {
     let given: Vec<(String, String)> = params

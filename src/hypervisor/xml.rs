@@ -18,6 +18,16 @@ pub(crate) enum ForwardMode {
     Isolated,
 }
 
+impl ForwardMode {
+    /// As the lab file writes it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ForwardMode::Nat => "nat",
+            ForwardMode::Isolated => "isolated",
+        }
+    }
+}
+
 /// A node's fixed DHCP lease.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct HostEntry {

@@ -211,7 +211,7 @@ fn remove_refuses_an_image_backing_a_node_disk() {
     let err = remove(&home, "debian-12").expect_err("in use");
     assert_eq!(
         err.to_string(),
-        "image `debian-12` is the backing file of lab minimal (node db), lab minimal (node web): run `firedrill down --lab LAB` for those labs first"
+        "image `debian-12` is the backing file of lab minimal (node db), lab minimal (node web)\n  hint: run `firedrill down --lab LAB` for those labs first"
     );
     assert!(dir.join("disk.qcow2").exists());
 

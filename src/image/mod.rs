@@ -69,7 +69,7 @@ pub(crate) struct Manifest {
 #[derive(Debug, Error)]
 pub(crate) enum ImageError {
     #[error(
-        "building an image needs root (debootstrap, chroot and device nodes in the root file system): run `sudo firedrill image build --name {name}`"
+        "building an image needs root (debootstrap, chroot and device nodes in the root file system)\n  hint: run `sudo firedrill image build --name {name}`"
     )]
     NotRoot { name: String },
     #[error("`{tool}` is not installed: install it with `apt-get install {package}` and retry")]
@@ -126,7 +126,7 @@ pub(crate) enum ImageError {
         problem: String,
     },
     #[error(
-        "image `{name}` is the backing file of {}: run `firedrill down --lab LAB` for those labs first",
+        "image `{name}` is the backing file of {}\n  hint: run `firedrill down --lab LAB` for those labs first",
         users.join(", ")
     )]
     InUse { name: String, users: Vec<String> },
@@ -158,7 +158,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "building an image needs root (debootstrap, chroot and device nodes in the root file system): run `sudo firedrill image build --name debian-12`"
+            "building an image needs root (debootstrap, chroot and device nodes in the root file system)\n  hint: run `sudo firedrill image build --name debian-12`"
         );
         let e = ImageError::UnknownRecipe {
             name: "arch".into(),
@@ -177,7 +177,7 @@ mod tests {
         };
         assert_eq!(
             e.to_string(),
-            "image `debian-12` is the backing file of lab minimal (node db), lab minimal (node web): run `firedrill down --lab LAB` for those labs first"
+            "image `debian-12` is the backing file of lab minimal (node db), lab minimal (node web)\n  hint: run `firedrill down --lab LAB` for those labs first"
         );
     }
 }

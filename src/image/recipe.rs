@@ -191,7 +191,7 @@ fn disable_argv() -> Vec<&'static str> {
 }
 
 fn steps() -> Vec<Step> {
-    vec![
+    let mut steps = vec![
         Step::Write {
             path: "etc/fstab",
             mode: 0o644,
@@ -253,13 +253,19 @@ fn steps() -> Vec<Step> {
         Step::Chroot {
             argv: disable_argv(),
         },
-        // Debian's nginx enables a default site on port 80, where haproxy listens; the nginx role
-        // writes its own site.
-        Step::Remove {
-            dir: "etc/nginx/sites-enabled",
-            prefix: "default",
-            suffix: "",
-        },
+    ];
+    // What the roles' packages install that the image must not keep (`RoleDef`).
+    steps.extend(
+        crate::roles::TABLE
+            .iter()
+            .flat_map(|d| d.package_leftovers.iter())
+            .map(|&(dir, prefix)| Step::Remove {
+                dir,
+                prefix,
+                suffix: "",
+            }),
+    );
+    steps.extend([
         Step::Write {
             path: "etc/systemd/system-preset/00-firedrill.preset",
             mode: 0o644,
@@ -285,7 +291,8 @@ fn steps() -> Vec<Step> {
             prefix: "",
             suffix: ".deb",
         },
-    ]
+    ]);
+    steps
 }
 
 /// A buildable image: everything `image build` needs to know about a name.

@@ -3,25 +3,26 @@
 
 use super::LabError;
 use crate::paths::{Home, LabDir};
-use crate::state::{LabState, NodeState, StateError, write_atomic};
+use crate::plan::NodePlan;
+use crate::state::{LabState, StateError, write_atomic};
 use std::fmt::Write;
 
-pub(crate) fn target(dir: &LabDir, state: &LabState, node: &NodeState) -> crate::ssh::Target {
+pub(crate) fn target(dir: &LabDir, state: &LabState, node: &NodePlan) -> crate::ssh::Target {
     crate::ssh::Target {
         node: node.name.clone(),
         addr: std::net::SocketAddr::from((node.ip, 22)),
         user: state.user.clone(),
         key_path: dir.ssh_key(),
-        host_key: node.host_key.clone(),
+        host_key: state.host_key(&node.name).to_string(),
     }
 }
 
 /// The known_hosts lines: every name a user may type, and the IP, map to the node's key.
 pub(crate) fn known_hosts(state: &LabState) -> String {
     let mut out = String::new();
-    for n in &state.nodes {
-        let key = n
-            .host_key
+    for n in state.nodes() {
+        let key = state
+            .host_key(&n.name)
             .split_whitespace()
             .take(2)
             .collect::<Vec<_>>()
@@ -37,7 +38,7 @@ pub(crate) fn ssh_config_text(dir: &LabDir, state: &LabState) -> String {
         state.name,
         dir.ssh_config().display()
     );
-    for n in &state.nodes {
+    for n in state.nodes() {
         let _ = write!(
             out,
             "Host {name} {fqdn}\n  HostName {ip}\n  User {user}\n  IdentityFile {key}\n  IdentitiesOnly yes\n  UserKnownHostsFile {kh}\n  StrictHostKeyChecking yes\n  HostKeyAlias {name}\n\n",
@@ -66,11 +67,11 @@ fn load(home: &Home, lab: Option<&str>) -> Result<(LabDir, LabState), LabError> 
     Ok((lab.dir, lab.state))
 }
 
-fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodeState, LabError> {
+fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodePlan, LabError> {
     state.node(name).ok_or_else(|| LabError::NoNode {
         lab: state.name.to_string(),
         node: name.to_string(),
-        nodes: state.nodes.iter().map(|n| n.name.clone()).collect(),
+        nodes: state.node_names(),
     })
 }
 
@@ -123,8 +124,7 @@ pub(crate) fn secrets(home: &Home, lab: Option<&str>) -> Result<(), LabError> {
     let (dir, state) = load(home, lab)?;
     let s = super::configure::secrets(&dir)?;
     let dbs: Vec<&str> = state
-        .nodes
-        .iter()
+        .nodes()
         .filter(|n| n.roles.iter().any(|r| r.is_database()))
         .map(|n| n.name.as_str())
         .collect();
@@ -174,7 +174,7 @@ mod tests {
 
     fn state() -> LabState {
         let mut s = crate::state::sample();
-        s.nodes[0].host_key = "ssh-ed25519 AAAAC3Nza web@minimal".into();
+        s.observed[0].host_key = "ssh-ed25519 AAAAC3Nza web@minimal".into();
         s
     }
 

@@ -190,7 +190,7 @@ pub(crate) async fn capture(
         nodes: lab.node_names(),
     })?;
     // This host's addresses on the lab's networks: the networks' gateways.
-    let hosts: Vec<Ipv4Addr> = lab.state.networks.iter().map(|n| n.gateway).collect();
+    let hosts: Vec<Ipv4Addr> = lab.state.plan.networks.iter().map(|n| n.gateway).collect();
     let session = lab
         .shell(n, crate::ssh::Purpose::Command)
         .await

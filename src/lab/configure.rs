@@ -4,12 +4,13 @@
 
 use super::LabError;
 use crate::paths::LabDir;
+use crate::plan::NodePlan;
 use crate::progress::Progress;
 use crate::roles::{
     self, AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext,
     NodeReport, Peer, Role, Secrets,
 };
-use crate::state::{LabState, NodeState, StateError, write_atomic};
+use crate::state::{LabState, StateError, write_atomic};
 use ipnetwork::Ipv4Network;
 
 /// The database every app uses, on every database node.
@@ -35,17 +36,15 @@ pub(crate) fn secrets(dir: &LabDir) -> Result<Secrets, StateError> {
     }
 }
 
-fn subnet(state: &LabState, node: &NodeState) -> Option<Ipv4Network> {
-    state
-        .networks
-        .iter()
-        .find(|n| n.libvirt_name == node.network)
-        .and_then(|n| n.cidr.parse().ok())
+/// The node's first network, from its own address and prefix.
+fn subnet(node: &NodePlan) -> Ipv4Network {
+    let net = Ipv4Network::new(node.ip, node.prefix).expect("a planned prefix is at most 32");
+    Ipv4Network::new(net.network(), node.prefix).expect("a planned prefix is at most 32")
 }
 
 /// The address `from`'s roles reach `to` by: the one validation picked (on a network they
 /// share, else the one the routes lead to), else `to`'s first address.
-fn address(from: &NodeState, to: &NodeState) -> std::net::Ipv4Addr {
+fn address(from: &NodePlan, to: &NodePlan) -> std::net::Ipv4Addr {
     from.reaches
         .iter()
         .find(|r| r.peer == to.name)
@@ -53,19 +52,19 @@ fn address(from: &NodeState, to: &NodeState) -> std::net::Ipv4Addr {
 }
 
 /// The networks other than its own that `db`'s app nodes connect from.
-fn clients(state: &LabState, db: &NodeState, own: Ipv4Network) -> Vec<Ipv4Network> {
+fn clients(state: &LabState, db: &NodePlan, own: Ipv4Network) -> Vec<Ipv4Network> {
     let mut out: Vec<Ipv4Network> = Vec::new();
     let sources = state
-        .nodes
-        .iter()
+        .nodes()
         .filter(|n| n.app_port.is_some() && n.database.as_deref() == Some(db.name.as_str()))
         .filter_map(|n| n.reaches.iter().find(|r| r.peer == db.name))
         .map(|r| r.from);
     for from in sources {
         let net = state
+            .plan
             .networks
             .iter()
-            .filter_map(|n| n.cidr.parse::<Ipv4Network>().ok())
+            .map(|n| n.cidr)
             .find(|c| c.contains(from));
         if let Some(net) = net.filter(|c| *c != own && !out.contains(c)) {
             out.push(net);
@@ -77,16 +76,16 @@ fn clients(state: &LabState, db: &NodeState, own: Ipv4Network) -> Vec<Ipv4Networ
 /// The zone a `dns` node serves: its first network's domain, with every name the lab's
 /// networks in that domain give (each node, each `dns:` name), relative to it, once per
 /// address. Read from the plan `up` applied, where those records are.
-fn zone(state: &LabState, node: &NodeState) -> Option<crate::roles::Zone> {
-    let domain = state
+fn zone(state: &LabState, node: &NodePlan) -> Option<crate::roles::Zone> {
+    let plan = &state.plan;
+    let domain = plan
         .networks
         .iter()
-        .find(|n| n.libvirt_name == node.network)?
+        .find(|n| n.name == node.domain.network)?
         .domain
         .clone();
     let suffix = format!(".{domain}");
     let mut records: Vec<(String, std::net::Ipv4Addr)> = Vec::new();
-    let plan = state.plan.as_ref()?;
     for host in plan
         .networks
         .iter()
@@ -107,7 +106,7 @@ fn zone(state: &LabState, node: &NodeState) -> Option<crate::roles::Zone> {
     Some(crate::roles::Zone { domain, records })
 }
 
-fn app_database(app: &NodeState, db: &NodeState) -> AppDatabase {
+fn app_database(app: &NodePlan, db: &NodePlan) -> AppDatabase {
     let engine = if db.roles.contains(&Role::Postgres) {
         Engine::Postgres
     } else {
@@ -126,11 +125,10 @@ fn app_database(app: &NodeState, db: &NodeState) -> AppDatabase {
 /// The release to migrate the database of `app` to, when `app` is the node that runs the
 /// migrations of its database: the first app node using it. Once per database, to the newest
 /// release of the app nodes that use it.
-fn migrator(state: &LabState, app: &NodeState) -> Option<crate::roles::Release> {
+fn migrator(state: &LabState, app: &NodePlan) -> Option<crate::roles::Release> {
     let sharing = || {
         state
-            .nodes
-            .iter()
+            .nodes()
             .filter(|n| n.app_port.is_some() && n.database == app.database)
     };
     let first = sharing().next()?;
@@ -142,19 +140,18 @@ fn migrator(state: &LabState, app: &NodeState) -> Option<crate::roles::Release> 
 /// What each node's roles need to know, from the lab state alone (so `status` and later
 /// commands see exactly what `up` configured).
 pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
-    let by_name = |name: &str| state.nodes.iter().find(|n| n.name == name);
+    let by_name = |name: &str| state.node(name);
     state
-        .nodes
-        .iter()
+        .nodes()
         .filter(|n| !n.roles.is_empty())
-        .filter_map(|n| {
-            let subnet = subnet(state, n)?;
+        .map(|n| {
+            let subnet = subnet(n);
             let app = n.app_port.and_then(|port| {
                 let own = by_name(n.database.as_deref()?)?;
                 // The app's own database first: it writes there and reads there.
                 let mut databases: Vec<AppDatabase> =
                     std::iter::once(own)
-                        .chain(state.nodes.iter().filter(|d| {
+                        .chain(state.nodes().filter(|d| {
                             d.name != own.name && d.roles.iter().any(|r| r.is_database())
                         }))
                         .map(|d| app_database(n, d))
@@ -172,10 +169,13 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                 })
             });
             let haproxy = n.roles.contains(&Role::Haproxy).then(|| {
-                let backends: Vec<&NodeState> =
+                let backends: Vec<&NodePlan> =
                     n.backends.iter().filter_map(|b| by_name(b)).collect();
                 HaproxyConfig {
-                    app_port: backends.iter().find_map(|b| b.app_port).unwrap_or(8080),
+                    app_port: backends
+                        .iter()
+                        .find_map(|b| b.app_port)
+                        .unwrap_or(crate::spec::DEFAULT_APP_PORT),
                     backends: backends
                         .iter()
                         .map(|b| Backend {
@@ -196,7 +196,7 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
             } else {
                 None
             };
-            Some(NodeContext {
+            NodeContext {
                 lab: state.name.to_string(),
                 node: n.name.clone(),
                 ip: n.ip,
@@ -209,8 +209,7 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                 zone,
                 options: n.options.clone(),
                 peers: state
-                    .nodes
-                    .iter()
+                    .nodes()
                     .map(|p| Peer {
                         name: p.name.clone(),
                         ip: address(n, p),
@@ -218,7 +217,7 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
                         serves: roles::serving_ports(p),
                     })
                     .collect(),
-            })
+            }
         })
         .collect()
 }
@@ -433,8 +432,7 @@ pub(crate) async fn drain_leaving(
     let mut warnings = Vec::new();
     let mut drained = false;
     for lb in previous
-        .nodes
-        .iter()
+        .nodes()
         .filter(|n| n.roles.contains(&Role::Haproxy))
     {
         let gone: Vec<&String> = lb.backends.iter().filter(|b| leaving.contains(b)).collect();
@@ -474,12 +472,7 @@ pub(crate) async fn configure(
     how: &How,
 ) -> Result<(Vec<Configured>, Vec<String>), LabError> {
     let secrets = secrets(dir)?;
-    let in_plan = |node: &str| {
-        state
-            .plan
-            .as_ref()
-            .is_none_or(|p| p.nodes.iter().any(|n| n.name == node))
-    };
+    let in_plan = |node: &str| state.plan.nodes.iter().any(|n| n.name == node);
     let contexts: Vec<NodeContext> = contexts(state)
         .into_iter()
         .filter(|c| in_plan(&c.node))
@@ -539,32 +532,33 @@ mod tests {
     use super::*;
     use crate::faults::testing::node;
     use crate::roles::Release;
-    use crate::state::NetworkState;
+
+    /// A network of the plan, as `labs/minimal.yaml`'s is planned, with this name and subnet.
+    fn net(name: &str, cidr: &str, domain: &str) -> crate::hypervisor::xml::NetworkSpec {
+        let mut n = crate::state::sample().plan.networks[0].clone();
+        n.name = name.into();
+        n.cidr = cidr.parse().expect("a cidr");
+        n.domain = domain.into();
+        n
+    }
 
     /// app1 (v1) and app2 (v3) share db; app3 (v2) uses pg; lb in front.
     fn lab() -> LabState {
         let mut state = crate::state::sample();
-        state.networks = vec![NetworkState {
-            name: "lan".into(),
-            libvirt_name: "fd-three-tier-lan".into(),
-            bridge: "virbr9".into(),
-            cidr: "10.78.0.0/24".into(),
-            gateway: "10.78.0.1".parse().expect("ip"),
-            domain: "three-tier.lab".into(),
-        }];
+        state.plan.networks = vec![net("fd-three-tier-lan", "10.78.0.0/24", "three-tier.lab")];
         let app = |name: &str, db: &str, release: Release| {
             let mut n = node(name, &[Role::App]);
-            n.network = "fd-three-tier-lan".into();
+            n.domain.network = "fd-three-tier-lan".into();
             n.database = Some(db.into());
             n.release = release;
             n
         };
         let other = |name: &str, role: Role| {
             let mut n = node(name, &[role]);
-            n.network = "fd-three-tier-lan".into();
+            n.domain.network = "fd-three-tier-lan".into();
             n
         };
-        state.nodes = vec![
+        state.plan.nodes = vec![
             other("lb", Role::Haproxy),
             app("app1", "db", Release::V1),
             app("app2", "db", Release::V3),
@@ -579,15 +573,8 @@ mod tests {
     /// validation leaves them: each knows the address it reaches its peers by.
     fn routed_lab() -> LabState {
         let mut state = crate::state::sample();
-        let net = |name: &str, cidr: &str| NetworkState {
-            name: name.into(),
-            libvirt_name: format!("fd-r-{name}"),
-            bridge: format!("br-{name}"),
-            cidr: cidr.into(),
-            gateway: "10.0.0.1".parse().expect("ip"),
-            domain: "r.lab".into(),
-        };
-        state.networks = vec![
+        let net = |name: &str, cidr: &str| net(&format!("fd-r-{name}"), cidr, "r.lab");
+        state.plan.networks = vec![
             net("lan", "10.77.0.0/24"),
             net("dmz", "10.80.0.0/24"),
             net("mgmt", "10.81.0.0/24"),
@@ -599,7 +586,7 @@ mod tests {
         };
         let at = |name: &str, role: Role, network: &str, ip: &str| {
             let mut n = node(name, &[role]);
-            n.network = format!("fd-r-{network}");
+            n.domain.network = format!("fd-r-{network}");
             n.ip = ip.parse().expect("ip");
             n
         };
@@ -616,7 +603,7 @@ mod tests {
             n.reaches = vec![reach("db", "10.80.0.20", ip)];
             n
         };
-        state.nodes = vec![
+        state.plan.nodes = vec![
             lb,
             app("app1", "dmz", "10.80.0.10"),
             app("app2", "lan", "10.77.0.11"),
@@ -669,21 +656,9 @@ mod tests {
     fn the_dns_zone_holds_every_node_of_the_domain() {
         let plan = crate::plan::testing::plan_of("labs/network.yaml", |_| {});
         let mut state = crate::state::sample();
-        state.networks = plan
-            .networks
-            .iter()
-            .map(|n| NetworkState {
-                name: n.name.clone(),
-                libvirt_name: n.name.clone(),
-                bridge: n.bridge.clone(),
-                cidr: n.cidr.to_string(),
-                gateway: n.gateway,
-                domain: n.domain.clone(),
-            })
-            .collect();
         let mut gw = node("gw", &[Role::Router, Role::Dns]);
-        gw.network = plan.networks[0].name.clone();
-        state.plan = Some(plan);
+        gw.domain.network = plan.networks[0].name.clone();
+        state.plan = plan;
         let z = zone(&state, &gw).expect("a zone");
         assert_eq!(z.domain, "network.lab");
         let records: Vec<String> = z

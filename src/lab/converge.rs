@@ -20,8 +20,20 @@ const SHUTDOWN: Duration = Duration::from_secs(90);
 /// The changes from the lab as last applied to `plan`; `None` when there is nothing to compare
 /// with (a new lab, or one brought up by a firedrill that did not store its plan).
 pub(crate) fn changes(previous: Option<&LabState>, plan: &Plan) -> Option<Vec<Change>> {
-    let old = previous?.plan.as_ref()?;
-    Some(crate::plan::diff(old, plan))
+    Some(crate::plan::diff(&previous?.plan, plan))
+}
+
+/// A lab is changed only through the libvirtd that holds it: `up` with another one in the
+/// environment would build a second copy there and leave the first unmanaged.
+pub(crate) fn refuse_other_libvirt(previous: Option<&LabState>, uri: &str) -> Result<(), LabError> {
+    match previous {
+        Some(p) if !p.uri.is_empty() && p.uri != uri => Err(LabError::OtherLibvirt {
+            lab: p.name.to_string(),
+            was: p.uri.clone(),
+            now: uri.to_string(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Refuses changes `up` cannot make to a running lab, before anything is touched.
@@ -491,6 +503,18 @@ mod tests {
     use super::*;
     use crate::hypervisor::xml::HostEntry;
     use crate::hypervisor::{Libvirt, test_network};
+
+    #[test]
+    fn a_lab_is_changed_only_through_the_libvirtd_that_holds_it() {
+        let state = crate::state::sample();
+        refuse_other_libvirt(None, "qemu:///system").unwrap();
+        refuse_other_libvirt(Some(&state), "test:///default").unwrap();
+        let err = refuse_other_libvirt(Some(&state), "qemu:///system").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "lab `minimal` was brought up through libvirt at `test:///default`, but this command talks to `qemu:///system`\n  hint: run it where that libvirtd is, with LIBVIRT_DEFAULT_URI=test:///default; or remove the lab there first (`firedrill down --lab minimal` reads its libvirt from the lab's state)"
+        );
+    }
 
     fn resize(running: u64, planned: u64, live_max_mib: u64) -> Resize {
         Resize {

@@ -157,8 +157,8 @@ fn remove_objects(
         .map(|n| n.name)
         .collect();
     if let Some(s) = state {
-        domains.extend(s.nodes.iter().map(|n| n.domain.clone()));
-        networks.extend(s.networks.iter().map(|n| n.libvirt_name.clone()));
+        domains.extend(s.nodes().map(|n| n.domain.name.clone()));
+        networks.extend(s.plan.networks.iter().map(|n| n.name.clone()));
     }
     // Every domain at once: stopping a guest waits for its QEMU to exit.
     let results: Vec<(String, Result<bool, crate::hypervisor::HvError>)> =

@@ -62,6 +62,14 @@ pub(crate) enum LabError {
     EditedFiles(Vec<String>),
     #[error("--restart {node}: the lab file has no node `{node}`; its nodes are: {}", .nodes.join(", "))]
     NoRestartNode { node: String, nodes: Vec<String> },
+    #[error(
+        "lab `{lab}` was brought up through libvirt at `{was}`, but this command talks to `{now}`\n  hint: run it where that libvirtd is, with LIBVIRT_DEFAULT_URI={was}; or remove the lab there first (`firedrill down --lab {lab}` reads its libvirt from the lab's state)"
+    )]
+    OtherLibvirt {
+        lab: String,
+        was: String,
+        now: String,
+    },
     #[error("cannot run {program}: {message}\n  hint: {hint}")]
     Exec {
         program: String,

@@ -29,8 +29,7 @@ pub(crate) fn host_facts(hv: &dyn Hypervisor, home: &Home) -> Result<HostFacts, 
         if let Ok(Some(state)) = crate::state::LabState::load(&home.lab(&name)) {
             facts.node_addresses.extend(
                 state
-                    .nodes
-                    .iter()
+                    .nodes()
                     .map(|n| (name.to_string(), n.name.clone(), n.ip)),
             );
         }

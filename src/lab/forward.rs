@@ -186,7 +186,7 @@ pub(crate) async fn forward(
         node: spec.node.clone(),
         nodes: lab.node_names(),
     })?;
-    let pid_file = Path::new(QEMU_PID_DIR).join(format!("{}.pid", node.domain));
+    let pid_file = Path::new(QEMU_PID_DIR).join(format!("{}.pid", node.domain.name));
     let pid = std::fs::read_to_string(&pid_file)
         .ok()
         .and_then(|p| p.trim().parse::<u32>().ok())

@@ -4,7 +4,8 @@
 
 use super::{LabLock, LockError};
 use crate::paths::{Home, LabDir, LabName};
-use crate::state::{LabState, NodeState, StateError};
+use crate::plan::NodePlan;
+use crate::state::{LabState, StateError};
 
 pub(crate) struct Lab {
     pub(crate) dir: LabDir,
@@ -53,23 +54,23 @@ impl Lab {
     }
 
     /// The node `name`, or `None`; callers say which nodes there are (`node_names`).
-    pub(crate) fn node(&self, name: &str) -> Option<&NodeState> {
+    pub(crate) fn node(&self, name: &str) -> Option<&NodePlan> {
         self.state.node(name)
     }
 
     pub(crate) fn node_names(&self) -> Vec<String> {
-        self.state.nodes.iter().map(|n| n.name.clone()).collect()
+        self.state.node_names()
     }
 
     /// How to reach `node` over SSH: its address, the lab's key and its pinned host key.
-    pub(crate) fn target(&self, node: &NodeState) -> crate::ssh::Target {
+    pub(crate) fn target(&self, node: &NodePlan) -> crate::ssh::Target {
         super::access::target(&self.dir, &self.state, node)
     }
 
     /// A shell on `node`, waiting for it as `purpose` allows.
     pub(crate) async fn shell(
         &self,
-        node: &NodeState,
+        node: &NodePlan,
         purpose: crate::ssh::Purpose,
     ) -> Result<crate::ssh::Session, crate::ssh::SshError> {
         crate::ssh::connect(&self.target(node), purpose).await

@@ -117,7 +117,7 @@ impl SshNodes {
     /// resets a node leaves it booting (two minutes under TCG), and the incident starts once it
     /// is back, as the briefing says. The nodes are asked at once.
     pub(crate) async fn wait_all_ready(&self) -> Result<(), NodeError> {
-        let each = self.state.nodes.iter().map(|node| async move {
+        let each = self.state.nodes().map(|node| async move {
             if self.run(&node.name, "true").await.is_ok() {
                 return Ok(());
             }

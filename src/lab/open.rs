@@ -6,8 +6,8 @@
 use super::forward::{ForwardError, Netns, QEMU_PID_DIR};
 use super::{Lab, LabError};
 use crate::paths::Home;
+use crate::plan::NodePlan;
 use crate::roles::def;
-use crate::state::NodeState;
 use std::path::{Path, PathBuf};
 
 /// A page found on a node of the lab.
@@ -19,9 +19,11 @@ pub(crate) struct Found {
 }
 
 /// Every page the lab's nodes serve, by name (`what`), in node order.
-pub(crate) fn pages(nodes: &[NodeState]) -> Vec<(&'static str, Found)> {
+pub(crate) fn pages<'a>(
+    nodes: impl IntoIterator<Item = &'a NodePlan>,
+) -> Vec<(&'static str, Found)> {
     nodes
-        .iter()
+        .into_iter()
         .flat_map(|n| {
             n.roles
                 .iter()
@@ -64,7 +66,7 @@ pub(crate) fn say(found: &Found, reachable: bool) -> (String, Option<String>) {
 /// `firedrill open`.
 pub(crate) fn open(home: &Home, lab: Option<&str>, page: &str) -> Result<(), ForwardError> {
     let lab = Lab::open(home, lab).map_err(LabError::from)?;
-    let all = pages(&lab.state.nodes);
+    let all = pages(lab.state.nodes());
     let Some((_, found)) = all.iter().find(|(what, _)| *what == page) else {
         let mut names: Vec<&str> = all.iter().map(|(what, _)| *what).collect();
         names.dedup();
@@ -79,7 +81,7 @@ pub(crate) fn open(home: &Home, lab: Option<&str>, page: &str) -> Result<(), For
         node: found.node.clone(),
         nodes: lab.node_names(),
     })?;
-    let pid_file = Path::new(QEMU_PID_DIR).join(format!("{}.pid", node.domain));
+    let pid_file = Path::new(QEMU_PID_DIR).join(format!("{}.pid", node.domain.name));
     // Not running, or a namespace we may not look at: say how to reach it either way.
     let reachable = std::fs::read_to_string(&pid_file)
         .ok()
@@ -100,8 +102,8 @@ mod tests {
     use crate::roles::Role;
     use std::net::Ipv4Addr;
 
-    fn node(name: &str, ip: [u8; 4], roles: &[Role], app_port: Option<u16>) -> NodeState {
-        let mut n = NodeState::sketch(name, roles);
+    fn node(name: &str, ip: [u8; 4], roles: &[Role], app_port: Option<u16>) -> NodePlan {
+        let mut n = crate::plan::testing::node(name, roles);
         n.ip = Ipv4Addr::from(ip);
         n.app_port = app_port;
         n

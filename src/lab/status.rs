@@ -67,10 +67,10 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
 
     let contexts = super::configure::contexts(&state);
     let mut probes = tokio::task::JoinSet::new();
-    for n in &state.nodes {
+    for n in state.nodes() {
         let running = domains
             .iter()
-            .any(|d| d.name == n.domain && d.state == DomainState::Running);
+            .any(|d| d.name == n.domain.name && d.state == DomainState::Running);
         if running {
             let target = super::access::target(&dir, &state, n);
             let name = n.name.clone();
@@ -84,10 +84,9 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
     }
 
     let nodes: Vec<NodeStatus> = state
-        .nodes
-        .iter()
+        .nodes()
         .map(|n| {
-            let d = domains.iter().find(|d| d.name == n.domain);
+            let d = domains.iter().find(|d| d.name == n.domain.name);
             let (uptime, health) = probed.remove(&n.name).flatten().unwrap_or_default();
             let state = match d {
                 None => "missing".to_string(),
@@ -118,9 +117,11 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
                 memory_mib: memory,
                 cpus,
                 file_memory_mib: memory
-                    .is_some_and(|m| m != n.memory_mib)
-                    .then_some(n.memory_mib),
-                file_cpus: cpus.is_some_and(|c| c != n.cpus).then_some(n.cpus),
+                    .is_some_and(|m| m != n.domain.memory_mib)
+                    .then_some(n.domain.memory_mib),
+                file_cpus: cpus
+                    .is_some_and(|c| c != n.domain.cpus)
+                    .then_some(n.domain.cpus),
                 uptime_s: uptime,
                 release,
                 release_on_node,
@@ -336,7 +337,7 @@ pub(crate) async fn list(home: &Home) -> Result<(), LabError> {
         let (phase, nodes, file) = match &state {
             Ok(Some(s)) => (
                 s.phase.to_string(),
-                s.nodes.len().to_string(),
+                s.nodes().count().to_string(),
                 s.source.display().to_string(),
             ),
             // A state file that cannot be read is not the same as none: say so, as `status` does.

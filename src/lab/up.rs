@@ -6,10 +6,10 @@ use super::facts::{AccelChoice, host_facts, resolve_accel};
 use super::node::{NodeJob, NodeOutcome, bring_up};
 use crate::hypervisor::{Hypervisor, Libvirt, blocking, ensure_owned, xml};
 use crate::paths::Home;
-use crate::plan::{BootImage, Plan, PlanInputs, USER, plan};
+use crate::plan::{BootImage, NodePlan, Plan, PlanInputs, USER, plan};
 use crate::progress::Progress;
 use crate::spec::ValidLab;
-use crate::state::{LabPhase, LabState, NetworkState, NodeState};
+use crate::state::{LabPhase, LabState, NodeState};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,6 +77,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     // What changes, checked before anything is created: a change `up` cannot make to a running
     // lab stops it here with nothing touched.
     let previous = LabState::load(&dir)?;
+    super::converge::refuse_other_libvirt(previous.as_ref(), hv.uri())?;
     let changes = super::converge::changes(previous.as_ref(), &plan);
     if let Some(changes) = &changes {
         super::converge::refuse_unappliable(changes)?;
@@ -93,17 +94,23 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     // Nodes that left the file stay in the state until they are removed.
     let was_up = previous.as_ref().is_some_and(|p| p.phase == LabPhase::Up);
     let mut state = initial_state(&lab, &plan, hv.uri(), accel, &host_keys, previous.as_ref());
-    let leaving: Vec<crate::state::NodeState> = previous
+    let leaving: Vec<NodePlan> = previous
         .as_ref()
         .map(|p| {
-            p.nodes
-                .iter()
+            p.nodes()
                 .filter(|n| plan.nodes.iter().all(|w| w.name != n.name))
                 .cloned()
                 .collect()
         })
         .unwrap_or_default();
-    state.nodes.extend(leaving.iter().cloned());
+    state.leaving = leaving.clone();
+    if let Some(p) = &previous {
+        let kept = p
+            .observed
+            .iter()
+            .filter(|o| leaving.iter().any(|n| n.name == o.name));
+        state.observed.extend(kept.cloned());
+    }
     state.save(&dir)?;
 
     for net in &plan.networks {
@@ -179,7 +186,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     }
 
     for o in &outcomes {
-        if let Some(n) = state.nodes.iter_mut().find(|n| n.name == o.name) {
+        if let Some(n) = state.observed.iter_mut().find(|n| n.name == o.name) {
             n.ready = true;
             if !o.changes.is_empty() {
                 n.timings = o.timings.clone();
@@ -214,7 +221,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         }
         configured = reports;
         failures.extend(role_failures);
-    } else if state.nodes.iter().any(|n| !n.roles.is_empty()) {
+    } else if state.nodes().any(|n| !n.roles.is_empty()) {
         progress.println("roles not configured: not every node is ready");
     }
     for (_, s) in sessions.drain() {
@@ -225,10 +232,11 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     // was reconfigured above), then their network records.
     if failures.is_empty() {
         for n in &leaving {
-            match super::converge::remove_node(hv.clone(), &dir, &n.name, &n.domain).await {
+            match super::converge::remove_node(hv.clone(), &dir, &n.name, &n.domain.name).await {
                 Ok(()) => {
                     progress.println(&format!("node {}: removed", n.name));
-                    state.nodes.retain(|s| s.name != n.name);
+                    state.leaving.retain(|s| s.name != n.name);
+                    state.observed.retain(|s| s.name != n.name);
                 }
                 Err(e) => failures.push(e.to_string()),
             }
@@ -259,7 +267,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         let event = crate::events::Event::now(
             crate::events::EventKind::LabUp,
             None,
-            format!("lab {} up ({} nodes)", state.name, state.nodes.len()),
+            format!("lab {} up ({} nodes)", state.name, state.nodes().count()),
         );
         if let Err(e) = crate::events::append(&dir, &event) {
             eprintln!("warning: {e}");
@@ -405,7 +413,7 @@ fn refuse_dropping_faulted_nodes(
         step: "read the fault records",
         message: e.to_string(),
     })?;
-    for n in &previous.nodes {
+    for n in previous.nodes() {
         if lab.nodes.iter().any(|v| v.name == n.name) {
             continue;
         }
@@ -438,52 +446,21 @@ fn initial_state(
     host_keys: &BTreeMap<String, crate::ssh::KeyPair>,
     previous: Option<&LabState>,
 ) -> LabState {
-    let networks = plan
-        .networks
-        .iter()
-        .zip(&lab.networks)
-        .map(|(n, v)| NetworkState {
-            name: v.name.clone(),
-            libvirt_name: n.name.clone(),
-            bridge: n.bridge.clone(),
-            cidr: n.cidr.to_string(),
-            gateway: n.gateway,
-            domain: n.domain.clone(),
-        })
-        .collect();
-    let nodes = plan
+    let observed = plan
         .nodes
         .iter()
-        .map(|p| {
-            let prev = previous.and_then(|s| s.node(&p.name));
-            NodeState {
-                name: p.name.clone(),
-                domain: p.domain.name.clone(),
-                roles: p.roles.clone(),
-                ip: p.ip,
-                fqdn: p.fqdn.clone(),
-                mac: p.mac.clone(),
-                network: p.domain.network.clone(),
-                memory_mib: p.domain.memory_mib,
-                cpus: p.domain.cpus,
-                disk_gib: p.disk_gib,
-                image: p.image.clone(),
-                // None yet before `up` makes them (`planned_state`).
-                host_key: host_keys
-                    .get(&p.name)
-                    .map(|k| k.public_openssh.clone())
-                    .unwrap_or_default(),
-                app_port: p.app_port,
-                database: p.database.clone(),
-                database_host: p.database_host.clone(),
-                backends: p.backends.clone(),
-                backend_hosts: p.backend_hosts.clone(),
-                release: p.release,
-                options: p.options.clone(),
-                reaches: p.reaches.clone(),
-                ready: false,
-                timings: prev.map(|n| n.timings.clone()).unwrap_or_default(),
-            }
+        .map(|p| NodeState {
+            name: p.name.clone(),
+            // None yet before `up` makes them (`planned_state`).
+            host_key: host_keys
+                .get(&p.name)
+                .map(|k| k.public_openssh.clone())
+                .unwrap_or_default(),
+            ready: false,
+            timings: previous
+                .and_then(|s| s.observed(&p.name))
+                .map(|n| n.timings.clone())
+                .unwrap_or_default(),
         })
         .collect();
     LabState {
@@ -493,9 +470,9 @@ fn initial_state(
         accel,
         phase: LabPhase::Creating,
         user: USER.to_string(),
-        networks,
-        nodes,
-        plan: Some(plan.clone()),
+        plan: plan.clone(),
+        leaving: Vec::new(),
+        observed,
     }
 }
 
@@ -520,7 +497,7 @@ fn print_summary(
         "TOTAL",
         "VM CHANGES",
     );
-    for n in &state.nodes {
+    for n in state.nodes() {
         let outcome = outcomes.iter().find(|o| o.name == n.name);
         let (t, changes) = match outcome {
             Some(o) if o.changes.is_empty() => (None, "none".to_string()),
@@ -552,7 +529,7 @@ fn print_summary(
         );
     }
     let unchanged = outcomes.iter().all(|o| o.changes.is_empty())
-        && outcomes.len() == state.nodes.len()
+        && outcomes.len() == state.nodes().count()
         && configured.iter().all(|c| c.report.changed.is_empty());
     println!();
     if state.phase != LabPhase::Up {
@@ -575,8 +552,8 @@ fn print_summary(
     println!(
         "  firedrill ssh {}    firedrill status    firedrill down",
         state
-            .nodes
-            .first()
+            .nodes()
+            .next()
             .map(|n| n.name.as_str())
             .unwrap_or("NODE")
     );
@@ -606,7 +583,7 @@ mod tests {
         let mut lab = three_tier();
         let mut previous = crate::state::sample();
         previous.name = "three-tier".into();
-        previous.nodes[0].name = "app2".into();
+        previous.plan.nodes[0].name = "app2".into();
         let id = crate::faults::testing::active_on(&dir, "app2");
         // app2 is still in the file: fine.
         refuse_dropping_faulted_nodes(&dir, &lab, Some(&previous)).unwrap();

@@ -33,6 +33,7 @@ fn play() -> Play {
         used_solution: false,
         end: None,
         gm: Vec::new(),
+        firedrill_reboots: Vec::new(),
         paged: None,
     }
 }

@@ -157,6 +157,46 @@ pub(crate) struct Mitigation {
     pub unknown: bool,
 }
 
+/// A stretch of time when firedrill itself disturbed the service (a persistence reboot by
+/// `check`): what the client saw then is not the learner's doing, so neither mitigate windows
+/// nor budgets count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Span {
+    pub(crate) from: DateTime<Utc>,
+    pub(crate) to: DateTime<Utc>,
+}
+
+/// The seconds not disturbed by firedrill: a span is left out from its start until the first
+/// second after its end in which requests were answered and none failed (a rebooted node's
+/// services come up after SSH does). Without such a second yet, everything after the span's
+/// start is left out.
+fn undisturbed<'a>(seconds: &'a [Second], excluded: &[Span]) -> Vec<&'a Second> {
+    let ends: Vec<(DateTime<Utc>, Option<DateTime<Utc>>)> = excluded
+        .iter()
+        .map(|span| {
+            let recovered = seconds
+                .iter()
+                .filter(|s| s.ts > span.to)
+                .filter(|s| {
+                    // Every stream of that second answered cleanly.
+                    let same: Vec<&Second> = seconds.iter().filter(|o| o.ts == s.ts).collect();
+                    same.iter().all(|o| o.bad() == 0) && same.iter().any(|o| o.ok > 0)
+                })
+                .map(|s| s.ts)
+                .next();
+            (span.from, recovered)
+        })
+        .collect();
+    seconds
+        .iter()
+        .filter(|s| {
+            !ends
+                .iter()
+                .any(|(from, until)| s.ts >= *from && until.is_none_or(|u| s.ts < u))
+        })
+        .collect()
+}
+
 /// A report whose newest second is older than this means the client is not running.
 const STALE_S: i64 = 10;
 
@@ -167,6 +207,7 @@ pub(crate) fn mitigation(
     m: &Mitigate,
     since: DateTime<Utc>,
     now: DateTime<Utc>,
+    excluded: &[Span],
 ) -> Mitigation {
     let not = |detail: String| Mitigation {
         met: false,
@@ -182,11 +223,19 @@ pub(crate) fn mitigation(
             "the mock client stopped reporting {age} s ago; `firedrill reset` and play again to restart it"
         ));
     }
-    let window: Vec<&Second> = report.seconds.iter().filter(|s| s.ts >= since).collect();
+    let window: Vec<&Second> = undisturbed(&report.seconds, excluded)
+        .into_iter()
+        .filter(|s| s.ts >= since)
+        .collect();
     let want = m.seconds as usize;
     if window.len() < want {
+        let after_reboot = if excluded.is_empty() {
+            ""
+        } else {
+            " (not counting firedrill's reboot and the service's recovery from it)"
+        };
         return not(format!(
-            "{} s of traffic observed since the incident started; {want} s are needed",
+            "{} s of traffic observed since the incident started{after_reboot}; {want} s are needed",
             window.len()
         ));
     }
@@ -219,11 +268,16 @@ pub(crate) fn mitigation(
 }
 
 /// Whether what the mock client saw since `since` (one stream, or all) stays within `b`.
-pub(crate) fn budget(report: &ClientReport, b: &ClientBudget, since: DateTime<Utc>) -> Mitigation {
+/// Seconds in `excluded` (firedrill's own reboots) are not counted.
+pub(crate) fn budget(
+    report: &ClientReport,
+    b: &ClientBudget,
+    since: DateTime<Utc>,
+    excluded: &[Span],
+) -> Mitigation {
     let stream = b.stream.as_ref().map(|s| s.value.as_str());
-    let seconds: Vec<&Second> = report
-        .seconds
-        .iter()
+    let seconds: Vec<&Second> = undisturbed(&report.seconds, excluded)
+        .into_iter()
         .filter(|s| s.ts >= since)
         .filter(|s| stream.is_none_or(|want| s.stream == want))
         .collect();

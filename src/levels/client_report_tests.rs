@@ -100,7 +100,7 @@ fn mitigation_over_the_last_seconds() {
     let r = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     let now = t(150);
     assert_eq!(
-        mitigation(&r, &rule(99.0, 30, None), t(30), now),
+        mitigation(&r, &rule(99.0, 30, None), t(30), now, &[]),
         Mitigation {
             met: true,
             detail: "100% of requests succeeded over the last 30 s (needs 99%)".into(),
@@ -109,7 +109,7 @@ fn mitigation_over_the_last_seconds() {
     );
     // 70 s back reaches into the failing minute: 10 failures in 700 requests.
     assert_eq!(
-        mitigation(&r, &rule(99.0, 70, None), t(30), now),
+        mitigation(&r, &rule(99.0, 70, None), t(30), now, &[]),
         Mitigation {
             met: false,
             detail: "98.57% of requests succeeded over the last 70 s (needs 99%)".into(),
@@ -117,7 +117,7 @@ fn mitigation_over_the_last_seconds() {
         }
     );
     assert_eq!(
-        mitigation(&r, &rule(95.0, 70, Some(500.0)), t(30), now),
+        mitigation(&r, &rule(95.0, 70, Some(500.0)), t(30), now, &[]),
         Mitigation {
             met: false,
             detail: "98.57% of requests succeeded over the last 70 s (needs 95%); slowest p99 900 ms (needs at most 500 ms)".into(),
@@ -130,7 +130,7 @@ fn mitigation_over_the_last_seconds() {
 fn mitigation_needs_a_live_client_and_a_full_window_after_the_start() {
     let r = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     assert_eq!(
-        mitigation(&r, &rule(99.0, 30, None), t(130), t(150)),
+        mitigation(&r, &rule(99.0, 30, None), t(130), t(150), &[]),
         Mitigation {
             met: false,
             detail: "20 s of traffic observed since the incident started; 30 s are needed".into(),
@@ -138,7 +138,7 @@ fn mitigation_needs_a_live_client_and_a_full_window_after_the_start() {
         }
     );
     assert_eq!(
-        mitigation(&r, &rule(99.0, 30, None), t(30), t(200)),
+        mitigation(&r, &rule(99.0, 30, None), t(30), t(200), &[]),
         Mitigation {
             met: false,
             detail: "the mock client stopped reporting 51 s ago; `firedrill reset` and play again to restart it".into(),
@@ -150,7 +150,8 @@ fn mitigation_needs_a_live_client_and_a_full_window_after_the_start() {
             &ClientReport::default(),
             &rule(99.0, 30, None),
             t(30),
-            t(200)
+            t(200),
+            &[]
         )
         .detail,
         "the mock client has not reported yet"
@@ -187,7 +188,7 @@ fn within_budget(
 fn a_budget_counts_failures_percent_and_bad_seconds_since_the_start() {
     let r = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
     // 60 failures in 60 seconds (30..90) of 1,500 answered requests.
-    let v = budget(&r, &within_budget(None, Some(0), None, None), t(0));
+    let v = budget(&r, &within_budget(None, Some(0), None, None), t(0), &[]);
     assert!(!v.met);
     assert_eq!(
         v.detail,
@@ -197,18 +198,24 @@ fn a_budget_counts_failures_percent_and_bad_seconds_since_the_start() {
         &r,
         &within_budget(None, Some(60), Some(5.0), Some(60)),
         t(0),
+        &[],
     );
     assert!(v.met, "{}", v.detail);
     assert_eq!(
         v.detail,
         "the mock client: 60 of 1500 requests failed (at most 60), 4% (at most 5%), 60 s with failures (at most 60 s)"
     );
-    assert!(!budget(&r, &within_budget(None, None, None, Some(59)), t(0)).met);
+    assert!(!budget(&r, &within_budget(None, None, None, Some(59)), t(0), &[]).met);
     // Only what happened after the play started counts.
-    let v = budget(&r, &within_budget(None, Some(0), None, None), t(90));
+    let v = budget(&r, &within_budget(None, Some(0), None, None), t(90), &[]);
     assert!(v.met, "{}", v.detail);
     // Another stream saw nothing yet: not met, and said so.
-    let v = budget(&r, &within_budget(Some("new"), Some(0), None, None), t(0));
+    let v = budget(
+        &r,
+        &within_budget(Some("new"), Some(0), None, None),
+        t(0),
+        &[],
+    );
     assert!(
         !v.met && v.unknown,
         "nothing to judge yet is not a broken budget"
@@ -218,8 +225,48 @@ fn a_budget_counts_failures_percent_and_bad_seconds_since_the_start() {
         budget(
             &r,
             &within_budget(Some("default"), Some(60), None, None),
-            t(0)
+            t(0),
+            &[]
         )
         .met
     );
+}
+
+/// firedrill's own persistence reboot is left out of budgets and mitigate windows, until the
+/// first clean second after it (services come up after SSH does).
+#[test]
+fn firedrill_reboots_are_not_counted() {
+    let r = ClientReport::parse(std::path::Path::new("client.jsonl"), &synthetic_report());
+    // The synthetic client fails one request in ten from 30 to 89.
+    let reboot = Span {
+        from: t(30),
+        to: t(60),
+    };
+    let v = budget(
+        &r,
+        &within_budget(None, Some(0), None, None),
+        t(0),
+        &[reboot],
+    );
+    assert!(v.met, "{}", v.detail);
+    assert_eq!(
+        v.detail,
+        "the mock client: 0 of 900 requests failed (at most 0)"
+    );
+    assert_eq!(
+        mitigation(&r, &rule(99.0, 70, None), t(30), t(150), &[reboot]),
+        Mitigation {
+            met: false,
+            detail: "60 s of traffic observed since the incident started (not counting firedrill's reboot and the service's recovery from it); 70 s are needed".into(),
+            unknown: false,
+        }
+    );
+    assert!(mitigation(&r, &rule(99.0, 60, None), t(30), t(150), &[reboot]).met);
+    // Not recovered yet: everything from the reboot on is left out.
+    let late = Span {
+        from: t(85),
+        to: t(149),
+    };
+    let v = budget(&r, &within_budget(None, None, None, None), t(80), &[late]);
+    assert_eq!(v.detail, "the mock client: 5 of 50 requests failed");
 }

@@ -89,8 +89,14 @@ pub(crate) async fn check(
             after_reboot: AFTER_REBOOT,
             ledger: play.client.as_ref().and_then(|c| c.ledger.as_deref()),
             databases: &databases,
+            excluded: &play.firedrill_reboots,
         };
         let mut e = evaluate(&level, &nodes, &ctx, &mut |s| println!("{s}")).await;
+        if !e.reboot_spans.is_empty() {
+            play.firedrill_reboots
+                .extend(e.reboot_spans.iter().copied());
+            play.save(home)?;
+        }
         e.objectives.extend(super::gm::verdicts(home, &play).await);
         let solved = e.solved(&level);
         if round > 0 {
@@ -164,8 +170,7 @@ fn ledger_notes(level: &Level, eval: &super::evaluate::Evaluation) -> Vec<String
 /// The lab's database nodes and their engines (for `ledger` checks).
 pub(crate) fn databases(state: &crate::state::LabState) -> Vec<(String, crate::roles::Engine)> {
     state
-        .nodes
-        .iter()
+        .nodes()
         .filter_map(|n| Some((n.name.clone(), crate::client::verify_run::engine_of(n)?)))
         .collect()
 }
@@ -333,6 +338,7 @@ mod tests {
                 ),
             ],
             rebooted: vec![],
+            reboot_spans: vec![],
         };
         assert_eq!(
             render_check(&eval),
@@ -358,6 +364,7 @@ mod tests {
             objectives: vec![v("served", true, false), v("room", false, true)],
             guards: vec![],
             rebooted: vec![],
+            reboot_spans: vec![],
         };
         assert_eq!(
             render_check(&eval),

@@ -34,6 +34,8 @@ pub(crate) struct Evaluation {
     pub guards: Vec<Verdict>,
     /// Whether the persistence reboots ran (and so `solved` covers them).
     pub rebooted: Vec<String>,
+    /// When each of those reboots ran, until its checks were done.
+    pub reboot_spans: Vec<super::client_report::Span>,
 }
 
 impl Evaluation {
@@ -97,6 +99,8 @@ pub(crate) struct Context<'a> {
     pub ledger: Option<&'a std::path::Path>,
     /// The lab's database nodes and their engines, for `ledger` checks.
     pub databases: &'a [(String, crate::roles::Engine)],
+    /// firedrill's own persistence reboots so far: the client's failures then do not count.
+    pub excluded: &'a [super::client_report::Span],
 }
 
 pub(crate) fn objective_key(id: &str) -> String {
@@ -178,12 +182,12 @@ async fn run_state<N: Nodes>(nodes: &N, s: &StateCheck, key: &str, ctx: &Context
 async fn check<N: Nodes>(nodes: &N, c: &Check, key: &str, ctx: &Context<'_>) -> Judged {
     match c {
         Check::Mitigate(m) => {
-            let v = mitigation(ctx.report, m, ctx.since, ctx.now);
+            let v = mitigation(ctx.report, m, ctx.since, ctx.now, ctx.excluded);
             (v.met, Some(v.detail), false)
         }
         Check::State(s) => run_state(nodes, s, key, ctx).await,
         Check::Client(b) => {
-            let v = budget(ctx.report, b, ctx.since);
+            let v = budget(ctx.report, b, ctx.since, ctx.excluded);
             (v.met, Some(v.detail), v.unknown)
         }
         Check::Ledger(l) => super::ledger_check::judge(nodes, l, ctx.ledger, ctx.databases).await,
@@ -212,6 +216,7 @@ pub(crate) async fn evaluate<N: Nodes>(
         objectives,
         guards: run_guards(level, nodes, ctx).await,
         rebooted: Vec::new(),
+        reboot_spans: Vec::new(),
     };
     let persistent: Vec<(usize, &StateCheck)> = level
         .objectives
@@ -246,6 +251,7 @@ pub(crate) async fn evaluate<N: Nodes>(
         progress(&format!(
             "rebooting {node} to see that the fix lasts (this takes a few minutes)..."
         ));
+        let from = chrono::Utc::now();
         if let Err(e) = nodes.reboot(node).await {
             for (i, _) in persistent.iter().filter(|(_, s)| s.node.value == node) {
                 eval.objectives[*i].met = false;
@@ -276,6 +282,10 @@ pub(crate) async fn evaluate<N: Nodes>(
                 format!("did not last: not met after {node} rebooted")
             });
         }
+        eval.reboot_spans.push(super::client_report::Span {
+            from,
+            to: chrono::Utc::now(),
+        });
     }
     eval.guards = run_guards(level, nodes, ctx).await;
     eval

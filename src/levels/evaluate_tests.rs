@@ -26,6 +26,7 @@ fn ctx<'a>(
         },
         ledger: None,
         databases: &[],
+        excluded: &[],
     }
 }
 
@@ -76,6 +77,7 @@ async fn while_it_still_fails_nothing_is_rebooted() {
             ],
             guards: vec![verdict("rows", "No todo is lost", true, None)],
             rebooted: vec![],
+            reboot_spans: vec![],
         }
     );
     assert!(!eval.solved(&valid(LEVEL)));

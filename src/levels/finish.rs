@@ -308,11 +308,11 @@ pub(crate) async fn reset(
 fn reshaped(state: &LabState, lab_file: &std::path::Path) -> Option<Vec<String>> {
     let (lab, _) = crate::spec::check(lab_file, &crate::host::HostFacts::default(), true).ok()?;
     let mut restart = Vec::new();
-    let mut differs = state.nodes.len() != lab.nodes.len();
+    let mut differs = state.nodes().count() != lab.nodes.len();
     for want in &lab.nodes {
         match state.node(&want.name) {
             None => differs = true,
-            Some(n) if n.memory_mib != want.memory_mib || n.cpus != want.cpus => {
+            Some(n) if n.domain.memory_mib != want.memory_mib || n.domain.cpus != want.cpus => {
                 differs = true;
                 restart.push(want.name.clone());
             }

@@ -19,7 +19,7 @@ pub(crate) async fn problems(home: &Home, lab: &LabName) -> Result<Vec<String>, 
 pub(crate) async fn problems_on(nodes: &SshNodes) -> Vec<String> {
     let state = nodes.state();
     let contexts = crate::lab::contexts(state);
-    let each = state.nodes.iter().filter_map(|n| {
+    let each = state.nodes().filter_map(|n| {
         let ctx = contexts.iter().find(|c| c.node == n.name)?;
         Some(async move {
             let mut found = Vec::new();

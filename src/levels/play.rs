@@ -171,7 +171,7 @@ pub(crate) fn lab_state(home: &Home, lab: &LabName) -> Result<LabState, LevelErr
 /// Where the mock client sends its GETs when the level names a path: the lab's front door
 /// (as the client itself chooses).
 fn service_url(state: &LabState, path: &str) -> Option<String> {
-    let (node, port) = crate::roles::front_door(&state.nodes)?;
+    let (node, port) = crate::roles::front_door(state.nodes())?;
     Some(match port {
         80 => format!("http://{}{path}", node.ip),
         p => format!("http://{}:{p}{path}", node.ip),
@@ -225,6 +225,7 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
         used_solution: false,
         end: None,
         gm: Vec::new(),
+        firedrill_reboots: Vec::new(),
         paged: None,
     };
     let state = lab_state(home, &lab)?;
@@ -417,8 +418,7 @@ async fn prepare(
 /// The node whose Alertmanager pages.
 fn monitor_node(state: &LabState) -> Option<String> {
     state
-        .nodes
-        .iter()
+        .nodes()
         .find(|n| n.roles.contains(&crate::roles::Role::Monitor))
         .map(|n| n.name.clone())
 }

@@ -60,6 +60,10 @@ pub(crate) struct Play {
     /// Faults a game master injected into this play (`firedrill gm inject`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gm: Vec<GmFault>,
+    /// `check`'s persistence reboots: what the client saw then is not counted against the
+    /// learner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub firedrill_reboots: Vec<super::client_report::Span>,
 }
 
 /// A fault a game master injected: hidden from the player until the play ends.
@@ -260,6 +264,7 @@ mod tests {
             used_solution: false,
             end: None,
             gm: Vec::new(),
+            firedrill_reboots: Vec::new(),
             paged: None,
         };
         play.save(&home).unwrap();

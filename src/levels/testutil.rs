@@ -269,6 +269,7 @@ pub(super) fn played() -> super::play_state::Play {
         used_solution: false,
         end: None,
         gm: Vec::new(),
+        firedrill_reboots: Vec::new(),
         paged: None,
     }
 }

@@ -6,6 +6,7 @@ use super::level::{Check, Expect, FaultSpec, Level};
 use crate::faults::KINDS;
 use crate::host::HostFacts;
 use crate::paths::LabName;
+use crate::plan::NodePlan;
 use crate::spec::problem::{Problem, Report};
 use crate::spec::suggest::did_you_mean;
 use crate::spec::{At, Role};
@@ -18,22 +19,19 @@ use faults::check_faults;
 #[path = "validate_exercise.rs"]
 mod exercise;
 
-/// What validation and play need from the level's lab: its name and each node's roles.
+/// What validation and play need from the level's lab: its name and each node as `up` would
+/// plan it.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct LabView {
     pub name: LabName,
-    pub nodes: Vec<(String, Vec<Role>)>,
+    pub nodes: Vec<NodePlan>,
 }
 
 impl LabView {
     pub(crate) fn of(lab: &ValidLab) -> LabView {
         LabView {
             name: lab.name.clone(),
-            nodes: lab
-                .nodes
-                .iter()
-                .map(|n| (n.name.clone(), n.roles.clone()))
-                .collect(),
+            nodes: crate::plan::preview(lab).nodes,
         }
     }
 }
@@ -147,11 +145,7 @@ fn check_page(level: &Level, lab: Option<&LabView>, r: &mut Report) {
     let Some(lab) = lab else {
         return;
     };
-    if !lab
-        .nodes
-        .iter()
-        .any(|(_, roles)| roles.contains(&Role::Monitor))
-    {
+    if !lab.nodes.iter().any(|n| n.roles.contains(&Role::Monitor)) {
         r.error(
             Some(page.pos),
             "page",
@@ -221,7 +215,7 @@ fn check_nodes(level: &Level, labs: &[&LabView], r: &mut Report) {
     let mut names: Vec<&str> = Vec::new();
     for n in labs
         .iter()
-        .flat_map(|l| l.nodes.iter().map(|(n, _)| n.as_str()))
+        .flat_map(|l| l.nodes.iter().map(|n| n.name.as_str()))
     {
         if !names.contains(&n) {
             names.push(n);

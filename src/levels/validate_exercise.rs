@@ -80,7 +80,7 @@ pub(super) fn solution_labs(
             continue;
         }
         for node in restart {
-            if !view.nodes.iter().any(|(n, _)| *n == node.value) {
+            if !view.nodes.iter().any(|n| n.name == node.value) {
                 r.error(
                     Some(node.pos),
                     &format!("solution[{i}].restart"),
@@ -134,13 +134,13 @@ pub(super) fn check_client(level: &Level, r: &mut Report) {
 /// A ledger check's `node` is a database node of the lab (or of a lab the solution brings up).
 pub(super) fn check_ledger_nodes(level: &Level, labs: &[&LabView], r: &mut Report) {
     let mut databases: Vec<&str> = Vec::new();
-    for (n, roles) in labs.iter().flat_map(|l| l.nodes.iter()) {
-        if roles
+    for n in labs.iter().flat_map(|l| l.nodes.iter()) {
+        if n.roles
             .iter()
             .any(|r| matches!(r, Role::Mysql | Role::Postgres))
-            && !databases.contains(&n.as_str())
+            && !databases.contains(&n.name.as_str())
         {
-            databases.push(n);
+            databases.push(&n.name);
         }
     }
     for (at, check) in checks(level) {

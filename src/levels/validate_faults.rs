@@ -99,21 +99,21 @@ fn check_fit(
     r: &mut Report,
 ) {
     let Some(lab) = lab else { return };
-    let Some((_, roles)) = lab.nodes.iter().find(|(n, _)| *n == node.value) else {
+    let Some(planned) = lab.nodes.iter().find(|n| n.name == node.value) else {
         return; // reported by check_nodes
     };
     let given: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| (k.value.clone(), v.clone()))
         .collect();
-    match info.check_fit(&node.value, roles, &given) {
+    match info.check_fit(planned, &given) {
         Ok(()) => {}
         Err(FaultError::DoesNotFit { why, .. }) => {
             let fits: Vec<&str> = lab
                 .nodes
                 .iter()
-                .filter(|(n, rs)| info.check_fit(n, rs, &given).is_ok())
-                .map(|(n, _)| n.as_str())
+                .filter(|n| info.check_fit(n, &given).is_ok())
+                .map(|n| n.name.as_str())
                 .collect();
             r.error(
                 Some(node.pos),

@@ -332,8 +332,8 @@ fn network_changes(old: &NetworkSpec, new: &NetworkSpec, out: &mut Vec<Change>) 
         ("domain", old.domain.clone(), new.domain.clone()),
         (
             "mode",
-            format!("{:?}", old.mode).to_lowercase(),
-            format!("{:?}", new.mode).to_lowercase(),
+            old.mode.name().to_string(),
+            new.mode.name().to_string(),
         ),
     ];
     for (what, from, to) in fixed {
@@ -423,7 +423,7 @@ mod tests {
         app3.name = "app3".into();
         app3.ip = "10.78.0.14".parse().unwrap();
         lab.nodes.insert(3, app3);
-        node(lab, "lb").haproxy.backends.push("app3".into());
+        node(lab, "lb").haproxy_mut().backends.push("app3".into());
     }
 
     #[test]
@@ -462,7 +462,7 @@ mod tests {
         let old = plan_of("labs/three-tier.yaml", |_| {});
         let new = plan_of("labs/three-tier.yaml", |lab| {
             node(lab, "lb")
-                .haproxy
+                .haproxy_mut()
                 .backend_hosts
                 .insert("app1".into(), "front".into());
         });
@@ -516,10 +516,10 @@ mod tests {
     fn role_options_roles_and_the_network() {
         let old = plan_of("labs/three-tier.yaml", |_| {});
         let new = plan_of("labs/three-tier.yaml", |lab| {
-            node(lab, "lb").haproxy.backends = vec!["app2".into()];
-            node(lab, "app1").app.port = 8081;
-            node(lab, "app1").app.release = crate::roles::Release::V2;
-            node(lab, "app2").app.database = Some("app1".into());
+            node(lab, "lb").haproxy_mut().backends = vec!["app2".into()];
+            node(lab, "app1").app_mut().port = 8081;
+            node(lab, "app1").app_mut().release = crate::roles::Release::V2;
+            node(lab, "app2").app_mut().database = Some("app1".into());
             node(lab, "app2").roles.push(crate::spec::Role::Mysql);
             lab.networks[0].domain = "tt.lab".into();
         });

@@ -29,18 +29,19 @@ pub(super) const DEF: RoleDef = RoleDef {
     ports: &[],
     packages: &["python3-pymysql", "python3-psycopg2"],
     boot_units: &[],
+    package_leftovers: &[],
     pages: &[Page {
         port: None,
         path: "/todos",
         what: "todo app",
     }],
     phase: Phase::App,
-    has_options: false,
+    has_options: true,
     serves: |node| node.app_port,
 };
-/// Its options (`app:`) are still read by the lab file's own types, not by `check_options`.
-pub(super) type Options = super::options::NoOptions;
-pub(super) use super::options::no_options as check_options;
+
+mod options;
+pub(crate) use options::{Options, check_options, given_port};
 
 /// A link to `current/app.py`: what `todo.service` runs, and the path faults and levels know.
 pub(super) const APP_PY_PATH: &str = "/opt/todo/app.py";

@@ -40,6 +40,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     // listing it here would change the image's recipe, and so rebuild it, for nothing.
     packages: &[],
     boot_units: &[],
+    package_leftovers: &[],
     pages: &[],
     phase: Phase::Network,
     has_options: true,
@@ -53,6 +54,13 @@ pub(crate) struct Options {
     pub(crate) clients: Vec<String>,
     /// Seconds a resolver may cache an answer.
     pub(crate) ttl: u32,
+}
+
+/// Its clients need it: it is their resolver.
+impl super::options::Peers for Options {
+    fn talked_to_by(&self) -> Vec<String> {
+        self.clients.clone()
+    }
 }
 
 /// The zone the server holds: the lab's domain and one address per name.

@@ -56,7 +56,7 @@ pub(crate) enum RoleError {
         value: String,
     },
     #[error(
-        "template {template} failed to render: {message}. This is a firedrill bug: please report it."
+        "template {template} failed to render: {message}\n  hint: this is a firedrill bug: please report it"
     )]
     Template { template: String, message: String },
 }

@@ -18,7 +18,6 @@ pub(super) fn check_golden(name: &str, rendered: &str) {
     let path = golden_path(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, rendered).expect("write golden file");
-        return;
     }
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(

@@ -26,6 +26,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     ],
     packages: &["haproxy"],
     boot_units: &["haproxy.service"],
+    package_leftovers: &[],
     pages: &[
         Page {
             port: Some(PORT),
@@ -39,7 +40,7 @@ pub(super) const DEF: RoleDef = RoleDef {
         },
     ],
     phase: Phase::Front,
-    has_options: false,
+    has_options: true,
     serves: |_| Some(PORT),
 };
 /// Where it serves the app nodes.
@@ -77,9 +78,8 @@ fi
 "#,
     )
 }
-/// Its options (`haproxy:`) are still read by the lab file's own types, not by `check_options`.
-pub(super) type Options = super::options::NoOptions;
-pub(super) use super::options::no_options as check_options;
+mod options;
+pub(crate) use options::{Options, check_options};
 
 /// The backend of app nodes in haproxy.cfg.
 const BACKEND: &str = "app";

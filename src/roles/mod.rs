@@ -10,7 +10,7 @@ mod context;
 mod error;
 mod files;
 mod fresh;
-mod options;
+pub(crate) mod options;
 mod probe;
 mod release;
 mod render;
@@ -47,6 +47,7 @@ mod role_tests;
 #[cfg(test)]
 mod role_tests_web;
 
+pub(crate) use app::Options as AppOptions;
 pub(crate) use context::{
     AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Peer, Release,
     Secrets,
@@ -54,6 +55,7 @@ pub(crate) use context::{
 pub(crate) use dns::Zone;
 pub(crate) use error::RoleError;
 pub(crate) use fresh::{Step, first_setup};
+pub(crate) use haproxy::Options as HaproxyOptions;
 /// The fault that replaces the certificate is tested against certificates this script makes.
 #[cfg(test)]
 pub(crate) use haproxy::tls_script;

@@ -61,6 +61,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     // would change the image's recipe, and so its hash, for the same packages.
     packages: &[],
     boot_units: &[],
+    package_leftovers: &[],
     pages: &[
         Page {
             port: Some(PORT),
@@ -102,8 +103,8 @@ pub(super) fn check_options(
         return Some(Options::default());
     }
     for (i, node) in nodes.iter().enumerate().filter(|(_, n)| has(n, Role::App)) {
-        let given = node.app.as_ref().and_then(|a| a.port.as_ref());
-        let port = given.map_or(crate::spec::DEFAULT_APP_PORT, |p| p.value);
+        let given = super::app::given_port(node);
+        let port = given.as_ref().map_or(crate::spec::DEFAULT_APP_PORT, |p| p.value);
         let exporters = [NODE_EXPORTER, MYSQLD_EXPORTER, POSTGRES_EXPORTER];
         if let Some(e) = exporters.iter().find(|e| e.port == port) {
             r.error(

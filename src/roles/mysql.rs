@@ -23,6 +23,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     ports: &[(PORT, "mysql")],
     packages: &["mariadb-server", "mariadb-client"],
     boot_units: &["mariadb.service", "mariadb.socket"],
+    package_leftovers: &[],
     pages: &[],
     phase: Phase::Database,
     has_options: false,

@@ -41,6 +41,9 @@ pub(super) const DEF: RoleDef = RoleDef {
     ports: &[],
     packages: &["nginx"],
     boot_units: &["nginx.service"],
+    // Debian's nginx enables a default site on port 80, where haproxy listens; the role writes
+    // its own site.
+    package_leftovers: &[("etc/nginx/sites-enabled", "default")],
     pages: &[],
     phase: Phase::Front,
     has_options: true,
@@ -60,6 +63,12 @@ pub(crate) struct Options {
     pub(crate) port: u16,
     /// As nginx reads it: a number with an optional k, m or g.
     pub(crate) client_max_body_size: String,
+}
+
+impl super::options::Peers for Options {
+    fn talks_to(&self) -> Vec<String> {
+        self.upstreams.clone()
+    }
 }
 
 /// A node nginx can proxy to: it runs haproxy (port 80) or the app.
@@ -225,10 +234,7 @@ fn port_user(input: &OptionsInput<'_>, port: u16) -> Option<String> {
     }
     let fixed = crate::spec::taken_port(node, port).map(str::to_string);
     let app = node.roles.iter().any(|r| r.value == Role::App).then(|| {
-        node.app
-            .as_ref()
-            .and_then(|a| a.port.as_ref())
-            .map_or(crate::spec::DEFAULT_APP_PORT, |p| p.value)
+        super::app::given_port(node).map_or(crate::spec::DEFAULT_APP_PORT, |p| p.value)
     });
     fixed.or_else(|| (app == Some(port)).then(|| "the app".to_string()))
 }

@@ -30,6 +30,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     ports: &[(PORT, "postgres")],
     packages: &["postgresql"],
     boot_units: &["postgresql.service"],
+    package_leftovers: &[],
     pages: &[],
     phase: Phase::Database,
     has_options: false,

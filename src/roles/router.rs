@@ -39,6 +39,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     // Debian installs nftables.service disabled: nothing to turn off in the image (and the
     // image's recipe, so the image, stays as it was).
     boot_units: &[],
+    package_leftovers: &[],
     pages: &[],
     phase: Phase::Network,
     has_options: true,
@@ -55,6 +56,9 @@ pub(crate) struct Options {
     /// Every network of the lab: name and CIDR.
     pub(crate) networks: Vec<(String, String)>,
 }
+
+/// It forwards for others, and talks to none of them itself.
+impl super::options::Peers for Options {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Allow {

@@ -8,7 +8,7 @@
 //! to stop), `status` and the client's front door read the table instead of keeping copies.
 
 use super::Role;
-use crate::state::NodeState;
+use crate::plan::NodePlan;
 
 /// When `up` configures a role, relative to the others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -36,6 +36,8 @@ pub(crate) struct RoleDef {
     pub(crate) packages: &'static [&'static str],
     /// Units its packages enable at install; the image disables them (the role enables them).
     pub(crate) boot_units: &'static [&'static str],
+    /// Files its packages install that the image must not keep, as (directory, name prefix).
+    pub(crate) package_leftovers: &'static [(&'static str, &'static str)],
     /// Web pages it serves, which `status` lists as URLs.
     pub(crate) pages: &'static [Page],
     pub(crate) phase: Phase,
@@ -44,11 +46,11 @@ pub(crate) struct RoleDef {
     pub(crate) has_options: bool,
     /// The port a node with this role serves the todo service on, if it does. Of a lab's
     /// roles, the last in the table that serves is the front door (the outermost proxy).
-    pub(crate) serves: fn(&NodeState) -> Option<u16>,
+    pub(crate) serves: fn(&NodePlan) -> Option<u16>,
 }
 
 /// For `RoleDef::serves` of roles that do not serve the todo service.
-pub(crate) fn serves_nothing(_: &NodeState) -> Option<u16> {
+pub(crate) fn serves_nothing(_: &NodePlan) -> Option<u16> {
     None
 }
 
@@ -96,6 +98,21 @@ macro_rules! roles {
         #[serde(rename_all = "lowercase")]
         pub(crate) enum RoleOptions {
             $($variant($module::Options)),+
+        }
+
+        impl RoleOptions {
+            pub(crate) fn role(&self) -> Role {
+                match self {
+                    $(RoleOptions::$variant(_) => Role::$variant),+
+                }
+            }
+
+            /// Which nodes these options make the role talk to.
+            pub(crate) fn peers(&self) -> &dyn $crate::roles::options::Peers {
+                match self {
+                    $(RoleOptions::$variant(o) => o),+
+                }
+            }
         }
 
         /// The options of `role` on one node; `None` after reporting why they are unusable.
@@ -179,7 +196,7 @@ pub(crate) fn def(role: Role) -> &'static RoleDef {
 }
 
 /// Each role of `node` that serves the todo service, with its port, in table order.
-pub(crate) fn serving_ports(node: &NodeState) -> Vec<(Role, u16)> {
+pub(crate) fn serving_ports(node: &NodePlan) -> Vec<(Role, u16)> {
     Role::ALL
         .iter()
         .filter(|r| node.roles.contains(r))
@@ -189,13 +206,17 @@ pub(crate) fn serving_ports(node: &NodeState) -> Vec<(Role, u16)> {
 
 /// Where clients reach the lab's service: the node whose serving role comes last in the table
 /// (nginx before haproxy before an app), and its port.
-pub(crate) fn front_door(nodes: &[NodeState]) -> Option<(&NodeState, u16)> {
-    front_door_by(nodes, |n, role| {
+pub(crate) fn front_door<'a>(
+    nodes: impl IntoIterator<Item = &'a NodePlan>,
+) -> Option<(&'a NodePlan, u16)> {
+    let nodes: Vec<&NodePlan> = nodes.into_iter().collect();
+    front_door_by(&nodes, |n, role| {
         n.roles
             .contains(&role)
             .then(|| (role.def().serves)(n))
             .flatten()
     })
+    .map(|(n, port)| (*n, port))
 }
 
 /// `front_door` of anything that knows the port each of its roles serves on (a role's view of

@@ -120,8 +120,6 @@ mod tests {
             cpus: None,
             memory,
             disk: None,
-            app: None,
-            haproxy: None,
             role_options: Vec::new(),
         }
     }

@@ -5,10 +5,7 @@
 use super::problem::{Problem, Report};
 use super::suggest::did_you_mean;
 use super::yaml::{self, Key, Value, Yaml};
-use super::{
-    AppSpec, At, Attachment, Defaults, HaproxySpec, Lab, NetMode, Network, Node, Pos, Role,
-    RouteSpec,
-};
+use super::{At, Attachment, Defaults, Lab, NetMode, Network, Node, Pos, Role, RouteSpec};
 use std::path::Path;
 
 const LAB_KEYS: &[&str] = &["name", "defaults", "networks", "nodes"];
@@ -16,12 +13,10 @@ const DEFAULTS_KEYS: &[&str] = &["image", "cpus", "memory", "disk"];
 const NETWORK_KEYS: &[&str] = &["name", "cidr", "mode", "router", "domain", "dns"];
 const NODE_KEYS: &[&str] = &[
     "name", "roles", "ip", "network", "networks", "routes", "gateway", "image", "cpus", "memory",
-    "disk", "app", "haproxy",
+    "disk",
 ];
 const ATTACHMENT_KEYS: &[&str] = &["name", "ip"];
 const ROUTE_KEYS: &[&str] = &["to", "via"];
-const APP_KEYS: &[&str] = &["database", "port", "release"];
-const HAPROXY_KEYS: &[&str] = &["backends"];
 
 /// The lab, if the file has enough structure to validate further, and the problems found.
 /// A lab comes back even with problems, so `validate` can add its own to the same report.
@@ -87,7 +82,6 @@ fn defaults(y: &Yaml, r: &mut Report) -> Defaults {
 const CPUS_HINT: &str = "the number of virtual CPUs, e.g. `cpus: 1`";
 const MEMORY_HINT: &str = "memory is in MiB, e.g. `memory: 512`";
 const DISK_HINT: &str = "disk is in GiB, e.g. `disk: 8`";
-const PORT_HINT: &str = "a TCP port from 1 to 65535, e.g. `port: 8080`";
 
 /// `None` when a required field is missing or unusable: the network cannot be validated.
 fn network(y: &Yaml, path: &str, r: &mut Report) -> Option<Network> {
@@ -199,31 +193,6 @@ fn node(y: &Yaml, path: &str, r: &mut Report) -> Option<Node> {
     let roles = map
         .get("roles")
         .map_or_else(Vec::new, |y| roles(y, &field("roles"), r));
-    let app = map.get("app").and_then(|y| {
-        let app = Map::new(y, &field("app"), APP_KEYS, r)?;
-        Some(AppSpec {
-            pos: y.pos,
-            database: app
-                .get("database")
-                .and_then(|y| string(y, &field("app.database"), r)),
-            port: app
-                .get("port")
-                .and_then(|y| uint(y, &field("app.port"), r, PORT_HINT)),
-            release: app
-                .get("release")
-                .and_then(|y| string(y, &field("app.release"), r)),
-        })
-    });
-    let haproxy = map.get("haproxy").and_then(|y| {
-        let haproxy = Map::new(y, &field("haproxy"), HAPROXY_KEYS, r)?;
-        let backends = haproxy
-            .get("backends")
-            .and_then(|y| list(y, &field("haproxy.backends"), r, string));
-        Some(HaproxySpec {
-            pos: y.pos,
-            backends,
-        })
-    });
     let networks = map
         .get("networks")
         .and_then(|y| list(y, &field("networks"), r, attachment));
@@ -273,8 +242,6 @@ fn node(y: &Yaml, path: &str, r: &mut Report) -> Option<Node> {
         disk: map
             .get("disk")
             .and_then(|y| uint(y, &field("disk"), r, DISK_HINT)),
-        app,
-        haproxy,
         role_options,
     })
 }

@@ -32,7 +32,7 @@ pub(crate) use defaults::DEFAULT_APP_PORT;
 pub(crate) use problem::{Problem, Problems, Severity};
 pub(crate) use roles::taken_port;
 
-pub(crate) use crate::roles::{Role, RoleOptions};
+pub(crate) use crate::roles::{AppOptions, HaproxyOptions, Role, RoleOptions};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -146,26 +146,9 @@ pub(crate) struct Node {
     pub cpus: Option<At<u32>>,
     pub memory: Option<At<u64>>,
     pub disk: Option<At<u64>>,
-    pub app: Option<AppSpec>,
-    pub haproxy: Option<HaproxySpec>,
-    /// The options blocks of roles that read their own (`RoleDef::has_options`), by key.
+    /// The options blocks of roles that read their own (`RoleDef::has_options`), by key: each
+    /// role's file parses and checks its block (`roles::check_options`).
     pub role_options: Vec<(yaml::Key, yaml::Yaml)>,
-}
-
-/// `app: {database: NODE, port: N, release: vN}` as written.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct AppSpec {
-    pub pos: Pos,
-    pub database: Option<At<String>>,
-    pub port: Option<At<u16>>,
-    pub release: Option<At<String>>,
-}
-
-/// `haproxy: {backends: [NODE...]}` as written.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct HaproxySpec {
-    pub pos: Pos,
-    pub backends: Option<At<Vec<At<String>>>>,
 }
 
 /// Fully resolved and checked: defaults applied, CIDRs normalised, every node has an IP.
@@ -215,10 +198,48 @@ pub(crate) struct ValidNode {
     pub cpus: u32,
     pub memory_mib: u64,
     pub disk_gib: u64,
-    pub app: AppOptions,
-    pub haproxy: HaproxyOptions,
-    /// The options of the roles that read their own, checked by the role's file.
+    /// The options of its roles, as each role's file checked them.
     pub options: Vec<RoleOptions>,
+}
+
+impl ValidNode {
+    /// `app:` as checked, on an app node.
+    pub(crate) fn app(&self) -> Option<&AppOptions> {
+        self.options.iter().find_map(|o| match o {
+            RoleOptions::App(a) => Some(a),
+            _ => None,
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn app_mut(&mut self) -> &mut AppOptions {
+        self.options
+            .iter_mut()
+            .find_map(|o| match o {
+                RoleOptions::App(a) => Some(a),
+                _ => None,
+            })
+            .expect("an app node")
+    }
+
+    #[cfg(test)]
+    pub(crate) fn haproxy_mut(&mut self) -> &mut HaproxyOptions {
+        self.options
+            .iter_mut()
+            .find_map(|o| match o {
+                RoleOptions::Haproxy(h) => Some(h),
+                _ => None,
+            })
+            .expect("a haproxy node")
+    }
+
+    /// `haproxy:` as checked, on a haproxy node.
+    pub(crate) fn haproxy(&self) -> Option<&HaproxyOptions> {
+        self.options.iter().find_map(|o| match o {
+            RoleOptions::Haproxy(h) => Some(h),
+            _ => None,
+        })
+    }
 }
 
 /// How a node's roles reach a node they talk to (an app its database, haproxy a backend).
@@ -242,29 +263,6 @@ pub(crate) struct Interface {
 pub(crate) struct Route {
     pub to: Ipv4Network,
     pub via: Ipv4Addr,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct AppOptions {
-    /// The database node the app uses: the one named in the file, or the only database node.
-    /// `None` only on nodes without the app role.
-    pub database: Option<String>,
-    /// The `dns:` name the file gave for the database, when it gave one instead of a node:
-    /// the app resolves it at each new connection.
-    pub database_host: Option<String>,
-    pub port: u16,
-    /// The release `up` deploys (default v1).
-    pub release: crate::roles::Release,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) struct HaproxyOptions {
-    /// The app nodes behind it: the list from the file (a `dns:` name stands for the node it
-    /// leads to now), or every app node in file order. Empty on non-haproxy nodes.
-    pub backends: Vec<String>,
-    /// The backends the file gave as `dns:` names: node -> the name. haproxy resolves the
-    /// name while it runs, so repointing the name moves the traffic without a reload.
-    pub backend_hosts: std::collections::BTreeMap<String, String>,
 }
 
 /// Load, validate against the host and resolve. On success the warnings come back beside the lab.

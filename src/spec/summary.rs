@@ -41,12 +41,14 @@ impl fmt::Display for ValidLab {
                 node.memory_mib,
                 node.disk_gib
             )?;
-            if let Some(db) = &node.app.database {
-                let (port, release) = (node.app.port, node.app.release);
+            if let Some(app) = node.app()
+                && let Some(db) = &app.database
+            {
+                let (port, release) = (app.port, app.release);
                 write!(f, ", app {release} on port {port} using {db}")?;
             }
-            if !node.haproxy.backends.is_empty() {
-                write!(f, ", balancing {}", node.haproxy.backends.join(", "))?;
+            if let Some(h) = node.haproxy().filter(|h| !h.backends.is_empty()) {
+                write!(f, ", balancing {}", h.backends.join(", "))?;
             }
             for route in &node.routes {
                 write!(f, ", route {} via {}", route.to, route.via)?;

@@ -4,7 +4,9 @@
 use super::defaults::{self, default_domain};
 use super::problem::{Problem, Report};
 use super::topology::{self, Need, Topology};
-use super::{Interface, Lab, ValidLab, ValidNetwork, ValidNode, network, resources, roles};
+use super::{
+    Interface, Lab, RoleOptions, ValidLab, ValidNetwork, ValidNode, network, resources, roles,
+};
 use crate::host::HostFacts;
 use std::collections::HashMap;
 
@@ -154,50 +156,30 @@ fn check_names(lab: &Lab, r: &mut Report) {
     }
 }
 
-/// The nodes each node's roles talk to: an app's database, haproxy's backends, nginx's
-/// upstreams.
-fn needs(lab: &Lab, options: &[super::roles::NodeOptions]) -> Vec<Need> {
+/// The nodes each node's roles talk to (an app's database, haproxy's backends, nginx's
+/// upstreams) and those that talk to it (a DNS server's clients), as each role's options say.
+fn needs(lab: &Lab, options: &[Vec<RoleOptions>]) -> Vec<Need> {
+    let nodes = &lab.nodes.value;
     let mut out = Vec::new();
-    for (i, (node, o)) in lab.nodes.value.iter().zip(options).enumerate() {
-        for role in &node.roles {
-            let peers: Vec<String> = match role.value {
-                crate::roles::Role::App => o.app.database.iter().cloned().collect(),
-                crate::roles::Role::Haproxy => o.haproxy.backends.clone(),
-                crate::roles::Role::Nginx => o
-                    .roles
-                    .iter()
-                    .filter_map(|ro| match ro {
-                        super::RoleOptions::Nginx(n) => Some(n.upstreams.clone()),
-                        _ => None,
-                    })
-                    .flatten()
-                    .collect(),
-                // The clients of a DNS server need it: it is their resolver.
-                crate::roles::Role::Dns => {
-                    let clients = o.roles.iter().filter_map(|ro| match ro {
-                        super::RoleOptions::Dns(d) => Some(d.clients.iter()),
-                        _ => None,
-                    });
-                    for client in clients.flatten() {
-                        if let Some(c) =
-                            lab.nodes.value.iter().position(|n| n.name.value == *client)
-                        {
-                            out.push(Need {
-                                node: c,
-                                role: role.clone(),
-                                peer: node.name.value.clone(),
-                            });
-                        }
-                    }
-                    Vec::new()
-                }
-                _ => Vec::new(),
+    for (i, (node, o)) in nodes.iter().zip(options).enumerate() {
+        for ro in o {
+            let Some(role) = node.roles.iter().find(|r| r.value == ro.role()) else {
+                continue;
             };
-            out.extend(peers.into_iter().map(|peer| Need {
+            out.extend(ro.peers().talks_to().into_iter().map(|peer| Need {
                 node: i,
                 role: role.clone(),
                 peer,
             }));
+            for client in ro.peers().talked_to_by() {
+                if let Some(c) = nodes.iter().position(|n| n.name.value == client) {
+                    out.push(Need {
+                        node: c,
+                        role: role.clone(),
+                        peer: node.name.value.clone(),
+                    });
+                }
+            }
         }
     }
     out
@@ -209,7 +191,7 @@ fn resolve(
     lab: &Lab,
     addressing: &network::Addressing,
     topology: &Topology,
-    role_options: Vec<super::roles::NodeOptions>,
+    role_options: Vec<Vec<RoleOptions>>,
     dns: Vec<Vec<(String, std::net::Ipv4Addr)>>,
 ) -> Option<ValidLab> {
     let networks = lab
@@ -239,10 +221,9 @@ fn resolve(
     let served: Vec<Vec<String>> = role_options
         .iter()
         .map(|o| {
-            o.roles
-                .iter()
+            o.iter()
                 .filter_map(|ro| match ro {
-                    super::RoleOptions::Dns(d) => Some(d.clients.clone()),
+                    RoleOptions::Dns(d) => Some(d.clients.clone()),
                     _ => None,
                 })
                 .flatten()
@@ -279,9 +260,7 @@ fn resolve(
                 cpus: res.cpus.value,
                 memory_mib: res.memory_mib.value,
                 disk_gib: res.disk_gib.value,
-                app: options.app,
-                haproxy: options.haproxy,
-                options: options.roles,
+                options,
             })
         })
         .collect::<Option<Vec<_>>>()?;

@@ -88,8 +88,8 @@ pub(crate) enum SshError {
 
     #[error(
         "{node} ({addr}): the SSH host key does not match: expected {expected} (the key \
-         firedrill generated for this node), but the server presented {presented}. Refusing \
-         to log in. Another machine may hold this address, or the node was not built from \
+         firedrill generated for this node), but the server presented {presented}; not logging in\n  \
+         hint: another machine may hold this address, or the node was not built from \
          this lab's seed: check with `firedrill status`, then recreate the lab with \
          `firedrill down` and `firedrill up`"
     )]

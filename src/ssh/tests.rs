@@ -110,8 +110,8 @@ async fn a_different_host_key_is_refused_naming_both_fingerprints() {
         err.to_string(),
         format!(
             "t1 ({addr}): the SSH host key does not match: expected {expected} (the key \
-             firedrill generated for this node), but the server presented {presented}. Refusing \
-             to log in. Another machine may hold this address, or the node was not built from \
+             firedrill generated for this node), but the server presented {presented}; not logging in\n  \
+             hint: another machine may hold this address, or the node was not built from \
              this lab's seed: check with `firedrill status`, then recreate the lab with \
              `firedrill down` and `firedrill up`",
             addr = f.addr()

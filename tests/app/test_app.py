@@ -103,6 +103,24 @@ class MariaDB:
         subprocess.run(["mariadb", "--no-defaults", f"--socket={self.sock}", "-u", "root",
                         "--batch"], input=sql.encode(), check=True, timeout=60)
 
+    def admin_query(self, sql):
+        out = subprocess.run(["mariadb", "--no-defaults", f"--socket={self.sock}", "-u", "root",
+                              "--batch", "-N", "-e", sql], capture_output=True, text=True,
+                             check=True, timeout=60)
+        return out.stdout.split()
+
+    def sessions(self, user):
+        """The ids of the sessions `user` has open."""
+        return set(self.admin_query(
+            f"SELECT id FROM information_schema.processlist WHERE user = '{user}'"))
+
+    def drop_session(self, session):
+        self.admin_sql(f"KILL {session};")
+
+    def set_password(self, user, password):
+        host = self.admin_query(f"SELECT Host FROM mysql.user WHERE User = '{user}'")[0]
+        self.admin_sql(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY '{password}';")
+
     def stop(self):
         stop(self.proc)
 
@@ -163,6 +181,24 @@ class Postgres:
             input=sql.encode(), check=True, timeout=60, cwd="/",
         )
 
+    def admin_query(self, sql):
+        out = subprocess.run(
+            self.as_postgres(["psql", "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", self.dir,
+                              "-p", str(self.port), "-d", "postgres", "-c", sql]),
+            capture_output=True, text=True, check=True, timeout=60, cwd="/",
+        )
+        return out.stdout.split()
+
+    def sessions(self, user):
+        """The ids (backend PIDs) of the sessions `user` has open."""
+        return set(self.admin_query(f"SELECT pid FROM pg_stat_activity WHERE usename = '{user}'"))
+
+    def drop_session(self, session):
+        self.admin_sql(f"SELECT pg_terminate_backend({session});")
+
+    def set_password(self, user, password):
+        self.admin_sql(f"ALTER ROLE {user} PASSWORD '{password}';")
+
     def stop(self):
         stop(self.proc, sig=signal.SIGINT)  # "fast" shutdown
 
@@ -183,6 +219,7 @@ class App:
         cfg.read(config_path)
         self.node = cfg["server"]["node"]
         self.cors_origins = cfg["server"]["cors_origins"].split()
+        self.db_max_age = cfg.getfloat("server", "db_max_age")
         self.port = cfg.getint("server", "port")
         self.upload_dir = cfg["server"]["upload_dir"]
         self.localtime = cfg["server"]["localtime"]
@@ -442,6 +479,62 @@ def exercise(db, app, c):
     metrics(app, c)
 
 
+def pool(db, app, c):
+    """The app keeps its database connections between requests, for db_max_age seconds at
+    most; a connection the server dropped, or that reached its age, is never used again."""
+    user, max_age = app.db["user"], app.db_max_age
+
+    def get(what):
+        status, body = c.request("GET", "/todos")
+        c.ok(what, status == 200, body)
+
+    def sessions_become(what, probe):
+        return wait_until(what, lambda: probe(db.sessions(user)), timeout=max_age + 5)
+
+    get("a GET /todos opens a connection")
+    first = db.sessions(user)
+    c.ok("the app holds one session after it", len(first) == 1, first)
+    for _ in range(10):
+        status, _ = c.request("GET", "/todos")
+    c.ok("ten more requests, one after another, reuse it", status == 200
+         and db.sessions(user) == first, db.sessions(user))
+    took = sessions_become("the idle connection to be closed at its age", lambda s: not s)
+    c.ok(f"with no request it is closed within {max_age:g} s and a second", took <= max_age + 1.5,
+         f"{took:.1f}s")
+
+    # Under steady requests connections still age out: a repointed database is followed.
+    seen, answers, start = set(), [], time.monotonic()
+    while time.monotonic() - start < max_age * 2 + 1:
+        conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=10)
+        conn.request("GET", "/todos")
+        answers.append(conn.getresponse().status)
+        conn.close()
+        seen |= db.sessions(user)
+        time.sleep(0.25)
+    c.ok(f"{len(answers)} requests over {max_age * 2 + 1:g} s all succeed, on at least two"
+         " connections in turn", set(answers) == {200} and len(seen) >= 2, (answers, seen))
+
+    # The server drops the connection while it waits in the pool: the next request uses a new
+    # one instead of failing.
+    held = db.sessions(user)
+    c.ok("a connection waits in the pool", len(held) == 1, held)
+    db.drop_session(next(iter(held)))
+    sessions_become("the dropped session to be gone", lambda s: not s & held)
+    get("the request after the server dropped the connection succeeds")
+    now = db.sessions(user)
+    c.ok("on a new connection", len(now) == 1 and not now & held, (held, now))
+
+    # A password changed on the server is met once the open connections reach their age, as
+    # db-password-rotated expects; the old one set back works again at once.
+    db.set_password(user, "rotated-elsewhere")
+    failed_after = wait_until("a request to fail after the password change", lambda: c.request(
+        "GET", "/todos")[0] == 500, timeout=max_age + 5)
+    c.ok(f"the app meets a changed password within {max_age:g} s and a second",
+         failed_after <= max_age + 1.5, f"{failed_after:.1f}s")
+    db.set_password(user, app.db["password"])
+    get("with the password set back the next request succeeds")
+
+
 def parse_metrics(text):
     """{(name, ((label, value), ...)): value} from the text format (no escapes in our labels)."""
     samples = {}
@@ -675,11 +768,23 @@ def engine_move(dbs, app, c, releases, todo_copy):
     _, body = c.request("GET", "/todos")
     c.ok("with read = postgres every item is listed",
          [t["name"] for t in body["todos"]] == [n for _, n, _ in rows("mysql")], body)
+    # Before PostgreSQL numbers items alone, its sequence is moved far ahead, so that items
+    # an instance still writing to both numbers (by MariaDB) meanwhile cannot collide with
+    # them; a dual write must not move it back.
+    ahead = rows("mysql")[-1][0] + 1000
+    conn = dbs["postgres"].connect_as_app(dict(cfg["database postgres"]))
+    with conn.cursor() as cur:
+        cur.execute("SELECT setval(pg_get_serial_sequence('todos', 'id'), %s)", (ahead,))
+    conn.close()
+    status, body = c.request("POST", "/todos", {"name": "dual, after the move ahead"})
+    c.ok("a dual write after that is numbered by MariaDB, below the moved sequence",
+         status == 201 and body["id"] < ahead, body)
     use("postgres", "postgres")
     status, body = c.request("POST", "/todos", {"name": "postgres alone"})
     pg = rows("postgres")
-    c.ok("with write = postgres a new item is numbered after the copied ones",
-         status == 201 and pg[-1][1] == "postgres alone" and pg[-1][0] > my[-1][0], pg)
+    c.ok("with write = postgres a new item is numbered after the moved sequence: the dual"
+         " write did not move it back", status == 201 and pg[-1][1] == "postgres alone"
+         and pg[-1][0] == ahead + 1, pg)
 
 
 def main():
@@ -722,6 +827,7 @@ def main():
             db = dbs[args.engine]
             app.start()
             exercise(db, app, checks)
+            pool(db, app, checks)
             release_walk(db, app, checks, args.releases)
     finally:
         app.stop()

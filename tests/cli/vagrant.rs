@@ -1,7 +1,7 @@
 //! `firedrill export vagrant`: the executable writes what the repository holds, rewrites its own
 //! files, leaves anyone else's, and Vagrant accepts the result.
 
-use crate::{firedrill, scratch};
+use super::{firedrill, scratch};
 use std::path::Path;
 
 fn repo() -> &'static Path {

@@ -1,7 +1,7 @@
 //! `--html FILE`: the run's timeline as one HTML page, written when the run ends.
 
-use crate::Client;
-use crate::server::{Action, Server, healthy};
+use super::Client;
+use super::server::{Action, Server, healthy};
 use std::time::Duration;
 
 /// 20/s for 3 s; requests 21 to 30 (the second second's first half) get a 500.

@@ -1,7 +1,7 @@
 //! `--ramp`: a step load whose sent rate follows its stages, and the target in every record.
 
-use crate::Client;
-use crate::server::{Server, healthy};
+use super::Client;
+use super::server::{Server, healthy};
 use serde_json::Value;
 use std::time::Duration;
 

@@ -2,8 +2,8 @@
 //! more on a new connection and succeeds; a POST is never resent; a new connection's close is a
 //! failure whatever the method.
 
-use crate::server::{Action, Server, healthy};
-use crate::{Client, Run};
+use super::server::{Action, Server, healthy};
+use super::{Client, Run};
 use std::time::Duration;
 
 const LIMIT: Duration = Duration::from_secs(15);

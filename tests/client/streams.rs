@@ -1,8 +1,8 @@
 //! What a request is (`--path`, `--method`, `--header`, `--body`), several streams side by side
 //! (`--streams`), and the write ledger (`--ledger`), against the local test server.
 
-use crate::Client;
-use crate::server::{Action, Request, Server, TODOS, healthy};
+use super::Client;
+use super::server::{Action, Request, Server, TODOS, healthy};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! Runs against misbehaving servers: the counts per class, the open loop holding its rate while
 //! the server stalls, the outage stretch, the report, and the lab's events merged into the output.
 
-use crate::Client;
-use crate::server::{Action, Request, Server, TODOS, healthy};
+use super::Client;
+use super::server::{Action, Request, Server, TODOS, healthy};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::time::Duration;
@@ -266,18 +266,20 @@ fn a_changed_json_shape_fails_the_expect_checks() {
 fn lab_events_appear_in_their_second_and_in_the_report() {
     let server = Server::start(|_, req| healthy(req));
     let client = Client::new()
-        .args(&["--lab", "demo", "--rate", "20", "--duration", "3s"])
+        .args(&["--lab", "minimal", "--rate", "20", "--duration", "3s"])
         .with_report();
-    let lab = client.home().join("labs/demo");
+    let lab = client.home().join("labs/minimal");
     std::fs::create_dir_all(&lab).expect("mkdir");
+    // The state `up` writes for labs/minimal.yaml with its app node `web` (tests/golden/state),
+    // moved to this server.
+    let golden = crate::exe::repository().join("tests/golden/state/minimal.json");
+    let state = std::fs::read_to_string(golden).expect("golden state");
+    assert!(state.contains("\"app_port\": 8080"), "{state}");
     std::fs::write(
         lab.join("state.json"),
-        format!(
-            r#"{{"name":"demo","source":"labs/demo.yaml","uri":"test:///default","accel":"tcg","phase":"up","user":"lab","networks":[],
-                "nodes":[{{"name":"app1","domain":"fd-demo-app1","roles":["app"],"ip":"127.0.0.1","fqdn":"app1.demo.lab",
-                  "mac":"52:54:00:00:00:01","network":"fd-demo-lan","memory_mib":384,"cpus":1,"disk_gib":8,"image":"debian-12",
-                  "host_key":"ssh-ed25519 AAAA","app_port":{}}}]}}"#,
-            server.port
+        state.replace("10.77.0.10", "127.0.0.1").replace(
+            "\"app_port\": 8080",
+            &format!("\"app_port\": {}", server.port),
         ),
     )
     .expect("state");

@@ -1,6 +1,6 @@
 //! Bad input: one clear line on stderr and exit code 2, before any request is sent.
 
-use crate::Client;
+use super::Client;
 use std::time::Duration;
 
 fn refused(args: &[&str], expected: &str) {
@@ -154,7 +154,7 @@ fn verify_needs_a_ledger_with_writes() {
     refused(
         &["verify", "--ledger", &path],
         &format!(
-            "the ledger {path} holds no writes: run `firedrill client --ledger {path}` with writes (--write-ratio, or a stream with method POST) first"
+            "the ledger {path} holds no writes\n  hint: run `firedrill client --ledger {path}` with writes (--write-ratio, or a stream with method POST) first"
         ),
     );
     std::fs::write(&empty, r#"{"ts":"2024-05-01T14:03:03.120Z","stream":"w","seq":0,"method":"POST","path":"/todos","status":201,"id":1,"content":{"id":1}}"#)

@@ -2,6 +2,7 @@
 //! a temporary FIREDRILL_HOME, and cleanup (down, stop daemons by PID, delete the namespace)
 //! in `Drop`, so a failing test leaves nothing behind.
 
+use crate::exe::Exe;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -61,7 +62,18 @@ fn run(cmd: &mut Command) -> Output {
 }
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    crate::exe::repository()
+}
+
+fn run_exe(exe: Exe) -> Output {
+    let what = exe.describe();
+    let out = exe.output();
+    Output {
+        status: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        what,
+    }
 }
 
 impl Sandbox {
@@ -128,58 +140,42 @@ impl Sandbox {
     /// Builds the golden image if the cache does not hold a current one. This runs outside the
     /// namespace: debootstrap needs the Debian mirror, and no VM traffic is involved.
     pub fn ensure_image(&self) {
-        let out = run(self.cli().args(["image", "build", "--name", "debian-12"]));
+        let out = run_exe(self.cli().args(["image", "build", "--name", "debian-12"]));
         out.assert_success("image build");
     }
 
-    fn cli(&self) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_firedrill"));
-        c.current_dir(root())
-            .env("FIREDRILL_HOME", &self.home)
-            .env("FIREDRILL_IMAGES", &self.images)
-            .env("LIBVIRT_DEFAULT_URI", "qemu:///system");
-        c
+    /// firedrill outside the namespace, at the sandbox's libvirtd.
+    fn cli(&self) -> Exe {
+        Exe::new(&self.home).system(&self.images)
     }
 
     /// Starts firedrill in this process's own network namespace (not the sandbox's), for
     /// commands that bridge the two, such as `forward`. The caller stops it by its handle.
     pub fn spawn_outside(&self, args: &[&str]) -> std::process::Child {
         eprintln!("$ firedrill {} (outside the namespace)", args.join(" "));
+        // Its stderr shows in the test's output: it says why a connection was not bridged.
         self.cli()
             .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("start firedrill")
+            .spawn_to(std::process::Stdio::null(), std::process::Stdio::inherit())
     }
 
     /// firedrill inside the namespace, as `firedrill` and `spawn` run it.
-    fn in_ns(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.ns, env!("CARGO_BIN_EXE_firedrill")])
+    pub fn in_ns(&self, args: &[&str]) -> Exe {
+        Exe::in_netns(&self.ns, &self.home)
+            .system(&self.images)
             .args(args)
-            .current_dir(root())
-            .env("FIREDRILL_HOME", &self.home)
-            .env("FIREDRILL_IMAGES", &self.images)
-            .env("LIBVIRT_DEFAULT_URI", "qemu:///system");
-        c
     }
 
     /// Starts firedrill inside the namespace without waiting (its output discarded), for a
     /// command that must run beside another. The caller waits for it by its handle.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
         eprintln!("$ firedrill {} (in the background)", args.join(" "));
-        self.in_ns(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start firedrill")
+        self.in_ns(args).spawn_quiet()
     }
 
     /// Runs firedrill inside the namespace.
     pub fn firedrill(&self, args: &[&str]) -> Output {
-        let out = run(&mut self.in_ns(args));
+        let out = run_exe(self.in_ns(args));
         eprintln!(
             "$ firedrill {}\n{}{}",
             args.join(" "),

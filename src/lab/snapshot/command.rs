@@ -74,7 +74,7 @@ async fn save(lab: &Lab, name: &SnapshotName) -> Result<(), SnapshotError> {
     }
     println!(
         "pausing the {} nodes of lab {} together for snapshot {name}...",
-        lab.state.nodes.len(),
+        lab.state.nodes().count(),
         lab.name()
     );
     let nodes = SshNodes::new(lab.dir.clone(), lab.state.clone());
@@ -109,7 +109,7 @@ async fn restore(lab: &Lab, name: &SnapshotName) -> Result<(), SnapshotError> {
     println!(
         "lab {} is back at snapshot {name} ({} nodes reverted in {:.1} s; their clocks set from this host's)",
         lab.name(),
-        lab.state.nodes.len(),
+        lab.state.nodes().count(),
         restored.took.as_secs_f64()
     );
     Ok(())
@@ -144,7 +144,7 @@ async fn list(lab: &Lab) -> Result<(), SnapshotError> {
     let snapshots = on_lab(&lab.state, |hv, m| Ok(take::list(hv, m)?)).await?;
     let mut disks = Vec::new();
     let mut unread = Vec::new();
-    for n in &lab.state.nodes {
+    for n in lab.state.nodes() {
         match sizes::read(&lab.dir.disk(&n.name)).await {
             Ok(s) => disks.push(s),
             Err(e) => unread.push(format!("{}: {e}", n.name)),
@@ -152,7 +152,7 @@ async fn list(lab: &Lab) -> Result<(), SnapshotError> {
     }
     print!(
         "{}",
-        render(lab.name(), &snapshots, &disks, lab.state.nodes.len())
+        render(lab.name(), &snapshots, &disks, lab.state.nodes().count())
     );
     for u in unread {
         eprintln!("warning: sizes unknown for {u}");

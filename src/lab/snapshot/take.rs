@@ -18,11 +18,10 @@ pub(super) struct Member {
 
 pub(super) fn members(state: &LabState) -> Vec<Member> {
     state
-        .nodes
-        .iter()
+        .nodes()
         .map(|n| Member {
             node: n.name.clone(),
-            domain: n.domain.clone(),
+            domain: n.domain.name.clone(),
         })
         .collect()
 }
@@ -236,5 +235,5 @@ pub(crate) async fn restore_lab<N: Nodes>(
 }
 
 fn node_names(state: &LabState) -> Vec<String> {
-    state.nodes.iter().map(|n| n.name.clone()).collect()
+    state.node_names()
 }

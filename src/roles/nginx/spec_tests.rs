@@ -11,10 +11,13 @@ fn lab(nodes: &[&str]) -> String {
 fn nginx_options(yaml: &str, node: &str) -> Options {
     let lab = valid(yaml);
     let n = lab.nodes.iter().find(|n| n.name == node).expect("node");
-    match n.options.as_slice() {
-        [RoleOptions::Nginx(o)] => o.clone(),
-        other => panic!("nginx options expected, got {other:?}"),
-    }
+    n.options
+        .iter()
+        .find_map(|o| match o {
+            RoleOptions::Nginx(o) => Some(o.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("nginx options expected, got {:?}", n.options))
 }
 
 #[test]
@@ -169,16 +172,16 @@ fn the_front_door_is_nginx_then_haproxy_then_the_app() {
         "{name: app1, roles: [app, mysql]}",
     ]);
     let lab = valid(&yaml);
-    let mut nodes: Vec<crate::state::NodeState> = lab
+    let mut nodes: Vec<crate::plan::NodePlan> = lab
         .nodes
         .iter()
         .map(|n| {
-            let mut s = crate::state::NodeState::sketch(&n.name, &n.roles);
+            let mut s = crate::plan::testing::node(&n.name, &n.roles);
             s.options = n.options.clone();
             s
         })
         .collect();
-    let door = |nodes: &[crate::state::NodeState]| {
+    let door = |nodes: &[crate::plan::NodePlan]| {
         crate::roles::front_door(nodes).map(|(n, port)| (n.name.clone(), port))
     };
     assert_eq!(door(&nodes), Some(("edge".into(), 8000)));
@@ -193,8 +196,9 @@ fn the_shipped_nginx_lab_puts_nginx_in_front_of_its_own_app() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/nginx.yaml");
     let (lab, _) = crate::spec::check(&path, &crate::spec::testutil::host(), false)
         .expect("labs/nginx.yaml is valid");
+    // The node's other role with options, its app, comes first (table order).
     assert_eq!(
-        lab.nodes[0].options,
+        lab.nodes[0].options[1..],
         [RoleOptions::Nginx(Options {
             upstreams: vec!["web".into()],
             port: 80,

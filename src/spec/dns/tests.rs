@@ -67,8 +67,14 @@ fn an_app_may_reach_its_database_by_a_dns_name() {
     let lab = valid(&format!(
         "{LAB}      database: db\nnodes:\n  - name: web\n    roles: [app]\n    app: {{database: database}}\n  - name: db\n    roles: [mysql]\n"
     ));
-    assert_eq!(lab.nodes[0].app.database.as_deref(), Some("db"));
-    assert_eq!(lab.nodes[0].app.database_host.as_deref(), Some("database"));
+    assert_eq!(
+        lab.nodes[0].app().and_then(|a| a.database.as_deref()),
+        Some("db")
+    );
+    assert_eq!(
+        lab.nodes[0].app().and_then(|a| a.database_host.as_deref()),
+        Some("database")
+    );
     // A name that leads to an address rather than a database node is no database.
     let got = problems(&format!(
         "{LAB}      database: 10.77.0.50\nnodes:\n  - name: web\n    roles: [app]\n    app: {{database: database}}\n  - name: db\n    roles: [mysql]\n"
@@ -85,7 +91,7 @@ fn an_app_may_reach_its_database_by_a_dns_name() {
 fn haproxy_may_reach_a_backend_by_a_dns_name() {
     let nodes = "nodes:\n  - name: lb\n    roles: [haproxy]\n    haproxy: {backends: [front, app2]}\n  - name: app1\n    roles: [app]\n  - name: app2\n    roles: [app]\n  - name: db\n    roles: [mysql]\n";
     let lab = valid(&format!("{LAB}      front: app1\n{nodes}"));
-    let lb = &lab.nodes[0].haproxy;
+    let lb = lab.nodes[0].haproxy().expect("haproxy");
     assert_eq!(lb.backends, ["app1", "app2"]);
     assert_eq!(
         lb.backend_hosts.get("app1").map(String::as_str),
@@ -95,7 +101,7 @@ fn haproxy_may_reach_a_backend_by_a_dns_name() {
     // The plan keeps the name's FQDN in the network's domain, which haproxy resolves.
     let plan = crate::plan::testing::plan_of("labs/three-tier.yaml", |lab| {
         let lb = lab.nodes.iter_mut().find(|n| n.name == "lb").unwrap();
-        lb.haproxy
+        lb.haproxy_mut()
             .backend_hosts
             .insert("app1".into(), "front".into());
     });

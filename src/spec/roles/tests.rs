@@ -1,4 +1,6 @@
 use super::*;
+use crate::roles::Release;
+use crate::spec::AppOptions;
 use crate::spec::testutil::{HEAD, problems, valid};
 
 fn lab(nodes: &[&str]) -> String {
@@ -10,7 +12,10 @@ fn databases(yaml: &str) -> Vec<(String, Option<String>)> {
     valid(yaml)
         .nodes
         .into_iter()
-        .map(|n| (n.name, n.app.database))
+        .map(|n| {
+            let db = n.app().and_then(|a| a.database.clone());
+            (n.name, db)
+        })
         .collect()
 }
 
@@ -84,15 +89,7 @@ fn an_app_needs_a_database_node() {
 fn a_lab_without_app_needs_no_database() {
     let lab = valid(&lab(&["{name: plain}", "{name: other, roles: []}"]));
     assert_eq!(lab.nodes[0].roles, Vec::<Role>::new());
-    assert_eq!(
-        lab.nodes[0].app,
-        AppOptions {
-            database_host: None,
-            database: None,
-            port: 8080,
-            release: crate::roles::Release::V1,
-        }
-    );
+    assert_eq!(lab.nodes[0].app(), None);
 }
 
 #[test]
@@ -170,7 +167,11 @@ fn haproxy_backends_are_the_list_or_every_app_node() {
         "{name: b, roles: [app]}",
     ]);
     let lab = valid(&yaml);
-    let backends: Vec<Vec<String>> = lab.nodes.into_iter().map(|n| n.haproxy.backends).collect();
+    let backends: Vec<Vec<String>> = lab
+        .nodes
+        .into_iter()
+        .map(|n| n.haproxy().map(|h| h.backends.clone()).unwrap_or_default())
+        .collect();
     assert_eq!(
         backends,
         [
@@ -199,7 +200,7 @@ fn role_options_on_a_node_without_the_role() {
     assert_eq!(
         problems(&lab(&["{name: db, roles: [mysql], app: {port: 80}}"])),
         [
-            "t.yaml:6:37: nodes[0].app: `app:` options on node `db`, which has no `app` role\n  \
+            "t.yaml:6:32: nodes[0].app: `app:` options on node `db`, which has no `app` role\n  \
           hint: add `app` to its `roles`, or remove `app:`"
         ]
     );
@@ -208,7 +209,7 @@ fn role_options_on_a_node_without_the_role() {
             "{name: db, roles: [mysql], haproxy: {backends: []}}"
         ])),
         [
-            "t.yaml:6:41: nodes[0].haproxy: `haproxy:` options on node `db`, which has no `haproxy` role\n  \
+            "t.yaml:6:32: nodes[0].haproxy: `haproxy:` options on node `db`, which has no `haproxy` role\n  \
           hint: add `haproxy` to its `roles`, or remove `haproxy:`"
         ]
     );
@@ -225,6 +226,18 @@ fn app_port_zero() {
             "t.yaml:6:41: nodes[0].app.port: the app port must be from 1 to 65535\n  \
           hint: leave `port` out for the default 8080"
         ]
+    );
+}
+
+#[test]
+fn app_port_out_of_range() {
+    assert_eq!(
+        problems(&lab(&[
+            "{name: a, roles: [app], app: {port: 70000}}",
+            "{name: db, roles: [mysql]}"
+        ])),
+        ["t.yaml:6:41: nodes[0].app.port: 70000 is out of range\n  \
+          hint: a TCP port from 1 to 65535, e.g. `port: 8080`"]
     );
 }
 
@@ -263,13 +276,13 @@ fn app_port_taken_on_the_same_node() {
 fn app_port_80_on_a_single_server() {
     let lab = valid(&lab(&["{name: s, roles: [app, mysql], app: {port: 80}}"]));
     assert_eq!(
-        lab.nodes[0].app,
-        AppOptions {
+        lab.nodes[0].app(),
+        Some(&AppOptions {
             database_host: None,
             database: Some("s".to_string()),
             port: 80,
             release: crate::roles::Release::V1,
-        }
+        })
     );
 }
 
@@ -288,7 +301,11 @@ fn app_release_is_v1_unless_the_file_picks_another() {
         "{name: b, roles: [app]}",
         "{name: db, roles: [postgres]}",
     ]);
-    let releases: Vec<Release> = valid(&yaml).nodes.iter().map(|n| n.app.release).collect();
+    let releases: Vec<Release> = valid(&yaml)
+        .nodes
+        .iter()
+        .map(|n| n.app().map(|a| a.release).unwrap_or_default())
+        .collect();
     assert_eq!(releases, [Release::V3, Release::V1, Release::V1]);
 }
 

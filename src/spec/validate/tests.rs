@@ -1,7 +1,7 @@
 use super::*;
 use crate::roles::Release;
 use crate::spec::testutil::{HEAD, host, problems, problems_with, run_with, valid};
-use crate::spec::{AppOptions, HaproxyOptions, NetMode, Role, Severity, check};
+use crate::spec::{AppOptions, HaproxyOptions, NetMode, Role, RoleOptions, Severity, check};
 use std::path::{Path, PathBuf};
 
 const LABEL_RULE: &str = "use lowercase letters, digits and '-' (at most 63), starting and ending with a letter or digit";
@@ -198,7 +198,6 @@ fn check_shipped(file: &str) -> ValidLab {
 fn node(name: &str, roles: Vec<Role>, ip: [u8; 4], memory_mib: u64) -> ValidNode {
     ValidNode {
         name: name.to_string(),
-        roles,
         network: 0,
         ip: ip.into(),
         interfaces: vec![crate::spec::Interface {
@@ -213,17 +212,20 @@ fn node(name: &str, roles: Vec<Role>, ip: [u8; 4], memory_mib: u64) -> ValidNode
         cpus: 1,
         memory_mib,
         disk_gib: 8,
-        app: AppOptions {
-            database_host: None,
-            database: None,
-            port: 8080,
-            release: crate::roles::Release::V1,
-        },
-        haproxy: HaproxyOptions {
-            backends: Vec::new(),
-            backend_hosts: Default::default(),
-        },
-        options: Vec::new(),
+        options: roles
+            .iter()
+            .filter_map(|r| match r {
+                Role::App => Some(RoleOptions::App(AppOptions {
+                    database_host: None,
+                    database: None,
+                    port: 8080,
+                    release: crate::roles::Release::V1,
+                })),
+                Role::Haproxy => Some(RoleOptions::Haproxy(HaproxyOptions::default())),
+                _ => None,
+            })
+            .collect(),
+        roles,
     }
 }
 
@@ -252,7 +254,7 @@ fn lan(cidr: &str, domain: &str) -> ValidNetwork {
 #[test]
 fn shipped_minimal_lab() {
     let mut web = node("web", vec![Role::App], [10, 77, 0, 10], 384);
-    web.app.database = Some("db".to_string());
+    web.app_mut().database = Some("db".to_string());
     let db = node("db", vec![Role::Mysql], [10, 77, 0, 11], 512);
     web.reaches = vec![reach(&db, &web)];
     assert_eq!(
@@ -269,11 +271,11 @@ fn shipped_minimal_lab() {
 #[test]
 fn shipped_three_tier_lab() {
     let mut lb = node("lb", vec![Role::Haproxy], [10, 78, 0, 10], 384);
-    lb.haproxy.backends = vec!["app1".to_string(), "app2".to_string()];
+    lb.haproxy_mut().backends = vec!["app1".to_string(), "app2".to_string()];
     let mut app1 = node("app1", vec![Role::App], [10, 78, 0, 11], 448);
-    app1.app.database = Some("db".to_string());
+    app1.app_mut().database = Some("db".to_string());
     let mut app2 = node("app2", vec![Role::App], [10, 78, 0, 12], 448);
-    app2.app.database = Some("db".to_string());
+    app2.app_mut().database = Some("db".to_string());
     let db = node("db", vec![Role::Mysql], [10, 78, 0, 13], 768);
     lb.reaches = vec![reach(&app1, &lb), reach(&app2, &lb)];
     app1.reaches = vec![reach(&db, &app1)];
@@ -293,7 +295,7 @@ fn shipped_single_server_lab() {
         [10, 79, 0, 10],
         1024,
     );
-    server.app = AppOptions {
+    *server.app_mut() = AppOptions {
         database_host: None,
         database: Some("server".to_string()),
         port: 80,
@@ -314,11 +316,10 @@ fn shipped_postgres_and_two_engine_labs() {
         .map(|n| (n.name.as_str(), n.roles.as_slice()))
         .collect();
     assert_eq!(db[3], ("db", &[Role::Postgres][..]));
-    assert!(
-        lab.nodes[1..3]
-            .iter()
-            .all(|n| n.app.database.as_deref() == Some("db") && n.app.release == Release::V1)
-    );
+    assert!(lab.nodes[1..3].iter().all(|n| {
+        n.app()
+            .is_some_and(|a| a.database.as_deref() == Some("db") && a.release == Release::V1)
+    }));
     let lab = check_shipped("labs/two-engines.yaml");
     let roles: Vec<&[Role]> = lab.nodes.iter().map(|n| n.roles.as_slice()).collect();
     assert_eq!(
@@ -330,7 +331,10 @@ fn shipped_postgres_and_two_engine_labs() {
             &[Role::Postgres]
         ]
     );
-    assert_eq!(lab.nodes[1].app.database.as_deref(), Some("mysql"));
+    assert_eq!(
+        lab.nodes[1].app().and_then(|a| a.database.as_deref()),
+        Some("mysql")
+    );
 }
 
 /// Every lab file in `labs/` validates (levels live in `labs/levels/` and have their own test).

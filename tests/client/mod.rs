@@ -9,9 +9,10 @@ mod streams;
 mod traffic;
 mod usage;
 
+use crate::exe::Exe;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 /// What a finished run left behind.
@@ -96,15 +97,10 @@ impl Client {
     }
 
     pub fn spawn(&self) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_firedrill"))
+        Exe::new(self.home.path())
             .args(&self.args)
-            .env("FIREDRILL_HOME", self.home.path())
             .env_remove("NO_COLOR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
             .spawn()
-            .expect("start firedrill")
     }
 
     /// Waits for `child`, killing it after `limit`.
