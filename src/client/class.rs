@@ -1,7 +1,8 @@
-//! What happened to one request, in the words a learner uses: ok, refused, timeout, reset, 5xx,
-//! 4xx, 413, json; plus dropped (the client could not send it on time) and other (anything else
+//! What happened to one request, in the words a learner uses: ok, refused, timeout, reset, tls,
+//! 5xx, 4xx, 413, json; plus dropped (the client could not send it on time) and other (anything else
 //! that went wrong, so that no failure is ever hidden).
 
+use super::tls;
 use std::error::Error as StdError;
 use std::io::ErrorKind;
 use std::time::Duration;
@@ -15,6 +16,9 @@ pub(crate) enum Class {
     Timeout,
     /// The connection was closed or reset before the answer was complete.
     Reset,
+    /// HTTPS: the client refused the server's certificate (expired, unknown CA, another name)
+    /// or the handshake failed.
+    Tls,
     Http5xx,
     Http413,
     Http4xx,
@@ -27,7 +31,7 @@ pub(crate) enum Class {
 }
 
 impl Class {
-    pub(crate) const COUNT: usize = 10;
+    pub(crate) const COUNT: usize = 11;
 
     /// In display order.
     pub(crate) const ALL: [Class; Class::COUNT] = [
@@ -35,6 +39,7 @@ impl Class {
         Class::Refused,
         Class::Timeout,
         Class::Reset,
+        Class::Tls,
         Class::Http5xx,
         Class::Http4xx,
         Class::Http413,
@@ -44,10 +49,11 @@ impl Class {
     ];
 
     /// The failure classes that were sent, i.e. everything but ok and dropped.
-    pub(crate) const FAILED: [Class; 8] = [
+    pub(crate) const FAILED: [Class; 9] = [
         Class::Refused,
         Class::Timeout,
         Class::Reset,
+        Class::Tls,
         Class::Http5xx,
         Class::Http4xx,
         Class::Http413,
@@ -61,12 +67,13 @@ impl Class {
             Class::Refused => 1,
             Class::Timeout => 2,
             Class::Reset => 3,
-            Class::Http5xx => 4,
-            Class::Http4xx => 5,
-            Class::Http413 => 6,
-            Class::Json => 7,
-            Class::Other => 8,
-            Class::Dropped => 9,
+            Class::Tls => 4,
+            Class::Http5xx => 5,
+            Class::Http4xx => 6,
+            Class::Http413 => 7,
+            Class::Json => 8,
+            Class::Other => 9,
+            Class::Dropped => 10,
         }
     }
 
@@ -76,6 +83,7 @@ impl Class {
             Class::Refused => "refused",
             Class::Timeout => "timeout",
             Class::Reset => "reset",
+            Class::Tls => "tls",
             Class::Http5xx => "5xx",
             Class::Http4xx => "4xx",
             Class::Http413 => "413",
@@ -98,8 +106,12 @@ pub(crate) fn classify_status(status: u16) -> Class {
 }
 
 /// The class of a transport error, found by walking the error's causes: hyper wraps the
-/// `io::Error` that says what the kernel saw.
+/// `io::Error` that says what the kernel saw, or the TLS error (which comes first: it names what
+/// the user would be told).
 pub(crate) fn classify_error(err: &(dyn StdError + 'static), is_connect: bool) -> Class {
+    if tls::tls_error(err).is_some() {
+        return Class::Tls;
+    }
     let mut cause: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = cause {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
@@ -131,8 +143,12 @@ pub(crate) fn classify_error(err: &(dyn StdError + 'static), is_connect: bool) -
 }
 
 /// A short reason for the summary: the innermost cause says most ("Connection refused (os
-/// error 111)"), the outer layers only repeat "client error (Connect)".
+/// error 111)"), the outer layers only repeat "client error (Connect)"; a TLS error in the
+/// learner's words ("certificate expired 2 days ago ...").
 pub(crate) fn error_reason(err: &(dyn StdError + 'static)) -> String {
+    if let Some(t) = tls::tls_error(err) {
+        return tls::reason(t);
+    }
     let mut last = err;
     while let Some(next) = last.source() {
         last = next;
@@ -210,6 +226,12 @@ mod tests {
             Class::Other
         );
         assert_eq!(error_reason(&io(ErrorKind::ConnectionReset)), "boom");
+        let expired = Wrap(Box::new(std::io::Error::new(
+            ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+        )));
+        assert_eq!(classify_error(&expired, true), Class::Tls);
+        assert_eq!(error_reason(&expired), "certificate expired");
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub(crate) struct Config {
     pub(crate) slo: f64,
     /// The lab's event log, when the run targets a lab.
     pub(crate) events: Option<PathBuf>,
+    /// For an https:// URL: the CAs trusted and the name the certificate must carry.
+    pub(crate) tls: Option<super::tls::TlsTarget>,
 }
 
 /// Requests per second: a positive, finite number.
@@ -83,23 +85,18 @@ pub(crate) fn parse_duration(flag: &'static str, s: &str) -> Result<Duration, Cl
     Ok(Duration::from_secs_f64(total))
 }
 
-/// An `http://host[:port]/path` URL and the POST URL derived from it.
+/// An `http[s]://host[:port]/path` URL and the POST URL derived from it.
 pub(crate) fn parse_url(s: &str) -> Result<(Uri, Uri), ClientError> {
     let bad = |reason: &str| ClientError::BadUrl {
         value: s.to_string(),
         reason: reason.to_string(),
     };
     let uri: Uri = s.trim().parse().map_err(|_| bad("it is not a URL"))?;
-    match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
-            return Err(bad(
-                "https is not supported: the lab's service speaks plain HTTP",
-            ));
-        }
-        Some(_) => return Err(bad("only http:// URLs are supported")),
+    let scheme = match uri.scheme_str() {
+        Some(s @ ("http" | "https")) => s.to_string(),
+        Some(_) => return Err(bad("only http:// and https:// URLs are supported")),
         None => return Err(bad("it has no scheme")),
-    }
+    };
     let Some(authority) = uri.authority() else {
         return Err(bad("it has no host"));
     };
@@ -107,7 +104,7 @@ pub(crate) fn parse_url(s: &str) -> Result<(Uri, Uri), ClientError> {
         return Err(bad("it has no host"));
     }
     let post = Uri::builder()
-        .scheme("http")
+        .scheme(scheme.as_str())
         .authority(authority.clone())
         .path_and_query("/todos")
         .build()
@@ -309,9 +306,11 @@ mod tests {
         let err = |s| parse_url(s).map(|_| ()).map_err(|e| e.to_string());
         assert_eq!(
             err("ftp://x/"),
-            Err("--url ftp://x/: only http:// URLs are supported; write it as http://HOST[:PORT]/PATH, e.g. http://10.78.0.10/todos".into())
+            Err("--url ftp://x/: only http:// and https:// URLs are supported; write it as http://HOST[:PORT]/PATH or https://..., e.g. http://10.78.0.10/todos".into())
         );
-        assert!(err("https://x/").is_err());
+        let (get, post) = parse_url("https://10.78.0.10/todos?x=1").expect("valid");
+        assert_eq!(get.to_string(), "https://10.78.0.10/todos?x=1");
+        assert_eq!(post.to_string(), "https://10.78.0.10/todos");
         assert!(err("not a url").is_err());
         assert!(err("/todos").is_err());
         assert!(err("").is_err());

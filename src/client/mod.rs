@@ -24,6 +24,7 @@ mod target;
 mod template;
 pub(crate) use target::lab_url;
 mod timer;
+mod tls;
 pub(crate) mod verify;
 #[cfg(test)]
 mod verify_live_tests;
@@ -58,9 +59,19 @@ pub(crate) enum ClientError {
         reason: String,
     },
     #[error(
-        "--url {value}: {reason}; write it as http://HOST[:PORT]/PATH, e.g. http://10.78.0.10/todos"
+        "--url {value}: {reason}; write it as http://HOST[:PORT]/PATH or https://..., e.g. http://10.78.0.10/todos"
     )]
     BadUrl { value: String, reason: String },
+    #[error(
+        "--cacert {path}: {reason}; give the PEM file of the CA that signed the server's certificate, e.g. a lab's /etc/haproxy/tls/ca.pem"
+    )]
+    CaCert { path: PathBuf, reason: String },
+    #[error(
+        "--cacert is for https:// targets and {url} is plain HTTP; drop --cacert, or pass --url https://..."
+    )]
+    CaCertWithoutHttps { url: String },
+    #[error("cannot set up TLS: {0}; report this as a bug of firedrill")]
+    Tls(String),
     #[error(
         "--expect {value}: {reason}; write PATH:TYPE, e.g. todos[].name:string, with TYPE one of string, bool, number, array, object, null"
     )]
@@ -177,6 +188,8 @@ impl ClientError {
             | ClientError::RateAndRamp
             | ClientError::BadDuration { .. }
             | ClientError::BadUrl { .. }
+            | ClientError::CaCert { .. }
+            | ClientError::CaCertWithoutHttps { .. }
             | ClientError::BadExpect { .. }
             | ClientError::BadSlo { .. }
             | ClientError::BadWriteRatio { .. }
@@ -205,6 +218,7 @@ impl ClientError {
             | ClientError::VerifyDump(_)
             | ClientError::VerifyTable { .. }
             | ClientError::Runtime(_)
+            | ClientError::Tls(_)
             | ClientError::Shard(_) => 1,
         }
     }
@@ -220,9 +234,15 @@ pub(crate) struct ClientArgs {
     /// The lab whose service to load and whose events to show (default: the only lab up).
     #[arg(long, value_name = "NAME")]
     lab: Option<String>,
-    /// Send requests here instead of the lab's service (GET; writes go to /todos on the same host).
+    /// Send requests here instead of the lab's service (GET; writes go to /todos on the same host);
+    /// http:// or https://.
     #[arg(long, value_name = "URL")]
     url: Option<String>,
+    /// For https://: trust the CA certificates in this PEM file instead of this host's, e.g. a
+    /// lab's CA (scp lb:/etc/haproxy/tls/ca.pem). A certificate the client refuses is a
+    /// failure of class tls.
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
     /// Requests per second, sent on schedule whatever the server does [default: 20].
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     rate: Option<String>,
@@ -340,6 +360,24 @@ fn configure(args: &ClientArgs, home: &Home) -> Result<Config, ClientError> {
     check_only(&placeholder, &placeholder)?;
     let target = target::resolve(home, args.lab.as_deref(), args.url.as_deref())?;
     let (url, post_url) = config::parse_url(&target.url)?;
+    let tls = match (url.scheme_str(), &args.cacert) {
+        (Some("https"), cacert) => {
+            let config = tls::client_config(cacert.as_deref())?;
+            let host = url.host().unwrap_or_default();
+            Some(
+                tls::TlsTarget::new(config, host).map_err(|reason| ClientError::BadUrl {
+                    value: target.url.clone(),
+                    reason,
+                })?,
+            )
+        }
+        (_, Some(_)) => {
+            return Err(ClientError::CaCertWithoutHttps {
+                url: target.url.clone(),
+            });
+        }
+        (_, None) => None,
+    };
     Ok(Config {
         streams: check_only(&url, &post_url)?,
         duration,
@@ -349,6 +387,7 @@ fn configure(args: &ClientArgs, home: &Home) -> Result<Config, ClientError> {
         ledger: args.ledger.clone(),
         slo,
         events: target.lab.map(|l| l.events_file()),
+        tls,
     })
 }
 

@@ -7,8 +7,12 @@
 //! do, a GET or HEAD that then fails with the connection closed or reset, before a byte of answer
 //! came, is sent once more on a new connection; a request on a new connection is never resent,
 //! nor one that is not idempotent (a POST may have been carried out).
+//!
+//! For HTTPS each new connection makes its TLS handshake before HTTP starts (`tls.rs`); a
+//! refused certificate fails the connection like a refused port, with its own class.
 
 use super::class::{Class, classify_error};
+use super::tls::TlsTarget;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -21,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 /// A connection, and how many bytes it has received: whether any answer came to a request.
 #[derive(Debug)]
@@ -29,9 +34,64 @@ pub(crate) struct Conn {
     received: Arc<AtomicU64>,
 }
 
-/// A socket that counts the bytes it reads.
+/// The byte stream under HTTP: plain TCP, or TLS over it.
+enum Transport {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+/// Calls `$method` on the stream inside a pinned `Transport`.
+macro_rules! on_transport {
+    ($self:expr, $method:ident ( $($arg:expr),* )) => {
+        match $self.get_mut() {
+            Transport::Plain(s) => Pin::new(s).$method($($arg),*),
+            Transport::Tls(s) => Pin::new(s.as_mut()).$method($($arg),*),
+        }
+    };
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        on_transport!(self, poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        on_transport!(self, poll_write(cx, buf))
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        on_transport!(self, poll_write_vectored(cx, bufs))
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Transport::Plain(s) => s.is_write_vectored(),
+            Transport::Tls(s) => s.is_write_vectored(),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        on_transport!(self, poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        on_transport!(self, poll_shutdown(cx))
+    }
+}
+
+/// A stream that counts the bytes it reads (of the answer: over TLS, after decryption).
 struct Counting {
-    inner: TcpStream,
+    inner: Transport,
     received: Arc<AtomicU64>,
 }
 
@@ -97,13 +157,16 @@ impl SendError {
 pub(crate) struct Pool {
     /// `host:port`, resolved at each new connection (a lab's DNS name may move).
     addr: String,
+    /// For an https:// URL.
+    tls: Option<TlsTarget>,
     idle: Mutex<Vec<Conn>>,
 }
 
 impl Pool {
-    pub(crate) fn new(addr: String) -> Pool {
+    pub(crate) fn new(addr: String, tls: Option<TlsTarget>) -> Pool {
         Pool {
             addr,
+            tls,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -135,9 +198,18 @@ impl Pool {
             .map_err(SendError::Connect)?;
         // Small requests: Nagle would hold some of them back for up to 40 ms.
         stream.set_nodelay(true).map_err(SendError::Connect)?;
+        let inner = match &self.tls {
+            None => Transport::Plain(stream),
+            Some(t) => Transport::Tls(Box::new(
+                t.connector
+                    .connect(t.name.clone(), stream)
+                    .await
+                    .map_err(SendError::Connect)?,
+            )),
+        };
         let received = Arc::new(AtomicU64::new(0));
         let io = Counting {
-            inner: stream,
+            inner,
             received: received.clone(),
         };
         let (send, driver) = http1::handshake(TokioIo::new(io))

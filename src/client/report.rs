@@ -42,6 +42,9 @@ pub(crate) struct ClassCounts {
     pub(crate) refused: u64,
     pub(crate) timeout: u64,
     pub(crate) reset: u64,
+    /// HTTPS only; reports from before HTTPS have none.
+    #[serde(default)]
+    pub(crate) tls: u64,
     #[serde(rename = "5xx")]
     pub(crate) http5xx: u64,
     #[serde(rename = "4xx")]
@@ -58,6 +61,7 @@ impl From<&Counts> for ClassCounts {
             refused: c.get(Class::Refused),
             timeout: c.get(Class::Timeout),
             reset: c.get(Class::Reset),
+            tls: c.get(Class::Tls),
             http5xx: c.get(Class::Http5xx),
             http4xx: c.get(Class::Http4xx),
             http413: c.get(Class::Http413),
@@ -318,7 +322,7 @@ mod tests {
         // 413 ms falls in a histogram bucket whose top is 413.183 ms.
         assert_eq!(
             line,
-            r#"{"type":"second","stream":"default","second":1,"ts":"2024-05-01T14:03:03.000Z","target_rate":5.0,"sent":1,"ok":0,"failed":1,"dropped":0,"classes":{"refused":0,"timeout":0,"reset":0,"5xx":0,"4xx":0,"413":1,"json":0,"other":0},"p50_ms":413.183,"p99_ms":413.183,"max_ms":413.183,"success_ratio":0.0,"inflight":0,"lag_max_ms":0.3,"retried":0}"#
+            r#"{"type":"second","stream":"default","second":1,"ts":"2024-05-01T14:03:03.000Z","target_rate":5.0,"sent":1,"ok":0,"failed":1,"dropped":0,"classes":{"refused":0,"timeout":0,"reset":0,"tls":0,"5xx":0,"4xx":0,"413":1,"json":0,"other":0},"p50_ms":413.183,"p99_ms":413.183,"max_ms":413.183,"success_ratio":0.0,"inflight":0,"lag_max_ms":0.3,"retried":0}"#
         );
     }
 

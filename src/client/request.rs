@@ -7,6 +7,7 @@ use super::expect::Expect;
 use super::pool::{Pool, SendError};
 use super::stream::Stream;
 use super::template::Template;
+use super::tls::TlsTarget;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{ACCEPT, CONTENT_TYPE, HOST, HeaderValue, USER_AGENT};
@@ -72,11 +73,20 @@ fn origin_form(uri: &Uri) -> Uri {
 }
 
 impl Sender {
-    pub(crate) fn new(stream: &Stream, timeout: Duration, ledger: bool, seed: u64) -> Sender {
-        // `parse_url` made sure there is a host; the port defaults to HTTP's.
+    pub(crate) fn new(
+        stream: &Stream,
+        timeout: Duration,
+        ledger: bool,
+        seed: u64,
+        tls: Option<TlsTarget>,
+    ) -> Sender {
+        // `parse_url` made sure there is a host; the port defaults to the scheme's.
         let authority = stream.url.authority().map_or("", |a| a.as_str());
         let host = stream.url.host().unwrap_or_default();
-        let port = stream.url.port_u16().unwrap_or(80);
+        let port = stream
+            .url
+            .port_u16()
+            .unwrap_or(if tls.is_some() { 443 } else { 80 });
         let mut headers = hyper::HeaderMap::new();
         headers.insert(
             HOST,
@@ -98,7 +108,7 @@ impl Sender {
             headers.append(name.clone(), value.clone());
         }
         Sender {
-            pool: Pool::new(format!("{host}:{port}")),
+            pool: Pool::new(format!("{host}:{port}"), tls),
             method: stream.method.clone(),
             get: origin_form(&stream.url),
             post: origin_form(&stream.post_url),

@@ -139,6 +139,7 @@ pub(crate) fn spawn_shards(
                         cfg.timeout,
                         cfg.ledger.is_some(),
                         seed,
+                        cfg.tls.clone(),
                     ));
                     tokio::spawn(keep_timer_wheel_warm(plan.timeout));
                     let _ = tokio::spawn(run(plan, sender, tx, stop, start)).await;

@@ -15,6 +15,7 @@ pub(crate) fn start(
     lab: &str,
     settings: &ClientSettings,
     url: Option<&str>,
+    cacert: Option<&Path>,
     dir: &Path,
 ) -> Result<ClientProc, LevelError> {
     std::fs::create_dir_all(dir).map_err(|source| LevelError::Write {
@@ -56,6 +57,9 @@ pub(crate) fn start(
     }
     if let Some(url) = url {
         cmd.args(["--url", url]);
+    }
+    if let Some(ca) = cacert {
+        cmd.arg("--cacert").arg(ca);
     }
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
     unsafe {

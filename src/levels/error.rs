@@ -63,6 +63,10 @@ pub(crate) enum LevelError {
         "the level is paged by Alertmanager ({alert}), but lab `{lab}` runs no monitor node\n  hint: `firedrill down` and play again: the level's lab file has one, so this lab was brought up from another file"
     )]
     NoMonitor { lab: String, alert: String },
+    #[error(
+        "the level's client loads HTTPS from haproxy, but lab `{lab}` runs no haproxy node\n  hint: `firedrill down` and play again: the level's lab file has one, so this lab was brought up from another file"
+    )]
+    NoHaproxy { lab: String },
     #[error("{0}\n  hint: is the node up? `firedrill status` shows it")]
     Remote(#[from] crate::remote::RemoteError),
     #[error("could not undo everything the level did:\n{}\n  hint: fix it by hand, or `firedrill reset` to try again", .0.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))]

@@ -107,6 +107,9 @@ pub(crate) struct ClientSettings {
     pub streams: Option<At<PathBuf>>,
     /// A step load, `RATE:SECONDS,...` (`firedrill client --ramp`).
     pub ramp: Option<At<String>>,
+    /// `https: true`: the client loads haproxy's HTTPS front end (:443), trusting the lab's CA
+    /// as the level's users do; a certificate it refuses is a failure of class tls.
+    pub https: Option<At<bool>>,
 }
 
 impl Default for ClientSettings {
@@ -117,7 +120,14 @@ impl Default for ClientSettings {
             path: None,
             streams: None,
             ramp: None,
+            https: None,
         }
+    }
+}
+
+impl ClientSettings {
+    pub(crate) fn https(&self) -> bool {
+        self.https.as_ref().is_some_and(|h| h.value)
     }
 }
 

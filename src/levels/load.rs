@@ -33,7 +33,7 @@ const LEVEL_KEYS: &[&str] = &[
     "debrief",
     "solution",
 ];
-const CLIENT_KEYS: &[&str] = &["rate", "write_ratio", "path", "streams", "ramp"];
+const CLIENT_KEYS: &[&str] = &["rate", "write_ratio", "path", "streams", "ramp", "https"];
 const SETUP_KEYS: &[&str] = &["node", "run", "revert"];
 const SOLUTION_KEYS: &[&str] = &["node", "run", "up", "restart"];
 const FAULT_KEYS: &[&str] = &["kind", "node", "params", "run", "revert"];
@@ -338,7 +338,9 @@ fn client(y: &Yaml, dir: &Path, r: &mut Report) -> Option<ClientSettings> {
         }
         Some(s)
     });
+    let https = m.get("https").map(|y| boolean(y, "client.https", r));
     Some(ClientSettings {
+        https: https.map_or(Some(None), |v| v.map(Some))?,
         rate: rate.map_or(Some(d.rate), |v| v.map(|v| v.value))?,
         write_ratio: ratio.map_or(Some(d.write_ratio), |v| v.map(|v| v.value))?,
         path: path.map_or(Some(None), |p| p.map(|p| Some(p.value)))?,

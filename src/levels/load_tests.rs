@@ -101,6 +101,7 @@ fn optional_sections_scripted_faults_and_every_expectation() {
             path: Some("/todos?since=today".into()),
             streams: None,
             ramp: None,
+            https: None,
         }
     );
     assert_eq!(level.setup[0].revert.as_deref(), Some("unseed"));

@@ -26,7 +26,7 @@ mod ledger_check;
 mod level;
 mod load;
 mod load_checks;
-mod page;
+pub(crate) mod page;
 mod play;
 mod play_state;
 mod score;

@@ -178,6 +178,33 @@ fn service_url(state: &LabState, path: &str) -> Option<String> {
     })
 }
 
+/// The URL of haproxy's HTTPS front end and the lab CA's certificate, read from the haproxy
+/// node (`client: {https: true}`; the CA's key stays there).
+async fn https_target(
+    nodes: &SshNodes,
+    state: &LabState,
+    path: Option<&str>,
+) -> Result<(String, String), LevelError> {
+    let lb = state
+        .nodes
+        .iter()
+        .find(|n| n.roles.contains(&crate::roles::Role::Haproxy))
+        .ok_or_else(|| LevelError::NoHaproxy {
+            lab: state.name.to_string(),
+        })?;
+    let script = format!("cat {}/ca.pem", crate::roles::TLS_DIR);
+    let out = nodes.run(&lb.name, &script).await?;
+    if !out.success() || !out.stdout_str().contains("-----BEGIN CERTIFICATE-----") {
+        return Err(LevelError::Step {
+            failed: out.failure(&lb.name, "reading the lab CA for the HTTPS client"),
+            hint: "`firedrill up` with the level's lab file configures haproxy's TLS and its CA"
+                .into(),
+        });
+    }
+    let url = format!("https://{}{}", lb.ip, path.unwrap_or("/todos"));
+    Ok((url, out.stdout_str()))
+}
+
 pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelError> {
     if let Some(p) = Play::load(home)?
         && p.end.is_none()
@@ -346,12 +373,31 @@ async fn prepare(
         run_step(nodes, step, "setup").await?;
     }
     play.baselines = capture_baselines(level, nodes).await?;
-    let url = level
-        .client
-        .path
-        .as_deref()
-        .and_then(|p| service_url(state, p));
-    let client = client_proc::start(&play.lab, &level.client, url.as_deref(), &play.dir)?;
+    let (url, cacert) = if level.client.https() {
+        let (url, ca) = https_target(nodes, state, level.client.path.as_deref()).await?;
+        let file = play.dir.join("lab-ca.pem");
+        crate::fsutil::write_atomic(&file, ca.as_bytes(), 0o644).map_err(|source| {
+            LevelError::Write {
+                path: file.clone(),
+                source,
+            }
+        })?;
+        (Some(url), Some(file))
+    } else {
+        let url = level
+            .client
+            .path
+            .as_deref()
+            .and_then(|p| service_url(state, p));
+        (url, None)
+    };
+    let client = client_proc::start(
+        &play.lab,
+        &level.client,
+        url.as_deref(),
+        cacert.as_deref(),
+        &play.dir,
+    )?;
     play.client = Some(client.clone());
     play.save(home)?;
     wait_for_healthy_traffic(&client).await?;

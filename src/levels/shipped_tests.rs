@@ -62,6 +62,7 @@ fn the_required_levels_ship() {
         "app-down-a",
         "app-down-b",
         "timezone",
+        "number-index",
     ] {
         assert!(ids.contains(&id), "level {id} is missing from {ids:?}");
     }

@@ -184,6 +184,7 @@ pub(super) fn second_line(second: i64, ok: u64, failed: u64, p99_ms: f64) -> Str
             refused: 0,
             timeout: 0,
             reset: 0,
+            tls: 0,
             http5xx: failed,
             http4xx: 0,
             http413: 0,

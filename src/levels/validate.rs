@@ -101,6 +101,7 @@ pub(super) fn validate(level: &Level, lab_loader: &LabLoader<'_>) -> Validation 
         check_faults(level, lab.as_ref(), &mut r);
     }
     check_page(level, lab.as_ref(), &mut r);
+    check_https(level, lab.as_ref(), &mut r);
     check_objectives(level, &mut r);
     check_secrecy(level, &mut r);
     if level.hints.is_empty() {
@@ -154,6 +155,29 @@ fn check_page(level: &Level, lab: Option<&LabView>, r: &mut Report) {
                 lab.name
             ),
             "use a lab with a monitor node (labs/monitored.yaml), or remove `page` to give the briefing as written",
+        );
+    }
+}
+
+/// `client.https` loads haproxy's :443: the lab needs a haproxy node.
+fn check_https(level: &Level, lab: Option<&LabView>, r: &mut Report) {
+    let (Some(https), Some(lab)) = (&level.client.https, lab) else {
+        return;
+    };
+    if https.value
+        && !lab
+            .nodes
+            .iter()
+            .any(|(_, roles)| roles.contains(&Role::Haproxy))
+    {
+        r.error(
+            Some(https.pos),
+            "client.https",
+            format!(
+                "the client's HTTPS is haproxy's front end on :443, but lab `{}` has no node with the `haproxy` role",
+                lab.name
+            ),
+            "use a lab with a haproxy node (labs/three-tier.yaml), or remove `https`",
         );
     }
 }

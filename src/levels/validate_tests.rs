@@ -287,3 +287,32 @@ fn a_page_names_an_alert_rule_and_needs_a_monitor_node() {
         ]
     );
 }
+
+#[test]
+fn an_https_client_needs_a_haproxy_node() {
+    let https = edit(
+        "briefing: Users say that saving an item fails.\n",
+        "client: {rate: 5, https: true}\nbriefing: Users say that saving an item fails.\n",
+    );
+    let level = valid(&https);
+    assert!(level.client.https());
+    assert!(!valid(LEVEL).client.https());
+    let without = https.replace("lab: ../three-tier.yaml", "lab: ../single-server.yaml");
+    let found: Vec<String> = problems(&without)
+        .into_iter()
+        .filter(|p| p.contains("client.https"))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            "labs/levels/t.yaml:6:32: client.https: the client's HTTPS is haproxy's front end on :443, but lab `single-server` has no node with the `haproxy` role\n  \
+             hint: use a lab with a haproxy node (labs/three-tier.yaml), or remove `https`"
+        ]
+    );
+    let bad = https.replace("https: true", "https: sometimes");
+    assert!(
+        problems(&bad).iter().any(|p| p.contains("client.https")),
+        "{:?}",
+        problems(&bad)
+    );
+}

@@ -17,10 +17,11 @@ const fn class(name: &'static str, color: &'static str, count: fn(&SecondRecord)
 }
 
 /// The failure classes, bottom to top in the stack.
-pub(super) const CLASSES: [Class; 9] = [
+pub(super) const CLASSES: [Class; 10] = [
     class("refused", "#7b3294", |s| s.classes.refused),
     class("timeout", "#e66101", |s| s.classes.timeout),
     class("reset", "#fdb863", |s| s.classes.reset),
+    class("tls", "#1b7837", |s| s.classes.tls),
     class("5xx", "#d73027", |s| s.classes.http5xx),
     class("4xx", "#b2abd2", |s| s.classes.http4xx),
     class("413", "#5e3c99", |s| s.classes.http413),

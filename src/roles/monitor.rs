@@ -471,4 +471,6 @@ pub(super) async fn apply_exporters<R: Remote>(
 pub(crate) mod alerting;
 
 #[cfg(test)]
+mod live_tests;
+#[cfg(test)]
 mod tests;

@@ -6,6 +6,7 @@ mod ramp;
 mod retry;
 mod server;
 mod streams;
+mod tls;
 mod traffic;
 mod usage;
 

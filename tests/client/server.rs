@@ -137,7 +137,7 @@ fn accept_loop(listener: TcpListener, shared: Shared) {
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>, on_connection: u64) -> Option<Request> {
+pub fn read_request(reader: &mut impl BufRead, on_connection: u64) -> Option<Request> {
     let mut line = String::new();
     if reader.read_line(&mut line).ok()? == 0 {
         return None;
@@ -174,7 +174,7 @@ fn read_request(reader: &mut BufReader<TcpStream>, on_connection: u64) -> Option
     })
 }
 
-fn respond(stream: &mut TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+pub fn respond(stream: &mut impl Write, status: u16, body: &str) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
         201 => "Created",

@@ -52,11 +52,17 @@ fn bad_durations() {
 fn bad_urls() {
     refused(
         &["--url", "ftp://127.0.0.1/todos"],
-        "--url ftp://127.0.0.1/todos: only http:// URLs are supported; write it as http://HOST[:PORT]/PATH, e.g. http://10.78.0.10/todos",
+        "--url ftp://127.0.0.1/todos: only http:// and https:// URLs are supported; write it as http://HOST[:PORT]/PATH or https://..., e.g. http://10.78.0.10/todos",
     );
     refused(
         &["--url", "not a url"],
-        "--url not a url: it is not a URL; write it as http://HOST[:PORT]/PATH, e.g. http://10.78.0.10/todos",
+        "--url not a url: it is not a URL; write it as http://HOST[:PORT]/PATH or https://..., e.g. http://10.78.0.10/todos",
+    );
+    refused(
+        &["--url", URL, "--cacert", "/nonexistent/ca.pem"],
+        &format!(
+            "--cacert is for https:// targets and {URL} is plain HTTP; drop --cacert, or pass --url https://..."
+        ),
     );
 }
 
