@@ -186,8 +186,7 @@ async fn https_target(
     path: Option<&str>,
 ) -> Result<(String, String), LevelError> {
     let lb = state
-        .nodes
-        .iter()
+        .nodes()
         .find(|n| n.roles.contains(&crate::roles::Role::Haproxy))
         .ok_or_else(|| LevelError::NoHaproxy {
             lab: state.name.to_string(),

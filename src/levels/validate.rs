@@ -168,7 +168,7 @@ fn check_https(level: &Level, lab: Option<&LabView>, r: &mut Report) {
         && !lab
             .nodes
             .iter()
-            .any(|(_, roles)| roles.contains(&Role::Haproxy))
+            .any(|n| n.roles.contains(&Role::Haproxy))
     {
         r.error(
             Some(https.pos),

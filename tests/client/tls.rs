@@ -3,8 +3,8 @@
 //! request, an expired one (signed by the same CA, for the same names) fails every request
 //! with class `tls` and says why, and without `--cacert` the unknown CA does the same.
 
-use crate::Client;
-use crate::server::{Request, TODOS, read_request, respond};
+use super::Client;
+use super::server::{Request, TODOS, read_request, respond};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::io::BufReader;
