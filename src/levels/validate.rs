@@ -164,12 +164,7 @@ fn check_https(level: &Level, lab: Option<&LabView>, r: &mut Report) {
     let (Some(https), Some(lab)) = (&level.client.https, lab) else {
         return;
     };
-    if https.value
-        && !lab
-            .nodes
-            .iter()
-            .any(|n| n.roles.contains(&Role::Haproxy))
-    {
+    if https.value && !lab.nodes.iter().any(|n| n.roles.contains(&Role::Haproxy)) {
         r.error(
             Some(https.pos),
             "client.https",
