@@ -31,6 +31,17 @@ nodes:
   - {name: app1, roles: [app]}
 ";
 
+/// The app and its database on one node, no load balancer (labs/single-server.yaml).
+const SINGLE_SERVER: &str = "\
+name: single-server
+networks:
+  - {name: lan, cidr: 10.79.0.0/24}
+nodes:
+  - name: server
+    roles: [app, mysql]
+    app: {port: 80}
+";
+
 /// The lab files the test levels can name, by the path the level resolves: three-tier, and
 /// `../etc.yaml` with `ETC_LAB`.
 fn lab_file(path: &Path) -> Result<(LabView, Vec<Problem>), Problems> {
@@ -38,6 +49,7 @@ fn lab_file(path: &Path) -> Result<(LabView, Vec<Problem>), Problems> {
     let text = match path.to_str() {
         Some("labs/levels/../three-tier.yaml") => THREE_TIER,
         Some("labs/levels/../etc.yaml") => ETC_LAB,
+        Some("labs/levels/../single-server.yaml") => SINGLE_SERVER,
         Some("labs/levels/../monitored.yaml") => MONITORED,
         Some("labs/levels/grow.lab.yaml") => &grown,
         _ => {

@@ -305,7 +305,7 @@ fn an_https_client_needs_a_haproxy_node() {
     assert_eq!(
         found,
         [
-            "labs/levels/t.yaml:6:32: client.https: the client's HTTPS is haproxy's front end on :443, but lab `single-server` has no node with the `haproxy` role\n  \
+            "labs/levels/t.yaml:6:26: client.https: the client's HTTPS is haproxy's front end on :443, but lab `single-server` has no node with the `haproxy` role\n  \
              hint: use a lab with a haproxy node (labs/three-tier.yaml), or remove `https`"
         ]
     );
