@@ -183,6 +183,9 @@ fn play_level(sb: &Sandbox, id: &str) {
             "{id}: not solved by its own solution:\n{}",
             out.stdout
         );
+        if out.stdout.contains("VIOLATED") {
+            print_what_customers_saw(sb, id);
+        }
         assert!(
             !out.stdout.contains("VIOLATED"),
             "{id}: the solution violates a guard:\n{}",
@@ -191,6 +194,9 @@ fn play_level(sb: &Sandbox, id: &str) {
         std::thread::sleep(Duration::from_secs(10));
         out = sb.firedrill(&["check", "--confirm", "3"]);
         out.assert_success(&format!("{id}: check"));
+    }
+    if out.stdout.contains("VIOLATED") {
+        print_what_customers_saw(sb, id);
     }
     assert!(!out.stdout.contains("VIOLATED"), "{id}:\n{}", out.stdout);
 
@@ -227,6 +233,17 @@ fn play_level(sb: &Sandbox, id: &str) {
         for h in n["health"].as_array().expect("health") {
             assert_eq!(h["ok"], true, "{id}: unhealthy after reset: {json}");
         }
+    }
+}
+
+/// A guard was violated: the play's report (when the failures came, of what kind) goes to
+/// the log, since the sandbox and the client's files are gone once the run ends.
+fn print_what_customers_saw(sb: &Sandbox, id: &str) {
+    let path = sb.home().join(format!("report-{id}-violated.md"));
+    let out = sb.firedrill(&["report", "--out", &path.to_string_lossy()]);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => eprintln!("{id}: the report at the violation:\n{text}"),
+        Err(e) => eprintln!("{id}: no report at the violation ({e}):\n{}", out.stderr),
     }
 }
 
