@@ -147,6 +147,15 @@ fn ca_path(dir: &Path) -> PathBuf {
     dir.join("ca.pem")
 }
 
+/// One second of the client at 20 requests per second against `url`, with a report.
+fn one_second(url: &str, more: &[&str]) -> super::Run {
+    Client::new()
+        .args(&["--url", url, "--rate", "20", "--duration", "1s"])
+        .args(more)
+        .with_report()
+        .run(LIMIT)
+}
+
 #[test]
 fn https_with_the_lab_ca_serves_and_a_refused_certificate_is_a_tls_failure_with_its_reason() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -157,20 +166,17 @@ fn https_with_the_lab_ca_serves_and_a_refused_certificate_is_a_tls_failure_with_
     let good = TlsServer::start(dir.path(), "good.pem");
     for host in ["127.0.0.1", "localhost"] {
         let url = format!("https://{host}:{}/todos", good.port);
-        let run = Client::new()
-            .args(&[
-                "--url",
-                &url,
+        let run = one_second(
+            &url,
+            &[
                 "--cacert",
                 &ca,
-                "--rate",
-                "20",
-                "--duration",
-                "1s",
-            ])
-            .args(&["--write-ratio", "0.25", "--expect", "todos[].name:string"])
-            .with_report()
-            .run(LIMIT);
+                "--write-ratio",
+                "0.25",
+                "--expect",
+                "todos[].name:string",
+            ],
+        );
         assert_eq!(
             run.code, 0,
             "stdout:\n{}\nstderr:\n{}",
@@ -196,19 +202,7 @@ fn https_with_the_lab_ca_serves_and_a_refused_certificate_is_a_tls_failure_with_
     // Expired two days ago, same CA, same names: refused, class tls, and the summary says why.
     let expired = TlsServer::start(dir.path(), "expired.pem");
     let url = format!("https://localhost:{}/todos", expired.port);
-    let run = Client::new()
-        .args(&[
-            "--url",
-            &url,
-            "--cacert",
-            &ca,
-            "--rate",
-            "20",
-            "--duration",
-            "1s",
-        ])
-        .with_report()
-        .run(LIMIT);
+    let run = one_second(&url, &["--cacert", &ca]);
     assert_eq!(
         run.code, 1,
         "stdout:\n{}\nstderr:\n{}",
@@ -238,10 +232,7 @@ fn https_with_the_lab_ca_serves_and_a_refused_certificate_is_a_tls_failure_with_
 
     // The lab CA not given: the certificate is from a CA the client does not know.
     let url = format!("https://127.0.0.1:{}/todos", good.port);
-    let run = Client::new()
-        .args(&["--url", &url, "--rate", "20", "--duration", "1s"])
-        .with_report()
-        .run(LIMIT);
+    let run = one_second(&url, &[]);
     assert_eq!(
         (run.count("sent"), run.class("tls")),
         (20, 20),
