@@ -286,7 +286,7 @@ pub(crate) async fn reset(
             restart: vec![],
         };
         crate::lab::up(home, &up).await?;
-        let problems = health::problems(home, &play.lab).await?;
+        let problems = health::problems_after_up(home, &play.lab).await?;
         if !problems.is_empty() {
             return Err(LevelError::Unhealthy {
                 lab: play.lab.to_string(),

@@ -15,6 +15,34 @@ pub(crate) async fn problems(home: &Home, lab: &LabName) -> Result<Vec<String>, 
     Ok(found)
 }
 
+/// How long services may take to answer after `up` started them (a Python app under software
+/// emulation listens seconds after systemd says it started).
+const SETTLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// `problems` right after `up`: asked again every two seconds, for up to a minute, until there
+/// are none; then what is still wrong.
+pub(crate) async fn problems_after_up(
+    home: &Home,
+    lab: &LabName,
+) -> Result<Vec<String>, LevelError> {
+    let started = std::time::Instant::now();
+    let mut said = false;
+    loop {
+        let found = problems(home, lab).await?;
+        if found.is_empty() || started.elapsed() >= SETTLE {
+            return Ok(found);
+        }
+        if !said {
+            println!(
+                "waiting for the lab's services to answer (at most {} s)...",
+                SETTLE.as_secs()
+            );
+            said = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
 /// `problems`, over `nodes`' sessions (opened here when missing, and kept).
 pub(crate) async fn problems_on(nodes: &SshNodes) -> Vec<String> {
     let state = nodes.state();

@@ -318,7 +318,7 @@ async fn ensure_healthy_lab(
         restart: vec![],
     };
     crate::lab::up(home, &up).await?;
-    let problems = health::problems(home, lab).await?;
+    let problems = health::problems_after_up(home, lab).await?;
     if problems.is_empty() {
         return Ok(None);
     }
