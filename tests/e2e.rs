@@ -2327,6 +2327,110 @@ fn e2e_two_networks_through_a_router() {
     assert!(!doms.stdout.contains("fd-routed-"), "{}", doms.stdout);
 }
 
+/// The shipped network lab (labs/network.yaml) as a learner gets it: the three-tier service
+/// with lb on lan and the app servers and the database on dmz behind the router gw. Requests
+/// through lb cross gw (lb to app1/app2 on 8080) and the mock client sees no failure and loses
+/// no write; gw forwards nothing else (lb cannot open db's MySQL port, app1 on dmz can); every
+/// node resolves the others through BIND on gw; the topology drawing shows both networks and
+/// the router; `down` removes both networks. Five nodes: FIREDRILL_E2E=all only.
+#[test]
+#[ignore = "boots VMs as root: scripts/test"]
+fn e2e_network_lab_serves_through_the_router() {
+    let sb = Sandbox::start("network");
+    sb.ensure_image();
+    let started = std::time::Instant::now();
+    sb.firedrill(&["up", "labs/network.yaml", "--accel", "tcg"])
+        .assert_success("up labs/network.yaml");
+    eprintln!("# up labs/network.yaml took {:?}", started.elapsed());
+    let status = lab_status(&sb);
+    assert!(all_healthy(&status), "{status:#}");
+    let ip = |name: &str| {
+        status["nodes"]
+            .as_array()
+            .and_then(|ns| ns.iter().find(|n| n["name"] == name))
+            .and_then(|n| n["ip"].as_str())
+            .unwrap_or_else(|| panic!("no node {name} in {status}"))
+            .to_string()
+    };
+    let (lb, gw_lan, db) = (ip("lb"), "10.84.0.2", ip("db"));
+    assert!(lb.starts_with("10.84.0."), "lb is on lan: {lb}");
+    assert!(db.starts_with("10.85.0."), "db is on dmz: {db}");
+
+    // lb's way to dmz is gw, and the app servers answer lb through it.
+    let via = ssh_stdout(&sb, "lb", &format!("ip route get {db}"));
+    assert!(via.contains(&format!("via {gw_lan}")), "{via}");
+    let base = format!("http://{lb}");
+    let mut served_by = std::collections::BTreeSet::new();
+    for _ in 0..8 {
+        let r = sb.http("GET", &format!("{base}/todos"), None);
+        assert_eq!(r.status, 200, "{r:?}");
+        served_by.insert(r.header("x-served-by").expect("X-Served-By").to_string());
+    }
+    assert_eq!(
+        served_by,
+        ["app1", "app2"].iter().map(|s| s.to_string()).collect()
+    );
+
+    // The mock client through lb: nothing fails, no acknowledged write is lost.
+    let ledger = sb.home().join("writes.jsonl").display().to_string();
+    let client = sb.firedrill(&[
+        "client",
+        "--rate",
+        "5",
+        "--duration",
+        "20s",
+        "--write-ratio",
+        "0.3",
+        "--slo",
+        "100",
+        "--ledger",
+        &ledger,
+    ]);
+    client.assert_success("client through lb and gw");
+    let verified = sb.firedrill(&["client", "verify", "--ledger", &ledger]);
+    verified.assert_success("client verify");
+    assert!(
+        verified.stdout.contains("\n0 of ")
+            && verified.stdout.contains(" acknowledged writes lost\n"),
+        "{}",
+        verified.stdout
+    );
+
+    // gw forwards lan to dmz on 8080 only: MySQL on db is closed to lb, open to app1 (dmz).
+    let probe = format!("timeout 5 bash -c '</dev/tcp/{db}/3306' && echo open || echo closed");
+    assert_eq!(ssh_stdout(&sb, "lb", &probe), "closed");
+    assert_eq!(ssh_stdout(&sb, "app1", &probe), "open");
+
+    // Names from BIND on gw, from both networks.
+    let resolv = ssh_stdout(&sb, "lb", "cat /etc/resolv.conf");
+    assert!(resolv.contains(&format!("nameserver {gw_lan}")), "{resolv}");
+    assert_eq!(
+        ssh_stdout(&sb, "lb", "getent hosts app1 | cut -d' ' -f1"),
+        ip("app1")
+    );
+    assert_eq!(
+        ssh_stdout(&sb, "app2", "getent hosts lb | cut -d' ' -f1"),
+        lb
+    );
+
+    let svg = sb.firedrill(&["topology", "labs/network.yaml", "--format", "svg"]);
+    svg.assert_success("topology");
+    for name in ["lan", "dmz", "gw", "lb", "db"] {
+        assert!(svg.stdout.contains(name), "{name} missing in the drawing");
+    }
+
+    sb.firedrill(&["down"]).assert_success("down");
+    let nets = sb.run_in_ns(&[
+        "virsh",
+        "-c",
+        "qemu:///system",
+        "net-list",
+        "--all",
+        "--name",
+    ]);
+    assert!(!nets.stdout.contains("fd-network-"), "{}", nets.stdout);
+}
+
 /// The provision script `export vagrant` renders does on a bare node from the golden image
 /// what `up` does: a node booted by `up` without roles gets the app and MySQL from
 /// provision/server.sh, run as root as Vagrant's shell provisioner runs it, and serves the
