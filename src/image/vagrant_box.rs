@@ -52,10 +52,11 @@ pub(crate) fn vagrantfile(m: &Manifest) -> String {
          box_dir = File.dirname(File.expand_path(__FILE__))\n\
          \n\
          # With qemu:///system, QEMU runs as libvirt's own user and opens these files itself.\n\
+         # ($stderr: Vagrant turns Ruby warnings off.)\n\
          require \"pathname\"\n\
          closed = Pathname.new(box_dir).ascend.map(&:to_s).find {{ |d| (File.stat(d).mode & 0o001).zero? }}\n\
          if closed\n  \
-         warn \"firedrill box #{{box_dir}}: #{{closed}} is not searchable by others, so libvirt's QEMU \" \\\n    \
+         $stderr.puts \"firedrill box #{{box_dir}}: #{{closed}} is not searchable by others, so libvirt's QEMU \" \\\n    \
          \"(qemu:///system) cannot open the box's kernel: set VAGRANT_HOME to a directory it can \" \\\n    \
          \"reach and add the box again, or allow it (chmod o+x #{{closed}})\"\n\
          end\n\

@@ -257,11 +257,19 @@ fn vagrant_adds_the_box_and_validates_a_lab_that_uses_it() {
         "{}",
         String::from_utf8_lossy(&exported.stderr)
     );
-    let validated = vagrant(&lab, &["validate"]);
+    let validated = Command::new("vagrant")
+        .arg("validate")
+        .current_dir(&lab)
+        .env("VAGRANT_HOME", &vagrant_home)
+        .env("VAGRANT_CHECKPOINT_DISABLE", "1")
+        .output()
+        .expect("run vagrant");
+    assert!(validated.status.success(), "{validated:?}");
     assert!(
-        validated.contains("Vagrantfile validated successfully"),
-        "{validated}"
+        String::from_utf8_lossy(&validated.stdout).contains("Vagrantfile validated successfully"),
+        "{validated:?}"
     );
+    assert_eq!(String::from_utf8_lossy(&validated.stderr), "");
 
     // What vagrant-libvirt would give libvirt for a node: the lab's Vagrantfile with the box's
     // merged under it, read by a command defined beside it (VAGRANT_VAGRANTFILE), no VM.
@@ -283,6 +291,43 @@ fn vagrant_adds_the_box_and_validates_a_lab_that_uses_it() {
              cdroms={b}/seed.iso\n\
              memory=768\n"
         )
+    );
+
+    // A box where libvirt's QEMU user cannot reach it: every Vagrant command says so, with
+    // the fix. (The first VAGRANT_HOME is reachable: validate said nothing on stderr.)
+    let closed = scratch("vagrant-box-add-closed");
+    std::fs::set_permissions(&closed, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    let closed_home = closed.join("vagrant.d");
+    let with_closed = |args: &[&str], dir: &Path| {
+        Command::new("vagrant")
+            .args(args)
+            .current_dir(dir)
+            .env("VAGRANT_HOME", &closed_home)
+            .env("VAGRANT_CHECKPOINT_DISABLE", "1")
+            .output()
+            .expect("run vagrant")
+    };
+    let added = with_closed(
+        &[
+            "box",
+            "add",
+            "--name",
+            "firedrill/debian-12",
+            file.to_str().expect("utf-8"),
+        ],
+        out,
+    );
+    assert!(added.status.success(), "{added:?}");
+    let warned = with_closed(&["validate"], &lab);
+    assert!(warned.status.success(), "{warned:?}");
+    let stderr = String::from_utf8_lossy(&warned.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{} is not searchable by others, so libvirt's QEMU (qemu:///system) cannot open the box's kernel",
+            closed.display()
+        )) && stderr.contains(&format!("chmod o+x {}", closed.display())),
+        "{stderr}"
     );
 }
 
