@@ -41,8 +41,10 @@ pub(crate) async fn export_vagrant(
     let file_name = output
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .ok_or_else(|| ImageError::OutputExists {
-            path: output.to_path_buf(),
+        .ok_or_else(|| {
+            io_err("cannot write a box to", output)(std::io::Error::other(
+                "not a file name: give --output a file such as debian-12.box",
+            ))
         })?;
     let staging = parent.join(format!(".{file_name}.firedrill-{}", std::process::id()));
     // create_dir, not create_dir_all: a directory already there is not ours to fill or remove.
