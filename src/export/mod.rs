@@ -14,6 +14,7 @@ use crate::spec::{NetMode, ValidLab};
 use std::path::PathBuf;
 use vagrantfile::{Machine, MachineNic};
 
+pub(crate) use vagrantfile::{box_name, ruby};
 pub(crate) use write::write;
 
 #[derive(Debug, clap::Subcommand)]

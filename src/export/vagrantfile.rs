@@ -45,7 +45,7 @@ pub(crate) fn network_name(lab: &str, net: &str) -> String {
     format!("vagrant-{lab}-{net}")
 }
 
-fn ruby(s: &str) -> String {
+pub(crate) fn ruby(s: &str) -> String {
     format!(
         "\"{}\"",
         s.replace('\\', "\\\\")
@@ -68,10 +68,13 @@ pub(crate) fn render(lab: &str, source: &str, machines: &[Machine], notes: &[Str
          # from the image, rendered from the same role code.\n\
          #\n"
     );
-    out.push_str("# It needs vagrant-libvirt and, for each image, a libvirt box of it (box.img, metadata.json):\n");
+    out.push_str(
+        "# It needs vagrant-libvirt and, for each image, its box, which firedrill packages:\n",
+    );
     for image in &images {
         out.push_str(&format!(
-            "#   vagrant box add --name {} {image}.box   # firedrill does not package it yet\n",
+            "#   sudo firedrill image export --vagrant --name {image}   # writes {image}.box\n\
+             #   vagrant box add --name {} {image}.box\n",
             box_name(image)
         ));
     }

@@ -1,4 +1,4 @@
-//! `firedrill image build | list | rm`: argument types, dispatch and output. The listing is a
+//! `firedrill image build | list | export | rm`: argument types, dispatch and output. The listing is a
 //! pure function of the cache entries so its layout is tested exactly.
 
 use super::cache::{self, Entry};
@@ -22,6 +22,20 @@ pub(crate) enum ImageCommand {
     },
     /// List cached images: created, size and whether they match the current recipe.
     List,
+    /// Package a cached image for another tool: `--vagrant` writes a vagrant-libvirt box
+    /// (box.img, metadata.json, a Vagrantfile, the kernel, initrd and a cloud-init seed that
+    /// makes the `vagrant` user); add it with `vagrant box add --name firedrill/NAME FILE`.
+    Export {
+        /// The image to export, as shown by `firedrill image list`.
+        #[arg(long, default_value = "debian-12")]
+        name: String,
+        /// Write a Vagrant box (vagrant-libvirt), the only format for now.
+        #[arg(long, required = true)]
+        vagrant: bool,
+        /// The box file to write (refused if anything is there); NAME.box by default.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
+    },
     /// Remove a cached image (refused while a lab's node disk is a clone of it).
     Rm {
         /// The image to remove, as shown by `firedrill image list`.
@@ -40,6 +54,18 @@ pub(crate) async fn run(cmd: ImageCommand, home: &Home) -> Result<(), super::Ima
         ImageCommand::List => {
             print!("{}", format_list(&cache::scan(home)?));
             Ok(())
+        }
+        ImageCommand::Export {
+            name,
+            vagrant: _,
+            output,
+        } => {
+            let output = output.unwrap_or_else(|| super::default_output(&name));
+            let mut out = Output::new();
+            let result =
+                super::export_vagrant(home, &name, &output, &mut |line| out.line(line)).await;
+            out.finish();
+            result.map(|_| ())
         }
         ImageCommand::Rm { name } => {
             let dir = cache::remove(home, &name)?;

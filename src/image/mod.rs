@@ -10,9 +10,11 @@ mod build;
 mod cache;
 pub(crate) mod command;
 mod exec;
+mod export;
 pub(crate) mod recipe;
 mod rootfs;
 mod util;
+mod vagrant_box;
 
 #[cfg(test)]
 mod boot_test;
@@ -23,6 +25,7 @@ use thiserror::Error;
 
 pub(crate) use build::{build, which};
 pub(crate) use cache::{find, is_current, list, verify};
+pub(crate) use export::{default_output, export_vagrant};
 pub(crate) use recipe::known_names;
 
 /// A built image, read back from its manifest.
@@ -126,6 +129,24 @@ pub(crate) enum ImageError {
         problem: String,
     },
     #[error(
+        "{path} already exists, and firedrill does not write over a file it did not make\n  hint: remove or rename it, or write the box elsewhere with `--output FILE`"
+    )]
+    OutputExists { path: PathBuf },
+    #[error(
+        "{step} failed: `{command}` exited with {status}:\n{stderr}\nnothing was written to {output}; fix the cause and run `firedrill image export --vagrant` again"
+    )]
+    ExportCommand {
+        step: &'static str,
+        command: String,
+        status: String,
+        stderr: String,
+        output: PathBuf,
+    },
+    #[error("image export interrupted: nothing was written to {output}; run it again to export")]
+    ExportInterrupted { output: PathBuf },
+    #[error(transparent)]
+    Seed(#[from] crate::seed::SeedError),
+    #[error(
         "image `{name}` is the backing file of {}\n  hint: run `firedrill down --lab LAB` for those labs first",
         users.join(", ")
     )]
@@ -143,6 +164,7 @@ impl ImageError {
                 | ImageError::NoSuchImage { .. }
                 | ImageError::NotAnImage { .. }
                 | ImageError::InUse { .. }
+                | ImageError::OutputExists { .. }
         )
     }
 }

@@ -7,6 +7,7 @@ mod anywhere;
 mod levels;
 mod safety;
 mod vagrant;
+mod vagrant_box;
 mod validate;
 
 use crate::exe::Exe;
