@@ -41,7 +41,7 @@ step() {
     echo "$name: $*" > "$d/step"
     "$@" > "$d/$name.txt" 2> "$d/$name.err" || { cat "$d/$name.err" >> "$d/step"; return 1; }
 }
-ask() { dig +short +time=2 +tries=1 "$@" | sort | tr '\n' ' '; }
+ask() { dig +short +time=5 +tries=1 "$@" | sort | tr '\n' ' '; }
 step check sh "$d/check.sh"
 named -u bind 2> "$d/named.err"
 up=
@@ -96,7 +96,7 @@ start=$(date +%s%N)
 step outside sh -c "dig +time=10 +tries=1 @LAB_ADDR example.com | grep -o 'status: [A-Z]*'"
 echo $(( ($(date +%s%N) - start) / 1000000 )) > "$d/outside-ms.txt"
 rndc dumpdb -cache
-for i in $(seq 1 50); do [ -s /var/cache/bind/named_dump.db ] && break; sleep 0.1; done
+for i in $(seq 1 200); do [ -s /var/cache/bind/named_dump.db ] && break; sleep 0.1; done
 step dump grep -c '^pc.net.lab.' /var/cache/bind/named_dump.db
 "#;
 
