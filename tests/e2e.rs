@@ -2177,8 +2177,9 @@ nodes:
 /// Two networks and a router: the lab comes up with a NIC per network, a ping and an HTTP
 /// request from lan cross the router (one hop: TTL 63), a port the router's nftables does not
 /// allow stays closed; pc and web resolve the lab's names (a node on the other network, a
-/// `dns:` name) through BIND on gw, and a learner's edit of the zone answers after a reload;
-/// route-missing and dns-wrong-record are applied and reverted; `down` removes both networks.
+/// `dns:` name) through BIND on gw, and a learner's edit of the zone answers after a reload
+/// (on pc once the resolver's cached answer is flushed); route-missing, dns-wrong-record and
+/// dns-stale are applied and reverted; `down` removes both networks.
 #[test]
 #[ignore = "boots VMs as root: scripts/test"]
 fn e2e_two_networks_through_a_router() {
@@ -2222,7 +2223,10 @@ fn e2e_two_networks_through_a_router() {
         ssh_stdout(&sb, "web", "getent hosts pc | cut -d' ' -f1"),
         "10.91.0.10"
     );
-    let www = ssh_stdout(&sb, "pc", "dig +noall +answer +norecurse www.routed.lab");
+    // gw's named is also the lab's caching resolver: an edit of the zone answers at once on
+    // gw (the zone's own view, 127.0.0.1), while pc keeps the answer the resolver cached
+    // until the name is flushed.
+    let www = ssh_stdout(&sb, "pc", "dig +noall +answer www.routed.lab");
     assert!(www.contains("300") && www.ends_with("10.92.0.10"), "{www}");
     ssh_stdout(
         &sb,
@@ -2231,9 +2235,13 @@ fn e2e_two_networks_through_a_router() {
          && sudo rndc reload routed.lab",
     );
     wait_until("the edited zone answers", 30, || {
-        let out = sb.firedrill(&["ssh", "pc", "--", "dig +short @10.91.0.2 www.routed.lab"]);
+        let out = sb.firedrill(&["ssh", "gw", "--", "dig +short @127.0.0.1 www.routed.lab"]);
         out.stdout.trim() == "10.92.0.99"
     });
+    let ask_www = || ssh_stdout(&sb, "pc", "dig +short www.routed.lab");
+    assert_eq!(ask_www(), "10.92.0.10", "the resolver's cached answer");
+    ssh_stdout(&sb, "gw", "sudo rndc flushname www.routed.lab");
+    assert_eq!(ask_www(), "10.92.0.99", "after the flush");
 
     // A ping crosses gw: one hop, so the answer's TTL is 64 - 1.
     let ping = ssh_stdout(&sb, "pc", "ping -c 1 -W 5 10.92.0.10");
@@ -2308,6 +2316,25 @@ fn e2e_two_networks_through_a_router() {
         "dig +short @127.0.0.1 routed.lab SOA | cut -d' ' -f3",
     );
     assert_ne!(serial, "1", "the zone's serial was raised");
+    revert_fault(&sb, &id);
+    assert_eq!(ask(), "10.92.0.10");
+    assert_eq!(ssh_stdout(&sb, "pc", by_name), "web");
+
+    // dns-stale on gw: the zone is right, the resolver keeps an old answer for `web` (another
+    // node's address) with a day's TTL; revert makes it forget.
+    let id = apply_fault(&sb, &["dns-stale", "gw", "--param", "name=web"]);
+    assert_fault_holds(&sb, &id);
+    let stale = ask();
+    assert!(
+        !stale.is_empty() && stale != "10.92.0.10",
+        "the resolver answers {stale:?}"
+    );
+    assert_eq!(
+        ssh_stdout(&sb, "gw", "dig +short @127.0.0.1 web.routed.lab"),
+        "10.92.0.10",
+        "the zone is right"
+    );
+    assert_ne!(ssh_stdout(&sb, "pc", by_name), "web");
     revert_fault(&sb, &id);
     assert_eq!(ask(), "10.92.0.10");
     assert_eq!(ssh_stdout(&sb, "pc", by_name), "web");

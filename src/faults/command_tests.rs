@@ -142,7 +142,7 @@ fn kind_names_match_the_record_tags() {
     // The kinds with a parameter that has no default.
     let required = |kind: &str| match kind {
         "partition" => vec![("peer".to_string(), "db".to_string())],
-        "dns-wrong-record" => vec![("name".to_string(), "db".to_string())],
+        "dns-wrong-record" | "dns-stale" => vec![("name".to_string(), "db".to_string())],
         "route-missing" => vec![("to".to_string(), "default".to_string())],
         _ => vec![],
     };

@@ -3,8 +3,9 @@
 //! its serial raised, checked with `named-checkzone` and loaded with `rndc reload`, as an admin
 //! would do it. Whoever looks the name up gets the wrong node (by default another node of the
 //! lab, so connections are refused or reach the wrong service rather than leave the lab); the
-//! record is right again only when the zone is fixed and reloaded, and resolvers that cached the
-//! wrong answer keep it for the zone's TTL.
+//! record is right again only when the zone is fixed and reloaded. The lab's resolver (the same
+//! named) forgets the name when the fault goes in and when it is reverted, so the lab's nodes
+//! see each at their next lookup; any other resolver keeps what it cached for the TTL.
 //!
 //! Run it on the DNS node: `fault apply dns-wrong-record gw --param name=db [--param to=IP]`.
 //! The record keeps the address that was there; revert puts it back only while the record still
@@ -12,8 +13,8 @@
 
 use super::params::ParamSpec;
 use super::text::Fields;
-use super::{Fault, FaultOps, Kind, Verdict, var};
-use crate::roles::Role;
+use super::{Fault, FaultOps, Kind, Verdict, zone_edit};
+use crate::ssh;
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
@@ -33,32 +34,9 @@ pub(crate) const KIND: Kind = Kind {
         },
     ],
     build: |p, node| {
-        if !node.roles.contains(&Role::Dns) {
-            return Err(p.bad(
-                "name",
-                format!(
-                    "{} serves no zone: apply dns-wrong-record to the node with the dns role",
-                    node.name
-                ),
-            ));
-        }
-        let name = p
-            .get("name")
-            .map(str::trim)
-            .ok_or_else(|| p.bad("name", "say which record, e.g. --param name=db"))?;
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(p.bad("name", "a record name is letters, digits and '-'"));
-        }
-        let to = match p.get("to") {
-            None => None,
-            Some(v) => Some(
-                v.trim()
-                    .parse::<Ipv4Addr>()
-                    .map_err(|_| p.bad("to", "write an IPv4 address"))?,
-            ),
-        };
+        let (name, to) = zone_edit::record_params(p, node, KIND.name)?;
         Ok(Fault::DnsWrongRecord(DnsWrongRecord {
-            name: name.to_ascii_lowercase(),
+            name,
             to,
             zone: String::new(),
             file: String::new(),
@@ -66,9 +44,6 @@ pub(crate) const KIND: Kind = Kind {
         }))
     },
 };
-
-/// Where the dns role names its zone and the zone file.
-const LOCAL_CONF: &str = "/etc/bind/named.conf.local";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct DnsWrongRecord {
@@ -95,27 +70,12 @@ impl DnsWrongRecord {
         self.was.map(|a| a.to_string()).unwrap_or_default()
     }
 
-    /// Sets the record `$name` in `$zf` from address `$1` to `$2` (only if it has `$1`), raises
-    /// the serial, checks the zone and reloads it. Prints `changed=yes|no`.
-    fn rewrite(&self) -> String {
-        var("name", &self.name)
-            + &var("zone", &self.zone)
-            + &var("zf", &self.file)
-            + "rewrite() {\n\
-               \x20 if ! awk -v n=\"$name\" -v a=\"$1\" '$1 == n && $2 == \"IN\" && $3 == \"A\" && $4 == a { found = 1 } END { exit !found }' \"$zf\"; then\n\
-               \x20   echo changed=no; return 0\n\
-               \x20 fi\n\
-               \x20 tmp=\"$zf.firedrill-new\"\n\
-               \x20 awk -v n=\"$name\" -v a=\"$1\" -v b=\"$2\" '\n\
-               \x20   $1 == n && $2 == \"IN\" && $3 == \"A\" && $4 == a { print n \"\\tIN\\tA\\t\" b; next }\n\
-               \x20   /; serial/ && !done { match($0, /[0-9]+/); $0 = substr($0, 1, RSTART - 1) (substr($0, RSTART, RLENGTH) + 1) substr($0, RSTART + RLENGTH); done = 1 }\n\
-               \x20   { print }' \"$zf\" > \"$tmp\"\n\
-               \x20 chown --reference=\"$zf\" \"$tmp\"; chmod --reference=\"$zf\" \"$tmp\"\n\
-               \x20 named-checkzone -q \"$zone\" \"$tmp\" || { rm -f \"$tmp\"; echo \"the edited zone does not load; nothing changed\" >&2; return 1; }\n\
-               \x20 mv -f \"$tmp\" \"$zf\"\n\
-               \x20 rndc reload \"$zone\" >/dev/null\n\
-               \x20 echo changed=yes\n\
-               }\n"
+    fn functions(&self) -> String {
+        zone_edit::functions(&self.name, &self.zone, &self.file)
+    }
+
+    fn fqdn(&self) -> String {
+        format!("{}.{}", self.name, self.zone)
     }
 }
 
@@ -141,48 +101,26 @@ impl FaultOps for DnsWrongRecord {
     /// The zone and its file from the server's configuration, the record's address, and (when
     /// `to` was not given) another address of the zone to point it at.
     fn prepare_script(&self) -> String {
-        var("name", &self.name)
-            + &var("to", &self.to())
-            + &format!(
-                "conf={LOCAL_CONF}\n\
-                 zone=$(sed -n 's/^zone \"\\(.*\\)\" {{$/\\1/p' \"$conf\" 2>/dev/null | head -n 1)\n\
-                 zf=$(sed -n 's/^[[:space:]]*file \"\\(.*\\)\";$/\\1/p' \"$conf\" 2>/dev/null | head -n 1)\n\
-                 if [ -z \"$zone\" ] || [ ! -f \"$zf\" ]; then echo \"this node serves no lab zone ($conf names none): is it the dns node?\" >&2; exit 3; fi\n\
-                 was=$(awk -v n=\"$name\" '$1 == n && $2 == \"IN\" && $3 == \"A\" {{ print $4; exit }}' \"$zf\")\n\
-                 if [ -z \"$was\" ]; then echo \"$zone has no A record named $name; the names are: $(awk '$2 == \"IN\" && $3 == \"A\" {{ print $1 }}' \"$zf\" | tr '\\n' ' ')\" >&2; exit 3; fi\n\
-                 if [ -z \"$to\" ]; then to=$(awk -v w=\"$was\" '$2 == \"IN\" && $3 == \"A\" && $4 != w {{ print $4; exit }}' \"$zf\"); fi\n\
-                 if [ -z \"$to\" ]; then echo \"$zone has no other address to point $name at; give one with --param to=IP\" >&2; exit 3; fi\n\
-                 if [ \"$to\" = \"$was\" ]; then echo \"$name already points at $was\" >&2; exit 3; fi\n\
-                 echo \"zone=$zone\"\necho \"file=$zf\"\necho \"was=$was\"\necho \"to=$to\"\n"
-            )
+        zone_edit::find_script(&self.name, &self.to())
     }
 
     fn prepared(&mut self, out: &Fields) -> Result<(), String> {
-        let addr = |key: &str| -> Result<Ipv4Addr, String> {
-            let v = out.need(key)?;
-            v.parse()
-                .map_err(|_| format!("the zone's {key} address {v:?} is not an IPv4 address"))
-        };
-        let zone = out.need("zone")?;
-        let file = out.need("file")?;
-        if !file.starts_with("/etc/bind/") || file.contains("..") {
-            return Err(format!(
-                "the zone file {file:?} is not under /etc/bind; edit it by hand"
-            ));
-        }
-        self.was = Some(addr("was")?);
-        self.to = Some(addr("to")?);
-        self.zone = zone.to_string();
-        self.file = file.to_string();
+        let found = zone_edit::found(out)?;
+        self.was = Some(found.was);
+        self.to = Some(found.to);
+        self.zone = found.zone;
+        self.file = found.file;
         Ok(())
     }
 
+    /// The edit, then the server's cache forgets the name, so the lab's nodes get the wrong
+    /// address at their next lookup instead of when their cached answer expires.
     fn inject_script(&self) -> String {
+        let (was, to) = (ssh::quote(&self.was()), ssh::quote(&self.to()));
         format!(
-            "set -e\n{}rewrite {} {}\n",
-            self.rewrite(),
-            crate::ssh::quote(&self.was()),
-            crate::ssh::quote(&self.to())
+            "set -e\n{}out=$(rewrite {was} {to})\necho \"$out\"\n\
+             if [ \"$out\" = changed=yes ]; then served {to}; rndc flushname \"$name.$zone\" >/dev/null; fi\n",
+            self.functions()
         )
     }
 
@@ -201,13 +139,13 @@ impl FaultOps for DnsWrongRecord {
     fn verify_script(&self) -> String {
         format!(
             "echo \"answer=$(dig +short +norecurse @127.0.0.1 {} A 2>/dev/null | head -n 1)\"\n",
-            crate::ssh::quote(&format!("{}.{}", self.name, self.zone))
+            ssh::quote(&self.fqdn())
         )
     }
 
     fn verdict(&self, out: &Fields, _host_now: i64) -> Verdict {
         let answer = out.get("answer").unwrap_or_default().trim().to_string();
-        let fqdn = format!("{}.{}", self.name, self.zone);
+        let fqdn = self.fqdn();
         Verdict {
             active: answer == self.to(),
             detail: if answer.is_empty() {
@@ -218,14 +156,17 @@ impl FaultOps for DnsWrongRecord {
         }
     }
 
+    /// Also forgets the name in the server's cache, whoever fixed the record: a cached wrong
+    /// answer would outlive the fault by its TTL (named not running holds no cache).
     fn revert_script(&self, _host_now: Option<i64>) -> String {
+        let (was, to) = (ssh::quote(&self.was()), ssh::quote(&self.to()));
         format!(
-            "set -e\n{}out=$(rewrite {} {})\n\
+            "set -e\n{}out=$(rewrite {to} {was})\n\
+             if [ \"$out\" = changed=yes ]; then served {was}; fi\n\
+             rndc flushname \"$name.$zone\" >/dev/null 2>&1 || true\n\
              if [ \"$out\" = changed=yes ]; then echo {}; fi\n",
-            self.rewrite(),
-            crate::ssh::quote(&self.to()),
-            crate::ssh::quote(&self.was()),
-            crate::ssh::quote(&format!(
+            self.functions(),
+            ssh::quote(&format!(
                 "{} points at {} again in {}",
                 self.name,
                 self.was(),

@@ -4,6 +4,7 @@ use crate::faults::record::FaultRecord;
 use crate::faults::testing::{Bench, app1, build, node, sudo};
 use crate::faults::text::Fields;
 use crate::remote::fake::{FakeRemote, contains, exact, ok};
+use crate::roles::Role;
 
 fn gw() -> crate::plan::NodePlan {
     node("gw", &[Role::Router, Role::Dns])
@@ -80,7 +81,7 @@ async fn edits_the_zone_on_the_dns_node() {
             ok("zone=network.lab\nfile=/etc/bind/db.network.lab\nwas=10.85.0.20\nto=10.85.0.2\n"),
         )
         .once(
-            contains("rewrite 10.85.0.20 10.85.0.2\n"),
+            contains("out=$(rewrite 10.85.0.20 10.85.0.2)\n"),
             ok("changed=yes\n"),
         )
         .once(contains("dig +short"), ok("answer=10.85.0.2\n"))
@@ -136,13 +137,21 @@ fn the_scripts_edit_only_the_record_and_the_serial() {
             "rndc",
             format!("#!/bin/sh\necho \"rndc $*\" >> {}\n", log.display()),
         ),
+        // The server as loaded: what the zone file says now.
+        (
+            "dig",
+            format!(
+                "#!/bin/sh\nawk '$1 == \"db\" && $3 == \"A\" {{ print $4 }}' {}\n",
+                zf.display()
+            ),
+        ),
     ] {
         use std::os::unix::fs::PermissionsExt;
         std::fs::write(dir.join(name), body).unwrap();
         std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     let run = |script: &str| {
-        let script = script.replace(LOCAL_CONF, &conf.display().to_string());
+        let script = script.replace(zone_edit::LOCAL_CONF, &conf.display().to_string());
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(&script)
@@ -181,7 +190,8 @@ fn the_scripts_edit_only_the_record_and_the_serial() {
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         format!(
-            "named-checkzone -q network.lab {}.firedrill-new\nrndc reload network.lab\n",
+            "named-checkzone -q network.lab {}.firedrill-new\nrndc reload network.lab\n\
+             rndc flushname db.network.lab\n",
             zf.display()
         )
     );
@@ -196,9 +206,15 @@ fn the_scripts_edit_only_the_record_and_the_serial() {
         std::fs::read_to_string(&zf).unwrap(),
         ZONE.replace("\t\t7\t; serial", "\t\t9\t; serial")
     );
-    // Reverted twice, or after the learner fixed it: nothing to do.
+    // Reverted twice, or after the learner fixed it: nothing to change in the zone, and the
+    // server's cache forgets the name each time.
+    std::fs::write(&log, "").unwrap();
     let (code, out, _) = run(&f.revert_script(None));
     assert_eq!((code, out.as_str()), (Some(0), ""));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "rndc flushname db.network.lab\n"
+    );
 
     // A name the zone lacks is refused before anything changes, naming the ones it has.
     let (code, _, err) = run(&fault(&[("name", "web")]).prepare_script());

@@ -20,6 +20,7 @@ mod db_lock;
 mod db_password_rotated;
 mod disk_full;
 mod dns_broken;
+mod dns_stale;
 mod dns_wrong_record;
 mod dropin;
 mod engine;
@@ -47,6 +48,7 @@ pub(crate) mod status;
 mod text;
 mod time_drift;
 mod timer;
+mod zone_edit;
 
 #[cfg(test)]
 pub(crate) mod testing;
@@ -88,6 +90,7 @@ pub(crate) enum Fault {
     RouteMissing(route_missing::RouteMissing),
     DnsBroken(dns_broken::DnsBroken),
     DnsWrongRecord(dns_wrong_record::DnsWrongRecord),
+    DnsStale(dns_stale::DnsStale),
     MtuBlackhole(mtu_blackhole::MtuBlackhole),
     CertExpired(cert_expired::CertExpired),
 }
@@ -117,6 +120,7 @@ pub(crate) const KINDS: &[Kind] = &[
     route_missing::KIND,
     dns_broken::KIND,
     dns_wrong_record::KIND,
+    dns_stale::KIND,
     mtu_blackhole::KIND,
     cert_expired::KIND,
 ];
@@ -148,6 +152,7 @@ impl Fault {
             Fault::RouteMissing(f) => f,
             Fault::DnsBroken(f) => f,
             Fault::DnsWrongRecord(f) => f,
+            Fault::DnsStale(f) => f,
             Fault::MtuBlackhole(f) => f,
             Fault::CertExpired(f) => f,
         }

@@ -154,6 +154,11 @@ impl Bench {
     }
 }
 
+/// A script's `key=value` output as the fault kinds read it (for tests outside `faults`).
+pub(crate) fn fields(text: &str) -> super::text::Fields {
+    super::text::Fields::parse(text)
+}
+
 /// Runs `script` with `sh` on this machine (as the node would, without sudo).
 pub(crate) fn sh(script: &str) -> Output {
     let out = std::process::Command::new("sh")

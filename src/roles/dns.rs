@@ -1,8 +1,12 @@
-//! An authoritative DNS server for the lab: BIND 9 (Debian's, in the golden image) serves the
-//! lab's zone, every node and the lab file's `dns:` names, from a zone file it generates for
-//! the learner to read, edit and reload. The nodes named in `clients` (default: every other
-//! node) get it as their resolver in place of the libvirt network's dnsmasq, from their first
-//! boot (their seed), by its address on a network they share or the one their routes lead to.
+//! The lab's DNS server: BIND 9 (Debian's, in the golden image) is authoritative for the lab's
+//! zone, every node and the lab file's `dns:` names, from a zone file it generates for the
+//! learner to read, edit and reload, and is the lab's caching resolver. One named holds both as
+//! views: queries to 127.0.0.1 on the node reach the zone itself, the nodes' queries reach the
+//! resolver, which asks the zone and keeps each answer for its TTL (so a changed record reaches
+//! a node that asked before only when its cached answer expires, or is flushed). The nodes
+//! named in `clients` (default: every other node) get it as their resolver in place of the
+//! libvirt network's dnsmasq, from their first boot (their seed), by its address on a network
+//! they share or the one their routes lead to.
 //!
 //! Lab file: `dns: {clients: [NODE, ...], ttl: 300}`.
 
@@ -25,6 +29,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::net::Ipv4Addr;
 
+/// Debian's top file, rewritten: its `named.conf.default-zones` declares zones outside a view,
+/// which named refuses next to views.
+pub(super) const NAMED_CONF_PATH: &str = "/etc/bind/named.conf";
 pub(super) const OPTIONS_PATH: &str = "/etc/bind/named.conf.options";
 pub(super) const LOCAL_PATH: &str = "/etc/bind/named.conf.local";
 pub(super) const SERVICE: Service = Service::single("named.service");
@@ -178,7 +185,7 @@ pub(super) fn render_zone(ctx: &NodeContext) -> Result<String, RoleError> {
     )
 }
 
-fn managed(ctx: &NodeContext) -> Result<[ManagedFile; 3], RoleError> {
+fn managed(ctx: &NodeContext) -> Result<[ManagedFile; 4], RoleError> {
     let z = zone(ctx)?;
     let vars = json!({
         "lab": ctx.lab,
@@ -193,6 +200,10 @@ fn managed(ctx: &NodeContext) -> Result<[ManagedFile; 3], RoleError> {
         owner: "root:bind".into(),
     };
     Ok([
+        file(
+            NAMED_CONF_PATH.into(),
+            render::render(template!("dns/named.conf.hbs"), &vars)?,
+        ),
         file(
             OPTIONS_PATH.into(),
             render::render(template!("dns/named.conf.options.hbs"), &vars)?,
@@ -241,11 +252,13 @@ pub(super) async fn apply<R: Remote>(
     service::ensure(session, "dns: named", SERVICE, change).await
 }
 
-/// Asks the server for its own name and prints the address the zone gives it when that is
+/// Asks the resolver, as a client does (at the node's address), for the server's own name, so
+/// the answer comes through both views; prints the address the zone gives it when that is
 /// among the answers (a node on several networks has an address on each, in any order).
 fn health_script(ctx: &NodeContext, z: &Zone) -> String {
     format!(
-        "dig +short +time=2 +tries=2 @127.0.0.1 {}.{} A | grep -x -F {}",
+        "dig +short +time=2 +tries=2 @{} {}.{} A | grep -x -F {}",
+        ctx.ip,
         ctx.node,
         z.domain,
         answer(ctx, z)
@@ -279,10 +292,11 @@ fn judge_health(ctx: &NodeContext, z: &Zone, out: &Output) -> RoleHealth {
             format!("serving {} ({} names)", z.domain, z.records.len())
         } else {
             format!(
-                "named on the node does not answer {}.{} with {}",
+                "named on the node does not resolve {}.{} to {} (asked at {})",
                 ctx.node,
                 z.domain,
-                answer(ctx, z)
+                answer(ctx, z),
+                ctx.ip
             )
         },
         release: None,

@@ -131,10 +131,30 @@ fn the_zone_file_holds_every_name_with_the_lab_files_ttl() {
     ] {
         assert!(zone.contains(line), "{line:?} missing from\n{zone}");
     }
+}
+
+/// One named, two views: queries to 127.0.0.1 reach the zone, every other query the caching
+/// resolver, which asks the zone (the live test runs these files in a real named).
+#[test]
+fn the_server_holds_the_zone_and_a_caching_resolver_in_two_views() {
+    let ctx = context(options_of(LAB));
     let files = managed(&ctx).expect("renders");
-    assert_eq!(files[2].path, "/etc/bind/db.net.lab");
-    assert!(files[1].contents.contains("file \"/etc/bind/db.net.lab\";"));
-    assert!(files[0].contents.contains("recursion no;"));
+    let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [NAMED_CONF_PATH, OPTIONS_PATH, LOCAL_PATH, "/etc/bind/db.net.lab"]
+    );
+    assert!(!files[0].contents.contains("include \"/etc/bind/named.conf.default-zones\""));
+    let local = &files[2].contents;
+    assert_golden("roles/dns-named.conf.local", local);
+    for part in [
+        "view \"authority\" {\n\tmatch-destinations { 127.0.0.1; };\n\trecursion no;\n\tzone \"net.lab\" {",
+        "\t\tfile \"/etc/bind/db.net.lab\";",
+        "view \"resolver\" {\n\tmatch-clients { any; };\n\trecursion yes;",
+        "\tforwarders { 127.0.0.1; };",
+    ] {
+        assert!(local.contains(part), "{part:?} missing from\n{local}");
+    }
 }
 
 #[test]
@@ -148,13 +168,16 @@ fn health_asks_the_server_for_its_own_name() {
     };
     assert_eq!(
         health_script(&ctx, &z),
-        "dig +short +time=2 +tries=2 @127.0.0.1 gw.net.lab A | grep -x -F 10.77.0.2"
+        "dig +short +time=2 +tries=2 @10.77.0.2 gw.net.lab A | grep -x -F 10.77.0.2"
     );
     assert!(judge_health(&ctx, &z, &out("10.77.0.2\n")).ok);
     let missing = judge_health(&ctx, &z, &out(""));
     assert_eq!(
         (missing.ok, missing.detail.as_str()),
-        (false, "named on the node does not answer gw.net.lab with 10.77.0.2")
+        (
+            false,
+            "named on the node does not resolve gw.net.lab to 10.77.0.2 (asked at 10.77.0.2)"
+        )
     );
 }
 
@@ -169,7 +192,10 @@ mod apply {
         let ctx = context(options_of(LAB));
         let files = managed(&ctx).expect("renders");
         let fake = FakeRemote::new("gw")
-            .answers(contains("sha256sum"), vec![answer(0, "missing\nmissing\nmissing\n")])
+            .answers(
+                contains("sha256sum"),
+                vec![answer(0, "missing\nmissing\nmissing\nmissing\n")],
+            )
             .answers(contains("chown"), vec![answer(0, "")])
             .answers(contains("named-checkconf"), vec![answer(0, "")])
             .answers(contains("systemctl is-enabled"), vec![answer(3, "disabled\ninactive\n")])
@@ -181,10 +207,16 @@ mod apply {
         assert_eq!(
             commands(&fake.calls()),
             vec![
-                as_root(&state_script(&[OPTIONS_PATH, LOCAL_PATH, "/etc/bind/db.net.lab"])),
+                as_root(&state_script(&[
+                    NAMED_CONF_PATH,
+                    OPTIONS_PATH,
+                    LOCAL_PATH,
+                    "/etc/bind/db.net.lab"
+                ])),
                 upload_of(&files[0]),
                 upload_of(&files[1]),
                 upload_of(&files[2]),
+                upload_of(&files[3]),
                 as_root(&check_script(&z)),
                 state_of(SERVICE),
                 service_cmd("enable", "named.service"),
@@ -194,3 +226,5 @@ mod apply {
         assert_eq!(report.changed.last().map(String::as_str), Some("named.service started"));
     }
 }
+
+mod live;
