@@ -65,7 +65,7 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
     let hv = blocking(move || Libvirt::open(Some(&uri)).map_err(LabError::from)).await?;
     let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;
 
-    let contexts = super::configure::contexts(&state);
+    let contexts = super::configure::contexts(&state)?;
     let mut probes = tokio::task::JoinSet::new();
     for n in state.nodes() {
         let running = domains
