@@ -110,6 +110,15 @@ pub(crate) enum StateError {
         problem: String,
     },
     #[error(
+        "lab `{lab}`: its state gives node `{node}` the {role} role but not {what}\n  hint: its state file was changed by hand; run `firedrill up` with the lab file to plan it again, or `firedrill down --lab {lab}` to remove it"
+    )]
+    Unresolved {
+        lab: LabName,
+        node: String,
+        role: crate::spec::Role,
+        what: &'static str,
+    },
+    #[error(
         "{path} was written by an older firedrill, which did not keep the lab's plan in it\n  hint: run `firedrill down --lab {lab}` (it finds the lab's VMs and networks by libvirt's marks), then `firedrill up` the lab file again"
     )]
     Old { path: PathBuf, lab: LabName },

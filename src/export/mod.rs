@@ -54,6 +54,8 @@ pub(crate) enum ExportError {
     Role(#[from] crate::roles::RoleError),
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
 }
 
 /// What `export vagrant` writes: the Vagrantfile and each node's provision script.
@@ -100,7 +102,7 @@ pub(crate) async fn render(
         },
     )?;
     let state = crate::lab::planned_state(lab, &plan, Accel::Kvm);
-    let mut contexts = crate::lab::contexts(&state);
+    let mut contexts = crate::lab::contexts(&state)?;
     contexts.sort_by_key(|c| crate::lab::round(c, true));
     let secrets = crate::roles::Secrets {
         db_password: provision::PASSWORD_PLACEHOLDER.to_string(),

@@ -63,17 +63,18 @@ fn creation_time(xml: &str) -> i64 {
 }
 
 impl Libvirt {
+    /// `LIBVIRT_DEFAULT_URI`, else `qemu:///system`: what `open(None)` opens.
+    pub(crate) fn default_uri() -> String {
+        std::env::var("LIBVIRT_DEFAULT_URI")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "qemu:///system".to_string())
+    }
+
     /// Opens `uri`, else `LIBVIRT_DEFAULT_URI`, else `qemu:///system`.
     pub(crate) fn open(uri: Option<&str>) -> Result<Libvirt, HvError> {
         virt::error::clear_error_callback();
-        let uri = uri
-            .map(str::to_string)
-            .or_else(|| {
-                std::env::var("LIBVIRT_DEFAULT_URI")
-                    .ok()
-                    .filter(|u| !u.is_empty())
-            })
-            .unwrap_or_else(|| "qemu:///system".to_string());
+        let uri = uri.map_or_else(Libvirt::default_uri, str::to_string);
         let conn = Connect::open(Some(&uri)).map_err(|e| HvError::Connect {
             uri: uri.clone(),
             message: e.message().to_string(),

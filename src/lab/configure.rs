@@ -6,16 +6,10 @@ use super::LabError;
 use crate::paths::LabDir;
 use crate::plan::NodePlan;
 use crate::progress::Progress;
-use crate::roles::{
-    self, AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext,
-    NodeReport, Peer, Role, Secrets,
-};
+pub(crate) use crate::roles::DB_NAME;
+use crate::roles::{self, NodeContext, NodeReport, Peer, Role, Secrets};
 use crate::state::{LabState, StateError, write_atomic};
 use ipnetwork::Ipv4Network;
-
-/// The database every app uses, on every database node.
-pub(crate) const DB_NAME: &str = "todo";
-const DB_USER: &str = "todo";
 
 /// The lab's generated secrets, created once and kept 0600 beside the state.
 pub(crate) fn secrets(dir: &LabDir) -> Result<Secrets, StateError> {
@@ -42,15 +36,6 @@ fn subnet(node: &NodePlan) -> Ipv4Network {
     Ipv4Network::new(net.network(), node.prefix).expect("a planned prefix is at most 32")
 }
 
-/// The address `from`'s roles reach `to` by: the one validation picked (on a network they
-/// share, else the one the routes lead to), else `to`'s first address.
-fn address(from: &NodePlan, to: &NodePlan) -> std::net::Ipv4Addr {
-    from.reaches
-        .iter()
-        .find(|r| r.peer == to.name)
-        .map_or(to.ip, |r| r.ip)
-}
-
 /// The networks other than its own that `db`'s app nodes connect from.
 fn clients(state: &LabState, db: &NodePlan, own: Ipv4Network) -> Vec<Ipv4Network> {
     let mut out: Vec<Ipv4Network> = Vec::new();
@@ -73,153 +58,47 @@ fn clients(state: &LabState, db: &NodePlan, own: Ipv4Network) -> Vec<Ipv4Network
     out
 }
 
-/// The zone a `dns` node serves: its first network's domain, with every name the lab's
-/// networks in that domain give (each node, each `dns:` name), relative to it, once per
-/// address. Read from the plan `up` applied, where those records are.
-fn zone(state: &LabState, node: &NodePlan) -> Option<crate::roles::Zone> {
-    let plan = &state.plan;
-    let domain = plan
-        .networks
-        .iter()
-        .find(|n| n.name == node.domain.network)?
-        .domain
-        .clone();
-    let suffix = format!(".{domain}");
-    let mut records: Vec<(String, std::net::Ipv4Addr)> = Vec::new();
-    for host in plan
-        .networks
-        .iter()
-        .filter(|n| n.domain == domain)
-        .flat_map(|n| &n.dns)
-    {
-        for name in &host.names {
-            let label = match name.strip_suffix(&suffix) {
-                Some(label) => label,
-                None if !name.contains('.') => name.as_str(),
-                None => continue,
-            };
-            if !records.iter().any(|(l, ip)| l == label && *ip == host.ip) {
-                records.push((label.to_string(), host.ip));
-            }
-        }
-    }
-    Some(crate::roles::Zone { domain, records })
-}
-
-fn app_database(app: &NodePlan, db: &NodePlan) -> AppDatabase {
-    let engine = if db.roles.contains(&Role::Postgres) {
-        Engine::Postgres
-    } else {
-        Engine::Mysql
-    };
-    AppDatabase {
-        name: db.name.clone(),
-        host: address(app, db).to_string(),
-        engine,
-        port: engine.default_port(),
-        db_name: DB_NAME.into(),
-        db_user: DB_USER.into(),
-    }
-}
-
-/// The release to migrate the database of `app` to, when `app` is the node that runs the
-/// migrations of its database: the first app node using it. Once per database, to the newest
-/// release of the app nodes that use it.
-fn migrator(state: &LabState, app: &NodePlan) -> Option<crate::roles::Release> {
-    let sharing = || {
-        state
-            .nodes()
-            .filter(|n| n.app_port.is_some() && n.database == app.database)
-    };
-    let first = sharing().next()?;
-    (first.name == app.name)
-        .then(|| sharing().map(|n| n.release).max())
-        .flatten()
-}
-
 /// What each node's roles need to know, from the lab state alone (so `status` and later
-/// commands see exactly what `up` configured).
-pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
-    let by_name = |name: &str| state.node(name);
-    state
-        .nodes()
-        .filter(|n| !n.roles.is_empty())
-        .map(|n| {
-            let subnet = subnet(n);
-            let app = n.app_port.and_then(|port| {
-                let own = by_name(n.database.as_deref()?)?;
-                // The app's own database first: it writes there and reads there.
-                let mut databases: Vec<AppDatabase> =
-                    std::iter::once(own)
-                        .chain(state.nodes().filter(|d| {
-                            d.name != own.name && d.roles.iter().any(|r| r.is_database())
-                        }))
-                        .map(|d| app_database(n, d))
-                        .collect();
-                // Reached by a `dns:` name when the lab file gave one: resolved at each
-                // connection, so repointing the name moves the app.
-                if let Some(host) = &n.database_host {
-                    databases[0].host = host.clone();
-                }
-                Some(AppConfig {
-                    port,
-                    release: n.release,
-                    databases,
-                    migrate: migrator(state, n),
+/// commands see exactly what `up` configured): each role's settings, resolved by the role
+/// from the plan. A plan that lacks what a role needs (a state file changed by hand) is an
+/// error naming the node, the role and what is missing.
+pub(crate) fn contexts(state: &LabState) -> Result<Vec<NodeContext>, StateError> {
+    let mut out = Vec::new();
+    for n in state.nodes().filter(|n| !n.roles.is_empty()) {
+        let subnet = subnet(n);
+        let mut roles = n.roles.clone();
+        roles.sort();
+        roles.dedup();
+        let configs = roles
+            .into_iter()
+            .map(|role| {
+                roles::config(role, state, n).map_err(|what| StateError::Unresolved {
+                    lab: state.name.clone(),
+                    node: n.name.clone(),
+                    role,
+                    what,
                 })
-            });
-            let haproxy = n.roles.contains(&Role::Haproxy).then(|| {
-                let backends: Vec<&NodePlan> =
-                    n.backends.iter().filter_map(|b| by_name(b)).collect();
-                HaproxyConfig {
-                    app_port: backends
-                        .iter()
-                        .find_map(|b| b.app_port)
-                        .unwrap_or(crate::spec::DEFAULT_APP_PORT),
-                    backends: backends
-                        .iter()
-                        .map(|b| Backend {
-                            name: n.haproxy_server(&b.name).to_string(),
-                            node: b.name.clone(),
-                            ip: address(n, b),
-                            host: n.backend_hosts.get(&b.name).cloned(),
-                        })
-                        .collect(),
-                }
-            });
-            let db = n.roles.iter().any(|r| r.is_database()).then(|| DbConfig {
-                name: DB_NAME.into(),
-                user: DB_USER.into(),
-            });
-            let zone = if n.roles.contains(&Role::Dns) {
-                zone(state, n)
-            } else {
-                None
-            };
-            NodeContext {
-                lab: state.name.to_string(),
-                node: n.name.clone(),
-                ip: n.ip,
-                subnet,
-                clients: clients(state, n, subnet),
-                roles: n.roles.clone(),
-                app,
-                haproxy,
-                db,
-                zone,
-                options: n.options.clone(),
-                peers: state
-                    .nodes()
-                    .map(|p| Peer {
-                        name: p.name.clone(),
-                        ip: address(n, p),
-                        roles: p.roles.clone(),
-                        serves: roles::serving_ports(p),
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(NodeContext {
+            lab: state.name.to_string(),
+            node: n.name.clone(),
+            ip: n.ip,
+            subnet,
+            clients: clients(state, n, subnet),
+            roles: configs,
+            peers: state
+                .nodes()
+                .map(|p| Peer {
+                    name: p.name.clone(),
+                    ip: roles::address(n, p),
+                    roles: p.roles.clone(),
+                    serves: roles::serving_ports(p),
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
 }
 
 /// Which round configures a node: databases, then the app nodes that migrate their database,
@@ -229,13 +108,9 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
 pub(crate) fn round(ctx: &NodeContext, ordered: bool) -> usize {
     // A node's phase is its earliest role's (a database and app on one node: the database's).
     let phase = ctx
-        .roles
-        .iter()
-        .map(|r| crate::roles::def(*r).phase)
-        .min()
-        .unwrap_or(crate::roles::Phase::Front);
-    let waits =
-        phase == crate::roles::Phase::App && ctx.app.as_ref().is_some_and(|a| a.migrate.is_none());
+        .first_role()
+        .map_or(crate::roles::Phase::Front, |r| crate::roles::def(r).phase);
+    let waits = phase == crate::roles::Phase::App && ctx.app().is_some_and(|a| a.migrate.is_none());
     match (ordered, phase) {
         (false, _) => usize::from(waits),
         (true, crate::roles::Phase::Network | crate::roles::Phase::Database) => 0,
@@ -369,7 +244,7 @@ async fn roll_one(
     // Each load balancer that sends it requests, with the name it gives the node's server.
     let mut fronts = Vec::new();
     for (lb, server) in contexts.iter().filter_map(|c| {
-        let h = c.haproxy.as_ref()?;
+        let h = c.haproxy()?;
         let b = h.backends.iter().find(|b| b.node == ctx.node)?;
         Some((c, b.name.clone()))
     }) {
@@ -473,7 +348,7 @@ pub(crate) async fn configure(
 ) -> Result<(Vec<Configured>, Vec<String>), LabError> {
     let secrets = secrets(dir)?;
     let in_plan = |node: &str| state.plan.nodes.iter().any(|n| n.name == node);
-    let contexts: Vec<NodeContext> = contexts(state)
+    let contexts: Vec<NodeContext> = contexts(state)?
         .into_iter()
         .filter(|c| in_plan(&c.node))
         .collect();
@@ -498,7 +373,7 @@ pub(crate) async fn configure(
                 in_place,
             );
             // A node found in place changes nothing: no need to drain it.
-            if how.rolling.contains(&ctx.node) && ctx.app.is_some() && in_place != Some(true) {
+            if how.rolling.contains(&ctx.node) && ctx.app().is_some() && in_place != Some(true) {
                 rolling.push((ctx, job));
             } else {
                 tasks.spawn(job);
@@ -614,11 +489,10 @@ mod tests {
 
     #[test]
     fn roles_use_the_address_validation_picked_and_the_database_admits_its_clients() {
-        let contexts = contexts(&routed_lab());
+        let contexts = contexts(&routed_lab()).expect("resolves");
         let ctx = |name: &str| contexts.iter().find(|c| c.node == name).expect("node");
         let backends: Vec<String> = ctx("lb")
-            .haproxy
-            .as_ref()
+            .haproxy()
             .expect("haproxy")
             .backends
             .iter()
@@ -626,11 +500,7 @@ mod tests {
             .collect();
         assert_eq!(backends, ["10.80.0.10", "10.77.0.11"]);
         for app in ["app1", "app2"] {
-            let db = ctx(app)
-                .app
-                .as_ref()
-                .and_then(|a| a.database())
-                .expect("db");
+            let db = &ctx(app).app().expect("app").database;
             assert_eq!(db.host, "10.80.0.20", "{app}");
         }
         // The peer list shows the same address; a peer no role needs keeps its first one.
@@ -659,7 +529,7 @@ mod tests {
         let mut gw = node("gw", &[Role::Router, Role::Dns]);
         gw.domain.network = plan.networks[0].name.clone();
         state.plan = plan;
-        let z = zone(&state, &gw).expect("a zone");
+        let z = crate::roles::dns_zone(&state, &gw).expect("a zone");
         assert_eq!(z.domain, "network.lab");
         let records: Vec<String> = z
             .records
@@ -681,12 +551,12 @@ mod tests {
 
     #[test]
     fn one_app_node_per_database_migrates_it_to_the_newest_release_using_it() {
-        let contexts = contexts(&lab());
+        let contexts = contexts(&lab()).expect("resolves");
         let apps: Vec<(&str, Release, Option<Release>, Vec<&str>)> = contexts
             .iter()
             .filter_map(|c| {
-                let a = c.app.as_ref()?;
-                let dbs = a.databases.iter().map(|d| d.name.as_str()).collect();
+                let a = c.app()?;
+                let dbs = a.databases().map(|d| d.name.as_str()).collect();
                 Some((c.node.as_str(), a.release, a.migrate, dbs))
             })
             .collect();
@@ -702,7 +572,7 @@ mod tests {
 
     #[test]
     fn apps_that_do_not_migrate_wait_for_those_that_do() {
-        let contexts = contexts(&lab());
+        let contexts = contexts(&lab()).expect("resolves");
         let rounds = |ordered: bool| -> Vec<(&str, usize)> {
             contexts
                 .iter()

@@ -10,6 +10,7 @@ mod error;
 mod facts;
 mod forward;
 mod handle;
+mod list;
 mod lock;
 mod node;
 mod nodes;
@@ -33,5 +34,6 @@ pub(crate) use nodes::FakeNodes;
 pub(crate) use nodes::{NodeError, Nodes, SshNodes};
 pub(crate) use open::open;
 
-pub(crate) use status::{list, status};
+pub(crate) use list::list;
+pub(crate) use status::status;
 pub(crate) use up::{UpOptions, planned_state, up};

@@ -1,10 +1,10 @@
-//! `firedrill status` and `firedrill list`: what exists, read back from the state file and
-//! libvirt, plus what the nodes themselves say over SSH (uptime).
+//! `firedrill status`: what exists, read back from the state file and libvirt, plus what the
+//! nodes themselves say over SSH (uptime).
 
 use super::LabError;
 use crate::hypervisor::{DomainState, Hypervisor, Libvirt, blocking};
-use crate::paths::{Home, LabName};
-use crate::state::{LabPhase, LabState};
+use crate::paths::Home;
+use crate::state::LabPhase;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -65,7 +65,7 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
     let hv = blocking(move || Libvirt::open(Some(&uri)).map_err(LabError::from)).await?;
     let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;
 
-    let contexts = super::configure::contexts(&state);
+    let contexts = super::configure::contexts(&state)?;
     let mut probes = tokio::task::JoinSet::new();
     for n in state.nodes() {
         let running = domains
@@ -304,60 +304,6 @@ async fn probe(
         .collect();
     session.close().await;
     Some((uptime, health))
-}
-
-/// `firedrill list`: every lab on this host, from the state directory and from libvirt.
-pub(crate) async fn list(home: &Home) -> Result<(), LabError> {
-    let names = crate::state::lab_names(home)?;
-    let hv = blocking(|| Libvirt::open(None).map_err(LabError::from)).await?;
-    let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;
-    let mut labs: std::collections::BTreeSet<LabName> = names.into_iter().collect();
-    labs.extend(
-        domains
-            .iter()
-            .filter_map(|d| d.owner.as_ref().and_then(|(l, _)| LabName::parse(l).ok())),
-    );
-    if labs.is_empty() {
-        println!("no labs on this host; bring one up with `firedrill up LAB.yaml`");
-        return Ok(());
-    }
-    println!(
-        "{:<22} {:<10} {:>7} {:>8}  FILE",
-        "LAB", "PHASE", "NODES", "RUNNING"
-    );
-    for lab in labs {
-        let state = LabState::load(&home.lab(&lab));
-        let running = domains
-            .iter()
-            .filter(|d| {
-                d.owner.as_ref().is_some_and(|(l, _)| lab == l.as_str())
-                    && d.state == DomainState::Running
-            })
-            .count();
-        let (phase, nodes, file) = match &state {
-            Ok(Some(s)) => (
-                s.phase.to_string(),
-                s.nodes().count().to_string(),
-                s.source.display().to_string(),
-            ),
-            // A state file that cannot be read is not the same as none: say so, as `status` does.
-            Err(_) => (
-                "damaged".to_string(),
-                "?".to_string(),
-                format!(
-                    "({}: `firedrill status --lab {lab}` says why)",
-                    home.lab(&lab).state_file().display()
-                ),
-            ),
-            Ok(None) => (
-                "orphaned".to_string(),
-                "?".to_string(),
-                format!("(no state: `firedrill down --lab {lab}` cleans it)"),
-            ),
-        };
-        println!("{lab:<22} {phase:<10} {nodes:>7} {running:>8}  {file}");
-    }
-    Ok(())
 }
 
 #[cfg(test)]

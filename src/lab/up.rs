@@ -306,7 +306,7 @@ fn role_checks(
 ) -> Result<BTreeMap<String, crate::roles::Check>, LabError> {
     let secrets = super::configure::secrets(dir)?;
     let mut checks = BTreeMap::new();
-    for ctx in super::configure::contexts(state) {
+    for ctx in super::configure::contexts(state)? {
         if plan.nodes.iter().all(|n| n.name != ctx.node) {
             continue;
         }

@@ -46,7 +46,10 @@ pub(crate) async fn problems_after_up(
 /// `problems`, over `nodes`' sessions (opened here when missing, and kept).
 pub(crate) async fn problems_on(nodes: &SshNodes) -> Vec<String> {
     let state = nodes.state();
-    let contexts = crate::lab::contexts(state);
+    let contexts = match crate::lab::contexts(state) {
+        Ok(c) => c,
+        Err(e) => return vec![format!("  {e}")],
+    };
     let each = state.nodes().filter_map(|n| {
         let ctx = contexts.iter().find(|c| c.node == n.name)?;
         Some(async move {

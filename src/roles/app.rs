@@ -4,6 +4,8 @@
 //! `/etc/todo/config.ini`.
 
 use super::context::{AppConfig, AppDatabase, Engine, NodeContext, Role, Secrets};
+use crate::plan::NodePlan;
+use crate::state::LabState;
 use super::error::RoleError;
 use super::probe::Probe;
 use super::files::{self, ManagedFile};
@@ -81,12 +83,67 @@ impl AppEnv {
     }
 }
 
-fn missing(ctx: &NodeContext, what: &'static str) -> RoleError {
-    RoleError::MissingConfig {
-        node: ctx.node.clone(),
-        role: Role::App,
-        what,
+pub(super) type Config = AppConfig;
+
+/// The app's port, release and databases (its own first, then every other database node) and
+/// whether it migrates its database, from the plan.
+pub(super) fn config(state: &LabState, n: &NodePlan) -> Result<Config, &'static str> {
+    let port = n.app_port.ok_or("the port its app listens on")?;
+    let own = n
+        .database
+        .as_deref()
+        .and_then(|d| state.node(d))
+        .ok_or("a database node in the plan")?;
+    let mut database = app_database(n, own);
+    // Reached by a `dns:` name when the lab file gave one: resolved at each connection, so
+    // repointing the name moves the app.
+    if let Some(host) = &n.database_host {
+        database.host = host.clone();
     }
+    let others = state
+        .nodes()
+        .filter(|d| d.name != own.name && d.roles.iter().any(|r| r.is_database()))
+        .map(|d| app_database(n, d))
+        .collect();
+    Ok(AppConfig {
+        port,
+        release: n.release,
+        database,
+        others,
+        migrate: migrator(state, n),
+    })
+}
+
+fn app_database(app: &NodePlan, db: &NodePlan) -> AppDatabase {
+    let engine = if db.roles.contains(&Role::Postgres) {
+        Engine::Postgres
+    } else {
+        Engine::Mysql
+    };
+    let todo = super::DbConfig::todo();
+    AppDatabase {
+        name: db.name.clone(),
+        host: super::context::address(app, db).to_string(),
+        engine,
+        port: engine.default_port(),
+        db_name: todo.name,
+        db_user: todo.user,
+    }
+}
+
+/// The release to migrate the database of `app` to, when `app` is the node that runs the
+/// migrations of its database: the first app node using it. Once per database, to the newest
+/// release of the app nodes that use it.
+fn migrator(state: &LabState, app: &NodePlan) -> Option<Release> {
+    let sharing = || {
+        state
+            .nodes()
+            .filter(|n| n.app_port.is_some() && n.database == app.database)
+    };
+    let first = sharing().next()?;
+    (first.name == app.name)
+        .then(|| sharing().map(|n| n.release).max())
+        .flatten()
 }
 
 pub(super) fn render_config(
@@ -95,9 +152,8 @@ pub(super) fn render_config(
     secrets: &Secrets,
     env: &AppEnv,
 ) -> Result<String, RoleError> {
-    let own = app.database().ok_or_else(|| missing(ctx, "app database"))?;
     let mut databases = Vec::new();
-    for db in &app.databases {
+    for db in app.databases() {
         // db.name is a node name, checked as one by the lab file's validation; config.ini takes
         // it as is (`[database web-db]`).
         check_name(ctx, "app database name", &db.db_name)?;
@@ -125,8 +181,8 @@ pub(super) fn render_config(
             "upload_dir": env.upload_dir,
             "localtime": env.localtime,
             "ports": ports,
-            "write": own.name,
-            "read": own.name,
+            "write": app.database.name,
+            "read": app.database.name,
             "databases": databases,
             "password": secrets.db_password,
         }),
@@ -301,8 +357,7 @@ pub(super) fn migrated_script(db: &AppDatabase) -> String {
 
 /// What a configured app node shows: the user and directories, every file, the links, its
 /// database migrated to the release (on the node that migrates it) and the service running.
-pub(super) fn probe(ctx: &NodeContext, secrets: &Secrets) -> Result<Probe, RoleError> {
-    let app = ctx.app.as_ref().ok_or_else(|| missing(ctx, "app"))?;
+pub(super) fn probe(ctx: &NodeContext, app: &Config, secrets: &Secrets) -> Result<Probe, RoleError> {
     let mut probe = Probe::new()
         .prints(setup_state_script(), setup_in_place())
         .files(&files(ctx, app, secrets)?)
@@ -313,7 +368,8 @@ pub(super) fn probe(ctx: &NodeContext, secrets: &Secrets) -> Result<Probe, RoleE
                 "current/app.py".into(),
             ],
         );
-    if let (Some(target), Some(db)) = (app.migrate, app.database()) {
+    if let Some(target) = app.migrate {
+        let db = &app.database;
         probe = probe.prints(migrated_script(db), vec![target.name().into()]);
     }
     Ok(probe.service(SERVICE))
@@ -332,9 +388,9 @@ pub(super) fn migrate_script(release: Release, database: &str) -> String {
 pub(super) async fn apply<R: Remote>(
     session: &mut Session<'_, R>,
     ctx: &NodeContext,
+    app: &Config,
     secrets: &Secrets,
 ) -> Result<(), RoleError> {
-    let app = ctx.app.as_ref().ok_or_else(|| missing(ctx, "app"))?;
     let files = files(ctx, app, secrets)?;
 
     session.say("app: checking the todo user and directories");
@@ -353,7 +409,8 @@ pub(super) async fn apply<R: Remote>(
             .await?;
     }
     // The schema first: the release must find it in place when it starts.
-    if let (Some(target), Some(db)) = (app.migrate, app.database()) {
+    if let Some(target) = app.migrate {
+        let db = &app.database;
         session.say(&format!("app: migrating database {} to {target}", db.name));
         let step = format!("app: migrate database {} to {target}", db.name);
         let out = session
@@ -389,16 +446,9 @@ pub(super) fn health_script(port: u16) -> String {
 
 pub(super) async fn health<R: Remote>(
     session: &Session<'_, R>,
-    ctx: &NodeContext,
+    _: &NodeContext,
+    app: &Config,
 ) -> Result<RoleHealth, RoleError> {
-    let Some(app) = &ctx.app else {
-        return Ok(RoleHealth {
-            role: Role::App,
-            ok: false,
-            detail: "no app settings in the lab plan".into(),
-            release: None,
-        });
-    };
     let out = session
         .run("app: health", &health_script(app.port), None)
         .await?;

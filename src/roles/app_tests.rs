@@ -14,14 +14,15 @@ use crate::remote::fake::{FakeRemote, answer, contains};
 
 fn ctx_with(release: Release, migrate: Option<Release>) -> NodeContext {
     let mut ctx = fixtures::app1();
-    let app = ctx.app.as_mut().expect("app settings");
+    let mut app = ctx.app().cloned().expect("app settings");
     app.release = release;
     app.migrate = migrate;
+    ctx.set(super::RoleConfig::App(app));
     ctx
 }
 
 fn files_of(ctx: &NodeContext) -> Vec<ManagedFile> {
-    let app: &AppConfig = ctx.app.as_ref().expect("app settings");
+    let app: &AppConfig = ctx.app().expect("app settings");
     app::files(ctx, app, &fixtures::secrets()).expect("renders")
 }
 

@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::net::Ipv4Addr;
 
+pub(crate) use super::RoleConfig;
 pub(crate) use super::release::Release;
-pub(crate) use crate::spec::{Role, RoleOptions};
+use crate::plan::NodePlan;
+pub(crate) use crate::spec::Role;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -45,17 +47,8 @@ pub(crate) struct NodeContext {
     /// The other networks the node's clients connect from (an app on another network reaches
     /// its database through a router): a database admits them too.
     pub(crate) clients: Vec<Ipv4Network>,
-    pub(crate) roles: Vec<Role>,
-    /// Required when `roles` has `App`.
-    pub(crate) app: Option<AppConfig>,
-    /// Required when `roles` has `Haproxy`.
-    pub(crate) haproxy: Option<HaproxyConfig>,
-    /// Required when `roles` has `Mysql` or `Postgres`.
-    pub(crate) db: Option<DbConfig>,
-    /// Required when `roles` has `Dns`: the zone it serves.
-    pub(crate) zone: Option<super::dns::Zone>,
-    /// The options of the roles that read their own (`RoleDef::has_options`).
-    pub(crate) options: Vec<RoleOptions>,
+    /// Its roles in apply order, each with the settings it needs.
+    pub(crate) roles: Vec<RoleConfig>,
     /// Every node of the lab, for roles that point at others by name.
     pub(crate) peers: Vec<Peer>,
 }
@@ -72,9 +65,61 @@ pub(crate) struct Peer {
 }
 
 impl NodeContext {
+    #[cfg(test)]
     pub(crate) fn peer(&self, name: &str) -> Option<&Peer> {
         self.peers.iter().find(|p| p.name == name)
     }
+
+    pub(crate) fn has(&self, role: Role) -> bool {
+        self.roles.iter().any(|c| c.role() == role)
+    }
+
+    /// The first of its roles in apply order, which decides when `up` configures it.
+    pub(crate) fn first_role(&self) -> Option<Role> {
+        self.roles.first().map(RoleConfig::role)
+    }
+
+    /// The app's settings, when the node is an app node.
+    pub(crate) fn app(&self) -> Option<&AppConfig> {
+        self.roles.iter().find_map(|c| match c {
+            RoleConfig::App(a) => Some(a),
+            _ => None,
+        })
+    }
+
+    /// Haproxy's settings, when the node runs one.
+    pub(crate) fn haproxy(&self) -> Option<&HaproxyConfig> {
+        self.roles.iter().find_map(|c| match c {
+            RoleConfig::Haproxy(h) => Some(h),
+            _ => None,
+        })
+    }
+
+    /// The database and user of the node's database roles, when it has one.
+    #[cfg(test)]
+    pub(crate) fn db(&self) -> Option<&DbConfig> {
+        self.roles.iter().find_map(|c| match c {
+            RoleConfig::Mysql(d) | RoleConfig::Postgres(d) => Some(d),
+            _ => None,
+        })
+    }
+
+    /// Gives the node `config`'s role with these settings (tests build contexts by hand).
+    #[cfg(test)]
+    pub(crate) fn set(&mut self, config: RoleConfig) {
+        self.roles.retain(|c| c.role() != config.role());
+        self.roles.push(config);
+        self.roles.sort_by_key(RoleConfig::role);
+    }
+}
+
+/// The address `from`'s roles reach `to` by: the one validation picked (on a network they
+/// share, else the one the routes lead to), else `to`'s first address.
+pub(crate) fn address(from: &NodePlan, to: &NodePlan) -> Ipv4Addr {
+    from.reaches
+        .iter()
+        .find(|r| r.peer == to.name)
+        .map_or(to.ip, |r| r.ip)
 }
 
 #[derive(Debug, Clone)]
@@ -83,18 +128,20 @@ pub(crate) struct AppConfig {
     pub(crate) port: u16,
     /// The release `todo.service` runs (every release is installed).
     pub(crate) release: Release,
-    /// The databases config.ini names, the app's own first: it writes to and reads from that
-    /// one; the others are there for a move between databases by hand.
-    pub(crate) databases: Vec<AppDatabase>,
+    /// The database the app writes to and reads from.
+    pub(crate) database: AppDatabase,
+    /// The lab's other databases, which config.ini names too, for a move between databases by
+    /// hand.
+    pub(crate) others: Vec<AppDatabase>,
     /// Set on one app node per database: run this release's migration on the app's database
     /// before the app restarts (the newest release of the apps that share that database).
     pub(crate) migrate: Option<Release>,
 }
 
 impl AppConfig {
-    /// The database the app writes to and reads from.
-    pub(crate) fn database(&self) -> Option<&AppDatabase> {
-        self.databases.first()
+    /// Every database config.ini names, the app's own first.
+    pub(crate) fn databases(&self) -> impl Iterator<Item = &AppDatabase> {
+        std::iter::once(&self.database).chain(&self.others)
     }
 }
 
@@ -138,6 +185,20 @@ pub(crate) struct Backend {
 pub(crate) struct DbConfig {
     pub(crate) name: String,
     pub(crate) user: String,
+}
+
+/// The database every app uses, on every database node.
+pub(crate) const DB_NAME: &str = "todo";
+const DB_USER: &str = "todo";
+
+impl DbConfig {
+    /// The same on every database node: `todo`, owned by `todo`.
+    pub(crate) fn todo() -> DbConfig {
+        DbConfig {
+            name: DB_NAME.into(),
+            user: DB_USER.into(),
+        }
+    }
 }
 
 /// Generated once per lab and stored by the integrator with mode 0600. `Debug` hides the

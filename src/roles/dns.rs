@@ -11,6 +11,8 @@
 //! Lab file: `dns: {clients: [NODE, ...], ttl: 300}`.
 
 use super::context::{NodeContext, Role, Secrets};
+use crate::plan::NodePlan;
+use crate::state::LabState;
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
 use super::options::OptionsInput;
@@ -136,26 +138,57 @@ pub(super) fn check_options(input: &OptionsInput<'_>, r: &mut Report) -> Option<
     })
 }
 
-fn options(ctx: &NodeContext) -> Result<&Options, RoleError> {
-    ctx.options
-        .iter()
-        .find_map(|o| match o {
-            RoleOptions::Dns(o) => Some(o),
-            _ => None,
-        })
-        .ok_or_else(|| RoleError::MissingConfig {
-            node: ctx.node.clone(),
-            role: Role::Dns,
-            what: "dns",
-        })
+/// What the server needs: its options and the zone it serves.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) options: Options,
+    pub(crate) zone: Zone,
 }
 
-fn zone(ctx: &NodeContext) -> Result<&Zone, RoleError> {
-    ctx.zone.as_ref().ok_or_else(|| RoleError::MissingConfig {
-        node: ctx.node.clone(),
-        role: Role::Dns,
-        what: "zone",
-    })
+pub(super) fn config(state: &LabState, node: &NodePlan) -> Result<Config, &'static str> {
+    let options = node
+        .options
+        .iter()
+        .find_map(|o| match o {
+            RoleOptions::Dns(o) => Some(o.clone()),
+            _ => None,
+        })
+        .ok_or("its `dns:` options")?;
+    let zone = zone(state, node).ok_or("its first network among the lab's networks")?;
+    Ok(Config { options, zone })
+}
+
+/// The zone a `dns` node serves: its first network's domain, with every name the lab's
+/// networks in that domain give (each node, each `dns:` name), relative to it, once per
+/// address. Read from the plan `up` applied, where those records are.
+pub(crate) fn zone(state: &LabState, node: &NodePlan) -> Option<Zone> {
+    let plan = &state.plan;
+    let domain = plan
+        .networks
+        .iter()
+        .find(|n| n.name == node.domain.network)?
+        .domain
+        .clone();
+    let suffix = format!(".{domain}");
+    let mut records: Vec<(String, Ipv4Addr)> = Vec::new();
+    for host in plan
+        .networks
+        .iter()
+        .filter(|n| n.domain == domain)
+        .flat_map(|n| &n.dns)
+    {
+        for name in &host.names {
+            let label = match name.strip_suffix(&suffix) {
+                Some(label) => label,
+                None if !name.contains('.') => name.as_str(),
+                None => continue,
+            };
+            if !records.iter().any(|(l, ip)| l == label && *ip == host.ip) {
+                records.push((label.to_string(), host.ip));
+            }
+        }
+    }
+    Some(Zone { domain, records })
 }
 
 /// Where the zone file lives: BIND's own directory, named after the zone.
@@ -163,8 +196,8 @@ pub(super) fn zone_path(z: &Zone) -> String {
     format!("/etc/bind/db.{}", z.domain)
 }
 
-pub(super) fn render_zone(ctx: &NodeContext) -> Result<String, RoleError> {
-    let (o, z) = (options(ctx)?, zone(ctx)?);
+pub(super) fn render_zone(ctx: &NodeContext, c: &Config) -> Result<String, RoleError> {
+    let (o, z) = (&c.options, &c.zone);
     let records: Vec<_> = z
         .records
         .iter()
@@ -185,8 +218,8 @@ pub(super) fn render_zone(ctx: &NodeContext) -> Result<String, RoleError> {
     )
 }
 
-fn managed(ctx: &NodeContext) -> Result<[ManagedFile; 4], RoleError> {
-    let z = zone(ctx)?;
+fn managed(ctx: &NodeContext, c: &Config) -> Result<[ManagedFile; 4], RoleError> {
+    let z = &c.zone;
     let vars = json!({
         "lab": ctx.lab,
         "node": ctx.node,
@@ -212,7 +245,7 @@ fn managed(ctx: &NodeContext) -> Result<[ManagedFile; 4], RoleError> {
             LOCAL_PATH.into(),
             render::render(template!("dns/named.conf.local.hbs"), &vars)?,
         ),
-        file(zone_path(z), render_zone(ctx)?),
+        file(zone_path(z), render_zone(ctx, c)?),
     ])
 }
 
@@ -226,10 +259,10 @@ pub(super) fn check_script(z: &Zone) -> String {
     )
 }
 
-pub(super) fn probe(ctx: &NodeContext, _: &Secrets) -> Result<Probe, RoleError> {
-    let z = zone(ctx)?;
+pub(super) fn probe(ctx: &NodeContext, c: &Config, _: &Secrets) -> Result<Probe, RoleError> {
+    let z = &c.zone;
     Ok(Probe::new()
-        .files(&managed(ctx)?)
+        .files(&managed(ctx, c)?)
         .service(SERVICE)
         .prints(health_script(ctx, z), vec![answer(ctx, z)]))
 }
@@ -237,10 +270,11 @@ pub(super) fn probe(ctx: &NodeContext, _: &Secrets) -> Result<Probe, RoleError> 
 pub(super) async fn apply<R: Remote>(
     session: &mut Session<'_, R>,
     ctx: &NodeContext,
+    c: &Config,
     _: &Secrets,
 ) -> Result<(), RoleError> {
-    let files = managed(ctx)?;
-    let z = zone(ctx)?;
+    let files = managed(ctx, c)?;
+    let z = &c.zone;
     session.say("dns: checking files");
     let written = files::sync(session, "dns: files", &files).await?;
     if written.contains(&true) {
@@ -275,8 +309,9 @@ fn answer(ctx: &NodeContext, z: &Zone) -> String {
 pub(super) async fn health<R: Remote>(
     session: &Session<'_, R>,
     ctx: &NodeContext,
+    c: &Config,
 ) -> Result<RoleHealth, RoleError> {
-    let z = zone(ctx)?;
+    let z = &c.zone;
     let out = session
         .run("dns: health", &health_script(ctx, z), None)
         .await?;

@@ -1,7 +1,6 @@
 //! Why configuring a node failed: the node, the step, the command and what it said. Commands
 //! never carry secrets (those travel on stdin), so showing them is safe.
 
-use super::context::Role;
 use crate::remote::RemoteError;
 use thiserror::Error;
 
@@ -36,15 +35,6 @@ pub(crate) enum RoleError {
         step: String,
         command: String,
         detail: String,
-    },
-    #[error(
-        "{node}: role {role} needs its {what} settings, but the lab plan has none\n  \
-         hint: this is a firedrill bug: please report it with the lab file"
-    )]
-    MissingConfig {
-        node: String,
-        role: Role,
-        what: &'static str,
     },
     #[error(
         "{node}: {field} {value:?} is not a plain name: use lower-case letters, digits and _ \

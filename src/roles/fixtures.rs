@@ -3,7 +3,7 @@
 
 use super::context::{
     AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Release, Role,
-    Secrets,
+    RoleConfig, Secrets,
 };
 use ipnetwork::Ipv4Network;
 use std::net::Ipv4Addr;
@@ -25,19 +25,31 @@ pub(super) fn node(name: &str, last_octet: u8, roles: &[Role]) -> NodeContext {
         ip: Ipv4Addr::new(10, 20, 0, last_octet),
         subnet: Ipv4Network::new(Ipv4Addr::new(10, 20, 0, 7), 24).expect("valid prefix"),
         clients: Vec::new(),
-        roles: roles.to_vec(),
-        app: None,
-        haproxy: None,
-        db: None,
-        zone: None,
-        options: Vec::new(),
+        roles: roles.iter().map(|r| config(*r)).collect(),
         peers: Vec::new(),
     }
 }
 
+/// The settings the fixed lab gives `role`: an app of release v1 on `db`, haproxy in front of
+/// app1 and app2, the todo database. Roles with options of their own get theirs in their
+/// tests (`NodeContext::set`).
+fn config(role: Role) -> RoleConfig {
+    match role {
+        Role::App => RoleConfig::App(app_config(Engine::Mysql)),
+        Role::Haproxy => RoleConfig::Haproxy(haproxy_config()),
+        Role::Mysql => RoleConfig::Mysql(DbConfig::todo()),
+        Role::Postgres => RoleConfig::Postgres(DbConfig::todo()),
+        Role::Monitor => RoleConfig::Monitor(()),
+        other => panic!("the {other} role's settings are its test's to give"),
+    }
+}
+
 pub(super) fn lb() -> NodeContext {
-    let mut ctx = node("lb", 10, &[Role::Haproxy]);
-    ctx.haproxy = Some(HaproxyConfig {
+    node("lb", 10, &[Role::Haproxy])
+}
+
+fn haproxy_config() -> HaproxyConfig {
+    HaproxyConfig {
         backends: vec![
             Backend {
                 name: "app1".into(),
@@ -53,8 +65,7 @@ pub(super) fn lb() -> NodeContext {
             },
         ],
         app_port: 8080,
-    });
-    ctx
+    }
 }
 
 /// The app's own database: `db` (MariaDB, 10.20.0.20) or `pg` (PostgreSQL, 10.20.0.21).
@@ -78,29 +89,20 @@ pub(super) fn app_config(engine: Engine) -> AppConfig {
     AppConfig {
         port: 8080,
         release: Release::V1,
-        databases: vec![app_database(engine)],
+        database: app_database(engine),
+        others: Vec::new(),
         migrate: Some(Release::V1),
     }
 }
 
 pub(super) fn app1() -> NodeContext {
-    let mut ctx = node("app1", 11, &[Role::App]);
-    ctx.app = Some(app_config(Engine::Mysql));
-    ctx
-}
-
-fn with_db(mut ctx: NodeContext) -> NodeContext {
-    ctx.db = Some(DbConfig {
-        name: "todo".into(),
-        user: "todo".into(),
-    });
-    ctx
+    node("app1", 11, &[Role::App])
 }
 
 pub(super) fn mysql_db() -> NodeContext {
-    with_db(node("db", 20, &[Role::Mysql]))
+    node("db", 20, &[Role::Mysql])
 }
 
 pub(super) fn postgres_db() -> NodeContext {
-    with_db(node("pg", 21, &[Role::Postgres]))
+    node("pg", 21, &[Role::Postgres])
 }

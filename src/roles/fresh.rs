@@ -9,7 +9,7 @@
 //! A question is not written into the script, its answer having been assumed; every other
 //! command is, in order, with its stdin.
 
-use super::context::{NodeContext, Role, Secrets};
+use super::context::{NodeContext, RoleConfig, Secrets};
 use super::error::RoleError;
 use super::{files, monitor, mysql, postgres, service};
 use crate::remote::fake::{FakeRemote, contains, exact, exit, ok, prefix};
@@ -35,14 +35,17 @@ fn fresh_node(ctx: &NodeContext) -> (FakeRemote, usize) {
         .on_with(contains(service::STATE_MARK), service::fresh_state);
     // The todo login: refused once (before provisioning), then it works (the check after it).
     let as_root = |node: &FakeRemote, script: &str| crate::ssh::as_root(node, script);
-    if let Some(db) = &ctx.db {
-        if ctx.roles.contains(&Role::Mysql) {
-            let probe = as_root(&node, &mysql::probe_script(ctx, db));
-            node = node.once(exact(&probe), exit(1, "Access denied for user"));
-        }
-        if ctx.roles.contains(&Role::Postgres) {
-            let probe = as_root(&node, &postgres::probe_script(ctx, db));
-            node = node.once(exact(&probe), exit(2, "password authentication failed"));
+    for config in &ctx.roles {
+        match config {
+            RoleConfig::Mysql(db) => {
+                let probe = as_root(&node, &mysql::probe_script(ctx, db));
+                node = node.once(exact(&probe), exit(1, "Access denied for user"));
+            }
+            RoleConfig::Postgres(db) => {
+                let probe = as_root(&node, &postgres::probe_script(ctx, db));
+                node = node.once(exact(&probe), exit(2, "password authentication failed"));
+            }
+            _ => {}
         }
     }
     // The exporters' `prometheus` login: not there yet.
@@ -132,7 +135,7 @@ mod tests {
         let sql = position(&runs, |_, s| s.is_some_and(|s| s.contains("CREATE USER")));
         let probe = format!(
             "sh -c {}",
-            crate::ssh::quote(&mysql::probe_script(&ctx, ctx.db.as_ref().expect("db")))
+            crate::ssh::quote(&mysql::probe_script(&ctx, ctx.db().expect("db")))
         );
         let logins: Vec<usize> = runs
             .iter()
@@ -188,7 +191,7 @@ mod tests {
         ctx.peers.push(crate::roles::Peer {
             name: "mon".into(),
             ip: std::net::Ipv4Addr::new(10, 20, 0, 30),
-            roles: vec![Role::Monitor],
+            roles: vec![crate::roles::Role::Monitor],
             serves: vec![],
         });
         let steps = first_setup(&ctx, &fixtures::secrets())

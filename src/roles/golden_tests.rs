@@ -3,7 +3,7 @@
 //! `UPDATE_GOLDEN=1 cargo test roles::golden` and review the diff.
 
 use super::app::{self, AppEnv};
-use super::context::{Engine, Release};
+use super::context::{DbConfig, Engine, Release};
 use super::fixtures::{self, PASSWORD};
 use super::{haproxy, mysql, postgres};
 use std::path::PathBuf;
@@ -36,7 +36,7 @@ pub(super) fn check_golden(name: &str, rendered: &str) {
 #[test]
 fn app_config_ini() {
     let ctx = fixtures::app1();
-    let app = ctx.app.clone().expect("app settings");
+    let app = ctx.app().cloned().expect("app settings");
     let text =
         app::render_config(&ctx, &app, &fixtures::secrets(), &AppEnv::node()).expect("renders");
     check_golden("config.ini", &text);
@@ -45,8 +45,10 @@ fn app_config_ini() {
 #[test]
 fn app_config_ini_for_postgres() {
     let mut ctx = fixtures::app1();
-    ctx.app = Some(fixtures::app_config(Engine::Postgres));
-    let app = ctx.app.clone().expect("app settings");
+    ctx.set(super::RoleConfig::App(fixtures::app_config(
+        Engine::Postgres,
+    )));
+    let app = ctx.app().cloned().expect("app settings");
     let text =
         app::render_config(&ctx, &app, &fixtures::secrets(), &AppEnv::node()).expect("renders");
     check_golden("config-postgres.ini", &text);
@@ -58,8 +60,8 @@ fn app_config_ini_for_postgres() {
 fn app_config_ini_with_two_databases() {
     let mut ctx = fixtures::app1();
     let mut app = fixtures::app_config(Engine::Mysql);
-    app.databases.push(fixtures::app_database(Engine::Postgres));
-    ctx.app = Some(app.clone());
+    app.others.push(fixtures::app_database(Engine::Postgres));
+    ctx.set(super::RoleConfig::App(app.clone()));
     let text =
         app::render_config(&ctx, &app, &fixtures::secrets(), &AppEnv::node()).expect("renders");
     check_golden("config-two-databases.ini", &text);
@@ -68,7 +70,7 @@ fn app_config_ini_with_two_databases() {
 #[test]
 fn app_instance_unit_and_readme() {
     let ctx = fixtures::app1();
-    let mut app = ctx.app.clone().expect("app settings");
+    let mut app = ctx.app().cloned().expect("app settings");
     check_golden(
         "todo@.service",
         &app::render_instance_unit(&ctx).expect("renders"),
@@ -83,7 +85,7 @@ fn app_instance_unit_and_readme() {
 #[test]
 fn app_unit() {
     let ctx = fixtures::app1();
-    let app = ctx.app.clone().expect("app settings");
+    let app = ctx.app().cloned().expect("app settings");
     check_golden(
         "todo.service",
         &app::render_unit(&ctx, &app).expect("renders"),
@@ -93,7 +95,7 @@ fn app_unit() {
 #[test]
 fn app_unit_on_port_80_may_bind_it() {
     let ctx = fixtures::app1();
-    let mut app = ctx.app.clone().expect("app settings");
+    let mut app = ctx.app().cloned().expect("app settings");
     app.port = 80;
     check_golden(
         "todo-port80.service",
@@ -104,7 +106,7 @@ fn app_unit_on_port_80_may_bind_it() {
 #[test]
 fn haproxy_cfg() {
     let ctx = fixtures::lb();
-    let hp = ctx.haproxy.clone().expect("haproxy settings");
+    let hp = ctx.haproxy().cloned().expect("haproxy settings");
     check_golden(
         "haproxy.cfg",
         &haproxy::render_config(&ctx, &hp).expect("renders"),
@@ -120,7 +122,7 @@ fn mysql_files() {
     );
     check_golden(
         "mysql-provision.sql",
-        &mysql::provision_sql(&ctx, &fixtures::secrets()).expect("renders"),
+        &mysql::provision_sql(&ctx, &DbConfig::todo(), &fixtures::secrets()).expect("renders"),
     );
 }
 
@@ -131,10 +133,13 @@ fn postgres_files() {
         "postgres-firedrill.conf",
         &postgres::render_conf(&ctx).expect("renders"),
     );
-    check_golden("pg_hba.conf", &postgres::render_hba(&ctx).expect("renders"));
+    check_golden(
+        "pg_hba.conf",
+        &postgres::render_hba(&ctx, &super::DbConfig::todo()).expect("renders"),
+    );
     check_golden(
         "postgres-provision.sql",
-        &postgres::provision_sql(&ctx, &fixtures::secrets()).expect("renders"),
+        &postgres::provision_sql(&ctx, &DbConfig::todo(), &fixtures::secrets()).expect("renders"),
     );
 }
 
@@ -145,7 +150,7 @@ fn a_database_admits_every_network_its_apps_come_from() {
     let lan: ipnetwork::Ipv4Network = "10.30.0.0/24".parse().expect("cidr");
     let mut db = fixtures::mysql_db();
     db.clients = vec![lan];
-    let sql = mysql::provision_sql(&db, &fixtures::secrets()).expect("renders");
+    let sql = mysql::provision_sql(&db, &DbConfig::todo(), &fixtures::secrets()).expect("renders");
     for host in ["10.20.0.0/255.255.255.0", "10.30.0.0/255.255.255.0"] {
         assert!(
             sql.contains(&format!(
@@ -160,7 +165,7 @@ fn a_database_admits_every_network_its_apps_come_from() {
             && cnf.contains("'todo'@'10.20.0.0/255.255.255.0', 'todo'@'10.30.0.0/255.255.255.0'."),
         "{cnf}"
     );
-    let db_config = db.db.clone().expect("db");
+    let db_config = db.db().cloned().expect("db");
     assert!(
         mysql::probe_script(&db, &db_config).ends_with(
             "Host IN (\"10.20.0.0/255.255.255.0\", \"10.30.0.0/255.255.255.0\")')\" = 2 ]"
@@ -170,7 +175,7 @@ fn a_database_admits_every_network_its_apps_come_from() {
     );
     let mut pg = fixtures::postgres_db();
     pg.clients = vec![lan];
-    let hba = postgres::render_hba(&pg).expect("renders");
+    let hba = postgres::render_hba(&pg, &super::DbConfig::todo()).expect("renders");
     assert!(
         hba.ends_with(
             "host    todo    todo    10.20.0.0/24    scram-sha-256\n\
@@ -184,7 +189,7 @@ fn a_database_admits_every_network_its_apps_come_from() {
 #[test]
 fn only_config_ini_and_provisioning_sql_hold_the_password() {
     let ctx = fixtures::app1();
-    let app = ctx.app.clone().expect("app settings");
+    let app = ctx.app().cloned().expect("app settings");
     let s = fixtures::secrets();
     assert!(
         app::render_config(&ctx, &app, &s, &AppEnv::node())
@@ -200,7 +205,7 @@ fn only_config_ini_and_provisioning_sql_hold_the_password() {
     assert!(!mysql::render_cnf(&db).expect("renders").contains(PASSWORD));
     let pg = fixtures::postgres_db();
     assert!(
-        !postgres::render_hba(&pg)
+        !postgres::render_hba(&pg, &super::DbConfig::todo())
             .expect("renders")
             .contains(PASSWORD)
     );
@@ -212,7 +217,7 @@ fn only_config_ini_and_provisioning_sql_hold_the_password() {
 #[ignore = "needs haproxy: scripts/test (scripts/install-deps installs it)"]
 fn haproxy_accepts_the_rendered_config() {
     let ctx = fixtures::lb();
-    let hp = ctx.haproxy.clone().expect("haproxy settings");
+    let hp = ctx.haproxy().cloned().expect("haproxy settings");
     // With the certificate the role makes on the node (its own script, in a temp dir).
     let dir = std::env::temp_dir().join(format!("firedrill-haproxy-c-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create the temp dir");
@@ -239,7 +244,7 @@ fn haproxy_accepts_the_rendered_config() {
 #[test]
 fn a_backend_by_name_does_not_depend_on_where_the_name_leads() {
     let ctx = fixtures::lb();
-    let mut hp = ctx.haproxy.clone().expect("haproxy settings");
+    let mut hp = ctx.haproxy().cloned().expect("haproxy settings");
     let by_name = |node: &str, last: u8| super::Backend {
         name: "front".into(),
         node: node.into(),

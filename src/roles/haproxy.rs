@@ -2,7 +2,9 @@
 //! before it replaces the live file, then a reload (never a restart: open connections survive).
 
 use super::RoleHealth;
-use super::context::{HaproxyConfig, NodeContext, Role};
+use super::context::{Backend, HaproxyConfig, NodeContext, Role};
+use crate::plan::NodePlan;
+use crate::state::LabState;
 use super::error::RoleError;
 use super::probe::Probe;
 use super::files::{self, ManagedFile};
@@ -84,6 +86,28 @@ pub(crate) use options::{Options, check_options};
 /// The backend of app nodes in haproxy.cfg.
 const BACKEND: &str = "app";
 
+pub(super) type Config = HaproxyConfig;
+
+/// Its backends as it reaches them, and the port they listen on, from the plan.
+pub(super) fn config(state: &LabState, n: &NodePlan) -> Result<Config, &'static str> {
+    let backends: Vec<&NodePlan> = n.backends.iter().filter_map(|b| state.node(b)).collect();
+    Ok(HaproxyConfig {
+        app_port: backends
+            .iter()
+            .find_map(|b| b.app_port)
+            .unwrap_or(crate::spec::DEFAULT_APP_PORT),
+        backends: backends
+            .iter()
+            .map(|b| Backend {
+                name: n.haproxy_server(&b.name).to_string(),
+                node: b.name.clone(),
+                ip: super::context::address(n, b),
+                host: n.backend_hosts.get(&b.name).cloned(),
+            })
+            .collect(),
+    })
+}
+
 pub(super) fn render_config(ctx: &NodeContext, hp: &HaproxyConfig) -> Result<String, RoleError> {
     let backends: Vec<_> = hp
         .backends
@@ -118,22 +142,18 @@ pub(super) fn install_script(file: &ManagedFile) -> String {
 }
 
 /// What a configured node shows: haproxy.cfg as it should be and the service running.
-pub(super) fn probe(ctx: &NodeContext, _: &super::Secrets) -> Result<Probe, RoleError> {
+pub(super) fn probe(
+    ctx: &NodeContext,
+    hp: &Config,
+    _: &super::Secrets,
+) -> Result<Probe, RoleError> {
     Ok(Probe::new()
-        .files(&[config_file(ctx)?])
+        .files(&[config_file(ctx, hp)?])
         .prints(format!("test -s {TLS_PEM} && echo tls"), vec!["tls".into()])
         .service(SERVICE))
 }
 
-fn config_file(ctx: &NodeContext) -> Result<ManagedFile, RoleError> {
-    let hp = ctx
-        .haproxy
-        .as_ref()
-        .ok_or_else(|| RoleError::MissingConfig {
-            node: ctx.node.clone(),
-            role: Role::Haproxy,
-            what: "haproxy",
-        })?;
+fn config_file(ctx: &NodeContext, hp: &Config) -> Result<ManagedFile, RoleError> {
     Ok(ManagedFile {
         path: CONFIG_PATH.into(),
         contents: render_config(ctx, hp)?,
@@ -145,9 +165,10 @@ fn config_file(ctx: &NodeContext) -> Result<ManagedFile, RoleError> {
 pub(super) async fn apply<R: Remote>(
     session: &mut Session<'_, R>,
     ctx: &NodeContext,
+    hp: &Config,
     _: &super::Secrets,
 ) -> Result<(), RoleError> {
-    let file = config_file(ctx)?;
+    let file = config_file(ctx, hp)?;
     // Before the configuration that names it: `haproxy -c` loads the certificate.
     let tls = session
         .ok("haproxy: the TLS certificate", &tls_script(&ctx.lab, &ctx.node, ctx.ip), None)
@@ -255,6 +276,7 @@ pub(crate) fn stat_status(csv: &str, server: &str) -> Option<String> {
 pub(super) async fn health<R: Remote>(
     session: &Session<'_, R>,
     _: &NodeContext,
+    _: &Config,
 ) -> Result<RoleHealth, RoleError> {
     let out = session
         .run("haproxy: health", &api_script("show stat"), None)

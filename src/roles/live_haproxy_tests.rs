@@ -20,7 +20,7 @@ fn setup(what: &str) -> (std::path::PathBuf, super::NodeContext, super::HaproxyC
     std::fs::create_dir_all(&dir).expect("create the test dir");
     let mut ctx = fixtures::lb();
     ctx.ip = Ipv4Addr::LOCALHOST;
-    let hp = ctx.haproxy.clone().expect("haproxy settings");
+    let hp = ctx.haproxy().cloned().expect("haproxy settings");
     (dir, ctx, hp)
 }
 

@@ -11,7 +11,7 @@
 
 use super::app::{self, AppEnv};
 use super::context::{
-    AppConfig, AppDatabase, DbConfig, Engine, NodeContext, Release, Role, Secrets,
+    AppConfig, AppDatabase, DbConfig, Engine, NodeContext, Release, RoleConfig, Secrets,
 };
 use super::{mysql, postgres, release};
 use ipnetwork::Ipv4Network;
@@ -39,11 +39,19 @@ fn app_database(engine: Engine, port: u16) -> AppDatabase {
 
 /// A node with the app and the given databases (engine, port), the first the app's own.
 fn context(databases: &[(Engine, u16)], app_port: u16) -> NodeContext {
-    let mut roles = vec![Role::App];
+    let mut all = databases.iter().map(|(e, port)| app_database(*e, *port));
+    let mut roles = vec![RoleConfig::App(AppConfig {
+        port: app_port,
+        release: Release::V1,
+        database: all.next().expect("the app's own database"),
+        others: all.collect(),
+        migrate: Some(Release::V1),
+    })];
     roles.extend(databases.iter().map(|(e, _)| match e {
-        Engine::Mysql => Role::Mysql,
-        Engine::Postgres => Role::Postgres,
+        Engine::Mysql => RoleConfig::Mysql(DbConfig::todo()),
+        Engine::Postgres => RoleConfig::Postgres(DbConfig::todo()),
     }));
+    roles.sort_by_key(RoleConfig::role);
     NodeContext {
         lab: "live".into(),
         node: "live-app".into(),
@@ -52,22 +60,6 @@ fn context(databases: &[(Engine, u16)], app_port: u16) -> NodeContext {
         subnet: Ipv4Network::new(Ipv4Addr::new(127, 0, 0, 0), 8).expect("valid prefix"),
         clients: Vec::new(),
         roles,
-        app: Some(AppConfig {
-            port: app_port,
-            release: Release::V1,
-            databases: databases
-                .iter()
-                .map(|(e, port)| app_database(*e, *port))
-                .collect(),
-            migrate: Some(Release::V1),
-        }),
-        haproxy: None,
-        db: Some(DbConfig {
-            name: "todo".into(),
-            user: "todo".into(),
-        }),
-        zone: None,
-        options: Vec::new(),
         peers: Vec::new(),
     }
 }
@@ -104,7 +96,7 @@ fn run_live(mode: &str) {
         ],
     };
     let ctx = context(&databases, free_port());
-    let app_cfg = ctx.app.clone().expect("app settings");
+    let app_cfg = ctx.app().cloned().expect("app settings");
     let secrets = Secrets::generate();
     let env = AppEnv {
         listen: "127.0.0.1".into(),
@@ -115,8 +107,8 @@ fn run_live(mode: &str) {
     write(&dir, "config.ini", &config);
     for (engine, _) in &databases {
         let sql = match engine {
-            Engine::Mysql => mysql::provision_sql(&ctx, &secrets),
-            Engine::Postgres => postgres::provision_sql(&ctx, &secrets),
+            Engine::Mysql => mysql::provision_sql(&ctx, &DbConfig::todo(), &secrets),
+            Engine::Postgres => postgres::provision_sql(&ctx, &DbConfig::todo(), &secrets),
         };
         write(
             &dir,
@@ -127,7 +119,7 @@ fn run_live(mode: &str) {
     write(
         &dir,
         "pg_hba.conf",
-        &postgres::render_hba(&ctx).expect("renders"),
+        &postgres::render_hba(&ctx, &super::DbConfig::todo()).expect("renders"),
     );
     for r in Release::ALL {
         write(

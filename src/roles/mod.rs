@@ -48,11 +48,11 @@ mod role_tests;
 mod role_tests_web;
 
 pub(crate) use app::Options as AppOptions;
-pub(crate) use context::{
-    AppConfig, AppDatabase, Backend, DbConfig, Engine, HaproxyConfig, NodeContext, Peer, Release,
-    Secrets,
-};
-pub(crate) use dns::Zone;
+#[cfg(test)]
+use context::{Backend, HaproxyConfig};
+pub(crate) use context::{DB_NAME, DbConfig, Engine, NodeContext, Peer, Release, Secrets, address};
+#[cfg(test)]
+pub(crate) use dns::zone as dns_zone;
 pub(crate) use error::RoleError;
 pub(crate) use fresh::{Step, first_setup};
 pub(crate) use haproxy::Options as HaproxyOptions;
@@ -105,14 +105,6 @@ pub(crate) struct RoleHealth {
     pub(crate) release: Option<String>,
 }
 
-/// The node's roles once each, in apply order (databases, app, haproxy).
-fn ordered_roles(ctx: &NodeContext) -> Vec<Role> {
-    let mut roles = ctx.roles.clone();
-    roles.sort();
-    roles.dedup();
-    roles
-}
-
 /// Configures one node for all its roles. Stops at the first failed step; other nodes are the
 /// caller's to carry on with.
 pub(crate) async fn apply<R: Remote>(
@@ -123,8 +115,8 @@ pub(crate) async fn apply<R: Remote>(
     progress: &mut (dyn FnMut(&str) + Send + Sync),
 ) -> Result<NodeReport, RoleError> {
     let mut session = Session::new(remote, &ctx.node, progress).overwrite_edits(overwrite_edits);
-    for role in ordered_roles(ctx) {
-        apply_role(role, &mut session, ctx, secrets).await?;
+    for config in &ctx.roles {
+        apply_role(config, &mut session, ctx, secrets).await?;
     }
     // In a lab with a monitor node, every node also runs the exporters for its roles.
     if monitor::watched(ctx) {
@@ -142,9 +134,10 @@ impl Check {
     /// The node's check; `None` when its roles cannot be checked in one pass (then only
     /// `apply` can tell).
     pub(crate) fn of(ctx: &NodeContext, secrets: &Secrets) -> Result<Option<Check>, RoleError> {
-        let mut probes = ordered_roles(ctx)
-            .into_iter()
-            .map(|role| probe_role(role, ctx, secrets))
+        let mut probes = ctx
+            .roles
+            .iter()
+            .map(|config| probe_role(config, ctx, secrets))
             .collect::<Result<Vec<_>, _>>()?;
         if monitor::watched(ctx) {
             probes.push(monitor::exporters_probe(ctx)?);
@@ -193,13 +186,13 @@ pub(crate) async fn health<R: Remote>(remote: &R, ctx: &NodeContext) -> Vec<Role
     let mut quiet = |_: &str| {};
     let session = Session::new(remote, &ctx.node, &mut quiet);
     // Every role at once, each on a channel of its own: a node answers in one round trip.
-    let checks = ordered_roles(ctx).into_iter().map(|role| {
+    let checks = ctx.roles.iter().map(|config| {
         let session = &session;
         async move {
-            health_role(role, session, ctx)
+            health_role(config, session, ctx)
                 .await
                 .unwrap_or_else(|e| RoleHealth {
-                    role,
+                    role: config.role(),
                     ok: false,
                     detail: match e {
                         RoleError::Remote { source, .. } => {

@@ -12,6 +12,8 @@
 //! packages (`image::recipe`), disabled at boot; this role enables them.
 
 use super::context::{NodeContext, Role, Secrets};
+use crate::plan::NodePlan;
+use crate::state::LabState;
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
 use super::probe::Probe;
@@ -268,7 +270,14 @@ fn server_files(ctx: &NodeContext) -> Result<Vec<ManagedFile>, RoleError> {
 /// Checks the configuration and the rule files it names, as Prometheus will read them.
 pub(super) const CHECK_SCRIPT: &str = "promtool check config /etc/prometheus/prometheus.yml";
 
-pub(super) fn probe(ctx: &NodeContext, _: &Secrets) -> Result<Probe, RoleError> {
+/// Prometheus reads everything it needs from the node's peers: nothing of its own.
+pub(super) type Config = ();
+
+pub(super) fn config(_: &LabState, _: &NodePlan) -> Result<Config, &'static str> {
+    Ok(())
+}
+
+pub(super) fn probe(ctx: &NodeContext, _: &Config, _: &Secrets) -> Result<Probe, RoleError> {
     let mut probe = Probe::new()
         .files(&server_files(ctx)?)
         .service(SERVICE)
@@ -282,6 +291,7 @@ pub(super) fn probe(ctx: &NodeContext, _: &Secrets) -> Result<Probe, RoleError> 
 pub(super) async fn apply<R: Remote>(
     session: &mut Session<'_, R>,
     ctx: &NodeContext,
+    _: &Config,
     _: &Secrets,
 ) -> Result<(), RoleError> {
     let files = server_files(ctx)?;
@@ -305,6 +315,7 @@ pub(super) const HEALTH_SCRIPT: &str =
 pub(super) async fn health<R: Remote>(
     session: &Session<'_, R>,
     _: &NodeContext,
+    _: &Config,
 ) -> Result<RoleHealth, RoleError> {
     let out = session
         .run("monitor: health", HEALTH_SCRIPT, None)
@@ -420,7 +431,7 @@ const DB_EXPORTERS: &[DbExporter] = &[
 ];
 
 fn db_exporters(ctx: &NodeContext) -> impl Iterator<Item = &'static DbExporter> + '_ {
-    DB_EXPORTERS.iter().filter(|e| ctx.roles.contains(&e.role))
+    DB_EXPORTERS.iter().filter(|e| ctx.has(e.role))
 }
 
 /// The commands that print `1` when a database exporter's login works on `ctx`'s node.

@@ -52,12 +52,15 @@ fn user_hosts(ctx: &NodeContext) -> Vec<String> {
         .collect()
 }
 
-fn db_config(ctx: &NodeContext) -> Result<&DbConfig, RoleError> {
-    let db = ctx.db.as_ref().ok_or_else(|| RoleError::MissingConfig {
-        node: ctx.node.clone(),
-        role: Role::Mysql,
-        what: "database",
-    })?;
+/// The todo database and user, the same on every database node.
+pub(super) type Config = DbConfig;
+
+pub(super) fn config(_: &crate::state::LabState, _: &crate::plan::NodePlan) -> Result<Config, &'static str> {
+    Ok(DbConfig::todo())
+}
+
+/// `db`, once its names are checked for the SQL they go into.
+fn db_config<'a>(ctx: &NodeContext, db: &'a DbConfig) -> Result<&'a DbConfig, RoleError> {
     check_name(ctx, "database name", &db.name)?;
     check_name(ctx, "database user", &db.user)?;
     Ok(db)
@@ -84,8 +87,12 @@ pub(super) fn render_cnf(ctx: &NodeContext) -> Result<String, RoleError> {
 
 /// The SQL that creates database, user, table and seed rows. It holds the password: it goes
 /// to `mysql` on stdin only.
-pub(super) fn provision_sql(ctx: &NodeContext, secrets: &Secrets) -> Result<String, RoleError> {
-    let db = db_config(ctx)?;
+pub(super) fn provision_sql(
+    ctx: &NodeContext,
+    db: &DbConfig,
+    secrets: &Secrets,
+) -> Result<String, RoleError> {
+    let db = db_config(ctx, db)?;
     let head = render::render(
         template!("mysql/provision.sql.hbs"),
         &json!({
@@ -134,8 +141,8 @@ pub(super) fn probe_stdin(secrets: &Secrets) -> String {
 pub(super) const PROVISION_SCRIPT: &str = "mysql --batch";
 
 /// What a configured node shows: the file, the running service and the todo login.
-pub(super) fn probe(ctx: &NodeContext, secrets: &Secrets) -> Result<Probe, RoleError> {
-    let db = db_config(ctx)?;
+pub(super) fn probe(ctx: &NodeContext, db: &Config, secrets: &Secrets) -> Result<Probe, RoleError> {
+    let db = db_config(ctx, db)?;
     Ok(Probe::new()
         .files(&[cnf_file(ctx)?])
         .service(SERVICE)
@@ -154,9 +161,10 @@ fn cnf_file(ctx: &NodeContext) -> Result<ManagedFile, RoleError> {
 pub(super) async fn apply<R: Remote>(
     session: &mut Session<'_, R>,
     ctx: &NodeContext,
+    db: &Config,
     secrets: &Secrets,
 ) -> Result<(), RoleError> {
-    let db = db_config(ctx)?;
+    let db = db_config(ctx, db)?;
     let cnf = cnf_file(ctx)?;
     session.say("mysql: checking files");
     let written = files::sync(session, "mysql: files", std::slice::from_ref(&cnf)).await?;
@@ -170,7 +178,7 @@ pub(super) async fn apply<R: Remote>(
     let login = probe_stdin(secrets);
     let provisioned = session
         .provision_unless_login_works("mysql", &probe, &login, PROVISION_SCRIPT, || {
-            provision_sql(ctx, secrets)
+            provision_sql(ctx, db, secrets)
         })
         .await?;
     if !provisioned {
@@ -194,6 +202,7 @@ pub(super) fn health_script() -> String {
 pub(super) async fn health<R: Remote>(
     session: &Session<'_, R>,
     ctx: &NodeContext,
+    _: &Config,
 ) -> Result<RoleHealth, RoleError> {
     let out = session.run("mysql: health", &health_script(), None).await?;
     Ok(judge_health(ctx, &out))

@@ -6,6 +6,8 @@
 //! Lab file: `nginx: {upstreams: [lb] | [app1, app2], port: 80, client_max_body_size: 1m}`.
 
 use super::context::{NodeContext, Role, Secrets};
+use crate::plan::NodePlan;
+use crate::state::LabState;
 use super::error::RoleError;
 use super::probe::Probe;
 use super::files::{self, ManagedFile};
@@ -245,46 +247,42 @@ fn is_size(s: &str) -> bool {
     !digits.is_empty() && digits.len() <= 10 && digits.chars().all(|c| c.is_ascii_digit())
 }
 
-fn options(ctx: &NodeContext) -> Result<&Options, RoleError> {
-    ctx.options
+/// What nginx needs: its options and where each upstream is.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) options: Options,
+    /// `ip:port` of each upstream, in the options' order.
+    pub(crate) upstreams: Vec<String>,
+}
+
+pub(super) fn config(state: &LabState, node: &NodePlan) -> Result<Config, &'static str> {
+    let options = node
+        .options
         .iter()
         .find_map(|o| match o {
-            RoleOptions::Nginx(o) => Some(o),
+            RoleOptions::Nginx(o) => Some(o.clone()),
             _ => None,
         })
-        .ok_or_else(|| RoleError::MissingConfig {
-            node: ctx.node.clone(),
-            role: Role::Nginx,
-            what: "nginx",
-        })
-}
-
-/// `ip:port` of each upstream: a haproxy node's port 80, else the app's port.
-fn upstream_addresses(ctx: &NodeContext, o: &Options) -> Result<Vec<String>, RoleError> {
-    o.upstreams
+        .ok_or("its `nginx:` options")?;
+    let upstreams = options
+        .upstreams
         .iter()
-        .map(|name| {
-            let peer = ctx.peer(name);
-            let port = peer.and_then(|p| {
-                let by = |role: Role| p.serves.iter().find(|(r, _)| *r == role);
-                by(Role::Haproxy)
-                    .or_else(|| by(Role::App))
-                    .map(|(_, port)| *port)
-            });
-            match (peer, port) {
-                (Some(p), Some(port)) => Ok(format!("{}:{port}", p.ip)),
-                _ => Err(RoleError::MissingConfig {
-                    node: ctx.node.clone(),
-                    role: Role::Nginx,
-                    what: "the address and port of an upstream",
-                }),
-            }
-        })
-        .collect()
+        .map(|name| upstream_address(node, state.node(name)?))
+        .collect::<Option<Vec<String>>>()
+        .ok_or("the address and port of each of its upstreams")?;
+    Ok(Config { options, upstreams })
 }
 
-pub(super) fn render_config(ctx: &NodeContext) -> Result<String, RoleError> {
-    let o = options(ctx)?;
+/// `ip:port` of an upstream: a haproxy node's port 80, else the app's port.
+fn upstream_address(from: &NodePlan, to: &NodePlan) -> Option<String> {
+    let serves = super::serving_ports(to);
+    let by = |role: Role| serves.iter().find(|(r, _)| *r == role).map(|(_, p)| *p);
+    let port = by(Role::Haproxy).or_else(|| by(Role::App))?;
+    Some(format!("{}:{port}", super::context::address(from, to)))
+}
+
+pub(super) fn render_config(ctx: &NodeContext, c: &Config) -> Result<String, RoleError> {
+    let o = &c.options;
     render::render(
         template!("nginx/firedrill.conf.hbs"),
         &json!({
@@ -292,7 +290,7 @@ pub(super) fn render_config(ctx: &NodeContext) -> Result<String, RoleError> {
             "node": ctx.node,
             "port": o.port,
             "client_max_body_size": o.client_max_body_size,
-            "upstreams": upstream_addresses(ctx, o)?,
+            "upstreams": c.upstreams,
             "access_log": ACCESS_LOG,
         }),
     )
@@ -320,14 +318,14 @@ fn install_script_at(live: &str, staged: &str, backup: &str) -> String {
 }
 
 /// What a configured node shows: firedrill.conf as it should be and the service running.
-pub(super) fn probe(ctx: &NodeContext, _: &Secrets) -> Result<Probe, RoleError> {
-    Ok(Probe::new().files(&[config_file(ctx)?]).service(SERVICE))
+pub(super) fn probe(ctx: &NodeContext, c: &Config, _: &Secrets) -> Result<Probe, RoleError> {
+    Ok(Probe::new().files(&[config_file(ctx, c)?]).service(SERVICE))
 }
 
-fn config_file(ctx: &NodeContext) -> Result<ManagedFile, RoleError> {
+fn config_file(ctx: &NodeContext, c: &Config) -> Result<ManagedFile, RoleError> {
     Ok(ManagedFile {
         path: CONFIG_PATH.into(),
-        contents: render_config(ctx)?,
+        contents: render_config(ctx, c)?,
         mode: 0o644,
         owner: "root:root".into(),
     })
@@ -336,9 +334,10 @@ fn config_file(ctx: &NodeContext) -> Result<ManagedFile, RoleError> {
 pub(super) async fn apply<R: Remote>(
     session: &mut Session<'_, R>,
     ctx: &NodeContext,
+    c: &Config,
     _: &Secrets,
 ) -> Result<(), RoleError> {
-    let file = config_file(ctx)?;
+    let file = config_file(ctx, c)?;
     session.say("nginx: checking firedrill.conf");
     let changed =
         files::sync_checked(session, "nginx", &file, STAGED_PATH, &install_script(&file)).await?;
@@ -353,9 +352,10 @@ pub(super) fn health_script(port: u16) -> String {
 
 pub(super) async fn health<R: Remote>(
     session: &Session<'_, R>,
-    ctx: &NodeContext,
+    _: &NodeContext,
+    c: &Config,
 ) -> Result<RoleHealth, RoleError> {
-    let port = options(ctx)?.port;
+    let port = c.options.port;
     let out = session
         .run("nginx: health", &health_script(port), None)
         .await?;

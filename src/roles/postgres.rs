@@ -48,12 +48,15 @@ const SCHEMA: &str = include_str!(concat!(
 /// every node; a postgres node wants it started at boot.
 const START_CONF: &str = "# Written by firedrill: start this cluster at boot.\nauto\n";
 
-fn db_config(ctx: &NodeContext) -> Result<&DbConfig, RoleError> {
-    let db = ctx.db.as_ref().ok_or_else(|| RoleError::MissingConfig {
-        node: ctx.node.clone(),
-        role: Role::Postgres,
-        what: "database",
-    })?;
+/// The todo database and user, the same on every database node.
+pub(super) type Config = DbConfig;
+
+pub(super) fn config(_: &crate::state::LabState, _: &crate::plan::NodePlan) -> Result<Config, &'static str> {
+    Ok(DbConfig::todo())
+}
+
+/// `db`, once its names are checked for the SQL they go into.
+fn db_config<'a>(ctx: &NodeContext, db: &'a DbConfig) -> Result<&'a DbConfig, RoleError> {
     check_name(ctx, "database name", &db.name)?;
     check_name(ctx, "database user", &db.user)?;
     Ok(db)
@@ -66,8 +69,8 @@ pub(super) fn render_conf(ctx: &NodeContext) -> Result<String, RoleError> {
     )
 }
 
-pub(super) fn render_hba(ctx: &NodeContext) -> Result<String, RoleError> {
-    let db = db_config(ctx)?;
+pub(super) fn render_hba(ctx: &NodeContext, db: &DbConfig) -> Result<String, RoleError> {
+    let db = db_config(ctx, db)?;
     render::render(
         template!("postgres/pg_hba.conf.hbs"),
         &json!({
@@ -85,8 +88,12 @@ pub(super) fn render_hba(ctx: &NodeContext) -> Result<String, RoleError> {
 
 /// The SQL that creates role, database, table and seed rows. It holds the password: it goes
 /// to `psql` on stdin only.
-pub(super) fn provision_sql(ctx: &NodeContext, secrets: &Secrets) -> Result<String, RoleError> {
-    let db = db_config(ctx)?;
+pub(super) fn provision_sql(
+    ctx: &NodeContext,
+    db: &DbConfig,
+    secrets: &Secrets,
+) -> Result<String, RoleError> {
+    let db = db_config(ctx, db)?;
     let head = render::render(
         template!("postgres/provision.sql.hbs"),
         &json!({
@@ -99,7 +106,7 @@ pub(super) fn provision_sql(ctx: &NodeContext, secrets: &Secrets) -> Result<Stri
     Ok(format!("{head}{SCHEMA}"))
 }
 
-pub(super) fn files(ctx: &NodeContext) -> Result<Vec<ManagedFile>, RoleError> {
+pub(super) fn files(ctx: &NodeContext, db: &DbConfig) -> Result<Vec<ManagedFile>, RoleError> {
     let file = |path: &str, contents: String, mode: u32| ManagedFile {
         path: path.into(),
         contents,
@@ -108,7 +115,7 @@ pub(super) fn files(ctx: &NodeContext) -> Result<Vec<ManagedFile>, RoleError> {
     };
     Ok(vec![
         file(CONF_PATH, render_conf(ctx)?, 0o644),
-        file(HBA_PATH, render_hba(ctx)?, 0o640),
+        file(HBA_PATH, render_hba(ctx, db)?, 0o640),
         file(START_PATH, START_CONF.into(), 0o644),
     ])
 }
@@ -142,11 +149,11 @@ pub(super) const PROVISION_SCRIPT: &str =
 
 /// What a configured node shows: the cluster, the files, the running service and the todo
 /// login.
-pub(super) fn probe(ctx: &NodeContext, secrets: &Secrets) -> Result<Probe, RoleError> {
-    let db = db_config(ctx)?;
+pub(super) fn probe(ctx: &NodeContext, db: &Config, secrets: &Secrets) -> Result<Probe, RoleError> {
+    let db = db_config(ctx, db)?;
     Ok(Probe::new()
         .prints(CLUSTER_SCRIPT.into(), vec![])
-        .files(&files(ctx)?)
+        .files(&files(ctx, db)?)
         .service(SERVICE)
         .succeeds(&probe_script(ctx, db), probe_stdin(db, secrets)))
 }
@@ -154,10 +161,11 @@ pub(super) fn probe(ctx: &NodeContext, secrets: &Secrets) -> Result<Probe, RoleE
 pub(super) async fn apply<R: Remote>(
     session: &mut Session<'_, R>,
     ctx: &NodeContext,
+    db: &Config,
     secrets: &Secrets,
 ) -> Result<(), RoleError> {
-    let db = db_config(ctx)?;
-    let files = files(ctx)?;
+    let db = db_config(ctx, db)?;
+    let files = files(ctx, db)?;
     session.say("postgres: checking the cluster");
     let out = session
         .ok("postgres: cluster", CLUSTER_SCRIPT, None)
@@ -183,7 +191,7 @@ pub(super) async fn apply<R: Remote>(
     let login = probe_stdin(db, secrets);
     let provisioned = session
         .provision_unless_login_works("postgres", &probe, &login, PROVISION_SCRIPT, || {
-            provision_sql(ctx, secrets)
+            provision_sql(ctx, db, secrets)
         })
         .await?;
     if !provisioned {
@@ -203,6 +211,7 @@ pub(super) fn health_script(ctx: &NodeContext) -> String {
 pub(super) async fn health<R: Remote>(
     session: &Session<'_, R>,
     ctx: &NodeContext,
+    _: &Config,
 ) -> Result<RoleHealth, RoleError> {
     let out = session
         .run("postgres: health", &health_script(ctx), None)

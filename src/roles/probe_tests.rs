@@ -29,7 +29,7 @@ fn answer_of(parts: &[String]) -> String {
 }
 
 fn app_files(ctx: &NodeContext) -> Vec<ManagedFile> {
-    let app = ctx.app.as_ref().expect("app settings");
+    let app = ctx.app().expect("app settings");
     app::files(ctx, app, &fixtures::secrets()).expect("renders")
 }
 
@@ -80,7 +80,7 @@ fn configured_nodes() -> Vec<(NodeContext, String)> {
     let cnf = root_file(mysql::CNF_PATH, mysql::render_cnf(&db).expect("renders"));
     let db_answer = answer_of(&[in_place(&[cnf]), RUNNING.into(), "yes\n".into()]);
     let pg = fixtures::postgres_db();
-    let pg_files = postgres::files(&pg).expect("renders");
+    let pg_files = postgres::files(&pg, &super::DbConfig::todo()).expect("renders");
     let pg_answer = answer_of(&[
         String::new(),
         in_place(&pg_files),
@@ -88,7 +88,7 @@ fn configured_nodes() -> Vec<(NodeContext, String)> {
         "yes\n".into(),
     ]);
     let lb = fixtures::lb();
-    let hp = lb.haproxy.clone().expect("haproxy settings");
+    let hp = lb.haproxy().cloned().expect("haproxy settings");
     let cfg = root_file(
         haproxy::CONFIG_PATH,
         haproxy::render_config(&lb, &hp).expect("renders"),
@@ -279,11 +279,7 @@ fn the_app_probe_scripts_work_in_a_real_shell() {
     )
     .expect("write");
     let ctx = fixtures::app1();
-    let db = ctx
-        .app
-        .as_ref()
-        .and_then(|a| a.database())
-        .expect("a database");
+    let db = &ctx.app().expect("app settings").database;
     let script = app::migrated_script(db).replace(app::CONFIG_PATH, ini.to_str().expect("utf-8"));
     // In place of the client: show the option file, its mode and the arguments.
     let stand_in = "mysql() { stat -c %a \"${1#*=}\"; cat \"${1#*=}\"; shift; echo \"$@\"; }\n";
@@ -350,7 +346,7 @@ fn the_app_probe_scripts_work_in_a_real_shell() {
 fn the_mysql_probe_counts_an_account_per_network_in_a_real_shell() {
     let mut ctx = fixtures::mysql_db();
     ctx.clients = vec!["10.30.0.0/24".parse().expect("cidr")];
-    let db = ctx.db.clone().expect("db");
+    let db = ctx.db().cloned().expect("db");
     let script = mysql::probe_script(&ctx, &db);
     // The stand-in answers the login with a row count and root's count with $ACCOUNTS, and
     // shows root's SQL on stderr.

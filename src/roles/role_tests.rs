@@ -5,7 +5,7 @@
 use super::files::{ManagedFile, state_script};
 use super::fixtures::{self, PASSWORD};
 use super::service::{Service, state_script as service_state};
-use super::{NodeContext, NodeReport, RoleError, apply, mysql, postgres};
+use super::{DbConfig, NodeContext, NodeReport, RoleError, apply, mysql, postgres};
 use crate::remote::fake::{Call, FakeRemote, answer, contains};
 use crate::ssh::upload_script;
 
@@ -98,7 +98,7 @@ fn mysql_fake(files: &str, service: &str, probes: Vec<u32>) -> FakeRemote {
 #[tokio::test]
 async fn mysql_on_a_fresh_node_writes_config_starts_and_provisions() {
     let ctx = fixtures::mysql_db();
-    let db = ctx.db.clone().expect("db settings");
+    let db = ctx.db().cloned().expect("db settings");
     let files = mysql_files();
     let fake = mysql_fake("missing\n", "disabled\ninactive\n", vec![1, 0]);
     let (result, said) = run_apply(&fake, &ctx).await;
@@ -126,7 +126,7 @@ async fn mysql_on_a_fresh_node_writes_config_starts_and_provisions() {
     );
     let login = format!("[client]\npassword={PASSWORD}\n");
     assert_eq!(calls[6].stdin_str().as_deref(), Some(login.as_str()));
-    let sql = mysql::provision_sql(&ctx, &fixtures::secrets()).expect("renders");
+    let sql = mysql::provision_sql(&ctx, &DbConfig::todo(), &fixtures::secrets()).expect("renders");
     assert_eq!(calls[7].stdin_str().as_deref(), Some(sql.as_str()));
     assert_eq!(calls[8].stdin_str().as_deref(), Some(login.as_str()));
     assert_eq!(
@@ -144,7 +144,7 @@ async fn mysql_on_a_fresh_node_writes_config_starts_and_provisions() {
 #[tokio::test]
 async fn mysql_on_a_configured_node_only_checks() {
     let ctx = fixtures::mysql_db();
-    let db = ctx.db.clone().expect("db settings");
+    let db = ctx.db().cloned().expect("db settings");
     let fake = mysql_fake(&in_place(&mysql_files()), "enabled\nactive\n", vec![0]);
     let (result, said) = run_apply(&fake, &ctx).await;
     let report = result.expect("apply succeeds");
@@ -198,7 +198,7 @@ async fn mysql_provisioning_that_still_cannot_log_in_is_an_error() {
 }
 
 fn postgres_files() -> Vec<ManagedFile> {
-    postgres::files(&fixtures::postgres_db()).expect("renders")
+    postgres::files(&fixtures::postgres_db(), &super::DbConfig::todo()).expect("renders")
 }
 
 fn postgres_fake(cluster: &str, files: &str, service: &str, probes: Vec<u32>) -> FakeRemote {
@@ -222,7 +222,7 @@ fn postgres_fake(cluster: &str, files: &str, service: &str, probes: Vec<u32>) ->
 #[tokio::test]
 async fn postgres_on_a_fresh_node_creates_cluster_config_and_database() {
     let ctx = fixtures::postgres_db();
-    let db = ctx.db.clone().expect("db settings");
+    let db = ctx.db().cloned().expect("db settings");
     let files = postgres_files();
     let fake = postgres_fake(
         "cluster 15/main created\n",
@@ -258,7 +258,8 @@ async fn postgres_on_a_fresh_node_creates_cluster_config_and_database() {
     );
     let login = format!("*:*:*:todo:{PASSWORD}\n");
     assert_eq!(calls[9].stdin_str().as_deref(), Some(login.as_str()));
-    let sql = postgres::provision_sql(&ctx, &fixtures::secrets()).expect("renders");
+    let sql =
+        postgres::provision_sql(&ctx, &DbConfig::todo(), &fixtures::secrets()).expect("renders");
     assert_eq!(calls[10].stdin_str().as_deref(), Some(sql.as_str()));
     assert_eq!(
         report.changed,
@@ -278,7 +279,7 @@ async fn postgres_on_a_fresh_node_creates_cluster_config_and_database() {
 #[tokio::test]
 async fn postgres_on_a_configured_node_only_checks() {
     let ctx = fixtures::postgres_db();
-    let db = ctx.db.clone().expect("db settings");
+    let db = ctx.db().cloned().expect("db settings");
     let fake = postgres_fake(
         "",
         &in_place(&postgres_files()),
@@ -333,7 +334,7 @@ fn every_script_parses_in_the_nodes_shell() {
     use super::{app, haproxy};
     let mysql_ctx = fixtures::mysql_db();
     let pg_ctx = fixtures::postgres_db();
-    let db = mysql_ctx.db.clone().expect("db settings");
+    let db = mysql_ctx.db().cloned().expect("db settings");
     let mut scripts = vec![
         app::setup_script(),
         app::setup_state_script(),
@@ -365,9 +366,10 @@ fn every_script_parses_in_the_nodes_shell() {
         fixtures::postgres_db(),
         fixtures::lb(),
     ] {
-        let probes = super::ordered_roles(&ctx)
-            .into_iter()
-            .map(|r| super::probe_role(r, &ctx, &fixtures::secrets()).expect("renders"))
+        let probes = ctx
+            .roles
+            .iter()
+            .map(|c| super::probe_role(c, &ctx, &fixtures::secrets()).expect("renders"))
             .collect();
         scripts.push(
             super::probe::Probe::join(probes)

@@ -15,7 +15,7 @@ use crate::ssh::upload_script;
 
 fn haproxy_file() -> ManagedFile {
     let ctx = fixtures::lb();
-    let hp = ctx.haproxy.clone().expect("haproxy settings");
+    let hp = ctx.haproxy().cloned().expect("haproxy settings");
     ManagedFile {
         path: haproxy::CONFIG_PATH.into(),
         contents: haproxy::render_config(&ctx, &hp).expect("renders"),
@@ -145,9 +145,10 @@ async fn a_config_haproxy_rejects_is_not_installed_nor_reloaded() {
 #[tokio::test]
 async fn a_single_server_node_checks_the_database_before_the_app() {
     let mut ctx = fixtures::mysql_db();
-    ctx.roles = vec![Role::App, Role::Mysql];
-    ctx.app = Some(fixtures::app_config(super::Engine::Mysql));
-    let app = ctx.app.clone().expect("app settings");
+    ctx.set(super::RoleConfig::App(fixtures::app_config(
+        super::Engine::Mysql,
+    )));
+    let app = ctx.app().cloned().expect("app settings");
     let app_files = app::files(&ctx, &app, &fixtures::secrets()).expect("renders");
     let cnf = ManagedFile {
         path: mysql::CNF_PATH.into(),
@@ -177,7 +178,7 @@ async fn a_single_server_node_checks_the_database_before_the_app() {
         result.expect("apply succeeds").changed,
         Vec::<String>::new()
     );
-    let db = ctx.db.clone().expect("db settings");
+    let db = ctx.db().cloned().expect("db settings");
     assert_eq!(
         commands(&fake.calls()),
         vec![
@@ -201,8 +202,9 @@ fn paths(files: &[ManagedFile]) -> Vec<&str> {
 #[tokio::test]
 async fn health_reports_every_role_of_the_node() {
     let mut ctx = fixtures::mysql_db();
-    ctx.roles = vec![Role::App, Role::Mysql];
-    ctx.app = Some(fixtures::app_config(super::Engine::Mysql));
+    ctx.set(super::RoleConfig::App(fixtures::app_config(
+        super::Engine::Mysql,
+    )));
     let fake = FakeRemote::new("db")
         .answers(contains("mysqladmin"),
             vec![answer(0, "LISTEN 0      80     0.0.0.0:3306 0.0.0.0:*\n")],

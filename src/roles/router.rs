@@ -6,6 +6,8 @@
 //! masquerade: [lan]}`. Left out, it forwards everything and rewrites nothing.
 
 use super::context::{NodeContext, Role, Secrets};
+use crate::plan::NodePlan;
+use crate::state::LabState;
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
 use super::options::OptionsInput;
@@ -182,18 +184,17 @@ pub(super) fn check_options(input: &OptionsInput<'_>, r: &mut Report) -> Option<
     })
 }
 
-fn options(ctx: &NodeContext) -> Result<&Options, RoleError> {
-    ctx.options
+/// What the router needs: its options.
+pub(super) type Config = Options;
+
+pub(super) fn config(_: &LabState, node: &NodePlan) -> Result<Config, &'static str> {
+    node.options
         .iter()
         .find_map(|o| match o {
-            RoleOptions::Router(o) => Some(o),
+            RoleOptions::Router(o) => Some(o.clone()),
             _ => None,
         })
-        .ok_or_else(|| RoleError::MissingConfig {
-            node: ctx.node.clone(),
-            role: Role::Router,
-            what: "router",
-        })
+        .ok_or("its `router:` options")
 }
 
 /// nftables names: a network's name with '-' as '_' (`define` takes no '-').
@@ -201,8 +202,7 @@ fn var(name: &str) -> String {
     name.replace('-', "_")
 }
 
-pub(super) fn render_nftables(ctx: &NodeContext) -> Result<String, RoleError> {
-    let o = options(ctx)?;
+pub(super) fn render_nftables(ctx: &NodeContext, o: &Config) -> Result<String, RoleError> {
     let networks: Vec<_> = o
         .networks
         .iter()
@@ -233,7 +233,7 @@ pub(super) fn render_nftables(ctx: &NodeContext) -> Result<String, RoleError> {
 const SYSCTL: &str = "# Written by firedrill: this node is a router of the lab, it forwards packets between\n\
 # its networks. Apply an edit with `sysctl --system`.\nnet.ipv4.ip_forward = 1\n";
 
-fn managed(ctx: &NodeContext) -> Result<[ManagedFile; 2], RoleError> {
+fn managed(ctx: &NodeContext, o: &Config) -> Result<[ManagedFile; 2], RoleError> {
     Ok([
         ManagedFile {
             path: SYSCTL_PATH.into(),
@@ -243,7 +243,7 @@ fn managed(ctx: &NodeContext) -> Result<[ManagedFile; 2], RoleError> {
         },
         ManagedFile {
             path: NFTABLES_PATH.into(),
-            contents: render_nftables(ctx)?,
+            contents: render_nftables(ctx, o)?,
             mode: 0o755,
             owner: "root:root".into(),
         },
@@ -253,9 +253,9 @@ fn managed(ctx: &NodeContext) -> Result<[ManagedFile; 2], RoleError> {
 /// Forwarding is on now, not only after the next boot.
 pub(super) const FORWARDING_ON: &str = "sysctl -q -w net.ipv4.ip_forward=1";
 
-pub(super) fn probe(ctx: &NodeContext, _: &Secrets) -> Result<Probe, RoleError> {
+pub(super) fn probe(ctx: &NodeContext, o: &Config, _: &Secrets) -> Result<Probe, RoleError> {
     Ok(Probe::new()
-        .files(&managed(ctx)?)
+        .files(&managed(ctx, o)?)
         .service(SERVICE)
         .prints(HEALTH_SCRIPT.to_string(), vec!["1".to_string()]))
 }
@@ -263,9 +263,10 @@ pub(super) fn probe(ctx: &NodeContext, _: &Secrets) -> Result<Probe, RoleError> 
 pub(super) async fn apply<R: Remote>(
     session: &mut Session<'_, R>,
     ctx: &NodeContext,
+    o: &Config,
     _: &Secrets,
 ) -> Result<(), RoleError> {
-    let files = managed(ctx)?;
+    let files = managed(ctx, o)?;
     session.say("router: checking files");
     let written = files::sync(session, "router: files", &files).await?;
     if written[0] {
@@ -284,6 +285,7 @@ pub(super) const HEALTH_SCRIPT: &str = "cat /proc/sys/net/ipv4/ip_forward";
 pub(super) async fn health<R: Remote>(
     session: &Session<'_, R>,
     _: &NodeContext,
+    _: &Config,
 ) -> Result<RoleHealth, RoleError> {
     let out = session.run("router: health", HEALTH_SCRIPT, None).await?;
     Ok(judge_health(&out))

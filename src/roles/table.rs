@@ -1,9 +1,10 @@
 //! What each role is, in one place. Each role's file defines its `DEF` (name, unit, ports,
-//! packages, phase), its lab-file options (`Options`, `check_options`) and its `apply` and
-//! `health`; its one line in the `roles!` table (in `roles/mod.rs`) declares the module and
-//! generates the `Role` enum, the options enum and the dispatch, so adding a role is one new
-//! file and one line. `probe` is what `apply` would find on a node where nothing is to change
-//! (`probe.rs`).
+//! packages, phase), its lab-file options (`Options`, `check_options`), what it needs from the
+//! plan (`Config`, resolved by `config`), and its `apply`, `probe` and `health`, which take that
+//! `Config`; its one line in the `roles!` table (in `roles/mod.rs`) declares the module and
+//! generates the `Role` enum, the options and config enums and the dispatch, so adding a role is
+//! one new file and one line. `probe` is what `apply` would find on a node where nothing is to
+//! change (`probe.rs`).
 //! The lab file's checks, the image's packages, the configure phases, the faults (which service
 //! to stop), `status` and the client's front door read the table instead of keeping copies.
 
@@ -56,8 +57,9 @@ pub(crate) fn serves_nothing(_: &NodePlan) -> Option<u16> {
 
 /// The role table: `roles! { Variant => module, ... }` in `roles/mod.rs`, one line per role in
 /// apply order. It declares each module and generates `Role`, `TABLE`, `RoleOptions`,
-/// `check_options` and the apply and health dispatch from the module's `DEF`, `Options`,
-/// `check_options`, `apply` and `health`.
+/// `check_options`, `RoleConfig`, `config` and the apply, probe and health dispatch from the
+/// module's `DEF`, `Options`, `check_options`, `Config`, `config`, `apply`, `probe` and
+/// `health`.
 macro_rules! roles {
     ($($variant:ident => $module:ident),+ $(,)?) => {
         $(mod $module;)+
@@ -126,34 +128,62 @@ macro_rules! roles {
             }
         }
 
-        async fn apply_role<R: $crate::remote::Remote>(
+        /// What one role of a node needs to be configured, resolved from the lab's plan by
+        /// the role's own `config`: a node's roles are these, so a role is never without its
+        /// settings.
+        #[derive(Debug, Clone)]
+        pub(crate) enum RoleConfig {
+            $($variant($module::Config)),+
+        }
+
+        impl RoleConfig {
+            pub(crate) fn role(&self) -> Role {
+                match self {
+                    $(RoleConfig::$variant(_) => Role::$variant),+
+                }
+            }
+        }
+
+        /// `role`'s settings on `node`, from the plan in `state`; `Err` names what the plan
+        /// lacks (a state file changed by hand).
+        pub(crate) fn config(
             role: Role,
+            state: &$crate::state::LabState,
+            node: &$crate::plan::NodePlan,
+        ) -> Result<RoleConfig, &'static str> {
+            match role {
+                $(Role::$variant => $module::config(state, node).map(RoleConfig::$variant)),+
+            }
+        }
+
+        async fn apply_role<R: $crate::remote::Remote>(
+            config: &RoleConfig,
             session: &mut $crate::roles::session::Session<'_, R>,
             ctx: &$crate::roles::NodeContext,
             secrets: &$crate::roles::Secrets,
         ) -> Result<(), $crate::roles::RoleError> {
-            match role {
-                $(Role::$variant => $module::apply(session, ctx, secrets).await),+
+            match config {
+                $(RoleConfig::$variant(c) => $module::apply(session, ctx, c, secrets).await),+
             }
         }
 
         fn probe_role(
-            role: Role,
+            config: &RoleConfig,
             ctx: &$crate::roles::NodeContext,
             secrets: &$crate::roles::Secrets,
         ) -> Result<$crate::roles::probe::Probe, $crate::roles::RoleError> {
-            match role {
-                $(Role::$variant => $module::probe(ctx, secrets)),+
+            match config {
+                $(RoleConfig::$variant(c) => $module::probe(ctx, c, secrets)),+
             }
         }
 
         async fn health_role<R: $crate::remote::Remote>(
-            role: Role,
+            config: &RoleConfig,
             session: &$crate::roles::session::Session<'_, R>,
             ctx: &$crate::roles::NodeContext,
         ) -> Result<$crate::roles::RoleHealth, $crate::roles::RoleError> {
-            match role {
-                $(Role::$variant => $module::health(session, ctx).await),+
+            match config {
+                $(RoleConfig::$variant(c) => $module::health(session, ctx, c).await),+
             }
         }
     };

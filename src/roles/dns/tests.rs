@@ -1,4 +1,5 @@
 use super::*;
+use crate::roles::RoleConfig;
 use crate::golden::assert_golden;
 use crate::spec::testutil::{problems, valid};
 
@@ -42,11 +43,9 @@ fn context(options: Options) -> NodeContext {
         ip: ip("10.77.0.2"),
         subnet: "10.77.0.0/24".parse().expect("cidr"),
         clients: Vec::new(),
-        roles: vec![Role::Dns],
-        app: None,
-        haproxy: None,
-        db: None,
-        zone: Some(Zone {
+        roles: vec![RoleConfig::Dns(Config {
+            options,
+            zone: Zone {
             domain: "net.lab".into(),
             records: vec![
                 ("gw".into(), ip("10.77.0.2")),
@@ -55,10 +54,21 @@ fn context(options: Options) -> NodeContext {
                 ("web".into(), ip("10.80.0.10")),
                 ("www".into(), ip("10.80.0.10")),
             ],
-        }),
-        options: vec![RoleOptions::Dns(options)],
+            },
+        })],
         peers: Vec::new(),
     }
+}
+
+/// The dns role's settings in `ctx`.
+fn dns(ctx: &NodeContext) -> &Config {
+    ctx.roles
+        .iter()
+        .find_map(|c| match c {
+            RoleConfig::Dns(c) => Some(c),
+            _ => None,
+        })
+        .expect("a dns node")
 }
 
 #[test]
@@ -119,7 +129,7 @@ fn unknown_clients_and_the_server_itself_are_refused() {
 #[test]
 fn the_zone_file_holds_every_name_with_the_lab_files_ttl() {
     let ctx = context(options_of(LAB));
-    let zone = render_zone(&ctx).expect("renders");
+    let zone = render_zone(&ctx, dns(&ctx)).expect("renders");
     assert_golden("roles/dns-zone", &zone);
     for line in [
         "$ORIGIN net.lab.\n",
@@ -138,7 +148,7 @@ fn the_zone_file_holds_every_name_with_the_lab_files_ttl() {
 #[test]
 fn the_server_holds_the_zone_and_a_caching_resolver_in_two_views() {
     let ctx = context(options_of(LAB));
-    let files = managed(&ctx).expect("renders");
+    let files = managed(&ctx, dns(&ctx)).expect("renders");
     let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         paths,
@@ -160,7 +170,7 @@ fn the_server_holds_the_zone_and_a_caching_resolver_in_two_views() {
 #[test]
 fn health_asks_the_server_for_its_own_name() {
     let ctx = context(options_of(LAB));
-    let z = ctx.zone.clone().expect("zone");
+    let z = dns(&ctx).zone.clone();
     let out = |s: &str| Output {
         status: 0,
         stdout: s.as_bytes().to_vec(),
@@ -190,7 +200,7 @@ mod apply {
     #[tokio::test]
     async fn a_fresh_server_checks_its_files_then_starts_named() {
         let ctx = context(options_of(LAB));
-        let files = managed(&ctx).expect("renders");
+        let files = managed(&ctx, dns(&ctx)).expect("renders");
         let fake = FakeRemote::new("gw")
             .answers(
                 contains("sha256sum"),
@@ -203,7 +213,7 @@ mod apply {
             .answers(contains("systemctl start"), vec![answer(0, "")]);
         let (result, _) = run_apply(&fake, &ctx).await;
         let report = result.expect("apply succeeds");
-        let z = ctx.zone.clone().expect("zone");
+        let z = dns(&ctx).zone.clone();
         assert_eq!(
             commands(&fake.calls()),
             vec![

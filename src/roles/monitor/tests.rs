@@ -372,8 +372,7 @@ async fn a_new_alertmanager_yml_is_checked_then_reloaded() {
 
 #[tokio::test]
 async fn a_database_node_of_a_monitored_lab_gets_its_exporter_and_a_socket_login() {
-    let mut ctx = monitored("db", 20, &[Role::Mysql]);
-    ctx.db = fixtures::mysql_db().db;
+    let ctx = monitored("db", 20, &[Role::Mysql]);
     let exporter = &DB_EXPORTERS[0];
     let fake = FakeRemote::new("db")
         // The mysql role itself: configured already.

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::remote::fake::{FakeRemote, answer, contains};
-use crate::roles::context::Peer;
+use crate::roles::RoleConfig;
 use crate::roles::files::state_script;
 use crate::roles::fixtures;
 use crate::roles::golden_tests::check_golden;
@@ -12,49 +12,93 @@ use crate::roles::role_tests::{as_root, commands, in_place, run_apply, service_c
 use crate::ssh::upload_script;
 use std::net::Ipv4Addr;
 
-fn peer(name: &str, last_octet: u8, serves: &[(Role, u16)]) -> Peer {
-    Peer {
-        name: name.into(),
-        ip: Ipv4Addr::new(10, 20, 0, last_octet),
-        roles: serves.iter().map(|(r, _)| *r).collect(),
-        serves: serves.to_vec(),
-    }
+/// nginx on `edge` in front of haproxy on `lb` (10.20.0.10), with a 1m body limit.
+fn edge() -> NodeContext {
+    let mut ctx = fixtures::node("edge", 9, &[]);
+    ctx.set(RoleConfig::Nginx(Config {
+        options: Options {
+            upstreams: vec!["lb".into()],
+            port: 80,
+            client_max_body_size: "1m".into(),
+        },
+        upstreams: vec!["10.20.0.10:80".into()],
+    }));
+    ctx
 }
 
-/// nginx on `edge` in front of haproxy on `lb`, with a 1m body limit.
-fn edge() -> NodeContext {
-    let mut ctx = fixtures::node("edge", 9, &[Role::Nginx]);
-    ctx.options = vec![RoleOptions::Nginx(Options {
-        upstreams: vec!["lb".into()],
+/// The nginx role's settings in `ctx`.
+fn nginx(ctx: &NodeContext) -> &Config {
+    ctx.roles
+        .iter()
+        .find_map(|c| match c {
+            RoleConfig::Nginx(c) => Some(c),
+            _ => None,
+        })
+        .expect("an nginx node")
+}
+
+/// A plan with `edge` (nginx in front of `upstreams`), `lb` (haproxy, and an app when
+/// `lb_app`) and app1 and app2 on port 8080.
+fn plan(upstreams: &[&str], lb_app: bool) -> crate::state::LabState {
+    use crate::faults::testing::node;
+    let mut state = crate::state::sample();
+    let at = |mut n: crate::plan::NodePlan, last: u8| {
+        n.ip = Ipv4Addr::new(10, 20, 0, last);
+        n
+    };
+    let mut edge = at(node("edge", &[Role::Nginx]), 9);
+    edge.options = vec![RoleOptions::Nginx(Options {
+        upstreams: upstreams.iter().map(|u| u.to_string()).collect(),
         port: 80,
         client_max_body_size: "1m".into(),
     })];
-    ctx.peers = vec![
-        peer("edge", 9, &[(Role::Nginx, 80)]),
-        peer("lb", 10, &[(Role::Haproxy, 80)]),
-        peer("app1", 11, &[(Role::App, 8080)]),
-        peer("app2", 12, &[(Role::App, 8080)]),
-    ];
-    ctx
+    let lb_roles: &[Role] = if lb_app {
+        &[Role::App, Role::Haproxy]
+    } else {
+        &[Role::Haproxy]
+    };
+    let mut lb = at(node("lb", lb_roles), 10);
+    lb.app_port = lb_app.then_some(8080);
+    let app = |name: &str, last: u8| {
+        let mut n = at(node(name, &[Role::App]), last);
+        n.app_port = Some(8080);
+        n
+    };
+    state.plan.nodes = vec![edge, lb, app("app1", 11), app("app2", 12)];
+    state
+}
+
+fn upstreams_of(state: &crate::state::LabState) -> Result<Vec<String>, &'static str> {
+    config(state, &state.plan.nodes[0]).map(|c| c.upstreams)
 }
 
 #[test]
 fn config_in_front_of_haproxy_matches_the_golden_file() {
+    let ctx = edge();
     check_golden(
         "nginx-firedrill.conf",
-        &render_config(&edge()).expect("renders"),
+        &render_config(&ctx, nginx(&ctx)).expect("renders"),
     );
+    assert_eq!(upstreams_of(&plan(&["lb"], false)), Ok(vec!["10.20.0.10:80".to_string()]));
 }
 
 #[test]
 fn in_place_of_haproxy_it_balances_the_app_nodes_on_their_port() {
+    let state = plan(&["app1", "app2"], false);
+    assert_eq!(
+        upstreams_of(&state),
+        Ok(vec!["10.20.0.11:8080".to_string(), "10.20.0.12:8080".to_string()])
+    );
     let mut ctx = edge();
-    ctx.options = vec![RoleOptions::Nginx(Options {
-        upstreams: vec!["app1".into(), "app2".into()],
-        port: 8000,
-        client_max_body_size: "64k".into(),
-    })];
-    let text = render_config(&ctx).expect("renders");
+    ctx.set(RoleConfig::Nginx(Config {
+        options: Options {
+            upstreams: vec!["app1".into(), "app2".into()],
+            port: 8000,
+            client_max_body_size: "64k".into(),
+        },
+        upstreams: upstreams_of(&state).expect("resolves"),
+    }));
+    let text = render_config(&ctx, nginx(&ctx)).expect("renders");
     assert!(
         text.contains("    server 10.20.0.11:8080;\n    server 10.20.0.12:8080;\n"),
         "{text}"
@@ -65,26 +109,34 @@ fn in_place_of_haproxy_it_balances_the_app_nodes_on_their_port() {
 
 #[test]
 fn an_upstream_with_haproxy_and_app_is_reached_through_haproxy() {
-    let mut ctx = edge();
-    ctx.peers[1] = peer("lb", 10, &[(Role::App, 8080), (Role::Haproxy, 80)]);
-    let text = render_config(&ctx).expect("renders");
-    assert!(text.contains("server 10.20.0.10:80;"), "{text}");
+    assert_eq!(upstreams_of(&plan(&["lb"], true)), Ok(vec!["10.20.0.10:80".to_string()]));
 }
 
 #[test]
-fn without_its_options_or_an_upstream_it_says_so() {
-    let mut ctx = edge();
-    ctx.peers.retain(|p| p.name != "lb");
-    let err = render_config(&ctx).expect_err("lb is unknown");
-    assert!(matches!(err, RoleError::MissingConfig { .. }), "{err}");
-    ctx.options.clear();
-    assert!(render_config(&ctx).is_err());
+fn without_its_options_or_an_upstream_the_plan_does_not_resolve() {
+    let mut state = plan(&["lb"], false);
+    state.plan.nodes.retain(|n| n.name != "lb");
+    assert_eq!(
+        upstreams_of(&state),
+        Err("the address and port of each of its upstreams")
+    );
+    state.plan.nodes[0].options.clear();
+    assert_eq!(upstreams_of(&state), Err("its `nginx:` options"));
+    // Where every command starts, the same plan is an error that names node, role and what
+    // is missing, with what to do.
+    let err = crate::lab::contexts(&state).expect_err("edge has no options");
+    assert!(
+        err.to_string().starts_with(
+            "lab `minimal`: its state gives node `edge` the nginx role but not its `nginx:` options\n  hint:"
+        ),
+        "{err}"
+    );
 }
 
 fn nginx_file() -> ManagedFile {
     ManagedFile {
         path: CONFIG_PATH.into(),
-        contents: render_config(&edge()).expect("renders"),
+        contents: render_config(&edge(), nginx(&edge())).expect("renders"),
         mode: 0o644,
         owner: "root:root".into(),
     }

@@ -20,14 +20,20 @@ fn context(options: Options) -> NodeContext {
         ip: "10.77.0.2".parse().unwrap(),
         subnet: "10.77.0.0/24".parse().unwrap(),
         clients: Vec::new(),
-        roles: vec![Role::Router],
-        app: None,
-        haproxy: None,
-        db: None,
-        zone: None,
-        options: vec![RoleOptions::Router(options)],
+        roles: vec![crate::roles::RoleConfig::Router(options)],
         peers: Vec::new(),
     }
+}
+
+/// The router role's settings in `ctx`.
+fn router(ctx: &NodeContext) -> &Config {
+    ctx.roles
+        .iter()
+        .find_map(|c| match c {
+            crate::roles::RoleConfig::Router(c) => Some(c),
+            _ => None,
+        })
+        .expect("a router node")
 }
 
 fn options_of(text: &str) -> Options {
@@ -53,7 +59,7 @@ fn the_lab_file_becomes_a_readable_nftables_conf() {
             tcp: vec![80, 3306]
         }
     );
-    let conf = render_nftables(&context(o)).expect("renders");
+    let conf = render_nftables(&context(o.clone()), &o).expect("renders");
     assert_golden("roles/router-nftables.conf", &conf);
     assert!(conf.contains("define dmz_1 = 10.80.0.0/24\n"), "{conf}");
     assert!(
@@ -72,7 +78,7 @@ fn without_a_block_it_forwards_everything() {
     );
     let o = options_of(&text);
     assert_eq!((o.forward.as_str(), o.allow.len(), o.masquerade.len()), ("accept", 0, 0));
-    let conf = render_nftables(&context(o)).expect("renders");
+    let conf = render_nftables(&context(o.clone()), &o).expect("renders");
     assert!(conf.contains("policy accept;"), "{conf}");
 }
 
@@ -123,7 +129,7 @@ mod apply {
     #[tokio::test]
     async fn a_fresh_router_forwards_now_and_loads_its_rules() {
         let ctx = context(options_of(LAB));
-        let files = managed(&ctx).expect("renders");
+        let files = managed(&ctx, router(&ctx)).expect("renders");
         let fake = fake("missing\nmissing\n", "disabled\ninactive\n");
         let (result, _) = run_apply(&fake, &ctx).await;
         let report = result.expect("apply succeeds");
@@ -154,7 +160,7 @@ mod apply {
     #[tokio::test]
     async fn new_rules_are_reloaded_and_forwarding_left_alone() {
         let ctx = context(options_of(LAB));
-        let files = managed(&ctx).expect("renders");
+        let files = managed(&ctx, router(&ctx)).expect("renders");
         let sysctl_in_place = crate::roles::role_tests::in_place(&files[..1]);
         let fake = fake(
             &format!("{sysctl_in_place}0000 755 root:root\n"),

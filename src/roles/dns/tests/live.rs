@@ -125,8 +125,8 @@ fn named_serves_the_zone_and_caches_it_and_the_dns_faults_work_on_it_needs_root(
     let d = dir.path();
     let mut ctx = context(options_of(LAB));
     ctx.ip = LAB_ADDR.parse().expect("ip");
-    let z = ctx.zone.clone().expect("zone");
-    for f in managed(&ctx).expect("renders") {
+    let z = dns(&ctx).zone.clone();
+    for f in managed(&ctx, dns(&ctx)).expect("renders") {
         let name = Path::new(&f.path).file_name().expect("a file name");
         std::fs::write(d.join(name), &f.contents).expect("write a rendered file");
     }
