@@ -148,19 +148,30 @@ pub(crate) fn contexts(state: &LabState) -> Vec<NodeContext> {
             let subnet = subnet(n);
             let app = n.app_port.and_then(|port| {
                 let own = by_name(n.database.as_deref()?)?;
+                let every_db = || {
+                    state
+                        .nodes()
+                        .filter(|d| d.roles.iter().any(|r| r.is_database()))
+                };
                 // The app's own database first: it writes there and reads there.
-                let mut databases: Vec<AppDatabase> =
-                    std::iter::once(own)
-                        .chain(state.nodes().filter(|d| {
-                            d.name != own.name && d.roles.iter().any(|r| r.is_database())
-                        }))
+                let databases: Vec<AppDatabase> = match &n.database_host {
+                    // Reached by a `dns:` name when the lab file gave one: resolved at each
+                    // connection, so repointing the name moves the app. Its section is named
+                    // after the name and every database node follows, so that config.ini
+                    // stays the same when the name is repointed: nothing restarts.
+                    Some(host) => {
+                        let mut first = app_database(n, own);
+                        first.name = host.split('.').next().unwrap_or(host).to_string();
+                        first.host = host.clone();
+                        std::iter::once(first)
+                            .chain(every_db().map(|d| app_database(n, d)))
+                            .collect()
+                    }
+                    None => std::iter::once(own)
+                        .chain(every_db().filter(|d| d.name != own.name))
                         .map(|d| app_database(n, d))
-                        .collect();
-                // Reached by a `dns:` name when the lab file gave one: resolved at each
-                // connection, so repointing the name moves the app.
-                if let Some(host) = &n.database_host {
-                    databases[0].host = host.clone();
-                }
+                        .collect(),
+                };
                 Some(AppConfig {
                     port,
                     release: n.release,
@@ -610,6 +621,33 @@ mod tests {
             at("db", Role::Mysql, "mgmt", "10.81.0.20"),
         ];
         state
+    }
+
+    #[test]
+    fn an_app_reaching_its_database_by_a_dns_name_keeps_its_config_when_the_name_moves() {
+        use crate::plan::testing::plan_of;
+        let of = |file: &str| contexts(&crate::state::of_plan(plan_of(file, |_| {})));
+        let before = of("labs/dns-cutover.yaml");
+        let after = of("labs/exercises/dns-cutover-db2.lab.yaml");
+        let dbs = |contexts: &[NodeContext], node: &str| -> Vec<(String, String)> {
+            let ctx = contexts.iter().find(|c| c.node == node).expect("node");
+            let app = ctx.app.as_ref().expect("app");
+            app.databases
+                .iter()
+                .map(|d| (d.name.clone(), d.host.clone()))
+                .collect()
+        };
+        for app in ["app1", "app2"] {
+            let was = dbs(&before, app);
+            assert_eq!(
+                was[0],
+                ("database".into(), "database.dns-cutover.lab".into())
+            );
+            let names: Vec<&str> = was.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["database", "db1", "db2"]);
+            // Repointing the name changes nothing the app is given: no restart.
+            assert_eq!(dbs(&after, app), was, "{app}");
+        }
     }
 
     #[test]
