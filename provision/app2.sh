@@ -40,7 +40,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v1/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 0b70a77373a672957ecadeb1f43f03d5f8ae7ee88f3a4f74d392d4eb85d7c870 > /var/lib/firedrill/written/%opt%todo%releases%v1%app.py
+mkdir -p /var/lib/firedrill/written && printf %s fc0fe5ae9094789abf28a99205b3bfe9f7951c3f363fb400344d8e43fa17682d > /var/lib/firedrill/written/%opt%todo%releases%v1%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v1.
@@ -265,42 +265,123 @@ class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
+class Refused(DatabaseError):
+    """The database refused a statement for its constraints (a duplicate id, a NULL)."""
+
+
 class Pool:
     """Connections to one database, kept open between requests: opening one costs far more
-    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
-    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
-    password takes effect within that time; after any error; and when the server dropped it
-    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
-    once open more connections, which are closed after use."""
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second
+    of the database's CPU). A connection is closed once it is `max_age` seconds old, so a
+    changed address, DNS name or password takes effect within that time; after any error; and
+    when the server dropped it while it waited here (a restart, a KILL). At most `max_idle`
+    wait unused.
 
-    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+    Connects stay off the requests' way, and one at a time:
+    - while requests keep coming, the background thread opens a fresh connection shortly
+      before the one the next request would get reaches its age (`renew`), so a request
+      rarely waits for a connect;
+    - a request that finds no connection waiting opens one, unless another connect is under
+      way: then it waits, up to `wait` seconds, for a connection to come free (the new one
+      once its request is done, or any other) rather than start one more. Several connects
+      at once each slow the others down, and requests that pile up meanwhile open still
+      more: a storm after every renewal."""
+
+    def __init__(self, connect, max_age, max_idle=4, wait=2.0, clock=time.monotonic):
         self.connect = connect
         self.max_age = max_age
         self.max_idle = max_idle
+        self.wait = wait
         self.clock = clock
+        # Renewed this long before its age: the background thread looks once a second.
+        self.ahead = min(2.0, max_age / 2)
         self.lock = threading.Lock()
+        self.freed = threading.Condition(self.lock)
         self.idle = []  # (opened at, connection), the most recently used last
+        self.busy = 0  # connections handed out and not back yet
+        self.opening = 0  # connects under way
+        self.last_take = None
 
     def take(self):
         """(opened at, connection, reused): a waiting connection that is young enough and
-        still open on the server's side, or a new one."""
+        still open on the server's side, or a new one. Give it back with give_back(), or
+        discard() it after an error."""
+        deadline = None  # set once this request waits; the wait uses real time
         while True:
             with self.lock:
+                self.last_take = self.clock()
+                # Behind a connect under way; once waiting, also for a connection in use.
+                while not self.idle and (self.opening or (deadline is not None and self.busy)):
+                    if deadline is None:
+                        deadline = time.monotonic() + self.wait
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.freed.wait(left)
                 entry = self.idle.pop() if self.idle else None
+                if entry is None:
+                    self.opening += 1
+                else:
+                    self.busy += 1
             if entry is None:
-                return self.clock(), self.connect(), False
+                conn = None
+                try:
+                    conn = self.connect()
+                finally:
+                    with self.lock:
+                        self.opening -= 1
+                        self.busy += conn is not None
+                        self.freed.notify_all()
+                return self.clock(), conn, False
             opened, conn = entry
             if self.clock() - opened < self.max_age and not dropped(conn):
                 return opened, conn, True
-            close_quietly(conn)
+            self.discard(conn)
 
     def give_back(self, opened, conn):
-        if self.clock() - opened < self.max_age:
-            with self.lock:
-                if len(self.idle) < self.max_idle:
-                    self.idle.append((opened, conn))
-                    return
+        with self.lock:
+            self.busy -= 1
+            keep = self.clock() - opened < self.max_age and len(self.idle) < self.max_idle
+            if keep:
+                self.idle.append((opened, conn))
+            self.freed.notify_all()
+        if not keep:
+            close_quietly(conn)
+
+    def discard(self, conn):
+        """A connection taken that must not be used again (an error, its age, dropped)."""
+        with self.lock:
+            self.busy -= 1
+            self.freed.notify_all()
         close_quietly(conn)
+
+    def renew(self):
+        """When requests came in the last `ahead` seconds and no connection waiting here has
+        more than `ahead` seconds left (or none waits, and none is in use), opens a fresh one
+        for the next request. An error is left for the next request to meet (and report)."""
+        now = self.clock()
+        with self.lock:
+            if self.opening or self.last_take is None or now - self.last_take > self.ahead:
+                return
+            if any(now - opened < self.max_age - self.ahead for opened, _ in self.idle):
+                return
+            if not self.idle and self.busy:
+                return  # in use right now: it is looked at again once it is back
+            self.opening += 1
+        conn = None
+        try:
+            conn = self.connect()
+        except Exception:  # refused, a timeout, a password: the next request says which
+            pass
+        finally:
+            with self.lock:
+                self.opening -= 1
+                keep = conn is not None and len(self.idle) < self.max_idle
+                if keep:
+                    self.idle.append((self.clock(), conn))
+                self.freed.notify_all()
+            if conn is not None and not keep:
+                close_quietly(conn)
 
     def close_old(self):
         """Closes the waiting connections that reached their age, so none outlives it even
@@ -394,11 +475,12 @@ class Database:
                     cur.execute(sql, params)
                     result = list(cur.fetchall()) if cur.description else cur.lastrowid
         except self.driver.Error as e:
-            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            self.pool.discard(conn)  # whatever went wrong, the next request starts afresh
             METRICS.database_error(self.s.name)
-            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+            kind = Refused if isinstance(e, self.driver.IntegrityError) else DatabaseError
+            raise kind(f"{self.describe()}: {e}".strip()) from e
         except BaseException:
-            close_quietly(conn)
+            self.pool.discard(conn)
             raise
         self.pool.give_back(opened, conn)
         return result
@@ -414,15 +496,27 @@ class Database:
         marks = ", ".join(["%s"] * len(values))
         sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
         params = tuple(values.values())
-        if self.engine == "postgres":
-            if returning_id:
+        if returning_id:
+            if self.engine == "postgres":
                 return self.run([(sql + " RETURNING id", params)])[0][0]
+            return self.run([(sql, params)])
+        statements = [(sql, params)]
+        if self.engine == "postgres":
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
             # here would collide with it. Never back: an operator may have moved it far ahead
             # so that rows numbered here and elsewhere at the same time cannot collide.
-            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
-                                             (table, table))])
-        return self.run([(sql, params)])
+            statements.append((SEQUENCE_PAST_MAX.format(table=table), (table, table)))
+        try:
+            return self.run(statements)
+        except Refused:
+            # A copy of the past (todo-copy) running beside the dual writes may have read this
+            # row from the first database and stored it here a moment before us: the same item
+            # under its id is a success. Another item under that id is a real collision.
+            same = self.query(f"SELECT id FROM {table} WHERE id = %s AND name = %s",
+                              (values["id"], values["name"]))
+            if not same:
+                raise
+            return None
 
 
 def open_databases(settings):
@@ -430,11 +524,13 @@ def open_databases(settings):
 
 
 def close_old_connections(dbs):
-    """Every second, the connections that waited past their age are closed."""
+    """Every second, the connections that waited past their age are closed, and those about
+    to reach it are renewed while requests come."""
     while True:
         time.sleep(1)
         for db in dbs.values():
             db.pool.close_old()
+            db.pool.renew()
 
 
 def local_timezone(settings):
@@ -946,7 +1042,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v2/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s d9ebd6c092d243321caff381871ebc48f07cdd5f4293c4a3180c63575a0c2c22 > /var/lib/firedrill/written/%opt%todo%releases%v2%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 5e5aaa3d7be16908a097f138408b27023e79920de6d1a6b0ad9ce0403b80ffef > /var/lib/firedrill/written/%opt%todo%releases%v2%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v2.
@@ -1171,42 +1267,123 @@ class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
+class Refused(DatabaseError):
+    """The database refused a statement for its constraints (a duplicate id, a NULL)."""
+
+
 class Pool:
     """Connections to one database, kept open between requests: opening one costs far more
-    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
-    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
-    password takes effect within that time; after any error; and when the server dropped it
-    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
-    once open more connections, which are closed after use."""
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second
+    of the database's CPU). A connection is closed once it is `max_age` seconds old, so a
+    changed address, DNS name or password takes effect within that time; after any error; and
+    when the server dropped it while it waited here (a restart, a KILL). At most `max_idle`
+    wait unused.
 
-    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+    Connects stay off the requests' way, and one at a time:
+    - while requests keep coming, the background thread opens a fresh connection shortly
+      before the one the next request would get reaches its age (`renew`), so a request
+      rarely waits for a connect;
+    - a request that finds no connection waiting opens one, unless another connect is under
+      way: then it waits, up to `wait` seconds, for a connection to come free (the new one
+      once its request is done, or any other) rather than start one more. Several connects
+      at once each slow the others down, and requests that pile up meanwhile open still
+      more: a storm after every renewal."""
+
+    def __init__(self, connect, max_age, max_idle=4, wait=2.0, clock=time.monotonic):
         self.connect = connect
         self.max_age = max_age
         self.max_idle = max_idle
+        self.wait = wait
         self.clock = clock
+        # Renewed this long before its age: the background thread looks once a second.
+        self.ahead = min(2.0, max_age / 2)
         self.lock = threading.Lock()
+        self.freed = threading.Condition(self.lock)
         self.idle = []  # (opened at, connection), the most recently used last
+        self.busy = 0  # connections handed out and not back yet
+        self.opening = 0  # connects under way
+        self.last_take = None
 
     def take(self):
         """(opened at, connection, reused): a waiting connection that is young enough and
-        still open on the server's side, or a new one."""
+        still open on the server's side, or a new one. Give it back with give_back(), or
+        discard() it after an error."""
+        deadline = None  # set once this request waits; the wait uses real time
         while True:
             with self.lock:
+                self.last_take = self.clock()
+                # Behind a connect under way; once waiting, also for a connection in use.
+                while not self.idle and (self.opening or (deadline is not None and self.busy)):
+                    if deadline is None:
+                        deadline = time.monotonic() + self.wait
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.freed.wait(left)
                 entry = self.idle.pop() if self.idle else None
+                if entry is None:
+                    self.opening += 1
+                else:
+                    self.busy += 1
             if entry is None:
-                return self.clock(), self.connect(), False
+                conn = None
+                try:
+                    conn = self.connect()
+                finally:
+                    with self.lock:
+                        self.opening -= 1
+                        self.busy += conn is not None
+                        self.freed.notify_all()
+                return self.clock(), conn, False
             opened, conn = entry
             if self.clock() - opened < self.max_age and not dropped(conn):
                 return opened, conn, True
-            close_quietly(conn)
+            self.discard(conn)
 
     def give_back(self, opened, conn):
-        if self.clock() - opened < self.max_age:
-            with self.lock:
-                if len(self.idle) < self.max_idle:
-                    self.idle.append((opened, conn))
-                    return
+        with self.lock:
+            self.busy -= 1
+            keep = self.clock() - opened < self.max_age and len(self.idle) < self.max_idle
+            if keep:
+                self.idle.append((opened, conn))
+            self.freed.notify_all()
+        if not keep:
+            close_quietly(conn)
+
+    def discard(self, conn):
+        """A connection taken that must not be used again (an error, its age, dropped)."""
+        with self.lock:
+            self.busy -= 1
+            self.freed.notify_all()
         close_quietly(conn)
+
+    def renew(self):
+        """When requests came in the last `ahead` seconds and no connection waiting here has
+        more than `ahead` seconds left (or none waits, and none is in use), opens a fresh one
+        for the next request. An error is left for the next request to meet (and report)."""
+        now = self.clock()
+        with self.lock:
+            if self.opening or self.last_take is None or now - self.last_take > self.ahead:
+                return
+            if any(now - opened < self.max_age - self.ahead for opened, _ in self.idle):
+                return
+            if not self.idle and self.busy:
+                return  # in use right now: it is looked at again once it is back
+            self.opening += 1
+        conn = None
+        try:
+            conn = self.connect()
+        except Exception:  # refused, a timeout, a password: the next request says which
+            pass
+        finally:
+            with self.lock:
+                self.opening -= 1
+                keep = conn is not None and len(self.idle) < self.max_idle
+                if keep:
+                    self.idle.append((self.clock(), conn))
+                self.freed.notify_all()
+            if conn is not None and not keep:
+                close_quietly(conn)
 
     def close_old(self):
         """Closes the waiting connections that reached their age, so none outlives it even
@@ -1300,11 +1477,12 @@ class Database:
                     cur.execute(sql, params)
                     result = list(cur.fetchall()) if cur.description else cur.lastrowid
         except self.driver.Error as e:
-            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            self.pool.discard(conn)  # whatever went wrong, the next request starts afresh
             METRICS.database_error(self.s.name)
-            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+            kind = Refused if isinstance(e, self.driver.IntegrityError) else DatabaseError
+            raise kind(f"{self.describe()}: {e}".strip()) from e
         except BaseException:
-            close_quietly(conn)
+            self.pool.discard(conn)
             raise
         self.pool.give_back(opened, conn)
         return result
@@ -1320,15 +1498,27 @@ class Database:
         marks = ", ".join(["%s"] * len(values))
         sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
         params = tuple(values.values())
-        if self.engine == "postgres":
-            if returning_id:
+        if returning_id:
+            if self.engine == "postgres":
                 return self.run([(sql + " RETURNING id", params)])[0][0]
+            return self.run([(sql, params)])
+        statements = [(sql, params)]
+        if self.engine == "postgres":
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
             # here would collide with it. Never back: an operator may have moved it far ahead
             # so that rows numbered here and elsewhere at the same time cannot collide.
-            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
-                                             (table, table))])
-        return self.run([(sql, params)])
+            statements.append((SEQUENCE_PAST_MAX.format(table=table), (table, table)))
+        try:
+            return self.run(statements)
+        except Refused:
+            # A copy of the past (todo-copy) running beside the dual writes may have read this
+            # row from the first database and stored it here a moment before us: the same item
+            # under its id is a success. Another item under that id is a real collision.
+            same = self.query(f"SELECT id FROM {table} WHERE id = %s AND name = %s",
+                              (values["id"], values["name"]))
+            if not same:
+                raise
+            return None
 
 
 def open_databases(settings):
@@ -1336,11 +1526,13 @@ def open_databases(settings):
 
 
 def close_old_connections(dbs):
-    """Every second, the connections that waited past their age are closed."""
+    """Every second, the connections that waited past their age are closed, and those about
+    to reach it are renewed while requests come."""
     while True:
         time.sleep(1)
         for db in dbs.values():
             db.pool.close_old()
+            db.pool.renew()
 
 
 def local_timezone(settings):
@@ -1852,7 +2044,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v3/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s dbe97469ab724a2927a38f43141b0f1d904c8d5199feac96fff8a7952372ed52 > /var/lib/firedrill/written/%opt%todo%releases%v3%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 4e512f699be0d0761bb30e1bc84d4391edfc45bf4ee2fcf753e4723256296354 > /var/lib/firedrill/written/%opt%todo%releases%v3%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v3.
@@ -2077,42 +2269,123 @@ class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
+class Refused(DatabaseError):
+    """The database refused a statement for its constraints (a duplicate id, a NULL)."""
+
+
 class Pool:
     """Connections to one database, kept open between requests: opening one costs far more
-    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
-    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
-    password takes effect within that time; after any error; and when the server dropped it
-    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
-    once open more connections, which are closed after use."""
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second
+    of the database's CPU). A connection is closed once it is `max_age` seconds old, so a
+    changed address, DNS name or password takes effect within that time; after any error; and
+    when the server dropped it while it waited here (a restart, a KILL). At most `max_idle`
+    wait unused.
 
-    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+    Connects stay off the requests' way, and one at a time:
+    - while requests keep coming, the background thread opens a fresh connection shortly
+      before the one the next request would get reaches its age (`renew`), so a request
+      rarely waits for a connect;
+    - a request that finds no connection waiting opens one, unless another connect is under
+      way: then it waits, up to `wait` seconds, for a connection to come free (the new one
+      once its request is done, or any other) rather than start one more. Several connects
+      at once each slow the others down, and requests that pile up meanwhile open still
+      more: a storm after every renewal."""
+
+    def __init__(self, connect, max_age, max_idle=4, wait=2.0, clock=time.monotonic):
         self.connect = connect
         self.max_age = max_age
         self.max_idle = max_idle
+        self.wait = wait
         self.clock = clock
+        # Renewed this long before its age: the background thread looks once a second.
+        self.ahead = min(2.0, max_age / 2)
         self.lock = threading.Lock()
+        self.freed = threading.Condition(self.lock)
         self.idle = []  # (opened at, connection), the most recently used last
+        self.busy = 0  # connections handed out and not back yet
+        self.opening = 0  # connects under way
+        self.last_take = None
 
     def take(self):
         """(opened at, connection, reused): a waiting connection that is young enough and
-        still open on the server's side, or a new one."""
+        still open on the server's side, or a new one. Give it back with give_back(), or
+        discard() it after an error."""
+        deadline = None  # set once this request waits; the wait uses real time
         while True:
             with self.lock:
+                self.last_take = self.clock()
+                # Behind a connect under way; once waiting, also for a connection in use.
+                while not self.idle and (self.opening or (deadline is not None and self.busy)):
+                    if deadline is None:
+                        deadline = time.monotonic() + self.wait
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.freed.wait(left)
                 entry = self.idle.pop() if self.idle else None
+                if entry is None:
+                    self.opening += 1
+                else:
+                    self.busy += 1
             if entry is None:
-                return self.clock(), self.connect(), False
+                conn = None
+                try:
+                    conn = self.connect()
+                finally:
+                    with self.lock:
+                        self.opening -= 1
+                        self.busy += conn is not None
+                        self.freed.notify_all()
+                return self.clock(), conn, False
             opened, conn = entry
             if self.clock() - opened < self.max_age and not dropped(conn):
                 return opened, conn, True
-            close_quietly(conn)
+            self.discard(conn)
 
     def give_back(self, opened, conn):
-        if self.clock() - opened < self.max_age:
-            with self.lock:
-                if len(self.idle) < self.max_idle:
-                    self.idle.append((opened, conn))
-                    return
+        with self.lock:
+            self.busy -= 1
+            keep = self.clock() - opened < self.max_age and len(self.idle) < self.max_idle
+            if keep:
+                self.idle.append((opened, conn))
+            self.freed.notify_all()
+        if not keep:
+            close_quietly(conn)
+
+    def discard(self, conn):
+        """A connection taken that must not be used again (an error, its age, dropped)."""
+        with self.lock:
+            self.busy -= 1
+            self.freed.notify_all()
         close_quietly(conn)
+
+    def renew(self):
+        """When requests came in the last `ahead` seconds and no connection waiting here has
+        more than `ahead` seconds left (or none waits, and none is in use), opens a fresh one
+        for the next request. An error is left for the next request to meet (and report)."""
+        now = self.clock()
+        with self.lock:
+            if self.opening or self.last_take is None or now - self.last_take > self.ahead:
+                return
+            if any(now - opened < self.max_age - self.ahead for opened, _ in self.idle):
+                return
+            if not self.idle and self.busy:
+                return  # in use right now: it is looked at again once it is back
+            self.opening += 1
+        conn = None
+        try:
+            conn = self.connect()
+        except Exception:  # refused, a timeout, a password: the next request says which
+            pass
+        finally:
+            with self.lock:
+                self.opening -= 1
+                keep = conn is not None and len(self.idle) < self.max_idle
+                if keep:
+                    self.idle.append((self.clock(), conn))
+                self.freed.notify_all()
+            if conn is not None and not keep:
+                close_quietly(conn)
 
     def close_old(self):
         """Closes the waiting connections that reached their age, so none outlives it even
@@ -2206,11 +2479,12 @@ class Database:
                     cur.execute(sql, params)
                     result = list(cur.fetchall()) if cur.description else cur.lastrowid
         except self.driver.Error as e:
-            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            self.pool.discard(conn)  # whatever went wrong, the next request starts afresh
             METRICS.database_error(self.s.name)
-            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+            kind = Refused if isinstance(e, self.driver.IntegrityError) else DatabaseError
+            raise kind(f"{self.describe()}: {e}".strip()) from e
         except BaseException:
-            close_quietly(conn)
+            self.pool.discard(conn)
             raise
         self.pool.give_back(opened, conn)
         return result
@@ -2226,15 +2500,27 @@ class Database:
         marks = ", ".join(["%s"] * len(values))
         sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
         params = tuple(values.values())
-        if self.engine == "postgres":
-            if returning_id:
+        if returning_id:
+            if self.engine == "postgres":
                 return self.run([(sql + " RETURNING id", params)])[0][0]
+            return self.run([(sql, params)])
+        statements = [(sql, params)]
+        if self.engine == "postgres":
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
             # here would collide with it. Never back: an operator may have moved it far ahead
             # so that rows numbered here and elsewhere at the same time cannot collide.
-            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
-                                             (table, table))])
-        return self.run([(sql, params)])
+            statements.append((SEQUENCE_PAST_MAX.format(table=table), (table, table)))
+        try:
+            return self.run(statements)
+        except Refused:
+            # A copy of the past (todo-copy) running beside the dual writes may have read this
+            # row from the first database and stored it here a moment before us: the same item
+            # under its id is a success. Another item under that id is a real collision.
+            same = self.query(f"SELECT id FROM {table} WHERE id = %s AND name = %s",
+                              (values["id"], values["name"]))
+            if not same:
+                raise
+            return None
 
 
 def open_databases(settings):
@@ -2242,11 +2528,13 @@ def open_databases(settings):
 
 
 def close_old_connections(dbs):
-    """Every second, the connections that waited past their age are closed."""
+    """Every second, the connections that waited past their age are closed, and those about
+    to reach it are renewed while requests come."""
     while True:
         time.sleep(1)
         for db in dbs.values():
             db.pool.close_old()
+            db.pool.renew()
 
 
 def local_timezone(settings):
@@ -2758,7 +3046,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v4/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 7ba23bd635380628f8613c72b373cc46fcf8f6da1cbf54cc32a5e6ea39957af4 > /var/lib/firedrill/written/%opt%todo%releases%v4%app.py
+mkdir -p /var/lib/firedrill/written && printf %s 7aa844167f62547e5519b3d83cc29d36c6527e3b6f608b77df1eef8c3564a0b8 > /var/lib/firedrill/written/%opt%todo%releases%v4%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v4.
@@ -2983,42 +3271,123 @@ class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
+class Refused(DatabaseError):
+    """The database refused a statement for its constraints (a duplicate id, a NULL)."""
+
+
 class Pool:
     """Connections to one database, kept open between requests: opening one costs far more
-    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
-    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
-    password takes effect within that time; after any error; and when the server dropped it
-    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
-    once open more connections, which are closed after use."""
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second
+    of the database's CPU). A connection is closed once it is `max_age` seconds old, so a
+    changed address, DNS name or password takes effect within that time; after any error; and
+    when the server dropped it while it waited here (a restart, a KILL). At most `max_idle`
+    wait unused.
 
-    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+    Connects stay off the requests' way, and one at a time:
+    - while requests keep coming, the background thread opens a fresh connection shortly
+      before the one the next request would get reaches its age (`renew`), so a request
+      rarely waits for a connect;
+    - a request that finds no connection waiting opens one, unless another connect is under
+      way: then it waits, up to `wait` seconds, for a connection to come free (the new one
+      once its request is done, or any other) rather than start one more. Several connects
+      at once each slow the others down, and requests that pile up meanwhile open still
+      more: a storm after every renewal."""
+
+    def __init__(self, connect, max_age, max_idle=4, wait=2.0, clock=time.monotonic):
         self.connect = connect
         self.max_age = max_age
         self.max_idle = max_idle
+        self.wait = wait
         self.clock = clock
+        # Renewed this long before its age: the background thread looks once a second.
+        self.ahead = min(2.0, max_age / 2)
         self.lock = threading.Lock()
+        self.freed = threading.Condition(self.lock)
         self.idle = []  # (opened at, connection), the most recently used last
+        self.busy = 0  # connections handed out and not back yet
+        self.opening = 0  # connects under way
+        self.last_take = None
 
     def take(self):
         """(opened at, connection, reused): a waiting connection that is young enough and
-        still open on the server's side, or a new one."""
+        still open on the server's side, or a new one. Give it back with give_back(), or
+        discard() it after an error."""
+        deadline = None  # set once this request waits; the wait uses real time
         while True:
             with self.lock:
+                self.last_take = self.clock()
+                # Behind a connect under way; once waiting, also for a connection in use.
+                while not self.idle and (self.opening or (deadline is not None and self.busy)):
+                    if deadline is None:
+                        deadline = time.monotonic() + self.wait
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.freed.wait(left)
                 entry = self.idle.pop() if self.idle else None
+                if entry is None:
+                    self.opening += 1
+                else:
+                    self.busy += 1
             if entry is None:
-                return self.clock(), self.connect(), False
+                conn = None
+                try:
+                    conn = self.connect()
+                finally:
+                    with self.lock:
+                        self.opening -= 1
+                        self.busy += conn is not None
+                        self.freed.notify_all()
+                return self.clock(), conn, False
             opened, conn = entry
             if self.clock() - opened < self.max_age and not dropped(conn):
                 return opened, conn, True
-            close_quietly(conn)
+            self.discard(conn)
 
     def give_back(self, opened, conn):
-        if self.clock() - opened < self.max_age:
-            with self.lock:
-                if len(self.idle) < self.max_idle:
-                    self.idle.append((opened, conn))
-                    return
+        with self.lock:
+            self.busy -= 1
+            keep = self.clock() - opened < self.max_age and len(self.idle) < self.max_idle
+            if keep:
+                self.idle.append((opened, conn))
+            self.freed.notify_all()
+        if not keep:
+            close_quietly(conn)
+
+    def discard(self, conn):
+        """A connection taken that must not be used again (an error, its age, dropped)."""
+        with self.lock:
+            self.busy -= 1
+            self.freed.notify_all()
         close_quietly(conn)
+
+    def renew(self):
+        """When requests came in the last `ahead` seconds and no connection waiting here has
+        more than `ahead` seconds left (or none waits, and none is in use), opens a fresh one
+        for the next request. An error is left for the next request to meet (and report)."""
+        now = self.clock()
+        with self.lock:
+            if self.opening or self.last_take is None or now - self.last_take > self.ahead:
+                return
+            if any(now - opened < self.max_age - self.ahead for opened, _ in self.idle):
+                return
+            if not self.idle and self.busy:
+                return  # in use right now: it is looked at again once it is back
+            self.opening += 1
+        conn = None
+        try:
+            conn = self.connect()
+        except Exception:  # refused, a timeout, a password: the next request says which
+            pass
+        finally:
+            with self.lock:
+                self.opening -= 1
+                keep = conn is not None and len(self.idle) < self.max_idle
+                if keep:
+                    self.idle.append((self.clock(), conn))
+                self.freed.notify_all()
+            if conn is not None and not keep:
+                close_quietly(conn)
 
     def close_old(self):
         """Closes the waiting connections that reached their age, so none outlives it even
@@ -3112,11 +3481,12 @@ class Database:
                     cur.execute(sql, params)
                     result = list(cur.fetchall()) if cur.description else cur.lastrowid
         except self.driver.Error as e:
-            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            self.pool.discard(conn)  # whatever went wrong, the next request starts afresh
             METRICS.database_error(self.s.name)
-            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+            kind = Refused if isinstance(e, self.driver.IntegrityError) else DatabaseError
+            raise kind(f"{self.describe()}: {e}".strip()) from e
         except BaseException:
-            close_quietly(conn)
+            self.pool.discard(conn)
             raise
         self.pool.give_back(opened, conn)
         return result
@@ -3132,15 +3502,27 @@ class Database:
         marks = ", ".join(["%s"] * len(values))
         sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
         params = tuple(values.values())
-        if self.engine == "postgres":
-            if returning_id:
+        if returning_id:
+            if self.engine == "postgres":
                 return self.run([(sql + " RETURNING id", params)])[0][0]
+            return self.run([(sql, params)])
+        statements = [(sql, params)]
+        if self.engine == "postgres":
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
             # here would collide with it. Never back: an operator may have moved it far ahead
             # so that rows numbered here and elsewhere at the same time cannot collide.
-            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
-                                             (table, table))])
-        return self.run([(sql, params)])
+            statements.append((SEQUENCE_PAST_MAX.format(table=table), (table, table)))
+        try:
+            return self.run(statements)
+        except Refused:
+            # A copy of the past (todo-copy) running beside the dual writes may have read this
+            # row from the first database and stored it here a moment before us: the same item
+            # under its id is a success. Another item under that id is a real collision.
+            same = self.query(f"SELECT id FROM {table} WHERE id = %s AND name = %s",
+                              (values["id"], values["name"]))
+            if not same:
+                raise
+            return None
 
 
 def open_databases(settings):
@@ -3148,11 +3530,13 @@ def open_databases(settings):
 
 
 def close_old_connections(dbs):
-    """Every second, the connections that waited past their age are closed."""
+    """Every second, the connections that waited past their age are closed, and those about
+    to reach it are renewed while requests come."""
     while True:
         time.sleep(1)
         for db in dbs.values():
             db.pool.close_old()
+            db.pool.renew()
 
 
 def local_timezone(settings):
@@ -3664,7 +4048,7 @@ chown root:root "$tmp"
 chmod 644 "$tmp"
 mv -f "$tmp" /opt/todo/releases/v5/app.py
 trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 35c21ab1ac5beffb3d0b8e85ba1a112ff6936b68f68f8e6c1d7233cf3c4fd668 > /var/lib/firedrill/written/%opt%todo%releases%v5%app.py
+mkdir -p /var/lib/firedrill/written && printf %s e67a708ed32f1c2bb2eb81af25635f6ea7817f557a1caaf8bcfe375f675534d4 > /var/lib/firedrill/written/%opt%todo%releases%v5%app.py
 ' <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v5.
@@ -3889,42 +4273,123 @@ class DatabaseError(Exception):
     """The database could not be reached or refused a query."""
 
 
+class Refused(DatabaseError):
+    """The database refused a statement for its constraints (a duplicate id, a NULL)."""
+
+
 class Pool:
     """Connections to one database, kept open between requests: opening one costs far more
-    than a query (a PostgreSQL backend starts for each; under emulation that is half a second).
-    A connection is closed once it is `max_age` seconds old, so a changed address, DNS name or
-    password takes effect within that time; after any error; and when the server dropped it
-    while it waited here (a restart, a KILL). At most `max_idle` wait unused; more requests at
-    once open more connections, which are closed after use."""
+    than a query (a PostgreSQL backend starts for each; under emulation that is half a second
+    of the database's CPU). A connection is closed once it is `max_age` seconds old, so a
+    changed address, DNS name or password takes effect within that time; after any error; and
+    when the server dropped it while it waited here (a restart, a KILL). At most `max_idle`
+    wait unused.
 
-    def __init__(self, connect, max_age, max_idle=4, clock=time.monotonic):
+    Connects stay off the requests' way, and one at a time:
+    - while requests keep coming, the background thread opens a fresh connection shortly
+      before the one the next request would get reaches its age (`renew`), so a request
+      rarely waits for a connect;
+    - a request that finds no connection waiting opens one, unless another connect is under
+      way: then it waits, up to `wait` seconds, for a connection to come free (the new one
+      once its request is done, or any other) rather than start one more. Several connects
+      at once each slow the others down, and requests that pile up meanwhile open still
+      more: a storm after every renewal."""
+
+    def __init__(self, connect, max_age, max_idle=4, wait=2.0, clock=time.monotonic):
         self.connect = connect
         self.max_age = max_age
         self.max_idle = max_idle
+        self.wait = wait
         self.clock = clock
+        # Renewed this long before its age: the background thread looks once a second.
+        self.ahead = min(2.0, max_age / 2)
         self.lock = threading.Lock()
+        self.freed = threading.Condition(self.lock)
         self.idle = []  # (opened at, connection), the most recently used last
+        self.busy = 0  # connections handed out and not back yet
+        self.opening = 0  # connects under way
+        self.last_take = None
 
     def take(self):
         """(opened at, connection, reused): a waiting connection that is young enough and
-        still open on the server's side, or a new one."""
+        still open on the server's side, or a new one. Give it back with give_back(), or
+        discard() it after an error."""
+        deadline = None  # set once this request waits; the wait uses real time
         while True:
             with self.lock:
+                self.last_take = self.clock()
+                # Behind a connect under way; once waiting, also for a connection in use.
+                while not self.idle and (self.opening or (deadline is not None and self.busy)):
+                    if deadline is None:
+                        deadline = time.monotonic() + self.wait
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.freed.wait(left)
                 entry = self.idle.pop() if self.idle else None
+                if entry is None:
+                    self.opening += 1
+                else:
+                    self.busy += 1
             if entry is None:
-                return self.clock(), self.connect(), False
+                conn = None
+                try:
+                    conn = self.connect()
+                finally:
+                    with self.lock:
+                        self.opening -= 1
+                        self.busy += conn is not None
+                        self.freed.notify_all()
+                return self.clock(), conn, False
             opened, conn = entry
             if self.clock() - opened < self.max_age and not dropped(conn):
                 return opened, conn, True
-            close_quietly(conn)
+            self.discard(conn)
 
     def give_back(self, opened, conn):
-        if self.clock() - opened < self.max_age:
-            with self.lock:
-                if len(self.idle) < self.max_idle:
-                    self.idle.append((opened, conn))
-                    return
+        with self.lock:
+            self.busy -= 1
+            keep = self.clock() - opened < self.max_age and len(self.idle) < self.max_idle
+            if keep:
+                self.idle.append((opened, conn))
+            self.freed.notify_all()
+        if not keep:
+            close_quietly(conn)
+
+    def discard(self, conn):
+        """A connection taken that must not be used again (an error, its age, dropped)."""
+        with self.lock:
+            self.busy -= 1
+            self.freed.notify_all()
         close_quietly(conn)
+
+    def renew(self):
+        """When requests came in the last `ahead` seconds and no connection waiting here has
+        more than `ahead` seconds left (or none waits, and none is in use), opens a fresh one
+        for the next request. An error is left for the next request to meet (and report)."""
+        now = self.clock()
+        with self.lock:
+            if self.opening or self.last_take is None or now - self.last_take > self.ahead:
+                return
+            if any(now - opened < self.max_age - self.ahead for opened, _ in self.idle):
+                return
+            if not self.idle and self.busy:
+                return  # in use right now: it is looked at again once it is back
+            self.opening += 1
+        conn = None
+        try:
+            conn = self.connect()
+        except Exception:  # refused, a timeout, a password: the next request says which
+            pass
+        finally:
+            with self.lock:
+                self.opening -= 1
+                keep = conn is not None and len(self.idle) < self.max_idle
+                if keep:
+                    self.idle.append((self.clock(), conn))
+                self.freed.notify_all()
+            if conn is not None and not keep:
+                close_quietly(conn)
 
     def close_old(self):
         """Closes the waiting connections that reached their age, so none outlives it even
@@ -4018,11 +4483,12 @@ class Database:
                     cur.execute(sql, params)
                     result = list(cur.fetchall()) if cur.description else cur.lastrowid
         except self.driver.Error as e:
-            close_quietly(conn)  # whatever went wrong, the next request starts afresh
+            self.pool.discard(conn)  # whatever went wrong, the next request starts afresh
             METRICS.database_error(self.s.name)
-            raise DatabaseError(f"{self.describe()}: {e}".strip()) from e
+            kind = Refused if isinstance(e, self.driver.IntegrityError) else DatabaseError
+            raise kind(f"{self.describe()}: {e}".strip()) from e
         except BaseException:
-            close_quietly(conn)
+            self.pool.discard(conn)
             raise
         self.pool.give_back(opened, conn)
         return result
@@ -4038,15 +4504,27 @@ class Database:
         marks = ", ".join(["%s"] * len(values))
         sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"
         params = tuple(values.values())
-        if self.engine == "postgres":
-            if returning_id:
+        if returning_id:
+            if self.engine == "postgres":
                 return self.run([(sql + " RETURNING id", params)])[0][0]
+            return self.run([(sql, params)])
+        statements = [(sql, params)]
+        if self.engine == "postgres":
             # A row numbered elsewhere: move the sequence past it, or a later insert numbered
             # here would collide with it. Never back: an operator may have moved it far ahead
             # so that rows numbered here and elsewhere at the same time cannot collide.
-            return self.run([(sql, params), (SEQUENCE_PAST_MAX.format(table=table),
-                                             (table, table))])
-        return self.run([(sql, params)])
+            statements.append((SEQUENCE_PAST_MAX.format(table=table), (table, table)))
+        try:
+            return self.run(statements)
+        except Refused:
+            # A copy of the past (todo-copy) running beside the dual writes may have read this
+            # row from the first database and stored it here a moment before us: the same item
+            # under its id is a success. Another item under that id is a real collision.
+            same = self.query(f"SELECT id FROM {table} WHERE id = %s AND name = %s",
+                              (values["id"], values["name"]))
+            if not same:
+                raise
+            return None
 
 
 def open_databases(settings):
@@ -4054,11 +4532,13 @@ def open_databases(settings):
 
 
 def close_old_connections(dbs):
-    """Every second, the connections that waited past their age are closed."""
+    """Every second, the connections that waited past their age are closed, and those about
+    to reach it are renewed while requests come."""
     while True:
         time.sleep(1)
         for db in dbs.values():
             db.pool.close_old()
+            db.pool.renew()
 
 
 def local_timezone(settings):

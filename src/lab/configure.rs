@@ -488,6 +488,33 @@ mod tests {
     }
 
     #[test]
+    fn an_app_reaching_its_database_by_a_dns_name_keeps_its_config_when_the_name_moves() {
+        use crate::plan::testing::plan_of;
+        let of =
+            |file: &str| contexts(&crate::state::of_plan(plan_of(file, |_| {}))).expect("resolves");
+        let before = of("labs/dns-cutover.yaml");
+        let after = of("labs/exercises/dns-cutover-db2.lab.yaml");
+        let dbs = |contexts: &[NodeContext], node: &str| -> Vec<(String, String)> {
+            let ctx = contexts.iter().find(|c| c.node == node).expect("node");
+            let app = ctx.app().expect("app");
+            app.databases()
+                .map(|d| (d.name.clone(), d.host.clone()))
+                .collect()
+        };
+        for app in ["app1", "app2"] {
+            let was = dbs(&before, app);
+            assert_eq!(
+                was[0],
+                ("database".into(), "database.dns-cutover.lab".into())
+            );
+            let names: Vec<&str> = was.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["database", "db1", "db2"]);
+            // Repointing the name changes nothing the app is given: no restart.
+            assert_eq!(dbs(&after, app), was, "{app}");
+        }
+    }
+
+    #[test]
     fn roles_use_the_address_validation_picked_and_the_database_admits_its_clients() {
         let contexts = contexts(&routed_lab()).expect("resolves");
         let ctx = |name: &str| contexts.iter().find(|c| c.node == name).expect("node");

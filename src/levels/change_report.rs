@@ -192,6 +192,12 @@ fn customers(out: &mut String, i: &Input, from: DateTime<Utc>, end: DateTime<Utc
             "| {name} | {results} | {bad} | {success} | {bad_seconds} | {p99:.0} ms |"
         );
     }
+    // What kind of failure each was: a timeout (slow), refused or reset (nothing listening, a
+    // restart), 5xx (the app or the load balancer said so).
+    let kinds = streams_kinds(i.report.between(from, end).into_iter());
+    if !kinds.is_empty() {
+        let _ = writeln!(out, "\nFailed requests by kind: {}.", kinds.join("; "));
+    }
     let ledger = i.play.checks.iter().rev().find(|c| !c.ledger.is_empty());
     match ledger {
         Some(c) => {
@@ -206,6 +212,37 @@ fn customers(out: &mut String, i: &Input, from: DateTime<Utc>, end: DateTime<Utc
             );
         }
     }
+}
+
+/// Per stream with failures, "stream: timeout 2, 5xx 1" (only the kinds seen, `dropped` for
+/// requests the client could not send on time).
+fn streams_kinds<'a>(seconds: impl Iterator<Item = &'a Second>) -> Vec<String> {
+    let mut per: BTreeMap<&str, [u64; 10]> = BTreeMap::new();
+    for s in seconds.filter(|s| s.bad() > 0) {
+        let c = &s.classes;
+        let n = per.entry(s.stream.as_str()).or_default();
+        let these = [
+            c.timeout, c.refused, c.reset, c.tls, c.http5xx, c.http4xx, c.http413, c.json, c.other,
+            s.dropped,
+        ];
+        for (total, x) in n.iter_mut().zip(these) {
+            *total += x;
+        }
+    }
+    const NAMES: [&str; 10] = [
+        "timeout", "refused", "reset", "tls", "5xx", "4xx", "413", "json", "other", "dropped",
+    ];
+    per.into_iter()
+        .map(|(stream, n)| {
+            let seen: Vec<String> = NAMES
+                .iter()
+                .zip(n)
+                .filter(|(_, k)| *k > 0)
+                .map(|(name, k)| format!("{name} {k}"))
+                .collect();
+            format!("{stream}: {}", seen.join(", "))
+        })
+        .collect()
 }
 
 pub(crate) fn render(i: &Input) -> String {

@@ -70,6 +70,11 @@ fn a_change_report_puts_the_change_beside_what_customers_saw() {
         text.contains("Write ledger (at 14:02:28): 0 of 31 acknowledged writes lost (at most 0)."),
         "{text}"
     );
+    // Which kind of failure they were: slow (timeout), refused, or an error answer.
+    assert!(
+        text.contains("\nFailed requests by kind: default: 5xx 60.\n"),
+        "{text}"
+    );
     crate::golden::assert_golden("levels/change-solved.md", &text);
 }
 

@@ -302,13 +302,14 @@ pub(crate) async fn reset(
     Ok(())
 }
 
-/// `Some(nodes to restart)` when the running lab's nodes or their sizes are not the lab file's
-/// (an exercise added, removed or resized a node); `None` when they are, or when the file cannot
-/// be read (the snapshot, then `up` as before, deal with the rest).
+/// `Some(nodes to restart)` when the running lab's nodes or their sizes, or its networks' `dns:`
+/// names, are not the lab file's (an exercise added, removed or resized a node, or repointed a
+/// name); `None` when they are, or when the file cannot be read (the snapshot, then `up` as
+/// before, deal with the rest). A snapshot holds the nodes, not the network's DNS.
 fn reshaped(state: &LabState, lab_file: &std::path::Path) -> Option<Vec<String>> {
     let (lab, _) = crate::spec::check(lab_file, &crate::host::HostFacts::default(), true).ok()?;
     let mut restart = Vec::new();
-    let mut differs = state.nodes().count() != lab.nodes.len();
+    let mut differs = state.nodes().count() != lab.nodes.len() || names_moved(&state.plan, &lab);
     for want in &lab.nodes {
         match state.node(&want.name) {
             None => differs = true,
@@ -321,6 +322,40 @@ fn reshaped(state: &LabState, lab_file: &std::path::Path) -> Option<Vec<String>>
     }
     differs.then_some(restart)
 }
+
+/// True when a network's `dns:` names (not the nodes' own) point elsewhere in the plan last
+/// applied than in the lab file, or one is missing on either side.
+fn names_moved(applied: &crate::plan::Plan, lab: &crate::spec::ValidLab) -> bool {
+    use std::collections::BTreeSet;
+    use std::net::Ipv4Addr;
+    let own: BTreeSet<&str> = applied
+        .nodes
+        .iter()
+        .flat_map(|n| [n.name.as_str(), n.fqdn.as_str()])
+        .collect();
+    lab.networks.iter().any(|net| {
+        let libvirt_name = crate::plan::network_name(&lab.name, &net.name);
+        let Some(running) = applied.networks.iter().find(|n| n.name == libvirt_name) else {
+            return true;
+        };
+        let want: BTreeSet<(String, Ipv4Addr)> = net
+            .dns
+            .iter()
+            .flat_map(|(name, ip)| [(name.clone(), *ip), (format!("{name}.{}", net.domain), *ip)])
+            .collect();
+        let have: BTreeSet<(String, Ipv4Addr)> = running
+            .dns
+            .iter()
+            .flat_map(|h| h.names.iter().map(move |name| (name.clone(), h.ip)))
+            .filter(|(name, _)| !own.contains(name.as_str()))
+            .collect();
+        want != have
+    })
+}
+
+#[cfg(test)]
+#[path = "finish_tests.rs"]
+mod tests;
 
 /// Every node back to the play's snapshot, clocks set; false (and why, on stderr) when that
 /// cannot be done.

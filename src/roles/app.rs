@@ -94,17 +94,30 @@ pub(super) fn config(state: &LabState, n: &NodePlan) -> Result<Config, &'static 
         .as_deref()
         .and_then(|d| state.node(d))
         .ok_or("a database node in the plan")?;
-    let mut database = app_database(n, own);
-    // Reached by a `dns:` name when the lab file gave one: resolved at each connection, so
-    // repointing the name moves the app.
-    if let Some(host) = &n.database_host {
-        database.host = host.clone();
-    }
-    let others = state
-        .nodes()
-        .filter(|d| d.name != own.name && d.roles.iter().any(|r| r.is_database()))
-        .map(|d| app_database(n, d))
-        .collect();
+    let every_db = || {
+        state
+            .nodes()
+            .filter(|d| d.roles.iter().any(|r| r.is_database()))
+    };
+    let (database, others) = match &n.database_host {
+        // Reached by a `dns:` name when the lab file gave one: resolved at each connection, so
+        // repointing the name moves the app. Its section is named after the name and every
+        // database node follows, so that config.ini stays the same when the name is
+        // repointed: nothing restarts.
+        Some(host) => {
+            let mut database = app_database(n, own);
+            database.name = host.split('.').next().unwrap_or(host).to_string();
+            database.host = host.clone();
+            (database, every_db().map(|d| app_database(n, d)).collect())
+        }
+        None => (
+            app_database(n, own),
+            every_db()
+                .filter(|d| d.name != own.name)
+                .map(|d| app_database(n, d))
+                .collect(),
+        ),
+    };
     Ok(AppConfig {
         port,
         release: n.release,

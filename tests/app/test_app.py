@@ -18,6 +18,7 @@ import argparse
 import configparser
 import datetime
 import http.client
+import importlib.util
 import json
 import os
 import pwd
@@ -25,6 +26,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from zoneinfo import ZoneInfo
 
@@ -539,6 +541,124 @@ def pool(db, app, c):
     get("with the password set back the next request succeeds")
 
 
+
+class FakeConnection:
+    """What Pool needs of a driver's connection: a descriptor that stays quiet while the
+    server has nothing to say (the read end of a pipe), and close()."""
+
+    def __init__(self):
+        self.read_end, self.write_end = os.pipe()
+        self.closed = 0
+
+    def fileno(self):
+        return self.read_end
+
+    def close(self):
+        if not self.closed:
+            os.close(self.read_end)
+            os.close(self.write_end)
+            self.closed = 1
+
+
+class SlowConnects:
+    """A connect that takes `seconds`, as a PostgreSQL connect under emulation does, and
+    records when each started and how many ran at once."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.started, self.running, self.most = [], 0, 0
+
+    def __call__(self):
+        with self.lock:
+            self.started.append(time.monotonic())
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.running -= 1
+        return FakeConnection()
+
+
+def pool_connects(app_py, c):
+    """The pool opens one connection at a time: requests that arrive while a connect is under
+    way wait for a connection to come free instead of opening more (the storm after each
+    renewal when a connect costs half a second), within a bound; and while requests come, a
+    connection about to reach its age is renewed off the requests' way."""
+    spec = importlib.util.spec_from_file_location("todo_app", app_py)
+    todo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(todo)
+
+    def requests(pool, n, hold):
+        served, threads = [], []
+
+        def one():
+            asked = time.monotonic()
+            opened, conn, _ = pool.take()
+            waited = time.monotonic() - asked
+            time.sleep(hold)  # the request's queries
+            pool.give_back(opened, conn)
+            served.append(waited)
+
+        for _ in range(n):
+            threads.append(threading.Thread(target=one))
+            threads[-1].start()
+        for t in threads:
+            t.join(timeout=30)
+        return served
+
+    connects = SlowConnects(0.5)
+    pool = todo.Pool(connects, max_age=30, wait=5)
+    served = requests(pool, 8, 0.02)
+    c.ok("8 requests at once on an empty pool are all served", len(served) == 8, served)
+    c.ok("by one connection, opened once: the others waited for it",
+         len(connects.started) == 1 and connects.most == 1 and len(pool.idle) == 1,
+         (connects.started, pool.idle))
+    c.ok("none waited much longer than the connect and the queries before it",
+         max(served) < 0.5 + 8 * 0.02 + 1.5, served)
+    pool.close_all()
+
+    # A connect that hangs longer than the bound: a waiting request opens its own after it.
+    connects = SlowConnects(2.5)
+    pool = todo.Pool(connects, max_age=30, wait=0.5)
+    served = requests(pool, 2, 0)
+    gap = connects.started[-1] - connects.started[0] if len(connects.started) == 2 else None
+    c.ok("a request waits at most `wait` s behind a hung connect, then opens its own",
+         len(served) == 2 and gap is not None and 0.4 <= gap <= 2.0, (served, gap))
+    pool.close_all()
+
+    # Renewal, on the pool's own clock.
+    now = [0.0]
+    opened = []
+
+    def connect():
+        opened.append(FakeConnection())
+        return opened[-1]
+
+    pool = todo.Pool(connect, max_age=5, clock=lambda: now[0])
+    first = pool.take()
+    pool.give_back(first[0], first[1])
+    now[0] = 3.2
+    pool.renew()
+    c.ok("no renewal while no request came in the last seconds", len(opened) == 1, opened)
+    t, conn, reused = pool.take()
+    pool.give_back(t, conn)
+    c.ok("a request at 3.2 s reuses the first connection", reused and conn is opened[0])
+    now[0] = 3.4
+    pool.renew()
+    c.ok("requests keep coming and it has less than 2 s left: a new one is opened beside it",
+         len(opened) == 2 and len(pool.idle) == 2, (opened, pool.idle))
+    t, conn, reused = pool.take()
+    pool.give_back(t, conn)
+    c.ok("the next request gets the renewed connection without a connect",
+         reused and conn is opened[1] and len(opened) == 2)
+    now[0] = 5.0
+    pool.close_old()
+    c.ok("the old one is closed at its age", opened[0].closed and not opened[1].closed
+         and len(pool.idle) == 1)
+    pool.close_all()
+
+
 def parse_metrics(text):
     """{(name, ((label, value), ...)): value} from the text format (no escapes in our labels)."""
     samples = {}
@@ -758,6 +878,25 @@ def engine_move(dbs, app, c, releases, todo_copy):
     c.ok("the item went to both databases with the same id",
          my[-1] == pg[-1] == (my[-1][0], "in both", False) and "only in mysql" not in
          [n for _, n, _ in pg], (my, pg))
+    # todo-copy running beside the dual writes can store an item in PostgreSQL between the
+    # app's write to MariaDB and its write to PostgreSQL: the same item under its id is no
+    # error, another item under it is.
+    def store_in_postgres(row_id, name):
+        conn = dbs["postgres"].connect_as_app(dict(cfg["database postgres"]))
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO todos (id, name, completed, created_at) VALUES"
+                        " (%s, %s, false, now())", (row_id, name))
+        conn.close()
+
+    store_in_postgres(my[-1][0] + 1, "raced by the copy")
+    status, body = c.request("POST", "/todos", {"name": "raced by the copy"})
+    c.ok("a dual write that finds its item already copied to PostgreSQL is a 201",
+         status == 201 and body.get("id") == my[-1][0] + 1, body)
+    store_in_postgres(my[-1][0] + 2, "another item")
+    status, body = c.request("POST", "/todos", {"name": "collides"})
+    c.ok("one that finds another item under its id fails", status == 500
+         and "duplicate key" in body.get("error", ""), body)
+    my = rows("mysql")
     out = copy()
     c.ok("todo-copy copies every item and says the highest id",
          f"copied {len(my)} items from mysql to postgres" in out
@@ -832,6 +971,7 @@ def main():
             app.start()
             exercise(db, app, checks)
             pool(db, app, checks)
+            pool_connects(app.app_py, checks)
             release_walk(db, app, checks, args.releases)
     finally:
         app.stop()
