@@ -501,7 +501,9 @@ def pool(db, app, c):
     c.ok("ten more requests, one after another, reuse it", status == 200
          and db.sessions(user) == first, db.sessions(user))
     took = sessions_become("the idle connection to be closed at its age", lambda s: not s)
-    c.ok(f"with no request it is closed within {max_age:g} s and a second", took <= max_age + 1.5,
+    # The margin covers the polling: each look at the server's sessions is a client login,
+    # seconds on a loaded host (8.6 s measured once beside four TCG guests and a build).
+    c.ok(f"with no request it is closed within {max_age:g} s and a few", took <= max_age + 4,
          f"{took:.1f}s")
 
     # Under steady requests connections still age out: a repointed database is followed.
