@@ -306,14 +306,7 @@ fn e2e_three_tier_serves_todos_through_the_load_balancer() {
     let status = sb.firedrill(&["status", "--json"]);
     status.assert_success("status");
     let json: serde_json::Value = serde_json::from_str(&status.stdout).expect("status --json");
-    let ip = |name: &str| {
-        json["nodes"]
-            .as_array()
-            .and_then(|ns| ns.iter().find(|n| n["name"] == name))
-            .and_then(|n| n["ip"].as_str())
-            .unwrap_or_else(|| panic!("no node {name} in {json}"))
-            .to_string()
-    };
+    let ip = |name: &str| node_ip(&json, name);
     for n in json["nodes"].as_array().expect("nodes") {
         for h in n["health"].as_array().expect("health") {
             assert_eq!(h["ok"], true, "unhealthy role in {json}");
@@ -806,14 +799,7 @@ fn e2e_faults_on_three_tier() {
     sb.firedrill(&["up", "labs/three-tier.yaml", "--accel", "tcg"])
         .assert_success("up three-tier");
     let status = lab_status(&sb);
-    let ip = |name: &str| {
-        status["nodes"]
-            .as_array()
-            .and_then(|ns| ns.iter().find(|n| n["name"] == name))
-            .and_then(|n| n["ip"].as_str())
-            .unwrap_or_else(|| panic!("no node {name} in {status}"))
-            .to_string()
-    };
+    let ip = |name: &str| node_ip(&status, name);
     let lb = format!("http://{}", ip("lb"));
     let app1 = format!("http://{}:8080", ip("app1"));
     let app2 = format!("http://{}:8080", ip("app2"));
@@ -1266,11 +1252,16 @@ impl Drop for Client {
 }
 
 fn ip_of(sb: &Sandbox, node: &str) -> String {
-    lab_status(sb)["nodes"]
+    node_ip(&lab_status(sb), node)
+}
+
+/// Node `name`'s address in `status --json`'s output.
+fn node_ip(status: &serde_json::Value, name: &str) -> String {
+    status["nodes"]
         .as_array()
-        .and_then(|ns| ns.iter().find(|n| n["name"] == node))
+        .and_then(|ns| ns.iter().find(|n| n["name"] == name))
         .and_then(|n| n["ip"].as_str())
-        .unwrap_or_else(|| panic!("no node {node} in status"))
+        .unwrap_or_else(|| panic!("no node {name} in {status}"))
         .to_string()
 }
 
@@ -2373,14 +2364,7 @@ fn e2e_network_lab_serves_through_the_router() {
     eprintln!("# up labs/network.yaml took {:?}", started.elapsed());
     let status = lab_status(&sb);
     assert!(all_healthy(&status), "{status:#}");
-    let ip = |name: &str| {
-        status["nodes"]
-            .as_array()
-            .and_then(|ns| ns.iter().find(|n| n["name"] == name))
-            .and_then(|n| n["ip"].as_str())
-            .unwrap_or_else(|| panic!("no node {name} in {status}"))
-            .to_string()
-    };
+    let ip = |name: &str| node_ip(&status, name);
     let (lb, gw_lan, db) = (ip("lb"), "10.84.0.2", ip("db"));
     assert!(lb.starts_with("10.84.0."), "lb is on lan: {lb}");
     assert!(db.starts_with("10.85.0."), "db is on dmz: {db}");
