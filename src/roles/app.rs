@@ -4,18 +4,18 @@
 //! `/etc/todo/config.ini`.
 
 use super::context::{AppConfig, AppDatabase, Engine, NodeContext, Role, Secrets};
-use crate::plan::NodePlan;
-use crate::state::LabState;
 use super::error::RoleError;
-use super::probe::Probe;
 use super::files::{self, ManagedFile};
+use super::probe::Probe;
 use super::release::{self, RELEASES_DIR, Release};
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::{Session, quote};
 use super::table::{Page, Phase, RoleDef};
 use super::{RoleHealth, check_name};
+use crate::plan::NodePlan;
 use crate::remote::{Output, Remote};
+use crate::state::LabState;
 use serde_json::json;
 
 /// The copy tool has no settings of its own, so it needs no rendering.
@@ -370,7 +370,11 @@ pub(super) fn migrated_script(db: &AppDatabase) -> String {
 
 /// What a configured app node shows: the user and directories, every file, the links, its
 /// database migrated to the release (on the node that migrates it) and the service running.
-pub(super) fn probe(ctx: &NodeContext, app: &Config, secrets: &Secrets) -> Result<Probe, RoleError> {
+pub(super) fn probe(
+    ctx: &NodeContext,
+    app: &Config,
+    secrets: &Secrets,
+) -> Result<Probe, RoleError> {
     let mut probe = Probe::new()
         .prints(setup_state_script(), setup_in_place())
         .files(&files(ctx, app, secrets)?)

@@ -11,8 +11,6 @@
 //! Lab file: `dns: {clients: [NODE, ...], ttl: 300}`.
 
 use super::context::{NodeContext, Role, Secrets};
-use crate::plan::NodePlan;
-use crate::state::LabState;
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
 use super::options::OptionsInput;
@@ -22,11 +20,13 @@ use super::service::{self, OnChange, Service};
 use super::session::Session;
 use super::table::{Phase, RoleDef};
 use super::{RoleHealth, RoleOptions};
+use crate::plan::NodePlan;
 use crate::remote::{Output, Remote};
 use crate::spec::load::{Map, list, string, uint};
 use crate::spec::problem::Report;
 use crate::spec::suggest::did_you_mean;
 use crate::spec::yaml::Value;
+use crate::state::LabState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::net::Ipv4Addr;

@@ -3,16 +3,16 @@
 
 use super::RoleHealth;
 use super::context::{Backend, HaproxyConfig, NodeContext, Role};
-use crate::plan::NodePlan;
-use crate::state::LabState;
 use super::error::RoleError;
-use super::probe::Probe;
 use super::files::{self, ManagedFile};
+use super::probe::Probe;
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
 use super::table::{Page, Phase, RoleDef};
+use crate::plan::NodePlan;
 use crate::remote::Remote;
+use crate::state::LabState;
 use serde_json::json;
 
 pub(super) const CONFIG_PATH: &str = "/etc/haproxy/haproxy.cfg";
@@ -171,14 +171,24 @@ pub(super) async fn apply<R: Remote>(
     let file = config_file(ctx, hp)?;
     // Before the configuration that names it: `haproxy -c` loads the certificate.
     let tls = session
-        .ok("haproxy: the TLS certificate", &tls_script(&ctx.lab, &ctx.node, ctx.ip), None)
+        .ok(
+            "haproxy: the TLS certificate",
+            &tls_script(&ctx.lab, &ctx.node, ctx.ip),
+            None,
+        )
         .await?;
     if tls.stdout_str().trim() == "made" {
         session.changed(format!("{TLS_PEM} made (lab CA: {TLS_DIR}/ca.pem)"));
     }
     session.say("haproxy: checking haproxy.cfg");
-    let changed =
-        files::sync_checked(session, "haproxy", &file, STAGED_PATH, &install_script(&file)).await?;
+    let changed = files::sync_checked(
+        session,
+        "haproxy",
+        &file,
+        STAGED_PATH,
+        &install_script(&file),
+    )
+    .await?;
     let change = changed.then_some(OnChange::Reload);
     service::ensure(session, "haproxy: service", SERVICE, change).await
 }

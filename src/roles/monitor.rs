@@ -11,9 +11,8 @@
 //! Prometheus, Alertmanager and the exporters are installed in the golden image with the spare
 //! packages (`image::recipe`), disabled at boot; this role enables them.
 
+use super::RoleHealth;
 use super::context::{NodeContext, Role, Secrets};
-use crate::plan::NodePlan;
-use crate::state::LabState;
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
 use super::probe::Probe;
@@ -21,8 +20,9 @@ use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
 use super::table::{Page, Phase, RoleDef};
-use super::RoleHealth;
+use crate::plan::NodePlan;
 use crate::remote::{Output, Remote};
+use crate::state::LabState;
 use serde::Serialize;
 use serde_json::json;
 
@@ -91,7 +91,10 @@ pub(super) fn check_options(
     input: &super::OptionsInput<'_>,
     r: &mut crate::spec::problem::Report,
 ) -> Option<Options> {
-    if let Some(block) = input.block.filter(|y| y.value != crate::spec::yaml::Value::Null) {
+    if let Some(block) = input
+        .block
+        .filter(|y| y.value != crate::spec::yaml::Value::Null)
+    {
         r.error(
             Some(block.pos),
             &input.path("monitor", ""),
@@ -106,7 +109,9 @@ pub(super) fn check_options(
     }
     for (i, node) in nodes.iter().enumerate().filter(|(_, n)| has(n, Role::App)) {
         let given = super::app::given_port(node);
-        let port = given.as_ref().map_or(crate::spec::DEFAULT_APP_PORT, |p| p.value);
+        let port = given
+            .as_ref()
+            .map_or(crate::spec::DEFAULT_APP_PORT, |p| p.value);
         let exporters = [NODE_EXPORTER, MYSQLD_EXPORTER, POSTGRES_EXPORTER];
         if let Some(e) = exporters.iter().find(|e| e.port == port) {
             r.error(
@@ -190,7 +195,11 @@ pub(crate) fn scrape_jobs(ctx: &NodeContext) -> Vec<Job> {
             .map(|(_, port)| *port)
     };
     let jobs = [
-        ("prometheus", "/metrics", with(Role::Monitor, &|_| Some(PORT))),
+        (
+            "prometheus",
+            "/metrics",
+            with(Role::Monitor, &|_| Some(PORT)),
+        ),
         (
             "alertmanager",
             "/metrics",
@@ -317,9 +326,7 @@ pub(super) async fn health<R: Remote>(
     _: &NodeContext,
     _: &Config,
 ) -> Result<RoleHealth, RoleError> {
-    let out = session
-        .run("monitor: health", HEALTH_SCRIPT, None)
-        .await?;
+    let out = session.run("monitor: health", HEALTH_SCRIPT, None).await?;
     Ok(judge_health(&out))
 }
 
@@ -352,7 +359,11 @@ pub(super) fn judge_health(out: &Output) -> RoleHealth {
             )
         })
         .collect();
-    let mut detail = format!("{}/{} targets up", targets.len() - down.len(), targets.len());
+    let mut detail = format!(
+        "{}/{} targets up",
+        targets.len() - down.len(),
+        targets.len()
+    );
     if !down.is_empty() {
         detail.push_str(&format!(" (not: {})", down.join(", ")));
     }
@@ -468,7 +479,9 @@ pub(super) async fn apply_exporters<R: Remote>(
         let out = session.run(&step, e.login_check, None).await?;
         if out.stdout_str().trim() != "1" {
             session.say(&format!("{step}: creating the prometheus login"));
-            session.ok(&step, e.provision, Some(e.sql.as_bytes())).await?;
+            session
+                .ok(&step, e.provision, Some(e.sql.as_bytes()))
+                .await?;
             session.ok(&step, e.login_check, None).await?;
             session.changed(format!("{} login prometheus created", e.role));
         }

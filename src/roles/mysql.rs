@@ -4,8 +4,8 @@
 
 use super::context::{DbConfig, NodeContext, Role, Secrets};
 use super::error::RoleError;
-use super::probe::Probe;
 use super::files::{self, ManagedFile};
+use super::probe::Probe;
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
@@ -40,7 +40,9 @@ const SCHEMA: &str = include_str!(concat!(
 
 /// The networks the todo user logs in from: the node's own, then its clients'.
 fn networks(ctx: &NodeContext) -> Vec<ipnetwork::Ipv4Network> {
-    std::iter::once(ctx.subnet).chain(ctx.clients.iter().copied()).collect()
+    std::iter::once(ctx.subnet)
+        .chain(ctx.clients.iter().copied())
+        .collect()
 }
 
 /// MariaDB's form of "this subnet" in a user's host part, `10.0.0.0/255.255.255.0`, for each
@@ -55,7 +57,10 @@ fn user_hosts(ctx: &NodeContext) -> Vec<String> {
 /// The todo database and user, the same on every database node.
 pub(super) type Config = DbConfig;
 
-pub(super) fn config(_: &crate::state::LabState, _: &crate::plan::NodePlan) -> Result<Config, &'static str> {
+pub(super) fn config(
+    _: &crate::state::LabState,
+    _: &crate::plan::NodePlan,
+) -> Result<Config, &'static str> {
     Ok(DbConfig::todo())
 }
 

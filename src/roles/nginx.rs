@@ -6,22 +6,22 @@
 //! Lab file: `nginx: {upstreams: [lb] | [app1, app2], port: 80, client_max_body_size: 1m}`.
 
 use super::context::{NodeContext, Role, Secrets};
-use crate::plan::NodePlan;
-use crate::state::LabState;
 use super::error::RoleError;
-use super::probe::Probe;
 use super::files::{self, ManagedFile};
 use super::options::OptionsInput;
+use super::probe::Probe;
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
 use super::table::{Phase, RoleDef};
 use super::{RoleHealth, RoleOptions};
+use crate::plan::NodePlan;
 use crate::remote::{Output, Remote};
 use crate::spec::load::{Map, list, string, uint};
 use crate::spec::problem::Report;
 use crate::spec::suggest::did_you_mean;
 use crate::spec::yaml::Value;
+use crate::state::LabState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -235,9 +235,10 @@ fn port_user(input: &OptionsInput<'_>, port: u16) -> Option<String> {
         return Some("nothing can (port 0)".into());
     }
     let fixed = crate::spec::taken_port(node, port).map(str::to_string);
-    let app = node.roles.iter().any(|r| r.value == Role::App).then(|| {
-        super::app::given_port(node).map_or(crate::spec::DEFAULT_APP_PORT, |p| p.value)
-    });
+    let app =
+        node.roles.iter().any(|r| r.value == Role::App).then(|| {
+            super::app::given_port(node).map_or(crate::spec::DEFAULT_APP_PORT, |p| p.value)
+        });
     fixed.or_else(|| (app == Some(port)).then(|| "the app".to_string()))
 }
 

@@ -3,8 +3,8 @@
 
 use super::context::{DbConfig, NodeContext, Role, Secrets};
 use super::error::RoleError;
-use super::probe::Probe;
 use super::files::{self, ManagedFile};
+use super::probe::Probe;
 use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
@@ -51,7 +51,10 @@ const START_CONF: &str = "# Written by firedrill: start this cluster at boot.\na
 /// The todo database and user, the same on every database node.
 pub(super) type Config = DbConfig;
 
-pub(super) fn config(_: &crate::state::LabState, _: &crate::plan::NodePlan) -> Result<Config, &'static str> {
+pub(super) fn config(
+    _: &crate::state::LabState,
+    _: &crate::plan::NodePlan,
+) -> Result<Config, &'static str> {
     Ok(DbConfig::todo())
 }
 

@@ -6,8 +6,6 @@
 //! masquerade: [lan]}`. Left out, it forwards everything and rewrites nothing.
 
 use super::context::{NodeContext, Role, Secrets};
-use crate::plan::NodePlan;
-use crate::state::LabState;
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
 use super::options::OptionsInput;
@@ -17,12 +15,14 @@ use super::service::{self, OnChange, Service};
 use super::session::Session;
 use super::table::{Phase, RoleDef};
 use super::{RoleHealth, RoleOptions};
+use crate::plan::NodePlan;
 use crate::remote::{Output, Remote};
+use crate::spec::At;
 use crate::spec::load::{Map, list, string, uint};
 use crate::spec::problem::Report;
 use crate::spec::suggest::did_you_mean;
 use crate::spec::yaml::{Value, Yaml};
-use crate::spec::At;
+use crate::state::LabState;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -71,8 +71,18 @@ pub(crate) struct Allow {
 }
 
 /// A network of the lab by name, or an error with the names there are.
-fn network(input: &OptionsInput<'_>, name: &At<String>, path: &str, r: &mut Report) -> Option<String> {
-    let names = input.lab.networks.value.iter().map(|n| n.name.value.as_str());
+fn network(
+    input: &OptionsInput<'_>,
+    name: &At<String>,
+    path: &str,
+    r: &mut Report,
+) -> Option<String> {
+    let names = input
+        .lab
+        .networks
+        .value
+        .iter()
+        .map(|n| n.name.value.as_str());
     if names.clone().any(|n| n == name.value) {
         return Some(name.value.clone());
     }
@@ -105,9 +115,14 @@ fn allow(input: &OptionsInput<'_>, y: &Yaml, path: &str, r: &mut Report) -> Opti
         Some(y) => {
             let p = format!("{path}.tcp");
             let port = |y: &Yaml, p: &str, r: &mut Report| {
-                uint::<u16>(y, p, r, "a TCP port from 1 to 65535, e.g. `tcp: [80, 3306]`")
-                    .filter(|at| at.value > 0)
-                    .map(|at| at.value)
+                uint::<u16>(
+                    y,
+                    p,
+                    r,
+                    "a TCP port from 1 to 65535, e.g. `tcp: [80, 3306]`",
+                )
+                .filter(|at| at.value > 0)
+                .map(|at| at.value)
             };
             list(y, &p, r, port)?.value
         }
@@ -121,9 +136,7 @@ fn allow(input: &OptionsInput<'_>, y: &Yaml, path: &str, r: &mut Report) -> Opti
 
 pub(super) fn check_options(input: &OptionsInput<'_>, r: &mut Report) -> Option<Options> {
     let map = match input.block {
-        Some(y) if y.value != Value::Null => {
-            Some(Map::new(y, &input.path("router", ""), KEYS, r)?)
-        }
+        Some(y) if y.value != Value::Null => Some(Map::new(y, &input.path("router", ""), KEYS, r)?),
         _ => None,
     };
     let get = |key: &str| map.as_ref().and_then(|m| m.get(key));
@@ -307,4 +320,3 @@ fn judge_health(out: &Output) -> RoleHealth {
 
 #[cfg(test)]
 mod tests;
-

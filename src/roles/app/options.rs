@@ -130,7 +130,11 @@ fn database(
         Some(wanted) => {
             let path = format!("nodes[{i}].app.database");
             let by_dns = lookup.node_of_dns_name(&wanted.value);
-            let Some(target) = lookup.by_name.get(wanted.value.as_str()).copied().or(by_dns)
+            let Some(target) = lookup
+                .by_name
+                .get(wanted.value.as_str())
+                .copied()
+                .or(by_dns)
             else {
                 if lookup.dns.contains_key(wanted.value.as_str()) {
                     let hint = match db_names.first() {

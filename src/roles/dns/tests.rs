@@ -1,6 +1,6 @@
 use super::*;
-use crate::roles::RoleConfig;
 use crate::golden::assert_golden;
+use crate::roles::RoleConfig;
 use crate::spec::testutil::{problems, valid};
 
 /// gw routes and serves DNS on lan and dmz; pc and web use it.
@@ -46,14 +46,14 @@ fn context(options: Options) -> NodeContext {
         roles: vec![RoleConfig::Dns(Config {
             options,
             zone: Zone {
-            domain: "net.lab".into(),
-            records: vec![
-                ("gw".into(), ip("10.77.0.2")),
-                ("pc".into(), ip("10.77.0.10")),
-                ("gw".into(), ip("10.80.0.2")),
-                ("web".into(), ip("10.80.0.10")),
-                ("www".into(), ip("10.80.0.10")),
-            ],
+                domain: "net.lab".into(),
+                records: vec![
+                    ("gw".into(), ip("10.77.0.2")),
+                    ("pc".into(), ip("10.77.0.10")),
+                    ("gw".into(), ip("10.80.0.2")),
+                    ("web".into(), ip("10.80.0.10")),
+                    ("www".into(), ip("10.80.0.10")),
+                ],
             },
         })],
         peers: Vec::new(),
@@ -74,13 +74,26 @@ fn dns(ctx: &NodeContext) -> &Config {
 #[test]
 fn every_other_node_is_a_client_and_each_reaches_the_server_on_its_own_network() {
     let o = options_of(LAB);
-    assert_eq!(o, Options { clients: vec!["pc".into(), "web".into()], ttl: 60 });
+    assert_eq!(
+        o,
+        Options {
+            clients: vec!["pc".into(), "web".into()],
+            ttl: 60
+        }
+    );
     let lab = valid(LAB);
-    let resolvers: Vec<(&str, Option<Ipv4Addr>)> =
-        lab.nodes.iter().map(|n| (n.name.as_str(), n.resolver)).collect();
+    let resolvers: Vec<(&str, Option<Ipv4Addr>)> = lab
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.resolver))
+        .collect();
     assert_eq!(
         resolvers,
-        [("gw", None), ("pc", Some(ip("10.77.0.2"))), ("web", Some(ip("10.80.0.2")))]
+        [
+            ("gw", None),
+            ("pc", Some(ip("10.77.0.2"))),
+            ("web", Some(ip("10.80.0.2")))
+        ]
     );
 }
 
@@ -152,9 +165,18 @@ fn the_server_holds_the_zone_and_a_caching_resolver_in_two_views() {
     let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         paths,
-        [NAMED_CONF_PATH, OPTIONS_PATH, LOCAL_PATH, "/etc/bind/db.net.lab"]
+        [
+            NAMED_CONF_PATH,
+            OPTIONS_PATH,
+            LOCAL_PATH,
+            "/etc/bind/db.net.lab"
+        ]
     );
-    assert!(!files[0].contents.contains("include \"/etc/bind/named.conf.default-zones\""));
+    assert!(
+        !files[0]
+            .contents
+            .contains("include \"/etc/bind/named.conf.default-zones\"")
+    );
     let local = &files[2].contents;
     assert_golden("roles/dns-named.conf.local", local);
     for part in [
@@ -195,7 +217,9 @@ mod apply {
     use super::*;
     use crate::remote::fake::{FakeRemote, answer, contains};
     use crate::roles::files::state_script;
-    use crate::roles::role_tests::{as_root, commands, run_apply, service_cmd, state_of, upload_of};
+    use crate::roles::role_tests::{
+        as_root, commands, run_apply, service_cmd, state_of, upload_of,
+    };
 
     #[tokio::test]
     async fn a_fresh_server_checks_its_files_then_starts_named() {
@@ -208,7 +232,10 @@ mod apply {
             )
             .answers(contains("chown"), vec![answer(0, "")])
             .answers(contains("named-checkconf"), vec![answer(0, "")])
-            .answers(contains("systemctl is-enabled"), vec![answer(3, "disabled\ninactive\n")])
+            .answers(
+                contains("systemctl is-enabled"),
+                vec![answer(3, "disabled\ninactive\n")],
+            )
             .answers(contains("systemctl enable"), vec![answer(0, "")])
             .answers(contains("systemctl start"), vec![answer(0, "")]);
         let (result, _) = run_apply(&fake, &ctx).await;
@@ -233,7 +260,10 @@ mod apply {
                 service_cmd("start", "named.service"),
             ]
         );
-        assert_eq!(report.changed.last().map(String::as_str), Some("named.service started"));
+        assert_eq!(
+            report.changed.last().map(String::as_str),
+            Some("named.service started")
+        );
     }
 }
 

@@ -87,7 +87,10 @@ pub(crate) struct FrontDoor {
 
 pub(crate) fn front_door(ctx: &NodeContext) -> Option<FrontDoor> {
     let (peer, port) = crate::roles::front_door_by(&ctx.peers, |p, role| {
-        p.serves.iter().find(|(r, _)| *r == role).map(|(_, port)| *port)
+        p.serves
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, port)| *port)
     })?;
     let host = match port {
         80 => peer.ip.to_string(),

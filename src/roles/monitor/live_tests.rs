@@ -67,8 +67,7 @@ amtool $am -o json alert query --inhibited > "$out/alerts.json"
 
 #[test]
 #[ignore = "needs root: scripts/test"]
-fn alertmanager_routes_the_rendered_config_to_the_receiver_and_play_reads_the_pages_needs_root()
-{
+fn alertmanager_routes_the_rendered_config_to_the_receiver_and_play_reads_the_pages_needs_root() {
     let dir = tempfile::tempdir().expect("temp dir");
     let files = alerting::files();
     let file = |path: &str| {
@@ -81,8 +80,11 @@ fn alertmanager_routes_the_rendered_config_to_the_receiver_and_play_reads_the_pa
     let defaults = dir.path().join("defaults");
     let receiver = dir.path().join("firedrill-pages.py");
     std::fs::write(&config, &file(CONFIG_PATH).contents).expect("write config");
-    std::fs::write(&defaults, &file("/etc/default/prometheus-alertmanager").contents)
-        .expect("write defaults");
+    std::fs::write(
+        &defaults,
+        &file("/etc/default/prometheus-alertmanager").contents,
+    )
+    .expect("write defaults");
     std::fs::write(&receiver, &file("/usr/local/bin/firedrill-pages").contents)
         .expect("write receiver");
     let script = SCRIPT

@@ -108,7 +108,10 @@ fn a_small_lab_has_only_the_jobs_it_has_targets_for() {
     ];
     let jobs = scrape_jobs(&ctx);
     let names: Vec<&str> = jobs.iter().map(|j| j.name).collect();
-    assert_eq!(names, ["prometheus", "alertmanager", "node", "mysql", "todo"]);
+    assert_eq!(
+        names,
+        ["prometheus", "alertmanager", "node", "mysql", "todo"]
+    );
     assert_eq!(targets(&jobs[4]), [("10.20.0.10:8080", "web")]);
     // Without a proxy, the app is the front door.
     assert_eq!(
@@ -214,8 +217,16 @@ fn every_alert_says_how_bad_it_is_and_what_to_look_at() {
     ] {
         assert!(alerts.contains(&want), "{want} missing: {alerts:?}");
     }
-    assert_eq!(RULES.matches("\n        labels:\n          severity: ").count(), alerts.len());
-    assert_eq!(RULES.matches("\n          description: ").count(), alerts.len());
+    assert_eq!(
+        RULES
+            .matches("\n        labels:\n          severity: ")
+            .count(),
+        alerts.len()
+    );
+    assert_eq!(
+        RULES.matches("\n          description: ").count(),
+        alerts.len()
+    );
 }
 
 // --- apply against the fake ------------------------------------------------------------------
@@ -335,7 +346,9 @@ async fn a_configured_monitor_node_is_only_checked_and_a_new_lab_reloads() {
 
     // A node more in the lab: a new prometheus.yml, checked, then a reload (no restart).
     let mut bigger = mon();
-    bigger.peers.push(peer("app3", 13, &[Role::App], Some(8080)));
+    bigger
+        .peers
+        .push(peer("app3", 13, &[Role::App], Some(8080)));
     let fake = server_fake(&in_place(&files), &alerting, running, running);
     let (result, _) = run_apply(&fake, &bigger).await;
     assert_eq!(
@@ -389,8 +402,14 @@ async fn a_database_node_of_a_monitored_lab_gets_its_exporter_and_a_socket_login
             )],
         )
         .answers(contains("mysqladmin"), vec![answer(0, "")])
-        .answers(contains("SELECT COUNT(*) FROM todos"), vec![answer(0, "3\n")])
-        .answers(contains("systemctl is-active mariadb"), vec![answer(0, "enabled\nactive\n")])
+        .answers(
+            contains("SELECT COUNT(*) FROM todos"),
+            vec![answer(0, "3\n")],
+        )
+        .answers(
+            contains("systemctl is-active mariadb"),
+            vec![answer(0, "enabled\nactive\n")],
+        )
         .answers(
             contains("systemctl is-active prometheus-node-exporter"),
             vec![answer(0, "enabled\nactive\n")],
@@ -431,8 +450,9 @@ async fn a_database_node_of_a_monitored_lab_gets_its_exporter_and_a_socket_login
         .find(|c| c.command.contains("chown") && c.command.contains(MYSQLD_DEFAULTS))
         .expect("the settings are written");
     assert!(
-        file.stdin_str()
-            .is_some_and(|s| s.contains("DATA_SOURCE_NAME='prometheus@unix(/run/mysqld/mysqld.sock)/'")),
+        file.stdin_str().is_some_and(
+            |s| s.contains("DATA_SOURCE_NAME='prometheus@unix(/run/mysqld/mysqld.sock)/'")
+        ),
         "{file:?}"
     );
 }
@@ -450,7 +470,10 @@ fn health_counts_the_targets_that_are_up_and_names_the_others() {
     assert!(!h.ok);
     assert_eq!(h.detail, "2/3 targets up (not: todo@web)");
     let h = judge_health(&answer(7, ""));
-    assert_eq!((h.ok, h.detail.as_str()), (false, "prometheus not answering on :9090"));
+    assert_eq!(
+        (h.ok, h.detail.as_str()),
+        (false, "prometheus not answering on :9090")
+    );
 }
 
 #[test]
@@ -480,7 +503,9 @@ fn an_app_on_an_exporter_port_is_refused_once_in_a_monitored_lab() {
         "{block:?}"
     );
     // Without a monitor node nothing runs there.
-    valid(&lab(&["{name: web, roles: [app, mysql], app: {port: 9100}}"]));
+    valid(&lab(&[
+        "{name: web, roles: [app, mysql], app: {port: 9100}}",
+    ]));
     valid(&lab(&[
         "{name: web, roles: [app, mysql]}",
         "{name: mon, roles: [monitor]}",

@@ -212,6 +212,12 @@ fn nginx_listed_twice_is_reported_once_and_checked_once() {
     let yaml = lab(&["{name: one, roles: [mysql, app, nginx, nginx], nginx: {port: 22}}"]);
     let problems = problems(&yaml);
     assert_eq!(problems.len(), 2, "{problems:?}");
-    assert!(problems[0].contains("role `nginx` is listed twice"), "{problems:?}");
-    assert!(problems[1].contains("nginx cannot listen on port 22"), "{problems:?}");
+    assert!(
+        problems[0].contains("role `nginx` is listed twice"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("nginx cannot listen on port 22"),
+        "{problems:?}"
+    );
 }

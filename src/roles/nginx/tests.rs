@@ -79,7 +79,10 @@ fn config_in_front_of_haproxy_matches_the_golden_file() {
         "nginx-firedrill.conf",
         &render_config(&ctx, nginx(&ctx)).expect("renders"),
     );
-    assert_eq!(upstreams_of(&plan(&["lb"], false)), Ok(vec!["10.20.0.10:80".to_string()]));
+    assert_eq!(
+        upstreams_of(&plan(&["lb"], false)),
+        Ok(vec!["10.20.0.10:80".to_string()])
+    );
 }
 
 #[test]
@@ -87,7 +90,10 @@ fn in_place_of_haproxy_it_balances_the_app_nodes_on_their_port() {
     let state = plan(&["app1", "app2"], false);
     assert_eq!(
         upstreams_of(&state),
-        Ok(vec!["10.20.0.11:8080".to_string(), "10.20.0.12:8080".to_string()])
+        Ok(vec![
+            "10.20.0.11:8080".to_string(),
+            "10.20.0.12:8080".to_string()
+        ])
     );
     let mut ctx = edge();
     ctx.set(RoleConfig::Nginx(Config {
@@ -109,7 +115,10 @@ fn in_place_of_haproxy_it_balances_the_app_nodes_on_their_port() {
 
 #[test]
 fn an_upstream_with_haproxy_and_app_is_reached_through_haproxy() {
-    assert_eq!(upstreams_of(&plan(&["lb"], true)), Ok(vec!["10.20.0.10:80".to_string()]));
+    assert_eq!(
+        upstreams_of(&plan(&["lb"], true)),
+        Ok(vec!["10.20.0.10:80".to_string()])
+    );
 }
 
 #[test]

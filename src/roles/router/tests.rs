@@ -66,8 +66,14 @@ fn the_lab_file_becomes_a_readable_nftables_conf() {
         conf.contains("ip saddr $lan ip daddr $dmz_1 tcp dport { 80, 3306 } accept\n"),
         "{conf}"
     );
-    assert!(conf.contains("ip saddr $dmz_1 ip daddr $lan accept\n"), "{conf}");
-    assert!(conf.contains("ip saddr $dmz_1 ip daddr != $dmz_1 masquerade\n"), "{conf}");
+    assert!(
+        conf.contains("ip saddr $dmz_1 ip daddr $lan accept\n"),
+        "{conf}"
+    );
+    assert!(
+        conf.contains("ip saddr $dmz_1 ip daddr != $dmz_1 masquerade\n"),
+        "{conf}"
+    );
 }
 
 #[test]
@@ -77,14 +83,19 @@ fn without_a_block_it_forwards_everything() {
         "",
     );
     let o = options_of(&text);
-    assert_eq!((o.forward.as_str(), o.allow.len(), o.masquerade.len()), ("accept", 0, 0));
+    assert_eq!(
+        (o.forward.as_str(), o.allow.len(), o.masquerade.len()),
+        ("accept", 0, 0)
+    );
     let conf = render_nftables(&context(o.clone()), &o).expect("renders");
     assert!(conf.contains("policy accept;"), "{conf}");
 }
 
 #[test]
 fn unknown_networks_and_policies_are_reported_where_they_are() {
-    let text = LAB.replace("forward: drop", "forward: reject").replace("masquerade: [dmz-1]", "masquerade: [dmz-2]");
+    let text = LAB
+        .replace("forward: drop", "forward: reject")
+        .replace("masquerade: [dmz-1]", "masquerade: [dmz-2]");
     assert_eq!(
         problems(&text),
         [
@@ -113,7 +124,9 @@ mod apply {
     use super::*;
     use crate::remote::fake::{FakeRemote, answer, contains};
     use crate::roles::files::state_script;
-    use crate::roles::role_tests::{as_root, commands, run_apply, service_cmd, state_of, upload_of};
+    use crate::roles::role_tests::{
+        as_root, commands, run_apply, service_cmd, state_of, upload_of,
+    };
 
     fn fake(files: &str, service: &str) -> FakeRemote {
         FakeRemote::new("gw")

@@ -12,8 +12,8 @@
 //! process, and `timeout` bounds the whole run.
 
 use super::*;
-use crate::faults::testing::{build, fields, node};
 use crate::faults::Fault;
+use crate::faults::testing::{build, fields, node};
 use std::path::Path;
 use std::process::Command;
 
@@ -160,17 +160,23 @@ fn named_serves_the_zone_and_caches_it_and_the_dns_faults_work_on_it_needs_root(
     eprintln!("named and the dns faults ran in {:.1?}", started.elapsed());
 
     assert_eq!(read("check.err"), "", "named-checkconf and named-checkzone");
-    assert_eq!(txt("health"), "10.77.0.2", "the role's health through the resolver");
-    assert!(judge_health(
-        &ctx,
-        &z,
-        &Output {
-            status: 0,
-            stdout: read("health.txt").into_bytes(),
-            stderr: Vec::new()
-        }
-    )
-    .ok);
+    assert_eq!(
+        txt("health"),
+        "10.77.0.2",
+        "the role's health through the resolver"
+    );
+    assert!(
+        judge_health(
+            &ctx,
+            &z,
+            &Output {
+                status: 0,
+                stdout: read("health.txt").into_bytes(),
+                stderr: Vec::new()
+            }
+        )
+        .ok
+    );
 
     // The learner's edit: the zone has it, the resolver keeps its answer for the lab's TTL
     // (60 s) until the name is flushed.
@@ -189,9 +195,10 @@ fn named_serves_the_zone_and_caches_it_and_the_dns_faults_work_on_it_needs_root(
     let verdict = stale.ops().verdict(&fields(&read("stale-verify.txt")), 0);
     assert!(verdict.active, "{verdict:?}");
     assert!(
-        verdict.detail.starts_with(
-            "the resolver answers 10.77.0.2 for web.net.lab for 3"
-        ) && verdict.detail.ends_with(" s more; the zone has 10.80.0.10"),
+        verdict
+            .detail
+            .starts_with("the resolver answers 10.77.0.2 for web.net.lab for 3")
+            && verdict.detail.ends_with(" s more; the zone has 10.80.0.10"),
         "{verdict:?}"
     );
     assert_eq!(txt("stale-client"), "10.77.0.2");
@@ -202,7 +209,9 @@ fn named_serves_the_zone_and_caches_it_and_the_dns_faults_work_on_it_needs_root(
         read("zone-before").replace("\t\t1\t; serial", "\t\t3\t; serial")
     );
     assert_eq!(txt("stale-fixed"), "10.80.0.10");
-    let verdict = stale.ops().verdict(&fields(&read("stale-verify-fixed.txt")), 0);
+    let verdict = stale
+        .ops()
+        .verdict(&fields(&read("stale-verify-fixed.txt")), 0);
     assert!(!verdict.active, "{verdict:?}");
     assert_eq!(
         txt("stale-revert"),
@@ -214,7 +223,10 @@ fn named_serves_the_zone_and_caches_it_and_the_dns_faults_work_on_it_needs_root(
     assert_eq!(txt("pc-before"), "10.77.0.10");
     assert_eq!(txt("wrong-inject"), "changed=yes");
     assert_eq!(txt("wrong-client"), "10.77.0.2");
-    assert_eq!(txt("wrong-revert"), "pc points at 10.77.0.10 again in net.lab");
+    assert_eq!(
+        txt("wrong-revert"),
+        "pc points at 10.77.0.10 again in net.lab"
+    );
     assert_eq!(txt("wrong-reverted"), "10.77.0.10");
 
     assert_eq!(txt("outside"), "status: SERVFAIL");
