@@ -87,7 +87,12 @@ pub(super) type Config = AppConfig;
 
 /// The app's port, release and databases (its own first, then every other database node) and
 /// whether it migrates its database, from the plan.
-pub(super) fn config(state: &LabState, n: &NodePlan) -> Result<Config, &'static str> {
+/// Its options are read from `n`'s fields, where the planner resolved them.
+pub(super) fn config(
+    state: &LabState,
+    n: &NodePlan,
+    _: Option<&Options>,
+) -> Result<Config, &'static str> {
     let port = n.app_port.ok_or("the port its app listens on")?;
     let own = n
         .database

@@ -10,6 +10,7 @@
 //!
 //! Lab file: `dns: {clients: [NODE, ...], ttl: 300}`.
 
+use super::RoleHealth;
 use super::context::{NodeContext, Role, Secrets};
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
@@ -19,7 +20,6 @@ use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
 use super::table::{Phase, RoleDef};
-use super::{RoleHealth, RoleOptions};
 use crate::plan::NodePlan;
 use crate::remote::{Output, Remote};
 use crate::spec::load::{Map, list, string, uint};
@@ -145,15 +145,12 @@ pub(crate) struct Config {
     pub(crate) zone: Zone,
 }
 
-pub(super) fn config(state: &LabState, node: &NodePlan) -> Result<Config, &'static str> {
-    let options = node
-        .options
-        .iter()
-        .find_map(|o| match o {
-            RoleOptions::Dns(o) => Some(o.clone()),
-            _ => None,
-        })
-        .ok_or("its `dns:` options")?;
+pub(super) fn config(
+    state: &LabState,
+    node: &NodePlan,
+    options: Option<&Options>,
+) -> Result<Config, &'static str> {
+    let options = options.cloned().ok_or("its `dns:` options")?;
     let zone = zone(state, node).ok_or("its first network among the lab's networks")?;
     Ok(Config { options, zone })
 }

@@ -89,7 +89,12 @@ const BACKEND: &str = "app";
 pub(super) type Config = HaproxyConfig;
 
 /// Its backends as it reaches them, and the port they listen on, from the plan.
-pub(super) fn config(state: &LabState, n: &NodePlan) -> Result<Config, &'static str> {
+/// Its options are read from `n`'s fields, where the planner resolved them.
+pub(super) fn config(
+    state: &LabState,
+    n: &NodePlan,
+    _: Option<&Options>,
+) -> Result<Config, &'static str> {
     let backends: Vec<&NodePlan> = n.backends.iter().filter_map(|b| state.node(b)).collect();
     Ok(HaproxyConfig {
         app_port: backends

@@ -282,7 +282,11 @@ pub(super) const CHECK_SCRIPT: &str = "promtool check config /etc/prometheus/pro
 /// Prometheus reads everything it needs from the node's peers: nothing of its own.
 pub(super) type Config = ();
 
-pub(super) fn config(_: &LabState, _: &NodePlan) -> Result<Config, &'static str> {
+pub(super) fn config(
+    _: &LabState,
+    _: &NodePlan,
+    _: Option<&Options>,
+) -> Result<Config, &'static str> {
     Ok(())
 }
 

@@ -60,6 +60,7 @@ pub(super) type Config = DbConfig;
 pub(super) fn config(
     _: &crate::state::LabState,
     _: &crate::plan::NodePlan,
+    _: Option<&Options>,
 ) -> Result<Config, &'static str> {
     Ok(DbConfig::todo())
 }

@@ -14,7 +14,7 @@ use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
 use super::table::{Phase, RoleDef};
-use super::{RoleHealth, RoleOptions};
+use super::{OptionsByRole, RoleHealth};
 use crate::plan::NodePlan;
 use crate::remote::{Output, Remote};
 use crate::spec::load::{Map, list, string, uint};
@@ -49,12 +49,7 @@ pub(super) const DEF: RoleDef = RoleDef {
     pages: &[],
     phase: Phase::Front,
     has_options: true,
-    serves: |node| {
-        node.options.iter().find_map(|o| match o {
-            RoleOptions::Nginx(o) => Some(o.port),
-            _ => None,
-        })
-    },
+    serves: |node| node.options.nginx().map(|o| o.port),
 };
 
 /// `nginx:` of one node, checked.
@@ -256,15 +251,12 @@ pub(crate) struct Config {
     pub(crate) upstreams: Vec<String>,
 }
 
-pub(super) fn config(state: &LabState, node: &NodePlan) -> Result<Config, &'static str> {
-    let options = node
-        .options
-        .iter()
-        .find_map(|o| match o {
-            RoleOptions::Nginx(o) => Some(o.clone()),
-            _ => None,
-        })
-        .ok_or("its `nginx:` options")?;
+pub(super) fn config(
+    state: &LabState,
+    node: &NodePlan,
+    options: Option<&Options>,
+) -> Result<Config, &'static str> {
+    let options = options.cloned().ok_or("its `nginx:` options")?;
     let upstreams = options
         .upstreams
         .iter()

@@ -5,6 +5,7 @@
 //! Lab file: `router: {forward: drop, allow: [{from: lan, to: dmz, tcp: [80, 3306]}],
 //! masquerade: [lan]}`. Left out, it forwards everything and rewrites nothing.
 
+use super::RoleHealth;
 use super::context::{NodeContext, Role, Secrets};
 use super::error::RoleError;
 use super::files::{self, ManagedFile};
@@ -14,7 +15,6 @@ use super::render::{self, template};
 use super::service::{self, OnChange, Service};
 use super::session::Session;
 use super::table::{Phase, RoleDef};
-use super::{RoleHealth, RoleOptions};
 use crate::plan::NodePlan;
 use crate::remote::{Output, Remote};
 use crate::spec::At;
@@ -200,14 +200,12 @@ pub(super) fn check_options(input: &OptionsInput<'_>, r: &mut Report) -> Option<
 /// What the router needs: its options.
 pub(super) type Config = Options;
 
-pub(super) fn config(_: &LabState, node: &NodePlan) -> Result<Config, &'static str> {
-    node.options
-        .iter()
-        .find_map(|o| match o {
-            RoleOptions::Router(o) => Some(o.clone()),
-            _ => None,
-        })
-        .ok_or("its `router:` options")
+pub(super) fn config(
+    _: &LabState,
+    _: &NodePlan,
+    options: Option<&Options>,
+) -> Result<Config, &'static str> {
+    options.cloned().ok_or("its `router:` options")
 }
 
 /// nftables names: a network's name with '-' as '_' (`define` takes no '-').

@@ -57,9 +57,9 @@ pub(crate) fn serves_nothing(_: &NodePlan) -> Option<u16> {
 
 /// The role table: `roles! { Variant => module, ... }` in `roles/mod.rs`, one line per role in
 /// apply order. It declares each module and generates `Role`, `TABLE`, `RoleOptions`,
-/// `check_options`, `RoleConfig`, `config` and the apply, probe and health dispatch from the
-/// module's `DEF`, `Options`, `check_options`, `Config`, `config`, `apply`, `probe` and
-/// `health`.
+/// `check_options`, `OptionsByRole`, `RoleConfig`, `config` and the apply, probe and health
+/// dispatch from the module's `DEF`, `Options`, `check_options`, `Config`, `config`,
+/// `apply`, `probe` and `health`.
 macro_rules! roles {
     ($($variant:ident => $module:ident),+ $(,)?) => {
         $(mod $module;)+
@@ -144,15 +144,32 @@ macro_rules! roles {
             }
         }
 
-        /// `role`'s settings on `node`, from the plan in `state`; `Err` names what the plan
-        /// lacks (a state file changed by hand).
+        /// A node's options by role: `node.options.nginx()` is its `nginx:` block as checked.
+        pub(crate) trait OptionsByRole {
+            $(fn $module(&self) -> Option<&$module::Options>;)+
+        }
+
+        impl OptionsByRole for [RoleOptions] {
+            $(fn $module(&self) -> Option<&$module::Options> {
+                self.iter().find_map(|o| match o {
+                    RoleOptions::$variant(o) => Some(o),
+                    _ => None,
+                })
+            })+
+        }
+
+        /// `role`'s settings on `node`, from the plan in `state` and the node's options for
+        /// the role (`None` for the app's and haproxy's, which the planner resolved into fields
+        /// of `NodePlan`); `Err` names what the plan lacks (a state file changed by hand).
         pub(crate) fn config(
             role: Role,
             state: &$crate::state::LabState,
             node: &$crate::plan::NodePlan,
         ) -> Result<RoleConfig, &'static str> {
             match role {
-                $(Role::$variant => $module::config(state, node).map(RoleConfig::$variant)),+
+                $(Role::$variant => {
+                    $module::config(state, node, node.options.$module()).map(RoleConfig::$variant)
+                }),+
             }
         }
 

@@ -32,6 +32,7 @@ pub(crate) use defaults::DEFAULT_APP_PORT;
 pub(crate) use problem::{Problem, Problems, Severity};
 pub(crate) use roles::taken_port;
 
+use crate::roles::OptionsByRole;
 pub(crate) use crate::roles::{AppOptions, HaproxyOptions, Role, RoleOptions};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -205,10 +206,7 @@ pub(crate) struct ValidNode {
 impl ValidNode {
     /// `app:` as checked, on an app node.
     pub(crate) fn app(&self) -> Option<&AppOptions> {
-        self.options.iter().find_map(|o| match o {
-            RoleOptions::App(a) => Some(a),
-            _ => None,
-        })
+        self.options.app()
     }
 
     #[cfg(test)]
@@ -235,10 +233,7 @@ impl ValidNode {
 
     /// `haproxy:` as checked, on a haproxy node.
     pub(crate) fn haproxy(&self) -> Option<&HaproxyOptions> {
-        self.options.iter().find_map(|o| match o {
-            RoleOptions::Haproxy(h) => Some(h),
-            _ => None,
-        })
+        self.options.haproxy()
     }
 }
 

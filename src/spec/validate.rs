@@ -8,6 +8,7 @@ use super::{
     Interface, Lab, RoleOptions, ValidLab, ValidNetwork, ValidNode, network, resources, roles,
 };
 use crate::host::HostFacts;
+use crate::roles::OptionsByRole;
 use std::collections::HashMap;
 
 use crate::paths::LAB_NAME_MAX;
@@ -220,15 +221,7 @@ fn resolve(
     // Per node: the clients its `dns` role serves.
     let served: Vec<Vec<String>> = role_options
         .iter()
-        .map(|o| {
-            o.iter()
-                .filter_map(|ro| match ro {
-                    RoleOptions::Dns(d) => Some(d.clients.clone()),
-                    _ => None,
-                })
-                .flatten()
-                .collect()
-        })
+        .map(|o| o.dns().map(|d| d.clients.clone()).unwrap_or_default())
         .collect();
     let nodes = lab
         .nodes

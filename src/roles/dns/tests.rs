@@ -1,6 +1,6 @@
 use super::*;
 use crate::golden::assert_golden;
-use crate::roles::RoleConfig;
+use crate::roles::{OptionsByRole, RoleConfig};
 use crate::spec::testutil::{problems, valid};
 
 /// gw routes and serves DNS on lan and dmz; pc and web use it.
@@ -24,11 +24,8 @@ nodes:
 fn options_of(text: &str) -> Options {
     valid(text).nodes[0]
         .options
-        .iter()
-        .find_map(|o| match o {
-            RoleOptions::Dns(o) => Some(o.clone()),
-            _ => None,
-        })
+        .dns()
+        .cloned()
         .expect("dns options")
 }
 

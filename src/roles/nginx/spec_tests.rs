@@ -1,6 +1,7 @@
 //! nginx's options in the lab file: defaults, every error with its position, the front door.
 
 use super::*;
+use crate::roles::RoleOptions;
 use crate::spec::testutil::{HEAD, problems, valid};
 
 fn lab(nodes: &[&str]) -> String {
@@ -12,11 +13,8 @@ fn nginx_options(yaml: &str, node: &str) -> Options {
     let lab = valid(yaml);
     let n = lab.nodes.iter().find(|n| n.name == node).expect("node");
     n.options
-        .iter()
-        .find_map(|o| match o {
-            RoleOptions::Nginx(o) => Some(o.clone()),
-            _ => None,
-        })
+        .nginx()
+        .cloned()
         .unwrap_or_else(|| panic!("nginx options expected, got {:?}", n.options))
 }
 

@@ -4,11 +4,11 @@
 
 use super::*;
 use crate::remote::fake::{FakeRemote, answer, contains};
-use crate::roles::RoleConfig;
 use crate::roles::files::state_script;
 use crate::roles::fixtures;
 use crate::roles::golden_tests::check_golden;
 use crate::roles::role_tests::{as_root, commands, in_place, run_apply, service_cmd, state_of};
+use crate::roles::{RoleConfig, RoleOptions};
 use crate::ssh::upload_script;
 use std::net::Ipv4Addr;
 
@@ -69,7 +69,8 @@ fn plan(upstreams: &[&str], lb_app: bool) -> crate::state::LabState {
 }
 
 fn upstreams_of(state: &crate::state::LabState) -> Result<Vec<String>, &'static str> {
-    config(state, &state.plan.nodes[0]).map(|c| c.upstreams)
+    let node = &state.plan.nodes[0];
+    config(state, node, node.options.nginx()).map(|c| c.upstreams)
 }
 
 #[test]

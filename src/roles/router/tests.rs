@@ -1,5 +1,6 @@
 use super::*;
 use crate::golden::assert_golden;
+use crate::roles::OptionsByRole;
 use crate::spec::testutil::{problems, valid};
 
 const LAB: &str = "name: net
@@ -39,11 +40,8 @@ fn router(ctx: &NodeContext) -> &Config {
 fn options_of(text: &str) -> Options {
     valid(text).nodes[0]
         .options
-        .iter()
-        .find_map(|o| match o {
-            RoleOptions::Router(o) => Some(o.clone()),
-            _ => None,
-        })
+        .router()
+        .cloned()
         .expect("router options")
 }
 
