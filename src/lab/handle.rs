@@ -26,6 +26,16 @@ impl Lab {
         Self::load(home.lab(name), None)
     }
 
+    /// As `at`, but `None` when the lab has no state (it is down, or was never up).
+    pub(crate) fn find(home: &Home, name: &LabName) -> Result<Option<Lab>, StateError> {
+        let dir = home.lab(name);
+        Ok(LabState::load(&dir)?.map(|state| Lab {
+            dir,
+            state,
+            _lock: None,
+        }))
+    }
+
     /// The lab, with its lock held for `command` (e.g. "`firedrill fault apply`"): taken
     /// before the state is read, so what is read cannot change underneath.
     pub(crate) fn lock(
@@ -100,7 +110,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lab_is_opened_by_name_or_as_the_only_one_and_locked_for_changes() {
+    fn a_lab_is_opened_by_name_or_as_the_only_one_found_or_not_and_locked_for_changes() {
         let tmp = tempfile::tempdir().unwrap();
         let home = Home::at(tmp.path());
         assert_eq!(
@@ -112,6 +122,8 @@ mod tests {
         state.save(&dir).unwrap();
         let lab = Lab::open(&home, None).unwrap();
         assert_eq!(lab.name().as_str(), "minimal");
+        assert_eq!(Lab::find(&home, &state.name).unwrap().unwrap().state, state);
+        assert!(Lab::find(&home, &"other".into()).unwrap().is_none());
         assert_eq!(lab.node_names(), ["web"]);
         assert!(lab.node("db").is_none());
         let t = lab.target(lab.node("web").unwrap());

@@ -48,10 +48,11 @@ const REBOOT: Duration = Duration::from_secs(600);
 const BOOT_ID: &str = "cat /proc/sys/kernel/random/boot_id";
 
 impl SshNodes {
-    pub(crate) fn new(dir: LabDir, state: LabState) -> SshNodes {
+    /// The nodes of `lab` as it was read.
+    pub(crate) fn of(lab: &super::Lab) -> SshNodes {
         SshNodes {
-            dir,
-            state,
+            dir: lab.dir.clone(),
+            state: lab.state.clone(),
             sessions: tokio::sync::Mutex::new(BTreeMap::new()),
         }
     }

@@ -5,10 +5,10 @@ use super::client_report::ClientReport;
 use super::evaluate::{Context, Evaluation, Retry, evaluate};
 use super::finish::run_step;
 use super::level::{Level, SolutionStep};
-use super::play::{lab_state, level_of};
+use super::play::level_of;
 use super::play_state::{CheckRecord, Play};
 use super::score::Outcome;
-use crate::lab::SshNodes;
+use crate::lab::{Lab, SshNodes};
 use crate::paths::Home;
 use chrono::Utc;
 use std::path::PathBuf;
@@ -65,9 +65,8 @@ pub(crate) async fn check(
         println!("applied the reference solution (this play scores 0)");
     }
     // Read after the solution: an `up` in it may have added or removed nodes.
-    let state = lab_state(home, &play.lab)?;
-    let nodes = SshNodes::new(home.lab(&play.lab), state.clone());
-    let databases = databases(&state);
+    let nodes = SshNodes::of(&Lab::at(home, &play.lab)?);
+    let databases = databases(nodes.state());
     let mut eval = None;
     for round in 0..confirm.max(1) {
         if round > 0 {
@@ -181,14 +180,12 @@ pub(crate) async fn apply_reference_solution(
     level: &Level,
     play: &Play,
 ) -> Result<(), LevelError> {
-    let mut nodes = SshNodes::new(home.lab(&play.lab), lab_state(home, &play.lab)?);
+    let mut nodes = SshNodes::of(&Lab::at(home, &play.lab)?);
     for step in &level.solution {
         match step {
             SolutionStep::Node(step) => run_step(&nodes, step, "the reference solution").await?,
             SolutionStep::Up { path, restart, .. } => {
-                nodes.close().await;
-                let state = lab_state(home, &play.lab)?;
-                let accel = match state.accel {
+                let accel = match nodes.state().accel {
                     crate::hypervisor::xml::Accel::Kvm => crate::lab::AccelChoice::Kvm,
                     crate::hypervisor::xml::Accel::Tcg => crate::lab::AccelChoice::Tcg,
                 };
@@ -201,8 +198,9 @@ pub(crate) async fn apply_reference_solution(
                     dry_run: false,
                     restart: restart.iter().map(|r| r.value.clone()).collect(),
                 };
+                nodes.close().await;
                 crate::lab::up(home, &up).await?;
-                nodes = SshNodes::new(home.lab(&play.lab), lab_state(home, &play.lab)?);
+                nodes = SshNodes::of(&Lab::at(home, &play.lab)?);
             }
         }
     }

@@ -8,7 +8,7 @@ use super::play_state::{End, Play, append_score};
 use super::score::{Outcome, explain};
 use super::{LevelError, client_proc, health};
 use crate::lab::{AccelChoice, UpOptions};
-use crate::lab::{Nodes, SshNodes};
+use crate::lab::{Lab, Nodes, SshNodes};
 use crate::paths::Home;
 use crate::state::LabState;
 use chrono::Utc;
@@ -174,11 +174,11 @@ pub(crate) async fn give_up(home: &Home, show_solution: bool) -> Result<(), Leve
     let mut play = Play::current(home)?;
     let _lock = crate::lab::LabLock::acquire(&home.lab(&play.lab), "`firedrill give-up`")?;
     let level = level_of(&play)?;
-    let result = match (&play.end, LabState::load(&home.lab(&play.lab))?) {
+    let result = match (&play.end, Lab::find(home, &play.lab)?) {
         (Some(_), _) => Ok(()),
         (None, None) => end_without_lab(home, &level, &mut play, Outcome::GaveUp).await,
-        (None, Some(state)) => {
-            let nodes = SshNodes::new(home.lab(&play.lab), state);
+        (None, Some(lab)) => {
+            let nodes = SshNodes::of(&lab);
             let r = end(home, &level, &mut play, &nodes, Outcome::GaveUp).await;
             nodes.close().await;
             r
@@ -209,7 +209,7 @@ pub(crate) async fn reset(
     let mut play = Play::current(home)?;
     let _lock = crate::lab::LabLock::acquire(&home.lab(&play.lab), "`firedrill reset`")?;
     let level = level_of(&play)?;
-    let Some(state) = LabState::load(&home.lab(&play.lab))? else {
+    let Some(lab) = Lab::find(home, &play.lab)? else {
         if play.end.is_none() {
             end_without_lab(home, &level, &mut play, Outcome::Reset).await?;
         }
@@ -231,7 +231,7 @@ pub(crate) async fn reset(
     };
     // An exercise may have changed the lab itself (a node added, one resized): `up` puts the
     // lab file's nodes and sizes back first, so that the snapshots fit the nodes again.
-    let state = match reshaped(&state, &play.lab_file) {
+    let lab = match reshaped(&lab.state, &play.lab_file) {
         Some(restart) => {
             println!(
                 "the lab's nodes or sizes differ from {}: converging it first",
@@ -246,14 +246,14 @@ pub(crate) async fn reset(
                 restart,
             };
             crate::lab::up(home, &up).await?;
-            LabState::load(&home.lab(&play.lab))?.unwrap_or(state)
+            Lab::find(home, &play.lab)?.unwrap_or(lab)
         }
-        None => state,
+        None => lab,
     };
-    let nodes = SshNodes::new(home.lab(&play.lab), state.clone());
+    let nodes = SshNodes::of(&lab);
     let restore = async {
         match play.baseline_at {
-            Some(at) => restore_baseline(&state, &nodes, at).await,
+            Some(at) => restore_baseline(&lab.state, &nodes, at).await,
             None => false,
         }
     };

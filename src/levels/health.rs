@@ -8,8 +8,7 @@ use crate::paths::{Home, LabName};
 /// One line per problem, in the lab's node order; empty when the lab is healthy. Every node
 /// is asked at once.
 pub(crate) async fn problems(home: &Home, lab: &LabName) -> Result<Vec<String>, LevelError> {
-    let state = crate::lab::Lab::at(home, lab)?.state;
-    let nodes = SshNodes::new(home.lab(lab), state);
+    let nodes = SshNodes::of(&crate::lab::Lab::at(home, lab)?);
     let found = problems_on(&nodes).await;
     nodes.close().await;
     Ok(found)

@@ -10,7 +10,7 @@ use super::{LevelError, client_proc, health, page};
 use crate::events::{Event, EventKind};
 use crate::host::HostFacts;
 use crate::lab::{AccelChoice, UpOptions};
-use crate::lab::{Nodes, SshNodes};
+use crate::lab::{Lab, Nodes, SshNodes};
 use crate::paths::Home;
 use crate::paths::LabName;
 
@@ -164,10 +164,6 @@ fn start_facts(home: &Home) -> Result<HostFacts, LevelError> {
     Ok(facts)
 }
 
-pub(crate) fn lab_state(home: &Home, lab: &LabName) -> Result<LabState, LevelError> {
-    Ok(crate::lab::Lab::at(home, lab)?.state)
-}
-
 /// Where the mock client sends its GETs when the level names a path: the lab's front door
 /// (as the client itself chooses).
 fn service_url(state: &LabState, path: &str) -> Option<String> {
@@ -254,11 +250,14 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
         firedrill_reboots: Vec::new(),
         paged: None,
     };
-    let state = lab_state(home, &lab)?;
-    let nodes = found.unwrap_or_else(|| SshNodes::new(home.lab(&lab), state.clone()));
-    play.baseline_at = take_baseline(&state, &nodes).await;
+    let nodes = match found {
+        Some(nodes) => nodes,
+        None => SshNodes::of(&Lab::at(home, &lab)?),
+    };
+    let state = nodes.state();
+    play.baseline_at = take_baseline(state, &nodes).await;
     play.save(home)?;
-    let prepared = prepare(home, &level, &mut play, &nodes, &state).await;
+    let prepared = prepare(home, &level, &mut play, &nodes, state).await;
     if let Err(e) = prepared {
         eprintln!("the level could not start; undoing what it did");
         let undone = undo(home, &level, &mut play, &nodes).await;
@@ -295,9 +294,9 @@ async fn ensure_healthy_lab(
     lab: &LabName,
     opts: &PlayOptions,
 ) -> Result<Option<SshNodes>, LevelError> {
-    let up = LabState::load(&home.lab(lab))?.filter(|s| s.phase == LabPhase::Up);
-    if let Some(state) = up {
-        let nodes = SshNodes::new(home.lab(lab), state);
+    let up = Lab::find(home, lab)?.filter(|l| l.state.phase == LabPhase::Up);
+    if let Some(found) = up {
+        let nodes = SshNodes::of(&found);
         let problems = health::problems_on(&nodes).await;
         if problems.is_empty() {
             println!("lab {lab} is up and healthy: using it");

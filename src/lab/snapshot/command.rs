@@ -77,7 +77,7 @@ async fn save(lab: &Lab, name: &SnapshotName) -> Result<(), SnapshotError> {
         lab.state.nodes().count(),
         lab.name()
     );
-    let nodes = SshNodes::new(lab.dir.clone(), lab.state.clone());
+    let nodes = SshNodes::of(lab);
     let saved = super::save_lab(&lab.state, &nodes, name).await;
     nodes.close().await;
     let saved = saved?;
@@ -91,7 +91,7 @@ async fn save(lab: &Lab, name: &SnapshotName) -> Result<(), SnapshotError> {
 }
 
 async fn restore(lab: &Lab, name: &SnapshotName) -> Result<(), SnapshotError> {
-    let nodes = SshNodes::new(lab.dir.clone(), lab.state.clone());
+    let nodes = SshNodes::of(lab);
     let restored = super::restore_lab(&lab.state, &nodes, name).await;
     nodes.close().await;
     let restored = restored?;
