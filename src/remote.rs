@@ -99,4 +99,19 @@ pub(crate) trait Remote: Send + Sync {
         command: &str,
         stdin: Option<&[u8]>,
     ) -> impl Future<Output = Result<Output, RemoteError>> + Send;
+
+    /// Runs `script` with `sh` as root (`ssh::as_root`: through `sudo -n` when `needs_sudo`),
+    /// feeding `stdin` if given; any exit status is returned. The one way a script reaches a
+    /// node as root.
+    fn run_as_root(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> impl Future<Output = Result<Output, RemoteError>> + Send
+    where
+        Self: Sized,
+    {
+        let command = crate::ssh::as_root(self, script);
+        async move { self.run(&command, stdin).await }
+    }
 }

@@ -44,7 +44,7 @@ pub(crate) async fn check_node(
 ) -> Result<Vec<Finding>, ClientError> {
     let script = verify::dump_script(engine, crate::lab::DB_NAME, verify::first_id(writes));
     let out = remote
-        .run(&crate::ssh::as_root(remote, &script), None)
+        .run_as_root(&script, None)
         .await
         .map_err(|e| ClientError::VerifyRemote {
             node: e.node,

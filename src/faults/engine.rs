@@ -61,8 +61,7 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
         if on_host {
             return self.host.run(script, stdin).await;
         }
-        let command = crate::ssh::as_root(self.remote, script);
-        Ok(self.remote.run(&command, stdin).await?)
+        Ok(self.remote.run_as_root(script, stdin).await?)
     }
 
     /// As `root`, but a non-zero exit is an error.

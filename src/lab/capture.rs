@@ -143,8 +143,7 @@ pub(crate) async fn run<R: Remote>(
     capture: &Capture,
     hosts: &[Ipv4Addr],
 ) -> Result<(Vec<u8>, String), CaptureError> {
-    let script = crate::ssh::as_root(remote, &capture.script(hosts));
-    let out = remote.run(&script, None).await?;
+    let out = remote.run_as_root(&capture.script(hosts), None).await?;
     let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
     if !out.success() || !is_pcap(&out.stdout) {
         let hint = if stderr.contains("No such device") || stderr.contains("doesn't exist") {

@@ -4,7 +4,7 @@
 
 use crate::paths::LabDir;
 use crate::remote::{Output, Remote, RemoteError};
-use crate::ssh::{Session, as_root};
+use crate::ssh::Session;
 use crate::state::LabState;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -144,7 +144,7 @@ impl SshNodes {
 impl Nodes for SshNodes {
     async fn run(&self, node: &str, script: &str) -> Result<Output, RemoteError> {
         let session = self.session(node).await?;
-        let result = session.run(&as_root(&*session, script), None).await;
+        let result = session.run_as_root(script, None).await;
         if result.is_err() {
             // A broken session is not reused: the next command connects again.
             self.sessions.lock().await.remove(node);
@@ -183,7 +183,7 @@ impl Nodes for SshNodes {
 }
 
 /// The lab's nodes as scripted fakes. Commands reach each fake exactly as `SshNodes` sends them
-/// (through `as_root`); reboots are recorded, and a node's fake answers as the rebooted node.
+/// (through `Remote::run_as_root`); reboots are recorded, and a node's fake answers as the rebooted node.
 #[cfg(test)]
 pub(crate) struct FakeNodes {
     pub(crate) nodes: std::collections::BTreeMap<String, crate::remote::fake::FakeRemote>,
@@ -220,7 +220,7 @@ impl Nodes for FakeNodes {
             .nodes
             .get(node)
             .unwrap_or_else(|| panic!("no fake node {node}"));
-        remote.run(&crate::ssh::as_root(remote, script), None).await
+        remote.run_as_root(script, None).await
     }
 
     async fn reboot(&self, node: &str) -> Result<(), NodeError> {

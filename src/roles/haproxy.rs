@@ -220,9 +220,9 @@ pub(crate) enum ServerState {
 /// Runs one runtime API command as root on `remote`; its answer.
 async fn runtime_api<R: Remote>(remote: &R, command: &str) -> Result<String, RoleError> {
     let step = format!("haproxy: {command}");
-    let script = crate::ssh::as_root(remote, &api_script(command));
+    let script = api_script(command);
     let out = remote
-        .run(&script, None)
+        .run_as_root(&script, None)
         .await
         .map_err(|source| RoleError::Remote {
             node: remote.node().to_string(),
@@ -233,7 +233,7 @@ async fn runtime_api<R: Remote>(remote: &R, command: &str) -> Result<String, Rol
         Ok(out) => Ok(out.stdout_str()),
         Err(failed) => Err(RoleError::Command {
             failed,
-            command: script,
+            command: super::error::shown_command(&script),
         }),
     }
 }

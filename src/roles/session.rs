@@ -83,7 +83,7 @@ impl<'a, R: Remote> Session<'a, R> {
         stdin: Option<&[u8]>,
     ) -> Result<Output, RoleError> {
         self.remote
-            .run(&crate::ssh::as_root(self.remote, script), stdin)
+            .run_as_root(script, stdin)
             .await
             .map_err(|source| RoleError::Remote {
                 node: self.node.to_string(),
