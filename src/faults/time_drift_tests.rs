@@ -1,7 +1,7 @@
 use super::*;
 use crate::faults::engine::Reverted;
 use crate::faults::record::FaultRecord;
-use crate::faults::testing::{Bench, app1, build, is_root, sudo};
+use crate::faults::testing::{Bench, app1, build, sudo};
 use crate::remote::fake::{FakeRemote, exact, ok, prefix};
 
 fn zones(list: &[(&str, i32, i32)]) -> Vec<(String, i32, i32)> {
@@ -514,5 +514,4 @@ fn clock_revert_steps_back_only_a_clock_that_still_has_the_drift() {
             host - 10_800
         )
     );
-    let _ = is_root;
 }

@@ -310,7 +310,12 @@ pub(crate) async fn drain_leaving(
         .nodes()
         .filter(|n| n.roles.contains(&Role::Haproxy))
     {
-        let gone: Vec<&String> = lb.backends.iter().filter(|b| leaving.contains(b)).collect();
+        let gone: Vec<&str> = lb
+            .backends
+            .iter()
+            .filter(|b| leaving.contains(b))
+            .map(String::as_str)
+            .collect();
         let Some(node) = state.node(&lb.name).filter(|_| !gone.is_empty()) else {
             continue;
         };
@@ -318,7 +323,11 @@ pub(crate) async fn drain_leaving(
         let session = match crate::ssh::connect(&target, crate::ssh::Purpose::Change).await {
             Ok(s) => s,
             Err(e) => {
-                warnings.push(format!("{}: cannot drain {:?}: {e}", lb.name, gone));
+                warnings.push(format!(
+                    "{}: cannot drain {}: {e}",
+                    lb.name,
+                    gone.join(", ")
+                ));
                 continue;
             }
         };
