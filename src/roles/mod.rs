@@ -1,5 +1,5 @@
-//! Configures a node for its roles over SSH: the todo app, HAProxy, nginx, MariaDB and
-//! PostgreSQL. One file per role, listed once in the `roles!` table below.
+//! Configures a node for its roles over SSH: a router, DNS, MariaDB, PostgreSQL, the todo app,
+//! HAProxy, nginx and the monitor. One file per role, listed once in the `roles!` table below.
 //!
 //! `apply` is idempotent: files are compared by sha256 and written only when they differ, a
 //! service is restarted or reloaded only when its configuration changed, and a second run on a
