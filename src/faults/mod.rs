@@ -8,8 +8,8 @@
 //! scripts run as root plus pure functions that read their output, so each kind is tested by
 //! the exact commands it sends.
 //!
-//! Adding a kind: one file implementing `FaultOps` with a `KIND`, one variant in `Fault`, its
-//! arm in `Fault::ops` and its `KIND` in `KINDS`.
+//! Adding a kind: one file with its type (implementing `FaultOps`) and its `KIND`, its `mod`
+//! line and one line in the `faults!` table below.
 
 mod bad_permissions;
 mod cert_expired;
@@ -62,101 +62,61 @@ use params::{ParamSpec, Params};
 use serde::{Deserialize, Serialize};
 use text::Fields;
 
-/// A fault and everything needed to undo it: the parameters it was applied with and, once
-/// known, the node's previous state. This is the typed part of a record.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub(crate) enum Fault {
-    DiskFull(disk_full::DiskFull),
-    MemoryHog(memory_hog::MemoryHog),
-    CpuHog(cpu_hog::CpuHog),
-    RebootNoUnit(reboot_no_unit::RebootNoUnit),
-    TimeDrift(time_drift::TimeDrift),
-    BadPermissions(bad_permissions::BadPermissions),
-    MissingDir(missing_dir::MissingDir),
-    ServiceStopped(service_stopped::ServiceStopped),
-    DbLock(db_lock::DbLock),
-    PayloadLimit(payload_limit::PayloadLimit),
-    NetDelay(net_delay::NetDelay),
-    ProcessFreeze(process_freeze::ProcessFreeze),
-    InodeExhaustion(inode_exhaustion::InodeExhaustion),
-    LogFlood(log_flood::LogFlood),
-    ClockJump(clock_jump::ClockJump),
-    OomLoop(oom_loop::OomLoop),
-    FdExhaustion(fd_exhaustion::FdExhaustion),
-    SlowDisk(slow_disk::SlowDisk),
-    DbPasswordRotated(db_password_rotated::DbPasswordRotated),
-    Partition(partition::Partition),
-    RouteMissing(route_missing::RouteMissing),
-    DnsBroken(dns_broken::DnsBroken),
-    DnsWrongRecord(dns_wrong_record::DnsWrongRecord),
-    DnsStale(dns_stale::DnsStale),
-    MtuBlackhole(mtu_blackhole::MtuBlackhole),
-    CertExpired(cert_expired::CertExpired),
+/// The fault table: `Variant => module` per kind, in the order `fault list` shows them. Each
+/// module (declared above, so that `cargo fmt` reaches it) defines the type `Variant`, which
+/// implements `FaultOps`, and its `KIND`; the line adds the `Fault` variant, the `KINDS` entry
+/// and the `Fault::ops` arm.
+macro_rules! faults {
+    ($($variant:ident => $module:ident),+ $(,)?) => {
+        /// A fault and everything needed to undo it: the parameters it was applied with and,
+        /// once known, the node's previous state. This is the typed part of a record.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind", rename_all = "kebab-case")]
+        pub(crate) enum Fault {
+            $($variant($module::$variant)),+
+        }
+
+        /// Every kind, in the order `fault list` shows them.
+        pub(crate) const KINDS: &[Kind] = &[$($module::KIND),+];
+
+        impl Fault {
+            /// The one dispatch from a fault to its kind's code.
+            pub(crate) fn ops(&mut self) -> &mut dyn FaultOps {
+                match self {
+                    $(Fault::$variant(f) => f),+
+                }
+            }
+        }
+    };
 }
 
-/// Every kind, in the order `fault list` shows them.
-pub(crate) const KINDS: &[Kind] = &[
-    disk_full::KIND,
-    memory_hog::KIND,
-    cpu_hog::KIND,
-    reboot_no_unit::KIND,
-    time_drift::KIND,
-    bad_permissions::KIND,
-    missing_dir::KIND,
-    service_stopped::KIND,
-    db_lock::KIND,
-    payload_limit::KIND,
-    net_delay::KIND,
-    process_freeze::KIND,
-    inode_exhaustion::KIND,
-    log_flood::KIND,
-    clock_jump::KIND,
-    oom_loop::KIND,
-    fd_exhaustion::KIND,
-    slow_disk::KIND,
-    db_password_rotated::KIND,
-    partition::KIND,
-    route_missing::KIND,
-    dns_broken::KIND,
-    dns_wrong_record::KIND,
-    dns_stale::KIND,
-    mtu_blackhole::KIND,
-    cert_expired::KIND,
-];
-
-impl Fault {
-    /// The one dispatch from a fault to its kind's code.
-    pub(crate) fn ops(&mut self) -> &mut dyn FaultOps {
-        match self {
-            Fault::DiskFull(f) => f,
-            Fault::MemoryHog(f) => f,
-            Fault::CpuHog(f) => f,
-            Fault::RebootNoUnit(f) => f,
-            Fault::TimeDrift(f) => f,
-            Fault::BadPermissions(f) => f,
-            Fault::MissingDir(f) => f,
-            Fault::ServiceStopped(f) => f,
-            Fault::DbLock(f) => f,
-            Fault::PayloadLimit(f) => f,
-            Fault::NetDelay(f) => f,
-            Fault::ProcessFreeze(f) => f,
-            Fault::InodeExhaustion(f) => f,
-            Fault::LogFlood(f) => f,
-            Fault::ClockJump(f) => f,
-            Fault::OomLoop(f) => f,
-            Fault::FdExhaustion(f) => f,
-            Fault::SlowDisk(f) => f,
-            Fault::DbPasswordRotated(f) => f,
-            Fault::Partition(f) => f,
-            Fault::RouteMissing(f) => f,
-            Fault::DnsBroken(f) => f,
-            Fault::DnsWrongRecord(f) => f,
-            Fault::DnsStale(f) => f,
-            Fault::MtuBlackhole(f) => f,
-            Fault::CertExpired(f) => f,
-        }
-    }
+faults! {
+    DiskFull => disk_full,
+    MemoryHog => memory_hog,
+    CpuHog => cpu_hog,
+    RebootNoUnit => reboot_no_unit,
+    TimeDrift => time_drift,
+    BadPermissions => bad_permissions,
+    MissingDir => missing_dir,
+    ServiceStopped => service_stopped,
+    DbLock => db_lock,
+    PayloadLimit => payload_limit,
+    NetDelay => net_delay,
+    ProcessFreeze => process_freeze,
+    InodeExhaustion => inode_exhaustion,
+    LogFlood => log_flood,
+    ClockJump => clock_jump,
+    OomLoop => oom_loop,
+    FdExhaustion => fd_exhaustion,
+    SlowDisk => slow_disk,
+    DbPasswordRotated => db_password_rotated,
+    Partition => partition,
+    RouteMissing => route_missing,
+    DnsBroken => dns_broken,
+    DnsWrongRecord => dns_wrong_record,
+    DnsStale => dns_stale,
+    MtuBlackhole => mtu_blackhole,
+    CertExpired => cert_expired,
 }
 
 /// A fault kind as `fault list` shows it and `fault apply` builds it.
