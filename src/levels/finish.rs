@@ -209,18 +209,19 @@ pub(crate) async fn reset(
     let mut play = Play::current(home)?;
     let _lock = crate::lab::LabLock::acquire(&home.lab(&play.lab), "`firedrill reset`")?;
     let level = level_of(&play)?;
+    // `up` with the level's lab file: what brings the lab back when the snapshot cannot.
+    let up = UpOptions {
+        file: play.lab_file.clone(),
+        accel,
+        force: false,
+        timeout,
+        dry_run: false,
+        restart: vec![],
+    };
     let Some(lab) = Lab::find(home, &play.lab)? else {
         if play.end.is_none() {
             end_without_lab(home, &level, &mut play, Outcome::Reset).await?;
         }
-        let up = UpOptions {
-            file: play.lab_file.clone(),
-            accel,
-            force: false,
-            timeout,
-            dry_run: false,
-            restart: vec![],
-        };
         eprintln!(
             "bringing lab {} up again from {}",
             play.lab,
@@ -237,15 +238,13 @@ pub(crate) async fn reset(
                 "the lab's nodes or sizes differ from {}: converging it first",
                 play.lab_file.display()
             );
-            let up = UpOptions {
+            let reshape = UpOptions {
                 file: play.lab_file.clone(),
-                accel,
                 force: true,
-                timeout,
-                dry_run: false,
                 restart,
+                ..up
             };
-            crate::lab::up(home, &up).await?;
+            crate::lab::up(home, &reshape).await?;
             Lab::find(home, &play.lab)?.unwrap_or(lab)
         }
         None => lab,
@@ -277,14 +276,6 @@ pub(crate) async fn reset(
     let healthy = restored && health::problems_on(&nodes).await.is_empty();
     nodes.close().await;
     if !healthy {
-        let up = UpOptions {
-            file: play.lab_file.clone(),
-            accel,
-            force: false,
-            timeout,
-            dry_run: false,
-            restart: vec![],
-        };
         crate::lab::up(home, &up).await?;
         let problems = health::problems_after_up(home, &play.lab).await?;
         if !problems.is_empty() {
