@@ -7,7 +7,7 @@ use super::record::{FaultRecord, Store};
 use super::revert::{forget, revert};
 use super::{FaultError, KINDS, Kind};
 use crate::lab::Lab;
-use crate::paths::{Home, LabDir};
+use crate::paths::Home;
 use crate::plan::NodePlan;
 use crate::remote::{Output, RemoteError};
 use crate::state::LabState;
@@ -118,26 +118,12 @@ pub(crate) fn format_list(kinds: &[Kind]) -> String {
     out
 }
 
-pub(crate) fn load(home: &Home, lab: Option<&str>) -> Result<(LabDir, LabState), FaultError> {
-    let lab = Lab::open(home, lab)?;
-    Ok((lab.dir, lab.state))
-}
-
 pub(crate) fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodePlan, FaultError> {
     state.node(name).ok_or_else(|| FaultError::NoNode {
         lab: state.name.to_string(),
         node: name.to_string(),
         nodes: state.node_names(),
     })
-}
-
-pub(crate) async fn connect(
-    dir: &LabDir,
-    state: &LabState,
-    node: &NodePlan,
-) -> Result<crate::ssh::Session, FaultError> {
-    let target = crate::lab::target(dir, state, node);
-    Ok(crate::ssh::connect(&target, crate::ssh::Purpose::Change).await?)
 }
 
 /// Resets domains through libvirt.

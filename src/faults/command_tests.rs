@@ -3,6 +3,7 @@ use crate::faults::engine::Reverted;
 use crate::faults::record::FaultState;
 use crate::faults::revert::{ensure_none_active, format_reverted};
 use crate::faults::testing::{disk_full_fault, node as test_node};
+use crate::paths::LabDir;
 use crate::spec::Role;
 use crate::state::LabPhase;
 use clap::Parser;

@@ -2,13 +2,13 @@
 //! faults from their records, the damaged ones reported and never used.
 
 use super::FaultError;
-use super::command::{LibvirtHost, connect, node};
+use super::command::{LibvirtHost, node};
 use super::engine::{Engine, Reverted};
 use super::record::{FaultRecord, Store};
 use crate::lab::Lab;
 use crate::paths::{Home, LabDir};
 use crate::remote::{Output, Remote, RemoteError};
-use crate::state::LabState;
+use crate::ssh::Purpose;
 use std::fmt::Write;
 
 /// A node that is never contacted: reverting a record that never got past its first write, or
@@ -84,7 +84,7 @@ pub(crate) async fn revert(
     let total = records.len();
     let mut failed = 0;
     for mut rec in records {
-        match revert_one(dir, state, &store, &host, &mut rec).await {
+        match revert_one(&lab, &store, &host, &mut rec).await {
             Ok(lines) if print => print!("{lines}"),
             Ok(_) => {}
             Err(e) if !all => return Err(e),
@@ -105,8 +105,7 @@ pub(crate) async fn revert(
 
 /// Reverts one record; returns what to print.
 async fn revert_one(
-    dir: &LabDir,
-    state: &LabState,
+    lab: &Lab,
     store: &Store,
     host: &LibvirtHost,
     rec: &mut FaultRecord,
@@ -119,14 +118,14 @@ async fn revert_one(
             rec.updated
         ));
     }
-    let node = node(state, &rec.node)?;
+    let node = node(&lab.state, &rec.node)?;
     // A fault that acts on the host side (net-delay's qdisc on the node's tap) is undone
     // there: the node need not answer (with loss=100 it cannot).
     let on_host = rec.fault.ops().on_host();
     let outcome = if rec.prepared && !on_host {
-        let session = connect(dir, state, node).await?;
+        let session = lab.shell(node, Purpose::Change).await?;
         let outcome = Engine {
-            lab: dir,
+            lab: &lab.dir,
             store,
             remote: &session,
             host,
@@ -139,7 +138,7 @@ async fn revert_one(
     } else {
         let unreached = Unreached(node.name.clone());
         Engine {
-            lab: dir,
+            lab: &lab.dir,
             store,
             remote: &unreached,
             host,

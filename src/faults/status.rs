@@ -3,12 +3,13 @@
 
 use super::FaultError;
 use super::Verdict;
-use super::command::{LibvirtHost, connect, load, node};
+use super::command::{LibvirtHost, node};
 use super::engine::Engine;
 use super::record::{FaultRecord, FaultState, Store};
 use super::text::unix_now;
-use crate::paths::{Home, LabDir};
-use crate::state::LabState;
+use crate::lab::Lab;
+use crate::paths::Home;
+use crate::ssh::Purpose;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -75,11 +76,12 @@ impl Row {
 }
 
 pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result<(), FaultError> {
-    let (dir, state) = load(home, lab)?;
-    let store = Store::new(&dir);
+    let lab = Arc::new(Lab::open(home, lab)?);
+    let store = Store::new(&lab.dir);
     let scan = store.scan()?;
     let records = scan.records;
-    let verdicts = check(&dir, &state, &store, &records).await;
+    let verdicts = check(Arc::clone(&lab), &store, &records).await;
+    let state = &lab.state;
     let mut rows = Vec::new();
     for mut rec in records {
         let on_node = verdicts.get(&rec.id).cloned().unwrap_or(OnNode::Skipped);
@@ -109,8 +111,8 @@ pub(crate) async fn holds(
     lab: &crate::paths::LabName,
     ids: &[String],
 ) -> Result<BTreeMap<String, OnNode>, String> {
-    let (dir, state) = load(home, Some(lab)).map_err(|e| first_line(&e.to_string()))?;
-    let store = Store::new(&dir);
+    let lab = Lab::at(home, lab).map_err(|e| first_line(&e.to_string()))?;
+    let store = Store::new(&lab.dir);
     let records = store
         .scan()
         .map_err(|e| first_line(&e.to_string()))?
@@ -124,7 +126,7 @@ pub(crate) async fn holds(
     }
     let mut out = BTreeMap::new();
     for (name, recs) in by_node {
-        out.extend(check_node(&dir, &state, &store, &name, recs).await);
+        out.extend(check_node(&lab, &store, &name, recs).await);
     }
     Ok(out)
 }
@@ -150,12 +152,7 @@ fn settle_timer(store: &Store, rec: &mut FaultRecord, on_node: &OnNode) -> Resul
 }
 
 /// Verdicts by fault id, for the records that may still be on their node.
-async fn check(
-    dir: &LabDir,
-    state: &LabState,
-    store: &Store,
-    records: &[FaultRecord],
-) -> BTreeMap<String, OnNode> {
+async fn check(lab: Arc<Lab>, store: &Store, records: &[FaultRecord]) -> BTreeMap<String, OnNode> {
     let mut by_node: BTreeMap<String, Vec<FaultRecord>> = BTreeMap::new();
     // A level's fault is not checked: what the check prints would name it.
     for r in records
@@ -164,13 +161,13 @@ async fn check(
     {
         by_node.entry(r.node.clone()).or_default().push(r.clone());
     }
-    let shared = Arc::new((dir.clone(), state.clone(), store.clone()));
+    let shared = Arc::new((lab, store.clone()));
     let mut tasks = tokio::task::JoinSet::new();
     for (name, recs) in by_node {
         let shared = Arc::clone(&shared);
         tasks.spawn(async move {
-            let (dir, state, store) = &*shared;
-            check_node(dir, state, store, &name, recs).await
+            let (lab, store) = &*shared;
+            check_node(lab, store, &name, recs).await
         });
     }
     let mut out = BTreeMap::new();
@@ -183,8 +180,7 @@ async fn check(
 }
 
 async fn check_node(
-    dir: &LabDir,
-    state: &LabState,
+    lab: &Lab,
     store: &Store,
     name: &str,
     recs: Vec<FaultRecord>,
@@ -202,19 +198,19 @@ async fn check_node(
             })
             .collect()
     };
-    let n = match node(state, name) {
+    let n = match node(&lab.state, name) {
         Ok(n) => n,
         Err(e) => return unreachable(&e, &recs),
     };
-    let session = match connect(dir, state, n).await {
+    let session = match lab.shell(n, Purpose::Change).await {
         Ok(s) => s,
-        Err(e) => return unreachable(&e, &recs),
+        Err(e) => return unreachable(&e.into(), &recs),
     };
     let host = LibvirtHost {
-        uri: state.uri.clone(),
+        uri: lab.state.uri.clone(),
     };
     let engine = Engine {
-        lab: dir,
+        lab: &lab.dir,
         store,
         remote: &session,
         host: &host,
