@@ -21,6 +21,7 @@ mod db_password_rotated;
 mod disk_full;
 mod dns_broken;
 mod dns_stale;
+mod dns_view_order;
 mod dns_wrong_record;
 mod dropin;
 mod engine;
@@ -91,6 +92,7 @@ pub(crate) enum Fault {
     DnsBroken(dns_broken::DnsBroken),
     DnsWrongRecord(dns_wrong_record::DnsWrongRecord),
     DnsStale(dns_stale::DnsStale),
+    DnsViewOrder(dns_view_order::DnsViewOrder),
     MtuBlackhole(mtu_blackhole::MtuBlackhole),
     CertExpired(cert_expired::CertExpired),
 }
@@ -121,6 +123,7 @@ pub(crate) const KINDS: &[Kind] = &[
     dns_broken::KIND,
     dns_wrong_record::KIND,
     dns_stale::KIND,
+    dns_view_order::KIND,
     mtu_blackhole::KIND,
     cert_expired::KIND,
 ];
@@ -153,6 +156,7 @@ impl Fault {
             Fault::DnsBroken(f) => f,
             Fault::DnsWrongRecord(f) => f,
             Fault::DnsStale(f) => f,
+            Fault::DnsViewOrder(f) => f,
             Fault::MtuBlackhole(f) => f,
             Fault::CertExpired(f) => f,
         }

@@ -130,7 +130,7 @@ fn named_serves_the_zone_and_caches_it_and_the_dns_faults_work_on_it_needs_root(
         let name = Path::new(&f.path).file_name().expect("a file name");
         std::fs::write(d.join(name), &f.contents).expect("write a rendered file");
     }
-    std::fs::write(d.join("check.sh"), check_script(&z)).expect("write");
+    std::fs::write(d.join("check.sh"), check_script(dns(&ctx))).expect("write");
     std::fs::write(d.join("health.sh"), health_script(&ctx, &z)).expect("write");
     let stale_prepared = format!(
         "zone=net.lab\nfile=/etc/bind/db.net.lab\nwas=10.80.0.10\nto=10.77.0.2\nresolver={LAB_ADDR}\n"
