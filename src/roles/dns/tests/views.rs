@@ -53,6 +53,14 @@ fn a_view_names_its_networks_and_gives_each_name_an_address_on_them() {
     // www is lb's address on the view's network, dmz, not its first one (lan).
     assert_eq!(o.views, [inside()]);
     assert_eq!(o.clients, ["lb", "web"]);
+    // A node on both sides asks from its first network, here lan: it gets the outside answer.
+    let lab = valid(SPLIT);
+    let resolvers: Vec<(&str, Option<Ipv4Addr>)> =
+        lab.nodes.iter().map(|n| (n.name.as_str(), n.resolver)).collect();
+    assert_eq!(
+        resolvers,
+        [("gw", None), ("lb", Some(ip("10.77.0.2"))), ("web", Some(ip("10.80.0.2")))]
+    );
 }
 
 #[test]
