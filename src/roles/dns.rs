@@ -245,47 +245,13 @@ fn render_zone_file(
             "zone": z.domain,
             "file": view.map_or_else(|| zone_path(z), |v| view::zone_path(&z.domain, v)),
             "view": view.map(|v| json!({"name": v.name, "networks": v.networks.join(", ")})),
-            "reload": reload_args(c, view),
+            "reload": view::reload_args(c, view),
             "ttl": o.ttl,
             // No secondary asks for it; a learner who adds one bumps it with each edit.
             "serial": 1,
             "records": records,
         }),
     )
-}
-
-/// What `rndc reload` needs to load the zone's file (`view` None) or a view's copy: with
-/// split-horizon views the zone is in several, and the zone's name alone is refused.
-fn reload_args(c: &Config, view: Option<&View>) -> String {
-    let domain = &c.zone.domain;
-    match view {
-        Some(v) => format!("{domain} IN {}", v.name),
-        None if c.options.views.is_empty() => domain.clone(),
-        None => format!("{domain} IN authority"),
-    }
-}
-
-/// A split-horizon view as named.conf.local shows it.
-fn view_vars(c: &Config, v: &View) -> serde_json::Value {
-    let own = c
-        .addresses
-        .iter()
-        .find(|ip| v.cidrs.iter().any(|n| n.contains(**ip)));
-    let nets: Vec<String> = v
-        .networks
-        .iter()
-        .zip(&v.cidrs)
-        .map(|(n, c)| format!("{n} ({c})"))
-        .collect();
-    json!({
-        "name": v.name,
-        "networks": nets.join(", "),
-        "match": v.cidrs.iter().map(|c| format!("{c}; ")).collect::<String>(),
-        "file": view::zone_path(&c.zone.domain, v),
-        "names": v.records.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
-        "ask": own.map(|ip| ip.to_string()),
-        "reload": reload_args(c, Some(v)),
-    })
 }
 
 fn managed(ctx: &NodeContext, c: &Config) -> Result<Vec<ManagedFile>, RoleError> {
@@ -301,8 +267,8 @@ fn managed(ctx: &NodeContext, c: &Config) -> Result<Vec<ManagedFile>, RoleError>
         "zone": z.domain,
         "file": zone_path(z),
         "count": count,
-        "reload": reload_args(c, None),
-        "views": views.iter().map(|v| view_vars(c, v)).collect::<Vec<_>>(),
+        "reload": view::reload_args(c, None),
+        "views": views.iter().map(|v| view::vars(c, v)).collect::<Vec<_>>(),
     });
     let file = |path: String, contents: String| ManagedFile {
         path,

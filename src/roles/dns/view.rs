@@ -8,6 +8,7 @@
 //! node (its address on the first of the view's networks it is on) or at an address inside one
 //! of the view's networks.
 
+use super::Config;
 use crate::roles::options::OptionsInput;
 use crate::spec::load::{Map, list, string};
 use crate::spec::problem::Report;
@@ -15,6 +16,7 @@ use crate::spec::suggest::did_you_mean;
 use crate::spec::yaml::{Value, Yaml};
 use ipnetwork::Ipv4Network;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use std::net::Ipv4Addr;
 
 const KEYS: &[&str] = &["name", "networks", "records"];
@@ -269,4 +271,38 @@ pub(crate) fn records(zone: &[(String, Ipv4Addr)], view: &View) -> Vec<(String, 
 /// Where `view`'s copy of zone `domain` lives: next to the zone's own file.
 pub(crate) fn zone_path(domain: &str, view: &View) -> String {
     format!("/etc/bind/db.{domain}.{}", view.name)
+}
+
+/// What `rndc reload` needs to load the zone's file (`view` None) or a view's copy: with
+/// split-horizon views the zone is in several, and the zone's name alone is refused.
+pub(super) fn reload_args(c: &Config, view: Option<&View>) -> String {
+    let domain = &c.zone.domain;
+    match view {
+        Some(v) => format!("{domain} IN {}", v.name),
+        None if c.options.views.is_empty() => domain.clone(),
+        None => format!("{domain} IN authority"),
+    }
+}
+
+/// A split-horizon view as named.conf.local shows it.
+pub(super) fn vars(c: &Config, v: &View) -> serde_json::Value {
+    let own = c
+        .addresses
+        .iter()
+        .find(|ip| v.cidrs.iter().any(|n| n.contains(**ip)));
+    let nets: Vec<String> = v
+        .networks
+        .iter()
+        .zip(&v.cidrs)
+        .map(|(n, c)| format!("{n} ({c})"))
+        .collect();
+    json!({
+        "name": v.name,
+        "networks": nets.join(", "),
+        "match": v.cidrs.iter().map(|c| format!("{c}; ")).collect::<String>(),
+        "file": zone_path(&c.zone.domain, v),
+        "names": v.records.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+        "ask": own.map(|ip| ip.to_string()),
+        "reload": reload_args(c, Some(v)),
+    })
 }
