@@ -183,3 +183,41 @@ fn a_split_server_renders_a_view_per_horizon_with_its_own_zone_file() {
          && named-checkzone -q net.lab /etc/bind/db.net.lab.inside"
     );
 }
+
+/// What labs/levels/split-horizon.yaml relies on: the DMZ's nodes ask gw on dmz and get lb's
+/// dmz address for the shop, lb asks on lan and gets the zone's.
+#[test]
+fn the_split_horizon_levels_lab_splits_the_shop_between_lan_and_dmz() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/labs/levels/split-horizon.lab.yaml");
+    let lab = valid(&std::fs::read_to_string(path).expect("read the lab"));
+    let resolver = |name: &str| {
+        lab.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .and_then(|n| n.resolver)
+    };
+    assert_eq!(resolver("lb"), Some(ip("10.88.0.2")));
+    for dmz in ["app1", "app2", "db"] {
+        assert_eq!(resolver(dmz), Some(ip("10.89.0.2")), "{dmz}");
+    }
+    let gw = lab.nodes.iter().find(|n| n.name == "gw").expect("gw");
+    let views = gw
+        .options
+        .iter()
+        .find_map(|o| match o {
+            RoleOptions::Dns(d) => Some(d.views.clone()),
+            _ => None,
+        })
+        .expect("dns options");
+    assert_eq!(
+        views,
+        [View {
+            name: "inside".into(),
+            networks: vec!["dmz".into()],
+            cidrs: vec!["10.89.0.0/24".parse().expect("cidr")],
+            records: vec![("shop".into(), ip("10.89.0.10"))],
+        }]
+    );
+    let lan = lab.networks.iter().find(|n| n.name == "lan").expect("lan");
+    assert_eq!(lan.dns, [("shop".to_string(), ip("10.88.0.10"))]);
+}
