@@ -247,11 +247,23 @@ fn print_what_customers_saw(sb: &Sandbox, id: &str) {
     }
 }
 
-/// The lab's name: its file name (the shipped labs are named after their files).
+/// The lab's name: the `name:` of its file (a level's own `NAME.lab.yaml` is not named after
+/// its file), else the file's name (the shipped labs in labs/ are named after their files).
 fn lab_name(id: &str) -> String {
     let lab = lab_of(id);
-    std::path::Path::new(&lab)
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default()
+    let file = file_of(id)
+        .parent()
+        .map(|d| d.join(&lab))
+        .unwrap_or_default();
+    let named = std::fs::read_to_string(file).ok().and_then(|text| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("name: "))
+            .map(|n| n.split('#').next().unwrap_or_default().trim().to_string())
+    });
+    named.unwrap_or_else(|| {
+        std::path::Path::new(&lab)
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    })
 }

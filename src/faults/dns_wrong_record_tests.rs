@@ -190,7 +190,7 @@ fn the_scripts_edit_only_the_record_and_the_serial() {
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         format!(
-            "named-checkzone -q network.lab {}.firedrill-new\nrndc reload network.lab\n\
+            "named-checkzone -q network.lab {}.firedrill-new\nrndc reload network.lab IN authority\n\
              rndc flushname db.network.lab\n",
             zf.display()
         )

@@ -21,6 +21,7 @@ mod db_password_rotated;
 mod disk_full;
 mod dns_broken;
 mod dns_stale;
+mod dns_view_order;
 mod dns_wrong_record;
 mod dropin;
 mod engine;
@@ -115,6 +116,7 @@ faults! {
     DnsBroken => dns_broken,
     DnsWrongRecord => dns_wrong_record,
     DnsStale => dns_stale,
+    DnsViewOrder => dns_view_order,
     MtuBlackhole => mtu_blackhole,
     CertExpired => cert_expired,
 }

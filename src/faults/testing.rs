@@ -31,6 +31,26 @@ pub(crate) fn node(name: &str, roles: &[Role]) -> NodePlan {
     n
 }
 
+/// gw, the dns node of a split-horizon lab, with a view of each name for dmz's nodes.
+pub(crate) fn gw_with_views(names: &[&str]) -> NodePlan {
+    let mut gw = node("gw", &[Role::Router, Role::Dns]);
+    gw.options
+        .push(crate::roles::RoleOptions::Dns(crate::roles::DnsOptions {
+            clients: vec!["app1".into()],
+            ttl: 300,
+            views: names
+                .iter()
+                .map(|n| crate::roles::DnsView {
+                    name: n.to_string(),
+                    networks: vec!["dmz".into()],
+                    cidrs: vec!["10.85.0.0/24".parse().expect("cidr")],
+                    records: vec![("www".into(), "10.85.0.10".parse().expect("ip"))],
+                })
+                .collect(),
+        }));
+    gw
+}
+
 pub(crate) fn app1() -> NodePlan {
     node("app1", &[Role::App])
 }

@@ -106,6 +106,9 @@ pub(super) fn found(out: &Fields) -> Result<Found, String> {
 ///   and reloads it; prints `changed=yes|no`;
 /// - `served ADDR` waits up to 10 s until the zone as loaded (`@127.0.0.1`, the authority)
 ///   answers ADDR for the name: `rndc reload` only queues the load.
+///
+/// The zone reloaded is the "authority" view's: on a split-horizon server the zone is in
+/// several views, where `rndc reload ZONE` alone is refused ("found in multiple views").
 pub(super) fn functions(name: &str, zone: &str, file: &str) -> String {
     var("name", name)
         + &var("zone", zone)
@@ -123,7 +126,7 @@ pub(super) fn functions(name: &str, zone: &str, file: &str) -> String {
              \x20 chown --reference=\"$zf\" \"$tmp\"; chmod --reference=\"$zf\" \"$tmp\"\n\
              \x20 named-checkzone -q \"$zone\" \"$tmp\" || {{ rm -f \"$tmp\"; echo \"the edited zone does not load; nothing changed\" >&2; return 1; }}\n\
              \x20 mv -f \"$tmp\" \"$zf\"\n\
-             \x20 rndc reload \"$zone\" >/dev/null\n\
+             \x20 rndc reload \"$zone\" IN authority >/dev/null\n\
              \x20 echo changed=yes\n\
              }}\n\
              served() {{\n\

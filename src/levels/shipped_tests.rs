@@ -63,6 +63,7 @@ fn the_required_levels_ship() {
         "app-down-b",
         "timezone",
         "number-index",
+        "split-horizon",
     ] {
         assert!(ids.contains(&id), "level {id} is missing from {ids:?}");
     }

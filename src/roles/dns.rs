@@ -8,7 +8,13 @@
 //! libvirt network's dnsmasq, from their first boot (their seed), by its address on a network
 //! they share or the one their routes lead to.
 //!
-//! Lab file: `dns: {clients: [NODE, ...], ttl: 300}`.
+//! Split horizon (`view.rs`): more views before "resolver", each answering the nodes on the
+//! networks it lists from its own copy of the zone, where some names have another answer.
+//!
+//! Lab file: `dns: {clients: [NODE, ...], ttl: 300, views: [{name, networks, records}]}`.
+
+mod view;
+pub(crate) use view::View;
 
 use super::RoleHealth;
 use super::context::{NodeContext, Role, Secrets};
@@ -37,7 +43,7 @@ pub(super) const NAMED_CONF_PATH: &str = "/etc/bind/named.conf";
 pub(super) const OPTIONS_PATH: &str = "/etc/bind/named.conf.options";
 pub(super) const LOCAL_PATH: &str = "/etc/bind/named.conf.local";
 pub(super) const SERVICE: Service = Service::single("named.service");
-const KEYS: &[&str] = &["clients", "ttl"];
+const KEYS: &[&str] = &["clients", "ttl", "views"];
 /// Five minutes: long enough that caching shows, short enough to wait out in a lab.
 const DEFAULT_TTL: u32 = 300;
 
@@ -63,6 +69,9 @@ pub(crate) struct Options {
     pub(crate) clients: Vec<String>,
     /// Seconds a resolver may cache an answer.
     pub(crate) ttl: u32,
+    /// Split-horizon views, in the order named tries them (before "resolver").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) views: Vec<View>,
 }
 
 /// Its clients need it: it is their resolver.
@@ -132,9 +141,14 @@ pub(super) fn check_options(input: &OptionsInput<'_>, r: &mut Report) -> Option<
         )
         .map(|at| at.value),
     };
+    let views = match get("views") {
+        None => Some(Vec::new()),
+        Some(y) => view::check(y, input, r),
+    };
     Some(Options {
         clients: clients?,
         ttl: ttl?,
+        views: views?,
     })
 }
 
@@ -143,6 +157,9 @@ pub(super) fn check_options(input: &OptionsInput<'_>, r: &mut Report) -> Option<
 pub(crate) struct Config {
     pub(crate) options: Options,
     pub(crate) zone: Zone,
+    /// The server's own addresses, one per network: a view's comment shows how to ask it as
+    /// that view's nodes do.
+    pub(crate) addresses: Vec<Ipv4Addr>,
 }
 
 pub(super) fn config(
@@ -152,7 +169,12 @@ pub(super) fn config(
 ) -> Result<Config, &'static str> {
     let options = options.cloned().ok_or("its `dns:` options")?;
     let zone = zone(state, node).ok_or("its first network among the lab's networks")?;
-    Ok(Config { options, zone })
+    let addresses = node.nics().iter().map(|(_, _, ip, _)| *ip).collect();
+    Ok(Config {
+        options,
+        zone,
+        addresses,
+    })
 }
 
 /// The zone a `dns` node serves: its first network's domain, with every name the lab's
@@ -194,9 +216,21 @@ pub(super) fn zone_path(z: &Zone) -> String {
 }
 
 pub(super) fn render_zone(ctx: &NodeContext, c: &Config) -> Result<String, RoleError> {
+    render_zone_file(ctx, c, None)
+}
+
+/// The zone's file, or `view`'s copy of it.
+fn render_zone_file(
+    ctx: &NodeContext,
+    c: &Config,
+    view: Option<&View>,
+) -> Result<String, RoleError> {
     let (o, z) = (&c.options, &c.zone);
-    let records: Vec<_> = z
-        .records
+    let records = match view {
+        None => z.records.clone(),
+        Some(v) => view::records(&z.records, v),
+    };
+    let records: Vec<_> = records
         .iter()
         .map(|(name, ip)| json!({"name": name, "ip": ip.to_string()}))
         .collect();
@@ -206,7 +240,9 @@ pub(super) fn render_zone(ctx: &NodeContext, c: &Config) -> Result<String, RoleE
             "lab": ctx.lab,
             "node": ctx.node,
             "zone": z.domain,
-            "file": zone_path(z),
+            "file": view.map_or_else(|| zone_path(z), |v| view::zone_path(&z.domain, v)),
+            "view": view.map(|v| json!({"name": v.name, "networks": v.networks.join(", ")})),
+            "reload": view::reload_args(c, view),
             "ttl": o.ttl,
             // No secondary asks for it; a learner who adds one bumps it with each edit.
             "serial": 1,
@@ -215,13 +251,23 @@ pub(super) fn render_zone(ctx: &NodeContext, c: &Config) -> Result<String, RoleE
     )
 }
 
-fn managed(ctx: &NodeContext, c: &Config) -> Result<[ManagedFile; 4], RoleError> {
+fn managed(ctx: &NodeContext, c: &Config) -> Result<Vec<ManagedFile>, RoleError> {
     let z = &c.zone;
+    let views = &c.options.views;
+    const WORDS: &[&str] = &[
+        "two", "three", "four", "five", "six", "seven", "eight", "nine",
+    ];
+    let count = WORDS
+        .get(views.len())
+        .map_or_else(|| (views.len() + 2).to_string(), |w| w.to_string());
     let vars = json!({
         "lab": ctx.lab,
         "node": ctx.node,
         "zone": z.domain,
         "file": zone_path(z),
+        "count": count,
+        "reload": view::reload_args(c, None),
+        "views": views.iter().map(|v| view::vars(c, v)).collect::<Vec<_>>(),
     });
     let file = |path: String, contents: String| ManagedFile {
         path,
@@ -229,7 +275,7 @@ fn managed(ctx: &NodeContext, c: &Config) -> Result<[ManagedFile; 4], RoleError>
         mode: 0o644,
         owner: "root:bind".into(),
     };
-    Ok([
+    let mut files = vec![
         file(
             NAMED_CONF_PATH.into(),
             render::render(template!("dns/named.conf.hbs"), &vars)?,
@@ -243,16 +289,32 @@ fn managed(ctx: &NodeContext, c: &Config) -> Result<[ManagedFile; 4], RoleError>
             render::render(template!("dns/named.conf.local.hbs"), &vars)?,
         ),
         file(zone_path(z), render_zone(ctx, c)?),
-    ])
+    ];
+    for v in views {
+        files.push(file(
+            view::zone_path(&z.domain, v),
+            render_zone_file(ctx, c, Some(v))?,
+        ));
+    }
+    Ok(files)
 }
 
 /// BIND reads the configuration and the zone as it would at a reload; a file it rejects stops
 /// `up` here with BIND's own message instead of leaving a server without its zone.
-pub(super) fn check_script(z: &Zone) -> String {
+pub(super) fn check_script(c: &Config) -> String {
+    let z = &c.zone;
+    let views = c.options.views.iter().map(|v| {
+        format!(
+            " && named-checkzone -q {} {}",
+            z.domain,
+            view::zone_path(&z.domain, v)
+        )
+    });
     format!(
-        "named-checkconf && named-checkzone -q {} {}",
+        "named-checkconf && named-checkzone -q {} {}{}",
         z.domain,
-        zone_path(z)
+        zone_path(z),
+        views.collect::<String>()
     )
 }
 
@@ -271,12 +333,11 @@ pub(super) async fn apply<R: Remote>(
     _: &Secrets,
 ) -> Result<(), RoleError> {
     let files = managed(ctx, c)?;
-    let z = &c.zone;
     session.say("dns: checking files");
     let written = files::sync(session, "dns: files", &files).await?;
     if written.contains(&true) {
         session
-            .ok("dns: check the configuration", &check_script(z), None)
+            .ok("dns: check the configuration", &check_script(c), None)
             .await?;
     }
     let change = written.contains(&true).then_some(OnChange::Reload);

@@ -53,6 +53,8 @@ use context::{Backend, HaproxyConfig};
 pub(crate) use context::{DB_NAME, DbConfig, Engine, NodeContext, Peer, Release, Secrets, address};
 #[cfg(test)]
 pub(crate) use dns::zone as dns_zone;
+#[cfg(test)]
+pub(crate) use dns::{Options as DnsOptions, View as DnsView};
 pub(crate) use error::RoleError;
 pub(crate) use fresh::{Step, first_setup};
 pub(crate) use haproxy::Options as HaproxyOptions;

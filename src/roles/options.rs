@@ -16,6 +16,10 @@ pub(crate) struct OptionsInput<'a> {
     pub(crate) block: Option<&'a Yaml>,
     /// Where the role is listed in the node's `roles`, for messages about a missing block.
     pub(crate) role_pos: Pos,
+    /// Each network's CIDR, `None` where the file's was unusable (reported with the network).
+    pub(crate) cidrs: &'a [Option<ipnetwork::Ipv4Network>],
+    /// Per node: each network it is on (an index into `lab.networks`) and its address there.
+    pub(crate) ifaces: &'a [Vec<(Option<usize>, Option<std::net::Ipv4Addr>)>],
 }
 
 impl<'a> OptionsInput<'a> {

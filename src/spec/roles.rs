@@ -19,7 +19,11 @@ pub(crate) fn taken_port(node: &Node, port: u16) -> Option<&'static str> {
 }
 
 /// Each node's checked role options, in node order.
-pub(super) fn check(lab: &Lab, r: &mut Report) -> Vec<Vec<RoleOptions>> {
+pub(super) fn check(
+    lab: &Lab,
+    addressing: &super::network::Addressing,
+    r: &mut Report,
+) -> Vec<Vec<RoleOptions>> {
     let lookup = crate::roles::options::Lookup::new(lab);
     lab.nodes
         .value
@@ -27,7 +31,7 @@ pub(super) fn check(lab: &Lab, r: &mut Report) -> Vec<Vec<RoleOptions>> {
         .enumerate()
         .map(|(i, node)| {
             check_listed_once(i, node, r);
-            role_options(lab, &lookup, i, node, r)
+            role_options(lab, addressing, &lookup, i, node, r)
         })
         .collect()
 }
@@ -49,6 +53,7 @@ fn check_listed_once(i: usize, node: &Node, r: &mut Report) {
 /// block on a node without the role is reported here for every role alike.
 fn role_options(
     lab: &Lab,
+    addressing: &super::network::Addressing,
     lookup: &crate::roles::options::Lookup<'_>,
     i: usize,
     node: &Node,
@@ -84,6 +89,8 @@ fn role_options(
                 index: i,
                 block: crate::roles::options::block(node, role.value),
                 role_pos: role.pos,
+                cidrs: &addressing.cidrs,
+                ifaces: &addressing.ifaces,
             };
             crate::roles::check_options(role.value, &input, r)
         })

@@ -22,7 +22,7 @@ pub(super) fn validate(
     check_names(lab, &mut r);
     resources::check(lab, host, force, &mut r);
     let addressing = network::check(lab, host, &mut r);
-    let role_options = roles::check(lab, &mut r);
+    let role_options = roles::check(lab, &addressing, &mut r);
     let dns = super::dns::check(lab, &addressing, &mut r);
     let needs = needs(lab, &role_options);
     let topology = topology::check(lab, &addressing, &needs, host.bridged_iptables, &mut r);

@@ -52,6 +52,7 @@ fn context(options: Options) -> NodeContext {
                     ("www".into(), ip("10.80.0.10")),
                 ],
             },
+            addresses: vec![ip("10.77.0.2"), ip("10.80.0.2")],
         })],
         peers: Vec::new(),
     }
@@ -75,7 +76,8 @@ fn every_other_node_is_a_client_and_each_reaches_the_server_on_its_own_network()
         o,
         Options {
             clients: vec!["pc".into(), "web".into()],
-            ttl: 60
+            ttl: 60,
+            views: Vec::new()
         }
     );
     let lab = valid(LAB);
@@ -237,7 +239,6 @@ mod apply {
             .answers(contains("systemctl start"), vec![answer(0, "")]);
         let (result, _) = run_apply(&fake, &ctx).await;
         let report = result.expect("apply succeeds");
-        let z = dns(&ctx).zone.clone();
         assert_eq!(
             commands(&fake.calls()),
             vec![
@@ -251,7 +252,7 @@ mod apply {
                 upload_of(&files[1]),
                 upload_of(&files[2]),
                 upload_of(&files[3]),
-                as_root(&check_script(&z)),
+                as_root(&check_script(dns(&ctx))),
                 state_of(SERVICE),
                 service_cmd("enable", "named.service"),
                 service_cmd("start", "named.service"),
@@ -265,3 +266,4 @@ mod apply {
 }
 
 mod live;
+mod views;

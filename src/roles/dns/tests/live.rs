@@ -2,7 +2,9 @@
 //! dns faults' own scripts run against it as they run on the dns node: the zone's server and
 //! the caching resolver in their two views, a learner's zone edit that the resolver hides until
 //! the name is flushed, dns-stale put in, seen, fixed and reverted, dns-wrong-record seen at
-//! once through the resolver and reverted, and a name outside the lab failing at once.
+//! once through the resolver and reverted, and a name outside the lab failing at once; and a
+//! split-horizon server answering two source addresses differently, broken by dns-view-order
+//! and reverted.
 //!
 //! NEEDS ROOT. Everything runs inside fresh network, mount and PID namespaces
 //! (`unshare --net --mount --pid --fork`): only a loopback exists there, with 127.0.0.2 as the
@@ -130,7 +132,7 @@ fn named_serves_the_zone_and_caches_it_and_the_dns_faults_work_on_it_needs_root(
         let name = Path::new(&f.path).file_name().expect("a file name");
         std::fs::write(d.join(name), &f.contents).expect("write a rendered file");
     }
-    std::fs::write(d.join("check.sh"), check_script(&z)).expect("write");
+    std::fs::write(d.join("check.sh"), check_script(dns(&ctx))).expect("write");
     std::fs::write(d.join("health.sh"), health_script(&ctx, &z)).expect("write");
     let stale_prepared = format!(
         "zone=net.lab\nfile=/etc/bind/db.net.lab\nwas=10.80.0.10\nto=10.77.0.2\nresolver={LAB_ADDR}\n"
@@ -235,4 +237,183 @@ fn named_serves_the_zone_and_caches_it_and_the_dns_faults_work_on_it_needs_root(
     assert!(ms < 5000, "a name outside the lab took {ms} ms to fail");
     let dumped: u32 = txt("dump").parse().expect("a count");
     assert!(dumped > 0, "the cache dump names pc.net.lab");
+}
+
+/// Two horizons on one named: the SPLIT lab's files, with its lan and dmz addresses on the
+/// namespace's loopback; a client's source address picks its view, as a node's does. Then
+/// dns-view-order moves the inside view below the resolver and the dmz client gets the lan
+/// answer, until the revert; a zone edit (dns-wrong-record) still reloads the zone, now in two
+/// views.
+const SPLIT_SCRIPT: &str = r#"
+set -eu
+d=$1
+ip link set lo up
+for a in 10.77.0.2 10.77.0.10 10.80.0.2 10.80.0.20; do ip addr add $a/32 dev lo scope global; done
+mount -t tmpfs firedrill-bind /etc/bind
+mount -t tmpfs firedrill-cache /var/cache/bind
+mount -t tmpfs firedrill-run /run
+mkdir -p /run/named
+for f in named.conf named.conf.options named.conf.local db.net.lab db.net.lab.inside; do
+    install -m 644 -o root -g bind "$d/$f" "/etc/bind/$f"
+done
+rndc-confgen -a -u bind 2>/dev/null
+chown bind:bind /var/cache/bind /run/named
+step() {
+    name=$1; shift
+    echo "$name: $*" > "$d/step"
+    "$@" > "$d/$name.txt" 2> "$d/$name.err" || { cat "$d/$name.err" >> "$d/step"; return 1; }
+}
+ask() { dig +short +time=5 +tries=1 "$@" | sort | tr '\n' ' '; }
+status() { dig +time=5 +tries=1 "$@" | grep -o 'status: [A-Z]*'; }
+outside() { ask -b 10.77.0.10 @10.77.0.2 "$@"; }
+inside() { ask -b 10.80.0.20 @10.80.0.2 "$@"; }
+step check sh "$d/check.sh"
+named -u bind 2> "$d/named.err"
+up=
+for i in $(seq 1 100); do
+    if rndc status >/dev/null 2>&1; then up=1; break; fi
+    sleep 0.1
+done
+[ -n "$up" ] || { echo "named did not start within 10 s" >&2; exit 1; }
+
+step outside-www outside www.net.lab
+step inside-www inside www.net.lab
+step inside-web inside web.net.lab
+step inside-api inside api.net.lab
+step outside-api status -b 10.77.0.10 @10.77.0.2 api.net.lab
+step zone-www ask +norecurse @127.0.0.1 www.net.lab
+step inside-elsewhere status -b 10.80.0.20 @10.80.0.2 example.com
+
+# dns-view-order: the dmz client gets the lan answer; the revert gives the file back as it was.
+cp /etc/bind/named.conf.local "$d/local-before"
+step order-prepare sh "$d/order-prepare.sh"
+step order-inject sh "$d/order-inject.sh"
+step order-verify sh "$d/order-verify.sh"
+step order-inside inside www.net.lab
+step order-outside outside www.net.lab
+step order-revert sh "$d/order-revert.sh"
+step order-verify-reverted sh "$d/order-verify.sh"
+step order-reverted inside www.net.lab
+cp /etc/bind/named.conf.local "$d/local-after"
+
+# A zone edit reloads the authority's zone, which the zone's name alone no longer names.
+step wrong-prepare sh "$d/wrong-prepare.sh"
+step wrong-inject sh "$d/wrong-inject.sh"
+step wrong-outside outside web.net.lab
+step wrong-inside inside web.net.lab
+step wrong-revert sh "$d/wrong-revert.sh"
+step wrong-reverted outside web.net.lab
+
+# labs/levels/split-horizon.yaml's reference solution, on the fault put in again.
+step order-again sh "$d/order-inject.sh"
+step solution-broken inside www.net.lab
+step solution sh -e "$d/solution.sh"
+step solution-fixed inside www.net.lab
+cp /etc/bind/named.conf.local "$d/local-solved"
+"#;
+
+/// The `run` of the split-horizon level's one solution step (on gw).
+fn level_solution() -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("labs/levels/split-horizon.yaml");
+    let text = std::fs::read_to_string(path).expect("read the level");
+    let level: serde_json::Value = serde_saphyr::from_str(&text).expect("parse the level");
+    assert_eq!(level["solution"][0]["node"], "gw");
+    level["solution"][0]["run"]
+        .as_str()
+        .expect("a run step")
+        .to_string()
+}
+
+#[test]
+#[ignore = "needs root: scripts/test"]
+fn named_answers_each_horizon_and_dns_view_order_breaks_it_until_reverted_needs_root() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let d = dir.path();
+    let ctx = super::views::split_context();
+    let c = dns(&ctx);
+    for f in managed(&ctx, c).expect("renders") {
+        let name = Path::new(&f.path).file_name().expect("a file name");
+        std::fs::write(d.join(name), &f.contents).expect("write a rendered file");
+    }
+    std::fs::write(d.join("check.sh"), check_script(c)).expect("write");
+    std::fs::write(d.join("solution.sh"), level_solution()).expect("write");
+    let gw = crate::faults::testing::gw_with_views(&["inside"]);
+    let order_prepared = "views=authority inside resolver \n";
+    let mut order = build("dns-view-order", &gw, &[]).expect("builds");
+    write_fault(d, "order", &mut order, order_prepared);
+    let wrong_prepared = "zone=net.lab\nfile=/etc/bind/db.net.lab\nwas=10.80.0.20\nto=10.77.0.2\n";
+    let mut wrong = fault("dns-wrong-record", &[("name", "web")]);
+    write_fault(d, "wrong", &mut wrong, wrong_prepared);
+
+    let started = std::time::Instant::now();
+    let out = Command::new("timeout")
+        .args(["--kill-after=5", "120"])
+        .args(["unshare", "--net", "--mount", "--pid", "--fork"])
+        .args(["sh", "-c", SPLIT_SCRIPT, "sh"])
+        .arg(d)
+        .output()
+        .expect("run unshare");
+    let read = |name: &str| std::fs::read_to_string(d.join(name)).unwrap_or_default();
+    let txt = |step: &str| read(&format!("{step}.txt")).trim().to_string();
+    assert!(
+        out.status.success(),
+        "{out:?} (124: stopped after 120 s)\nnamed:\n{}\nthe last step: {}",
+        read("named.err"),
+        read("step")
+    );
+    eprintln!(
+        "named's two horizons and dns-view-order ran in {:.1?}",
+        started.elapsed()
+    );
+
+    assert_eq!(read("check.err"), "", "named-checkconf and both zones");
+    // Each horizon its answer; the rest of the zone the same in both; a name only the inside
+    // view has is unknown outside; names outside the lab fail on both sides.
+    assert_eq!(txt("outside-www"), "10.77.0.10");
+    assert_eq!(txt("inside-www"), "10.80.0.10");
+    assert_eq!(txt("inside-web"), "10.80.0.20");
+    assert_eq!(txt("inside-api"), "10.80.0.30");
+    assert_eq!(txt("outside-api"), "status: NXDOMAIN");
+    assert_eq!(txt("zone-www"), "10.77.0.10");
+    assert_eq!(txt("inside-elsewhere"), "status: SERVFAIL");
+
+    // dns-view-order.
+    assert_eq!(read("order-prepare.txt"), order_prepared);
+    assert_eq!(txt("order-inject"), "moved=yes");
+    let verdict = order.ops().verdict(&fields(&read("order-verify.txt")), 0);
+    assert!(verdict.active, "{verdict:?}");
+    assert_eq!(
+        txt("order-inside"),
+        "10.77.0.10",
+        "the dmz client gets the lan answer"
+    );
+    assert_eq!(txt("order-outside"), "10.77.0.10");
+    assert_eq!(
+        txt("order-revert"),
+        "view inside is in front of resolver again in /etc/bind/named.conf.local"
+    );
+    let verdict = order
+        .ops()
+        .verdict(&fields(&read("order-verify-reverted.txt")), 0);
+    assert!(!verdict.active, "{verdict:?}");
+    assert_eq!(txt("order-reverted"), "10.80.0.10");
+    assert_eq!(read("local-after"), read("local-before"));
+
+    // dns-wrong-record on a split server: the authority's zone changes, the inside copy not.
+    assert_eq!(fields(&read("wrong-prepare.txt")), fields(wrong_prepared));
+    assert_eq!(txt("wrong-inject"), "changed=yes");
+    assert_eq!(txt("wrong-outside"), "10.77.0.2");
+    assert_eq!(txt("wrong-inside"), "10.80.0.20");
+    assert_eq!(
+        txt("wrong-revert"),
+        "web points at 10.80.0.20 again in net.lab"
+    );
+    assert_eq!(txt("wrong-reverted"), "10.80.0.20");
+
+    // The level's reference solution undoes the fault as the revert does, byte for byte.
+    assert_eq!(txt("order-again"), "moved=yes");
+    assert_eq!(txt("solution-broken"), "10.77.0.10");
+    assert_eq!(read("solution.err"), "");
+    assert_eq!(txt("solution-fixed"), "10.80.0.10");
+    assert_eq!(read("local-solved"), read("local-before"));
 }
