@@ -92,6 +92,20 @@ async fn three_tier_is_four_machines_in_configuration_order_with_the_lab_s_sizes
             "{block}"
         );
     }
+    // Under TCG (FIREDRILL_ACCEL=tcg): QEMU's own CPU model, and time for a slow boot.
+    let tcg = &v[at("  config.vm.provider :libvirt do |libvirt|\n    if tcg\n")..];
+    let tcg = &tcg[..=tcg.find("\n    else\n").expect("else")];
+    for line in [
+        "libvirt.driver = \"qemu\"\n",
+        "libvirt.cpu_mode = \"custom\"\n",
+        "libvirt.cpu_model = \"qemu64\"\n",
+    ] {
+        assert!(tcg.contains(line), "{line:?} not in\n{tcg}");
+    }
+    assert!(
+        at("tcg = ENV[\"FIREDRILL_ACCEL\"] == \"tcg\"\n")
+            < at("config.vm.boot_timeout = 900 if tcg\n")
+    );
     // Only the nodes whose scripts hold the password get it.
     assert!(
         v.contains("path: \"provision/db.sh\", env: { \"FIREDRILL_DB_PASSWORD\" => db_password }")
