@@ -5232,8 +5232,6 @@ for (path, mode, owner, checksum), data in zip(files, parts):
 
 # /usr/local/bin/todo-copy updated
 
-sh -c 'systemctl daemon-reload' </dev/null
-
 # app: migrating database db to v1
 
 sh -c 'cd / && runuser -u todo -- /opt/todo/releases/v1/migrate --quiet --database db' </dev/null
@@ -5244,7 +5242,7 @@ link releases/v1 /opt/todo/current
 link current/app.py /opt/todo/app.py
 ' </dev/null
 
-sh -c 'systemctl enable --no-reload todo.service' </dev/null
+sh -c 'SYSTEMCTL_SKIP_SYSV=1 systemctl enable --no-reload todo.service' </dev/null
 
 # todo.service enabled
 

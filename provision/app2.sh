@@ -5232,15 +5232,13 @@ for (path, mode, owner, checksum), data in zip(files, parts):
 
 # /usr/local/bin/todo-copy updated
 
-sh -c 'systemctl daemon-reload' </dev/null
-
 sh -c 'set -e
 link() { if [ "$(readlink "$2")" != "$1" ]; then ln -sfn "$1" "$2.new"; mv -Tf "$2.new" "$2"; echo "$2 -> $1"; fi; }
 link releases/v1 /opt/todo/current
 link current/app.py /opt/todo/app.py
 ' </dev/null
 
-sh -c 'systemctl enable --no-reload todo.service' </dev/null
+sh -c 'SYSTEMCTL_SKIP_SYSV=1 systemctl enable --no-reload todo.service' </dev/null
 
 # todo.service enabled
 

@@ -68,7 +68,7 @@ FIREDRILL_EOF
 
 # /etc/mysql/mariadb.conf.d/60-firedrill.cnf updated
 
-sh -c 'systemctl enable --no-reload mariadb.service' </dev/null
+sh -c 'SYSTEMCTL_SKIP_SYSV=1 systemctl enable --no-reload mariadb.service' </dev/null
 
 # mariadb.service enabled
 

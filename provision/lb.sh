@@ -134,7 +134,7 @@ sh -c 'if haproxy -c -q -f /etc/haproxy/haproxy.cfg.new; then mv -f /etc/haproxy
 
 # /etc/haproxy/haproxy.cfg updated
 
-sh -c 'systemctl enable --no-reload haproxy.service' </dev/null
+sh -c 'SYSTEMCTL_SKIP_SYSV=1 systemctl enable --no-reload haproxy.service' </dev/null
 
 # haproxy.service enabled
 

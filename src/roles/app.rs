@@ -425,7 +425,10 @@ pub(super) async fn apply<R: Remote>(
 
     session.say("app: checking files");
     let written = files::sync(session, "app: files", &files).await?;
-    if written[UNIT_INDEX] || written[INSTANCE_UNIT_INDEX] {
+    // systemd reads a new unit file when the unit is first used; one it has read must be
+    // reloaded (a reload takes 5-10 s under emulation).
+    let replaced = |i| written[i] && !written.created(i);
+    if replaced(UNIT_INDEX) || replaced(INSTANCE_UNIT_INDEX) {
         session
             .ok("app: reload systemd", "systemctl daemon-reload", None)
             .await?;

@@ -7,8 +7,8 @@ use super::context::{AppConfig, NodeContext, Release};
 use super::files::{ManagedFile, state_script};
 use super::fixtures;
 use super::role_tests::{
-    as_root, assert_no_secret_leaks, commands, in_place, run_apply, service_cmd, state_of,
-    uploads_of,
+    as_root, assert_no_secret_leaks, commands, enable_cmd, in_place, run_apply, service_cmd,
+    state_of, uploads_of,
 };
 use crate::remote::fake::{FakeRemote, answer, contains};
 
@@ -64,12 +64,12 @@ async fn a_fresh_node_gets_every_release_the_schema_the_links_and_a_started_serv
         as_root(&state_script(&paths(&files))),
     ];
     expected.push(uploads_of(&files));
+    // New unit files: systemd reads them when the unit is first used, no reload.
     expected.extend([
-        as_root("systemctl daemon-reload"),
         as_root(&app::migrate_script(Release::V1, "db")),
         as_root(&app::links_script(Release::V1)),
         state_of(app::SERVICE),
-        service_cmd("enable --no-reload", "todo.service"),
+        enable_cmd("todo.service"),
         service_cmd("start", "todo.service"),
     ]);
     assert_eq!(commands(&calls), expected);
@@ -153,6 +153,30 @@ async fn a_changed_config_restarts_without_a_daemon_reload() {
         vec!["/etc/todo/config.ini updated", "todo.service restarted"]
     );
     assert!(!commands(&fake.calls()).contains(&as_root("systemctl daemon-reload")));
+}
+
+#[tokio::test]
+async fn a_changed_unit_file_is_reloaded_before_the_restart() {
+    let ctx = fixtures::app1();
+    let files = files_of(&ctx);
+    let state = state_with_stale(&files, "/etc/systemd/system/todo.service");
+    let fake = fake("", &state, "", "", "enabled\nactive\n");
+    let (result, _) = run_apply(&fake, &ctx).await;
+    assert_eq!(
+        result.expect("apply succeeds").changed,
+        vec![
+            "/etc/systemd/system/todo.service updated",
+            "todo.service restarted"
+        ]
+    );
+    let cmds = commands(&fake.calls());
+    let reload = cmds
+        .iter()
+        .position(|c| *c == as_root("systemctl daemon-reload"));
+    let restart = cmds
+        .iter()
+        .position(|c| *c == service_cmd("restart", "todo.service"));
+    assert!(reload.is_some() && reload < restart, "{cmds:#?}");
 }
 
 #[tokio::test]

@@ -193,7 +193,7 @@ pub(super) async fn differing<R: Remote>(
     session: &mut Session<'_, R>,
     step: &str,
     files: &[ManagedFile],
-) -> Result<Vec<bool>, RoleError> {
+) -> Result<Synced, RoleError> {
     let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
     let script = state_script(&paths);
     let out = session.ok(step, &script, None).await?;
@@ -211,6 +211,7 @@ pub(super) async fn differing<R: Remote>(
         ));
     }
     let mut out = Vec::new();
+    let created = lines.iter().map(|l| l.trim() == "missing").collect();
     for (file, line) in files.iter().zip(lines) {
         out.push(match judge(file, line) {
             OnNode::Current => false,
@@ -228,7 +229,33 @@ pub(super) async fn differing<R: Remote>(
             }
         });
     }
-    Ok(out)
+    Ok(Synced {
+        written: out,
+        created,
+    })
+}
+
+/// For each file of a `sync`, whether it was written (indexing gives that), and whether it was
+/// not there before.
+#[derive(Debug)]
+pub(super) struct Synced {
+    written: Vec<bool>,
+    created: Vec<bool>,
+}
+
+impl std::ops::Deref for Synced {
+    type Target = [bool];
+    fn deref(&self) -> &[bool] {
+        &self.written
+    }
+}
+
+impl Synced {
+    /// File `i` was written where there was none: nothing on the node has read it before (a
+    /// new unit file needs no `daemon-reload`).
+    pub(super) fn created(&self, i: usize) -> bool {
+        self.written[i] && self.created[i]
+    }
 }
 
 /// Brings every file up to date and returns, for each, whether it was written.
@@ -236,11 +263,11 @@ pub(super) async fn sync<R: Remote>(
     session: &mut Session<'_, R>,
     step: &str,
     files: &[ManagedFile],
-) -> Result<Vec<bool>, RoleError> {
+) -> Result<Synced, RoleError> {
     let differ = differing(session, step, files).await?;
     let stale: Vec<&ManagedFile> = files
         .iter()
-        .zip(&differ)
+        .zip(differ.iter())
         .filter(|(_, differs)| **differs)
         .map(|(f, _)| f)
         .collect();

@@ -73,6 +73,12 @@ pub(super) fn uploads_of(files: &[ManagedFile]) -> String {
     as_root(&upload_script(&uploads, None))
 }
 
+pub(super) fn enable_cmd(unit: &str) -> String {
+    as_root(&format!(
+        "SYSTEMCTL_SKIP_SYSV=1 systemctl enable --no-reload {unit}"
+    ))
+}
+
 pub(super) fn service_cmd(verb: &str, unit: &str) -> String {
     as_root(&format!("systemctl {verb} {unit}"))
 }
@@ -123,7 +129,7 @@ async fn mysql_on_a_fresh_node_writes_config_starts_and_provisions() {
             as_root(&state_script(&[mysql::CNF_PATH])),
             uploads_of(&files[0..=0]),
             state_of(mysql::SERVICE),
-            service_cmd("enable --no-reload", "mariadb.service"),
+            enable_cmd("mariadb.service"),
             service_cmd("start", "mariadb.service"),
             as_root(mysql::WAIT_SCRIPT),
             probe.clone(),
@@ -257,7 +263,7 @@ async fn postgres_on_a_fresh_node_creates_cluster_config_and_database() {
             ])),
             uploads_of(&files[0..=2]),
             state_of(postgres::SERVICE),
-            service_cmd("enable --no-reload", "postgresql.service"),
+            enable_cmd("postgresql.service"),
             service_cmd("start", "postgresql@15-main.service"),
             as_root(postgres::WAIT_SCRIPT),
             probe.clone(),

@@ -7,7 +7,7 @@ use super::files::{ManagedFile, state_script};
 use super::fixtures;
 use super::haproxy;
 use super::role_tests::as_root;
-use super::role_tests::{commands, in_place, run_apply, service_cmd, state_of};
+use super::role_tests::{commands, enable_cmd, in_place, run_apply, service_cmd, state_of};
 use super::{RoleHealth, health, mysql};
 use crate::remote::Output;
 use crate::remote::fake::{FakeRemote, answer, contains};
@@ -73,7 +73,7 @@ async fn haproxy_on_a_fresh_node_stages_checks_installs_and_starts() {
             )),
             as_root(&haproxy::install_script(&file)),
             state_of(haproxy::SERVICE),
-            service_cmd("enable --no-reload", "haproxy.service"),
+            enable_cmd("haproxy.service"),
             service_cmd("start", "haproxy.service"),
         ]
     );

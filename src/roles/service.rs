@@ -77,9 +77,14 @@ pub(super) async fn ensure<R: Remote>(
         ));
     };
     if boot != "enabled" {
-        // Enabling only links the unit for boot: without `--no-reload` systemctl would reload
-        // every unit (5-20 s under emulation). A role that writes a unit file reloads itself.
-        let cmd = format!("systemctl enable --no-reload {}", service.enable_unit);
+        // Enabling only links the unit for boot. Without `--no-reload` systemctl reloads every
+        // unit, and without SYSTEMCTL_SKIP_SYSV it also syncs a package's SysV script through
+        // update-rc.d (Perl): 5-20 s each under emulation, and systemd ignores those links for
+        // a unit it has. A role that writes a unit file reloads systemd itself.
+        let cmd = format!(
+            "SYSTEMCTL_SKIP_SYSV=1 systemctl enable --no-reload {}",
+            service.enable_unit
+        );
         session.ok(step, &cmd, None).await?;
         session.changed(format!("{} enabled", service.enable_unit));
     }

@@ -217,7 +217,7 @@ mod apply {
     use crate::remote::fake::{FakeRemote, answer, contains};
     use crate::roles::files::state_script;
     use crate::roles::role_tests::{
-        as_root, commands, run_apply, service_cmd, state_of, uploads_of,
+        as_root, commands, enable_cmd, run_apply, service_cmd, state_of, uploads_of,
     };
 
     #[tokio::test]
@@ -251,7 +251,7 @@ mod apply {
                 uploads_of(&files[0..=3]),
                 as_root(&check_script(dns(&ctx))),
                 state_of(SERVICE),
-                service_cmd("enable --no-reload", "named.service"),
+                enable_cmd("named.service"),
                 service_cmd("start", "named.service"),
             ]
         );

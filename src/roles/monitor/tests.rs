@@ -11,7 +11,9 @@ use crate::roles::context::Peer;
 use crate::roles::files::state_script;
 use crate::roles::fixtures;
 use crate::roles::golden_tests::check_golden;
-use crate::roles::role_tests::{as_root, commands, in_place, run_apply, service_cmd, state_of};
+use crate::roles::role_tests::{
+    as_root, commands, enable_cmd, in_place, run_apply, service_cmd, state_of,
+};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
@@ -265,7 +267,7 @@ fn server_fake(files: &str, alerting: &str, prometheus: &str, others: &str) -> F
 fn started(unit: &'static str) -> [String; 3] {
     [
         state_of(Service::single(unit)),
-        service_cmd("enable --no-reload", unit),
+        enable_cmd(unit),
         service_cmd("start", unit),
     ]
 }

@@ -7,7 +7,9 @@ use crate::remote::fake::{FakeRemote, answer, contains};
 use crate::roles::files::state_script;
 use crate::roles::fixtures;
 use crate::roles::golden_tests::check_golden;
-use crate::roles::role_tests::{as_root, commands, in_place, run_apply, service_cmd, state_of};
+use crate::roles::role_tests::{
+    as_root, commands, enable_cmd, in_place, run_apply, service_cmd, state_of,
+};
 use crate::roles::{RoleConfig, RoleOptions};
 use crate::ssh::{Upload, upload_script};
 use std::net::Ipv4Addr;
@@ -186,7 +188,7 @@ async fn on_a_fresh_node_it_stages_checks_installs_enables_and_starts() {
             )),
             as_root(&install_script(&file)),
             state_of(SERVICE),
-            service_cmd("enable --no-reload", "nginx.service"),
+            enable_cmd("nginx.service"),
             service_cmd("start", "nginx.service"),
         ]
     );

@@ -123,7 +123,7 @@ mod apply {
     use crate::remote::fake::{FakeRemote, answer, contains};
     use crate::roles::files::state_script;
     use crate::roles::role_tests::{
-        as_root, commands, run_apply, service_cmd, state_of, uploads_of,
+        as_root, commands, enable_cmd, run_apply, service_cmd, state_of, uploads_of,
     };
 
     fn fake(files: &str, service: &str) -> FakeRemote {
@@ -151,7 +151,7 @@ mod apply {
                 uploads_of(&files[0..=1]),
                 as_root(FORWARDING_ON),
                 state_of(SERVICE),
-                service_cmd("enable --no-reload", "nftables.service"),
+                enable_cmd("nftables.service"),
                 service_cmd("start", "nftables.service"),
             ]
         );
