@@ -7,16 +7,6 @@ use crate::plan::NodePlan;
 use crate::state::{LabState, StateError, write_atomic};
 use std::fmt::Write;
 
-pub(crate) fn target(dir: &LabDir, state: &LabState, node: &NodePlan) -> crate::ssh::Target {
-    crate::ssh::Target {
-        node: node.name.clone(),
-        addr: std::net::SocketAddr::from((node.ip, 22)),
-        user: state.user.clone(),
-        key_path: dir.ssh_key(),
-        host_key: state.host_key(&node.name).to_string(),
-    }
-}
-
 /// The known_hosts lines: every name a user may type, and the IP, map to the node's key.
 pub(crate) fn known_hosts(state: &LabState) -> String {
     let mut out = String::new();

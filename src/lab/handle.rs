@@ -49,6 +49,26 @@ impl Lab {
         Ok(Self::load(dir, Some(lock))?)
     }
 
+    /// The lab `up` is creating or changing: `state` is what it has just recorded, and `lock`
+    /// the lock it took before planning.
+    pub(crate) fn held(dir: LabDir, state: LabState, lock: LabLock) -> Lab {
+        Lab {
+            dir,
+            state,
+            _lock: Some(lock),
+        }
+    }
+
+    /// The lab as it was read, without its lock: for a helper that outlives a borrow of it
+    /// (`SshNodes`).
+    pub(crate) fn copy(&self) -> Lab {
+        Lab {
+            dir: self.dir.clone(),
+            state: self.state.clone(),
+            _lock: None,
+        }
+    }
+
     fn load(dir: LabDir, lock: Option<LabLock>) -> Result<Lab, StateError> {
         let state =
             LabState::load(&dir)?.ok_or_else(|| StateError::NotFound(dir.name().clone()))?;
@@ -72,9 +92,16 @@ impl Lab {
         self.state.node_names()
     }
 
-    /// How to reach `node` over SSH: its address, the lab's key and its pinned host key.
+    /// How to reach `node` over SSH: its address, the lab's key and its pinned host key. The
+    /// one place a node's SSH target is made.
     pub(crate) fn target(&self, node: &NodePlan) -> crate::ssh::Target {
-        super::access::target(&self.dir, &self.state, node)
+        crate::ssh::Target {
+            node: node.name.clone(),
+            addr: std::net::SocketAddr::from((node.ip, 22)),
+            user: self.state.user.clone(),
+            key_path: self.dir.ssh_key(),
+            host_key: self.state.host_key(&node.name).to_string(),
+        }
     }
 
     /// A shell on `node`, waiting for it as `purpose` allows.

@@ -20,7 +20,7 @@ pub(crate) mod snapshot;
 mod status;
 mod up;
 
-pub(crate) use access::{console, secrets, ssh, ssh_config, target};
+pub(crate) use access::{console, secrets, ssh, ssh_config};
 pub(crate) use capture::{Capture, CaptureError, capture};
 pub(crate) use configure::{DB_NAME, contexts, round};
 pub(crate) use down::down;
