@@ -113,3 +113,20 @@ pub(super) fn client_failures(report: &std::path::Path, from: usize, class: &str
         })
         .sum()
 }
+
+/// `client verify` of the ledger a client wrote, against lab `lab`'s database (the only lab
+/// when `None`): every acknowledged write is there.
+#[track_caller]
+pub(super) fn assert_no_write_lost(sb: &Sandbox, lab: Option<&str>, ledger: &std::path::Path) {
+    let mut args = vec!["client", "verify"];
+    args.extend(lab.map(|lab| ["--lab", lab]).iter().flatten());
+    args.extend(["--ledger", ledger.to_str().expect("utf-8 path")]);
+    let verified = sb.firedrill(&args);
+    verified.assert_success("client verify");
+    assert!(
+        verified.stdout.contains("\n0 of ")
+            && verified.stdout.contains(" acknowledged writes lost\n"),
+        "{}",
+        verified.stdout
+    );
+}

@@ -1,7 +1,9 @@
 //! Changing a running lab under load (`up` converges it).
 
-use super::client::Client;
-use super::lab::{ip_of, lab_status, lb_backends, node_status, resolves, served_by_n, wait_until};
+use super::client::{Client, assert_no_write_lost};
+use super::lab::{
+    ip_of, lab_status, lb_backends, node_status, resolves, served_by_n, virsh, wait_until,
+};
 use crate::harness::Sandbox;
 
 /// The converge test's lab: lb, the apps named, db. Written into the sandbox's home.
@@ -109,21 +111,7 @@ pub(super) fn converge_a_running_lab() {
         );
     }
     // Every write the app acknowledged while app2 came is in the database.
-    let ledger = report.with_extension("ledger");
-    let verify = sb.firedrill(&[
-        "client",
-        "verify",
-        "--lab",
-        "converge",
-        "--ledger",
-        ledger.to_str().expect("utf-8 path"),
-    ]);
-    verify.assert_success("client verify");
-    assert!(
-        verify.stdout.contains(" acknowledged writes lost") && verify.stdout.contains("\n0 of "),
-        "{}",
-        verify.stdout
-    );
+    assert_no_write_lost(&sb, Some("converge"), &report.with_extension("ledger"));
     wait_until("both backends UP", 60, || {
         lb_backends(&sb).starts_with("2/2")
     });
@@ -251,20 +239,10 @@ pub(super) fn converge_a_running_lab() {
     let app2 = node_status(&sb, "app2");
     assert_eq!(app2["memory_mib"], 448, "{app2}");
     assert_eq!(app2["file_memory_mib"], 512, "{app2}");
-    let dominfo = sb.run_in_ns(&[
-        "virsh",
-        "-c",
-        "qemu:///system",
-        "dumpxml",
-        "--inactive",
-        "fd-converge-app2",
-    ]);
+    let dominfo = virsh(&sb, &["dumpxml", "--inactive", "fd-converge-app2"]);
     assert!(
-        dominfo
-            .stdout
-            .contains("<memory unit='KiB'>524288</memory>"),
-        "{}",
-        dominfo.stdout
+        dominfo.contains("<memory unit='KiB'>524288</memory>"),
+        "{dominfo}"
     );
 
     // Remove app2 under load (v2 clients write v2's shape: this client only reads).
@@ -294,12 +272,8 @@ pub(super) fn converge_a_running_lab() {
         summary["failed"], 0,
         "requests failed while app2 was removed: {summary}"
     );
-    let domains = sb.run_in_ns(&["virsh", "-c", "qemu:///system", "list", "--all", "--name"]);
-    assert!(
-        !domains.stdout.contains("fd-converge-app2"),
-        "{}",
-        domains.stdout
-    );
+    let domains = virsh(&sb, &["list", "--all", "--name"]);
+    assert!(!domains.contains("fd-converge-app2"), "{domains}");
     assert_eq!(resolves(&sb, "lb", "app2"), None, "app2 left the DNS");
     assert!(!sb.home().join("labs/converge/nodes/app2").exists());
     let again = sb.firedrill(&["up", &file, "--accel", "tcg", "--dry-run"]);

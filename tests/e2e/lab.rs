@@ -59,6 +59,12 @@ pub(super) fn todo_count(sb: &Sandbox, base: &str) -> usize {
     body["todos"].as_array().expect("todos").len()
 }
 
+/// Adds a todo named `name` through `base` (`POST /todos`).
+pub(super) fn add_todo(sb: &Sandbox, base: &str, name: &str) -> crate::harness::Http {
+    let body = format!(r#"{{"name":"{name}","completed":false}}"#);
+    sb.http("POST", &format!("{base}/todos"), Some(&body))
+}
+
 pub(super) fn upload(sb: &Sandbox, base: &str) -> crate::harness::Http {
     sb.http(
         "POST",
@@ -119,4 +125,39 @@ pub(super) fn resolves(sb: &Sandbox, from: &str, name: &str) -> Option<String> {
             .unwrap_or("")
             .to_string()
     })
+}
+
+/// What `virsh ARGS` prints, asked of the sandbox's libvirtd.
+pub(super) fn virsh(sb: &Sandbox, args: &[&str]) -> String {
+    let mut all = vec!["virsh", "-c", "qemu:///system"];
+    all.extend(args);
+    let out = sb.run_in_ns(&all);
+    out.assert_success("virsh");
+    out.stdout
+}
+
+/// Libvirt keeps no domain and no network of lab `lab` (after `down`).
+#[track_caller]
+pub(super) fn assert_gone_from_libvirt(sb: &Sandbox, lab: &str) {
+    let prefix = format!("fd-{lab}-");
+    for list in ["list", "net-list"] {
+        let names = virsh(sb, &[list, "--all", "--name"]);
+        assert!(!names.contains(&prefix), "virsh {list}: {names}");
+    }
+}
+
+/// The host's clock, in seconds since 1970.
+pub(super) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs() as i64
+}
+
+/// How many seconds `node`'s clock is ahead of the host's (behind: negative).
+pub(super) fn clock_ahead(sb: &Sandbox, node: &str) -> i64 {
+    let on_node: i64 = ssh_stdout(sb, node, "date +%s")
+        .parse()
+        .expect("date +%s gives the epoch");
+    on_node - unix_now()
 }

@@ -1,6 +1,6 @@
 //! The minimal lab (one node): the lifecycle and access commands.
 
-use super::lab::wait_until;
+use super::lab::{assert_gone_from_libvirt, clock_ahead, wait_until};
 use crate::harness::Sandbox;
 
 pub(super) fn minimal_lab_up_status_resolve_snapshot_converge_down() {
@@ -223,17 +223,8 @@ pub(super) fn minimal_lab_up_status_resolve_snapshot_converge_down() {
         gone.stderr
     );
     for node in ["web", "db"] {
-        let out = sb.firedrill(&["ssh", node, "--", "date", "+%s"]);
-        out.assert_success("date");
-        let guest: i64 = out.stdout.trim().parse().expect("date +%s");
-        let host = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        assert!(
-            (host - guest).abs() <= 5,
-            "{node}: guest {guest}, host {host}"
-        );
+        let ahead = clock_ahead(&sb, node);
+        assert!(ahead.abs() <= 5, "{node}: {ahead} s off the host's clock");
     }
 
     // A second up changes nothing.
@@ -250,17 +241,7 @@ pub(super) fn minimal_lab_up_status_resolve_snapshot_converge_down() {
         "{}",
         down.stdout
     );
-    let doms = sb.run_in_ns(&["virsh", "-c", "qemu:///system", "list", "--all", "--name"]);
-    assert!(!doms.stdout.contains("fd-minimal-"), "{}", doms.stdout);
-    let nets = sb.run_in_ns(&[
-        "virsh",
-        "-c",
-        "qemu:///system",
-        "net-list",
-        "--all",
-        "--name",
-    ]);
-    assert!(!nets.stdout.contains("fd-minimal-"), "{}", nets.stdout);
+    assert_gone_from_libvirt(&sb, "minimal");
     assert!(!sb.home().join("labs/minimal").exists());
     let list = sb.firedrill(&["list"]);
     assert!(!list.stdout.contains("minimal"), "{}", list.stdout);

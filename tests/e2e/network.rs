@@ -1,7 +1,10 @@
 //! Two networks and a router: a lab written here, and the shipped labs/network.yaml.
 
+use super::client::assert_no_write_lost;
 use super::fault::{apply_fault, assert_fault_holds, revert_fault};
-use super::lab::{all_healthy, lab_status, node_ip, served_by_n, ssh_stdout, wait_until};
+use super::lab::{
+    all_healthy, assert_gone_from_libvirt, lab_status, node_ip, served_by_n, ssh_stdout, wait_until,
+};
 use crate::harness::Sandbox;
 
 /// The smallest lab with a router: `pc` on lan, `web` on dmz (routed through `gw`), `gw` on
@@ -182,17 +185,7 @@ pub(super) fn two_networks_through_a_router() {
 
     let down = sb.firedrill(&["down"]);
     down.assert_success("down");
-    let nets = sb.run_in_ns(&[
-        "virsh",
-        "-c",
-        "qemu:///system",
-        "net-list",
-        "--all",
-        "--name",
-    ]);
-    assert!(!nets.stdout.contains("fd-routed-"), "{}", nets.stdout);
-    let doms = sb.run_in_ns(&["virsh", "-c", "qemu:///system", "list", "--all", "--name"]);
-    assert!(!doms.stdout.contains("fd-routed-"), "{}", doms.stdout);
+    assert_gone_from_libvirt(&sb, "routed");
 }
 
 pub(super) fn network_lab_serves_through_the_router() {
@@ -234,14 +227,7 @@ pub(super) fn network_lab_serves_through_the_router() {
         &ledger,
     ]);
     client.assert_success("client through lb and gw");
-    let verified = sb.firedrill(&["client", "verify", "--ledger", &ledger]);
-    verified.assert_success("client verify");
-    assert!(
-        verified.stdout.contains("\n0 of ")
-            && verified.stdout.contains(" acknowledged writes lost\n"),
-        "{}",
-        verified.stdout
-    );
+    assert_no_write_lost(&sb, None, std::path::Path::new(&ledger));
 
     // gw forwards lan to dmz on 8080 only: MySQL on db is closed to lb, open to app1 (dmz).
     let probe = format!("timeout 5 bash -c '</dev/tcp/{db}/3306' && echo open || echo closed");
@@ -267,13 +253,5 @@ pub(super) fn network_lab_serves_through_the_router() {
     }
 
     sb.firedrill(&["down"]).assert_success("down");
-    let nets = sb.run_in_ns(&[
-        "virsh",
-        "-c",
-        "qemu:///system",
-        "net-list",
-        "--all",
-        "--name",
-    ]);
-    assert!(!nets.stdout.contains("fd-network-"), "{}", nets.stdout);
+    assert_gone_from_libvirt(&sb, "network");
 }

@@ -1,6 +1,6 @@
 //! The app's releases on PostgreSQL (one node).
 
-use super::lab::{ssh_stdout, wait_until};
+use super::lab::{add_todo, ssh_stdout, wait_until};
 use crate::harness::Sandbox;
 
 pub(super) fn app_releases_on_postgres() {
@@ -53,11 +53,7 @@ pub(super) fn app_releases_on_postgres() {
         serde_json::json!({"name": "Get Milk", "completed": false})
     );
     let item = format!("e2e-{}", std::process::id());
-    let r = sb.http(
-        "POST",
-        &format!("{base}/todos"),
-        Some(&format!(r#"{{"name":"{item}","completed":false}}"#)),
-    );
+    let r = add_todo(&sb, base, &item);
     assert_eq!(r.status, 201, "{r:?}");
     assert_eq!(
         psql("SELECT version FROM todo_migrations ORDER BY version"),

@@ -1,9 +1,13 @@
 //! Fault kinds on the smallest lab with the app and its database (one node), under the
 //! mock client.
 
-use super::client::{Client, client_failures, client_seconds, client_window, wait_recovered};
+use super::client::{
+    Client, assert_no_write_lost, client_failures, client_seconds, client_window, wait_recovered,
+};
 use super::fault::{apply_fault, assert_fault_holds, fault, fault_status, revert_fault};
-use super::lab::{app_journal, ip_of, ssh_stdout, upload, wait_until};
+use super::lab::{
+    add_todo, app_journal, clock_ahead, ip_of, ssh_stdout, unix_now, upload, wait_until,
+};
 use crate::harness::Sandbox;
 
 pub(super) fn resource_and_credential_faults_on_single_server() {
@@ -68,11 +72,7 @@ pub(super) fn resource_and_credential_faults_on_single_server() {
     // slow-disk: the database's cgroup throttles its disk; writes wait.
     let timed_write = || {
         let start = std::time::Instant::now();
-        let r = sb.http(
-            "POST",
-            &format!("{base}/todos"),
-            Some(r#"{"name":"e2e-slow-disk","completed":false}"#),
-        );
+        let r = add_todo(&sb, &base, "e2e-slow-disk");
         (r.status, start.elapsed())
     };
     let (status, before) = timed_write();
@@ -130,29 +130,12 @@ pub(super) fn resource_and_credential_faults_on_single_server() {
 
     let summary = client.stop(&report);
     eprintln!("client: {summary}");
-    let ledger = report.with_extension("ledger");
-    let verify = sb.firedrill(&[
-        "client",
-        "verify",
-        "--lab",
-        "single-server",
-        "--ledger",
-        ledger.to_str().expect("utf-8 path"),
-    ]);
-    verify.assert_success("client verify");
-    assert!(verify.stdout.contains("\n0 of "), "{}", verify.stdout);
+    assert_no_write_lost(&sb, Some("single-server"), &report.with_extension("ledger"));
     sb.firedrill(&["down"]).assert_success("down");
     eprintln!(
         "e2e_resource_and_credential_faults_on_single_server took {:?}",
         started.elapsed()
     );
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
 }
 
 pub(super) fn process_inode_log_clock_faults_on_single_server() {
@@ -296,11 +279,7 @@ pub(super) fn process_inode_log_clock_faults_on_single_server() {
     // clock-jump with --for: "today" is two days ahead, then the node's timer puts it back.
     let step = std::time::Instant::now();
     let sync_before = ssh_stdout(&sb, "server", "systemctl is-active chrony || true");
-    let r = sb.http(
-        "POST",
-        &format!("{base}/todos"),
-        Some(r#"{"name":"e2e-before-the-jump","completed":false}"#),
-    );
+    let r = add_todo(&sb, &base, "e2e-before-the-jump");
     assert_eq!(r.status, 201, "{r:?}");
     let today = |sb: &Sandbox| {
         let r = sb.http("GET", &format!("{base}/todos?since=today"), None);
@@ -312,10 +291,7 @@ pub(super) fn process_inode_log_clock_faults_on_single_server() {
     assert!(today(&sb) || !decisive);
     let id = apply_fault(&sb, &["clock-jump", "server", "--for", "90s"]);
     assert_fault_holds(&sb, &id);
-    let ahead = ssh_stdout(&sb, "server", "date +%s")
-        .parse::<i64>()
-        .expect("epoch")
-        - unix_now();
+    let ahead = clock_ahead(&sb, "server");
     assert!(
         (ahead - 172_800).abs() < 120,
         "the clock is {ahead} s ahead"
@@ -331,10 +307,7 @@ pub(super) fn process_inode_log_clock_faults_on_single_server() {
     wait_until("the node's timer reverts clock-jump", 300, || {
         fault(&sb, &id)["state"] == "reverted"
     });
-    let off = ssh_stdout(&sb, "server", "date +%s")
-        .parse::<i64>()
-        .expect("epoch")
-        - unix_now();
+    let off = clock_ahead(&sb, "server");
     assert!(
         off.abs() < 120,
         "the clock is off by {off} s after the revert"

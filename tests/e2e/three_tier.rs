@@ -1,6 +1,6 @@
 //! The three-tier lab as a service: lb over two apps sharing a database.
 
-use super::lab::node_ip;
+use super::lab::{add_todo, node_ip};
 use crate::harness::Sandbox;
 
 pub(super) fn three_tier_serves_todos_through_the_load_balancer() {
@@ -42,11 +42,7 @@ pub(super) fn three_tier_serves_todos_through_the_load_balancer() {
 
     // A write through one app server is visible through the other.
     let item = format!("e2e-{}", std::process::id());
-    let r = sb.http(
-        "POST",
-        &format!("{lb}/todos"),
-        Some(&format!(r#"{{"name":"{item}","completed":false}}"#)),
-    );
+    let r = add_todo(&sb, &lb, &item);
     assert_eq!(r.status, 201, "{r:?}");
     let writer = r.header("x-served-by").expect("X-Served-By").to_string();
     let other = if writer == "app1" { "app2" } else { "app1" };

@@ -2,8 +2,8 @@
 
 use super::fault::{apply_fault, assert_fault_holds, fault, fault_status, revert_fault};
 use super::lab::{
-    all_healthy, app_journal, lab_status, lb_backends, node_ip, ssh_stdout, todo_count, upload,
-    wait_until,
+    add_todo, all_healthy, app_journal, clock_ahead, lab_status, lb_backends, node_ip, ssh_stdout,
+    todo_count, upload, wait_until,
 };
 use crate::harness::Sandbox;
 
@@ -51,10 +51,7 @@ pub(super) fn faults_on_three_tier() {
     // disk-full: uploads on app1 fail with ENOSPC, in the answer and in the journal.
     let id = apply_fault(&sb, &["disk-full", "app1"]);
     assert_fault_holds(&sb, &id);
-    let r = upload(&sb, &app1);
-    assert_eq!(r.status, 500, "{r:?}");
-    assert!(r.body.contains("No space left on device"), "{r:?}");
-    assert!(app_journal(&sb, "app1").contains("No space left on device"));
+    upload_fails_on_app1(&sb, &app1, "No space left on device");
     let again = sb.firedrill(&["fault", "apply", "disk-full", "app1"]);
     assert_eq!(
         again.status, 2,
@@ -74,10 +71,7 @@ pub(super) fn faults_on_three_tier() {
     // bad-permissions: the upload directory is no longer the app user's.
     let id = apply_fault(&sb, &["bad-permissions", "app1"]);
     assert_fault_holds(&sb, &id);
-    let r = upload(&sb, &app1);
-    assert_eq!(r.status, 500, "{r:?}");
-    assert!(r.body.contains("Permission denied"), "{r:?}");
-    assert!(app_journal(&sb, "app1").contains("Permission denied"));
+    upload_fails_on_app1(&sb, &app1, "Permission denied");
     revert_fault(&sb, &id);
     assert_eq!(upload(&sb, &app1).status, 201);
 
@@ -161,19 +155,11 @@ pub(super) fn faults_on_three_tier() {
     // payload-limit: lb answers 413 to writes; reads still work; the app never saw them.
     let id = apply_fault(&sb, &["payload-limit", "lb"]);
     assert_fault_holds(&sb, &id);
-    let r = sb.http(
-        "POST",
-        &format!("{lb}/todos"),
-        Some(r#"{"name":"e2e-too-big","completed":false}"#),
-    );
+    let r = add_todo(&sb, &lb, "e2e-too-big");
     assert_eq!(r.status, 413, "{r:?}");
     assert_eq!(sb.http("GET", &format!("{lb}/todos"), None).status, 200);
     revert_fault(&sb, &id);
-    let r = sb.http(
-        "POST",
-        &format!("{lb}/todos"),
-        Some(r#"{"name":"e2e-fits-again","completed":false}"#),
-    );
+    let r = add_todo(&sb, &lb, "e2e-fits-again");
     assert_eq!(r.status, 201, "{r:?}");
     let rows = rows + 1;
 
@@ -281,16 +267,8 @@ pub(super) fn faults_on_three_tier() {
     let r = upload(&sb, &app1);
     assert_eq!(r.status, 500, "{r:?}");
     assert!(r.body.contains("No such file or directory"), "{r:?}");
-    let node_now: i64 = ssh_stdout(&sb, "app2", "date +%s").parse().expect("epoch");
-    let host_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    assert!(
-        ((node_now - host_now) + 10_800).abs() < 120,
-        "app2 is off by {}s",
-        node_now - host_now
-    );
+    let ahead = clock_ahead(&sb, "app2");
+    assert!((ahead + 10_800).abs() < 120, "app2 is off by {ahead}s");
     assert_eq!(sb.http("GET", &format!("{lb}/todos"), None).status, 0);
     let refused = sb.firedrill(&["down"]);
     assert_ne!(
@@ -309,16 +287,8 @@ pub(super) fn faults_on_three_tier() {
     for f in status["faults"].as_array().unwrap() {
         assert_eq!(f["state"], "reverted", "{status}");
     }
-    let node_now: i64 = ssh_stdout(&sb, "app2", "date +%s").parse().expect("epoch");
-    let host_now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    assert!(
-        (node_now - host_now).abs() < 120,
-        "app2 is off by {}s",
-        node_now - host_now
-    );
+    let ahead = clock_ahead(&sb, "app2");
+    assert!(ahead.abs() < 120, "app2 is off by {ahead}s");
     wait_until("every role healthy again", 180, || {
         all_healthy(&lab_status(&sb))
     });
@@ -336,4 +306,16 @@ pub(super) fn faults_on_three_tier() {
         nothing.stdout
     );
     sb.firedrill(&["down"]).assert_success("down");
+}
+
+/// An upload to app1 (at `app1`) answers 500 with `error`, which app1's journal shows too.
+#[track_caller]
+fn upload_fails_on_app1(sb: &Sandbox, app1: &str, error: &str) {
+    let r = upload(sb, app1);
+    assert_eq!(r.status, 500, "{r:?}");
+    assert!(r.body.contains(error), "{r:?}");
+    assert!(
+        app_journal(sb, "app1").contains(error),
+        "app1's journal: no {error:?}"
+    );
 }
