@@ -83,9 +83,18 @@ impl Lab {
         self.dir.name()
     }
 
-    /// The node `name`, or `None`; callers say which nodes there are (`node_names`).
+    /// The node `name`, or `None`.
     pub(crate) fn node(&self, name: &str) -> Option<&NodePlan> {
         self.state.node(name)
+    }
+
+    /// The node a user named: when the lab has none of that name, the error lists its nodes.
+    pub(crate) fn require_node(&self, name: &str) -> Result<&NodePlan, NoNode> {
+        self.node(name).ok_or_else(|| NoNode {
+            lab: self.name().to_string(),
+            node: name.to_string(),
+            nodes: self.node_names(),
+        })
     }
 
     pub(crate) fn node_names(&self) -> Vec<String> {
@@ -123,6 +132,15 @@ impl LabOpenError {
     }
 }
 
+/// A node name the lab does not have (`Lab::require_node`).
+#[derive(Debug, thiserror::Error)]
+#[error("lab `{lab}` has no node `{node}`; its nodes are: {}", .nodes.join(", "))]
+pub(crate) struct NoNode {
+    lab: String,
+    node: String,
+    nodes: Vec<String>,
+}
+
 /// Why a lab could not be opened for a change.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum LabOpenError {
@@ -153,6 +171,13 @@ mod tests {
         assert!(Lab::find(&home, &"other".into()).unwrap().is_none());
         assert_eq!(lab.node_names(), ["web"]);
         assert!(lab.node("db").is_none());
+        assert_eq!(
+            lab.require_node("db")
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some("lab `minimal` has no node `db`; its nodes are: web")
+        );
         let t = lab.target(lab.node("web").unwrap());
         assert_eq!(t.addr.to_string(), "10.77.0.10:22");
         let locked = Lab::lock(&home, Some("minimal"), "`firedrill test`").unwrap();

@@ -27,7 +27,7 @@ pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, libvirt_unchecked, validation_facts};
 pub(crate) use forward::{ForwardError, forward};
-pub(crate) use handle::{Lab, LabOpenError};
+pub(crate) use handle::{Lab, LabOpenError, NoNode};
 pub(crate) use lock::{LabLock, LockError};
 #[cfg(test)]
 pub(crate) use nodes::FakeNodes;

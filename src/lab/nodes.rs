@@ -56,9 +56,9 @@ impl SshNodes {
     }
 
     fn node(&self, node: &str) -> Result<&crate::plan::NodePlan, RemoteError> {
-        self.lab.node(node).ok_or_else(|| RemoteError {
+        self.lab.require_node(node).map_err(|e| RemoteError {
             node: node.to_string(),
-            message: format!("lab `{}` has no node `{node}`", self.lab.name()),
+            message: e.to_string(),
         })
     }
 
