@@ -32,16 +32,7 @@ dir /opt/todo/releases/v5 root root 755
 
 # app: checking files
 
-sh -c 'set -e
-tmp=$(mktemp /opt/todo/releases/v1/.app.py.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 644 "$tmp"
-mv -f "$tmp" /opt/todo/releases/v1/app.py
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s fc0fe5ae9094789abf28a99205b3bfe9f7951c3f363fb400344d8e43fa17682d > /var/lib/firedrill/written/%opt%todo%releases%v1%app.py
-' <<'FIREDRILL_EOF'
+sed 's/FiredrillDatabasePasswordFromTheVagrantfile/'"$FIREDRILL_DB_PASSWORD"'/g' > "$secret" <<'FIREDRILL_EOF'
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v1.
 
@@ -844,20 +835,8 @@ def main():
 
 if __name__ == "__main__":
     main()
-FIREDRILL_EOF
 
-# /opt/todo/releases/v1/app.py updated
-
-sh -c 'set -e
-tmp=$(mktemp /opt/todo/releases/v1/.migrate.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 755 "$tmp"
-mv -f "$tmp" /opt/todo/releases/v1/migrate
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s b7838969e8927b874d799d652bae7be1072a819a72a994a0d4e9e8595084f3c8 > /var/lib/firedrill/written/%opt%todo%releases%v1%migrate
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 #!/usr/bin/python3
 """migrate: brings the todo schema to what release v1 needs. Run it before starting
 v1, as root or as the todo user:
@@ -1030,20 +1009,8 @@ def main():
 
 if __name__ == "__main__":
     main()
-FIREDRILL_EOF
 
-# /opt/todo/releases/v1/migrate updated
-
-sh -c 'set -e
-tmp=$(mktemp /opt/todo/releases/v2/.app.py.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 644 "$tmp"
-mv -f "$tmp" /opt/todo/releases/v2/app.py
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 5e5aaa3d7be16908a097f138408b27023e79920de6d1a6b0ad9ce0403b80ffef > /var/lib/firedrill/written/%opt%todo%releases%v2%app.py
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v2.
 
@@ -1846,20 +1813,8 @@ def main():
 
 if __name__ == "__main__":
     main()
-FIREDRILL_EOF
 
-# /opt/todo/releases/v2/app.py updated
-
-sh -c 'set -e
-tmp=$(mktemp /opt/todo/releases/v2/.migrate.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 755 "$tmp"
-mv -f "$tmp" /opt/todo/releases/v2/migrate
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 4c60305c44a26e3e7d60a7831758e57aadaa378dd4c87208bcc1547cf0db5523 > /var/lib/firedrill/written/%opt%todo%releases%v2%migrate
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 #!/usr/bin/python3
 """migrate: brings the todo schema to what release v2 needs. Run it before starting
 v2, as root or as the todo user:
@@ -2032,20 +1987,8 @@ def main():
 
 if __name__ == "__main__":
     main()
-FIREDRILL_EOF
 
-# /opt/todo/releases/v2/migrate updated
-
-sh -c 'set -e
-tmp=$(mktemp /opt/todo/releases/v3/.app.py.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 644 "$tmp"
-mv -f "$tmp" /opt/todo/releases/v3/app.py
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 4e512f699be0d0761bb30e1bc84d4391edfc45bf4ee2fcf753e4723256296354 > /var/lib/firedrill/written/%opt%todo%releases%v3%app.py
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v3.
 
@@ -2848,20 +2791,8 @@ def main():
 
 if __name__ == "__main__":
     main()
-FIREDRILL_EOF
 
-# /opt/todo/releases/v3/app.py updated
-
-sh -c 'set -e
-tmp=$(mktemp /opt/todo/releases/v3/.migrate.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 755 "$tmp"
-mv -f "$tmp" /opt/todo/releases/v3/migrate
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 888c29c2be8b62bee235fca7a6c5868452958a114ae4b8b5b8c03929f597ae43 > /var/lib/firedrill/written/%opt%todo%releases%v3%migrate
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 #!/usr/bin/python3
 """migrate: brings the todo schema to what release v3 needs. Run it before starting
 v3, as root or as the todo user:
@@ -3034,20 +2965,8 @@ def main():
 
 if __name__ == "__main__":
     main()
-FIREDRILL_EOF
 
-# /opt/todo/releases/v3/migrate updated
-
-sh -c 'set -e
-tmp=$(mktemp /opt/todo/releases/v4/.app.py.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 644 "$tmp"
-mv -f "$tmp" /opt/todo/releases/v4/app.py
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 7aa844167f62547e5519b3d83cc29d36c6527e3b6f608b77df1eef8c3564a0b8 > /var/lib/firedrill/written/%opt%todo%releases%v4%app.py
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v4.
 
@@ -3850,20 +3769,8 @@ def main():
 
 if __name__ == "__main__":
     main()
-FIREDRILL_EOF
 
-# /opt/todo/releases/v4/app.py updated
-
-sh -c 'set -e
-tmp=$(mktemp /opt/todo/releases/v4/.migrate.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 755 "$tmp"
-mv -f "$tmp" /opt/todo/releases/v4/migrate
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 756637413772024e61d6e7a4fee20cd7b1ee2fcaeab18b4ff2ac0b683496d458 > /var/lib/firedrill/written/%opt%todo%releases%v4%migrate
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 #!/usr/bin/python3
 """migrate: brings the todo schema to what release v4 needs. Run it before starting
 v4, as root or as the todo user:
@@ -4036,20 +3943,8 @@ def main():
 
 if __name__ == "__main__":
     main()
-FIREDRILL_EOF
 
-# /opt/todo/releases/v4/migrate updated
-
-sh -c 'set -e
-tmp=$(mktemp /opt/todo/releases/v5/.app.py.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 644 "$tmp"
-mv -f "$tmp" /opt/todo/releases/v5/app.py
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s e67a708ed32f1c2bb2eb81af25635f6ea7817f557a1caaf8bcfe375f675534d4 > /var/lib/firedrill/written/%opt%todo%releases%v5%app.py
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 #!/usr/bin/python3
 """todo: the small web app of a firedrill lab, release v5.
 
@@ -4852,20 +4747,8 @@ def main():
 
 if __name__ == "__main__":
     main()
-FIREDRILL_EOF
 
-# /opt/todo/releases/v5/app.py updated
-
-sh -c 'set -e
-tmp=$(mktemp /opt/todo/releases/v5/.migrate.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 755 "$tmp"
-mv -f "$tmp" /opt/todo/releases/v5/migrate
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 36e46724a4500f2b33d1567813b03106e4c315e0420f72bd1a740220874b83dd > /var/lib/firedrill/written/%opt%todo%releases%v5%migrate
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 #!/usr/bin/python3
 """migrate: brings the todo schema to what release v5 needs. Run it before starting
 v5, as root or as the todo user:
@@ -5038,11 +4921,8 @@ def main():
 
 if __name__ == "__main__":
     main()
-FIREDRILL_EOF
 
-# /opt/todo/releases/v5/migrate updated
-
-sed 's/FiredrillDatabasePasswordFromTheVagrantfile/'"$FIREDRILL_DB_PASSWORD"'/g' > "$secret" <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 # Settings of the todo app on app2 (firedrill lab "three-tier").
 # Written by `firedrill up`; after an edit run `systemctl restart todo`.
 
@@ -5091,31 +4971,8 @@ port = 3306
 name = todo
 user = todo
 password = FiredrillDatabasePasswordFromTheVagrantfile
-FIREDRILL_EOF
-sum=$(sha256sum < "$secret" | cut -c1-64)
-sh -c 'set -e
-tmp=$(mktemp /etc/todo/.config.ini.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:todo "$tmp"
-chmod 640 "$tmp"
-mv -f "$tmp" /etc/todo/config.ini
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s '"$sum"' > /var/lib/firedrill/written/%etc%todo%config.ini
-' < "$secret"
 
-# /etc/todo/config.ini updated
-
-sh -c 'set -e
-tmp=$(mktemp /etc/systemd/system/.todo.service.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 644 "$tmp"
-mv -f "$tmp" /etc/systemd/system/todo.service
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s d2c22b6267c43fb012b148c1eecec74a287944158fe13b8afe0207829629e268 > /var/lib/firedrill/written/%etc%systemd%system%todo.service
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 # The todo app of firedrill lab "three-tier". Written by `firedrill up`.
 # After an edit: systemctl daemon-reload && systemctl restart todo
 [Unit]
@@ -5133,20 +4990,8 @@ RestartSec=2
 
 [Install]
 WantedBy=multi-user.target
-FIREDRILL_EOF
 
-# /etc/systemd/system/todo.service updated
-
-sh -c 'set -e
-tmp=$(mktemp /etc/systemd/system/.todo@.service.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 644 "$tmp"
-mv -f "$tmp" /etc/systemd/system/todo@.service
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 906d21dc93b36e7642ab608477f5ef35fd8262bb09437c4cb48e411b7f66ebdd > /var/lib/firedrill/written/%etc%systemd%system%todo@.service
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 # One todo release run beside todo.service, e.g. `systemctl start todo@v2`: release v2 from
 # /opt/todo/releases/v2 on the port that [ports] of /etc/todo/config.ini gives it.
 # firedrill lab "three-tier". Written by `firedrill up`.
@@ -5166,20 +5011,8 @@ RestartSec=2
 
 [Install]
 WantedBy=multi-user.target
-FIREDRILL_EOF
 
-# /etc/systemd/system/todo@.service updated
-
-sh -c 'set -e
-tmp=$(mktemp /opt/todo/.README.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 644 "$tmp"
-mv -f "$tmp" /opt/todo/README
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s e3a8f6e3f39b39a2dc580428809f43a317d1c471f03b19bc3a02b932865e7831 > /var/lib/firedrill/written/%opt%todo%README
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 # The todo app on app2 (firedrill lab "three-tier")
 
 Releases, side by side:
@@ -5219,20 +5052,8 @@ Move to another database while writes keep coming: config.ini's [databases] `wri
 `read`, and `todo-copy --help` (/usr/local/bin/todo-copy).
 
 Logs: journalctl -u todo -f (or -u todo@v2). Migrations done: the table todo_migrations.
-FIREDRILL_EOF
 
-# /opt/todo/README updated
-
-sh -c 'set -e
-tmp=$(mktemp /usr/local/bin/.todo-copy.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 755 "$tmp"
-mv -f "$tmp" /usr/local/bin/todo-copy
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s 46d6e954f14248b940b744f5bc2748aa2ec0c4e8cea91093c3f3e45196c9f64b > /var/lib/firedrill/written/%usr%local%bin%todo-copy
-' <<'FIREDRILL_EOF'
+--firedrill-end-of-file--
 #!/usr/bin/python3
 """todo-copy: copies todo items from one database of config.ini to another, for a live move
 from one engine to the other (MariaDB to PostgreSQL, or back).
@@ -5338,7 +5159,76 @@ def main():
 
 if __name__ == "__main__":
     main()
+
+--firedrill-end-of-file--
 FIREDRILL_EOF
+sh -c 'set -e
+python3 -I -S -c '\''import grp, hashlib, os, pwd, sys
+END = b"\n--firedrill-end-of-file--\n"
+def ids(owner):
+    u, _, g = owner.partition(":")
+    uid = int(u) if u.isdigit() else pwd.getpwnam(u).pw_uid
+    if not g:
+        return uid, pwd.getpwuid(uid).pw_gid
+    return uid, int(g) if g.isdigit() else grp.getgrnam(g).gr_gid
+args = sys.argv[1:]
+files = [args[i:i + 4] for i in range(0, len(args), 4)]
+parts = sys.stdin.buffer.read().split(END)
+if len(parts) != len(files) + 1 or parts[-1]:
+    sys.exit("the files arrived cut short: %d of %d" % (len(parts) - 1, len(files)))
+for (path, mode, owner, checksum), data in zip(files, parts):
+    tmp = None
+    try:
+        uid, gid = ids(owner)
+        d, name = os.path.split(path)
+        new = os.path.join(d or "/", "." + name + ".firedrill-" + os.urandom(6).hex())
+        fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = new
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chown(tmp, uid, gid)
+        os.chmod(tmp, int(mode, 8))
+        os.rename(tmp, path)
+        tmp = None
+        if checksum != "-":
+            os.makedirs(os.path.dirname(checksum), exist_ok=True)
+            with open(checksum, "w") as f:
+                f.write(hashlib.sha256(data).hexdigest())
+    except (OSError, KeyError) as e:
+        sys.exit("%s: %s" % (path, e.strerror if isinstance(e, OSError) and e.strerror else e))
+    finally:
+        if tmp:
+            os.unlink(tmp)
+'\'' /opt/todo/releases/v1/app.py 644 root:root /var/lib/firedrill/written/%opt%todo%releases%v1%app.py /opt/todo/releases/v1/migrate 755 root:root /var/lib/firedrill/written/%opt%todo%releases%v1%migrate /opt/todo/releases/v2/app.py 644 root:root /var/lib/firedrill/written/%opt%todo%releases%v2%app.py /opt/todo/releases/v2/migrate 755 root:root /var/lib/firedrill/written/%opt%todo%releases%v2%migrate /opt/todo/releases/v3/app.py 644 root:root /var/lib/firedrill/written/%opt%todo%releases%v3%app.py /opt/todo/releases/v3/migrate 755 root:root /var/lib/firedrill/written/%opt%todo%releases%v3%migrate /opt/todo/releases/v4/app.py 644 root:root /var/lib/firedrill/written/%opt%todo%releases%v4%app.py /opt/todo/releases/v4/migrate 755 root:root /var/lib/firedrill/written/%opt%todo%releases%v4%migrate /opt/todo/releases/v5/app.py 644 root:root /var/lib/firedrill/written/%opt%todo%releases%v5%app.py /opt/todo/releases/v5/migrate 755 root:root /var/lib/firedrill/written/%opt%todo%releases%v5%migrate /etc/todo/config.ini 640 root:todo /var/lib/firedrill/written/%etc%todo%config.ini /etc/systemd/system/todo.service 644 root:root /var/lib/firedrill/written/%etc%systemd%system%todo.service /etc/systemd/system/todo@.service 644 root:root /var/lib/firedrill/written/%etc%systemd%system%todo@.service /opt/todo/README 644 root:root /var/lib/firedrill/written/%opt%todo%README /usr/local/bin/todo-copy 755 root:root /var/lib/firedrill/written/%usr%local%bin%todo-copy
+' < "$secret"
+
+# /opt/todo/releases/v1/app.py updated
+
+# /opt/todo/releases/v1/migrate updated
+
+# /opt/todo/releases/v2/app.py updated
+
+# /opt/todo/releases/v2/migrate updated
+
+# /opt/todo/releases/v3/app.py updated
+
+# /opt/todo/releases/v3/migrate updated
+
+# /opt/todo/releases/v4/app.py updated
+
+# /opt/todo/releases/v4/migrate updated
+
+# /opt/todo/releases/v5/app.py updated
+
+# /opt/todo/releases/v5/migrate updated
+
+# /etc/todo/config.ini updated
+
+# /etc/systemd/system/todo.service updated
+
+# /etc/systemd/system/todo@.service updated
+
+# /opt/todo/README updated
 
 # /usr/local/bin/todo-copy updated
 
@@ -5350,7 +5240,7 @@ link releases/v1 /opt/todo/current
 link current/app.py /opt/todo/app.py
 ' </dev/null
 
-sh -c 'systemctl enable todo.service' </dev/null
+sh -c 'systemctl enable --no-reload todo.service' </dev/null
 
 # todo.service enabled
 

@@ -16,14 +16,43 @@ trap 'rm -f "$secret"' EXIT
 # mysql: checking files
 
 sh -c 'set -e
-tmp=$(mktemp /etc/mysql/mariadb.conf.d/.60-firedrill.cnf.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 644 "$tmp"
-mv -f "$tmp" /etc/mysql/mariadb.conf.d/60-firedrill.cnf
-trap - EXIT
-mkdir -p /var/lib/firedrill/written && printf %s fe2e4b7195d398ccf2d3628279736dd060977d7122dbc7fcc0912421bc1797b8 > /var/lib/firedrill/written/%etc%mysql%mariadb.conf.d%60-firedrill.cnf
+python3 -I -S -c '\''import grp, hashlib, os, pwd, sys
+END = b"\n--firedrill-end-of-file--\n"
+def ids(owner):
+    u, _, g = owner.partition(":")
+    uid = int(u) if u.isdigit() else pwd.getpwnam(u).pw_uid
+    if not g:
+        return uid, pwd.getpwuid(uid).pw_gid
+    return uid, int(g) if g.isdigit() else grp.getgrnam(g).gr_gid
+args = sys.argv[1:]
+files = [args[i:i + 4] for i in range(0, len(args), 4)]
+parts = sys.stdin.buffer.read().split(END)
+if len(parts) != len(files) + 1 or parts[-1]:
+    sys.exit("the files arrived cut short: %d of %d" % (len(parts) - 1, len(files)))
+for (path, mode, owner, checksum), data in zip(files, parts):
+    tmp = None
+    try:
+        uid, gid = ids(owner)
+        d, name = os.path.split(path)
+        new = os.path.join(d or "/", "." + name + ".firedrill-" + os.urandom(6).hex())
+        fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = new
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chown(tmp, uid, gid)
+        os.chmod(tmp, int(mode, 8))
+        os.rename(tmp, path)
+        tmp = None
+        if checksum != "-":
+            os.makedirs(os.path.dirname(checksum), exist_ok=True)
+            with open(checksum, "w") as f:
+                f.write(hashlib.sha256(data).hexdigest())
+    except (OSError, KeyError) as e:
+        sys.exit("%s: %s" % (path, e.strerror if isinstance(e, OSError) and e.strerror else e))
+    finally:
+        if tmp:
+            os.unlink(tmp)
+'\'' /etc/mysql/mariadb.conf.d/60-firedrill.cnf 644 root:root /var/lib/firedrill/written/%etc%mysql%mariadb.conf.d%60-firedrill.cnf
 ' <<'FIREDRILL_EOF'
 # MariaDB settings for firedrill lab "three-tier", read after Debian's 50-server.cnf.
 # Written by `firedrill up`; after an edit run `systemctl restart mariadb`.
@@ -33,11 +62,13 @@ mkdir -p /var/lib/firedrill/written && printf %s fe2e4b7195d398ccf2d3628279736dd
 bind-address = 0.0.0.0
 # The lab has no DNS: without this, every login waits for a reverse lookup to time out.
 skip-name-resolve
+
+--firedrill-end-of-file--
 FIREDRILL_EOF
 
 # /etc/mysql/mariadb.conf.d/60-firedrill.cnf updated
 
-sh -c 'systemctl enable mariadb.service' </dev/null
+sh -c 'systemctl enable --no-reload mariadb.service' </dev/null
 
 # mariadb.service enabled
 

@@ -27,13 +27,43 @@ fi
 # haproxy: checking haproxy.cfg
 
 sh -c 'set -e
-tmp=$(mktemp /etc/haproxy/.haproxy.cfg.new.firedrill-XXXXXX)
-trap '\''rm -f "$tmp"'\'' EXIT
-cat > "$tmp"
-chown root:root "$tmp"
-chmod 644 "$tmp"
-mv -f "$tmp" /etc/haproxy/haproxy.cfg.new
-trap - EXIT
+python3 -I -S -c '\''import grp, hashlib, os, pwd, sys
+END = b"\n--firedrill-end-of-file--\n"
+def ids(owner):
+    u, _, g = owner.partition(":")
+    uid = int(u) if u.isdigit() else pwd.getpwnam(u).pw_uid
+    if not g:
+        return uid, pwd.getpwuid(uid).pw_gid
+    return uid, int(g) if g.isdigit() else grp.getgrnam(g).gr_gid
+args = sys.argv[1:]
+files = [args[i:i + 4] for i in range(0, len(args), 4)]
+parts = sys.stdin.buffer.read().split(END)
+if len(parts) != len(files) + 1 or parts[-1]:
+    sys.exit("the files arrived cut short: %d of %d" % (len(parts) - 1, len(files)))
+for (path, mode, owner, checksum), data in zip(files, parts):
+    tmp = None
+    try:
+        uid, gid = ids(owner)
+        d, name = os.path.split(path)
+        new = os.path.join(d or "/", "." + name + ".firedrill-" + os.urandom(6).hex())
+        fd = os.open(new, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = new
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chown(tmp, uid, gid)
+        os.chmod(tmp, int(mode, 8))
+        os.rename(tmp, path)
+        tmp = None
+        if checksum != "-":
+            os.makedirs(os.path.dirname(checksum), exist_ok=True)
+            with open(checksum, "w") as f:
+                f.write(hashlib.sha256(data).hexdigest())
+    except (OSError, KeyError) as e:
+        sys.exit("%s: %s" % (path, e.strerror if isinstance(e, OSError) and e.strerror else e))
+    finally:
+        if tmp:
+            os.unlink(tmp)
+'\'' /etc/haproxy/haproxy.cfg.new 644 root:root -
 ' <<'FIREDRILL_EOF'
 # HAProxy for firedrill lab "three-tier", node lb.
 # Written by `firedrill up`, which rewrites it when the lab changes. Edit it freely while you
@@ -96,13 +126,15 @@ frontend stats
     stats uri /
     stats refresh 5s
     stats admin if TRUE
+
+--firedrill-end-of-file--
 FIREDRILL_EOF
 
 sh -c 'if haproxy -c -q -f /etc/haproxy/haproxy.cfg.new; then mv -f /etc/haproxy/haproxy.cfg.new /etc/haproxy/haproxy.cfg; else rm -f /etc/haproxy/haproxy.cfg.new; exit 1; fi && mkdir -p /var/lib/firedrill/written && printf %s 9f12d00178bfb61666a383c5110c41b95ce436175e60ee52882c2e64b08076f9 > /var/lib/firedrill/written/%etc%haproxy%haproxy.cfg' </dev/null
 
 # /etc/haproxy/haproxy.cfg updated
 
-sh -c 'systemctl enable haproxy.service' </dev/null
+sh -c 'systemctl enable --no-reload haproxy.service' </dev/null
 
 # haproxy.service enabled
 

@@ -1,6 +1,7 @@
 //! "Level CI": every level must pass its own reference solution, on real VMs.
 //!
-//! For each level: play; the objectives are not met; apply the reference solution
+//! For each level: play; the objectives are not met, and for an incident some objective the
+//! learner can see is not met either (the fault is felt); apply the reference solution
 //! (`check --apply-solution`, hidden, scores 0); `check` until it says "Solved." with no guard
 //! violated; write the incident report; reset; the lab is healthy.
 //!
@@ -16,6 +17,10 @@
 
 use crate::harness::Sandbox;
 use std::time::{Duration, Instant};
+
+/// The rule that an incident's fault is felt before the fix, shared with firedrill's own tests.
+#[path = "../src/levels/felt.rs"]
+mod felt;
 
 /// An incident and an exercise on one boot of single-server: a state check on the cause (hidden
 /// until met) with a guard on what must stay secret, mitigate windows, and a change under two
@@ -148,10 +153,16 @@ fn play_level(sb: &Sandbox, id: &str) {
         play.stdout
     );
 
+    let exercise = std::fs::read_to_string(file_of(id))
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.trim() == "kind: exercise");
+
     // Three checks before any fix: each must say "not met". An objective whose verdict changes
     // between them is named (a mitigate window may legitimately fill as the lab reacts, e.g. a
     // load balancer taking a dead backend out; a state check should not change its mind).
     let mut before: Option<Vec<String>> = None;
+    let mut outputs = Vec::new();
     for round in 1..=3 {
         let first = sb.firedrill(&["check"]);
         first.assert_success(&format!("{id}: check {round} before the fix"));
@@ -169,6 +180,12 @@ fn play_level(sb: &Sandbox, id: &str) {
             );
         }
         before = Some(verdicts);
+        outputs.push(first.stdout);
+    }
+    // An incident must be felt: a hidden objective alone (the cause still in place) is not
+    // enough when everything the learner is shown holds. Exercises start healthy.
+    if !exercise && let Err(why) = felt::fault_felt(&outputs) {
+        panic!("{id}: {why}");
     }
 
     // Three checks in a row must say "solved" before the play ends (`--confirm 3`): a check
@@ -200,10 +217,6 @@ fn play_level(sb: &Sandbox, id: &str) {
     }
     assert!(!out.stdout.contains("VIOLATED"), "{id}:\n{}", out.stdout);
 
-    let exercise = std::fs::read_to_string(file_of(id))
-        .unwrap_or_default()
-        .lines()
-        .any(|l| l.trim() == "kind: exercise");
     let report = sb.home().join(format!("report-{id}.md"));
     sb.firedrill(&["report", "--out", &report.to_string_lossy()])
         .assert_success(&format!("{id}: report"));

@@ -46,10 +46,6 @@ pub(crate) enum ExportError {
         "node {node}: a command's input is not text ({command}...), so it cannot go into a shell script\n  hint: this is a bug in firedrill: please report it"
     )]
     NotText { node: String, command: String },
-    #[error(
-        "node {node}: a command that records a file holding the password is not a quoted `sh -c` ({command}...)\n  hint: this is a bug in firedrill: please report it"
-    )]
-    Unquoted { node: String, command: String },
     #[error(transparent)]
     Role(#[from] crate::roles::RoleError),
     #[error(transparent)]

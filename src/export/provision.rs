@@ -9,7 +9,6 @@
 use super::ExportError;
 use crate::roles::Step;
 use crate::ssh::quote;
-use sha2::{Digest, Sha256};
 
 /// The second line of every provision script: how `export` knows the file is its own.
 pub(crate) const MARKER: &str = "# Written by `firedrill export vagrant`, which rewrites it: change the lab file and export again.";
@@ -89,26 +88,13 @@ fn run(node: &str, command: &str, stdin: Option<&[u8]>) -> Result<String, Export
             None => format!("printf %s {} | {command}\n", quote(text)),
         });
     }
-    // The password goes into a 0600 temp file; a command that records the sha256 of what it
-    // wrote (a managed file's record) records that of the file the node got.
+    // The password goes into a 0600 temp file. A managed file's record is the sha256 the node
+    // computes of what it wrote (`ssh::upload_all`), so it is that of the file with the password.
     let fill = format!("sed 's/{PASSWORD_PLACEHOLDER}/'\"${PASSWORD_VAR}\"'/g' > \"$secret\"");
     let mut out = match here_document(text) {
         Some(doc) => format!("{fill} {doc}"),
         None => format!("printf %s {} | {fill}\n", quote(text)),
     };
-    let sha = hex::encode(Sha256::digest(data));
-    let mut command = command.to_string();
-    if command.contains(&sha) {
-        // Inside `sh -c '...'` a hex digest is always within single quotes.
-        if !(command.starts_with("sh -c '") && command.ends_with('\'')) {
-            return Err(ExportError::Unquoted {
-                node: node.to_string(),
-                command: command.chars().take(80).collect(),
-            });
-        }
-        out.push_str("sum=$(sha256sum < \"$secret\" | cut -c1-64)\n");
-        command = command.replace(&sha, "'\"$sum\"'");
-    }
     out.push_str(&format!("{command} < \"$secret\"\n"));
     Ok(out)
 }

@@ -182,14 +182,18 @@ async fn a_script_runs_in_a_real_shell_with_the_password_from_the_environment() 
     let node = FakeRemote::new("n")
         .logged_in_as_root()
         .on(prefix(""), ok(""));
-    let record = format!("printf %s {sha} > {}", crate::ssh::quote(&path("record")));
-    crate::ssh::upload(
+    let config = path("config.ini");
+    let record = path("record");
+    crate::ssh::upload_all(
         &node,
-        &path("config.ini"),
-        secret_text.as_bytes(),
-        0o640,
-        &owner,
-        Some(&record),
+        &[crate::ssh::Upload {
+            path: &config,
+            contents: secret_text.as_bytes(),
+            mode: 0o640,
+            owner: &owner,
+            checksum_to: Some(&record),
+        }],
+        None,
     )
     .await
     .expect("recorded");
@@ -219,7 +223,7 @@ async fn a_script_runs_in_a_real_shell_with_the_password_from_the_environment() 
     let script = provision::script("lab", "lab.yaml", "n", &steps).expect("script");
     assert!(
         !script.contains(&sha),
-        "the placeholder's digest is replaced"
+        "no digest of the placeholder's text: the node records what it wrote"
     );
 
     let run = |password: Option<&str>| {

@@ -555,8 +555,30 @@ mod tests {
         assert_eq!(clients, ["10.80.0.0/24", "10.77.0.0/24"]);
     }
 
-    /// labs/network.yaml's gw serves network.lab: every node of both networks (gw on each)
-    /// and nothing twice.
+    /// labs/network.yaml's apps reach db by the name `database` of gw's zone, through gw's
+    /// resolver, so a stale or wrong answer from it reaches them (the dns-stale level).
+    #[test]
+    fn the_network_labs_apps_look_their_database_up_through_gw() {
+        let plan = crate::plan::testing::plan_of("labs/network.yaml", |_| {});
+        let gw_dmz = "10.85.0.2".parse().ok();
+        for app in ["app1", "app2"] {
+            let n = plan.nodes.iter().find(|n| n.name == app).expect("node");
+            assert_eq!(n.resolver, gw_dmz, "{app}");
+        }
+        let contexts = contexts(&crate::state::of_plan(plan)).expect("resolves");
+        for app in ["app1", "app2"] {
+            let ctx = contexts.iter().find(|c| c.node == app).expect("node");
+            let db = &ctx.app().expect("app").database;
+            assert_eq!(
+                (db.name.as_str(), db.host.as_str()),
+                ("database", "database.network.lab"),
+                "{app}"
+            );
+        }
+    }
+
+    /// labs/network.yaml's gw serves network.lab: every node of both networks (gw on each),
+    /// the name `database` its apps reach db by, and nothing twice.
     #[test]
     fn the_dns_zone_holds_every_node_of_the_domain() {
         let plan = crate::plan::testing::plan_of("labs/network.yaml", |_| {});
@@ -580,6 +602,7 @@ mod tests {
                 "app1 10.85.0.10",
                 "app2 10.85.0.11",
                 "db 10.85.0.12",
+                "database 10.85.0.12",
             ]
         );
     }

@@ -234,20 +234,45 @@ pub(crate) fn mitigation(
         } else {
             " (not counting firedrill's reboot and the service's recovery from it)"
         };
-        return not(format!(
+        let mut detail = format!(
             "{} s of traffic observed since the incident started{after_reboot}; {want} s are needed",
             window.len()
-        ));
+        );
+        // How the window is going, so a learner (and the Level CI) can tell a service that
+        // serves but has not been watched long enough from one that fails.
+        if let Some((on_track, figures)) = judge_window(&window, m, "") {
+            detail += &format!("; so far {figures}");
+            if on_track {
+                detail += ON_TRACK;
+            }
+        }
+        return not(detail);
     }
     let window = &window[window.len() - want..];
+    match judge_window(window, m, &format!(" over the last {want} s")) {
+        Some((met, detail)) => Mitigation {
+            met,
+            detail,
+            unknown: false,
+        },
+        None => not(format!("no request was answered in the last {want} s")),
+    }
+}
+
+/// Ends the note of a mitigate window that is not full yet but meets its thresholds so far.
+const ON_TRACK: &str = ": on track";
+
+/// Whether the seconds of `window` meet `m`'s thresholds, and the figures as `check` shows
+/// them (`over` says which seconds they are); `None` when no request was answered in them.
+fn judge_window(window: &[&Second], m: &Mitigate, over: &str) -> Option<(bool, String)> {
     let ok: u64 = window.iter().map(|s| s.ok).sum();
     let results: u64 = window.iter().map(|s| s.results()).sum();
     if results == 0 {
-        return not(format!("no request was answered in the last {want} s"));
+        return None;
     }
     let pct = ok as f64 * 100.0 / results as f64;
     let mut detail = format!(
-        "{} of requests succeeded over the last {want} s (needs {})",
+        "{} of requests succeeded{over} (needs {})",
         percent(pct),
         percent(m.success_percent)
     );
@@ -260,11 +285,7 @@ pub(crate) fn mitigation(
         detail += &format!("; slowest p99 {worst:.0} ms (needs at most {limit:.0} ms)");
         met &= worst <= limit;
     }
-    Mitigation {
-        met,
-        detail,
-        unknown: false,
-    }
+    Some((met, detail))
 }
 
 /// Whether what the mock client saw since `since` (one stream, or all) stays within `b`.

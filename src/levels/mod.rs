@@ -36,6 +36,12 @@ mod validate;
 
 #[cfg(test)]
 mod exercise_tests;
+/// The Level CI's rule that a fault is felt; tests/level_ci.rs compiles it by path, so
+/// firedrill itself only tests it.
+#[cfg(test)]
+mod felt;
+#[cfg(test)]
+mod felt_tests;
 #[cfg(test)]
 mod load_tests;
 #[cfg(test)]

@@ -111,3 +111,42 @@ fn every_shipped_exercise_validates_and_guards_the_customers() {
         assert!(ids.contains(&id), "exercise {id} is missing: {ids:?}");
     }
 }
+
+/// A level whose fault changes a record of the lab's zone (dns-stale, dns-wrong-record) changes
+/// a name the lab's roles look up: an app's database or a haproxy backend reached by a `dns:`
+/// name. An app given its database's address never asks: dns-stale once passed the Level CI
+/// with its fault unfelt that way.
+#[test]
+fn a_record_fault_changes_a_name_the_lab_looks_up() {
+    let mut seen = 0;
+    for level in shipped() {
+        for fault in &level.faults {
+            let FaultSpec::Kind { kind, params, .. } = fault else {
+                continue;
+            };
+            if !["dns-stale", "dns-wrong-record"].contains(&kind.value.as_str()) {
+                continue;
+            }
+            seen += 1;
+            let name = params
+                .iter()
+                .find(|(k, _)| k.value == "name")
+                .map(|(_, v)| v.as_str())
+                .expect("a record fault names its record");
+            let plan = crate::plan::testing::plan_of(&level.lab_path.to_string_lossy(), |_| {});
+            let looked_up: Vec<&str> = plan
+                .nodes
+                .iter()
+                .flat_map(|n| n.database_host.iter().chain(n.backend_hosts.values()))
+                .filter_map(|fqdn| fqdn.split('.').next())
+                .collect();
+            assert!(
+                looked_up.contains(&name),
+                "{}: {} changes `{name}`, which no role of its lab looks up ({looked_up:?})",
+                level.id.value,
+                kind.value
+            );
+        }
+    }
+    assert!(seen > 0, "no shipped level has a record fault");
+}

@@ -8,7 +8,7 @@ use super::files::{ManagedFile, state_script};
 use super::fixtures;
 use super::role_tests::{
     as_root, assert_no_secret_leaks, commands, in_place, run_apply, service_cmd, state_of,
-    upload_of,
+    uploads_of,
 };
 use crate::remote::fake::{FakeRemote, answer, contains};
 
@@ -63,19 +63,21 @@ async fn a_fresh_node_gets_every_release_the_schema_the_links_and_a_started_serv
         as_root(&app::setup_script()),
         as_root(&state_script(&paths(&files))),
     ];
-    expected.extend(files.iter().map(upload_of));
+    expected.push(uploads_of(&files));
     expected.extend([
         as_root("systemctl daemon-reload"),
         as_root(&app::migrate_script(Release::V1, "db")),
         as_root(&app::links_script(Release::V1)),
         state_of(app::SERVICE),
-        service_cmd("enable", "todo.service"),
+        service_cmd("enable --no-reload", "todo.service"),
         service_cmd("start", "todo.service"),
     ]);
     assert_eq!(commands(&calls), expected);
-    for (call, file) in calls[2..].iter().zip(&files) {
-        assert_eq!(call.stdin_str().as_deref(), Some(file.contents.as_str()));
-    }
+    let every_file: String = files
+        .iter()
+        .map(|f| crate::ssh::uploaded(&f.contents))
+        .collect();
+    assert_eq!(calls[2].stdin_str(), Some(every_file));
     let config = files
         .iter()
         .find(|f| f.path == app::CONFIG_PATH)

@@ -35,7 +35,7 @@ impl ManagedFile {
 /// per path, named by the path with `/` as `%`.
 pub(super) const RECORDS: &str = "/var/lib/firedrill/written";
 
-fn record_path(path: &str) -> String {
+pub(super) fn record_path(path: &str) -> String {
     format!("{RECORDS}/{}", path.replace('/', "%"))
 }
 
@@ -238,20 +238,34 @@ pub(super) async fn sync<R: Remote>(
     files: &[ManagedFile],
 ) -> Result<Vec<bool>, RoleError> {
     let differ = differing(session, step, files).await?;
-    for (file, differs) in files.iter().zip(&differ) {
-        if *differs {
-            upload(
-                session,
-                step,
-                &file.path,
-                &file.contents,
-                file.mode,
-                &file.owner,
-                Some(&record_script(file)),
-            )
-            .await?;
-            session.changed(format!("{} updated", file.path));
-        }
+    let stale: Vec<&ManagedFile> = files
+        .iter()
+        .zip(&differ)
+        .filter(|(_, differs)| **differs)
+        .map(|(f, _)| f)
+        .collect();
+    // Every file that differs in one command; each records what the node got.
+    let records: Vec<String> = stale.iter().map(|f| record_path(&f.path)).collect();
+    let uploads: Vec<crate::ssh::Upload> = stale
+        .iter()
+        .zip(&records)
+        .map(|(f, record)| crate::ssh::Upload {
+            path: &f.path,
+            contents: f.contents.as_bytes(),
+            mode: f.mode,
+            owner: &f.owner,
+            checksum_to: Some(record),
+        })
+        .collect();
+    crate::ssh::upload_all(session.remote(), &uploads, None)
+        .await
+        .map_err(|source| RoleError::Remote {
+            node: session.node().to_string(),
+            step: step.to_string(),
+            source,
+        })?;
+    for f in stale {
+        session.changed(format!("{} updated", f.path));
     }
     Ok(differ)
 }
@@ -349,34 +363,57 @@ mod tests {
         assert_eq!(sh(&state_script(&[&file.path]), None), "missing\n");
         let absent = dir.join("absent");
         let absent = absent.to_str().expect("utf-8");
-        // As `upload` sends it with a `then` (here: a marker file).
+        // As `sync` sends them: two files in one command, each recording what it got (here
+        // in the temp dir), then a `then` (here: a marker file).
         let marker = dir.join("then ran");
+        let record = dir.join("records/conf file");
+        let second_path = dir.join("second");
+        let second = ManagedFile {
+            path: second_path.to_str().expect("utf-8").to_string(),
+            contents: "no final newline".into(),
+            ..file.clone()
+        };
+        let uploads: Vec<crate::ssh::Upload> = [(&file, record.to_str()), (&second, None)]
+            .into_iter()
+            .map(|(f, checksum_to)| crate::ssh::Upload {
+                path: &f.path,
+                contents: f.contents.as_bytes(),
+                mode: f.mode,
+                owner: &f.owner,
+                checksum_to,
+            })
+            .collect();
+        let then = format!("touch {}", quote(marker.to_str().expect("utf-8")));
         sh(
-            &format!(
-                "{}touch {}\n",
-                crate::ssh::upload_script(&file.path, file.mode, &file.owner),
-                quote(marker.to_str().expect("utf-8"))
-            ),
-            Some(file.contents.as_bytes()),
+            &crate::ssh::upload_script(&uploads, Some(&then)),
+            Some(&crate::ssh::upload_stdin(&uploads)),
         );
-        assert!(marker.exists(), "`then` runs after a good write");
+        assert!(marker.exists(), "`then` runs after good writes");
         std::fs::remove_file(&marker).expect("remove marker");
         assert_eq!(
             std::fs::read_to_string(&path).expect("uploaded"),
             file.contents
         );
         assert_eq!(
-            sh(&state_script(&[&file.path]), None),
-            format!("{} none\n", file.state_line())
+            std::fs::read_to_string(&second_path).expect("uploaded"),
+            second.contents
         );
+        assert_eq!(
+            sh(&state_script(&[&second.path]), None),
+            format!("{} none\n", second.state_line())
+        );
+        std::fs::remove_file(&second_path).expect("remove second");
         // Missing paths keep their place in the lines.
         assert_eq!(
             sh(&state_script(&[absent, &file.path, absent]), None),
             format!("missing\n{} none\nmissing\n", file.state_line())
         );
-        // With a record, as `upload` leaves it with a `then` (here in the temp dir).
-        let record = dir.join("record");
-        std::fs::write(&record, file.sha256()).expect("record");
+        // The record the node wrote is the sha256 of what it got: read where `state_script`
+        // looks (here in the temp dir), the file is firedrill's and current.
+        assert_eq!(
+            std::fs::read_to_string(&record).expect("recorded"),
+            file.sha256()
+        );
         let script = state_script(&[&file.path]).replace(
             &quote(&record_path(&file.path)),
             &quote(record.to_str().expect("utf-8")),
@@ -385,7 +422,7 @@ mod tests {
             sh(&script, None),
             format!("{} {}\n", file.state_line(), file.sha256())
         );
-        std::fs::remove_file(&record).expect("remove record");
+        std::fs::remove_dir_all(dir.join("records")).expect("remove records");
         // No temp file is left behind next to the target.
         let left: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
         assert_eq!(left.len(), 1);

@@ -129,7 +129,7 @@ mod tests {
         );
         let cnf = position(&runs, |c, _| c.contains(mysql::CNF_PATH));
         let enable = position(&runs, |c, _| {
-            c == "sh -c 'systemctl enable mariadb.service'"
+            c == "sh -c 'systemctl enable --no-reload mariadb.service'"
         });
         let start = position(&runs, |c, _| c == "sh -c 'systemctl start mariadb.service'");
         let sql = position(&runs, |_, s| s.is_some_and(|s| s.contains("CREATE USER")));

@@ -97,10 +97,13 @@ impl Probe {
         Some(all)
     }
 
-    /// The node's script: each part in a subshell of its own (a failing part is an answer, not
-    /// the end), its errors discarded, then the mark.
+    /// The node's script, at a lower priority than the node's services: each part in a
+    /// subshell of its own (a failing part is an answer, not the end), its errors discarded,
+    /// then the mark.
     pub(super) fn script(&self) -> String {
-        let mut script = String::new();
+        // The node serves while it is checked (a one-vCPU guest under emulation spends seconds
+        // on it): the check yields to its services.
+        let mut script = String::from("renice -n 10 $$ >/dev/null 2>&1\n");
         for p in &self.parts {
             let input = if p.reads_stdin { "" } else { " </dev/null" };
             script.push_str(&format!(

@@ -7,7 +7,7 @@ use super::fixtures::{self, PASSWORD};
 use super::service::{Service, state_script as service_state};
 use super::{DbConfig, NodeContext, NodeReport, RoleError, apply, mysql, postgres};
 use crate::remote::fake::{Call, FakeRemote, answer, contains};
-use crate::ssh::upload_script;
+use crate::ssh::{Upload, upload_script};
 
 /// Runs `apply` and returns its result with the progress lines it printed.
 pub(super) async fn run_apply(
@@ -53,13 +53,24 @@ pub(super) fn in_place(files: &[ManagedFile]) -> String {
         .collect()
 }
 
-/// A managed file's upload, which also records what firedrill wrote.
-pub(super) fn upload_of(file: &ManagedFile) -> String {
-    as_root(&format!(
-        "{}{}\n",
-        upload_script(&file.path, file.mode, &file.owner),
-        super::files::record_script(file)
-    ))
+/// The one upload of every managed file in `files`, each recording what the node got.
+pub(super) fn uploads_of(files: &[ManagedFile]) -> String {
+    let records: Vec<String> = files
+        .iter()
+        .map(|f| super::files::record_path(&f.path))
+        .collect();
+    let uploads: Vec<Upload> = files
+        .iter()
+        .zip(&records)
+        .map(|(f, r)| Upload {
+            path: &f.path,
+            contents: f.contents.as_bytes(),
+            mode: f.mode,
+            owner: &f.owner,
+            checksum_to: Some(r),
+        })
+        .collect();
+    as_root(&upload_script(&uploads, None))
 }
 
 pub(super) fn service_cmd(verb: &str, unit: &str) -> String {
@@ -110,9 +121,9 @@ async fn mysql_on_a_fresh_node_writes_config_starts_and_provisions() {
         commands(&calls),
         vec![
             as_root(&state_script(&[mysql::CNF_PATH])),
-            upload_of(&files[0]),
+            uploads_of(&files[0..=0]),
             state_of(mysql::SERVICE),
-            service_cmd("enable", "mariadb.service"),
+            service_cmd("enable --no-reload", "mariadb.service"),
             service_cmd("start", "mariadb.service"),
             as_root(mysql::WAIT_SCRIPT),
             probe.clone(),
@@ -122,7 +133,7 @@ async fn mysql_on_a_fresh_node_writes_config_starts_and_provisions() {
     );
     assert_eq!(
         calls[1].stdin_str().as_deref(),
-        Some(files[0].contents.as_str())
+        Some(crate::ssh::uploaded(&files[0].contents).as_str())
     );
     let login = format!("[client]\npassword={PASSWORD}\n");
     assert_eq!(calls[6].stdin_str().as_deref(), Some(login.as_str()));
@@ -244,11 +255,9 @@ async fn postgres_on_a_fresh_node_creates_cluster_config_and_database() {
                 postgres::HBA_PATH,
                 postgres::START_PATH
             ])),
-            upload_of(&files[0]),
-            upload_of(&files[1]),
-            upload_of(&files[2]),
+            uploads_of(&files[0..=2]),
             state_of(postgres::SERVICE),
-            service_cmd("enable", "postgresql.service"),
+            service_cmd("enable --no-reload", "postgresql.service"),
             service_cmd("start", "postgresql@15-main.service"),
             as_root(postgres::WAIT_SCRIPT),
             probe.clone(),
@@ -257,10 +266,10 @@ async fn postgres_on_a_fresh_node_creates_cluster_config_and_database() {
         ]
     );
     let login = format!("*:*:*:todo:{PASSWORD}\n");
-    assert_eq!(calls[9].stdin_str().as_deref(), Some(login.as_str()));
+    assert_eq!(calls[7].stdin_str().as_deref(), Some(login.as_str()));
     let sql =
         postgres::provision_sql(&ctx, &DbConfig::todo(), &fixtures::secrets()).expect("renders");
-    assert_eq!(calls[10].stdin_str().as_deref(), Some(sql.as_str()));
+    assert_eq!(calls[8].stdin_str().as_deref(), Some(sql.as_str()));
     assert_eq!(
         report.changed,
         vec![
@@ -342,7 +351,16 @@ fn every_script_parses_in_the_nodes_shell() {
         app::migrated_script(&fixtures::app_database(super::context::Engine::Postgres)),
         app::health_script(8080),
         state_script(&[app::APP_PY_PATH, app::CONFIG_PATH]),
-        upload_script("/etc/todo/config.ini", 0o640, "root:todo"),
+        upload_script(
+            &[Upload {
+                path: "/etc/todo/config.ini",
+                contents: b"",
+                mode: 0o640,
+                owner: "root:todo",
+                checksum_to: None,
+            }],
+            None,
+        ),
         service_state(app::SERVICE),
         haproxy::install_script(&ManagedFile {
             path: haproxy::CONFIG_PATH.into(),

@@ -11,7 +11,7 @@ use super::role_tests::{commands, in_place, run_apply, service_cmd, state_of};
 use super::{RoleHealth, health, mysql};
 use crate::remote::Output;
 use crate::remote::fake::{FakeRemote, answer, contains};
-use crate::ssh::upload_script;
+use crate::ssh::{Upload, upload_script};
 
 fn haproxy_file() -> ManagedFile {
     let ctx = fixtures::lb();
@@ -61,16 +61,25 @@ async fn haproxy_on_a_fresh_node_stages_checks_installs_and_starts() {
         vec![
             tls.clone(),
             as_root(&state_script(&[haproxy::CONFIG_PATH])),
-            as_root(&upload_script(haproxy::STAGED_PATH, 0o644, "root:root")),
+            as_root(&upload_script(
+                &[Upload {
+                    path: haproxy::STAGED_PATH,
+                    contents: b"",
+                    mode: 0o644,
+                    owner: "root:root",
+                    checksum_to: None,
+                }],
+                None,
+            )),
             as_root(&haproxy::install_script(&file)),
             state_of(haproxy::SERVICE),
-            service_cmd("enable", "haproxy.service"),
+            service_cmd("enable --no-reload", "haproxy.service"),
             service_cmd("start", "haproxy.service"),
         ]
     );
     assert_eq!(
         calls[2].stdin_str().as_deref(),
-        Some(file.contents.as_str())
+        Some(crate::ssh::uploaded(&file.contents).as_str())
     );
     assert_eq!(
         report.changed,

@@ -77,7 +77,9 @@ pub(super) async fn ensure<R: Remote>(
         ));
     };
     if boot != "enabled" {
-        let cmd = format!("systemctl enable {}", service.enable_unit);
+        // Enabling only links the unit for boot: without `--no-reload` systemctl would reload
+        // every unit (5-20 s under emulation). A role that writes a unit file reloads itself.
+        let cmd = format!("systemctl enable --no-reload {}", service.enable_unit);
         session.ok(step, &cmd, None).await?;
         session.changed(format!("{} enabled", service.enable_unit));
     }

@@ -24,9 +24,9 @@ pub(crate) use keys::{fingerprint, generate_keypair};
 pub(crate) use ready::ready_now;
 pub(crate) use ready::{Phase, Piggyback, wait_ready, wait_ready_with};
 pub(crate) use session::Session;
+pub(crate) use shell::{Upload, as_root, quote, upload, upload_all};
 #[cfg(test)]
-pub(crate) use shell::upload_script;
-pub(crate) use shell::{as_root, quote, upload};
+pub(crate) use shell::{upload_script, upload_stdin, uploaded};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

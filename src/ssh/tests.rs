@@ -350,7 +350,7 @@ async fn upload_writes_atomically_with_mode_and_owner() {
     .to_string();
     assert!(
         err.starts_with(&format!(
-            "t1: uploading {} failed (exit 1): mktemp: ",
+            "t1: uploading {0} failed (exit 1): {0}: No such file or directory; ",
             missing.display()
         )),
         "{err}"

@@ -134,8 +134,9 @@ fn e2e_two_networks_through_a_router() {
 /// with lb on lan and the app servers and the database on dmz behind the router gw. Requests
 /// through lb cross gw (lb to app1/app2 on 8080) and the mock client sees no failure and loses
 /// no write; gw forwards nothing else (lb cannot open db's MySQL port, app1 on dmz can); every
-/// node resolves the others through BIND on gw; the topology drawing shows both networks and
-/// the router; `down` removes both networks. Five nodes: FIREDRILL_E2E=all only.
+/// node resolves the others through BIND on gw, and the apps their database by the name
+/// `database`; the topology drawing shows both networks and the router; `down` removes both
+/// networks. Five nodes: FIREDRILL_E2E=all only.
 #[test]
 #[ignore = "boots VMs as root: scripts/test"]
 fn e2e_network_lab_serves_through_the_router() {

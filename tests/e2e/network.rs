@@ -245,6 +245,14 @@ pub(super) fn network_lab_serves_through_the_router() {
         ssh_stdout(&sb, "app2", "getent hosts lb | cut -d' ' -f1"),
         lb
     );
+    // The apps reach the database by the name `database` of gw's zone, looked up through gw
+    // (the dns-stale level relies on it).
+    let hosts = ssh_stdout(&sb, "app1", "sudo grep '^host = ' /etc/todo/config.ini");
+    assert!(hosts.contains("host = database.network.lab"), "{hosts}");
+    assert_eq!(
+        ssh_stdout(&sb, "app1", "getent hosts database | cut -d' ' -f1"),
+        db
+    );
 
     let svg = sb.firedrill(&["topology", "labs/network.yaml", "--format", "svg"]);
     svg.assert_success("topology");

@@ -1,4 +1,5 @@
-//! `app: {database: NODE, port: N, release: vN}`: read and checked here, against the lab file.
+//! `app: {database: NODE|DNS-NAME, port: N, release: vN}`: read and checked here, against the
+//! lab file.
 
 use super::super::options::{Lookup, OptionsInput, block, has};
 use super::Release;
@@ -156,16 +157,14 @@ fn database(
                     );
                     return None;
                 }
-                let hint = match did_you_mean(&wanted.value, lookup.names()) {
-                    Some(dym) => dym,
-                    None if db_names.is_empty() => "add a node with role mysql or postgres".into(),
-                    None => format!("database nodes: {}", db_names.join(", ")),
-                };
                 r.error(
                     Some(wanted.pos),
                     &path,
-                    format!("no node named `{}`", wanted.value),
-                    hint,
+                    format!(
+                        "`{}` is neither a node nor a `dns:` name of the lab",
+                        wanted.value
+                    ),
+                    unknown_hint(lookup, &wanted.value),
                 );
                 return None;
             };
@@ -227,4 +226,34 @@ fn database(
         return None;
     }
     Some(target.name.value.clone())
+}
+
+/// What to write in place of `wanted`, which names neither a node nor a `dns:` name.
+fn unknown_hint(lookup: &Lookup<'_>, wanted: &str) -> String {
+    // A name with its domain (`database.network.lab`): the app is given the short name and
+    // looks up its FQDN itself; a node's own name gives it the node's address.
+    if let Some((label, _)) = wanted.split_once('.') {
+        if lookup.dns.contains_key(label) {
+            return format!("write the name without its domain: `database: {label}`");
+        }
+        if lookup.by_name.contains_key(label) {
+            return format!(
+                "write `database: {label}` (the app connects to its address), or give {label} a \
+                 network `dns:` name (`dns: {{database: {label}}}`) and write that name, which \
+                 the app looks up at each connection"
+            );
+        }
+    }
+    let mut dns: Vec<&str> = lookup.dns.keys().copied().collect();
+    dns.sort_unstable();
+    if let Some(dym) = did_you_mean(wanted, lookup.names().chain(dns)) {
+        return dym;
+    }
+    match lookup.db_names.as_slice() {
+        [] => "add a node with role mysql or postgres".into(),
+        dbs => format!(
+            "name a database node ({}) or a network's `dns:` name that points at one",
+            dbs.join(", ")
+        ),
+    }
 }

@@ -217,7 +217,7 @@ mod apply {
     use crate::remote::fake::{FakeRemote, answer, contains};
     use crate::roles::files::state_script;
     use crate::roles::role_tests::{
-        as_root, commands, run_apply, service_cmd, state_of, upload_of,
+        as_root, commands, run_apply, service_cmd, state_of, uploads_of,
     };
 
     #[tokio::test]
@@ -248,13 +248,10 @@ mod apply {
                     LOCAL_PATH,
                     "/etc/bind/db.net.lab"
                 ])),
-                upload_of(&files[0]),
-                upload_of(&files[1]),
-                upload_of(&files[2]),
-                upload_of(&files[3]),
+                uploads_of(&files[0..=3]),
                 as_root(&check_script(dns(&ctx))),
                 state_of(SERVICE),
-                service_cmd("enable", "named.service"),
+                service_cmd("enable --no-reload", "named.service"),
                 service_cmd("start", "named.service"),
             ]
         );

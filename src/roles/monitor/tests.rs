@@ -265,7 +265,7 @@ fn server_fake(files: &str, alerting: &str, prometheus: &str, others: &str) -> F
 fn started(unit: &'static str) -> [String; 3] {
     [
         state_of(Service::single(unit)),
-        service_cmd("enable", unit),
+        service_cmd("enable --no-reload", unit),
         service_cmd("start", unit),
     ]
 }
@@ -283,14 +283,14 @@ async fn on_a_fresh_monitor_node_it_writes_checks_and_starts_prometheus_alertman
     let report = result.expect("apply succeeds");
     let cmds = commands(&fake.calls());
     assert_eq!(cmds[0], as_root(&state_script(&[RULES_PATH, CONFIG_PATH])));
-    assert_eq!(cmds[3], as_root(CHECK_SCRIPT));
-    assert_eq!(cmds[4..7], started("prometheus.service"));
+    assert_eq!(cmds[2], as_root(CHECK_SCRIPT));
+    assert_eq!(cmds[3..6], started("prometheus.service"));
     let alerting_files = alerting::files();
     let paths: Vec<&str> = alerting_files.iter().map(|f| f.path.as_str()).collect();
-    assert_eq!(cmds[7], as_root(&state_script(&paths)));
-    // Four files written, then checked and loaded.
-    assert_eq!(cmds[12], as_root(alerting::CHECK_SCRIPT));
-    assert_eq!(cmds[13], as_root("systemctl daemon-reload"));
+    assert_eq!(cmds[6], as_root(&state_script(&paths)));
+    // Four files written in one command, then checked and loaded.
+    assert_eq!(cmds[8], as_root(alerting::CHECK_SCRIPT));
+    assert_eq!(cmds[9], as_root("systemctl daemon-reload"));
     let mut rest = Vec::new();
     for unit in [
         "prometheus-alertmanager.service",
@@ -300,16 +300,19 @@ async fn on_a_fresh_monitor_node_it_writes_checks_and_starts_prometheus_alertman
     ] {
         rest.extend(started(unit));
     }
-    assert_eq!(cmds[14..], rest);
+    assert_eq!(cmds[10..], rest);
     let calls = fake.calls();
-    assert_eq!(calls[1].stdin_str().as_deref(), Some(RULES));
-    assert_eq!(
-        calls[2].stdin_str(),
-        Some(render_config(&mon()).expect("renders"))
+    let server_files = format!(
+        "{}{}",
+        crate::ssh::uploaded(RULES),
+        crate::ssh::uploaded(&render_config(&mon()).expect("renders"))
     );
-    for (i, file) in alerting_files.iter().enumerate() {
-        assert_eq!(calls[8 + i].stdin_str(), Some(file.contents.clone()));
-    }
+    assert_eq!(calls[1].stdin_str(), Some(server_files));
+    let alerting_stdin: String = alerting_files
+        .iter()
+        .map(|f| crate::ssh::uploaded(&f.contents))
+        .collect();
+    assert_eq!(calls[7].stdin_str(), Some(alerting_stdin));
     assert_eq!(
         report.changed,
         [

@@ -9,7 +9,7 @@ use crate::roles::fixtures;
 use crate::roles::golden_tests::check_golden;
 use crate::roles::role_tests::{as_root, commands, in_place, run_apply, service_cmd, state_of};
 use crate::roles::{RoleConfig, RoleOptions};
-use crate::ssh::upload_script;
+use crate::ssh::{Upload, upload_script};
 use std::net::Ipv4Addr;
 
 /// nginx on `edge` in front of haproxy on `lb` (10.20.0.10), with a 1m body limit.
@@ -174,16 +174,25 @@ async fn on_a_fresh_node_it_stages_checks_installs_enables_and_starts() {
         commands(&calls),
         vec![
             as_root(&state_script(&[CONFIG_PATH])),
-            as_root(&upload_script(STAGED_PATH, 0o644, "root:root")),
+            as_root(&upload_script(
+                &[Upload {
+                    path: STAGED_PATH,
+                    contents: b"",
+                    mode: 0o644,
+                    owner: "root:root",
+                    checksum_to: None,
+                }],
+                None,
+            )),
             as_root(&install_script(&file)),
             state_of(SERVICE),
-            service_cmd("enable", "nginx.service"),
+            service_cmd("enable --no-reload", "nginx.service"),
             service_cmd("start", "nginx.service"),
         ]
     );
     assert_eq!(
         calls[1].stdin_str().as_deref(),
-        Some(file.contents.as_str())
+        Some(crate::ssh::uploaded(&file.contents).as_str())
     );
     assert_eq!(
         report.changed,

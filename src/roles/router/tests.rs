@@ -123,7 +123,7 @@ mod apply {
     use crate::remote::fake::{FakeRemote, answer, contains};
     use crate::roles::files::state_script;
     use crate::roles::role_tests::{
-        as_root, commands, run_apply, service_cmd, state_of, upload_of,
+        as_root, commands, run_apply, service_cmd, state_of, uploads_of,
     };
 
     fn fake(files: &str, service: &str) -> FakeRemote {
@@ -148,11 +148,10 @@ mod apply {
             commands(&fake.calls()),
             vec![
                 as_root(&state_script(&[SYSCTL_PATH, NFTABLES_PATH])),
-                upload_of(&files[0]),
-                upload_of(&files[1]),
+                uploads_of(&files[0..=1]),
                 as_root(FORWARDING_ON),
                 state_of(SERVICE),
-                service_cmd("enable", "nftables.service"),
+                service_cmd("enable --no-reload", "nftables.service"),
                 service_cmd("start", "nftables.service"),
             ]
         );

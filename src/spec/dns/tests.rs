@@ -62,6 +62,42 @@ fn the_plan_serves_extra_names_with_the_node_they_point_at() {
     assert_eq!(www.names, ["www.three-tier.lab", "www"]);
 }
 
+/// A `database:` that neither a node nor a `dns:` name resolves: one error at the value, with
+/// what to write instead.
+#[test]
+fn an_app_database_that_is_no_node_and_no_dns_name_is_one_error() {
+    let app = |database: &str| {
+        problems(&format!(
+            "{LAB}      database: db\nnodes:\n  - name: web\n    roles: [app]\n    app: {{database: {database}}}\n  - name: db\n    roles: [mysql]\n"
+        ))
+    };
+    let at = "t.yaml:10:21: nodes[0].app.database";
+    assert_eq!(
+        app("databse"),
+        [format!(
+            "{at}: `databse` is neither a node nor a `dns:` name of the lab\n  hint: did you mean `database`?"
+        )]
+    );
+    assert_eq!(
+        app("database.t.lab"),
+        [format!(
+            "{at}: `database.t.lab` is neither a node nor a `dns:` name of the lab\n  hint: write the name without its domain: `database: database`"
+        )]
+    );
+    assert_eq!(
+        app("db.t.lab"),
+        [format!(
+            "{at}: `db.t.lab` is neither a node nor a `dns:` name of the lab\n  hint: write `database: db` (the app connects to its address), or give db a network `dns:` name (`dns: {{database: db}}`) and write that name, which the app looks up at each connection"
+        )]
+    );
+    assert_eq!(
+        app("store"),
+        [format!(
+            "{at}: `store` is neither a node nor a `dns:` name of the lab\n  hint: name a database node (db) or a network's `dns:` name that points at one"
+        )]
+    );
+}
+
 #[test]
 fn an_app_may_reach_its_database_by_a_dns_name() {
     let lab = valid(&format!(

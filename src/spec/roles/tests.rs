@@ -27,7 +27,9 @@ fn app_database_must_name_a_node() {
     ]);
     assert_eq!(
         problems(&yaml),
-        ["t.yaml:6:47: nodes[0].app.database: no node named `dbb`\n  hint: did you mean `db`?"]
+        [
+            "t.yaml:6:47: nodes[0].app.database: `dbb` is neither a node nor a `dns:` name of the lab\n  hint: did you mean `db`?"
+        ]
     );
 }
 
