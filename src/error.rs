@@ -11,7 +11,7 @@
 //!   `spec::Problem` (`FILE:LINE:COL: FIELD: what`, then its hint).
 //!
 //! Both are the literal format strings of each area's `thiserror` enum, which the tests assert
-//! word for word; no helper assembles them.
+//! word for word; no function assembles them.
 
 use thiserror::Error;
 

@@ -59,7 +59,7 @@ impl Lab {
         }
     }
 
-    /// The lab as it was read, without its lock: for a helper that outlives a borrow of it
+    /// The lab as it was read, without its lock: for what must outlive a borrow of it
     /// (`SshNodes`).
     pub(crate) fn copy(&self) -> Lab {
         Lab {

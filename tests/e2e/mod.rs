@@ -7,7 +7,7 @@
 //! is unchanged.
 //!
 //! Each test below is one lab or topic; its steps are in the module of that name, and the
-//! helpers they share in `lab`, `fault` and `client`. The tests stay here, so that every one is
+//! steps they share in `lab`, `fault` and `client`. The tests stay here, so that every one is
 //! `e2e::e2e_...`, the names `scripts/test` selects and skips.
 
 mod client;
