@@ -5,7 +5,7 @@
 use crate::hypervisor::xml::{
     Accel, DnsHost, DomainSpec, ForwardMode, HostEntry, NetworkSpec, Nic,
 };
-use crate::paths::LabDir;
+use crate::paths::{LabDir, LabName};
 use crate::spec::{NetMode, Role, RoleOptions, ValidLab};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
@@ -129,7 +129,7 @@ impl NodePlan {
 /// the new plan with it (`diff`), and every later command reads the lab from it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Plan {
-    pub(crate) lab: String,
+    pub(crate) lab: LabName,
     pub(crate) networks: Vec<NetworkSpec>,
     pub(crate) nodes: Vec<NodePlan>,
 }
@@ -397,7 +397,7 @@ pub(crate) fn plan(lab: &ValidLab, inputs: &PlanInputs<'_>) -> Result<Plan, Plan
         })
         .collect();
     Ok(Plan {
-        lab: lab.name.to_string(),
+        lab: lab.name.clone(),
         networks,
         nodes,
     })

@@ -308,7 +308,7 @@ pub(crate) fn sample() -> LabState {
 #[cfg(test)]
 pub(crate) fn of_plan(plan: Plan) -> LabState {
     LabState {
-        name: plan.lab.as_str().into(),
+        name: plan.lab.clone(),
         source: format!("labs/{}.yaml", plan.lab).into(),
         uri: "test:///default".into(),
         accel: Accel::Tcg,

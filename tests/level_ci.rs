@@ -12,7 +12,7 @@
 //!
 //!     FIREDRILL_LEVEL_CI=all cargo test --test integration -- --include-ignored --nocapture level_ci::
 //!
-//! or a list: `FIREDRILL_LEVEL_CI=db-lock,timezone`. Like tests/e2e.rs it runs as root, in its
+//! or a list: `FIREDRILL_LEVEL_CI=db-lock,timezone`. Like tests/e2e/ it runs as root, in its
 //! own network namespace with its own libvirtd (see tests/harness).
 
 use crate::harness::Sandbox;

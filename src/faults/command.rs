@@ -8,9 +8,7 @@ use super::revert::{forget, revert};
 use super::{FaultError, KINDS, Kind};
 use crate::lab::Lab;
 use crate::paths::Home;
-use crate::plan::NodePlan;
 use crate::remote::{Output, RemoteError};
-use crate::state::LabState;
 use clap::Subcommand;
 use std::fmt::Write;
 use std::time::Duration;
@@ -118,14 +116,6 @@ pub(crate) fn format_list(kinds: &[Kind]) -> String {
     out
 }
 
-pub(crate) fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodePlan, FaultError> {
-    state.node(name).ok_or_else(|| FaultError::NoNode {
-        lab: state.name.to_string(),
-        node: name.to_string(),
-        nodes: state.node_names(),
-    })
-}
-
 /// Resets domains through libvirt.
 pub(crate) struct LibvirtHost {
     pub(crate) uri: String,
@@ -206,7 +196,7 @@ pub(crate) struct Target<'a> {
 pub(crate) async fn apply(home: &Home, target: Target<'_>) -> Result<FaultRecord, FaultError> {
     let lab = Lab::lock(home, target.lab, "`firedrill fault apply`")?;
     let (dir, state) = (&lab.dir, &lab.state);
-    let node = node(state, target.node)?;
+    let node = lab.require_node(target.node)?;
     let kind = Kind::find(target.kind)?;
     let fault = kind.fault(node, target.params)?;
     let store = Store::new(dir);

@@ -26,12 +26,8 @@ pub(crate) enum FaultError {
     #[error("--param {param} is given twice; give each parameter once")]
     RepeatedParam { param: String },
 
-    #[error("lab `{lab}` has no node `{node}`; its nodes are: {}", .nodes.join(", "))]
-    NoNode {
-        lab: String,
-        node: String,
-        nodes: Vec<String>,
-    },
+    #[error(transparent)]
+    NoNode(#[from] crate::lab::NoNode),
 
     #[error("{kind} does not fit node {node}: {why}")]
     DoesNotFit {
@@ -205,7 +201,7 @@ impl FaultError {
                 | FaultError::UnknownParam { .. }
                 | FaultError::BadParam { .. }
                 | FaultError::RepeatedParam { .. }
-                | FaultError::NoNode { .. }
+                | FaultError::NoNode(_)
                 | FaultError::DoesNotFit { .. }
                 | FaultError::AlreadyActive { .. }
                 | FaultError::NoSuchFault { .. }

@@ -2,7 +2,7 @@
 //! faults from their records, the damaged ones reported and never used.
 
 use super::FaultError;
-use super::command::{LibvirtHost, node};
+use super::command::LibvirtHost;
 use super::engine::{Engine, Reverted};
 use super::record::{FaultRecord, Store};
 use crate::lab::Lab;
@@ -118,7 +118,7 @@ async fn revert_one(
             rec.updated
         ));
     }
-    let node = node(&lab.state, &rec.node)?;
+    let node = lab.require_node(&rec.node)?;
     // A fault that acts on the host side (net-delay's qdisc on the node's tap) is undone
     // there: the node need not answer (with loss=100 it cannot).
     let on_host = rec.fault.ops().on_host();

@@ -3,7 +3,7 @@
 
 use super::FaultError;
 use super::Verdict;
-use super::command::{LibvirtHost, node};
+use super::command::LibvirtHost;
 use super::engine::Engine;
 use super::record::{FaultRecord, FaultState, Store};
 use super::text::unix_now;
@@ -198,9 +198,9 @@ async fn check_node(
             })
             .collect()
     };
-    let n = match node(&lab.state, name) {
+    let n = match lab.require_node(name) {
         Ok(n) => n,
-        Err(e) => return unreachable(&e, &recs),
+        Err(e) => return unreachable(&e.into(), &recs),
     };
     let session = match lab.shell(n, Purpose::Change).await {
         Ok(s) => s,

@@ -50,11 +50,17 @@ pub(crate) async fn export_vagrant(
     // create_dir, not create_dir_all: a directory already there is not ours to fill or remove.
     std::fs::create_dir(&staging).map_err(io_err("cannot create", &staging))?;
 
+    let mut seed_task = None;
     let result = tokio::select! {
-        r = pack(&image, &qemu_img, &tar, &staging, output, progress) => r,
+        r = pack(&image, &qemu_img, &tar, &staging, output, &mut seed_task, progress) => r,
         _ = tokio::signal::ctrl_c() => Err(ImageError::ExportInterrupted { output: output.to_path_buf() }),
     };
-    // The commands were killed with the future (kill_on_drop); the box, if linked, stays.
+    // The commands were killed with the future (kill_on_drop); the box, if linked, stays. A
+    // blocking task cannot be stopped that way: the seed ISO being written into the staging
+    // directory is waited for (a few ms), so that nothing writes there while it is removed.
+    if let Some(task) = seed_task {
+        let _ = task.await;
+    }
     let removed = crate::fsutil::remove_tree_inside(&parent, &staging)
         .map_err(|e| io_err("cannot remove", &staging)(std::io::Error::other(e.to_string())));
     result?;
@@ -72,12 +78,16 @@ fn refuse_existing(output: &Path) -> Result<(), ImageError> {
     Ok(())
 }
 
+/// Writing the box's seed ISO, on a blocking thread.
+type SeedTask = tokio::task::JoinHandle<Result<(), crate::seed::SeedError>>;
+
 async fn pack(
     image: &Image,
     qemu_img: &Path,
     tar: &Path,
     staging: &Path,
     output: &Path,
+    seed_task: &mut Option<SeedTask>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<(), ImageError> {
     let m = &image.manifest;
@@ -138,8 +148,16 @@ async fn pack(
         let p = dir.join(file);
         std::fs::write(&p, text).map_err(io_err("cannot write", &p))?;
     }
-    let seed = dir.join("seed.iso");
-    crate::seed::write_iso(&vagrant_box::seed(&image.name), &seed)?;
+    // genisoimage runs as a child process: off the async runtime, in a task the caller holds
+    // until it ends, also when Ctrl-C drops this future.
+    let (files, seed) = (vagrant_box::seed(&image.name), dir.join("seed.iso"));
+    let task = seed_task.insert(tokio::task::spawn_blocking(move || {
+        crate::seed::write_iso(&files, &seed)
+    }));
+    let written = task.await;
+    *seed_task = None;
+    written
+        .map_err(|e| io_err("cannot write", &dir.join("seed.iso"))(std::io::Error::other(e)))??;
     // Unpacked into the user's VAGRANT_HOME, each file is opened by libvirt's QEMU user; none
     // holds a secret (the seed has a public key only).
     for file in BOX_FILES {

@@ -3,19 +3,8 @@
 
 use super::LabError;
 use crate::paths::{Home, LabDir};
-use crate::plan::NodePlan;
 use crate::state::{LabState, StateError, write_atomic};
 use std::fmt::Write;
-
-pub(crate) fn target(dir: &LabDir, state: &LabState, node: &NodePlan) -> crate::ssh::Target {
-    crate::ssh::Target {
-        node: node.name.clone(),
-        addr: std::net::SocketAddr::from((node.ip, 22)),
-        user: state.user.clone(),
-        key_path: dir.ssh_key(),
-        host_key: state.host_key(&node.name).to_string(),
-    }
-}
 
 /// The known_hosts lines: every name a user may type, and the IP, map to the node's key.
 pub(crate) fn known_hosts(state: &LabState) -> String {
@@ -62,19 +51,6 @@ pub(crate) fn write_access_files(dir: &LabDir, state: &LabState) -> Result<(), S
     )
 }
 
-fn load(home: &Home, lab: Option<&str>) -> Result<(LabDir, LabState), LabError> {
-    let lab = super::Lab::open(home, lab)?;
-    Ok((lab.dir, lab.state))
-}
-
-fn node<'a>(state: &'a LabState, name: &str) -> Result<&'a NodePlan, LabError> {
-    state.node(name).ok_or_else(|| LabError::NoNode {
-        lab: state.name.to_string(),
-        node: name.to_string(),
-        nodes: state.node_names(),
-    })
-}
-
 /// `firedrill ssh NODE [-- COMMAND...]`: with a command, runs it over russh and returns its exit
 /// status; without, hands the terminal to OpenSSH with the lab's config.
 pub(crate) async fn ssh(
@@ -84,11 +60,7 @@ pub(crate) async fn ssh(
     command: &[String],
 ) -> Result<u32, LabError> {
     let lab = super::Lab::open(home, lab)?;
-    let n = lab.node(name).ok_or_else(|| LabError::NoNode {
-        lab: lab.name().to_string(),
-        node: name.to_string(),
-        nodes: lab.node_names(),
-    })?;
+    let n = lab.require_node(name)?;
     let (dir, state) = (&lab.dir, &lab.state);
     if command.is_empty() {
         use std::os::unix::process::CommandExt;
@@ -113,17 +85,18 @@ pub(crate) async fn ssh(
 }
 
 pub(crate) fn ssh_config(home: &Home, lab: Option<&str>) -> Result<(), LabError> {
-    let (dir, state) = load(home, lab)?;
-    write_access_files(&dir, &state)?;
-    print!("{}", ssh_config_text(&dir, &state));
+    let lab = super::Lab::open(home, lab)?;
+    write_access_files(&lab.dir, &lab.state)?;
+    print!("{}", ssh_config_text(&lab.dir, &lab.state));
     Ok(())
 }
 
 /// `firedrill secrets`: the lab's generated passwords, on request only.
 pub(crate) fn secrets(home: &Home, lab: Option<&str>) -> Result<(), LabError> {
-    let (dir, state) = load(home, lab)?;
-    let s = super::configure::secrets(&dir)?;
-    let dbs: Vec<&str> = state
+    let lab = super::Lab::open(home, lab)?;
+    let s = super::configure::secrets(&lab.dir)?;
+    let dbs: Vec<&str> = lab
+        .state
         .nodes()
         .filter(|n| n.roles.iter().any(|r| r.is_database()))
         .map(|n| n.name.as_str())
@@ -137,7 +110,7 @@ pub(crate) fn secrets(home: &Home, lab: Option<&str>) -> Result<(), LabError> {
         },
         s.db_password
     );
-    println!("(stored 0600 in {})", dir.secrets_file().display());
+    println!("(stored 0600 in {})", lab.dir.secrets_file().display());
     Ok(())
 }
 
@@ -148,9 +121,9 @@ pub(crate) fn console(
     name: &str,
     lines: Option<usize>,
 ) -> Result<(), LabError> {
-    let (dir, state) = load(home, lab)?;
-    let n = node(&state, name)?;
-    let path = dir.console_log(&n.name);
+    let lab = super::Lab::open(home, lab)?;
+    let n = lab.require_node(name)?;
+    let path = lab.dir.console_log(&n.name);
     let bytes = std::fs::read(&path).map_err(|e| LabError::Node {
         node: n.name.clone(),
         step: "read console log",

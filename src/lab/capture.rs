@@ -183,11 +183,7 @@ pub(crate) async fn capture(
         ));
     }
     let lab = Lab::open(home, lab).map_err(LabError::from)?;
-    let n = lab.node(node).ok_or_else(|| LabError::NoNode {
-        lab: lab.name().to_string(),
-        node: node.to_string(),
-        nodes: lab.node_names(),
-    })?;
+    let n = lab.require_node(node).map_err(LabError::from)?;
     // This host's addresses on the lab's networks: the networks' gateways.
     let hosts: Vec<Ipv4Addr> = lab.state.plan.networks.iter().map(|n| n.gateway).collect();
     let session = lab

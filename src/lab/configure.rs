@@ -2,7 +2,7 @@
 //! balancers, each phase in parallel. A node that fails is reported with its step, command and
 //! stderr tail; the other nodes carry on.
 
-use super::LabError;
+use super::{Lab, LabError};
 use crate::paths::LabDir;
 use crate::plan::NodePlan;
 use crate::progress::Progress;
@@ -177,6 +177,8 @@ const BACK_UP: std::time::Duration = std::time::Duration::from_secs(60);
 /// How long requests in flight get to finish on a drained server before it restarts.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Configures one node; `target` is the lab's for the node (`Lab::target`): the task owns what
+/// it uses, and connects only when `up` has no session open to the node.
 async fn configure_node(
     target: crate::ssh::Target,
     ctx: NodeContext,
@@ -233,8 +235,7 @@ async fn configure_node(
 /// Configures app node `ctx` while its load balancers send it nothing: drain, configure, put
 /// back, wait until its health check passes.
 async fn roll_one(
-    dir: &LabDir,
-    state: &LabState,
+    lab: &Lab,
     contexts: &[NodeContext],
     ctx: &NodeContext,
     job: impl std::future::Future<Output = Result<Configured, String>>,
@@ -248,11 +249,11 @@ async fn roll_one(
         let b = h.backends.iter().find(|b| b.node == ctx.node)?;
         Some((c, b.name.clone()))
     }) {
-        let Some(node) = state.node(&lb.node) else {
+        let Some(node) = lab.node(&lb.node) else {
             continue;
         };
-        let target = super::access::target(dir, state, node);
-        let session = crate::ssh::connect(&target, crate::ssh::Purpose::Change)
+        let session = lab
+            .shell(node, crate::ssh::Purpose::Change)
             .await
             .map_err(|e| e.to_string())?;
         set_server_state(&session, &server, ServerState::Drain)
@@ -298,8 +299,7 @@ async fn roll_one(
 /// an haproxy process that keeps the old configuration for its open connections after the
 /// reload. Returns warnings: a node that cannot be drained is still removed.
 pub(crate) async fn drain_leaving(
-    dir: &LabDir,
-    state: &LabState,
+    lab: &Lab,
     previous: &LabState,
     leaving: &[String],
 ) -> Vec<String> {
@@ -316,11 +316,10 @@ pub(crate) async fn drain_leaving(
             .filter(|b| leaving.contains(b))
             .map(String::as_str)
             .collect();
-        let Some(node) = state.node(&lb.name).filter(|_| !gone.is_empty()) else {
+        let Some(node) = lab.node(&lb.name).filter(|_| !gone.is_empty()) else {
             continue;
         };
-        let target = super::access::target(dir, state, node);
-        let session = match crate::ssh::connect(&target, crate::ssh::Purpose::Change).await {
+        let session = match lab.shell(node, crate::ssh::Purpose::Change).await {
             Ok(s) => s,
             Err(e) => {
                 warnings.push(format!(
@@ -349,13 +348,13 @@ pub(crate) async fn drain_leaving(
 /// there are any. Returns each configured node's report and the failures. Nodes that are in the
 /// state but no longer in its plan (leaving the lab) are not touched.
 pub(crate) async fn configure(
-    dir: &LabDir,
-    state: &LabState,
+    lab: &Lab,
     progress: &Progress,
     sessions: &mut std::collections::HashMap<String, crate::ssh::Session>,
     how: &How,
 ) -> Result<(Vec<Configured>, Vec<String>), LabError> {
-    let secrets = secrets(dir)?;
+    let state = &lab.state;
+    let secrets = secrets(&lab.dir)?;
     let in_plan = |node: &str| state.plan.nodes.iter().any(|n| n.name == node);
     let contexts: Vec<NodeContext> = contexts(state)?
         .into_iter()
@@ -367,10 +366,10 @@ pub(crate) async fn configure(
         let mut tasks = tokio::task::JoinSet::new();
         let mut rolling = Vec::new();
         for ctx in contexts.iter().filter(|c| round(c, how.ordered) == r) {
-            let Some(node) = state.node(&ctx.node) else {
+            let Some(node) = lab.node(&ctx.node) else {
                 continue;
             };
-            let target = super::access::target(dir, state, node);
+            let target = lab.target(node);
             let in_place = how.checked.get(&ctx.node).copied();
             let job = configure_node(
                 target,
@@ -401,7 +400,7 @@ pub(crate) async fn configure(
                 failures.push(format!("{}: not changed: an earlier node failed", ctx.node));
                 continue;
             }
-            match roll_one(dir, state, &contexts, ctx, job).await {
+            match roll_one(lab, &contexts, ctx, job).await {
                 Ok(r) => reports.push(r),
                 Err(e) => failures.push(e),
             }

@@ -38,12 +38,8 @@ pub(crate) enum LabError {
         "--accel kvm was asked for, but /dev/kvm is not usable: {0}\n  hint: use --accel tcg (slow) or enable KVM"
     )]
     NoKvm(String),
-    #[error("lab `{lab}` has no node `{node}`; its nodes are: {}", .nodes.join(", "))]
-    NoNode {
-        lab: String,
-        node: String,
-        nodes: Vec<String>,
-    },
+    #[error(transparent)]
+    NoNode(#[from] super::NoNode),
     #[error(
         "node {node} is no longer in the lab file, but fault(s) {} may still be on it\n  hint: put it back and revert them first (`firedrill fault revert --all`), then remove it", .ids.join(", ")
     )]
@@ -84,7 +80,7 @@ impl LabError {
         matches!(
             self,
             LabError::Invalid(_)
-                | LabError::NoNode { .. }
+                | LabError::NoNode(_)
                 | LabError::NodeHasFaults { .. }
                 | LabError::Unappliable(_)
                 | LabError::NoRestartNode { .. }

@@ -181,11 +181,7 @@ pub(crate) async fn forward(
 ) -> Result<(), ForwardError> {
     let spec = parse_spec(spec)?;
     let lab = super::Lab::open(home, lab).map_err(LabError::from)?;
-    let node = lab.node(&spec.node).ok_or_else(|| LabError::NoNode {
-        lab: lab.name().to_string(),
-        node: spec.node.clone(),
-        nodes: lab.node_names(),
-    })?;
+    let node = lab.require_node(&spec.node).map_err(LabError::from)?;
     let pid_file = Path::new(QEMU_PID_DIR).join(format!("{}.pid", node.domain.name));
     let pid = std::fs::read_to_string(&pid_file)
         .ok()

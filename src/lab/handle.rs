@@ -49,6 +49,26 @@ impl Lab {
         Ok(Self::load(dir, Some(lock))?)
     }
 
+    /// The lab `up` is creating or changing: `state` is what it has just recorded, and `lock`
+    /// the lock it took before planning.
+    pub(crate) fn held(dir: LabDir, state: LabState, lock: LabLock) -> Lab {
+        Lab {
+            dir,
+            state,
+            _lock: Some(lock),
+        }
+    }
+
+    /// The lab as it was read, without its lock: for what must outlive a borrow of it
+    /// (`SshNodes`).
+    pub(crate) fn copy(&self) -> Lab {
+        Lab {
+            dir: self.dir.clone(),
+            state: self.state.clone(),
+            _lock: None,
+        }
+    }
+
     fn load(dir: LabDir, lock: Option<LabLock>) -> Result<Lab, StateError> {
         let state =
             LabState::load(&dir)?.ok_or_else(|| StateError::NotFound(dir.name().clone()))?;
@@ -63,18 +83,34 @@ impl Lab {
         self.dir.name()
     }
 
-    /// The node `name`, or `None`; callers say which nodes there are (`node_names`).
+    /// The node `name`, or `None`.
     pub(crate) fn node(&self, name: &str) -> Option<&NodePlan> {
         self.state.node(name)
+    }
+
+    /// The node a user named: when the lab has none of that name, the error lists its nodes.
+    pub(crate) fn require_node(&self, name: &str) -> Result<&NodePlan, NoNode> {
+        self.node(name).ok_or_else(|| NoNode {
+            lab: self.name().to_string(),
+            node: name.to_string(),
+            nodes: self.node_names(),
+        })
     }
 
     pub(crate) fn node_names(&self) -> Vec<String> {
         self.state.node_names()
     }
 
-    /// How to reach `node` over SSH: its address, the lab's key and its pinned host key.
+    /// How to reach `node` over SSH: its address, the lab's key and its pinned host key. The
+    /// one place a node's SSH target is made.
     pub(crate) fn target(&self, node: &NodePlan) -> crate::ssh::Target {
-        super::access::target(&self.dir, &self.state, node)
+        crate::ssh::Target {
+            node: node.name.clone(),
+            addr: std::net::SocketAddr::from((node.ip, 22)),
+            user: self.state.user.clone(),
+            key_path: self.dir.ssh_key(),
+            host_key: self.state.host_key(&node.name).to_string(),
+        }
     }
 
     /// A shell on `node`, waiting for it as `purpose` allows.
@@ -94,6 +130,15 @@ impl LabOpenError {
             LabOpenError::Lock(e) => matches!(e, LockError::Busy { .. }),
         }
     }
+}
+
+/// A node name the lab does not have (`Lab::require_node`).
+#[derive(Debug, thiserror::Error)]
+#[error("lab `{lab}` has no node `{node}`; its nodes are: {}", .nodes.join(", "))]
+pub(crate) struct NoNode {
+    lab: String,
+    node: String,
+    nodes: Vec<String>,
 }
 
 /// Why a lab could not be opened for a change.
@@ -126,6 +171,13 @@ mod tests {
         assert!(Lab::find(&home, &"other".into()).unwrap().is_none());
         assert_eq!(lab.node_names(), ["web"]);
         assert!(lab.node("db").is_none());
+        assert_eq!(
+            lab.require_node("db")
+                .err()
+                .map(|e| e.to_string())
+                .as_deref(),
+            Some("lab `minimal` has no node `db`; its nodes are: web")
+        );
         let t = lab.target(lab.node("web").unwrap());
         assert_eq!(t.addr.to_string(), "10.77.0.10:22");
         let locked = Lab::lock(&home, Some("minimal"), "`firedrill test`").unwrap();

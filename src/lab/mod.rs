@@ -20,14 +20,14 @@ pub(crate) mod snapshot;
 mod status;
 mod up;
 
-pub(crate) use access::{console, secrets, ssh, ssh_config, target};
+pub(crate) use access::{console, secrets, ssh, ssh_config};
 pub(crate) use capture::{Capture, CaptureError, capture};
 pub(crate) use configure::{DB_NAME, contexts, round};
 pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, libvirt_unchecked, validation_facts};
 pub(crate) use forward::{ForwardError, forward};
-pub(crate) use handle::{Lab, LabOpenError};
+pub(crate) use handle::{Lab, LabOpenError, NoNode};
 pub(crate) use lock::{LabLock, LockError};
 #[cfg(test)]
 pub(crate) use nodes::FakeNodes;

@@ -27,7 +27,8 @@ pub(crate) struct NodeOutcome {
 #[derive(Clone)]
 pub(crate) struct NodeJob {
     pub(crate) plan: NodePlan,
-    pub(crate) user_key: std::path::PathBuf,
+    /// How to reach the node once it boots (`Lab::target`).
+    pub(crate) target: Target,
     pub(crate) authorized_key: String,
     pub(crate) host_key: ssh::KeyPair,
     pub(crate) dns: std::net::Ipv4Addr,
@@ -234,13 +235,6 @@ pub(crate) async fn bring_up(
     }
 
     let boot = Instant::now();
-    let target = Target {
-        node: p.name.clone(),
-        addr: std::net::SocketAddr::from((p.ip, 22)),
-        user: USER.to_string(),
-        key_path: job.user_key.clone(),
-        host_key: job.host_key.public_openssh.clone(),
-    };
     let mut ssh_at: Option<Duration> = None;
     let was_running = state == DomainState::Running;
     let check = job.check.as_ref().filter(|_| was_running);
@@ -256,7 +250,7 @@ pub(crate) async fn bring_up(
         }
         Phase::Ready => {}
     };
-    let result = ssh::wait_ready_with(&target, job.timeout, phases, check).await;
+    let result = ssh::wait_ready_with(&job.target, job.timeout, phases, check).await;
     let (session, checked) = match result {
         Ok(ready) => ready,
         Err(e) => {

@@ -2,7 +2,7 @@
 //! for it. `SshNodes` does it over SSH with the lab's key, one session per node; tests use a
 //! scripted fake (`levels::testutil::FakeNodes`, over `remote::fake`).
 
-use crate::paths::LabDir;
+use super::Lab;
 use crate::remote::{Output, Remote, RemoteError};
 use crate::ssh::Session;
 use crate::state::LabState;
@@ -38,8 +38,7 @@ pub(crate) trait Nodes: Send + Sync {
 
 /// The lab's nodes over SSH, one session per node, opened when first needed.
 pub(crate) struct SshNodes {
-    dir: LabDir,
-    state: LabState,
+    lab: Lab,
     sessions: tokio::sync::Mutex<BTreeMap<String, Arc<Session>>>,
 }
 
@@ -49,25 +48,27 @@ const BOOT_ID: &str = "cat /proc/sys/kernel/random/boot_id";
 
 impl SshNodes {
     /// The nodes of `lab` as it was read.
-    pub(crate) fn of(lab: &super::Lab) -> SshNodes {
+    pub(crate) fn of(lab: &Lab) -> SshNodes {
         SshNodes {
-            dir: lab.dir.clone(),
-            state: lab.state.clone(),
+            lab: lab.copy(),
             sessions: tokio::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
-    fn target(&self, node: &str) -> Result<crate::ssh::Target, RemoteError> {
-        let n = self.state.node(node).ok_or_else(|| RemoteError {
+    fn node(&self, node: &str) -> Result<&crate::plan::NodePlan, RemoteError> {
+        self.lab.require_node(node).map_err(|e| RemoteError {
             node: node.to_string(),
-            message: format!("lab `{}` has no node `{node}`", self.state.name),
-        })?;
-        Ok(super::target(&self.dir, &self.state, n))
+            message: e.to_string(),
+        })
+    }
+
+    fn target(&self, node: &str) -> Result<crate::ssh::Target, RemoteError> {
+        Ok(self.lab.target(self.node(node)?))
     }
 
     /// The lab as these nodes were opened from.
     pub(crate) fn state(&self) -> &LabState {
-        &self.state
+        &self.lab.state
     }
 
     async fn session(&self, node: &str) -> Result<Arc<Session>, RemoteError> {
@@ -89,14 +90,12 @@ impl SshNodes {
         if let Some(s) = self.sessions.lock().await.get(node) {
             return Ok(s.clone());
         }
-        let target = self
-            .target(node)
-            .map_err(|e| crate::ssh::SshError::Command {
-                node: e.node,
-                message: e.message,
-            })?;
+        let n = self.node(node).map_err(|e| crate::ssh::SshError::Command {
+            node: e.node,
+            message: e.message,
+        })?;
         // Connected without the lock, so the nodes' handshakes overlap.
-        let session = crate::ssh::connect(&target, purpose).await?;
+        let session = self.lab.shell(n, purpose).await?;
         Ok(self.keep(node, session).await)
     }
 
@@ -118,7 +117,7 @@ impl SshNodes {
     /// resets a node leaves it booting (two minutes under TCG), and the incident starts once it
     /// is back, as the briefing says. The nodes are asked at once.
     pub(crate) async fn wait_all_ready(&self) -> Result<(), NodeError> {
-        let each = self.state.nodes().map(|node| async move {
+        let each = self.lab.state.nodes().map(|node| async move {
             if self.run(&node.name, "true").await.is_ok() {
                 return Ok(());
             }

@@ -76,11 +76,7 @@ pub(crate) fn open(home: &Home, lab: Option<&str>, page: &str) -> Result<(), For
             pages: names.iter().map(|s| s.to_string()).collect(),
         });
     };
-    let node = lab.node(&found.node).ok_or_else(|| LabError::NoNode {
-        lab: lab.name().to_string(),
-        node: found.node.clone(),
-        nodes: lab.node_names(),
-    })?;
+    let node = lab.require_node(&found.node).map_err(LabError::from)?;
     let pid_file = Path::new(QEMU_PID_DIR).join(format!("{}.pid", node.domain.name));
     // Not running, or a namespace we may not look at: say how to reach it either way.
     let reachable = std::fs::read_to_string(&pid_file)

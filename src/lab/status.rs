@@ -60,28 +60,29 @@ struct LabStatus {
 }
 
 pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result<(), LabError> {
-    let super::Lab { dir, state, .. } = super::Lab::open(home, lab)?;
+    let lab = super::Lab::open(home, lab)?;
+    let state = &lab.state;
     let uri = state.uri.clone();
     let hv = blocking(move || Libvirt::open(Some(&uri)).map_err(LabError::from)).await?;
     let domains = blocking(move || hv.domains().map_err(LabError::from)).await?;
 
-    let contexts = super::configure::contexts(&state)?;
-    let mut probes = tokio::task::JoinSet::new();
-    for n in state.nodes() {
-        let running = domains
-            .iter()
-            .any(|d| d.name == n.domain.name && d.state == DomainState::Running);
-        if running {
-            let target = super::access::target(&dir, &state, n);
-            let name = n.name.clone();
-            let ctx = contexts.iter().find(|c| c.node == n.name).cloned();
-            probes.spawn(async move { (name, probe(target, ctx).await) });
-        }
-    }
-    let mut probed = std::collections::BTreeMap::new();
-    while let Some(Ok((name, found))) = probes.join_next().await {
-        probed.insert(name, found);
-    }
+    let contexts = super::configure::contexts(state)?;
+    // The running nodes are asked at once.
+    let probes = state
+        .nodes()
+        .filter(|n| {
+            domains
+                .iter()
+                .any(|d| d.name == n.domain.name && d.state == DomainState::Running)
+        })
+        .map(|n| {
+            let (lab, ctx) = (&lab, contexts.iter().find(|c| c.node == n.name));
+            async move { (n.name.clone(), probe(lab, n, ctx).await) }
+        });
+    let mut probed: std::collections::BTreeMap<_, _> = futures::future::join_all(probes)
+        .await
+        .into_iter()
+        .collect();
 
     let nodes: Vec<NodeStatus> = state
         .nodes()
@@ -139,7 +140,7 @@ pub(crate) async fn status(home: &Home, lab: Option<&str>, json: bool) -> Result
     let report = LabStatus {
         lab: state.name.to_string(),
         phase: state.phase,
-        service_url: crate::client::lab_url(&state).ok(),
+        service_url: crate::client::lab_url(state).ok(),
         nodes,
     };
     if json {
@@ -264,13 +265,12 @@ fn human(s: u64) -> String {
 
 /// Uptime and role health, over one SSH session; `None` when the node cannot be reached.
 async fn probe(
-    target: crate::ssh::Target,
-    ctx: Option<crate::roles::NodeContext>,
+    lab: &super::Lab,
+    node: &crate::plan::NodePlan,
+    ctx: Option<&crate::roles::NodeContext>,
 ) -> Option<(Option<u64>, Vec<Health>)> {
     use crate::remote::Remote;
-    let session = crate::ssh::connect(&target, crate::ssh::Purpose::Look)
-        .await
-        .ok()?;
+    let session = lab.shell(node, crate::ssh::Purpose::Look).await.ok()?;
     // Each command has a channel of its own on the one connection: they run at once.
     let uptime = async {
         session
@@ -287,7 +287,7 @@ async fn probe(
             .map(|f| f as u64)
     };
     let health = async {
-        match &ctx {
+        match ctx {
             Some(ctx) => crate::roles::health(&session, ctx).await,
             None => vec![],
         }

@@ -62,7 +62,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     }
     // Keys, seeds and state are written under the lock only, so a node's seed and its pinned
     // host key can never disagree.
-    let _lock = super::LabLock::create(&dir, "`firedrill up`")?;
+    let lock = super::LabLock::create(&dir, "`firedrill up`")?;
     let images = ensure_images(home, &lab, &progress).await?;
     let plan = plan(
         &lab,
@@ -112,6 +112,8 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         state.observed.extend(kept.cloned());
     }
     state.save(&dir)?;
+    // From here on, the lab is the handle every node is reached through.
+    let mut handle = super::Lab::held(dir, state, lock);
 
     for net in &plan.networks {
         let change = ensure_network(hv.clone(), net).await?;
@@ -132,7 +134,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     // A lab that was up has every node configured: each running node's roles are checked in
     // the command that finds it ready, and a lab with nothing to change is done with that.
     let checks = if was_up {
-        role_checks(&dir, &state, &plan)?
+        role_checks(&handle.dir, &handle.state, &plan)?
     } else {
         BTreeMap::new()
     };
@@ -147,13 +149,13 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
             .unwrap_or(node.gateway);
         let job = NodeJob {
             plan: node.clone(),
-            user_key: dir.ssh_key(),
+            target: handle.target(node),
             authorized_key: user_key.public_openssh.clone(),
             host_key: host_keys[&node.name].clone(),
             dns: net,
             lab: lab.name.to_string(),
             timeout: opts.timeout,
-            events: dir.events_file(),
+            events: handle.dir.events_file(),
             slow_libvirt: slow_libvirt.clone(),
             check: checks.get(&node.name).map(|c| crate::ssh::Piggyback {
                 script: c.script(),
@@ -186,15 +188,15 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     }
 
     for o in &outcomes {
-        if let Some(n) = state.observed.iter_mut().find(|n| n.name == o.name) {
+        if let Some(n) = handle.state.observed.iter_mut().find(|n| n.name == o.name) {
             n.ready = true;
             if !o.changes.is_empty() {
                 n.timings = o.timings.clone();
             }
         }
     }
-    super::access::write_access_files(&dir, &state)?;
-    state.save(&dir)?;
+    super::access::write_access_files(&handle.dir, &handle.state)?;
+    handle.state.save(&handle.dir)?;
 
     // Roles need every node: a database that did not boot would fail its apps anyway.
     let mut configured = Vec::new();
@@ -202,7 +204,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         let config_started = Instant::now();
         if let Some(previous) = previous.as_ref().filter(|_| was_up && !leaving.is_empty()) {
             let names: Vec<String> = leaving.iter().map(|n| n.name.clone()).collect();
-            for w in super::configure::drain_leaving(&dir, &state, previous, &names).await {
+            for w in super::configure::drain_leaving(&handle, previous, &names).await {
                 progress.println(&format!("warning: {w}"));
             }
         }
@@ -212,7 +214,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
             ..super::configure::How::for_change(was_up, changes.as_deref())
         };
         let (reports, role_failures) =
-            super::configure::configure(&dir, &state, &progress, &mut sessions, &how).await?;
+            super::configure::configure(&handle, &progress, &mut sessions, &how).await?;
         if !reports.is_empty() || !role_failures.is_empty() {
             progress.println(&format!(
                 "roles configured in {:.1}s",
@@ -221,7 +223,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         }
         configured = reports;
         failures.extend(role_failures);
-    } else if state.nodes().any(|n| !n.roles.is_empty()) {
+    } else if handle.state.nodes().any(|n| !n.roles.is_empty()) {
         progress.println("roles not configured: not every node is ready");
     }
     for (_, s) in sessions.drain() {
@@ -232,11 +234,13 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     // was reconfigured above), then their network records.
     if failures.is_empty() {
         for n in &leaving {
-            match super::converge::remove_node(hv.clone(), &dir, &n.name, &n.domain.name).await {
+            match super::converge::remove_node(hv.clone(), &handle.dir, &n.name, &n.domain.name)
+                .await
+            {
                 Ok(()) => {
                     progress.println(&format!("node {}: removed", n.name));
-                    state.leaving.retain(|s| s.name != n.name);
-                    state.observed.retain(|s| s.name != n.name);
+                    handle.state.leaving.retain(|s| s.name != n.name);
+                    handle.state.observed.retain(|s| s.name != n.name);
                 }
                 Err(e) => failures.push(e.to_string()),
             }
@@ -247,18 +251,18 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
             }
         }
         if !leaving.is_empty() {
-            super::access::write_access_files(&dir, &state)?;
+            super::access::write_access_files(&handle.dir, &handle.state)?;
         }
     } else if !leaving.is_empty() {
         progress.println("nodes that left the lab file are kept until `up` succeeds");
     }
 
-    state.phase = if failures.is_empty() {
+    handle.state.phase = if failures.is_empty() {
         LabPhase::Up
     } else {
         LabPhase::Failed
     };
-    state.save(&dir)?;
+    handle.state.save(&handle.dir)?;
 
     for f in &failures {
         eprintln!("error: {f}");
@@ -267,13 +271,17 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         let event = crate::events::Event::now(
             crate::events::EventKind::LabUp,
             None,
-            format!("lab {} up ({} nodes)", state.name, state.nodes().count()),
+            format!(
+                "lab {} up ({} nodes)",
+                handle.state.name,
+                handle.state.nodes().count()
+            ),
         );
-        if let Err(e) = crate::events::append(&dir, &event) {
+        if let Err(e) = crate::events::append(&handle.dir, &event) {
             eprintln!("warning: {e}");
         }
     }
-    print_summary(&state, &outcomes, &configured, started.elapsed());
+    print_summary(&handle.state, &outcomes, &configured, started.elapsed());
     if !failures.is_empty() {
         return Err(LabError::NodesFailed {
             failed: failures.len(),

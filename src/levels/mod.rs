@@ -58,7 +58,7 @@ pub(crate) use level::{Difficulty, Level};
 pub(crate) use play::{PlayOptions, list, play};
 pub(crate) use score::{budget_burned_pct, duration};
 
-pub(crate) use validate::{LabLoader, LabView};
+pub(crate) use validate::LabLoader;
 
 use crate::host::HostFacts;
 use crate::spec::{Problem, Problems};
@@ -83,7 +83,8 @@ pub(crate) fn is_level(path: &Path, text: &str) -> bool {
 #[derive(Debug)]
 pub(crate) struct Checked {
     pub level: Level,
-    pub lab: LabView,
+    /// Its lab, as `up` would plan it.
+    pub plan: crate::plan::Plan,
     pub warnings: Vec<Problem>,
 }
 
@@ -116,9 +117,9 @@ pub(crate) fn check_text(
     let mut problems = crate::spec::in_file_order(problems);
     problems.extend(checked.lab_problems);
     match checked.lab {
-        Some(lab) if !problems.iter().any(Problem::is_error) => Ok(Checked {
+        Some(plan) if !problems.iter().any(Problem::is_error) => Ok(Checked {
             level,
-            lab,
+            plan,
             warnings: problems,
         }),
         _ => Err(Problems(problems)),

@@ -215,7 +215,7 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
     for w in &checked.warnings {
         eprintln!("warning: {w}");
     }
-    let (level, lab) = (checked.level, checked.lab.name);
+    let (level, lab) = (checked.level, checked.plan.lab);
     // Created here if the lab is new: `up` (called in-process) takes it again.
     let _lock = crate::lab::LabLock::create(&home.lab(&lab), "`firedrill play`")?;
     // The sessions of a lab found healthy serve the level's steps too.

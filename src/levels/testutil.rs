@@ -2,8 +2,8 @@
 //! and checks rendered to the exact text a user sees.
 
 use super::level::Level;
-use super::validate::LabView;
 use crate::host::HostFacts;
+use crate::plan::Plan;
 use crate::spec::{Problem, Problems};
 use std::path::Path;
 
@@ -44,7 +44,7 @@ nodes:
 
 /// The lab files the test levels can name, by the path the level resolves: three-tier, and
 /// `../etc.yaml` with `ETC_LAB`.
-fn lab_file(path: &Path) -> Result<(LabView, Vec<Problem>), Problems> {
+fn lab_file(path: &Path) -> Result<(Plan, Vec<Problem>), Problems> {
     let grown = format!("{THREE_TIER}{APP3}");
     let text = match path.to_str() {
         Some("labs/levels/../three-tier.yaml") => THREE_TIER,
@@ -65,7 +65,7 @@ fn lab_file(path: &Path) -> Result<(LabView, Vec<Problem>), Problems> {
         }
     };
     let (lab, warnings) = crate::spec::check_text(path, text, &host(), false)?;
-    Ok((LabView::of(&lab), warnings))
+    Ok((crate::plan::preview(&lab), warnings))
 }
 
 /// What `labs/levels/grow.lab.yaml` adds to three-tier: an exercise's solution brings it up.

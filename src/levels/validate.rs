@@ -5,12 +5,11 @@
 use super::level::{Check, Expect, FaultSpec, Level};
 use crate::faults::KINDS;
 use crate::host::HostFacts;
-use crate::paths::LabName;
-use crate::plan::NodePlan;
+use crate::plan::Plan;
+use crate::spec::Problems;
 use crate::spec::problem::{Problem, Report};
 use crate::spec::suggest::did_you_mean;
 use crate::spec::{At, Role};
-use crate::spec::{Problems, ValidLab};
 use std::path::Path;
 
 #[path = "validate_faults.rs"]
@@ -19,30 +18,14 @@ use faults::check_faults;
 #[path = "validate_exercise.rs"]
 mod exercise;
 
-/// What validation and play need from the level's lab: its name and each node as `up` would
-/// plan it.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct LabView {
-    pub name: LabName,
-    pub nodes: Vec<NodePlan>,
-}
-
-impl LabView {
-    pub(crate) fn of(lab: &ValidLab) -> LabView {
-        LabView {
-            name: lab.name.clone(),
-            nodes: crate::plan::preview(lab).nodes,
-        }
-    }
-}
-
-/// Checks the lab file at a path: the lab and its warnings, or every problem with it.
-pub(crate) type LabLoader<'a> = dyn Fn(&Path) -> Result<(LabView, Vec<Problem>), Problems> + 'a;
+/// Checks the lab file at a path: the lab as `up` would plan it (`plan::preview`) and its
+/// warnings, or every problem with it. Validation and play read the level's lab from that plan.
+pub(crate) type LabLoader<'a> = dyn Fn(&Path) -> Result<(Plan, Vec<Problem>), Problems> + 'a;
 
 /// Reads the lab file once and checks it as `firedrill validate` checks a lab, against `host`.
-pub(crate) fn load_lab(path: &Path, host: &HostFacts) -> Result<(LabView, Vec<Problem>), Problems> {
+pub(crate) fn load_lab(path: &Path, host: &HostFacts) -> Result<(Plan, Vec<Problem>), Problems> {
     let (lab, warnings) = crate::spec::check(path, host, false)?;
-    Ok((LabView::of(&lab), warnings))
+    Ok((crate::plan::preview(&lab), warnings))
 }
 
 /// What the checks of a parsed level found.
@@ -51,8 +34,8 @@ pub(super) struct Validation {
     pub problems: Vec<Problem>,
     /// Problems in its lab file (errors and warnings), in that file's order.
     pub lab_problems: Vec<Problem>,
-    /// The lab, if its file passed every check.
-    pub lab: Option<LabView>,
+    /// The lab's plan, if its file passed every check.
+    pub lab: Option<Plan>,
 }
 
 const ID_MAX: usize = 40;
@@ -92,7 +75,7 @@ pub(super) fn validate(level: &Level, lab_loader: &LabLoader<'_>) -> Validation 
     exercise::check_kind(level, &mut r);
     let later = exercise::solution_labs(level, lab.as_ref(), lab_loader, &mut r);
     if let Some(lab) = &lab {
-        let labs: Vec<&LabView> = std::iter::once(lab).chain(later.iter()).collect();
+        let labs: Vec<&Plan> = std::iter::once(lab).chain(later.iter()).collect();
         check_nodes(level, &labs, &mut r);
         exercise::check_ledger_nodes(level, &labs, &mut r);
     }
@@ -122,7 +105,7 @@ pub(super) fn validate(level: &Level, lab_loader: &LabLoader<'_>) -> Validation 
 use crate::paths::is_label as is_id;
 
 /// `page.alert` is an alert the monitor role loads, and the lab has a monitor node to fire it.
-fn check_page(level: &Level, lab: Option<&LabView>, r: &mut Report) {
+fn check_page(level: &Level, lab: Option<&Plan>, r: &mut Report) {
     let Some(page) = &level.page else {
         return;
     };
@@ -152,7 +135,7 @@ fn check_page(level: &Level, lab: Option<&LabView>, r: &mut Report) {
             "page",
             format!(
                 "the page comes from Alertmanager, but lab `{}` has no node with the `monitor` role",
-                lab.name
+                lab.lab
             ),
             "use a lab with a monitor node (labs/monitored.yaml), or remove `page` to give the briefing as written",
         );
@@ -160,7 +143,7 @@ fn check_page(level: &Level, lab: Option<&LabView>, r: &mut Report) {
 }
 
 /// `client.https` loads haproxy's :443: the lab needs a haproxy node.
-fn check_https(level: &Level, lab: Option<&LabView>, r: &mut Report) {
+fn check_https(level: &Level, lab: Option<&Plan>, r: &mut Report) {
     let (Some(https), Some(lab)) = (&level.client.https, lab) else {
         return;
     };
@@ -170,7 +153,7 @@ fn check_https(level: &Level, lab: Option<&LabView>, r: &mut Report) {
             "client.https",
             format!(
                 "the client's HTTPS is haproxy's front end on :443, but lab `{}` has no node with the `haproxy` role",
-                lab.name
+                lab.lab
             ),
             "use a lab with a haproxy node (labs/three-tier.yaml), or remove `https`",
         );
@@ -207,7 +190,7 @@ fn check_id(level: &Level, r: &mut Report) {
 
 /// Every node the level names must be in the lab, or in a lab file the solution brings up (a
 /// node the exercise adds).
-fn check_nodes(level: &Level, labs: &[&LabView], r: &mut Report) {
+fn check_nodes(level: &Level, labs: &[&Plan], r: &mut Report) {
     let lab = labs[0];
     let mut named: Vec<(String, &At<String>)> = Vec::new();
     for (i, s) in level.setup.iter().enumerate() {
@@ -252,7 +235,7 @@ fn check_nodes(level: &Level, labs: &[&LabView], r: &mut Report) {
         r.error(
             Some(node.pos),
             &path,
-            format!("node `{}` is not in lab `{}`", node.value, lab.name),
+            format!("node `{}` is not in lab `{}`", node.value, lab.lab),
             hint,
         );
     }

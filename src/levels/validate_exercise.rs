@@ -3,8 +3,8 @@
 //! checks name.
 
 use super::LabLoader;
-use super::LabView;
 use crate::levels::level::{Check, Kind, Level, SolutionStep};
+use crate::plan::Plan;
 use crate::roles::Role;
 use crate::spec::Problems;
 use crate::spec::problem::Report;
@@ -28,10 +28,10 @@ pub(super) fn check_kind(level: &Level, r: &mut Report) {
 /// lab's name, and its `restart` nodes must be in it. Returns the ones that are.
 pub(super) fn solution_labs(
     level: &Level,
-    lab: Option<&LabView>,
+    lab: Option<&Plan>,
     lab_loader: &LabLoader<'_>,
     r: &mut Report,
-) -> Vec<LabView> {
+) -> Vec<Plan> {
     let mut labs = Vec::new();
     for (i, step) in level.solution.iter().enumerate() {
         let SolutionStep::Up {
@@ -63,18 +63,18 @@ pub(super) fn solution_labs(
             }
         };
         if let Some(lab) = lab
-            && view.name != lab.name
+            && view.lab != lab.lab
         {
             r.error(
                 Some(file.pos),
                 &at,
                 format!(
                     "lab file `{}` is lab `{}`, not the level's lab `{}`",
-                    file.value, view.name, lab.name
+                    file.value, view.lab, lab.lab
                 ),
                 format!(
                     "`up` converges the running lab: give it `name: {}`",
-                    lab.name
+                    lab.lab
                 ),
             );
             continue;
@@ -132,7 +132,7 @@ pub(super) fn check_client(level: &Level, r: &mut Report) {
 }
 
 /// A ledger check's `node` is a database node of the lab (or of a lab the solution brings up).
-pub(super) fn check_ledger_nodes(level: &Level, labs: &[&LabView], r: &mut Report) {
+pub(super) fn check_ledger_nodes(level: &Level, labs: &[&Plan], r: &mut Report) {
     let mut databases: Vec<&str> = Vec::new();
     for n in labs.iter().flat_map(|l| l.nodes.iter()) {
         if n.roles

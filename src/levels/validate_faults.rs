@@ -1,15 +1,15 @@
 //! The faults of a level: each kind exists, takes the parameters given, is not applied twice
 //! to one node, and fits its node, as the fault kind itself decides.
 
-use super::LabView;
 use super::upper_first;
 use crate::faults::{FaultError, KINDS, Kind};
 use crate::levels::level::{FaultSpec, Level};
+use crate::plan::Plan;
 use crate::spec::At;
 use crate::spec::problem::Report;
 use crate::spec::suggest::did_you_mean;
 
-pub(super) fn check_faults(level: &Level, lab: Option<&LabView>, r: &mut Report) {
+pub(super) fn check_faults(level: &Level, lab: Option<&Plan>, r: &mut Report) {
     if level.faults.is_empty() {
         r.error(
             None,
@@ -95,7 +95,7 @@ fn check_fit(
     kind: &At<String>,
     node: &At<String>,
     params: &[(At<String>, String)],
-    lab: Option<&LabView>,
+    lab: Option<&Plan>,
     r: &mut Report,
 ) {
     let Some(lab) = lab else { return };
@@ -122,7 +122,7 @@ fn check_fit(
                 if fits.is_empty() {
                     format!(
                         "lab `{}` has no node it fits; use another lab or fault",
-                        lab.name
+                        lab.lab
                     )
                 } else {
                     format!("choose one of: {}", fits.join(", "))
