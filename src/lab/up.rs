@@ -139,6 +139,10 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         BTreeMap::new()
     };
     let slow_libvirt = Arc::new(super::slow_libvirt::OnceWarning::for_this_host());
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let checking = Arc::new(tokio::sync::Semaphore::new(super::node::checks_at_once(
+        cores,
+    )));
     let mut tasks = tokio::task::JoinSet::new();
     for node in &plan.nodes {
         let net = plan
@@ -157,6 +161,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
             timeout: opts.timeout,
             events: handle.dir.events_file(),
             slow_libvirt: slow_libvirt.clone(),
+            checking: checking.clone(),
             check: checks.get(&node.name).map(|c| crate::ssh::Piggyback {
                 script: c.script(),
                 stdin: c.stdin().map(<[u8]>::to_vec),
