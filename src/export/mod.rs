@@ -99,7 +99,7 @@ pub(crate) async fn render(
     )?;
     let state = crate::lab::planned_state(lab, &plan, Accel::Kvm);
     let mut contexts = crate::lab::contexts(&state)?;
-    contexts.sort_by_key(|c| crate::lab::round(c, true));
+    contexts.sort_by_key(|c| crate::lab::round(c, crate::lab::Order::Dependencies));
     let secrets = crate::roles::Secrets {
         db_password: provision::PASSWORD_PLACEHOLDER.to_string(),
     };

@@ -101,21 +101,37 @@ pub(crate) fn contexts(state: &LabState) -> Result<Vec<NodeContext>, StateError>
     Ok(out)
 }
 
-/// Which round configures a node: databases, then the app nodes that migrate their database,
-/// then the other apps (they need their database and its schema), then the rest (haproxy checks
-/// the apps). Unordered (a lab that was up before), only the apps that do not migrate wait for
-/// those that do, so no release starts before its schema is in place.
-pub(crate) fn round(ctx: &NodeContext, ordered: bool) -> usize {
-    // A node's phase is its earliest role's (a database and app on one node: the database's).
+/// In which order `up` configures the nodes' roles.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// A lab that was up and did not change is only checked, every node at once; only the apps
+    /// that do not migrate wait for those that do, so no release starts before its schema.
+    #[default]
+    Together,
+    /// A running lab that changes: databases, then the app nodes that migrate their database,
+    /// then the other apps (they need their database and its schema), then the front ends,
+    /// which then send requests only to apps that are already serving.
+    Dependencies,
+    /// Every node just created: nothing serves and no client waits, so the front ends (whose
+    /// configuration needs nothing from the others) are configured beside the databases, and
+    /// `up` waits at the end until they find every app answering.
+    FreshLab,
+}
+
+/// Which round configures a node, in `order`. A node's phase is its earliest role's (a
+/// database and app on one node: the database's).
+pub(crate) fn round(ctx: &NodeContext, order: Order) -> usize {
+    use crate::roles::Phase;
     let phase = ctx
         .first_role()
-        .map_or(crate::roles::Phase::Front, |r| crate::roles::def(r).phase);
-    let waits = phase == crate::roles::Phase::App && ctx.app().is_some_and(|a| a.migrate.is_none());
-    match (ordered, phase) {
-        (false, _) => usize::from(waits),
-        (true, crate::roles::Phase::Network | crate::roles::Phase::Database) => 0,
-        (true, crate::roles::Phase::App) => 1 + usize::from(waits),
-        (true, crate::roles::Phase::Front) => 3,
+        .map_or(Phase::Front, |r| crate::roles::def(r).phase);
+    let waits = phase == Phase::App && ctx.app().is_some_and(|a| a.migrate.is_none());
+    match (order, phase) {
+        (Order::Together, _) => usize::from(waits),
+        (_, Phase::Network | Phase::Database) => 0,
+        (_, Phase::App) => 1 + usize::from(waits),
+        (Order::FreshLab, Phase::Front) => 0,
+        (Order::Dependencies, Phase::Front) => 3,
     }
 }
 
@@ -129,9 +145,8 @@ pub(crate) struct Configured {
 /// How `up` configures the roles this time.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct How {
-    /// Databases, then apps, then load balancers, so that each phase finds what it needs
-    /// running. A lab that was up and did not change is only checked, all nodes at once.
-    pub(crate) ordered: bool,
+    /// The rounds nodes are configured in.
+    pub(crate) order: Order,
     /// App nodes whose settings change in a running lab: one at a time, each drained from its
     /// load balancer while it restarts and put back once its health check passes.
     pub(crate) rolling: Vec<String>,
@@ -148,7 +163,7 @@ impl How {
         use crate::plan::Change;
         match changes {
             _ if !was_up => How {
-                ordered: true,
+                order: Order::FreshLab,
                 ..How::default()
             },
             // An older firedrill's lab: nothing to compare with; check everything at once.
@@ -163,7 +178,11 @@ impl How {
                     .collect();
                 rolling.dedup();
                 How {
-                    ordered: !changes.is_empty(),
+                    order: if changes.is_empty() {
+                        Order::Together
+                    } else {
+                        Order::Dependencies
+                    },
                     rolling,
                     ..How::default()
                 }
@@ -178,27 +197,29 @@ const BACK_UP: std::time::Duration = std::time::Duration::from_secs(60);
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Configures one node; `target` is the lab's for the node (`Lab::target`): the task owns what
-/// it uses, and connects only when `up` has no session open to the node.
+/// it uses, and connects only when `up` has no session open to the node. With `keep_open`, a
+/// configured node's session comes back for the caller's further work on it.
 async fn configure_node(
     target: crate::ssh::Target,
     ctx: NodeContext,
     secrets: Secrets,
     bar: crate::progress::NodeProgress,
     open: Option<crate::ssh::Session>,
-    overwrite_edits: bool,
+    (overwrite_edits, keep_open): (bool, bool),
     in_place: Option<bool>,
-) -> Result<Configured, String> {
+) -> Result<(Configured, Option<crate::ssh::Session>), String> {
     let started = std::time::Instant::now();
     if in_place == Some(true) {
         if let Some(s) = open {
             s.close().await;
         }
         bar.finish("every role checked in one pass: no changes");
-        return Ok(Configured {
+        let configured = Configured {
             node: ctx.node.clone(),
             report: NodeReport::default(),
             seconds: 0.0,
-        });
+        };
+        return Ok((configured, None));
     }
     let session = match open {
         Some(s) => s,
@@ -214,16 +235,22 @@ async fn configure_node(
         }
         None => roles::configure(&session, &ctx, &secrets, overwrite_edits, &mut report).await,
     };
-    session.close().await;
+    let session = if keep_open && result.is_ok() {
+        Some(session)
+    } else {
+        session.close().await;
+        None
+    };
     match result {
         Ok(r) => {
             let seconds = started.elapsed().as_secs_f64();
             bar.finish(&format!("configured in {seconds:.1}s: {}", r.summary()));
-            Ok(Configured {
+            let configured = Configured {
                 node: ctx.node.clone(),
                 report: r,
                 seconds,
-            })
+            };
+            Ok((configured, session))
         }
         Err(e) => {
             bar.finish("configuration failed");
@@ -238,7 +265,7 @@ async fn roll_one(
     lab: &Lab,
     contexts: &[NodeContext],
     ctx: &NodeContext,
-    job: impl std::future::Future<Output = Result<Configured, String>>,
+    job: impl std::future::Future<Output = Result<(Configured, Option<crate::ssh::Session>), String>>,
 ) -> Result<Configured, String> {
     use crate::remote::Remote as _;
     use crate::roles::{ServerState, server_status, set_server_state};
@@ -264,7 +291,8 @@ async fn roll_one(
     if !fronts.is_empty() {
         tokio::time::sleep(DRAIN).await;
     }
-    let result = job.await;
+    // A rolled app's session is not kept (`keep_open` is for front ends).
+    let result = job.await.map(|(configured, _)| configured);
     for (lb, server) in &fronts {
         set_server_state(lb, server, ServerState::Ready)
             .await
@@ -292,6 +320,32 @@ async fn roll_one(
         lb.close().await;
     }
     result
+}
+
+/// Waits until the haproxy on `lb` (configured before its apps, in a fresh lab) sends requests
+/// to every app server: its health checks pass a couple of seconds after an app starts.
+async fn every_app_up<R: crate::remote::Remote>(
+    lb: &R,
+    within: std::time::Duration,
+) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let health = crate::roles::haproxy_backends(lb)
+            .await
+            .map_err(|e| e.to_string())?;
+        if health.ok {
+            return Ok(());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "{}: haproxy still finds {} {}s after every app was configured\n  hint: `firedrill status` shows each app's health; look at one with `firedrill ssh NODE` (`journalctl -u todo`), then run `firedrill up` again",
+                lb.node(),
+                health.detail,
+                within.as_secs()
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 /// Drains the nodes that leave the lab in the load balancers that still send them requests
@@ -362,22 +416,25 @@ pub(crate) async fn configure(
         .collect();
     let mut reports = Vec::new();
     let mut failures = Vec::new();
+    // A fresh lab's front ends, configured before their apps: checked once every app is.
+    let mut fronts = Vec::new();
     for r in 0..4 {
         let mut tasks = tokio::task::JoinSet::new();
         let mut rolling = Vec::new();
-        for ctx in contexts.iter().filter(|c| round(c, how.ordered) == r) {
+        for ctx in contexts.iter().filter(|c| round(c, how.order) == r) {
             let Some(node) = lab.node(&ctx.node) else {
                 continue;
             };
             let target = lab.target(node);
             let in_place = how.checked.get(&ctx.node).copied();
+            let keep_open = how.order == Order::FreshLab && ctx.haproxy().is_some();
             let job = configure_node(
                 target,
                 ctx.clone(),
                 secrets.clone(),
                 progress.node(&ctx.node),
                 sessions.remove(&ctx.node),
-                how.overwrite_edits,
+                (how.overwrite_edits, keep_open),
                 in_place,
             );
             // A node found in place changes nothing: no need to drain it.
@@ -389,7 +446,10 @@ pub(crate) async fn configure(
         }
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok(Ok(r)) => reports.push(r),
+                Ok(Ok((r, session))) => {
+                    fronts.extend(session);
+                    reports.push(r);
+                }
                 Ok(Err(e)) => failures.push(e),
                 Err(e) => failures.push(format!("a configuration task failed: {e}")),
             }
@@ -405,6 +465,14 @@ pub(crate) async fn configure(
                 Err(e) => failures.push(e),
             }
         }
+    }
+    for lb in fronts {
+        if failures.is_empty()
+            && let Err(e) = every_app_up(&lb, BACK_UP).await
+        {
+            failures.push(e);
+        }
+        lb.close().await;
     }
     reports.sort_by(|a, b| a.node.cmp(&b.node));
     Ok((reports, failures))
@@ -628,17 +696,58 @@ mod tests {
         );
     }
 
+    /// `show stat` of the app backend with app2 in `app2_status`.
+    fn stat(app2_status: &str) -> crate::remote::Output {
+        crate::remote::fake::ok(&format!(
+            "# pxname,svname,status\nweb,FRONTEND,OPEN\napp,app1,UP\napp,app2,{app2_status}\napp,BACKEND,UP\n"
+        ))
+    }
+
+    #[tokio::test]
+    async fn a_fresh_labs_load_balancer_is_waited_for_until_it_sends_to_every_app() {
+        use crate::remote::fake::{FakeRemote, contains};
+        let lb = FakeRemote::new("lb").answers(
+            contains("show stat"),
+            vec![stat("DOWN"), stat("DOWN 1/2"), stat("UP")],
+        );
+        every_app_up(&lb, BACK_UP).await.expect("app2 comes up");
+        assert_eq!(lb.commands().len(), 3);
+        lb.assert_all_used();
+    }
+
+    #[tokio::test]
+    async fn a_load_balancer_that_never_sends_to_an_app_fails_up_with_what_it_sees() {
+        use crate::remote::fake::{FakeRemote, contains};
+        let lb = FakeRemote::new("lb").on(contains("show stat"), stat("DOWN"));
+        let within = std::time::Duration::from_secs(1);
+        let started = std::time::Instant::now();
+        let e = every_app_up(&lb, within)
+            .await
+            .expect_err("app2 stays down");
+        assert!(
+            started.elapsed() >= within,
+            "gave up after {:?}",
+            started.elapsed()
+        );
+        assert!(lb.commands().len() >= 2, "{:?}", lb.commands());
+        assert!(
+            e.starts_with("lb: haproxy still finds 1/2 backends UP (app2 DOWN) 1s after"),
+            "{e}"
+        );
+        assert!(e.contains("hint: "), "{e}");
+    }
+
     #[test]
     fn apps_that_do_not_migrate_wait_for_those_that_do() {
         let contexts = contexts(&lab()).expect("resolves");
-        let rounds = |ordered: bool| -> Vec<(&str, usize)> {
+        let rounds = |order: Order| -> Vec<(&str, usize)> {
             contexts
                 .iter()
-                .map(|c| (c.node.as_str(), round(c, ordered)))
+                .map(|c| (c.node.as_str(), round(c, order)))
                 .collect()
         };
         assert_eq!(
-            rounds(true),
+            rounds(Order::Dependencies),
             [
                 ("lb", 3),
                 ("app1", 1),
@@ -648,8 +757,20 @@ mod tests {
                 ("pg", 0)
             ]
         );
+        // A fresh lab: the load balancer beside the databases.
         assert_eq!(
-            rounds(false),
+            rounds(Order::FreshLab),
+            [
+                ("lb", 0),
+                ("app1", 1),
+                ("app2", 2),
+                ("app3", 1),
+                ("db", 0),
+                ("pg", 0)
+            ]
+        );
+        assert_eq!(
+            rounds(Order::Together),
             [
                 ("lb", 0),
                 ("app1", 0),

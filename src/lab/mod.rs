@@ -22,7 +22,7 @@ mod up;
 
 pub(crate) use access::{console, secrets, ssh, ssh_config};
 pub(crate) use capture::{Capture, CaptureError, capture};
-pub(crate) use configure::{DB_NAME, contexts, round};
+pub(crate) use configure::{DB_NAME, Order, contexts, round};
 pub(crate) use down::down;
 pub(crate) use error::LabError;
 pub(crate) use facts::{AccelChoice, libvirt_unchecked, validation_facts};

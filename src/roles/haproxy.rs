@@ -307,6 +307,11 @@ pub(super) async fn health<R: Remote>(
     Ok(judge_stat(&out.stdout_str()))
 }
 
+/// The app servers' health as the haproxy on `remote` sees it, asked as root.
+pub(crate) async fn backends<R: Remote>(remote: &R) -> Result<RoleHealth, RoleError> {
+    Ok(judge_stat(&runtime_api(remote, "show stat").await?))
+}
+
 /// Counts the app servers that are UP in `show stat` CSV output.
 pub(super) fn judge_stat(csv: &str) -> RoleHealth {
     let mut lines = csv.lines();

@@ -61,7 +61,9 @@ pub(crate) use haproxy::Options as HaproxyOptions;
 /// The fault that replaces the certificate is tested against certificates this script makes.
 #[cfg(test)]
 pub(crate) use haproxy::tls_script;
-pub(crate) use haproxy::{ServerState, TLS_DIR, TLS_PEM, server_status, set_server_state};
+pub(crate) use haproxy::{
+    ServerState, TLS_DIR, TLS_PEM, backends as haproxy_backends, server_status, set_server_state,
+};
 pub(crate) use monitor::alert_names;
 pub(crate) use monitor::alerting::NOTIFICATIONS;
 pub(crate) use options::OptionsInput;
