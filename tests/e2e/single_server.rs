@@ -274,6 +274,19 @@ pub(super) fn process_inode_log_clock_faults_on_single_server() {
     wait_until("uploads work again", 120, || {
         upload(&sb, &base).status == 201
     });
+    // The full disk may take the database down with it, as it would in production: MariaDB
+    // runs as `mysql`, not root, and its restart fails while its start script cannot write to
+    // /tmp. That damage is not the fault's to revert (it only stops its agent and removes its
+    // file); `up` puts back what the lab file says, as a learner's `up` would.
+    if ssh_stdout(&sb, "server", "systemctl is-active mariadb || true") != "active" {
+        eprintln!("log-flood: mariadb stopped on the full disk; `up` starts it again");
+        sb.firedrill(&["up", "labs/single-server.yaml", "--accel", "tcg"])
+            .assert_success("up after log-flood");
+        assert_eq!(
+            ssh_stdout(&sb, "server", "systemctl is-active mariadb || true"),
+            "active"
+        );
+    }
     eprintln!("timing: log-flood {}", elapsed(step));
 
     // clock-jump with --for: "today" is two days ahead, then the node's timer puts it back.
