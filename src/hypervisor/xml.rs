@@ -182,11 +182,17 @@ pub(crate) fn with_uuid(xml: &str, uuid: &str) -> String {
     }
 }
 
-/// QEMU's TCG translation cache, in MiB. QEMU's default, 1 GiB, made each TCG guest's QEMU about
-/// 1.5 GB resident for a 384-768 MiB guest. With 64 MiB it stays under 1.3 times the guest's
-/// memory, and a guest reached its login prompt 1-8% later than with the default in two
-/// side-by-side runs of bench/tb-cache (128 MiB was no faster than 64).
-pub(crate) const TCG_TB_CACHE_MIB: u64 = 64;
+/// QEMU's TCG translation cache for a guest of `memory_mib`, in MiB: a quarter of the guest's
+/// memory, at least 64 and at most 256. QEMU's default, 1 GiB, made each TCG guest's QEMU about
+/// 1.5 GB resident for a 384-768 MiB guest. 64 MiB kept a guest's QEMU near its memory but was
+/// too small for a running node's code: on a three-tier lab under TCG it was flushed and
+/// translated again a dozen times in 30 s of SSH commands (`info jit` in QEMU's monitor), and
+/// a role check took 3.3-5 s. With 112 MiB for a 448 MiB app node (and `norandmaps`, see
+/// `plan::kernel_cmdline`) nothing was flushed, the check took 0.9-1.2 s and QEMU held
+/// 457 MiB (1.02 times the guest's memory); 512 MiB was no faster.
+pub(crate) fn tb_cache_mib(memory_mib: u64) -> u64 {
+    (memory_mib / 4).clamp(64, 256)
+}
 
 pub(crate) fn domain_xml(d: &DomainSpec) -> String {
     let (kind, cpu, tcg) = match d.accel {
@@ -195,7 +201,8 @@ pub(crate) fn domain_xml(d: &DomainSpec) -> String {
             "qemu",
             "",
             format!(
-                "    <tcg>\n      <tb-cache unit='MiB'>{TCG_TB_CACHE_MIB}</tb-cache>\n    </tcg>\n"
+                "    <tcg>\n      <tb-cache unit='MiB'>{}</tb-cache>\n    </tcg>\n",
+                tb_cache_mib(d.memory_mib)
             ),
         ),
     };

@@ -47,7 +47,7 @@ fn domain(accel: Accel) -> DomainSpec {
         cpus: 1,
         kernel: "/home/u/.local/share/firedrill/images/debian-12/vmlinuz".into(),
         initrd: "/home/u/.local/share/firedrill/images/debian-12/initrd.img".into(),
-        cmdline: "root=/dev/vda rw console=ttyS0 net.ifnames=0".into(),
+        cmdline: crate::plan::kernel_cmdline(accel),
         disk: "/state/labs/minimal/nodes/web/disk.qcow2".into(),
         seed: "/state/labs/minimal/nodes/web/seed.iso".into(),
         console_log: "/state/labs/minimal/nodes/web/console.log".into(),
@@ -133,11 +133,22 @@ fn an_object_of_another_firedrill_home_is_not_ours() {
 }
 
 #[test]
+fn the_translation_cache_is_a_quarter_of_the_guest_between_64_and_256_mib() {
+    let sizes: Vec<u64> = [256, 384, 448, 768, 1024, 4096]
+        .into_iter()
+        .map(tb_cache_mib)
+        .collect();
+    assert_eq!(sizes, [64, 96, 112, 192, 256, 256]);
+}
+
+#[test]
 fn tcg_domains_size_the_translation_cache_and_kvm_domains_leave_it_alone() {
-    let tcg = domain_xml(&domain(Accel::Tcg));
+    let spec = domain(Accel::Tcg);
+    let tcg = domain_xml(&spec);
     assert!(
         tcg.contains(&format!(
-            "  <features>\n    <acpi/>\n    <apic/>\n    <tcg>\n      <tb-cache unit='MiB'>{TCG_TB_CACHE_MIB}</tb-cache>\n    </tcg>\n  </features>\n"
+            "  <features>\n    <acpi/>\n    <apic/>\n    <tcg>\n      <tb-cache unit='MiB'>{}</tb-cache>\n    </tcg>\n  </features>\n",
+            tb_cache_mib(spec.memory_mib)
         )),
         "{tcg}"
     );
