@@ -8,6 +8,11 @@
 //! journal and SSH keep working while every other user gets ENOSPC), and `rate` can slow it
 //! down. It runs as a transient unit (see `hog.rs`), under a plausible name. Revert stops the
 //! unit and removes the log file it made, and only that file (by its inode).
+//!
+//! Services that do not run as root get ENOSPC too, as in production: on a single-server lab
+//! MariaDB (user `mysql`) stopped while the disk was full, and its restart failed while its start
+//! script could not write to /tmp (seen in the end-to-end test twice). Revert does not restart
+//! what the full disk stopped; `up` does, as it does for any stopped role service.
 
 use super::hog::{self, Hog};
 use super::params::ParamSpec;
