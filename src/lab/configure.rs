@@ -297,23 +297,19 @@ async fn roll_one(
         set_server_state(lb, server, ServerState::Ready)
             .await
             .map_err(|e| e.to_string())?;
-        let deadline = std::time::Instant::now() + BACK_UP;
-        loop {
+        let still = poll(BACK_UP, || async {
             let status = server_status(lb, server).await.map_err(|e| e.to_string())?;
-            if status.as_deref() == Some("UP") {
-                break;
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(format!(
-                    "{}: haproxy on {} still says {} {}s after it was put back\n  hint: look at it with `firedrill ssh {}` (`journalctl -u todo`), then run `firedrill up` again",
-                    ctx.node,
-                    lb.node(),
-                    status.as_deref().unwrap_or("nothing"),
-                    BACK_UP.as_secs(),
-                    ctx.node
-                ));
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            Ok((status.as_deref() != Some("UP")).then(|| status.unwrap_or("nothing".into())))
+        })
+        .await?;
+        if let Some(status) = still {
+            return Err(format!(
+                "{}: haproxy on {} still says {status} {}s after it was put back\n  hint: look at it with `firedrill ssh {}` (`journalctl -u todo`), then run `firedrill up` again",
+                ctx.node,
+                lb.node(),
+                BACK_UP.as_secs(),
+                ctx.node
+            ));
         }
     }
     for (lb, _) in fronts {
@@ -322,29 +318,43 @@ async fn roll_one(
     result
 }
 
+/// Asks `look` every half second, from now until `within` has passed, until it says done
+/// (`None`); `Some` with what it said last when it never did. An error ends the wait.
+async fn poll<F, Fut>(within: std::time::Duration, mut look: F) -> Result<Option<String>, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<String>, String>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let seen = look().await?;
+        if seen.is_none() || std::time::Instant::now() > deadline {
+            return Ok(seen);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// Waits until the haproxy on `lb` (configured before its apps, in a fresh lab) sends requests
 /// to every app server: its health checks pass a couple of seconds after an app starts.
 async fn every_app_up<R: crate::remote::Remote>(
     lb: &R,
     within: std::time::Duration,
 ) -> Result<(), String> {
-    let deadline = std::time::Instant::now() + within;
-    loop {
+    let still = poll(within, || async {
         let health = crate::roles::haproxy_backends(lb)
             .await
             .map_err(|e| e.to_string())?;
-        if health.ok {
-            return Ok(());
-        }
-        if std::time::Instant::now() > deadline {
-            return Err(format!(
-                "{}: haproxy still finds {} {}s after every app was configured\n  hint: `firedrill status` shows each app's health; look at one with `firedrill ssh NODE` (`journalctl -u todo`), then run `firedrill up` again",
-                lb.node(),
-                health.detail,
-                within.as_secs()
-            ));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        Ok((!health.ok).then_some(health.detail))
+    })
+    .await?;
+    match still {
+        None => Ok(()),
+        Some(detail) => Err(format!(
+            "{}: haproxy still finds {detail} {}s after every app was configured\n  hint: `firedrill status` shows each app's health; look at one with `firedrill ssh NODE` (`journalctl -u todo`), then run `firedrill up` again",
+            lb.node(),
+            within.as_secs()
+        )),
     }
 }
 
