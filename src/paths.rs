@@ -225,6 +225,10 @@ impl LabDir {
     pub(crate) fn events_file(&self) -> PathBuf {
         self.dir.join("events.jsonl")
     }
+    /// Locked (shared) by every mock client while it loads the lab (see `lab::loading`).
+    pub(crate) fn clients_file(&self) -> PathBuf {
+        self.dir.join("clients")
+    }
     /// Fault records, one JSON file per fault (see `faults::record`).
     pub(crate) fn faults_dir(&self) -> PathBuf {
         self.dir.join("faults")

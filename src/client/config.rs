@@ -26,6 +26,8 @@ pub(crate) struct Config {
     pub(crate) slo: f64,
     /// The lab's event log, when the run targets a lab.
     pub(crate) events: Option<PathBuf>,
+    /// The lab the run loads, if any: marked as loaded while the run lasts (`lab::loading`).
+    pub(crate) lab: Option<crate::paths::LabDir>,
     /// For an https:// URL: the CAs trusted and the name the certificate must carry.
     pub(crate) tls: Option<super::tls::TlsTarget>,
 }

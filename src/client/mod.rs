@@ -386,7 +386,8 @@ fn configure(args: &ClientArgs, home: &Home) -> Result<Config, ClientError> {
         html: args.html.clone(),
         ledger: args.ledger.clone(),
         slo,
-        events: target.lab.map(|l| l.events_file()),
+        events: target.lab.as_ref().map(|l| l.events_file()),
+        lab: target.lab,
         tls,
     })
 }

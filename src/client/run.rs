@@ -184,6 +184,17 @@ pub(crate) async fn run(cfg: Config, style: Style) -> Result<bool, ClientError> 
     let ledger = cfg.ledger.as_deref().map(LedgerFile::open).transpose()?;
     // Opened before the first request: events from before the run are history.
     let tail = cfg.events.clone().map(EventTail::from_end);
+    // `up` checks the lab's nodes a few at a time while this mark is held.
+    let _loading = cfg.lab.as_ref().and_then(|dir| {
+        crate::lab::loading::mark(dir)
+            .map_err(|e| {
+                eprintln!(
+                    "warning: cannot mark lab {} as loaded ({e}): an `up` meanwhile checks every node at once and may slow the service",
+                    dir.name()
+                )
+            })
+            .ok()
+    });
     let (stop, stopped) = watch::channel(false);
     let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {

@@ -11,6 +11,7 @@ mod facts;
 mod forward;
 mod handle;
 mod list;
+pub(crate) mod loading;
 mod lock;
 mod node;
 mod nodes;

@@ -140,9 +140,14 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     };
     let slow_libvirt = Arc::new(super::slow_libvirt::OnceWarning::for_this_host());
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let checking = Arc::new(tokio::sync::Semaphore::new(super::node::checks_at_once(
-        cores,
-    )));
+    let loaded = !checks.is_empty() && super::loading::loaded(&handle.dir);
+    let at_once = super::node::checks_at_once(cores, checks.len(), loaded);
+    if loaded && at_once < checks.len() {
+        progress.println(&format!(
+            "a mock client is loading the lab: checking {at_once} running node(s) at a time, so that the others keep serving"
+        ));
+    }
+    let checking = Arc::new(tokio::sync::Semaphore::new(at_once));
     let mut tasks = tokio::task::JoinSet::new();
     for node in &plan.nodes {
         let net = plan

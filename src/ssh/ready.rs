@@ -26,6 +26,8 @@ const ATTEMPT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
     WaitingForSsh,
+    /// Logged in; its check waits for its turn (see `wait_ready_with`).
+    WaitingForTurn,
     WaitingForCloudInit,
     Ready,
 }
@@ -34,6 +36,7 @@ impl std::fmt::Display for Phase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Phase::WaitingForSsh => "waiting for SSH",
+            Phase::WaitingForTurn => "logged in, waiting for its turn to be checked",
             Phase::WaitingForCloudInit => "waiting for cloud-init",
             Phase::Ready => "ready",
         })
@@ -57,7 +60,7 @@ pub(crate) async fn wait_ready(
     deadline: Duration,
     progress: impl FnMut(Phase) + Send,
 ) -> Result<Session, SshError> {
-    wait_ready_with(target, deadline, progress, None)
+    wait_ready_with(target, deadline, progress, None, None)
         .await
         .map(|(session, _)| session)
 }
@@ -74,12 +77,15 @@ pub(crate) struct Piggyback {
 
 /// `wait_ready`, with `extra` run in the readiness command when the node is found ready by
 /// cloud-init's result file: its output comes back with the session. `None` when the node took
-/// the slow path (it was booting), and the caller runs its check itself.
+/// the slow path (it was booting), and the caller runs its check itself. With a `turn`, the
+/// check waits for a permit once logged in (the login does not): the caller decides how many
+/// nodes are checked at once.
 pub(crate) async fn wait_ready_with(
     target: &Target,
     deadline: Duration,
     mut progress: impl FnMut(Phase) + Send,
     extra: Option<&Piggyback>,
+    turn: Option<&tokio::sync::Semaphore>,
 ) -> Result<(Session, Option<Output>), SshError> {
     let start = Instant::now();
     let mut backoff = ExponentialBuilder::default()
@@ -107,7 +113,7 @@ pub(crate) async fn wait_ready_with(
                 progress(p);
             }
         };
-        match attempt(target, start, deadline, &mut set_phase, extra).await {
+        match attempt(target, start, deadline, &mut set_phase, extra, turn).await {
             Ok(ready) => {
                 set_phase(Phase::Ready);
                 return Ok(ready);
@@ -190,6 +196,7 @@ async fn attempt(
     deadline: Duration,
     set_phase: &mut impl FnMut(Phase),
     extra: Option<&Piggyback>,
+    turn: Option<&tokio::sync::Semaphore>,
 ) -> Result<(Session, Option<Output>), Attempt> {
     let remaining = deadline.saturating_sub(start.elapsed());
     let session = match Session::connect(target, remaining.min(ATTEMPT)).await {
@@ -201,12 +208,25 @@ async fn attempt(
         ) => return Err(Attempt::Fatal(e)),
         Err(e) => return Err(Attempt::Retry(e.to_string())),
     };
+    // Logged in: only the check waits for its turn, and holds it while it runs.
+    let permit = match (extra, turn) {
+        (Some(_), Some(turn)) => match turn.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                set_phase(super::Phase::WaitingForTurn);
+                turn.acquire().await.ok()
+            }
+        },
+        _ => None,
+    };
     set_phase(super::Phase::WaitingForCloudInit);
     // Fast path for a node that is already up (a converging `up`, `status`): cloud-init writes
     // /run/cloud-init/result.json when this boot's run ends, and /run does not survive a reboot.
     // Reading it costs one tiny command instead of starting cloud-init's Python, which takes
     // seconds under software emulation.
-    if let Some(checked) = ready_now(&session, extra).await {
+    let ready = ready_now(&session, extra).await;
+    drop(permit);
+    if let Some(checked) = ready {
         return Ok((session, checked));
     }
     let remaining = deadline.saturating_sub(start.elapsed());

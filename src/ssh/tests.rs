@@ -365,3 +365,52 @@ async fn nothing_listening_is_a_connect_error() {
     let err = Session::connect(&target, CONNECT).await.unwrap_err();
     assert!(matches!(err, SshError::Connect { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn a_check_waits_for_its_turn_only_after_the_login() {
+    let f = Fixture::new();
+    f.set_cloud_init("1", "status: done", 0);
+    let _sshd = f.start_sshd();
+    let turn = tokio::sync::Semaphore::new(0);
+    let check = super::Piggyback {
+        script: "true".into(),
+        stdin: None,
+    };
+    let (phases, progress) = recorder();
+    let target = f.target();
+    let waiting = super::wait_ready_with(
+        &target,
+        Duration::from_secs(30),
+        progress,
+        Some(&check),
+        Some(&turn),
+    );
+    tokio::pin!(waiting);
+    // Logged in, then held at the turn: nothing runs on the node meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !phases.lock().unwrap().contains(&Phase::WaitingForTurn) {
+        assert!(Instant::now() < deadline, "{:?}", phases.lock().unwrap());
+        tokio::select! {
+            r = &mut waiting => panic!("ready without a turn: {:?}", r.map(|_| ())),
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
+    tokio::select! {
+        r = &mut waiting => panic!("ready without a turn: {:?}", r.map(|_| ())),
+        _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+    }
+    assert_eq!(f.cloud_init_calls(), "");
+    turn.add_permits(1);
+    let (session, _) = waiting.await.unwrap();
+    assert_eq!(
+        *phases.lock().unwrap(),
+        vec![
+            Phase::WaitingForSsh,
+            Phase::WaitingForTurn,
+            Phase::WaitingForCloudInit,
+            Phase::Ready
+        ]
+    );
+    assert_eq!(turn.available_permits(), 1, "the turn is given back");
+    session.close().await;
+}
