@@ -124,9 +124,13 @@ pub(crate) fn network_xml(n: &NetworkSpec) -> String {
     if n.mode == ForwardMode::Nat {
         let _ = writeln!(x, "  <forward mode='nat'/>");
     }
+    // No spanning tree: a lab network is one bridge and cannot loop, and with STP on the
+    // kernel holds a new port (a node started, or restarted by a snapshot's restore) in its
+    // listening and learning states for 2 s each (it keeps a forward delay of at least 2 s
+    // whatever libvirt asks): `reset` waited about 3 s for "no route to host" to end.
     let _ = writeln!(
         x,
-        "  <bridge name='{}' stp='on' delay='0'/>",
+        "  <bridge name='{}' stp='off' delay='0'/>",
         esc(&n.bridge)
     );
     let _ = writeln!(x, "  <domain name='{}' localOnly='yes'/>", esc(&n.domain));
