@@ -56,7 +56,7 @@ pub(crate) mod testing;
 
 pub(crate) use command::{FaultCommand, Target, apply, run};
 pub(crate) use error::FaultError;
-pub(crate) use revert::{active, ensure_none_active, revert};
+pub(crate) use revert::{active, ensure_none_active, revert, revert_all_over};
 
 use crate::plan::NodePlan;
 use params::{ParamSpec, Params};

@@ -5,11 +5,12 @@ use super::FaultError;
 use super::command::LibvirtHost;
 use super::engine::{Engine, Reverted};
 use super::record::{FaultRecord, Store};
-use crate::lab::Lab;
+use crate::lab::{Lab, SshNodes};
 use crate::paths::{Home, LabDir};
 use crate::remote::{Output, Remote, RemoteError};
 use crate::ssh::Purpose;
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// A node that is never contacted: reverting a record that never got past its first write, or
 /// a fault whose every change is on the host.
@@ -35,6 +36,25 @@ pub(crate) async fn revert(
     id: Option<&str>,
     all: bool,
     print: bool,
+) -> Result<(), FaultError> {
+    revert_in(home, lab, id, all, print, None).await
+}
+
+/// `revert` of every fault of `nodes`' lab, quietly, over the sessions `nodes` holds: a level
+/// ends on nodes it is logged in to already, and a new login costs seconds under emulation
+/// (right after a snapshot's restore, 3-5 s a node).
+pub(crate) async fn revert_all_over(home: &Home, nodes: &SshNodes) -> Result<(), FaultError> {
+    let lab = nodes.state().name.to_string();
+    revert_in(home, Some(&lab), None, true, false, Some(nodes)).await
+}
+
+async fn revert_in(
+    home: &Home,
+    lab: Option<&str>,
+    id: Option<&str>,
+    all: bool,
+    print: bool,
+    shared: Option<&SshNodes>,
 ) -> Result<(), FaultError> {
     let lab = Lab::lock(home, lab, "`firedrill fault revert`")?;
     let (dir, state) = (&lab.dir, &lab.state);
@@ -84,7 +104,7 @@ pub(crate) async fn revert(
     let total = records.len();
     let mut failed = 0;
     for mut rec in records {
-        match revert_one(&lab, &store, &host, &mut rec).await {
+        match revert_one(&lab, &store, &host, &mut rec, shared).await {
             Ok(lines) if print => print!("{lines}"),
             Ok(_) => {}
             Err(e) if !all => return Err(e),
@@ -109,6 +129,7 @@ async fn revert_one(
     store: &Store,
     host: &LibvirtHost,
     rec: &mut FaultRecord,
+    shared: Option<&SshNodes>,
 ) -> Result<String, FaultError> {
     let kind = rec.kind();
     let head = format!("{}: {kind} on {}", rec.id, rec.node);
@@ -123,17 +144,25 @@ async fn revert_one(
     // there: the node need not answer (with loss=100 it cannot).
     let on_host = rec.fault.ops().on_host();
     let outcome = if rec.prepared && !on_host {
-        let session = lab.shell(node, Purpose::Change).await?;
+        let session = match shared {
+            Some(nodes) => nodes.live_shell(&rec.node, Purpose::Change).await?,
+            None => Arc::new(lab.shell(node, Purpose::Change).await?),
+        };
         let outcome = Engine {
             lab: &lab.dir,
             store,
-            remote: &session,
+            remote: &*session,
             host,
             domain: &node.domain.name,
         }
         .revert(rec)
         .await;
-        session.close().await;
+        // A session of `shared` stays open for its owner.
+        if shared.is_none()
+            && let Ok(own) = Arc::try_unwrap(session)
+        {
+            own.close().await;
+        }
         outcome?
     } else {
         let unreached = Unreached(node.name.clone());

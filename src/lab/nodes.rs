@@ -34,6 +34,12 @@ pub(crate) trait Nodes: Send + Sync {
 
     /// Reboots `node` and returns once it runs a new boot and is ready.
     fn reboot(&self, node: &str) -> impl Future<Output = Result<(), NodeError>> + Send;
+
+    /// The SSH sessions behind these nodes, for what needs a node's shell rather than one
+    /// command (a fault's revert); `None` for fakes.
+    fn ssh(&self) -> Option<&SshNodes> {
+        None
+    }
 }
 
 /// The lab's nodes over SSH, one session per node, opened when first needed.
@@ -99,6 +105,23 @@ impl SshNodes {
         Ok(self.keep(node, session).await)
     }
 
+    /// `shell`, but a kept session is asked a trivial command first: one that broke (the node
+    /// rebooted since it was opened) is replaced by a new login.
+    pub(crate) async fn live_shell(
+        &self,
+        node: &str,
+        purpose: crate::ssh::Purpose,
+    ) -> Result<Arc<Session>, crate::ssh::SshError> {
+        let kept = self.sessions.lock().await.get(node).cloned();
+        if let Some(s) = kept {
+            if s.run("true", None).await.is_ok() {
+                return Ok(s);
+            }
+            self.sessions.lock().await.remove(node);
+        }
+        self.shell(node, purpose).await
+    }
+
     /// Keeps `session` for `node`, unless another command connected meanwhile: then that one.
     async fn keep(&self, node: &str, session: Session) -> Arc<Session> {
         let mut sessions = self.sessions.lock().await;
@@ -141,6 +164,10 @@ impl SshNodes {
 }
 
 impl Nodes for SshNodes {
+    fn ssh(&self) -> Option<&SshNodes> {
+        Some(self)
+    }
+
     async fn run(&self, node: &str, script: &str) -> Result<Output, RemoteError> {
         let session = self.session(node).await?;
         let result = session.run_as_root(script, None).await;

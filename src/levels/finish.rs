@@ -58,10 +58,17 @@ pub(crate) async fn undo<N: Nodes>(
         .faults
         .iter()
         .any(|f| matches!(level.faults.get(f.index), Some(FaultSpec::Kind { .. })));
-    if (kinds || !play.gm.is_empty())
-        && let Err(e) = crate::faults::revert(home, Some(&play.lab), None, true, false).await
-    {
-        failures.push(e.to_string());
+    if kinds || !play.gm.is_empty() {
+        // Over the play's own sessions when they are this lab's: no second login per node.
+        let reverted = match nodes.ssh() {
+            Some(ssh) if ssh.state().name.as_str() == play.lab.as_str() => {
+                crate::faults::revert_all_over(home, ssh).await
+            }
+            _ => crate::faults::revert(home, Some(&play.lab), None, true, false).await,
+        };
+        if let Err(e) = reverted {
+            failures.push(e.to_string());
+        }
     }
     for f in play.faults.iter().rev() {
         if let Some(FaultSpec::Script(step)) = level.faults.get(f.index) {
