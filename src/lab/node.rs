@@ -257,7 +257,7 @@ pub(crate) async fn bring_up(
     let check = job.check.as_ref().filter(|_| was_running);
     let phases = |phase| match phase {
         Phase::WaitingForSsh => progress.phase("waiting for SSH"),
-        Phase::WaitingForTurn => progress.phase("logged in, waiting for its turn to be checked"),
+        Phase::WaitingForTurn => progress.phase(&phase.to_string()),
         Phase::WaitingForCloudInit => {
             ssh_at = Some(boot.elapsed());
             progress.phase(if check.is_some() {
