@@ -10,6 +10,12 @@
 //! - it waits on the node (polling every 0.25 s) and returns the moment cloud-init is done,
 //!   with no polling loop of ours over SSH.
 //!
+//! But `cloud-init status` is a Python program that loads most of cloud-init: started while a
+//! freshly booted node still runs cloud-init's last stages, it takes the guest's CPU from them,
+//! seconds of it under software emulation. So a booting node is first waited for by a shell loop
+//! on this boot's result file (`WAIT_FOR_RESULT`); `cloud-init status` runs only to explain a
+//! failure, or when the boot ended without a result (cloud-init disabled, or not run).
+//!
 //! SSH login alone is not enough: cloud-init installs the key early (init stage, before sshd
 //! starts), but the config and final stages (packages, runcmd) run after sshd accepts logins.
 
@@ -142,6 +148,18 @@ fn finished_cleanly(result_json: &[u8]) -> bool {
 
 /// This boot's cloud-init result (`/run` does not survive a reboot).
 const RESULT: &str = "/run/cloud-init/result.json";
+/// Waits on the node, in the shell, until this boot's cloud-init run has ended, and prints its
+/// result. Exits 3 when the boot is over (systemd says `running` or `degraded`, checked every
+/// 2 s) without a result file: cloud-init did not run, and `cloud-init status` says why.
+const WAIT_FOR_RESULT: &str = "i=0
+while [ ! -e /run/cloud-init/result.json ]; do
+  i=$((i + 1))
+  if [ $((i % 8)) = 0 ]; then
+    case $(systemctl is-system-running 2>/dev/null) in running|degraded) exit 3 ;; esac
+  fi
+  sleep 0.25
+done
+cat /run/cloud-init/result.json";
 /// Ends the result file in the output of a readiness command that carries a check.
 const READY_MARK: &str = "--firedrill-ready--";
 
@@ -228,6 +246,21 @@ async fn attempt(
     drop(permit);
     if let Some(checked) = ready {
         return Ok((session, checked));
+    }
+    let remaining = deadline.saturating_sub(start.elapsed());
+    match tokio::time::timeout(remaining, session.run(WAIT_FOR_RESULT, None)).await {
+        Err(_) => {
+            session.close().await;
+            return Err(Attempt::Retry(
+                "SSH login works, but cloud-init was still running".to_string(),
+            ));
+        }
+        Ok(Err(e)) => return Err(Attempt::Retry(format!("while waiting for cloud-init: {e}"))),
+        Ok(Ok(out)) if out.success() && finished_cleanly(&out.stdout) => {
+            return Ok((session, None));
+        }
+        // Errors in the result, or no result: `cloud-init status` explains (below).
+        Ok(Ok(_)) => {}
     }
     let remaining = deadline.saturating_sub(start.elapsed());
     let waited = tokio::time::timeout(remaining, session.run("cloud-init status --wait", None));
@@ -326,6 +359,90 @@ mod result_tests {
         let out = run_ready(&result, &extra);
         assert_eq!((out.status, out.stdout_str()), (1, String::new()));
         assert_eq!(judge_ready(out, true), None);
+    }
+
+    /// `WAIT_FOR_RESULT` in a real shell, with the result file at `result` and a `systemctl`
+    /// that says `system` (the boot's state); `None` if it still waits after `patience`.
+    fn wait_for_result(
+        result: &std::path::Path,
+        system: &str,
+        patience: std::time::Duration,
+    ) -> Option<(i32, String, std::time::Duration)> {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = result.parent().unwrap().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let systemctl = bin.join("systemctl");
+        std::fs::write(&systemctl, format!("#!/bin/sh\necho {system}\n")).unwrap();
+        std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert!(WAIT_FOR_RESULT.contains(RESULT));
+        let script = WAIT_FOR_RESULT.replace(RESULT, &result.to_string_lossy());
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let started = Instant::now();
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env("PATH", path)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh runs");
+        while started.elapsed() < patience {
+            if let Some(status) = child.try_wait().expect("wait") {
+                let mut out = String::new();
+                std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+                return Some((status.code().unwrap_or(-1), out, started.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child.kill().expect("kill");
+        child.wait().expect("reaped");
+        None
+    }
+
+    #[test]
+    fn a_booting_node_is_waited_for_in_the_shell_until_its_result_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let result = dir.path().join("result.json");
+        let body = r#"{"v1": {"errors": []}}"#;
+        // Written while the loop waits: it ends soon after, with the file's text.
+        let writer = {
+            let result = result.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(600));
+                std::fs::write(&result, body).unwrap();
+            })
+        };
+        let (code, out, took) =
+            wait_for_result(&result, "starting", Duration::from_secs(10)).expect("it ends");
+        writer.join().unwrap();
+        assert_eq!((code, out.as_str()), (0, body));
+        assert!(took >= Duration::from_millis(550), "{took:?}");
+        assert!(finished_cleanly(out.as_bytes()));
+        // Already there: at once.
+        let (code, _, took) =
+            wait_for_result(&result, "starting", Duration::from_secs(10)).expect("it ends");
+        assert_eq!(code, 0);
+        assert!(took < Duration::from_secs(1), "{took:?}");
+    }
+
+    #[test]
+    fn a_boot_that_ended_without_a_result_is_left_to_cloud_init_status() {
+        let dir = tempfile::tempdir().unwrap();
+        let result = dir.path().join("result.json");
+        // Still booting: it keeps waiting.
+        assert_eq!(
+            wait_for_result(&result, "starting", Duration::from_millis(2600)),
+            None
+        );
+        // Booted, no result: exit 3 within one check (every 2 s).
+        for system in ["running", "degraded"] {
+            let (code, out, took) =
+                wait_for_result(&result, system, Duration::from_secs(10)).expect("it ends");
+            assert_eq!((code, out.as_str()), (3, ""), "{system}");
+            assert!(took < Duration::from_secs(4), "{took:?}");
+        }
     }
 
     #[test]
