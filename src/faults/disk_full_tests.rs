@@ -130,6 +130,42 @@ async fn inject_verify_revert_run_exactly_these_commands() {
     );
 }
 
+/// After the node went back to a snapshot from before the fault, the record is closed with no
+/// command (a FakeRemote with nothing expected fails on any), and says why.
+#[tokio::test]
+async fn a_fault_undone_by_a_snapshot_restore_is_closed_without_a_command() {
+    let bench = Bench::new();
+    let node = FakeRemote::new("app1")
+        .once(exact(&sudo(PREPARE)), ok(PREPARED))
+        .once(exact(&sudo(INJECT)), ok(INJECTED));
+    let mut rec = FaultRecord::new("app1", disk_full_fault());
+    bench
+        .engine(&node, "fd-three-tier-app1")
+        .inject(&mut rec, None)
+        .await
+        .unwrap();
+    node.assert_all_used();
+    let untouched = FakeRemote::new("app1");
+    let engine = bench.engine(&untouched, "fd-three-tier-app1");
+    let mut stored = bench.stored("f1");
+    assert_eq!(engine.restored(&mut stored).unwrap(), Reverted::Restored);
+    let closed = bench.stored("f1");
+    assert_eq!(closed.state, FaultState::Reverted);
+    assert_eq!(
+        closed.reverted,
+        ["the node went back to its snapshot from before the fault"]
+    );
+    assert_eq!(engine.restored(&mut stored).unwrap(), Reverted::Already);
+    assert!(untouched.commands().is_empty());
+    assert_eq!(
+        bench.events().last().unwrap(),
+        &(
+            "fault-reverted".to_string(),
+            "fault disk-full reverted on app1 (f1)".to_string()
+        )
+    );
+}
+
 /// A level's fault: the event log (which the learner's client shows) names neither the kind
 /// nor the node, and the record still holds everything needed to revert it.
 #[tokio::test]

@@ -47,6 +47,9 @@ pub(crate) enum Reverted {
     Already,
     /// The inject stopped before changing anything; nothing was run.
     NothingChanged,
+    /// The node went back to a snapshot taken before the fault; nothing was left to undo on it,
+    /// and nothing was run.
+    Restored,
 }
 
 impl<R: Remote, H: Host> Engine<'_, R, H> {
@@ -272,31 +275,51 @@ impl<R: Remote, H: Host> Engine<'_, R, H> {
         if !rec.needs_revert() {
             return Ok(Reverted::Already);
         }
-        let kind = rec.kind();
         let result = if rec.prepared {
             self.undo(rec).await.map(Reverted::Done)
         } else {
             Ok(Reverted::NothingChanged)
         };
         match result {
-            Ok(done) => {
-                rec.reverted = match &done {
-                    Reverted::Done(lines) => lines.clone(),
-                    _ => vec!["nothing had changed on the node".to_string()],
-                };
-                rec.state = FaultState::Reverted;
-                rec.error = None;
-                self.store.save(rec)?;
-                let msg = format!("fault {kind} reverted on {} ({})", rec.node, rec.id);
-                self.event(EventKind::FaultReverted, rec, msg)?;
-                Ok(done)
-            }
+            Ok(done) => self.close(rec, done),
             Err(e) => {
                 rec.error = Some(format!("revert failed: {e}"));
                 self.store.save(rec)?;
                 Err(e)
             }
         }
+    }
+
+    /// Closes the record of a fault whose node was just returned to a snapshot taken before it
+    /// was injected: what it changed on the node is gone with the rest, so nothing is run. Only
+    /// for faults that act on the node itself; a fault on the host side outlives a restore.
+    pub(crate) fn restored(&self, rec: &mut FaultRecord) -> Result<Reverted, FaultError> {
+        if !rec.needs_revert() {
+            return Ok(Reverted::Already);
+        }
+        debug_assert!(
+            !rec.fault.ops().on_host(),
+            "{} acts on the host",
+            rec.kind()
+        );
+        self.close(rec, Reverted::Restored)
+    }
+
+    /// Records a successful revert, and says so in the lab's events.
+    fn close(&self, rec: &mut FaultRecord, done: Reverted) -> Result<Reverted, FaultError> {
+        rec.reverted = match &done {
+            Reverted::Done(lines) => lines.clone(),
+            Reverted::Restored => {
+                vec!["the node went back to its snapshot from before the fault".to_string()]
+            }
+            _ => vec!["nothing had changed on the node".to_string()],
+        };
+        rec.state = FaultState::Reverted;
+        rec.error = None;
+        self.store.save(rec)?;
+        let msg = format!("fault {} reverted on {} ({})", rec.kind(), rec.node, rec.id);
+        self.event(EventKind::FaultReverted, rec, msg)?;
+        Ok(done)
     }
 
     /// Whether the fault is still in effect, by a cheap check on the node.

@@ -40,12 +40,28 @@ pub(crate) async fn revert(
     revert_in(home, lab, id, all, print, None).await
 }
 
+/// The play's own sessions, for `revert_all_over`.
+#[derive(Clone, Copy)]
+struct Over<'a> {
+    nodes: &'a SshNodes,
+    /// Every node was just returned to a snapshot taken before any of the faults.
+    restored: bool,
+}
+
 /// `revert` of every fault of `nodes`' lab, quietly, over the sessions `nodes` holds: a level
 /// ends on nodes it is logged in to already, and a new login costs seconds under emulation
-/// (right after a snapshot's restore, 3-5 s a node).
-pub(crate) async fn revert_all_over(home: &Home, nodes: &SshNodes) -> Result<(), FaultError> {
+/// (right after a snapshot's restore, 3-5 s a node). With `restored` (every node was just
+/// returned to a snapshot from before the faults), a fault that acts on the node is only
+/// recorded as reverted: the restore undid it, and a command on a node just restored costs
+/// about a second under emulation. Faults on the host side are reverted there as always.
+pub(crate) async fn revert_all_over(
+    home: &Home,
+    nodes: &SshNodes,
+    restored: bool,
+) -> Result<(), FaultError> {
     let lab = nodes.state().name.to_string();
-    revert_in(home, Some(&lab), None, true, false, Some(nodes)).await
+    let over = Over { nodes, restored };
+    revert_in(home, Some(&lab), None, true, false, Some(over)).await
 }
 
 async fn revert_in(
@@ -54,7 +70,7 @@ async fn revert_in(
     id: Option<&str>,
     all: bool,
     print: bool,
-    shared: Option<&SshNodes>,
+    shared: Option<Over<'_>>,
 ) -> Result<(), FaultError> {
     let lab = Lab::lock(home, lab, "`firedrill fault revert`")?;
     let (dir, state) = (&lab.dir, &lab.state);
@@ -129,7 +145,7 @@ async fn revert_one(
     store: &Store,
     host: &LibvirtHost,
     rec: &mut FaultRecord,
-    shared: Option<&SshNodes>,
+    shared: Option<Over<'_>>,
 ) -> Result<String, FaultError> {
     let kind = rec.kind();
     let head = format!("{}: {kind} on {}", rec.id, rec.node);
@@ -143,9 +159,19 @@ async fn revert_one(
     // A fault that acts on the host side (net-delay's qdisc on the node's tap) is undone
     // there: the node need not answer (with loss=100 it cannot).
     let on_host = rec.fault.ops().on_host();
-    let outcome = if rec.prepared && !on_host {
+    let restored = shared.is_some_and(|o| o.restored);
+    let outcome = if rec.prepared && !on_host && restored {
+        Engine {
+            lab: &lab.dir,
+            store,
+            remote: &Unreached(node.name.clone()),
+            host,
+            domain: &node.domain.name,
+        }
+        .restored(rec)?
+    } else if rec.prepared && !on_host {
         let session = match shared {
-            Some(nodes) => nodes.live_shell(&rec.node, Purpose::Change).await?,
+            Some(o) => o.nodes.live_shell(&rec.node, Purpose::Change).await?,
             None => Arc::new(lab.shell(node, Purpose::Change).await?),
         };
         let outcome = Engine {
@@ -195,6 +221,9 @@ pub(super) fn format_reverted(head: &str, outcome: &Reverted) -> String {
             format!("{head}: reverted (the inject had not changed anything on the node)\n")
         }
         Reverted::Already => format!("{head}: already reverted; nothing to do\n"),
+        Reverted::Restored => {
+            format!("{head}: reverted (the node went back to its snapshot from before the fault)\n")
+        }
     }
 }
 

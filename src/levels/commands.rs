@@ -135,7 +135,7 @@ pub(crate) async fn check(
         }
     }
     if solved {
-        super::finish::end(home, &level, &mut play, &nodes, Outcome::Solved).await?;
+        super::finish::end(home, &level, &mut play, &nodes, Outcome::Solved, false).await?;
         println!("\nSolved.\n\n{}", level.debrief.trim_end());
     } else {
         println!(

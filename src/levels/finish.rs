@@ -43,12 +43,17 @@ async fn script<N: Nodes>(
 }
 
 /// Undoes everything the play did, newest first: the client, the faults, the setup. Goes on
-/// after a failure and reports every one at the end.
+/// after a failure and reports every one at the end. With `restored`, every node was just
+/// returned to the snapshot taken before the setup: what the setup, the scripted faults and the
+/// faults on the nodes changed is gone, so only their records are closed and the faults on the
+/// host side reverted, with no command on a node (each costs about a second on a node just
+/// restored under emulation).
 pub(crate) async fn undo<N: Nodes>(
     home: &Home,
     level: &Level,
     play: &mut Play,
     nodes: &N,
+    restored: bool,
 ) -> Result<(), LevelError> {
     let mut failures = Vec::new();
     if let Some(c) = &play.client {
@@ -62,7 +67,7 @@ pub(crate) async fn undo<N: Nodes>(
         // Over the play's own sessions when they are this lab's: no second login per node.
         let reverted = match nodes.ssh() {
             Some(ssh) if ssh.state().name.as_str() == play.lab.as_str() => {
-                crate::faults::revert_all_over(home, ssh).await
+                crate::faults::revert_all_over(home, ssh, restored).await
             }
             _ => crate::faults::revert(home, Some(&play.lab), None, true, false).await,
         };
@@ -70,7 +75,7 @@ pub(crate) async fn undo<N: Nodes>(
             failures.push(e.to_string());
         }
     }
-    for f in play.faults.iter().rev() {
+    for f in play.faults.iter().rev().filter(|_| !restored) {
         if let Some(FaultSpec::Script(step)) = level.faults.get(f.index) {
             let revert = step.revert.as_deref().unwrap_or("true");
             if let Err(e) = script(
@@ -85,7 +90,13 @@ pub(crate) async fn undo<N: Nodes>(
             }
         }
     }
-    for step in level.setup.iter().take(play.setup_done).rev() {
+    for step in level
+        .setup
+        .iter()
+        .take(play.setup_done)
+        .rev()
+        .filter(|_| !restored)
+    {
         if let Some(revert) = &step.revert
             && let Err(e) = script(nodes, &step.node.value, revert, "reverting the setup").await
         {
@@ -100,15 +111,16 @@ pub(crate) async fn undo<N: Nodes>(
     }
 }
 
-/// Ends the play with `outcome`: undo, score, record.
+/// Ends the play with `outcome`: undo (`restored`: see `undo`), score, record.
 pub(crate) async fn end<N: Nodes>(
     home: &Home,
     level: &Level,
     play: &mut Play,
     nodes: &N,
     outcome: Outcome,
+    restored: bool,
 ) -> Result<(), LevelError> {
-    let undone = undo(home, level, play, nodes).await;
+    let undone = undo(home, level, play, nodes, restored).await;
     record_end(home, level, play, outcome)?;
     undone
 }
@@ -186,7 +198,7 @@ pub(crate) async fn give_up(home: &Home, show_solution: bool) -> Result<(), Leve
         (None, None) => end_without_lab(home, &level, &mut play, Outcome::GaveUp).await,
         (None, Some(lab)) => {
             let nodes = SshNodes::of(&lab);
-            let r = end(home, &level, &mut play, &nodes, Outcome::GaveUp).await;
+            let r = end(home, &level, &mut play, &nodes, Outcome::GaveUp, false).await;
             nodes.close().await;
             r
         }
@@ -272,9 +284,9 @@ pub(crate) async fn reset(
     };
     let (restored, ()) = tokio::join!(restore, client);
     let undone = if play.end.is_none() {
-        end(home, &level, &mut play, &nodes, Outcome::Reset).await
+        end(home, &level, &mut play, &nodes, Outcome::Reset, restored).await
     } else {
-        undo(home, &level, &mut play, &nodes).await
+        undo(home, &level, &mut play, &nodes, restored).await
     };
     if let Err(e) = undone {
         eprintln!("error: {e}");

@@ -260,7 +260,7 @@ pub(crate) async fn play(home: &Home, opts: &PlayOptions) -> Result<(), LevelErr
     let prepared = prepare(home, &level, &mut play, &nodes, state).await;
     if let Err(e) = prepared {
         eprintln!("the level could not start; undoing what it did");
-        let undone = undo(home, &level, &mut play, &nodes).await;
+        let undone = undo(home, &level, &mut play, &nodes, false).await;
         nodes.close().await;
         match undone {
             // Nothing is left to undo: forget the play, so another can start.
