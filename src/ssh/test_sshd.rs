@@ -78,6 +78,13 @@ impl Fixture {
         fs::write(bin.join("cloud-init"), script).expect("write fake cloud-init");
         fs::set_permissions(bin.join("cloud-init"), fs::Permissions::from_mode(0o755))
             .expect("chmod fake cloud-init");
+        // This host writes no /run/cloud-init/result.json, and may not run systemd: a systemctl
+        // that says the boot is over sends the wait for cloud-init (`ssh::ready`) to the fake
+        // cloud-init above at its first check, 2 s in.
+        fs::write(bin.join("systemctl"), "#!/bin/sh\necho running\n")
+            .expect("write fake systemctl");
+        fs::set_permissions(bin.join("systemctl"), fs::Permissions::from_mode(0o755))
+            .expect("chmod fake systemctl");
         let fixture = Fixture {
             dir,
             host,
