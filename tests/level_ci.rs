@@ -3,7 +3,8 @@
 //! For each level: play; the objectives are not met, and for an incident some objective the
 //! learner can see is not met either (the fault is felt); apply the reference solution
 //! (`check --apply-solution`, hidden, scores 0); `check` until it says "Solved." with no guard
-//! violated; write the incident report; reset; the lab is healthy.
+//! violated; write the incident report; reset; the lab is healthy. The first level on each lab
+//! is also played once and reset in the middle, as a learner starts over.
 //!
 //! A full run boots four labs and plays twelve incidents and twelve exercises: hours under TCG.
 //! CI runs a representative subset by default, on both labs: single-server (its app on port
@@ -117,11 +118,17 @@ fn e2e_every_level_passes_its_own_solution() {
             // Its output is in the log; a lab left up only costs the next one CPU.
             let _ = sb.firedrill(&["down", "--force", "--lab", done]);
         }
+        let first_on_lab = previous_lab.as_ref() != Some(&lab);
         previous_lab = Some(lab);
         eprintln!("=== level {id}");
         let started = Instant::now();
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| play_level(&sb, &id)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // Once per lab (it costs a play): start over in the middle of a play.
+            if first_on_lab {
+                reset_mid_play(&sb, &id);
+            }
+            play_level(&sb, &id)
+        }));
         eprintln!(
             "=== level {id}: {} in {:.0} s",
             if outcome.is_ok() { "passed" } else { "FAILED" },
@@ -141,6 +148,47 @@ fn e2e_every_level_passes_its_own_solution() {
     let score = sb.firedrill(&["score"]);
     score.assert_success("score");
     assert!(score.stdout.contains("solved"), "{}", score.stdout);
+}
+
+/// `reset` in the middle of a play, as a learner starts over: every node goes back to the
+/// snapshot from before the level, and the level's faults, setup and scripted faults are undone
+/// by that restore alone (nothing is run on the nodes to undo them). After it, every fault
+/// record of the lab is closed and the lab is healthy.
+fn reset_mid_play(sb: &Sandbox, id: &str) {
+    let play = sb.firedrill(&["play", id, "--accel", "tcg"]);
+    play.assert_success(&format!("play {id} (to start over)"));
+    let reset = sb.firedrill(&["reset", "--accel", "tcg"]);
+    reset.assert_success(&format!("{id}: reset in the middle of the play"));
+    assert!(
+        reset.stdout.contains("every node is back at the snapshot"),
+        "{id}: reset did not restore the snapshot:\n{}{}",
+        reset.stdout,
+        reset.stderr
+    );
+    let lab = lab_name(id);
+    let faults = sb.firedrill(&["fault", "status", "--json", "--lab", lab.as_str()]);
+    faults.assert_success("fault status");
+    let json: serde_json::Value =
+        serde_json::from_str(&faults.stdout).expect("fault status --json");
+    for f in json["faults"].as_array().expect("faults") {
+        assert_eq!(
+            f["state"], "reverted",
+            "{id}: a fault left open by reset: {json}"
+        );
+    }
+    assert_healthy(sb, id, "after a reset in the middle of the play");
+}
+
+/// Every role of every node of the level's lab passes its health check.
+fn assert_healthy(sb: &Sandbox, id: &str, when: &str) {
+    let status = sb.firedrill(&["status", "--json", "--lab", lab_name(id).as_str()]);
+    status.assert_success("status");
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).expect("status --json");
+    for n in json["nodes"].as_array().expect("nodes") {
+        for h in n["health"].as_array().expect("health") {
+            assert_eq!(h["ok"], true, "{id}: unhealthy {when}: {json}");
+        }
+    }
 }
 
 fn play_level(sb: &Sandbox, id: &str) {
@@ -239,14 +287,7 @@ fn play_level(sb: &Sandbox, id: &str) {
 
     sb.firedrill(&["reset", "--accel", "tcg"])
         .assert_success(&format!("{id}: reset"));
-    let status = sb.firedrill(&["status", "--json", "--lab", lab_name(id).as_str()]);
-    status.assert_success("status");
-    let json: serde_json::Value = serde_json::from_str(&status.stdout).expect("status --json");
-    for n in json["nodes"].as_array().expect("nodes") {
-        for h in n["health"].as_array().expect("health") {
-            assert_eq!(h["ok"], true, "{id}: unhealthy after reset: {json}");
-        }
-    }
+    assert_healthy(sb, id, "after reset");
 }
 
 /// A guard was violated: the play's report (when the failures came, of what kind) goes to
