@@ -130,62 +130,50 @@ const DRAIN_EVERY: Duration = Duration::from_millis(10);
 
 /// Takes every message waiting; `false` once every shard and request is finished.
 fn drain(
-    rx: &mut mpsc::UnboundedReceiver<Vec<Msg>>,
+    rx: &mut mpsc::UnboundedReceiver<Msg>,
     streams: &mut [StreamRun],
     sink: &Sink,
 ) -> Result<bool, ClientError> {
     loop {
         match rx.try_recv() {
-            Ok(msgs) => {
-                for msg in msgs {
-                    count(msg, streams, sink)?;
+            Ok(Msg::Sent {
+                stream,
+                scheduled,
+                lag,
+            }) => streams[stream].stats.sent(scheduled, lag),
+            Ok(Msg::Done {
+                stream,
+                index,
+                scheduled,
+                completed,
+                outcome,
+            }) => {
+                let run = &mut streams[stream];
+                if let (Some(ledger), Some(ack)) = (&sink.ledger, &outcome.ack) {
+                    ledger.append(&LedgerWrite::new(
+                        ack,
+                        &run.name,
+                        sink.start_wall + completed,
+                    ))?;
+                }
+                run.stats.done(index, scheduled, completed, &outcome);
+            }
+            Ok(Msg::Dropped {
+                stream,
+                first,
+                end,
+                step,
+                reason,
+            }) => {
+                let run = &mut streams[stream];
+                for index in (first..end).step_by(step as usize) {
+                    run.stats.dropped(index, run.load.due(index), &reason);
                 }
             }
             Err(TryRecvError::Empty) => return Ok(true),
             Err(TryRecvError::Disconnected) => return Ok(false),
         }
     }
-}
-
-/// One shard's message, into its stream's stats (and the ledger).
-fn count(msg: Msg, streams: &mut [StreamRun], sink: &Sink) -> Result<(), ClientError> {
-    match msg {
-        Msg::Sent {
-            stream,
-            scheduled,
-            lag,
-        } => streams[stream].stats.sent(scheduled, lag),
-        Msg::Done {
-            stream,
-            index,
-            scheduled,
-            completed,
-            outcome,
-        } => {
-            let run = &mut streams[stream];
-            if let (Some(ledger), Some(ack)) = (&sink.ledger, &outcome.ack) {
-                ledger.append(&LedgerWrite::new(
-                    ack,
-                    &run.name,
-                    sink.start_wall + completed,
-                ))?;
-            }
-            run.stats.done(index, scheduled, completed, &outcome);
-        }
-        Msg::Dropped {
-            stream,
-            first,
-            end,
-            step,
-            reason,
-        } => {
-            let run = &mut streams[stream];
-            for index in (first..end).step_by(step as usize) {
-                run.stats.dropped(index, run.load.due(index), &reason);
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Runs the load until the duration is over or Ctrl-C; `Ok(true)` when every stream met the SLO.

@@ -13,7 +13,7 @@ use super::config::Config;
 use super::load::Load;
 use super::request::{Outcome, Sender, is_write};
 use super::timer::Timer;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -41,49 +41,6 @@ pub(crate) enum Msg {
         step: u64,
         reason: Arc<str>,
     },
-}
-
-/// How often a shard hands its messages to the collector (which takes them every 10 ms).
-const FLUSH_EVERY: Duration = Duration::from_millis(5);
-
-/// A shard's messages, handed to the collector together every `FLUSH_EVERY`. A channel send per
-/// message cost each request atomic operations on lines the other shards and the collector
-/// write too; one shard's tasks share a thread, so this lock is never contended.
-#[derive(Debug)]
-pub(crate) struct Outbox {
-    msgs: Mutex<Vec<Msg>>,
-    tx: mpsc::UnboundedSender<Vec<Msg>>,
-}
-
-impl Outbox {
-    pub(crate) fn new(tx: mpsc::UnboundedSender<Vec<Msg>>) -> Outbox {
-        Outbox {
-            msgs: Mutex::new(Vec::new()),
-            tx,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Msg>> {
-        // A poisoned lock only means a request task panicked; the list itself is still valid.
-        self.msgs.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub(crate) fn push(&self, msg: Msg) {
-        self.lock().push(msg);
-    }
-
-    /// Sends what was pushed since the last flush. A closed channel means the collector is gone
-    /// (the run is ending): there is nobody left to count for.
-    pub(crate) fn flush(&self) {
-        let msgs = {
-            let mut msgs = self.lock();
-            let room = msgs.len();
-            std::mem::replace(&mut *msgs, Vec::with_capacity(room))
-        };
-        if !msgs.is_empty() {
-            let _ = self.tx.send(msgs);
-        }
-    }
 }
 
 /// One shard's part of the run.
@@ -124,18 +81,14 @@ pub(crate) fn slots_of_shard(total: usize, shard: u64, shards: u64) -> usize {
     total / shards + usize::from(shard < total % shards)
 }
 
-/// Flushes the outbox every `FLUSH_EVERY`, until the shard's runtime ends.
-///
-/// The ticks also keep the timer wheel warm: tokio wakes its own driver (an eventfd write, then
-/// a read) whenever a new timer expires before every pending one. Each request's deadline is such
-/// a timer when the server answers quickly and nothing else is pending. A tick at most every half
-/// timeout keeps an earlier timer always pending, so request deadlines go into the wheel silently.
-async fn flush_every(outbox: Arc<Outbox>, timeout: Duration) {
-    let period = (timeout / 2).clamp(Duration::from_millis(1), FLUSH_EVERY);
-    let mut tick = tokio::time::interval(period);
+/// tokio wakes its own driver (an eventfd write, then a read) whenever a new timer expires
+/// before every pending one. Each request's deadline is such a timer when the server answers
+/// quickly and nothing else is pending. A tick every half timeout keeps an earlier timer always
+/// pending, so request deadlines go into the wheel silently. Ends with the shard's runtime.
+async fn keep_timer_wheel_warm(timeout: Duration) {
+    let mut tick = tokio::time::interval((timeout / 2).max(Duration::from_millis(1)));
     loop {
         tick.tick().await;
-        outbox.flush();
     }
 }
 
@@ -144,7 +97,7 @@ async fn flush_every(outbox: Arc<Outbox>, timeout: Duration) {
 pub(crate) fn spawn_shards(
     cfg: &Arc<Config>,
     index: usize,
-    tx: mpsc::UnboundedSender<Vec<Msg>>,
+    tx: mpsc::UnboundedSender<Msg>,
     stop: watch::Receiver<bool>,
     start: Instant,
 ) -> std::io::Result<()> {
@@ -188,9 +141,8 @@ pub(crate) fn spawn_shards(
                         seed,
                         cfg.tls.clone(),
                     ));
-                    let outbox = Arc::new(Outbox::new(tx));
-                    tokio::spawn(flush_every(outbox.clone(), plan.timeout));
-                    let _ = tokio::spawn(run(plan, sender, outbox, stop, start)).await;
+                    tokio::spawn(keep_timer_wheel_warm(plan.timeout));
+                    let _ = tokio::spawn(run(plan, sender, tx, stop, start)).await;
                 })
             })?;
     }
@@ -227,22 +179,20 @@ impl StopSignal {
 pub(crate) async fn run(
     plan: Plan,
     sender: Arc<Sender>,
-    outbox: Arc<Outbox>,
+    tx: mpsc::UnboundedSender<Msg>,
     stop: watch::Receiver<bool>,
     start: Instant,
 ) {
     let slots = Arc::new(Semaphore::new(plan.max_inflight));
-    schedule(&plan, sender, &outbox, stop, start, &slots).await;
+    schedule(&plan, sender, &tx, stop, start, &slots).await;
     // A current-thread runtime drops its tasks when `block_on` returns: wait for them first.
-    // Each pushes its result before it gives its slot back, so the last flush has them all.
     let _ = slots.acquire_many(plan.max_inflight as u32).await;
-    outbox.flush();
 }
 
 async fn schedule(
     plan: &Plan,
     sender: Arc<Sender>,
-    outbox: &Arc<Outbox>,
+    tx: &mpsc::UnboundedSender<Msg>,
     stop: watch::Receiver<bool>,
     start: Instant,
     slots: &Arc<Semaphore>,
@@ -276,7 +226,7 @@ async fn schedule(
                     let due_by = plan.load.last_due_by(start.elapsed()).min(plan.total - 1);
                     let newest = last_of_shard(due_by, plan.shard, step).max(index);
                     if newest > index {
-                        outbox.push(Msg::Dropped {
+                        let _ = tx.send(Msg::Dropped {
                             stream: plan.stream,
                             first: index,
                             end: newest,
@@ -299,7 +249,7 @@ async fn schedule(
         }
         if start.elapsed() >= scheduled + plan.timeout {
             // The client itself stalled (suspended, starved of CPU) longer than the timeout.
-            outbox.push(Msg::Dropped {
+            let _ = tx.send(Msg::Dropped {
                 stream: plan.stream,
                 first: index,
                 end: index + 1,
@@ -312,26 +262,26 @@ async fn schedule(
         let Some(slot) = held.take() else {
             continue;
         };
-        let outbox = outbox.clone();
+        let tx = tx.clone();
         let sender = sender.clone();
         let write = is_write(index, plan.write_ratio);
         let stream = plan.stream;
         tokio::spawn(async move {
             let lag = start.elapsed().saturating_sub(scheduled);
-            outbox.push(Msg::Sent {
+            let _ = tx.send(Msg::Sent {
                 stream,
                 scheduled,
                 lag,
             });
             let outcome = sender.send(index, write, (start + scheduled).into()).await;
-            outbox.push(Msg::Done {
+            drop(slot);
+            let _ = tx.send(Msg::Done {
                 stream,
                 index,
                 scheduled,
                 completed: start.elapsed(),
                 outcome,
             });
-            drop(slot);
         });
         index += step;
         // Behind schedule, the timer returns at once and this loop would hold the thread, and

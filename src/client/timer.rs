@@ -58,11 +58,19 @@ impl Timer {
                 tokio::time::sleep_until(at.into()).await;
                 return;
             };
-            // No read of the expiration count: the next `timerfd_settime` resets it, and epoll
-            // reports the timerfd again at its next expiry (edge-triggered), so the clock alone
-            // tells whether this wake is the one armed for. That saves a syscall per request.
+            let mut expirations = [0u8; 8];
+            // SAFETY: reads at most 8 bytes into an 8-byte buffer we own.
+            let n = unsafe {
+                libc::read(
+                    fd.as_raw_fd(),
+                    expirations.as_mut_ptr().cast(),
+                    expirations.len(),
+                )
+            };
+            // Drained either way: a one-shot timerfd is not readable again until it is re-armed,
+            // and clearing now saves a read that would fail at the next sleep.
             ready.clear_ready();
-            if Instant::now() >= at {
+            if n == 8 {
                 return;
             }
         }
