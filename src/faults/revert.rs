@@ -159,17 +159,9 @@ async fn revert_one(
     // A fault that acts on the host side (net-delay's qdisc on the node's tap) is undone
     // there: the node need not answer (with loss=100 it cannot).
     let on_host = rec.fault.ops().on_host();
-    let restored = shared.is_some_and(|o| o.restored);
-    let outcome = if rec.prepared && !on_host && restored {
-        Engine {
-            lab: &lab.dir,
-            store,
-            remote: &Unreached(node.name.clone()),
-            host,
-            domain: &node.domain.name,
-        }
-        .restored(rec)?
-    } else if rec.prepared && !on_host {
+    // After a restore from before the fault, a fault on the node is gone with the rest.
+    let undone_by_restore = shared.is_some_and(|o| o.restored) && rec.prepared && !on_host;
+    let outcome = if rec.prepared && !on_host && !undone_by_restore {
         let session = match shared {
             Some(o) => o.nodes.live_shell(&rec.node, Purpose::Change).await?,
             None => Arc::new(lab.shell(node, Purpose::Change).await?),
@@ -192,15 +184,18 @@ async fn revert_one(
         outcome?
     } else {
         let unreached = Unreached(node.name.clone());
-        Engine {
+        let engine = Engine {
             lab: &lab.dir,
             store,
             remote: &unreached,
             host,
             domain: &node.domain.name,
+        };
+        if undone_by_restore {
+            engine.restored(rec)?
+        } else {
+            engine.revert(rec).await?
         }
-        .revert(rec)
-        .await?
     };
     Ok(format_reverted(&head, &outcome))
 }

@@ -75,32 +75,29 @@ pub(crate) async fn undo<N: Nodes>(
             failures.push(e.to_string());
         }
     }
-    for f in play.faults.iter().rev().filter(|_| !restored) {
-        if let Some(FaultSpec::Script(step)) = level.faults.get(f.index) {
-            let revert = step.revert.as_deref().unwrap_or("true");
-            if let Err(e) = script(
-                nodes,
-                &step.node.value,
-                revert,
-                "reverting a scripted fault",
-            )
-            .await
+    // The scripts ran on the nodes: a restore from before the setup undid them.
+    if !restored {
+        for f in play.faults.iter().rev() {
+            if let Some(FaultSpec::Script(step)) = level.faults.get(f.index) {
+                let revert = step.revert.as_deref().unwrap_or("true");
+                if let Err(e) = script(
+                    nodes,
+                    &step.node.value,
+                    revert,
+                    "reverting a scripted fault",
+                )
+                .await
+                {
+                    failures.push(e.to_string());
+                }
+            }
+        }
+        for step in level.setup.iter().take(play.setup_done).rev() {
+            if let Some(revert) = &step.revert
+                && let Err(e) = script(nodes, &step.node.value, revert, "reverting the setup").await
             {
                 failures.push(e.to_string());
             }
-        }
-    }
-    for step in level
-        .setup
-        .iter()
-        .take(play.setup_done)
-        .rev()
-        .filter(|_| !restored)
-    {
-        if let Some(revert) = &step.revert
-            && let Err(e) = script(nodes, &step.node.value, revert, "reverting the setup").await
-        {
-            failures.push(e.to_string());
         }
     }
     play.save(home)?;
