@@ -13,7 +13,7 @@
 //! But `cloud-init status` is a Python program that loads most of cloud-init: started while a
 //! freshly booted node still runs cloud-init's last stages, it takes the guest's CPU from them,
 //! seconds of it under software emulation. So a booting node is first waited for by a shell loop
-//! on this boot's result file (`WAIT_FOR_RESULT`); `cloud-init status` runs only to explain a
+//! on this boot's result file (`wait_for_result`); `cloud-init status` runs only to explain a
 //! failure, or when the boot ended without a result (cloud-init disabled, or not run).
 //!
 //! SSH login alone is not enough: cloud-init installs the key early (init stage, before sshd
@@ -150,16 +150,26 @@ fn finished_cleanly(result_json: &[u8]) -> bool {
 const RESULT: &str = "/run/cloud-init/result.json";
 /// Waits on the node, in the shell, until this boot's cloud-init run has ended, and prints its
 /// result. Exits 3 when the boot is over (systemd says `running` or `degraded`, checked every
-/// 2 s) without a result file: cloud-init did not run, and `cloud-init status` says why.
-const WAIT_FOR_RESULT: &str = "i=0
-while [ ! -e /run/cloud-init/result.json ]; do
+/// 2 s) without a result file: cloud-init did not run, and `cloud-init status` says why. Exits 4
+/// after `patience` (about as long as firedrill waits for it): a loop whose SSH session is gone
+/// (firedrill gave up, or the connection dropped and it logged in again) ends by itself, on a node
+/// whose boot hangs as well.
+fn wait_for_result(patience: Duration) -> String {
+    // Four checks a second, and one more second for the session's own start.
+    let checks = patience.as_millis().div_ceil(250) + 4;
+    format!(
+        "i=0
+while [ ! -e {RESULT} ]; do
   i=$((i + 1))
+  [ $i -gt {checks} ] && exit 4
   if [ $((i % 8)) = 0 ]; then
     case $(systemctl is-system-running 2>/dev/null) in running|degraded) exit 3 ;; esac
   fi
   sleep 0.25
 done
-cat /run/cloud-init/result.json";
+cat {RESULT}"
+    )
+}
 /// Ends the result file in the output of a readiness command that carries a check.
 const READY_MARK: &str = "--firedrill-ready--";
 
@@ -248,7 +258,7 @@ async fn attempt(
         return Ok((session, checked));
     }
     let remaining = deadline.saturating_sub(start.elapsed());
-    match tokio::time::timeout(remaining, session.run(WAIT_FOR_RESULT, None)).await {
+    match tokio::time::timeout(remaining, session.run(&wait_for_result(remaining), None)).await {
         Err(_) => {
             session.close().await;
             return Err(Attempt::Retry(
@@ -361,21 +371,24 @@ mod result_tests {
         assert_eq!(judge_ready(out, true), None);
     }
 
-    /// `WAIT_FOR_RESULT` in a real shell, with the result file at `result` and a `systemctl`
-    /// that says `system` (the boot's state); `None` if it still waits after `patience`.
-    fn wait_for_result(
+    /// `wait_for_result(bound)` in a real shell, with the result file at `result` and a
+    /// `systemctl` that says `system` (the boot's state); `None` if it still waits after
+    /// `patience`.
+    fn run_wait(
         result: &std::path::Path,
         system: &str,
-        patience: std::time::Duration,
-    ) -> Option<(i32, String, std::time::Duration)> {
+        bound: Duration,
+        patience: Duration,
+    ) -> Option<(i32, String, Duration)> {
         use std::os::unix::fs::PermissionsExt;
         let bin = result.parent().unwrap().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
         let systemctl = bin.join("systemctl");
         std::fs::write(&systemctl, format!("#!/bin/sh\necho {system}\n")).unwrap();
         std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
-        assert!(WAIT_FOR_RESULT.contains(RESULT));
-        let script = WAIT_FOR_RESULT.replace(RESULT, &result.to_string_lossy());
+        let script = wait_for_result(bound);
+        assert!(script.contains(RESULT));
+        let script = script.replace(RESULT, &result.to_string_lossy());
         let path = format!(
             "{}:{}",
             bin.display(),
@@ -401,6 +414,9 @@ mod result_tests {
         None
     }
 
+    /// A bound that the tests never reach.
+    const LONG: Duration = Duration::from_secs(60);
+
     #[test]
     fn a_booting_node_is_waited_for_in_the_shell_until_its_result_is_written() {
         let dir = tempfile::tempdir().unwrap();
@@ -415,14 +431,14 @@ mod result_tests {
             })
         };
         let (code, out, took) =
-            wait_for_result(&result, "starting", Duration::from_secs(10)).expect("it ends");
+            run_wait(&result, "starting", LONG, Duration::from_secs(10)).expect("it ends");
         writer.join().unwrap();
         assert_eq!((code, out.as_str()), (0, body));
         assert!(took >= Duration::from_millis(550), "{took:?}");
         assert!(finished_cleanly(out.as_bytes()));
         // Already there: at once.
         let (code, _, took) =
-            wait_for_result(&result, "starting", Duration::from_secs(10)).expect("it ends");
+            run_wait(&result, "starting", LONG, Duration::from_secs(10)).expect("it ends");
         assert_eq!(code, 0);
         assert!(took < Duration::from_secs(1), "{took:?}");
     }
@@ -433,13 +449,24 @@ mod result_tests {
         let result = dir.path().join("result.json");
         // Still booting: it keeps waiting.
         assert_eq!(
-            wait_for_result(&result, "starting", Duration::from_millis(2600)),
+            run_wait(&result, "starting", LONG, Duration::from_millis(2600)),
             None
         );
+        // Until its bound, then exit 4.
+        let (code, out, took) = run_wait(
+            &result,
+            "starting",
+            Duration::from_millis(1500),
+            Duration::from_secs(10),
+        )
+        .expect("it ends");
+        assert_eq!((code, out.as_str()), (4, ""));
+        assert!(took >= Duration::from_millis(1500), "{took:?}");
+        assert!(took < Duration::from_secs(4), "{took:?}");
         // Booted, no result: exit 3 within one check (every 2 s).
         for system in ["running", "degraded"] {
             let (code, out, took) =
-                wait_for_result(&result, system, Duration::from_secs(10)).expect("it ends");
+                run_wait(&result, system, LONG, Duration::from_secs(10)).expect("it ends");
             assert_eq!((code, out.as_str()), (3, ""), "{system}");
             assert!(took < Duration::from_secs(4), "{took:?}");
         }
