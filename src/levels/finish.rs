@@ -374,9 +374,10 @@ async fn restore_baseline(state: &LabState, nodes: &SshNodes, at: chrono::DateTi
                 eprintln!("warning: could not set the clock of {f}");
             }
             println!(
-                "every node is back at the snapshot of {} ({:.1} s)",
+                "every node is back at the snapshot of {} ({:.1} s; every node answered {:.1} s later)",
                 at.format("%H:%M:%S UTC"),
-                restored.took.as_secs_f64()
+                restored.took.as_secs_f64(),
+                restored.answered.as_secs_f64()
             );
             true
         }

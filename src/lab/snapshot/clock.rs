@@ -7,6 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long a node may take to answer after a revert.
 const REACH: Duration = Duration::from_secs(30);
+/// The pause between two tries to reach a node just reverted.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// `date` that sets the clock to `now` (UNIX seconds and nanoseconds), quiet.
 fn set_clock(now: Duration) -> String {
@@ -17,18 +19,31 @@ fn set_clock(now: Duration) -> String {
     )
 }
 
-/// Sets each node's clock from the host's, allowing for half the round trip of a command, all
-/// nodes at once. Returns the nodes that could not be set, with why.
-pub(super) async fn sync<N: Nodes>(nodes: &N, names: &[String]) -> Vec<String> {
-    let each = names.iter().map(|node| set_one(nodes, node));
-    futures::future::join_all(each)
-        .await
-        .into_iter()
-        .flatten()
-        .collect()
+/// What setting the clocks found.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Synced {
+    /// The nodes whose clock could not be set, with why.
+    pub(super) failures: Vec<String>,
+    /// How long the slowest node took to answer its first command (after a revert, the time
+    /// before the lab can be used).
+    pub(super) answered: Duration,
 }
 
-async fn set_one<N: Nodes>(nodes: &N, node: &str) -> Option<String> {
+/// Sets each node's clock from the host's, allowing for half the round trip of a command, all
+/// nodes at once.
+pub(super) async fn sync<N: Nodes>(nodes: &N, names: &[String]) -> Synced {
+    let each = names.iter().map(|node| set_one(nodes, node));
+    let mut synced = Synced::default();
+    for (failure, answered) in futures::future::join_all(each).await {
+        synced.failures.extend(failure);
+        synced.answered = synced.answered.max(answered);
+    }
+    synced
+}
+
+/// The node's failure, if any, and how long it took to answer.
+async fn set_one<N: Nodes>(nodes: &N, node: &str) -> (Option<String>, Duration) {
+    let began = Instant::now();
     // The first command also opens the session, so the second's round trip is a command's.
     // Right after a revert the node's new network port may not forward yet ("no route to
     // host" for a second or two): try for up to 30 s.
@@ -40,8 +55,9 @@ async fn set_one<N: Nodes>(nodes: &N, node: &str) -> Option<String> {
         if first.is_ok() || Instant::now() >= deadline {
             break (first, rtt);
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        tokio::time::sleep(RETRY).await;
     };
+    let answered = began.elapsed();
     let result = match first {
         Ok(_) => {
             let now = SystemTime::now()
@@ -52,11 +68,12 @@ async fn set_one<N: Nodes>(nodes: &N, node: &str) -> Option<String> {
         }
         Err(e) => Err(e),
     };
-    match result {
+    let failure = match result {
         Ok(out) if out.status == 0 => None,
         Ok(out) => Some(format!("{node}: date: {}", out.stderr_tail(2))),
         Err(e) => Some(e.to_string()),
-    }
+    };
+    (failure, answered)
 }
 
 #[cfg(test)]
@@ -93,9 +110,11 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let failures = sync(&nodes, &["app".to_string(), "db".to_string()]).await;
+        let synced = sync(&nodes, &["app".to_string(), "db".to_string()]).await;
+        // app answered at the second try, a pause later.
+        assert!(synced.answered >= RETRY, "{synced:?}");
         assert_eq!(
-            failures,
+            synced.failures,
             ["db: date: date: cannot set date: Operation not permitted"]
         );
         let app = nodes.nodes["app"].commands();

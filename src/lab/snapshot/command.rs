@@ -107,10 +107,11 @@ async fn restore(lab: &Lab, name: &SnapshotName) -> Result<(), SnapshotError> {
         );
     }
     println!(
-        "lab {} is back at snapshot {name} ({} nodes reverted in {:.1} s; their clocks set from this host's)",
+        "lab {} is back at snapshot {name} ({} nodes reverted in {:.1} s, answering {:.1} s later; their clocks set from this host's)",
         lab.name(),
         lab.state.nodes().count(),
-        restored.took.as_secs_f64()
+        restored.took.as_secs_f64(),
+        restored.answered.as_secs_f64()
     );
     Ok(())
 }

@@ -194,9 +194,11 @@ pub(crate) struct Saved {
     pub(crate) clock_failures: Vec<String>,
 }
 
-/// What a restore did: how long the revert took, and the nodes whose clock could not be set.
+/// What a restore did: how long the revert took, how long after it every node answered, and
+/// the nodes whose clock could not be set.
 pub(crate) struct Restored {
     pub(crate) took: Duration,
+    pub(crate) answered: Duration,
     pub(crate) clock_failures: Vec<String>,
 }
 
@@ -209,10 +211,10 @@ pub(crate) async fn save_lab<N: Nodes>(
 ) -> Result<Saved, SnapshotError> {
     let n = name.clone();
     let paused = on_lab(state, move |hv, m| Ok(take(hv, m, &n)?)).await?;
-    let clock_failures = clock::sync(nodes, &node_names(state)).await;
+    let synced = clock::sync(nodes, &node_names(state)).await;
     Ok(Saved {
         paused,
-        clock_failures,
+        clock_failures: synced.failures,
     })
 }
 
@@ -227,10 +229,11 @@ pub(crate) async fn restore_lab<N: Nodes>(
     let (lab, n) = (state.name.to_string(), name.clone());
     on_lab(state, move |hv, m| restore(hv, &lab, m, &n)).await?;
     let took = start.elapsed();
-    let clock_failures = clock::sync(nodes, &node_names(state)).await;
+    let synced = clock::sync(nodes, &node_names(state)).await;
     Ok(Restored {
         took,
-        clock_failures,
+        answered: synced.answered,
+        clock_failures: synced.failures,
     })
 }
 
