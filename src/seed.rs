@@ -125,7 +125,7 @@ struct Context<'a> {
     /// One per NIC: `ethN` is matched by MAC.
     nics: Vec<NicContext>,
     /// The if-up.d hook that adds the static routes (empty without routes), and the command
-    /// that runs it for every NIC at boot (the interfaces come up before the hook is written).
+    /// that runs it for every NIC at first boot.
     routes_script: String,
     routes_now: String,
     dns: String,
@@ -134,8 +134,8 @@ struct Context<'a> {
     time_allow: Vec<String>,
     /// The server the node follows, if any.
     time_server: Option<String>,
-    /// The file that tells the image this seed has nothing for cloud-init's config stage.
-    no_config_stage: &'static str,
+    /// Whether chrony must restart at first boot to read the lab's time settings.
+    time: bool,
 }
 
 #[derive(Serialize)]
@@ -245,7 +245,7 @@ pub(crate) fn render(input: &SeedInput) -> Result<SeedFiles, SeedError> {
             TimeSource::Follow { server } => Some(server.clone()),
             _ => None,
         },
-        no_config_stage: crate::image::recipe::NO_CONFIG_STAGE,
+        time: input.time != TimeSource::Unset,
     };
     let mut hb = Handlebars::new();
     hb.set_strict_mode(true);

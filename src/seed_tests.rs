@@ -70,15 +70,6 @@ fn rendered_yaml_carries_the_values_unchanged() {
     assert_eq!(user["ssh_pwauth"], false);
     assert_eq!(user["ssh_deletekeys"], true);
     assert_eq!(user["locale"], "C.UTF-8");
-    // The image skips the config stage for this seed, which puts nothing there.
-    let written: Vec<&str> = user["write_files"]
-        .as_array()
-        .expect("write_files")
-        .iter()
-        .filter_map(|f| f["path"].as_str())
-        .collect();
-    assert!(written.contains(&crate::image::recipe::NO_CONFIG_STAGE));
-    assert_eq!(user["cloud_config_modules"], serde_json::json!([]));
     assert_eq!(user["resize_rootfs"], true);
     assert_eq!(user["package_update"], false);
     assert_eq!(
@@ -123,6 +114,8 @@ fn the_lab_time_source_is_written_for_chrony() {
             .find(|f| f["path"] == path)
             .map(|f| f["content"].as_str().unwrap_or_default().to_string())
     };
+    let restart = serde_json::json!([["systemctl", "restart", "chrony.service"]]);
+
     let follower = parse(&input());
     let sources = file(
         &follower,
@@ -138,8 +131,7 @@ fn the_lab_time_source_is_written_for_chrony() {
         file(&follower, "/etc/chrony/conf.d/firedrill-lab-time.conf"),
         None
     );
-    // chrony starts after cloud-init's init stage: it reads these files with no restart.
-    assert!(follower.get("runcmd").is_none());
+    assert_eq!(follower["runcmd"], restart);
 
     let mut i = input();
     i.time = TimeSource::Serve {
@@ -157,12 +149,11 @@ fn the_lab_time_source_is_written_for_chrony() {
         file(&server, "/etc/chrony/sources.d/firedrill-lab-time.sources"),
         None
     );
-    assert!(server.get("runcmd").is_none());
+    assert_eq!(server["runcmd"], restart);
 
     i.time = TimeSource::Unset;
     let old = parse(&i);
-    // /etc/hosts and the word that the config stage has nothing to do.
-    assert_eq!(old["write_files"].as_array().map(Vec::len), Some(2));
+    assert_eq!(old["write_files"].as_array().map(Vec::len), Some(1));
     assert!(old.get("runcmd").is_none());
 }
 
@@ -330,23 +321,17 @@ fn a_node_on_two_networks_with_routes() {
          ip route replace 10.82.0.0/16 via 10.77.0.4 dev eth0\n    ;;\neth1)\n    \
          ip route replace 10.81.0.0/24 via 10.80.0.3 dev eth1\n    ;;\nesac\nexit 0\n"
     );
-    // Run in the init stage right after write_files, which is not cloud-init's default order.
     assert_eq!(
-        user["bootcmd"],
-        serde_json::json!([[
-            "sh",
-            "-c",
-            "for i in eth0 eth1; do IFACE=$i /etc/network/if-up.d/firedrill-routes; done"
-        ]])
+        user["runcmd"],
+        serde_json::json!([
+            [
+                "sh",
+                "-c",
+                "for i in eth0 eth1; do IFACE=$i /etc/network/if-up.d/firedrill-routes; done"
+            ],
+            ["systemctl", "restart", "chrony.service"]
+        ])
     );
-    let init: Vec<&str> = user["cloud_init_modules"]
-        .as_array()
-        .expect("cloud_init_modules")
-        .iter()
-        .filter_map(|m| m.as_str())
-        .collect();
-    assert_eq!(init[..2], ["write_files", "bootcmd"]);
-    assert!(user.get("runcmd").is_none());
     assert!(net["ethernets"]["eth0"].get("gateway4").is_none());
     // A next hop on none of the NICs' subnets is refused.
     i.routes

@@ -137,21 +137,6 @@ const CLOUD_CFG: &str =
 datasource_list: [ NoCloud, None ]
 ";
 
-/// The seed of a lab node names this file (`write_files`, in cloud-init's init stage) when it has
-/// nothing for the config stage. Each cloud-init stage is a Python start that costs 15-30 s of a
-/// first boot under software emulation, and the config stage only runs modules a lab node does
-/// not use; any other seed (a Vagrant box's, a user's own) still runs the stage as usual.
-pub(crate) const NO_CONFIG_STAGE: &str = "/etc/cloud/firedrill-no-config-stage";
-
-/// Read when cloud-config.service is about to start, which is after the init stage has written
-/// the seed's files (the unit runs after network-online.target, which cloud-init.service is
-/// before).
-const CLOUD_CONFIG_DROPIN: &str =
-    "# firedrill: a lab node's seed has nothing for the config stage and says so with this file.
-[Unit]
-ConditionPathExists=!/etc/cloud/firedrill-no-config-stage
-";
-
 const SSHD_CFG: &str =
     "# firedrill: cloud-init installs only the ed25519 host key that firedrill generated
 # and pinned; naming it here stops sshd from looking for (and logging about) other key types.
@@ -216,11 +201,6 @@ fn steps() -> Vec<Step> {
             path: "etc/cloud/cloud.cfg.d/90_firedrill.cfg",
             mode: 0o644,
             content: CLOUD_CFG,
-        },
-        Step::Write {
-            path: "etc/systemd/system/cloud-config.service.d/firedrill.conf",
-            mode: 0o644,
-            content: CLOUD_CONFIG_DROPIN,
         },
         // Empty, so that systemd gives every node its own machine id at first boot; dbus reads the
         // same file instead of keeping a copy that would be shared by all nodes.
@@ -379,22 +359,6 @@ impl Recipe {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_config_stage_is_skipped_only_on_the_seeds_word() {
-        assert!(
-            CLOUD_CONFIG_DROPIN.contains(&format!("\nConditionPathExists=!{NO_CONFIG_STAGE}\n"))
-        );
-        let dropin = steps().into_iter().find_map(|s| match s {
-            Step::Write { path, content, .. }
-                if path.starts_with("etc/systemd/system/cloud-config.service.d/") =>
-            {
-                Some(content)
-            }
-            _ => None,
-        });
-        assert_eq!(dropin, Some(CLOUD_CONFIG_DROPIN));
-    }
 
     #[test]
     fn every_known_name_has_a_recipe() {
