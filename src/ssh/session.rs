@@ -18,6 +18,29 @@ use tokio::io::AsyncWriteExt;
 /// forever: after 3 unanswered keepalives 15 s apart the connection is closed and the command
 /// fails.
 const KEEPALIVE: Duration = Duration::from_secs(15);
+/// A TCP connection that has had no answer for this long starts over with a fresh SYN (below).
+const CONNECT_AFRESH: Duration = Duration::from_secs(2);
+
+/// Connects, starting over every `CONNECT_AFRESH` while nothing answers. A booting node's address
+/// answers nothing until its network is up, and the kernel's own SYN retransmissions back off
+/// (1, 3, 7, 15 s after the first): a node whose network came up meanwhile was found up to 15 s
+/// late. A refusal or an unreachable network still ends an attempt at once; the caller's timeout
+/// bounds the whole.
+async fn connect_tcp(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
+    afresh(|| tokio::net::TcpStream::connect(addr)).await
+}
+
+/// Runs `attempt` again each time one has not ended within `CONNECT_AFRESH`; returns the first
+/// that ends, success or failure.
+async fn afresh<T, F: Future<Output = std::io::Result<T>>>(
+    mut attempt: impl FnMut() -> F,
+) -> std::io::Result<T> {
+    loop {
+        if let Ok(ended) = tokio::time::timeout(CONNECT_AFRESH, attempt()).await {
+            return ended;
+        }
+    }
+}
 
 pub(crate) struct Session {
     node: String,
@@ -215,7 +238,7 @@ async fn handshake(
         addr: target.addr,
         message,
     };
-    let stream = tokio::net::TcpStream::connect(target.addr)
+    let stream = connect_tcp(target.addr)
         .await
         .map_err(|source| SshError::Connect {
             node: target.node.clone(),
@@ -339,5 +362,49 @@ impl Remote for Session {
             stdout,
             stderr,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    /// An attempt that has had no answer (a booting node's address drops SYNs until its network
+    /// is up) is dropped for a fresh one, which finds the node as soon as it answers; an answer,
+    /// even a refusal, ends the wait at once.
+    #[tokio::test]
+    async fn a_connection_with_no_answer_starts_over_and_an_answer_ends_it() {
+        let tries = AtomicUsize::new(0);
+        let start = Instant::now();
+        let got = afresh(|| {
+            let n = tries.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    std::future::pending::<()>().await;
+                }
+                Ok(n)
+            }
+        })
+        .await;
+        let took = start.elapsed();
+        assert_eq!(got.unwrap(), 1);
+        assert!(
+            took >= CONNECT_AFRESH && took < CONNECT_AFRESH * 2,
+            "{took:?}"
+        );
+
+        let tries = AtomicUsize::new(0);
+        let refused = afresh(|| {
+            tries.fetch_add(1, Ordering::SeqCst);
+            async { Err::<(), _>(std::io::Error::from(std::io::ErrorKind::ConnectionRefused)) }
+        })
+        .await;
+        assert_eq!(
+            refused.unwrap_err().kind(),
+            std::io::ErrorKind::ConnectionRefused
+        );
+        assert_eq!(tries.load(Ordering::SeqCst), 1);
     }
 }
