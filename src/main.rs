@@ -31,6 +31,12 @@ mod ssh;
 mod state;
 mod topology;
 
+/// The mock client allocates per request (hyper's buffers, its task, its result): at saturation
+/// against a local nginx, `bench/client` measured 18.0-18.7 ms of CPU per 1,000 requests with
+/// mimalloc against 19.8-21.5 ms with glibc's allocator, in one run, alternating.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     cli::main()
 }
