@@ -253,8 +253,13 @@ async fn attempt(
     // Fast path for a node that is already up (a converging `up`, `status`): cloud-init writes
     // /run/cloud-init/result.json when this boot's run ends, and /run does not survive a reboot.
     // Reading it costs one tiny command instead of starting cloud-init's Python, which takes
-    // seconds under software emulation.
-    let ready = ready_now(&session, extra).await;
+    // seconds under software emulation. Without a check to run with it, the wait below does the
+    // same in one command (it prints the file at once when it is there): a booting node, busy
+    // with cloud-init's last stage, took seconds to start each command.
+    let ready = match extra {
+        Some(_) => ready_now(&session, extra).await,
+        None => None,
+    };
     drop(permit);
     if let Some(checked) = ready {
         return Ok((session, checked));
