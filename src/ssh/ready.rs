@@ -60,9 +60,10 @@ enum Attempt {
 /// Waits until `target` is ready, retrying with exponential backoff (0.25 s doubling to 1 s,
 /// with jitter) until `deadline` has passed since the call. A refused connection costs a booting
 /// node nothing, and each second between tries is a second its sshd may wait unused: with 5 s
-/// (and jitter up to 10 s) a lone node was logged into 6.6 s after its last refusal. Calls `progress` whenever the phase
-/// changes. A host key mismatch, an unusable local key or a failed cloud-init end the wait at
-/// once; on timeout the error is `SshError::NotReady` with the last problem seen.
+/// (and jitter up to 10 s) a lone node was logged into 6.6 s after its last refusal. Calls
+/// `progress` whenever the phase changes. A host key mismatch, an unusable local key or a failed
+/// cloud-init end the wait at once; on timeout the error is `SshError::NotReady` with the last
+/// problem seen.
 pub(crate) async fn wait_ready(
     target: &Target,
     deadline: Duration,
