@@ -20,7 +20,7 @@ fn set_clock(now: Duration) -> String {
 }
 
 /// What setting the clocks found.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub(super) struct Synced {
     /// The nodes whose clock could not be set, with why.
     pub(super) failures: Vec<String>,
