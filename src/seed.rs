@@ -17,6 +17,7 @@ use thiserror::Error;
 const USER_DATA: &str = include_str!("../cloud-init/user-data");
 const META_DATA: &str = include_str!("../cloud-init/meta-data");
 const NETWORK_CONFIG: &str = include_str!("../cloud-init/network-config");
+const FIRST_BOOT: &str = include_str!("../cloud-init/first-boot");
 
 /// What a node's seed is made of; `plan` fills it in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +75,10 @@ pub(crate) struct SeedFiles {
     pub user_data: String,
     pub meta_data: String,
     pub network_config: String,
+    /// The shell script the image's `firedrill-first-boot.service` runs at every boot (the
+    /// image's lab nodes boot with cloud-init off): what user-data asks, without cloud-init's
+    /// Python. Empty for a seed that only cloud-init reads (a Vagrant box's).
+    pub first_boot: String,
 }
 
 #[derive(Debug, Error)]
@@ -120,6 +125,8 @@ struct Context<'a> {
     user: &'a str,
     authorized_key: &'a str,
     host_key_private: &'a str,
+    /// Without the trailing newline, for the first-boot script's here-document.
+    host_key_private_trimmed: &'a str,
     host_key_public: &'a str,
     ip: String,
     /// One per NIC: `ethN` is matched by MAC.
@@ -220,6 +227,7 @@ fn routes_now(input: &SeedInput) -> String {
 }
 
 handlebars_helper!(yaml: |v: str| serde_json::Value::String(v.to_string()).to_string());
+handlebars_helper!(sh: |v: str| crate::ssh::quote(v));
 
 pub(crate) fn render(input: &SeedInput) -> Result<SeedFiles, SeedError> {
     validate(input)?;
@@ -230,6 +238,7 @@ pub(crate) fn render(input: &SeedInput) -> Result<SeedFiles, SeedError> {
         user: &input.user,
         authorized_key: input.authorized_key.trim(),
         host_key_private: &input.host_key_private,
+        host_key_private_trimmed: input.host_key_private.trim(),
         host_key_public: input.host_key_public.trim(),
         ip: input.ip.to_string(),
         nics: nic_contexts(input),
@@ -251,6 +260,7 @@ pub(crate) fn render(input: &SeedInput) -> Result<SeedFiles, SeedError> {
     hb.set_strict_mode(true);
     hb.register_escape_fn(handlebars::no_escape);
     hb.register_helper("yaml", Box::new(yaml));
+    hb.register_helper("sh", Box::new(sh));
     let render = |template: &'static str, text: &str| {
         hb.render_template(text, &ctx)
             .map_err(|e| SeedError::Template {
@@ -262,6 +272,7 @@ pub(crate) fn render(input: &SeedInput) -> Result<SeedFiles, SeedError> {
         user_data: render("cloud-init/user-data", USER_DATA)?,
         meta_data: render("cloud-init/meta-data", META_DATA)?,
         network_config: render("cloud-init/network-config", NETWORK_CONFIG)?,
+        first_boot: render("cloud-init/first-boot", FIRST_BOOT)?,
     })
 }
 
@@ -452,7 +463,11 @@ pub(crate) fn write_iso(files: &SeedFiles, path: &Path) -> Result<(), SeedError>
             ("user-data", &files.user_data),
             ("meta-data", &files.meta_data),
             ("network-config", &files.network_config),
+            ("first-boot", &files.first_boot),
         ] {
+            if text.is_empty() {
+                continue;
+            }
             let p = staging.join(file);
             std::fs::write(&p, text).map_err(io("write", &p))?;
         }

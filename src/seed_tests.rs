@@ -49,6 +49,48 @@ fn render_matches_golden_files() {
     golden("user-data", &files.user_data);
     golden("meta-data", &files.meta_data);
     golden("network-config", &files.network_config);
+    golden("first-boot", &files.first_boot);
+}
+
+/// The first-boot script parses as POSIX sh (dash, what /bin/sh is on the nodes), in both of
+/// its shapes: one NIC following the lab's time; two NICs with routes, serving time.
+#[test]
+fn the_first_boot_script_is_sh() {
+    let mut two = input();
+    two.more_nics = vec![SeedNic {
+        mac: "52:54:00:ab:cd:02".into(),
+        ip: Ipv4Addr::new(10, 80, 0, 2),
+        prefix: 24,
+    }];
+    two.routes = vec![("10.81.0.0/24".parse().unwrap(), Ipv4Addr::new(10, 80, 0, 3))];
+    two.time = TimeSource::Serve {
+        allow: vec!["10.77.0.0/24".into(), "10.80.0.0/24".into()],
+    };
+    let serving = render(&two).expect("renders").first_boot;
+    golden("first-boot-routes", &serving);
+    for script in [
+        render(&input()).expect("renders").first_boot,
+        serving.clone(),
+    ] {
+        let out = Command::new("dash")
+            .args(["-n", "-c", &script])
+            .output()
+            .expect("dash runs");
+        assert!(
+            out.status.success(),
+            "{}\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Every here-document ends, and the keys and names went in unquoted only where they
+        // are plain tokens.
+        assert_eq!(
+            script.matches("<<'FIREDRILL_EOF'").count(),
+            script.lines().filter(|l| *l == "FIREDRILL_EOF").count()
+        );
+    }
+    assert!(serving.contains("allow 10.77.0.0/24\nallow 10.80.0.0/24\nFIREDRILL_EOF\n"));
+    assert!(serving.contains("nic 52:54:00:ab:cd:02 eth1\n"));
+    assert!(serving.contains("ip route replace 10.81.0.0/24 via 10.80.0.3 dev eth1"));
 }
 
 /// The rendered YAML parses back to exactly the input values, keys with newlines included.
@@ -236,7 +278,7 @@ fn render_refuses_values_that_would_break_the_seed() {
 /// Reads the ISO's primary volume descriptor (sector 16) for the volume label, and lists and
 /// extracts files with isoinfo (package genisoimage) using Rock Ridge names.
 #[test]
-fn write_iso_makes_a_cidata_volume_with_the_three_files() {
+fn write_iso_makes_a_cidata_volume_with_the_seed_files() {
     let dir = std::env::temp_dir().join(format!("fd-seed-iso-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -264,7 +306,7 @@ fn write_iso_makes_a_cidata_volume_with_the_three_files() {
         String::from_utf8(out.stdout).expect("utf-8")
     };
     let listed: BTreeSet<String> = isoinfo(&["-R", "-f"]).lines().map(str::to_string).collect();
-    let expected: BTreeSet<String> = ["/meta-data", "/network-config", "/user-data"]
+    let expected: BTreeSet<String> = ["/first-boot", "/meta-data", "/network-config", "/user-data"]
         .map(String::from)
         .into();
     assert_eq!(listed, expected);
@@ -274,6 +316,7 @@ fn write_iso_makes_a_cidata_volume_with_the_three_files() {
         isoinfo(&["-R", "-x", "/network-config"]),
         files.network_config
     );
+    assert_eq!(isoinfo(&["-R", "-x", "/first-boot"]), files.first_boot);
 
     // Only the ISO is left behind: no staging dir, no temp file.
     let names: Vec<String> = std::fs::read_dir(&dir)

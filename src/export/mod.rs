@@ -84,6 +84,7 @@ pub(crate) async fn render(
                 disk: dir.join("disk.qcow2"),
                 kernel: dir.join("vmlinuz"),
                 initrd: dir.join("initrd.img"),
+                first_boot: true,
             };
             (n.image.clone(), files)
         })

@@ -235,6 +235,7 @@ async fn build_in(
         virtual_size: size,
         kernel_release: release,
         cmdline: CMDLINE.into(),
+        first_boot: true,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| ImageError::Io {
         action: "cannot encode",

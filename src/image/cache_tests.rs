@@ -40,6 +40,7 @@ fn manifest(name: &str, recipe_hash: &str) -> Manifest {
         virtual_size: 2 << 30,
         kernel_release: "6.1.0-50-amd64".into(),
         cmdline: recipe::CMDLINE.into(),
+        first_boot: true,
     }
 }
 

@@ -203,6 +203,7 @@ mod tests {
                 virtual_size: 2_415_919_104,
                 kernel_release: "6.1.0-50-amd64".into(),
                 cmdline: String::new(),
+                first_boot: true,
             },
         }
     }

@@ -60,13 +60,18 @@ pub(crate) struct Manifest {
     pub initrd_sha256: String,
     /// Bytes the qcow2 file takes.
     pub disk_bytes: u64,
-    /// The disk's virtual size in bytes: a node's disk must be at least this large. cloud-init
-    /// grows the file system to the node's disk size at first boot.
+    /// The disk's virtual size in bytes: a node's disk must be at least this large. The node's
+    /// first boot grows the file system to the node's disk size.
     pub virtual_size: u64,
     /// The installed kernel, e.g. `6.1.0-50-amd64`.
     pub kernel_release: String,
     /// The kernel command line to boot the image with.
     pub cmdline: String,
+    /// Whether the image sets a lab node up itself at boot from the seed's `first-boot` script
+    /// (firedrill-first-boot.service), so that lab nodes can boot with cloud-init off. Images
+    /// built before it had only cloud-init.
+    #[serde(default)]
+    pub first_boot: bool,
 }
 
 #[derive(Debug, Error)]

@@ -138,10 +138,69 @@ datasource_list: [ NoCloud, None ]
 ";
 
 const SSHD_CFG: &str =
-    "# firedrill: cloud-init installs only the ed25519 host key that firedrill generated
+    "# firedrill: the node's first boot installs only the ed25519 host key that firedrill generated
 # and pinned; naming it here stops sshd from looking for (and logging about) other key types.
 HostKey /etc/ssh/ssh_host_ed25519_key
 PasswordAuthentication no
+";
+
+/// Runs the `first-boot` script of a lab node's seed at every boot (see `FIRST_BOOT_UNIT`).
+const FIRST_BOOT_RUNNER: &str = r#"#!/bin/sh
+# firedrill: runs the `first-boot` script of a firedrill lab node's seed (the disk labelled
+# cidata) at every boot, before the network and sshd start, and writes this boot's result to
+# /run/firedrill/first-boot.json, which firedrill waits for. A seed without that script (a
+# Vagrant box's, a user's own) is cloud-init's business: nothing is done then.
+set -u
+run=/run/firedrill
+mkdir -p "$run/seed"
+result() {
+  printf '{"errors": %s}\n' "$1" > "$run/first-boot.json.tmp"
+  mv "$run/first-boot.json.tmp" "$run/first-boot.json"
+}
+if ! dev=$(blkid -L cidata); then
+  echo "no disk labelled cidata: not a firedrill lab node, nothing to do"
+  exit 0
+fi
+if ! mount -o ro "$dev" "$run/seed"; then
+  result "["cannot mount the seed disk $dev"]"
+  exit 1
+fi
+if [ ! -f "$run/seed/first-boot" ]; then
+  umount "$run/seed"
+  echo "the seed on $dev has no first-boot script: its user-data is left to cloud-init"
+  exit 0
+fi
+{ sh "$run/seed/first-boot"; echo $? > "$run/first-boot.status"; } 2>&1 | tee "$run/first-boot.log"
+status=$(cat "$run/first-boot.status")
+umount "$run/seed"
+if [ "$status" = 0 ]; then
+  result '[]'
+  exit 0
+fi
+last=$(tail -n 1 "$run/first-boot.log" | tr -d '\000-\037' | sed 's/\\/\\\\/g; s/"/\\"/g')
+result "["the seed's first-boot script exited with $status: $last"]"
+exit 1
+"#;
+
+/// Before the network and sshd, like cloud-init's local stage, which the lab's nodes turn off
+/// (`cloud-init=disabled` on their kernel command line: `plan::kernel_cmdline`).
+const FIRST_BOOT_UNIT: &str = "[Unit]
+Description=firedrill lab node setup from its seed
+DefaultDependencies=no
+After=local-fs.target systemd-remount-fs.service
+Wants=network-pre.target
+Before=network-pre.target sysinit.target ssh.service chrony.service shutdown.target
+Conflicts=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/local/lib/firedrill/first-boot
+StandardOutput=journal+console
+TimeoutSec=0
+
+[Install]
+WantedBy=sysinit.target
 ";
 
 const PRESET: &str =
@@ -213,11 +272,25 @@ fn steps() -> Vec<Step> {
             path: "var/lib/dbus/machine-id",
             target: "/etc/machine-id",
         },
-        // Each node gets the host key firedrill generated for it, through cloud-init.
+        // Each node gets the host key firedrill generated for it, from its seed.
         Step::Remove {
             dir: "etc/ssh",
             prefix: "ssh_host_",
             suffix: "",
+        },
+        Step::Write {
+            path: "usr/local/lib/firedrill/first-boot",
+            mode: 0o755,
+            content: FIRST_BOOT_RUNNER,
+        },
+        Step::Write {
+            path: "etc/systemd/system/firedrill-first-boot.service",
+            mode: 0o644,
+            content: FIRST_BOOT_UNIT,
+        },
+        Step::Symlink {
+            path: "etc/systemd/system/sysinit.target.wants/firedrill-first-boot.service",
+            target: "/etc/systemd/system/firedrill-first-boot.service",
         },
         Step::Write {
             path: "etc/ssh/sshd_config.d/firedrill.conf",

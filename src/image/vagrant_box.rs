@@ -101,6 +101,8 @@ pub(crate) fn seed(image: &str) -> SeedFiles {
         // net.ifnames=0 on the command line: the first NIC, the management network, is eth0.
         // Vagrant configures the private networks itself (ifupdown), on eth1 and up.
         network_config: "version: 2\nethernets:\n  eth0:\n    dhcp4: true\n".to_string(),
+        // The box boots with cloud-init on: the image's first-boot unit finds no script to run.
+        first_boot: String::new(),
     }
 }
 
@@ -126,6 +128,7 @@ mod tests {
             virtual_size: 3 << 30,
             kernel_release: "6.1.0-50-amd64".into(),
             cmdline: crate::image::recipe::CMDLINE.into(),
+            first_boot: true,
         }
     }
 

@@ -357,6 +357,7 @@ pub(crate) async fn dry_run(
                 disk: i.disk,
                 kernel: i.kernel,
                 initrd: i.initrd,
+                first_boot: i.manifest.first_boot,
             },
             None => {
                 println!(
@@ -368,6 +369,7 @@ pub(crate) async fn dry_run(
                     disk: d.join("disk.qcow2"),
                     kernel: d.join("vmlinuz"),
                     initrd: d.join("initrd.img"),
+                    first_boot: true,
                 }
             }
         };

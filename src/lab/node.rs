@@ -263,7 +263,7 @@ pub(crate) async fn bring_up(
             progress.phase(if check.is_some() {
                 "checking readiness and roles"
             } else {
-                "waiting for cloud-init"
+                "waiting for its setup (first boot)"
             });
         }
         Phase::Ready => {}

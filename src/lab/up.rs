@@ -364,6 +364,7 @@ async fn ensure_images(
                 disk: image.disk,
                 kernel: image.kernel,
                 initrd: image.initrd,
+                first_boot: image.manifest.first_boot,
             },
         );
     }
@@ -503,7 +504,7 @@ fn print_summary(
     let secs = |v: Option<f64>| v.map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into());
     println!();
     println!(
-        "{:<10} {:<15} {:<28} {:>8} {:>7} {:>6} {:>9} {:>11} {:>8}  {:<24} ROLES",
+        "{:<10} {:<15} {:<28} {:>8} {:>7} {:>6} {:>9} {:>8} {:>8}  {:<24} ROLES",
         "NODE",
         "IP",
         "DNS NAME",
@@ -511,7 +512,7 @@ fn print_summary(
         "DEFINE",
         "START",
         "BOOT→SSH",
-        "CLOUD-INIT",
+        "SETUP",
         "TOTAL",
         "VM CHANGES",
     );
@@ -532,7 +533,7 @@ fn print_summary(
                 .unwrap_or_else(|| "not configured".into())
         };
         println!(
-            "{:<10} {:<15} {:<28} {:>8} {:>7} {:>6} {:>9} {:>11} {:>8}  {:<24} {}",
+            "{:<10} {:<15} {:<28} {:>8} {:>7} {:>6} {:>9} {:>8} {:>8}  {:<24} {}",
             n.name,
             n.ip.to_string(),
             n.fqdn,

@@ -101,8 +101,8 @@ pub(crate) enum SshError {
     },
 
     #[error(
-        "{node} ({addr}): the server refused key {fingerprint} for user {user}; cloud-init may \
-         not have installed it yet, or the node was built for another key: see \
+        "{node} ({addr}): the server refused key {fingerprint} for user {user}; its first \
+         boot may not have installed it yet, or the node was built for another key: see \
          `firedrill console {node}`"
     )]
     AuthRejected {
@@ -128,6 +128,14 @@ pub(crate) enum SshError {
          `firedrill ssh {node} -- sudo tail -n 50 /var/log/cloud-init.log`"
     )]
     CloudInit { node: String, detail: String },
+
+    #[error(
+        "{node}: its first boot failed, so the node is not set up as the lab says:\n{detail}\n\
+         The setup's output is in its log on the node: \
+         `firedrill ssh {node} -- sudo journalctl -b -u firedrill-first-boot`, and on its \
+         console: `firedrill console {node}`"
+    )]
+    FirstBoot { node: String, detail: String },
 
     #[error(
         "{node}: not ready after {}s; last problem: {last_error}", waited.as_secs()

@@ -43,7 +43,7 @@ impl std::fmt::Display for Phase {
         f.write_str(match self {
             Phase::WaitingForSsh => "waiting for SSH",
             Phase::WaitingForTurn => "logged in, waiting for its turn to be checked",
-            Phase::WaitingForCloudInit => "waiting for cloud-init",
+            Phase::WaitingForCloudInit => "waiting for its setup (first boot)",
             Phase::Ready => "ready",
         })
     }
@@ -140,29 +140,48 @@ pub(crate) async fn wait_ready_with(
     }
 }
 
-/// Whether cloud-init's result file says this boot's run ended without errors. Anything else
-/// (errors, an unreadable file) goes the slow way, which explains failures.
-fn finished_cleanly(result_json: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(result_json)
-        .ok()
-        .and_then(|v| v["v1"]["errors"].as_array().map(Vec::is_empty))
-        .unwrap_or(false)
+/// The errors a boot's result file lists: the image's own first boot writes `{"errors": [...]}`,
+/// cloud-init `{"v1": {"errors": [...]}}`. `None` when it is neither.
+fn result_errors(result_json: &[u8]) -> Option<Vec<String>> {
+    let v = serde_json::from_slice::<serde_json::Value>(result_json).ok()?;
+    let errors = v["errors"].as_array().or(v["v1"]["errors"].as_array())?;
+    Some(
+        errors
+            .iter()
+            .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_string))
+            .collect(),
+    )
 }
 
-/// This boot's cloud-init result (`/run` does not survive a reboot).
-const RESULT: &str = "/run/cloud-init/result.json";
-/// Waits on the node, in the shell, until this boot's cloud-init run has ended, and prints its
-/// result. Exits 3 when the boot is over (systemd says `running` or `degraded`, checked every
-/// 2 s) without a result file: cloud-init did not run, and `cloud-init status` says why. Exits 4
+/// Whether a result file says this boot's setup ended without errors. Anything else (errors,
+/// an unreadable file) goes the slow way, which explains failures.
+fn finished_cleanly(result_json: &[u8]) -> bool {
+    result_errors(result_json).is_some_and(|e| e.is_empty())
+}
+
+/// This boot's result (`/run` does not survive a reboot): the image's own first boot
+/// (firedrill-first-boot.service, what lab nodes run), or cloud-init's (nodes of an image
+/// from before it).
+const FIRST_BOOT_RESULT: &str = "/run/firedrill/first-boot.json";
+const CLOUD_INIT_RESULT: &str = "/run/cloud-init/result.json";
+const RESULTS: [&str; 2] = [FIRST_BOOT_RESULT, CLOUD_INIT_RESULT];
+
+/// Waits on the node, in the shell, until this boot's setup has ended, and prints its result.
+/// Exits 3 when the boot is over (systemd says `running` or `degraded`, checked every 2 s)
+/// without a result file: nothing set the node up, and `cloud-init status` says why. Exits 4
 /// after `patience` (about as long as firedrill waits for it): a loop whose SSH session is gone
 /// (firedrill gave up, or the connection dropped and it logged in again) ends by itself, on a node
 /// whose boot hangs as well.
 fn wait_for_result(patience: Duration) -> String {
+    wait_for_any(patience, RESULTS)
+}
+
+fn wait_for_any(patience: Duration, [ours, cloud_init]: [&str; 2]) -> String {
     // Four checks a second, and one more second for the session's own start.
     let checks = patience.as_millis().div_ceil(250) + 4;
     format!(
         "i=0
-while [ ! -e {RESULT} ]; do
+while [ ! -e {ours} ] && [ ! -e {cloud_init} ]; do
   i=$((i + 1))
   [ $i -gt {checks} ] && exit 4
   if [ $((i % 8)) = 0 ]; then
@@ -170,7 +189,7 @@ while [ ! -e {RESULT} ]; do
   fi
   sleep 0.25
 done
-cat {RESULT}"
+cat {ours} 2>/dev/null || cat {cloud_init}"
     )
 }
 /// Ends the result file in the output of a readiness command that carries a check.
@@ -179,14 +198,20 @@ const READY_MARK: &str = "--firedrill-ready--";
 /// The fast path's command: the result file, then, only if it is there, `extra`'s script. With
 /// an `extra` all of it runs as root (the check needs it; reading the file does not mind).
 fn ready_command<R: Remote>(remote: &R, extra: Option<&Piggyback>) -> String {
+    ready_command_of(remote, extra, RESULTS)
+}
+
+fn ready_command_of<R: Remote>(
+    remote: &R,
+    extra: Option<&Piggyback>,
+    [ours, cloud_init]: [&str; 2],
+) -> String {
+    let cat = format!("{{ cat {ours} 2>/dev/null || cat {cloud_init}; }}");
     match extra {
-        None => format!("cat {RESULT}"),
+        None => cat,
         Some(p) => super::as_root(
             remote,
-            &format!(
-                "cat {RESULT} || exit 1\necho\necho {READY_MARK}\n{}",
-                p.script
-            ),
+            &format!("{cat} || exit 1\necho\necho {READY_MARK}\n{}", p.script),
         ),
     }
 }
@@ -219,6 +244,15 @@ fn judge_ready(out: Output, with_check: bool) -> Option<Option<Output>> {
             stderr: out.stderr.clone(),
         })
     })
+}
+
+/// The errors of a failed first boot of the image's own (`None` for anything else: cloud-init's
+/// result, or a clean one).
+fn first_boot_failed(result_json: &[u8]) -> Option<String> {
+    let v = serde_json::from_slice::<serde_json::Value>(result_json).ok()?;
+    v.get("errors")?;
+    let errors = result_errors(result_json)?;
+    (!errors.is_empty()).then(|| errors.join("\n"))
 }
 
 async fn attempt(
@@ -270,14 +304,26 @@ async fn attempt(
         Err(_) => {
             session.close().await;
             return Err(Attempt::Retry(
-                "SSH login works, but cloud-init was still running".to_string(),
+                "SSH login works, but its setup (first boot) was still running".to_string(),
             ));
         }
-        Ok(Err(e)) => return Err(Attempt::Retry(format!("while waiting for cloud-init: {e}"))),
+        Ok(Err(e)) => {
+            return Err(Attempt::Retry(format!(
+                "while waiting for its setup (first boot): {e}"
+            )));
+        }
         Ok(Ok(out)) if out.success() && finished_cleanly(&out.stdout) => {
             return Ok((session, None));
         }
-        // Errors in the result, or no result: `cloud-init status` explains (below).
+        // The image's own setup failed: its result says how, and its unit's log the rest.
+        Ok(Ok(out)) if out.success() && first_boot_failed(&out.stdout).is_some() => {
+            session.close().await;
+            return Err(Attempt::Fatal(SshError::FirstBoot {
+                node: target.node.clone(),
+                detail: first_boot_failed(&out.stdout).unwrap_or_default(),
+            }));
+        }
+        // Errors in cloud-init's result, or no result: `cloud-init status` explains (below).
         Ok(Ok(_)) => {}
     }
     let remaining = deadline.saturating_sub(start.elapsed());
@@ -286,10 +332,14 @@ async fn attempt(
         Err(_) => {
             session.close().await;
             return Err(Attempt::Retry(
-                "SSH login works, but cloud-init was still running".to_string(),
+                "SSH login works, but its setup (first boot) was still running".to_string(),
             ));
         }
-        Ok(Err(e)) => return Err(Attempt::Retry(format!("while waiting for cloud-init: {e}"))),
+        Ok(Err(e)) => {
+            return Err(Attempt::Retry(format!(
+                "while waiting for its setup (first boot): {e}"
+            )));
+        }
         Ok(Ok(output)) => output,
     };
     match output.status {
@@ -328,11 +378,17 @@ async fn attempt(
 mod result_tests {
     use super::*;
 
-    /// The readiness command with a check, run by a real shell with the result file at `result`.
+    /// The readiness command with a check, run by a real shell with cloud-init's result file at
+    /// `result` (and the first boot's beside it, absent unless written).
     fn run_ready(result: &std::path::Path, extra: &Piggyback) -> Output {
         use std::io::Write;
         let fake = crate::remote::fake::FakeRemote::new("n").logged_in_as_root();
-        let command = ready_command(&fake, Some(extra)).replace(RESULT, &result.to_string_lossy());
+        let ours = result.with_file_name("first-boot.json");
+        let command = ready_command_of(
+            &fake,
+            Some(extra),
+            [&ours.to_string_lossy(), &result.to_string_lossy()],
+        );
         let script = command.strip_prefix("sh -c ").expect("as root");
         let mut child = std::process::Command::new("sh")
             .arg("-c")
@@ -394,9 +450,8 @@ mod result_tests {
         let systemctl = bin.join("systemctl");
         std::fs::write(&systemctl, format!("#!/bin/sh\necho {system}\n")).unwrap();
         std::fs::set_permissions(&systemctl, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let script = wait_for_result(bound);
-        assert!(script.contains(RESULT));
-        let script = script.replace(RESULT, &result.to_string_lossy());
+        let ours = result.with_file_name("first-boot.json");
+        let script = wait_for_any(bound, [&ours.to_string_lossy(), &result.to_string_lossy()]);
         let path = format!(
             "{}:{}",
             bin.display(),
@@ -490,5 +545,54 @@ mod result_tests {
         ));
         assert!(!finished_cleanly(b"{ torn"));
         assert!(!finished_cleanly(b""));
+        // The image's own first boot.
+        assert!(finished_cleanly(b"{\"errors\": []}\n"));
+        assert!(!finished_cleanly(
+            br#"{"errors": ["exited with 1: useradd: boom"]}"#
+        ));
+        assert!(!finished_cleanly(br#"{"errors": "none"}"#));
+    }
+
+    #[test]
+    fn a_failed_first_boot_is_told_apart_from_cloud_init() {
+        assert_eq!(
+            first_boot_failed(br#"{"errors": ["a", "b"]}"#).as_deref(),
+            Some("a\nb")
+        );
+        assert_eq!(first_boot_failed(br#"{"errors": []}"#), None);
+        // cloud-init's failures go to `cloud-init status`, which names the module.
+        assert_eq!(first_boot_failed(br#"{"v1": {"errors": ["x"]}}"#), None);
+        assert_eq!(first_boot_failed(b"nonsense"), None);
+    }
+
+    #[test]
+    fn the_first_boot_result_ends_the_wait_like_cloud_init_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let cloud_init = dir.path().join("result.json");
+        let ours = dir.path().join("first-boot.json");
+        let body = "{\"errors\": []}\n";
+        let writer = {
+            let ours = ours.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(600));
+                std::fs::write(&ours, body).unwrap();
+            })
+        };
+        let (code, out, took) =
+            run_wait(&cloud_init, "starting", LONG, Duration::from_secs(10)).expect("it ends");
+        writer.join().unwrap();
+        assert_eq!((code, out.as_str()), (0, body));
+        assert!(took >= Duration::from_millis(550), "{took:?}");
+        // The fast path reads it too, and runs the check after it.
+        let extra = Piggyback {
+            script: "echo checked\n".into(),
+            stdin: None,
+        };
+        let checked = judge_ready(run_ready(&cloud_init, &extra), true)
+            .expect("ready")
+            .expect("checked");
+        assert_eq!(checked.stdout_str(), "checked\n");
+        std::fs::write(&ours, br#"{"errors": ["exited with 1: boom"]}"#).unwrap();
+        assert_eq!(judge_ready(run_ready(&cloud_init, &extra), true), None);
     }
 }

@@ -167,8 +167,8 @@ async fn a_key_the_server_does_not_know_is_rejected() {
     assert_eq!(
         err.to_string(),
         format!(
-            "t1 ({}): the server refused key {} for user {}; cloud-init may not have \
-             installed it yet, or the node was built for another key: see \
+            "t1 ({}): the server refused key {} for user {}; its first boot may not \
+             have installed it yet, or the node was built for another key: see \
              `firedrill console t1`",
             f.addr(),
             fingerprint(&pair.public_openssh).unwrap(),
@@ -301,7 +301,7 @@ async fn wait_ready_times_out_while_cloud_init_runs() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "t1: not ready after 2s; last problem: SSH login works, but cloud-init was still running"
+        "t1: not ready after 2s; last problem: SSH login works, but its setup (first boot) was still running"
     );
     assert_eq!(
         *phases.lock().unwrap(),

@@ -47,7 +47,7 @@ fn domain(accel: Accel) -> DomainSpec {
         cpus: 1,
         kernel: "/home/u/.local/share/firedrill/images/debian-12/vmlinuz".into(),
         initrd: "/home/u/.local/share/firedrill/images/debian-12/initrd.img".into(),
-        cmdline: crate::plan::kernel_cmdline(accel),
+        cmdline: crate::plan::kernel_cmdline(accel, true),
         disk: "/state/labs/minimal/nodes/web/disk.qcow2".into(),
         seed: "/state/labs/minimal/nodes/web/seed.iso".into(),
         console_log: "/state/labs/minimal/nodes/web/console.log".into(),
