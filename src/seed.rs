@@ -83,7 +83,7 @@ pub(crate) struct SeedFiles {
 
 #[derive(Debug, Error)]
 pub(crate) enum SeedError {
-    #[error("cloud-init seed for {node}: {field} {problem} (got {value:?})")]
+    #[error("seed of node {node}: {field} {problem} (got {value:?})")]
     Invalid {
         node: String,
         field: &'static str,
@@ -91,7 +91,7 @@ pub(crate) enum SeedError {
         problem: &'static str,
     },
     #[error(
-        "cloud-init template {template} failed to render: {message}\n  hint: this is a firedrill bug: please report it"
+        "seed template {template} failed to render: {message}\n  hint: this is a firedrill bug: please report it"
     )]
     Template {
         template: &'static str,

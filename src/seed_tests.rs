@@ -205,51 +205,51 @@ fn render_refuses_values_that_would_break_the_seed() {
     let cases: Vec<Case> = vec![
         (
             |i| i.hostname = "Web_1".into(),
-            "cloud-init seed for Web_1: hostname must be a DNS label (a-z, 0-9, '-', at most 63) (got \"Web_1\")",
+            "seed of node Web_1: hostname must be a DNS label (a-z, 0-9, '-', at most 63) (got \"Web_1\")",
         ),
         (
             |i| i.fqdn = "web.other.lab".into(),
-            "cloud-init seed for web: fqdn must be hostname.domain (got \"web.other.lab\")",
+            "seed of node web: fqdn must be hostname.domain (got \"web.other.lab\")",
         ),
         (
             |i| i.domain = "minimal..lab".into(),
-            "cloud-init seed for web: domain must be a DNS name like minimal.lab (got \"minimal..lab\")",
+            "seed of node web: domain must be a DNS name like minimal.lab (got \"minimal..lab\")",
         ),
         (
             |i| i.user = "root".into(),
-            "cloud-init seed for web: user must be a plain user name (a-z, 0-9, '_', '-'), not root (got \"root\")",
+            "seed of node web: user must be a plain user name (a-z, 0-9, '_', '-'), not root (got \"root\")",
         ),
         (
             |i| i.instance_id = "a b".into(),
-            "cloud-init seed for web: instance_id must be non-empty without spaces (got \"a b\")",
+            "seed of node web: instance_id must be non-empty without spaces (got \"a b\")",
         ),
         (
             |i| i.authorized_key = "ssh-ed25519 AAAA\nssh-rsa BBBB".into(),
-            "cloud-init seed for web: authorized_key must be one OpenSSH public key line (got \"ssh-ed25519 AAAA\\nssh-rsa BBBB\")",
+            "seed of node web: authorized_key must be one OpenSSH public key line (got \"ssh-ed25519 AAAA\\nssh-rsa BBBB\")",
         ),
         (
             |i| i.host_key_public = "ssh-rsa AAAA".into(),
-            "cloud-init seed for web: host_key_public must be one `ssh-ed25519 ...` line (got \"ssh-rsa AAAA\")",
+            "seed of node web: host_key_public must be one `ssh-ed25519 ...` line (got \"ssh-rsa AAAA\")",
         ),
         (
             |i| i.host_key_private = "secret".into(),
-            "cloud-init seed for web: host_key_private must be an OpenSSH private key (got \"(not shown)\")",
+            "seed of node web: host_key_private must be an OpenSSH private key (got \"(not shown)\")",
         ),
         (
             |i| i.mac = "52:54:00:ab:cd".into(),
-            "cloud-init seed for web: mac must be six hex pairs like 52:54:00:12:34:56 (got \"52:54:00:ab:cd\")",
+            "seed of node web: mac must be six hex pairs like 52:54:00:12:34:56 (got \"52:54:00:ab:cd\")",
         ),
         (
             |i| i.prefix = 31,
-            "cloud-init seed for web: prefix must be between 8 and 30 (got \"31\")",
+            "seed of node web: prefix must be between 8 and 30 (got \"31\")",
         ),
         (
             |i| i.gateway = Ipv4Addr::new(10, 78, 0, 1),
-            "cloud-init seed for web: gateway must be in the node's subnet (got \"10.78.0.1\")",
+            "seed of node web: gateway must be in the node's subnet (got \"10.78.0.1\")",
         ),
         (
             |i| i.ip = Ipv4Addr::new(10, 77, 0, 1),
-            "cloud-init seed for web: ip must differ from the gateway (got \"10.77.0.1\")",
+            "seed of node web: ip must differ from the gateway (got \"10.77.0.1\")",
         ),
         (
             |i| {
@@ -257,7 +257,7 @@ fn render_refuses_values_that_would_break_the_seed() {
                     server: "db.lab\nruncmd: [x]".into(),
                 }
             },
-            "cloud-init seed for web: time server must be a DNS name like db.minimal.lab (got \"db.lab\\nruncmd: [x]\")",
+            "seed of node web: time server must be a DNS name like db.minimal.lab (got \"db.lab\\nruncmd: [x]\")",
         ),
         (
             |i| {
@@ -265,7 +265,7 @@ fn render_refuses_values_that_would_break_the_seed() {
                     allow: vec!["10.77.0.0/24 # x".into()],
                 }
             },
-            "cloud-init seed for web: time allow must be one or more IPv4 networks like 10.77.0.0/24 (got \"10.77.0.0/24 # x\")",
+            "seed of node web: time allow must be one or more IPv4 networks like 10.77.0.0/24 (got \"10.77.0.0/24 # x\")",
         ),
     ];
     for (change, message) in cases {
@@ -381,6 +381,6 @@ fn a_node_on_two_networks_with_routes() {
         .push(("10.83.0.0/24".parse().unwrap(), Ipv4Addr::new(10, 99, 0, 1)));
     assert_eq!(
         render(&i).unwrap_err().to_string(),
-        "cloud-init seed for web: route must go via an address in one of the node's subnets (got \"10.99.0.1\")"
+        "seed of node web: route must go via an address in one of the node's subnets (got \"10.99.0.1\")"
     );
 }

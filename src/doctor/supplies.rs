@@ -22,7 +22,7 @@ const TOOLS: &[(&str, &str, &str, &str)] = &[
         "genisoimage",
         "genisoimage",
         "genisoimage",
-        "writes each node's cloud-init seed",
+        "writes each node's seed (its setup at first boot)",
     ),
     (
         "debootstrap",

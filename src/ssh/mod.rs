@@ -3,7 +3,7 @@
 //! `Remote::run` (`shell`).
 //!
 //! Host keys are checked strictly: firedrill generates each node's host key and puts it in the
-//! node's cloud-init seed, so the key is known before first contact and anything else is refused.
+//! node's seed, so the key is known before first contact and anything else is refused.
 
 mod connect;
 mod keys;
