@@ -14,8 +14,9 @@ use super::load::Load;
 use super::request::{Outcome, Sender, is_write};
 use super::timer::Timer;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 
 /// What the shards tell the collector, each about a request of stream `stream` (its position in
 /// the run's list). Times are offsets from the start.
@@ -176,6 +177,13 @@ impl StopSignal {
 
 /// Runs one shard's schedule until the plan is done or `stop` turns true, then waits for its
 /// requests in flight (each ends by its deadline).
+///
+/// Each slot is a task for the whole run, not one per request: a request's task no longer has
+/// to be allocated, copied and freed (its future is about 2 KB), nor a slot taken and given back.
+/// The free slots take turns at the clock: one of them (the leader) sleeps until the next
+/// request is due, claims it, hands the clock to another free slot, and sends it. A slot whose
+/// request ends takes the clock itself when nobody holds it; when every slot is busy, that is
+/// the only way the clock moves, so a saturated shard wakes no other task at all.
 pub(crate) async fn run(
     plan: Plan,
     sender: Arc<Sender>,
@@ -183,112 +191,202 @@ pub(crate) async fn run(
     stop: watch::Receiver<bool>,
     start: Instant,
 ) {
-    let slots = Arc::new(Semaphore::new(plan.max_inflight));
-    schedule(&plan, sender, &tx, stop, start, &slots).await;
+    let shard = Arc::new(Shard {
+        busy: format!(
+            "all {} slots (--max-inflight) were waiting on the server",
+            plan.max_inflight * plan.shards as usize
+        )
+        .into(),
+        behind: "the client fell behind its schedule by more than --timeout".into(),
+        turn: Mutex::new(Turn {
+            next: plan.shard,
+            leader: false,
+            vacant: false,
+            idle: 0,
+            stopped: false,
+        }),
+        called: Notify::new(),
+        timer: Timer::new(),
+        plan,
+        sender,
+        tx,
+        start,
+    });
+    let slots: Vec<_> = (0..shard.plan.max_inflight)
+        .map(|_| {
+            let stop = StopSignal {
+                rx: stop.clone(),
+                open: true,
+            };
+            tokio::spawn(slot(shard.clone(), stop))
+        })
+        .collect();
     // A current-thread runtime drops its tasks when `block_on` returns: wait for them first.
-    let _ = slots.acquire_many(plan.max_inflight as u32).await;
+    for s in slots {
+        let _ = s.await;
+    }
 }
 
-async fn schedule(
-    plan: &Plan,
+/// What a shard's slots share.
+struct Shard {
+    plan: Plan,
     sender: Arc<Sender>,
-    tx: &mpsc::UnboundedSender<Msg>,
-    stop: watch::Receiver<bool>,
+    tx: mpsc::UnboundedSender<Msg>,
     start: Instant,
-    slots: &Arc<Semaphore>,
-) {
-    let mut stop = StopSignal {
-        rx: stop,
-        open: true,
-    };
-    let timer = Timer::new();
-    let busy: Arc<str> = format!(
-        "all {} slots (--max-inflight) were waiting on the server",
-        plan.max_inflight * plan.shards as usize
-    )
-    .into();
-    let behind: Arc<str> = "the client fell behind its schedule by more than --timeout".into();
-    let step = plan.shards;
-    let mut held = None;
-    let mut index = plan.shard;
-    while index < plan.total {
-        if held.is_none() {
-            held = match slots.clone().try_acquire_owned() {
-                Ok(slot) => Some(slot),
-                Err(_) => {
-                    // Every slot waits on the server: wait for one before the clock, which would
-                    // be time wasted. The requests that fell due meanwhile found no slot and are
-                    // dropped, except the newest, which goes out now, late, its lateness
-                    // counted in its latency.
-                    let Some(Ok(slot)) = stop.race(slots.clone().acquire_owned()).await else {
-                        return;
-                    };
-                    let due_by = plan.load.last_due_by(start.elapsed()).min(plan.total - 1);
-                    let newest = last_of_shard(due_by, plan.shard, step).max(index);
-                    if newest > index {
-                        let _ = tx.send(Msg::Dropped {
-                            stream: plan.stream,
-                            first: index,
-                            end: newest,
-                            step,
-                            reason: busy.clone(),
-                        });
-                        index = newest;
-                    }
-                    Some(slot)
+    timer: Timer,
+    turn: Mutex<Turn>,
+    /// Free slots wait here for the clock.
+    called: Notify,
+    busy: Arc<str>,
+    behind: Arc<str>,
+}
+
+/// Who holds the clock, and the next request to claim. Only ever locked between two awaits.
+struct Turn {
+    /// This shard's next request not yet claimed.
+    next: u64,
+    /// A slot holds the clock.
+    leader: bool,
+    /// Nobody held the clock, and no slot was free to take it: the requests that fell due
+    /// meanwhile found no slot.
+    vacant: bool,
+    /// Free slots waiting to be called.
+    idle: usize,
+    stopped: bool,
+}
+
+impl Shard {
+    fn turn(&self) -> std::sync::MutexGuard<'_, Turn> {
+        self.turn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the clock, waiting for it if another slot holds it; `None` when the run is over.
+    async fn take_clock(&self) -> Option<()> {
+        loop {
+            // Listening before looking: a call, or the end, made after the look reaches it.
+            let called = self.called.notified();
+            let mut called = std::pin::pin!(called);
+            called.as_mut().enable();
+            {
+                let mut t = self.turn();
+                if t.stopped || t.next >= self.plan.total {
+                    drop(t);
+                    self.end();
+                    return None;
                 }
-            };
+                if !t.leader {
+                    t.leader = true;
+                    return Some(());
+                }
+                t.idle += 1;
+            }
+            called.await;
+            self.turn().idle -= 1;
         }
-        let scheduled = plan.load.due(index);
-        if stop
-            .race(timer.sleep_until(start + scheduled))
-            .await
-            .is_none()
-        {
+    }
+
+    /// Hands the clock on: to a free slot if there is one, else to the next slot whose request
+    /// ends.
+    fn give_clock(&self) {
+        let mut t = self.turn();
+        t.leader = false;
+        if t.idle > 0 {
+            drop(t);
+            self.called.notify_one();
+        } else {
+            t.vacant = true;
+        }
+    }
+
+    /// The run is over for every slot: the free ones stop waiting (once).
+    fn end(&self) {
+        let mut t = self.turn();
+        t.leader = false;
+        if std::mem::replace(&mut t.stopped, true) {
             return;
         }
-        if start.elapsed() >= scheduled + plan.timeout {
-            // The client itself stalled (suspended, starved of CPU) longer than the timeout.
-            let _ = tx.send(Msg::Dropped {
-                stream: plan.stream,
-                first: index,
-                end: index + 1,
-                step,
-                reason: behind.clone(),
-            });
-            index += step;
-            continue;
+        drop(t);
+        self.called.notify_waiters();
+    }
+
+    /// With the clock held: waits until the next request is due and claims it; `None` when
+    /// stopped or the plan is done. Requests that fell due while no slot was free are dropped,
+    /// except the newest, which goes out now, late, its lateness counted in its latency.
+    async fn claim(&self, stop: &mut StopSignal) -> Option<(u64, Duration)> {
+        let plan = &self.plan;
+        let step = plan.shards;
+        loop {
+            let index = {
+                let mut t = self.turn();
+                if t.next >= plan.total {
+                    return None;
+                }
+                if std::mem::take(&mut t.vacant) {
+                    let due_by = plan
+                        .load
+                        .last_due_by(self.start.elapsed())
+                        .min(plan.total - 1);
+                    let newest = last_of_shard(due_by, plan.shard, step).max(t.next);
+                    if newest > t.next {
+                        let _ = self.tx.send(Msg::Dropped {
+                            stream: plan.stream,
+                            first: t.next,
+                            end: newest,
+                            step,
+                            reason: self.busy.clone(),
+                        });
+                        t.next = newest;
+                    }
+                }
+                t.next
+            };
+            let scheduled = plan.load.due(index);
+            stop.race(self.timer.sleep_until(self.start + scheduled))
+                .await?;
+            self.turn().next = index + step;
+            if self.start.elapsed() >= scheduled + plan.timeout {
+                // The client itself stalled (suspended, starved of CPU) longer than the timeout.
+                let _ = self.tx.send(Msg::Dropped {
+                    stream: plan.stream,
+                    first: index,
+                    end: index + 1,
+                    step,
+                    reason: self.behind.clone(),
+                });
+                continue;
+            }
+            return Some((index, scheduled));
         }
-        let Some(slot) = held.take() else {
-            continue;
+    }
+}
+
+/// One slot, for the whole run: takes the clock in turn, claims a request, sends it.
+async fn slot(shard: Arc<Shard>, mut stop: StopSignal) {
+    let plan = &shard.plan;
+    while shard.take_clock().await.is_some() {
+        let Some((index, scheduled)) = shard.claim(&mut stop).await else {
+            shard.end();
+            return;
         };
-        let tx = tx.clone();
-        let sender = sender.clone();
-        let write = is_write(index, plan.write_ratio);
-        let stream = plan.stream;
-        tokio::spawn(async move {
-            let lag = start.elapsed().saturating_sub(scheduled);
-            let _ = tx.send(Msg::Sent {
-                stream,
-                scheduled,
-                lag,
-            });
-            let outcome = sender.send(index, write, (start + scheduled).into()).await;
-            drop(slot);
-            let _ = tx.send(Msg::Done {
-                stream,
-                index,
-                scheduled,
-                completed: start.elapsed(),
-                outcome,
-            });
+        shard.give_clock();
+        let lag = shard.start.elapsed().saturating_sub(scheduled);
+        let _ = shard.tx.send(Msg::Sent {
+            stream: plan.stream,
+            scheduled,
+            lag,
         });
-        index += step;
-        // Behind schedule, the timer returns at once and this loop would hold the thread, and
-        // the answers that free slots could not be read. Let them run between requests.
-        if start.elapsed() > plan.load.due(index) {
-            tokio::task::yield_now().await;
-        }
+        let write = is_write(index, plan.write_ratio);
+        let outcome = shard
+            .sender
+            .send(index, write, (shard.start + scheduled).into())
+            .await;
+        let _ = shard.tx.send(Msg::Done {
+            stream: plan.stream,
+            index,
+            scheduled,
+            completed: shard.start.elapsed(),
+            outcome,
+        });
     }
 }
 
