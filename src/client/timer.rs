@@ -2,8 +2,8 @@
 //! to the next millisecond: at 2,000 req/s that is about half a millisecond of client lag added
 //! to each latency measured from the scheduled time, several times the round trip it measures.
 //! A Linux timerfd fires on time (high-resolution timer, no slack) and wakes the runtime through
-//! its own epoll, so the request task is spawned on the worker that woke, with no handoff to
-//! another thread.
+//! its own epoll, so the slot that waited sends the request itself, with no handoff to another
+//! thread.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
