@@ -57,11 +57,7 @@ fn render_matches_golden_files() {
 #[test]
 fn the_first_boot_script_is_sh() {
     let mut two = input();
-    two.more_nics = vec![SeedNic {
-        mac: "52:54:00:ab:cd:02".into(),
-        ip: Ipv4Addr::new(10, 80, 0, 2),
-        prefix: 24,
-    }];
+    two.more_nics = second_nic();
     two.routes = vec![("10.81.0.0/24".parse().unwrap(), Ipv4Addr::new(10, 80, 0, 3))];
     two.time = TimeSource::Serve {
         allow: vec!["10.77.0.0/24".into(), "10.80.0.0/24".into()],
@@ -328,14 +324,19 @@ fn write_iso_makes_a_cidata_volume_with_the_seed_files() {
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
 
-#[test]
-fn a_node_on_two_networks_with_routes() {
-    let mut i = input();
-    i.more_nics = vec![SeedNic {
+/// eth1, on 10.80.0.0/24.
+fn second_nic() -> Vec<SeedNic> {
+    vec![SeedNic {
         mac: "52:54:00:ab:cd:02".into(),
         ip: Ipv4Addr::new(10, 80, 0, 2),
         prefix: 24,
-    }];
+    }]
+}
+
+#[test]
+fn a_node_on_two_networks_with_routes() {
+    let mut i = input();
+    i.more_nics = second_nic();
     i.routes = vec![
         ("10.81.0.0/24".parse().unwrap(), Ipv4Addr::new(10, 80, 0, 3)),
         ("10.82.0.0/16".parse().unwrap(), Ipv4Addr::new(10, 77, 0, 4)),

@@ -480,24 +480,34 @@ mod result_tests {
     /// A bound that the tests never reach.
     const LONG: Duration = Duration::from_secs(60);
 
+    /// `body` written to `file` 0.6 s into the wait on cloud-init's `result` (and the first
+    /// boot's beside it): the wait ends soon after, with the file's text, which it returns.
+    fn written_while_waiting(
+        result: &std::path::Path,
+        file: &std::path::Path,
+        body: &'static str,
+    ) -> String {
+        let writer = {
+            let file = file.to_path_buf();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(600));
+                std::fs::write(&file, body).unwrap();
+            })
+        };
+        let (code, out, took) =
+            run_wait(result, "starting", LONG, Duration::from_secs(10)).expect("it ends");
+        writer.join().unwrap();
+        assert_eq!((code, out.as_str()), (0, body));
+        assert!(took >= Duration::from_millis(550), "{took:?}");
+        out
+    }
+
     #[test]
     fn a_booting_node_is_waited_for_in_the_shell_until_its_result_is_written() {
         let dir = tempfile::tempdir().unwrap();
         let result = dir.path().join("result.json");
         let body = r#"{"v1": {"errors": []}}"#;
-        // Written while the loop waits: it ends soon after, with the file's text.
-        let writer = {
-            let result = result.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(600));
-                std::fs::write(&result, body).unwrap();
-            })
-        };
-        let (code, out, took) =
-            run_wait(&result, "starting", LONG, Duration::from_secs(10)).expect("it ends");
-        writer.join().unwrap();
-        assert_eq!((code, out.as_str()), (0, body));
-        assert!(took >= Duration::from_millis(550), "{took:?}");
+        let out = written_while_waiting(&result, &result, body);
         assert!(finished_cleanly(out.as_bytes()));
         // Already there: at once.
         let (code, _, took) =
@@ -570,19 +580,7 @@ mod result_tests {
         let dir = tempfile::tempdir().unwrap();
         let cloud_init = dir.path().join("result.json");
         let ours = dir.path().join("first-boot.json");
-        let body = "{\"errors\": []}\n";
-        let writer = {
-            let ours = ours.clone();
-            std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(600));
-                std::fs::write(&ours, body).unwrap();
-            })
-        };
-        let (code, out, took) =
-            run_wait(&cloud_init, "starting", LONG, Duration::from_secs(10)).expect("it ends");
-        writer.join().unwrap();
-        assert_eq!((code, out.as_str()), (0, body));
-        assert!(took >= Duration::from_millis(550), "{took:?}");
+        written_while_waiting(&cloud_init, &ours, "{\"errors\": []}\n");
         // The fast path reads it too, and runs the check after it.
         let extra = Piggyback {
             script: "echo checked\n".into(),
