@@ -402,15 +402,7 @@ fn every_script_parses_in_the_nodes_shell() {
         );
     }
     for script in scripts {
-        let out = std::process::Command::new("dash")
-            .args(["-n", "-c", &script])
-            .output()
-            .expect("dash is installed");
-        assert!(
-            out.status.success(),
-            "dash cannot parse:\n{script}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::ssh::assert_sh_parses(&script);
         // The quoting of `sudo -n sh -c '...'` hands sh exactly the script: print the
         // argument instead of running it and compare.
         let wrapped = as_root(&script).replacen("sudo -n sh -c ", "printf %s ", 1);

@@ -26,7 +26,7 @@ pub(crate) use ready::{Phase, Piggyback, wait_ready, wait_ready_with};
 pub(crate) use session::Session;
 pub(crate) use shell::{Upload, as_root, quote, upload, upload_all};
 #[cfg(test)]
-pub(crate) use shell::{upload_script, upload_stdin, uploaded};
+pub(crate) use shell::{assert_sh_parses, upload_script, upload_stdin, uploaded};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -118,6 +118,20 @@ pub(crate) fn upload_stdin(files: &[Upload]) -> Vec<u8> {
     data
 }
 
+/// Fails the test, showing the script, unless dash (the nodes' /bin/sh) parses `script`.
+#[cfg(test)]
+pub(crate) fn assert_sh_parses(script: &str) {
+    let out = std::process::Command::new("dash")
+        .args(["-n", "-c", script])
+        .output()
+        .expect("dash is installed");
+    assert!(
+        out.status.success(),
+        "dash cannot parse:\n{script}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// What `upload_all` sends on stdin for one file with `contents`.
 #[cfg(test)]
 pub(crate) fn uploaded(contents: &str) -> String {
