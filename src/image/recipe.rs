@@ -157,12 +157,18 @@ result() {
   printf '{"errors": %s}\n' "$1" > "$run/first-boot.json.tmp"
   mv "$run/first-boot.json.tmp" "$run/first-boot.json"
 }
+# One error: the message as a JSON string (no control characters, quotes and backslashes
+# escaped).
+failed() {
+  msg=$(printf '%s' "$1" | tr -d '\000-\037' | sed 's/\\/\\\\/g; s/"/\\"/g')
+  result "[\"$msg\"]"
+}
 if ! dev=$(blkid -L cidata); then
   echo "no disk labelled cidata: not a firedrill lab node, nothing to do"
   exit 0
 fi
 if ! mount -o ro "$dev" "$run/seed"; then
-  result "["cannot mount the seed disk $dev"]"
+  failed "cannot mount the seed disk $dev"
   exit 1
 fi
 if [ ! -f "$run/seed/first-boot" ]; then
@@ -177,8 +183,7 @@ if [ "$status" = 0 ]; then
   result '[]'
   exit 0
 fi
-last=$(tail -n 1 "$run/first-boot.log" | tr -d '\000-\037' | sed 's/\\/\\\\/g; s/"/\\"/g')
-result "["the seed's first-boot script exited with $status: $last"]"
+failed "the seed's first-boot script exited with $status: $(tail -n 1 "$run/first-boot.log")"
 exit 1
 "#;
 
@@ -431,6 +436,60 @@ impl Recipe {
 
 #[cfg(test)]
 mod tests {
+
+    /// The image's first-boot runner in a real shell, with /run/firedrill in a temporary
+    /// directory and blkid, mount and umount faked: the seed's script is `script`. Returns the
+    /// runner's exit code and its result file.
+    fn run_first_boot(script: &str) -> (i32, String) {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (bin, run, seed) = (
+            dir.path().join("bin"),
+            dir.path().join("run"),
+            dir.path().join("seed"),
+        );
+        for d in [&bin, &seed] {
+            std::fs::create_dir_all(d).unwrap();
+        }
+        std::fs::write(seed.join("first-boot"), script).unwrap();
+        for (name, body) in [
+            ("blkid", "echo /dev/vdb".to_string()),
+            // mount -o ro DEV DIR: the seed's files appear in DIR.
+            ("mount", format!("cp {}/first-boot \"$4\"", seed.display())),
+            ("umount", "true".to_string()),
+        ] {
+            let path = bin.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let runner = FIRST_BOOT_RUNNER.replace("/run/firedrill", &run.to_string_lossy());
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = std::process::Command::new("sh")
+            .args(["-c", &runner])
+            .env("PATH", path)
+            .output()
+            .expect("sh runs");
+        let result = std::fs::read_to_string(run.join("first-boot.json")).unwrap_or_default();
+        (out.status.code().unwrap_or(-1), result)
+    }
+
+    #[test]
+    fn the_first_boot_runner_writes_its_result_as_json() {
+        let (code, result) = run_first_boot("echo setting up\n");
+        assert_eq!((code, result.as_str()), (0, "{\"errors\": []}\n"));
+        let (code, result) = run_first_boot("echo 'useradd: \"lab\" \\ exists\t!' >&2\nexit 3\n");
+        assert_eq!(code, 1);
+        let json: serde_json::Value = serde_json::from_str(&result).expect("JSON");
+        assert_eq!(
+            json["errors"][0],
+            "the seed's first-boot script exited with 3: useradd: \"lab\" \\ exists!"
+        );
+    }
+
     use super::*;
 
     #[test]
