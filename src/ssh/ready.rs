@@ -144,7 +144,12 @@ pub(crate) async fn wait_ready_with(
 /// cloud-init `{"v1": {"errors": [...]}}`. `None` when it is neither.
 fn result_errors(result_json: &[u8]) -> Option<Vec<String>> {
     let v = serde_json::from_slice::<serde_json::Value>(result_json).ok()?;
-    let errors = v["errors"].as_array().or(v["v1"]["errors"].as_array())?;
+    errors_of(&v["errors"]).or_else(|| errors_of(&v["v1"]["errors"]))
+}
+
+/// A result's list of errors, as text.
+fn errors_of(list: &serde_json::Value) -> Option<Vec<String>> {
+    let errors = list.as_array()?;
     Some(
         errors
             .iter()
@@ -250,8 +255,7 @@ fn judge_ready(out: Output, with_check: bool) -> Option<Option<Output>> {
 /// result, or a clean one).
 fn first_boot_failed(result_json: &[u8]) -> Option<String> {
     let v = serde_json::from_slice::<serde_json::Value>(result_json).ok()?;
-    v.get("errors")?;
-    let errors = result_errors(result_json)?;
+    let errors = errors_of(&v["errors"])?;
     (!errors.is_empty()).then(|| errors.join("\n"))
 }
 
@@ -316,12 +320,14 @@ async fn attempt(
             return Ok((session, None));
         }
         // The image's own setup failed: its result says how, and its unit's log the rest.
-        Ok(Ok(out)) if out.success() && first_boot_failed(&out.stdout).is_some() => {
-            session.close().await;
-            return Err(Attempt::Fatal(SshError::FirstBoot {
-                node: target.node.clone(),
-                detail: first_boot_failed(&out.stdout).unwrap_or_default(),
-            }));
+        Ok(Ok(out)) if out.success() => {
+            if let Some(detail) = first_boot_failed(&out.stdout) {
+                session.close().await;
+                return Err(Attempt::Fatal(SshError::FirstBoot {
+                    node: target.node.clone(),
+                    detail,
+                }));
+            }
         }
         // Errors in cloud-init's result, or no result: `cloud-init status` explains (below).
         Ok(Ok(_)) => {}
