@@ -650,6 +650,18 @@ def item_from_body(body):
 class TodoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep connections open for the load balancer
     server_version = f"todo/{RELEASE}"
+    # The headers and the body are two writes: without this the body could wait for the
+    # headers' acknowledgement (Nagle's algorithm against the peer's delayed ACK).
+    disable_nagle_algorithm = True
+
+    def handle(self):
+        """A client that has gone away is nobody to answer. HAProxy closes each health check with
+        a reset as soon as it has read the status line, often before the body is written; that
+        is not an error of this app, and logging a traceback for it every 2 s filled the journal."""
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            self.close_connection = True
 
     # --- routing ---------------------------------------------------------------------
 
@@ -685,6 +697,8 @@ class TodoHandler(BaseHTTPRequestHandler):
         except DatabaseError as e:
             log(f"{self.command} {url.path} failed: {e}")
             self.send_json(500, {"error": str(e)})
+        except (ConnectionResetError, BrokenPipeError):
+            raise  # the client went away mid-answer: see handle()
         except Exception as e:  # a bug: keep serving, and leave the traceback in the journal
             log(f"{self.command} {url.path} failed: {e!r}\n{traceback.format_exc()}")
             self.send_json(500, {"error": f"internal error: {e}"})
@@ -1628,6 +1642,18 @@ def item_from_body(body):
 class TodoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep connections open for the load balancer
     server_version = f"todo/{RELEASE}"
+    # The headers and the body are two writes: without this the body could wait for the
+    # headers' acknowledgement (Nagle's algorithm against the peer's delayed ACK).
+    disable_nagle_algorithm = True
+
+    def handle(self):
+        """A client that has gone away is nobody to answer. HAProxy closes each health check with
+        a reset as soon as it has read the status line, often before the body is written; that
+        is not an error of this app, and logging a traceback for it every 2 s filled the journal."""
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            self.close_connection = True
 
     # --- routing ---------------------------------------------------------------------
 
@@ -1663,6 +1689,8 @@ class TodoHandler(BaseHTTPRequestHandler):
         except DatabaseError as e:
             log(f"{self.command} {url.path} failed: {e}")
             self.send_json(500, {"error": str(e)})
+        except (ConnectionResetError, BrokenPipeError):
+            raise  # the client went away mid-answer: see handle()
         except Exception as e:  # a bug: keep serving, and leave the traceback in the journal
             log(f"{self.command} {url.path} failed: {e!r}\n{traceback.format_exc()}")
             self.send_json(500, {"error": f"internal error: {e}"})
@@ -2606,6 +2634,18 @@ def item_from_body(body):
 class TodoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep connections open for the load balancer
     server_version = f"todo/{RELEASE}"
+    # The headers and the body are two writes: without this the body could wait for the
+    # headers' acknowledgement (Nagle's algorithm against the peer's delayed ACK).
+    disable_nagle_algorithm = True
+
+    def handle(self):
+        """A client that has gone away is nobody to answer. HAProxy closes each health check with
+        a reset as soon as it has read the status line, often before the body is written; that
+        is not an error of this app, and logging a traceback for it every 2 s filled the journal."""
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            self.close_connection = True
 
     # --- routing ---------------------------------------------------------------------
 
@@ -2641,6 +2681,8 @@ class TodoHandler(BaseHTTPRequestHandler):
         except DatabaseError as e:
             log(f"{self.command} {url.path} failed: {e}")
             self.send_json(500, {"error": str(e)})
+        except (ConnectionResetError, BrokenPipeError):
+            raise  # the client went away mid-answer: see handle()
         except Exception as e:  # a bug: keep serving, and leave the traceback in the journal
             log(f"{self.command} {url.path} failed: {e!r}\n{traceback.format_exc()}")
             self.send_json(500, {"error": f"internal error: {e}"})
@@ -3584,6 +3626,18 @@ def item_from_body(body):
 class TodoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep connections open for the load balancer
     server_version = f"todo/{RELEASE}"
+    # The headers and the body are two writes: without this the body could wait for the
+    # headers' acknowledgement (Nagle's algorithm against the peer's delayed ACK).
+    disable_nagle_algorithm = True
+
+    def handle(self):
+        """A client that has gone away is nobody to answer. HAProxy closes each health check with
+        a reset as soon as it has read the status line, often before the body is written; that
+        is not an error of this app, and logging a traceback for it every 2 s filled the journal."""
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            self.close_connection = True
 
     # --- routing ---------------------------------------------------------------------
 
@@ -3619,6 +3673,8 @@ class TodoHandler(BaseHTTPRequestHandler):
         except DatabaseError as e:
             log(f"{self.command} {url.path} failed: {e}")
             self.send_json(500, {"error": str(e)})
+        except (ConnectionResetError, BrokenPipeError):
+            raise  # the client went away mid-answer: see handle()
         except Exception as e:  # a bug: keep serving, and leave the traceback in the journal
             log(f"{self.command} {url.path} failed: {e!r}\n{traceback.format_exc()}")
             self.send_json(500, {"error": f"internal error: {e}"})
@@ -4562,6 +4618,18 @@ def item_from_body(body):
 class TodoHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep connections open for the load balancer
     server_version = f"todo/{RELEASE}"
+    # The headers and the body are two writes: without this the body could wait for the
+    # headers' acknowledgement (Nagle's algorithm against the peer's delayed ACK).
+    disable_nagle_algorithm = True
+
+    def handle(self):
+        """A client that has gone away is nobody to answer. HAProxy closes each health check with
+        a reset as soon as it has read the status line, often before the body is written; that
+        is not an error of this app, and logging a traceback for it every 2 s filled the journal."""
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            self.close_connection = True
 
     # --- routing ---------------------------------------------------------------------
 
@@ -4597,6 +4665,8 @@ class TodoHandler(BaseHTTPRequestHandler):
         except DatabaseError as e:
             log(f"{self.command} {url.path} failed: {e}")
             self.send_json(500, {"error": str(e)})
+        except (ConnectionResetError, BrokenPipeError):
+            raise  # the client went away mid-answer: see handle()
         except Exception as e:  # a bug: keep serving, and leave the traceback in the journal
             log(f"{self.command} {url.path} failed: {e!r}\n{traceback.format_exc()}")
             self.send_json(500, {"error": f"internal error: {e}"})
