@@ -7,6 +7,7 @@ use super::{SnapshotError, SnapshotName, clock};
 use crate::hypervisor::{HvError, Hypervisor, Libvirt, blocking};
 use crate::lab::Nodes;
 use crate::state::LabState;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A lab's node and its domain.
@@ -116,9 +117,8 @@ pub(super) fn list(hv: &dyn Hypervisor, members: &[Member]) -> Result<Vec<LabSna
     Ok(all)
 }
 
-/// Returns every domain to `name`, running. Checks first that every node has it, so a lab is
-/// never left half restored.
-pub(super) fn restore(
+/// Checks that every node has snapshot `name`, so that a lab is never left half restored.
+pub(super) fn restorable(
     hv: &dyn Hypervisor,
     lab: &str,
     members: &[Member],
@@ -147,20 +147,19 @@ pub(super) fn restore(
             nodes: missing,
         });
     }
-    let failures = each(members, |m| {
-        if hv.revert_domain(&m.domain, name.as_str())? {
-            Ok(())
-        } else {
-            Err(HvError::Call {
-                action: "revert",
-                object: m.domain.clone(),
-                message: format!("snapshot {name} went away during the restore"),
-            })
-        }
-    });
-    match failures.into_iter().next() {
-        Some(e) => Err(e.into()),
-        None => Ok(()),
+    Ok(())
+}
+
+/// Returns one node's domain to `name`, running.
+pub(super) fn revert(hv: &dyn Hypervisor, m: &Member, name: &SnapshotName) -> Result<(), HvError> {
+    if hv.revert_domain(&m.domain, name.as_str())? {
+        Ok(())
+    } else {
+        Err(HvError::Call {
+            action: "revert",
+            object: m.domain.clone(),
+            message: format!("snapshot {name} went away during the restore"),
+        })
     }
 }
 
@@ -194,8 +193,8 @@ pub(crate) struct Saved {
     pub(crate) clock_failures: Vec<String>,
 }
 
-/// What a restore did: how long the revert took, how long after it every node answered, and
-/// the nodes whose clock could not be set.
+/// What a restore did: how long until every node was reverted, how much longer until every
+/// node had answered and had its clock set, and the nodes whose clock could not be set.
 pub(crate) struct Restored {
     pub(crate) took: Duration,
     pub(crate) answered: Duration,
@@ -218,22 +217,58 @@ pub(crate) async fn save_lab<N: Nodes>(
     })
 }
 
-/// Returns the whole lab to snapshot `name`, then sets the guests' clocks (a snapshot keeps the
-/// clock of its moment).
+/// Returns the whole lab to snapshot `name` and sets the guests' clocks (a snapshot keeps the
+/// clock of its moment). Every node is reverted at once, and each is reached as soon as its own
+/// revert is done: under TCG the first login after a revert costs a node seconds of CPU (its
+/// translated code is gone), and those logins overlap the other nodes' reverts.
 pub(crate) async fn restore_lab<N: Nodes>(
     state: &LabState,
     nodes: &N,
     name: &SnapshotName,
 ) -> Result<Restored, SnapshotError> {
     let start = Instant::now();
-    let (lab, n) = (state.name.to_string(), name.clone());
-    on_lab(state, move |hv, m| restore(hv, &lab, m, &n)).await?;
-    let took = start.elapsed();
-    let synced = clock::sync(nodes, &node_names(state)).await;
+    let (uri, lab, n) = (state.uri.clone(), state.name.to_string(), name.clone());
+    let members = members(state);
+    let m = members.clone();
+    let hv = blocking(move || {
+        let hv = Libvirt::open(Some(&uri))?;
+        restorable(&hv, &lab, &m, &n)?;
+        Ok::<_, SnapshotError>(Arc::new(hv))
+    })
+    .await?;
+    let each = members.into_iter().map(|m| {
+        let (hv, n) = (hv.clone(), name.clone());
+        async move {
+            let node = m.node.clone();
+            blocking(move || revert(&*hv, &m, &n)).await?;
+            let reverted = start.elapsed();
+            let (failure, _) = clock::set_one(nodes, &node).await;
+            Ok::<_, HvError>((reverted, start.elapsed(), failure))
+        }
+    });
+    let mut took = Duration::ZERO;
+    let mut answered = Duration::ZERO;
+    let mut clock_failures = Vec::new();
+    let mut failed = None;
+    for result in futures::future::join_all(each).await {
+        match result {
+            Ok((reverted, reached, failure)) => {
+                took = took.max(reverted);
+                answered = answered.max(reached);
+                clock_failures.extend(failure);
+            }
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
     Ok(Restored {
         took,
-        answered: synced.answered,
-        clock_failures: synced.failures,
+        answered: answered.saturating_sub(took),
+        clock_failures,
     })
 }
 

@@ -66,12 +66,26 @@ fn names_are_labels_and_firedrills_own_are_reserved() {
     assert_eq!(SnapshotName::baseline().as_str(), "firedrill-baseline");
 }
 
+/// What `restore_lab` does on the hypervisor: the check, then every node reverted.
+fn restore(
+    hv: &Libvirt,
+    lab: &str,
+    members: &[take::Member],
+    name: &SnapshotName,
+) -> Result<(), SnapshotError> {
+    take::restorable(hv, lab, members, name)?;
+    for m in members {
+        take::revert(hv, m, name)?;
+    }
+    Ok(())
+}
+
 #[test]
 fn save_leaves_every_node_running_and_restore_returns_every_node() {
     let hv = Libvirt::open(Some("test:///default")).unwrap();
     let members = lab(&hv, "sn1", 51);
     let before = name("before");
-    let err = take::restore(&hv, "sn1", &members, &before).unwrap_err();
+    let err = restore(&hv, "sn1", &members, &before).unwrap_err();
     assert_eq!(
         err.to_string(),
         "lab sn1 has no snapshot `before`\n  hint: it has none; `firedrill snapshot save NAME` takes one"
@@ -87,12 +101,12 @@ fn save_leaves_every_node_running_and_restore_returns_every_node() {
     assert_eq!(all[0].nodes, ["app", "db"]);
 
     hv.suspend_domain(&members[1].domain).unwrap();
-    take::restore(&hv, "sn1", &members, &before).unwrap();
+    restore(&hv, "sn1", &members, &before).unwrap();
     for m in &members {
         assert_eq!(state(&hv, &m.domain), DomainState::Running, "{m:?}");
     }
     // An unknown name lists the learner's snapshots, not firedrill's own.
-    let err = take::restore(&hv, "sn1", &members, &name("after")).unwrap_err();
+    let err = restore(&hv, "sn1", &members, &name("after")).unwrap_err();
     assert!(err.is_usage());
     assert!(
         err.to_string()
@@ -114,7 +128,7 @@ fn a_snapshot_missing_on_a_node_restores_nothing() {
     // db was rebuilt since: its part of the snapshot is gone.
     assert!(hv.delete_snapshot(&members[1].domain, "before").unwrap());
     hv.suspend_domain(&members[0].domain).unwrap();
-    let err = take::restore(&hv, "sn2", &members, &before).unwrap_err();
+    let err = restore(&hv, "sn2", &members, &before).unwrap_err();
     assert!(
         matches!(&err, SnapshotError::Incomplete { nodes, .. } if nodes == &["db"]),
         "{err}"
