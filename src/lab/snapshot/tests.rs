@@ -33,7 +33,7 @@ fn remove_lab(hv: &Libvirt, lab: &str, members: &[Member]) {
     hv.remove_network(&format!("fd-{lab}-lan"), lab).unwrap();
 }
 
-fn state(hv: &Libvirt, d: &str) -> DomainState {
+fn state_of(hv: &Libvirt, d: &str) -> DomainState {
     hv.domain(d).unwrap().unwrap().state
 }
 
@@ -93,7 +93,7 @@ fn save_leaves_every_node_running_and_restore_returns_every_node() {
     take::take(&hv, &members, &before).unwrap();
     take::take(&hv, &members, &SnapshotName::baseline()).unwrap();
     for m in &members {
-        assert_eq!(state(&hv, &m.domain), DomainState::Running, "{m:?}");
+        assert_eq!(state_of(&hv, &m.domain), DomainState::Running, "{m:?}");
     }
     let all = take::list(&hv, &members).unwrap();
     let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
@@ -103,7 +103,7 @@ fn save_leaves_every_node_running_and_restore_returns_every_node() {
     hv.suspend_domain(&members[1].domain).unwrap();
     restore(&hv, "sn1", &members, &before).unwrap();
     for m in &members {
-        assert_eq!(state(&hv, &m.domain), DomainState::Running, "{m:?}");
+        assert_eq!(state_of(&hv, &m.domain), DomainState::Running, "{m:?}");
     }
     // An unknown name lists the learner's snapshots, not firedrill's own.
     let err = restore(&hv, "sn1", &members, &name("after")).unwrap_err();
@@ -135,7 +135,7 @@ fn a_snapshot_missing_on_a_node_restores_nothing() {
     );
     assert!(err.to_string().contains("nothing was restored"), "{err}");
     // app was not reverted (a revert leaves a domain running).
-    assert_eq!(state(&hv, &members[0].domain), DomainState::Paused);
+    assert_eq!(state_of(&hv, &members[0].domain), DomainState::Paused);
     hv.resume_domain(&members[0].domain).unwrap();
     let listed = take::list(&hv, &members).unwrap();
     assert_eq!(listed[0].nodes, ["app"]);
@@ -153,7 +153,7 @@ fn a_failed_save_still_resumes_what_it_paused() {
     let err = take::take(&hv, &members, &name("x")).unwrap_err();
     assert!(err.to_string().contains("fd-sn3-gone"), "{err}");
     for m in &members[..2] {
-        assert_eq!(state(&hv, &m.domain), DomainState::Running, "{m:?}");
+        assert_eq!(state_of(&hv, &m.domain), DomainState::Running, "{m:?}");
     }
     members.pop();
     remove_lab(&hv, "sn3", &members);
@@ -201,4 +201,83 @@ the lab's disks take 1.6 GiB on this host, with every snapshot's disk state in t
         render("minimal", &[], &disks, 2),
         "lab minimal has no snapshots; `firedrill snapshot save NAME` takes one\n"
     );
+}
+
+/// The lab `restore_lab` works on: three-tier renamed, its nodes' domains running in libvirt's
+/// test driver with a snapshot `before`. The test driver forgets everything when its last
+/// connection closes: the caller keeps this one open.
+fn restorable_lab(lab_name: &str, octet: u8) -> (crate::state::LabState, Vec<Member>, Libvirt) {
+    let plan = crate::plan::testing::plan_of("labs/three-tier.yaml", |l| {
+        l.name = crate::paths::LabName::parse(lab_name).expect("a lab name")
+    });
+    let state = crate::state::of_plan(plan);
+    let hv = Libvirt::open(Some(&state.uri)).unwrap();
+    let net = format!("fd-{lab_name}-lan");
+    hv.define_network(&xml::network_xml(&test_network(&net, lab_name, octet)))
+        .unwrap();
+    hv.start_network(&net).unwrap();
+    let members = take::members(&state);
+    for m in &members {
+        hv.define_domain(&xml::domain_xml(&test_domain(&m.domain, lab_name, &net)))
+            .unwrap();
+        hv.start_domain(&m.domain).unwrap();
+    }
+    take::take(&hv, &members, &name("before")).unwrap();
+    (state, members, hv)
+}
+
+#[tokio::test]
+async fn restore_lab_reverts_every_node_then_sets_its_clock_over_its_first_login() {
+    use crate::remote::fake::{FakeRemote, exact, ok, prefix};
+    let (state, members, hv) = restorable_lab("sn4", 54);
+    let nodes = crate::lab::FakeNodes::new(
+        members
+            .iter()
+            .map(|m| {
+                FakeRemote::new(&m.node)
+                    .logged_in_as_root()
+                    .once(exact("sh -c true"), ok(""))
+                    .once(prefix("sh -c 'date -u -s @"), ok(""))
+            })
+            .collect(),
+    );
+    hv.suspend_domain(&members[0].domain).unwrap();
+    let restored = super::restore_lab(&state, &nodes, &name("before"))
+        .await
+        .unwrap();
+    assert!(restored.clock_failures.is_empty());
+    for m in &members {
+        assert_eq!(state_of(&hv, &m.domain), DomainState::Running, "{m:?}");
+    }
+    for n in nodes.nodes.values() {
+        n.assert_all_used();
+    }
+    remove_lab(&hv, "sn4", &members);
+}
+
+#[tokio::test]
+async fn restore_lab_with_a_part_missing_reverts_nothing_and_runs_nothing() {
+    let (state, members, hv) = restorable_lab("sn5", 55);
+    assert!(hv.delete_snapshot(&members[2].domain, "before").unwrap());
+    hv.suspend_domain(&members[0].domain).unwrap();
+    let nodes = crate::lab::FakeNodes::new(
+        members
+            .iter()
+            .map(|m| crate::remote::fake::FakeRemote::new(&m.node))
+            .collect(),
+    );
+    let err = super::restore_lab(&state, &nodes, &name("before"))
+        .await
+        .err()
+        .expect("a part is missing");
+    assert!(
+        matches!(&err, SnapshotError::Incomplete { nodes, .. } if nodes == &[members[2].node.clone()]),
+        "{err}"
+    );
+    // Not reverted: the paused node is still paused.
+    assert_eq!(state_of(&hv, &members[0].domain), DomainState::Paused);
+    for n in nodes.nodes.values() {
+        assert!(n.commands().is_empty(), "{:?}", n.commands());
+    }
+    remove_lab(&hv, "sn5", &members);
 }
