@@ -301,6 +301,8 @@ fn image_boots_with_its_seed() {
     assert_eq!(value("sudo"), "ok");
     assert_eq!(value("python"), "ok");
     assert_eq!(value("pwauth"), "passwordauthentication no");
+    // Only the static motd at a login: no scripts run for it.
+    assert_eq!(value("motd"), "session optional pam_motd.so noupdate;");
     // Lab nodes boot with cloud-init off when the image sets them up itself.
     let cloud_init = if first_boot { "disabled" } else { "done" };
     assert_eq!(value("cloudinit"), format!("status: {cloud_init}"));
@@ -342,6 +344,7 @@ echo inactive=$(systemctl is-active mariadb postgresql@15-main haproxy systemd-n
 echo sudo=$(sudo -n true && echo ok)
 echo python=$(python3 -c 'import pymysql, psycopg2' && echo ok)
 echo pwauth=$(sudo sshd -T | grep -i '^passwordauthentication')
+echo motd=$(grep -E '^session.*pam_motd' /etc/pam.d/sshd | tr -s ' \t' ' ' | tr '\n' ';')
 echo cloudinit=$(cloud-init status)
 echo firstboot=$(cat /run/firedrill/first-boot.json 2>/dev/null)
 echo machineid=$(cat /etc/machine-id)
