@@ -187,15 +187,18 @@ pub(crate) fn with_uuid(xml: &str, uuid: &str) -> String {
 }
 
 /// QEMU's TCG translation cache for a guest of `memory_mib`, in MiB: a quarter of the guest's
-/// memory, at least 64 and at most 256. QEMU's default, 1 GiB, made each TCG guest's QEMU about
+/// memory, at least 160 and at most 256. QEMU's default, 1 GiB, made each TCG guest's QEMU about
 /// 1.5 GB resident for a 384-768 MiB guest. 64 MiB kept a guest's QEMU near its memory but was
 /// too small for a running node's code: on a three-tier lab under TCG it was flushed and
 /// translated again a dozen times in 30 s of SSH commands (`info jit` in QEMU's monitor), and
-/// a role check took 3.3-5 s. With 112 MiB for a 448 MiB app node (and `norandmaps`, see
-/// `plan::kernel_cmdline`) nothing was flushed, the check took 0.9-1.2 s and QEMU held
-/// 457 MiB (1.02 times the guest's memory); 512 MiB was no faster.
+/// a role check took 3.3-5 s. A quarter of the guest's memory (96 MiB for the 384 MiB load
+/// balancer, 112 for a 448 MiB app node) then sat at the edge: after `up`, one `status` and one
+/// no-change `up` the code they run filled 99.6 of lb's 100.7 MB and 103 of app1's 117 MB, so
+/// every few commands the cache was flushed and the next command on the node ran cold (up to
+/// 10 s instead of 3-5). The cache is only resident as far as code was translated into it, so
+/// a node that runs little code costs no more for the larger one.
 pub(crate) fn tb_cache_mib(memory_mib: u64) -> u64 {
-    (memory_mib / 4).clamp(64, 256)
+    (memory_mib / 4).clamp(160, 256)
 }
 
 pub(crate) fn domain_xml(d: &DomainSpec) -> String {

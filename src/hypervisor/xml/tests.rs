@@ -133,12 +133,12 @@ fn an_object_of_another_firedrill_home_is_not_ours() {
 }
 
 #[test]
-fn the_translation_cache_is_a_quarter_of_the_guest_between_64_and_256_mib() {
+fn the_translation_cache_is_a_quarter_of_the_guest_between_160_and_256_mib() {
     let sizes: Vec<u64> = [256, 384, 448, 768, 1024, 4096]
         .into_iter()
         .map(tb_cache_mib)
         .collect();
-    assert_eq!(sizes, [64, 96, 112, 192, 256, 256]);
+    assert_eq!(sizes, [160, 160, 160, 192, 256, 256]);
 }
 
 #[test]
