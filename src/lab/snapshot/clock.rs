@@ -19,37 +19,25 @@ fn set_clock(now: Duration) -> String {
     )
 }
 
-/// What setting the clocks found.
-#[derive(Debug, Default)]
-pub(super) struct Synced {
-    /// The nodes whose clock could not be set, with why.
-    pub(super) failures: Vec<String>,
-    /// How long the slowest node took to answer its first command (after a revert, the time
-    /// before the lab can be used).
-    pub(super) answered: Duration,
-}
-
-/// Sets each node's clock from the host's (`set_one`), all nodes at once.
-pub(super) async fn sync<N: Nodes>(nodes: &N, names: &[String]) -> Synced {
+/// Sets each node's clock from the host's (`set_one`), all nodes at once: the nodes whose clock
+/// could not be set, with why.
+pub(super) async fn sync<N: Nodes>(nodes: &N, names: &[String]) -> Vec<String> {
     let each = names.iter().map(|node| set_one(nodes, node));
-    let mut synced = Synced::default();
-    for (failure, answered) in futures::future::join_all(each).await {
-        synced.failures.extend(failure);
-        synced.answered = synced.answered.max(answered);
-    }
-    synced
+    futures::future::join_all(each)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
-/// Sets one node's clock from the host's: the node's failure, if any, and how long it took to
-/// answer.
+/// Sets one node's clock from the host's: the node's failure, if any.
 ///
 /// The first command opens the session (after a revert, cold: seconds under TCG); only then is
 /// the host's time read and sent, so the clock is set to within the one-way delay of one
 /// command on an open session (a few milliseconds; under TCG tens). Adding half of the first
 /// command's round trip, as this once did, set clocks up to a second ahead after a revert:
 /// that round trip is mostly the login.
-pub(super) async fn set_one<N: Nodes>(nodes: &N, node: &str) -> (Option<String>, Duration) {
-    let began = Instant::now();
+pub(super) async fn set_one<N: Nodes>(nodes: &N, node: &str) -> Option<String> {
     // Right after a revert the node's new network port may not forward yet ("no route to
     // host" for a second or two): try for up to 30 s.
     let deadline = Instant::now() + REACH;
@@ -60,7 +48,6 @@ pub(super) async fn set_one<N: Nodes>(nodes: &N, node: &str) -> (Option<String>,
         }
         tokio::time::sleep(RETRY).await;
     };
-    let answered = began.elapsed();
     let result = match first {
         Ok(_) => {
             let now = SystemTime::now()
@@ -70,12 +57,11 @@ pub(super) async fn set_one<N: Nodes>(nodes: &N, node: &str) -> (Option<String>,
         }
         Err(e) => Err(e),
     };
-    let failure = match result {
+    match result {
         Ok(out) if out.status == 0 => None,
         Ok(out) => Some(format!("{node}: date: {}", out.stderr_tail(2))),
         Err(e) => Some(e.to_string()),
-    };
-    (failure, answered)
+    }
 }
 
 #[cfg(test)]
@@ -112,11 +98,12 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        let synced = sync(&nodes, &["app".to_string(), "db".to_string()]).await;
+        let started = Instant::now();
+        let failures = sync(&nodes, &["app".to_string(), "db".to_string()]).await;
         // app answered at the second try, a pause later.
-        assert!(synced.answered >= RETRY, "{synced:?}");
+        assert!(started.elapsed() >= RETRY, "{failures:?}");
         assert_eq!(
-            synced.failures,
+            failures,
             ["db: date: date: cannot set date: Operation not permitted"]
         );
         let app = nodes.nodes["app"].commands();

@@ -210,10 +210,10 @@ pub(crate) async fn save_lab<N: Nodes>(
 ) -> Result<Saved, SnapshotError> {
     let n = name.clone();
     let paused = on_lab(state, move |hv, m| Ok(take(hv, m, &n)?)).await?;
-    let synced = clock::sync(nodes, &node_names(state)).await;
+    let clock_failures = clock::sync(nodes, &node_names(state)).await;
     Ok(Saved {
         paused,
-        clock_failures: synced.failures,
+        clock_failures,
     })
 }
 
@@ -242,7 +242,7 @@ pub(crate) async fn restore_lab<N: Nodes>(
             let node = m.node.clone();
             blocking(move || revert(&*hv, &m, &n)).await?;
             let reverted = start.elapsed();
-            let (failure, _) = clock::set_one(nodes, &node).await;
+            let failure = clock::set_one(nodes, &node).await;
             Ok::<_, HvError>((reverted, start.elapsed(), failure))
         }
     });
