@@ -210,7 +210,7 @@ pub(crate) async fn save_lab<N: Nodes>(
 ) -> Result<Saved, SnapshotError> {
     let n = name.clone();
     let paused = on_lab(state, move |hv, m| Ok(take(hv, m, &n)?)).await?;
-    let clock_failures = clock::sync(nodes, &node_names(state)).await;
+    let clock_failures = clock::sync(nodes, &state.node_names()).await;
     Ok(Saved {
         paused,
         clock_failures,
@@ -270,8 +270,4 @@ pub(crate) async fn restore_lab<N: Nodes>(
         answered: answered.saturating_sub(took),
         clock_failures,
     })
-}
-
-fn node_names(state: &LabState) -> Vec<String> {
-    state.node_names()
 }
