@@ -267,7 +267,7 @@ enum Command {
 
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The client runs its own runtimes (one sender thread per core), so it starts outside ours.
+    // The client runs its own runtimes (a sender thread per two cores), so it starts outside ours.
     if let Command::Client(args) = &cli.command {
         return match crate::client::run(args) {
             Ok(true) => ExitCode::SUCCESS,
