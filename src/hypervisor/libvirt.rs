@@ -305,10 +305,16 @@ impl Hypervisor for Libvirt {
         })
     }
 
-    fn start_domain(&self, name: &str) -> Result<(), HvError> {
+    fn start_domain(&self, name: &str, paused: bool) -> Result<(), HvError> {
         let d = self.lookup(name)?;
         if !d.is_active().map_err(call("read domain", name))? {
-            d.create().map_err(call("start domain", name))?;
+            let flags = if paused {
+                sys::VIR_DOMAIN_START_PAUSED
+            } else {
+                0
+            };
+            d.create_with_flags(flags)
+                .map_err(call("start domain", name))?;
         }
         Ok(())
     }
@@ -544,7 +550,7 @@ pub(crate) mod tests {
         let hv = hv();
         let spec = dom("fd-t10-app", "t10", "default");
         hv.define_domain(&xml::domain_xml(&spec)).unwrap();
-        hv.start_domain("fd-t10-app").unwrap();
+        hv.start_domain("fd-t10-app", false).unwrap();
         hv.set_memory_live("fd-t10-app", spec.memory_mib - 64)
             .unwrap();
         let d = hv.domain("fd-t10-app").unwrap().unwrap();
@@ -570,7 +576,7 @@ pub(crate) mod tests {
         let hv = hv();
         let mut spec = dom("fd-t8-app", "t8", "default");
         hv.define_domain(&xml::domain_xml(&spec)).unwrap();
-        hv.start_domain("fd-t8-app").unwrap();
+        hv.start_domain("fd-t8-app", false).unwrap();
         let before = hv.domain("fd-t8-app").unwrap().unwrap();
         assert_eq!(
             (before.memory_mib, before.cpus),
@@ -631,7 +637,7 @@ pub(crate) mod tests {
         hv.start_network("fd-t4-lan").unwrap();
         hv.define_domain(&xml::domain_xml(&dom("fd-t4-web", "t4", "fd-t4-lan")))
             .unwrap();
-        hv.start_domain("fd-t4-web").unwrap();
+        hv.start_domain("fd-t4-web", false).unwrap();
         assert!(
             !hv.revert_domain("fd-t4-web", "baseline").unwrap(),
             "no snapshot yet"
@@ -681,13 +687,13 @@ pub(crate) mod tests {
         assert_eq!(info.owner, Some(("t3".into(), "web".into())));
         assert_eq!(info.state, DomainState::Shutoff);
         assert_eq!(info.memory_mib, 256);
-        hv.start_domain("fd-t3-web").unwrap();
+        hv.start_domain("fd-t3-web", false).unwrap();
         assert_eq!(
             hv.domain("fd-t3-web").unwrap().unwrap().state,
             DomainState::Running
         );
         // Starting a running domain converges instead of failing.
-        hv.start_domain("fd-t3-web").unwrap();
+        hv.start_domain("fd-t3-web", false).unwrap();
         hv.reset_domain("fd-t3-web").unwrap();
         let err = hv.remove_domain("fd-t3-web", "t9").unwrap_err();
         assert!(matches!(err, HvError::NotOurs { .. }), "{err}");

@@ -122,7 +122,10 @@ pub(crate) trait Hypervisor: Send + Sync {
     fn domains(&self) -> Result<Vec<DomainInfo>, HvError>;
     fn domain(&self, name: &str) -> Result<Option<DomainInfo>, HvError>;
     fn define_domain(&self, xml: &str) -> Result<DomainInfo, HvError>;
-    fn start_domain(&self, name: &str) -> Result<(), HvError>;
+    /// Starts a defined domain; leaves an active one as it is. `paused`: QEMU is up and its
+    /// devices ready, and no guest code runs until `resume_domain` (libvirt's test driver
+    /// cannot start paused).
+    fn start_domain(&self, name: &str, paused: bool) -> Result<(), HvError>;
     /// Shuts a running domain down cleanly (ACPI), waiting up to `timeout`; then pulls the plug.
     /// `Ok(true)` when it shut down cleanly.
     fn shutdown_domain(&self, name: &str, timeout: std::time::Duration) -> Result<bool, HvError>;

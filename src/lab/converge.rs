@@ -554,7 +554,7 @@ mod tests {
         let spec = crate::hypervisor::test_domain("fd-c8-app", "c8", "default");
         lv.define_domain(&crate::hypervisor::xml::domain_xml(&spec))
             .unwrap();
-        lv.start_domain("fd-c8-app").unwrap();
+        lv.start_domain("fd-c8-app", false).unwrap();
         let hv: Arc<dyn Hypervisor> = Arc::new(lv);
         assert_eq!(balloon(hv.clone(), "fd-c8-app", 192).await.unwrap(), 192);
         let d = hv.domain("fd-c8-app").unwrap().unwrap();

@@ -18,6 +18,7 @@ mod nodes;
 mod open;
 pub(crate) mod slow_libvirt;
 pub(crate) mod snapshot;
+mod start_gate;
 mod status;
 mod up;
 

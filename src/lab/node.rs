@@ -199,6 +199,7 @@ pub(crate) async fn bring_up(
     hv: Arc<dyn Hypervisor>,
     job: NodeJob,
     progress: NodeProgress,
+    gate: super::start_gate::Ticket,
 ) -> Result<NodeOutcome, LabError> {
     let p = &job.plan;
     let started = Instant::now();
@@ -237,13 +238,27 @@ pub(crate) async fn bring_up(
     }
     timings.define_s = Some(define.elapsed().as_secs_f64());
     timings.prepare_s = Some(started.elapsed().as_secs_f64());
-    if state != DomainState::Running {
+    if state == DomainState::Running {
+        drop(gate);
+    } else {
+        // Paused until the lab's other nodes are started too (`start_gate`). A node left
+        // paused (an `up` or a snapshot that died half-way) is resumed here as well.
         progress.phase("starting");
         let start = Instant::now();
-        let hv = hv.clone();
-        let name = name.clone();
-        blocking(move || hv.start_domain(&name)).await?;
-        timings.start_s = Some(start.elapsed().as_secs_f64());
+        let (hv2, name2) = (hv.clone(), name.clone());
+        blocking(move || hv2.start_domain(&name2, true)).await?;
+        let started_paused = start.elapsed();
+        gate.started().await;
+        let resume = Instant::now();
+        if matches!(
+            state,
+            DomainState::Shutoff | DomainState::Crashed | DomainState::Paused
+        ) {
+            let (hv2, name2) = (hv.clone(), name.clone());
+            blocking(move || hv2.resume_domain(&name2)).await?;
+        }
+        // libvirt's time: the wait for the other nodes is not part of it.
+        timings.start_s = Some((started_paused + resume.elapsed()).as_secs_f64());
         changes.push("domain started".to_string());
         job.record(
             crate::events::EventKind::NodeStarted,

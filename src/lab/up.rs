@@ -149,6 +149,7 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
     }
     let checking = Arc::new(tokio::sync::Semaphore::new(at_once));
     let mut tasks = tokio::task::JoinSet::new();
+    let mut gate = super::start_gate::tickets(plan.nodes.len(), super::start_gate::MAX_WAIT);
     for node in &plan.nodes {
         let net = plan
             .networks
@@ -175,7 +176,8 @@ pub(crate) async fn up(home: &Home, opts: &UpOptions) -> Result<(), LabError> {
         let name = node.name.clone();
         let bar = progress.node(&name);
         let hv = hv.clone();
-        tasks.spawn(async move { (name, bring_up(hv, job, bar).await) });
+        let ticket = gate.pop().expect("a ticket per node");
+        tasks.spawn(async move { (name, bring_up(hv, job, bar, ticket).await) });
     }
     let mut outcomes: Vec<NodeOutcome> = Vec::new();
     let mut sessions = std::collections::HashMap::new();

@@ -17,7 +17,7 @@ fn lab(hv: &Libvirt, lab: &str, octet: u8) -> Vec<Member> {
             let domain = format!("fd-{lab}-{node}");
             hv.define_domain(&xml::domain_xml(&test_domain(&domain, lab, &net)))
                 .unwrap();
-            hv.start_domain(&domain).unwrap();
+            hv.start_domain(&domain, false).unwrap();
             Member {
                 node: node.to_string(),
                 domain,
@@ -220,7 +220,7 @@ fn restorable_lab(lab_name: &str, octet: u8) -> (crate::state::LabState, Vec<Mem
     for m in &members {
         hv.define_domain(&xml::domain_xml(&test_domain(&m.domain, lab_name, &net)))
             .unwrap();
-        hv.start_domain(&m.domain).unwrap();
+        hv.start_domain(&m.domain, false).unwrap();
     }
     take::take(&hv, &members, &name("before")).unwrap();
     (state, members, hv)
