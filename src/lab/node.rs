@@ -259,10 +259,15 @@ pub(crate) async fn bring_up(
         }
         // libvirt's time: the wait for the other nodes is not part of it.
         timings.start_s = Some((started_paused + resume.elapsed()).as_secs_f64());
-        changes.push("domain started".to_string());
+        let done = if state == DomainState::Paused {
+            "resumed"
+        } else {
+            "started"
+        };
+        changes.push(format!("domain {done}"));
         job.record(
             crate::events::EventKind::NodeStarted,
-            &format!("node {} started", p.name),
+            &format!("node {} {done}", p.name),
         );
     }
 
