@@ -285,8 +285,8 @@ pub(crate) fn domain_xml(d: &DomainSpec) -> String {
     );
     // The balloon resizes a running guest (`set_memory_live`); with free page reporting the
     // guest also hands the memory it frees back to the host, so a node's QEMU holds what the
-    // guest uses rather than the most it ever touched (first boot's cloud-init alone touches
-    // a hundred MiB it then frees). libvirt before 6.9 ignores the attribute.
+    // guest uses rather than the most it ever touched (a memory fault touches all of it).
+    // libvirt before 6.9 ignores the attribute.
     let _ = writeln!(x, "    <memballoon model='virtio' freePageReporting='on'/>");
     let _ = writeln!(x, "  </devices>");
     let _ = writeln!(

@@ -8,7 +8,8 @@
 //! no node waits longer than `max_wait` for the others: a libvirt that takes minutes to define
 //! one node (see `slow_libvirt`) does not hold the rest paused.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -17,7 +18,7 @@ pub(crate) const MAX_WAIT: Duration = Duration::from_secs(2);
 
 struct Gate {
     /// Tickets neither used nor dropped yet.
-    out: Mutex<usize>,
+    out: AtomicUsize,
     open: watch::Sender<bool>,
 }
 
@@ -30,7 +31,7 @@ pub(crate) struct Ticket {
 /// One ticket per node of the `up`.
 pub(crate) fn tickets(nodes: usize, max_wait: Duration) -> Vec<Ticket> {
     let gate = Arc::new(Gate {
-        out: Mutex::new(nodes),
+        out: AtomicUsize::new(nodes),
         open: watch::Sender::new(nodes == 0),
     });
     (0..nodes)
@@ -42,10 +43,9 @@ pub(crate) fn tickets(nodes: usize, max_wait: Duration) -> Vec<Ticket> {
 }
 
 impl Gate {
+    /// Called once per ticket (it is taken out of its `Option`).
     fn arrive(&self) {
-        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        *out = out.saturating_sub(1);
-        if *out == 0 {
+        if self.out.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.open.send_replace(true);
         }
     }
